@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package customsflow needs to build, test and benchmark.
+# Idempotent; run as root (or via sudo). Nothing else is installed by hand.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PKGS=(
+  build-essential cmake pkg-config git
+  librdkafka-dev        # Kafka client + rdkafka_mock.h (embedded broker)
+  libxxhash-dev         # XXH3 fingerprints
+  libjemalloc-dev       # allocator
+  libjsmn-dev           # JSON tokenizer (decode stage)
+  libyaml-dev           # config and rules files
+  libcsv-dev            # reference-data CSV files
+  libmicrohttpd-dev     # /metrics, /healthz, /readyz
+  libcmocka-dev         # unit tests
+  clang libclang-rt-14-dev  # sanitizers and libFuzzer
+  kcat                  # Kafka CLI used by benches and the demo instructions
+  python3 python3-jsonschema  # schema checks in tests
+)
+if [ "${CF_SKIP_APT_UPDATE:-0}" != 1 ]; then
+  $SUDO apt-get update -qq
+fi
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null
+echo "install-deps: ok (${#PKGS[@]} packages)"
