@@ -1,0 +1,227 @@
+/*
+ * test_decode.c - decode stage: every example file, field values, formats.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pipeline/stage.h"
+#include "stages/decode.h"
+
+extern const cf_stage_plugin cf_stage_decode;
+
+typedef struct fx {
+        cf_stage st;
+        cf_batch b;
+} fx;
+
+static int setup(void **state)
+{
+        fx *f = calloc(1, sizeof(*f));
+        char err[512];
+        cf_stage_env env = {.base_dir = CF_SRCDIR "/deploy/examples"};
+        f->st.p = &cf_stage_decode;
+        if (cf_stage_decode.init(&f->st, &env, err, sizeof(err))) {
+                fprintf(stderr, "init: %s\n", err);
+                return -1;
+        }
+        cf_batch_init(&f->b, 16);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        fx *f = *state;
+        cf_stage_decode.destroy(&f->st);
+        cf_batch_destroy(&f->b);
+        free(f);
+        return 0;
+}
+
+static cf_record *decode(fx *f, const char *data, size_t len)
+{
+        cf_batch_reset(&f->b);
+        cf_record *r = cf_batch_add(&f->b, data, len);
+        r->src = (cf_source){.topic = "t", .offset = 1, .is_file = true};
+        assert_int_equal(cf_stage_decode.process(&f->st, &f->b), 0);
+        return r;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+        FILE *fp = fopen(path, "rb");
+        assert_non_null(fp);
+        fseek(fp, 0, SEEK_END);
+        long n = ftell(fp);
+        fseek(fp, 0, SEEK_SET);
+        char *p = malloc((size_t)n + 1);
+        assert_int_equal(fread(p, 1, (size_t)n, fp), (size_t)n);
+        fclose(fp);
+        p[n] = '\0';
+        *len = (size_t)n;
+        return p;
+}
+
+static void test_valid_examples(void **state)
+{
+        fx *f = *state;
+        DIR *d = opendir(CF_SRCDIR "/schemas/examples");
+        assert_non_null(d);
+        int n = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                size_t l = strlen(e->d_name);
+                if (l < 5 || strcmp(e->d_name + l - 5, ".json")) continue;
+                char path[1024];
+                snprintf(path, sizeof(path), CF_SRCDIR "/schemas/examples/%s", e->d_name);
+                size_t len;
+                char *p = slurp(path, &len);
+                cf_record *r = decode(f, p, len);
+                if (r->status != CF_REC_OK)
+                        fail_msg("%s: dead-lettered %s: %s", e->d_name, r->err_code, r->err_msg);
+                free(p);
+                n++;
+        }
+        closedir(d);
+        assert_true(n >= 5);
+}
+
+static void test_invalid_examples(void **state)
+{
+        fx *f = *state;
+        DIR *d = opendir(CF_SRCDIR "/schemas/examples/invalid");
+        assert_non_null(d);
+        int n = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                const char *sep = strstr(e->d_name, "__");
+                if (!sep) continue;
+                char code[64];
+                snprintf(code, sizeof(code), "%.*s", (int)(sep - e->d_name), e->d_name);
+                char path[1024];
+                snprintf(path, sizeof(path), CF_SRCDIR "/schemas/examples/invalid/%s",
+                         e->d_name);
+                size_t len;
+                char *p = slurp(path, &len);
+                cf_record *r = decode(f, p, len);
+                if (r->status != CF_REC_DEAD_LETTER)
+                        fail_msg("%s: accepted, expected %s", e->d_name, code);
+                if (strcmp(r->err_code, code))
+                        fail_msg("%s: got %s (%s), expected %s", e->d_name, r->err_code,
+                                 r->err_msg, code);
+                assert_true(strlen(r->err_msg) > 0);
+                free(p);
+                n++;
+        }
+        closedir(d);
+        assert_true(n >= 30);
+        /* every stable code has an example */
+        for (int c = 0; cf_decode_codes[c]; c++) {
+                char pat[128];
+                snprintf(pat, sizeof(pat), "%s__", cf_decode_codes[c]);
+                DIR *d2 = opendir(CF_SRCDIR "/schemas/examples/invalid");
+                int found = 0;
+                while ((e = readdir(d2))) found |= !strncmp(e->d_name, pat, strlen(pat));
+                closedir(d2);
+                if (!found) fail_msg("no invalid example for code %s", cf_decode_codes[c]);
+        }
+}
+
+static int str_eq(cf_str s, const char *lit)
+{
+        return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);
+}
+
+static void test_full_fields(void **state)
+{
+        fx *f = *state;
+        size_t len;
+        char *p = slurp(CF_SRCDIR "/schemas/examples/full.json", &len);
+        cf_record *r = decode(f, p, len);
+        assert_int_equal(r->status, CF_REC_OK);
+        const cf_decl *d = &r->decl;
+        assert_true(str_eq(d->declaration_id, "DEC-2025-000123"));
+        assert_int_equal(d->line, 1);
+        assert_true(str_eq(d->hs_code, "9403500000"));
+        assert_int_equal(d->hs6, 940350);
+        assert_int_equal(d->origin_country, CF_CC('V', 'N'));
+        assert_int_equal(d->reporter_country, CF_CC('U', 'S'));
+        assert_int_equal(d->direction, 1);
+        assert_string_equal(d->unit, "NMB");
+        assert_string_equal(d->currency, "USD");
+        assert_true(d->quantity == 120);
+        assert_true(d->customs_value == 18450.0);
+        assert_true(d->value_usd == 18450.0);
+        assert_int_equal(d->n_transit, 1);
+        assert_int_equal(d->transit[0], CF_CC('S', 'G'));
+        assert_true(d->net_mass_kg == 2400.5);
+        assert_true(str_eq(d->goods_description, "Wooden bedroom furniture: wardrobes, \"oak\" finish"));
+        assert_true(d->present & CF_HAS_CERTIFICATE);
+        assert_true(d->present & CF_HAS_CONTAINER);
+        assert_int_equal(d->event_time_ms, 1741944600000LL); /* 2025-03-14T09:30:00Z */
+        free(p);
+}
+
+static void test_escapes_and_numbers(void **state)
+{
+        fx *f = *state;
+        const char *m = "{\"declaration_id\":\"D\\u00e9\\ud83d\\udce6\",\"line\":2,"
+                        "\"event_time\":\"2025-03-14T17:30:00.250+08:00\",\"hs_code\":\"940350\","
+                        "\"origin_country\":\"CN\",\"export_country\":\"VN\",\"exporter_id\":\"e\","
+                        "\"importer_id\":\"i\",\"quantity\":1.5e3,\"unit\":\"KGM\","
+                        "\"customs_value\":0.1,\"currency\":\"USD\",\"amendment\":null}";
+        cf_record *r = decode(f, m, strlen(m));
+        assert_int_equal(r->status, CF_REC_OK);
+        assert_true(str_eq(r->decl.declaration_id, "D\xc3\xa9\xf0\x9f\x93\xa6"));
+        assert_true(r->decl.quantity == 1500.0);
+        assert_true(r->decl.customs_value == 0.1);
+        assert_int_equal(r->decl.event_time_ms, 1741944600250LL);
+        assert_false(r->decl.present & CF_HAS_AMENDMENT);
+}
+
+static void test_rfc3339(void **state)
+{
+        (void)state;
+        int64_t t;
+        assert_int_equal(cf_parse_rfc3339("1970-01-01T00:00:00Z", 20, &t), 0);
+        assert_int_equal(t, 0);
+        assert_int_equal(cf_parse_rfc3339("2024-02-29T23:59:59.999Z", 24, &t), 0);
+        assert_int_equal(t, 1709251199999LL);
+        assert_int_equal(cf_parse_rfc3339("2023-02-29T00:00:00Z", 20, &t), -1);
+        assert_int_equal(cf_parse_rfc3339("2025-01-01T00:00:00-05:00", 25, &t), 0);
+        assert_int_equal(t, 1735707600000LL);
+        assert_int_equal(cf_parse_rfc3339("2025-01-01T24:00:00Z", 20, &t), -1);
+        assert_int_equal(cf_parse_rfc3339("2025-01-01", 10, &t), -1);
+        assert_int_equal(cf_epoch_ms_yyyymm(1741944600000LL), 202503);
+        assert_int_equal(cf_epoch_ms_yyyymm(0), 197001);
+}
+
+static void test_countries(void **state)
+{
+        (void)state;
+        assert_true(cf_iso_country_valid("CN", 2));
+        assert_true(cf_iso_country_valid("XK", 2));
+        assert_false(cf_iso_country_valid("XX", 2));
+        assert_false(cf_iso_country_valid("cn", 2));
+        assert_false(cf_iso_country_valid("CHN", 3));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(test_valid_examples, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_invalid_examples, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_full_fields, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_escapes_and_numbers, setup, teardown),
+            cmocka_unit_test(test_rfc3339),
+            cmocka_unit_test(test_countries),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
