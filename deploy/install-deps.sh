@@ -15,6 +15,7 @@ PKGS=(
   libmicrohttpd-dev     # /metrics, /healthz, /readyz
   libcmocka-dev         # unit tests
   clang libclang-rt-14-dev  # sanitizers and libFuzzer
+  libsimdjson-dev       # bench only: parse-speed comparison with jsmn
   kcat                  # Kafka CLI used by benches and the demo instructions
   python3 python3-jsonschema  # schema checks in tests
 )

@@ -8,7 +8,10 @@
  * grammar), then the field checks of DESIGN §3. Nothing allocates per record
  * except unescaped strings and messages, which go to the batch arena.
  */
+/* Parent links make jsmn's ',' and '}' handling O(1) instead of a backward scan
+ * over every token (measured 2x on 30-field records). Must match decode_fields.h. */
 #define JSMN_STRICT
+#define JSMN_PARENT_LINKS
 #define JSMN_STATIC
 #include <jsmn.h>
 

@@ -39,6 +39,7 @@ void cf_field_index_init(cf_field_index *ix)
 {
         memset(ix->slot, -1, sizeof(ix->slot));
         for (int f = 0; f < F_COUNT; f++) {
+                ix->len[f] = (uint8_t)strlen(field_names[f]);
                 unsigned h = key_hash(field_names[f], strlen(field_names[f]));
                 while (ix->slot[h] >= 0) h = (h + 1) & 255u;
                 ix->slot[h] = (int8_t)f;
@@ -50,8 +51,8 @@ static int field_lookup(const cf_field_index *ix, const char *k, size_t n)
         if (n == 0) return -1;
         unsigned h = key_hash(k, n);
         while (ix->slot[h] >= 0) {
-                const char *name = field_names[ix->slot[h]];
-                if (strlen(name) == n && !memcmp(name, k, n)) return ix->slot[h];
+                int f = ix->slot[h];
+                if (ix->len[f] == n && !memcmp(field_names[f], k, n)) return f;
                 h = (h + 1) & 255u;
         }
         return -1;

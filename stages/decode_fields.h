@@ -4,6 +4,7 @@
 #ifndef CF_DECODE_FIELDS_H
 #define CF_DECODE_FIELDS_H
 
+#define JSMN_PARENT_LINKS /* token layout must match stages/decode.c */
 #define JSMN_HEADER
 #include <jsmn.h>
 #undef JSMN_HEADER
@@ -15,6 +16,7 @@
 /** Key -> field id lookup built once per stage (no global mutable state). */
 typedef struct cf_field_index {
         int8_t slot[256];
+        uint8_t len[64]; /* length of each field name */
 } cf_field_index;
 
 /** Limits that come from the decode config. */

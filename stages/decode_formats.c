@@ -24,8 +24,16 @@ static const char iso_codes[] =
 int cf_iso_country_valid(const char *p, size_t n)
 {
         if (n != 2 || p[0] < 'A' || p[0] > 'Z' || p[1] < 'A' || p[1] > 'Z') return 0;
-        for (const char *c = iso_codes; *c; c += 2)
-                if (c[0] == p[0] && c[1] == p[1]) return 1;
+        /* The list is sorted: binary search over its 2-byte entries. */
+        size_t lo = 0, hi = (sizeof(iso_codes) - 1) / 2;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                const char *c = iso_codes + 2 * mid;
+                int cmp = c[0] != p[0] ? c[0] - p[0] : c[1] - p[1];
+                if (cmp == 0) return 1;
+                if (cmp < 0) lo = mid + 1;
+                else hi = mid;
+        }
         return 0;
 }
 
