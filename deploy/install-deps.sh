@@ -9,13 +9,13 @@ PKGS=(
   librdkafka-dev        # Kafka client + rdkafka_mock.h (embedded broker)
   libxxhash-dev         # XXH3 fingerprints
   libjemalloc-dev       # allocator
-  libjsmn-dev           # JSON tokenizer (decode stage)
+  libjsmn-dev           # JSON tokenizer (decode stage: exact error classification)
+  libsimdjson-dev       # JSON parser (decode stage fast path, C++ behind a C interface)
   libyaml-dev           # config and rules files
   libcsv-dev            # reference-data CSV files
   libmicrohttpd-dev     # /metrics, /healthz, /readyz
   libcmocka-dev         # unit tests
   clang libclang-rt-14-dev  # sanitizers and libFuzzer
-  libsimdjson-dev       # bench only: parse-speed comparison with jsmn
   kcat                  # Kafka CLI used by benches and the demo instructions
   python3 python3-jsonschema  # schema checks in tests
 )

@@ -14,6 +14,8 @@
 #include "pipeline/stage.h"
 #include "stages/decode.h"
 
+static int run_group(void);
+
 extern const cf_stage_plugin cf_stage_decode;
 
 typedef struct fx {
@@ -21,11 +23,13 @@ typedef struct fx {
         cf_batch b;
 } fx;
 
+static cf_node *parser_cfg; /* stages.decode section choosing the parser */
+
 static int setup(void **state)
 {
         fx *f = calloc(1, sizeof(*f));
         char err[512];
-        cf_stage_env env = {.base_dir = CF_SRCDIR "/deploy/examples"};
+        cf_stage_env env = {.base_dir = CF_SRCDIR "/deploy/examples", .cfg = parser_cfg};
         f->st.p = &cf_stage_decode;
         if (cf_stage_decode.init(&f->st, &env, err, sizeof(err))) {
                 fprintf(stderr, "init: %s\n", err);
@@ -213,7 +217,24 @@ static void test_countries(void **state)
         assert_false(cf_iso_country_valid("CHN", 3));
 }
 
+static int run_all(const char *parser)
+{
+        char yaml[64], err[256];
+        snprintf(yaml, sizeof(yaml), "parser: %s\n", parser);
+        parser_cfg = cf_yaml_load_string("test", yaml, strlen(yaml), err, sizeof(err));
+        fprintf(stderr, "== decode with parser: %s\n", parser);
+        int rc = run_group();
+        cf_yaml_free(parser_cfg);
+        return rc;
+}
+
+/* Both parsers must give identical results on every example. */
 int main(void)
+{
+        return run_all("simdjson") | run_all("jsmn");
+}
+
+static int run_group(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_valid_examples, setup, teardown),
