@@ -330,6 +330,10 @@ static int tokenize(decode_ctx *x, cf_batch *b, cf_record *r, int saw_ws_ctrl)
                                               "JSON syntax error at byte %u", p.pos);
                 return -1;
         }
+        if (nt == 0) { /* e.g. a lone ':' or ',': jsmn returns no token at all */
+                cf_record_dead_letter(b, r, CF_E_MALFORMED, "no JSON value in the message");
+                return -1;
+        }
         if (x->toks[0].type != JSMN_OBJECT) {
                 cf_record_dead_letter(b, r, CF_E_NOT_OBJECT,
                                       "top-level JSON value is not an object");

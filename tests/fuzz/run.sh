@@ -11,5 +11,6 @@ cmake --build "$BUILD" --target fuzz_decode -j2 >/dev/null
 CORPUS=$BUILD/fuzz-corpus
 mkdir -p "$CORPUS"
 cp "$SRC"/schemas/examples/*.json "$SRC"/schemas/examples/invalid/*.msg "$CORPUS"/
+cp "$SRC"/tests/fuzz/regressions/* "$CORPUS"/ 2>/dev/null || true
 "$BUILD"/tests/fuzz/fuzz_decode -runs="$RUNS" -max_len=8192 -print_final_stats=1 \
   -dict="$SRC/tests/fuzz/json.dict" "$CORPUS"
