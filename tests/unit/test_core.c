@@ -1,0 +1,215 @@
+/*
+ * test_core.c - JSON writer, arena, YAML tree, config maps, CSV reader, line reader.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "pipeline/arena.h"
+#include "pipeline/buf.h"
+#include "pipeline/config_map.h"
+#include "pipeline/csv_reader.h"
+#include "pipeline/linereader.h"
+#include "pipeline/yaml_tree.h"
+
+static char *str(cf_buf *b)
+{
+        cf_buf_putc(b, '\0');
+        b->len--;
+        return b->p;
+}
+
+static void test_json_escaping(void **s)
+{
+        (void)s;
+        cf_buf b = {0};
+        cf_json_str(&b, "a\"b\\c\n\t\x01\x1f\xc3\xa9", 11);
+        assert_string_equal(str(&b), "\"a\\\"b\\\\c\\n\\t\\u0001\\u001f\xc3\xa9\"");
+        cf_buf_reset(&b);
+        cf_json_str(&b, "x\0y", 3);
+        assert_string_equal(str(&b), "\"x\\u0000y\"");
+        cf_buf_reset(&b);
+        cf_json_num(&b, 0.1);
+        cf_buf_putc(&b, ' ');
+        cf_json_num(&b, 1e20);
+        cf_buf_putc(&b, ' ');
+        cf_json_num(&b, -42);
+        cf_buf_putc(&b, ' ');
+        cf_json_num(&b, 1.0 / 0.0);
+        assert_string_equal(str(&b), "0.1 1e+20 -42 null");
+        cf_buf_reset(&b);
+        cf_json_base64(&b, (const unsigned char *)"foob", 4);
+        assert_string_equal(str(&b), "\"Zm9vYg==\"");
+        cf_buf_reset(&b);
+        cf_json_time(&b, 1741944600250LL);
+        assert_string_equal(str(&b), "\"2025-03-14T09:30:00.250Z\"");
+        cf_buf_reset(&b);
+        cf_buf_printf(&b, "%0300d|", 7); /* longer than the stack buffer */
+        assert_int_equal(b.len, 301);
+        cf_buf_free(&b);
+}
+
+static void test_arena(void **s)
+{
+        (void)s;
+        cf_arena a;
+        cf_arena_init(&a, 1024);
+        char *p1 = cf_arena_alloc(&a, 10);
+        char *p2 = cf_arena_alloc(&a, 5000); /* bigger than a chunk */
+        memset(p2, 1, 5000);
+        assert_int_equal((uintptr_t)p1 % 16, 0);
+        assert_int_equal((uintptr_t)p2 % 16, 0);
+        char *d = cf_arena_strndup(&a, "hello", 3);
+        assert_string_equal(d, "hel");
+        cf_arena_reset(&a);
+        assert_int_equal(a.used_total, 0);
+        assert_ptr_equal(cf_arena_alloc(&a, 10), p1); /* first chunk reused */
+        cf_arena_destroy(&a);
+}
+
+typedef struct cfg {
+        char *name;
+        int64_t n, window, size;
+        double ratio;
+        bool on;
+        cf_strlist list;
+} cfg;
+
+static const cf_config_map map[] = {
+    {CF_CFG_STR, "name", "x", offsetof(cfg, name), "a name"},
+    {CF_CFG_INT, "n", "5", offsetof(cfg, n), "a count", 1, 10},
+    {CF_CFG_DURATION, "window", "30d", offsetof(cfg, window), "a window"},
+    {CF_CFG_SIZE, "size", "64KiB", offsetof(cfg, size), "a size"},
+    {CF_CFG_DOUBLE, "ratio", "0.5", offsetof(cfg, ratio), "a ratio"},
+    {CF_CFG_BOOL, "on", "false", offsetof(cfg, on), "a switch"},
+    {CF_CFG_STRLIST, "list", NULL, offsetof(cfg, list), "a list"},
+    {0},
+};
+
+static int apply(const char *yaml, cfg *c, char *err)
+{
+        char e2[256];
+        cf_node *n = cf_yaml_load_string("t.yaml", yaml, strlen(yaml), e2, sizeof(e2));
+        if (!n) {
+                strcpy(err, e2);
+                return -1;
+        }
+        memset(c, 0, sizeof(*c));
+        int rc = cf_config_map_apply(map, "sec", n, "/base", c, err, 256);
+        cf_config_map_free(map, c);
+        cf_yaml_free(n);
+        return rc;
+}
+
+static void test_config_map(void **s)
+{
+        (void)s;
+        char err[256];
+        cfg c;
+        const char *y = "n: 7\nwindow: 1h\nsize: 1MiB\nlist: [a, b]\non: yes\n";
+        cf_node *n = cf_yaml_load_string("t.yaml", y, strlen(y), err, sizeof(err));
+        assert_non_null(n);
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(cf_config_map_apply(map, "sec", n, NULL, &c, err, sizeof(err)), 0);
+        assert_int_equal(c.n, 7);
+        assert_int_equal(c.window, 3600000);
+        assert_int_equal(c.size, 1048576);
+        assert_true(c.on);
+        assert_true(c.ratio == 0.5);
+        assert_string_equal(c.name, "x");
+        assert_int_equal(c.list.n, 2);
+        assert_string_equal(c.list.v[1], "b");
+        cf_config_map_free(map, &c);
+        cf_yaml_free(n);
+
+        assert_int_equal(apply("n: 5\nbogus: 1\n", &c, err), -1);
+        assert_non_null(strstr(err, "t.yaml:2: unknown key 'bogus' in sec"));
+        assert_int_equal(apply("n: 50\n", &c, err), -1);
+        assert_non_null(strstr(err, "t.yaml:1: sec.n: 50 is out of range"));
+        assert_int_equal(apply("window: soon\n", &c, err), -1);
+        assert_non_null(strstr(err, "expected a duration"));
+        assert_int_equal(apply("n: [1]\n", &c, err), -1);
+        assert_non_null(strstr(err, "expected a integer, got a list"));
+        assert_int_equal(apply("n: 1\nn: 2\n", &c, err), -1);
+        assert_non_null(strstr(err, "t.yaml:2: duplicate key 'n'"));
+        assert_int_equal(apply("n: [1\n", &c, err), -1);
+        assert_non_null(strstr(err, "t.yaml:"));
+        assert_int_equal(cf_parse_duration_ms("250ms"), 250);
+        assert_int_equal(cf_parse_duration_ms("10m"), 600000);
+        assert_int_equal(cf_parse_duration_ms("-1s"), -1);
+        assert_int_equal(cf_parse_size("2k"), 2048);
+}
+
+static int rows_seen;
+
+static int row_cb(const cf_csv_row *row, void *op, char *err, size_t n)
+{
+        const int *idx = op;
+        rows_seen++;
+        if (!strcmp(row->v[idx[0]], "bad")) {
+                snprintf(err, n, "%s:%d: bad row", row->file, row->line);
+                return -1;
+        }
+        return 0;
+}
+
+static void test_csv(void **s)
+{
+        (void)s;
+        char path[] = "/tmp/cf_csv_XXXXXX";
+        int fd = mkstemp(path);
+        const char *text = "# comment\nb, a\n2,\"x,y\"\n\n3,bad\n";
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+        close(fd);
+        static const char *const req[] = {"a", "b", NULL};
+        int idx[2];
+        char err[256];
+        rows_seen = 0;
+        assert_int_equal(cf_csv_read(path, req, idx, NULL, NULL, row_cb, idx, err, sizeof(err)), -1);
+        assert_int_equal(idx[0], 1);
+        assert_int_equal(rows_seen, 2);
+        assert_non_null(strstr(err, ":5: bad row"));
+        static const char *const req2[] = {"c", NULL};
+        assert_int_equal(cf_csv_read(path, req2, idx, NULL, NULL, row_cb, idx, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "lacks required column 'c'"));
+        unlink(path);
+        assert_int_equal(cf_csv_read("/nonexistent.csv", req, idx, NULL, NULL, row_cb, idx, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "cannot open"));
+}
+
+static void test_linereader(void **s)
+{
+        (void)s;
+        const char *text = "a\r\n\nbb\nlast";
+        FILE *f = fmemopen((void *)text, strlen(text), "r");
+        cf_linereader lr;
+        cf_linereader_init(&lr, f);
+        const char *l;
+        size_t n;
+        const char *want[] = {"a", "", "bb", "last"};
+        for (int i = 0; i < 4; i++) {
+                assert_int_equal(cf_linereader_next(&lr, &l, &n), 1);
+                assert_int_equal(n, strlen(want[i]));
+                assert_memory_equal(l, want[i], n);
+                assert_int_equal(lr.line_no, i + 1);
+        }
+        assert_int_equal(cf_linereader_next(&lr, &l, &n), 0);
+        cf_linereader_free(&lr);
+        fclose(f);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_json_escaping), cmocka_unit_test(test_arena),
+            cmocka_unit_test(test_config_map),    cmocka_unit_test(test_csv),
+            cmocka_unit_test(test_linereader),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
