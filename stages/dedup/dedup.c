@@ -1,0 +1,367 @@
+/*
+ * dedup.c - the dedup stage (DESIGN §5.2).
+ *
+ * Per record with status CF_REC_OK, in its input partition's state:
+ *  - key (declaration_id, line) seen with the same fingerprint in the window:
+ *    an exact re-delivery, status CF_REC_DUPLICATE (the chain counts it). The
+ *    state keeps every version (fingerprint) of a key seen in the window, so a
+ *    re-delivery of the original after its amendment is still a duplicate;
+ *  - a new fingerprint with an amendment higher than every version seen:
+ *    processed, with CF_SIG_AMENDMENT (evidence[0]: previous amendment and
+ *    fingerprint, when that version was seen);
+ *  - a new fingerprint without a higher amendment: processed, with
+ *    CF_SIG_CONFLICTING_RESUBMISSION (evidence[1], same fields; "previous" is
+ *    the version with the highest amendment, the newest of equal ones).
+ *  - independently, the shipment hash (exporter, importer, hs_code, quantity,
+ *    customs_value, bill_of_lading, container_id) seen under another
+ *    declaration_id in the window: CF_SIG_DUPLICATE_SHIPMENT (evidence[2]).
+ * Records whose event time is older than the window (relative to the
+ * partition's max event time) are processed without dedup and counted as late.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/stage.h"
+#include "stages/dedup/dedup_hash.h"
+#include "stages/dedup/dedup_table.h"
+
+typedef struct dedup_cfg {
+        int64_t window_ms, slices, max_entries;
+        bool duplicate_shipment;
+} dedup_cfg;
+
+static const cf_config_map dedup_map[] = {
+    {CF_CFG_DURATION, "window", "30d", offsetof(dedup_cfg, window_ms),
+     "Event-time window: a key or shipment is remembered this long after the partition's "
+     "latest event time (at least this long, at most one slice more)",
+     1000, 1e13},
+    {CF_CFG_INT, "slices", "30", offsetof(dedup_cfg, slices),
+     "Time slices per window: expiry and eviction drop one whole slice at a time", 1, 10000},
+    {CF_CFG_INT, "max_entries", "10000000", offsetof(dedup_cfg, max_entries),
+     "Bound on remembered keys (and on shipments) per input partition; when reached the "
+     "oldest slice is evicted and counted (customsflow_dedup_evicted_total)",
+     1, 2e9},
+    {CF_CFG_BOOL, "duplicate_shipment", "true", offsetof(dedup_cfg, duplicate_shipment),
+     "Detect the same shipment declared under another declaration_id"},
+    {0},
+};
+
+typedef struct dedup_ctx {
+        dedup_cfg cfg;
+        cf_dd_limits lim;
+        cf_dd_part **parts; /* by partition number */
+        size_t nparts;
+        cf_buf scratch, ev;
+        cf_dd_hashes *pre; /* per record of the batch (pass 1) */
+        size_t npre;
+        uint64_t dups, amendments, conflicting, dup_ships;
+} dedup_ctx;
+
+static void limits_from(cf_dd_limits *l, const dedup_cfg *c)
+{
+        *l = (cf_dd_limits){.window_s = c->window_ms / 1000 > 0 ? c->window_ms / 1000 : 1,
+                            .slices = c->slices,
+                            .max_entries = c->max_entries};
+}
+
+static cf_dd_part **part_slot(dedup_ctx *x, int32_t partition)
+{
+        size_t i = partition < 0 ? 0 : (size_t)partition;
+        if (i >= x->nparts) {
+                size_t n = i + 1 > 2 * x->nparts ? i + 1 : 2 * x->nparts;
+                x->parts = realloc(x->parts, n * sizeof(*x->parts));
+                memset(x->parts + x->nparts, 0, (n - x->nparts) * sizeof(*x->parts));
+                x->nparts = n;
+        }
+        return &x->parts[i];
+}
+
+static cf_dd_part *part_get(dedup_ctx *x, int32_t partition)
+{
+        cf_dd_part **pp = part_slot(x, partition);
+        if (!*pp) *pp = cf_dd_part_new(&x->lim);
+        return *pp;
+}
+
+static int64_t event_s(const cf_decl *d)
+{
+        int64_t ms = d->event_time_ms;
+        int64_t s = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+        /* u32 seconds in the table: 1970..2106 (decode accepts years 0000-9999) */
+        if (s < 0) return 0;
+        if (s > (int64_t)UINT32_MAX) return UINT32_MAX;
+        return s;
+}
+
+static const char *evidence_versions(dedup_ctx *x, cf_batch *b, const cf_dd_key *e,
+                                     uint64_t fpa)
+{
+        cf_buf *o = &x->ev;
+        cf_buf_reset(o);
+        cf_buf_puts(o, "{\"previous_amendment\":");
+        cf_json_int(o, (int64_t)(e->fpa & CF_DD_AMEND_MAX));
+        cf_buf_puts(o, ",\"amendment\":");
+        cf_json_int(o, (int64_t)(fpa & CF_DD_AMEND_MAX));
+        /* the 48 fingerprint bits the state keeps, as 12 hex digits */
+        cf_buf_printf(o, ",\"previous_fingerprint\":\"%012llx\",\"fingerprint\":\"%012llx\"",
+                      (unsigned long long)(e->fpa >> 16), (unsigned long long)(fpa >> 16));
+        cf_buf_puts(o, ",\"seen_at\":");
+        cf_json_time(o, (int64_t)e->t * 1000);
+        cf_buf_putc(o, '}');
+        return cf_arena_strndup(&b->arena, o->p, o->len);
+}
+
+static const char *evidence_shipment(dedup_ctx *x, cf_batch *b, const char *id, size_t n,
+                                     uint32_t t)
+{
+        cf_buf *o = &x->ev;
+        cf_buf_reset(o);
+        cf_buf_puts(o, "{\"other_declaration_id\":");
+        if (id) cf_json_str(o, id, n);
+        else cf_buf_puts(o, "null");
+        cf_buf_puts(o, ",\"seen_at\":");
+        cf_json_time(o, (int64_t)t * 1000);
+        cf_buf_putc(o, '}');
+        return cf_arena_strndup(&b->arena, o->p, o->len);
+}
+
+static void check_shipment(dedup_ctx *x, cf_batch *b, cf_record *r, cf_dd_part *p,
+                           uint64_t sh, uint32_t t)
+{
+        const cf_str *id = &r->decl.declaration_id;
+        cf_dd_ship *ins;
+        cf_dd_ship *e = cf_dd_ship_find(p, sh, &ins);
+        if (!e) {
+                cf_dd_ship_insert(p, ins, sh, t, id->p, id->n);
+                return;
+        }
+        size_t n = 0;
+        const char *other = cf_dd_ship_id(p, e, &n);
+        if (!other || n != id->n || memcmp(other, id->p, n)) {
+                r->signals |= CF_SIG_DUPLICATE_SHIPMENT;
+                r->sig_evidence[2] = evidence_shipment(x, b, other, n, e->t);
+                x->dup_ships++;
+        }
+        /* Keep the latest sighting, so the window runs from the last one. */
+        if (t >= e->t) cf_dd_ship_update(p, e, t, id->p, id->n);
+}
+
+static void dedup_one(dedup_ctx *x, cf_batch *b, cf_record *r, const cf_dd_hashes *h)
+{
+        cf_dd_part *p = part_get(x, r->src.partition);
+        int64_t t = event_s(&r->decl);
+        cf_dd_advance(p, t);
+        if (!cf_dd_live(p, t)) {
+                p->late++; /* older than the window: nothing to compare with */
+                return;
+        }
+        cf_dd_reserve(p);
+        int64_t am = r->decl.present & CF_HAS_AMENDMENT ? r->decl.amendment : 0;
+        if (am > (int64_t)CF_DD_AMEND_MAX) am = CF_DD_AMEND_MAX;
+        uint64_t fpa = (h->fp & CF_DD_FP_MASK) | (uint64_t)am;
+        cf_dd_found f;
+        cf_dd_key_lookup(p, h->kh, fpa, &f);
+        if (f.exact) {
+                r->status = CF_REC_DUPLICATE;
+                x->dups++;
+                return;
+        }
+        if (f.latest && (uint64_t)am > (f.latest->fpa & CF_DD_AMEND_MAX)) {
+                r->signals |= CF_SIG_AMENDMENT;
+                r->sig_evidence[0] = evidence_versions(x, b, f.latest, fpa);
+                x->amendments++;
+        } else if (f.latest) {
+                r->signals |= CF_SIG_CONFLICTING_RESUBMISSION;
+                r->sig_evidence[1] = evidence_versions(x, b, f.latest, fpa);
+                x->conflicting++;
+        }
+        cf_dd_key_insert(p, f.ins, h->kh, fpa, (uint32_t)t);
+        if (x->cfg.duplicate_shipment) check_shipment(x, b, r, p, h->sh, (uint32_t)t);
+}
+
+static int dedup_process(cf_stage *st, cf_batch *b)
+{
+        dedup_ctx *x = st->ctx;
+        if (b->n > x->npre) {
+                free(x->pre);
+                x->pre = malloc(b->n * sizeof(*x->pre));
+                x->npre = b->n;
+        }
+        /* Pass 1: hash every record and prefetch its slots, so pass 2's table
+         * accesses overlap instead of waiting for memory one at a time. */
+        cf_dd_part *p = NULL;
+        int32_t last = -1;
+        for (size_t i = 0; i < b->n; i++) {
+                const cf_record *r = &b->recs[i];
+                if (r->status != CF_REC_OK) continue;
+                cf_dd_hash_record(&r->decl, &x->scratch, &x->pre[i]);
+                if (!p || r->src.partition != last) {
+                        last = r->src.partition;
+                        cf_dd_part **pp = part_slot(x, last);
+                        p = *pp;
+                        if (!p) continue;
+                }
+                cf_dd_prefetch(p, x->pre[i].kh, x->cfg.duplicate_shipment ? x->pre[i].sh : 0);
+        }
+        /* Pass 2: decide in order (a batch may hold a record and its re-delivery). */
+        for (size_t i = 0; i < b->n; i++) {
+                cf_record *r = &b->recs[i];
+                if (r->status == CF_REC_OK) dedup_one(x, b, r, &x->pre[i]);
+        }
+        return 0;
+}
+
+static int dedup_init(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size)
+{
+        dedup_ctx *x = calloc(1, sizeof(*x));
+        st->ctx = x;
+        if (cf_config_map_apply(dedup_map, "stages.dedup", env->cfg, env->base_dir, &x->cfg,
+                                errstr, errstr_size))
+                return -1;
+        limits_from(&x->lim, &x->cfg);
+        return 0;
+}
+
+static int dedup_snapshot(cf_stage *st, int32_t partition, cf_buf *out)
+{
+        dedup_ctx *x = st->ctx;
+        cf_dd_part *p = *part_slot(x, partition);
+        if (p) {
+                cf_dd_part_snapshot(p, out);
+                return 0;
+        }
+        cf_dd_part *empty = cf_dd_part_new(&x->lim);
+        cf_dd_part_snapshot(empty, out);
+        cf_dd_part_free(empty);
+        return 0;
+}
+
+static int dedup_restore(cf_stage *st, int32_t partition, const void *data, size_t len,
+                         char *errstr, size_t errstr_size)
+{
+        dedup_ctx *x = st->ctx;
+        cf_dd_part **pp = part_slot(x, partition);
+        cf_dd_part *np = NULL;
+        if (len) {
+                np = cf_dd_part_restore(&x->lim, data, len, errstr, errstr_size);
+                if (!np) return -1;
+        }
+        cf_dd_part_free(*pp);
+        *pp = np;
+        return 0;
+}
+
+static void dedup_drop(cf_stage *st, int32_t partition)
+{
+        dedup_ctx *x = st->ctx;
+        cf_dd_part **pp = part_slot(x, partition);
+        cf_dd_part_free(*pp);
+        *pp = NULL;
+}
+
+static int dedup_reload(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size)
+{
+        dedup_ctx *x = st->ctx;
+        dedup_cfg nc = {0};
+        if (cf_config_map_apply(dedup_map, "stages.dedup", env->cfg, env->base_dir, &nc, errstr,
+                                errstr_size)) {
+                cf_config_map_free(dedup_map, &nc);
+                return -1;
+        }
+        cf_dd_limits nl;
+        limits_from(&nl, &nc);
+        if (memcmp(&nl, &x->lim, sizeof(nl))) {
+                /* New window/slices/bound: carry every partition's state over
+                 * through its snapshot, which restores under any limits. */
+                cf_buf tmp = {0};
+                for (size_t i = 0; i < x->nparts; i++) {
+                        if (!x->parts[i]) continue;
+                        cf_buf_reset(&tmp);
+                        cf_dd_part_snapshot(x->parts[i], &tmp);
+                        cf_dd_part *np =
+                            cf_dd_part_restore(&nl, tmp.p, tmp.len, errstr, errstr_size);
+                        if (!np) {
+                                cf_buf_free(&tmp);
+                                return -1;
+                        }
+                        cf_dd_part_free(x->parts[i]);
+                        x->parts[i] = np;
+                }
+                cf_buf_free(&tmp);
+        }
+        x->lim = nl;
+        cf_config_map_free(dedup_map, &x->cfg);
+        x->cfg = nc;
+        return 0;
+}
+
+static void dedup_metrics(cf_stage *st, cf_buf *out)
+{
+        dedup_ctx *x = st->ctx;
+        const char *names[] = {"duplicate", "amendment", "conflicting_resubmission",
+                               "duplicate_shipment"};
+        uint64_t v[] = {x->dups, x->amendments, x->conflicting, x->dup_ships};
+        for (int i = 0; i < 4; i++)
+                cf_buf_printf(out, "customsflow_dedup_decisions_total{decision=\"%s\"} %llu\n",
+                              names[i], (unsigned long long)v[i]);
+        for (size_t i = 0; i < x->nparts; i++) {
+                const cf_dd_part *p = x->parts[i];
+                if (!p) continue;
+                const char *tab[] = {"keys", "shipments"};
+                size_t live[] = {p->klive, p->slive};
+                for (int k = 0; k < 2; k++) {
+                        cf_buf_printf(out,
+                                      "customsflow_dedup_entries{partition=\"%zu\",table=\"%s\"} "
+                                      "%zu\n",
+                                      i, tab[k], live[k]);
+                        cf_buf_printf(out,
+                                      "customsflow_dedup_evicted_total{partition=\"%zu\","
+                                      "table=\"%s\"} %llu\n",
+                                      i, tab[k], (unsigned long long)p->evicted[k]);
+                        cf_buf_printf(out,
+                                      "customsflow_dedup_expired_total{partition=\"%zu\","
+                                      "table=\"%s\"} %llu\n",
+                                      i, tab[k], (unsigned long long)p->expired[k]);
+                }
+                cf_buf_printf(out, "customsflow_dedup_late_total{partition=\"%zu\"} %llu\n", i,
+                              (unsigned long long)p->late);
+                cf_buf_printf(out, "customsflow_dedup_state_bytes{partition=\"%zu\"} %zu\n", i,
+                              cf_dd_part_bytes(p));
+                if (p->has_wm)
+                        cf_buf_printf(out,
+                                      "customsflow_dedup_watermark_seconds{partition=\"%zu\"} "
+                                      "%lld\n",
+                                      i, (long long)p->wm_s);
+        }
+}
+
+static void dedup_destroy(cf_stage *st)
+{
+        dedup_ctx *x = st->ctx;
+        if (!x) return;
+        for (size_t i = 0; i < x->nparts; i++) cf_dd_part_free(x->parts[i]);
+        free(x->parts);
+        free(x->pre);
+        cf_buf_free(&x->scratch);
+        cf_buf_free(&x->ev);
+        cf_config_map_free(dedup_map, &x->cfg);
+        free(x);
+        st->ctx = NULL;
+}
+
+const cf_stage_plugin cf_stage_dedup = {
+    .name = "dedup",
+    .description = "drops exact re-deliveries of (declaration_id, line) in an event-time "
+                   "window; signals amendments, conflicting resubmissions and duplicate "
+                   "shipments",
+    .config_map = dedup_map,
+    .init = dedup_init,
+    .process = dedup_process,
+    .snapshot = dedup_snapshot,
+    .restore = dedup_restore,
+    .drop = dedup_drop,
+    .reload = dedup_reload,
+    .metrics = dedup_metrics,
+    .destroy = dedup_destroy,
+};

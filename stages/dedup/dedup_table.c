@@ -1,0 +1,304 @@
+/*
+ * dedup_table.c - the per-partition dedup tables and their event-time slices.
+ *
+ * Hand-written open addressing (linear probing) rather than a library map:
+ * the state must be 20 bytes per key with lazy, slice-based expiry, which no
+ * Debian hash map offers. The bucket is picked with a multiply-shift
+ * ("fastrange") so a table can have any capacity, not only powers of two: this
+ * keeps the load between 55 % (after a rebuild) and 80 % (rebuild trigger), so
+ * memory per key stays near the entry size instead of doubling at each growth.
+ * At the bound (max_entries) the capacity is max_entries / 0.65, so a full
+ * table runs at 65-80 % load and rebuilds at most every 15 % of inserts.
+ */
+#include "stages/dedup/dedup_table.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LOAD_MAX     0.80 /* rebuild when occupied (live + dead) slots pass this */
+#define LOAD_REBUILD 0.55 /* load right after a growth rebuild */
+#define LOAD_BOUND   0.65 /* load of a table holding max_entries after a rebuild */
+#define CAP_MIN      64
+
+#define home cf_dd_home
+
+static inline uint32_t ring_idx(const cf_dd_part *p, int64_t slice)
+{
+        int64_t r = slice % (int64_t)p->ring;
+        return (uint32_t)(r < 0 ? r + p->ring : r);
+}
+
+static inline uint32_t slot_of(const cf_dd_part *p, int64_t t)
+{
+        return ring_idx(p, cf_dd_slice(p, t));
+}
+
+cf_dd_part *cf_dd_part_new(const cf_dd_limits *lim)
+{
+        cf_dd_part *p = calloc(1, sizeof(*p));
+        p->lim = *lim;
+        if (p->lim.slices < 1) p->lim.slices = 1;
+        if (p->lim.window_s < 1) p->lim.window_s = 1;
+        if (p->lim.max_entries < 1) p->lim.max_entries = 1;
+        p->slice_s = (p->lim.window_s + p->lim.slices - 1) / p->lim.slices;
+        p->ring = (uint32_t)p->lim.slices + 1;
+        p->kcount = calloc(p->ring, sizeof(*p->kcount));
+        p->scount = calloc(p->ring, sizeof(*p->scount));
+        p->pool = calloc(p->ring, sizeof(*p->pool));
+        p->pool_last = calloc(p->ring, sizeof(*p->pool_last));
+        return p;
+}
+
+void cf_dd_part_free(cf_dd_part *p)
+{
+        if (!p) return;
+        for (uint32_t i = 0; i < p->ring; i++) cf_buf_free(&p->pool[i]);
+        free(p->pool);
+        free(p->pool_last);
+        free(p->kcount);
+        free(p->scount);
+        free(p->keys);
+        free(p->ships);
+        free(p);
+}
+
+/* Forget one ring slot: its entries are dead from now on (lo moved past it). */
+static void clear_slot(cf_dd_part *p, uint32_t i, uint64_t *kgone, uint64_t *sgone)
+{
+        p->klive -= p->kcount[i];
+        p->slive -= p->scount[i];
+        kgone[0] += p->kcount[i];
+        sgone[0] += p->scount[i];
+        p->kcount[i] = p->scount[i] = 0;
+        cf_buf_reset(&p->pool[i]);
+        p->pool_last[i] = 0;
+}
+
+static void set_lo(cf_dd_part *p, int64_t lo)
+{
+        p->lo = lo;
+        p->lo_t = lo * p->slice_s;
+}
+
+void cf_dd_set_horizon(cf_dd_part *p, int64_t lo_t)
+{
+        int64_t nlo = cf_dd_slice(p, lo_t);
+        if (p->has_wm && nlo > p->lo && nlo <= p->cur) set_lo(p, nlo);
+}
+
+void cf_dd_advance(cf_dd_part *p, int64_t t)
+{
+        int64_t s = cf_dd_slice(p, t);
+        if (!p->has_wm) {
+                p->has_wm = true;
+                p->wm_s = t;
+                p->cur = s;
+                set_lo(p, s - p->lim.slices);
+                return;
+        }
+        if (t > p->wm_s) p->wm_s = t;
+        if (s <= p->cur) return;
+        int64_t nlo = s - p->lim.slices;
+        if (nlo > p->lo) {
+                /* Only slices in [lo, cur] can hold entries: at most ring of them. */
+                int64_t end = nlo < p->cur + 1 ? nlo : p->cur + 1;
+                for (int64_t x = p->lo; x < end; x++)
+                        clear_slot(p, ring_idx(p, x), &p->expired[0], &p->expired[1]);
+                set_lo(p, nlo);
+        }
+        p->cur = s;
+}
+
+/* Bound reached: the oldest slice goes, counted. When every live entry is in
+ * the open slice, lo cannot move past it (new records land there), so both
+ * tables are emptied physically instead (O(capacity), after >= max_entries
+ * inserts, so amortised O(1)). */
+static void evict_oldest(cf_dd_part *p)
+{
+        for (int64_t x = p->lo; x < p->cur; x++) {
+                uint32_t i = ring_idx(p, x);
+                if (!p->kcount[i] && !p->scount[i]) continue;
+                clear_slot(p, i, &p->evicted[0], &p->evicted[1]);
+                set_lo(p, x + 1);
+                return;
+        }
+        for (uint32_t i = 0; i < p->ring; i++)
+                clear_slot(p, i, &p->evicted[0], &p->evicted[1]);
+        if (p->keys) memset(p->keys, 0, p->kcap * sizeof(*p->keys));
+        if (p->ships) memset(p->ships, 0, p->scap * sizeof(*p->ships));
+        p->kused = p->sused = 0;
+}
+
+static size_t target_cap(const cf_dd_part *p, size_t need)
+{
+        size_t cap_max = (size_t)((double)(p->lim.max_entries + 1) / LOAD_BOUND) + 1;
+        size_t c = (size_t)((double)need / LOAD_REBUILD) + 1;
+        if (c > cap_max) c = cap_max;
+        if (c < CAP_MIN) c = CAP_MIN;
+        return c;
+}
+
+static void keys_rebuild(cf_dd_part *p, size_t need)
+{
+        size_t nc = target_cap(p, need);
+        cf_dd_key *nk = calloc(nc, sizeof(*nk));
+        size_t live = 0;
+        for (size_t i = 0; i < p->kcap; i++) {
+                const cf_dd_key *e = &p->keys[i];
+                if (!e->kh || !cf_dd_live(p, e->t)) continue;
+                size_t j = home(e->kh, nc);
+                while (nk[j].kh) j = j + 1 == nc ? 0 : j + 1;
+                nk[j] = *e;
+                live++;
+        }
+        free(p->keys);
+        p->keys = nk;
+        p->kcap = nc;
+        p->kused = live;
+        p->rebuilds++;
+}
+
+static void ships_rebuild(cf_dd_part *p, size_t need)
+{
+        size_t nc = target_cap(p, need);
+        cf_dd_ship *ns = calloc(nc, sizeof(*ns));
+        size_t live = 0;
+        for (size_t i = 0; i < p->scap; i++) {
+                const cf_dd_ship *e = &p->ships[i];
+                if (!e->sh || !cf_dd_live(p, e->t)) continue;
+                size_t j = home(e->sh, nc);
+                while (ns[j].sh) j = j + 1 == nc ? 0 : j + 1;
+                ns[j] = *e;
+                live++;
+        }
+        free(p->ships);
+        p->ships = ns;
+        p->scap = nc;
+        p->sused = live;
+        p->rebuilds++;
+}
+
+void cf_dd_reserve(cf_dd_part *p)
+{
+        while (p->klive >= (size_t)p->lim.max_entries || p->slive >= (size_t)p->lim.max_entries)
+                evict_oldest(p);
+        if ((double)(p->kused + 1) > (double)p->kcap * LOAD_MAX) keys_rebuild(p, p->klive + 1);
+        if ((double)(p->sused + 1) > (double)p->scap * LOAD_MAX) ships_rebuild(p, p->slive + 1);
+}
+
+void cf_dd_part_presize(cf_dd_part *p, size_t nk, size_t ns)
+{
+        if ((double)nk > (double)p->kcap * LOAD_REBUILD) keys_rebuild(p, nk);
+        if ((double)ns > (double)p->scap * LOAD_REBUILD) ships_rebuild(p, ns);
+}
+
+void cf_dd_key_lookup(cf_dd_part *p, uint64_t kh, uint64_t fpa, cf_dd_found *f)
+{
+        *f = (cf_dd_found){0};
+        size_t i = home(kh, p->kcap);
+        /* Versions of a key share its probe path: walk it to the first empty slot. */
+        for (;;) {
+                cf_dd_key *e = &p->keys[i];
+                if (!e->kh) {
+                        if (!f->ins) f->ins = e;
+                        return;
+                }
+                if (!cf_dd_live(p, e->t)) {
+                        if (!f->ins) f->ins = e;
+                } else if (e->kh == kh) {
+                        if (e->fpa == fpa) f->exact = e;
+                        uint64_t am = e->fpa & CF_DD_AMEND_MAX;
+                        uint64_t lam = f->latest ? f->latest->fpa & CF_DD_AMEND_MAX : 0;
+                        if (!f->latest || am > lam || (am == lam && e->t >= f->latest->t))
+                                f->latest = e;
+                }
+                i = i + 1 == p->kcap ? 0 : i + 1;
+        }
+}
+
+void cf_dd_key_insert(cf_dd_part *p, cf_dd_key *ins, uint64_t kh, uint64_t fpa, uint32_t t)
+{
+        if (!ins->kh) p->kused++;
+        ins->kh = kh;
+        ins->fpa = fpa;
+        ins->t = t;
+        p->klive++;
+        p->kcount[slot_of(p, t)]++;
+}
+
+cf_dd_ship *cf_dd_ship_find(cf_dd_part *p, uint64_t sh, cf_dd_ship **ins)
+{
+        cf_dd_ship *free_slot = NULL;
+        size_t i = home(sh, p->scap);
+        for (;;) {
+                cf_dd_ship *e = &p->ships[i];
+                if (!e->sh) {
+                        *ins = free_slot ? free_slot : e;
+                        return NULL;
+                }
+                bool live = cf_dd_live(p, e->t);
+                if (e->sh == sh) {
+                        if (live) return e;
+                        *ins = free_slot ? free_slot : e;
+                        return NULL;
+                }
+                if (!live && !free_slot) free_slot = e;
+                i = i + 1 == p->scap ? 0 : i + 1;
+        }
+}
+
+/* Append a declaration id to the pool of t's slice. Lines of one declaration
+ * usually arrive together, so the last id of the slot is reused when equal. */
+static uint32_t pool_put(cf_dd_part *p, uint32_t t, const char *id, size_t n)
+{
+        uint32_t i = slot_of(p, t);
+        cf_buf *b = &p->pool[i];
+        if (n > 255) return CF_DD_NO_ID; /* decode caps ids at 64 bytes */
+        if (p->pool_last[i]) {
+                const unsigned char *q = (const unsigned char *)b->p + p->pool_last[i] - 1;
+                if (q[0] == n && !memcmp(q + 1, id, n)) return p->pool_last[i] - 1;
+        }
+        if (b->len + 1 + n >= CF_DD_NO_ID - 1) return CF_DD_NO_ID;
+        uint32_t off = (uint32_t)b->len;
+        cf_buf_putc(b, (char)(unsigned char)n);
+        cf_buf_put(b, id, n);
+        p->pool_last[i] = off + 1;
+        return off;
+}
+
+void cf_dd_ship_insert(cf_dd_part *p, cf_dd_ship *ins, uint64_t sh, uint32_t t, const char *id,
+                       size_t n)
+{
+        if (!ins->sh) p->sused++;
+        ins->sh = sh;
+        ins->t = t;
+        ins->id_ref = pool_put(p, t, id, n);
+        p->slive++;
+        p->scount[slot_of(p, t)]++;
+}
+
+void cf_dd_ship_update(cf_dd_part *p, cf_dd_ship *e, uint32_t t, const char *id, size_t n)
+{
+        p->scount[slot_of(p, e->t)]--;
+        p->scount[slot_of(p, t)]++;
+        e->t = t;
+        e->id_ref = pool_put(p, t, id, n);
+}
+
+const char *cf_dd_ship_id(const cf_dd_part *p, const cf_dd_ship *e, size_t *n)
+{
+        if (e->id_ref == CF_DD_NO_ID) return NULL;
+        const cf_buf *b = &p->pool[slot_of(p, e->t)];
+        if ((size_t)e->id_ref >= b->len) return NULL;
+        const unsigned char *q = (const unsigned char *)b->p + e->id_ref;
+        *n = q[0];
+        return (const char *)q + 1;
+}
+
+size_t cf_dd_part_bytes(const cf_dd_part *p)
+{
+        size_t n = sizeof(*p) + p->kcap * sizeof(cf_dd_key) + p->scap * sizeof(cf_dd_ship);
+        n += p->ring * (2 * sizeof(uint64_t) + sizeof(cf_buf) + sizeof(uint32_t));
+        for (uint32_t i = 0; i < p->ring; i++) n += p->pool[i].cap;
+        return n;
+}
