@@ -156,7 +156,6 @@ static void dedup_one(dedup_ctx *x, cf_batch *b, cf_record *r, const cf_dd_hashe
                 p->late++; /* older than the window: nothing to compare with */
                 return;
         }
-        cf_dd_reserve(p);
         int64_t am = r->decl.present & CF_HAS_AMENDMENT ? r->decl.amendment : 0;
         if (am > (int64_t)CF_DD_AMEND_MAX) am = CF_DD_AMEND_MAX;
         uint64_t fpa = (h->fp & CF_DD_FP_MASK) | (uint64_t)am;
@@ -167,6 +166,7 @@ static void dedup_one(dedup_ctx *x, cf_batch *b, cf_record *r, const cf_dd_hashe
                 x->dups++;
                 return;
         }
+        if (cf_dd_reserve(p)) cf_dd_key_lookup(p, h->kh, fpa, &f);
         if (f.latest && (uint64_t)am > (f.latest->fpa & CF_DD_AMEND_MAX)) {
                 r->signals |= CF_SIG_AMENDMENT;
                 r->sig_evidence[0] = evidence_versions(x, b, f.latest, fpa);

@@ -178,12 +178,22 @@ static void ships_rebuild(cf_dd_part *p, size_t need)
         p->rebuilds++;
 }
 
-void cf_dd_reserve(cf_dd_part *p)
+int cf_dd_reserve(cf_dd_part *p)
 {
-        while (p->klive >= (size_t)p->lim.max_entries || p->slive >= (size_t)p->lim.max_entries)
+        int moved = 0;
+        while (p->klive >= (size_t)p->lim.max_entries || p->slive >= (size_t)p->lim.max_entries) {
                 evict_oldest(p);
-        if ((double)(p->kused + 1) > (double)p->kcap * LOAD_MAX) keys_rebuild(p, p->klive + 1);
-        if ((double)(p->sused + 1) > (double)p->scap * LOAD_MAX) ships_rebuild(p, p->slive + 1);
+                moved = 1;
+        }
+        if ((double)(p->kused + 1) > (double)p->kcap * LOAD_MAX) {
+                keys_rebuild(p, p->klive + 1);
+                moved = 1;
+        }
+        if ((double)(p->sused + 1) > (double)p->scap * LOAD_MAX) {
+                ships_rebuild(p, p->slive + 1);
+                moved = 1;
+        }
+        return moved;
 }
 
 void cf_dd_part_presize(cf_dd_part *p, size_t nk, size_t ns)
@@ -195,6 +205,7 @@ void cf_dd_part_presize(cf_dd_part *p, size_t nk, size_t ns)
 void cf_dd_key_lookup(cf_dd_part *p, uint64_t kh, uint64_t fpa, cf_dd_found *f)
 {
         *f = (cf_dd_found){0};
+        if (!p->kcap) return;
         size_t i = home(kh, p->kcap);
         /* Versions of a key share its probe path: walk it to the first empty slot. */
         for (;;) {

@@ -108,9 +108,11 @@ static inline bool cf_dd_live(const cf_dd_part *p, int64_t t)
 /**
  * Make room for one more key and one more shipment entry: evict the oldest
  * slice while a table is at max_entries (counted), rebuild a table whose
- * occupied slots reached the load limit. Call before the finds of a record.
+ * occupied slots reached the load limit. Call before inserting, after the
+ * lookup (a re-delivery must not evict). Returns 1 when slots moved (repeat
+ * the lookup), else 0.
  */
-void cf_dd_reserve(cf_dd_part *p);
+int cf_dd_reserve(cf_dd_part *p);
 /** What a key lookup found among the live versions of one key. */
 typedef struct cf_dd_found {
         cf_dd_key *exact;  /* the version with this very fingerprint, or NULL */
@@ -119,7 +121,7 @@ typedef struct cf_dd_found {
 } cf_dd_found;
 
 /**
- * Look up every live version of key kh. A key has one entry per version
+ * Look up every live version of key kh (nothing found in an empty table). A key has one entry per version
  * (fingerprint) seen in the window, so a re-delivery of any earlier version,
  * not only the last, is recognised as exact.
  */
