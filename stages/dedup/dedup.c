@@ -15,8 +15,9 @@
  *  - independently, the shipment hash (exporter, importer, hs_code, quantity,
  *    customs_value, bill_of_lading, container_id) seen under another
  *    declaration_id in the window: CF_SIG_DUPLICATE_SHIPMENT (evidence[2]).
- * Records whose event time is older than the window (relative to the
- * partition's max event time) are processed without dedup and counted as late.
+ * Records whose event time is older than what the state retains (the window
+ * behind the partition's max event time, or a slice evicted by the bound) are
+ * processed without dedup and counted as late.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,7 +167,14 @@ static void dedup_one(dedup_ctx *x, cf_batch *b, cf_record *r, const cf_dd_hashe
                 x->dups++;
                 return;
         }
-        if (cf_dd_reserve(p)) cf_dd_key_lookup(p, h->kh, fpa, &f);
+        if (cf_dd_reserve(p)) {
+                /* The bound evicted the oldest slice, maybe this record's own. */
+                if (!cf_dd_live(p, t)) {
+                        p->late++;
+                        return;
+                }
+                cf_dd_key_lookup(p, h->kh, fpa, &f);
+        }
         if (f.latest && (uint64_t)am > (f.latest->fpa & CF_DD_AMEND_MAX)) {
                 r->signals |= CF_SIG_AMENDMENT;
                 r->sig_evidence[0] = evidence_versions(x, b, f.latest, fpa);

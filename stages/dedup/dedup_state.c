@@ -114,6 +114,7 @@ cf_dd_part *cf_dd_part_restore(const cf_dd_limits *lim, const void *data, size_t
                 if (!e.kh || !has_wm || !cf_dd_live(p, e.t)) continue;
                 cf_dd_found f;
                 cf_dd_reserve(p);
+                if (!cf_dd_live(p, e.t)) continue; /* evicted by a smaller bound */
                 cf_dd_key_lookup(p, e.kh, e.fpa, &f);
                 if (!f.exact) cf_dd_key_insert(p, f.ins, e.kh, e.fpa, e.t);
         }
@@ -135,6 +136,7 @@ cf_dd_part *cf_dd_part_restore(const cf_dd_limits *lim, const void *data, size_t
                 if (!sh || !has_wm || !cf_dd_live(p, t)) continue;
                 cf_dd_ship *ins;
                 cf_dd_reserve(p);
+                if (!cf_dd_live(p, t)) continue;
                 if (cf_dd_ship_find(p, sh, &ins)) continue;
                 cf_dd_ship_insert(p, ins, sh, t, id, n);
                 if (!n) ins->id_ref = CF_DD_NO_ID;

@@ -313,3 +313,22 @@ size_t cf_dd_part_bytes(const cf_dd_part *p)
         for (uint32_t i = 0; i < p->ring; i++) n += p->pool[i].cap;
         return n;
 }
+
+int cf_dd_part_check(const cf_dd_part *p)
+{
+        size_t k = 0, s = 0, ku = 0, su = 0;
+        for (size_t i = 0; i < p->kcap; i++) {
+                ku += p->keys[i].kh != 0;
+                k += p->keys[i].kh && cf_dd_live(p, p->keys[i].t);
+        }
+        for (size_t i = 0; i < p->scap; i++) {
+                su += p->ships[i].sh != 0;
+                s += p->ships[i].sh && cf_dd_live(p, p->ships[i].t);
+        }
+        uint64_t kc = 0, sc = 0;
+        for (uint32_t i = 0; i < p->ring; i++) kc += p->kcount[i], sc += p->scount[i];
+        return k == p->klive && s == p->slive && ku == p->kused && su == p->sused &&
+                       kc == k && sc == s
+                   ? 0
+                   : -1;
+}

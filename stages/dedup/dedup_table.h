@@ -76,10 +76,11 @@ typedef struct cf_dd_part {
         uint64_t rebuilds; /* table rebuilds (growth or dead-slot reclaim) */
 } cf_dd_part;
 
-/** Bucket of hash h in a table of cap slots (multiply-shift, any cap). */
+/** Bucket of hash h in a table of cap slots (multiply-shift, any cap). The
+ * Fibonacci multiply first spreads low-entropy high bits (small test keys). */
 static inline size_t cf_dd_home(uint64_t h, size_t cap)
 {
-        return (size_t)(((unsigned __int128)h * cap) >> 64);
+        return (size_t)(((unsigned __int128)(h * 0x9E3779B97F4A7C15ull) * cap) >> 64);
 }
 
 /** Prefetch the first slots a lookup of kh and sh will touch (batch pass 1). */
@@ -146,6 +147,9 @@ size_t cf_dd_part_bytes(const cf_dd_part *p);
 void cf_dd_set_horizon(cf_dd_part *p, int64_t lo_t);
 /** Pre-size the tables for nk keys and ns shipments (restore). */
 void cf_dd_part_presize(cf_dd_part *p, size_t nk, size_t ns);
+
+/** Self-check for tests: live counters agree with a scan of both tables (0), else -1. */
+int cf_dd_part_check(const cf_dd_part *p);
 
 /** Serialise the live state (versioned binary, see dedup_state.c). */
 void cf_dd_part_snapshot(const cf_dd_part *p, cf_buf *out);
