@@ -92,8 +92,8 @@ static void container_id(cf_gen *g, char out[12])
                                        25, 26, 27, 28, 29, 30, 31, 32, 34, 35, 36, 37, 38};
         const char *o = owners[gen_rng_below(&g->rng, 10)];
         unsigned serial = (unsigned)(g->container_seq++ * 7919u + 104729u) % 1000000u;
-        char s[11];
-        snprintf(s, sizeof s, "%sU%06u", o, serial);
+        char s[16];
+        snprintf(s, sizeof s, "%sU%06u", o, serial % 1000000u);
         int sum = 0;
         for (int i = 0; i < 10; i++)
                 sum += (s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : letter[s[i] - 'A']) << i;
