@@ -97,7 +97,7 @@ static void container_id(cf_gen *g, char out[12])
         int sum = 0;
         for (int i = 0; i < 10; i++)
                 sum += (s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : letter[s[i] - 'A']) << i;
-        snprintf(out, 12, "%s%d", s, sum % 11 % 10);
+        snprintf(out, 12, "%.10s%d", s, sum % 11 % 10);
 }
 
 static void pick_currency(cf_gen *g, gen_rec *r)
