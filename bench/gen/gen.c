@@ -97,7 +97,9 @@ static void container_id(cf_gen *g, char out[12])
         int sum = 0;
         for (int i = 0; i < 10; i++)
                 sum += (s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : letter[s[i] - 'A']) << i;
-        snprintf(out, 12, "%.10s%d", s, sum % 11 % 10);
+        memcpy(out, s, 10);
+        out[10] = (char)('0' + sum % 11 % 10);
+        out[11] = '\0';
 }
 
 static void pick_currency(cf_gen *g, gen_rec *r)
