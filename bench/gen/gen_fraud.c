@@ -348,8 +348,9 @@ static bool start_certificate(cf_gen *g, bool lookalike)
                                 sizeof c->exporter[i]);
         snprintf(c->cert, sizeof c->cert, "%s-CO-%08llu", k->iso,
                  (unsigned long long)++g->cert_seq);
-        gen_cert_use *u = &g->certs[g->n_certs++ % GEN_MAX_CAMPAIGNS];
-        if (g->n_certs > GEN_MAX_CAMPAIGNS) g->n_certs = GEN_MAX_CAMPAIGNS;
+        /* a ring: the oldest tracked certificate's campaign has long ended */
+        gen_cert_use *u = &g->certs[g->cert_slot++ % GEN_MAX_CAMPAIGNS];
+        if (g->n_certs < GEN_MAX_CAMPAIGNS) g->n_certs++;
         memset(u, 0, sizeof *u);
         snprintf(u->cert, sizeof u->cert, "%s", c->cert);
         snprintf(u->first_exporter, sizeof u->first_exporter, "%s", c->exporter[0]);

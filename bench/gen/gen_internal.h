@@ -229,6 +229,7 @@ struct cf_gen {
         uint64_t n_recent;
         gen_cert_use certs[GEN_MAX_CAMPAIGNS];
         int n_certs;
+        uint64_t cert_slot;
         double *reg_cum; /* per registry row: quantity this year */
         int *reg_year;
         uint16_t hubs[16];
