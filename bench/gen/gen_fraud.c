@@ -264,7 +264,7 @@ static bool conflicting_resubmission(cf_gen *g)
 static bool start_surge(cf_gen *g)
 {
         if (stream_age_ms(g) < 20 * GEN_DAY_MS) return false;
-        gen_campaign *c = gen_campaign_add(g, CAMP_SURGE, 60, 0.75);
+        gen_campaign *c = gen_campaign_add(g, CAMP_SURGE, 150, 1.0);
         if (!c) return false;
         /* a minor origin suddenly ships a lot of one kind of goods */
         do
