@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "bench/gen/gen_internal.h"
 #include "pipeline/chain.h"
 #include "stages/decode.h"
@@ -283,35 +285,47 @@ void gen_pending_add(cf_gen *g, uint64_t delay, const gen_rec *r)
                 g->pend = realloc(g->pend, (size_t)g->cap_pend * sizeof *g->pend);
         }
         gen_pending *p = &g->pend[g->n_pend++];
-        memset(p, 0, sizeof *p);
         p->due = g->emitted + delay;
-        gen_rec_render(r, &p->line);
-        cf_buf_puts(&p->key, r->exporter);
-        gen_rec_truth(r, &p->truth);
-        p->kind = !strcmp(r->kind, "duplicate") ? 1 : !strcmp(r->kind, "amendment") ? 2 : 0;
-        p->labels = r->labels;
-        p->lookalike = r->lookalike ? gen_lookalike_index(r->lookalike) : -1;
+        p->rec = *r;
 }
 
-static int take_pending(cf_gen *g, cf_buf *line, cf_buf *key, cf_buf *truth)
+/* The queued line due now, if any (rendered now: the same record renders to
+ * the same bytes, so a re-delivery is byte-identical). */
+static gen_pending *due_pending(cf_gen *g)
 {
-        for (int i = 0; i < g->n_pend; i++) {
-                gen_pending *p = &g->pend[i];
-                if (p->due > g->emitted) continue;
-                cf_buf_put(line, p->line.p, p->line.len);
-                cf_buf_put(key, p->key.p, p->key.len);
-                if (truth) cf_buf_put(truth, p->truth.p, p->truth.len);
-                g->n_kind[p->kind]++;
-                for (int b = 0; b < cf_n_rule_names; b++)
-                        if (p->labels & (1u << b)) g->n_label[b]++;
-                if (p->lookalike >= 0) g->n_lookalike[p->lookalike]++;
-                cf_buf_free(&p->line);
-                cf_buf_free(&p->key);
-                cf_buf_free(&p->truth);
-                g->pend[i] = g->pend[--g->n_pend];
-                return 1;
+        for (int i = 0; i < g->n_pend; i++)
+                if (g->pend[i].due <= g->emitted) return &g->pend[i];
+        return NULL;
+}
+
+/* Per-exporter state for the definitional labels: open addressing on XXH3 of
+ * the id, doubled at 50% load. */
+gen_exporter *gen_exporter_get(cf_gen *g, const char *id)
+{
+        if (2 * (g->n_exporters + 1) > g->cap_exporters) {
+                size_t cap = g->cap_exporters ? 2 * g->cap_exporters : 1 << 16;
+                gen_exporter *t = calloc(cap, sizeof *t);
+                for (size_t i = 0; i < g->cap_exporters; i++) {
+                        gen_exporter *o = &g->exporters[i];
+                        if (!o->hash) continue;
+                        size_t j = o->hash & (cap - 1);
+                        while (t[j].hash)
+                                j = (j + 1) & (cap - 1);
+                        t[j] = *o;
+                }
+                free(g->exporters);
+                g->exporters = t;
+                g->cap_exporters = cap;
         }
-        return 0;
+        uint64_t h = XXH3_64bits(id, strlen(id)) | 1; /* 0 marks an empty slot */
+        size_t j = h & (g->cap_exporters - 1);
+        while (g->exporters[j].hash && g->exporters[j].hash != h)
+                j = (j + 1) & (g->cap_exporters - 1);
+        if (!g->exporters[j].hash) {
+                g->exporters[j].hash = h;
+                g->n_exporters++;
+        }
+        return &g->exporters[j];
 }
 
 /* Registered exporters: count this year's quantity per registry row, and label
@@ -332,6 +346,25 @@ static uint32_t capacity_label(cf_gen *g, const gen_rec *r)
         return l;
 }
 
+/* new_exporter_surge by its definition: first seen (in the stream, or
+ * registered earlier) after the stream's warm-up and less than
+ * GEN_NEWEXP_DAYS ago, cumulative value above GEN_NEWEXP_MAX_VALUE. */
+static uint32_t new_exporter_label(cf_gen *g, const gen_rec *r)
+{
+        gen_exporter *e = gen_exporter_get(g, r->exporter);
+        if (!e->first_ms) {
+                e->first_ms = r->t_ms;
+                for (int i = 0; i < g->ref.n_reg; i++)
+                        if (!strcmp(g->ref.reg[i].exporter_id, r->exporter) &&
+                            g->ref.reg[i].registered_ms < e->first_ms)
+                                e->first_ms = g->ref.reg[i].registered_ms;
+        }
+        e->cum_value += r->value_usd;
+        bool is_new = e->first_ms >= g->start_ms + GEN_NEWEXP_WARMUP_DAYS * GEN_DAY_MS &&
+                      r->t_ms - e->first_ms < GEN_NEWEXP_DAYS * GEN_DAY_MS;
+        return is_new && e->cum_value > GEN_NEWEXP_MAX_VALUE ? gen_label("new_exporter_surge") : 0;
+}
+
 /* certificate_reuse by its definition, for the injected certificates. */
 static uint32_t certificate_label(cf_gen *g, const gen_rec *r)
 {
@@ -350,10 +383,17 @@ static uint32_t certificate_label(cf_gen *g, const gen_rec *r)
         return 0;
 }
 
+/* Labels of the rules whose state the detector keeps per exporter, updated
+ * as the detector would see the line (re-deliveries are dropped before it). */
+static uint32_t stateful_labels(cf_gen *g, const gen_rec *r)
+{
+        return capacity_label(g, r) | certificate_label(g, r) | new_exporter_label(g, r);
+}
+
 /* Labels, counters, and the re-deliveries / amendments this line may get. */
 static void finish(cf_gen *g, gen_rec *r, bool plain)
 {
-        r->labels |= gen_static_labels(&g->ref, r) | capacity_label(g, r) | certificate_label(g, r);
+        r->labels |= gen_static_labels(&g->ref, r) | stateful_labels(g, r);
         if (r->labels) r->lookalike = NULL; /* it meets a rule's definition: not a look-alike */
         if (!strcmp(r->kind, "valid") || !strcmp(r->kind, "amendment")) g->ref.hs[r->hs_idx].seen++;
         if (!plain) return;
@@ -450,7 +490,15 @@ int cf_gen_next(cf_gen *g, cf_buf *line, cf_buf *key, cf_buf *truth)
 {
         if (g->o.count && g->emitted >= g->o.count) return 1;
         g->emitted++;
-        if (take_pending(g, line, key, truth)) return 0;
+        gen_pending *p = due_pending(g);
+        if (p) {
+                gen_rec r = p->rec;
+                *p = g->pend[--g->n_pend];
+                if (strcmp(r.kind, "duplicate")) r.labels |= stateful_labels(g, &r);
+                emit(g, &r, line, key, truth);
+                count(g, &r);
+                return 0;
+        }
         /* new messages advance event time: exponential gaps at msgs_per_day */
         g->clock_ms += (int64_t)(-log(1.0 - gen_rng_unit(&g->rng)) * g->ms_per_msg);
         gen_rec r;
@@ -608,13 +656,9 @@ void cf_gen_report(const cf_gen *g, cf_buf *out)
 void cf_gen_free(cf_gen *g)
 {
         if (!g) return;
-        for (int i = 0; i < g->n_pend; i++) {
-                cf_buf_free(&g->pend[i].line);
-                cf_buf_free(&g->pend[i].key);
-                cf_buf_free(&g->pend[i].truth);
-        }
         free(g->pend);
         free(g->reg_cum);
+        free(g->exporters);
         free(g->reg_year);
         gen_ref_free(&g->ref);
         free(g);

@@ -391,12 +391,8 @@ void gen_campaign_line(cf_gen *g, gen_campaign *c, gen_rec *r)
                           c->type == CAMP_NEWEXP ? uniform(g, 60000, 120000)
                                                  : uniform(g, 20000, 60000),
                           gen_legit_z(g));
-                c->cum_value += r->value_usd;
-                if (c->type == CAMP_NEWEXP_LA)
-                        r->lookalike = "new_exporter_below_threshold";
-                else if (c->cum_value > GEN_NEWEXP_MAX_VALUE &&
-                         r->t_ms - c->first_ms < GEN_NEWEXP_DAYS * GEN_DAY_MS)
-                        r->labels |= gen_label("new_exporter_surge");
+                /* labelled by the definition in gen.c once over the threshold */
+                if (c->type == CAMP_NEWEXP_LA) r->lookalike = "new_exporter_below_threshold";
                 break;
         case CAMP_CERT:
         case CAMP_CERT_LA:
@@ -414,42 +410,53 @@ void gen_campaign_line(cf_gen *g, gen_campaign *c, gen_rec *r)
 
 /* ---- choosing a pattern ---- */
 
-void gen_fraud_declaration(cf_gen *g)
+static bool start_new_exporter_fraud(cf_gen *g)
 {
-        /* Campaigns yield many labelled records each: start them less often so
-         * every pattern contributes a similar number of labelled records. */
+        return start_new_exporter(g, false);
+}
+
+static bool start_certificate_fraud(cf_gen *g)
+{
+        return start_certificate(g, false);
+}
+
+/* A pattern and its relative weight; campaigns yield many labelled records
+ * each, so they start less often and every pattern contributes a similar
+ * number of labelled records. */
+typedef struct gen_pattern {
+        double weight;
+        bool (*start)(cf_gen *g);
+        bool campaign; /* runs on its own: this declaration slot is plain trade */
+} gen_pattern;
+
+static const gen_pattern fraud_patterns[] = {
+    {1.85, transshipment, false},
+    {1, route_mismatch, false},
+    {1, manufacturer_mismatch, false},
+    {1, value_outlier, false},
+    {1, preference_without_certificate, false},
+    {1, watchlist, false},
+    {1, duplicate_shipment, false},
+    {1, conflicting_resubmission, false},
+    {0.006, start_surge, true},             /* 150 records each */
+    {0.06, start_new_exporter_fraud, true}, /* 30 records, ~20 over the threshold */
+    {0.25, start_capacity, true},           /* 8 records, ~5 over capacity */
+    {0.25, start_certificate_fraud, true},  /* 6 declarations, ~5 reuses */
+};
+
+/* Pick a pattern by weight and start it; retry when it cannot start now. */
+static void start_one_of(cf_gen *g, const gen_pattern *pats, size_t n)
+{
+        double total = 0;
+        for (size_t i = 0; i < n; i++)
+                total += pats[i].weight;
         for (int tries = 0; tries < 16; tries++) {
-                double x = gen_rng_unit(&g->rng) * 10.5;
-                bool ok;
-                if (x < 1)
-                        ok = transshipment(g);
-                else if (x < 2)
-                        ok = route_mismatch(g);
-                else if (x < 3)
-                        ok = manufacturer_mismatch(g);
-                else if (x < 4)
-                        ok = value_outlier(g);
-                else if (x < 5)
-                        ok = preference_without_certificate(g);
-                else if (x < 6)
-                        ok = watchlist(g);
-                else if (x < 7)
-                        ok = duplicate_shipment(g);
-                else if (x < 8)
-                        ok = conflicting_resubmission(g);
-                else if (x < 8.02)
-                        ok = start_surge(g);
-                else if (x < 8.08)
-                        ok = start_new_exporter(g, false);
-                else if (x < 8.33)
-                        ok = start_capacity(g);
-                else if (x < 8.58)
-                        ok = start_certificate(g, false);
-                else
-                        ok = transshipment(g);
-                if (!ok) continue;
-                if (x >= 8 && x < 8.58) {
-                        /* the campaign runs on its own; this slot is plain trade */
+                double x = gen_rng_unit(&g->rng) * total;
+                size_t i = 0;
+                while (i + 1 < n && x >= pats[i].weight)
+                        x -= pats[i++].weight;
+                if (!pats[i].start(g)) continue;
+                if (pats[i].campaign) {
                         gen_make_legit(g, &g->cur[0], -1);
                         single(g);
                 }
@@ -457,6 +464,11 @@ void gen_fraud_declaration(cf_gen *g)
         }
         gen_make_legit(g, &g->cur[0], -1);
         single(g);
+}
+
+void gen_fraud_declaration(cf_gen *g)
+{
+        start_one_of(g, fraud_patterns, sizeof fraud_patterns / sizeof fraud_patterns[0]);
 }
 
 static bool la_origin_differs(cf_gen *g)
@@ -539,50 +551,64 @@ static bool la_repeat_business(cf_gen *g)
         return true;
 }
 
+static bool la_price_spread(cf_gen *g)
+{
+        gen_rec *r = &g->cur[0];
+        gen_make_legit(g, r, -1);
+        double z = uniform(g, 2.0, 2.5) * (gen_rng_chance(&g->rng, 0.5) ? -1 : 1);
+        gen_price(g, r, gen_legit_value(g), z);
+        r->lookalike = "price_spread";
+        single(g);
+        return true;
+}
+
+static bool la_preference_with_certificate(cf_gen *g)
+{
+        gen_rec *r = &g->cur[0];
+        gen_make_legit(g, r, -1);
+        if (!r->cert[0])
+                snprintf(r->cert, sizeof r->cert, "%c%c-CO-%08llu", (char)(r->origin >> 8),
+                         (char)(r->origin & 0xff), (unsigned long long)++g->cert_seq);
+        snprintf(r->pref, sizeof r->pref, "GSP");
+        r->lookalike = "preference_with_certificate";
+        single(g);
+        return true;
+}
+
+static bool la_measure_direct(cf_gen *g)
+{
+        return la_measure(g, true);
+}
+
+static bool la_transit_not_affected(cf_gen *g)
+{
+        return la_measure(g, false);
+}
+
+static bool la_new_exporter(cf_gen *g)
+{
+        return start_new_exporter(g, true);
+}
+
+static bool la_certificate(cf_gen *g)
+{
+        return start_certificate(g, true);
+}
+
+static const gen_pattern lookalike_patterns[] = {
+    {1, la_origin_differs, false},
+    {1, la_price_spread, false},
+    {1, la_repeat_business, false},
+    {1, la_similar_watch_id, false},
+    {1, la_measure_direct, false},
+    {1, la_transit_not_affected, false},
+    {1, la_preference_with_certificate, false},
+    {0.2, la_new_exporter, true},
+    {0.33, la_certificate, true},
+};
+
 void gen_lookalike_declaration(cf_gen *g)
 {
-        for (int tries = 0; tries < 16; tries++) {
-                double x = gen_rng_unit(&g->rng) * 7.53;
-                bool ok;
-                gen_rec *r = &g->cur[0];
-                if (x < 1)
-                        ok = la_origin_differs(g);
-                else if (x < 2) {
-                        gen_make_legit(g, r, -1);
-                        double z = uniform(g, 2.0, 2.5) * (gen_rng_chance(&g->rng, 0.5) ? -1 : 1);
-                        gen_price(g, r, gen_legit_value(g), z);
-                        r->lookalike = "price_spread";
-                        single(g);
-                        ok = true;
-                } else if (x < 3)
-                        ok = la_repeat_business(g);
-                else if (x < 4)
-                        ok = la_similar_watch_id(g);
-                else if (x < 5)
-                        ok = la_measure(g, true);
-                else if (x < 6)
-                        ok = la_measure(g, false);
-                else if (x < 7) {
-                        gen_make_legit(g, r, -1);
-                        if (!r->cert[0])
-                                snprintf(r->cert, sizeof r->cert, "%c%c-CO-%08llu",
-                                         (char)(r->origin >> 8), (char)(r->origin & 0xff),
-                                         (unsigned long long)++g->cert_seq);
-                        snprintf(r->pref, sizeof r->pref, "GSP");
-                        r->lookalike = "preference_with_certificate";
-                        single(g);
-                        ok = true;
-                } else if (x < 7.2)
-                        ok = start_new_exporter(g, true);
-                else
-                        ok = start_certificate(g, true);
-                if (!ok) continue;
-                if (x >= 7) { /* the campaign runs on its own; this slot is plain trade */
-                        gen_make_legit(g, &g->cur[0], -1);
-                        single(g);
-                }
-                return;
-        }
-        gen_make_legit(g, &g->cur[0], -1);
-        single(g);
+        start_one_of(g, lookalike_patterns,
+                     sizeof lookalike_patterns / sizeof lookalike_patterns[0]);
 }

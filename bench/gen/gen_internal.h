@@ -73,6 +73,7 @@ typedef struct gen_registered {
         char hs_prefix[11];
         char unit[4];
         double capacity;
+        int64_t registered_ms;
         int hs_idx; /* an hs_codes entry under hs_prefix with this unit, or -1 */
 } gen_registered;
 
@@ -164,6 +165,7 @@ uint16_t gen_cc(const char *s);
  * deploy/examples/rules.yaml; these are the scenario's, not the detector's. */
 #define GEN_NEWEXP_MAX_VALUE 1000000.0 /* new_exporter_surge: cumulative USD */
 #define GEN_NEWEXP_DAYS      90        /* new_exporter_surge: "new" horizon */
+#define GEN_NEWEXP_WARMUP_DAYS 30 /* exporters first seen earlier in the stream are established */
 #define GEN_CERT_MAX_DECL    3         /* certificate_reuse: declarations per certificate */
 #define GEN_DAY_MS           86400000LL
 
@@ -192,11 +194,15 @@ typedef struct gen_campaign {
 
 typedef struct gen_pending {
         uint64_t due;
-        cf_buf line, key, truth;
-        int kind; /* index into cf_gen.n_kind */
-        uint32_t labels;
-        int lookalike; /* index into gen_lookalike_names or -1 */
+        gen_rec rec;
 } gen_pending;
+
+/* What the detector knows of an exporter (for the definitional labels). */
+typedef struct gen_exporter {
+        uint64_t hash; /* XXH3 of the id; 0 = empty slot */
+        int64_t first_ms;
+        double cum_value;
+} gen_exporter;
 
 /* Per-certificate use of the injected certificates (legitimate ones are unique). */
 typedef struct gen_cert_use {
@@ -230,6 +236,8 @@ struct cf_gen {
         gen_cert_use certs[GEN_MAX_CAMPAIGNS];
         int n_certs;
         uint64_t cert_slot;
+        gen_exporter *exporters;
+        size_t n_exporters, cap_exporters;
         double *reg_cum; /* per registry row: quantity this year */
         int *reg_year;
         uint16_t hubs[16];
@@ -267,6 +275,8 @@ void gen_set_hs(cf_gen *g, gen_rec *r, int hs_idx, const char *prefix);
 double gen_legit_value(cf_gen *g);
 /** Legitimate z for a price (|z| <= 2). */
 double gen_legit_z(cf_gen *g);
+/** The state slot of exporter id (created empty). */
+gen_exporter *gen_exporter_get(cf_gen *g, const char *id);
 /** Lookalike kind index by name, for the report. */
 int gen_lookalike_index(const char *name);
 extern const char *const gen_lookalike_names[];

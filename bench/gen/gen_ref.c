@@ -230,6 +230,9 @@ static int on_registered(const cf_csv_row *row, void *o, char *errstr, size_t er
         snprintf(g->unit, sizeof g->unit, "%s", row->v[c->col[3]]);
         g->capacity = cap;
         g->hs_idx = -1;
+        const char *reg = c->col[5] >= 0 ? row->v[c->col[5]] : "";
+        if (*reg && parse_date_ms(reg, &g->registered_ms))
+                ROW_ERR("registered_on: '%s' is not a date", reg);
         return 0;
 }
 
@@ -326,6 +329,7 @@ int gen_ref_load(gen_ref *ref, const char *dir, char *errstr, size_t errstr_size
         static const char *const e_req[] = {"exporter_id", "country",           "hs_prefix",
                                             "unit",        "capacity_per_year", NULL};
         static const char *const r_req[] = {"kind", "value", NULL};
+        static const char *const e_opt[] = {"registered_on", NULL};
         char path[1024];
         if (read_ref(dir, "countries.csv", c_req, NULL, on_country, ref, errstr, errstr_size) ||
             read_ref(dir, "hs_codes.csv", h_req, h_opt, on_hs, ref, errstr, errstr_size) ||
@@ -333,7 +337,7 @@ int gen_ref_load(gen_ref *ref, const char *dir, char *errstr, size_t errstr_size
             read_ref(dir, "trade_measures.csv", m_req, NULL, on_measure, ref, errstr,
                      errstr_size) ||
             read_ref(dir, "watchlist.csv", w_req, NULL, on_watch, ref, errstr, errstr_size) ||
-            read_ref(dir, "exporters.csv", e_req, NULL, on_registered, ref, errstr, errstr_size) ||
+            read_ref(dir, "exporters.csv", e_req, e_opt, on_registered, ref, errstr, errstr_size) ||
             read_ref(dir, "route_watchlist.csv", r_req, NULL, on_route, ref, errstr, errstr_size))
                 goto fail;
         if (ref->n_countries < 3 || ref->n_hs < 1) {
