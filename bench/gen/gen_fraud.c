@@ -253,7 +253,10 @@ static bool conflicting_resubmission(cf_gen *g)
         gen_make_legit(g, r, -1);
         single(g);
         gen_rec c = *r;
-        c.qty = r->qty + (r->qty >= 10 ? floor(r->qty * 0.2) : 1);
+        /* more goods at the same unit price: only the resubmission rule applies */
+        c.qty = r->qty >= 5 ? r->qty + floor(r->qty * 0.2) : r->qty * 2;
+        c.customs_value = round(r->customs_value * c.qty / r->qty * 100) / 100;
+        c.value_usd = r->value_usd * c.qty / r->qty;
         c.labels = gen_label("conflicting_resubmission");
         gen_pending_add(g, 10 + gen_rng_below(&g->rng, 1000), &c);
         return true;
