@@ -260,3 +260,62 @@ void cf_config_map_describe(const cf_config_map *map, const char *section, FILE 
                 fprintf(out, "| `%s` | %s | %s | %s |\n", m->name, type_name(m->type),
                         m->def ? m->def : (m->required ? "(required)" : "-"), m->desc);
 }
+
+/* The JSON Schema of one value of type t (YAML scalars arrive as strings or
+ * numbers: durations and sizes accept both). */
+static void schema_type(cf_buf *b, const cf_config_map *m)
+{
+        switch (m->type) {
+        case CF_CFG_INT:
+        case CF_CFG_DOUBLE:
+                cf_buf_puts(b, m->type == CF_CFG_INT ? "\"type\":\"integer\"" : "\"type\":\"number\"");
+                if (m->min < m->max) {
+                        cf_buf_puts(b, ",\"minimum\":");
+                        cf_json_num(b, m->min);
+                        cf_buf_puts(b, ",\"maximum\":");
+                        cf_json_num(b, m->max);
+                }
+                break;
+        case CF_CFG_BOOL: cf_buf_puts(b, "\"type\":\"boolean\""); break;
+        case CF_CFG_DURATION:
+                cf_buf_puts(b, "\"type\":[\"string\",\"number\"],\"pattern\":"
+                               "\"^[0-9]+(\\\\.[0-9]+)?(ms|s|m|h|d)?$\"");
+                break;
+        case CF_CFG_SIZE:
+                cf_buf_puts(b, "\"type\":[\"string\",\"integer\"],\"pattern\":"
+                               "\"^[0-9]+(B|KiB|MiB|GiB|KB|MB|GB)?$\"");
+                break;
+        case CF_CFG_STRLIST:
+                cf_buf_puts(b, "\"type\":\"array\",\"items\":{\"type\":\"string\"}");
+                break;
+        case CF_CFG_NODE: cf_buf_puts(b, "\"type\":[\"object\",\"array\",\"string\",\"null\"]"); break;
+        default: cf_buf_puts(b, "\"type\":\"string\""); break;
+        }
+}
+
+void cf_config_map_schema(const cf_config_map *map, const char *desc, cf_buf *b)
+{
+        cf_buf_puts(b, "{\"type\":\"object\",\"additionalProperties\":false");
+        if (desc) {
+                cf_buf_puts(b, ",\"description\":");
+                cf_json_str(b, desc, strlen(desc));
+        }
+        cf_buf_puts(b, ",\"properties\":{");
+        int n = 0;
+        for (const cf_config_map *m = map; m->name; m++) {
+                cf_buf_printf(b, "%s\"%s\":{", n++ ? "," : "", m->name);
+                schema_type(b, m);
+                cf_buf_puts(b, ",\"description\":");
+                cf_json_str(b, m->desc, strlen(m->desc));
+                if (m->def) {
+                        cf_buf_puts(b, ",\"default\":");
+                        cf_json_str(b, m->def, strlen(m->def));
+                }
+                cf_buf_putc(b, '}');
+        }
+        cf_buf_puts(b, "},\"required\":[");
+        n = 0;
+        for (const cf_config_map *m = map; m->name; m++)
+                if (m->required) cf_buf_printf(b, "%s\"%s\"", n++ ? "," : "", m->name);
+        cf_buf_puts(b, "]}");
+}

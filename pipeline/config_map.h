@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "pipeline/buf.h"
 #include "pipeline/yaml_tree.h"
 
 typedef enum cf_cfg_type {
@@ -52,6 +53,8 @@ int cf_config_map_apply(const cf_config_map *map, const char *section, const cf_
 void cf_config_map_free(const cf_config_map *map, void *obj);
 /** Print a Markdown table documenting map (for --describe and the docs). */
 void cf_config_map_describe(const cf_config_map *map, const char *section, FILE *out);
+/** Append the JSON Schema of the object a map accepts (for schemas/config.schema.json). */
+void cf_config_map_schema(const cf_config_map *map, const char *desc, cf_buf *out);
 /** Parse a duration ("30d", "1h", "10m", "5s", "250ms", bare number = seconds); -1 if bad. */
 int64_t cf_parse_duration_ms(const char *s);
 /** Parse a size ("64KiB", "1MiB", "1GiB", bare number = bytes); -1 if bad. */

@@ -21,6 +21,7 @@ typedef struct cf_gen_opts {
         double fraud_rate;     /* share of injected fraud patterns */
         const char *reference; /* reference data folder (deploy/examples/reference) */
         int64_t start_ms;      /* event time of the first message */
+        double per_day;        /* new messages per day of event time (default 5000) */
 } cf_gen_opts;
 
 typedef struct cf_gen cf_gen;
@@ -35,6 +36,8 @@ cf_gen *cf_gen_new(const cf_gen_opts *o, char *errstr, size_t errstr_size);
  * truth when truth is not NULL. Returns 0, or 1 when count is reached.
  */
 int cf_gen_next(cf_gen *g, cf_buf *line, cf_buf *key, cf_buf *truth);
+/** Append a JSON summary of what was generated (kinds, labels, look-alikes, bad kinds). */
+void cf_gen_report(const cf_gen *g, cf_buf *out);
 /** Free the generator. */
 void cf_gen_free(cf_gen *g);
 
