@@ -196,24 +196,22 @@ static int dedup_process(cf_stage *st, cf_batch *b)
                 x->pre = malloc(b->n * sizeof(*x->pre));
                 x->npre = b->n;
         }
-        /* Pass 1: hash every record and prefetch its slots, so pass 2's table
-         * accesses overlap instead of waiting for memory one at a time. */
-        cf_dd_part *p = NULL;
-        int32_t last = -1;
+        /* Pass 1: hash every record. */
         for (size_t i = 0; i < b->n; i++) {
                 const cf_record *r = &b->recs[i];
-                if (r->status != CF_REC_OK) continue;
-                cf_dd_hash_record(&r->decl, &x->scratch, &x->pre[i]);
-                if (!p || r->src.partition != last) {
-                        last = r->src.partition;
-                        cf_dd_part **pp = part_slot(x, last);
-                        p = *pp;
-                        if (!p) continue;
-                }
-                cf_dd_prefetch(p, x->pre[i].kh, x->cfg.duplicate_shipment ? x->pre[i].sh : 0);
+                if (r->status == CF_REC_OK) cf_dd_hash_record(&r->decl, &x->scratch, &x->pre[i]);
         }
-        /* Pass 2: decide in order (a batch may hold a record and its re-delivery). */
+        /* Pass 2: decide in order (a batch may hold a record and its
+         * re-delivery), prefetching the slots of the record CF_DD_PF_AHEAD on
+         * so the table accesses overlap instead of waiting one at a time. */
         for (size_t i = 0; i < b->n; i++) {
+                size_t j = i + CF_DD_PF_AHEAD;
+                if (j < b->n && b->recs[j].status == CF_REC_OK) {
+                        const cf_dd_part *p = *part_slot(x, b->recs[j].src.partition);
+                        if (p)
+                                cf_dd_prefetch(p, x->pre[j].kh,
+                                               x->cfg.duplicate_shipment ? x->pre[j].sh : 0);
+                }
                 cf_record *r = &b->recs[i];
                 if (r->status == CF_REC_OK) dedup_one(x, b, r, &x->pre[i]);
         }

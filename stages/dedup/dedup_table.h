@@ -83,10 +83,19 @@ static inline size_t cf_dd_home(uint64_t h, size_t cap)
         return (size_t)(((unsigned __int128)(h * 0x9E3779B97F4A7C15ull) * cap) >> 64);
 }
 
+/** How many records ahead the stage prefetches table slots (far enough to
+ * hide a memory access, near enough that the lines are still cached). */
+#define CF_DD_PF_AHEAD 8
+
 /** Prefetch the first slots a lookup of kh and sh will touch (batch pass 1). */
 static inline void cf_dd_prefetch(const cf_dd_part *p, uint64_t kh, uint64_t sh)
 {
-        if (p->kcap) __builtin_prefetch(&p->keys[cf_dd_home(kh, p->kcap)]);
+        /* two lines: a lookup walks on to the first empty slot */
+        if (p->kcap) {
+                const cf_dd_key *e = &p->keys[cf_dd_home(kh, p->kcap)];
+                __builtin_prefetch(e);
+                __builtin_prefetch((const char *)e + 64);
+        }
         if (p->scap && sh) __builtin_prefetch(&p->ships[cf_dd_home(sh, p->scap)]);
 }
 

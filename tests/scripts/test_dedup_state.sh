@@ -57,7 +57,7 @@ check "$tmp/s3.json" "1" || fail "third run: $(cat "$tmp/s3.json")"
 
 # The same over generated data (re-deliveries, amendments, bad input): the
 # first run drops exactly the truth's duplicates, the second run everything.
-"$BIN" gen --seed 3 --count 5000 --dup-rate 0.05 --out "$tmp/gen.jsonl" --truth "$tmp/truth.jsonl"
+"$BIN" gen --seed 3 --count 5000 --dup-rate 0.05 --out "$tmp/gen.jsonl" --truth "$tmp/truth.jsonl" > /dev/null
 ndup=$(grep -c '"kind":"duplicate"' "$tmp/truth.jsonl" || true)
 [ "$ndup" -gt 0 ] || fail "generator made no duplicates"
 "$BIN" replay --in "$tmp/gen.jsonl" --state "$tmp/gstate" --no-progress > "$tmp/g1.json"
