@@ -3,7 +3,7 @@
  *
  *  1. table lookups/s at 1M keys (random keys, so every lookup is a cache
  *     miss once the table outgrows the caches) (cf_dd_key_lookup on pre-computed hashes):
- *     hits and misses, one by one and with the stage's batch prefetch;
+ *     hits and misses, one by one and prefetching 8 keys ahead as the stage does;
  *  2. the whole stage (hashing the canonical record + key and shipment
  *     tables) in records/s: 1M new records, then the same 1M re-delivered;
  *  3. memory per key at 1M and 10M keys: the state's own accounting
@@ -242,7 +242,7 @@ static void bench_table(uint64_t n, int lookups, uint64_t max_entries)
                         miss += f.exact == NULL;
                 }
                 double t_miss_pf = now_s() - t0;
-                printf("table %lluM keys: lookups hit %.1f M/s, hit with batch prefetch %.1f M/s, "
+                printf("table %lluM keys: lookups hit %.1f M/s, hit with prefetch %.1f M/s, "
                        "miss with prefetch %.1f M/s (%llu/%d found, %llu/%d missed)\n",
                        (unsigned long long)(n / 1000000), L / t_hit / 1e6, L / t_hit_pf / 1e6,
                        L / t_miss_pf / 1e6, (unsigned long long)found, L,
