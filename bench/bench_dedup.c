@@ -1,9 +1,9 @@
 /*
  * bench_dedup.c - dedup figures on one thread (issue 4's acceptance):
  *
- *  1. table lookups/s at 1M keys (random keys, so every lookup is a cache
- *     miss once the table outgrows the caches) (cf_dd_key_lookup on pre-computed hashes):
- *     hits and misses, one by one and prefetching 8 keys ahead as the stage does;
+ *  1. table lookups/s at 1M keys (cf_dd_key_lookup on pre-computed hashes of
+ *     random keys): hits and misses, one by one and prefetching 8 keys ahead
+ *     as the stage does;
  *  2. the whole stage (hashing the canonical record + key and shipment
  *     tables) in records/s: 1M new records, then the same 1M re-delivered;
  *  3. memory per key at 1M and 10M keys: the state's own accounting
