@@ -132,7 +132,8 @@ static double stage_pass(cf_stage *st, recs *rs, uint64_t n, uint64_t *dups)
                 double t0 = now_s();
                 cf_stage_dedup.process(st, &rs->b);
                 spent += now_s() - t0;
-                for (size_t i = 0; i < m; i++) *dups += rs->b.recs[i].status == CF_REC_DUPLICATE;
+                for (size_t i = 0; i < m; i++)
+                        *dups += rs->b.recs[i].status == CF_REC_DUPLICATE;
         }
         return spent;
 }
@@ -171,7 +172,8 @@ static void bench_stage(uint64_t n, int restore_too)
                         if (cf_stage_dedup.restore(&st2, 0, snap.p, snap.len, err, sizeof(err)))
                                 fprintf(stderr, "restore: %s\n", err), exit(2);
                         tr[i] = now_s() - t0;
-                        if (metric(&st2, "customsflow_dedup_entries{partition=\"0\",table=\"keys\"}") !=
+                        if (metric(&st2,
+                                   "customsflow_dedup_entries{partition=\"0\",table=\"keys\"}") !=
                             keys)
                                 fprintf(stderr, "restore lost keys\n"), exit(2);
                         cf_stage_dedup.destroy(&st2);
@@ -193,7 +195,8 @@ static void bench_stage(uint64_t n, int restore_too)
 /* max_entries = 2n: the table is somewhere in its growth; = n: sized by the bound. */
 static void bench_table(uint64_t n, int lookups, uint64_t max_entries)
 {
-        cf_dd_limits l = {.window_s = 30 * 86400, .slices = 30, .max_entries = (int64_t)max_entries};
+        cf_dd_limits l = {
+            .window_s = 30 * 86400, .slices = 30, .max_entries = (int64_t)max_entries};
         cf_dd_part *p = cf_dd_part_new(&l);
         uint64_t *kh = malloc(n * sizeof(*kh));
         int64_t t0s = 1735689600;
@@ -213,7 +216,8 @@ static void bench_table(uint64_t n, int lookups, uint64_t max_entries)
         if (lookups) {
                 enum { L = 10000000 };
                 uint64_t *q = malloc(L * sizeof(*q));
-                for (int i = 0; i < L; i++) q[i] = kh[rnd() % n];
+                for (int i = 0; i < L; i++)
+                        q[i] = kh[rnd() % n];
                 uint64_t found = 0;
                 double t0 = now_s();
                 for (int i = 0; i < L; i++) {
@@ -232,7 +236,8 @@ static void bench_table(uint64_t n, int lookups, uint64_t max_entries)
                         found += f.exact != NULL;
                 }
                 double t_hit_pf = now_s() - t0;
-                for (int i = 0; i < L; i++) q[i] = rnd() | 1;
+                for (int i = 0; i < L; i++)
+                        q[i] = rnd() | 1;
                 uint64_t miss = 0;
                 t0 = now_s();
                 for (int i = 0; i < L; i++) {
@@ -245,8 +250,8 @@ static void bench_table(uint64_t n, int lookups, uint64_t max_entries)
                 printf("table %lluM keys: lookups hit %.1f M/s, hit with prefetch %.1f M/s, "
                        "miss with prefetch %.1f M/s (%llu/%d found, %llu/%d missed)\n",
                        (unsigned long long)(n / 1000000), L / t_hit / 1e6, L / t_hit_pf / 1e6,
-                       L / t_miss_pf / 1e6, (unsigned long long)found, L,
-                       (unsigned long long)miss, L);
+                       L / t_miss_pf / 1e6, (unsigned long long)found, L, (unsigned long long)miss,
+                       L);
                 free(q);
         }
         free(kh);

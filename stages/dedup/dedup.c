@@ -95,8 +95,7 @@ static int64_t event_s(const cf_decl *d)
         return s;
 }
 
-static const char *evidence_versions(dedup_ctx *x, cf_batch *b, const cf_dd_key *e,
-                                     uint64_t fpa)
+static const char *evidence_versions(dedup_ctx *x, cf_batch *b, const cf_dd_key *e, uint64_t fpa)
 {
         cf_buf *o = &x->ev;
         cf_buf_reset(o);
@@ -119,16 +118,18 @@ static const char *evidence_shipment(dedup_ctx *x, cf_batch *b, const char *id, 
         cf_buf *o = &x->ev;
         cf_buf_reset(o);
         cf_buf_puts(o, "{\"other_declaration_id\":");
-        if (id) cf_json_str(o, id, n);
-        else cf_buf_puts(o, "null");
+        if (id)
+                cf_json_str(o, id, n);
+        else
+                cf_buf_puts(o, "null");
         cf_buf_puts(o, ",\"seen_at\":");
         cf_json_time(o, (int64_t)t * 1000);
         cf_buf_putc(o, '}');
         return cf_arena_strndup(&b->arena, o->p, o->len);
 }
 
-static void check_shipment(dedup_ctx *x, cf_batch *b, cf_record *r, cf_dd_part *p,
-                           uint64_t sh, uint32_t t)
+static void check_shipment(dedup_ctx *x, cf_batch *b, cf_record *r, cf_dd_part *p, uint64_t sh,
+                           uint32_t t)
 {
         const cf_str *id = &r->decl.declaration_id;
         cf_dd_ship *ins;
@@ -222,8 +223,8 @@ static int dedup_init(cf_stage *st, const cf_stage_env *env, char *errstr, size_
 {
         dedup_ctx *x = calloc(1, sizeof(*x));
         st->ctx = x;
-        if (cf_config_map_apply(dedup_map, "stages.dedup", env->cfg, env->base_dir, &x->cfg,
-                                errstr, errstr_size))
+        if (cf_config_map_apply(dedup_map, "stages.dedup", env->cfg, env->base_dir, &x->cfg, errstr,
+                                errstr_size))
                 return -1;
         limits_from(&x->lim, &x->cfg);
         return 0;
@@ -346,7 +347,8 @@ static void dedup_destroy(cf_stage *st)
 {
         dedup_ctx *x = st->ctx;
         if (!x) return;
-        for (size_t i = 0; i < x->nparts; i++) cf_dd_part_free(x->parts[i]);
+        for (size_t i = 0; i < x->nparts; i++)
+                cf_dd_part_free(x->parts[i]);
         free(x->parts);
         free(x->pre);
         cf_buf_free(&x->scratch);

@@ -51,13 +51,14 @@ static inline void w_str(wr *w, cf_str s)
 
 static size_t strings_len(const cf_decl *d)
 {
-        const cf_str *s[] = {&d->declaration_id, &d->hs_code,        &d->exporter_id,
-                             &d->importer_id,    &d->port_of_loading, &d->port_of_discharge,
+        const cf_str *s[] = {&d->declaration_id,  &d->hs_code,         &d->exporter_id,
+                             &d->importer_id,     &d->port_of_loading, &d->port_of_discharge,
                              &d->manufacturer_id, &d->preference_code, &d->certificate_of_origin,
-                             &d->transport_mode, &d->vessel_imo,     &d->container_id,
-                             &d->bill_of_lading, &d->declarant_id,   &d->goods_description};
+                             &d->transport_mode,  &d->vessel_imo,      &d->container_id,
+                             &d->bill_of_lading,  &d->declarant_id,    &d->goods_description};
         size_t n = 0;
-        for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) n += s[i]->n;
+        for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+                n += s[i]->n;
         return n;
 }
 

@@ -76,8 +76,8 @@ void cf_dd_part_snapshot(const cf_dd_part *p, cf_buf *out)
         memcpy(out->p + counts_off + 8, &ns, 8);
 }
 
-cf_dd_part *cf_dd_part_restore(const cf_dd_limits *lim, const void *data, size_t len,
-                               char *errstr, size_t errstr_size)
+cf_dd_part *cf_dd_part_restore(const cf_dd_limits *lim, const void *data, size_t len, char *errstr,
+                               size_t errstr_size)
 {
         const unsigned char *q = data, *end = q + len;
         if (len < SNAP_HEADER || memcmp(q, "CFDD", 4)) {
@@ -85,8 +85,8 @@ cf_dd_part *cf_dd_part_restore(const cf_dd_limits *lim, const void *data, size_t
                 return NULL;
         }
         if (q[4] != SNAP_VERSION) {
-                snprintf(errstr, errstr_size, "dedup snapshot: version %u, expected %u",
-                         q[4], SNAP_VERSION);
+                snprintf(errstr, errstr_size, "dedup snapshot: version %u, expected %u", q[4],
+                         SNAP_VERSION);
                 return NULL;
         }
         int has_wm = q[5] & 1;

@@ -53,7 +53,8 @@ cf_dd_part *cf_dd_part_new(const cf_dd_limits *lim)
 void cf_dd_part_free(cf_dd_part *p)
 {
         if (!p) return;
-        for (uint32_t i = 0; i < p->ring; i++) cf_buf_free(&p->pool[i]);
+        for (uint32_t i = 0; i < p->ring; i++)
+                cf_buf_free(&p->pool[i]);
         free(p->pool);
         free(p->pool_last);
         free(p->kcount);
@@ -163,7 +164,8 @@ static void keys_rebuild(cf_dd_part *p, size_t need)
                 const cf_dd_key *e = &p->keys[i];
                 if (!e->kh || !cf_dd_live(p, e->t)) continue;
                 size_t j = home(e->kh, nc);
-                while (nk[j].kh) j = j + 1 == nc ? 0 : j + 1;
+                while (nk[j].kh)
+                        j = j + 1 == nc ? 0 : j + 1;
                 nk[j] = *e;
                 live++;
         }
@@ -183,7 +185,8 @@ static void ships_rebuild(cf_dd_part *p, size_t need)
                 const cf_dd_ship *e = &p->ships[i];
                 if (!e->sh || !cf_dd_live(p, e->t)) continue;
                 size_t j = home(e->sh, nc);
-                while (ns[j].sh) j = j + 1 == nc ? 0 : j + 1;
+                while (ns[j].sh)
+                        j = j + 1 == nc ? 0 : j + 1;
                 ns[j] = *e;
                 live++;
         }
@@ -326,7 +329,8 @@ size_t cf_dd_part_bytes(const cf_dd_part *p)
 {
         size_t n = sizeof(*p) + p->kcap * sizeof(cf_dd_key) + p->scap * sizeof(cf_dd_ship);
         n += p->ring * (2 * sizeof(uint64_t) + sizeof(cf_buf) + sizeof(uint32_t));
-        for (uint32_t i = 0; i < p->ring; i++) n += p->pool[i].cap;
+        for (uint32_t i = 0; i < p->ring; i++)
+                n += p->pool[i].cap;
         return n;
 }
 
@@ -342,9 +346,10 @@ int cf_dd_part_check(const cf_dd_part *p)
                 s += p->ships[i].sh && cf_dd_live(p, p->ships[i].t);
         }
         uint64_t kc = 0, sc = 0;
-        for (uint32_t i = 0; i < p->ring; i++) kc += p->kcount[i], sc += p->scount[i];
-        return k == p->klive && s == p->slive && ku == p->kused && su == p->sused &&
-                       kc == k && sc == s
+        for (uint32_t i = 0; i < p->ring; i++)
+                kc += p->kcount[i], sc += p->scount[i];
+        return k == p->klive && s == p->slive && ku == p->kused && su == p->sused && kc == k &&
+                       sc == s
                    ? 0
                    : -1;
 }

@@ -12,8 +12,8 @@
  * rebuild drops them (amortised O(1) per entry). Declaration id strings live
  * in a per-slice pool reset when the slice dies.
  *
- * Memory: a key entry (one per version of a key) is 20 bytes, a shipment entry 16 bytes; both tables use
- * open addressing with linear probing at 55-80 % load (see dedup_table.c).
+ * Memory: a key entry (one per version of a key) is 20 bytes, a shipment entry 16 bytes; both
+ * tables use open addressing with linear probing at 55-80 % load (see dedup_table.c).
  *
  * Everything here runs on the worker thread that owns the chain
  * (@locality: worker thread).
@@ -27,9 +27,9 @@
 
 #include "pipeline/buf.h"
 
-#define CF_DD_AMEND_MAX 0xFFFFu        /* amendments saturate here (16 bits kept) */
-#define CF_DD_FP_MASK   (~0xFFFFull)   /* fingerprint bits kept: the top 48 */
-#define CF_DD_NO_ID     0xFFFFFFFFu    /* id_ref when the id could not be kept */
+#define CF_DD_AMEND_MAX 0xFFFFu      /* amendments saturate here (16 bits kept) */
+#define CF_DD_FP_MASK   (~0xFFFFull) /* fingerprint bits kept: the top 48 */
+#define CF_DD_NO_ID     0xFFFFFFFFu  /* id_ref when the id could not be kept */
 
 /** A key entry: 20 bytes (packed to 4-byte alignment to hit the memory target). */
 typedef struct __attribute__((packed, aligned(4))) cf_dd_key {
@@ -62,18 +62,18 @@ typedef struct cf_dd_part {
         cf_dd_ship *ships;
         size_t scap, sused, slive;
         bool has_wm;
-        int64_t wm_s;       /* watermark: max event time seen (s) */
-        int64_t cur, lo;    /* slice of the watermark; lowest live slice */
-        int64_t lo_t;       /* lo * slice_s: entries with t < lo_t are dead */
-        uint64_t *kcount;   /* live key entries per ring slot */
-        uint64_t *scount;   /* live shipment entries per ring slot */
-        cf_buf *pool;       /* declaration ids per ring slot: u8 length + bytes */
+        int64_t wm_s;        /* watermark: max event time seen (s) */
+        int64_t cur, lo;     /* slice of the watermark; lowest live slice */
+        int64_t lo_t;        /* lo * slice_s: entries with t < lo_t are dead */
+        uint64_t *kcount;    /* live key entries per ring slot */
+        uint64_t *scount;    /* live shipment entries per ring slot */
+        cf_buf *pool;        /* declaration ids per ring slot: u8 length + bytes */
         uint32_t *pool_last; /* 1 + offset of the last id appended per slot (0: none) */
         /* counters (Prometheus) */
         uint64_t expired[2]; /* entries gone because they left the window [keys, ships] */
         uint64_t evicted[2]; /* entries gone because max_entries was reached [keys, ships] */
-        uint64_t late;     /* records older than the window: not deduplicated */
-        uint64_t rebuilds; /* table rebuilds (growth or dead-slot reclaim) */
+        uint64_t late;       /* records older than the window: not deduplicated */
+        uint64_t rebuilds;   /* table rebuilds (growth or dead-slot reclaim) */
 } cf_dd_part;
 
 /** Bucket of hash h in a table of cap slots (multiply-shift, any cap). The
@@ -131,9 +131,9 @@ typedef struct cf_dd_found {
 } cf_dd_found;
 
 /**
- * Look up every live version of key kh (nothing found in an empty table). A key has one entry per version
- * (fingerprint) seen in the window, so a re-delivery of any earlier version,
- * not only the last, is recognised as exact.
+ * Look up every live version of key kh (nothing found in an empty table). A key has one entry per
+ * version (fingerprint) seen in the window, so a re-delivery of any earlier version, not only the
+ * last, is recognised as exact.
  */
 void cf_dd_key_lookup(cf_dd_part *p, uint64_t kh, uint64_t fpa, cf_dd_found *f);
 /** Store a new version into slot ins (from cf_dd_key_lookup); t must be live. */
@@ -163,7 +163,7 @@ int cf_dd_part_check(const cf_dd_part *p);
 /** Serialise the live state (versioned binary, see dedup_state.c). */
 void cf_dd_part_snapshot(const cf_dd_part *p, cf_buf *out);
 /** Rebuild a state from a snapshot; NULL with errstr when it is malformed. */
-cf_dd_part *cf_dd_part_restore(const cf_dd_limits *lim, const void *data, size_t len,
-                               char *errstr, size_t errstr_size);
+cf_dd_part *cf_dd_part_restore(const cf_dd_limits *lim, const void *data, size_t len, char *errstr,
+                               size_t errstr_size);
 
 #endif

@@ -39,7 +39,8 @@ dd_fx *dd_fx_new(const char *dedup_yaml)
 
 static void free_lines(dd_fx *f)
 {
-        for (size_t i = 0; i < f->nlines; i++) free(f->lines[i]);
+        for (size_t i = 0; i < f->nlines; i++)
+                free(f->lines[i]);
         f->nlines = 0;
 }
 
@@ -78,8 +79,8 @@ cf_batch *dd_run_lines(dd_fx *f, int32_t part, const char *const *lines, size_t 
         cf_batch_reset(&f->b);
         for (size_t i = 0; i < n; i++) {
                 cf_record *r = cf_batch_add(&f->b, lines[i], strlen(lines[i]));
-                r->src = (cf_source){.topic = "t", .partition = part, .offset = (int64_t)i + 1,
-                                     .is_file = true};
+                r->src = (cf_source){
+                    .topic = "t", .partition = part, .offset = (int64_t)i + 1, .is_file = true};
         }
         if (cf_stage_decode.process(&f->dec, &f->b) || cf_stage_dedup.process(&f->dd, &f->b))
                 abort();
@@ -89,7 +90,8 @@ cf_batch *dd_run_lines(dd_fx *f, int32_t part, const char *const *lines, size_t 
 cf_batch *dd_run(dd_fx *f, int32_t part, const dd_rec *recs, size_t n)
 {
         free_lines(f);
-        for (size_t i = 0; i < n; i++) f->lines[f->nlines++] = dd_render(&recs[i]);
+        for (size_t i = 0; i < n; i++)
+                f->lines[f->nlines++] = dd_render(&recs[i]);
         return dd_run_lines(f, part, (const char *const *)f->lines, n);
 }
 

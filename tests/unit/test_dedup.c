@@ -68,8 +68,8 @@ static void test_dead_letters_skipped(void **state)
 {
         dd_fx *f = *state;
         char *ok = dd_render(&(dd_rec){.id = "DEC-9"});
-        const char *lines[] = {"{\"declaration_id\": \"DEC-9\"}", ok, "{\"declaration_id\": \"DEC-9\"}",
-                               ok};
+        const char *lines[] = {"{\"declaration_id\": \"DEC-9\"}", ok,
+                               "{\"declaration_id\": \"DEC-9\"}", ok};
         cf_batch *b = dd_run_lines(f, 0, lines, N(lines));
         int want[] = {CF_REC_DEAD_LETTER, CF_REC_OK, CF_REC_DEAD_LETTER, CF_REC_DUPLICATE};
         assert_status(b, want, N(want));
@@ -81,9 +81,15 @@ static void test_amendments(void **state)
 {
         dd_fx *f = *state;
         dd_rec v0 = {.id = "DEC-A", .line = 1};
-        dd_rec v1 = {.id = "DEC-A", .line = 1, .amendment = 1, .value = 19000,
+        dd_rec v1 = {.id = "DEC-A",
+                     .line = 1,
+                     .amendment = 1,
+                     .value = 19000,
                      .time = "2025-03-15T10:00:00Z"};
-        dd_rec v3 = {.id = "DEC-A", .line = 1, .amendment = 3, .value = 19500,
+        dd_rec v3 = {.id = "DEC-A",
+                     .line = 1,
+                     .amendment = 3,
+                     .value = 19500,
                      .time = "2025-03-16T10:00:00Z"};
         dd_rec recs[] = {v0, v1, v0, v1, v3};
         cf_batch *b = dd_run(f, 0, recs, N(recs));
@@ -136,10 +142,11 @@ static void test_conflicting_resubmission(void **state)
         assert_int_equal(b->recs[2].signals, CF_SIG_AMENDMENT);
         /* lower than the amendment already seen: conflicting, against amendment 2 */
         assert_int_equal(b->recs[3].signals, CF_SIG_CONFLICTING_RESUBMISSION);
-        assert_non_null(strstr(b->recs[3].sig_evidence[1],
-                               "\"previous_amendment\":2,\"amendment\":1"));
+        assert_non_null(
+            strstr(b->recs[3].sig_evidence[1], "\"previous_amendment\":2,\"amendment\":1"));
         assert_int_equal(
-            dd_metric(f, "customsflow_dedup_decisions_total{decision=\"conflicting_resubmission\"}"),
+            dd_metric(f,
+                      "customsflow_dedup_decisions_total{decision=\"conflicting_resubmission\"}"),
             2);
 }
 
@@ -149,8 +156,7 @@ static void test_duplicate_shipment(void **state)
         const char *ct = "MSCU1234567";
         dd_rec a1 = {.id = "DEC-S1", .line = 1, .container = ct};
         dd_rec a2 = {.id = "DEC-S1", .line = 2, .container = ct}; /* same declaration */
-        dd_rec b1 = {.id = "DEC-S2", .line = 1, .container = ct,
-                     .time = "2025-03-15T08:00:00Z"};
+        dd_rec b1 = {.id = "DEC-S2", .line = 1, .container = ct, .time = "2025-03-15T08:00:00Z"};
         /* same parties, other goods or quantity or container: not the same shipment */
         dd_rec c1 = {.id = "DEC-S3", .line = 1, .container = ct, .hs = "9403600000"};
         dd_rec c2 = {.id = "DEC-S3", .line = 2, .container = ct, .qty = 121};
@@ -205,8 +211,8 @@ static void test_expiry_by_event_time(void **state)
         b = dd_run(f, 0, recs2, N(recs2));
         int want2[] = {CF_REC_OK, CF_REC_OK, CF_REC_OK, CF_REC_DUPLICATE};
         assert_status(b, want2, N(want2));
-        assert_int_equal(dd_metric(f, "customsflow_dedup_expired_total{partition=\"0\",table=\"keys\"}"),
-                         2);
+        assert_int_equal(
+            dd_metric(f, "customsflow_dedup_expired_total{partition=\"0\",table=\"keys\"}"), 2);
         assert_int_equal(dd_metric(f, "customsflow_dedup_late_total{partition=\"0\"}"), 2);
         assert_int_equal(dd_metric(f, "customsflow_dedup_entries{partition=\"0\",table=\"keys\"}"),
                          1);
@@ -239,14 +245,15 @@ static void test_bound_and_evictions(void **state)
         dd_run(f, 0, recs, 10);
         assert_int_equal(dd_metric(f, "customsflow_dedup_entries{partition=\"0\",table=\"keys\"}"),
                          10);
-        assert_int_equal(dd_metric(f, "customsflow_dedup_evicted_total{partition=\"0\",table=\"keys\"}"),
-                         0);
+        assert_int_equal(
+            dd_metric(f, "customsflow_dedup_evicted_total{partition=\"0\",table=\"keys\"}"), 0);
         /* The 11th key goes over the bound: the oldest day (B-0) is evicted, counted. */
         dd_run(f, 0, &recs[10], 1);
-        assert_int_equal(dd_metric(f, "customsflow_dedup_evicted_total{partition=\"0\",table=\"keys\"}"),
-                         1);
         assert_int_equal(
-            dd_metric(f, "customsflow_dedup_evicted_total{partition=\"0\",table=\"shipments\"}"), 1);
+            dd_metric(f, "customsflow_dedup_evicted_total{partition=\"0\",table=\"keys\"}"), 1);
+        assert_int_equal(
+            dd_metric(f, "customsflow_dedup_evicted_total{partition=\"0\",table=\"shipments\"}"),
+            1);
         assert_int_equal(dd_metric(f, "customsflow_dedup_entries{partition=\"0\",table=\"keys\"}"),
                          10);
         dd_rec again[] = {recs[0], recs[1], recs[10]};
@@ -267,8 +274,8 @@ static void test_bound_single_slice(void **state)
                 recs[i] = (dd_rec){.id = ids[i], .qty = i + 1};
         }
         dd_run(f, 0, recs, 6);
-        assert_int_equal(dd_metric(f, "customsflow_dedup_evicted_total{partition=\"0\",table=\"keys\"}"),
-                         5);
+        assert_int_equal(
+            dd_metric(f, "customsflow_dedup_evicted_total{partition=\"0\",table=\"keys\"}"), 5);
         dd_rec again[] = {recs[0], recs[5]};
         cf_batch *b = dd_run(f, 0, again, 2);
         int want[] = {CF_REC_OK, CF_REC_DUPLICATE};
@@ -326,8 +333,8 @@ static void test_bad_config(void **state)
                              "unknown_key: 1\n"};
         for (size_t i = 0; i < N(bad); i++) {
                 char err[512] = "";
-                cf_node *y = cf_yaml_load_string("d.yaml", bad[i], strlen(bad[i]), err,
-                                                 sizeof(err));
+                cf_node *y =
+                    cf_yaml_load_string("d.yaml", bad[i], strlen(bad[i]), err, sizeof(err));
                 assert_non_null(y);
                 cf_stage st = {.p = &cf_stage_dedup};
                 cf_stage_env env = {.cfg = y};

@@ -40,11 +40,16 @@ static void gen(gen_rec *g, int nkeys, int day0, int span)
          * re-deliveries happen; days spread over [day0, day0 + span) */
         int day = day0 + (k * 7 + am) % span;
         snprintf(g->id, sizeof(g->id), "G-%d", k / 3);
-        snprintf(g->time, sizeof(g->time), "2025-%02d-%02dT%02d:00:00Z", 1 + day / 28,
-                 1 + day % 28, am);
+        snprintf(g->time, sizeof(g->time), "2025-%02d-%02dT%02d:00:00Z", 1 + day / 28, 1 + day % 28,
+                 am);
         snprintf(g->ct, sizeof(g->ct), "MSCU%07d", k % 5);
-        g->r = (dd_rec){.id = g->id, .line = 1 + k % 3, .time = g->time, .amendment = am,
-                        .qty = 1 + rnd(2), .value = 100 + (k % 2), .container = g->ct};
+        g->r = (dd_rec){.id = g->id,
+                        .line = 1 + k % 3,
+                        .time = g->time,
+                        .amendment = am,
+                        .qty = 1 + rnd(2),
+                        .value = 100 + (k % 2),
+                        .container = g->ct};
 }
 
 static void run_same(dd_fx *a, dd_fx *b, const dd_rec *recs, size_t n)
@@ -86,9 +91,10 @@ static void test_roundtrip_same_decisions(void **state)
                 }
                 dd_run(a, 0, recs, 200);
         }
-        assert_true(dd_metric(a, "customsflow_dedup_evicted_total{partition=\"0\",table=\"keys\"}") +
-                        dd_metric(a, "customsflow_dedup_expired_total{partition=\"0\",table=\"keys\"}") >
-                    0);
+        assert_true(
+            dd_metric(a, "customsflow_dedup_evicted_total{partition=\"0\",table=\"keys\"}") +
+                dd_metric(a, "customsflow_dedup_expired_total{partition=\"0\",table=\"keys\"}") >
+            0);
         size_t len;
         char *snap = dd_snapshot(a, 0, &len);
         dd_fx *b = dd_fx_new(cfg);
@@ -145,9 +151,12 @@ static void test_bad_snapshots(void **state)
                 size_t off, len;
                 int byte;
         } cases[] = {
-            {"magic", 0, len, 'X'},          {"version", 4, len, 9},
-            {"truncated header", 0, 20, -1}, {"truncated entries", 0, len - 3, -1},
-            {"trailing bytes", 0, len + 5, -1}, {"key count", 24, len, 0x7f},
+            {"magic", 0, len, 'X'},
+            {"version", 4, len, 9},
+            {"truncated header", 0, 20, -1},
+            {"truncated entries", 0, len - 3, -1},
+            {"trailing bytes", 0, len + 5, -1},
+            {"key count", 24, len, 0x7f},
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 memcpy(bad, snap, len);
@@ -156,7 +165,8 @@ static void test_bad_snapshots(void **state)
                 err[0] = 0;
                 if (!a->dd.p->restore(&a->dd, 0, bad, cases[i].len, err, sizeof(err)))
                         fail_msg("%s: accepted", cases[i].what);
-                if (!strstr(err, "dedup snapshot")) fail_msg("%s: message '%s'", cases[i].what, err);
+                if (!strstr(err, "dedup snapshot"))
+                        fail_msg("%s: message '%s'", cases[i].what, err);
         }
         /* A refused snapshot leaves the state as it was. */
         cf_batch *b = dd_run(a, 0, &r1, 1);
@@ -198,7 +208,8 @@ static void test_restore_other_limits(void **state)
         restore_into(b, snap, len);
         long long n = dd_metric(b, "customsflow_dedup_entries{partition=\"0\",table=\"keys\"}");
         assert_true(n >= 1 && n <= 6);
-        assert_true(dd_metric(b, "customsflow_dedup_evicted_total{partition=\"0\",table=\"keys\"}") > 0);
+        assert_true(
+            dd_metric(b, "customsflow_dedup_evicted_total{partition=\"0\",table=\"keys\"}") > 0);
         cf_batch *bb = dd_run(b, 0, &recs[39], 1);
         assert_int_equal(bb->recs[0].status, CF_REC_DUPLICATE);
         bb = dd_run(b, 0, &recs[0], 1);
@@ -260,8 +271,7 @@ static void test_against_model(void **state)
                 }
                 cf_batch *b = dd_run(a, 0, recs, 200);
                 for (int i = 0; i < 200; i++) {
-                        mver v = {k_of[i], recs[i].amendment, (int)recs[i].qty,
-                                  (int)recs[i].value};
+                        mver v = {k_of[i], recs[i].amendment, (int)recs[i].qty, (int)recs[i].value};
                         int exact = 0, any = 0, max_am = -1;
                         for (size_t j = 0; j < nseen; j++) {
                                 if (seen[j].key != v.key) continue;
@@ -270,7 +280,8 @@ static void test_against_model(void **state)
                                 if (!memcmp(&seen[j], &v, sizeof(v))) exact = 1;
                         }
                         const cf_record *r = &b->recs[i];
-                        uint32_t sig = r->signals & (CF_SIG_AMENDMENT | CF_SIG_CONFLICTING_RESUBMISSION);
+                        uint32_t sig =
+                            r->signals & (CF_SIG_AMENDMENT | CF_SIG_CONFLICTING_RESUBMISSION);
                         if (exact) {
                                 assert_int_equal(r->status, CF_REC_DUPLICATE);
                                 dups++;

@@ -45,8 +45,10 @@ static int step(cf_dd_part *p, uint64_t nkeys, int64_t t0, int64_t span)
         }
         cf_dd_key_insert(p, f.ins, kh, fpa, (uint32_t)t);
         cf_dd_ship *ins, *e = cf_dd_ship_find(p, sh, &ins);
-        if (!e) cf_dd_ship_insert(p, ins, sh, (uint32_t)t, id, strlen(id));
-        else if ((uint32_t)t >= e->t) cf_dd_ship_update(p, e, (uint32_t)t, id, strlen(id));
+        if (!e)
+                cf_dd_ship_insert(p, ins, sh, (uint32_t)t, id, strlen(id));
+        else if ((uint32_t)t >= e->t)
+                cf_dd_ship_update(p, e, (uint32_t)t, id, strlen(id));
         return 0;
 }
 
@@ -84,7 +86,8 @@ static void test_growth_and_restore(void **state)
 {
         cf_dd_limits l = {.window_s = 30 * 86400, .slices = 30, .max_entries = 1000000};
         cf_dd_part *p = cf_dd_part_new(&l);
-        for (int i = 0; i < 100000; i++) step(p, 1u << 30, 1735689600, 20 * 86400);
+        for (int i = 0; i < 100000; i++)
+                step(p, 1u << 30, 1735689600, 20 * 86400);
         assert_int_equal(cf_dd_part_check(p), 0);
         assert_true(p->klive > 99000);
         /* load stays within the design's 55..80 % */

@@ -96,8 +96,9 @@ static void run_truth(uint64_t seed, uint64_t count, double dup_rate)
         assert_int_equal(done, count);
         /* the stream had every kind the test is about */
         assert_true(n_dup > 0 && n_kept > 0 && n_amend > 0 && n_conf > 0 && n_ship > 0);
-        fprintf(stderr, "seed %llu: %llu kept, %llu duplicates dropped, %llu amendments, %llu "
-                        "conflicting, %llu duplicate shipments\n",
+        fprintf(stderr,
+                "seed %llu: %llu kept, %llu duplicates dropped, %llu amendments, %llu "
+                "conflicting, %llu duplicate shipments\n",
                 (unsigned long long)seed, (unsigned long long)n_kept, (unsigned long long)n_dup,
                 (unsigned long long)n_amend, (unsigned long long)n_conf,
                 (unsigned long long)n_ship);
