@@ -14,7 +14,8 @@
  *    the version with the highest amendment, the newest of equal ones).
  *  - independently, the shipment hash (exporter, importer, hs_code, quantity,
  *    customs_value, bill_of_lading, container_id) seen under another
- *    declaration_id in the window: CF_SIG_DUPLICATE_SHIPMENT (evidence[2]).
+ *    declaration_id in the window, and not yet under this one:
+ *    CF_SIG_DUPLICATE_SHIPMENT (evidence[2]: the latest other declaration).
  * Records whose event time is older than what the state retains (the window
  * behind the partition's max event time, or a slice evicted by the bound) are
  * processed without dedup and counted as late.
@@ -128,25 +129,27 @@ static const char *evidence_shipment(dedup_ctx *x, cf_batch *b, const char *id, 
         return cf_arena_strndup(&b->arena, o->p, o->len);
 }
 
+/* A shipment is a duplicate when another declaration declared it in the window
+ * and this declaration had not: the copy is signalled, not the original, and
+ * neither are the original's amendments or its other lines. */
 static void check_shipment(dedup_ctx *x, cf_batch *b, cf_record *r, cf_dd_part *p, uint64_t sh,
                            uint32_t t)
 {
         const cf_str *id = &r->decl.declaration_id;
-        cf_dd_ship *ins;
-        cf_dd_ship *e = cf_dd_ship_find(p, sh, &ins);
-        if (!e) {
-                cf_dd_ship_insert(p, ins, sh, t, id->p, id->n);
+        cf_dd_ship_found f;
+        cf_dd_ship_lookup(p, sh, id->p, id->n, &f);
+        if (f.own) {
+                if (t > f.own->t) cf_dd_ship_update(p, f.own, t, id->p, id->n);
                 return;
         }
-        size_t n = 0;
-        const char *other = cf_dd_ship_id(p, e, &n);
-        if (!other || n != id->n || memcmp(other, id->p, n)) {
+        if (f.other) {
+                size_t n = 0;
+                const char *other = cf_dd_ship_id(p, f.other, &n);
                 r->signals |= CF_SIG_DUPLICATE_SHIPMENT;
-                r->sig_evidence[2] = evidence_shipment(x, b, other, n, e->t);
+                r->sig_evidence[2] = evidence_shipment(x, b, other, n, f.other->t);
                 x->dup_ships++;
         }
-        /* Keep the latest sighting, so the window runs from the last one. */
-        if (t >= e->t) cf_dd_ship_update(p, e, t, id->p, id->n);
+        cf_dd_ship_insert(p, f.ins, sh, t, id->p, id->n);
 }
 
 static void dedup_one(dedup_ctx *x, cf_batch *b, cf_record *r, const cf_dd_hashes *h)

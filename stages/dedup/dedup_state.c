@@ -134,12 +134,13 @@ cf_dd_part *cf_dd_part_restore(const cf_dd_limits *lim, const void *data, size_t
                 const char *id = (const char *)q + SHIP_FIXED;
                 q += SHIP_FIXED + n;
                 if (!sh || !has_wm || !cf_dd_live(p, t)) continue;
-                cf_dd_ship *ins;
+                cf_dd_ship_found f;
                 cf_dd_reserve(p);
                 if (!cf_dd_live(p, t)) continue;
-                if (cf_dd_ship_find(p, sh, &ins)) continue;
-                cf_dd_ship_insert(p, ins, sh, t, id, n);
-                if (!n) ins->id_ref = CF_DD_NO_ID;
+                cf_dd_ship_lookup(p, sh, id, n, &f);
+                if (f.own && n) continue;
+                cf_dd_ship_insert(p, f.ins, sh, t, id, n);
+                if (!n) f.ins->id_ref = CF_DD_NO_ID;
         }
         if (q != end) {
                 snprintf(errstr, errstr_size, "dedup snapshot: %zu trailing bytes",

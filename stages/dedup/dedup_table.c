@@ -239,7 +239,11 @@ void cf_dd_key_lookup(cf_dd_part *p, uint64_t kh, uint64_t fpa, cf_dd_found *f)
                         if (e->fpa == fpa) f->exact = e;
                         uint64_t am = e->fpa & CF_DD_AMEND_MAX;
                         uint64_t lam = f->latest ? f->latest->fpa & CF_DD_AMEND_MAX : 0;
-                        if (!f->latest || am > lam || (am == lam && e->t >= f->latest->t))
+                        /* ties broken on content, not on slot order, so a
+                         * restored table (other layout) picks the same one */
+                        if (!f->latest || am > lam ||
+                            (am == lam && (e->t > f->latest->t ||
+                                           (e->t == f->latest->t && e->fpa > f->latest->fpa))))
                                 f->latest = e;
                 }
                 i = i + 1 == p->kcap ? 0 : i + 1;
@@ -256,23 +260,39 @@ void cf_dd_key_insert(cf_dd_part *p, cf_dd_key *ins, uint64_t kh, uint64_t fpa, 
         p->kcount[slot_of(p, t)]++;
 }
 
-cf_dd_ship *cf_dd_ship_find(cf_dd_part *p, uint64_t sh, cf_dd_ship **ins)
+/* Order of two sightings' ids (a missing id first), for layout-free ties. */
+static bool id_less(const cf_dd_part *p, const cf_dd_ship *a, const cf_dd_ship *b)
 {
-        cf_dd_ship *free_slot = NULL;
+        size_t na = 0, nb = 0;
+        const char *ia = cf_dd_ship_id(p, a, &na), *ib = cf_dd_ship_id(p, b, &nb);
+        if (!ia || !ib) return !ia && ib;
+        int c = memcmp(ia, ib, na < nb ? na : nb);
+        return c < 0 || (c == 0 && na < nb);
+}
+
+void cf_dd_ship_lookup(cf_dd_part *p, uint64_t sh, const char *id, size_t n, cf_dd_ship_found *f)
+{
+        *f = (cf_dd_ship_found){0};
+        if (!p->scap) return;
         size_t i = home(sh, p->scap);
+        /* Sightings of a shipment share its probe path: walk it to the first empty slot. */
         for (;;) {
                 cf_dd_ship *e = &p->ships[i];
                 if (!e->sh) {
-                        *ins = free_slot ? free_slot : e;
-                        return NULL;
+                        if (!f->ins) f->ins = e;
+                        return;
                 }
-                bool live = cf_dd_live(p, e->t);
-                if (e->sh == sh) {
-                        if (live) return e;
-                        *ins = free_slot ? free_slot : e;
-                        return NULL;
+                if (!cf_dd_live(p, e->t)) {
+                        if (!f->ins) f->ins = e;
+                } else if (e->sh == sh) {
+                        size_t en = 0;
+                        const char *eid = cf_dd_ship_id(p, e, &en);
+                        if (eid && en == n && !memcmp(eid, id, n))
+                                f->own = e;
+                        else if (!f->other || e->t > f->other->t ||
+                                 (e->t == f->other->t && id_less(p, e, f->other)))
+                                f->other = e;
                 }
-                if (!live && !free_slot) free_slot = e;
                 i = i + 1 == p->scap ? 0 : i + 1;
         }
 }

@@ -138,15 +138,23 @@ typedef struct cf_dd_found {
 void cf_dd_key_lookup(cf_dd_part *p, uint64_t kh, uint64_t fpa, cf_dd_found *f);
 /** Store a new version into slot ins (from cf_dd_key_lookup); t must be live. */
 void cf_dd_key_insert(cf_dd_part *p, cf_dd_key *ins, uint64_t kh, uint64_t fpa, uint32_t t);
+/** What a shipment lookup found among the live sightings of one shipment. */
+typedef struct cf_dd_ship_found {
+        cf_dd_ship *own;   /* the sighting under this declaration id, or NULL */
+        cf_dd_ship *other; /* the latest sighting under another declaration id */
+        cf_dd_ship *ins;   /* a free (dead or empty) slot on the probe path */
+} cf_dd_ship_found;
+
 /**
- * Find shipment sh: its entry when present and live; else NULL and *ins = the
- * slot to insert it into (a dead or empty slot on its probe path).
+ * Look up shipment sh as declared under declaration id (id, n). A shipment has
+ * one entry per declaration that declared it in the window (nothing found in
+ * an empty table).
  */
-cf_dd_ship *cf_dd_ship_find(cf_dd_part *p, uint64_t sh, cf_dd_ship **ins);
+void cf_dd_ship_lookup(cf_dd_part *p, uint64_t sh, const char *id, size_t n, cf_dd_ship_found *f);
 /** Store a shipment seen at t under declaration id (id, n) into slot ins. */
 void cf_dd_ship_insert(cf_dd_part *p, cf_dd_ship *ins, uint64_t sh, uint32_t t, const char *id,
                        size_t n);
-/** Move a live shipment entry to event time t and declaration id (id, n). */
+/** Move a live shipment entry to event time t (its declaration id stays (id, n)). */
 void cf_dd_ship_update(cf_dd_part *p, cf_dd_ship *e, uint32_t t, const char *id, size_t n);
 /** The declaration id of a live shipment entry (length in *n); NULL if not kept. */
 const char *cf_dd_ship_id(const cf_dd_part *p, const cf_dd_ship *e, size_t *n);

@@ -178,6 +178,15 @@ static void test_duplicate_shipment(void **state)
         assert_string_equal(b->recs[0].sig_evidence[2],
                             "{\"other_declaration_id\":\"DEC-S2\",\"seen_at\":"
                             "\"2025-03-15T08:00:00.000Z\"}");
+        /* Amendments of the original and of a copy, same shipment fields: the
+         * shipment was already declared under their own declaration, no signal. */
+        dd_rec a1v1 = a1, b1v1 = b1;
+        a1v1.amendment = b1v1.amendment = 1;
+        a1v1.extra = b1v1.extra = "\"goods_description\": \"corrected\"";
+        dd_rec amends[] = {a1v1, b1v1};
+        b = dd_run(f, 0, amends, 2);
+        assert_int_equal(b->recs[0].signals, CF_SIG_AMENDMENT);
+        assert_int_equal(b->recs[1].signals, CF_SIG_AMENDMENT);
         /* Exact re-delivery is dropped before the shipment check. */
         b = dd_run(f, 0, &b1, 1);
         assert_int_equal(b->recs[0].status, CF_REC_DUPLICATE);

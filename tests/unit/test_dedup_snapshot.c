@@ -138,7 +138,7 @@ static void test_bad_snapshots(void **state)
 {
         dd_fx *a = dd_fx_new(NULL);
         dd_rec r1 = {.id = "R-1", .container = "MSCU1234567"};
-        dd_rec r2 = {.id = "R-2", .container = "MSCU1234567"};
+        dd_rec r2 = {.id = "R-2", .container = "MSCU1234567", .time = "2025-03-14T10:00:00Z"};
         dd_rec recs[] = {r1, r2};
         dd_run(a, 0, recs, 2);
         size_t len;

@@ -44,11 +44,12 @@ static int step(cf_dd_part *p, uint64_t nkeys, int64_t t0, int64_t span)
                 cf_dd_key_lookup(p, kh, fpa, &f);
         }
         cf_dd_key_insert(p, f.ins, kh, fpa, (uint32_t)t);
-        cf_dd_ship *ins, *e = cf_dd_ship_find(p, sh, &ins);
-        if (!e)
-                cf_dd_ship_insert(p, ins, sh, (uint32_t)t, id, strlen(id));
-        else if ((uint32_t)t >= e->t)
-                cf_dd_ship_update(p, e, (uint32_t)t, id, strlen(id));
+        cf_dd_ship_found sf;
+        cf_dd_ship_lookup(p, sh, id, strlen(id), &sf);
+        if (!sf.own)
+                cf_dd_ship_insert(p, sf.ins, sh, (uint32_t)t, id, strlen(id));
+        else if ((uint32_t)t > sf.own->t)
+                cf_dd_ship_update(p, sf.own, (uint32_t)t, id, strlen(id));
         return 0;
 }
 
@@ -113,14 +114,17 @@ static void test_growth_and_restore(void **state)
         for (size_t i = 0; i < p->scap; i++) {
                 const cf_dd_ship *e = &p->ships[i];
                 if (!e->sh) continue;
-                cf_dd_ship *ins, *g = cf_dd_ship_find(q, e->sh, &ins);
-                assert_non_null(g);
                 size_t n1, n2;
-                const char *a = cf_dd_ship_id(p, e, &n1), *c = cf_dd_ship_id(q, g, &n2);
+                const char *a = cf_dd_ship_id(p, e, &n1);
                 assert_non_null(a);
+                cf_dd_ship_found sf;
+                cf_dd_ship_lookup(q, e->sh, a, n1, &sf);
+                assert_non_null(sf.own);
+                assert_int_equal(sf.own->t, e->t);
+                const char *c = cf_dd_ship_id(q, sf.own, &n2);
                 assert_non_null(c);
-                assert_memory_equal(a, c, n1);
                 assert_int_equal(n1, n2);
+                assert_memory_equal(a, c, n1);
         }
         cf_buf_free(&b);
         cf_dd_part_free(p);
