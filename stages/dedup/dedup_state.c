@@ -97,9 +97,24 @@ cf_dd_part *cf_dd_part_restore(const cf_dd_limits *lim, const void *data, size_t
         memcpy(&nk, q + 24, 8);
         memcpy(&ns, q + 32, 8);
         q += SNAP_HEADER;
+        /* Event times are kept as u32 seconds: anything else is corruption. */
+        if (has_wm &&
+            (wm < 0 || wm > (int64_t)UINT32_MAX || lo_t < -((int64_t)1 << 40) || lo_t > wm)) {
+                snprintf(errstr, errstr_size,
+                         "dedup snapshot: watermark %lld / horizon %lld "
+                         "out of range",
+                         (long long)wm, (long long)lo_t);
+                return NULL;
+        }
         if (nk > (uint64_t)(end - q) / sizeof(cf_dd_key)) {
                 snprintf(errstr, errstr_size, "dedup snapshot: %llu keys but %zu bytes left",
                          (unsigned long long)nk, (size_t)(end - q));
+                return NULL;
+        }
+        /* ns also bounds the pre-sizing below: check it before allocating. */
+        if (ns > ((uint64_t)(end - q) - nk * sizeof(cf_dd_key)) / SHIP_FIXED) {
+                snprintf(errstr, errstr_size, "dedup snapshot: %llu shipments but %zu bytes left",
+                         (unsigned long long)ns, (size_t)(end - q));
                 return NULL;
         }
         cf_dd_part *p = cf_dd_part_new(lim);
