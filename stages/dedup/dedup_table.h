@@ -12,8 +12,9 @@
  * rebuild drops them (amortised O(1) per entry). Declaration id strings live
  * in a per-slice pool reset when the slice dies.
  *
- * Memory: a key entry (one per version of a key) is 20 bytes, a shipment entry 16 bytes; both
- * tables use open addressing with linear probing at 55-80 % load (see dedup_table.c).
+ * Memory: a key entry (one per version of a key) is 20 bytes, a shipment
+ * entry (one per declaration of a shipment) 16 bytes; both tables use open
+ * addressing with linear probing at 55-80 % load (see dedup_table.c).
  *
  * Everything here runs on the worker thread that owns the chain
  * (@locality: worker thread).
@@ -34,7 +35,7 @@
 /** A key entry: 20 bytes (packed to 4-byte alignment to hit the memory target). */
 typedef struct __attribute__((packed, aligned(4))) cf_dd_key {
         uint64_t kh;  /* XXH3-64 of (declaration_id, line); 0 = empty slot */
-        uint64_t fpa; /* top 48 bits: XXH3-128 fingerprint (low64); low 16: amendment */
+        uint64_t fpa; /* top 48 bits: the top 48 of the fingerprint's low64; low 16: amendment */
         uint32_t t;   /* event time, seconds since the epoch */
 } cf_dd_key;
 
