@@ -80,8 +80,8 @@ void cf_record_add_reason(cf_batch *b, cf_record *r, const char *rule, double we
         cf_reason *re = &r->reasons[r->n_reasons++];
         re->rule = rule;
         re->weight = weight;
-        re->evidence = cf_arena_strndup(&b->arena, evidence ? evidence : "{}",
-                                        evidence ? evidence_len : 2);
+        re->evidence =
+            cf_arena_strndup(&b->arena, evidence ? evidence : "{}", evidence ? evidence_len : 2);
         re->evidence_len = evidence ? (uint32_t)evidence_len : 2;
 }
 

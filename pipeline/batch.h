@@ -22,7 +22,7 @@ typedef struct cf_str {
 } cf_str;
 
 /** Pack an ISO 3166-1 alpha-2 code ("CN") into a uint16 (0 = absent). */
-#define CF_CC(a, b) ((uint16_t)(((uint16_t)(unsigned char)(a) << 8) | (unsigned char)(b)))
+#define CF_CC(a, b)    ((uint16_t)(((uint16_t)(unsigned char)(a) << 8) | (unsigned char)(b)))
 #define CF_MAX_TRANSIT 8
 
 /** Presence bits for optional declaration fields (cf_decl.present). */
@@ -115,7 +115,7 @@ typedef struct cf_record {
         const char *err_code; /* stable code when dead-lettered (static string) */
         const char *err_msg;  /* precise message naming the field (arena) */
         cf_decl decl;
-        uint32_t signals; /* CF_SIG_* from dedup */
+        uint32_t signals;            /* CF_SIG_* from dedup */
         const char *sig_evidence[3]; /* JSON object text per signal bit index (arena) */
         cf_reason *reasons;
         uint16_t n_reasons, cap_reasons;

@@ -13,7 +13,8 @@ void cf_buf_reserve(cf_buf *b, size_t n)
 {
         if (b->len + n <= b->cap) return;
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n) cap *= 2;
+        while (cap < b->len + n)
+                cap *= 2;
         char *p = realloc(b->p, cap);
         if (!p) {
                 fprintf(stderr, "customsflow: out of memory (buffer %zu bytes)\n", cap);
@@ -88,13 +89,27 @@ void cf_json_str(cf_buf *b, const char *s, size_t n)
                 cf_buf_put(b, s + run, i - run);
                 run = i + 1;
                 switch (c) {
-                case '"': cf_buf_put(b, "\\\"", 2); break;
-                case '\\': cf_buf_put(b, "\\\\", 2); break;
-                case '\n': cf_buf_put(b, "\\n", 2); break;
-                case '\r': cf_buf_put(b, "\\r", 2); break;
-                case '\t': cf_buf_put(b, "\\t", 2); break;
-                case '\b': cf_buf_put(b, "\\b", 2); break;
-                case '\f': cf_buf_put(b, "\\f", 2); break;
+                case '"':
+                        cf_buf_put(b, "\\\"", 2);
+                        break;
+                case '\\':
+                        cf_buf_put(b, "\\\\", 2);
+                        break;
+                case '\n':
+                        cf_buf_put(b, "\\n", 2);
+                        break;
+                case '\r':
+                        cf_buf_put(b, "\\r", 2);
+                        break;
+                case '\t':
+                        cf_buf_put(b, "\\t", 2);
+                        break;
+                case '\b':
+                        cf_buf_put(b, "\\b", 2);
+                        break;
+                case '\f':
+                        cf_buf_put(b, "\\f", 2);
+                        break;
                 default: {
                         char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
                         cf_buf_put(b, u, 6);
@@ -160,8 +175,8 @@ void cf_json_base64(cf_buf *b, const unsigned char *s, size_t n)
         }
         if (i < n) {
                 uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
-                char o[4] = {tbl[v >> 18], tbl[(v >> 12) & 63], i + 1 < n ? tbl[(v >> 6) & 63] : '=',
-                             '='};
+                char o[4] = {tbl[v >> 18], tbl[(v >> 12) & 63],
+                             i + 1 < n ? tbl[(v >> 6) & 63] : '=', '='};
                 cf_buf_put(b, o, 4);
         }
         cf_buf_putc(b, '"');

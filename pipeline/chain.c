@@ -20,10 +20,10 @@ static const cf_stage_plugin *const registry[] = {
 #define N_STAGES (sizeof(registry) / sizeof(registry[0]))
 
 const char *const cf_rule_names[] = {
-    "trade_remedy_evasion",   "origin_route_mismatch",          "manufacturer_origin_mismatch",
-    "unit_value_outlier",     "origin_volume_surge",            "new_exporter_surge",
-    "capacity_exceeded",      "certificate_reuse",              "preference_without_certificate",
-    "watchlist_party",        "duplicate_shipment",             "conflicting_resubmission",
+    "trade_remedy_evasion", "origin_route_mismatch", "manufacturer_origin_mismatch",
+    "unit_value_outlier",   "origin_volume_surge",   "new_exporter_surge",
+    "capacity_exceeded",    "certificate_reuse",     "preference_without_certificate",
+    "watchlist_party",      "duplicate_shipment",    "conflicting_resubmission",
 };
 const int cf_n_rule_names = (int)(sizeof(cf_rule_names) / sizeof(cf_rule_names[0]));
 
@@ -51,15 +51,15 @@ static cf_stage_env make_env(const cf_node *root, const char *base_dir, const ch
         return env;
 }
 
-cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr,
-                       size_t errstr_size)
+cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, size_t errstr_size)
 {
         /* Unknown stage sections are errors, like unknown keys. */
         const cf_node *stages = cf_yaml_get(root, "stages");
         for (size_t i = 0; stages && i + 1 < stages->n_items; i += 2) {
                 const char *k = stages->items[i]->scalar;
                 size_t j = 0;
-                while (j < N_STAGES && strcmp(registry[j]->name, k)) j++;
+                while (j < N_STAGES && strcmp(registry[j]->name, k))
+                        j++;
                 if (j == N_STAGES) {
                         snprintf(errstr, errstr_size,
                                  "%s:%d: unknown stage '%s' (known: decode, dedup, detect, "
@@ -72,8 +72,8 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr,
         for (size_t i = 0; i < N_STAGES; i++) {
                 cf_stage_env env = make_env(root, base_dir, registry[i]->name);
                 c->stages[i].p = registry[i];
-                if (registry[i]->init && registry[i]->init(&c->stages[i], &env, errstr,
-                                                           errstr_size)) {
+                if (registry[i]->init &&
+                    registry[i]->init(&c->stages[i], &env, errstr, errstr_size)) {
                         c->n = i;
                         cf_chain_destroy(c);
                         return NULL;
@@ -98,8 +98,12 @@ void cf_counters_add_batch(cf_counters *k, const cf_batch *b)
                                 if (idx >= 0) k->flags_by_rule[idx]++;
                         }
                         break;
-                case CF_REC_DUPLICATE: k->duplicates++; break;
-                case CF_REC_DEAD_LETTER: k->dead_lettered++; break;
+                case CF_REC_DUPLICATE:
+                        k->duplicates++;
+                        break;
+                case CF_REC_DEAD_LETTER:
+                        k->dead_lettered++;
+                        break;
                 }
         }
 }

@@ -27,8 +27,7 @@ int cf_rule_index(const char *rule);
 typedef struct cf_chain cf_chain;
 
 /** Build every stage from config root (NULL = defaults); NULL + errstr on error. */
-cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr,
-                       size_t errstr_size);
+cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, size_t errstr_size);
 /** Run the batch through every stage and add it to the counters. */
 int cf_chain_process(cf_chain *c, cf_batch *b);
 /** Ask every stage to emit what is due (final = 1 at end of input/shutdown). */

@@ -40,8 +40,7 @@ void cf_print_summary(FILE *f, const cf_counters *k, double elapsed_s)
         cf_buf_puts(&b, ",\"records_per_s\":");
         cf_json_num(&b, elapsed_s > 0 ? (double)(int64_t)(k->in / elapsed_s) : 0);
         cf_buf_printf(&b, ",\"invariant_ok\":%s}\n",
-                      k->in == k->processed + k->duplicates + k->dead_lettered ? "true"
-                                                                               : "false");
+                      k->in == k->processed + k->duplicates + k->dead_lettered ? "true" : "false");
         fwrite(b.p, 1, b.len, f);
         fflush(f);
         cf_buf_free(&b);

@@ -21,8 +21,12 @@ int cf_cmd_check_config(int argc, char **argv)
         optind = 1;
         while ((ch = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
                 switch (ch) {
-                case 'c': path = optarg; break;
-                case 'D': cf_chain_describe(stdout); return 0;
+                case 'c':
+                        path = optarg;
+                        break;
+                case 'D':
+                        cf_chain_describe(stdout);
+                        return 0;
                 case 'h':
                         printf("usage: customsflow check-config -c config.yaml [--describe]\n\n"
                                "Validates the config file, the rules file and every reference\n"
@@ -30,7 +34,8 @@ int cf_cmd_check_config(int argc, char **argv)
                                "file:line: reason and exits 1.\n"
                                "  --describe   print every stage's config keys (Markdown)\n");
                         return 0;
-                default: return 2;
+                default:
+                        return 2;
                 }
         }
         if (!path) {

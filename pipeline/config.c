@@ -24,7 +24,8 @@ static int check_sections(const cf_node *root, char *errstr, size_t errstr_size)
         for (size_t i = 0; i + 1 < root->n_items; i += 2) {
                 const char *k = root->items[i]->scalar;
                 int ok = 0;
-                for (int j = 0; sections[j]; j++) ok |= !strcmp(k, sections[j]);
+                for (int j = 0; sections[j]; j++)
+                        ok |= !strcmp(k, sections[j]);
                 if (!ok) {
                         snprintf(errstr, errstr_size,
                                  "%s:%d: unknown section '%s' (known: pipeline, kafka, topics, "
@@ -40,12 +41,10 @@ int cf_config_load(cf_config *c, const char *path, char *errstr, size_t errstr_s
 {
         memset(c, 0, sizeof(*c));
         const char *cands[] = {getenv("CUSTOMSFLOW_CONFIG"), "customsflow.yaml",
-                               "/etc/customsflow/customsflow.yaml",
-                               CF_DATADIR "/customsflow.yaml"};
+                               "/etc/customsflow/customsflow.yaml", CF_DATADIR "/customsflow.yaml"};
         if (!path) {
                 for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]) && !path; i++)
-                        if (cands[i] && *cands[i] && access(cands[i], R_OK) == 0)
-                                path = cands[i];
+                        if (cands[i] && *cands[i] && access(cands[i], R_OK) == 0) path = cands[i];
         }
         if (!path) { /* built-in defaults; relative reference paths use the bundled data */
                 snprintf(c->base_dir, sizeof(c->base_dir), "%s", CF_DATADIR);

@@ -16,15 +16,23 @@ int64_t cf_parse_duration_ms(const char *s)
         errno = 0;
         double v = strtod(s, &end);
         if (errno || end == s || v < 0 || !isfinite(v)) return -1;
-        while (*end == ' ') end++;
+        while (*end == ' ')
+                end++;
         double mult;
-        if (!*end || !strcmp(end, "s")) mult = 1000;
-        else if (!strcmp(end, "ms")) mult = 1;
-        else if (!strcmp(end, "m") || !strcmp(end, "min")) mult = 60e3;
-        else if (!strcmp(end, "h")) mult = 3600e3;
-        else if (!strcmp(end, "d")) mult = 86400e3;
-        else if (!strcmp(end, "w")) mult = 7 * 86400e3;
-        else return -1;
+        if (!*end || !strcmp(end, "s"))
+                mult = 1000;
+        else if (!strcmp(end, "ms"))
+                mult = 1;
+        else if (!strcmp(end, "m") || !strcmp(end, "min"))
+                mult = 60e3;
+        else if (!strcmp(end, "h"))
+                mult = 3600e3;
+        else if (!strcmp(end, "d"))
+                mult = 86400e3;
+        else if (!strcmp(end, "w"))
+                mult = 7 * 86400e3;
+        else
+                return -1;
         return (int64_t)(v * mult);
 }
 
@@ -35,23 +43,28 @@ int64_t cf_parse_size(const char *s)
         errno = 0;
         double v = strtod(s, &end);
         if (errno || end == s || v < 0 || !isfinite(v)) return -1;
-        while (*end == ' ') end++;
+        while (*end == ' ')
+                end++;
         double mult;
-        if (!*end || !strcasecmp(end, "b")) mult = 1;
+        if (!*end || !strcasecmp(end, "b"))
+                mult = 1;
         else if (!strcasecmp(end, "kib") || !strcasecmp(end, "k") || !strcasecmp(end, "kb"))
                 mult = 1024;
         else if (!strcasecmp(end, "mib") || !strcasecmp(end, "m") || !strcasecmp(end, "mb"))
                 mult = 1024.0 * 1024;
         else if (!strcasecmp(end, "gib") || !strcasecmp(end, "g") || !strcasecmp(end, "gb"))
                 mult = 1024.0 * 1024 * 1024;
-        else return -1;
+        else
+                return -1;
         return (int64_t)(v * mult);
 }
 
 void cf_path_resolve(const char *base_dir, const char *path, char *out, size_t out_size)
 {
-        if (!base_dir || !*base_dir || path[0] == '/') snprintf(out, out_size, "%s", path);
-        else snprintf(out, out_size, "%s/%s", base_dir, path);
+        if (!base_dir || !*base_dir || path[0] == '/')
+                snprintf(out, out_size, "%s", path);
+        else
+                snprintf(out, out_size, "%s/%s", base_dir, path);
 }
 
 static bool parse_bool(const char *s, bool *out)
@@ -72,23 +85,32 @@ static bool parse_bool(const char *s, bool *out)
 static const char *type_name(cf_cfg_type t)
 {
         switch (t) {
-        case CF_CFG_STR: return "string";
-        case CF_CFG_PATH: return "path";
-        case CF_CFG_INT: return "integer";
-        case CF_CFG_DOUBLE: return "number";
-        case CF_CFG_BOOL: return "boolean";
-        case CF_CFG_DURATION: return "duration";
-        case CF_CFG_SIZE: return "size";
-        case CF_CFG_STRLIST: return "list of strings";
-        case CF_CFG_NODE: return "map";
+        case CF_CFG_STR:
+                return "string";
+        case CF_CFG_PATH:
+                return "path";
+        case CF_CFG_INT:
+                return "integer";
+        case CF_CFG_DOUBLE:
+                return "number";
+        case CF_CFG_BOOL:
+                return "boolean";
+        case CF_CFG_DURATION:
+                return "duration";
+        case CF_CFG_SIZE:
+                return "size";
+        case CF_CFG_STRLIST:
+                return "list of strings";
+        case CF_CFG_NODE:
+                return "map";
         }
         return "?";
 }
 
-#define FAIL(...)                                                                             \
-        do {                                                                                  \
-                snprintf(errstr, errstr_size, __VA_ARGS__);                                   \
-                return -1;                                                                    \
+#define FAIL(...)                                                                                  \
+        do {                                                                                       \
+                snprintf(errstr, errstr_size, __VA_ARGS__);                                        \
+                return -1;                                                                         \
         } while (0)
 
 /* Set one entry from text (default or scalar); where = "file:line" for errors. */
@@ -133,8 +155,8 @@ static int set_scalar(const cf_config_map *m, const char *section, const char *t
         }
         case CF_CFG_BOOL:
                 if (!parse_bool(text, (bool *)field))
-                        FAIL("%s: %s.%s: expected true or false, got '%s'", where, section,
-                             m->name, text);
+                        FAIL("%s: %s.%s: expected true or false, got '%s'", where, section, m->name,
+                             text);
                 return 0;
         case CF_CFG_DURATION: {
                 int64_t v = cf_parse_duration_ms(text);
@@ -180,7 +202,8 @@ static int set_node(const cf_config_map *m, const char *section, const cf_node *
                 if (v->type != CF_NODE_SEQ)
                         FAIL("%s: %s.%s: expected a list", where, section, m->name);
                 cf_strlist *l = (cf_strlist *)field;
-                for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+                for (size_t i = 0; i < l->n; i++)
+                        free(l->v[i]);
                 free(l->v);
                 l->v = calloc(v->n_items ? v->n_items : 1, sizeof(char *));
                 l->n = 0;
@@ -207,15 +230,16 @@ int cf_config_map_apply(const cf_config_map *map, const char *section, const cf_
         for (size_t i = 0; node && i + 1 < node->n_items; i += 2) {
                 const char *k = node->items[i]->scalar;
                 const cf_config_map *m = map;
-                while (m->name && strcmp(m->name, k)) m++;
+                while (m->name && strcmp(m->name, k))
+                        m++;
                 if (!m->name) {
                         char known[1024] = "";
                         size_t off = 0;
                         for (const cf_config_map *x = map; x->name && off < sizeof(known); x++)
                                 off += (size_t)snprintf(known + off, sizeof(known) - off, "%s%s",
                                                         x == map ? "" : ", ", x->name);
-                        FAIL("%s:%d: unknown key '%s' in %s (known keys: %s)",
-                             node->items[i]->file, node->items[i]->line, k, section, known);
+                        FAIL("%s:%d: unknown key '%s' in %s (known keys: %s)", node->items[i]->file,
+                             node->items[i]->line, k, section, known);
                 }
         }
         for (const cf_config_map *m = map; m->name; m++) {
@@ -228,8 +252,7 @@ int cf_config_map_apply(const cf_config_map *map, const char *section, const cf_
                         FAIL("%s:%d: %s: missing required key '%s'", node ? node->file : "config",
                              node ? node->line : 0, section, m->name);
                 if (m->def && m->type != CF_CFG_NODE && m->type != CF_CFG_STRLIST &&
-                    set_scalar(m, section, m->def, "default", base_dir, obj, errstr,
-                               errstr_size))
+                    set_scalar(m, section, m->def, "default", base_dir, obj, errstr, errstr_size))
                         return -1;
         }
         return 0;
@@ -244,7 +267,8 @@ void cf_config_map_free(const cf_config_map *map, void *obj)
                         *(char **)field = NULL;
                 } else if (m->type == CF_CFG_STRLIST) {
                         cf_strlist *l = (cf_strlist *)field;
-                        for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+                        for (size_t i = 0; i < l->n; i++)
+                                free(l->v[i]);
                         free(l->v);
                         l->v = NULL;
                         l->n = 0;
@@ -268,7 +292,8 @@ static void schema_type(cf_buf *b, const cf_config_map *m)
         switch (m->type) {
         case CF_CFG_INT:
         case CF_CFG_DOUBLE:
-                cf_buf_puts(b, m->type == CF_CFG_INT ? "\"type\":\"integer\"" : "\"type\":\"number\"");
+                cf_buf_puts(b,
+                            m->type == CF_CFG_INT ? "\"type\":\"integer\"" : "\"type\":\"number\"");
                 if (m->min < m->max) {
                         cf_buf_puts(b, ",\"minimum\":");
                         cf_json_num(b, m->min);
@@ -276,7 +301,9 @@ static void schema_type(cf_buf *b, const cf_config_map *m)
                         cf_json_num(b, m->max);
                 }
                 break;
-        case CF_CFG_BOOL: cf_buf_puts(b, "\"type\":\"boolean\""); break;
+        case CF_CFG_BOOL:
+                cf_buf_puts(b, "\"type\":\"boolean\"");
+                break;
         case CF_CFG_DURATION:
                 cf_buf_puts(b, "\"type\":[\"string\",\"number\"],\"pattern\":"
                                "\"^[0-9]+(\\\\.[0-9]+)?(ms|s|m|h|d)?$\"");
@@ -288,8 +315,12 @@ static void schema_type(cf_buf *b, const cf_config_map *m)
         case CF_CFG_STRLIST:
                 cf_buf_puts(b, "\"type\":\"array\",\"items\":{\"type\":\"string\"}");
                 break;
-        case CF_CFG_NODE: cf_buf_puts(b, "\"type\":[\"object\",\"array\",\"string\",\"null\"]"); break;
-        default: cf_buf_puts(b, "\"type\":\"string\""); break;
+        case CF_CFG_NODE:
+                cf_buf_puts(b, "\"type\":[\"object\",\"array\",\"string\",\"null\"]");
+                break;
+        default:
+                cf_buf_puts(b, "\"type\":\"string\"");
+                break;
         }
 }
 

@@ -40,7 +40,8 @@ static void on_field(void *s, size_t len, void *data)
 
 static void clear_row(rd *r)
 {
-        for (size_t i = 0; i < r->n; i++) free(r->cur[i]);
+        for (size_t i = 0; i < r->n; i++)
+                free(r->cur[i]);
         r->n = 0;
 }
 
@@ -52,8 +53,8 @@ static int map_header(rd *r)
                         if (!strcmp(r->header[j], r->required[i])) r->col_idx[i] = (int)j;
                 if (r->col_idx[i] < 0) {
                         snprintf(r->errstr, r->errstr_size,
-                                 "%s:%d: header lacks required column '%s'", r->path,
-                                 r->row_line, r->required[i]);
+                                 "%s:%d: header lacks required column '%s'", r->path, r->row_line,
+                                 r->required[i]);
                         return -1;
                 }
         }
@@ -83,9 +84,11 @@ static void on_row(int c, void *data)
                 for (size_t i = 0; i < r->n; i++) {
                         /* Trim spaces around header names: "a, b" is common. */
                         char *h = r->cur[i];
-                        while (*h == ' ') memmove(h, h + 1, strlen(h));
+                        while (*h == ' ')
+                                memmove(h, h + 1, strlen(h));
                         size_t l = strlen(h);
-                        while (l && h[l - 1] == ' ') h[--l] = '\0';
+                        while (l && h[l - 1] == ' ')
+                                h[--l] = '\0';
                 }
                 r->header = r->cur;
                 r->n_header = r->n;
@@ -118,9 +121,17 @@ int cf_csv_read(const char *path, const char *const *required, int *col_idx,
         }
         struct csv_parser p;
         csv_init(&p, CSV_STRICT | CSV_APPEND_NULL | CSV_STRICT_FINI);
-        rd r = {.path = path, .line = 1, .row_line = 1, .required = required,
-                .col_idx = col_idx, .optional = optional, .opt_idx = opt_idx, .cb = cb,
-                .opaque = opaque, .errstr = errstr, .errstr_size = errstr_size};
+        rd r = {.path = path,
+                .line = 1,
+                .row_line = 1,
+                .required = required,
+                .col_idx = col_idx,
+                .optional = optional,
+                .opt_idx = opt_idx,
+                .cb = cb,
+                .opaque = opaque,
+                .errstr = errstr,
+                .errstr_size = errstr_size};
         char buf[65536];
         size_t n;
         int rc = 0;
@@ -150,7 +161,8 @@ int cf_csv_read(const char *path, const char *const *required, int *col_idx,
         rc = r.failed ? -1 : 0;
         clear_row(&r);
         free(r.cur);
-        for (size_t i = 0; i < r.n_header; i++) free(r.header[i]);
+        for (size_t i = 0; i < r.n_header; i++)
+                free(r.header[i]);
         free(r.header);
         csv_free(&p);
         fclose(f);

@@ -16,8 +16,7 @@ typedef struct cf_csv_row {
 } cf_csv_row;
 
 /** Called per data row; return -1 with errstr filled to stop with an error. */
-typedef int (*cf_csv_row_cb)(const cf_csv_row *row, void *opaque, char *errstr,
-                             size_t errstr_size);
+typedef int (*cf_csv_row_cb)(const cf_csv_row *row, void *opaque, char *errstr, size_t errstr_size);
 
 /**
  * Read path: the header must contain every column in required (NULL-ended);

@@ -42,8 +42,10 @@ int main(int argc, char **argv)
                 const char *name;
                 int (*fn)(int, char **);
         } cmds[] = {
-            {"run", cf_cmd_run},       {"demo", cf_cmd_demo},
-            {"replay", cf_cmd_replay}, {"gen", cf_cmd_gen},
+            {"run", cf_cmd_run},
+            {"demo", cf_cmd_demo},
+            {"replay", cf_cmd_replay},
+            {"gen", cf_cmd_gen},
             {"check-config", cf_cmd_check_config},
         };
         for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)

@@ -19,25 +19,24 @@
 
 static void usage(FILE *f)
 {
-        fprintf(f,
-                "usage: customsflow replay [-c config.yaml] --in FILE|- [--flags FILE]\n"
-                "                          [--stats FILE] [--dlq FILE] [--state DIR]\n"
-                "                          [--batch-size N] [--no-progress]\n\n"
-                "Runs the stages (decode, dedup, detect, aggregate, encode) over a JSONL\n"
-                "file of declaration lines and prints a one-line JSON summary on stdout:\n"
-                "in, processed, duplicates, dead_lettered, flagged, flags_by_rule,\n"
-                "elapsed_s, records_per_s (in = processed + duplicates + dead_lettered).\n\n"
-                "  -c, --config FILE  config file (default: $CUSTOMSFLOW_CONFIG,\n"
-                "                     ./customsflow.yaml, /etc/customsflow/customsflow.yaml,\n"
-                "                     then the bundled example config)\n"
-                "  --in FILE|-        input JSONL (- = stdin); required\n"
-                "  --flags FILE|-     write flag messages, one per line\n"
-                "  --stats FILE|-     write window statistics, one per line\n"
-                "  --dlq FILE|-       write dead letters: {error, source, payload}\n"
-                "  --state DIR        load stage state from DIR before, save it after\n"
-                "  --batch-size N     records per batch (default 4096)\n"
-                "  --no-progress      no progress line on stderr\n"
-                "  -h, --help         this help\n");
+        fprintf(f, "usage: customsflow replay [-c config.yaml] --in FILE|- [--flags FILE]\n"
+                   "                          [--stats FILE] [--dlq FILE] [--state DIR]\n"
+                   "                          [--batch-size N] [--no-progress]\n\n"
+                   "Runs the stages (decode, dedup, detect, aggregate, encode) over a JSONL\n"
+                   "file of declaration lines and prints a one-line JSON summary on stdout:\n"
+                   "in, processed, duplicates, dead_lettered, flagged, flags_by_rule,\n"
+                   "elapsed_s, records_per_s (in = processed + duplicates + dead_lettered).\n\n"
+                   "  -c, --config FILE  config file (default: $CUSTOMSFLOW_CONFIG,\n"
+                   "                     ./customsflow.yaml, /etc/customsflow/customsflow.yaml,\n"
+                   "                     then the bundled example config)\n"
+                   "  --in FILE|-        input JSONL (- = stdin); required\n"
+                   "  --flags FILE|-     write flag messages, one per line\n"
+                   "  --stats FILE|-     write window statistics, one per line\n"
+                   "  --dlq FILE|-       write dead letters: {error, source, payload}\n"
+                   "  --state DIR        load stage state from DIR before, save it after\n"
+                   "  --batch-size N     records per batch (default 4096)\n"
+                   "  --no-progress      no progress line on stderr\n"
+                   "  -h, --help         this help\n");
 }
 
 typedef struct replay_opts {
@@ -48,27 +47,51 @@ typedef struct replay_opts {
 
 static int parse_opts(int argc, char **argv, replay_opts *o)
 {
-        static const struct option lo[] = {
-            {"config", required_argument, 0, 'c'}, {"in", required_argument, 0, 'i'},
-            {"flags", required_argument, 0, 'f'},  {"stats", required_argument, 0, 's'},
-            {"dlq", required_argument, 0, 'd'},    {"state", required_argument, 0, 'S'},
-            {"batch-size", required_argument, 0, 'b'}, {"no-progress", no_argument, 0, 'P'},
-            {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        static const struct option lo[] = {{"config", required_argument, 0, 'c'},
+                                           {"in", required_argument, 0, 'i'},
+                                           {"flags", required_argument, 0, 'f'},
+                                           {"stats", required_argument, 0, 's'},
+                                           {"dlq", required_argument, 0, 'd'},
+                                           {"state", required_argument, 0, 'S'},
+                                           {"batch-size", required_argument, 0, 'b'},
+                                           {"no-progress", no_argument, 0, 'P'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
         *o = (replay_opts){.batch_size = 4096, .progress = isatty(2)};
         int ch;
         optind = 1;
         while ((ch = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
                 switch (ch) {
-                case 'c': o->config = optarg; break;
-                case 'i': o->in = optarg; break;
-                case 'f': o->flags = optarg; break;
-                case 's': o->stats = optarg; break;
-                case 'd': o->dlq = optarg; break;
-                case 'S': o->state = optarg; break;
-                case 'b': o->batch_size = atol(optarg); break;
-                case 'P': o->progress = 0; break;
-                case 'h': usage(stdout); exit(0);
-                default: usage(stderr); return -1;
+                case 'c':
+                        o->config = optarg;
+                        break;
+                case 'i':
+                        o->in = optarg;
+                        break;
+                case 'f':
+                        o->flags = optarg;
+                        break;
+                case 's':
+                        o->stats = optarg;
+                        break;
+                case 'd':
+                        o->dlq = optarg;
+                        break;
+                case 'S':
+                        o->state = optarg;
+                        break;
+                case 'b':
+                        o->batch_size = atol(optarg);
+                        break;
+                case 'P':
+                        o->progress = 0;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        exit(0);
+                default:
+                        usage(stderr);
+                        return -1;
                 }
         }
         if (optind < argc) {
@@ -96,8 +119,7 @@ static int state_load(cf_chain *c, const char *dir)
 {
         char path[4096], err[512];
         if (mkdir(dir, 0755) && errno != EEXIST) {
-                fprintf(stderr, "customsflow replay: cannot create %s: %s\n", dir,
-                        strerror(errno));
+                fprintf(stderr, "customsflow replay: cannot create %s: %s\n", dir, strerror(errno));
                 return -1;
         }
         state_path(dir, path, sizeof(path));
@@ -106,7 +128,8 @@ static int state_load(cf_chain *c, const char *dir)
         cf_buf b = {0};
         char tmp[1 << 16];
         size_t n;
-        while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) cf_buf_put(&b, tmp, n);
+        while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+                cf_buf_put(&b, tmp, n);
         fclose(f);
         int rc = cf_chain_restore(c, 0, b.p, b.len, err, sizeof(err));
         if (rc) fprintf(stderr, "customsflow replay: %s: %s\n", path, err);
@@ -130,8 +153,7 @@ static int state_save(cf_chain *c, const char *dir)
         cf_buf_free(&b);
         /* write-then-rename: a crash never leaves a half-written state file */
         if (!ok || rename(tmp, path)) {
-                fprintf(stderr, "customsflow replay: cannot write %s: %s\n", path,
-                        strerror(errno));
+                fprintf(stderr, "customsflow replay: cannot write %s: %s\n", path, strerror(errno));
                 return -1;
         }
         return 0;
@@ -165,8 +187,9 @@ static int write_outputs(const cf_batch *b, const sinks *s)
 static void progress(const cf_counters *k, double t0, int final)
 {
         double el = cf_mono_s() - t0;
-        fprintf(stderr, "\r  replay: %llu records, %.0f rec/s, flagged %llu, duplicates %llu, "
-                        "dead letters %llu   %s",
+        fprintf(stderr,
+                "\r  replay: %llu records, %.0f rec/s, flagged %llu, duplicates %llu, "
+                "dead letters %llu   %s",
                 (unsigned long long)k->in, el > 0 ? k->in / el : 0.0,
                 (unsigned long long)k->flagged, (unsigned long long)k->duplicates,
                 (unsigned long long)k->dead_lettered, final ? "\n" : "");
@@ -202,8 +225,10 @@ static int run_replay(cf_chain *c, FILE *in, const char *in_name, const replay_o
                         }
                         if (r == 2) break; /* buffer full: process, compact, go on */
                         cf_record *rec = cf_batch_add(&b, line, len);
-                        rec->src = (cf_source){.topic = in_name, .partition = 0,
-                                               .offset = lr.line_no, .is_file = true};
+                        rec->src = (cf_source){.topic = in_name,
+                                               .partition = 0,
+                                               .offset = lr.line_no,
+                                               .is_file = true};
                 }
                 if (b.n && (cf_chain_process(c, &b) || write_outputs(&b, s))) rc = -1;
                 if (o->progress && cf_mono_s() - last > 0.5) {
@@ -239,8 +264,7 @@ int cf_cmd_replay(int argc, char **argv)
         }
         FILE *in = strcmp(o.in, "-") ? fopen(o.in, "rb") : stdin;
         if (!in) {
-                fprintf(stderr, "customsflow replay: cannot open %s: %s\n", o.in,
-                        strerror(errno));
+                fprintf(stderr, "customsflow replay: cannot open %s: %s\n", o.in, strerror(errno));
                 cf_chain_destroy(c);
                 cf_config_free(&cfg);
                 return 2;

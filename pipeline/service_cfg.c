@@ -82,7 +82,18 @@ int cf_service_cfg_load(cf_service_cfg *sc, const cf_config *cfg, char *errstr, 
                                         errstr, errstr_size))
                         goto fail;
         sc->workers = 1;
-        const cf_node *w = cf_yaml_get(cfg->root, "workers");
+        const char *we = getenv("CUSTOMSFLOW_WORKERS");
+        if (we && *we) {
+                char *end;
+                long v = strtol(we, &end, 10);
+                if (*end || v < 1 || v > 256) {
+                        snprintf(errstr, errstr_size, "CUSTOMSFLOW_WORKERS: '%s' is not 1..256",
+                                 we);
+                        goto fail;
+                }
+                sc->workers = v;
+        }
+        const cf_node *w = we && *we ? NULL : cf_yaml_get(cfg->root, "workers");
         if (w) {
                 char *end = NULL;
                 long v = w->type == CF_NODE_SCALAR ? strtol(w->scalar, &end, 10) : 0;
@@ -93,6 +104,17 @@ int cf_service_cfg_load(cf_service_cfg *sc, const cf_config *cfg, char *errstr, 
                         goto fail;
                 }
                 sc->workers = v;
+        }
+        /* containers and tests set these without editing the file */
+        const char *env = getenv("CUSTOMSFLOW_METRICS_LISTEN");
+        if (env && *env) {
+                free(sc->metrics_listen);
+                sc->metrics_listen = strdup(env);
+        }
+        env = getenv("CUSTOMSFLOW_GROUP_ID");
+        if (env && *env) {
+                free(sc->group_id);
+                sc->group_id = strdup(env);
         }
         if (cf_log_set_level(sc->log_level)) {
                 snprintf(errstr, errstr_size, "log.level: '%s' is not debug, info, warn or error",

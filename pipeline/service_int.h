@@ -66,7 +66,8 @@ struct cf_service {
         pthread_mutex_t mtx; /* guards every worker's published pub */
         cf_worker_pub *pubs;
         atomic_bool stop, failed;
-        atomic_uint reload_gen; /* bumped by SIGHUP; each worker reloads once per value */
+        atomic_int n_final, n_dead; /* workers done with their final commit / stopped on error */
+        atomic_uint reload_gen;     /* bumped by SIGHUP; each worker reloads once per value */
         int64_t stop_at_ms;
         cf_flag_hook flag_hook;
         void *flag_opaque;

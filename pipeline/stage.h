@@ -41,8 +41,8 @@ typedef struct cf_stage_plugin {
         /** Serialise one partition's state into out (appending). */
         int (*snapshot)(cf_stage *st, int32_t partition, cf_buf *out);
         /** Replace one partition's state from a snapshot (len 0: start empty). */
-        int (*restore)(cf_stage *st, int32_t partition, const void *data, size_t len,
-                       char *errstr, size_t errstr_size);
+        int (*restore)(cf_stage *st, int32_t partition, const void *data, size_t len, char *errstr,
+                       size_t errstr_size);
         /** Forget a partition's state (after it was revoked and snapshotted). */
         void (*drop)(cf_stage *st, int32_t partition);
         /** Re-read rules/reference data (SIGHUP), keeping state; -1 keeps the old. */

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pipeline/cli.h"
 #include "pipeline/service_int.h"
@@ -449,6 +450,17 @@ void *cf_worker_main(void *arg)
                 cf_chain_flush(w->chain, &w->batch, w->batch.now_ms, 1);
                 if (!produce_outputs(w, &w->batch) && !cf_worker_wait_acks(w))
                         commit_parts(w, NULL);
+                /* Leave the group only once every worker of this instance has
+                 * committed: the first to leave starts a rebalance, and commits
+                 * during a rebalance are refused. */
+                atomic_fetch_add(&w->svc->n_final, 1);
+                int64_t t0 = cf_now_ms();
+                while (atomic_load(&w->svc->n_final) + atomic_load(&w->svc->n_dead) <
+                           w->svc->n_workers &&
+                       cf_now_ms() - t0 < 10000) {
+                        rd_kafka_poll(w->producer, 0);
+                        usleep(10 * 1000);
+                }
                 rd_kafka_consumer_close(w->consumer); /* revoke: checkpoint, leave the group */
         } else {
                 /* fatal: stop without committing past unacknowledged output */
@@ -459,6 +471,7 @@ void *cf_worker_main(void *arg)
                        "worker %d stopped: %s; uncommitted input will be re-delivered", w->id,
                        w->fatal_reason);
                 atomic_store(&w->svc->failed, true);
+                atomic_fetch_add(&w->svc->n_dead, 1);
         }
         publish(w, true);
         return NULL;

@@ -43,7 +43,8 @@ static void node_push(cf_node *parent, cf_node *child)
 static void node_free(cf_node *n)
 {
         if (!n) return;
-        for (size_t i = 0; i < n->n_items; i++) node_free(n->items[i]);
+        for (size_t i = 0; i < n->n_items; i++)
+                node_free(n->items[i]);
         free(n->items);
         free(n->scalar);
         free(n);
@@ -84,8 +85,7 @@ static cf_node *parse_children(loader *l, cf_node *n, yaml_event_type_t end)
                         node_free(n);
                         return NULL;
                 }
-                if (n->type == CF_NODE_MAP && (n->n_items % 2) == 0 &&
-                    c->type != CF_NODE_SCALAR) {
+                if (n->type == CF_NODE_MAP && (n->n_items % 2) == 0 && c->type != CF_NODE_SCALAR) {
                         snprintf(l->errstr, l->errstr_size, "%s:%d: map keys must be scalars",
                                  l->file, c->line);
                         node_free(c);
@@ -97,8 +97,7 @@ static cf_node *parse_children(loader *l, cf_node *n, yaml_event_type_t end)
                                 if (strcmp(n->items[i]->scalar, c->scalar) == 0) {
                                         snprintf(l->errstr, l->errstr_size,
                                                  "%s:%d: duplicate key '%s' (first at line %d)",
-                                                 l->file, c->line, c->scalar,
-                                                 n->items[i]->line);
+                                                 l->file, c->line, c->scalar, n->items[i]->line);
                                         node_free(c);
                                         node_free(n);
                                         return NULL;
@@ -127,15 +126,13 @@ static cf_node *parse_node(loader *l, yaml_event_t *ev)
                 return parse_children(l, node_new(l, CF_NODE_MAP, line), YAML_MAPPING_END_EVENT);
         case YAML_SEQUENCE_START_EVENT:
                 yaml_event_delete(ev);
-                return parse_children(l, node_new(l, CF_NODE_SEQ, line),
-                                      YAML_SEQUENCE_END_EVENT);
+                return parse_children(l, node_new(l, CF_NODE_SEQ, line), YAML_SEQUENCE_END_EVENT);
         case YAML_ALIAS_EVENT:
                 snprintf(l->errstr, l->errstr_size, "%s:%d: YAML aliases are not supported",
                          l->file, line);
                 break;
         default:
-                snprintf(l->errstr, l->errstr_size, "%s:%d: unexpected YAML event", l->file,
-                         line);
+                snprintf(l->errstr, l->errstr_size, "%s:%d: unexpected YAML event", l->file, line);
                 break;
         }
         yaml_event_delete(ev);

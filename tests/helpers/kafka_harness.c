@@ -1,0 +1,287 @@
+/*
+ * kafka_harness.c - see kafka_harness.h.
+ */
+#include "helpers/kafka_harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/gen/gen.h"
+#include "pipeline/cli.h"
+
+#define DIE(...)                                                                                   \
+        do {                                                                                       \
+                fprintf(stderr, "kafka_harness: " __VA_ARGS__);                                    \
+                fprintf(stderr, "\n");                                                             \
+                abort();                                                                           \
+        } while (0)
+
+static const char *const topics[] = {"customs.declarations", "customs.flags", "customs.stats",
+                                     "customs.dlq", "customsflow.changelog"};
+
+void kh_start(kh *h, int brokers, int partitions)
+{
+        char err[512];
+        memset(h, 0, sizeof *h);
+        h->partitions = partitions;
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "log_level", "2", NULL, 0);
+        h->mrk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+        if (!h->mrk) DIE("%s", err);
+        h->mc = rd_kafka_mock_cluster_new(h->mrk, brokers);
+        if (!h->mc) DIE("no mock cluster");
+        for (int i = 0; i < 5; i++)
+                if (rd_kafka_mock_topic_create(h->mc, topics[i],
+                                               (i == 0 || i == 4) ? partitions : 1, 1))
+                        DIE("topic %s", topics[i]);
+        h->bootstrap = rd_kafka_mock_cluster_bootstraps(h->mc);
+        if (cf_config_load(&h->cfg, CF_SRCDIR "/deploy/examples/customsflow.yaml", err, sizeof err))
+                DIE("%s", err);
+}
+
+typedef struct dr_ctx {
+        kh *h;
+        size_t base;
+} dr_ctx;
+
+static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+        (void)opaque;
+        (void)rk;
+        kh_msg *k = m->_private;
+        if (m->err) DIE("produce: %s", rd_kafka_err2str(m->err));
+        k->partition = m->partition;
+        k->offset = m->offset;
+}
+
+/* the truth line's "kind" and "bad_code" (our own generator's flat JSON) */
+static void truth_field(const char *t, const char *name, char *out, size_t n)
+{
+        char pat[32];
+        snprintf(pat, sizeof pat, "\"%s\":\"", name);
+        const char *p = strstr(t, pat);
+        out[0] = '\0';
+        if (!p) return;
+        p += strlen(pat);
+        const char *e = strchr(p, '"');
+        snprintf(out, n, "%.*s", (int)(e - p), p);
+}
+
+static void produce_range(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
+                          size_t from, size_t to, bool record)
+{
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
+        rd_kafka_conf_set(c, "linger.ms", "5", NULL, 0);
+        rd_kafka_conf_set_dr_msg_cb(c, on_dr);
+        rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+        if (!p) DIE("%s", err);
+        cf_gen_opts o;
+        cf_gen_opts_default(&o);
+        o.seed = seed;
+        o.count = count;
+        o.bad_rate = bad_rate;
+        o.dup_rate = dup_rate;
+        cf_gen *g = cf_gen_new(&o, err, sizeof err);
+        if (!g) DIE("%s", err);
+        if (record) {
+                h->cap_msgs = h->n_msgs + count;
+                h->msgs = realloc(h->msgs, h->cap_msgs * sizeof *h->msgs);
+        }
+        cf_buf line = {0}, key = {0}, truth = {0};
+        kh_msg scratch;
+        for (size_t i = 0;; i++) {
+                line.len = key.len = truth.len = 0;
+                if (cf_gen_next(g, &line, &key, &truth)) break;
+                if (i < from || i >= to) continue;
+                cf_buf_putc(&truth, '\0');
+                kh_msg *k = record ? &h->msgs[h->n_msgs++] : &scratch;
+                memset(k, 0, sizeof *k);
+                truth_field(truth.p, "kind", k->kind, sizeof k->kind);
+                truth_field(truth.p, "bad_code", k->bad_code, sizeof k->bad_code);
+                while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topics[0]),
+                                         RD_KAFKA_V_KEY(key.p, key.len),
+                                         RD_KAFKA_V_VALUE(line.p, line.len),
+                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                         RD_KAFKA_V_OPAQUE(record ? k : &scratch),
+                                         RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        rd_kafka_poll(p, 10);
+                rd_kafka_poll(p, 0);
+                if (!record) rd_kafka_flush(p, 10000); /* scratch is reused */
+        }
+        if (rd_kafka_flush(p, 30000)) DIE("flush timed out");
+        cf_buf_free(&line);
+        cf_buf_free(&key);
+        cf_buf_free(&truth);
+        cf_gen_free(g);
+        rd_kafka_destroy(p);
+}
+
+void kh_produce_gen(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate)
+{
+        produce_range(h, seed, count, bad_rate, dup_rate, 0, count, true);
+}
+
+void kh_reproduce(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
+                  size_t from, size_t to)
+{
+        produce_range(h, seed, count, bad_rate, dup_rate, from, to, false);
+}
+
+cf_service *kh_service(kh *h, const char *group_id, int workers)
+{
+        char err[1024];
+        char w[16];
+        snprintf(w, sizeof w, "%d", workers);
+        setenv("CUSTOMSFLOW_GROUP_ID", group_id, 1);
+        setenv("CUSTOMSFLOW_METRICS_LISTEN", "127.0.0.1:0", 1);
+        setenv("CUSTOMSFLOW_WORKERS", w, 1);
+        cf_service *s = cf_service_new(&h->cfg, h->bootstrap, err, sizeof err);
+        if (!s) DIE("%s", err);
+        if (cf_service_start(s, err, sizeof err)) DIE("%s", err);
+        return s;
+}
+
+bool kh_wait_in(cf_service *s, uint64_t n, double timeout_s)
+{
+        double t0 = cf_mono_s();
+        cf_counters k;
+        for (;;) {
+                cf_service_counters(s, &k);
+                if (k.in >= n) return true;
+                if (cf_mono_s() - t0 > timeout_s) {
+                        fprintf(stderr, "kh_wait_in: %llu of %llu after %.0f s\n",
+                                (unsigned long long)k.in, (unsigned long long)n, timeout_s);
+                        return false;
+                }
+                usleep(100 * 1000);
+        }
+}
+
+int64_t kh_uncommitted(kh *h, const char *group_id)
+{
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
+        rd_kafka_conf_set(c, "group.id", group_id, NULL, 0);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(h->partitions);
+        for (int p = 0; p < h->partitions; p++)
+                rd_kafka_topic_partition_list_add(l, topics[0], p);
+        int64_t gap = 0;
+        if (rd_kafka_committed(rk, l, 10000)) gap = -1;
+        for (int p = 0; p < h->partitions && gap >= 0; p++) {
+                int64_t lo, hi;
+                rd_kafka_query_watermark_offsets(rk, topics[0], p, &lo, &hi, 10000);
+                int64_t c = l->elems[p].offset < 0 ? 0 : l->elems[p].offset;
+                gap += hi - c;
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_destroy(rk);
+        return gap;
+}
+
+size_t kh_read_topic(kh *h, const char *topic, void (*fn)(const rd_kafka_message_t *m, void *op),
+                     void *op)
+{
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
+        rd_kafka_conf_set(c, "group.id", "kh-reader", NULL, 0);
+        rd_kafka_conf_set(c, "enable.partition.eof", "true", NULL, 0);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+        const struct rd_kafka_metadata *md;
+        rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+        if (rd_kafka_metadata(rk, 0, t, &md, 10000)) DIE("metadata %s", topic);
+        int np = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(t);
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(np);
+        for (int p = 0; p < np; p++)
+                rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        size_t n = 0;
+        int eofs = 0;
+        double t0 = cf_mono_s();
+        while (eofs < np && cf_mono_s() - t0 < 30) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
+                if (!m) continue;
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        eofs++;
+                else if (!m->err) {
+                        fn(m, op);
+                        n++;
+                }
+                rd_kafka_message_destroy(m);
+        }
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return n;
+}
+
+void kh_header(const rd_kafka_message_t *m, const char *name, char *out, size_t n)
+{
+        rd_kafka_headers_t *hd = NULL;
+        const void *v;
+        size_t len;
+        out[0] = '\0';
+        if (rd_kafka_message_headers(m, &hd) || rd_kafka_header_get_last(hd, name, &v, &len))
+                return;
+        snprintf(out, n, "%.*s", (int)len, (const char *)v);
+}
+
+typedef struct dlq_ctx {
+        kh *h;
+        char (*code)[40]; /* per produced message: DLQ code seen ("" none) */
+} dlq_ctx;
+
+static void on_dlq(const rd_kafka_message_t *m, void *op)
+{
+        dlq_ctx *d = op;
+        char part[16], off[32], code[40];
+        kh_header(m, "source.partition", part, sizeof part);
+        kh_header(m, "source.offset", off, sizeof off);
+        kh_header(m, "error.code", code, sizeof code);
+        int32_t p = atoi(part);
+        int64_t o = atoll(off);
+        for (size_t i = 0; i < d->h->n_msgs; i++)
+                if (d->h->msgs[i].partition == p && d->h->msgs[i].offset == o) {
+                        snprintf(d->code[i], 40, "%s", code);
+                        return;
+                }
+}
+
+size_t kh_check_dlq(kh *h, size_t *dlq_count)
+{
+        dlq_ctx d = {h, calloc(h->n_msgs, 40)};
+        *dlq_count = kh_read_topic(h, "customs.dlq", on_dlq, &d);
+        size_t misses = 0;
+        for (size_t i = 0; i < h->n_msgs; i++) {
+                bool bad = !strcmp(h->msgs[i].kind, "bad");
+                if (bad && strcmp(d.code[i], h->msgs[i].bad_code)) {
+                        if (misses < 5)
+                                fprintf(stderr, "message %zu: expected DLQ %s, got '%s'\n", i,
+                                        h->msgs[i].bad_code, d.code[i]);
+                        misses++;
+                } else if (!bad && d.code[i][0]) {
+                        fprintf(stderr, "message %zu (%s) dead-lettered as %s\n", i,
+                                h->msgs[i].kind, d.code[i]);
+                        misses++;
+                }
+        }
+        free(d.code);
+        return misses;
+}
+
+void kh_stop(kh *h)
+{
+        cf_config_free(&h->cfg);
+        rd_kafka_mock_cluster_destroy(h->mc);
+        rd_kafka_destroy(h->mrk);
+        free(h->msgs);
+        memset(h, 0, sizeof *h);
+}

@@ -1,0 +1,59 @@
+/*
+ * kafka_harness.h - integration-test helpers over librdkafka's mock cluster:
+ * a cluster with the service's topics, a generated stream produced into it
+ * with the truth and the (partition, offset) of every message, readers for
+ * the output topics, committed offsets of the group.
+ */
+#ifndef CF_KAFKA_HARNESS_H
+#define CF_KAFKA_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "pipeline/config.h"
+#include "pipeline/service.h"
+
+typedef struct kh_msg {
+        int32_t partition;
+        int64_t offset;
+        char kind[16];     /* truth kind */
+        char bad_code[40]; /* truth bad_code */
+} kh_msg;
+
+typedef struct kh {
+        rd_kafka_t *mrk;
+        rd_kafka_mock_cluster_t *mc;
+        const char *bootstrap;
+        int partitions;
+        kh_msg *msgs; /* every produced message, in production order */
+        size_t n_msgs, cap_msgs;
+        cf_config cfg; /* the bundled example config */
+} kh;
+
+/** Start a mock cluster (brokers) with the default topics (input/changelog: partitions). */
+void kh_start(kh *h, int brokers, int partitions);
+/** Produce count generated messages (seed, bad/dup rates) with their truth; waits for acks. */
+void kh_produce_gen(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate);
+/** Produce again the messages [from, to) of the earlier stream, byte-identical (re-delivery). */
+void kh_reproduce(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
+                  size_t from, size_t to);
+/** A service on the cluster from the bundled config (metrics on a free port, group group_id). */
+cf_service *kh_service(kh *h, const char *group_id, int workers);
+/** Wait until the service counted at least n records in (or timeout_s); true if reached. */
+bool kh_wait_in(cf_service *s, uint64_t n, double timeout_s);
+/** Sum of the group's committed offsets minus the input's high watermarks (0 = all committed). */
+int64_t kh_uncommitted(kh *h, const char *group_id);
+/** Read every message of topic; calls fn for each. Returns the count. */
+size_t kh_read_topic(kh *h, const char *topic, void (*fn)(const rd_kafka_message_t *m, void *op),
+                     void *op);
+/** Header value of m as a NUL-terminated string in out (empty if absent). */
+void kh_header(const rd_kafka_message_t *m, const char *name, char *out, size_t n);
+/** Check every `bad` message of the stream is in the DLQ with its code; returns misses. */
+size_t kh_check_dlq(kh *h, size_t *dlq_count);
+/** Stop the cluster and free everything. */
+void kh_stop(kh *h);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * test_kafka_e2e.c - the service end to end over the Kafka protocol (mock
+ * cluster): a generated stream with duplicates and bad input goes in; every
+ * bad message must come out of the DLQ with its code in the headers, nothing
+ * else may, every input is accounted for, the invariant holds, the group's
+ * offsets reach the end, and the duplicates are dropped.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "helpers/kafka_harness.h"
+
+#define N 6000
+
+static void test_end_to_end(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, 4);
+        kh_produce_gen(&h, 11, N, 0.03, 0.03);
+        cf_service *s = kh_service(&h, "e2e", 2);
+        assert_true(kh_wait_in(s, N, 90));
+        cf_service_stop(s);
+        assert_int_equal(cf_service_wait(s), 0);
+        cf_counters k;
+        cf_service_counters(s, &k);
+        cf_service_destroy(s);
+        assert_int_equal(k.in, N);
+        assert_int_equal(k.in, k.processed + k.duplicates + k.dead_lettered);
+        size_t bad = 0, dup = 0;
+        for (size_t i = 0; i < h.n_msgs; i++) {
+                bad += !strcmp(h.msgs[i].kind, "bad");
+                dup += !strcmp(h.msgs[i].kind, "duplicate");
+        }
+        assert_true(bad > 50 && dup > 50);
+        assert_int_equal(k.dead_lettered, bad);
+        assert_int_equal(k.duplicates, dup);
+        size_t dlq;
+        assert_int_equal(kh_check_dlq(&h, &dlq), 0);
+        assert_int_equal(dlq, bad);
+        assert_int_equal(kh_uncommitted(&h, "e2e"), 0);
+        kh_stop(&h);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {cmocka_unit_test(test_end_to_end)};
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
