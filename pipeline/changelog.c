@@ -100,7 +100,7 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
         rd_kafka_t *rk = restore_consumer(w);
         char err[512];
         if (!rk) return -1;
-        int64_t lo = 0, hi = 0;
+        int64_t lo = 0, hi = 0, tq = cf_now_ms();
         rd_kafka_resp_err_t e =
             rd_kafka_query_watermark_offsets(rk, sc->topic_changelog, p, &lo, &hi, 10000);
         if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || (!e && hi <= lo))
@@ -110,6 +110,8 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
                        sc->topic_changelog, rd_kafka_err2str(e));
                 return -1;
         }
+        cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: watermarks in %lld ms", p,
+               (long long)(cf_now_ms() - tq));
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, sc->topic_changelog, p)->offset = lo;
         rd_kafka_assign(rk, l);
@@ -163,6 +165,8 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
                 rd_kafka_message_destroy(m);
         }
         rd_kafka_assign(rk, NULL);
+        cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: read offsets %lld..%lld in %lld ms", p,
+               (long long)lo, (long long)hi, (long long)(cf_now_ms() - (deadline - 60000)));
         if (!rc)
                 rc = cf_chain_restore(w->chain, p, have_best ? best.p : NULL,
                                       have_best ? best.len : 0, err, sizeof err);

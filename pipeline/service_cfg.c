@@ -111,6 +111,11 @@ int cf_service_cfg_load(cf_service_cfg *sc, const cf_config *cfg, char *errstr, 
                 free(sc->metrics_listen);
                 sc->metrics_listen = strdup(env);
         }
+        env = getenv("CUSTOMSFLOW_LOG_LEVEL");
+        if (env && *env) {
+                free(sc->log_level);
+                sc->log_level = strdup(env);
+        }
         env = getenv("CUSTOMSFLOW_GROUP_ID");
         if (env && *env) {
                 free(sc->group_id);
