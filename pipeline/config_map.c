@@ -3,6 +3,7 @@
  */
 #include "pipeline/config_map.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -254,6 +255,22 @@ int cf_config_map_apply(const cf_config_map *map, const char *section, const cf_
                 if (m->def && m->type != CF_CFG_NODE && m->type != CF_CFG_STRLIST &&
                     set_scalar(m, section, m->def, "default", base_dir, obj, errstr, errstr_size))
                         return -1;
+        }
+        return 0;
+}
+
+int cf_config_map_apply_env(const cf_config_map *map, const char *section, const char *base_dir,
+                            void *obj, char *errstr, size_t errstr_size)
+{
+        for (const cf_config_map *m = map; m->name; m++) {
+                if (m->type == CF_CFG_NODE || m->type == CF_CFG_STRLIST) continue;
+                char var[128];
+                int n = snprintf(var, sizeof var, "CUSTOMSFLOW_%s_%s", section, m->name);
+                for (int i = 0; i < n; i++)
+                        var[i] = var[i] == '.' ? '_' : (char)toupper((unsigned char)var[i]);
+                const char *v = getenv(var);
+                if (!v || !*v) continue;
+                if (set_scalar(m, section, v, var, base_dir, obj, errstr, errstr_size)) return -1;
         }
         return 0;
 }

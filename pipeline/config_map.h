@@ -49,6 +49,9 @@ typedef struct cf_config_map {
  */
 int cf_config_map_apply(const cf_config_map *map, const char *section, const cf_node *node,
                         const char *base_dir, void *obj, char *errstr, size_t errstr_size);
+/** Apply CUSTOMSFLOW_<SECTION>_<KEY> environment overrides (after the file). */
+int cf_config_map_apply_env(const cf_config_map *map, const char *section, const char *base_dir,
+                            void *obj, char *errstr, size_t errstr_size);
 /** Free strings and lists a map allocated into obj. */
 void cf_config_map_free(const cf_config_map *map, void *obj);
 /** Print a Markdown table documenting map (for --describe and the docs). */

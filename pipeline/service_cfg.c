@@ -81,6 +81,11 @@ int cf_service_cfg_load(cf_service_cfg *sc, const cf_config *cfg, char *errstr, 
                                         cf_yaml_get(cfg->root, sections[i].name), cfg->base_dir, sc,
                                         errstr, errstr_size))
                         goto fail;
+        /* containers and tests override single keys without editing the file */
+        for (size_t i = 0; i < N_SECTIONS; i++)
+                if (cf_config_map_apply_env(sections[i].map, sections[i].name, cfg->base_dir, sc,
+                                            errstr, errstr_size))
+                        goto fail;
         sc->workers = 1;
         const char *we = getenv("CUSTOMSFLOW_WORKERS");
         if (we && *we) {
@@ -104,22 +109,6 @@ int cf_service_cfg_load(cf_service_cfg *sc, const cf_config *cfg, char *errstr, 
                         goto fail;
                 }
                 sc->workers = v;
-        }
-        /* containers and tests set these without editing the file */
-        const char *env = getenv("CUSTOMSFLOW_METRICS_LISTEN");
-        if (env && *env) {
-                free(sc->metrics_listen);
-                sc->metrics_listen = strdup(env);
-        }
-        env = getenv("CUSTOMSFLOW_LOG_LEVEL");
-        if (env && *env) {
-                free(sc->log_level);
-                sc->log_level = strdup(env);
-        }
-        env = getenv("CUSTOMSFLOW_GROUP_ID");
-        if (env && *env) {
-                free(sc->group_id);
-                sc->group_id = strdup(env);
         }
         if (cf_log_set_level(sc->log_level)) {
                 snprintf(errstr, errstr_size, "log.level: '%s' is not debug, info, warn or error",

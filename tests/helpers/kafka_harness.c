@@ -136,7 +136,7 @@ cf_service *kh_service(kh *h, const char *group_id, int workers)
         char err[1024];
         char w[16];
         snprintf(w, sizeof w, "%d", workers);
-        setenv("CUSTOMSFLOW_GROUP_ID", group_id, 1);
+        setenv("CUSTOMSFLOW_PIPELINE_GROUP_ID", group_id, 1);
         setenv("CUSTOMSFLOW_METRICS_LISTEN", "127.0.0.1:0", 1);
         setenv("CUSTOMSFLOW_WORKERS", w, 1);
         /* The mock cluster keeps a closed member until its session times out

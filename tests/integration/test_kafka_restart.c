@@ -16,10 +16,10 @@
 
 #include "helpers/kafka_harness.h"
 
-#define N 4000
+#define N    4000
 #define SEED 21
-#define BAD 0.02
-#define DUP 0.0
+#define BAD  0.02
+#define DUP  0.0
 
 static size_t count_kind(const kh *h, size_t from, size_t to, const char *kind)
 {
