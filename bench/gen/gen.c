@@ -360,7 +360,10 @@ static uint32_t new_exporter_label(cf_gen *g, const gen_rec *r)
                                 e->first_ms = g->ref.reg[i].registered_ms;
         }
         e->cum_value += r->value_usd;
-        bool is_new = e->first_ms >= g->start_ms + GEN_NEWEXP_WARMUP_DAYS * GEN_DAY_MS &&
+        /* warm-up counts from the earliest event time in the stream (some
+         * lines are stamped before --start), as an observer would see it */
+        if (r->t_ms < g->first_event_ms) g->first_event_ms = r->t_ms;
+        bool is_new = e->first_ms >= g->first_event_ms + GEN_NEWEXP_WARMUP_DAYS * GEN_DAY_MS &&
                       r->t_ms - e->first_ms < GEN_NEWEXP_DAYS * GEN_DAY_MS;
         return is_new && e->cum_value > GEN_NEWEXP_MAX_VALUE ? gen_label("new_exporter_surge") : 0;
 }
@@ -619,6 +622,7 @@ cf_gen *cf_gen_new(const cf_gen_opts *o, char *errstr, size_t errstr_size)
         }
         gen_rng_seed(&g->rng, o->seed);
         g->start_ms = g->clock_ms = o->start_ms;
+        g->first_event_ms = INT64_MAX;
         g->msgs_per_day = o->per_day;
         g->ms_per_msg = (double)GEN_DAY_MS / o->per_day;
         g->reg_cum = calloc((size_t)g->ref.n_reg + 1, sizeof *g->reg_cum);

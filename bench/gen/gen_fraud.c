@@ -352,8 +352,8 @@ static bool start_certificate(cf_gen *g, bool lookalike)
         snprintf(c->cert, sizeof c->cert, "%s-CO-%08llu", k->iso,
                  (unsigned long long)++g->cert_seq);
         /* a ring: the oldest tracked certificate's campaign has long ended */
-        gen_cert_use *u = &g->certs[g->cert_slot++ % GEN_MAX_CAMPAIGNS];
-        if (g->n_certs < GEN_MAX_CAMPAIGNS) g->n_certs++;
+        gen_cert_use *u = &g->certs[g->cert_slot++ % GEN_MAX_CERTS];
+        if (g->n_certs < GEN_MAX_CERTS) g->n_certs++;
         memset(u, 0, sizeof *u);
         snprintf(u->cert, sizeof u->cert, "%s", c->cert);
         snprintf(u->first_exporter, sizeof u->first_exporter, "%s", c->exporter[0]);
@@ -548,6 +548,9 @@ static bool la_repeat_business(cf_gen *g)
         memcpy(r->container, fresh.container, sizeof r->container);
         memcpy(r->imo, fresh.imo, sizeof r->imo);
         memcpy(r->mode, fresh.mode, sizeof r->mode);
+        /* a new shipment has its own certificate of origin (or none) */
+        memcpy(r->cert, fresh.cert, sizeof r->cert);
+        r->labels = 0; /* recomputed for this line by finish() */
         if (!strcmp(r->bol, o->bol)) return false;
         r->lookalike = "repeat_business";
         single(g);

@@ -213,6 +213,7 @@ typedef struct gen_cert_use {
 } gen_cert_use;
 
 #define GEN_MAX_CAMPAIGNS 128
+#define GEN_MAX_CERTS     1024
 #define GEN_RECENT        256
 
 struct cf_gen {
@@ -221,6 +222,7 @@ struct cf_gen {
         gen_rng rng;
         uint64_t emitted;
         int64_t start_ms, clock_ms;
+        int64_t first_event_ms; /* earliest event time of a labelled line so far */
         double ms_per_msg, msgs_per_day;
         uint16_t reporter;
         int reporter_idx;
@@ -233,7 +235,7 @@ struct cf_gen {
         int n_camps;
         gen_rec recent[GEN_RECENT]; /* recent plain lines, for duplicate shipments */
         uint64_t n_recent;
-        gen_cert_use certs[GEN_MAX_CAMPAIGNS];
+        gen_cert_use certs[GEN_MAX_CERTS]; /* ring: outlives the campaigns whose lines dedup can still copy */
         int n_certs;
         uint64_t cert_slot;
         gen_exporter *exporters;

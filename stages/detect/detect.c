@@ -1,0 +1,491 @@
+/*
+ * detect.c - the detect stage (DESIGN §5.3, RULES.md): loads rules.yaml and
+ * the reference files it names, runs every enabled rule on every processed
+ * record, and scores it: score = min(score_cap, sum of the weights of the
+ * rules that fired); flagged at score >= flag_threshold.
+ *
+ * Rules are data: weights, thresholds, windows and lists come from
+ * rules.yaml and the reference CSV files; nothing about countries, HS codes
+ * or thresholds is in C. State (baselines, exporters, certificates) is per
+ * input partition, bounded, event-time windowed, and snapshotted through the
+ * pipeline's hooks. SIGHUP (reload) re-reads rules and reference data and
+ * keeps the state.
+ *
+ * @locality: worker thread (one chain per worker).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/stage.h"
+#include "stages/detect/detect.h"
+#include "stages/detect/detect_int.h"
+
+const cf_rule *const cf_detect_rules[] = {
+    &cf_rule_trade_remedy_evasion,
+    &cf_rule_origin_route_mismatch,
+    &cf_rule_manufacturer_origin_mismatch,
+    &cf_rule_unit_value_outlier,
+    &cf_rule_origin_volume_surge,
+    &cf_rule_new_exporter_surge,
+    &cf_rule_capacity_exceeded,
+    &cf_rule_certificate_reuse,
+    &cf_rule_preference_without_certificate,
+    &cf_rule_watchlist_party,
+    &cf_rule_duplicate_shipment,
+    &cf_rule_conflicting_resubmission,
+};
+const size_t cf_detect_n_rules = sizeof(cf_detect_rules) / sizeof(cf_detect_rules[0]);
+
+/* ---- configuration: stages.detect and rules.yaml ---- */
+
+typedef struct stage_cfg {
+        bool enabled;
+        char *rules;
+} stage_cfg;
+
+static const cf_config_map stage_map[] = {
+    {CF_CFG_BOOL, "enabled", "true", offsetof(stage_cfg, enabled), "run the detect stage"},
+    {CF_CFG_PATH, "rules", "rules.yaml", offsetof(stage_cfg, rules),
+     "rules file: weights, thresholds, windows, reference files (schemas/rules.schema.json)"},
+    {0}};
+
+typedef struct top_cfg {
+        double score_cap, flag_threshold;
+        const cf_node *reference, *rules;
+} top_cfg;
+
+static const cf_config_map top_map[] = {
+    {CF_CFG_DOUBLE, "score_cap", "100", offsetof(top_cfg, score_cap), "highest score", 1, 1000},
+    {CF_CFG_DOUBLE, "flag_threshold", "50", offsetof(top_cfg, flag_threshold),
+     "a record is flagged when its score reaches this", 0, 1000},
+    {CF_CFG_NODE, "reference", NULL, offsetof(top_cfg, reference),
+     "reference files (paths relative to this file)"},
+    {CF_CFG_NODE, "rules", NULL, offsetof(top_cfg, rules), "one section per rule"},
+    {0}};
+
+typedef struct ref_cfg {
+        char *trade_measures, *watchlist, *exporters, *route_watchlist;
+} ref_cfg;
+
+static const cf_config_map ref_map[] = {
+    {CF_CFG_PATH, "trade_measures", NULL, offsetof(ref_cfg, trade_measures),
+     "trade-remedy measures (trade_measures.csv)"},
+    {CF_CFG_PATH, "watchlist", NULL, offsetof(ref_cfg, watchlist),
+     "watch-listed parties and vessels (watchlist.csv)"},
+    {CF_CFG_PATH, "exporters", NULL, offsetof(ref_cfg, exporters),
+     "exporter registry: registration dates and capacities (exporters.csv)"},
+    {CF_CFG_PATH, "route_watchlist", NULL, offsetof(ref_cfg, route_watchlist),
+     "diversion-risk origins and HS chapters (route_watchlist.csv)"},
+    {0}};
+
+static void dir_of(const char *path, char *out, size_t n)
+{
+        snprintf(out, n, "%s", path);
+        char *s = strrchr(out, '/');
+        if (s)
+                *s = '\0';
+        else
+                snprintf(out, n, ".");
+}
+
+static void free_cfgs(void **cfg)
+{
+        if (!cfg) return;
+        for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                if (cfg[i]) cf_config_map_free(cf_detect_rules[i]->config_map, cfg[i]);
+                free(cfg[i]);
+        }
+        free(cfg);
+}
+
+/* Load rules.yaml at path into scores, rule configs and reference data. */
+static int load_rules(cf_detect *x, const char *path, char *errstr, size_t errstr_size)
+{
+        cf_node *doc = cf_yaml_load_file(path, errstr, errstr_size);
+        if (!doc) return -1;
+        char dir[1024];
+        dir_of(path, dir, sizeof(dir));
+        top_cfg top = {0};
+        ref_cfg rc = {0};
+        int rc_ok = -1;
+        void **cfg = calloc(cf_detect_n_rules, sizeof(*cfg));
+        if (cf_config_map_apply(top_map, "", doc, dir, &top, errstr, errstr_size) ||
+            cf_config_map_apply(ref_map, "reference", top.reference, dir, &rc, errstr, errstr_size))
+                goto out;
+        /* a section for a rule that does not exist is a typo: say so */
+        for (size_t i = 0; top.rules && i + 1 < top.rules->n_items; i += 2) {
+                const cf_node *k = top.rules->items[i];
+                size_t j = 0;
+                while (j < cf_detect_n_rules && strcmp(cf_detect_rules[j]->name, k->scalar))
+                        j++;
+                if (j == cf_detect_n_rules) {
+                        snprintf(errstr, errstr_size, "%s:%d: unknown rule '%s'", k->file, k->line,
+                                 k->scalar);
+                        goto out;
+                }
+        }
+        for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                const cf_rule *ru = cf_detect_rules[i];
+                char sec[96];
+                snprintf(sec, sizeof(sec), "rules.%s", ru->name);
+                cfg[i] = calloc(1, ru->cfg_size);
+                if (cf_config_map_apply(ru->config_map, sec, cf_yaml_get(top.rules, ru->name), dir,
+                                        cfg[i], errstr, errstr_size))
+                        goto out;
+        }
+        cf_detect_ref ref;
+        if (cf_detect_ref_load(&ref, rc.trade_measures, rc.watchlist, rc.exporters,
+                               rc.route_watchlist, errstr, errstr_size))
+                goto out;
+        cf_detect_ref_free(&x->ref);
+        x->ref = ref;
+        free_cfgs(x->cfg);
+        x->cfg = cfg;
+        cfg = NULL;
+        x->score_cap = top.score_cap;
+        x->flag_threshold = top.flag_threshold;
+        rc_ok = 0;
+out:
+        free_cfgs(cfg);
+        cf_config_map_free(ref_map, &rc);
+        cf_config_map_free(top_map, &top);
+        cf_yaml_free(doc);
+        return rc_ok;
+}
+
+static int load_all(cf_detect *x, stage_cfg *sc, const cf_stage_env *env, char *errstr,
+                    size_t errstr_size)
+{
+        if (cf_config_map_apply(stage_map, "stages.detect", env->cfg, env->base_dir, sc, errstr,
+                                errstr_size))
+                return -1;
+        if (!sc->enabled) return 0;
+        return load_rules(x, sc->rules, errstr, errstr_size);
+}
+
+/* ---- per-partition state ---- */
+
+static void part_init_tables(cf_detect *x, cf_detect_part *ps)
+{
+        for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                const cf_rule *ru = cf_detect_rules[i];
+                if (!ru->table) continue;
+                size_t max = 1;
+                int64_t window = 0;
+                ru->state_limits(x->cfg[i], &max, &window);
+                cf_kvtab_init(ru->table(ps), ru->value_size, max, window);
+        }
+}
+
+static void part_free(cf_detect_part *ps)
+{
+        if (!ps) return;
+        for (size_t i = 0; i < cf_detect_n_rules; i++)
+                if (cf_detect_rules[i]->table) cf_kvtab_free(cf_detect_rules[i]->table(ps));
+        free(ps);
+}
+
+static cf_detect_part *part_get(cf_detect *x, int32_t partition)
+{
+        size_t i = partition < 0 ? 0 : (size_t)partition;
+        if (i >= x->nparts) {
+                size_t n = i + 1 > 2 * x->nparts ? i + 1 : 2 * x->nparts;
+                x->parts = realloc(x->parts, n * sizeof(*x->parts));
+                memset(x->parts + x->nparts, 0, (n - x->nparts) * sizeof(*x->parts));
+                x->nparts = n;
+        }
+        if (!x->parts[i]) {
+                x->parts[i] = calloc(1, sizeof(cf_detect_part));
+                x->parts[i]->first_ms = INT64_MAX;
+                part_init_tables(x, x->parts[i]);
+        }
+        return x->parts[i];
+}
+
+/* ---- evidence ---- */
+
+cf_buf *cf_ev_begin(cf_detect *x)
+{
+        cf_buf_reset(&x->ev);
+        cf_buf_putc(&x->ev, '{');
+        return &x->ev;
+}
+
+static void ev_key(cf_buf *o, const char *key)
+{
+        if (o->p[o->len - 1] != '{') cf_buf_putc(o, ',');
+        cf_json_key(o, key);
+}
+
+void cf_ev_str(cf_buf *o, const char *key, const char *s, size_t n)
+{
+        ev_key(o, key);
+        cf_json_str(o, s, n);
+}
+
+void cf_ev_cc(cf_buf *o, const char *key, uint16_t cc)
+{
+        ev_key(o, key);
+        if (!cc) {
+                cf_buf_puts(o, "null");
+                return;
+        }
+        char s[3];
+        cf_cc_str(cc, s);
+        cf_json_str(o, s, 2);
+}
+
+void cf_ev_num(cf_buf *o, const char *key, double v)
+{
+        ev_key(o, key);
+        cf_json_num(o, v);
+}
+
+void cf_ev_time(cf_buf *o, const char *key, int64_t ms)
+{
+        ev_key(o, key);
+        cf_json_time(o, ms);
+}
+
+void cf_detect_fire(cf_detect *x, cf_batch *b, cf_record *r, const cf_rule *rule, const void *cfg)
+{
+        const cf_rule_common *c = cfg;
+        cf_buf_putc(&x->ev, '}');
+        cf_record_add_reason(b, r, rule->name, c->weight, x->ev.p, x->ev.len);
+        for (size_t i = 0; i < cf_detect_n_rules; i++)
+                if (cf_detect_rules[i] == rule) x->fired[i]++;
+}
+
+/* ---- the stage ---- */
+
+typedef struct detect_stage {
+        stage_cfg sc;
+        cf_detect x;
+} detect_stage;
+
+static int detect_init(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size)
+{
+        detect_stage *d = calloc(1, sizeof(*d));
+        st->ctx = d;
+        if (load_all(&d->x, &d->sc, env, errstr, errstr_size)) return -1;
+        return 0;
+}
+
+void cf_detect_record(cf_detect *x, cf_batch *b, cf_record *r)
+{
+        cf_detect_part *ps = part_get(x, r->src.partition);
+        if (r->decl.event_time_ms < ps->first_ms) ps->first_ms = r->decl.event_time_ms;
+        for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                const cf_rule_common *c = x->cfg[i];
+                if (c->enabled) cf_detect_rules[i]->check(x, ps, b, r, c);
+        }
+        double score = 0;
+        for (uint16_t i = 0; i < r->n_reasons; i++)
+                score += r->reasons[i].weight;
+        r->score = score > x->score_cap ? x->score_cap : score;
+        r->flagged = r->n_reasons && r->score >= x->flag_threshold;
+        x->checked++;
+        x->flagged += r->flagged;
+}
+
+static int detect_process(cf_stage *st, cf_batch *b)
+{
+        detect_stage *d = st->ctx;
+        if (!d->sc.enabled) return 0;
+        for (size_t i = 0; i < b->n; i++)
+                if (b->recs[i].status == CF_REC_OK) cf_detect_record(&d->x, b, &b->recs[i]);
+        return 0;
+}
+
+#define SNAP_MAGIC 0x43445431u /* "CDT1" */
+
+static int detect_snapshot(cf_stage *st, int32_t partition, cf_buf *out)
+{
+        detect_stage *d = st->ctx;
+        if (!d->sc.enabled) return 0;
+        cf_detect_part *ps = part_get(&d->x, partition);
+        uint32_t magic = SNAP_MAGIC, n = 0;
+        for (size_t i = 0; i < cf_detect_n_rules; i++)
+                n += cf_detect_rules[i]->table != NULL;
+        cf_buf_put(out, &magic, 4);
+        cf_buf_put(out, &n, 4);
+        cf_buf_put(out, &ps->first_ms, 8);
+        for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                const cf_rule *ru = cf_detect_rules[i];
+                if (!ru->table) continue;
+                uint8_t nl = (uint8_t)strlen(ru->name);
+                cf_buf_put(out, &nl, 1);
+                cf_buf_put(out, ru->name, nl);
+                cf_kvtab_snapshot(ru->table(ps), out);
+        }
+        return 0;
+}
+
+static int detect_restore(cf_stage *st, int32_t partition, const void *data, size_t len,
+                          char *errstr, size_t errstr_size)
+{
+        detect_stage *d = st->ctx;
+        if (!d->sc.enabled) return 0;
+        cf_detect *x = &d->x;
+        size_t i = partition < 0 ? 0 : (size_t)partition;
+        if (i < x->nparts && x->parts[i]) {
+                part_free(x->parts[i]);
+                x->parts[i] = NULL;
+        }
+        cf_detect_part *ps = part_get(x, partition);
+        if (!len) return 0;
+        const unsigned char *p = data, *end = p + len;
+        uint32_t magic, n;
+        if (len < 16) goto bad;
+        memcpy(&magic, p, 4);
+        memcpy(&n, p + 4, 4);
+        memcpy(&ps->first_ms, p + 8, 8);
+        p += 16;
+        if (magic != SNAP_MAGIC) goto bad;
+        for (uint32_t k = 0; k < n; k++) {
+                if (p >= end || end - p < 1 + p[0]) goto bad;
+                uint8_t nl = p[0];
+                const cf_rule *ru = NULL;
+                for (size_t j = 0; j < cf_detect_n_rules; j++)
+                        if (cf_detect_rules[j]->table && strlen(cf_detect_rules[j]->name) == nl &&
+                            !memcmp(cf_detect_rules[j]->name, p + 1, nl))
+                                ru = cf_detect_rules[j];
+                if (!ru) goto bad;
+                p += 1 + nl;
+                if (cf_kvtab_restore(ru->table(ps), &p, end)) goto bad;
+        }
+        return 0;
+bad:
+        snprintf(errstr, errstr_size, "detect: partition %d: snapshot is malformed", partition);
+        return -1;
+}
+
+static void detect_drop(cf_stage *st, int32_t partition)
+{
+        detect_stage *d = st->ctx;
+        size_t i = partition < 0 ? 0 : (size_t)partition;
+        if (i < d->x.nparts) {
+                part_free(d->x.parts[i]);
+                d->x.parts[i] = NULL;
+        }
+}
+
+static int detect_reload(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size)
+{
+        detect_stage *d = st->ctx;
+        stage_cfg sc = {0};
+        if (load_all(&d->x, &sc, env, errstr, errstr_size)) {
+                cf_config_map_free(stage_map, &sc);
+                return -1; /* the old rules stay */
+        }
+        cf_config_map_free(stage_map, &d->sc);
+        d->sc = sc;
+        /* new bounds and windows apply to the tables from now on; state is kept */
+        for (size_t p = 0; p < d->x.nparts; p++) {
+                cf_detect_part *ps = d->x.parts[p];
+                if (!ps) continue;
+                for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                        const cf_rule *ru = cf_detect_rules[i];
+                        if (!ru->table) continue;
+                        size_t max;
+                        int64_t window;
+                        ru->state_limits(d->x.cfg[i], &max, &window);
+                        ru->table(ps)->max = max;
+                        ru->table(ps)->window_ms = window;
+                }
+        }
+        return 0;
+}
+
+static void detect_metrics(cf_stage *st, cf_buf *out)
+{
+        detect_stage *d = st->ctx;
+        cf_detect *x = &d->x;
+        cf_buf_puts(out, "# HELP customsflow_detect_rule_fired_total Times each rule fired.\n"
+                         "# TYPE customsflow_detect_rule_fired_total counter\n");
+        for (size_t i = 0; i < cf_detect_n_rules; i++)
+                cf_buf_printf(out, "customsflow_detect_rule_fired_total{rule=\"%s\"} %llu\n",
+                              cf_detect_rules[i]->name, (unsigned long long)x->fired[i]);
+        cf_buf_puts(out, "# HELP customsflow_detect_state_entries Entries in the detect stage's "
+                         "state tables.\n# TYPE customsflow_detect_state_entries gauge\n"
+                         "# HELP customsflow_detect_state_evicted_total Entries evicted because "
+                         "a table reached its bound.\n"
+                         "# TYPE customsflow_detect_state_evicted_total counter\n");
+        for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                const cf_rule *ru = cf_detect_rules[i];
+                if (!ru->table) continue;
+                uint64_t n = 0, ev = 0;
+                for (size_t p = 0; p < x->nparts; p++)
+                        if (x->parts[p]) {
+                                n += ru->table(x->parts[p])->n;
+                                ev += ru->table(x->parts[p])->evicted;
+                        }
+                cf_buf_printf(out, "customsflow_detect_state_entries{rule=\"%s\"} %llu\n", ru->name,
+                              (unsigned long long)n);
+                cf_buf_printf(out, "customsflow_detect_state_evicted_total{rule=\"%s\"} %llu\n",
+                              ru->name, (unsigned long long)ev);
+        }
+}
+
+static void detect_destroy(cf_stage *st)
+{
+        detect_stage *d = st->ctx;
+        if (!d) return;
+        for (size_t p = 0; p < d->x.nparts; p++)
+                part_free(d->x.parts[p]);
+        free(d->x.parts);
+        free_cfgs(d->x.cfg);
+        cf_detect_ref_free(&d->x.ref);
+        cf_buf_free(&d->x.ev);
+        cf_config_map_free(stage_map, &d->sc);
+        free(d);
+}
+
+void cf_detect_describe_rules(FILE *out)
+{
+        cf_config_map_describe(top_map, "rules.yaml", out);
+        cf_config_map_describe(ref_map, "rules.yaml: reference", out);
+        for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                char sec[96];
+                snprintf(sec, sizeof(sec), "rules.yaml: rules.%s", cf_detect_rules[i]->name);
+                fprintf(out, "\n%s: %s\n", sec, cf_detect_rules[i]->description);
+                cf_config_map_describe(cf_detect_rules[i]->config_map, sec, out);
+        }
+}
+
+void cf_detect_rules_schema(cf_buf *b)
+{
+        cf_buf_puts(b, "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\","
+                       "\"$id\":\"https://customsflow.example/schemas/rules.schema.json\","
+                       "\"title\":\"customsflow rules.yaml\",\"type\":\"object\","
+                       "\"additionalProperties\":false,\"properties\":{"
+                       "\"score_cap\":{\"type\":\"number\",\"minimum\":1,\"maximum\":1000},"
+                       "\"flag_threshold\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1000},"
+                       "\"reference\":");
+        cf_config_map_schema(ref_map, "reference files, relative to rules.yaml", b);
+        cf_buf_puts(b, ",\"rules\":{\"type\":\"object\",\"additionalProperties\":false,"
+                       "\"properties\":{");
+        for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                if (i) cf_buf_putc(b, ',');
+                cf_json_str(b, cf_detect_rules[i]->name, strlen(cf_detect_rules[i]->name));
+                cf_buf_putc(b, ':');
+                cf_config_map_schema(cf_detect_rules[i]->config_map,
+                                     cf_detect_rules[i]->description, b);
+        }
+        cf_buf_puts(b, "}}}}\n");
+}
+
+const cf_stage_plugin cf_stage_detect = {
+    .name = "detect",
+    .description = "origin-fraud and transshipment rules from rules.yaml; score and evidence",
+    .config_map = stage_map,
+    .init = detect_init,
+    .process = detect_process,
+    .snapshot = detect_snapshot,
+    .restore = detect_restore,
+    .drop = detect_drop,
+    .reload = detect_reload,
+    .metrics = detect_metrics,
+    .destroy = detect_destroy,
+};

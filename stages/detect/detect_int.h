@@ -1,0 +1,183 @@
+/*
+ * detect_int.h - what the detect stage's files share: the rule interface
+ * (one static struct per rule, with its config map: Fluent Bit's plugin
+ * shape), the compiled reference data, per-partition state and evidence
+ * helpers. See RULES.md for what each rule means.
+ *
+ * @locality: every function runs on the worker thread that owns the chain.
+ */
+#ifndef CF_DETECT_INT_H
+#define CF_DETECT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline/batch.h"
+#include "pipeline/buf.h"
+#include "pipeline/config_map.h"
+#include "stages/detect/kvtab.h"
+
+/** Keys every rule has; the first member of every rule's config struct. */
+typedef struct cf_rule_common {
+        bool enabled;
+        double weight;
+} cf_rule_common;
+
+/** Config-map rows for cf_rule_common, with the rule's default weight. */
+#define CF_RULE_COMMON_KEYS(default_weight)                                                        \
+        {CF_CFG_BOOL, "enabled", "true", 0, "run this rule"},                                      \
+        {                                                                                          \
+                CF_CFG_DOUBLE, "weight", default_weight, offsetof(cf_rule_common, weight),         \
+                    "added to the score when the rule fires", 0, 100                               \
+        }
+
+/* ---- reference data (immutable once loaded; replaced whole on reload) ---- */
+
+/** A trade-remedy measure (trade_measures.csv). */
+typedef struct cf_measure {
+        char *case_id, *measure_type, *hs_prefix, *description;
+        uint16_t affected;       /* country */
+        int64_t from_ms, to_ms;  /* in force [from, to], to = INT64_MAX when open */
+        double duty_rate_pct;    /* NAN when absent */
+        struct cf_measure *next; /* same (prefix length, prefix) bucket */
+} cf_measure;
+
+/** A watchlist entry (watchlist.csv); kinds is a mask of CF_WL_* roles. */
+typedef struct cf_wl_entry {
+        char *id, *reason, *listed_on, *kind;
+        uint8_t kinds;
+        uint64_t h;
+} cf_wl_entry;
+
+enum { CF_WL_EXPORTER = 1, CF_WL_IMPORTER = 2, CF_WL_MANUFACTURER = 4, CF_WL_VESSEL = 8 };
+
+/** One exporter-registry row (exporters.csv). */
+typedef struct cf_reg_row {
+        char *exporter_id, *hs_prefix;
+        char unit[4];
+        uint16_t country;
+        int64_t registered_ms;
+        double capacity_per_year;
+        uint32_t index; /* row number: part of the capacity state key */
+        uint64_t h;     /* hash of exporter_id */
+} cf_reg_row;
+
+/** A route watch-list entry (route_watchlist.csv). */
+typedef struct cf_route_entry {
+        char *kind, *value, *reason;
+} cf_route_entry;
+
+/** A string-keyed hash index: slot -> position in an array (UINT32_MAX empty). */
+typedef struct cf_index {
+        uint64_t *h;
+        uint32_t *pos;
+        size_t cap;
+} cf_index;
+
+/** The compiled reference data. */
+typedef struct cf_detect_ref {
+        cf_measure *measures;
+        size_t n_measures;
+        cf_measure **mbuckets; /* hash of (len, prefix) -> chain */
+        size_t mcap;
+        uint16_t prefix_lens; /* bit L set: some measure has a prefix of L digits */
+        cf_wl_entry *wl;
+        size_t n_wl;
+        cf_index wl_ix; /* by hash of id: first entry (equal ids are adjacent) */
+        cf_reg_row *reg;
+        size_t n_reg;
+        cf_index reg_ix; /* by hash of exporter_id: first row (rows of one id adjacent) */
+        cf_route_entry *route;
+        size_t n_route;
+        uint16_t *route_origin_ix;      /* by packed country: 1 + route index (0: not listed) */
+        uint16_t route_chapter_ix[100]; /* by HS chapter: 1 + route index (0: not listed) */
+} cf_detect_ref;
+
+/** Find the first array position whose hash is h (caller compares the key). */
+uint32_t cf_index_find(const cf_index *ix, uint64_t h);
+/** Hash of a string (XXH3-64). */
+uint64_t cf_hash_str(const char *s, size_t n);
+
+/** Load every reference file named in rules.yaml's `reference:` section. */
+int cf_detect_ref_load(cf_detect_ref *ref, const char *measures, const char *watchlist,
+                       const char *exporters, const char *route_watchlist, char *errstr,
+                       size_t errstr_size);
+/** Free reference data. */
+void cf_detect_ref_free(cf_detect_ref *ref);
+/** The measures whose prefix has len digits and equals the first len digits of hs. */
+const cf_measure *cf_measures_for(const cf_detect_ref *ref, const char *hs, size_t len);
+/** Parse YYYY-MM-DD into epoch ms (UTC midnight); -1 if malformed. */
+int64_t cf_parse_date_ms(const char *s);
+
+/* ---- per-partition state ---- */
+
+/** State of one input partition (the unit of work and of state, DESIGN §6). */
+typedef struct cf_detect_part {
+        int64_t first_ms; /* earliest event time seen: start of observation */
+        cf_kvtab uv;      /* unit-value baselines by (HS6, unit) */
+        cf_kvtab vol;     /* volume by (origin, HS6) */
+        cf_kvtab exp;     /* exporters: first seen, cumulative value */
+        cf_kvtab cap;     /* cumulative quantity by (exporter, registry row) */
+        cf_kvtab cert;    /* certificate-of-origin uses */
+} cf_detect_part;
+
+typedef struct cf_detect cf_detect;
+
+/** A rule: name, config map (under rules.<name> in rules.yaml) and check. */
+typedef struct cf_rule {
+        const char *name;
+        const char *description;
+        const cf_config_map *config_map;
+        size_t cfg_size; /* bytes of the config struct (starts with cf_rule_common) */
+        /** Check r (status OK); add a reason with cf_detect_fire when it fires. */
+        void (*check)(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cfg);
+        /** Bound and window of this rule's state table (NULL: stateless). */
+        void (*state_limits)(const void *cfg, size_t *max_entries, int64_t *window_ms);
+        /** Which table of cf_detect_part the rule keeps (NULL: none). */
+        cf_kvtab *(*table)(cf_detect_part *ps);
+        uint32_t value_size; /* bytes per state value */
+} cf_rule;
+
+/** The stage context. */
+struct cf_detect {
+        double score_cap, flag_threshold;
+        cf_detect_ref ref;
+        void **cfg; /* per rule (cf_detect_rules order) */
+        cf_detect_part **parts;
+        size_t nparts;
+        cf_buf ev;          /* evidence under construction */
+        uint64_t fired[16]; /* per rule */
+        uint64_t flagged, checked;
+};
+
+extern const cf_rule cf_rule_trade_remedy_evasion, cf_rule_origin_route_mismatch,
+    cf_rule_manufacturer_origin_mismatch, cf_rule_unit_value_outlier, cf_rule_origin_volume_surge,
+    cf_rule_new_exporter_surge, cf_rule_capacity_exceeded, cf_rule_certificate_reuse,
+    cf_rule_preference_without_certificate, cf_rule_watchlist_party, cf_rule_duplicate_shipment,
+    cf_rule_conflicting_resubmission;
+
+/** Every rule, in evaluation order. */
+extern const cf_rule *const cf_detect_rules[];
+/** Number of rules. */
+extern const size_t cf_detect_n_rules;
+
+/** Start an evidence object in x->ev (writes '{'). */
+cf_buf *cf_ev_begin(cf_detect *x);
+/** Add "key":"string" (escaped). */
+void cf_ev_str(cf_buf *o, const char *key, const char *s, size_t n);
+/** Add "key":"CC" for a packed country code (null when 0). */
+void cf_ev_cc(cf_buf *o, const char *key, uint16_t cc);
+/** Add "key":number. */
+void cf_ev_num(cf_buf *o, const char *key, double v);
+/** Add "key":RFC 3339 time. */
+void cf_ev_time(cf_buf *o, const char *key, int64_t ms);
+/** Close the object and add the reason with the rule's weight to r. */
+void cf_detect_fire(cf_detect *x, cf_batch *b, cf_record *r, const cf_rule *rule, const void *cfg);
+
+/** Packed country code of a two-letter prefix, or 0 when not an ISO code. */
+uint16_t cf_cc_of(const char *p, size_t n);
+/** Unpack a country code into out[3]. */
+void cf_cc_str(uint16_t cc, char out[3]);
+
+#endif

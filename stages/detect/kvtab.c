@@ -1,0 +1,217 @@
+/*
+ * kvtab.c - see kvtab.h. Hand-written rather than a library table because
+ * the values are fixed-size PODs snapshotted as raw bytes and eviction needs
+ * the event time stored in each value; nothing in Debian does that.
+ */
+#include "stages/detect/kvtab.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define KV_MAGIC 0x4b56u /* "KV" */
+
+static inline uint64_t norm_key(uint64_t k)
+{
+        return k ? k : 0x9E3779B97F4A7C15ull; /* 0 marks empty slots */
+}
+
+static inline size_t slot_of(const cf_kvtab *t, uint64_t k)
+{
+        return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 20) & (t->cap - 1);
+}
+
+static inline int64_t last_ms(const unsigned char *v)
+{
+        int64_t x;
+        memcpy(&x, v, 8);
+        return x;
+}
+
+static void alloc_slots(cf_kvtab *t, size_t cap)
+{
+        t->cap = cap;
+        t->keys = calloc(cap, sizeof(*t->keys));
+        t->vals = malloc(cap * t->vsize);
+        if (!t->keys || !t->vals) abort();
+}
+
+void cf_kvtab_init(cf_kvtab *t, uint32_t vsize, size_t max, int64_t window_ms)
+{
+        memset(t, 0, sizeof(*t));
+        t->vsize = vsize < 8 ? 8 : vsize;
+        t->max = max ? max : 1;
+        t->window_ms = window_ms;
+        t->max_ms = INT64_MIN;
+        alloc_slots(t, 64);
+}
+
+void cf_kvtab_free(cf_kvtab *t)
+{
+        free(t->keys);
+        free(t->vals);
+        memset(t, 0, sizeof(*t));
+}
+
+static bool expired(const cf_kvtab *t, const unsigned char *v)
+{
+        return t->window_ms > 0 && t->max_ms != INT64_MIN && last_ms(v) < t->max_ms - t->window_ms;
+}
+
+void *cf_kvtab_get(const cf_kvtab *t, uint64_t key)
+{
+        key = norm_key(key);
+        for (size_t i = slot_of(t, key);; i = (i + 1) & (t->cap - 1)) {
+                if (t->keys[i] == key) {
+                        unsigned char *v = t->vals + i * t->vsize;
+                        return expired(t, v) ? NULL : v;
+                }
+                if (!t->keys[i]) return NULL;
+        }
+}
+
+/* Re-insert every entry kept by keep (NULL: all) into a table of cap slots. */
+static void rebuild(cf_kvtab *t, size_t cap, int64_t cutoff)
+{
+        uint64_t *ok = t->keys;
+        unsigned char *ov = t->vals;
+        size_t ocap = t->cap;
+        alloc_slots(t, cap);
+        t->n = 0;
+        for (size_t i = 0; i < ocap; i++) {
+                if (!ok[i]) continue;
+                const unsigned char *v = ov + i * t->vsize;
+                if (expired(t, v)) {
+                        t->expired++;
+                        continue;
+                }
+                if (last_ms(v) < cutoff) {
+                        t->evicted++;
+                        continue;
+                }
+                size_t j = slot_of(t, ok[i]);
+                while (t->keys[j])
+                        j = (j + 1) & (t->cap - 1);
+                t->keys[j] = ok[i];
+                memcpy(t->vals + j * t->vsize, v, t->vsize);
+                t->n++;
+        }
+        free(ok);
+        free(ov);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+        return (x > y) - (x < y);
+}
+
+/* The bound is reached: drop expired entries, then the least recently used
+ * quarter (its cut-off estimated from a sample of last-used times). */
+static void make_room(cf_kvtab *t)
+{
+        enum { SAMPLE = 256 };
+        int64_t s[SAMPLE];
+        size_t ns = 0, step = t->cap / SAMPLE ? t->cap / SAMPLE : 1;
+        for (size_t i = 0; i < t->cap && ns < SAMPLE; i += step)
+                for (size_t j = i; j < t->cap && j < i + step; j++)
+                        if (t->keys[j] && !expired(t, t->vals + j * t->vsize)) {
+                                s[ns++] = last_ms(t->vals + j * t->vsize);
+                                break;
+                        }
+        int64_t cutoff = INT64_MIN;
+        if (ns) {
+                qsort(s, ns, sizeof(s[0]), cmp_i64);
+                cutoff = s[ns / 4] + 1;
+        }
+        rebuild(t, t->cap, cutoff);
+        if (t->n >= t->max) rebuild(t, t->cap, INT64_MAX); /* all equal times: start over */
+}
+
+void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created)
+{
+        key = norm_key(key);
+        if (now_ms > t->max_ms) t->max_ms = now_ms;
+        for (;;) {
+                size_t i = slot_of(t, key);
+                for (;; i = (i + 1) & (t->cap - 1)) {
+                        if (!t->keys[i]) break;
+                        if (t->keys[i] != key) continue;
+                        unsigned char *v = t->vals + i * t->vsize;
+                        if (expired(t, v)) { /* a new life for an expired key */
+                                t->expired++;
+                                memset(v, 0, t->vsize);
+                                if (created) *created = true;
+                        } else if (created)
+                                *created = false;
+                        if (now_ms > last_ms(v)) memcpy(v, &now_ms, 8);
+                        return v;
+                }
+                if (t->n >= t->max) {
+                        make_room(t);
+                        continue;
+                }
+                if ((t->n + 1) * 10 > t->cap * 7) { /* keep load under 70 % */
+                        rebuild(t, t->cap * 2, INT64_MIN);
+                        continue;
+                }
+                t->keys[i] = key;
+                unsigned char *v = t->vals + i * t->vsize;
+                memset(v, 0, t->vsize);
+                memcpy(v, &now_ms, 8);
+                t->n++;
+                if (created) *created = true;
+                return v;
+        }
+}
+
+typedef struct kv_hdr {
+        uint32_t magic, vsize;
+        uint64_t n, evicted, expired;
+        int64_t max_ms;
+} kv_hdr;
+
+void cf_kvtab_snapshot(const cf_kvtab *t, cf_buf *out)
+{
+        kv_hdr h = {KV_MAGIC, t->vsize, 0, t->evicted, t->expired, t->max_ms};
+        size_t hoff = out->len;
+        cf_buf_put(out, &h, sizeof(h));
+        for (size_t i = 0; i < t->cap; i++) {
+                if (!t->keys[i] || expired(t, t->vals + i * t->vsize)) continue;
+                cf_buf_put(out, &t->keys[i], 8);
+                cf_buf_put(out, t->vals + i * t->vsize, t->vsize);
+                h.n++;
+        }
+        memcpy(out->p + hoff, &h, sizeof(h));
+}
+
+int cf_kvtab_restore(cf_kvtab *t, const unsigned char **p, const unsigned char *end)
+{
+        kv_hdr h;
+        if ((size_t)(end - *p) < sizeof(h)) return -1;
+        memcpy(&h, *p, sizeof(h));
+        if (h.magic != KV_MAGIC || h.vsize != t->vsize) return -1;
+        size_t rec = 8 + (size_t)h.vsize;
+        if (h.n > (uint64_t)(end - *p - sizeof(h)) / rec) return -1;
+        *p += sizeof(h);
+        uint32_t vsize = t->vsize;
+        size_t max = t->max;
+        int64_t window = t->window_ms;
+        cf_kvtab_free(t);
+        cf_kvtab_init(t, vsize, max, window);
+        t->max_ms = h.max_ms;
+        for (uint64_t i = 0; i < h.n; i++, *p += rec) {
+                uint64_t k;
+                memcpy(&k, *p, 8);
+                int64_t lm = last_ms(*p + 8);
+                void *v = cf_kvtab_put(t, k, lm, NULL);
+                memcpy(v, *p + 8, vsize);
+        }
+        t->evicted += h.evicted;
+        t->expired += h.expired;
+        return 0;
+}
+
+size_t cf_kvtab_bytes(const cf_kvtab *t)
+{
+        return t->cap * (8 + (size_t)t->vsize);
+}

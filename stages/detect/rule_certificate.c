@@ -1,0 +1,123 @@
+/*
+ * rule_certificate.c - certificate_reuse (RULES.md): one certificate of
+ * origin on more than max_declarations distinct declarations, or used by
+ * more than one exporter (every use by a second or later exporter fires).
+ *
+ * State is per input partition; records are keyed by exporter_id, so a
+ * certificate shared by exporters in different partitions is only seen as
+ * reused when they share a partition (see the issue note).
+ */
+#include <string.h>
+
+#include "stages/detect/detect_int.h"
+
+#define CERT_IDS 4  /* declaration / exporter hashes remembered per certificate */
+#define CERT_EXP 3  /* exporter ids kept for the evidence */
+#define ID_LEN   24 /* bytes kept of an id for the evidence (truncated beyond) */
+
+typedef struct cert_cfg {
+        cf_rule_common c;
+        int64_t max_declarations, window_ms, max_entries;
+} cert_cfg;
+
+static const cf_config_map cert_map[] = {
+    CF_RULE_COMMON_KEYS("60"),
+    {CF_CFG_INT, "max_declarations", "3", offsetof(cert_cfg, max_declarations),
+     "fire when a certificate is on more distinct declarations than this", 1, CERT_IDS - 1},
+    {CF_CFG_DURATION, "window", "365d", offsetof(cert_cfg, window_ms),
+     "a certificate unused this long is forgotten"},
+    {CF_CFG_INT, "max_entries", "1000000", offsetof(cert_cfg, max_entries),
+     "certificates kept per input partition (least recently used evicted, counted)", 1, 1e10},
+    {0}};
+
+typedef struct cert_val {
+        int64_t last_ms;
+        int64_t first_ms;
+        uint32_t n_decl, n_exp;
+        uint64_t decl_h[CERT_IDS], exp_h[CERT_IDS];
+        char first_decl[32];
+        char exp_ids[CERT_EXP][ID_LEN];
+} cert_val;
+
+static void keep_id(char *dst, size_t cap, const cf_str *s)
+{
+        size_t n = s->n < cap - 1 ? s->n : cap - 1;
+        memcpy(dst, s->p, n);
+        dst[n] = '\0';
+}
+
+/* Index of h in a[0..min(n, CERT_IDS)), or -1. */
+static int find(const uint64_t *a, uint32_t n, uint64_t h)
+{
+        for (uint32_t i = 0; i < n && i < CERT_IDS; i++)
+                if (a[i] == h) return (int)i;
+        return -1;
+}
+
+static void cert_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
+{
+        const cert_cfg *cfg = cv;
+        const cf_decl *d = &r->decl;
+        if (!(d->present & CF_HAS_CERTIFICATE) || !d->certificate_of_origin.n) return;
+        uint64_t key = cf_hash_str(d->certificate_of_origin.p, d->certificate_of_origin.n);
+        bool created;
+        cert_val *v = cf_kvtab_put(&ps->cert, key, d->event_time_ms, &created);
+        if (created) {
+                v->first_ms = d->event_time_ms;
+                keep_id(v->first_decl, sizeof(v->first_decl), &d->declaration_id);
+        }
+        uint64_t dh = cf_hash_str(d->declaration_id.p, d->declaration_id.n);
+        uint64_t eh = cf_hash_str(d->exporter_id.p, d->exporter_id.n);
+        if (find(v->decl_h, v->n_decl, dh) < 0) {
+                v->decl_h[v->n_decl % CERT_IDS] = dh;
+                v->n_decl++;
+        }
+        int pos = find(v->exp_h, v->n_exp, eh);
+        if (pos < 0) {
+                if (v->n_exp < CERT_IDS) v->exp_h[v->n_exp] = eh;
+                if (v->n_exp < CERT_EXP) keep_id(v->exp_ids[v->n_exp], ID_LEN, &d->exporter_id);
+                pos = (int)v->n_exp++;
+        }
+        bool too_many = v->n_decl > (uint32_t)cfg->max_declarations;
+        if (!too_many && pos == 0) return;
+        cf_buf *o = cf_ev_begin(x);
+        cf_ev_str(o, "certificate_of_origin", d->certificate_of_origin.p,
+                  d->certificate_of_origin.n);
+        cf_ev_num(o, "declarations", v->n_decl);
+        cf_ev_num(o, "max_declarations", (double)cfg->max_declarations);
+        cf_ev_num(o, "exporters", v->n_exp);
+        cf_buf_puts(o, ",\"exporters_seen\":[");
+        for (uint32_t i = 0; i < v->n_exp && i < CERT_EXP; i++) {
+                if (i) cf_buf_putc(o, ',');
+                cf_json_str(o, v->exp_ids[i], strlen(v->exp_ids[i]));
+        }
+        cf_buf_putc(o, ']');
+        cf_ev_str(o, "first_declaration_id", v->first_decl, strlen(v->first_decl));
+        cf_ev_time(o, "first_used", v->first_ms);
+        cf_ev_str(o, "reason", pos > 0 ? "second_exporter" : "too_many_declarations",
+                  pos > 0 ? 15 : 21);
+        cf_detect_fire(x, b, r, &cf_rule_certificate_reuse, cfg);
+}
+
+static void cert_limits(const void *cv, size_t *max, int64_t *window)
+{
+        const cert_cfg *c = cv;
+        *max = (size_t)c->max_entries;
+        *window = c->window_ms;
+}
+
+static cf_kvtab *cert_table(cf_detect_part *ps)
+{
+        return &ps->cert;
+}
+
+const cf_rule cf_rule_certificate_reuse = {
+    .name = "certificate_reuse",
+    .description = "a certificate of origin on too many declarations or by a second exporter",
+    .config_map = cert_map,
+    .cfg_size = sizeof(cert_cfg),
+    .check = cert_check,
+    .state_limits = cert_limits,
+    .table = cert_table,
+    .value_size = sizeof(cert_val),
+};

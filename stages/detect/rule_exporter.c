@@ -1,0 +1,205 @@
+/*
+ * rule_exporter.c - the rules about an exporter's history (RULES.md):
+ * new_exporter_surge (first seen recently, already ships a lot) and
+ * capacity_exceeded (ships more than its registered production capacity).
+ * Records are keyed by exporter_id, so an exporter's history lives in one
+ * partition (DESIGN §6).
+ */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "stages/detect/detect_int.h"
+
+#define DAY_MS 86400000LL
+
+/* ---- new_exporter_surge ---- */
+
+typedef struct nes_cfg {
+        cf_rule_common c;
+        int64_t new_ms, warmup_ms, window_ms, max_entries;
+        double max_value_usd;
+} nes_cfg;
+
+static const cf_config_map nes_map[] = {
+    CF_RULE_COMMON_KEYS("50"),
+    {CF_CFG_DURATION, "new_days", "90d", offsetof(nes_cfg, new_ms),
+     "an exporter first seen (or registered) less than this before a record is new"},
+    {CF_CFG_DOUBLE, "max_value_usd", "1000000", offsetof(nes_cfg, max_value_usd),
+     "fire when a new exporter's cumulative value since first seen exceeds this", 0, 1e18},
+    {CF_CFG_DURATION, "warmup", "30d", offsetof(nes_cfg, warmup_ms),
+     "exporters first seen this soon after the partition's first record were trading before "
+     "observation began: their age is unknown and they are not new (unless the registry dates "
+     "them)"},
+    {CF_CFG_DURATION, "window", "400d", offsetof(nes_cfg, window_ms),
+     "an exporter idle this long is forgotten"},
+    {CF_CFG_INT, "max_entries", "2000000", offsetof(nes_cfg, max_entries),
+     "exporters kept per input partition (least recently used evicted, counted)", 1, 1e10},
+    {0}};
+
+typedef struct exp_val {
+        int64_t last_ms;
+        int64_t first_ms;
+        double cum_value;
+} exp_val;
+
+/* The registry's registration date of exporter id (-1 when unknown). */
+static int64_t registered_ms(const cf_detect_ref *ref, const cf_str *id, uint64_t h)
+{
+        int64_t best = -1;
+        for (uint32_t i = cf_index_find(&ref->reg_ix, h); i < ref->n_reg && ref->reg[i].h == h;
+             i++) {
+                const cf_reg_row *g = &ref->reg[i];
+                if (strlen(g->exporter_id) != id->n || memcmp(g->exporter_id, id->p, id->n))
+                        continue;
+                if (g->registered_ms >= 0 && (best < 0 || g->registered_ms < best))
+                        best = g->registered_ms;
+        }
+        return best;
+}
+
+static void nes_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
+{
+        const nes_cfg *cfg = cv;
+        const cf_decl *d = &r->decl;
+        int64_t t = d->event_time_ms;
+        uint64_t h = cf_hash_str(d->exporter_id.p, d->exporter_id.n);
+        bool created;
+        exp_val *v = cf_kvtab_put(&ps->exp, h, t, &created);
+        if (created || t < v->first_ms) v->first_ms = t;
+        v->cum_value += d->value_usd;
+        int64_t first = v->first_ms, reg = registered_ms(&x->ref, &d->exporter_id, h);
+        const char *src = "stream";
+        if (reg >= 0 && reg < first) {
+                first = reg;
+                src = "registry";
+        } else if (reg < 0 && v->first_ms < ps->first_ms + cfg->warmup_ms) {
+                return; /* seen since observation began: age unknown */
+        }
+        if (t - first >= cfg->new_ms || !(v->cum_value > cfg->max_value_usd)) return;
+        cf_buf *o = cf_ev_begin(x);
+        cf_ev_time(o, "first_seen", first);
+        cf_ev_str(o, "first_seen_source", src, strlen(src));
+        cf_ev_num(o, "days_since_first_seen", floor((double)(t - first) / DAY_MS));
+        cf_ev_num(o, "cumulative_value_usd", v->cum_value);
+        cf_ev_num(o, "threshold_usd", cfg->max_value_usd);
+        cf_detect_fire(x, b, r, &cf_rule_new_exporter_surge, cfg);
+}
+
+static void nes_limits(const void *cv, size_t *max, int64_t *window)
+{
+        const nes_cfg *c = cv;
+        *max = (size_t)c->max_entries;
+        *window = c->window_ms;
+}
+
+static cf_kvtab *nes_table(cf_detect_part *ps)
+{
+        return &ps->exp;
+}
+
+const cf_rule cf_rule_new_exporter_surge = {
+    .name = "new_exporter_surge",
+    .description = "an exporter first seen recently already ships more than a threshold",
+    .config_map = nes_map,
+    .cfg_size = sizeof(nes_cfg),
+    .check = nes_check,
+    .state_limits = nes_limits,
+    .table = nes_table,
+    .value_size = sizeof(exp_val),
+};
+
+/* ---- capacity_exceeded ---- */
+
+typedef struct cap_cfg {
+        cf_rule_common c;
+        double tolerance;
+        int64_t max_entries;
+} cap_cfg;
+
+static const cf_config_map cap_map[] = {
+    CF_RULE_COMMON_KEYS("60"),
+    {CF_CFG_DOUBLE, "tolerance", "1.0", offsetof(cap_cfg, tolerance),
+     "fire above capacity_per_year x tolerance", 0.01, 1000},
+    {CF_CFG_INT, "max_entries", "1000000", offsetof(cap_cfg, max_entries),
+     "(exporter, registry row) counters kept per input partition", 1, 1e10},
+    {0}};
+
+typedef struct cap_val {
+        int64_t last_ms;
+        int64_t year;
+        double qty;
+} cap_val;
+
+static int64_t year_of(int64_t ms)
+{
+        time_t s = (time_t)(ms / 1000);
+        struct tm tm;
+        gmtime_r(&s, &tm);
+        return tm.tm_year + 1900;
+}
+
+static void cap_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
+{
+        const cap_cfg *cfg = cv;
+        const cf_decl *d = &r->decl;
+        const cf_detect_ref *ref = &x->ref;
+        if (!ref->n_reg) return;
+        uint64_t h = cf_hash_str(d->exporter_id.p, d->exporter_id.n);
+        for (uint32_t i = cf_index_find(&ref->reg_ix, h); i < ref->n_reg && ref->reg[i].h == h;
+             i++) {
+                const cf_reg_row *g = &ref->reg[i];
+                size_t pl = strlen(g->hs_prefix);
+                if (isnan(g->capacity_per_year) || strcmp(g->unit, d->unit) || pl > d->hs_code.n ||
+                    memcmp(g->hs_prefix, d->hs_code.p, pl) ||
+                    strlen(g->exporter_id) != d->exporter_id.n ||
+                    memcmp(g->exporter_id, d->exporter_id.p, d->exporter_id.n))
+                        continue;
+                int64_t year = year_of(d->event_time_ms);
+                cap_val *v =
+                    cf_kvtab_put(&ps->cap, h ^ ((uint64_t)(g->index + 1) * 0x9E3779B97F4A7C15ull),
+                                 d->event_time_ms, NULL);
+                if (year > v->year) {
+                        v->year = year;
+                        v->qty = 0;
+                } else if (year < v->year) {
+                        continue; /* a late record of a closed year */
+                }
+                v->qty += d->quantity;
+                double limit = g->capacity_per_year * cfg->tolerance;
+                if (!(v->qty > limit)) continue;
+                cf_buf *o = cf_ev_begin(x);
+                cf_ev_num(o, "cumulative_quantity", v->qty);
+                cf_ev_num(o, "capacity_per_year", g->capacity_per_year);
+                cf_ev_num(o, "tolerance", cfg->tolerance);
+                cf_ev_num(o, "year", (double)year);
+                cf_ev_str(o, "unit", g->unit, strlen(g->unit));
+                cf_ev_str(o, "registry_hs_prefix", g->hs_prefix, pl);
+                cf_ev_cc(o, "registry_country", g->country);
+                cf_detect_fire(x, b, r, &cf_rule_capacity_exceeded, cfg);
+                return;
+        }
+}
+
+static void cap_limits(const void *cv, size_t *max, int64_t *window)
+{
+        const cap_cfg *c = cv;
+        *max = (size_t)c->max_entries;
+        *window = 400 * DAY_MS; /* a calendar year plus lateness */
+}
+
+static cf_kvtab *cap_table(cf_detect_part *ps)
+{
+        return &ps->cap;
+}
+
+const cf_rule cf_rule_capacity_exceeded = {
+    .name = "capacity_exceeded",
+    .description = "an exporter's quantity this calendar year exceeds its registered capacity",
+    .config_map = cap_map,
+    .cfg_size = sizeof(cap_cfg),
+    .check = cap_check,
+    .state_limits = cap_limits,
+    .table = cap_table,
+    .value_size = sizeof(cap_val),
+};

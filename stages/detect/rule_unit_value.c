@@ -1,0 +1,159 @@
+/*
+ * rule_unit_value.c - unit_value_outlier (RULES.md): robust z-score of
+ * ln(unit value in USD) against a streaming baseline per (HS6, unit).
+ *
+ * The baseline is a histogram of ln(unit value) in fixed buckets (a
+ * streaming quantile sketch: median and MAD are read off the cumulative
+ * counts). Counts are halved when one saturates, so old prices fade. The
+ * median and spread are recomputed every few samples, not per record, which
+ * keeps the per-record cost O(1). A record that fires is not added.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "stages/detect/detect_int.h"
+
+/* Sketch resolution: 0.05 in ln space (5 % price steps) over e^-16..e^16 USD
+ * per unit. A property of the sketch, not a detection threshold. */
+#define UV_BUCKETS 640
+#define UV_WIDTH   0.05
+#define UV_LO      (-16.0)
+
+typedef struct uv_cfg {
+        cf_rule_common c;
+        double z;
+        int64_t min_samples, max_entries;
+        double min_spread;
+} uv_cfg;
+
+static const cf_config_map uv_map[] = {
+    CF_RULE_COMMON_KEYS("50"),
+    {CF_CFG_DOUBLE, "z", "4.0", offsetof(uv_cfg, z),
+     "fire when |ln(unit value) - median| / (1.4826 MAD) reaches this", 0.5, 100},
+    {CF_CFG_INT, "min_samples", "100", offsetof(uv_cfg, min_samples),
+     "samples a baseline needs before it may fire", 1, 1e9},
+    {CF_CFG_DOUBLE, "min_spread", "0.05", offsetof(uv_cfg, min_spread),
+     "floor of the spread (ln units): a baseline of identical prices is not infinitely tight",
+     0.001, 10},
+    {CF_CFG_INT, "max_entries", "200000", offsetof(uv_cfg, max_entries),
+     "baselines kept per input partition (least recently used evicted, counted)", 1, 1e9},
+    {0}};
+
+typedef struct uv_val {
+        int64_t last_ms;
+        uint32_t n;       /* samples in the histogram (after halvings) */
+        uint32_t pending; /* samples since the median/spread were computed */
+        uint64_t total;   /* samples ever added */
+        float med, spread;
+        uint16_t h[UV_BUCKETS];
+} uv_val;
+
+static int bucket_of(double lx)
+{
+        int i = (int)floor((lx - UV_LO) / UV_WIDTH);
+        return i < 0 ? 0 : i >= UV_BUCKETS ? UV_BUCKETS - 1 : i;
+}
+
+static double center(int i)
+{
+        return UV_LO + (i + 0.5) * UV_WIDTH;
+}
+
+/* Median and MAD from the histogram (bucket centres). */
+static void recompute(uv_val *v)
+{
+        uint32_t half = (v->n + 1) / 2, acc = 0;
+        int m = 0;
+        for (; m < UV_BUCKETS; m++)
+                if ((acc += v->h[m]) >= half) break;
+        if (m == UV_BUCKETS) m = UV_BUCKETS - 1;
+        double med = center(m);
+        /* walk outward from the median bucket in order of distance */
+        int lo = m, hi = m + 1;
+        acc = 0;
+        double mad = 0;
+        while (lo >= 0 || hi < UV_BUCKETS) {
+                double dl = lo >= 0 ? med - center(lo) : INFINITY;
+                double dh = hi < UV_BUCKETS ? center(hi) - med : INFINITY;
+                if (dl <= dh) {
+                        acc += v->h[lo--];
+                        mad = dl;
+                } else {
+                        acc += v->h[hi++];
+                        mad = dh;
+                }
+                if (acc >= half) break;
+        }
+        v->med = (float)med;
+        v->spread = (float)(1.4826 * mad);
+        v->pending = 0;
+}
+
+static void add(uv_val *v, int i)
+{
+        if (v->h[i] == UINT16_MAX) { /* halve: old prices fade */
+                v->n = 0;
+                for (int k = 0; k < UV_BUCKETS; k++)
+                        v->n += (v->h[k] = (uint16_t)(v->h[k] / 2));
+        }
+        v->h[i]++;
+        v->n++;
+        v->total++;
+        v->pending++;
+}
+
+static void uv_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
+{
+        const uv_cfg *cfg = cv;
+        const cf_decl *d = &r->decl;
+        if (!(d->quantity > 0) || !(d->value_usd > 0)) return;
+        double uv = d->value_usd / d->quantity, lx = log(uv);
+        uint64_t key = ((uint64_t)d->hs6 << 32) | ((uint64_t)(unsigned char)d->unit[0] << 16) |
+                       ((uint64_t)(unsigned char)d->unit[1] << 8) | (unsigned char)d->unit[2];
+        uv_val *v = cf_kvtab_put(&ps->uv, key, d->event_time_ms, NULL);
+        /* refresh often while the baseline is young, then every n/32 samples */
+        if (v->n && (v->pending >= 32 || v->pending * 32 >= v->n || v->n < 2 * cfg->min_samples))
+                recompute(v);
+        if ((int64_t)v->n >= cfg->min_samples) {
+                double spread = v->spread < cfg->min_spread ? cfg->min_spread : v->spread;
+                double z = (lx - v->med) / spread;
+                if (fabs(z) >= cfg->z) {
+                        cf_buf *o = cf_ev_begin(x);
+                        cf_ev_num(o, "unit_value_usd", uv);
+                        cf_ev_num(o, "baseline_median_usd", exp(v->med));
+                        cf_ev_num(o, "baseline_spread_ln", spread);
+                        cf_ev_num(o, "z", z);
+                        cf_ev_num(o, "threshold_z", cfg->z);
+                        cf_ev_num(o, "samples", v->n);
+                        cf_ev_str(o, "unit", d->unit, strlen(d->unit));
+                        cf_ev_str(o, "direction", z < 0 ? "undervalued" : "overvalued",
+                                  z < 0 ? 11 : 10);
+                        cf_detect_fire(x, b, r, &cf_rule_unit_value_outlier, cfg);
+                        return;
+                }
+        }
+        add(v, bucket_of(lx));
+}
+
+static void uv_limits(const void *cv, size_t *max, int64_t *window)
+{
+        const uv_cfg *c = cv;
+        *max = (size_t)c->max_entries;
+        *window = 0;
+}
+
+static cf_kvtab *uv_table(cf_detect_part *ps)
+{
+        return &ps->uv;
+}
+
+const cf_rule cf_rule_unit_value_outlier = {
+    .name = "unit_value_outlier",
+    .description = "unit value far from the streaming baseline of (HS6, unit): robust z-score",
+    .config_map = uv_map,
+    .cfg_size = sizeof(uv_cfg),
+    .check = uv_check,
+    .state_limits = uv_limits,
+    .table = uv_table,
+    .value_size = sizeof(uv_val),
+};

@@ -1,0 +1,179 @@
+/*
+ * rule_volume.c - origin_volume_surge (RULES.md): the value of (origin, HS6)
+ * in a sliding short window (hourly buckets) against its long-run daily
+ * average over the preceding long window (daily buckets), in event time.
+ *
+ * A surge is judged on value and, optionally, on the number of declarations
+ * (count_ratio): one large but ordinary consignment of a rarely traded pair
+ * is not diverted trade, many new declarations are.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "stages/detect/detect_int.h"
+
+#define VOL_HOURS 72 /* longest short window */
+#define VOL_DAYS  96 /* longest long window + the days the short window spans */
+#define HOUR_MS   3600000LL
+#define DAY_MS    86400000LL
+
+typedef struct vol_cfg {
+        cf_rule_common c;
+        int64_t short_ms, long_ms, history_ms;
+        double k, count_k, min_baseline_usd, min_baseline_count;
+        int64_t max_entries;
+} vol_cfg;
+
+static const cf_config_map vol_map[] = {
+    CF_RULE_COMMON_KEYS("50"),
+    {CF_CFG_DURATION, "short_window", "1d", offsetof(vol_cfg, short_ms),
+     "sliding window of the surge (hourly buckets, at most 72h)", HOUR_MS, VOL_HOURS *HOUR_MS},
+    {CF_CFG_DURATION, "long_window", "30d", offsetof(vol_cfg, long_ms),
+     "long-run baseline window before the short window (daily buckets, at most 90d)", DAY_MS,
+     90 * DAY_MS},
+    {CF_CFG_DURATION, "min_history", "14d", offsetof(vol_cfg, history_ms),
+     "observation (the partition's first record to the short window) needed before the rule may "
+     "fire",
+     0, 365 * DAY_MS},
+    {CF_CFG_DOUBLE, "k", "5", offsetof(vol_cfg, k),
+     "fire when the short-window value exceeds k x the baseline daily value", 1, 1e6},
+    {CF_CFG_DOUBLE, "count_ratio", "0", offsetof(vol_cfg, count_k),
+     "also require the short-window declaration count to exceed this x the baseline daily "
+     "count (0: value only)",
+     0, 1e6},
+    {CF_CFG_DOUBLE, "min_baseline_usd", "10000", offsetof(vol_cfg, min_baseline_usd),
+     "floor of the baseline daily value", 0, 1e15},
+    {CF_CFG_DOUBLE, "min_baseline_count", "1", offsetof(vol_cfg, min_baseline_count),
+     "floor of the baseline daily declaration count (with count_ratio)", 0, 1e9},
+    {CF_CFG_INT, "max_entries", "200000", offsetof(vol_cfg, max_entries),
+     "(origin, HS6) pairs kept per input partition (least recently used evicted, counted)", 1, 1e9},
+    {0}};
+
+typedef struct vol_val {
+        int64_t last_ms;
+        int64_t first_ms; /* first event of the pair */
+        int64_t cur_hour, cur_day;
+        uint64_t last_decl; /* hash of the last declaration counted: lines count once */
+        float hv[VOL_HOURS], dv[VOL_DAYS];
+        uint16_t hc[VOL_HOURS], dc[VOL_DAYS];
+} vol_val;
+
+/* Move the rings forward to hour h / day d, clearing the buckets passed. */
+static void advance(vol_val *v, int64_t h, int64_t d)
+{
+        if (h > v->cur_hour) {
+                int64_t steps = h - v->cur_hour > VOL_HOURS ? VOL_HOURS : h - v->cur_hour;
+                for (int64_t i = 1; i <= steps; i++) {
+                        size_t s = (size_t)((h - steps + i) % VOL_HOURS);
+                        v->hv[s] = 0;
+                        v->hc[s] = 0;
+                }
+                v->cur_hour = h;
+        }
+        if (d > v->cur_day) {
+                int64_t steps = d - v->cur_day > VOL_DAYS ? VOL_DAYS : d - v->cur_day;
+                for (int64_t i = 1; i <= steps; i++) {
+                        size_t s = (size_t)((d - steps + i) % VOL_DAYS);
+                        v->dv[s] = 0;
+                        v->dc[s] = 0;
+                }
+                v->cur_day = d;
+        }
+}
+
+static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
+{
+        const vol_cfg *cfg = cv;
+        const cf_decl *d = &r->decl;
+        int64_t t = d->event_time_ms;
+        if (t < 0) return;
+        uint64_t key = ((uint64_t)d->origin_country << 32) | d->hs6;
+        bool created;
+        vol_val *v = cf_kvtab_put(&ps->vol, key, t, &created);
+        int64_t h = t / HOUR_MS, day = t / DAY_MS;
+        if (created) {
+                v->first_ms = t;
+                v->cur_hour = h;
+                v->cur_day = day;
+        }
+        if (t < v->first_ms) v->first_ms = t;
+        advance(v, h, day);
+        int64_t nh = cfg->short_ms / HOUR_MS;
+        /* declarations are counted, not lines: the lines of one declaration
+         * arrive together and must not look like a burst of shipments */
+        uint64_t dh = cf_hash_str(d->declaration_id.p, d->declaration_id.n);
+        int newdecl = dh != v->last_decl;
+        v->last_decl = dh;
+        if (h > v->cur_hour - nh) { /* inside the short window: count it */
+                v->hv[h % VOL_HOURS] += (float)d->value_usd;
+                if (v->hc[h % VOL_HOURS] < UINT16_MAX) v->hc[h % VOL_HOURS] += newdecl;
+        }
+        if (day > v->cur_day - VOL_DAYS) {
+                v->dv[day % VOL_DAYS] += (float)d->value_usd;
+                if (v->dc[day % VOL_DAYS] < UINT16_MAX) v->dc[day % VOL_DAYS] += newdecl;
+        }
+        /* the short window ends at the latest hour seen; the baseline is the
+         * whole days before the first day it touches */
+        int64_t s0 = v->cur_hour - nh + 1;
+        int64_t ds = (s0 * HOUR_MS) / DAY_MS;
+        /* history is how long the partition has been observed, not how long the
+         * pair has traded: a pair never seen in that time has a zero baseline
+         * (trade diverted through a new origin) */
+        int64_t hist_days = ds - ps->first_ms / DAY_MS;
+        if (hist_days * DAY_MS < cfg->history_ms || hist_days <= 0) return;
+        int64_t nd = cfg->long_ms / DAY_MS;
+        if (nd > hist_days) nd = hist_days;
+        if (nd > VOL_DAYS - 3) nd = VOL_DAYS - 3;
+        double sv = 0, lv = 0, sc = 0, lc = 0;
+        for (int64_t i = 0; i < nh; i++) {
+                size_t s = (size_t)((v->cur_hour - i) % VOL_HOURS);
+                sv += v->hv[s];
+                sc += v->hc[s];
+        }
+        for (int64_t i = 1; i <= nd; i++) {
+                if (ds - i > v->cur_day || ds - i <= v->cur_day - VOL_DAYS) continue;
+                size_t s = (size_t)((ds - i) % VOL_DAYS);
+                lv += v->dv[s];
+                lc += v->dc[s];
+        }
+        double base = lv / (double)nd, base_n = lc / (double)nd;
+        double floor_v = base < cfg->min_baseline_usd ? cfg->min_baseline_usd : base;
+        double floor_n = base_n < cfg->min_baseline_count ? cfg->min_baseline_count : base_n;
+        if (!(sv > cfg->k * floor_v)) return;
+        if (cfg->count_k > 0 && !(sc > cfg->count_k * floor_n)) return;
+        cf_buf *o = cf_ev_begin(x);
+        cf_ev_cc(o, "origin_country", d->origin_country);
+        cf_ev_num(o, "hs6", d->hs6);
+        cf_ev_num(o, "short_window_value_usd", sv);
+        cf_ev_num(o, "short_window_declarations", sc);
+        cf_ev_num(o, "baseline_daily_value_usd", base);
+        cf_ev_num(o, "baseline_daily_declarations", base_n);
+        cf_ev_num(o, "ratio", sv / floor_v);
+        cf_ev_num(o, "k", cfg->k);
+        cf_ev_num(o, "history_days", (double)hist_days);
+        cf_detect_fire(x, b, r, &cf_rule_origin_volume_surge, cfg);
+}
+
+static void vol_limits(const void *cv, size_t *max, int64_t *window)
+{
+        const vol_cfg *c = cv;
+        *max = (size_t)c->max_entries;
+        *window = c->long_ms + c->short_ms + DAY_MS;
+}
+
+static cf_kvtab *vol_table(cf_detect_part *ps)
+{
+        return &ps->vol;
+}
+
+const cf_rule cf_rule_origin_volume_surge = {
+    .name = "origin_volume_surge",
+    .description = "value of (origin, HS6) in the short window exceeds k x its long-run daily "
+                   "average",
+    .config_map = vol_map,
+    .cfg_size = sizeof(vol_cfg),
+    .check = vol_check,
+    .state_limits = vol_limits,
+    .table = vol_table,
+    .value_size = sizeof(vol_val),
+};
