@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--reference", help="reference folder for the generator")
     ap.add_argument("--data")
     ap.add_argument("--truth")
+    ap.add_argument("--flags-out", help="keep the flags file here")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--min-precision", type=float)
     ap.add_argument("--min-recall", type=float)
@@ -62,8 +63,8 @@ def main():
         if a.reference:
             cmd += ["--reference", a.reference]
         run(cmd)
-    flags = os.path.join(tmp, "flags.jsonl")
-    cmd = [a.bin, "replay", "--in", data, "--flags", flags, "--dlq", os.path.join(tmp, "dlq.jsonl")]
+    flags = a.flags_out or os.path.join(tmp, "flags.jsonl")
+    cmd = [a.bin, "replay", "--no-progress", "--in", data, "--flags", flags, "--dlq", os.path.join(tmp, "dlq.jsonl")]
     if a.config:
         cmd += ["-c", a.config]
     summary = json.loads(run(cmd, stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1])

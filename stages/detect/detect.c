@@ -276,6 +276,8 @@ void cf_detect_record(cf_detect *x, cf_batch *b, cf_record *r)
 {
         cf_detect_part *ps = part_get(x, r->src.partition);
         if (r->decl.event_time_ms < ps->first_ms) ps->first_ms = r->decl.event_time_ms;
+        x->exp_h = cf_hash_str(r->decl.exporter_id.p, r->decl.exporter_id.n);
+        x->decl_h = cf_hash_str(r->decl.declaration_id.p, r->decl.declaration_id.n);
         for (size_t i = 0; i < cf_detect_n_rules; i++) {
                 const cf_rule_common *c = x->cfg[i];
                 if (c->enabled) cf_detect_rules[i]->check(x, ps, b, r, c);

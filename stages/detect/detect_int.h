@@ -149,6 +149,7 @@ struct cf_detect {
         cf_buf ev;          /* evidence under construction */
         uint64_t fired[16]; /* per rule */
         uint64_t flagged, checked;
+        uint64_t exp_h, decl_h; /* hashes of the current record's exporter and declaration ids */
 };
 
 extern const cf_rule cf_rule_trade_remedy_evasion, cf_rule_origin_route_mismatch,

@@ -66,8 +66,8 @@ static void cert_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record 
                 v->first_ms = d->event_time_ms;
                 keep_id(v->first_decl, sizeof(v->first_decl), &d->declaration_id);
         }
-        uint64_t dh = cf_hash_str(d->declaration_id.p, d->declaration_id.n);
-        uint64_t eh = cf_hash_str(d->exporter_id.p, d->exporter_id.n);
+        uint64_t dh = x->decl_h;
+        uint64_t eh = x->exp_h;
         if (find(v->decl_h, v->n_decl, dh) < 0) {
                 v->decl_h[v->n_decl % CERT_IDS] = dh;
                 v->n_decl++;

@@ -63,7 +63,7 @@ static void nes_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         const nes_cfg *cfg = cv;
         const cf_decl *d = &r->decl;
         int64_t t = d->event_time_ms;
-        uint64_t h = cf_hash_str(d->exporter_id.p, d->exporter_id.n);
+        uint64_t h = x->exp_h;
         bool created;
         exp_val *v = cf_kvtab_put(&ps->exp, h, t, &created);
         if (created || t < v->first_ms) v->first_ms = t;
@@ -145,7 +145,7 @@ static void cap_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         const cf_decl *d = &r->decl;
         const cf_detect_ref *ref = &x->ref;
         if (!ref->n_reg) return;
-        uint64_t h = cf_hash_str(d->exporter_id.p, d->exporter_id.n);
+        uint64_t h = x->exp_h;
         for (uint32_t i = cf_index_find(&ref->reg_ix, h); i < ref->n_reg && ref->reg[i].h == h;
              i++) {
                 const cf_reg_row *g = &ref->reg[i];

@@ -53,32 +53,71 @@ typedef struct vol_val {
         int64_t last_ms;
         int64_t first_ms; /* first event of the pair */
         int64_t cur_hour, cur_day;
-        uint64_t last_decl; /* hash of the last declaration counted: lines count once */
+        uint64_t last_decl;     /* hash of the last declaration counted: lines count once */
+        int64_t long_day;       /* the day ds the cached baseline sums are for (-1: none) */
+        double short_v, long_v; /* running short-window sums; cached baseline sums */
+        uint32_t short_n, long_n, long_days;
         float hv[VOL_HOURS], dv[VOL_DAYS];
         uint16_t hc[VOL_HOURS], dc[VOL_DAYS];
 } vol_val;
 
-/* Move the rings forward to hour h / day d, clearing the buckets passed. */
-static void advance(vol_val *v, int64_t h, int64_t d)
+/* Move the hour ring forward to hour h, clearing the buckets passed. */
+static void advance_hours(vol_val *v, int64_t h)
 {
-        if (h > v->cur_hour) {
-                int64_t steps = h - v->cur_hour > VOL_HOURS ? VOL_HOURS : h - v->cur_hour;
-                for (int64_t i = 1; i <= steps; i++) {
-                        size_t s = (size_t)((h - steps + i) % VOL_HOURS);
-                        v->hv[s] = 0;
-                        v->hc[s] = 0;
-                }
-                v->cur_hour = h;
+        if (h <= v->cur_hour) return;
+        int64_t steps = h - v->cur_hour > VOL_HOURS ? VOL_HOURS : h - v->cur_hour;
+        for (int64_t i = 1; i <= steps; i++) {
+                size_t s = (size_t)((h - steps + i) % VOL_HOURS);
+                v->hv[s] = 0;
+                v->hc[s] = 0;
         }
-        if (d > v->cur_day) {
-                int64_t steps = d - v->cur_day > VOL_DAYS ? VOL_DAYS : d - v->cur_day;
-                for (int64_t i = 1; i <= steps; i++) {
-                        size_t s = (size_t)((d - steps + i) % VOL_DAYS);
-                        v->dv[s] = 0;
-                        v->dc[s] = 0;
-                }
-                v->cur_day = d;
+        v->cur_hour = h;
+}
+
+/* Move the day ring forward to day d, clearing the buckets passed. */
+static void advance_days(vol_val *v, int64_t d)
+{
+        if (d <= v->cur_day) return;
+        int64_t steps = d - v->cur_day > VOL_DAYS ? VOL_DAYS : d - v->cur_day;
+        for (int64_t i = 1; i <= steps; i++) {
+                size_t s = (size_t)((d - steps + i) % VOL_DAYS);
+                v->dv[s] = 0;
+                v->dc[s] = 0;
         }
+        v->cur_day = d;
+}
+
+/* Short-window sums (hours cur_hour-nh+1 .. cur_hour), recomputed only when
+ * the hour moves: a record otherwise costs O(1). */
+static void short_sums(vol_val *v, int64_t nh)
+{
+        double sv = 0;
+        uint32_t sc = 0;
+        for (int64_t i = 0; i < nh; i++) {
+                size_t s = (size_t)((v->cur_hour - i) % VOL_HOURS);
+                sv += v->hv[s];
+                sc += v->hc[s];
+        }
+        v->short_v = sv;
+        v->short_n = sc;
+}
+
+/* Baseline sums over the nd whole days before day ds, cached per ds: those
+ * days are closed, late records for them aside. */
+static void long_sums(vol_val *v, int64_t ds, int64_t nd)
+{
+        double lv = 0;
+        uint32_t lc = 0;
+        for (int64_t i = 1; i <= nd; i++) {
+                if (ds - i > v->cur_day || ds - i <= v->cur_day - VOL_DAYS) continue;
+                size_t s = (size_t)((ds - i) % VOL_DAYS);
+                lv += v->dv[s];
+                lc += v->dc[s];
+        }
+        v->long_v = lv;
+        v->long_n = lc;
+        v->long_day = ds;
+        v->long_days = (uint32_t)nd;
 }
 
 static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
@@ -90,53 +129,51 @@ static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         uint64_t key = ((uint64_t)d->origin_country << 32) | d->hs6;
         bool created;
         vol_val *v = cf_kvtab_put(&ps->vol, key, t, &created);
-        int64_t h = t / HOUR_MS, day = t / DAY_MS;
+        int64_t h = t / HOUR_MS, day = t / DAY_MS, nh = cfg->short_ms / HOUR_MS;
         if (created) {
                 v->first_ms = t;
                 v->cur_hour = h;
                 v->cur_day = day;
+                v->long_day = -1;
         }
         if (t < v->first_ms) v->first_ms = t;
-        advance(v, h, day);
-        int64_t nh = cfg->short_ms / HOUR_MS;
+        if (h > v->cur_hour) {
+                advance_hours(v, h);
+                short_sums(v, nh);
+        }
+        advance_days(v, day);
         /* declarations are counted, not lines: the lines of one declaration
          * arrive together and must not look like a burst of shipments */
-        uint64_t dh = cf_hash_str(d->declaration_id.p, d->declaration_id.n);
-        int newdecl = dh != v->last_decl;
-        v->last_decl = dh;
-        if (h > v->cur_hour - nh) { /* inside the short window: count it */
-                v->hv[h % VOL_HOURS] += (float)d->value_usd;
-                if (v->hc[h % VOL_HOURS] < UINT16_MAX) v->hc[h % VOL_HOURS] += newdecl;
+        uint32_t newdecl = x->decl_h != v->last_decl;
+        v->last_decl = x->decl_h;
+        if (h > v->cur_hour - nh) { /* inside the short window */
+                size_t s = (size_t)(h % VOL_HOURS);
+                v->hv[s] += (float)d->value_usd;
+                v->short_v += d->value_usd;
+                if (v->hc[s] < UINT16_MAX) {
+                        v->hc[s] += newdecl;
+                        v->short_n += newdecl;
+                }
         }
         if (day > v->cur_day - VOL_DAYS) {
-                v->dv[day % VOL_DAYS] += (float)d->value_usd;
-                if (v->dc[day % VOL_DAYS] < UINT16_MAX) v->dc[day % VOL_DAYS] += newdecl;
+                size_t s = (size_t)(day % VOL_DAYS);
+                v->dv[s] += (float)d->value_usd;
+                if (v->dc[s] < UINT16_MAX) v->dc[s] += newdecl;
         }
         /* the short window ends at the latest hour seen; the baseline is the
-         * whole days before the first day it touches */
-        int64_t s0 = v->cur_hour - nh + 1;
-        int64_t ds = (s0 * HOUR_MS) / DAY_MS;
-        /* history is how long the partition has been observed, not how long the
-         * pair has traded: a pair never seen in that time has a zero baseline
-         * (trade diverted through a new origin) */
+         * whole days before the first day it touches. History is how long the
+         * partition has been observed, not how long the pair has traded: a
+         * pair never seen in that time has a zero baseline (trade diverted
+         * through a new origin). */
+        int64_t ds = ((v->cur_hour - nh + 1) * HOUR_MS) / DAY_MS;
         int64_t hist_days = ds - ps->first_ms / DAY_MS;
-        if (hist_days * DAY_MS < cfg->history_ms || hist_days <= 0) return;
+        if (hist_days <= 0 || hist_days * DAY_MS < cfg->history_ms) return;
         int64_t nd = cfg->long_ms / DAY_MS;
         if (nd > hist_days) nd = hist_days;
         if (nd > VOL_DAYS - 3) nd = VOL_DAYS - 3;
-        double sv = 0, lv = 0, sc = 0, lc = 0;
-        for (int64_t i = 0; i < nh; i++) {
-                size_t s = (size_t)((v->cur_hour - i) % VOL_HOURS);
-                sv += v->hv[s];
-                sc += v->hc[s];
-        }
-        for (int64_t i = 1; i <= nd; i++) {
-                if (ds - i > v->cur_day || ds - i <= v->cur_day - VOL_DAYS) continue;
-                size_t s = (size_t)((ds - i) % VOL_DAYS);
-                lv += v->dv[s];
-                lc += v->dc[s];
-        }
-        double base = lv / (double)nd, base_n = lc / (double)nd;
+        if (v->long_day != ds || v->long_days != (uint32_t)nd) long_sums(v, ds, nd);
+        double sv = v->short_v, sc = v->short_n;
+        double base = v->long_v / (double)nd, base_n = v->long_n / (double)nd;
         double floor_v = base < cfg->min_baseline_usd ? cfg->min_baseline_usd : base;
         double floor_n = base_n < cfg->min_baseline_count ? cfg->min_baseline_count : base_n;
         if (!(sv > cfg->k * floor_v)) return;

@@ -1,0 +1,578 @@
+/*
+ * test_detect.c - the detect stage's rules, one test per rule: it fires on
+ * the pattern with its evidence, and not on the legitimate look-alike. Runs
+ * the real chain (decode -> dedup -> detect) over JSON lines with the test
+ * rules and reference data in tests/fixtures/detect (not the examples).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pipeline/chain.h"
+#include "pipeline/config.h"
+
+#define FIX CF_TESTDIR "/fixtures/detect"
+
+/* One declaration line; NULL / 0 fields get the defaults of rec_json. */
+typedef struct rec {
+        const char *id, *time, *hs, *origin, *export, *exporter, *importer, *unit;
+        int line;
+        double qty, value;
+        const char *extra; /* raw extra members */
+} rec;
+
+static char *rec_json(const rec *r)
+{
+        char *s = malloc(2048);
+        snprintf(s, 2048,
+                 "{\"declaration_id\":\"%s\",\"line\":%d,\"event_time\":\"%s\",\"hs_code\":\"%s\","
+                 "\"origin_country\":\"%s\",\"export_country\":\"%s\",\"exporter_id\":\"%s\","
+                 "\"importer_id\":\"%s\",\"quantity\":%g,\"unit\":\"%s\",\"customs_value\":%g,"
+                 "\"currency\":\"USD\"%s%s}",
+                 r->id ? r->id : "D-1", r->line ? r->line : 1,
+                 r->time ? r->time : "2025-03-10T10:00:00Z", r->hs ? r->hs : "9403500000",
+                 r->origin ? r->origin : "TH",
+                 r->export   ? r->export
+                 : r->origin ? r->origin
+                             : "TH",
+                 r->exporter ? r->exporter : "TH-EXP-1", r->importer ? r->importer : "US-IMP-1",
+                 r->qty ? r->qty : 100, r->unit ? r->unit : "NMB", r->value ? r->value : 5000,
+                 r->extra ? "," : "", r->extra ? r->extra : "");
+        return s;
+}
+
+typedef struct fx {
+        cf_config cfg;
+        cf_chain *chain;
+        cf_batch b;
+        char *lines[64];
+        size_t n;
+} fx;
+
+static fx *fx_new(void)
+{
+        fx *f = calloc(1, sizeof(*f));
+        char err[1024];
+        if (cf_config_load(&f->cfg, FIX "/customsflow.yaml", err, sizeof(err))) fail_msg("%s", err);
+        f->chain = cf_chain_new(f->cfg.root, f->cfg.base_dir, err, sizeof(err));
+        if (!f->chain) fail_msg("%s", err);
+        cf_batch_init(&f->b, 64);
+        return f;
+}
+
+static void fx_free(fx *f)
+{
+        for (size_t i = 0; i < f->n; i++)
+                free(f->lines[i]);
+        cf_batch_destroy(&f->b);
+        cf_chain_destroy(f->chain);
+        cf_config_free(&f->cfg);
+        free(f);
+}
+
+/* Run one record through the chain (partition 0); returns it. */
+static cf_record *run1(fx *f, const rec *r)
+{
+        for (size_t i = 0; i < f->n; i++)
+                free(f->lines[i]);
+        f->n = 0;
+        cf_batch_reset(&f->b);
+        char *s = rec_json(r);
+        f->lines[f->n++] = s;
+        cf_record *x = cf_batch_add(&f->b, s, strlen(s));
+        x->src.partition = 0;
+        assert_int_equal(cf_chain_process(f->chain, &f->b), 0);
+        if (x->status != CF_REC_OK) fail_msg("not processed: %s %s", x->err_code, x->err_msg);
+        return x;
+}
+
+static const cf_reason *reason(const cf_record *r, const char *rule)
+{
+        for (uint16_t i = 0; i < r->n_reasons; i++)
+                if (!strcmp(r->reasons[i].rule, rule)) return &r->reasons[i];
+        return NULL;
+}
+
+/* The reason for rule, whose evidence must contain every fragment given. */
+static void expect_fired(const cf_record *r, const char *rule, const char *const *frags)
+{
+        const cf_reason *re = reason(r, rule);
+        if (!re) fail_msg("%s did not fire", rule);
+        for (; frags && *frags; frags++)
+                if (!strstr(re->evidence, *frags))
+                        fail_msg("%s evidence %s lacks %s", rule, re->evidence, *frags);
+}
+
+static void expect_quiet(const cf_record *r, const char *rule)
+{
+        const cf_reason *re = reason(r, rule);
+        if (re) fail_msg("%s fired: %s", rule, re->evidence);
+}
+
+static void test_trade_remedy_evasion(void **state)
+{
+        fx *f = fx_new();
+        /* fasteners under a measure against CN, declared Vietnamese, exported from CN */
+        cf_record *r = run1(f, &(rec){.hs = "7318150000", .origin = "VN", .export = "CN"});
+        expect_fired(r, "trade_remedy_evasion",
+                     (const char *[]){"\"case_id\":\"AD-TEST-1\"",
+                                      "\"measure_type\":\"anti_dumping\"",
+                                      "\"affected_country\":\"CN\"", "\"origin_country\":\"VN\"",
+                                      "\"route_field\":\"export_country\"", NULL});
+        assert_true(r->flagged);
+        /* via transit and port of loading */
+        r = run1(f, &(rec){.hs = "7318150000",
+                           .origin = "VN",
+                           .export = "VN",
+                           .extra = "\"transit_countries\":[\"CN\"]"});
+        expect_fired(r, "trade_remedy_evasion",
+                     (const char *[]){"\"route_field\":\"transit_countries\"", NULL});
+        r = run1(f, &(rec){.hs = "7318150000",
+                           .origin = "VN",
+                           .export = "VN",
+                           .extra = "\"port_of_loading\":\"CNSHA\""});
+        expect_fired(r, "trade_remedy_evasion",
+                     (const char *[]){"\"route_field\":\"port_of_loading\"", NULL});
+        /* look-alikes: goods shipped direct from the affected country under its own
+         * origin; transit through a country that is not affected; before the
+         * measure; a measure that expired; other goods */
+        expect_quiet(run1(f, &(rec){.hs = "7318150000", .origin = "CN", .export = "CN"}),
+                     "trade_remedy_evasion");
+        expect_quiet(run1(f, &(rec){.hs = "7318150000",
+                                    .origin = "VN",
+                                    .export = "VN",
+                                    .extra = "\"transit_countries\":[\"SG\"]"}),
+                     "trade_remedy_evasion");
+        expect_quiet(run1(f, &(rec){.hs = "7318150000",
+                                    .origin = "VN",
+                                    .export = "CN",
+                                    .time = "2024-05-31T23:00:00Z"}),
+                     "trade_remedy_evasion");
+        expect_quiet(run1(f, &(rec){.hs = "4407110000", .origin = "FI", .export = "RU"}),
+                     "trade_remedy_evasion");
+        expect_quiet(run1(f, &(rec){.hs = "7320100000", .origin = "VN", .export = "CN"}),
+                     "trade_remedy_evasion");
+        fx_free(f);
+}
+
+static void test_origin_route_mismatch(void **state)
+{
+        fx *f = fx_new();
+        cf_record *r = run1(f, &(rec){.hs = "8501100000", .origin = "MY", .export = "SG"});
+        expect_fired(r, "origin_route_mismatch",
+                     (const char *[]){"\"origin_country\":\"MY\"", "\"export_country\":\"SG\"",
+                                      "\"list_kind\":\"origin\"", "\"list_value\":\"MY\"", NULL});
+        /* a watch-listed chapter, mismatch through the port of loading */
+        r = run1(f, &(rec){.hs = "7326200000",
+                           .origin = "DE",
+                           .export = "DE",
+                           .extra = "\"port_of_loading\":\"NLRTM\""});
+        expect_fired(r, "origin_route_mismatch",
+                     (const char *[]){"\"port_of_loading_country\":\"NL\"",
+                                      "\"list_kind\":\"hs_chapter\"", NULL});
+        /* look-alikes: origin differs for goods and origins not on the list; listed
+         * origin shipped from itself */
+        expect_quiet(run1(f, &(rec){.hs = "8501100000", .origin = "DE", .export = "NL"}),
+                     "origin_route_mismatch");
+        expect_quiet(run1(f, &(rec){.hs = "8501100000", .origin = "MY", .export = "MY"}),
+                     "origin_route_mismatch");
+        fx_free(f);
+}
+
+static void test_manufacturer_origin_mismatch(void **state)
+{
+        fx *f = fx_new();
+        cf_record *r = run1(f, &(rec){.origin = "VN", .extra = "\"manufacturer_country\":\"CN\""});
+        expect_fired(r, "manufacturer_origin_mismatch",
+                     (const char *[]){"\"manufacturer_country\":\"CN\"",
+                                      "\"source_field\":\"manufacturer_country\"", NULL});
+        r = run1(f, &(rec){.origin = "VN", .extra = "\"manufacturer_id\":\"CN-M-77\""});
+        expect_fired(r, "manufacturer_origin_mismatch",
+                     (const char *[]){"\"source_field\":\"manufacturer_id\"",
+                                      "\"manufacturer_id\":\"CN-M-77\"", NULL});
+        expect_quiet(run1(f, &(rec){.origin = "VN", .extra = "\"manufacturer_id\":\"VN-M-77\""}),
+                     "manufacturer_origin_mismatch");
+        /* an id whose prefix is not a country code says nothing */
+        expect_quiet(run1(f, &(rec){.origin = "VN", .extra = "\"manufacturer_id\":\"XQ-M-77\""}),
+                     "manufacturer_origin_mismatch");
+        expect_quiet(run1(f, &(rec){.origin = "VN", .extra = "\"manufacturer_id\":\"ACME-77\""}),
+                     "manufacturer_origin_mismatch");
+        fx_free(f);
+}
+
+/* 80 legitimate prices around 50 USD/unit (a deterministic spread of +-20 %). */
+static void feed_baseline(fx *f, const char *hs)
+{
+        for (int i = 0; i < 80; i++) {
+                char id[32];
+                snprintf(id, sizeof(id), "B-%d", i);
+                double price = 50.0 * (0.8 + 0.4 * ((i * 37) % 80) / 80.0);
+                cf_record *r =
+                    run1(f, &(rec){.id = id, .hs = hs, .qty = 100, .value = 100 * price});
+                expect_quiet(r, "unit_value_outlier");
+        }
+}
+
+static void test_unit_value_outlier(void **state)
+{
+        fx *f = fx_new();
+        /* before min_samples nothing may fire, however odd the price */
+        expect_quiet(run1(f, &(rec){.id = "E-0", .hs = "9403500000", .qty = 100, .value = 10}),
+                     "unit_value_outlier");
+        feed_baseline(f, "9403500000");
+        cf_record *r = run1(f, &(rec){.id = "U-1", .hs = "9403500000", .qty = 100, .value = 100});
+        expect_fired(r, "unit_value_outlier",
+                     (const char *[]){"\"direction\":\"undervalued\"", "\"unit_value_usd\":1",
+                                      "\"baseline_median_usd\":", "\"z\":-", "\"samples\":", NULL});
+        r = run1(f, &(rec){.id = "U-2", .hs = "9403500000", .qty = 100, .value = 100 * 2500});
+        expect_fired(r, "unit_value_outlier",
+                     (const char *[]){"\"direction\":\"overvalued\"", NULL});
+        /* a real price spread: 35 and 70 USD/unit are within it */
+        expect_quiet(run1(f, &(rec){.id = "L-1", .hs = "9403500000", .qty = 100, .value = 3500}),
+                     "unit_value_outlier");
+        expect_quiet(run1(f, &(rec){.id = "L-2", .hs = "9403500000", .qty = 100, .value = 7000}),
+                     "unit_value_outlier");
+        /* other goods or another unit have their own baseline (none yet) */
+        expect_quiet(run1(f, &(rec){.id = "O-1", .hs = "9403600000", .qty = 100, .value = 100}),
+                     "unit_value_outlier");
+        expect_quiet(
+            run1(f,
+                 &(rec){.id = "O-2", .hs = "9403500000", .unit = "KGM", .qty = 100, .value = 100}),
+            "unit_value_outlier");
+        fx_free(f);
+}
+
+static void test_origin_volume_surge(void **state)
+{
+        fx *f = fx_new();
+        char id[32], t[32];
+        /* 20 days of ordinary trade: one declaration a day of (BD, 620342) */
+        for (int d = 1; d <= 20; d++) {
+                snprintf(id, sizeof(id), "V-%d", d);
+                snprintf(t, sizeof(t), "2025-03-%02dT12:00:00Z", d);
+                cf_record *r = run1(
+                    f,
+                    &(rec){.id = id, .time = t, .hs = "6203420000", .origin = "BD", .value = 8000});
+                expect_quiet(r, "origin_volume_surge");
+        }
+        /* look-alike: one large consignment is not a surge of shipments */
+        expect_quiet(run1(f, &(rec){.id = "BIG",
+                                    .time = "2025-03-21T08:00:00Z",
+                                    .hs = "6203420000",
+                                    .origin = "BD",
+                                    .value = 900000}),
+                     "origin_volume_surge");
+        /* many lines of one declaration are one shipment */
+        for (int l = 1; l <= 20; l++) {
+                cf_record *r = run1(f, &(rec){.id = "MULTI",
+                                              .line = l,
+                                              .time = "2025-03-21T09:00:00Z",
+                                              .hs = "6203420000",
+                                              .origin = "BD",
+                                              .value = 60000});
+                expect_quiet(r, "origin_volume_surge");
+        }
+        /* a new origin for these goods suddenly ships many declarations */
+        int fired = 0;
+        for (int i = 0; i < 30; i++) {
+                snprintf(id, sizeof(id), "S-%d", i);
+                snprintf(t, sizeof(t), "2025-03-22T%02d:%02d:00Z", i / 2, (i % 2) * 30);
+                cf_record *r = run1(
+                    f,
+                    &(rec){
+                        .id = id, .time = t, .hs = "6203420000", .origin = "KH", .value = 60000});
+                if (reason(r, "origin_volume_surge")) {
+                        fired++;
+                        expect_fired(r, "origin_volume_surge",
+                                     (const char *[]){"\"origin_country\":\"KH\"", "\"hs6\":620342",
+                                                      "\"short_window_value_usd\":", "\"ratio\":",
+                                                      "\"baseline_daily_value_usd\":0", NULL});
+                }
+        }
+        /* the count must pass 5 x max(0, 2) = 10 declarations: 11th onwards */
+        assert_int_equal(fired, 20);
+        fx_free(f);
+}
+
+static void test_new_exporter_surge(void **state)
+{
+        fx *f = fx_new();
+        /* observation starts on Jan 1; warm-up is 10 days */
+        run1(
+            f,
+            &(rec){.id = "N-0", .time = "2025-01-01T00:00:00Z", .exporter = "OLD-1", .value = 5e5});
+        cf_record *r = run1(
+            f,
+            &(rec){.id = "N-1", .time = "2025-01-02T00:00:00Z", .exporter = "OLD-1", .value = 9e5});
+        expect_quiet(r, "new_exporter_surge"); /* seen in warm-up: age unknown */
+        r = run1(
+            f,
+            &(rec){.id = "N-2", .time = "2025-02-01T00:00:00Z", .exporter = "NEW-1", .value = 6e5});
+        expect_quiet(r, "new_exporter_surge");
+        r = run1(
+            f,
+            &(rec){.id = "N-3", .time = "2025-02-10T00:00:00Z", .exporter = "NEW-1", .value = 6e5});
+        expect_fired(
+            r, "new_exporter_surge",
+            (const char *[]){"\"first_seen\":\"2025-02-01", "\"first_seen_source\":\"stream\"",
+                             "\"days_since_first_seen\":9", "\"cumulative_value_usd\":1200000",
+                             "\"threshold_usd\":1000000", NULL});
+        /* below the threshold: a new exporter is not suspicious in itself */
+        r = run1(
+            f,
+            &(rec){.id = "N-4", .time = "2025-02-10T00:00:00Z", .exporter = "NEW-2", .value = 9e5});
+        expect_quiet(r, "new_exporter_surge");
+        /* more than new_days later it is established */
+        r = run1(
+            f,
+            &(rec){.id = "N-5", .time = "2025-06-01T00:00:00Z", .exporter = "NEW-2", .value = 9e5});
+        expect_quiet(r, "new_exporter_surge");
+        /* the registry dates an exporter even inside the warm-up */
+        run1(f, &(rec){.id = "N-6",
+                       .time = "2025-03-02T00:00:00Z",
+                       .exporter = "TH-NEW-2",
+                       .value = 6e5});
+        r = run1(f, &(rec){.id = "N-7",
+                           .time = "2025-03-03T00:00:00Z",
+                           .exporter = "TH-NEW-2",
+                           .value = 6e5});
+        expect_fired(r, "new_exporter_surge",
+                     (const char *[]){"\"first_seen\":\"2025-03-01",
+                                      "\"first_seen_source\":\"registry\"", NULL});
+        fx_free(f);
+}
+
+static void test_capacity_exceeded(void **state)
+{
+        fx *f = fx_new();
+        cf_record *r = run1(f, &(rec){.id = "C-1",
+                                      .time = "2025-02-01T00:00:00Z",
+                                      .exporter = "TH-FAB-1",
+                                      .qty = 600});
+        expect_quiet(r, "capacity_exceeded");
+        r = run1(f, &(rec){.id = "C-2",
+                           .time = "2025-05-01T00:00:00Z",
+                           .exporter = "TH-FAB-1",
+                           .qty = 600});
+        expect_fired(r, "capacity_exceeded",
+                     (const char *[]){"\"cumulative_quantity\":1200", "\"capacity_per_year\":1000",
+                                      "\"year\":2025", "\"registry_hs_prefix\":\"940350\"", NULL});
+        /* a new calendar year starts from zero */
+        r = run1(f, &(rec){.id = "C-3",
+                           .time = "2026-01-02T00:00:00Z",
+                           .exporter = "TH-FAB-1",
+                           .qty = 600});
+        expect_quiet(r, "capacity_exceeded");
+        /* other goods or another unit are not under that capacity */
+        r = run1(f, &(rec){.id = "C-4",
+                           .time = "2026-01-03T00:00:00Z",
+                           .exporter = "TH-FAB-1",
+                           .hs = "8501100000",
+                           .qty = 5000});
+        expect_quiet(r, "capacity_exceeded");
+        r = run1(f, &(rec){.id = "C-5",
+                           .time = "2026-01-03T00:00:00Z",
+                           .exporter = "TH-FAB-1",
+                           .unit = "KGM",
+                           .qty = 5000});
+        expect_quiet(r, "capacity_exceeded");
+        fx_free(f);
+}
+
+static void test_certificate_reuse(void **state)
+{
+        fx *f = fx_new();
+        cf_record *r;
+        /* one exporter, three declarations (two lines each): legitimate */
+        for (int d = 1; d <= 3; d++)
+                for (int l = 1; l <= 2; l++) {
+                        char id[16];
+                        snprintf(id, sizeof(id), "CR-%d", d);
+                        r = run1(f, &(rec){.id = id,
+                                           .line = l,
+                                           .exporter = "TH-A",
+                                           .extra = "\"certificate_of_origin\":\"CO-1\""});
+                        expect_quiet(r, "certificate_reuse");
+                }
+        r = run1(f, &(rec){.id = "CR-4",
+                           .exporter = "TH-A",
+                           .extra = "\"certificate_of_origin\":\"CO-1\""});
+        expect_fired(r, "certificate_reuse",
+                     (const char *[]){"\"certificate_of_origin\":\"CO-1\"", "\"declarations\":4",
+                                      "\"first_declaration_id\":\"CR-1\"",
+                                      "\"reason\":\"too_many_declarations\"", NULL});
+        /* a second exporter on a certificate fires at once */
+        r = run1(f, &(rec){.id = "CX-1",
+                           .exporter = "TH-A",
+                           .extra = "\"certificate_of_origin\":\"CO-2\""});
+        expect_quiet(r, "certificate_reuse");
+        r = run1(f, &(rec){.id = "CX-2",
+                           .exporter = "TH-B",
+                           .extra = "\"certificate_of_origin\":\"CO-2\""});
+        expect_fired(r, "certificate_reuse",
+                     (const char *[]){"\"exporters\":2", "\"exporters_seen\":[\"TH-A\",\"TH-B\"]",
+                                      "\"reason\":\"second_exporter\"", NULL});
+        fx_free(f);
+}
+
+static void test_preference_and_score(void **state)
+{
+        fx *f = fx_new();
+        /* weight 20 in the test rules: it fires but does not flag on its own */
+        cf_record *r = run1(f, &(rec){.extra = "\"preference_code\":\"GSP\""});
+        expect_fired(r, "preference_without_certificate",
+                     (const char *[]){"\"preference_code\":\"GSP\"", NULL});
+        assert_false(r->flagged);
+        assert_true(r->score == 20);
+        r = run1(f, &(rec){.id = "P-2",
+                           .extra = "\"preference_code\":\"GSP\","
+                                    "\"certificate_of_origin\":\"CO-P\""});
+        expect_quiet(r, "preference_without_certificate");
+        /* several rules: the score is capped at score_cap (100) */
+        r = run1(f, &(rec){.id = "P-3",
+                           .hs = "7318150000",
+                           .origin = "MY",
+                           .export = "CN",
+                           .exporter = "XX-BAD-01",
+                           .extra = "\"manufacturer_country\":\"CN\""});
+        assert_true(r->n_reasons >= 4);
+        assert_true(r->score == 100);
+        assert_true(r->flagged);
+        fx_free(f);
+}
+
+static void test_watchlist_party(void **state)
+{
+        fx *f = fx_new();
+        cf_record *r = run1(f, &(rec){.exporter = "XX-BAD-01"});
+        expect_fired(r, "watchlist_party",
+                     (const char *[]){"\"role\":\"exporter\"", "\"id\":\"XX-BAD-01\"",
+                                      "\"list_reason\":\"front company\"",
+                                      "\"listed_on\":\"2024-01-02\"", NULL});
+        /* kind party matches any role; vessels by IMO number */
+        expect_fired(run1(f, &(rec){.importer = "ZZ-SHELL-7"}), "watchlist_party",
+                     (const char *[]){"\"role\":\"importer\"", "\"list_kind\":\"party\"", NULL});
+        expect_fired(run1(f, &(rec){.extra = "\"vessel_imo\":\"IMO1234567\""}), "watchlist_party",
+                     (const char *[]){"\"role\":\"vessel\"", NULL});
+        /* look-alikes: similar ids, and an exporter id listed in the importer role only */
+        expect_quiet(run1(f, &(rec){.exporter = "XX-BAD-011"}), "watchlist_party");
+        expect_quiet(run1(f, &(rec){.exporter = "XX-BAD-0"}), "watchlist_party");
+        expect_quiet(run1(f, &(rec){.importer = "XX-BAD-01"}), "watchlist_party");
+        fx_free(f);
+}
+
+static void test_dedup_signals(void **state)
+{
+        fx *f = fx_new();
+        const char *ship = "\"bill_of_lading\":\"BOL-9\",\"container_id\":\"MSCU1234565\"";
+        cf_record *r = run1(f, &(rec){.id = "SH-1", .extra = ship});
+        expect_quiet(r, "duplicate_shipment");
+        r = run1(f, &(rec){.id = "SH-2", .extra = ship});
+        expect_fired(r, "duplicate_shipment",
+                     (const char *[]){"\"other_declaration_id\":\"SH-1\"", "\"seen_at\":", NULL});
+        /* same declaration line, different content, no higher amendment */
+        r = run1(f, &(rec){.id = "CF-1", .qty = 10, .extra = "\"amendment\":0"});
+        expect_quiet(r, "conflicting_resubmission");
+        r = run1(f, &(rec){.id = "CF-1", .qty = 20, .extra = "\"amendment\":0"});
+        expect_fired(r, "conflicting_resubmission",
+                     (const char *[]){"\"previous_amendment\":0", "\"fingerprint\":", NULL});
+        /* a proper amendment is not a conflict */
+        r = run1(f, &(rec){.id = "CF-1", .qty = 30, .extra = "\"amendment\":1"});
+        expect_quiet(r, "conflicting_resubmission");
+        fx_free(f);
+}
+
+static void test_snapshot_restore(void **state)
+{
+        fx *f = fx_new();
+        feed_baseline(f, "9403500000");
+        run1(
+            f,
+            &(rec){.id = "S-1", .exporter = "TH-A", .extra = "\"certificate_of_origin\":\"CO-S\""});
+        cf_buf snap = {0};
+        assert_int_equal(cf_chain_snapshot(f->chain, 0, &snap), 0);
+        fx *g = fx_new();
+        char err[256];
+        assert_int_equal(cf_chain_restore(g->chain, 0, snap.p, snap.len, err, sizeof(err)), 0);
+        /* the restored baseline fires at once; the certificate remembers its exporter */
+        expect_fired(run1(g, &(rec){.id = "S-2", .qty = 100, .value = 100}), "unit_value_outlier",
+                     NULL);
+        expect_fired(run1(g, &(rec){.id = "S-3",
+                                    .exporter = "TH-B",
+                                    .extra = "\"certificate_of_origin\":\"CO-S\""}),
+                     "certificate_reuse", NULL);
+        /* a fresh chain without the snapshot knows nothing */
+        fx *h = fx_new();
+        expect_quiet(run1(h, &(rec){.id = "S-2", .qty = 100, .value = 100}), "unit_value_outlier");
+        /* a damaged snapshot is refused with a message, not crashed on */
+        snap.p[snap.len / 2] ^= 0x5a;
+        snap.len = snap.len / 2 + 1;
+        assert_int_not_equal(cf_chain_restore(h->chain, 0, snap.p, snap.len, err, sizeof(err)), 0);
+        cf_buf_free(&snap);
+        fx_free(f);
+        fx_free(g);
+        fx_free(h);
+}
+
+/* rules.yaml mistakes are errors with file:line */
+static void test_bad_rules(void **state)
+{
+        static const struct {
+                const char *yaml, *want;
+        } cases[] = {
+            {"rules:\n  no_such_rule: {weight: 1}\n", "rules.yaml:2: unknown rule 'no_such_rule'"},
+            {"rules:\n  unit_value_outlier:\n    zz: 3\n", "rules.yaml:3"},
+            {"rules:\n  unit_value_outlier:\n    z: abc\n", "rules.yaml:3"},
+            {"flag_threshold: 5000\n", "rules.yaml:1"},
+            {"reference:\n  watchlist: missing.csv\n", "missing.csv"},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char dir[] = "/tmp/cf-detect-XXXXXX";
+                assert_non_null(mkdtemp(dir));
+                char p[512];
+                snprintf(p, sizeof(p), "%s/rules.yaml", dir);
+                FILE *o = fopen(p, "w");
+                fputs(cases[i].yaml, o);
+                fclose(o);
+                snprintf(p, sizeof(p), "%s/c.yaml", dir);
+                o = fopen(p, "w");
+                fprintf(o,
+                        "stages:\n  decode:\n    fx_rates: %s/reference/fx_rates.csv\n"
+                        "  detect:\n    rules: rules.yaml\n",
+                        FIX);
+                fclose(o);
+                cf_config cfg;
+                char err[1024];
+                assert_int_equal(cf_config_load(&cfg, p, err, sizeof(err)), 0);
+                cf_chain *c = cf_chain_new(cfg.root, cfg.base_dir, err, sizeof(err));
+                if (c) fail_msg("case %zu accepted", i);
+                if (!strstr(err, cases[i].want))
+                        fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].want);
+                cf_config_free(&cfg);
+        }
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_trade_remedy_evasion),
+            cmocka_unit_test(test_origin_route_mismatch),
+            cmocka_unit_test(test_manufacturer_origin_mismatch),
+            cmocka_unit_test(test_unit_value_outlier),
+            cmocka_unit_test(test_origin_volume_surge),
+            cmocka_unit_test(test_new_exporter_surge),
+            cmocka_unit_test(test_capacity_exceeded),
+            cmocka_unit_test(test_certificate_reuse),
+            cmocka_unit_test(test_preference_and_score),
+            cmocka_unit_test(test_watchlist_party),
+            cmocka_unit_test(test_dedup_signals),
+            cmocka_unit_test(test_snapshot_restore),
+            cmocka_unit_test(test_bad_rules),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
