@@ -9,11 +9,14 @@
 #include "pipeline/chain.h"
 #include "pipeline/cli.h"
 #include "pipeline/config.h"
+#include "stages/detect/detect.h"
 
 int cf_cmd_check_config(int argc, char **argv)
 {
         static const struct option lo[] = {{"config", required_argument, 0, 'c'},
                                            {"describe", no_argument, 0, 'D'},
+                                           {"describe-rules", no_argument, 0, 'R'},
+                                           {"rules-schema", no_argument, 0, 'S'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
         const char *path = NULL;
@@ -27,12 +30,24 @@ int cf_cmd_check_config(int argc, char **argv)
                 case 'D':
                         cf_chain_describe(stdout);
                         return 0;
+                case 'R':
+                        cf_detect_describe_rules(stdout);
+                        return 0;
+                case 'S': {
+                        cf_buf b = {0};
+                        cf_detect_rules_schema(&b);
+                        fwrite(b.p, 1, b.len, stdout);
+                        cf_buf_free(&b);
+                        return 0;
+                }
                 case 'h':
                         printf("usage: customsflow check-config -c config.yaml [--describe]\n\n"
                                "Validates the config file, the rules file and every reference\n"
                                "file it points at. Exit 0 if valid; otherwise prints\n"
                                "file:line: reason and exits 1.\n"
-                               "  --describe   print every stage's config keys (Markdown)\n");
+                               "  --describe        print every stage's config keys (Markdown)\n"
+                               "  --describe-rules  print the keys of rules.yaml and of every rule\n"
+                               "  --rules-schema    print the JSON Schema of rules.yaml\n");
                         return 0;
                 default:
                         return 2;
