@@ -272,31 +272,76 @@ static int detect_init(cf_stage *st, const cf_stage_env *env, char *errstr, size
         return 0;
 }
 
-void cf_detect_record(cf_detect *x, cf_batch *b, cf_record *r)
+/* Score r from the reasons its rules added. */
+static void score(cf_detect *x, cf_record *r)
 {
-        cf_detect_part *ps = part_get(x, r->src.partition);
-        if (r->decl.event_time_ms < ps->first_ms) ps->first_ms = r->decl.event_time_ms;
-        x->exp_h = cf_hash_str(r->decl.exporter_id.p, r->decl.exporter_id.n);
-        x->decl_h = cf_hash_str(r->decl.declaration_id.p, r->decl.declaration_id.n);
-        for (size_t i = 0; i < cf_detect_n_rules; i++) {
-                const cf_rule_common *c = x->cfg[i];
-                if (c->enabled) cf_detect_rules[i]->check(x, ps, b, r, c);
-        }
-        double score = 0;
+        double sum = 0;
         for (uint16_t i = 0; i < r->n_reasons; i++)
-                score += r->reasons[i].weight;
-        r->score = score > x->score_cap ? x->score_cap : score;
+                sum += r->reasons[i].weight;
+        r->score = sum > x->score_cap ? x->score_cap : sum;
         r->flagged = r->n_reasons && r->score >= x->flag_threshold;
         x->checked++;
         x->flagged += r->flagged;
 }
 
+static void check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r)
+{
+        if (r->decl.event_time_ms < ps->first_ms) ps->first_ms = r->decl.event_time_ms;
+        for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                const cf_rule_common *c = x->cfg[i];
+                if (c->enabled) cf_detect_rules[i]->check(x, ps, b, r, c);
+        }
+        score(x, r);
+}
+
+void cf_detect_record(cf_detect *x, cf_batch *b, cf_record *r)
+{
+        x->exp_h = cf_hash_str(r->decl.exporter_id.p, r->decl.exporter_id.n);
+        x->decl_h = cf_hash_str(r->decl.declaration_id.p, r->decl.declaration_id.n);
+        check(x, part_get(x, r->src.partition), b, r);
+}
+
+/* How many records ahead state is prefetched: the tables are larger than the
+ * caches, and each record touches several of them at random. */
+#define PREFETCH_AHEAD 6
+
+static void prefetch(cf_detect *x, cf_record *r, uint64_t exp_h)
+{
+        cf_detect_part *ps = part_get(x, r->src.partition);
+        for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                const cf_rule_common *c = x->cfg[i];
+                if (c->enabled && cf_detect_rules[i]->prefetch)
+                        cf_detect_rules[i]->prefetch(ps, r, exp_h, c);
+        }
+}
+
 static int detect_process(cf_stage *st, cf_batch *b)
 {
         detect_stage *d = st->ctx;
+        cf_detect *x = &d->x;
         if (!d->sc.enabled) return 0;
-        for (size_t i = 0; i < b->n; i++)
-                if (b->recs[i].status == CF_REC_OK) cf_detect_record(&d->x, b, &b->recs[i]);
+        if (x->hashes_cap < b->n) {
+                x->hashes_cap = b->n;
+                x->hashes = realloc(x->hashes, 2 * b->n * sizeof(*x->hashes));
+        }
+        for (size_t i = 0; i < b->n; i++) {
+                const cf_decl *dc = &b->recs[i].decl;
+                if (b->recs[i].status != CF_REC_OK) continue;
+                x->hashes[2 * i] = cf_hash_str(dc->exporter_id.p, dc->exporter_id.n);
+                x->hashes[2 * i + 1] = cf_hash_str(dc->declaration_id.p, dc->declaration_id.n);
+        }
+        for (size_t i = 0; i < b->n && i < PREFETCH_AHEAD; i++)
+                if (b->recs[i].status == CF_REC_OK) prefetch(x, &b->recs[i], x->hashes[2 * i]);
+        for (size_t i = 0; i < b->n; i++) {
+                size_t a = i + PREFETCH_AHEAD;
+                if (a < b->n && b->recs[a].status == CF_REC_OK)
+                        prefetch(x, &b->recs[a], x->hashes[2 * a]);
+                cf_record *r = &b->recs[i];
+                if (r->status != CF_REC_OK) continue;
+                x->exp_h = x->hashes[2 * i];
+                x->decl_h = x->hashes[2 * i + 1];
+                check(x, part_get(x, r->src.partition), b, r);
+        }
         return 0;
 }
 
@@ -437,6 +482,7 @@ static void detect_destroy(cf_stage *st)
         for (size_t p = 0; p < d->x.nparts; p++)
                 part_free(d->x.parts[p]);
         free(d->x.parts);
+        free(d->x.hashes);
         free_cfgs(d->x.cfg);
         cf_detect_ref_free(&d->x.ref);
         cf_buf_free(&d->x.ev);

@@ -18,6 +18,9 @@
 #include "pipeline/config_map.h"
 #include "stages/detect/kvtab.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 /** Keys every rule has; the first member of every rule's config struct. */
 typedef struct cf_rule_common {
         bool enabled;
@@ -96,8 +99,12 @@ typedef struct cf_detect_ref {
 
 /** Find the first array position whose hash is h (caller compares the key). */
 uint32_t cf_index_find(const cf_index *ix, uint64_t h);
-/** Hash of a string (XXH3-64). */
-uint64_t cf_hash_str(const char *s, size_t n);
+/** Hash of a string (XXH3-64, inlined: ids are short and hashed several times per record). */
+static inline uint64_t cf_hash_str(const char *s, size_t n)
+{
+        uint64_t h = XXH3_64bits(s, n);
+        return h ? h : 1;
+}
 
 /** Load every reference file named in rules.yaml's `reference:` section. */
 int cf_detect_ref_load(cf_detect_ref *ref, const char *measures, const char *watchlist,
@@ -132,6 +139,8 @@ typedef struct cf_rule {
         size_t cfg_size; /* bytes of the config struct (starts with cf_rule_common) */
         /** Check r (status OK); add a reason with cf_detect_fire when it fires. */
         void (*check)(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cfg);
+        /** Prefetch the state r will touch, a few records ahead (NULL: none). */
+        void (*prefetch)(cf_detect_part *ps, const cf_record *r, uint64_t exp_h, const void *cfg);
         /** Bound and window of this rule's state table (NULL: stateless). */
         void (*state_limits)(const void *cfg, size_t *max_entries, int64_t *window_ms);
         /** Which table of cf_detect_part the rule keeps (NULL: none). */
@@ -150,6 +159,8 @@ struct cf_detect {
         uint64_t fired[16]; /* per rule */
         uint64_t flagged, checked;
         uint64_t exp_h, decl_h; /* hashes of the current record's exporter and declaration ids */
+        uint64_t *hashes;       /* per record of the batch: exporter, declaration (2 each) */
+        size_t hashes_cap;
 };
 
 extern const cf_rule cf_rule_trade_remedy_evasion, cf_rule_origin_route_mismatch,

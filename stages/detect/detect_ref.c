@@ -14,17 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <xxhash.h>
-
 #include "pipeline/csv_reader.h"
 #include "stages/decode.h"
 #include "stages/detect/detect_int.h"
-
-uint64_t cf_hash_str(const char *s, size_t n)
-{
-        uint64_t h = XXH3_64bits(s, n);
-        return h ? h : 1;
-}
 
 uint16_t cf_cc_of(const char *p, size_t n)
 {

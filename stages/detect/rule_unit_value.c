@@ -102,15 +102,19 @@ static void add(uv_val *v, int i)
         v->pending++;
 }
 
+static uint64_t uv_key(const cf_decl *d)
+{
+        return ((uint64_t)d->hs6 << 32) | ((uint64_t)(unsigned char)d->unit[0] << 16) |
+               ((uint64_t)(unsigned char)d->unit[1] << 8) | (unsigned char)d->unit[2];
+}
+
 static void uv_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
 {
         const uv_cfg *cfg = cv;
         const cf_decl *d = &r->decl;
         if (!(d->quantity > 0) || !(d->value_usd > 0)) return;
         double uv = d->value_usd / d->quantity, lx = log(uv);
-        uint64_t key = ((uint64_t)d->hs6 << 32) | ((uint64_t)(unsigned char)d->unit[0] << 16) |
-                       ((uint64_t)(unsigned char)d->unit[1] << 8) | (unsigned char)d->unit[2];
-        uv_val *v = cf_kvtab_put(&ps->uv, key, d->event_time_ms, NULL);
+        uv_val *v = cf_kvtab_put(&ps->uv, uv_key(d), d->event_time_ms, NULL);
         /* refresh often while the baseline is young, then every n/32 samples */
         if (v->n && (v->pending >= 32 || v->pending * 32 >= v->n || v->n < 2 * cfg->min_samples))
                 recompute(v);
@@ -135,6 +139,14 @@ static void uv_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r
         add(v, bucket_of(lx));
 }
 
+static void uv_prefetch(cf_detect_part *ps, const cf_record *r, uint64_t exp_h, const void *cv)
+{
+        const cf_decl *d = &r->decl;
+        if (!(d->quantity > 0) || !(d->value_usd > 0)) return;
+        int i = bucket_of(log(d->value_usd / d->quantity));
+        cf_kvtab_prefetch(&ps->uv, uv_key(d), offsetof(uv_val, h) + (size_t)i * 2);
+}
+
 static void uv_limits(const void *cv, size_t *max, int64_t *window)
 {
         const uv_cfg *c = cv;
@@ -153,6 +165,7 @@ const cf_rule cf_rule_unit_value_outlier = {
     .config_map = uv_map,
     .cfg_size = sizeof(uv_cfg),
     .check = uv_check,
+    .prefetch = uv_prefetch,
     .state_limits = uv_limits,
     .table = uv_table,
     .value_size = sizeof(uv_val),
