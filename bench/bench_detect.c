@@ -42,6 +42,15 @@ static cf_stage make(const cf_stage_plugin *p, const cf_config *cfg)
         return st;
 }
 
+/* CPU time of this thread: the machine is shared, so wall time includes
+ * time other processes ran; both are printed. */
+static double cpu_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
         double x = *(const double *)a, y = *(const double *)b;
@@ -101,7 +110,7 @@ int main(int argc, char **argv)
         free(line);
         printf("bench_detect: %zu records, %zu processed (after decode and dedup), %zu batches\n",
                total, ok, nb);
-        double rate[3];
+        double rate[3], crate[3];
         size_t flagged = 0;
         for (int pass = 0; pass < 3; pass++) {
                 cf_stage det = make(&cf_stage_detect, &cfg);
@@ -112,21 +121,25 @@ int main(int argc, char **argv)
                                 r->reasons = NULL;
                                 r->flagged = false;
                         }
-                double t0 = now_s();
+                double t0 = now_s(), c0 = cpu_s();
                 for (size_t k = 0; k < nb; k++)
                         cf_stage_detect.process(&det, &bs[k]);
-                double dt = now_s() - t0;
+                double dt = now_s() - t0, ct = cpu_s() - c0;
+                crate[pass] = (double)ok / ct;
                 flagged = 0;
                 for (size_t k = 0; k < nb; k++)
                         for (size_t i = 0; i < bs[k].n; i++)
                                 flagged += bs[k].recs[i].flagged;
                 rate[pass] = (double)ok / dt;
-                printf("pass %d: detect %.3f s, %.0f records/s (processed records), %zu flagged\n",
-                       pass + 1, dt, rate[pass], flagged);
+                printf("pass %d: detect %.3f s wall, %.3f s CPU: %.0f records/s wall, %.0f CPU "
+                       "(processed records), %zu flagged\n",
+                       pass + 1, dt, ct, rate[pass], crate[pass], flagged);
                 cf_stage_detect.destroy(&det);
         }
         qsort(rate, 3, sizeof(rate[0]), cmp_d);
-        printf("detect stage median: %.0f records/s on one thread, all rules on\n", rate[1]);
+        qsort(crate, 3, sizeof(crate[0]), cmp_d);
+        printf("detect stage median: %.0f records/s wall, %.0f records/s of CPU time, one thread\n",
+               rate[1], crate[1]);
         for (size_t k = 0; k < nb; k++)
                 cf_batch_destroy(&bs[k]);
         free(bs);

@@ -301,47 +301,12 @@ void cf_detect_record(cf_detect *x, cf_batch *b, cf_record *r)
         check(x, part_get(x, r->src.partition), b, r);
 }
 
-/* How many records ahead state is prefetched: the tables are larger than the
- * caches, and each record touches several of them at random. */
-#define PREFETCH_AHEAD 6
-
-static void prefetch(cf_detect *x, cf_record *r, uint64_t exp_h)
-{
-        cf_detect_part *ps = part_get(x, r->src.partition);
-        for (size_t i = 0; i < cf_detect_n_rules; i++) {
-                const cf_rule_common *c = x->cfg[i];
-                if (c->enabled && cf_detect_rules[i]->prefetch)
-                        cf_detect_rules[i]->prefetch(ps, r, exp_h, c);
-        }
-}
-
 static int detect_process(cf_stage *st, cf_batch *b)
 {
         detect_stage *d = st->ctx;
-        cf_detect *x = &d->x;
         if (!d->sc.enabled) return 0;
-        if (x->hashes_cap < b->n) {
-                x->hashes_cap = b->n;
-                x->hashes = realloc(x->hashes, 2 * b->n * sizeof(*x->hashes));
-        }
-        for (size_t i = 0; i < b->n; i++) {
-                const cf_decl *dc = &b->recs[i].decl;
-                if (b->recs[i].status != CF_REC_OK) continue;
-                x->hashes[2 * i] = cf_hash_str(dc->exporter_id.p, dc->exporter_id.n);
-                x->hashes[2 * i + 1] = cf_hash_str(dc->declaration_id.p, dc->declaration_id.n);
-        }
-        for (size_t i = 0; i < b->n && i < PREFETCH_AHEAD; i++)
-                if (b->recs[i].status == CF_REC_OK) prefetch(x, &b->recs[i], x->hashes[2 * i]);
-        for (size_t i = 0; i < b->n; i++) {
-                size_t a = i + PREFETCH_AHEAD;
-                if (a < b->n && b->recs[a].status == CF_REC_OK)
-                        prefetch(x, &b->recs[a], x->hashes[2 * a]);
-                cf_record *r = &b->recs[i];
-                if (r->status != CF_REC_OK) continue;
-                x->exp_h = x->hashes[2 * i];
-                x->decl_h = x->hashes[2 * i + 1];
-                check(x, part_get(x, r->src.partition), b, r);
-        }
+        for (size_t i = 0; i < b->n; i++)
+                if (b->recs[i].status == CF_REC_OK) cf_detect_record(&d->x, b, &b->recs[i]);
         return 0;
 }
 
@@ -482,7 +447,6 @@ static void detect_destroy(cf_stage *st)
         for (size_t p = 0; p < d->x.nparts; p++)
                 part_free(d->x.parts[p]);
         free(d->x.parts);
-        free(d->x.hashes);
         free_cfgs(d->x.cfg);
         cf_detect_ref_free(&d->x.ref);
         cf_buf_free(&d->x.ev);

@@ -139,8 +139,6 @@ typedef struct cf_rule {
         size_t cfg_size; /* bytes of the config struct (starts with cf_rule_common) */
         /** Check r (status OK); add a reason with cf_detect_fire when it fires. */
         void (*check)(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cfg);
-        /** Prefetch the state r will touch, a few records ahead (NULL: none). */
-        void (*prefetch)(cf_detect_part *ps, const cf_record *r, uint64_t exp_h, const void *cfg);
         /** Bound and window of this rule's state table (NULL: stateless). */
         void (*state_limits)(const void *cfg, size_t *max_entries, int64_t *window_ms);
         /** Which table of cf_detect_part the rule keeps (NULL: none). */
@@ -159,8 +157,6 @@ struct cf_detect {
         uint64_t fired[16]; /* per rule */
         uint64_t flagged, checked;
         uint64_t exp_h, decl_h; /* hashes of the current record's exporter and declaration ids */
-        uint64_t *hashes;       /* per record of the batch: exporter, declaration (2 each) */
-        size_t hashes_cap;
 };
 
 extern const cf_rule cf_rule_trade_remedy_evasion, cf_rule_origin_route_mismatch,

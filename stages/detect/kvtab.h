@@ -36,16 +36,6 @@ void cf_kvtab_free(cf_kvtab *t);
 void *cf_kvtab_get(const cf_kvtab *t, uint64_t key);
 /** The value of key, inserted zeroed when absent (*created set); stamps last_ms = now_ms. */
 void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created);
-/** Prefetch the slot of key (and byte off of its value) ahead of a put or get. */
-static inline void cf_kvtab_prefetch(const cf_kvtab *t, uint64_t key, size_t off)
-{
-        key = key ? key : 0x9E3779B97F4A7C15ull;
-        size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (t->cap - 1);
-        __builtin_prefetch(&t->keys[i]);
-        __builtin_prefetch(t->vals + i * t->vsize);
-        if (off >= 64) __builtin_prefetch(t->vals + i * t->vsize + off);
-}
-
 /** Append the table (entries and counters) to out. */
 void cf_kvtab_snapshot(const cf_kvtab *t, cf_buf *out);
 /** Replace the table's entries from a snapshot at *p (advanced); -1 if malformed. */

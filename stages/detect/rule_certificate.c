@@ -99,14 +99,6 @@ static void cert_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record 
         cf_detect_fire(x, b, r, &cf_rule_certificate_reuse, cfg);
 }
 
-static void cert_prefetch(cf_detect_part *ps, const cf_record *r, uint64_t exp_h, const void *cv)
-{
-        const cf_decl *d = &r->decl;
-        if (!(d->present & CF_HAS_CERTIFICATE) || !d->certificate_of_origin.n) return;
-        cf_kvtab_prefetch(&ps->cert,
-                          cf_hash_str(d->certificate_of_origin.p, d->certificate_of_origin.n), 64);
-}
-
 static void cert_limits(const void *cv, size_t *max, int64_t *window)
 {
         const cert_cfg *c = cv;
@@ -125,7 +117,6 @@ const cf_rule cf_rule_certificate_reuse = {
     .config_map = cert_map,
     .cfg_size = sizeof(cert_cfg),
     .check = cert_check,
-    .prefetch = cert_prefetch,
     .state_limits = cert_limits,
     .table = cert_table,
     .value_size = sizeof(cert_val),

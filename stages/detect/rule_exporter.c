@@ -86,11 +86,6 @@ static void nes_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         cf_detect_fire(x, b, r, &cf_rule_new_exporter_surge, cfg);
 }
 
-static void nes_prefetch(cf_detect_part *ps, const cf_record *r, uint64_t exp_h, const void *cv)
-{
-        cf_kvtab_prefetch(&ps->exp, exp_h, 0);
-}
-
 static void nes_limits(const void *cv, size_t *max, int64_t *window)
 {
         const nes_cfg *c = cv;
@@ -109,7 +104,6 @@ const cf_rule cf_rule_new_exporter_surge = {
     .config_map = nes_map,
     .cfg_size = sizeof(nes_cfg),
     .check = nes_check,
-    .prefetch = nes_prefetch,
     .state_limits = nes_limits,
     .table = nes_table,
     .value_size = sizeof(exp_val),

@@ -139,14 +139,6 @@ static void uv_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r
         add(v, bucket_of(lx));
 }
 
-static void uv_prefetch(cf_detect_part *ps, const cf_record *r, uint64_t exp_h, const void *cv)
-{
-        const cf_decl *d = &r->decl;
-        if (!(d->quantity > 0) || !(d->value_usd > 0)) return;
-        int i = bucket_of(log(d->value_usd / d->quantity));
-        cf_kvtab_prefetch(&ps->uv, uv_key(d), offsetof(uv_val, h) + (size_t)i * 2);
-}
-
 static void uv_limits(const void *cv, size_t *max, int64_t *window)
 {
         const uv_cfg *c = cv;
@@ -165,7 +157,6 @@ const cf_rule cf_rule_unit_value_outlier = {
     .config_map = uv_map,
     .cfg_size = sizeof(uv_cfg),
     .check = uv_check,
-    .prefetch = uv_prefetch,
     .state_limits = uv_limits,
     .table = uv_table,
     .value_size = sizeof(uv_val),

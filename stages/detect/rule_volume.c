@@ -191,18 +191,6 @@ static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         cf_detect_fire(x, b, r, &cf_rule_origin_volume_surge, cfg);
 }
 
-static void vol_prefetch(cf_detect_part *ps, const cf_record *r, uint64_t exp_h, const void *cv)
-{
-        const cf_decl *d = &r->decl;
-        int64_t t = d->event_time_ms;
-        if (t < 0) return;
-        uint64_t key = ((uint64_t)d->origin_country << 32) | d->hs6;
-        cf_kvtab_prefetch(&ps->vol, key,
-                          offsetof(vol_val, hv) + (size_t)((t / HOUR_MS) % VOL_HOURS) * 4);
-        cf_kvtab_prefetch(&ps->vol, key,
-                          offsetof(vol_val, dv) + (size_t)((t / DAY_MS) % VOL_DAYS) * 4);
-}
-
 static void vol_limits(const void *cv, size_t *max, int64_t *window)
 {
         const vol_cfg *c = cv;
@@ -222,7 +210,6 @@ const cf_rule cf_rule_origin_volume_surge = {
     .config_map = vol_map,
     .cfg_size = sizeof(vol_cfg),
     .check = vol_check,
-    .prefetch = vol_prefetch,
     .state_limits = vol_limits,
     .table = vol_table,
     .value_size = sizeof(vol_val),
