@@ -8,13 +8,30 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "helpers/kafka_harness.h"
 
 #define N 6000
+
+/* Flags from the topic, one JSON per line, for the schema check. */
+static void on_flag(const rd_kafka_message_t *m, void *op)
+{
+        FILE *f = op;
+        /* the key is the declaration_id: it must appear as such in the value */
+        char want[128];
+        snprintf(want, sizeof want, "\"declaration_id\":\"%.*s\"", (int)m->key_len,
+                 (const char *)m->key);
+        if (!memmem(m->payload, m->len, want, strlen(want)))
+                fprintf(f, "{\"bad key\": true}\n"); /* fails the schema check */
+        fwrite(m->payload, 1, m->len, f);
+        fputc('\n', f);
+}
 
 static void test_end_to_end(void **state)
 {
@@ -43,6 +60,21 @@ static void test_end_to_end(void **state)
         assert_int_equal(kh_check_dlq(&h, &dlq), 0);
         assert_int_equal(dlq, bad);
         assert_int_equal(kh_uncommitted(&h, "e2e"), 0);
+        /* flags on the topic: as many as flagged, each valid against the schema */
+        char path[] = "/tmp/cf-e2e-flags-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        FILE *f = fdopen(fd, "w");
+        size_t nflags = kh_read_topic(&h, "customs.flags", on_flag, f);
+        fclose(f);
+        assert_true(k.flagged > 100);
+        assert_int_equal(nflags, k.flagged);
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 %s/tests/scripts/schema_check.py %s/schemas/flag.schema.json %s",
+                 CF_SRCDIR, CF_SRCDIR, path);
+        assert_int_equal(system(cmd), 0);
+        unlink(path);
         kh_stop(&h);
 }
 
