@@ -264,11 +264,17 @@ typedef struct detect_stage {
         cf_detect x;
 } detect_stage;
 
+static void detect_destroy(cf_stage *st);
+
 static int detect_init(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size)
 {
         detect_stage *d = calloc(1, sizeof(*d));
         st->ctx = d;
-        if (load_all(&d->x, &d->sc, env, errstr, errstr_size)) return -1;
+        if (load_all(&d->x, &d->sc, env, errstr, errstr_size)) {
+                detect_destroy(st); /* the chain destroys only stages that started */
+                st->ctx = NULL;
+                return -1;
+        }
         return 0;
 }
 
