@@ -191,3 +191,16 @@ void cf_json_time(cf_buf *b, int64_t epoch_ms)
         cf_buf_printf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900,
                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
+
+void **cf_ptrs_slot(void ***v, size_t *n, size_t i)
+{
+        if (i >= *n) {
+                size_t m = i + 1 > 2 * *n ? i + 1 : 2 * *n;
+                void **nv = realloc(*v, m * sizeof(**v));
+                if (!nv) abort();
+                memset(nv + *n, 0, (m - *n) * sizeof(*nv));
+                *v = nv;
+                *n = m;
+        }
+        return &(*v)[i];
+}

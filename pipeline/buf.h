@@ -32,6 +32,9 @@ void cf_buf_printf(cf_buf *b, const char *fmt, ...) __attribute__((format(printf
 void cf_buf_reset(cf_buf *b);
 /** Free the memory. */
 void cf_buf_free(cf_buf *b);
+/** Slot i of a growable array of pointers (*v, *n), grown with NULLs as needed
+ * (stages keep per-partition state this way). */
+void **cf_ptrs_slot(void ***v, size_t *n, size_t i);
 
 /** Append s (n bytes) as a quoted, escaped JSON string. */
 void cf_json_str(cf_buf *b, const char *s, size_t n);

@@ -69,14 +69,8 @@ static void limits_from(cf_dd_limits *l, const dedup_cfg *c)
 
 static cf_dd_part **part_slot(dedup_ctx *x, int32_t partition)
 {
-        size_t i = partition < 0 ? 0 : (size_t)partition;
-        if (i >= x->nparts) {
-                size_t n = i + 1 > 2 * x->nparts ? i + 1 : 2 * x->nparts;
-                x->parts = realloc(x->parts, n * sizeof(*x->parts));
-                memset(x->parts + x->nparts, 0, (n - x->nparts) * sizeof(*x->parts));
-                x->nparts = n;
-        }
-        return &x->parts[i];
+        return (cf_dd_part **)cf_ptrs_slot((void ***)&x->parts, &x->nparts,
+                                           partition < 0 ? 0 : (size_t)partition);
 }
 
 static cf_dd_part *part_get(dedup_ctx *x, int32_t partition)

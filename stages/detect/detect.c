@@ -170,11 +170,11 @@ static void part_init_tables(cf_detect *x, cf_detect_part *ps)
 {
         for (size_t i = 0; i < cf_detect_n_rules; i++) {
                 const cf_rule *ru = cf_detect_rules[i];
-                if (!ru->table) continue;
+                if (!ru->table_off) continue;
                 size_t max = 1;
                 int64_t window = 0;
                 ru->state_limits(x->cfg[i], &max, &window);
-                cf_kvtab_init(ru->table(ps), ru->value_size, max, window);
+                cf_kvtab_init(cf_rule_table(ru, ps), ru->value_size, max, window);
         }
 }
 
@@ -182,25 +182,21 @@ static void part_free(cf_detect_part *ps)
 {
         if (!ps) return;
         for (size_t i = 0; i < cf_detect_n_rules; i++)
-                if (cf_detect_rules[i]->table) cf_kvtab_free(cf_detect_rules[i]->table(ps));
+                if (cf_detect_rules[i]->table_off)
+                        cf_kvtab_free(cf_rule_table(cf_detect_rules[i], ps));
         free(ps);
 }
 
 static cf_detect_part *part_get(cf_detect *x, int32_t partition)
 {
-        size_t i = partition < 0 ? 0 : (size_t)partition;
-        if (i >= x->nparts) {
-                size_t n = i + 1 > 2 * x->nparts ? i + 1 : 2 * x->nparts;
-                x->parts = realloc(x->parts, n * sizeof(*x->parts));
-                memset(x->parts + x->nparts, 0, (n - x->nparts) * sizeof(*x->parts));
-                x->nparts = n;
+        cf_detect_part **pp = (cf_detect_part **)cf_ptrs_slot(
+            (void ***)&x->parts, &x->nparts, partition < 0 ? 0 : (size_t)partition);
+        if (!*pp) {
+                *pp = calloc(1, sizeof(cf_detect_part));
+                (*pp)->first_ms = INT64_MAX;
+                part_init_tables(x, *pp);
         }
-        if (!x->parts[i]) {
-                x->parts[i] = calloc(1, sizeof(cf_detect_part));
-                x->parts[i]->first_ms = INT64_MAX;
-                part_init_tables(x, x->parts[i]);
-        }
-        return x->parts[i];
+        return *pp;
 }
 
 /* ---- evidence ---- */
@@ -325,17 +321,17 @@ static int detect_snapshot(cf_stage *st, int32_t partition, cf_buf *out)
         cf_detect_part *ps = part_get(&d->x, partition);
         uint32_t magic = SNAP_MAGIC, n = 0;
         for (size_t i = 0; i < cf_detect_n_rules; i++)
-                n += cf_detect_rules[i]->table != NULL;
+                n += cf_detect_rules[i]->table_off != 0;
         cf_buf_put(out, &magic, 4);
         cf_buf_put(out, &n, 4);
         cf_buf_put(out, &ps->first_ms, 8);
         for (size_t i = 0; i < cf_detect_n_rules; i++) {
                 const cf_rule *ru = cf_detect_rules[i];
-                if (!ru->table) continue;
+                if (!ru->table_off) continue;
                 uint8_t nl = (uint8_t)strlen(ru->name);
                 cf_buf_put(out, &nl, 1);
                 cf_buf_put(out, ru->name, nl);
-                cf_kvtab_snapshot(ru->table(ps), out);
+                cf_kvtab_snapshot(cf_rule_table(ru, ps), out);
         }
         return 0;
 }
@@ -366,12 +362,13 @@ static int detect_restore(cf_stage *st, int32_t partition, const void *data, siz
                 uint8_t nl = p[0];
                 const cf_rule *ru = NULL;
                 for (size_t j = 0; j < cf_detect_n_rules; j++)
-                        if (cf_detect_rules[j]->table && strlen(cf_detect_rules[j]->name) == nl &&
+                        if (cf_detect_rules[j]->table_off &&
+                            strlen(cf_detect_rules[j]->name) == nl &&
                             !memcmp(cf_detect_rules[j]->name, p + 1, nl))
                                 ru = cf_detect_rules[j];
                 if (!ru) goto bad;
                 p += 1 + nl;
-                if (cf_kvtab_restore(ru->table(ps), &p, end)) goto bad;
+                if (cf_kvtab_restore(cf_rule_table(ru, ps), &p, end)) goto bad;
         }
         return 0;
 bad:
@@ -405,12 +402,12 @@ static int detect_reload(cf_stage *st, const cf_stage_env *env, char *errstr, si
                 if (!ps) continue;
                 for (size_t i = 0; i < cf_detect_n_rules; i++) {
                         const cf_rule *ru = cf_detect_rules[i];
-                        if (!ru->table) continue;
+                        if (!ru->table_off) continue;
                         size_t max;
                         int64_t window;
                         ru->state_limits(d->x.cfg[i], &max, &window);
-                        ru->table(ps)->max = max;
-                        ru->table(ps)->window_ms = window;
+                        cf_rule_table(ru, ps)->max = max;
+                        cf_rule_table(ru, ps)->window_ms = window;
                 }
         }
         return 0;
@@ -432,12 +429,12 @@ static void detect_metrics(cf_stage *st, cf_buf *out)
                          "# TYPE customsflow_detect_state_evicted_total counter\n");
         for (size_t i = 0; i < cf_detect_n_rules; i++) {
                 const cf_rule *ru = cf_detect_rules[i];
-                if (!ru->table) continue;
+                if (!ru->table_off) continue;
                 uint64_t n = 0, ev = 0;
                 for (size_t p = 0; p < x->nparts; p++)
                         if (x->parts[p]) {
-                                n += ru->table(x->parts[p])->n;
-                                ev += ru->table(x->parts[p])->evicted;
+                                n += cf_rule_table(ru, x->parts[p])->n;
+                                ev += cf_rule_table(ru, x->parts[p])->evicted;
                         }
                 cf_buf_printf(out, "customsflow_detect_state_entries{rule=\"%s\"} %llu\n", ru->name,
                               (unsigned long long)n);

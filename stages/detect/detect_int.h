@@ -141,10 +141,16 @@ typedef struct cf_rule {
         void (*check)(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cfg);
         /** Bound and window of this rule's state table (NULL: stateless). */
         void (*state_limits)(const void *cfg, size_t *max_entries, int64_t *window_ms);
-        /** Which table of cf_detect_part the rule keeps (NULL: none). */
-        cf_kvtab *(*table)(cf_detect_part *ps);
+        /** offsetof(cf_detect_part, <its table>) (0: stateless). */
+        size_t table_off;
         uint32_t value_size; /* bytes per state value */
 } cf_rule;
+
+/** The state table of rule ru in ps (ru->table_off != 0). */
+static inline cf_kvtab *cf_rule_table(const cf_rule *ru, cf_detect_part *ps)
+{
+        return (cf_kvtab *)((char *)ps + ru->table_off);
+}
 
 /** The stage context. */
 struct cf_detect {

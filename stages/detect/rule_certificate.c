@@ -106,11 +106,6 @@ static void cert_limits(const void *cv, size_t *max, int64_t *window)
         *window = c->window_ms;
 }
 
-static cf_kvtab *cert_table(cf_detect_part *ps)
-{
-        return &ps->cert;
-}
-
 const cf_rule cf_rule_certificate_reuse = {
     .name = "certificate_reuse",
     .description = "a certificate of origin on too many declarations or by a second exporter",
@@ -118,6 +113,6 @@ const cf_rule cf_rule_certificate_reuse = {
     .cfg_size = sizeof(cert_cfg),
     .check = cert_check,
     .state_limits = cert_limits,
-    .table = cert_table,
+    .table_off = offsetof(cf_detect_part, cert),
     .value_size = sizeof(cert_val),
 };

@@ -93,11 +93,6 @@ static void nes_limits(const void *cv, size_t *max, int64_t *window)
         *window = c->window_ms;
 }
 
-static cf_kvtab *nes_table(cf_detect_part *ps)
-{
-        return &ps->exp;
-}
-
 const cf_rule cf_rule_new_exporter_surge = {
     .name = "new_exporter_surge",
     .description = "an exporter first seen recently already ships more than a threshold",
@@ -105,7 +100,7 @@ const cf_rule cf_rule_new_exporter_surge = {
     .cfg_size = sizeof(nes_cfg),
     .check = nes_check,
     .state_limits = nes_limits,
-    .table = nes_table,
+    .table_off = offsetof(cf_detect_part, exp),
     .value_size = sizeof(exp_val),
 };
 
@@ -188,11 +183,6 @@ static void cap_limits(const void *cv, size_t *max, int64_t *window)
         *window = 400 * DAY_MS; /* a calendar year plus lateness */
 }
 
-static cf_kvtab *cap_table(cf_detect_part *ps)
-{
-        return &ps->cap;
-}
-
 const cf_rule cf_rule_capacity_exceeded = {
     .name = "capacity_exceeded",
     .description = "an exporter's quantity this calendar year exceeds its registered capacity",
@@ -200,6 +190,6 @@ const cf_rule cf_rule_capacity_exceeded = {
     .cfg_size = sizeof(cap_cfg),
     .check = cap_check,
     .state_limits = cap_limits,
-    .table = cap_table,
+    .table_off = offsetof(cf_detect_part, cap),
     .value_size = sizeof(cap_val),
 };

@@ -146,11 +146,6 @@ static void uv_limits(const void *cv, size_t *max, int64_t *window)
         *window = 0;
 }
 
-static cf_kvtab *uv_table(cf_detect_part *ps)
-{
-        return &ps->uv;
-}
-
 const cf_rule cf_rule_unit_value_outlier = {
     .name = "unit_value_outlier",
     .description = "unit value far from the streaming baseline of (HS6, unit): robust z-score",
@@ -158,6 +153,6 @@ const cf_rule cf_rule_unit_value_outlier = {
     .cfg_size = sizeof(uv_cfg),
     .check = uv_check,
     .state_limits = uv_limits,
-    .table = uv_table,
+    .table_off = offsetof(cf_detect_part, uv),
     .value_size = sizeof(uv_val),
 };

@@ -198,11 +198,6 @@ static void vol_limits(const void *cv, size_t *max, int64_t *window)
         *window = c->long_ms + c->short_ms + DAY_MS;
 }
 
-static cf_kvtab *vol_table(cf_detect_part *ps)
-{
-        return &ps->vol;
-}
-
 const cf_rule cf_rule_origin_volume_surge = {
     .name = "origin_volume_surge",
     .description = "value of (origin, HS6) in the short window exceeds k x its long-run daily "
@@ -211,6 +206,6 @@ const cf_rule cf_rule_origin_volume_surge = {
     .cfg_size = sizeof(vol_cfg),
     .check = vol_check,
     .state_limits = vol_limits,
-    .table = vol_table,
+    .table_off = offsetof(cf_detect_part, vol),
     .value_size = sizeof(vol_val),
 };
