@@ -173,8 +173,9 @@ static void part_init_tables(cf_detect *x, cf_detect_part *ps)
                 if (!ru->table_off) continue;
                 size_t max = 1;
                 int64_t window = 0;
-                ru->state_limits(x->cfg[i], &max, &window);
-                cf_kvtab_init(cf_rule_table(ru, ps), ru->value_size, max, window);
+                uint32_t vsize = ru->value_size;
+                ru->state_limits(x->cfg[i], &max, &window, &vsize);
+                cf_kvtab_init(cf_rule_table(ru, ps), vsize, max, window);
         }
 }
 
@@ -368,7 +369,9 @@ static int detect_restore(cf_stage *st, int32_t partition, const void *data, siz
                                 ru = cf_detect_rules[j];
                 if (!ru) goto bad;
                 p += 1 + nl;
-                if (cf_kvtab_restore(cf_rule_table(ru, ps), &p, end)) goto bad;
+                int rc = cf_kvtab_restore(cf_rule_table(ru, ps), &p, end);
+                if (rc < 0) goto bad;
+                /* rc 1: the value layout changed with the config: that table starts empty */
         }
         return 0;
 bad:
@@ -405,7 +408,8 @@ static int detect_reload(cf_stage *st, const cf_stage_env *env, char *errstr, si
                         if (!ru->table_off) continue;
                         size_t max;
                         int64_t window;
-                        ru->state_limits(d->x.cfg[i], &max, &window);
+                        uint32_t vsize = ru->value_size; /* the layout stays until restart */
+                        ru->state_limits(d->x.cfg[i], &max, &window, &vsize);
                         cf_rule_table(ru, ps)->max = max;
                         cf_rule_table(ru, ps)->window_ms = window;
                 }

@@ -139,8 +139,10 @@ typedef struct cf_rule {
         size_t cfg_size; /* bytes of the config struct (starts with cf_rule_common) */
         /** Check r (status OK); add a reason with cf_detect_fire when it fires. */
         void (*check)(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cfg);
-        /** Bound and window of this rule's state table (NULL: stateless). */
-        void (*state_limits)(const void *cfg, size_t *max_entries, int64_t *window_ms);
+        /** Bound, window and (when it depends on cfg) value size of the rule's
+         * state table; *vsize comes in as value_size (NULL: stateless). */
+        void (*state_limits)(const void *cfg, size_t *max_entries, int64_t *window_ms,
+                             uint32_t *vsize);
         /** offsetof(cf_detect_part, <its table>) (0: stateless). */
         size_t table_off;
         uint32_t value_size; /* bytes per state value */

@@ -189,10 +189,14 @@ int cf_kvtab_restore(cf_kvtab *t, const unsigned char **p, const unsigned char *
         kv_hdr h;
         if ((size_t)(end - *p) < sizeof(h)) return -1;
         memcpy(&h, *p, sizeof(h));
-        if (h.magic != KV_MAGIC || h.vsize != t->vsize) return -1;
+        if (h.magic != KV_MAGIC) return -1;
         size_t rec = 8 + (size_t)h.vsize;
         if (h.n > (uint64_t)(end - *p - sizeof(h)) / rec) return -1;
         *p += sizeof(h);
+        if (h.vsize != t->vsize) { /* another value layout (config changed): skip it */
+                *p += h.n * rec;
+                return 1;
+        }
         uint32_t vsize = t->vsize;
         size_t max = t->max;
         int64_t window = t->window_ms;

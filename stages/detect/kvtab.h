@@ -38,7 +38,8 @@ void *cf_kvtab_get(const cf_kvtab *t, uint64_t key);
 void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created);
 /** Append the table (entries and counters) to out. */
 void cf_kvtab_snapshot(const cf_kvtab *t, cf_buf *out);
-/** Replace the table's entries from a snapshot at *p (advanced); -1 if malformed. */
+/** Replace the table's entries from a snapshot at *p (advanced); -1 if malformed, 1 if
+ * it was taken with another value size (skipped; the table stays empty). */
 int cf_kvtab_restore(cf_kvtab *t, const unsigned char **p, const unsigned char *end);
 /** Approximate bytes of memory held. */
 size_t cf_kvtab_bytes(const cf_kvtab *t);

@@ -99,7 +99,7 @@ static void cert_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record 
         cf_detect_fire(x, b, r, &cf_rule_certificate_reuse, cfg);
 }
 
-static void cert_limits(const void *cv, size_t *max, int64_t *window)
+static void cert_limits(const void *cv, size_t *max, int64_t *window, uint32_t *vsize)
 {
         const cert_cfg *c = cv;
         *max = (size_t)c->max_entries;

@@ -86,7 +86,7 @@ static void nes_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         cf_detect_fire(x, b, r, &cf_rule_new_exporter_surge, cfg);
 }
 
-static void nes_limits(const void *cv, size_t *max, int64_t *window)
+static void nes_limits(const void *cv, size_t *max, int64_t *window, uint32_t *vsize)
 {
         const nes_cfg *c = cv;
         *max = (size_t)c->max_entries;
@@ -176,7 +176,7 @@ static void cap_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         }
 }
 
-static void cap_limits(const void *cv, size_t *max, int64_t *window)
+static void cap_limits(const void *cv, size_t *max, int64_t *window, uint32_t *vsize)
 {
         const cap_cfg *c = cv;
         *max = (size_t)c->max_entries;

@@ -115,8 +115,8 @@ static void uv_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r
         if (!(d->quantity > 0) || !(d->value_usd > 0)) return;
         double uv = d->value_usd / d->quantity, lx = log(uv);
         uv_val *v = cf_kvtab_put(&ps->uv, uv_key(d), d->event_time_ms, NULL);
-        /* refresh often while the baseline is young, then every n/32 samples */
-        if (v->n && (v->pending >= 32 || v->pending * 32 >= v->n || v->n < 2 * cfg->min_samples))
+        /* refresh every sample while the baseline is young, then once n grew by 1/32 */
+        if (v->n && (v->pending * 32 >= v->n || v->n < 2 * cfg->min_samples))
                 recompute(v);
         if ((int64_t)v->n >= cfg->min_samples) {
                 double spread = v->spread < cfg->min_spread ? cfg->min_spread : v->spread;
@@ -139,7 +139,7 @@ static void uv_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r
         add(v, bucket_of(lx));
 }
 
-static void uv_limits(const void *cv, size_t *max, int64_t *window)
+static void uv_limits(const void *cv, size_t *max, int64_t *window, uint32_t *vsize)
 {
         const uv_cfg *c = cv;
         *max = (size_t)c->max_entries;

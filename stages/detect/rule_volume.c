@@ -12,10 +12,9 @@
 
 #include "stages/detect/detect_int.h"
 
-#define VOL_HOURS 72 /* longest short window */
-#define VOL_DAYS  96 /* longest long window + the days the short window spans */
-#define HOUR_MS   3600000LL
-#define DAY_MS    86400000LL
+#define VOL_MAX_HOURS 72 /* longest short window */
+#define HOUR_MS       3600000LL
+#define DAY_MS        86400000LL
 
 typedef struct vol_cfg {
         cf_rule_common c;
@@ -27,7 +26,7 @@ typedef struct vol_cfg {
 static const cf_config_map vol_map[] = {
     CF_RULE_COMMON_KEYS("50"),
     {CF_CFG_DURATION, "short_window", "1d", offsetof(vol_cfg, short_ms),
-     "sliding window of the surge (hourly buckets, at most 72h)", HOUR_MS, VOL_HOURS *HOUR_MS},
+     "sliding window of the surge (hourly buckets, at most 72h)", HOUR_MS, VOL_MAX_HOURS *HOUR_MS},
     {CF_CFG_DURATION, "long_window", "30d", offsetof(vol_cfg, long_ms),
      "long-run baseline window before the short window (daily buckets, at most 90d)", DAY_MS,
      90 * DAY_MS},
@@ -37,18 +36,21 @@ static const cf_config_map vol_map[] = {
      0, 365 * DAY_MS},
     {CF_CFG_DOUBLE, "k", "5", offsetof(vol_cfg, k),
      "fire when the short-window value exceeds k x the baseline daily value", 1, 1e6},
-    {CF_CFG_DOUBLE, "count_ratio", "0", offsetof(vol_cfg, count_k),
+    {CF_CFG_DOUBLE, "count_ratio", "5", offsetof(vol_cfg, count_k),
      "also require the short-window declaration count to exceed this x the baseline daily "
      "count (0: value only)",
      0, 1e6},
     {CF_CFG_DOUBLE, "min_baseline_usd", "10000", offsetof(vol_cfg, min_baseline_usd),
      "floor of the baseline daily value", 0, 1e15},
-    {CF_CFG_DOUBLE, "min_baseline_count", "1", offsetof(vol_cfg, min_baseline_count),
+    {CF_CFG_DOUBLE, "min_baseline_count", "2", offsetof(vol_cfg, min_baseline_count),
      "floor of the baseline daily declaration count (with count_ratio)", 0, 1e9},
     {CF_CFG_INT, "max_entries", "200000", offsetof(vol_cfg, max_entries),
      "(origin, HS6) pairs kept per input partition (least recently used evicted, counted)", 1, 1e9},
     {0}};
 
+/* A pair's state: a header, then an hour ring (short window) and a day ring
+ * (baseline), sized from the configured windows when the table is made so
+ * the value stays small (~350 bytes with the defaults). */
 typedef struct vol_val {
         int64_t last_ms;
         int64_t first_ms; /* first event of the pair */
@@ -57,19 +59,44 @@ typedef struct vol_val {
         int64_t long_day;       /* the day ds the cached baseline sums are for (-1: none) */
         double short_v, long_v; /* running short-window sums; cached baseline sums */
         uint32_t short_n, long_n, long_days;
-        float hv[VOL_HOURS], dv[VOL_DAYS];
-        uint16_t hc[VOL_HOURS], dc[VOL_DAYS];
+        uint16_t nh, nd; /* ring sizes: hours, days */
+        float ring[];    /* hv[nh], dv[nd], then uint16 hc[nh], dc[nd] */
 } vol_val;
+
+static inline float *hv(vol_val *v)
+{
+        return v->ring;
+}
+static inline float *dv(vol_val *v)
+{
+        return v->ring + v->nh;
+}
+static inline uint16_t *hc(vol_val *v)
+{
+        return (uint16_t *)(v->ring + v->nh + v->nd);
+}
+static inline uint16_t *dc(vol_val *v)
+{
+        return hc(v) + v->nh;
+}
+
+/* Ring sizes for a config: the short window's hours; the baseline's days
+ * plus the days the short window spans plus today. */
+static void ring_sizes(const vol_cfg *c, uint16_t *nh, uint16_t *nd)
+{
+        *nh = (uint16_t)(c->short_ms / HOUR_MS);
+        *nd = (uint16_t)(c->long_ms / DAY_MS + (*nh + 23) / 24 + 2);
+}
 
 /* Move the hour ring forward to hour h, clearing the buckets passed. */
 static void advance_hours(vol_val *v, int64_t h)
 {
         if (h <= v->cur_hour) return;
-        int64_t steps = h - v->cur_hour > VOL_HOURS ? VOL_HOURS : h - v->cur_hour;
+        int64_t steps = h - v->cur_hour > v->nh ? v->nh : h - v->cur_hour;
         for (int64_t i = 1; i <= steps; i++) {
-                size_t s = (size_t)((h - steps + i) % VOL_HOURS);
-                v->hv[s] = 0;
-                v->hc[s] = 0;
+                size_t s = (size_t)((h - steps + i) % v->nh);
+                hv(v)[s] = 0;
+                hc(v)[s] = 0;
         }
         v->cur_hour = h;
 }
@@ -78,25 +105,24 @@ static void advance_hours(vol_val *v, int64_t h)
 static void advance_days(vol_val *v, int64_t d)
 {
         if (d <= v->cur_day) return;
-        int64_t steps = d - v->cur_day > VOL_DAYS ? VOL_DAYS : d - v->cur_day;
+        int64_t steps = d - v->cur_day > v->nd ? v->nd : d - v->cur_day;
         for (int64_t i = 1; i <= steps; i++) {
-                size_t s = (size_t)((d - steps + i) % VOL_DAYS);
-                v->dv[s] = 0;
-                v->dc[s] = 0;
+                size_t s = (size_t)((d - steps + i) % v->nd);
+                dv(v)[s] = 0;
+                dc(v)[s] = 0;
         }
         v->cur_day = d;
 }
 
-/* Short-window sums (hours cur_hour-nh+1 .. cur_hour), recomputed only when
- * the hour moves: a record otherwise costs O(1). */
-static void short_sums(vol_val *v, int64_t nh)
+/* Short-window sums (the whole hour ring), recomputed only when the hour
+ * moves: a record otherwise costs O(1). */
+static void short_sums(vol_val *v)
 {
         double sv = 0;
         uint32_t sc = 0;
-        for (int64_t i = 0; i < nh; i++) {
-                size_t s = (size_t)((v->cur_hour - i) % VOL_HOURS);
-                sv += v->hv[s];
-                sc += v->hc[s];
+        for (int64_t i = 0; i < v->nh; i++) {
+                sv += hv(v)[i];
+                sc += hc(v)[i];
         }
         v->short_v = sv;
         v->short_n = sc;
@@ -109,10 +135,10 @@ static void long_sums(vol_val *v, int64_t ds, int64_t nd)
         double lv = 0;
         uint32_t lc = 0;
         for (int64_t i = 1; i <= nd; i++) {
-                if (ds - i > v->cur_day || ds - i <= v->cur_day - VOL_DAYS) continue;
-                size_t s = (size_t)((ds - i) % VOL_DAYS);
-                lv += v->dv[s];
-                lc += v->dc[s];
+                if (ds - i > v->cur_day || ds - i <= v->cur_day - v->nd) continue;
+                size_t s = (size_t)((ds - i) % v->nd);
+                lv += dv(v)[s];
+                lc += dc(v)[s];
         }
         v->long_v = lv;
         v->long_n = lc;
@@ -129,17 +155,19 @@ static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         uint64_t key = ((uint64_t)d->origin_country << 32) | d->hs6;
         bool created;
         vol_val *v = cf_kvtab_put(&ps->vol, key, t, &created);
-        int64_t h = t / HOUR_MS, day = t / DAY_MS, nh = cfg->short_ms / HOUR_MS;
+        int64_t h = t / HOUR_MS, day = t / DAY_MS;
         if (created) {
+                ring_sizes(cfg, &v->nh, &v->nd);
                 v->first_ms = t;
                 v->cur_hour = h;
                 v->cur_day = day;
                 v->long_day = -1;
         }
+        int64_t nh = v->nh; /* the value's layout (a reload may have changed the config) */
         if (t < v->first_ms) v->first_ms = t;
         if (h > v->cur_hour) {
                 advance_hours(v, h);
-                short_sums(v, nh);
+                short_sums(v);
         }
         advance_days(v, day);
         /* declarations are counted, not lines: the lines of one declaration
@@ -147,18 +175,18 @@ static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         uint32_t newdecl = x->decl_h != v->last_decl;
         v->last_decl = x->decl_h;
         if (h > v->cur_hour - nh) { /* inside the short window */
-                size_t s = (size_t)(h % VOL_HOURS);
-                v->hv[s] += (float)d->value_usd;
+                size_t s = (size_t)(h % v->nh);
+                hv(v)[s] += (float)d->value_usd;
                 v->short_v += d->value_usd;
-                if (v->hc[s] < UINT16_MAX) {
-                        v->hc[s] += newdecl;
+                if (hc(v)[s] < UINT16_MAX) {
+                        hc(v)[s] += newdecl;
                         v->short_n += newdecl;
                 }
         }
-        if (day > v->cur_day - VOL_DAYS) {
-                size_t s = (size_t)(day % VOL_DAYS);
-                v->dv[s] += (float)d->value_usd;
-                if (v->dc[s] < UINT16_MAX) v->dc[s] += newdecl;
+        if (day > v->cur_day - v->nd) {
+                size_t s = (size_t)(day % v->nd);
+                dv(v)[s] += (float)d->value_usd;
+                if (dc(v)[s] < UINT16_MAX) dc(v)[s] += newdecl;
         }
         /* the short window ends at the latest hour seen; the baseline is the
          * whole days before the first day it touches. History is how long the
@@ -170,7 +198,7 @@ static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         if (hist_days <= 0 || hist_days * DAY_MS < cfg->history_ms) return;
         int64_t nd = cfg->long_ms / DAY_MS;
         if (nd > hist_days) nd = hist_days;
-        if (nd > VOL_DAYS - 3) nd = VOL_DAYS - 3;
+        if (nd > v->nd - (nh + 23) / 24 - 2) nd = v->nd - (nh + 23) / 24 - 2;
         if (v->long_day != ds || v->long_days != (uint32_t)nd) long_sums(v, ds, nd);
         double sv = v->short_v, sc = v->short_n;
         double base = v->long_v / (double)nd, base_n = v->long_n / (double)nd;
@@ -191,11 +219,14 @@ static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         cf_detect_fire(x, b, r, &cf_rule_origin_volume_surge, cfg);
 }
 
-static void vol_limits(const void *cv, size_t *max, int64_t *window)
+static void vol_limits(const void *cv, size_t *max, int64_t *window, uint32_t *vsize)
 {
         const vol_cfg *c = cv;
+        uint16_t nh, nd;
+        ring_sizes(c, &nh, &nd);
         *max = (size_t)c->max_entries;
         *window = c->long_ms + c->short_ms + DAY_MS;
+        *vsize = (uint32_t)(sizeof(vol_val) + (nh + nd) * (sizeof(float) + sizeof(uint16_t)));
 }
 
 const cf_rule cf_rule_origin_volume_surge = {
