@@ -1,0 +1,563 @@
+/*
+ * aggregate.c - the aggregate stage (DESIGN §5.4, issue #6): tumbling
+ * event-time windows per input partition, emitted as stats messages once the
+ * partition's watermark passes their end. Decisions are in README.md here.
+ *
+ * Per record, in its partition's state:
+ *  - CF_REC_OK: window = [floor(t / size) * size, + size). If the window is
+ *    already closed (its end <= the partition's close frontier: the watermark,
+ *    or the end of a window max_open_windows forced out) the record is late:
+ *    counted with its window_start in the next summary the partition emits.
+ *    Otherwise it is counted in its window's group. Then the watermark
+ *    (max event time - allowed_lateness) advances and every window whose end
+ *    it passed is emitted at once (final: true), so the result does not
+ *    depend on how records are split into batches;
+ *  - CF_REC_DUPLICATE: counted in its own window when open, else pending for
+ *    the next summary;
+ *  - CF_REC_DEAD_LETTER (no trustworthy event time): counted in the
+ *    partition's newest open window, else pending for the next summary.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "pipeline/chain.h"
+#include "pipeline/stage.h"
+#include "stages/aggregate/window.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "aggregate snapshots are written in host order, which must be little-endian"
+#endif
+
+#define MAX_LATE     64 /* distinct late windows reported per summary; beyond: unattributed */
+#define SNAP_MAGIC   0x47414643u /* "CFAG" */
+#define SNAP_VERSION 1u
+
+typedef struct agg_cfg {
+        int64_t window_ms, lateness_ms, top_k, top_k_capacity, max_groups, max_open, hll_p;
+} agg_cfg;
+
+static const cf_config_map agg_map[] = {
+    {CF_CFG_DURATION, "window", "1h", offsetof(agg_cfg, window_ms),
+     "Tumbling event-time window size (epoch-aligned, like Flink's tumbling windows)", 1000,
+     366LL * 86400000},
+    {CF_CFG_DURATION, "allowed_lateness", "10m", offsetof(agg_cfg, lateness_ms),
+     "Watermark = the partition's max event time minus this; a window is emitted once the "
+     "watermark passes its end",
+     0, 366LL * 86400000},
+    {CF_CFG_INT, "top_k", "10", offsetof(agg_cfg, top_k),
+     "Top exporters by value reported per window (Space-Saving)", 1, 64},
+    {CF_CFG_INT, "top_k_capacity", "200", offsetof(agg_cfg, top_k_capacity),
+     "Exporters the Space-Saving summary tracks per window (>= top_k); any exporter above "
+     "1/capacity of the window's value is guaranteed to be tracked",
+     1, 100000},
+    {CF_CFG_INT, "max_groups_per_window", "10000", offsetof(agg_cfg, max_groups),
+     "Bound on groups per window and partition; records of further groups are counted in the "
+     "summary's overflow_records",
+     1, 10000000},
+    {CF_CFG_INT, "max_open_windows", "48", offsetof(agg_cfg, max_open),
+     "Bound on open windows per partition; opening one more emits the oldest early "
+     "(forced: true, counted)",
+     1, 100000},
+    {CF_CFG_INT, "hll_precision", "14", offsetof(agg_cfg, hll_p),
+     "HyperLogLog precision p (2^p registers): standard error 1.04/sqrt(2^p), 0.81% at 14", 8, 16},
+    {0},
+};
+
+typedef struct agg_part {
+        cf_agg_window **w; /* open windows, ascending start */
+        uint32_t nw, cw;
+        cf_agg_window *cur; /* the window of the last record (most hit it again) */
+        bool has_max, has_closed;
+        int64_t max_ms, closed; /* windows ending at or before closed are emitted */
+        cf_agg_late late[MAX_LATE];
+        uint32_t nlate;
+        uint64_t late_unattr, pend_dups, pend_dead;
+        /* metrics */
+        uint64_t emitted, forced, late_total, overflow_closed;
+} agg_part;
+
+typedef struct agg_ctx {
+        agg_cfg cfg;
+        cf_agg_limits lim;
+        const char *version;
+        agg_part **parts;
+        size_t nparts;
+} agg_ctx;
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+        int64_t q = a / b;
+        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static agg_part **part_slot(agg_ctx *x, int32_t partition)
+{
+        size_t i = partition < 0 ? 0 : (size_t)partition;
+        if (i >= x->nparts) {
+                size_t n = i + 1 > 2 * x->nparts ? i + 1 : 2 * x->nparts;
+                agg_part **np = realloc(x->parts, n * sizeof(*np));
+                if (!np) abort();
+                memset(np + x->nparts, 0, (n - x->nparts) * sizeof(*np));
+                x->parts = np;
+                x->nparts = n;
+        }
+        return &x->parts[i];
+}
+
+static agg_part *part_get(agg_ctx *x, int32_t partition)
+{
+        agg_part **pp = part_slot(x, partition);
+        if (!*pp) {
+                *pp = calloc(1, sizeof(**pp));
+                if (!*pp) abort();
+        }
+        return *pp;
+}
+
+static void part_free(agg_part *p)
+{
+        if (!p) return;
+        for (uint32_t i = 0; i < p->nw; i++)
+                cf_agg_window_free(p->w[i]);
+        free(p->w);
+        free(p);
+}
+
+static void late_add(agg_part *p, int64_t start, double v)
+{
+        p->late_total++;
+        uint32_t i = 0;
+        while (i < p->nlate && p->late[i].window_start < start)
+                i++;
+        if (i < p->nlate && p->late[i].window_start == start) {
+                p->late[i].count++;
+                p->late[i].value_usd += v;
+                return;
+        }
+        if (p->nlate == MAX_LATE) {
+                p->late_unattr++;
+                return;
+        }
+        memmove(&p->late[i + 1], &p->late[i], (p->nlate - i) * sizeof(p->late[0]));
+        p->late[i] = (cf_agg_late){start, 1, v};
+        p->nlate++;
+}
+
+/* Emit window i of p. A final (or forced) emission removes the window and
+ * hands over the pending late/duplicate/dead-letter counts for good; a
+ * partial one (shutdown, end of replay) keeps both, and its messages are
+ * superseded by the window's later emission under the same keys. */
+static void emit_window(agg_ctx *x, agg_part *p, int32_t partition, uint32_t i, bool final,
+                        bool forced, bool carry, cf_batch *b, int64_t now_ms)
+{
+        cf_agg_window *w = p->w[i];
+        cf_agg_emit e = {.partition = partition,
+                         .final = final,
+                         .forced = forced,
+                         .has_watermark = p->has_max,
+                         .watermark_ms = p->max_ms - x->lim.lateness_ms,
+                         .now_ms = now_ms,
+                         .pipeline_version = x->version};
+        if (carry) {
+                e.late = p->late;
+                e.n_late = p->nlate;
+                e.late_unattributed = p->late_unattr;
+                e.extra_duplicates = p->pend_dups;
+                e.extra_dead_letters = p->pend_dead;
+        }
+        cf_agg_window_emit(w, &x->lim, &e, b);
+        if (!final) return;
+        p->emitted++;
+        if (forced) p->forced++;
+        p->overflow_closed += w->overflow_records;
+        if (carry) {
+                p->nlate = 0;
+                p->late_unattr = p->pend_dups = p->pend_dead = 0;
+        }
+        if (!p->has_closed || w->end > p->closed) p->closed = w->end;
+        p->has_closed = true;
+        if (p->cur == w) p->cur = NULL;
+        cf_agg_window_free(w);
+        memmove(&p->w[i], &p->w[i + 1], (p->nw - i - 1) * sizeof(p->w[0]));
+        p->nw--;
+}
+
+/* Emit every window the watermark has passed, oldest first. */
+static void close_due(agg_ctx *x, agg_part *p, int32_t partition, cf_batch *b, int64_t now_ms)
+{
+        if (!p->has_max) return;
+        int64_t wm = p->max_ms - x->lim.lateness_ms;
+        while (p->nw && p->w[0]->end <= wm)
+                emit_window(x, p, partition, 0, true, false, true, b, now_ms);
+        if (!p->has_closed || wm > p->closed) p->closed = wm;
+        p->has_closed = true;
+}
+
+static cf_agg_window *find_window(agg_part *p, int64_t start)
+{
+        if (p->cur && p->cur->start == start) return p->cur;
+        for (uint32_t i = p->nw; i-- > 0;)
+                if (p->w[i]->start == start) return p->cur = p->w[i];
+        return NULL;
+}
+
+/* Open [start, start + size) in p, forcing the oldest windows out while the
+ * bound is reached; NULL when that made the record's own window closed. */
+static cf_agg_window *open_window(agg_ctx *x, agg_part *p, int32_t partition, int64_t start,
+                                  cf_batch *b)
+{
+        int64_t end = start + x->lim.window_ms;
+        while (p->nw >= (uint32_t)x->cfg.max_open) {
+                emit_window(x, p, partition, 0, true, true, true, b, b->now_ms);
+                if (end <= p->closed) return NULL;
+        }
+        if (p->nw == p->cw) {
+                p->cw = p->cw ? 2 * p->cw : 8;
+                p->w = realloc(p->w, p->cw * sizeof(*p->w));
+                if (!p->w) abort();
+        }
+        uint32_t i = p->nw;
+        while (i && p->w[i - 1]->start > start)
+                i--;
+        memmove(&p->w[i + 1], &p->w[i], (p->nw - i) * sizeof(p->w[0]));
+        p->w[i] = cf_agg_window_new(start, end, &x->lim);
+        p->nw++;
+        return p->cur = p->w[i];
+}
+
+static void add_ok(agg_ctx *x, agg_part *p, const cf_record *r, cf_batch *b)
+{
+        const cf_decl *d = &r->decl;
+        int64_t t = d->event_time_ms, size = x->lim.window_ms;
+        int64_t start = floor_div(t, size) * size;
+        if (p->has_closed && start + size <= p->closed) {
+                late_add(p, start, d->value_usd);
+                return;
+        }
+        cf_agg_window *w = find_window(p, start);
+        if (!w) w = open_window(x, p, r->src.partition, start, b);
+        if (!w) {
+                late_add(p, start, d->value_usd);
+                return;
+        }
+        cf_agg_window_add(w, &x->lim, r, XXH3_64bits(d->exporter_id.p, d->exporter_id.n),
+                          XXH3_64bits(d->importer_id.p, d->importer_id.n));
+        if (!p->has_max || t > p->max_ms) {
+                p->max_ms = t;
+                p->has_max = true;
+                if (p->nw && p->w[0]->end <= t - x->lim.lateness_ms)
+                        close_due(x, p, r->src.partition, b, b->now_ms);
+                else if (!p->has_closed || t - x->lim.lateness_ms > p->closed) {
+                        p->closed = t - x->lim.lateness_ms;
+                        p->has_closed = true;
+                }
+        }
+}
+
+static int agg_process(cf_stage *st, cf_batch *b)
+{
+        agg_ctx *x = st->ctx;
+        agg_part *p = NULL;
+        int32_t pnum = INT32_MIN;
+        for (size_t i = 0; i < b->n; i++) {
+                const cf_record *r = &b->recs[i];
+                if (r->src.partition != pnum) {
+                        pnum = r->src.partition;
+                        p = part_get(x, pnum);
+                }
+                switch (r->status) {
+                case CF_REC_OK:
+                        add_ok(x, p, r, b);
+                        break;
+                case CF_REC_DUPLICATE: {
+                        int64_t size = x->lim.window_ms;
+                        cf_agg_window *w =
+                            find_window(p, floor_div(r->decl.event_time_ms, size) * size);
+                        if (w)
+                                w->duplicates++;
+                        else
+                                p->pend_dups++;
+                        break;
+                }
+                case CF_REC_DEAD_LETTER:
+                        if (p->nw)
+                                p->w[p->nw - 1]->dead_letters++;
+                        else
+                                p->pend_dead++;
+                        break;
+                }
+        }
+        return 0;
+}
+
+/* final = 0: windows the watermark passed (already emitted by process; kept
+ * for stages driven by flush alone). final = 1: every open window, partial
+ * (final: false), the pending counts carried by the first summary only. */
+static int agg_flush(cf_stage *st, cf_batch *b, int64_t now_ms, int final)
+{
+        agg_ctx *x = st->ctx;
+        for (size_t pi = 0; pi < x->nparts; pi++) {
+                agg_part *p = x->parts[pi];
+                if (!p) continue;
+                if (!final) {
+                        close_due(x, p, (int32_t)pi, b, now_ms);
+                        continue;
+                }
+                for (uint32_t i = 0; i < p->nw; i++)
+                        emit_window(x, p, (int32_t)pi, i, false, false, i == 0, b, now_ms);
+                if (!p->nw && (p->nlate || p->late_unattr || p->pend_dups || p->pend_dead)) {
+                        /* Nothing open to carry them (e.g. only dead letters so far):
+                         * an empty partial window at wall-clock time reports them. */
+                        int64_t size = x->lim.window_ms, s = floor_div(now_ms, size) * size;
+                        cf_agg_window *w = cf_agg_window_new(s, s + size, &x->lim);
+                        p->w = realloc(p->w, sizeof(*p->w) * (p->cw ? p->cw : 1));
+                        if (!p->cw) p->cw = 1;
+                        p->w[0] = w;
+                        p->nw = 1;
+                        emit_window(x, p, (int32_t)pi, 0, false, false, true, b, now_ms);
+                        cf_agg_window_free(w);
+                        p->nw = 0;
+                        p->cur = NULL;
+                }
+        }
+        return 0;
+}
+
+static int cfg_check(const agg_cfg *c, char *errstr, size_t errstr_size)
+{
+        if (c->top_k_capacity < c->top_k) {
+                snprintf(errstr, errstr_size,
+                         "stages.aggregate: top_k_capacity (%lld) must be >= top_k (%lld)",
+                         (long long)c->top_k_capacity, (long long)c->top_k);
+                return -1;
+        }
+        if (cf_n_rule_names > CF_AGG_RULES) {
+                snprintf(errstr, errstr_size, "stages.aggregate: %d rules, at most %d counted",
+                         cf_n_rule_names, CF_AGG_RULES);
+                return -1;
+        }
+        return 0;
+}
+
+static void limits_from(cf_agg_limits *l, const agg_cfg *c)
+{
+        *l = (cf_agg_limits){.window_ms = c->window_ms,
+                             .lateness_ms = c->lateness_ms,
+                             .max_groups = (uint32_t)c->max_groups,
+                             .top_k = (uint32_t)c->top_k,
+                             .ss_cap = (uint32_t)c->top_k_capacity,
+                             .hll_p = (int)c->hll_p};
+}
+
+static int agg_init(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size)
+{
+        agg_ctx *x = calloc(1, sizeof(*x));
+        if (!x) abort();
+        st->ctx = x;
+        x->version = env->pipeline_version ? env->pipeline_version : CF_VERSION;
+        if (cf_config_map_apply(agg_map, "stages.aggregate", env->cfg, env->base_dir, &x->cfg,
+                                errstr, errstr_size) ||
+            cfg_check(&x->cfg, errstr, errstr_size))
+                return -1;
+        limits_from(&x->lim, &x->cfg);
+        return 0;
+}
+
+static int agg_reload(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size)
+{
+        agg_ctx *x = st->ctx;
+        agg_cfg nc = {0};
+        if (cf_config_map_apply(agg_map, "stages.aggregate", env->cfg, env->base_dir, &nc, errstr,
+                                errstr_size) ||
+            cfg_check(&nc, errstr, errstr_size)) {
+                cf_config_map_free(agg_map, &nc);
+                return -1;
+        }
+        /* Open windows keep their bounds and sketches; new limits apply to
+         * windows opened from now on (and to group/window bounds at once). */
+        cf_config_map_free(agg_map, &x->cfg);
+        x->cfg = nc;
+        limits_from(&x->lim, &x->cfg);
+        return 0;
+}
+
+/* Snapshot: header, pending late list, then the open windows (window.c). */
+typedef struct snap_hdr {
+        uint32_t magic, version;
+        uint8_t has_max, has_closed, pad[6];
+        int64_t max_ms, closed;
+        uint64_t late_unattr, pend_dups, pend_dead, emitted, forced, late_total, overflow_closed;
+        uint32_t nlate, nw;
+} snap_hdr;
+
+static int agg_snapshot(cf_stage *st, int32_t partition, cf_buf *out)
+{
+        agg_ctx *x = st->ctx;
+        agg_part *p = *part_slot(x, partition);
+        agg_part empty = {0};
+        if (!p) p = &empty;
+        snap_hdr h = {.magic = SNAP_MAGIC,
+                      .version = SNAP_VERSION,
+                      .has_max = p->has_max,
+                      .has_closed = p->has_closed,
+                      .max_ms = p->max_ms,
+                      .closed = p->closed,
+                      .late_unattr = p->late_unattr,
+                      .pend_dups = p->pend_dups,
+                      .pend_dead = p->pend_dead,
+                      .emitted = p->emitted,
+                      .forced = p->forced,
+                      .late_total = p->late_total,
+                      .overflow_closed = p->overflow_closed,
+                      .nlate = p->nlate,
+                      .nw = p->nw};
+        cf_buf_put(out, &h, sizeof(h));
+        cf_buf_put(out, p->late, p->nlate * sizeof(p->late[0]));
+        for (uint32_t i = 0; i < p->nw; i++)
+                cf_agg_window_snapshot(p->w[i], out);
+        return 0;
+}
+
+static int agg_restore(cf_stage *st, int32_t partition, const void *data, size_t len, char *errstr,
+                       size_t errstr_size)
+{
+        agg_ctx *x = st->ctx;
+        agg_part **pp = part_slot(x, partition);
+        if (!len) {
+                part_free(*pp);
+                *pp = NULL;
+                return 0;
+        }
+        snap_hdr h;
+        const unsigned char *q = data;
+        size_t left = len;
+        if (left < sizeof(h)) goto bad_hdr;
+        memcpy(&h, q, sizeof(h));
+        q += sizeof(h);
+        left -= sizeof(h);
+        if (h.magic != SNAP_MAGIC || h.version != SNAP_VERSION || h.has_max > 1 ||
+            h.has_closed > 1 || h.nlate > MAX_LATE || h.nw > 1000000 ||
+            left < h.nlate * sizeof(cf_agg_late))
+                goto bad_hdr;
+        agg_part *p = calloc(1, sizeof(*p));
+        if (!p) abort();
+        p->has_max = h.has_max;
+        p->has_closed = h.has_closed;
+        p->max_ms = h.max_ms;
+        p->closed = h.closed;
+        p->late_unattr = h.late_unattr;
+        p->pend_dups = h.pend_dups;
+        p->pend_dead = h.pend_dead;
+        p->emitted = h.emitted;
+        p->forced = h.forced;
+        p->late_total = h.late_total;
+        p->overflow_closed = h.overflow_closed;
+        p->nlate = h.nlate;
+        memcpy(p->late, q, h.nlate * sizeof(cf_agg_late));
+        q += h.nlate * sizeof(cf_agg_late);
+        left -= h.nlate * sizeof(cf_agg_late);
+        for (uint32_t i = 0; i < h.nw; i++) {
+                cf_agg_window *w = cf_agg_window_restore(&x->lim, &q, &left);
+                if (!w || (p->nw && w->start < p->w[p->nw - 1]->end)) {
+                        cf_agg_window_free(w);
+                        part_free(p);
+                        snprintf(errstr, errstr_size,
+                                 "aggregate snapshot: window %u malformed or out of order", i);
+                        return -1;
+                }
+                if (p->nw == p->cw) {
+                        p->cw = p->cw ? 2 * p->cw : 8;
+                        p->w = realloc(p->w, p->cw * sizeof(*p->w));
+                        if (!p->w) abort();
+                }
+                p->w[p->nw++] = w;
+        }
+        if (left) {
+                part_free(p);
+                snprintf(errstr, errstr_size, "aggregate snapshot: %zu trailing bytes", left);
+                return -1;
+        }
+        part_free(*pp);
+        *pp = p;
+        return 0;
+bad_hdr:
+        snprintf(errstr, errstr_size, "aggregate snapshot: bad magic, version or header");
+        return -1;
+}
+
+static void agg_drop(cf_stage *st, int32_t partition)
+{
+        agg_ctx *x = st->ctx;
+        agg_part **pp = part_slot(x, partition);
+        part_free(*pp);
+        *pp = NULL;
+}
+
+static void agg_metrics(cf_stage *st, cf_buf *out)
+{
+        agg_ctx *x = st->ctx;
+        for (size_t i = 0; i < x->nparts; i++) {
+                const agg_part *p = x->parts[i];
+                if (!p) continue;
+                uint64_t ovf = p->overflow_closed;
+                size_t bytes = sizeof(*p) + p->cw * sizeof(p->w[0]);
+                for (uint32_t k = 0; k < p->nw; k++) {
+                        ovf += p->w[k]->overflow_records;
+                        bytes += cf_agg_window_bytes(p->w[k]);
+                }
+#define M(name, fmt, v)                                                                            \
+        cf_buf_printf(out, "customsflow_aggregate_" name "{partition=\"%zu\"} " fmt "\n", i, v)
+                M("open_windows", "%u", p->nw);
+                M("windows_emitted_total", "%llu", (unsigned long long)p->emitted);
+                M("windows_forced_total", "%llu", (unsigned long long)p->forced);
+                M("late_records_total", "%llu", (unsigned long long)p->late_total);
+                M("overflow_records_total", "%llu", (unsigned long long)ovf);
+                M("state_bytes", "%zu", bytes);
+                if (p->has_max)
+                        M("watermark_seconds", "%.3f",
+                          (double)(p->max_ms - x->lim.lateness_ms) / 1000.0);
+                if (!p->nw) continue;
+                /* the current window: the newest open one */
+                const cf_agg_window *w = p->w[p->nw - 1];
+                M("current_window_start_seconds", "%.3f", (double)w->start / 1000.0);
+                M("current_window_records", "%llu", (unsigned long long)w->records);
+                M("current_window_value_usd", "%.2f", w->value_usd);
+                M("current_window_flagged", "%llu", (unsigned long long)w->flagged);
+                M("current_window_duplicates", "%llu", (unsigned long long)w->duplicates);
+                M("current_window_dead_letters", "%llu", (unsigned long long)w->dead_letters);
+                M("current_window_groups", "%u", w->ngroups);
+                M("current_window_distinct_exporters", "%.0f", cf_hll_estimate(&w->exporters));
+#undef M
+        }
+}
+
+static void agg_destroy(cf_stage *st)
+{
+        agg_ctx *x = st->ctx;
+        if (!x) return;
+        for (size_t i = 0; i < x->nparts; i++)
+                part_free(x->parts[i]);
+        free(x->parts);
+        cf_config_map_free(agg_map, &x->cfg);
+        free(x);
+        st->ctx = NULL;
+}
+
+const cf_stage_plugin cf_stage_aggregate = {
+    .name = "aggregate",
+    .description = "tumbling event-time windows per partition: per-group records, value, "
+                   "quantity and flags; per-window duplicates, dead letters, late records, top "
+                   "exporters and distinct exporters/importers, emitted as stats messages",
+    .config_map = agg_map,
+    .init = agg_init,
+    .process = agg_process,
+    .flush = agg_flush,
+    .snapshot = agg_snapshot,
+    .restore = agg_restore,
+    .drop = agg_drop,
+    .reload = agg_reload,
+    .metrics = agg_metrics,
+    .destroy = agg_destroy,
+};

@@ -1,0 +1,53 @@
+/*
+ * spacesaving.h - weighted Space-Saving top-k (Metwally et al. 2005) for the
+ * top exporters by value per window (DESIGN §5.4).
+ *
+ * At most cap entries: an unseen key replaces the entry with the smallest
+ * count, inheriting it as its error. Each reported count c with error e
+ * brackets the true weight w: c - e <= w <= c; every key whose true weight
+ * exceeds total / cap is held. Ties are broken by hash, never by memory
+ * layout, so a restored summary decides exactly like the original.
+ */
+#ifndef CF_AGG_SPACESAVING_H
+#define CF_AGG_SPACESAVING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline/buf.h"
+
+#define CF_SS_KEY_MAX 128 /* exporter_id's schema maxLength; longer keys keep a prefix */
+
+/** One tracked key. */
+typedef struct cf_ss_entry {
+        uint64_t hash;
+        double count, err;
+        uint32_t heap_pos;
+        uint8_t len;
+        char key[CF_SS_KEY_MAX];
+} cf_ss_entry;
+
+/** A Space-Saving summary (entries and index grow on demand up to cap). */
+typedef struct cf_ss {
+        uint32_t cap, n, ecap, islots;
+        cf_ss_entry *e;
+        uint32_t *heap; /* entry indices, min-heap by (count, hash) */
+        uint32_t *idx;  /* open addressing by hash: entry index + 1, 0 = empty */
+} cf_ss;
+
+/** Start an empty summary holding at most cap keys (cap >= 1). */
+void cf_ss_init(cf_ss *s, uint32_t cap);
+/** Free the summary's memory. */
+void cf_ss_free(cf_ss *s);
+/** Add weight w (>= 0) to key (len bytes, hash = XXH3_64bits of the key). */
+void cf_ss_add(cf_ss *s, const char *key, size_t len, uint64_t hash, double w);
+/** Copy up to k entries with the highest counts into out (descending); returns how many. */
+size_t cf_ss_top(const cf_ss *s, size_t k, cf_ss_entry *out);
+/** Bytes of heap memory held. */
+size_t cf_ss_bytes(const cf_ss *s);
+/** Append the summary to out. */
+void cf_ss_snapshot(const cf_ss *s, cf_buf *out);
+/** Read a summary of capacity cap from *p, advancing; -1 if malformed. */
+int cf_ss_restore(cf_ss *s, uint32_t cap, const unsigned char **p, size_t *left);
+
+#endif

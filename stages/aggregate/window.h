@@ -1,0 +1,97 @@
+/*
+ * window.h - one tumbling event-time window of one input partition: the group
+ * table (reporter, origin, export country, HS chapter), the window's counters,
+ * its distinct-count sketches and its top exporters; and how a window becomes
+ * stats messages (schemas/stats.schema.json).
+ */
+#ifndef CF_AGG_WINDOW_H
+#define CF_AGG_WINDOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pipeline/batch.h"
+#include "stages/aggregate/hll.h"
+#include "stages/aggregate/spacesaving.h"
+
+#define CF_AGG_UNITS 4  /* quantity units kept per group; more are counted, not summed */
+#define CF_AGG_RULES 16 /* >= cf_n_rule_names (checked at init) */
+#define CF_AGG_EMPTY UINT64_MAX
+
+/** Limits every window of a stage instance shares. */
+typedef struct cf_agg_limits {
+        int64_t window_ms, lateness_ms;
+        uint32_t max_groups, top_k, ss_cap;
+        int hll_p;
+} cf_agg_limits;
+
+/** Counters of one group. key packs reporter<<48 | origin<<32 | export<<16 | chapter. */
+typedef struct cf_agg_group {
+        uint64_t key;
+        uint64_t records, flagged;
+        double value_usd;
+        uint32_t unit[CF_AGG_UNITS]; /* packed unit code, 0 = free slot */
+        double qty[CF_AGG_UNITS];
+        uint32_t flags[CF_AGG_RULES];
+} cf_agg_group;
+
+/** One open window. */
+typedef struct cf_agg_window {
+        int64_t start, end;
+        uint64_t records, flagged, duplicates, dead_letters;
+        uint64_t overflow_records, unit_overflow;
+        double value_usd, overflow_value_usd;
+        uint64_t flags[CF_AGG_RULES];
+        cf_agg_group *g; /* dense, insertion order */
+        uint32_t ngroups, gcap;
+        uint64_t *slot_key; /* open addressing: key -> slot_idx (index into g) */
+        uint32_t *slot_idx;
+        uint32_t nslots; /* power of two, 0 before the first group */
+        cf_hll exporters, importers;
+        cf_ss top;
+} cf_agg_window;
+
+/** A late record's window, reported in the next summary of its partition. */
+typedef struct cf_agg_late {
+        int64_t window_start;
+        uint64_t count;
+        double value_usd;
+} cf_agg_late;
+
+/** What a summary carries besides its window, and how it is labelled. */
+typedef struct cf_agg_emit {
+        int32_t partition;
+        bool final;  /* the watermark passed the window's end */
+        bool forced; /* closed early by max_open_windows */
+        int64_t watermark_ms;
+        bool has_watermark;
+        int64_t now_ms;
+        const char *pipeline_version;
+        const cf_agg_late *late; /* late records to report in this summary */
+        size_t n_late;
+        uint64_t late_unattributed; /* late records whose window list overflowed */
+        uint64_t extra_duplicates, extra_dead_letters; /* pending, not in any window */
+} cf_agg_emit;
+
+/** Pack the group key of a declaration. */
+uint64_t cf_agg_group_key(const cf_decl *d);
+/** A new empty window [start, end). */
+cf_agg_window *cf_agg_window_new(int64_t start, int64_t end, const cf_agg_limits *l);
+/** Free a window. */
+void cf_agg_window_free(cf_agg_window *w);
+/** Count one processed record (hashes: XXH3 of exporter_id and importer_id). */
+void cf_agg_window_add(cf_agg_window *w, const cf_agg_limits *l, const cf_record *r,
+                       uint64_t exp_hash, uint64_t imp_hash);
+/** Emit one stats message per group plus the window summary into b. */
+void cf_agg_window_emit(const cf_agg_window *w, const cf_agg_limits *l, const cf_agg_emit *e,
+                        cf_batch *b);
+/** Bytes of heap memory a window holds. */
+size_t cf_agg_window_bytes(const cf_agg_window *w);
+/** Append a window to out. */
+void cf_agg_window_snapshot(const cf_agg_window *w, cf_buf *out);
+/** Read a window from *p (advancing); NULL if malformed. */
+cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, const unsigned char **p, size_t *left);
+/** Append an RFC 3339 UTC time (no quotes, milliseconds only when non-zero). */
+void cf_agg_put_time(cf_buf *o, int64_t ms);
+
+#endif
