@@ -225,6 +225,35 @@ int cf_worker_wait_acks(cf_worker *w)
 
 /* ---- commits ---- */
 
+/* Longest wait for a commit's result. A synchronous rd_kafka_commit() has no
+ * timeout and was seen to block for good after the coordinator went away
+ * (the mock cluster's broker-down test): then the commit counts as failed,
+ * the offsets stay uncommitted (at-least-once) and the next commit covers
+ * them. */
+#define COMMIT_WAIT_MS 10000
+
+/* Commit offsets l and wait (bounded) for the result. */
+static rd_kafka_resp_err_t commit_wait(cf_worker *w, rd_kafka_topic_partition_list_t *l)
+{
+        rd_kafka_queue_t *q = rd_kafka_queue_new(w->consumer);
+        rd_kafka_resp_err_t e = rd_kafka_commit_queue(w->consumer, l, q, NULL, NULL);
+        int64_t t0 = cf_now_ms();
+        while (!e) {
+                rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+                if (ev) {
+                        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+                                e = rd_kafka_event_error(ev);
+                                rd_kafka_event_destroy(ev);
+                                break;
+                        }
+                        rd_kafka_event_destroy(ev);
+                }
+                if (cf_now_ms() - t0 > COMMIT_WAIT_MS) e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        }
+        rd_kafka_queue_destroy(q);
+        return e;
+}
+
 /* Checkpoint and commit the partitions in only (NULL: every assigned one) that
  * have processed input since the last commit. Callers have waited for acks. */
 static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
@@ -255,7 +284,7 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
         }
         int rc = 0;
         if (l->cnt) {
-                rd_kafka_resp_err_t e = rd_kafka_commit(w->consumer, l, 0);
+                rd_kafka_resp_err_t e = commit_wait(w, l);
                 if (e) {
                         /* offsets stay uncommitted: the next commit covers them */
                         w->pub.commit_errors++;
