@@ -33,6 +33,14 @@ static void on_flag(const rd_kafka_message_t *m, void *op)
         fputc('\n', f);
 }
 
+/* Stats from the topic as {"key":..,"value":..} lines for check_stats.py. */
+static void on_stats(const rd_kafka_message_t *m, void *op)
+{
+        FILE *f = op;
+        fprintf(f, "{\"key\":\"%.*s\",\"value\":%.*s}\n", (int)m->key_len, (const char *)m->key,
+                (int)m->len, (const char *)m->payload);
+}
+
 static void test_end_to_end(void **state)
 {
         (void)state;
@@ -75,6 +83,21 @@ static void test_end_to_end(void **state)
                  CF_SRCDIR, CF_SRCDIR, path);
         assert_int_equal(system(cmd), 0);
         unlink(path);
+        /* stats on the topic: valid, and they account for every record */
+        char spath[] = "/tmp/cf-e2e-stats-XXXXXX";
+        fd = mkstemp(spath);
+        assert_true(fd >= 0);
+        f = fdopen(fd, "w");
+        size_t nstats = kh_read_topic(&h, "customs.stats", on_stats, f);
+        fclose(f);
+        assert_true(nstats > 10);
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 %s/tests/scripts/check_stats.py %s/schemas/stats.schema.json %s "
+                 "%llu %llu %llu",
+                 CF_SRCDIR, CF_SRCDIR, spath, (unsigned long long)k.processed,
+                 (unsigned long long)k.duplicates, (unsigned long long)k.dead_lettered);
+        assert_int_equal(system(cmd), 0);
+        unlink(spath);
         kh_stop(&h);
 }
 
