@@ -85,6 +85,8 @@ void cf_worker_destroy(cf_worker *w)
          * not commit anything on the way out */
         if (w->consumer) rd_kafka_destroy_flags(w->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         if (w->restore_rk) rd_kafka_destroy(w->restore_rk);
+        for (int i = 0; i < 4; i++)
+                if (w->out_topics[i]) rd_kafka_topic_destroy(w->out_topics[i]);
         if (w->producer) {
                 rd_kafka_flush(w->producer, 5000);
                 rd_kafka_destroy(w->producer);
@@ -195,6 +197,12 @@ int cf_service_wait(cf_service *s)
         }
         if (atomic_load(&s->failed)) rc = 1;
         return rc;
+}
+
+void cf_service_progress(cf_service *s, uint64_t *in_acked, int64_t *first_batch_ms)
+{
+        *in_acked = atomic_load(&s->in_acked);
+        *first_batch_ms = atomic_load(&s->first_batch_ms);
 }
 
 void cf_service_counters(cf_service *s, cf_counters *out)
