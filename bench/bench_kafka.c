@@ -14,7 +14,7 @@
  *     timestamp to the output reaching a consumer is recorded: p50/p99.
  *
  * usage: bench_kafka [--count N] [--partitions P] [--runs R] [--workers 1,2]
- *                    [--rates 5000,20000] [--lat-seconds S] [--no-latency]
+ *                    [--rates 5000,20000] [--lat-seconds S] [--lat-runs R] [--no-latency]
  *                    [--no-throughput] [--config FILE]
  * Env CUSTOMSFLOW_* overrides apply to the service as in `customsflow run`.
  */
@@ -47,7 +47,8 @@
                 exit(1);                                                                           \
         } while (0)
 
-#define TOPIC_IN "customs.declarations"
+#define TOPIC_IN  "customs.declarations"
+#define WARMUP_MS 2000 /* latency: inputs produced before this are reported apart */
 
 typedef struct opts {
         uint64_t count;
@@ -56,7 +57,7 @@ typedef struct opts {
         double rates[4];
         int n_rates;
         double lat_seconds;
-        int latency, throughput;
+        int latency, throughput, lat_runs;
         const char *config;
 } opts;
 
@@ -427,26 +428,34 @@ static size_t observed(observer *ob, char kind)
         return n;
 }
 
-static void percentiles(const char *what, double *v, size_t n)
+/* Print p50/p99/max of v; p50 and p99 also go to out (when not NULL). */
+static void percentiles(const char *what, double *v, size_t n, double *out)
 {
         if (!n) {
-                printf("  %-38s n 0 (nothing to measure)\n", what);
+                printf("  %-28s n 0 (nothing to measure)\n", what);
                 return;
         }
         qsort(v, n, sizeof *v, cmp_dbl);
-        printf("  %-38s n %-6zu p50 %7.1f ms  p99 %7.1f ms  max %7.1f ms\n", what, n,
+        if (out) {
+                out[0] = v[(size_t)(0.50 * (double)(n - 1))];
+                out[1] = v[(size_t)(0.99 * (double)(n - 1))];
+        }
+        printf("  %-28s n %-6zu p50 %7.1f ms  p99 %7.1f ms  max %7.1f ms\n", what, n,
                v[(size_t)(0.50 * (double)(n - 1))], v[(size_t)(0.99 * (double)(n - 1))], v[n - 1]);
 }
 
-static void run_latency(cf_config *cfg, const opts *o, double rate, int workers)
+/* One latency run on fresh topics; the dead letters' steady-state p50/p99 go
+ * to out[0..1] and those of all dead letters to out[2..3]. */
+static void run_latency(cf_config *cfg, const opts *o, double rate, int workers, int run,
+                        double *out)
 {
         char in[64], dlq[64], flags[64], stats[64], group[96];
         int parts = 8;
-        snprintf(in, sizeof in, "bench.lat%.0f.in", rate);
-        snprintf(dlq, sizeof dlq, "bench.lat%.0f.dlq", rate);
-        snprintf(flags, sizeof flags, "bench.lat%.0f.flags", rate);
-        snprintf(stats, sizeof stats, "bench.lat%.0f.stats", rate);
-        snprintf(group, sizeof group, "bench-lat-%d-%.0f", (int)getpid(), rate);
+        snprintf(in, sizeof in, "bench.lat%.0f.r%d.in", rate, run);
+        snprintf(dlq, sizeof dlq, "bench.lat%.0f.r%d.dlq", rate, run);
+        snprintf(flags, sizeof flags, "bench.lat%.0f.r%d.flags", rate, run);
+        snprintf(stats, sizeof stats, "bench.lat%.0f.r%d.stats", rate, run);
+        snprintf(group, sizeof group, "bench-lat-%d-%.0f-r%d", (int)getpid(), rate, run);
         if (rd_kafka_mock_topic_create(mc, in, parts, 1) ||
             rd_kafka_mock_topic_create(mc, dlq, 4, 1) ||
             rd_kafka_mock_topic_create(mc, flags, 4, 1) ||
@@ -516,11 +525,16 @@ static void run_latency(cf_config *cfg, const opts *o, double rate, int workers)
                 }
                 ts[x->partition][x->offset] = x->ts_ms;
         }
-        double *e2e[2], *prod[2];
-        size_t n[2] = {0, 0}, unmatched = 0;
+        /* all outputs, and the steady state: inputs produced after the first
+         * WARMUP_MS (the consumer's first fetches after assignment are slower) */
+        int64_t t_first = INT64_MAX;
+        for (size_t i = 0; i < pc.n; i++)
+                if (pc.v[i].ts_ms < t_first) t_first = pc.v[i].ts_ms;
+        double *all[2], *steady[2], worst[64] = {0}; /* worst: per second of produce time */
+        size_t n[2] = {0, 0}, ns[2] = {0, 0}, unmatched = 0;
         for (int i = 0; i < 2; i++) {
-                e2e[i] = calloc(ob.n + 1, sizeof(double));
-                prod[i] = calloc(ob.n + 1, sizeof(double));
+                all[i] = calloc(ob.n + 1, sizeof(double));
+                steady[i] = calloc(ob.n + 1, sizeof(double));
         }
         for (size_t i = 0; i < ob.n; i++) {
                 seen *x = &ob.v[i];
@@ -532,17 +546,24 @@ static void run_latency(cf_config *cfg, const opts *o, double rate, int workers)
                         continue;
                 }
                 int64_t t = ts[x->src_partition][x->src_offset];
-                e2e[kind][n[kind]] = (double)(x->recv_ms - t);
-                prod[kind][n[kind]++] = (double)(x->out_ts_ms - t);
+                double lat = (double)(x->recv_ms - t);
+                all[kind][n[kind]++] = lat;
+                if (t - t_first >= WARMUP_MS) steady[kind][ns[kind]++] = lat;
+                size_t sec = (size_t)(t - t_first) / 1000;
+                if (sec < 64 && lat > worst[sec]) worst[sec] = lat;
         }
-        percentiles("dead letter: produce -> consumer got it", e2e[0], n[0]);
-        percentiles("dead letter: produce -> service produced", prod[0], n[0]);
-        percentiles("flag: produce -> consumer got it", e2e[1], n[1]);
-        percentiles("flag: produce -> service produced", prod[1], n[1]);
+        percentiles("dead letters, all", all[0], n[0], out + 2);
+        percentiles("dead letters, after warm-up", steady[0], ns[0], out);
+        percentiles("flags, all", all[1], n[1], NULL);
+        percentiles("flags, after warm-up", steady[1], ns[1], NULL);
+        printf("  worst latency (ms) by second of produce time:");
+        for (int i = 0; i < 64 && i <= (int)o->lat_seconds; i++)
+                printf(" %.0f", worst[i]);
+        printf("\n");
         if (unmatched) printf("  unmatched outputs: %zu\n", unmatched);
         for (int i = 0; i < 2; i++) {
-                free(e2e[i]);
-                free(prod[i]);
+                free(all[i]);
+                free(steady[i]);
         }
         for (int p = 0; p < parts; p++)
                 free(ts[p]);
@@ -560,8 +581,8 @@ static void run_latency(cf_config *cfg, const opts *o, double rate, int workers)
 static void usage(FILE *f)
 {
         fprintf(f, "usage: bench_kafka [--count N] [--partitions P] [--runs R] [--workers 1,2]\n"
-                   "                   [--rates 5000,20000] [--lat-seconds S] [--no-latency]\n"
-                   "                   [--no-throughput] [--config FILE]\n");
+                   "                   [--rates 5000,20000] [--lat-seconds S] [--lat-runs R]\n"
+                   "                   [--no-latency] [--no-throughput] [--config FILE]\n");
 }
 
 int main(int argc, char **argv)
@@ -574,20 +595,17 @@ int main(int argc, char **argv)
                   .rates = {5000, 20000},
                   .n_rates = 2,
                   .lat_seconds = 10,
+                  .lat_runs = 3,
                   .latency = 1,
                   .throughput = 1,
                   .config = CF_DATADIR "/customsflow.yaml"};
-        static const struct option lo[] = {{"count", required_argument, 0, 'n'},
-                                           {"partitions", required_argument, 0, 'p'},
-                                           {"runs", required_argument, 0, 'r'},
-                                           {"workers", required_argument, 0, 'w'},
-                                           {"rates", required_argument, 0, 'R'},
-                                           {"lat-seconds", required_argument, 0, 's'},
-                                           {"no-latency", no_argument, 0, 'L'},
-                                           {"no-throughput", no_argument, 0, 'T'},
-                                           {"config", required_argument, 0, 'c'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
+        static const struct option lo[] = {
+            {"count", required_argument, 0, 'n'},    {"partitions", required_argument, 0, 'p'},
+            {"runs", required_argument, 0, 'r'},     {"workers", required_argument, 0, 'w'},
+            {"rates", required_argument, 0, 'R'},    {"lat-seconds", required_argument, 0, 's'},
+            {"lat-runs", required_argument, 0, 'l'}, {"no-latency", no_argument, 0, 'L'},
+            {"no-throughput", no_argument, 0, 'T'},  {"config", required_argument, 0, 'c'},
+            {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
         int ch;
         double wl[4];
         while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -612,6 +630,9 @@ int main(int argc, char **argv)
                 case 's':
                         o.lat_seconds = atof(optarg);
                         break;
+                case 'l':
+                        o.lat_runs = atoi(optarg);
+                        break;
                 case 'L':
                         o.latency = 0;
                         break;
@@ -629,7 +650,8 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
-        if (o.runs < 1 || o.runs > 15 || o.partitions < 1 || o.partitions > 1024 || !o.count)
+        if (o.runs < 1 || o.runs > 15 || o.lat_runs < 1 || o.lat_runs > 15 || o.partitions < 1 ||
+            o.partitions > 1024 || !o.count)
                 DIE("bad --runs, --partitions or --count");
         signal(SIGPIPE, SIG_IGN);
         /* the bench's own defaults; anything set in the environment wins */
@@ -692,8 +714,20 @@ int main(int argc, char **argv)
                 fflush(stdout);
         }
         for (int i = 0; o.latency && i < o.n_rates; i++) {
-                run_latency(&cfg, &o, o.rates[i], o.workers[0]);
-                fflush(stdout);
+                double f[4][16] = {{0}};
+                for (int r = 0; r < o.lat_runs; r++) {
+                        double out[4] = {0};
+                        run_latency(&cfg, &o, o.rates[i], o.workers[0], r, out);
+                        for (int j = 0; j < 4; j++)
+                                f[j][r] = out[j];
+                        fflush(stdout);
+                }
+                double m[4];
+                for (int j = 0; j < 4; j++)
+                        m[j] = median(f[j], o.lat_runs);
+                printf("median of %d at %.0f records/s: dead letters after warm-up p50 %.1f ms p99 "
+                       "%.1f ms; all p50 %.1f ms p99 %.1f ms\n",
+                       o.lat_runs, o.rates[i], m[0], m[1], m[2], m[3]);
         }
         cf_config_free(&cfg);
         rd_kafka_mock_cluster_destroy(mc);
