@@ -224,7 +224,7 @@ static int set_node(const cf_config_map *m, const char *section, const cf_node *
         /* a path written in the file names a file to read (rules, reference data):
          * a missing one is reported here, with the line that names it */
         if (m->type == CF_CFG_PATH && access(*(char **)field, R_OK))
-                FAIL("%s: %s.%s: cannot read '%s': %s", where, section, m->name, *(char **)field,
+                FAIL("%s: %s.%s: %s: cannot open: %s", where, section, m->name, *(char **)field,
                      strerror(errno));
         return 0;
 }
