@@ -67,6 +67,15 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
                                  stages->items[i]->file, stages->items[i]->line, k);
                         return NULL;
                 }
+                /* a stage without a config map has no keys: a key there is a typo
+                 * or meant for another stage, and must not be silently ignored */
+                const cf_node *v = stages->items[i + 1];
+                if (!registry[j]->config_map && v->type == CF_NODE_MAP && v->n_items) {
+                        snprintf(errstr, errstr_size,
+                                 "%s:%d: unknown key '%s' in stages.%s (it has no keys)",
+                                 v->items[0]->file, v->items[0]->line, v->items[0]->scalar, k);
+                        return NULL;
+                }
         }
         cf_chain *c = calloc(1, sizeof(*c));
         for (size_t i = 0; i < N_STAGES; i++) {
@@ -232,4 +241,21 @@ void cf_chain_describe(FILE *out)
                 if (registry[i]->config_map)
                         cf_config_map_describe(registry[i]->config_map, sec, out);
         }
+}
+
+void cf_chain_schema(cf_buf *out)
+{
+        cf_buf_puts(out, "{\"type\":\"object\",\"additionalProperties\":false,"
+                         "\"description\":\"per-stage settings\",\"properties\":{");
+        for (size_t i = 0; i < N_STAGES; i++) {
+                cf_buf_printf(out, "%s\"%s\":", i ? "," : "", registry[i]->name);
+                if (registry[i]->config_map) {
+                        cf_config_map_schema(registry[i]->config_map, registry[i]->description,
+                                             out);
+                        continue;
+                }
+                static const cf_config_map none[] = {{0}};
+                cf_config_map_schema(none, registry[i]->description, out);
+        }
+        cf_buf_puts(out, "}}");
 }

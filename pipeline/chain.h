@@ -54,5 +54,7 @@ cf_stage *cf_chain_stage(cf_chain *c, const char *name);
 void cf_chain_destroy(cf_chain *c);
 /** Print the config-map docs of every stage (Markdown). */
 void cf_chain_describe(FILE *out);
+/** Append the JSON Schema of the `stages:` section, one property per stage (config maps). */
+void cf_chain_schema(cf_buf *out);
 
 #endif

@@ -86,6 +86,11 @@ static rd_kafka_t *restore_consumer(cf_worker *w)
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
         rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", NULL, 0);
         rd_kafka_conf_set(conf, "group.id", "customsflow-restore-unused", NULL, 0);
+        /* Partitions are read one after another up to a known high watermark: a
+         * long fetch wait only holds the next partition's first fetch behind the
+         * previous one's empty fetch (measured: fetch.wait.max.ms, 500 ms, per
+         * partition on assignment). */
+        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", NULL, 0);
         w->restore_rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
         if (!w->restore_rk) {
                 cf_log(CF_LOG_ERROR, COMPONENT, "restore consumer: %s", err);

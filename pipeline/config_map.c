@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 int64_t cf_parse_duration_ms(const char *s)
 {
@@ -219,7 +220,13 @@ static int set_node(const cf_config_map *m, const char *section, const cf_node *
         if (v->type != CF_NODE_SCALAR)
                 FAIL("%s: %s.%s: expected a %s, got a %s", where, section, m->name,
                      type_name(m->type), v->type == CF_NODE_MAP ? "map" : "list");
-        return set_scalar(m, section, v->scalar, where, base_dir, obj, errstr, errstr_size);
+        if (set_scalar(m, section, v->scalar, where, base_dir, obj, errstr, errstr_size)) return -1;
+        /* a path written in the file names a file to read (rules, reference data):
+         * a missing one is reported here, with the line that names it */
+        if (m->type == CF_CFG_PATH && access(*(char **)field, R_OK))
+                FAIL("%s: %s.%s: %s: cannot open: %s", where, section, m->name, *(char **)field,
+                     strerror(errno));
+        return 0;
 }
 
 int cf_config_map_apply(const cf_config_map *map, const char *section, const cf_node *node,
@@ -322,12 +329,14 @@ static void schema_type(cf_buf *b, const cf_config_map *m)
                 cf_buf_puts(b, "\"type\":\"boolean\"");
                 break;
         case CF_CFG_DURATION:
+                /* what cf_parse_duration_ms accepts; a bare number is seconds */
                 cf_buf_puts(b, "\"type\":[\"string\",\"number\"],\"pattern\":"
-                               "\"^[0-9]+(\\\\.[0-9]+)?(ms|s|m|h|d)?$\"");
+                               "\"^[0-9]+(\\\\.[0-9]+)? *(ms|s|m|min|h|d|w)?$\"");
                 break;
         case CF_CFG_SIZE:
+                /* what cf_parse_size accepts (any case); a bare number is bytes */
                 cf_buf_puts(b, "\"type\":[\"string\",\"integer\"],\"pattern\":"
-                               "\"^[0-9]+(B|KiB|MiB|GiB|KB|MB|GB)?$\"");
+                               "\"^[0-9]+(\\\\.[0-9]+)? *([bB]|[kKmMgG][iI]?[bB]?)?$\"");
                 break;
         case CF_CFG_STRLIST:
                 cf_buf_puts(b, "\"type\":\"array\",\"items\":{\"type\":\"string\"}");
@@ -356,8 +365,16 @@ void cf_config_map_schema(const cf_config_map *map, const char *desc, cf_buf *b)
                 cf_buf_puts(b, ",\"description\":");
                 cf_json_str(b, m->desc, strlen(m->desc));
                 if (m->def) {
+                        /* typed, so a validator or editor offers the right kind of value */
                         cf_buf_puts(b, ",\"default\":");
-                        cf_json_str(b, m->def, strlen(m->def));
+                        bool v;
+                        if ((m->type == CF_CFG_INT || m->type == CF_CFG_DOUBLE) &&
+                            strspn(m->def, "0123456789.-") == strlen(m->def))
+                                cf_buf_puts(b, m->def);
+                        else if (m->type == CF_CFG_BOOL && parse_bool(m->def, &v))
+                                cf_buf_puts(b, v ? "true" : "false");
+                        else
+                                cf_json_str(b, m->def, strlen(m->def));
                 }
                 cf_buf_putc(b, '}');
         }

@@ -27,6 +27,10 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
         w->id = id;
         for (int i = 0; i < CF_SVC_MAX_PARTITIONS; i++)
                 w->next_offset[i] = w->committed[i] = w->parts[i].committed = -1;
+        /* the chain first: bad rules or reference data must fail `run` before
+         * any client is created (and starts connecting) */
+        w->chain = cf_chain_new(s->cfg->root, s->cfg->base_dir, errstr, errstr_size);
+        if (!w->chain) return -1;
         char tmp[64];
         /* producer: idempotent, its delivery reports come back on this worker */
         rd_kafka_conf_t *pc = cf_kafka_conf_new(s->cfg, s->bootstrap, errstr, errstr_size);
@@ -71,8 +75,6 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
         }
         rd_kafka_poll_set_consumer(w->consumer);
         w->cq = rd_kafka_queue_get_consumer(w->consumer);
-        w->chain = cf_chain_new(s->cfg->root, s->cfg->base_dir, errstr, errstr_size);
-        if (!w->chain) return -1;
         cf_batch_init(&w->batch, (size_t)sc->batch_size);
         w->msgs = calloc((size_t)sc->batch_size, sizeof *w->msgs);
         return 0;
@@ -85,6 +87,8 @@ void cf_worker_destroy(cf_worker *w)
          * not commit anything on the way out */
         if (w->consumer) rd_kafka_destroy_flags(w->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         if (w->restore_rk) rd_kafka_destroy(w->restore_rk);
+        for (int i = 0; i < 4; i++)
+                if (w->out_topics[i]) rd_kafka_topic_destroy(w->out_topics[i]);
         if (w->producer) {
                 rd_kafka_flush(w->producer, 5000);
                 rd_kafka_destroy(w->producer);
@@ -94,7 +98,7 @@ void cf_worker_destroy(cf_worker *w)
                 cf_config_free(w->reloaded_cfg);
                 free(w->reloaded_cfg);
         }
-        cf_batch_destroy(&w->batch);
+        if (w->msgs) cf_batch_destroy(&w->batch); /* initialised together */
         cf_buf_free(&w->pub.chain_metrics);
         free(w->msgs);
 }
@@ -104,7 +108,13 @@ cf_service *cf_service_new(const cf_config *cfg, const char *bootstrap, char *er
 {
         cf_service *s = calloc(1, sizeof *s);
         s->cfg = cfg;
+        /* every config error before any client exists (check-config: the same order) */
         if (cf_service_cfg_load(&s->sc, cfg, errstr, errstr_size)) {
+                free(s);
+                return NULL;
+        }
+        if (cf_service_kafka_check(cfg, errstr, errstr_size)) {
+                cf_service_cfg_free(&s->sc);
                 free(s);
                 return NULL;
         }
@@ -195,6 +205,12 @@ int cf_service_wait(cf_service *s)
         }
         if (atomic_load(&s->failed)) rc = 1;
         return rc;
+}
+
+void cf_service_progress(cf_service *s, uint64_t *in_acked, int64_t *first_batch_ms)
+{
+        *in_acked = atomic_load(&s->in_acked);
+        *first_batch_ms = atomic_load(&s->first_batch_ms);
 }
 
 void cf_service_counters(cf_service *s, cf_counters *out)

@@ -80,6 +80,12 @@ void cf_service_reload(cf_service *s);
 int cf_service_wait(cf_service *s);
 /** Has any worker stopped on a fatal error? */
 bool cf_service_failed(const cf_service *s);
+/**
+ * Records handled with every output acknowledged, and the wall-clock ms when
+ * the first batch with records started (0: none yet); lock-free and updated
+ * after every batch (cf_service_counters lags up to a second), for benches.
+ */
+void cf_service_progress(cf_service *s, uint64_t *in_acked, int64_t *first_batch_ms);
 /** Sum of every worker's counters (thread-safe). */
 void cf_service_counters(cf_service *s, cf_counters *out);
 /** Install a hook for flagged records (before start). */

@@ -53,8 +53,9 @@ typedef struct cf_worker {
         uint64_t snapshot_seq;
         cf_worker_pub pub; /* worker-local copy, published under svc->mtx */
         unsigned reload_seen;
-        cf_config *reloaded_cfg; /* the document of the last SIGHUP reload */
-        rd_kafka_t *restore_rk;  /* consumer outside the group, for changelog reads */
+        cf_config *reloaded_cfg;         /* the document of the last SIGHUP reload */
+        rd_kafka_t *restore_rk;          /* consumer outside the group, for changelog reads */
+        rd_kafka_topic_t *out_topics[4]; /* kept known to the producer (see warm_up) */
 } cf_worker;
 
 struct cf_service {
@@ -74,6 +75,9 @@ struct cf_service {
         void *http; /* struct MHD_Daemon */
         char metrics_addr[64];
         int64_t started_ms;
+        /* for benches: read without the service lock, updated after every batch */
+        atomic_uint_fast64_t in_acked;      /* records whose outputs were all acked */
+        atomic_int_fast64_t first_batch_ms; /* start of the first non-empty batch, 0 none */
 };
 
 /** librdkafka conf from the `kafka:` section and env overrides; NULL + errstr. */

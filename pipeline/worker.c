@@ -210,7 +210,9 @@ int cf_worker_wait_acks(cf_worker *w)
         bool paused = false;
         uint64_t failed0 = atomic_load(&w->delivery_failed);
         while (rd_kafka_outq_len(w->producer) > 0) {
-                rd_kafka_poll(w->producer, 20);
+                /* flush, not poll: it sends what lingers (linger.ms) at once, since
+                 * this worker waits for these acks anyway */
+                rd_kafka_flush(w->producer, 20);
                 if (atomic_load(&w->fatal)) break;
                 if (!paused && cf_now_ms() - t0 > 200) {
                         set_paused(w, true);
@@ -365,6 +367,8 @@ static int run_batch(cf_worker *w)
                 r->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
         }
         int rc = (int)b->n;
+        int_fast64_t none = 0;
+        if (b->n) atomic_compare_exchange_strong(&w->svc->first_batch_ms, &none, t0);
         if (b->n) cf_chain_process(w->chain, b);
         if (t0 - w->last_flush_ms >= sc->flush_interval_ms) {
                 cf_chain_flush(w->chain, b, t0, 0);
@@ -376,6 +380,7 @@ static int run_batch(cf_worker *w)
                 } else {
                         account(w, b);
                         observe_latency(w, cf_now_ms() - t0);
+                        atomic_fetch_add(&w->svc->in_acked, b->n);
                 }
         }
         for (ssize_t i = 0; i < n; i++)
@@ -450,10 +455,30 @@ static void maybe_reload(cf_worker *w)
         cf_log(CF_LOG_INFO, COMPONENT, "worker %d: rules and reference data reloaded", w->id);
 }
 
+/* Look up the output topics before the first batch: the first message to a
+ * topic the producer does not know yet waits for its metadata (~1 s measured
+ * on the mock cluster), which would otherwise stall the first batch and the
+ * first checkpoint. A failure here is not an error: produce looks them up. */
+static void warm_up(cf_worker *w)
+{
+        const cf_service_cfg *sc = &w->svc->sc;
+        const char *names[4] = {sc->topic_flags, sc->topic_stats, sc->topic_dlq,
+                                sc->changelog ? sc->topic_changelog : NULL};
+        for (int i = 0; i < 4; i++) {
+                if (!names[i]) continue;
+                w->out_topics[i] = rd_kafka_topic_new(w->producer, names[i], NULL);
+                const struct rd_kafka_metadata *md = NULL;
+                if (w->out_topics[i] &&
+                    !rd_kafka_metadata(w->producer, 0, w->out_topics[i], &md, 5000))
+                        rd_kafka_metadata_destroy(md);
+        }
+}
+
 void *cf_worker_main(void *arg)
 {
         cf_worker *w = arg;
         const cf_service_cfg *sc = &w->svc->sc;
+        warm_up(w);
         rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(sub, sc->topic_in, RD_KAFKA_PARTITION_UA);
         rd_kafka_resp_err_t e = rd_kafka_subscribe(w->consumer, sub);
