@@ -61,6 +61,9 @@ typedef struct opts {
         const char *config;
 } opts;
 
+/* generator density (declarations per day of event time; 0: its default) */
+static double per_day;
+
 static rd_kafka_t *mrk;
 static rd_kafka_mock_cluster_t *mc;
 static const char *bootstrap;
@@ -157,6 +160,7 @@ static void produce(const char *topic, uint64_t seed, uint64_t count, double rat
         cf_gen_opts_default(&go);
         go.seed = seed;
         go.count = count;
+        if (per_day > 0) go.per_day = per_day;
         if (bad >= 0) go.bad_rate = bad;
         cf_gen *g = cf_gen_new(&go, err, sizeof err);
         if (!g) DIE("%s", err);
@@ -580,9 +584,11 @@ static void run_latency(cf_config *cfg, const opts *o, double rate, int workers,
 
 static void usage(FILE *f)
 {
-        fprintf(f, "usage: bench_kafka [--count N] [--partitions P] [--runs R] [--workers 1,2]\n"
-                   "                   [--rates 5000,20000] [--lat-seconds S] [--lat-runs R]\n"
-                   "                   [--no-latency] [--no-throughput] [--config FILE]\n");
+        fprintf(
+            f,
+            "usage: bench_kafka [--count N] [--partitions P] [--runs R] [--workers 1,2]\n"
+            "                   [--rates 5000,20000] [--lat-seconds S] [--lat-runs R]\n"
+            "                   [--no-latency] [--no-throughput] [--config FILE] [--per-day N]\n");
 }
 
 int main(int argc, char **argv)
@@ -599,13 +605,19 @@ int main(int argc, char **argv)
                   .latency = 1,
                   .throughput = 1,
                   .config = CF_DATADIR "/customsflow.yaml"};
-        static const struct option lo[] = {
-            {"count", required_argument, 0, 'n'},    {"partitions", required_argument, 0, 'p'},
-            {"runs", required_argument, 0, 'r'},     {"workers", required_argument, 0, 'w'},
-            {"rates", required_argument, 0, 'R'},    {"lat-seconds", required_argument, 0, 's'},
-            {"lat-runs", required_argument, 0, 'l'}, {"no-latency", no_argument, 0, 'L'},
-            {"no-throughput", no_argument, 0, 'T'},  {"config", required_argument, 0, 'c'},
-            {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+        static const struct option lo[] = {{"count", required_argument, 0, 'n'},
+                                           {"partitions", required_argument, 0, 'p'},
+                                           {"runs", required_argument, 0, 'r'},
+                                           {"workers", required_argument, 0, 'w'},
+                                           {"rates", required_argument, 0, 'R'},
+                                           {"lat-seconds", required_argument, 0, 's'},
+                                           {"lat-runs", required_argument, 0, 'l'},
+                                           {"no-latency", no_argument, 0, 'L'},
+                                           {"no-throughput", no_argument, 0, 'T'},
+                                           {"config", required_argument, 0, 'c'},
+                                           {"per-day", required_argument, 0, 'd'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {0, 0, 0, 0}};
         int ch;
         double wl[4];
         while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -642,6 +654,9 @@ int main(int argc, char **argv)
                 case 'c':
                         o.config = optarg;
                         break;
+                case 'd':
+                        per_day = strtod(optarg, NULL);
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -675,6 +690,7 @@ int main(int argc, char **argv)
                 cf_gen_opts go;
                 cf_gen_opts_default(&go);
                 go.count = o.count;
+                if (per_day > 0) go.per_day = per_day;
                 cf_gen *g = cf_gen_new(&go, err, sizeof err);
                 cf_buf line = {0}, key = {0};
                 while (!cf_gen_next(g, &line, &key, NULL)) {

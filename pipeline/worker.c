@@ -202,18 +202,18 @@ static void set_paused(cf_worker *w, bool pause)
         rd_kafka_topic_partition_list_destroy(a);
 }
 
-/* Wait until every produced message is acknowledged (or failed). While the
- * broker is slow, pause fetching so memory stays bounded. */
-int cf_worker_wait_acks(cf_worker *w)
+/* Wait until at most limit produced messages are unacknowledged. While the
+ * broker is slow, pause fetching so memory stays bounded. -1 once any output
+ * failed (the worker then stops without committing). */
+static int wait_outq(cf_worker *w, int limit)
 {
         int64_t t0 = cf_now_ms();
         bool paused = false;
-        uint64_t failed0 = atomic_load(&w->delivery_failed);
-        while (rd_kafka_outq_len(w->producer) > 0) {
+        while (rd_kafka_outq_len(w->producer) > limit) {
                 /* flush, not poll: it sends what lingers (linger.ms) at once, since
                  * this worker waits for these acks anyway */
                 rd_kafka_flush(w->producer, 20);
-                if (atomic_load(&w->fatal)) break;
+                if (atomic_load(&w->fatal) || atomic_load(&w->delivery_failed)) break;
                 if (!paused && cf_now_ms() - t0 > 200) {
                         set_paused(w, true);
                         paused = true;
@@ -221,8 +221,12 @@ int cf_worker_wait_acks(cf_worker *w)
                 }
         }
         if (paused) set_paused(w, false);
-        if (atomic_load(&w->fatal)) return -1;
-        return atomic_load(&w->delivery_failed) != failed0 ? -1 : 0;
+        return atomic_load(&w->fatal) || atomic_load(&w->delivery_failed) ? -1 : 0;
+}
+
+int cf_worker_wait_acks(cf_worker *w)
+{
+        return wait_outq(w, 0);
 }
 
 /* ---- commits ---- */
@@ -260,6 +264,9 @@ static rd_kafka_resp_err_t commit_wait(cf_worker *w, rd_kafka_topic_partition_li
  * have processed input since the last commit. Callers have waited for acks. */
 static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
 {
+        /* the at-least-once rule: no offset is committed before every output
+         * produced so far (of these batches and all before) is acknowledged */
+        if (cf_worker_wait_acks(w)) return -1;
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
         for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
                 if (!w->assigned[p] || !w->dirty[p] || w->next_offset[p] < 0) continue;
@@ -338,7 +345,11 @@ static void observe_latency(cf_worker *w, int64_t ms)
         w->pub.batches++;
 }
 
-/* Consume, process, produce, wait for acks. Returns records handled or -1 on a
+/* Unacknowledged outputs above which a worker stops consuming until they drop
+ * to half: bounds the producer's memory (~400 bytes a message). */
+#define OUTQ_HIGH 50000
+
+/* Consume, process, produce (acks are awaited at commit). Returns records handled or -1 on a
  * fatal error (nothing of this batch is then committed). */
 static int run_batch(cf_worker *w)
 {
@@ -375,7 +386,12 @@ static int run_batch(cf_worker *w)
                 w->last_flush_ms = t0;
         }
         if (b->n || b->n_outs) {
-                if (produce_outputs(w, b) || cf_worker_wait_acks(w)) {
+                /* Outputs are not awaited per batch: commit_parts waits for every
+                 * ack before it commits (Kafka Streams' flush-then-commit), so
+                 * batches overlap with the broker's round trips. A full queue
+                 * is backpressure: wait it down, pausing the partitions. */
+                if (produce_outputs(w, b) ||
+                    (rd_kafka_outq_len(w->producer) > OUTQ_HIGH && wait_outq(w, OUTQ_HIGH / 2))) {
                         rc = -1;
                 } else {
                         account(w, b);

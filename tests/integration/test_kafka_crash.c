@@ -43,6 +43,9 @@ static pid_t spawn_run(kh *h)
                 /* the changelog checkpoint waits for every ack itself, which would
                  * hide a commit made too early: this test is about offsets only */
                 setenv("CUSTOMSFLOW_STATE_CHANGELOG", "false", 1);
+                /* small fetches: the stream takes seconds, so the kill lands mid-stream */
+                setenv("CUSTOMSFLOW_KAFKA_MAX_PARTITION_FETCH_BYTES", "16384", 1);
+                setenv("CUSTOMSFLOW_KAFKA_FETCH_MAX_BYTES", "1000000", 1);
                 execl(bin, bin, "run", "-c", CF_SRCDIR "/deploy/examples/customsflow.yaml",
                       (char *)NULL);
                 _exit(127);
@@ -64,6 +67,7 @@ static void test_kill9_loses_nothing(void **state)
         for (int i = 0; i < 40; i++)
                 errs[i] = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
         rd_kafka_mock_push_request_errors_array(h.mc, API_PRODUCE, 40, errs);
+        rd_kafka_mock_broker_set_rtt(h.mc, 1, 100);
         pid_t a = spawn_run(&h);
         int64_t left = total;
         for (int i = 0; i < 900 && left == total; i++) {
@@ -76,6 +80,7 @@ static void test_kill9_loses_nothing(void **state)
         int st;
         waitpid(a, &st, 0);
         assert_true(WIFSIGNALED(st));
+        rd_kafka_mock_broker_set_rtt(h.mc, 1, 0);
 
         pid_t b = spawn_run(&h);
         sleep(2); /* let it install its signal handlers before any SIGTERM */
