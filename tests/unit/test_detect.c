@@ -519,6 +519,53 @@ static void test_snapshot_restore(void **state)
         fx_free(h);
 }
 
+/* SIGHUP: rules are re-read, state is kept; a broken rules file keeps the old rules */
+static void test_reload_keeps_state(void **state)
+{
+        fx *f = fx_new();
+        feed_baseline(f, "9403500000");
+        char dir[] = "/tmp/cf-detect-reload-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        char p[512], rules[512];
+        snprintf(rules, sizeof(rules), "%s/rules.yaml", dir);
+        FILE *o = fopen(rules, "w");
+        fprintf(o,
+                "reference:\n  trade_measures: %s/reference/trade_measures.csv\n"
+                "rules:\n  unit_value_outlier: {weight: 35, min_samples: 50}\n",
+                FIX);
+        fclose(o);
+        snprintf(p, sizeof(p), "%s/c.yaml", dir);
+        o = fopen(p, "w");
+        fprintf(o,
+                "stages:\n  decode:\n    fx_rates: %s/reference/fx_rates.csv\n"
+                "  detect:\n    rules: rules.yaml\n",
+                FIX);
+        fclose(o);
+        cf_config cfg;
+        char err[1024];
+        assert_int_equal(cf_config_load(&cfg, p, err, sizeof(err)), 0);
+        assert_int_equal(cf_chain_reload(f->chain, cfg.root, cfg.base_dir, err, sizeof(err)), 0);
+        /* the baseline learnt before the reload still fires, with the new weight */
+        cf_record *r = run1(f, &(rec){.id = "R-1", .qty = 100, .value = 100});
+        const cf_reason *re = reason(r, "unit_value_outlier");
+        assert_non_null(re);
+        assert_true(re->weight == 35);
+        assert_false(r->flagged); /* 35 < flag_threshold 50 */
+        /* a broken rules file is refused and the rules in force stay */
+        o = fopen(rules, "w");
+        fputs("rules:\n  unit_value_outlier: {weight: lots}\n", o);
+        fclose(o);
+        assert_int_not_equal(cf_chain_reload(f->chain, cfg.root, cfg.base_dir, err, sizeof(err)),
+                             0);
+        assert_non_null(strstr(err, "rules.yaml:2"));
+        r = run1(f, &(rec){.id = "R-2", .qty = 100, .value = 100});
+        re = reason(r, "unit_value_outlier");
+        assert_non_null(re);
+        assert_true(re->weight == 35);
+        cf_config_free(&cfg);
+        fx_free(f);
+}
+
 /* rules.yaml mistakes are errors with file:line */
 static void test_bad_rules(void **state)
 {
@@ -573,6 +620,7 @@ int main(void)
             cmocka_unit_test(test_dedup_signals),
             cmocka_unit_test(test_snapshot_restore),
             cmocka_unit_test(test_bad_rules),
+            cmocka_unit_test(test_reload_keeps_state),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
