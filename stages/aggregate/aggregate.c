@@ -94,16 +94,8 @@ static int64_t floor_div(int64_t a, int64_t b)
 
 static agg_part **part_slot(agg_ctx *x, int32_t partition)
 {
-        size_t i = partition < 0 ? 0 : (size_t)partition;
-        if (i >= x->nparts) {
-                size_t n = i + 1 > 2 * x->nparts ? i + 1 : 2 * x->nparts;
-                agg_part **np = realloc(x->parts, n * sizeof(*np));
-                if (!np) abort();
-                memset(np + x->nparts, 0, (n - x->nparts) * sizeof(*np));
-                x->parts = np;
-                x->nparts = n;
-        }
-        return &x->parts[i];
+        return (agg_part **)cf_ptrs_slot((void ***)&x->parts, &x->nparts,
+                                         partition < 0 ? 0 : (size_t)partition);
 }
 
 static agg_part *part_get(agg_ctx *x, int32_t partition)

@@ -283,8 +283,6 @@ static void score(cf_detect *x, cf_record *r)
                 sum += r->reasons[i].weight;
         r->score = sum > x->score_cap ? x->score_cap : sum;
         r->flagged = r->n_reasons && r->score >= x->flag_threshold;
-        x->checked++;
-        x->flagged += r->flagged;
 }
 
 static void check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r)
@@ -297,7 +295,7 @@ static void check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r)
         score(x, r);
 }
 
-void cf_detect_record(cf_detect *x, cf_batch *b, cf_record *r)
+static void detect_record(cf_detect *x, cf_batch *b, cf_record *r)
 {
         x->exp_h = cf_hash_str(r->decl.exporter_id.p, r->decl.exporter_id.n);
         x->decl_h = cf_hash_str(r->decl.declaration_id.p, r->decl.declaration_id.n);
@@ -309,7 +307,7 @@ static int detect_process(cf_stage *st, cf_batch *b)
         detect_stage *d = st->ctx;
         if (!d->sc.enabled) return 0;
         for (size_t i = 0; i < b->n; i++)
-                if (b->recs[i].status == CF_REC_OK) cf_detect_record(&d->x, b, &b->recs[i]);
+                if (b->recs[i].status == CF_REC_OK) detect_record(&d->x, b, &b->recs[i]);
         return 0;
 }
 

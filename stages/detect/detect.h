@@ -1,23 +1,17 @@
 /*
  * detect.h - the detect stage's public entry points besides its plugin
- * struct (cf_stage_detect): docs and schema of rules.yaml, and the per-record
- * check used by benchmarks and tests.
+ * struct (cf_stage_detect): docs and schema of rules.yaml.
  */
 #ifndef CF_DETECT_H
 #define CF_DETECT_H
 
 #include <stdio.h>
 
-#include "pipeline/batch.h"
 #include "pipeline/buf.h"
-
-typedef struct cf_detect cf_detect;
 
 /** Print the keys of rules.yaml and of every rule (Markdown tables). */
 void cf_detect_describe_rules(FILE *out);
 /** Append the JSON Schema of rules.yaml (schemas/rules.schema.json). */
 void cf_detect_rules_schema(cf_buf *b);
-/** Run every enabled rule on one processed record and score it. */
-void cf_detect_record(cf_detect *x, cf_batch *b, cf_record *r);
 
 #endif

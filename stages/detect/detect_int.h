@@ -106,6 +106,11 @@ static inline uint64_t cf_hash_str(const char *s, size_t n)
         return h ? h : 1;
 }
 
+/** Index of the first registry row at or after i that belongs to exporter id
+ * (h = cf_hash_str of it), or n_reg when there is none; start with
+ * i = cf_index_find(&ref->reg_ix, h). */
+uint32_t cf_reg_next(const cf_detect_ref *ref, const cf_str *id, uint64_t h, uint32_t i);
+
 /** Load every reference file named in rules.yaml's `reference:` section. */
 int cf_detect_ref_load(cf_detect_ref *ref, const char *measures, const char *watchlist,
                        const char *exporters, const char *route_watchlist, char *errstr,
@@ -161,9 +166,8 @@ struct cf_detect {
         void **cfg; /* per rule (cf_detect_rules order) */
         cf_detect_part **parts;
         size_t nparts;
-        cf_buf ev;          /* evidence under construction */
-        uint64_t fired[16]; /* per rule */
-        uint64_t flagged, checked;
+        cf_buf ev;              /* evidence under construction */
+        uint64_t fired[16];     /* per rule */
         uint64_t exp_h, decl_h; /* hashes of the current record's exporter and declaration ids */
 };
 

@@ -71,6 +71,16 @@ uint32_t cf_index_find(const cf_index *ix, uint64_t h)
         }
 }
 
+uint32_t cf_reg_next(const cf_detect_ref *ref, const cf_str *id, uint64_t h, uint32_t i)
+{
+        /* rows are sorted by hash: those of one id are adjacent (with any colliding id) */
+        for (; i < ref->n_reg && ref->reg[i].h == h; i++) {
+                const char *e = ref->reg[i].exporter_id;
+                if (strlen(e) == id->n && !memcmp(e, id->p, id->n)) return i;
+        }
+        return (uint32_t)ref->n_reg;
+}
+
 static void index_free(cf_index *ix)
 {
         free(ix->h);

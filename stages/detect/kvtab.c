@@ -57,18 +57,6 @@ static bool expired(const cf_kvtab *t, const unsigned char *v)
         return t->window_ms > 0 && t->max_ms != INT64_MIN && last_ms(v) < t->max_ms - t->window_ms;
 }
 
-void *cf_kvtab_get(const cf_kvtab *t, uint64_t key)
-{
-        key = norm_key(key);
-        for (size_t i = slot_of(t, key);; i = (i + 1) & (t->cap - 1)) {
-                if (t->keys[i] == key) {
-                        unsigned char *v = t->vals + i * t->vsize;
-                        return expired(t, v) ? NULL : v;
-                }
-                if (!t->keys[i]) return NULL;
-        }
-}
-
 /* Re-insert every entry kept by keep (NULL: all) into a table of cap slots. */
 static void rebuild(cf_kvtab *t, size_t cap, int64_t cutoff)
 {
@@ -213,9 +201,4 @@ int cf_kvtab_restore(cf_kvtab *t, const unsigned char **p, const unsigned char *
         t->evicted += h.evicted;
         t->expired += h.expired;
         return 0;
-}
-
-size_t cf_kvtab_bytes(const cf_kvtab *t)
-{
-        return t->cap * (8 + (size_t)t->vsize);
 }

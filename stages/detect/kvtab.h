@@ -32,8 +32,6 @@ typedef struct cf_kvtab {
 void cf_kvtab_init(cf_kvtab *t, uint32_t vsize, size_t max, int64_t window_ms);
 /** Free the table's memory. */
 void cf_kvtab_free(cf_kvtab *t);
-/** The live value of key, or NULL (an expired entry counts as absent). */
-void *cf_kvtab_get(const cf_kvtab *t, uint64_t key);
 /** The value of key, inserted zeroed when absent (*created set); stamps last_ms = now_ms. */
 void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created);
 /** Append the table (entries and counters) to out. */
@@ -41,7 +39,5 @@ void cf_kvtab_snapshot(const cf_kvtab *t, cf_buf *out);
 /** Replace the table's entries from a snapshot at *p (advanced); -1 if malformed, 1 if
  * it was taken with another value size (skipped; the table stays empty). */
 int cf_kvtab_restore(cf_kvtab *t, const unsigned char **p, const unsigned char *end);
-/** Approximate bytes of memory held. */
-size_t cf_kvtab_bytes(const cf_kvtab *t);
 
 #endif

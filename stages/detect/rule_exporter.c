@@ -47,11 +47,9 @@ typedef struct exp_val {
 static int64_t registered_ms(const cf_detect_ref *ref, const cf_str *id, uint64_t h)
 {
         int64_t best = -1;
-        for (uint32_t i = cf_index_find(&ref->reg_ix, h); i < ref->n_reg && ref->reg[i].h == h;
-             i++) {
+        for (uint32_t i = cf_reg_next(ref, id, h, cf_index_find(&ref->reg_ix, h)); i < ref->n_reg;
+             i = cf_reg_next(ref, id, h, i + 1)) {
                 const cf_reg_row *g = &ref->reg[i];
-                if (strlen(g->exporter_id) != id->n || memcmp(g->exporter_id, id->p, id->n))
-                        continue;
                 if (g->registered_ms >= 0 && (best < 0 || g->registered_ms < best))
                         best = g->registered_ms;
         }
@@ -141,14 +139,13 @@ static void cap_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         const cf_detect_ref *ref = &x->ref;
         if (!ref->n_reg) return;
         uint64_t h = x->exp_h;
-        for (uint32_t i = cf_index_find(&ref->reg_ix, h); i < ref->n_reg && ref->reg[i].h == h;
-             i++) {
+        const cf_str *id = &d->exporter_id;
+        for (uint32_t i = cf_reg_next(ref, id, h, cf_index_find(&ref->reg_ix, h)); i < ref->n_reg;
+             i = cf_reg_next(ref, id, h, i + 1)) {
                 const cf_reg_row *g = &ref->reg[i];
                 size_t pl = strlen(g->hs_prefix);
                 if (isnan(g->capacity_per_year) || strcmp(g->unit, d->unit) || pl > d->hs_code.n ||
-                    memcmp(g->hs_prefix, d->hs_code.p, pl) ||
-                    strlen(g->exporter_id) != d->exporter_id.n ||
-                    memcmp(g->exporter_id, d->exporter_id.p, d->exporter_id.n))
+                    memcmp(g->hs_prefix, d->hs_code.p, pl))
                         continue;
                 int64_t year = year_of(d->event_time_ms);
                 cap_val *v =

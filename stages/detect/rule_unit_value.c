@@ -116,8 +116,7 @@ static void uv_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r
         double uv = d->value_usd / d->quantity, lx = log(uv);
         uv_val *v = cf_kvtab_put(&ps->uv, uv_key(d), d->event_time_ms, NULL);
         /* refresh every sample while the baseline is young, then once n grew by 1/32 */
-        if (v->n && (v->pending * 32 >= v->n || v->n < 2 * cfg->min_samples))
-                recompute(v);
+        if (v->n && (v->pending * 32 >= v->n || v->n < 2 * cfg->min_samples)) recompute(v);
         if ((int64_t)v->n >= cfg->min_samples) {
                 double spread = v->spread < cfg->min_spread ? cfg->min_spread : v->spread;
                 double z = (lx - v->med) / spread;

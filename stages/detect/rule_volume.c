@@ -88,30 +88,18 @@ static void ring_sizes(const vol_cfg *c, uint16_t *nh, uint16_t *nd)
         *nd = (uint16_t)(c->long_ms / DAY_MS + (*nh + 23) / 24 + 2);
 }
 
-/* Move the hour ring forward to hour h, clearing the buckets passed. */
-static void advance_hours(vol_val *v, int64_t h)
+/* Move a ring of n buckets (values v, counts c) whose newest bucket is *cur
+ * forward to `to`, clearing the buckets passed. */
+static void ring_advance(float *v, uint16_t *c, uint16_t n, int64_t *cur, int64_t to)
 {
-        if (h <= v->cur_hour) return;
-        int64_t steps = h - v->cur_hour > v->nh ? v->nh : h - v->cur_hour;
+        if (to <= *cur) return;
+        int64_t steps = to - *cur > n ? n : to - *cur;
         for (int64_t i = 1; i <= steps; i++) {
-                size_t s = (size_t)((h - steps + i) % v->nh);
-                hv(v)[s] = 0;
-                hc(v)[s] = 0;
+                size_t s = (size_t)((to - steps + i) % n);
+                v[s] = 0;
+                c[s] = 0;
         }
-        v->cur_hour = h;
-}
-
-/* Move the day ring forward to day d, clearing the buckets passed. */
-static void advance_days(vol_val *v, int64_t d)
-{
-        if (d <= v->cur_day) return;
-        int64_t steps = d - v->cur_day > v->nd ? v->nd : d - v->cur_day;
-        for (int64_t i = 1; i <= steps; i++) {
-                size_t s = (size_t)((d - steps + i) % v->nd);
-                dv(v)[s] = 0;
-                dc(v)[s] = 0;
-        }
-        v->cur_day = d;
+        *cur = to;
 }
 
 /* Short-window sums (the whole hour ring), recomputed only when the hour
@@ -166,10 +154,10 @@ static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         int64_t nh = v->nh; /* the value's layout (a reload may have changed the config) */
         if (t < v->first_ms) v->first_ms = t;
         if (h > v->cur_hour) {
-                advance_hours(v, h);
+                ring_advance(hv(v), hc(v), v->nh, &v->cur_hour, h);
                 short_sums(v);
         }
-        advance_days(v, day);
+        ring_advance(dv(v), dc(v), v->nd, &v->cur_day, day);
         /* declarations are counted, not lines: the lines of one declaration
          * arrive together and must not look like a burst of shipments */
         uint32_t newdecl = x->decl_h != v->last_decl;
