@@ -127,41 +127,89 @@ void cf_json_key(cf_buf *b, const char *key)
         cf_buf_put(b, "\":", 2);
 }
 
-void cf_json_num(cf_buf *b, double v)
+/* Two digits at a time: a division per two digits instead of per digit. */
+static const char digits2[] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                              "34353637383940414243444546474849505152535455565758596061626364656667"
+                              "6869707172737475767778798081828384858687888990919293949596979899";
+
+size_t cf_fmt_uint(char *dst, uint64_t u)
+{
+        char tmp[20];
+        char *e = tmp + sizeof(tmp), *p = e;
+        while (u >= 100) {
+                p -= 2;
+                memcpy(p, digits2 + (u % 100) * 2, 2);
+                u /= 100;
+        }
+        if (u >= 10) {
+                p -= 2;
+                memcpy(p, digits2 + u * 2, 2);
+        } else {
+                *--p = (char)('0' + u);
+        }
+        size_t n = (size_t)(e - p);
+        memcpy(dst, p, n);
+        return n;
+}
+
+size_t cf_fmt_int(char *dst, int64_t v)
+{
+        if (v >= 0) return cf_fmt_uint(dst, (uint64_t)v);
+        dst[0] = '-';
+        return 1 + cf_fmt_uint(dst + 1, (uint64_t)0 - (uint64_t)v);
+}
+
+size_t cf_fmt_num(char *dst, double v)
 {
         if (!isfinite(v)) {
-                cf_buf_put(b, "null", 4);
-                return;
+                memcpy(dst, "null", 4);
+                return 4;
         }
-        if (v == (double)(int64_t)v && fabs(v) < 9e15) {
-                cf_json_int(b, (int64_t)v);
-                return;
-        }
-        char tmp[32];
-        /* %.17g always round-trips; %.15g does for every value that came from
-         * a decimal of up to 15 digits (money, quantities) and prints it as
-         * written. Trying 15, 16, 17 costs at most three conversions (the old
-         * loop from 6 digits up was the top of aggregate's profile). */
-        for (int prec = 15; prec <= 17; prec++) {
-                int n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-                if (strtod(tmp, NULL) == v || prec == 17) {
-                        cf_buf_put(b, tmp, (size_t)n);
-                        return;
+        double a = fabs(v);
+        if (a < 9e15 && v == (double)(int64_t)v) return cf_fmt_int(dst, (int64_t)v);
+        /* Fixed point with up to 6 decimals when that round-trips: v is the
+         * double nearest to m / 10^d iff the (correctly rounded) division
+         * m / 10^d gives v back, and strtod of the printed decimal is that
+         * same nearest double. Covers money and quantities as written (and
+         * most of their short sums) without printf's multi-precision path. */
+        static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+        if (a >= 1e-6 && a < 9e9) {
+                for (int d = 1; d <= 6; d++) {
+                        double m = (double)(int64_t)(a * p10[d] + 0.5); /* < 2^53: exact */
+                        if (m / p10[d] != a) continue;
+                        uint64_t u = (uint64_t)m;
+                        uint64_t ip = u / (uint64_t)p10[d], fp = u % (uint64_t)p10[d];
+                        char *p = dst;
+                        if (v < 0) *p++ = '-';
+                        p += cf_fmt_uint(p, ip);
+                        *p++ = '.';
+                        /* d digits of fp, zero-padded; the last is non-zero (d minimal) */
+                        for (int k = d - 1; k >= 0; k--) {
+                                p[k] = (char)('0' + fp % 10);
+                                fp /= 10;
+                        }
+                        return (size_t)(p + d - dst);
                 }
         }
+        /* %.17g always round-trips; %.15g does for every value that came from
+         * a decimal of up to 15 digits and prints it as written. */
+        for (int prec = 15; prec <= 17; prec++) {
+                int n = snprintf(dst, 32, "%.*g", prec, v);
+                if (prec == 17 || strtod(dst, NULL) == v) return (size_t)n;
+        }
+        return 0; /* not reached */
+}
+
+void cf_json_num(cf_buf *b, double v)
+{
+        cf_buf_reserve(b, 32);
+        b->len += cf_fmt_num(b->p + b->len, v);
 }
 
 void cf_json_int(cf_buf *b, int64_t v)
 {
-        char tmp[24];
-        char *e = tmp + sizeof(tmp), *p = e;
-        uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-        do {
-                *--p = (char)('0' + u % 10);
-                u /= 10;
-        } while (u);
-        if (v < 0) *--p = '-';
-        cf_buf_put(b, p, (size_t)(e - p));
+        cf_buf_reserve(b, 20);
+        b->len += cf_fmt_int(b->p + b->len, v);
 }
 
 void cf_json_base64(cf_buf *b, const unsigned char *s, size_t n)

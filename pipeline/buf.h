@@ -40,7 +40,14 @@ void **cf_ptrs_slot(void ***v, size_t *n, size_t i);
 void cf_json_str(cf_buf *b, const char *s, size_t n);
 /** Append "key": (quoted key and colon); key must need no escaping. */
 void cf_json_key(cf_buf *b, const char *key);
-/** Append a double as a JSON number (shortest round-trip form; null for NaN/inf). */
+/** Write u in decimal at dst (at most 20 bytes, no NUL); returns the length. */
+size_t cf_fmt_uint(char *dst, uint64_t u);
+/** Write v in decimal at dst (at most 20 bytes, no NUL); returns the length. */
+size_t cf_fmt_int(char *dst, int64_t v);
+/** Write v as a JSON number at dst (at most 32 bytes, no NUL; "null" for NaN/inf): the
+ * fewest decimals (up to 6) that round-trip, else the shortest of %.15g..%.17g. */
+size_t cf_fmt_num(char *dst, double v);
+/** Append a double as a JSON number (round-trip form of cf_fmt_num; null for NaN/inf). */
 void cf_json_num(cf_buf *b, double v);
 /** Append a signed integer. */
 void cf_json_int(cf_buf *b, int64_t v);
