@@ -12,6 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* ids are short and hashed on every record: inlined XXH3 skips the call and
+ * the library's dispatch */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "pipeline/arena.h"
 #include "pipeline/buf.h"
 
@@ -56,6 +61,7 @@ typedef struct cf_decl {
         uint32_t hs6;          /* first six digits as a number */
         uint16_t origin_country, export_country;
         cf_str exporter_id, importer_id;
+        uint64_t exporter_h, importer_h; /* cf_id_hash of the ids, set by decode (0 = not yet) */
         double quantity;
         char unit[4]; /* UN/ECE Rec. 20, NUL-terminated */
         double customs_value;
@@ -74,6 +80,25 @@ typedef struct cf_decl {
         cf_str preference_code, certificate_of_origin, transport_mode, vessel_imo, container_id,
             bill_of_lading, declarant_id, goods_description;
 } cf_decl;
+
+/** The hash stages key party ids by: XXH3-64, never 0 (0 marks empty slots). */
+static inline uint64_t cf_id_hash(const char *s, size_t n)
+{
+        uint64_t h = XXH3_64bits(s, n);
+        return h ? h : 1;
+}
+
+/** exporter_id's hash: decode's, or computed for a record built without decode. */
+static inline uint64_t cf_decl_exporter_h(const cf_decl *d)
+{
+        return d->exporter_h ? d->exporter_h : cf_id_hash(d->exporter_id.p, d->exporter_id.n);
+}
+
+/** importer_id's hash: decode's, or computed for a record built without decode. */
+static inline uint64_t cf_decl_importer_h(const cf_decl *d)
+{
+        return d->importer_h ? d->importer_h : cf_id_hash(d->importer_id.p, d->importer_id.n);
+}
 
 /** What happened to a record; every consumed record ends in exactly one. */
 typedef enum cf_rec_status {

@@ -407,7 +407,14 @@ static int decode_process(cf_stage *st, cf_batch *b)
         for (size_t i = 0; i < b->n; i++) {
                 cf_record *r = &b->recs[i];
                 if (r->status != CF_REC_OK) continue;
-                if (decode_one(x, b, r) == 0) continue;
+                if (decode_one(x, b, r) == 0) {
+                        /* Hashed once here, while the text is in cache; detect
+                         * and aggregate key their state by these. */
+                        cf_decl *d = &r->decl;
+                        d->exporter_h = cf_id_hash(d->exporter_id.p, d->exporter_id.n);
+                        d->importer_h = cf_id_hash(d->importer_id.p, d->importer_id.n);
+                        continue;
+                }
                 for (int c = 0; cf_decode_codes[c]; c++)
                         if (!strcmp(cf_decode_codes[c], r->err_code)) x->by_code[c]++;
         }

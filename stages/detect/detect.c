@@ -297,8 +297,8 @@ static void check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r)
 
 static void detect_record(cf_detect *x, cf_batch *b, cf_record *r)
 {
-        x->exp_h = cf_hash_str(r->decl.exporter_id.p, r->decl.exporter_id.n);
-        x->decl_h = cf_hash_str(r->decl.declaration_id.p, r->decl.declaration_id.n);
+        x->exp_h = cf_decl_exporter_h(&r->decl);
+        x->decl_h = cf_id_hash(r->decl.declaration_id.p, r->decl.declaration_id.n);
         check(x, part_get(x, r->src.partition), b, r);
 }
 

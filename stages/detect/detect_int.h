@@ -18,9 +18,6 @@
 #include "pipeline/config_map.h"
 #include "stages/detect/kvtab.h"
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 /** Keys every rule has; the first member of every rule's config struct. */
 typedef struct cf_rule_common {
         bool enabled;
@@ -99,15 +96,8 @@ typedef struct cf_detect_ref {
 
 /** Find the first array position whose hash is h (caller compares the key). */
 uint32_t cf_index_find(const cf_index *ix, uint64_t h);
-/** Hash of a string (XXH3-64, inlined: ids are short and hashed several times per record). */
-static inline uint64_t cf_hash_str(const char *s, size_t n)
-{
-        uint64_t h = XXH3_64bits(s, n);
-        return h ? h : 1;
-}
-
 /** Index of the first registry row at or after i that belongs to exporter id
- * (h = cf_hash_str of it), or n_reg when there is none; start with
+ * (h = cf_id_hash of it), or n_reg when there is none; start with
  * i = cf_index_find(&ref->reg_ix, h). */
 uint32_t cf_reg_next(const cf_detect_ref *ref, const cf_str *id, uint64_t h, uint32_t i);
 

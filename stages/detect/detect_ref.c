@@ -239,7 +239,7 @@ static int wl_row(const cf_csv_row *row, void *op, char *errstr, size_t errstr_s
                           .listed_on = strdup(listed),
                           .kind = strdup(kind),
                           .kinds = mask,
-                          .h = cf_hash_str(id, strlen(id))};
+                          .h = cf_id_hash(id, strlen(id))};
         return 0;
 }
 
@@ -301,7 +301,7 @@ static int reg_row(const cf_csv_row *row, void *op, char *errstr, size_t errstr_
                           .registered_ms = reg,
                           .capacity_per_year = cap,
                           .index = (uint32_t)ref->n_reg,
-                          .h = cf_hash_str(id, strlen(id))};
+                          .h = cf_id_hash(id, strlen(id))};
         snprintf(r->unit, sizeof(r->unit), "%s", unit);
         ref->n_reg++;
         return 0;

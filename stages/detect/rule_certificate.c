@@ -59,7 +59,7 @@ static void cert_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record 
         const cert_cfg *cfg = cv;
         const cf_decl *d = &r->decl;
         if (!(d->present & CF_HAS_CERTIFICATE) || !d->certificate_of_origin.n) return;
-        uint64_t key = cf_hash_str(d->certificate_of_origin.p, d->certificate_of_origin.n);
+        uint64_t key = cf_id_hash(d->certificate_of_origin.p, d->certificate_of_origin.n);
         bool created;
         cert_val *v = cf_kvtab_put(&ps->cert, key, d->event_time_ms, &created);
         if (created) {

@@ -64,7 +64,7 @@ static const cf_config_map wl_map[] = {CF_RULE_COMMON_KEYS("80"), {0}};
 static const cf_wl_entry *wl_find(const cf_detect_ref *ref, const cf_str *id, uint8_t role)
 {
         if (!ref->n_wl || !id->n) return NULL;
-        uint64_t h = cf_hash_str(id->p, id->n);
+        uint64_t h = cf_id_hash(id->p, id->n);
         uint32_t i = cf_index_find(&ref->wl_ix, h);
         for (; i < ref->n_wl && ref->wl[i].h == h; i++) {
                 const cf_wl_entry *e = &ref->wl[i];
