@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "pipeline/chain.h"
 #include "pipeline/stage.h"
@@ -32,7 +31,7 @@
 
 #define MAX_LATE     64 /* distinct late windows reported per summary; beyond: unattributed */
 #define SNAP_MAGIC   0x47414643u /* "CFAG" */
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u /* 2: values in integer cents */
 
 typedef struct agg_cfg {
         int64_t window_ms, lateness_ms, top_k, top_k_capacity, max_groups, max_open, hll_p;
@@ -74,6 +73,7 @@ typedef struct agg_part {
         cf_agg_late late[MAX_LATE];
         uint32_t nlate;
         uint64_t late_unattr, pend_dups, pend_dead;
+        cf_agg_hint hint; /* sizes of the last window emitted final */
         /* metrics */
         uint64_t emitted, forced, late_total, overflow_closed;
 } agg_part;
@@ -117,7 +117,7 @@ static void part_free(agg_part *p)
         free(p);
 }
 
-static void late_add(agg_part *p, int64_t start, double v)
+static void late_add(agg_part *p, int64_t start, int64_t v)
 {
         p->late_total++;
         uint32_t i = 0;
@@ -125,7 +125,7 @@ static void late_add(agg_part *p, int64_t start, double v)
                 i++;
         if (i < p->nlate && p->late[i].window_start == start) {
                 p->late[i].count++;
-                p->late[i].value_usd += v;
+                p->late[i].value_cents = cf_agg_add(p->late[i].value_cents, v);
                 return;
         }
         if (p->nlate == MAX_LATE) {
@@ -161,6 +161,7 @@ static void emit_window(agg_ctx *x, agg_part *p, int32_t partition, uint32_t i, 
         }
         cf_agg_window_emit(w, &x->lim, &e, b);
         if (!final) return;
+        p->hint = cf_agg_window_hint(w);
         p->emitted++;
         if (forced) p->forced++;
         p->overflow_closed += w->overflow_records;
@@ -214,7 +215,7 @@ static cf_agg_window *open_window(agg_ctx *x, agg_part *p, int32_t partition, in
         while (i && p->w[i - 1]->start > start)
                 i--;
         memmove(&p->w[i + 1], &p->w[i], (p->nw - i) * sizeof(p->w[0]));
-        p->w[i] = cf_agg_window_new(start, end, &x->lim);
+        p->w[i] = cf_agg_window_new(start, end, &x->lim, &p->hint);
         p->nw++;
         return p->cur = p->w[i];
 }
@@ -225,17 +226,16 @@ static void add_ok(agg_ctx *x, agg_part *p, const cf_record *r, cf_batch *b)
         int64_t t = d->event_time_ms, size = x->lim.window_ms;
         int64_t start = floor_div(t, size) * size;
         if (p->has_closed && start + size <= p->closed) {
-                late_add(p, start, d->value_usd);
+                late_add(p, start, cf_agg_cents(d->value_usd));
                 return;
         }
         cf_agg_window *w = find_window(p, start);
         if (!w) w = open_window(x, p, r->src.partition, start, b);
         if (!w) {
-                late_add(p, start, d->value_usd);
+                late_add(p, start, cf_agg_cents(d->value_usd));
                 return;
         }
-        cf_agg_window_add(w, &x->lim, r, XXH3_64bits(d->exporter_id.p, d->exporter_id.n),
-                          XXH3_64bits(d->importer_id.p, d->importer_id.n));
+        cf_agg_window_add(w, &x->lim, r, cf_decl_exporter_h(d), cf_decl_importer_h(d));
         if (!p->has_max || t > p->max_ms) {
                 p->max_ms = t;
                 p->has_max = true;
@@ -303,7 +303,7 @@ static int agg_flush(cf_stage *st, cf_batch *b, int64_t now_ms, int final)
                         /* Nothing open to carry them (e.g. only dead letters so far):
                          * an empty partial window at wall-clock time reports them. */
                         int64_t size = x->lim.window_ms, s = floor_div(now_ms, size) * size;
-                        cf_agg_window *w = cf_agg_window_new(s, s + size, &x->lim);
+                        cf_agg_window *w = cf_agg_window_new(s, s + size, &x->lim, NULL);
                         p->w = realloc(p->w, sizeof(*p->w) * (p->cw ? p->cw : 1));
                         if (!p->cw) p->cw = 1;
                         p->w[0] = w;
@@ -515,7 +515,7 @@ static void agg_metrics(cf_stage *st, cf_buf *out)
                 const cf_agg_window *w = p->w[p->nw - 1];
                 M("current_window_start_seconds", "%.3f", (double)w->start / 1000.0);
                 M("current_window_records", "%llu", (unsigned long long)w->records);
-                M("current_window_value_usd", "%.2f", w->value_usd);
+                M("current_window_value_usd", "%.2f", (double)w->value_cents / 100.0);
                 M("current_window_flagged", "%llu", (unsigned long long)w->flagged);
                 M("current_window_duplicates", "%llu", (unsigned long long)w->duplicates);
                 M("current_window_dead_letters", "%llu", (unsigned long long)w->dead_letters);

@@ -70,6 +70,16 @@ static void to_dense(cf_hll *h)
         h->dense = 1;
 }
 
+void cf_hll_reserve(cf_hll *h, uint32_t n)
+{
+        if (h->dense || h->set || n > sparse_max(h)) return;
+        uint32_t cap = 16;
+        while (cap < 2 * n)
+                cap *= 2;
+        h->set = xcalloc(cap, sizeof(*h->set));
+        h->cap = cap;
+}
+
 void cf_hll_add(cf_hll *h, uint64_t x)
 {
         if (h->dense) {

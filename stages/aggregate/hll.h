@@ -32,6 +32,8 @@ typedef struct cf_hll {
 
 /** Start an empty sketch of precision p (CF_HLL_PMIN..CF_HLL_PMAX). */
 void cf_hll_init(cf_hll *h, int p);
+/** Size the sparse set for n hashes up front (no effect past the sparse limit). */
+void cf_hll_reserve(cf_hll *h, uint32_t n);
 /** Free the sketch's memory. */
 void cf_hll_free(cf_hll *h);
 /** Add one 64-bit key hash. */

@@ -3,7 +3,6 @@
  */
 #include "stages/aggregate/spacesaving.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,8 +21,9 @@ void cf_ss_init(cf_ss *s, uint32_t cap)
 
 void cf_ss_free(cf_ss *s)
 {
-        free(s->e);
         free(s->heap);
+        free(s->pos);
+        free(s->e);
         free(s->idx);
         uint32_t cap = s->cap;
         memset(s, 0, sizeof(*s));
@@ -31,43 +31,42 @@ void cf_ss_free(cf_ss *s)
 }
 
 /* (count, hash) order: the heap's shape never decides which key is evicted. */
-static int less(const cf_ss *s, uint32_t a, uint32_t b)
+static inline int less(const cf_ss_node *x, const cf_ss_node *y)
 {
-        const cf_ss_entry *x = &s->e[a], *y = &s->e[b];
         if (x->count != y->count) return x->count < y->count;
         return x->hash < y->hash;
 }
 
-static void heap_set(cf_ss *s, uint32_t pos, uint32_t ei)
+static inline void place(cf_ss *s, uint32_t pos, cf_ss_node nd)
 {
-        s->heap[pos] = ei;
-        s->e[ei].heap_pos = pos;
+        s->heap[pos] = nd;
+        s->pos[nd.ei] = pos;
 }
 
 static void sift_up(cf_ss *s, uint32_t pos)
 {
-        uint32_t ei = s->heap[pos];
+        cf_ss_node nd = s->heap[pos];
         while (pos) {
                 uint32_t par = (pos - 1) / 2;
-                if (!less(s, ei, s->heap[par])) break;
-                heap_set(s, pos, s->heap[par]);
+                if (!less(&nd, &s->heap[par])) break;
+                place(s, pos, s->heap[par]);
                 pos = par;
         }
-        heap_set(s, pos, ei);
+        place(s, pos, nd);
 }
 
 static void sift_down(cf_ss *s, uint32_t pos)
 {
-        uint32_t ei = s->heap[pos];
+        cf_ss_node nd = s->heap[pos];
         for (;;) {
                 uint32_t c = 2 * pos + 1;
                 if (c >= s->n) break;
-                if (c + 1 < s->n && less(s, s->heap[c + 1], s->heap[c])) c++;
-                if (!less(s, s->heap[c], ei)) break;
-                heap_set(s, pos, s->heap[c]);
+                if (c + 1 < s->n && less(&s->heap[c + 1], &s->heap[c])) c++;
+                if (!less(&s->heap[c], &nd)) break;
+                place(s, pos, s->heap[c]);
                 pos = c;
         }
-        heap_set(s, pos, ei);
+        place(s, pos, nd);
 }
 
 static uint32_t home(const cf_ss *s, uint64_t h)
@@ -84,10 +83,12 @@ static void idx_insert(cf_ss *s, uint32_t ei)
 }
 
 /* Backward-shift deletion keeps linear probing chains intact without tombstones. */
-static void idx_delete(cf_ss *s, uint32_t slot)
+static void idx_delete(cf_ss *s, uint32_t ei)
 {
-        uint32_t mask = s->islots - 1, i = slot, j = slot;
-        for (;;) {
+        uint32_t mask = s->islots - 1, i = home(s, s->e[ei].hash);
+        while (s->idx[i] != ei + 1)
+                i = (i + 1) & mask;
+        for (uint32_t j = i;;) {
                 j = (j + 1) & mask;
                 if (!s->idx[j]) break;
                 uint32_t k = home(s, s->e[s->idx[j] - 1].hash);
@@ -101,6 +102,16 @@ static void idx_delete(cf_ss *s, uint32_t slot)
         s->idx[i] = 0;
 }
 
+static void grow(cf_ss *s, uint32_t ncap)
+{
+        if (ncap > s->cap) ncap = s->cap;
+        if (ncap <= s->ecap) return;
+        s->e = xrealloc(s->e, ncap * sizeof(*s->e));
+        s->heap = xrealloc(s->heap, ncap * sizeof(*s->heap));
+        s->pos = xrealloc(s->pos, ncap * sizeof(*s->pos));
+        s->ecap = ncap;
+}
+
 static void ensure_room(cf_ss *s)
 {
         if (!s->idx) {
@@ -111,88 +122,126 @@ static void ensure_room(cf_ss *s)
                 s->idx = calloc(slots, sizeof(*s->idx));
                 if (!s->idx) abort();
         }
-        if (s->n < s->ecap) return;
-        uint32_t ncap = s->ecap ? 2 * s->ecap : 8;
-        if (ncap > s->cap) ncap = s->cap;
-        s->e = xrealloc(s->e, ncap * sizeof(*s->e));
-        s->heap = xrealloc(s->heap, ncap * sizeof(*s->heap));
-        s->ecap = ncap;
+        if (s->n == s->ecap) grow(s, s->ecap ? 2 * s->ecap : 8);
 }
 
-static void set_key(cf_ss_entry *e, const char *key, size_t len, uint64_t hash)
+void cf_ss_reserve(cf_ss *s, uint32_t n)
+{
+        grow(s, n);
+}
+
+/* Key equality for short ids without a call: two overlapping 8-byte words
+ * cover 8..16 bytes (exporter ids are ~10). */
+static inline int key_eq(const char *a, const char *b, size_t n)
+{
+        if (n < 8 || n > 16) return !memcmp(a, b, n);
+        uint64_t x0, y0, x1, y1;
+        memcpy(&x0, a, 8);
+        memcpy(&y0, b, 8);
+        memcpy(&x1, a + n - 8, 8);
+        memcpy(&y1, b + n - 8, 8);
+        return x0 == y0 && x1 == y1;
+}
+
+static void set_key(cf_ss_entry *e, const char *key, size_t len, uint64_t hash, int64_t err)
 {
         e->hash = hash;
+        e->err = err;
         e->len = (uint8_t)(len < CF_SS_KEY_MAX ? len : CF_SS_KEY_MAX);
         memcpy(e->key, key, e->len);
 }
 
-void cf_ss_add(cf_ss *s, const char *key, size_t len, uint64_t hash, double w)
+/* A new entry (n < cap) with count c and error err. */
+static void push(cf_ss *s, const char *key, size_t len, uint64_t hash, int64_t c, int64_t err)
+{
+        ensure_room(s);
+        uint32_t ei = s->n++;
+        set_key(&s->e[ei], key, len, hash, err);
+        idx_insert(s, ei);
+        s->heap[ei] = (cf_ss_node){c, hash, ei};
+        s->pos[ei] = ei;
+        sift_up(s, ei);
+}
+
+/* The minimum's entry takes key, with count c and error err. */
+static void replace_min(cf_ss *s, const char *key, size_t len, uint64_t hash, int64_t c,
+                        int64_t err)
+{
+        uint32_t ei = s->heap[0].ei;
+        idx_delete(s, ei);
+        set_key(&s->e[ei], key, len, hash, err);
+        idx_insert(s, ei);
+        s->heap[0].count = c;
+        s->heap[0].hash = hash;
+        sift_down(s, 0);
+}
+
+void cf_ss_add(cf_ss *s, const char *key, size_t len, uint64_t hash, int64_t w)
 {
         size_t klen = len < CF_SS_KEY_MAX ? len : CF_SS_KEY_MAX;
         if (s->idx) {
                 uint32_t mask = s->islots - 1;
                 for (uint32_t i = home(s, hash); s->idx[i]; i = (i + 1) & mask) {
-                        cf_ss_entry *e = &s->e[s->idx[i] - 1];
-                        if (e->hash == hash && e->len == klen && !memcmp(e->key, key, klen)) {
-                                e->count += w;
-                                sift_down(s, e->heap_pos);
+                        uint32_t ei = s->idx[i] - 1;
+                        const cf_ss_entry *e = &s->e[ei];
+                        if (e->hash == hash && e->len == klen && key_eq(e->key, key, klen)) {
+                                uint32_t p = s->pos[ei];
+                                s->heap[p].count += w;
+                                sift_down(s, p);
                                 return;
                         }
                 }
         }
         if (s->n < s->cap) {
-                ensure_room(s);
-                uint32_t ei = s->n++;
-                cf_ss_entry *e = &s->e[ei];
-                set_key(e, key, len, hash);
-                e->count = w;
-                e->err = 0;
-                idx_insert(s, ei);
-                heap_set(s, ei, ei);
-                sift_up(s, ei);
+                push(s, key, len, hash, w, 0);
                 return;
         }
         /* Full: the key takes the minimum's place and inherits its count as error. */
-        uint32_t ei = s->heap[0];
-        cf_ss_entry *e = &s->e[ei];
-        uint32_t mask = s->islots - 1, i = home(s, e->hash);
-        while (s->idx[i] != ei + 1)
-                i = (i + 1) & mask;
-        idx_delete(s, i);
-        double min = e->count;
-        set_key(e, key, len, hash);
-        e->err = min;
-        e->count = min + w;
-        idx_insert(s, ei);
-        sift_down(s, 0);
+        int64_t min = s->heap[0].count;
+        replace_min(s, key, len, hash, min + w, min);
 }
 
-static int cmp_desc(const void *a, const void *b)
+/* Report order: count descending, then key bytes, then length. */
+static int before(const cf_ss *s, const cf_ss_node *x, const cf_ss_node *y)
 {
-        const cf_ss_entry *x = a, *y = b;
-        if (x->count != y->count) return x->count > y->count ? -1 : 1;
-        size_t n = x->len < y->len ? x->len : y->len;
-        int c = memcmp(x->key, y->key, n);
-        if (c) return c;
-        return (int)x->len - (int)y->len;
+        if (x->count != y->count) return x->count > y->count;
+        const cf_ss_entry *a = &s->e[x->ei], *b = &s->e[y->ei];
+        size_t n = a->len < b->len ? a->len : b->len;
+        int c = memcmp(a->key, b->key, n);
+        if (c) return c < 0;
+        return a->len < b->len;
 }
 
 size_t cf_ss_top(const cf_ss *s, size_t k, cf_ss_entry *out)
 {
-        if (!s->n || !k) return 0;
-        cf_ss_entry *all = malloc(s->n * sizeof(*all));
-        if (!all) abort();
-        memcpy(all, s->e, s->n * sizeof(*all));
-        qsort(all, s->n, sizeof(*all), cmp_desc);
-        size_t m = k < s->n ? k : s->n;
-        memcpy(out, all, m * sizeof(*out));
-        free(all);
+        /* Insertion into a sorted selection of at most k heap positions: one
+         * pass, no copy of the summary (k is small, most nodes fail the first
+         * comparison). */
+        uint32_t sel[64];
+        if (k > 64) k = 64;
+        size_t m = 0;
+        for (uint32_t i = 0; i < s->n; i++) {
+                const cf_ss_node *nd = &s->heap[i];
+                if (m == k && !before(s, nd, &s->heap[sel[m - 1]])) continue;
+                size_t j = m < k ? m++ : m - 1;
+                while (j && before(s, nd, &s->heap[sel[j - 1]])) {
+                        sel[j] = sel[j - 1];
+                        j--;
+                }
+                sel[j] = i;
+        }
+        for (size_t j = 0; j < m; j++) {
+                const cf_ss_node *nd = &s->heap[sel[j]];
+                out[j] = s->e[nd->ei];
+                out[j].count = nd->count;
+        }
         return m;
 }
 
 size_t cf_ss_bytes(const cf_ss *s)
 {
-        return (size_t)s->ecap * (sizeof(cf_ss_entry) + 4) + (size_t)s->islots * 4;
+        return (size_t)s->ecap * (sizeof(cf_ss_entry) + sizeof(cf_ss_node) + 4) +
+               (size_t)s->islots * 4;
 }
 
 void cf_ss_snapshot(const cf_ss *s, cf_buf *out)
@@ -200,8 +249,9 @@ void cf_ss_snapshot(const cf_ss *s, cf_buf *out)
         cf_buf_put(out, &s->n, 4);
         for (uint32_t i = 0; i < s->n; i++) {
                 const cf_ss_entry *e = &s->e[i];
+                int64_t c = s->heap[s->pos[i]].count;
                 cf_buf_put(out, &e->hash, 8);
-                cf_buf_put(out, &e->count, 8);
+                cf_buf_put(out, &c, 8);
                 cf_buf_put(out, &e->err, 8);
                 cf_buf_put(out, &e->len, 1);
                 cf_buf_put(out, e->key, e->len);
@@ -221,38 +271,17 @@ int cf_ss_restore(cf_ss *s, uint32_t cap, const unsigned char **p, size_t *left)
         for (uint32_t i = 0; i < n; i++) {
                 if (*left < 25) goto bad;
                 uint64_t h;
-                double c, e;
+                int64_t c, e;
                 memcpy(&h, *p, 8);
                 memcpy(&c, *p + 8, 8);
                 memcpy(&e, *p + 16, 8);
                 uint8_t len = (*p)[24];
-                if (len > CF_SS_KEY_MAX || *left < 25u + len || !(c >= 0) || !(e >= 0) || e > c ||
-                    isinf(c))
-                        goto bad;
+                if (len > CF_SS_KEY_MAX || *left < 25u + len || c < 0 || e < 0 || e > c) goto bad;
                 const char *key = (const char *)*p + 25;
-                if (s->n < s->cap) {
-                        ensure_room(s);
-                        uint32_t ei = s->n++;
-                        cf_ss_entry *en = &s->e[ei];
-                        set_key(en, key, len, h);
-                        en->count = c;
-                        en->err = e;
-                        idx_insert(s, ei);
-                        heap_set(s, ei, ei);
-                        sift_up(s, ei);
-                } else if (c > s->e[s->heap[0]].count) {
-                        uint32_t ei = s->heap[0];
-                        cf_ss_entry *en = &s->e[ei];
-                        uint32_t mask = s->islots - 1, j = home(s, en->hash);
-                        while (s->idx[j] != ei + 1)
-                                j = (j + 1) & mask;
-                        idx_delete(s, j);
-                        set_key(en, key, len, h);
-                        en->count = c;
-                        en->err = e;
-                        idx_insert(s, ei);
-                        sift_down(s, 0);
-                }
+                if (s->n < s->cap)
+                        push(s, key, len, h, c, e);
+                else if (c > s->heap[0].count)
+                        replace_min(s, key, len, h, c, e);
                 *p += 25u + len;
                 *left -= 25u + len;
         }

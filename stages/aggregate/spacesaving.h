@@ -5,8 +5,10 @@
  * At most cap entries: an unseen key replaces the entry with the smallest
  * count, inheriting it as its error. Each reported count c with error e
  * brackets the true weight w: c - e <= w <= c; every key whose true weight
- * exceeds total / cap is held. Ties are broken by hash, never by memory
- * layout, so a restored summary decides exactly like the original.
+ * exceeds total / cap is held. Weights are integers (the aggregate stage
+ * counts value in US cents), so sums are exact and order-free. Ties are
+ * broken by hash, never by memory layout, so a restored summary decides
+ * exactly like the original.
  */
 #ifndef CF_AGG_SPACESAVING_H
 #define CF_AGG_SPACESAVING_H
@@ -18,30 +20,40 @@
 
 #define CF_SS_KEY_MAX 128 /* exporter_id's schema maxLength; longer keys keep a prefix */
 
-/** One tracked key. */
+/** One tracked key, as cf_ss_top reports it. */
 typedef struct cf_ss_entry {
         uint64_t hash;
-        double count, err;
-        uint32_t heap_pos;
+        int64_t count, err;
         uint8_t len;
         char key[CF_SS_KEY_MAX];
 } cf_ss_entry;
 
-/** A Space-Saving summary (entries and index grow on demand up to cap). */
+/** A heap node: the ordering fields kept apart from the keys, so a sift
+ * touches 24-byte nodes, not 150-byte keys. */
+typedef struct cf_ss_node {
+        int64_t count;
+        uint64_t hash;
+        uint32_t ei; /* entry index */
+} cf_ss_node;
+
+/** A Space-Saving summary (arrays grow on demand up to cap). */
 typedef struct cf_ss {
         uint32_t cap, n, ecap, islots;
-        cf_ss_entry *e;
-        uint32_t *heap; /* entry indices, min-heap by (count, hash) */
-        uint32_t *idx;  /* open addressing by hash: entry index + 1, 0 = empty */
+        cf_ss_node *heap; /* min-heap by (count, hash) */
+        uint32_t *pos;    /* entry index -> heap position */
+        cf_ss_entry *e;   /* keys and errors (count lives in the heap) */
+        uint32_t *idx;    /* open addressing by hash: entry index + 1, 0 = empty */
 } cf_ss;
 
 /** Start an empty summary holding at most cap keys (cap >= 1). */
 void cf_ss_init(cf_ss *s, uint32_t cap);
+/** Allocate room for n keys up front (at most cap): no growth while n are added. */
+void cf_ss_reserve(cf_ss *s, uint32_t n);
 /** Free the summary's memory. */
 void cf_ss_free(cf_ss *s);
 /** Add weight w (>= 0) to key (len bytes, hash = XXH3_64bits of the key). */
-void cf_ss_add(cf_ss *s, const char *key, size_t len, uint64_t hash, double w);
-/** Copy up to k entries with the highest counts into out (descending); returns how many. */
+void cf_ss_add(cf_ss *s, const char *key, size_t len, uint64_t hash, int64_t w);
+/** Copy up to k entries with the highest counts into out (descending, ties by key); returns how many. */
 size_t cf_ss_top(const cf_ss *s, size_t k, cf_ss_entry *out);
 /** Bytes of heap memory held. */
 size_t cf_ss_bytes(const cf_ss *s);

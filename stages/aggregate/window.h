@@ -25,11 +25,13 @@ typedef struct cf_agg_limits {
         int hll_p;
 } cf_agg_limits;
 
-/** Counters of one group. key packs reporter<<48 | origin<<32 | export<<16 | chapter. */
+/** Counters of one group. key packs reporter<<48 | origin<<32 | export<<16 | chapter.
+ * Values are in US cents: integer sums are exact, so they do not depend on
+ * record order and partitions' figures add up exactly. */
 typedef struct cf_agg_group {
         uint64_t key;
         uint64_t records, flagged;
-        double value_usd;
+        int64_t value_cents;
         uint32_t unit[CF_AGG_UNITS]; /* packed unit code, 0 = free slot */
         double qty[CF_AGG_UNITS];
         uint32_t flags[CF_AGG_RULES];
@@ -40,7 +42,7 @@ typedef struct cf_agg_window {
         int64_t start, end;
         uint64_t records, flagged, duplicates, dead_letters;
         uint64_t overflow_records, unit_overflow;
-        double value_usd, overflow_value_usd;
+        int64_t value_cents, overflow_value_cents;
         uint64_t flags[CF_AGG_RULES];
         cf_agg_group *g; /* dense, insertion order */
         uint32_t ngroups, gcap;
@@ -51,11 +53,17 @@ typedef struct cf_agg_window {
         cf_ss top;
 } cf_agg_window;
 
+/** Sizes a new window starts with (its partition's previous window's), so a
+ * window does not grow its tables step by step; zeros mean "no idea". */
+typedef struct cf_agg_hint {
+        uint32_t groups, exporters, importers;
+} cf_agg_hint;
+
 /** A late record's window, reported in the next summary of its partition. */
 typedef struct cf_agg_late {
         int64_t window_start;
         uint64_t count;
-        double value_usd;
+        int64_t value_cents;
 } cf_agg_late;
 
 /** What a summary carries besides its window, and how it is labelled. */
@@ -73,16 +81,36 @@ typedef struct cf_agg_emit {
         uint64_t extra_duplicates, extra_dead_letters; /* pending, not in any window */
 } cf_agg_emit;
 
+/** A record's value_usd in cents, rounded half up (decode bounds it: >= 0,
+ * customs_value <= 1e15; beyond int64 it saturates like the sums). */
+static inline int64_t cf_agg_cents(double usd)
+{
+        double c = usd * 100.0 + 0.5;
+        if (!(c >= 1.0)) return 0; /* also NaN */
+        if (c >= 9.2e18) return INT64_MAX;
+        return (int64_t)c;
+}
+
+/** a + b (both >= 0), saturating at INT64_MAX instead of wrapping. */
+static inline int64_t cf_agg_add(int64_t a, int64_t b)
+{
+        int64_t s;
+        return __builtin_add_overflow(a, b, &s) ? INT64_MAX : s;
+}
+
 /** Pack the group key of a declaration. */
 uint64_t cf_agg_group_key(const cf_decl *d);
-/** A new empty window [start, end). */
-cf_agg_window *cf_agg_window_new(int64_t start, int64_t end, const cf_agg_limits *l);
+/** A new empty window [start, end), its tables sized for hint (NULL: minimal). */
+cf_agg_window *cf_agg_window_new(int64_t start, int64_t end, const cf_agg_limits *l,
+                                 const cf_agg_hint *hint);
+/** The sizes w reached, as a hint for the next window. */
+cf_agg_hint cf_agg_window_hint(const cf_agg_window *w);
 /** Free a window. */
 void cf_agg_window_free(cf_agg_window *w);
 /** Count one processed record (hashes: XXH3 of exporter_id and importer_id). */
 void cf_agg_window_add(cf_agg_window *w, const cf_agg_limits *l, const cf_record *r,
                        uint64_t exp_hash, uint64_t imp_hash);
-/** Emit one stats message per group plus the window summary into b. */
+/** Emit one stats message per group (first-seen order) plus the window summary into b (emit.c). */
 void cf_agg_window_emit(const cf_agg_window *w, const cf_agg_limits *l, const cf_agg_emit *e,
                         cf_batch *b);
 /** Bytes of heap memory a window holds. */
@@ -91,7 +119,9 @@ size_t cf_agg_window_bytes(const cf_agg_window *w);
 void cf_agg_window_snapshot(const cf_agg_window *w, cf_buf *out);
 /** Read a window from *p (advancing); NULL if malformed. */
 cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, const unsigned char **p, size_t *left);
-/** Append an RFC 3339 UTC time (no quotes, milliseconds only when non-zero). */
+/** Append an RFC 3339 UTC time (no quotes, milliseconds only when non-zero) (emit.c). */
 void cf_agg_put_time(cf_buf *o, int64_t ms);
+/** Append cents as a JSON number of US dollars ("12.3", "7", "0.05") (emit.c). */
+void cf_agg_put_usd(cf_buf *o, int64_t cents);
 
 #endif

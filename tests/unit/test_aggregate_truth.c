@@ -32,7 +32,8 @@ typedef struct bf {
         char gkey[64]; /* "<start>/0/<rep>/<org>/<exp>/<ch>" as the stage keys groups */
         int64_t start;
         char exp[132], imp[132];
-        double value, qty;
+        int64_t value; /* cents, each record rounded: the stage sums cents exactly */
+        double qty;
         char unit[4];
 } bf;
 
@@ -68,6 +69,12 @@ static int close_to(double a, double b)
         return fabs(a - b) <= 1e-9 * (fabs(a) + fabs(b)) + 1e-9;
 }
 
+/* An emitted dollar figure is exactly the brute force's sum of cents. */
+static int same_usd(double emitted, int64_t cents)
+{
+        return llround(emitted * 100) == cents;
+}
+
 static void cc(char *o, uint16_t c)
 {
         if (!c) {
@@ -81,7 +88,7 @@ static void cc(char *o, uint16_t c)
 
 typedef struct exp_total {
         const char *id;
-        double v;
+        int64_t v;
 } exp_total;
 
 static int cmp_total(const void *a, const void *b)
@@ -186,7 +193,7 @@ static void test_truth(void **state)
                                          d->exporter_id.p);
                                 snprintf(e->imp, sizeof(e->imp), "%.*s", (int)d->importer_id.n,
                                          d->importer_id.p);
-                                e->value = d->value_usd;
+                                e->value = llround(d->value_usd * 100);
                                 e->qty = d->quantity;
                                 memcpy(e->unit, d->unit, 4);
                         }
@@ -205,7 +212,7 @@ static void test_truth(void **state)
                 ngroup_msgs += strstr(msgs[i], "\"type\":\"group\"") != NULL;
         for (size_t i = 0; i < nrs;) {
                 size_t j = i;
-                double v = 0;
+                int64_t v = 0;
                 while (j < nrs && !strcmp(rs[j].gkey, rs[i].gkey))
                         v += rs[j++].value;
                 ngroups_bf++;
@@ -215,9 +222,9 @@ static void test_truth(void **state)
                         if (!strncmp(msgs[k], rs[i].gkey, klen) && msgs[k][klen] == '\t')
                                 m = msgs[k];
                 if (!m) fail_msg("group %s not emitted", rs[i].gkey);
-                if (num(m, "records") != (double)(j - i) || !close_to(num(m, "value_usd"), v))
-                        fail_msg("group %s: %zu records %.2f USD, emitted %s", rs[i].gkey, j - i, v,
-                                 m);
+                if (num(m, "records") != (double)(j - i) || !same_usd(num(m, "value_usd"), v))
+                        fail_msg("group %s: %zu records %lld cents, emitted %s", rs[i].gkey, j - i,
+                                 (long long)v, m);
                 for (size_t u = i; u < j; u++) {
                         double q = 0;
                         for (size_t k = i; k < j; k++)
@@ -235,7 +242,7 @@ static void test_truth(void **state)
         exp_total *tot = malloc(nrs * sizeof(*tot));
         for (size_t i = 0; i < nrs;) {
                 size_t j = i, nt = 0;
-                double v = 0;
+                int64_t v = 0;
                 while (j < nrs && rs[j].start == rs[i].start) {
                         if (!nt || strcmp(tot[nt - 1].id, rs[j].exp))
                                 tot[nt++] = (exp_total){rs[j].exp, 0};
@@ -253,7 +260,7 @@ static void test_truth(void **state)
                 if (!m) fail_msg("window %s not emitted", tb.p);
                 cf_buf_free(&tb);
                 assert_true(num(m, "records") == (double)(j - i));
-                assert_true(close_to(num(m, "value_usd"), v));
+                assert_true(same_usd(num(m, "value_usd"), v));
                 assert_true(num(m, "distinct_exporters") == (double)nt);
                 const char *p = strstr(m, "\"top_exporters\":[");
                 for (size_t k = 0; k < 10 && k < nt; k++) {
@@ -263,7 +270,7 @@ static void test_truth(void **state)
                         p = strstr(p, want);
                         if (!p) fail_msg("top exporter %zu (%s) missing in %s", k, tot[k].id, m);
                         p += strlen(want);
-                        assert_true(close_to(strtod(p, NULL), tot[k].v));
+                        assert_true(same_usd(strtod(p, NULL), tot[k].v));
                         assert_true(num(p, "error") == 0);
                 }
                 qsort(rs + i, j - i, sizeof(*rs), cmp_start_imp);

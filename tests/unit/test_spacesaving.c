@@ -69,7 +69,7 @@ static int key_of(int rank, char *s)
         return snprintf(s, 32, "EXP-%08u", (unsigned)((uint32_t)rank * 2654435761u));
 }
 
-static void add(cf_ss *ss, int rank, double w)
+static void add(cf_ss *ss, int rank, int64_t w)
 {
         char s[32];
         int n = key_of(rank, s);
