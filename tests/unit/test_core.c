@@ -55,6 +55,62 @@ static void test_json_escaping(void **s)
         cf_buf_free(&b);
 }
 
+static char *fmt(double v, char *o)
+{
+        o[cf_fmt_num(o, v)] = '\0';
+        return o;
+}
+
+/* cf_fmt_num: decimals as written, and every double round-trips. */
+static void test_fmt_num(void **s)
+{
+        (void)s;
+        char o[40];
+        assert_string_equal(fmt(15752.9, o), "15752.9");
+        assert_string_equal(fmt(0.05, o), "0.05");
+        assert_string_equal(fmt(-1234.5678, o), "-1234.5678");
+        assert_string_equal(fmt(0.000001, o), "0.000001");
+        assert_string_equal(fmt(100, o), "100");
+        assert_string_equal(fmt(0.1 + 0.2, o), "0.30000000000000004");
+        assert_string_equal(fmt(1e-7, o), "1e-07");
+        char u[24];
+        u[cf_fmt_uint(u, UINT64_MAX)] = '\0';
+        assert_string_equal(u, "18446744073709551615");
+        u[cf_fmt_int(u, INT64_MIN)] = '\0';
+        assert_string_equal(u, "-9223372036854775808");
+        uint64_t x = 88172645463325252ull;
+        for (int i = 0; i < 200000; i++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                double v;
+                switch (i % 4) {
+                case 0: /* any bit pattern */
+                        memcpy(&v, &x, 8);
+                        if (v != v || v - v != 0) continue;
+                        break;
+                case 1: /* money: cents */
+                        v = (double)(x % 10000000000ull) / 100;
+                        break;
+                case 2: /* up to 6 decimals */
+                        v = (double)(x % 1000000000000ull) / 1e6;
+                        break;
+                default: /* sums of short decimals */
+                        v = (double)(x % 100000) / 10 + (double)(x >> 40) / 1000;
+                }
+                fmt(v, o);
+                if (strtod(o, NULL) != v) fail_msg("%.17g printed as %s", v, o);
+                if (strlen(o) > 24) fail_msg("%.17g printed long: %s", v, o);
+                /* the fixed-point path prints no more digits than %.17g */
+                if (i % 4 && !strchr(o, 'e')) {
+                        char ref[40];
+                        snprintf(ref, sizeof(ref), "%.17g", v);
+                        if (!strchr(ref, 'e') && strlen(o) > strlen(ref) + 1)
+                                fail_msg("%.17g printed long: %s", v, o);
+                }
+        }
+}
+
 static void test_arena(void **s)
 {
         (void)s;
@@ -207,7 +263,8 @@ static void test_linereader(void **s)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_json_escaping), cmocka_unit_test(test_arena),
+            cmocka_unit_test(test_json_escaping), cmocka_unit_test(test_fmt_num),
+            cmocka_unit_test(test_arena),
             cmocka_unit_test(test_config_map),    cmocka_unit_test(test_csv),
             cmocka_unit_test(test_linereader),
         };
