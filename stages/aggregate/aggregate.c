@@ -255,6 +255,15 @@ static int agg_process(cf_stage *st, cf_batch *b)
         int32_t pnum = INT32_MIN;
         for (size_t i = 0; i < b->n; i++) {
                 const cf_record *r = &b->recs[i];
+                if (i + 8 < b->n) {
+                        /* The two text lines a record reads (HS chapter, the
+                         * exporter id Space-Saving keeps) are the misses when
+                         * the batch is not in cache; 8 ahead measured best
+                         * (bench_aggregate cold: 4.7M -> 6.1M records/s). */
+                        const cf_decl *nd = &b->recs[i + 8].decl;
+                        __builtin_prefetch(nd->hs_code.p);
+                        __builtin_prefetch(nd->exporter_id.p);
+                }
                 if (r->src.partition != pnum) {
                         pnum = r->src.partition;
                         p = part_get(x, pnum);
