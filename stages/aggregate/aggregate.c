@@ -34,7 +34,8 @@
 #define SNAP_VERSION 2u /* 2: values in integer cents */
 
 typedef struct agg_cfg {
-        int64_t window_ms, lateness_ms, top_k, top_k_capacity, max_groups, max_open, hll_p;
+        int64_t window_ms, lateness_ms, top_k, top_k_capacity, max_groups, max_open, hll_p,
+            idle_ms;
 } agg_cfg;
 
 static const cf_config_map agg_map[] = {
@@ -61,6 +62,11 @@ static const cf_config_map agg_map[] = {
      1, 100000},
     {CF_CFG_INT, "hll_precision", "14", offsetof(agg_cfg, hll_p),
      "HyperLogLog precision p (2^p registers): standard error 1.04/sqrt(2^p), 0.81% at 14", 8, 16},
+    {CF_CFG_DURATION, "idle_timeout", "0", offsetof(agg_cfg, idle_ms),
+     "A partition that receives no record for this long (wall clock) emits its open windows "
+     "(forced: true); their later records are late. 0 = off: windows close on event time only "
+     "(like Flink's watermark idleness, opt-in)",
+     0, 366LL * 86400000},
     {0},
 };
 
@@ -69,14 +75,23 @@ typedef struct agg_part {
         uint32_t nw, cw;
         cf_agg_window *cur; /* the window of the last record (most hit it again) */
         bool has_max, has_closed;
+        int64_t last_wall_ms; /* wall clock of the partition's last record (idle_timeout) */
         int64_t max_ms, closed; /* windows ending at or before closed are emitted */
         cf_agg_late late[MAX_LATE];
         uint32_t nlate;
         uint64_t late_unattr, pend_dups, pend_dead;
         cf_agg_hint hint; /* sizes of the last window emitted final */
         /* metrics */
-        uint64_t emitted, forced, late_total, overflow_closed;
+        uint64_t emitted, forced, idle_closed, late_total, overflow_closed;
 } agg_part;
+
+/* Why a window is emitted. */
+typedef enum why {
+        WHY_WATERMARK, /* final: the watermark passed its end */
+        WHY_OPEN_BOUND, /* final, forced: max_open_windows */
+        WHY_IDLE,       /* final, forced: idle_timeout */
+        WHY_PARTIAL,    /* final: false (shutdown, end of replay); the window stays */
+} why;
 
 typedef struct agg_ctx {
         agg_cfg cfg;
@@ -141,10 +156,11 @@ static void late_add(agg_part *p, int64_t start, int64_t v)
  * hands over the pending late/duplicate/dead-letter counts for good; a
  * partial one (shutdown, end of replay) keeps both, and its messages are
  * superseded by the window's later emission under the same keys. */
-static void emit_window(agg_ctx *x, agg_part *p, int32_t partition, uint32_t i, bool final,
-                        bool forced, bool carry, cf_batch *b, int64_t now_ms)
+static void emit_window(agg_ctx *x, agg_part *p, int32_t partition, uint32_t i, why why,
+                        bool carry, cf_batch *b, int64_t now_ms)
 {
         cf_agg_window *w = p->w[i];
+        bool final = why != WHY_PARTIAL, forced = why == WHY_OPEN_BOUND || why == WHY_IDLE;
         cf_agg_emit e = {.partition = partition,
                          .final = final,
                          .forced = forced,
@@ -163,7 +179,8 @@ static void emit_window(agg_ctx *x, agg_part *p, int32_t partition, uint32_t i, 
         if (!final) return;
         p->hint = cf_agg_window_hint(w);
         p->emitted++;
-        if (forced) p->forced++;
+        if (why == WHY_OPEN_BOUND) p->forced++;
+        if (why == WHY_IDLE) p->idle_closed++;
         p->overflow_closed += w->overflow_records;
         if (carry) {
                 p->nlate = 0;
@@ -183,7 +200,7 @@ static void close_due(agg_ctx *x, agg_part *p, int32_t partition, cf_batch *b, i
         if (!p->has_max) return;
         int64_t wm = p->max_ms - x->lim.lateness_ms;
         while (p->nw && p->w[0]->end <= wm)
-                emit_window(x, p, partition, 0, true, false, true, b, now_ms);
+                emit_window(x, p, partition, 0, WHY_WATERMARK, true, b, now_ms);
         if (!p->has_closed || wm > p->closed) p->closed = wm;
         p->has_closed = true;
 }
@@ -203,7 +220,7 @@ static cf_agg_window *open_window(agg_ctx *x, agg_part *p, int32_t partition, in
 {
         int64_t end = start + x->lim.window_ms;
         while (p->nw >= (uint32_t)x->cfg.max_open) {
-                emit_window(x, p, partition, 0, true, true, true, b, b->now_ms);
+                emit_window(x, p, partition, 0, WHY_OPEN_BOUND, true, b, b->now_ms);
                 if (end <= p->closed) return NULL;
         }
         if (p->nw == p->cw) {
@@ -267,6 +284,7 @@ static int agg_process(cf_stage *st, cf_batch *b)
                 if (r->src.partition != pnum) {
                         pnum = r->src.partition;
                         p = part_get(x, pnum);
+                        p->last_wall_ms = b->now_ms;
                 }
                 switch (r->status) {
                 case CF_REC_OK:
@@ -293,6 +311,22 @@ static int agg_process(cf_stage *st, cf_batch *b)
         return 0;
 }
 
+/* idle_timeout: a partition without records for that long emits its open
+ * windows, so its last window is not held until the next record (event time
+ * alone would hold it: a quiet night, a partition with no traffic). */
+static void close_idle(agg_ctx *x, agg_part *p, int32_t partition, cf_batch *b, int64_t now_ms)
+{
+        if (!x->cfg.idle_ms || !p->nw) return;
+        if (!p->last_wall_ms) {
+                /* restored, no record since: the idle clock starts now */
+                p->last_wall_ms = now_ms;
+                return;
+        }
+        if (now_ms - p->last_wall_ms < x->cfg.idle_ms) return;
+        while (p->nw)
+                emit_window(x, p, partition, 0, WHY_IDLE, true, b, now_ms);
+}
+
 /* final = 0: windows the watermark passed (already emitted by process; kept
  * for stages driven by flush alone). final = 1: every open window, partial
  * (final: false), the pending counts carried by the first summary only. */
@@ -304,10 +338,11 @@ static int agg_flush(cf_stage *st, cf_batch *b, int64_t now_ms, int final)
                 if (!p) continue;
                 if (!final) {
                         close_due(x, p, (int32_t)pi, b, now_ms);
+                        close_idle(x, p, (int32_t)pi, b, now_ms);
                         continue;
                 }
                 for (uint32_t i = 0; i < p->nw; i++)
-                        emit_window(x, p, (int32_t)pi, i, false, false, i == 0, b, now_ms);
+                        emit_window(x, p, (int32_t)pi, i, WHY_PARTIAL, i == 0, b, now_ms);
                 if (!p->nw && (p->nlate || p->late_unattr || p->pend_dups || p->pend_dead)) {
                         /* Nothing open to carry them (e.g. only dead letters so far):
                          * an empty partial window at wall-clock time reports them. */
@@ -317,7 +352,7 @@ static int agg_flush(cf_stage *st, cf_batch *b, int64_t now_ms, int final)
                         if (!p->cw) p->cw = 1;
                         p->w[0] = w;
                         p->nw = 1;
-                        emit_window(x, p, (int32_t)pi, 0, false, false, true, b, now_ms);
+                        emit_window(x, p, (int32_t)pi, 0, WHY_PARTIAL, true, b, now_ms);
                         cf_agg_window_free(w);
                         p->nw = 0;
                         p->cur = NULL;
@@ -513,6 +548,7 @@ static void agg_metrics(cf_stage *st, cf_buf *out)
                 M("open_windows", "%u", p->nw);
                 M("windows_emitted_total", "%llu", (unsigned long long)p->emitted);
                 M("windows_forced_total", "%llu", (unsigned long long)p->forced);
+                M("windows_idle_closed_total", "%llu", (unsigned long long)p->idle_closed);
                 M("late_records_total", "%llu", (unsigned long long)p->late_total);
                 M("overflow_records_total", "%llu", (unsigned long long)ovf);
                 M("state_bytes", "%zu", bytes);

@@ -2,7 +2,7 @@
  * test_aggregate.c - the aggregate stage on hand-made records: windows and
  * watermark with out-of-order and late events, dead letters and duplicates,
  * partitions kept apart, caps (groups, open windows) counted, end-of-input
- * flush partial, snapshot/restore round trip, metrics.
+ * flush partial, snapshot/restore round trip, idle_timeout, metrics.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -104,13 +104,18 @@ static void run(cf_stage *st, const ag_rec *rs, size_t n, outs *o)
         cf_batch_destroy(&b);
 }
 
-static void flush(cf_stage *st, int final, outs *o)
+static void flush_at(cf_stage *st, int final, int64_t now_ms, outs *o)
 {
         cf_batch b;
         cf_batch_init(&b, 1);
-        assert_int_equal(cf_stage_aggregate.flush(st, &b, T0 + 999 * MIN, final), 0);
+        assert_int_equal(cf_stage_aggregate.flush(st, &b, now_ms, final), 0);
         collect(o, &b);
         cf_batch_destroy(&b);
+}
+
+static void flush(cf_stage *st, int final, outs *o)
+{
+        flush_at(st, final, T0 + 999 * MIN, o);
 }
 
 /* Number after "key": in s (first occurrence), -1 if absent. */
@@ -362,6 +367,63 @@ static void test_snapshot_roundtrip(void **state)
         cf_stage_aggregate.destroy(&b);
 }
 
+/* idle_timeout: a partition without records emits its open windows (forced,
+ * final) once the wall clock says it has been idle that long; a record for
+ * such a window later is late, reported in the next summary. The records'
+ * wall clock in run() is T0. */
+static void test_idle_timeout(void **state)
+{
+        (void)state;
+        cf_stage st = new_stage("idle_timeout: 5m\n");
+        outs o = {0};
+        const ag_rec a[] = {{10}, {20}, {25, 1}};
+        run(&st, a, 3, &o);
+        flush_at(&st, 0, T0 + 4 * MIN, &o); /* idle 4 min: nothing yet */
+        assert_int_equal(o.n, 0);
+        flush_at(&st, 0, T0 + 5 * MIN, &o); /* both partitions idle 5 min */
+        assert_int_equal(n_summaries(&o), 2);
+        const char *w0 = summary(&o, 0);
+        assert_non_null(strstr(w0, "\"final\":true"));
+        assert_non_null(strstr(w0, "\"forced\":true"));
+        assert_true(num(w0, "records") == 2);
+        /* the window is gone: its next record is late, counted in the next summary */
+        const ag_rec b[] = {{30}, {70}};
+        run(&st, b, 2, &o);
+        flush_at(&st, 0, T0 + 10 * MIN, &o);
+        assert_int_equal(n_summaries(&o), 3);
+        const char *w1 = summary(&o, 2);
+        assert_non_null(strstr(w1, "\"window_start\":\"2025-01-01T01:00:00.000Z\""));
+        assert_true(num(w1, "records") == 1 && num(w1, "late") == 1);
+        cf_buf m = {0};
+        cf_stage_aggregate.metrics(&st, &m);
+        cf_buf_putc(&m, 0);
+        assert_non_null(
+            strstr(m.p, "customsflow_aggregate_windows_idle_closed_total{partition=\"0\"} 2"));
+        assert_non_null(
+            strstr(m.p, "customsflow_aggregate_windows_forced_total{partition=\"0\"} 0"));
+        cf_buf_free(&m);
+        /* restored state: the idle clock starts at the first flush after restore */
+        cf_buf snap = {0};
+        const ag_rec c[] = {{130}};
+        run(&st, c, 1, &o);
+        assert_int_equal(cf_stage_aggregate.snapshot(&st, 0, &snap), 0);
+        cf_stage st2 = new_stage("idle_timeout: 5m\n");
+        char err[256];
+        assert_int_equal(cf_stage_aggregate.restore(&st2, 0, snap.p, snap.len, err, sizeof(err)),
+                         0);
+        outs o2 = {0};
+        flush_at(&st2, 0, T0 + 100 * MIN, &o2);
+        assert_int_equal(o2.n, 0);
+        flush_at(&st2, 0, T0 + 105 * MIN, &o2);
+        assert_int_equal(n_summaries(&o2), 1);
+        assert_true(num(summary(&o2, 0), "records") == 1);
+        cf_buf_free(&snap);
+        outs_free(&o2);
+        outs_free(&o);
+        cf_stage_aggregate.destroy(&st2);
+        cf_stage_aggregate.destroy(&st);
+}
+
 static void test_bad_config(void **state)
 {
         (void)state;
@@ -388,6 +450,7 @@ int main(void)
             cmocka_unit_test(test_status_partitions_flags),
             cmocka_unit_test(test_caps),
             cmocka_unit_test(test_snapshot_roundtrip),
+            cmocka_unit_test(test_idle_timeout),
             cmocka_unit_test(test_bad_config),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
