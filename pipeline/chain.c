@@ -83,7 +83,9 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
                 c->stages[i].p = registry[i];
                 if (registry[i]->init &&
                     registry[i]->init(&c->stages[i], &env, errstr, errstr_size)) {
-                        c->n = i;
+                        /* the failed stage too: its init may have set ctx
+                         * (every destroy takes a partly built ctx) */
+                        c->n = i + 1;
                         cf_chain_destroy(c);
                         return NULL;
                 }

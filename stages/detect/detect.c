@@ -268,7 +268,7 @@ static int detect_init(cf_stage *st, const cf_stage_env *env, char *errstr, size
         detect_stage *d = calloc(1, sizeof(*d));
         st->ctx = d;
         if (load_all(&d->x, &d->sc, env, errstr, errstr_size)) {
-                detect_destroy(st); /* the chain destroys only stages that started */
+                detect_destroy(st); /* also callable alone (tests, tools) */
                 st->ctx = NULL;
                 return -1;
         }
