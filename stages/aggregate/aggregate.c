@@ -411,6 +411,17 @@ static int agg_reload(cf_stage *st, const cf_stage_env *env, char *errstr, size_
                 cf_config_map_free(agg_map, &nc);
                 return -1;
         }
+        if (nc.window_ms != x->cfg.window_ms) {
+                /* Windows of two sizes would overlap in event time (a record
+                 * could fall in an open old window and a new one); a restart
+                 * is the point where the size may change. */
+                snprintf(errstr, errstr_size,
+                         "stages.aggregate.window cannot change on reload (%lld ms -> %lld ms): "
+                         "open windows use the old size; restart with the new one",
+                         (long long)x->cfg.window_ms, (long long)nc.window_ms);
+                cf_config_map_free(agg_map, &nc);
+                return -1;
+        }
         /* Open windows keep their bounds and sketches; new limits apply to
          * windows opened from now on (and to group/window bounds at once). */
         cf_config_map_free(agg_map, &x->cfg);

@@ -424,6 +424,31 @@ static void test_idle_timeout(void **state)
         cf_stage_aggregate.destroy(&st);
 }
 
+/* Reload: limits change, the window size is refused (windows would overlap). */
+static void test_reload(void **state)
+{
+        (void)state;
+        cf_stage st = new_stage(NULL);
+        char err[256] = "";
+        const char *ok = "top_k: 5\n", *bad = "window: 2h\n";
+        cf_node *n = cf_yaml_load_string("t.yaml", ok, strlen(ok), err, sizeof(err));
+        cf_stage_env env = {.cfg = n, .pipeline_version = "test"};
+        assert_int_equal(cf_stage_aggregate.reload(&st, &env, err, sizeof(err)), 0);
+        cf_yaml_free(n);
+        n = cf_yaml_load_string("t.yaml", bad, strlen(bad), err, sizeof(err));
+        env.cfg = n;
+        assert_int_equal(cf_stage_aggregate.reload(&st, &env, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "window cannot change on reload"));
+        cf_yaml_free(n);
+        /* still 1 h windows: 00:30 and 01:30 are in two windows */
+        outs o = {0};
+        const ag_rec a[] = {{30}, {90}, {200}};
+        run(&st, a, 3, &o);
+        assert_int_equal(n_summaries(&o), 2);
+        outs_free(&o);
+        cf_stage_aggregate.destroy(&st);
+}
+
 static void test_bad_config(void **state)
 {
         (void)state;
@@ -451,6 +476,7 @@ int main(void)
             cmocka_unit_test(test_caps),
             cmocka_unit_test(test_snapshot_roundtrip),
             cmocka_unit_test(test_idle_timeout),
+            cmocka_unit_test(test_reload),
             cmocka_unit_test(test_bad_config),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
