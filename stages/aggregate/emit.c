@@ -197,6 +197,22 @@ static void emit_group(const cf_agg_group *g, const cf_agg_emit *e, const shared
         cf_batch_out_end(b);
 }
 
+/* ,"key":v */
+static void kv_int(cf_buf *o, const char *key, int64_t v)
+{
+        cf_buf_putc(o, ',');
+        cf_json_key(o, key);
+        cf_json_int(o, v);
+}
+
+/* ,"key":dollars */
+static void kv_usd(cf_buf *o, const char *key, int64_t cents)
+{
+        cf_buf_putc(o, ',');
+        cf_json_key(o, key);
+        cf_agg_put_usd(o, cents);
+}
+
 static void emit_summary(const cf_agg_window *w, const cf_agg_limits *l, const cf_agg_emit *e,
                          const shared *sh, cf_batch *b)
 {
@@ -214,48 +230,36 @@ static void emit_summary(const cf_agg_window *w, const cf_agg_limits *l, const c
                 cf_json_time(o, e->watermark_ms);
         else
                 cf_buf_puts(o, "null");
-        cf_buf_puts(o, ",\"records\":");
-        cf_json_int(o, (int64_t)w->records);
-        cf_buf_puts(o, ",\"value_usd\":");
-        cf_agg_put_usd(o, w->value_cents);
-        cf_buf_puts(o, ",\"flagged\":");
-        cf_json_int(o, (int64_t)w->flagged);
+        kv_int(o, "records", (int64_t)w->records);
+        kv_usd(o, "value_usd", w->value_cents);
+        kv_int(o, "flagged", (int64_t)w->flagged);
         cf_buf_puts(o, ",\"flags_by_rule\":");
         uint32_t f[CF_AGG_RULES];
         for (int i = 0; i < CF_AGG_RULES; i++)
                 f[i] = w->flags[i] > UINT32_MAX ? UINT32_MAX : (uint32_t)w->flags[i];
         cf_buf_reserve(o, 16 * 64);
         o->len = (size_t)(put_flags(o->p + o->len, f) - o->p);
-        cf_buf_puts(o, ",\"duplicates\":");
-        cf_json_int(o, (int64_t)(w->duplicates + e->extra_duplicates));
-        cf_buf_puts(o, ",\"dead_letters\":");
-        cf_json_int(o, (int64_t)(w->dead_letters + e->extra_dead_letters));
-        cf_buf_puts(o, ",\"groups\":");
-        cf_json_int(o, w->ngroups);
-        cf_buf_puts(o, ",\"overflow_records\":");
-        cf_json_int(o, (int64_t)w->overflow_records);
-        cf_buf_puts(o, ",\"overflow_value_usd\":");
-        cf_agg_put_usd(o, w->overflow_value_cents);
-        cf_buf_puts(o, ",\"unit_overflow_records\":");
-        cf_json_int(o, (int64_t)w->unit_overflow);
+        kv_int(o, "duplicates", (int64_t)(w->duplicates + e->extra_duplicates));
+        kv_int(o, "dead_letters", (int64_t)(w->dead_letters + e->extra_dead_letters));
+        kv_int(o, "groups", w->ngroups);
+        kv_int(o, "overflow_records", (int64_t)w->overflow_records);
+        kv_usd(o, "overflow_value_usd", w->overflow_value_cents);
+        kv_int(o, "unit_overflow_records", (int64_t)w->unit_overflow);
         uint64_t late = e->late_unattributed;
         for (size_t i = 0; i < e->n_late; i++)
                 late += e->late[i].count;
-        cf_buf_puts(o, ",\"late\":");
-        cf_json_int(o, (int64_t)late);
+        kv_int(o, "late", (int64_t)late);
         cf_buf_puts(o, ",\"late_records\":[");
         for (size_t i = 0; i < e->n_late; i++) {
                 if (i) cf_buf_putc(o, ',');
                 cf_buf_puts(o, "{\"window_start\":");
                 cf_json_time(o, e->late[i].window_start);
-                cf_buf_puts(o, ",\"count\":");
-                cf_json_int(o, (int64_t)e->late[i].count);
-                cf_buf_puts(o, ",\"value_usd\":");
-                cf_agg_put_usd(o, e->late[i].value_cents);
+                kv_int(o, "count", (int64_t)e->late[i].count);
+                kv_usd(o, "value_usd", e->late[i].value_cents);
                 cf_buf_putc(o, '}');
         }
-        cf_buf_puts(o, "],\"late_unattributed\":");
-        cf_json_int(o, (int64_t)e->late_unattributed);
+        cf_buf_putc(o, ']');
+        kv_int(o, "late_unattributed", (int64_t)e->late_unattributed);
         cf_buf_puts(o, ",\"top_exporters\":[");
         cf_ss_entry top[64];
         size_t k = l->top_k < 64 ? l->top_k : 64;
@@ -264,16 +268,13 @@ static void emit_summary(const cf_agg_window *w, const cf_agg_limits *l, const c
                 if (i) cf_buf_putc(o, ',');
                 cf_buf_puts(o, "{\"exporter_id\":");
                 cf_json_str(o, top[i].key, top[i].len);
-                cf_buf_puts(o, ",\"value_usd\":");
-                cf_agg_put_usd(o, top[i].count);
-                cf_buf_puts(o, ",\"error\":");
-                cf_agg_put_usd(o, top[i].err);
+                kv_usd(o, "value_usd", top[i].count);
+                kv_usd(o, "error", top[i].err);
                 cf_buf_putc(o, '}');
         }
-        cf_buf_puts(o, "],\"distinct_exporters\":");
-        cf_json_int(o, (int64_t)llround(cf_hll_estimate(&w->exporters)));
-        cf_buf_puts(o, ",\"distinct_importers\":");
-        cf_json_int(o, (int64_t)llround(cf_hll_estimate(&w->importers)));
+        cf_buf_putc(o, ']');
+        kv_int(o, "distinct_exporters", (int64_t)llround(cf_hll_estimate(&w->exporters)));
+        kv_int(o, "distinct_importers", (int64_t)llround(cf_hll_estimate(&w->importers)));
         cf_buf_put(o, sh->tail.p, sh->tail.len);
         cf_batch_out_end(b);
 }
