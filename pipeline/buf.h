@@ -47,6 +47,9 @@ size_t cf_fmt_int(char *dst, int64_t v);
 /** Write v as a JSON number at dst (at most 32 bytes, no NUL; "null" for NaN/inf): the
  * fewest decimals (up to 6) that round-trip, else the shortest of %.15g..%.17g. */
 size_t cf_fmt_num(char *dst, double v);
+/** Write an RFC 3339 UTC time "YYYY-MM-DDTHH:MM:SS[.mmm]Z" at dst (at most 40 bytes, no
+ * NUL); milliseconds always when frac, else only when non-zero. Returns the length. */
+size_t cf_fmt_time(char *dst, int64_t epoch_ms, int frac);
 /** Append a double as a JSON number (round-trip form of cf_fmt_num; null for NaN/inf). */
 void cf_json_num(cf_buf *b, double v);
 /** Append a signed integer. */

@@ -13,21 +13,14 @@
  */
 #include <math.h>
 #include <string.h>
-#include <time.h>
 
 #include "pipeline/chain.h"
 #include "stages/aggregate/window.h"
 
 void cf_agg_put_time(cf_buf *o, int64_t ms)
 {
-        time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-        int frac = (int)(ms - (int64_t)secs * 1000);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        cf_buf_printf(o, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-        if (frac) cf_buf_printf(o, ".%03d", frac);
-        cf_buf_putc(o, 'Z');
+        cf_buf_reserve(o, 40);
+        o->len += cf_fmt_time(o->p + o->len, ms, 0);
 }
 
 /* cents (>= 0) as dollars, without trailing zeros: 1230 -> "12.3". */

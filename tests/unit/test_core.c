@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -108,6 +109,37 @@ static void test_fmt_num(void **s)
                         if (!strchr(ref, 'e') && strlen(o) > strlen(ref) + 1)
                                 fail_msg("%.17g printed long: %s", v, o);
                 }
+        }
+}
+
+/* cf_fmt_time agrees with gmtime_r over years 0001..9999, both sides of 1970. */
+static void test_fmt_time(void **s)
+{
+        (void)s;
+        char o[48];
+        o[cf_fmt_time(o, 1741944600250LL, 0)] = '\0';
+        assert_string_equal(o, "2025-03-14T09:30:00.250Z");
+        o[cf_fmt_time(o, 1741944600000LL, 0)] = '\0';
+        assert_string_equal(o, "2025-03-14T09:30:00Z");
+        o[cf_fmt_time(o, -1, 1)] = '\0';
+        assert_string_equal(o, "1969-12-31T23:59:59.999Z");
+        uint64_t x = 0x9E3779B97F4A7C15ull;
+        const int64_t lo = -62135596800000LL, span = 253402300799999LL - lo;
+        for (int i = 0; i < 300000; i++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                int64_t ms = lo + (int64_t)(x % (uint64_t)span);
+                if (i < 1000) ms = (int64_t)(x % 400000) * 86400000LL / 100 - 20000LL * 86400000LL;
+                time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+                struct tm tm;
+                gmtime_r(&secs, &tm);
+                char want[64];
+                snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec, (int)(ms - (int64_t)secs * 1000));
+                o[cf_fmt_time(o, ms, 1)] = '\0';
+                if (strcmp(o, want)) fail_msg("%lld: %s, gmtime says %s", (long long)ms, o, want);
         }
 }
 
@@ -264,6 +296,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_json_escaping), cmocka_unit_test(test_fmt_num),
+            cmocka_unit_test(test_fmt_time),
             cmocka_unit_test(test_arena),
             cmocka_unit_test(test_config_map),    cmocka_unit_test(test_csv),
             cmocka_unit_test(test_linereader),
