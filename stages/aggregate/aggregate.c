@@ -99,6 +99,7 @@ typedef struct agg_ctx {
         const char *version;
         agg_part **parts;
         size_t nparts;
+        cf_agg_scratch scratch;
 } agg_ctx;
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -161,7 +162,8 @@ static void emit_window(agg_ctx *x, agg_part *p, int32_t partition, uint32_t i, 
 {
         cf_agg_window *w = p->w[i];
         bool final = why != WHY_PARTIAL, forced = why == WHY_OPEN_BOUND || why == WHY_IDLE;
-        cf_agg_emit e = {.partition = partition,
+        cf_agg_emit e = {.scratch = &x->scratch,
+                         .partition = partition,
                          .final = final,
                          .forced = forced,
                          .has_watermark = p->has_max,
@@ -588,6 +590,7 @@ static void agg_destroy(cf_stage *st)
         for (size_t i = 0; i < x->nparts; i++)
                 part_free(x->parts[i]);
         free(x->parts);
+        cf_agg_scratch_free(&x->scratch);
         cf_config_map_free(agg_map, &x->cfg);
         free(x);
         st->ctx = NULL;

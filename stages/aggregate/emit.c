@@ -73,17 +73,19 @@ static char *key_cc(char *p, uint16_t cc)
  * and codes (~170), 4 units (4 x ~40), 16 rule counts (16 x ~60). */
 #define GROUP_MAX 1400
 
-/* The shared members of a window's messages, formatted once. */
+/* The shared members of a window's messages, formatted once per window into
+ * the stage's scratch buffers (the tail once per emitted_at). */
 typedef struct shared {
-        cf_buf common; /* ,"window_start":…,"final":… */
-        cf_buf tail;   /* ,"pipeline_version":…,"emitted_at":…} */
-        cf_buf kp;     /* key prefix "<window_start>/<partition>/" */
+        const cf_buf *common; /* ,"window_start":…,"final":… */
+        const cf_buf *tail;   /* ,"pipeline_version":…,"emitted_at":…} */
+        const cf_buf *kp;     /* key prefix "<window_start>/<partition>/" */
 } shared;
 
 static void shared_init(shared *sh, const cf_agg_window *w, const cf_agg_emit *e)
 {
-        memset(sh, 0, sizeof(*sh));
-        cf_buf *o = &sh->common;
+        cf_agg_scratch *s = e->scratch;
+        cf_buf *o = &s->common;
+        cf_buf_reset(o);
         cf_buf_puts(o, ",\"window_start\":");
         cf_json_time(o, w->start);
         cf_buf_puts(o, ",\"window_end\":");
@@ -92,24 +94,33 @@ static void shared_init(shared *sh, const cf_agg_window *w, const cf_agg_emit *e
         cf_json_int(o, e->partition);
         cf_buf_puts(o, "],\"final\":");
         cf_buf_puts(o, e->final ? "true" : "false");
-        o = &sh->tail;
-        cf_buf_puts(o, ",\"pipeline_version\":");
-        cf_json_str(o, e->pipeline_version, strlen(e->pipeline_version));
-        cf_buf_puts(o, ",\"emitted_at\":");
-        cf_json_time(o, e->now_ms);
-        cf_buf_putc(o, '}');
+        if (!s->tail.len || s->tail_now_ms != e->now_ms) {
+                o = &s->tail;
+                cf_buf_reset(o);
+                cf_buf_puts(o, ",\"pipeline_version\":");
+                cf_json_str(o, e->pipeline_version, strlen(e->pipeline_version));
+                cf_buf_puts(o, ",\"emitted_at\":");
+                cf_json_time(o, e->now_ms);
+                cf_buf_putc(o, '}');
+                s->tail_now_ms = e->now_ms;
+        }
         /* Key "<window_start>/<partition>/<group or window>": one key per
          * message that a later emission of the same window supersedes, so a
          * compacted stats topic keeps the latest (see README). */
-        cf_agg_put_time(&sh->kp, w->start);
-        cf_buf_printf(&sh->kp, "/%d/", (int)e->partition);
+        o = &s->kp;
+        cf_buf_reset(o);
+        cf_agg_put_time(o, w->start);
+        cf_buf_putc(o, '/');
+        cf_json_int(o, e->partition);
+        cf_buf_putc(o, '/');
+        *sh = (shared){&s->common, &s->tail, &s->kp};
 }
 
-static void shared_free(shared *sh)
+void cf_agg_scratch_free(cf_agg_scratch *s)
 {
-        cf_buf_free(&sh->common);
-        cf_buf_free(&sh->tail);
-        cf_buf_free(&sh->kp);
+        cf_buf_free(&s->common);
+        cf_buf_free(&s->tail);
+        cf_buf_free(&s->kp);
 }
 
 static char *put_flags(char *p, const uint32_t *f)
@@ -136,8 +147,8 @@ static void emit_group(const cf_agg_group *g, const cf_agg_emit *e, const shared
                  exc = (uint16_t)(g->key >> 16);
         unsigned ch = (unsigned)(g->key & 0xffff) % 100;
         char key[256], *k = key;
-        size_t kpn = sh->kp.len < 200 ? sh->kp.len : 200;
-        memcpy(k, sh->kp.p, kpn);
+        size_t kpn = sh->kp->len < 200 ? sh->kp->len : 200;
+        memcpy(k, sh->kp->p, kpn);
         k += kpn;
         k = key_cc(k, rep);
         *k++ = '/';
@@ -149,11 +160,11 @@ static void emit_group(const cf_agg_group *g, const cf_agg_emit *e, const shared
         k[1] = (char)('0' + ch % 10);
         k += 2;
         cf_buf *o = cf_batch_out_begin(b, CF_OUT_STATS, e->partition, key, (size_t)(k - key));
-        cf_buf_reserve(o, GROUP_MAX + sh->common.len + sh->tail.len);
+        cf_buf_reserve(o, GROUP_MAX + sh->common->len + sh->tail->len);
         char *p = o->p + o->len;
         LIT(p, "{\"type\":\"group\"");
-        memcpy(p, sh->common.p, sh->common.len);
-        p += sh->common.len;
+        memcpy(p, sh->common->p, sh->common->len);
+        p += sh->common->len;
         LIT(p, ",\"reporter_country\":");
         p = put_cc(p, rep);
         LIT(p, ",\"origin_country\":");
@@ -184,91 +195,120 @@ static void emit_group(const cf_agg_group *g, const cf_agg_emit *e, const shared
         p += cf_fmt_uint(p, g->flagged);
         LIT(p, ",\"flags_by_rule\":");
         p = put_flags(p, g->flags);
-        memcpy(p, sh->tail.p, sh->tail.len);
-        p += sh->tail.len;
+        memcpy(p, sh->tail->p, sh->tail->len);
+        p += sh->tail->len;
         o->len = (size_t)(p - o->p);
         cf_batch_out_end(b);
 }
 
-/* ,"key":v */
-static void kv_int(cf_buf *o, const char *key, int64_t v)
-{
-        cf_buf_putc(o, ',');
-        cf_json_key(o, key);
-        cf_json_int(o, v);
-}
+/* Worst case of a summary besides the shared parts, late entries and top
+ * exporters: fixed members and numbers (~700), 16 rule counts (~1000). */
+#define SUMMARY_MAX 1800
+#define LATE_MAX    120 /* one late_records entry */
 
-/* ,"key":dollars */
-static void kv_usd(cf_buf *o, const char *key, int64_t cents)
-{
-        cf_buf_putc(o, ',');
-        cf_json_key(o, key);
-        cf_agg_put_usd(o, cents);
-}
+#define KEY(p, k) LIT(p, ",\"" k "\":")
 
+/* The window summary: written straight into the output buffer, like a
+ * group message (with 64 partitions a window is ~3 records, so there are as
+ * many summaries as group messages). */
 static void emit_summary(const cf_agg_window *w, const cf_agg_limits *l, const cf_agg_emit *e,
                          const shared *sh, cf_batch *b)
 {
-        cf_buf key = {0};
-        cf_buf_put(&key, sh->kp.p, sh->kp.len);
-        cf_buf_puts(&key, "window");
-        cf_buf *o = cf_batch_out_begin(b, CF_OUT_STATS, e->partition, key.p, key.len);
-        cf_buf_free(&key);
-        cf_buf_puts(o, "{\"type\":\"window\"");
-        cf_buf_put(o, sh->common.p, sh->common.len);
-        cf_buf_puts(o, ",\"forced\":");
-        cf_buf_puts(o, e->forced ? "true" : "false");
-        cf_buf_puts(o, ",\"watermark\":");
-        if (e->has_watermark)
-                cf_json_time(o, e->watermark_ms);
+        char key[256];
+        size_t kn = sh->kp->len < 240 ? sh->kp->len : 240;
+        memcpy(key, sh->kp->p, kn);
+        memcpy(key + kn, "window", 6);
+        cf_buf *o = cf_batch_out_begin(b, CF_OUT_STATS, e->partition, key, kn + 6);
+        cf_buf_reserve(o, SUMMARY_MAX + sh->common->len + e->n_late * LATE_MAX);
+        char *p = o->p + o->len;
+        LIT(p, "{\"type\":\"window\"");
+        memcpy(p, sh->common->p, sh->common->len);
+        p += sh->common->len;
+        KEY(p, "forced");
+        if (e->forced)
+                LIT(p, "true");
         else
-                cf_buf_puts(o, "null");
-        kv_int(o, "records", (int64_t)w->records);
-        kv_usd(o, "value_usd", w->value_cents);
-        kv_int(o, "flagged", (int64_t)w->flagged);
-        cf_buf_puts(o, ",\"flags_by_rule\":");
+                LIT(p, "false");
+        KEY(p, "watermark");
+        if (e->has_watermark) {
+                *p++ = '"';
+                p += cf_fmt_time(p, e->watermark_ms, 1);
+                *p++ = '"';
+        } else {
+                LIT(p, "null");
+        }
+        KEY(p, "records");
+        p += cf_fmt_uint(p, w->records);
+        KEY(p, "value_usd");
+        p = put_usd(p, w->value_cents);
+        KEY(p, "flagged");
+        p += cf_fmt_uint(p, w->flagged);
+        KEY(p, "flags_by_rule");
         uint32_t f[CF_AGG_RULES];
         for (int i = 0; i < CF_AGG_RULES; i++)
                 f[i] = w->flags[i] > UINT32_MAX ? UINT32_MAX : (uint32_t)w->flags[i];
-        cf_buf_reserve(o, 16 * 64);
-        o->len = (size_t)(put_flags(o->p + o->len, f) - o->p);
-        kv_int(o, "duplicates", (int64_t)(w->duplicates + e->extra_duplicates));
-        kv_int(o, "dead_letters", (int64_t)(w->dead_letters + e->extra_dead_letters));
-        kv_int(o, "groups", w->ngroups);
-        kv_int(o, "overflow_records", (int64_t)w->overflow_records);
-        kv_usd(o, "overflow_value_usd", w->overflow_value_cents);
-        kv_int(o, "unit_overflow_records", (int64_t)w->unit_overflow);
+        p = put_flags(p, f);
+        KEY(p, "duplicates");
+        p += cf_fmt_uint(p, w->duplicates + e->extra_duplicates);
+        KEY(p, "dead_letters");
+        p += cf_fmt_uint(p, w->dead_letters + e->extra_dead_letters);
+        KEY(p, "groups");
+        p += cf_fmt_uint(p, w->ngroups);
+        KEY(p, "overflow_records");
+        p += cf_fmt_uint(p, w->overflow_records);
+        KEY(p, "overflow_value_usd");
+        p = put_usd(p, w->overflow_value_cents);
+        KEY(p, "unit_overflow_records");
+        p += cf_fmt_uint(p, w->unit_overflow);
         uint64_t late = e->late_unattributed;
         for (size_t i = 0; i < e->n_late; i++)
                 late += e->late[i].count;
-        kv_int(o, "late", (int64_t)late);
-        cf_buf_puts(o, ",\"late_records\":[");
+        KEY(p, "late");
+        p += cf_fmt_uint(p, late);
+        KEY(p, "late_records");
+        *p++ = '[';
         for (size_t i = 0; i < e->n_late; i++) {
-                if (i) cf_buf_putc(o, ',');
-                cf_buf_puts(o, "{\"window_start\":");
-                cf_json_time(o, e->late[i].window_start);
-                kv_int(o, "count", (int64_t)e->late[i].count);
-                kv_usd(o, "value_usd", e->late[i].value_cents);
-                cf_buf_putc(o, '}');
+                if (i) *p++ = ',';
+                LIT(p, "{\"window_start\":\"");
+                p += cf_fmt_time(p, e->late[i].window_start, 1);
+                *p++ = '"';
+                KEY(p, "count");
+                p += cf_fmt_uint(p, e->late[i].count);
+                KEY(p, "value_usd");
+                p = put_usd(p, e->late[i].value_cents);
+                *p++ = '}';
         }
-        cf_buf_putc(o, ']');
-        kv_int(o, "late_unattributed", (int64_t)e->late_unattributed);
-        cf_buf_puts(o, ",\"top_exporters\":[");
+        *p++ = ']';
+        KEY(p, "late_unattributed");
+        p += cf_fmt_uint(p, e->late_unattributed);
+        KEY(p, "distinct_exporters");
+        p += cf_fmt_uint(p, (uint64_t)llround(cf_hll_estimate(&w->exporters)));
+        KEY(p, "distinct_importers");
+        p += cf_fmt_uint(p, (uint64_t)llround(cf_hll_estimate(&w->importers)));
+        KEY(p, "top_exporters");
+        *p++ = '[';
+        o->len = (size_t)(p - o->p);
+        /* ids may need escaping: the checked writers from here on */
         cf_ss_entry top[64];
-        size_t k = l->top_k < 64 ? l->top_k : 64;
-        size_t n = cf_ss_top(&w->top, k, top);
+        size_t n = cf_ss_top(&w->top, l->top_k < 64 ? l->top_k : 64, top);
         for (size_t i = 0; i < n; i++) {
-                if (i) cf_buf_putc(o, ',');
-                cf_buf_puts(o, "{\"exporter_id\":");
+                cf_buf_reserve(o, 64);
+                p = o->p + o->len;
+                if (i) *p++ = ',';
+                LIT(p, "{\"exporter_id\":");
+                o->len = (size_t)(p - o->p);
                 cf_json_str(o, top[i].key, top[i].len);
-                kv_usd(o, "value_usd", top[i].count);
-                kv_usd(o, "error", top[i].err);
-                cf_buf_putc(o, '}');
+                cf_buf_reserve(o, 64);
+                p = o->p + o->len;
+                KEY(p, "value_usd");
+                p = put_usd(p, top[i].count);
+                KEY(p, "error");
+                p = put_usd(p, top[i].err);
+                *p++ = '}';
+                o->len = (size_t)(p - o->p);
         }
         cf_buf_putc(o, ']');
-        kv_int(o, "distinct_exporters", (int64_t)llround(cf_hll_estimate(&w->exporters)));
-        kv_int(o, "distinct_importers", (int64_t)llround(cf_hll_estimate(&w->importers)));
-        cf_buf_put(o, sh->tail.p, sh->tail.len);
+        cf_buf_put(o, sh->tail->p, sh->tail->len);
         cf_batch_out_end(b);
 }
 
@@ -282,5 +322,4 @@ void cf_agg_window_emit(const cf_agg_window *w, const cf_agg_limits *l, const cf
         for (uint32_t i = 0; i < w->ngroups; i++)
                 emit_group(&w->g[i], e, &sh, b);
         emit_summary(w, l, e, &sh, b);
-        shared_free(&sh);
 }

@@ -102,6 +102,8 @@ static void idx_delete(cf_ss *s, uint32_t ei)
         s->idx[i] = 0;
 }
 
+/* Room for ncap entries (at most cap); the index keeps >= 2 slots an entry,
+ * so a window with a few exporters holds a few hundred bytes, not 2 x cap. */
 static void grow(cf_ss *s, uint32_t ncap)
 {
         if (ncap > s->cap) ncap = s->cap;
@@ -110,18 +112,20 @@ static void grow(cf_ss *s, uint32_t ncap)
         s->heap = xrealloc(s->heap, ncap * sizeof(*s->heap));
         s->pos = xrealloc(s->pos, ncap * sizeof(*s->pos));
         s->ecap = ncap;
+        uint32_t slots = 16;
+        while (slots < 2 * ncap)
+                slots *= 2;
+        if (slots <= s->islots) return;
+        free(s->idx);
+        s->idx = calloc(slots, sizeof(*s->idx));
+        if (!s->idx) abort();
+        s->islots = slots;
+        for (uint32_t ei = 0; ei < s->n; ei++)
+                idx_insert(s, ei);
 }
 
 static void ensure_room(cf_ss *s)
 {
-        if (!s->idx) {
-                uint32_t slots = 16;
-                while (slots < 2 * s->cap)
-                        slots *= 2;
-                s->islots = slots;
-                s->idx = calloc(slots, sizeof(*s->idx));
-                if (!s->idx) abort();
-        }
         if (s->n == s->ecap) grow(s, s->ecap ? 2 * s->ecap : 8);
 }
 

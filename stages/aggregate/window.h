@@ -66,8 +66,15 @@ typedef struct cf_agg_late {
         int64_t value_cents;
 } cf_agg_late;
 
+/** Buffers emission reuses from window to window (owned by the stage). */
+typedef struct cf_agg_scratch {
+        cf_buf common, tail, kp;
+        int64_t tail_now_ms; /* tail is for this emitted_at (and the stage's version) */
+} cf_agg_scratch;
+
 /** What a summary carries besides its window, and how it is labelled. */
 typedef struct cf_agg_emit {
+        cf_agg_scratch *scratch;
         int32_t partition;
         bool final;  /* the watermark passed the window's end */
         bool forced; /* closed early by max_open_windows */
@@ -113,6 +120,8 @@ void cf_agg_window_add(cf_agg_window *w, const cf_agg_limits *l, const cf_record
 /** Emit one stats message per group (first-seen order) plus the window summary into b (emit.c). */
 void cf_agg_window_emit(const cf_agg_window *w, const cf_agg_limits *l, const cf_agg_emit *e,
                         cf_batch *b);
+/** Free a scratch's buffers (emit.c). */
+void cf_agg_scratch_free(cf_agg_scratch *s);
 /** Bytes of heap memory a window holds. */
 size_t cf_agg_window_bytes(const cf_agg_window *w);
 /** Append a window to out. */
