@@ -100,6 +100,7 @@ typedef struct agg_ctx {
         agg_part **parts;
         size_t nparts;
         cf_agg_scratch scratch;
+        cf_agg_pool pool; /* emitted windows for reuse */
 } agg_ctx;
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -191,7 +192,7 @@ static void emit_window(agg_ctx *x, agg_part *p, int32_t partition, uint32_t i, 
         if (!p->has_closed || w->end > p->closed) p->closed = w->end;
         p->has_closed = true;
         if (p->cur == w) p->cur = NULL;
-        cf_agg_window_free(w);
+        cf_agg_window_release(w, &x->pool);
         memmove(&p->w[i], &p->w[i + 1], (p->nw - i - 1) * sizeof(p->w[0]));
         p->nw--;
 }
@@ -234,7 +235,7 @@ static cf_agg_window *open_window(agg_ctx *x, agg_part *p, int32_t partition, in
         while (i && p->w[i - 1]->start > start)
                 i--;
         memmove(&p->w[i + 1], &p->w[i], (p->nw - i) * sizeof(p->w[0]));
-        p->w[i] = cf_agg_window_new(start, end, &x->lim, &p->hint);
+        p->w[i] = cf_agg_window_new(start, end, &x->lim, &p->hint, &x->pool);
         p->nw++;
         return p->cur = p->w[i];
 }
@@ -349,7 +350,7 @@ static int agg_flush(cf_stage *st, cf_batch *b, int64_t now_ms, int final)
                         /* Nothing open to carry them (e.g. only dead letters so far):
                          * an empty partial window at wall-clock time reports them. */
                         int64_t size = x->lim.window_ms, s = floor_div(now_ms, size) * size;
-                        cf_agg_window *w = cf_agg_window_new(s, s + size, &x->lim, NULL);
+                        cf_agg_window *w = cf_agg_window_new(s, s + size, &x->lim, NULL, NULL);
                         p->w = realloc(p->w, sizeof(*p->w) * (p->cw ? p->cw : 1));
                         if (!p->cw) p->cw = 1;
                         p->w[0] = w;
@@ -591,6 +592,7 @@ static void agg_destroy(cf_stage *st)
                 part_free(x->parts[i]);
         free(x->parts);
         cf_agg_scratch_free(&x->scratch);
+        cf_agg_pool_free(&x->pool);
         cf_config_map_free(agg_map, &x->cfg);
         free(x);
         st->ctx = NULL;

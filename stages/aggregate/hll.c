@@ -70,6 +70,17 @@ static void to_dense(cf_hll *h)
         h->dense = 1;
 }
 
+void cf_hll_clear(cf_hll *h, int p)
+{
+        if (h->dense || h->p != p) {
+                cf_hll_free(h);
+                cf_hll_init(h, p);
+                return;
+        }
+        if (h->set) memset(h->set, 0, (size_t)h->cap * sizeof(*h->set));
+        h->n = 0;
+}
+
 void cf_hll_reserve(cf_hll *h, uint32_t n)
 {
         if (h->dense || h->set || n > sparse_max(h)) return;

@@ -34,6 +34,8 @@ typedef struct cf_hll {
 void cf_hll_init(cf_hll *h, int p);
 /** Size the sparse set for n hashes up front (no effect past the sparse limit). */
 void cf_hll_reserve(cf_hll *h, uint32_t n);
+/** Empty the sketch for reuse at precision p, keeping a sparse set's memory. */
+void cf_hll_clear(cf_hll *h, int p);
 /** Free the sketch's memory. */
 void cf_hll_free(cf_hll *h);
 /** Add one 64-bit key hash. */

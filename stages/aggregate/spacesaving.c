@@ -129,6 +129,13 @@ static void ensure_room(cf_ss *s)
         if (s->n == s->ecap) grow(s, s->ecap ? 2 * s->ecap : 8);
 }
 
+void cf_ss_clear(cf_ss *s, uint32_t cap)
+{
+        s->n = 0;
+        s->cap = cap ? cap : 1;
+        if (s->idx) memset(s->idx, 0, (size_t)s->islots * sizeof(*s->idx));
+}
+
 void cf_ss_reserve(cf_ss *s, uint32_t n)
 {
         grow(s, n);

@@ -47,6 +47,8 @@ typedef struct cf_ss {
 
 /** Start an empty summary holding at most cap keys (cap >= 1). */
 void cf_ss_init(cf_ss *s, uint32_t cap);
+/** Empty the summary for reuse with capacity cap, keeping its memory. */
+void cf_ss_clear(cf_ss *s, uint32_t cap);
 /** Allocate room for n keys up front (at most cap): no growth while n are added. */
 void cf_ss_reserve(cf_ss *s, uint32_t n);
 /** Free the summary's memory. */

@@ -60,25 +60,79 @@ static void rehash(cf_agg_window *w, uint32_t nslots)
         }
 }
 
-cf_agg_window *cf_agg_window_new(int64_t start, int64_t end, const cf_agg_limits *l,
-                                 const cf_agg_hint *hint)
+#define POOL_MAX       64
+#define POOL_MAX_BYTES (32 * 1024) /* larger windows: freed (clearing would cost as much) */
+
+/* A pooled window emptied for [start, end): counters zeroed, tables kept. */
+static cf_agg_window *reuse(cf_agg_pool *pool, int64_t start, int64_t end,
+                            const cf_agg_limits *l)
 {
-        cf_agg_window *w = calloc(1, sizeof(*w));
-        if (!w) abort();
+        cf_agg_window *w = pool->v[--pool->n];
+        cf_agg_window keep = *w;
+        memset(w, 0, sizeof(*w));
+        w->g = keep.g;
+        w->gcap = keep.gcap > l->max_groups ? l->max_groups : keep.gcap;
+        w->slot_key = keep.slot_key;
+        w->slot_idx = keep.slot_idx;
+        w->nslots = keep.nslots;
+        if (w->nslots) memset(w->slot_key, 0xff, (size_t)w->nslots * sizeof(*w->slot_key));
+        w->exporters = keep.exporters;
+        w->importers = keep.importers;
+        w->top = keep.top;
+        cf_hll_clear(&w->exporters, l->hll_p);
+        cf_hll_clear(&w->importers, l->hll_p);
+        cf_ss_clear(&w->top, l->ss_cap);
         w->start = start;
         w->end = end;
-        cf_hll_init(&w->exporters, l->hll_p);
-        cf_hll_init(&w->importers, l->hll_p);
-        cf_ss_init(&w->top, l->ss_cap);
+        return w;
+}
+
+void cf_agg_window_release(cf_agg_window *w, cf_agg_pool *pool)
+{
+        if (!w) return;
+        if (!pool || pool->n == POOL_MAX || cf_agg_window_bytes(w) > POOL_MAX_BYTES) {
+                cf_agg_window_free(w);
+                return;
+        }
+        if (!pool->v) {
+                pool->v = malloc(POOL_MAX * sizeof(*pool->v));
+                if (!pool->v) abort();
+        }
+        pool->v[pool->n++] = w;
+}
+
+void cf_agg_pool_free(cf_agg_pool *pool)
+{
+        while (pool->n)
+                cf_agg_window_free(pool->v[--pool->n]);
+        free(pool->v);
+        pool->v = NULL;
+}
+
+cf_agg_window *cf_agg_window_new(int64_t start, int64_t end, const cf_agg_limits *l,
+                                 const cf_agg_hint *hint, cf_agg_pool *pool)
+{
+        cf_agg_window *w;
+        if (pool && pool->n) {
+                w = reuse(pool, start, end, l);
+        } else {
+                w = calloc(1, sizeof(*w));
+                if (!w) abort();
+                w->start = start;
+                w->end = end;
+                cf_hll_init(&w->exporters, l->hll_p);
+                cf_hll_init(&w->importers, l->hll_p);
+                cf_ss_init(&w->top, l->ss_cap);
+        }
         if (!hint) return w;
         uint32_t g = hint->groups < l->max_groups ? hint->groups : l->max_groups;
-        if (g > 16) {
+        if (g > 16 && g > w->gcap) {
                 w->gcap = g;
-                w->g = xrealloc(NULL, (size_t)g * sizeof(*w->g));
+                w->g = xrealloc(w->g, (size_t)g * sizeof(*w->g));
                 uint32_t slots = 32;
                 while (slots < 2 * g + 2)
                         slots *= 2;
-                rehash(w, slots);
+                if (slots > w->nslots) rehash(w, slots);
         }
         cf_hll_reserve(&w->exporters, hint->exporters);
         cf_hll_reserve(&w->importers, hint->importers);
@@ -223,7 +277,7 @@ cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, const unsigned char
             f.value_cents < 0 || f.overflow_value_cents < 0 ||
             (size_t)f.ngroups * sizeof(cf_agg_group) > *left)
                 return NULL;
-        cf_agg_window *w = cf_agg_window_new(f.start, f.end, l, NULL);
+        cf_agg_window *w = cf_agg_window_new(f.start, f.end, l, NULL, NULL);
         w->records = f.records;
         w->flagged = f.flagged;
         w->duplicates = f.duplicates;

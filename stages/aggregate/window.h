@@ -59,6 +59,13 @@ typedef struct cf_agg_hint {
         uint32_t groups, exporters, importers;
 } cf_agg_hint;
 
+/** Emitted windows kept for reuse: a window's ~10 allocations cost more than
+ * its few records when windows are small (many partitions, short windows). */
+typedef struct cf_agg_pool {
+        struct cf_agg_window **v;
+        uint32_t n;
+} cf_agg_pool;
+
 /** A late record's window, reported in the next summary of its partition. */
 typedef struct cf_agg_late {
         int64_t window_start;
@@ -107,9 +114,14 @@ static inline int64_t cf_agg_add(int64_t a, int64_t b)
 
 /** Pack the group key of a declaration. */
 uint64_t cf_agg_group_key(const cf_decl *d);
-/** A new empty window [start, end), its tables sized for hint (NULL: minimal). */
+/** A new empty window [start, end), its tables sized for hint (NULL: minimal); reused
+ * from pool when it has one (pool may be NULL). */
 cf_agg_window *cf_agg_window_new(int64_t start, int64_t end, const cf_agg_limits *l,
-                                 const cf_agg_hint *hint);
+                                 const cf_agg_hint *hint, cf_agg_pool *pool);
+/** Done with w: kept in pool when small and there is room, else freed. */
+void cf_agg_window_release(cf_agg_window *w, cf_agg_pool *pool);
+/** Free every window a pool holds. */
+void cf_agg_pool_free(cf_agg_pool *pool);
 /** The sizes w reached, as a hint for the next window. */
 cf_agg_hint cf_agg_window_hint(const cf_agg_window *w);
 /** Free a window. */
