@@ -194,8 +194,8 @@ static void bench(const char *label, uint64_t n, double per_day, int runs)
                 qsort(r, runs, sizeof(double), cmp_d);
                 printf("%-27s %-5s %8zu records %10.0f records/s (median of %d; min %.0f, max "
                        "%.0f)  %zu stats messages, %.1f MB\n",
-                       label, warm ? "warm" : "cold", t.n, r[runs / 2], runs, r[0],
-                       r[runs - 1], msgs, bytes / 1e6);
+                       label, warm ? "warm" : "cold", t.n, r[runs / 2], runs, r[0], r[runs - 1],
+                       msgs, bytes / 1e6);
                 free(r);
         }
         cf_batch_destroy(&all);

@@ -31,11 +31,10 @@
 
 #define MAX_LATE     64 /* distinct late windows reported per summary; beyond: unattributed */
 #define SNAP_MAGIC   0x47414643u /* "CFAG" */
-#define SNAP_VERSION 2u /* 2: values in integer cents */
+#define SNAP_VERSION 2u          /* 2: values in integer cents */
 
 typedef struct agg_cfg {
-        int64_t window_ms, lateness_ms, top_k, top_k_capacity, max_groups, max_open, hll_p,
-            idle_ms;
+        int64_t window_ms, lateness_ms, top_k, top_k_capacity, max_groups, max_open, hll_p, idle_ms;
 } agg_cfg;
 
 static const cf_config_map agg_map[] = {
@@ -75,7 +74,7 @@ typedef struct agg_part {
         uint32_t nw, cw;
         cf_agg_window *cur; /* the window of the last record (most hit it again) */
         bool has_max, has_closed;
-        int64_t last_wall_ms; /* wall clock of the partition's last record (idle_timeout) */
+        int64_t last_wall_ms;   /* wall clock of the partition's last record (idle_timeout) */
         int64_t max_ms, closed; /* windows ending at or before closed are emitted */
         cf_agg_late late[MAX_LATE];
         uint32_t nlate;
@@ -87,7 +86,7 @@ typedef struct agg_part {
 
 /* Why a window is emitted. */
 typedef enum why {
-        WHY_WATERMARK, /* final: the watermark passed its end */
+        WHY_WATERMARK,  /* final: the watermark passed its end */
         WHY_OPEN_BOUND, /* final, forced: max_open_windows */
         WHY_IDLE,       /* final, forced: idle_timeout */
         WHY_PARTIAL,    /* final: false (shutdown, end of replay); the window stays */
@@ -158,8 +157,8 @@ static void late_add(agg_part *p, int64_t start, int64_t v)
  * hands over the pending late/duplicate/dead-letter counts for good; a
  * partial one (shutdown, end of replay) keeps both, and its messages are
  * superseded by the window's later emission under the same keys. */
-static void emit_window(agg_ctx *x, agg_part *p, int32_t partition, uint32_t i, why why,
-                        bool carry, cf_batch *b, int64_t now_ms)
+static void emit_window(agg_ctx *x, agg_part *p, int32_t partition, uint32_t i, why why, bool carry,
+                        cf_batch *b, int64_t now_ms)
 {
         cf_agg_window *w = p->w[i];
         bool final = why != WHY_PARTIAL, forced = why == WHY_OPEN_BOUND || why == WHY_IDLE;

@@ -55,7 +55,8 @@ void cf_ss_reserve(cf_ss *s, uint32_t n);
 void cf_ss_free(cf_ss *s);
 /** Add weight w (>= 0) to key (len bytes, hash = XXH3_64bits of the key). */
 void cf_ss_add(cf_ss *s, const char *key, size_t len, uint64_t hash, int64_t w);
-/** Copy up to k entries with the highest counts into out (descending, ties by key); returns how many. */
+/** Copy up to k entries with the highest counts into out (descending, ties by key); returns how
+ * many. */
 size_t cf_ss_top(const cf_ss *s, size_t k, cf_ss_entry *out);
 /** Bytes of heap memory held. */
 size_t cf_ss_bytes(const cf_ss *s);

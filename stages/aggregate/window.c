@@ -64,8 +64,7 @@ static void rehash(cf_agg_window *w, uint32_t nslots)
 #define POOL_MAX_BYTES (32 * 1024) /* larger windows: freed (clearing would cost as much) */
 
 /* A pooled window emptied for [start, end): counters zeroed, tables kept. */
-static cf_agg_window *reuse(cf_agg_pool *pool, int64_t start, int64_t end,
-                            const cf_agg_limits *l)
+static cf_agg_window *reuse(cf_agg_pool *pool, int64_t start, int64_t end, const cf_agg_limits *l)
 {
         cf_agg_window *w = pool->v[--pool->n];
         cf_agg_window keep = *w;

@@ -259,15 +259,19 @@ static void test_csv(void **s)
         int idx[2];
         char err[256];
         rows_seen = 0;
-        assert_int_equal(cf_csv_read(path, req, idx, NULL, NULL, row_cb, idx, err, sizeof(err)), -1);
+        assert_int_equal(cf_csv_read(path, req, idx, NULL, NULL, row_cb, idx, err, sizeof(err)),
+                         -1);
         assert_int_equal(idx[0], 1);
         assert_int_equal(rows_seen, 2);
         assert_non_null(strstr(err, ":5: bad row"));
         static const char *const req2[] = {"c", NULL};
-        assert_int_equal(cf_csv_read(path, req2, idx, NULL, NULL, row_cb, idx, err, sizeof(err)), -1);
+        assert_int_equal(cf_csv_read(path, req2, idx, NULL, NULL, row_cb, idx, err, sizeof(err)),
+                         -1);
         assert_non_null(strstr(err, "lacks required column 'c'"));
         unlink(path);
-        assert_int_equal(cf_csv_read("/nonexistent.csv", req, idx, NULL, NULL, row_cb, idx, err, sizeof(err)), -1);
+        assert_int_equal(
+            cf_csv_read("/nonexistent.csv", req, idx, NULL, NULL, row_cb, idx, err, sizeof(err)),
+            -1);
         assert_non_null(strstr(err, "cannot open"));
 }
 
@@ -296,8 +300,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_json_escaping), cmocka_unit_test(test_fmt_num),
-            cmocka_unit_test(test_fmt_time),
-            cmocka_unit_test(test_arena),
+            cmocka_unit_test(test_fmt_time),      cmocka_unit_test(test_arena),
             cmocka_unit_test(test_config_map),    cmocka_unit_test(test_csv),
             cmocka_unit_test(test_linereader),
         };
