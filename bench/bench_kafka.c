@@ -504,7 +504,8 @@ static void run_latency(cf_config *cfg, const opts *o, double rate, int workers,
         }
         atomic_store(&ob.stop, true);
         pthread_join(th, NULL);
-        const char *fw = getenv("CUSTOMSFLOW_KAFKA_FETCH_WAIT_MAX_MS");
+        const char *fw = getenv("CUSTOMSFLOW_KAFKA_CONSUMER_FETCH_WAIT_MAX_MS");
+        if (!fw) fw = getenv("CUSTOMSFLOW_KAFKA_FETCH_WAIT_MAX_MS");
         printf("\nlatency at %.0f records/s for %.0f s (%" PRIu64 " records, %d partitions, "
                "workers %d, bad-rate 0.05, fraud-rate 0.05)\n"
                "  config: pipeline.batch_size %" PRId64 ", batch_timeout %" PRId64
@@ -672,7 +673,7 @@ int main(int argc, char **argv)
         /* the bench's own defaults; anything set in the environment wins */
         setenv("CUSTOMSFLOW_METRICS_ENABLED", "false", 0);
         setenv("CUSTOMSFLOW_LOG_LEVEL", "warn", 0);
-        setenv("CUSTOMSFLOW_KAFKA_SESSION_TIMEOUT_MS", "6000", 0);
+        setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 0);
         char err[1024];
         cf_config cfg;
         if (cf_config_load(&cfg, o.config, err, sizeof err)) DIE("%s", err);

@@ -16,9 +16,9 @@ echo "== 1. defaults: throughput (5 runs) and latency (3 runs per rate)"
 "$K" --count 200000 --partitions 64 --runs 5 --workers 1,2 --rates 5000,20000 --lat-seconds 10
 
 echo "== 2. latency with short batching: batch_timeout 20ms, fetch.wait.max.ms 10"
-CUSTOMSFLOW_PIPELINE_BATCH_TIMEOUT=20ms CUSTOMSFLOW_KAFKA_FETCH_WAIT_MAX_MS=10 \
+CUSTOMSFLOW_PIPELINE_BATCH_TIMEOUT=20ms CUSTOMSFLOW_KAFKA_CONSUMER_FETCH_WAIT_MAX_MS=10 \
   "$K" --no-throughput --rates 5000,20000 --lat-seconds 10
 
 echo "== 3. throughput with a 256 MiB / 1M-message prefetch queue (not the default)"
-CUSTOMSFLOW_KAFKA_QUEUED_MAX_MESSAGES_KBYTES=262144 CUSTOMSFLOW_KAFKA_QUEUED_MIN_MESSAGES=1000000 \
+CUSTOMSFLOW_KAFKA_CONSUMER_QUEUED_MAX_MESSAGES_KBYTES=262144 CUSTOMSFLOW_KAFKA_CONSUMER_QUEUED_MIN_MESSAGES=1000000 \
   "$K" --count 200000 --partitions 64 --runs 5 --workers 1,2 --no-latency

@@ -81,7 +81,8 @@ static rd_kafka_t *restore_consumer(cf_worker *w)
 {
         if (w->restore_rk) return w->restore_rk;
         char err[512];
-        rd_kafka_conf_t *conf = cf_kafka_conf_new(w->svc->cfg, w->svc->bootstrap, err, sizeof err);
+        rd_kafka_conf_t *conf = cf_kafka_conf_new(w->svc->cfg, w->svc->bootstrap, CF_KAFKA_CONSUMER, err,
+                                                  sizeof err);
         if (!conf) return NULL;
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
         rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", NULL, 0);

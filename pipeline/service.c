@@ -33,7 +33,8 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
         if (!w->chain) return -1;
         char tmp[64];
         /* producer: idempotent, its delivery reports come back on this worker */
-        rd_kafka_conf_t *pc = cf_kafka_conf_new(s->cfg, s->bootstrap, errstr, errstr_size);
+        rd_kafka_conf_t *pc =
+            cf_kafka_conf_new(s->cfg, s->bootstrap, CF_KAFKA_PRODUCER, errstr, errstr_size);
         if (!pc) return -1;
         snprintf(tmp, sizeof tmp, "%" PRId64, sc->delivery_timeout_ms);
         if (set(pc, "enable.idempotence", "true", errstr, errstr_size) ||
@@ -45,7 +46,8 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
         rd_kafka_conf_set_error_cb(pc, cf_worker_on_error);
         rd_kafka_conf_set_opaque(pc, w);
         /* consumer: manual commits of acknowledged batches only */
-        rd_kafka_conf_t *cc = cf_kafka_conf_new(s->cfg, s->bootstrap, errstr, errstr_size);
+        rd_kafka_conf_t *cc =
+            cf_kafka_conf_new(s->cfg, s->bootstrap, CF_KAFKA_CONSUMER, errstr, errstr_size);
         if (!cc) {
                 rd_kafka_conf_destroy(pc);
                 return -1;

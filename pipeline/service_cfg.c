@@ -161,20 +161,34 @@ static bool is_secret(const char *prop)
                !strcmp(prop, "ssl.key.password") || strstr(prop, "sasl.oauthbearer.config");
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, const char *where,
-                    char *errstr, size_t errstr_size)
+/* Set k (named `shown` in the config: with its role prefix) on conf. */
+static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, const char *shown,
+                    const char *where, char *errstr, size_t errstr_size)
 {
         char err[512];
         if (rd_kafka_conf_set(conf, k, v, err, sizeof err) == RD_KAFKA_CONF_OK) return 0;
         if (is_secret(k))
-                snprintf(errstr, errstr_size, "%s: kafka.%s: rejected by librdkafka", where, k);
+                snprintf(errstr, errstr_size, "%s: kafka.%s: rejected by librdkafka", where, shown);
         else
-                snprintf(errstr, errstr_size, "%s: kafka.%s: %s", where, k, err);
+                snprintf(errstr, errstr_size, "%s: kafka.%s: %s", where, shown, err);
         return -1;
 }
 
-rd_kafka_conf_t *cf_kafka_conf_new(const cf_config *cfg, const char *bootstrap, char *errstr,
-                                   size_t errstr_size)
+/* Kafka Streams' convention: "consumer.<prop>" / "producer.<prop>" apply to
+ * that client only (no warning from the other, which would not know the
+ * property); anything else to both. Returns the property name to set on a
+ * client of this role, or NULL to skip it. */
+static const char *for_role(const char *prop, cf_kafka_role role)
+{
+        if (!strncmp(prop, "consumer.", 9))
+                return role == CF_KAFKA_PRODUCER ? NULL : prop + 9;
+        if (!strncmp(prop, "producer.", 9))
+                return role == CF_KAFKA_CONSUMER ? NULL : prop + 9;
+        return prop;
+}
+
+rd_kafka_conf_t *cf_kafka_conf_new(const cf_config *cfg, const char *bootstrap, cf_kafka_role role,
+                                   char *errstr, size_t errstr_size)
 {
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         const cf_node *k = cf_yaml_get(cfg->root, "kafka");
@@ -194,9 +208,13 @@ rd_kafka_conf_t *cf_kafka_conf_new(const cf_config *cfg, const char *bootstrap, 
                                  key->scalar);
                         goto fail;
                 }
-                if (conf_set(conf, key->scalar, val->scalar, where, errstr, errstr_size)) goto fail;
+                const char *prop = for_role(key->scalar, role);
+                if (prop &&
+                    conf_set(conf, prop, val->scalar, key->scalar, where, errstr, errstr_size))
+                        goto fail;
         }
-        /* CUSTOMSFLOW_KAFKA_SASL_PASSWORD=... sets sasl.password */
+        /* CUSTOMSFLOW_KAFKA_SASL_PASSWORD=... sets sasl.password,
+         * CUSTOMSFLOW_KAFKA_CONSUMER_QUEUED_MIN_MESSAGES the consumer's queued.min.messages */
         extern char **environ;
         for (char **e = environ; *e; e++) {
                 if (strncmp(*e, "CUSTOMSFLOW_KAFKA_", 18)) continue;
@@ -210,10 +228,13 @@ rd_kafka_conf_t *cf_kafka_conf_new(const cf_config *cfg, const char *bootstrap, 
                         prop[j] = c == '_' ? '.' : (char)tolower((unsigned char)c);
                 }
                 prop[n] = '\0';
-                if (conf_set(conf, prop, eq + 1, "environment", errstr, errstr_size)) goto fail;
+                const char *p = for_role(prop, role);
+                if (p && conf_set(conf, p, eq + 1, prop, "environment", errstr, errstr_size))
+                        goto fail;
         }
         if (bootstrap &&
-            conf_set(conf, "bootstrap.servers", bootstrap, "demo", errstr, errstr_size))
+            conf_set(conf, "bootstrap.servers", bootstrap, "bootstrap.servers", "demo", errstr,
+                     errstr_size))
                 goto fail;
         return conf;
 fail:
@@ -223,8 +244,12 @@ fail:
 
 int cf_service_kafka_check(const cf_config *cfg, char *errstr, size_t errstr_size)
 {
-        rd_kafka_conf_t *conf = cf_kafka_conf_new(cfg, NULL, errstr, errstr_size);
-        if (!conf) return -1;
-        rd_kafka_conf_destroy(conf);
+        /* each role's properties must be valid for it */
+        for (int r = CF_KAFKA_CONSUMER; r <= CF_KAFKA_PRODUCER; r++) {
+                rd_kafka_conf_t *conf =
+                    cf_kafka_conf_new(cfg, NULL, (cf_kafka_role)r, errstr, errstr_size);
+                if (!conf) return -1;
+                rd_kafka_conf_destroy(conf);
+        }
         return 0;
 }

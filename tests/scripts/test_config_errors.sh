@@ -78,6 +78,11 @@ kafka:
   client.id: bench
   fetch.wait.max.msec: 5
 YAML
+case_ unknown_consumer_property 3 "consumer.fetch.wait.max.msec" <<'YAML'
+kafka:
+  producer.linger.ms: 5
+  consumer.fetch.wait.max.msec: 5
+YAML
 case_ bad_kafka_value 2 "enable.idempotence" <<'YAML'
 kafka:
   enable.idempotence: maybe
