@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pipeline/cli.h"
+#include "pipeline/metrics_text.h"
 #include "pipeline/service_int.h"
 
 #define COMPONENT "service"
@@ -354,8 +355,12 @@ void cf_service_metrics(cf_service *s, cf_buf *b)
         cf_buf_printf(
             b, "customsflow_batch_seconds_sum %.6f\ncustomsflow_batch_seconds_count %" PRIu64 "\n",
             sum, count);
+        cf_buf *per = malloc((size_t)s->n_workers * sizeof(*per));
+        if (!per) abort();
         for (int i = 0; i < s->n_workers; i++)
-                cf_buf_put(b, s->pubs[i].chain_metrics.p, s->pubs[i].chain_metrics.len);
+                per[i] = s->pubs[i].chain_metrics;
+        cf_metrics_merge_workers(b, per, s->n_workers);
+        free(per);
         pthread_mutex_unlock(&s->mtx);
 }
 

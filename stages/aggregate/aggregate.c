@@ -581,6 +581,10 @@ static void agg_metrics(cf_stage *st, cf_buf *out)
                 M("current_window_distinct_exporters", "%.0f", cf_hll_estimate(&w->exporters));
 #undef M
         }
+        size_t pooled = 0;
+        for (uint32_t i = 0; i < x->pool.n; i++)
+                pooled += cf_agg_window_bytes(x->pool.v[i]);
+        cf_buf_printf(out, "customsflow_aggregate_window_pool_bytes %zu\n", pooled);
 }
 
 static void agg_destroy(cf_stage *st)
