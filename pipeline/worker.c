@@ -237,6 +237,7 @@ int cf_worker_wait_acks(cf_worker *w)
  * the offsets stay uncommitted (at-least-once) and the next commit covers
  * them. */
 #define COMMIT_WAIT_MS 10000
+#define CLOSE_WAIT_MS  10000 /* bound on leaving the group at shutdown */
 
 /* Commit offsets l and wait (bounded) for the result. */
 static rd_kafka_resp_err_t commit_wait(cf_worker *w, rd_kafka_topic_partition_list_t *l)
@@ -490,6 +491,38 @@ static void warm_up(cf_worker *w)
         }
 }
 
+/* Leave the group (the revoke callback checkpoints and commits), at most
+ * budget_ms: rd_kafka_consumer_close waits for good when the member is
+ * mid-rebalance and its coordinator is gone (seen in test_kafka_faults after
+ * a broker outage), which would hold shutdown past its timeout. The
+ * asynchronous close serves the rebalance callback on our queue; past the
+ * budget the member is left for the group to expire (session.timeout.ms).
+ * Offsets were committed before this: nothing is lost either way.
+ * @locality: worker thread */
+static void close_consumer(cf_worker *w, int64_t budget_ms)
+{
+        rd_kafka_queue_t *q = rd_kafka_queue_new(w->consumer);
+        rd_kafka_error_t *e = rd_kafka_consumer_close_queue(w->consumer, q);
+        if (e) {
+                cf_log(CF_LOG_WARN, COMPONENT, "worker %d: close: %s", w->id,
+                       rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+                rd_kafka_queue_destroy(q);
+                return;
+        }
+        int64_t t0 = cf_now_ms();
+        while (!rd_kafka_consumer_closed(w->consumer)) {
+                if (cf_now_ms() - t0 >= budget_ms) {
+                        cf_log(CF_LOG_WARN, COMPONENT,
+                               "worker %d: leaving the group took over %lld ms; left to expire",
+                               w->id, (long long)budget_ms);
+                        break;
+                }
+                rd_kafka_queue_poll_callback(q, 100);
+        }
+        rd_kafka_queue_destroy(q);
+}
+
 void *cf_worker_main(void *arg)
 {
         cf_worker *w = arg;
@@ -531,7 +564,7 @@ void *cf_worker_main(void *arg)
                         rd_kafka_poll(w->producer, 0);
                         usleep(10 * 1000);
                 }
-                rd_kafka_consumer_close(w->consumer); /* revoke: checkpoint, leave the group */
+                close_consumer(w, CLOSE_WAIT_MS); /* revoke: checkpoint, leave the group */
         } else {
                 /* fatal: stop without committing past unacknowledged output */
                 if (!w->fatal_reason[0])

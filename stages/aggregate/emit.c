@@ -206,7 +206,9 @@ static void emit_group(const cf_agg_group *g, const cf_agg_emit *e, const shared
 #define SUMMARY_MAX 1800
 #define LATE_MAX    120 /* one late_records entry */
 
-#define KEY(p, k) LIT(p, ",\"" k "\":")
+#define KEY(p, k)          LIT(p, ",\"" k "\":")
+#define KV_UINT(p, k, v)   (KEY(p, k), (p) += cf_fmt_uint((p), (v)))
+#define KV_USD(p, k, cents) (KEY(p, k), (p) = put_usd((p), (cents)))
 
 /* The window summary: written straight into the output buffer, like a
  * group message (with 64 partitions a window is ~3 records, so there are as
@@ -237,34 +239,24 @@ static void emit_summary(const cf_agg_window *w, const cf_agg_limits *l, const c
         } else {
                 LIT(p, "null");
         }
-        KEY(p, "records");
-        p += cf_fmt_uint(p, w->records);
-        KEY(p, "value_usd");
-        p = put_usd(p, w->value_cents);
-        KEY(p, "flagged");
-        p += cf_fmt_uint(p, w->flagged);
+        KV_UINT(p, "records", w->records);
+        KV_USD(p, "value_usd", w->value_cents);
+        KV_UINT(p, "flagged", w->flagged);
         KEY(p, "flags_by_rule");
         uint32_t f[CF_AGG_RULES];
         for (int i = 0; i < CF_AGG_RULES; i++)
                 f[i] = w->flags[i] > UINT32_MAX ? UINT32_MAX : (uint32_t)w->flags[i];
         p = put_flags(p, f);
-        KEY(p, "duplicates");
-        p += cf_fmt_uint(p, w->duplicates + e->extra_duplicates);
-        KEY(p, "dead_letters");
-        p += cf_fmt_uint(p, w->dead_letters + e->extra_dead_letters);
-        KEY(p, "groups");
-        p += cf_fmt_uint(p, w->ngroups);
-        KEY(p, "overflow_records");
-        p += cf_fmt_uint(p, w->overflow_records);
-        KEY(p, "overflow_value_usd");
-        p = put_usd(p, w->overflow_value_cents);
-        KEY(p, "unit_overflow_records");
-        p += cf_fmt_uint(p, w->unit_overflow);
+        KV_UINT(p, "duplicates", w->duplicates + e->extra_duplicates);
+        KV_UINT(p, "dead_letters", w->dead_letters + e->extra_dead_letters);
+        KV_UINT(p, "groups", w->ngroups);
+        KV_UINT(p, "overflow_records", w->overflow_records);
+        KV_USD(p, "overflow_value_usd", w->overflow_value_cents);
+        KV_UINT(p, "unit_overflow_records", w->unit_overflow);
         uint64_t late = e->late_unattributed;
         for (size_t i = 0; i < e->n_late; i++)
                 late += e->late[i].count;
-        KEY(p, "late");
-        p += cf_fmt_uint(p, late);
+        KV_UINT(p, "late", late);
         KEY(p, "late_records");
         *p++ = '[';
         for (size_t i = 0; i < e->n_late; i++) {
@@ -272,19 +264,14 @@ static void emit_summary(const cf_agg_window *w, const cf_agg_limits *l, const c
                 LIT(p, "{\"window_start\":\"");
                 p += cf_fmt_time(p, e->late[i].window_start, 1);
                 *p++ = '"';
-                KEY(p, "count");
-                p += cf_fmt_uint(p, e->late[i].count);
-                KEY(p, "value_usd");
-                p = put_usd(p, e->late[i].value_cents);
+                KV_UINT(p, "count", e->late[i].count);
+                KV_USD(p, "value_usd", e->late[i].value_cents);
                 *p++ = '}';
         }
         *p++ = ']';
-        KEY(p, "late_unattributed");
-        p += cf_fmt_uint(p, e->late_unattributed);
-        KEY(p, "distinct_exporters");
-        p += cf_fmt_uint(p, (uint64_t)llround(cf_hll_estimate(&w->exporters)));
-        KEY(p, "distinct_importers");
-        p += cf_fmt_uint(p, (uint64_t)llround(cf_hll_estimate(&w->importers)));
+        KV_UINT(p, "late_unattributed", e->late_unattributed);
+        KV_UINT(p, "distinct_exporters", (uint64_t)llround(cf_hll_estimate(&w->exporters)));
+        KV_UINT(p, "distinct_importers", (uint64_t)llround(cf_hll_estimate(&w->importers)));
         KEY(p, "top_exporters");
         *p++ = '[';
         o->len = (size_t)(p - o->p);
@@ -300,10 +287,8 @@ static void emit_summary(const cf_agg_window *w, const cf_agg_limits *l, const c
                 cf_json_str(o, top[i].key, top[i].len);
                 cf_buf_reserve(o, 64);
                 p = o->p + o->len;
-                KEY(p, "value_usd");
-                p = put_usd(p, top[i].count);
-                KEY(p, "error");
-                p = put_usd(p, top[i].err);
+                KV_USD(p, "value_usd", top[i].count);
+                KV_USD(p, "error", top[i].err);
                 *p++ = '}';
                 o->len = (size_t)(p - o->p);
         }

@@ -141,7 +141,7 @@ cf_service *kh_service(kh *h, const char *group_id, int workers)
         setenv("CUSTOMSFLOW_WORKERS", w, 1);
         /* The mock cluster keeps a closed member until its session times out
          * (the default 45 s) before it rebalances: keep that short here. */
-        setenv("CUSTOMSFLOW_KAFKA_SESSION_TIMEOUT_MS", "6000", 1);
+        setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 1);
         cf_service *s = cf_service_new(&h->cfg, h->bootstrap, err, sizeof err);
         if (!s) DIE("%s", err);
         if (cf_service_start(s, err, sizeof err)) DIE("%s", err);

@@ -38,7 +38,7 @@ static pid_t spawn_run(kh *h)
                 setenv("CUSTOMSFLOW_PIPELINE_BATCH_SIZE", "200", 1);
                 setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "300ms", 1);
                 setenv("CUSTOMSFLOW_METRICS_LISTEN", "127.0.0.1:0", 1);
-                setenv("CUSTOMSFLOW_KAFKA_SESSION_TIMEOUT_MS", "6000", 1);
+                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 1);
                 setenv("CUSTOMSFLOW_LOG_LEVEL", "warn", 1);
                 /* the changelog checkpoint waits for every ack itself, which would
                  * hide a commit made too early: this test is about offsets only */
