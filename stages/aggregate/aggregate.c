@@ -486,8 +486,11 @@ static int agg_restore(cf_stage *st, int32_t partition, const void *data, size_t
         memcpy(&h, q, sizeof(h));
         q += sizeof(h);
         left -= sizeof(h);
-        if (h.magic != SNAP_MAGIC || h.version != SNAP_VERSION || h.has_max > 1 ||
-            h.has_closed > 1 || h.nlate > MAX_LATE || h.nw > 1000000 ||
+        /* version 1 (money as doubles of dollars) is read and converted, so
+         * an upgrade keeps every stage's state (a refused snapshot starts
+         * the whole partition empty, dedup and detect included) */
+        if (h.magic != SNAP_MAGIC || (h.version != SNAP_VERSION && h.version != 1) ||
+            h.has_max > 1 || h.has_closed > 1 || h.nlate > MAX_LATE || h.nw > 1000000 ||
             left < h.nlate * sizeof(cf_agg_late))
                 goto bad_hdr;
         agg_part *p = calloc(1, sizeof(*p));
@@ -505,10 +508,13 @@ static int agg_restore(cf_stage *st, int32_t partition, const void *data, size_t
         p->overflow_closed = h.overflow_closed;
         p->nlate = h.nlate;
         memcpy(p->late, q, h.nlate * sizeof(cf_agg_late));
+        if (h.version == 1)
+                for (uint32_t i = 0; i < h.nlate; i++)
+                        p->late[i].value_cents = cf_agg_cents_v1(p->late[i].value_cents);
         q += h.nlate * sizeof(cf_agg_late);
         left -= h.nlate * sizeof(cf_agg_late);
         for (uint32_t i = 0; i < h.nw; i++) {
-                cf_agg_window *w = cf_agg_window_restore(&x->lim, &q, &left);
+                cf_agg_window *w = cf_agg_window_restore(&x->lim, &q, &left, h.version == 1);
                 if (!w || (p->nw && w->start < p->w[p->nw - 1]->end)) {
                         cf_agg_window_free(w);
                         part_free(p);

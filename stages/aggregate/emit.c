@@ -206,8 +206,8 @@ static void emit_group(const cf_agg_group *g, const cf_agg_emit *e, const shared
 #define SUMMARY_MAX 1800
 #define LATE_MAX    120 /* one late_records entry */
 
-#define KEY(p, k)          LIT(p, ",\"" k "\":")
-#define KV_UINT(p, k, v)   (KEY(p, k), (p) += cf_fmt_uint((p), (v)))
+#define KEY(p, k)           LIT(p, ",\"" k "\":")
+#define KV_UINT(p, k, v)    (KEY(p, k), (p) += cf_fmt_uint((p), (v)))
 #define KV_USD(p, k, cents) (KEY(p, k), (p) = put_usd((p), (cents)))
 
 /* The window summary: written straight into the output buffer, like a

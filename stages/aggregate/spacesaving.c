@@ -269,7 +269,7 @@ void cf_ss_snapshot(const cf_ss *s, cf_buf *out)
         }
 }
 
-int cf_ss_restore(cf_ss *s, uint32_t cap, const unsigned char **p, size_t *left)
+int cf_ss_restore(cf_ss *s, uint32_t cap, const unsigned char **p, size_t *left, int legacy)
 {
         cf_ss_init(s, cap);
         uint32_t n;
@@ -286,6 +286,14 @@ int cf_ss_restore(cf_ss *s, uint32_t cap, const unsigned char **p, size_t *left)
                 memcpy(&h, *p, 8);
                 memcpy(&c, *p + 8, 8);
                 memcpy(&e, *p + 16, 8);
+                if (legacy) {
+                        double dc, de;
+                        memcpy(&dc, &c, 8);
+                        memcpy(&de, &e, 8);
+                        c = (int64_t)(dc * 100.0 + 0.5);
+                        e = (int64_t)(de * 100.0 + 0.5);
+                        if (!(dc >= 0 && dc < 9e16 && de >= 0 && de <= dc)) goto bad;
+                }
                 uint8_t len = (*p)[24];
                 if (len > CF_SS_KEY_MAX || *left < 25u + len || c < 0 || e < 0 || e > c) goto bad;
                 const char *key = (const char *)*p + 25;

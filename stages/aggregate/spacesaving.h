@@ -62,7 +62,8 @@ size_t cf_ss_top(const cf_ss *s, size_t k, cf_ss_entry *out);
 size_t cf_ss_bytes(const cf_ss *s);
 /** Append the summary to out. */
 void cf_ss_snapshot(const cf_ss *s, cf_buf *out);
-/** Read a summary of capacity cap from *p, advancing; -1 if malformed. */
-int cf_ss_restore(cf_ss *s, uint32_t cap, const unsigned char **p, size_t *left);
+/** Read a summary of capacity cap from *p, advancing; -1 if malformed. legacy: counts
+ * written as doubles of dollars (aggregate snapshot version 1), read as cents. */
+int cf_ss_restore(cf_ss *s, uint32_t cap, const unsigned char **p, size_t *left, int legacy);
 
 #endif

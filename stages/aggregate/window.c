@@ -265,13 +265,18 @@ void cf_agg_window_snapshot(const cf_agg_window *w, cf_buf *out)
         cf_ss_snapshot(&w->top, out);
 }
 
-cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, const unsigned char **p, size_t *left)
+cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, const unsigned char **p, size_t *left,
+                                     int legacy)
 {
         win_fixed f;
         if (*left < sizeof(f)) return NULL;
         memcpy(&f, *p, sizeof(f));
         *p += sizeof(f);
         *left -= sizeof(f);
+        if (legacy) {
+                f.value_cents = cf_agg_cents_v1(f.value_cents);
+                f.overflow_value_cents = cf_agg_cents_v1(f.overflow_value_cents);
+        }
         if (f.end <= f.start || f.ngroups > l->max_groups || f.ngroups > f.records ||
             f.value_cents < 0 || f.overflow_value_cents < 0 ||
             (size_t)f.ngroups * sizeof(cf_agg_group) > *left)
@@ -289,6 +294,7 @@ cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, const unsigned char
         for (uint32_t i = 0; i < f.ngroups; i++) {
                 cf_agg_group g;
                 memcpy(&g, *p + (size_t)i * sizeof(g), sizeof(g));
+                if (legacy) g.value_cents = cf_agg_cents_v1(g.value_cents);
                 if (g.key == CF_AGG_EMPTY || g.value_cents < 0) goto bad;
                 cf_agg_group *ng = group_get(w, l, g.key);
                 if (!ng || ng->records) goto bad; /* duplicate key */
@@ -300,7 +306,7 @@ cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, const unsigned char
         cf_hll_free(&w->importers);
         cf_ss_free(&w->top);
         if (cf_hll_restore(&w->exporters, p, left) || cf_hll_restore(&w->importers, p, left) ||
-            cf_ss_restore(&w->top, l->ss_cap, p, left))
+            cf_ss_restore(&w->top, l->ss_cap, p, left, legacy))
                 goto bad;
         return w;
 bad:

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "pipeline/batch.h"
 #include "stages/aggregate/hll.h"
@@ -105,6 +106,14 @@ static inline int64_t cf_agg_cents(double usd)
         return (int64_t)c;
 }
 
+/** An 8-byte money field of a version-1 snapshot (a double of dollars) as cents. */
+static inline int64_t cf_agg_cents_v1(int64_t raw)
+{
+        double usd;
+        memcpy(&usd, &raw, sizeof(usd));
+        return cf_agg_cents(usd);
+}
+
 /** a + b (both >= 0), saturating at INT64_MAX instead of wrapping. */
 static inline int64_t cf_agg_add(int64_t a, int64_t b)
 {
@@ -138,8 +147,10 @@ void cf_agg_scratch_free(cf_agg_scratch *s);
 size_t cf_agg_window_bytes(const cf_agg_window *w);
 /** Append a window to out. */
 void cf_agg_window_snapshot(const cf_agg_window *w, cf_buf *out);
-/** Read a window from *p (advancing); NULL if malformed. */
-cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, const unsigned char **p, size_t *left);
+/** Read a window from *p (advancing); NULL if malformed. legacy: written by snapshot
+ * version 1, whose money fields were doubles of dollars (converted to cents). */
+cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, const unsigned char **p, size_t *left,
+                                     int legacy);
 /** Append an RFC 3339 UTC time (no quotes, milliseconds only when non-zero) (emit.c). */
 void cf_agg_put_time(cf_buf *o, int64_t ms);
 /** Append cents as a JSON number of US dollars ("12.3", "7", "0.05") (emit.c). */

@@ -172,7 +172,7 @@ static void test_snapshot(void **state)
         cf_ss_snapshot(&a, &buf);
         const unsigned char *p = (const unsigned char *)buf.p;
         size_t left = buf.len;
-        assert_int_equal(cf_ss_restore(&b, 64, &p, &left), 0);
+        assert_int_equal(cf_ss_restore(&b, 64, &p, &left, 0), 0);
         assert_int_equal(left, 0);
         /* same further stream, same decisions: identical summaries */
         for (int i = 0; i < 200000; i++) {
@@ -193,7 +193,7 @@ static void test_snapshot(void **state)
                 cf_ss t;
                 p = (const unsigned char *)buf.p;
                 left = cut;
-                assert_int_equal(cf_ss_restore(&t, 64, &p, &left), -1);
+                assert_int_equal(cf_ss_restore(&t, 64, &p, &left, 0), -1);
                 cf_ss_free(&t);
         }
         cf_buf_free(&buf);
