@@ -104,7 +104,7 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
 {
         const cf_service_cfg *sc = &w->svc->sc;
         rd_kafka_t *rk = restore_consumer(w);
-        char err[512];
+        char err[512] = "";
         if (!rk) return -1;
         int64_t lo = 0, hi = 0, tq = cf_now_ms();
         rd_kafka_resp_err_t e =
@@ -177,7 +177,10 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
                 rc = cf_chain_restore(w->chain, p, have_best ? best.p : NULL,
                                       have_best ? best.len : 0, err, sizeof err);
         if (rc && !err[0]) snprintf(err, sizeof err, "read failed");
-        if (have_best)
+        if (rc)
+                cf_log(CF_LOG_ERROR, COMPONENT, "partition %d: snapshot of %zu bytes refused: %s",
+                       p, best.len, err);
+        else if (have_best)
                 cf_log(CF_LOG_INFO, COMPONENT, "partition %d: state restored (%zu bytes)", p,
                        best.len);
         cf_buf_free(&cur);
