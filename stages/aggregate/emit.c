@@ -12,6 +12,7 @@
  * plain cf_buf/cf_json writers.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/chain.h"
@@ -42,6 +43,14 @@ void cf_agg_put_usd(cf_buf *o, int64_t cents)
 }
 
 #define LIT(p, s) (memcpy((p), (s), sizeof(s) - 1), (p) += sizeof(s) - 1)
+
+/* End a direct write at p. The reservations above are worst cases worked out
+ * by hand; a write past one is a bug, so stop rather than run on. */
+static void commit_write(cf_buf *o, const char *p)
+{
+        if (p > o->p + o->cap) abort();
+        o->len = (size_t)(p - o->p);
+}
 
 /* A country code: "CN" quoted, or null when absent (0). */
 static char *put_cc(char *p, uint16_t cc)
@@ -197,14 +206,14 @@ static void emit_group(const cf_agg_group *g, const cf_agg_emit *e, const shared
         p = put_flags(p, g->flags);
         memcpy(p, sh->tail->p, sh->tail->len);
         p += sh->tail->len;
-        o->len = (size_t)(p - o->p);
+        commit_write(o, p);
         cf_batch_out_end(b);
 }
 
 /* Worst case of a summary besides the shared parts, late entries and top
  * exporters: fixed members and numbers (~700), 16 rule counts (~1000). */
 #define SUMMARY_MAX 1800
-#define LATE_MAX    120 /* one late_records entry */
+#define LATE_MAX    160 /* one late_records entry (~110 with a 4-digit year) */
 
 #define KEY(p, k)           LIT(p, ",\"" k "\":")
 #define KV_UINT(p, k, v)    (KEY(p, k), (p) += cf_fmt_uint((p), (v)))
@@ -274,7 +283,7 @@ static void emit_summary(const cf_agg_window *w, const cf_agg_limits *l, const c
         KV_UINT(p, "distinct_importers", (uint64_t)llround(cf_hll_estimate(&w->importers)));
         KEY(p, "top_exporters");
         *p++ = '[';
-        o->len = (size_t)(p - o->p);
+        commit_write(o, p);
         /* ids may need escaping: the checked writers from here on */
         cf_ss_entry top[64];
         size_t n = cf_ss_top(&w->top, l->top_k < 64 ? l->top_k : 64, top);
@@ -283,14 +292,14 @@ static void emit_summary(const cf_agg_window *w, const cf_agg_limits *l, const c
                 p = o->p + o->len;
                 if (i) *p++ = ',';
                 LIT(p, "{\"exporter_id\":");
-                o->len = (size_t)(p - o->p);
+                commit_write(o, p);
                 cf_json_str(o, top[i].key, top[i].len);
                 cf_buf_reserve(o, 64);
                 p = o->p + o->len;
                 KV_USD(p, "value_usd", top[i].count);
                 KV_USD(p, "error", top[i].err);
                 *p++ = '}';
-                o->len = (size_t)(p - o->p);
+                commit_write(o, p);
         }
         cf_buf_putc(o, ']');
         cf_buf_put(o, sh->tail->p, sh->tail->len);

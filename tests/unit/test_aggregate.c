@@ -13,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "pipeline/chain.h"
 #include "pipeline/stage.h"
 
 extern const cf_stage_plugin cf_stage_aggregate;
@@ -424,6 +425,88 @@ static void test_idle_timeout(void **state)
         cf_stage_aggregate.destroy(&st);
 }
 
+/* The largest messages the stage can write (they are written into one
+ * reservation each): a group with 4 units (+1 overflowing) and every rule
+ * flagged, huge values; a summary with 64 top exporters of 128-byte ids and
+ * 64 late windows (+6 unattributed). Under ASan an overrun would abort. */
+static void test_largest_messages(void **state)
+{
+        (void)state;
+        cf_stage st = new_stage("top_k: 64\ntop_k_capacity: 64\nallowed_lateness: 0s\n");
+        static char ids[64][129];
+        static const char *const units[] = {"KGM", "NMB", "LTR", "MTQ", "TNE"};
+        cf_batch b;
+        cf_batch_init(&b, 300);
+        b.now_ms = T0;
+        for (int i = 0; i < 64 + 5 + 71 + 70; i++) {
+                cf_record *r = cf_batch_add(&b, "x", 1);
+                cf_decl *d = &r->decl;
+                int64_t h = 0; /* hour of the record */
+                if (i >= 69 && i < 140)
+                        h = i - 68; /* 1..71: close one window each */
+                else if (i >= 140)
+                        h = i - 140; /* 0..69: late, one per window */
+                d->event_time_ms = T0 + h * 60 * MIN + 30 * MIN;
+                d->hs_code = (cf_str){"940350", 6};
+                d->origin_country = CF_CC('C', 'N');
+                d->export_country = CF_CC('V', 'N');
+                d->importer_id = (cf_str){"US-I1", 5};
+                d->quantity = 123456789.123456;
+                d->value_usd = 3e15;
+                memcpy(d->unit, units[i < 64 ? 0 : i < 69 ? i - 64 : 0], 4);
+                if (i < 64) {
+                        memset(ids[i], 'A' + i % 26, 128);
+                        ids[i][0] = (char)('a' + i / 26);
+                        ids[i][128] = 0;
+                        d->exporter_id = (cf_str){ids[i], 128};
+                        continue;
+                }
+                d->exporter_id = (cf_str){"VN-E1", 5};
+                if (i < 69) {
+                        r->flagged = true;
+                        for (int k = 0; k < cf_n_rule_names; k++)
+                                cf_record_add_reason(&b, r, cf_rule_names[k], 1, "{}", 2);
+                }
+        }
+        assert_int_equal(cf_stage_aggregate.process(&st, &b), 0);
+        outs o = {0};
+        collect(&o, &b);
+        cf_batch_destroy(&b);
+        flush(&st, 1, &o);
+        const char *w0 = summary(&o, 0), *g0 = NULL;
+        assert_non_null(w0);
+        for (size_t k = 0; k < o.n && !g0; k++)
+                if (strstr(o.v[k], "\"type\":\"group\"") && strstr(o.v[k], "\"LTR\"")) g0 = o.v[k];
+        assert_non_null(g0);
+        assert_int_equal(num(g0, "flagged"), 5);
+        assert_non_null(strstr(g0, "\"MTQ\":"));
+        assert_null(strstr(g0, "\"TNE\"")); /* a 5th unit: counted, not summed */
+        assert_int_equal(num(w0, "unit_overflow_records"), 1);
+        for (int k = 0; k < cf_n_rule_names; k++) {
+                char want[96];
+                snprintf(want, sizeof(want), "\"%s\":5", cf_rule_names[k]);
+                assert_non_null(strstr(g0, want));
+        }
+        size_t ntop = 0;
+        for (const char *p = w0; (p = strstr(p, "{\"exporter_id\":\"")); p++)
+                ntop++;
+        assert_int_equal(ntop, 64);
+        const char *late = NULL;
+        for (size_t i = 0; summary(&o, i); i++)
+                if (num(summary(&o, i), "late") > 0) late = summary(&o, i);
+        assert_non_null(late);
+        assert_int_equal(num(late, "late"), 70);
+        assert_int_equal(num(late, "late_unattributed"), 6);
+        size_t nlate = 0;
+        for (const char *p = strstr(late, "\"late_records\":["); (p = strstr(p, "\"count\":")); p++)
+                nlate++;
+        assert_int_equal(nlate, 64);
+        for (size_t k = 0; k < o.n; k++)
+                assert_true(o.v[k][strlen(o.v[k]) - 1] == '}');
+        outs_free(&o);
+        cf_stage_aggregate.destroy(&st);
+}
+
 /* Reload: limits change, the window size is refused (windows would overlap). */
 static void test_reload(void **state)
 {
@@ -477,6 +560,7 @@ int main(void)
             cmocka_unit_test(test_snapshot_roundtrip),
             cmocka_unit_test(test_idle_timeout),
             cmocka_unit_test(test_reload),
+            cmocka_unit_test(test_largest_messages),
             cmocka_unit_test(test_bad_config),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
