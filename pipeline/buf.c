@@ -133,8 +133,12 @@ static const char digits2[] = "0001020304050607080910111213141516171819202122232
 
 size_t cf_fmt_uint(char *dst, uint64_t u)
 {
-        char tmp[20];
-        char *e = tmp + sizeof(tmp), *p = e;
+        /* digits first, then written in place from the end: no temporary
+         * and no variable-length copy (most numbers here are short counts) */
+        size_t n = 1;
+        for (uint64_t p = 10; n < 20 && u >= p; p *= 10)
+                n++;
+        char *p = dst + n;
         while (u >= 100) {
                 p -= 2;
                 memcpy(p, digits2 + (u % 100) * 2, 2);
@@ -146,8 +150,6 @@ size_t cf_fmt_uint(char *dst, uint64_t u)
         } else {
                 *--p = (char)('0' + u);
         }
-        size_t n = (size_t)(e - p);
-        memcpy(dst, p, n);
         return n;
 }
 

@@ -215,6 +215,20 @@ static cf_agg_window *find_window(agg_part *p, int64_t start)
         return NULL;
 }
 
+/* The open window holding t, else NULL; *start = the start of t's window.
+ * Most records fall in the window of the record before: that test comes
+ * first and spares a 64-bit division (floor_div) per record. */
+static cf_agg_window *window_of(agg_part *p, int64_t t, int64_t size, int64_t *start)
+{
+        cf_agg_window *c = p->cur;
+        if (c && t >= c->start && t < c->end) {
+                *start = c->start;
+                return c;
+        }
+        *start = floor_div(t, size) * size;
+        return find_window(p, *start);
+}
+
 /* Open [start, start + size) in p, forcing the oldest windows out while the
  * bound is reached; NULL when that made the record's own window closed. */
 static cf_agg_window *open_window(agg_ctx *x, agg_part *p, int32_t partition, int64_t start,
@@ -242,14 +256,17 @@ static cf_agg_window *open_window(agg_ctx *x, agg_part *p, int32_t partition, in
 static void add_ok(agg_ctx *x, agg_part *p, const cf_record *r, cf_batch *b)
 {
         const cf_decl *d = &r->decl;
-        int64_t t = d->event_time_ms, size = x->lim.window_ms;
-        int64_t start = floor_div(t, size) * size;
-        if (p->has_closed && start + size <= p->closed) {
-                late_add(p, start, cf_agg_cents(d->value_usd));
-                return;
+        int64_t t = d->event_time_ms, size = x->lim.window_ms, start;
+        cf_agg_window *w = window_of(p, t, size, &start);
+        if (!w) {
+                /* an open window's end is past the close frontier, so only a
+                 * record without one can be late */
+                if (p->has_closed && start + size <= p->closed) {
+                        late_add(p, start, cf_agg_cents(d->value_usd));
+                        return;
+                }
+                w = open_window(x, p, r->src.partition, start, b);
         }
-        cf_agg_window *w = find_window(p, start);
-        if (!w) w = open_window(x, p, r->src.partition, start, b);
         if (!w) {
                 late_add(p, start, cf_agg_cents(d->value_usd));
                 return;
@@ -293,9 +310,9 @@ static int agg_process(cf_stage *st, cf_batch *b)
                         add_ok(x, p, r, b);
                         break;
                 case CF_REC_DUPLICATE: {
-                        int64_t size = x->lim.window_ms;
+                        int64_t start;
                         cf_agg_window *w =
-                            find_window(p, floor_div(r->decl.event_time_ms, size) * size);
+                            window_of(p, r->decl.event_time_ms, x->lim.window_ms, &start);
                         if (w)
                                 w->duplicates++;
                         else
