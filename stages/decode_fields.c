@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/memeq.h"
 #include "stages/decode.h"
 
 enum field_id {
@@ -52,7 +53,7 @@ static int field_lookup(const cf_field_index *ix, const char *k, size_t n)
         unsigned h = key_hash(k, n);
         while (ix->slot[h] >= 0) {
                 int f = ix->slot[h];
-                if (ix->len[f] == n && !memcmp(field_names[f], k, n)) return f;
+                if (ix->len[f] == n && cf_memeq(field_names[f], k, n)) return f;
                 h = (h + 1) & 255u;
         }
         return -1;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/memeq.h"
+
 static void *xrealloc(void *p, size_t n)
 {
         void *q = realloc(p, n);
@@ -141,18 +143,6 @@ void cf_ss_reserve(cf_ss *s, uint32_t n)
         grow(s, n);
 }
 
-/* Key equality for short ids without a call: two overlapping 8-byte words
- * cover 8..16 bytes (exporter ids are ~10). */
-static inline int key_eq(const char *a, const char *b, size_t n)
-{
-        if (n < 8 || n > 16) return !memcmp(a, b, n);
-        uint64_t x0, y0, x1, y1;
-        memcpy(&x0, a, 8);
-        memcpy(&y0, b, 8);
-        memcpy(&x1, a + n - 8, 8);
-        memcpy(&y1, b + n - 8, 8);
-        return x0 == y0 && x1 == y1;
-}
 
 static void set_key(cf_ss_entry *e, const char *key, size_t len, uint64_t hash, int64_t err)
 {
@@ -195,7 +185,7 @@ void cf_ss_add(cf_ss *s, const char *key, size_t len, uint64_t hash, int64_t w)
                 for (uint32_t i = home(s, hash); s->idx[i]; i = (i + 1) & mask) {
                         uint32_t ei = s->idx[i] - 1;
                         const cf_ss_entry *e = &s->e[ei];
-                        if (e->hash == hash && e->len == klen && key_eq(e->key, key, klen)) {
+                        if (e->hash == hash && e->len == klen && cf_memeq(e->key, key, klen)) {
                                 uint32_t p = s->pos[ei];
                                 s->heap[p].count += w;
                                 sift_down(s, p);
