@@ -17,6 +17,7 @@
 #include "pipeline/config_map.h"
 #include "pipeline/csv_reader.h"
 #include "pipeline/linereader.h"
+#include "pipeline/memeq.h"
 #include "pipeline/metrics_text.h"
 #include "pipeline/yaml_tree.h"
 
@@ -166,6 +167,24 @@ static void test_metrics_merge(void **s)
         cf_buf_free(&w[0]);
         cf_buf_free(&w[1]);
         cf_buf_free(&out);
+}
+
+/* cf_memeq agrees with memcmp for every length 0..40 and a difference at
+ * every position (the overlapping loads must see each byte). */
+static void test_memeq(void **s)
+{
+        (void)s;
+        char a[48], b[48];
+        for (size_t n = 0; n <= 40; n++) {
+                for (size_t i = 0; i < n; i++)
+                        a[i] = b[i] = (char)('a' + i % 26);
+                assert_true(cf_memeq(a, b, n));
+                for (size_t i = 0; i < n; i++) {
+                        b[i] ^= 0x20;
+                        if (cf_memeq(a, b, n)) fail_msg("length %zu: byte %zu differs", n, i);
+                        b[i] ^= 0x20;
+                }
+        }
 }
 
 static void test_arena(void **s)
@@ -326,7 +345,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_json_escaping), cmocka_unit_test(test_fmt_num),
             cmocka_unit_test(test_fmt_time),
-            cmocka_unit_test(test_metrics_merge),      cmocka_unit_test(test_arena),
+            cmocka_unit_test(test_metrics_merge),
+            cmocka_unit_test(test_memeq),      cmocka_unit_test(test_arena),
             cmocka_unit_test(test_config_map),    cmocka_unit_test(test_csv),
             cmocka_unit_test(test_linereader),
         };
