@@ -24,28 +24,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench/bench_util.h"
 #include "bench/gen/gen.h"
+#include "pipeline/cli.h"
 #include "pipeline/stage.h"
 
 extern const cf_stage_plugin cf_stage_decode;
 extern const cf_stage_plugin cf_stage_aggregate;
 
 #define BATCH 4096
-
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
 
 typedef struct gen_text {
         cf_buf text;
@@ -150,18 +138,18 @@ static double run_once(const gen_text *t, cf_stage *dec, cf_batch *all, bool war
                         v.recs = all->recs + off;
                         v.n = m;
                 }
-                double t0 = now_s();
+                double t0 = cf_mono_s();
                 cf_stage_aggregate.process(&st, &v);
-                spent += now_s() - t0;
+                spent += cf_mono_s() - t0;
                 *msgs += v.n_outs;
                 *bytes += v.out.len;
                 v.recs = own;
         }
         v.n = 0;
         cf_batch_reset(&v);
-        double t0 = now_s();
+        double t0 = cf_mono_s();
         cf_stage_aggregate.flush(&st, &v, 0, 1);
-        spent += now_s() - t0;
+        spent += cf_mono_s() - t0;
         *msgs += v.n_outs;
         *bytes += v.out.len;
         cf_batch_destroy(&v);
@@ -191,7 +179,7 @@ static void bench(const char *label, uint64_t n, double per_day, int runs)
                         rate[warm][run] = run_once(&t, &dec, &all, warm, &msgs, &bytes);
         for (int warm = 1; warm >= 0; warm--) {
                 double *r = rate[warm];
-                qsort(r, runs, sizeof(double), cmp_d);
+                cf_bench_sort(r, runs);
                 printf("%-27s %-5s %8zu records %10.0f records/s (median of %d; min %.0f, max "
                        "%.0f)  %zu stats messages, %.1f MB\n",
                        label, warm ? "warm" : "cold", t.n, r[runs / 2], runs, r[0], r[runs - 1],

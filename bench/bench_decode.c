@@ -14,9 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench/bench_util.h"
 #include "pipeline/chain.h"
+#include "pipeline/cli.h"
 #include "pipeline/config.h"
 #include "pipeline/stage.h"
 
@@ -33,13 +34,6 @@ typedef struct line {
         const char *p;
         size_t n;
 } line;
-
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static line *load(const char *path, size_t *n_lines, size_t *bytes, char **buf)
 {
@@ -87,8 +81,8 @@ int main(int argc, char **argv)
         size_t n, bytes;
         char *buf;
         line *ls = load(argv[1], &n, &bytes, &buf);
-        printf("file %s: %zu records, %zu bytes (%.0f B/record), %d repeats, median\n", argv[1],
-               n, bytes, (double)bytes / n, reps);
+        printf("file %s: %zu records, %zu bytes (%.0f B/record), %d repeats, median\n", argv[1], n,
+               bytes, (double)bytes / n, reps);
 
         double t_jsmn[16], t_simd[16], t_dec[16], t_chain[16];
         reps = reps > 16 ? 16 : reps;
@@ -114,57 +108,53 @@ int main(int argc, char **argv)
 #endif
         size_t ok = 0;
         for (int r = 0; r < reps; r++) {
-                double t0 = now_s();
+                double t0 = cf_mono_s();
                 for (size_t i = 0; i < n; i++) {
                         jsmn_parser p;
                         jsmn_init(&p);
                         ok += jsmn_parse(&p, ls[i].p, ls[i].n, toks, 2048) > 0;
                 }
-                t_jsmn[r] = now_s() - t0;
+                t_jsmn[r] = cf_mono_s() - t0;
 #ifdef CF_HAVE_SIMDJSON
-                t0 = now_s();
-                for (size_t i = 0; i < n; i++) ok += cf_simdjson_parse(sj, ls[i].p, ls[i].n) == 0;
-                t_simd[r] = now_s() - t0;
+                t0 = cf_mono_s();
+                for (size_t i = 0; i < n; i++)
+                        ok += cf_simdjson_parse(sj, ls[i].p, ls[i].n) == 0;
+                t_simd[r] = cf_mono_s() - t0;
 #endif
                 /* decode stage alone, batches of 4096 */
-                t0 = now_s();
+                t0 = cf_mono_s();
                 for (size_t i = 0; i < n;) {
                         cf_batch_reset(&b);
                         for (; i < n && b.n < b.cap; i++) {
                                 cf_record *rec = cf_batch_add(&b, ls[i].p, ls[i].n);
-                                rec->src = (cf_source){.topic = "bench", .offset = (int64_t)i + 1,
-                                                       .is_file = true};
+                                rec->src = (cf_source){
+                                    .topic = "bench", .offset = (int64_t)i + 1, .is_file = true};
                         }
                         cf_stage_decode.process(&dec, &b);
-                        for (size_t k = 0; k < b.n; k++) ok += b.recs[k].status == CF_REC_OK;
+                        for (size_t k = 0; k < b.n; k++)
+                                ok += b.recs[k].status == CF_REC_OK;
                 }
-                t_dec[r] = now_s() - t0;
+                t_dec[r] = cf_mono_s() - t0;
         }
         /* full chain once per repeat on a fresh chain (stateful stages) */
         for (int r = 0; r < reps; r++) {
                 cf_chain_destroy(chain);
                 chain = cf_chain_new(cfg.root, cfg.base_dir, err, sizeof(err));
-                double t0 = now_s();
+                double t0 = cf_mono_s();
                 for (size_t i = 0; i < n;) {
                         cf_batch_reset(&b);
                         for (; i < n && b.n < b.cap; i++) {
                                 cf_record *rec = cf_batch_add(&b, ls[i].p, ls[i].n);
-                                rec->src = (cf_source){.topic = "bench", .offset = (int64_t)i + 1,
-                                                       .is_file = true};
+                                rec->src = (cf_source){
+                                    .topic = "bench", .offset = (int64_t)i + 1, .is_file = true};
                         }
                         cf_chain_process(chain, &b);
                 }
-                t_chain[r] = now_s() - t0;
+                t_chain[r] = cf_mono_s() - t0;
         }
-        /* median by sorting each array (insertion sort; reps <= 16) */
         double *arrs[] = {t_jsmn, t_simd, t_dec, t_chain};
         for (int a = 0; a < 4; a++)
-                for (int i = 1; i < reps; i++)
-                        for (int j = i; j > 0 && arrs[a][j] < arrs[a][j - 1]; j--) {
-                                double t = arrs[a][j];
-                                arrs[a][j] = arrs[a][j - 1];
-                                arrs[a][j - 1] = t;
-                        }
+                cf_bench_sort(arrs[a], reps);
         double base = n / t_jsmn[reps / 2];
         report("jsmn parse-only", n, bytes, t_jsmn[reps / 2], 0);
 #ifdef CF_HAVE_SIMDJSON

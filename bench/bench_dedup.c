@@ -17,22 +17,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
+#include "pipeline/cli.h"
 #include "pipeline/stage.h"
 #include "stages/dedup/dedup_table.h"
 
 extern const cf_stage_plugin cf_stage_dedup;
 
 #define BATCH 4096
-
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static double rss_mb(void)
 {
@@ -51,12 +45,6 @@ static uint64_t rnd(void)
         rng ^= rng >> 7;
         rng ^= rng << 17;
         return rng;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
 }
 
 /* ---- records built in memory: 3 lines per declaration, unique shipments ---- */
@@ -129,9 +117,9 @@ static double stage_pass(cf_stage *st, recs *rs, uint64_t n, uint64_t *dups)
         for (uint64_t k = 0; k < n; k += BATCH) {
                 size_t m = n - k < BATCH ? (size_t)(n - k) : BATCH;
                 fill_batch(rs, k, m);
-                double t0 = now_s();
+                double t0 = cf_mono_s();
                 cf_stage_dedup.process(st, &rs->b);
-                spent += now_s() - t0;
+                spent += cf_mono_s() - t0;
                 for (size_t i = 0; i < m; i++)
                         *dups += rs->b.recs[i].status == CF_REC_DUPLICATE;
         }
@@ -161,24 +149,24 @@ static void bench_stage(uint64_t n, int restore_too)
                (unsigned long long)n);
         if (restore_too) {
                 cf_buf snap = {0};
-                double t0 = now_s();
+                double t0 = cf_mono_s();
                 cf_stage_dedup.snapshot(&st, 0, &snap);
-                double t_snap = now_s() - t0;
+                double t_snap = cf_mono_s() - t0;
                 double tr[3];
                 char err[256];
                 for (int i = 0; i < 3; i++) {
                         cf_stage st2 = stage_new(2 * n);
-                        t0 = now_s();
+                        t0 = cf_mono_s();
                         if (cf_stage_dedup.restore(&st2, 0, snap.p, snap.len, err, sizeof(err)))
                                 fprintf(stderr, "restore: %s\n", err), exit(2);
-                        tr[i] = now_s() - t0;
+                        tr[i] = cf_mono_s() - t0;
                         if (metric(&st2,
                                    "customsflow_dedup_entries{partition=\"0\",table=\"keys\"}") !=
                             keys)
                                 fprintf(stderr, "restore lost keys\n"), exit(2);
                         cf_stage_dedup.destroy(&st2);
                 }
-                qsort(tr, 3, sizeof(tr[0]), cmp_d);
+                cf_bench_sort(tr, 3);
                 printf("snapshot %lluM keys: %.1f MB (%.1f bytes/key) in %.3f s; restore median "
                        "%.3f s (min %.3f, max %.3f)\n",
                        (unsigned long long)(n / 1000000), snap.len / 1048576.0,
@@ -219,34 +207,34 @@ static void bench_table(uint64_t n, int lookups, uint64_t max_entries)
                 for (int i = 0; i < L; i++)
                         q[i] = kh[rnd() % n];
                 uint64_t found = 0;
-                double t0 = now_s();
+                double t0 = cf_mono_s();
                 for (int i = 0; i < L; i++) {
                         cf_dd_found f;
                         cf_dd_key_lookup(p, q[i], 7, &f);
                         found += f.exact != NULL;
                 }
-                double t_hit = now_s() - t0;
+                double t_hit = cf_mono_s() - t0;
                 /* the stage's way: prefetch the slots of the key PF_AHEAD further on */
                 found = 0;
-                t0 = now_s();
+                t0 = cf_mono_s();
                 for (int i = 0; i < L; i++) {
                         if (i + CF_DD_PF_AHEAD < L) cf_dd_prefetch(p, q[i + CF_DD_PF_AHEAD], 0);
                         cf_dd_found f;
                         cf_dd_key_lookup(p, q[i], 7, &f);
                         found += f.exact != NULL;
                 }
-                double t_hit_pf = now_s() - t0;
+                double t_hit_pf = cf_mono_s() - t0;
                 for (int i = 0; i < L; i++)
                         q[i] = rnd() | 1;
                 uint64_t miss = 0;
-                t0 = now_s();
+                t0 = cf_mono_s();
                 for (int i = 0; i < L; i++) {
                         if (i + CF_DD_PF_AHEAD < L) cf_dd_prefetch(p, q[i + CF_DD_PF_AHEAD], 0);
                         cf_dd_found f;
                         cf_dd_key_lookup(p, q[i], 7, &f);
                         miss += f.exact == NULL;
                 }
-                double t_miss_pf = now_s() - t0;
+                double t_miss_pf = cf_mono_s() - t0;
                 printf("table %lluM keys: lookups hit %.1f M/s, hit with prefetch %.1f M/s, "
                        "miss with prefetch %.1f M/s (%llu/%d found, %llu/%d missed)\n",
                        (unsigned long long)(n / 1000000), L / t_hit / 1e6, L / t_hit_pf / 1e6,

@@ -14,19 +14,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_util.h"
+#include "pipeline/cli.h"
 #include "pipeline/config.h"
 #include "pipeline/stage.h"
 
 extern const cf_stage_plugin cf_stage_decode, cf_stage_dedup, cf_stage_detect;
 
 #define BATCH 4096
-
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static cf_stage make(const cf_stage_plugin *p, const cf_config *cfg)
 {
@@ -51,12 +46,6 @@ static double cpu_s(void)
         struct timespec ts;
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
         return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)
@@ -126,12 +115,12 @@ int main(int argc, char **argv)
                                 r->reasons = NULL;
                                 r->flagged = false;
                         }
-                double t0 = now_s(), c0 = cpu_s(), ch = 0;
+                double t0 = cf_mono_s(), c0 = cpu_s(), ch = 0;
                 for (size_t k = 0; k < nb; k++) {
                         if (k == nb / 2) ch = cpu_s();
                         cf_stage_detect.process(&det, &bs[k]);
                 }
-                double dt = now_s() - t0, ct = cpu_s() - c0;
+                double dt = cf_mono_s() - t0, ct = cpu_s() - c0;
                 hrate[pass] = (double)ok_half / (cpu_s() - ch);
                 crate[pass] = (double)ok / ct;
                 flagged = 0;
@@ -144,9 +133,9 @@ int main(int argc, char **argv)
                        pass + 1, dt, ct, rate[pass], crate[pass], flagged, hrate[pass]);
                 cf_stage_detect.destroy(&det);
         }
-        qsort(rate, 3, sizeof(rate[0]), cmp_d);
-        qsort(crate, 3, sizeof(crate[0]), cmp_d);
-        qsort(hrate, 3, sizeof(hrate[0]), cmp_d);
+        cf_bench_sort(rate, 3);
+        cf_bench_sort(crate, 3);
+        cf_bench_sort(hrate, 3);
         printf("detect stage median: %.0f records/s wall, %.0f records/s of CPU time, one thread; "
                "second half (state warmed by the first) %.0f records/s of CPU time\n",
                rate[1], crate[1], hrate[1]);

@@ -29,12 +29,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "bench/bench_util.h"
 #include "bench/gen/gen.h"
 #include "pipeline/cli.h"
 #include "pipeline/config.h"
@@ -68,22 +68,9 @@ static rd_kafka_t *mrk;
 static rd_kafka_mock_cluster_t *mc;
 static const char *bootstrap;
 
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_dbl(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
-
 static double median(double *v, int n)
 {
-        qsort(v, (size_t)n, sizeof *v, cmp_dbl);
+        cf_bench_sort(v, n);
         return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -165,13 +152,13 @@ static void produce(const char *topic, uint64_t seed, uint64_t count, double rat
         cf_gen *g = cf_gen_new(&go, err, sizeof err);
         if (!g) DIE("%s", err);
         cf_buf line = {0}, key = {0};
-        double t0 = now_s();
+        double t0 = cf_mono_s();
         for (uint64_t i = 0;; i++) {
                 line.len = key.len = 0;
                 if (cf_gen_next(g, &line, &key, NULL)) break;
                 if (rate > 0) {
                         double due = t0 + (double)i / rate;
-                        while (now_s() < due) {
+                        while (cf_mono_s() < due) {
                                 rd_kafka_poll(p, 0);
                                 usleep(100);
                         }
@@ -240,7 +227,7 @@ static run_fig run_kcat(uint64_t count)
 {
         int fd[2];
         if (pipe(fd)) DIE("pipe: %s", strerror(errno));
-        double t_start = now_s();
+        double t_start = cf_mono_s();
         pid_t pid = fork();
         if (pid < 0) DIE("fork: %s", strerror(errno));
         if (pid == 0) {
@@ -259,10 +246,10 @@ static run_fig run_kcat(uint64_t count)
                 ssize_t n = read(fd[0], buf, sizeof buf);
                 if (n < 0 && errno == EINTR) continue;
                 if (n <= 0) break;
-                if (!t_first) t_first = now_s();
+                if (!t_first) t_first = cf_mono_s();
                 for (char *p = buf, *e = buf + n; (p = memchr(p, '\n', (size_t)(e - p))); p++)
                         lines++;
-                if (lines >= count && !t_last) t_last = now_s();
+                if (lines >= count && !t_last) t_last = cf_mono_s();
         }
         close(fd[0]);
         int st;
@@ -297,7 +284,7 @@ static run_fig run_pipeline(cf_config *cfg, uint64_t count, int workers, int run
 {
         char group[96];
         snprintf(group, sizeof group, "bench-%d-r%d-w%d", (int)getpid(), run, workers);
-        double t_start = now_s();
+        double t_start = cf_mono_s();
         int64_t start_ms = cf_now_ms();
         cf_service *s = service(cfg, group, workers);
         uint64_t in = 0;
@@ -307,16 +294,16 @@ static run_fig run_pipeline(cf_config *cfg, uint64_t count, int workers, int run
         double t_trace = 0;
         for (;;) {
                 cf_service_progress(s, &in, &first_ms);
-                if (trace && first_ms && now_s() - t_trace >= 0.1) {
-                        t_trace = now_s();
+                if (trace && first_ms && cf_mono_s() - t_trace >= 0.1) {
+                        t_trace = cf_mono_s();
                         fprintf(stderr, "  %.2f s: %" PRIu64 "\n", t_trace - t_start, in);
                 }
                 if (in >= count) break;
-                if (now_s() - t_start > 300 || cf_service_failed(s))
+                if (cf_mono_s() - t_start > 300 || cf_service_failed(s))
                         DIE("pipeline: %" PRIu64 " of %" PRIu64 " records", in, count);
                 usleep(500);
         }
-        double t_last = now_s();
+        double t_last = cf_mono_s();
         /* first_ms is when the first batch was received (wall clock) */
         double startup = (double)(first_ms - start_ms) / 1000.0;
         service_end(s);
@@ -439,7 +426,7 @@ static void percentiles(const char *what, double *v, size_t n, double *out)
                 printf("  %-28s n 0 (nothing to measure)\n", what);
                 return;
         }
-        qsort(v, n, sizeof *v, cmp_dbl);
+        qsort(v, n, sizeof *v, cf_bench_cmp_d);
         if (out) {
                 out[0] = v[(size_t)(0.50 * (double)(n - 1))];
                 out[1] = v[(size_t)(0.99 * (double)(n - 1))];
@@ -471,9 +458,9 @@ static void run_latency(cf_config *cfg, const opts *o, double rate, int workers,
         setenv("CUSTOMSFLOW_TOPICS_STATS", stats, 1);
         cf_service *s = service(cfg, group, workers);
         const cf_service_cfg *sc = cf_service_config(s);
-        double t0 = now_s();
+        double t0 = cf_mono_s();
         while (!cf_service_ready(s))
-                if (now_s() - t0 > 60)
+                if (cf_mono_s() - t0 > 60)
                         DIE("service not ready");
                 else
                         usleep(10000);
@@ -488,7 +475,7 @@ static void run_latency(cf_config *cfg, const opts *o, double rate, int workers,
         /* every dead letter the service counted must reach the observer */
         uint64_t in_n = 0;
         int64_t first;
-        t0 = now_s();
+        t0 = cf_mono_s();
         cf_counters k;
         for (;;) {
                 cf_service_progress(s, &in_n, &first);
@@ -496,7 +483,7 @@ static void run_latency(cf_config *cfg, const opts *o, double rate, int workers,
                 if (in_n >= count && k.in >= count && observed(&ob, 'd') >= k.dead_lettered &&
                     observed(&ob, 'f') >= k.flagged)
                         break;
-                if (now_s() - t0 > 30) {
+                if (cf_mono_s() - t0 > 30) {
                         fprintf(stderr, "latency: outputs incomplete after 30 s\n");
                         break;
                 }
@@ -682,9 +669,9 @@ int main(int argc, char **argv)
                o.config);
         if (o.throughput) {
                 prod_ctx pc = {0};
-                double t0 = now_s();
+                double t0 = cf_mono_s();
                 produce(TOPIC_IN, 1, o.count, 0, -1, &pc);
-                fprintf(stderr, "preload: %.1f s\n", now_s() - t0);
+                fprintf(stderr, "preload: %.1f s\n", cf_mono_s() - t0);
                 free(pc.v);
                 /* record size: the generator's, measured on the same seed */
                 double bytes = 0;
