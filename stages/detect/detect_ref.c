@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,7 +45,9 @@ int64_t cf_parse_date_ms(const char *s)
 
 /* ---- string-keyed index ---- */
 
-static void index_build(cf_index *ix, const uint64_t *hashes, size_t n)
+/* Index n rows sorted by hash (stride bytes apart, the uint64 hash at
+ * offset off of each): hash -> first row with it. */
+static void index_build(cf_index *ix, const void *rows, size_t n, size_t stride, size_t off)
 {
         size_t cap = 16;
         while (cap < n * 2 + 1)
@@ -52,12 +55,17 @@ static void index_build(cf_index *ix, const uint64_t *hashes, size_t n)
         ix->cap = cap;
         ix->h = calloc(cap, sizeof(*ix->h));
         ix->pos = malloc(cap * sizeof(*ix->pos));
+        if (!ix->h || !ix->pos) abort();
+        uint64_t prev = 0;
         for (size_t i = 0; i < n; i++) {
-                if (i && hashes[i] == hashes[i - 1]) continue; /* adjacent equal keys */
-                size_t j = hashes[i] & (cap - 1);
+                uint64_t h;
+                memcpy(&h, (const char *)rows + i * stride + off, sizeof(h));
+                if (i && h == prev) continue; /* adjacent equal keys */
+                prev = h;
+                size_t j = h & (cap - 1);
                 while (ix->h[j])
                         j = (j + 1) & (cap - 1);
-                ix->h[j] = hashes[i];
+                ix->h[j] = h;
                 ix->pos[j] = (uint32_t)i;
         }
 }
@@ -257,11 +265,7 @@ static int load_watchlist(cf_detect_ref *ref, const char *path, char *errstr, si
         load_ctx c = {ref, idx, oidx, 0};
         if (cf_csv_read(path, req, idx, opt, oidx, wl_row, &c, errstr, errstr_size)) return -1;
         qsort(ref->wl, ref->n_wl, sizeof(*ref->wl), cmp_wl);
-        uint64_t *hs = malloc((ref->n_wl + 1) * sizeof(*hs));
-        for (size_t i = 0; i < ref->n_wl; i++)
-                hs[i] = ref->wl[i].h;
-        index_build(&ref->wl_ix, hs, ref->n_wl);
-        free(hs);
+        index_build(&ref->wl_ix, ref->wl, ref->n_wl, sizeof(*ref->wl), offsetof(cf_wl_entry, h));
         return 0;
 }
 
@@ -323,11 +327,7 @@ static int load_registry(cf_detect_ref *ref, const char *path, char *errstr, siz
         load_ctx c = {ref, idx, NULL, 0};
         if (cf_csv_read(path, req, idx, NULL, NULL, reg_row, &c, errstr, errstr_size)) return -1;
         qsort(ref->reg, ref->n_reg, sizeof(*ref->reg), cmp_reg);
-        uint64_t *hs = malloc((ref->n_reg + 1) * sizeof(*hs));
-        for (size_t i = 0; i < ref->n_reg; i++)
-                hs[i] = ref->reg[i].h;
-        index_build(&ref->reg_ix, hs, ref->n_reg);
-        free(hs);
+        index_build(&ref->reg_ix, ref->reg, ref->n_reg, sizeof(*ref->reg), offsetof(cf_reg_row, h));
         return 0;
 }
 
