@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/intmath.h"
+
 void cf_buf_reserve(cf_buf *b, size_t n)
 {
         if (b->len + n <= b->cap) return;
@@ -234,12 +236,6 @@ void cf_json_base64(cf_buf *b, const unsigned char *s, size_t n)
         cf_buf_putc(b, '"');
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-        int64_t q = a / b;
-        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 static char *put2(char *p, unsigned v)
 {
         memcpy(p, digits2 + v * 2, 2);
@@ -251,7 +247,7 @@ size_t cf_fmt_time(char *dst, int64_t epoch_ms, int frac)
         /* Days to civil date: H. Hinnant's days_from_civil inverse, exact for
          * the proleptic Gregorian calendar; no gmtime_r/printf, which were
          * the top of aggregate's profile (three timestamps per window). */
-        int64_t secs = floor_div(epoch_ms, 1000), days = floor_div(secs, 86400);
+        int64_t secs = cf_floor_div(epoch_ms, 1000), days = cf_floor_div(secs, 86400);
         unsigned ms = (unsigned)(epoch_ms - secs * 1000), sod = (unsigned)(secs - days * 86400);
         int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
         unsigned doe = (unsigned)(z - era * 146097);

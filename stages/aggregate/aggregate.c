@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "pipeline/chain.h"
+#include "pipeline/intmath.h"
 #include "pipeline/stage.h"
 #include "stages/aggregate/window.h"
 
@@ -101,12 +102,6 @@ typedef struct agg_ctx {
         cf_agg_scratch scratch;
         cf_agg_pool pool; /* emitted windows for reuse */
 } agg_ctx;
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-        int64_t q = a / b;
-        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
 
 static agg_part **part_slot(agg_ctx *x, int32_t partition)
 {
@@ -217,7 +212,7 @@ static cf_agg_window *find_window(agg_part *p, int64_t start)
 
 /* The open window holding t, else NULL; *start = the start of t's window.
  * Most records fall in the window of the record before: that test comes
- * first and spares a 64-bit division (floor_div) per record. */
+ * first and spares a 64-bit division (cf_floor_div) per record. */
 static cf_agg_window *window_of(agg_part *p, int64_t t, int64_t size, int64_t *start)
 {
         cf_agg_window *c = p->cur;
@@ -225,7 +220,7 @@ static cf_agg_window *window_of(agg_part *p, int64_t t, int64_t size, int64_t *s
                 *start = c->start;
                 return c;
         }
-        *start = floor_div(t, size) * size;
+        *start = cf_floor_div(t, size) * size;
         return find_window(p, *start);
 }
 
@@ -365,7 +360,7 @@ static int agg_flush(cf_stage *st, cf_batch *b, int64_t now_ms, int final)
                 if (!p->nw && (p->nlate || p->late_unattr || p->pend_dups || p->pend_dead)) {
                         /* Nothing open to carry them (e.g. only dead letters so far):
                          * an empty partial window at wall-clock time reports them. */
-                        int64_t size = x->lim.window_ms, s = floor_div(now_ms, size) * size;
+                        int64_t size = x->lim.window_ms, s = cf_floor_div(now_ms, size) * size;
                         cf_agg_window *w = cf_agg_window_new(s, s + size, &x->lim, NULL, NULL);
                         p->w = realloc(p->w, sizeof(*p->w) * (p->cw ? p->cw : 1));
                         if (!p->cw) p->cw = 1;

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/intmath.h"
 #include "pipeline/stage.h"
 #include "stages/dedup/dedup_hash.h"
 #include "stages/dedup/dedup_table.h"
@@ -83,7 +84,7 @@ static cf_dd_part *part_get(dedup_ctx *x, int32_t partition)
 static int64_t event_s(const cf_decl *d)
 {
         int64_t ms = d->event_time_ms;
-        int64_t s = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+        int64_t s = cf_floor_div(ms, 1000);
         /* u32 seconds in the table: 1970..2106 (decode accepts years 0000-9999) */
         if (s < 0) return 0;
         if (s > (int64_t)UINT32_MAX) return UINT32_MAX;
