@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pipeline/memeq.h"
+#include "stages/aggregate/cents.h"
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -280,9 +281,9 @@ int cf_ss_restore(cf_ss *s, uint32_t cap, const unsigned char **p, size_t *left,
                         double dc, de;
                         memcpy(&dc, &c, 8);
                         memcpy(&de, &e, 8);
-                        c = (int64_t)(dc * 100.0 + 0.5);
-                        e = (int64_t)(de * 100.0 + 0.5);
                         if (!(dc >= 0 && dc < 9e16 && de >= 0 && de <= dc)) goto bad;
+                        c = cf_agg_cents_v1(c);
+                        e = cf_agg_cents_v1(e);
                 }
                 uint8_t len = (*p)[24];
                 if (len > CF_SS_KEY_MAX || *left < 25u + len || c < 0 || e < 0 || e > c) goto bad;

@@ -9,9 +9,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "pipeline/batch.h"
+#include "stages/aggregate/cents.h"
 #include "stages/aggregate/hll.h"
 #include "stages/aggregate/spacesaving.h"
 
@@ -95,31 +95,6 @@ typedef struct cf_agg_emit {
         uint64_t late_unattributed; /* late records whose window list overflowed */
         uint64_t extra_duplicates, extra_dead_letters; /* pending, not in any window */
 } cf_agg_emit;
-
-/** A record's value_usd in cents, rounded half up (decode bounds it: >= 0,
- * customs_value <= 1e15; beyond int64 it saturates like the sums). */
-static inline int64_t cf_agg_cents(double usd)
-{
-        double c = usd * 100.0 + 0.5;
-        if (!(c >= 1.0)) return 0; /* also NaN */
-        if (c >= 9.2e18) return INT64_MAX;
-        return (int64_t)c;
-}
-
-/** An 8-byte money field of a version-1 snapshot (a double of dollars) as cents. */
-static inline int64_t cf_agg_cents_v1(int64_t raw)
-{
-        double usd;
-        memcpy(&usd, &raw, sizeof(usd));
-        return cf_agg_cents(usd);
-}
-
-/** a + b (both >= 0), saturating at INT64_MAX instead of wrapping. */
-static inline int64_t cf_agg_add(int64_t a, int64_t b)
-{
-        int64_t s;
-        return __builtin_add_overflow(a, b, &s) ? INT64_MAX : s;
-}
 
 /** Pack the group key of a declaration. */
 uint64_t cf_agg_group_key(const cf_decl *d);
