@@ -188,7 +188,7 @@ void cf_ss_add(cf_ss *s, const char *key, size_t len, uint64_t hash, int64_t w)
                         const cf_ss_entry *e = &s->e[ei];
                         if (e->hash == hash && e->len == klen && cf_memeq(e->key, key, klen)) {
                                 uint32_t p = s->pos[ei];
-                                s->heap[p].count += w;
+                                s->heap[p].count = cf_agg_add(s->heap[p].count, w);
                                 sift_down(s, p);
                                 return;
                         }
@@ -200,7 +200,7 @@ void cf_ss_add(cf_ss *s, const char *key, size_t len, uint64_t hash, int64_t w)
         }
         /* Full: the key takes the minimum's place and inherits its count as error. */
         int64_t min = s->heap[0].count;
-        replace_min(s, key, len, hash, min + w, min);
+        replace_min(s, key, len, hash, cf_agg_add(min, w), min);
 }
 
 /* Report order: count descending, then key bytes, then length. */

@@ -202,12 +202,31 @@ static void test_snapshot(void **state)
         free(z.cdf);
 }
 
+/* Counts saturate at INT64_MAX like the stage's other money sums (no
+ * signed overflow: each record's value can be ~1e17 cents). */
+static void test_saturates(void **state)
+{
+        (void)state;
+        cf_ss ss;
+        cf_ss_init(&ss, 2);
+        for (int i = 0; i < 200; i++)
+                add(&ss, 1, INT64_MAX / 100);
+        add(&ss, 2, 5);
+        add(&ss, 3, INT64_MAX / 2); /* replaces the minimum (key 2): min + w */
+        cf_ss_entry top[2];
+        assert_int_equal(cf_ss_top(&ss, 2, top), 2);
+        assert_true(top[0].count == INT64_MAX && top[0].err == 0);
+        assert_true(top[1].count == 5 + INT64_MAX / 2 && top[1].err == 5);
+        cf_ss_free(&ss);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_zipf_topk),
             cmocka_unit_test(test_exact_below_capacity),
             cmocka_unit_test(test_snapshot),
+            cmocka_unit_test(test_saturates),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
