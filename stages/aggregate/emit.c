@@ -36,13 +36,10 @@ static char *put_usd(char *p, int64_t cents)
         return p;
 }
 
-void cf_agg_put_usd(cf_buf *o, int64_t cents)
-{
-        cf_buf_reserve(o, 24);
-        o->len = (size_t)(put_usd(o->p + o->len, cents) - o->p);
-}
-
-#define LIT(p, s) (memcpy((p), (s), sizeof(s) - 1), (p) += sizeof(s) - 1)
+#define LIT(p, s)           (memcpy((p), (s), sizeof(s) - 1), (p) += sizeof(s) - 1)
+#define KEY(p, k)           LIT(p, ",\"" k "\":")
+#define KV_UINT(p, k, v)    (KEY(p, k), (p) += cf_fmt_uint((p), (v)))
+#define KV_USD(p, k, cents) (KEY(p, k), (p) = put_usd((p), (cents)))
 
 /* End a direct write at p. The reservations above are worst cases worked out
  * by hand; a write past one is a bug, so stop rather than run on. */
@@ -174,21 +171,21 @@ static void emit_group(const cf_agg_group *g, const cf_agg_emit *e, const shared
         LIT(p, "{\"type\":\"group\"");
         memcpy(p, sh->common->p, sh->common->len);
         p += sh->common->len;
-        LIT(p, ",\"reporter_country\":");
+        KEY(p, "reporter_country");
         p = put_cc(p, rep);
-        LIT(p, ",\"origin_country\":");
+        KEY(p, "origin_country");
         p = put_cc(p, org);
-        LIT(p, ",\"export_country\":");
+        KEY(p, "export_country");
         p = put_cc(p, exc);
         LIT(p, ",\"hs_chapter\":\"");
         p[0] = (char)('0' + ch / 10);
         p[1] = (char)('0' + ch % 10);
         p += 2;
-        LIT(p, "\",\"records\":");
-        p += cf_fmt_uint(p, g->records);
-        LIT(p, ",\"value_usd\":");
-        p = put_usd(p, g->value_cents);
-        LIT(p, ",\"quantity_by_unit\":{");
+        *p++ = '"';
+        KV_UINT(p, "records", g->records);
+        KV_USD(p, "value_usd", g->value_cents);
+        KEY(p, "quantity_by_unit");
+        *p++ = '{';
         for (int u = 0; u < CF_AGG_UNITS && g->unit[u]; u++) {
                 if (u) *p++ = ',';
                 char code[4];
@@ -200,9 +197,9 @@ static void emit_group(const cf_agg_group *g, const cf_agg_emit *e, const shared
                 LIT(p, "\":");
                 p += cf_fmt_num(p, g->qty[u]);
         }
-        LIT(p, "},\"flagged\":");
-        p += cf_fmt_uint(p, g->flagged);
-        LIT(p, ",\"flags_by_rule\":");
+        *p++ = '}';
+        KV_UINT(p, "flagged", g->flagged);
+        KEY(p, "flags_by_rule");
         p = put_flags(p, g->flags);
         memcpy(p, sh->tail->p, sh->tail->len);
         p += sh->tail->len;
@@ -214,10 +211,6 @@ static void emit_group(const cf_agg_group *g, const cf_agg_emit *e, const shared
  * exporters: fixed members and numbers (~700), 16 rule counts (~1000). */
 #define SUMMARY_MAX 1800
 #define LATE_MAX    160 /* one late_records entry (~110 with a 4-digit year) */
-
-#define KEY(p, k)           LIT(p, ",\"" k "\":")
-#define KV_UINT(p, k, v)    (KEY(p, k), (p) += cf_fmt_uint((p), (v)))
-#define KV_USD(p, k, cents) (KEY(p, k), (p) = put_usd((p), (cents)))
 
 /* The window summary: written straight into the output buffer, like a
  * group message (with 64 partitions a window is ~3 records, so there are as

@@ -128,7 +128,5 @@ cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, const unsigned char
                                      int legacy);
 /** Append an RFC 3339 UTC time (no quotes, milliseconds only when non-zero) (emit.c). */
 void cf_agg_put_time(cf_buf *o, int64_t ms);
-/** Append cents as a JSON number of US dollars ("12.3", "7", "0.05") (emit.c). */
-void cf_agg_put_usd(cf_buf *o, int64_t cents);
 
 #endif
