@@ -86,8 +86,7 @@ static void partition_records(cf_batch *b)
                 cf_record *r = b->recs + off;
                 for (size_t i = 0; i < m; i++)
                         r[i].src.partition =
-                            (int32_t)(cf_id_hash(r[i].decl.exporter_id.p, r[i].decl.exporter_id.n) %
-                                      (uint64_t)g_parts);
+                            (int32_t)(cf_decl_exporter_h(&r[i].decl) % (uint64_t)g_parts);
                 for (int p = 0; p < g_parts; p++)
                         for (size_t i = 0; i < m; i++)
                                 if (r[i].src.partition == p) tmp[k++] = r[i];
