@@ -250,14 +250,19 @@ const char *cf_service_metrics_addr(const cf_service *s)
         return s->metrics_addr;
 }
 
-bool cf_service_ready(cf_service *s)
+int cf_service_assigned_workers(cf_service *s)
 {
-        bool ready = false;
+        int n = 0;
         pthread_mutex_lock(&s->mtx);
         for (int i = 0; i < s->n_workers; i++)
-                ready |= s->pubs[i].assigned;
+                n += s->pubs[i].assigned;
         pthread_mutex_unlock(&s->mtx);
-        return ready && !atomic_load(&s->failed);
+        return n;
+}
+
+bool cf_service_ready(cf_service *s)
+{
+        return cf_service_assigned_workers(s) > 0 && !atomic_load(&s->failed);
 }
 
 static const double lat_bounds_s[CF_LAT_BUCKETS] = {0.001, 0.002, 0.005, 0.01, 0.025, 0.05,

@@ -98,6 +98,8 @@ const char *cf_service_metrics_addr(const cf_service *s);
 void cf_service_metrics(cf_service *s, cf_buf *out);
 /** Ready: a worker has been assigned partitions and restored their state. */
 bool cf_service_ready(cf_service *s);
+/** Workers that have been assigned partitions so far (all of them: the group formed with each). */
+int cf_service_assigned_workers(cf_service *s);
 /** Free the service (after wait). */
 void cf_service_destroy(cf_service *s);
 

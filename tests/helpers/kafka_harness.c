@@ -148,20 +148,43 @@ cf_service *kh_service(kh *h, const char *group_id, int workers)
         return s;
 }
 
-bool kh_wait_in(cf_service *s, uint64_t n, double timeout_s)
+/* Poll have(s) every 100 ms until it reaches n, for at most timeout_s. */
+static bool wait_for(cf_service *s, uint64_t n, double timeout_s, uint64_t (*have)(cf_service *),
+                     const char *what)
 {
         double t0 = cf_mono_s();
-        cf_counters k;
         for (;;) {
-                cf_service_counters(s, &k);
-                if (k.in >= n) return true;
+                uint64_t v = have(s);
+                if (v >= n) return true;
                 if (cf_mono_s() - t0 > timeout_s) {
-                        fprintf(stderr, "kh_wait_in: %llu of %llu after %.0f s\n",
-                                (unsigned long long)k.in, (unsigned long long)n, timeout_s);
+                        fprintf(stderr, "%s: %llu of %llu after %.0f s\n", what,
+                                (unsigned long long)v, (unsigned long long)n, timeout_s);
                         return false;
                 }
                 usleep(100 * 1000);
         }
+}
+
+static uint64_t counted_in(cf_service *s)
+{
+        cf_counters k;
+        cf_service_counters(s, &k);
+        return k.in;
+}
+
+static uint64_t assigned_workers(cf_service *s)
+{
+        return (uint64_t)cf_service_assigned_workers(s);
+}
+
+bool kh_wait_in(cf_service *s, uint64_t n, double timeout_s)
+{
+        return wait_for(s, n, timeout_s, counted_in, "kh_wait_in");
+}
+
+bool kh_wait_assigned(cf_service *s, int workers, double timeout_s)
+{
+        return wait_for(s, (uint64_t)workers, timeout_s, assigned_workers, "kh_wait_assigned");
 }
 
 int64_t kh_uncommitted(kh *h, const char *group_id)

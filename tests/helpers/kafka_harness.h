@@ -44,6 +44,8 @@ void kh_reproduce(kh *h, uint64_t seed, uint64_t count, double bad_rate, double 
 cf_service *kh_service(kh *h, const char *group_id, int workers);
 /** Wait until the service counted at least n records in (or timeout_s); true if reached. */
 bool kh_wait_in(cf_service *s, uint64_t n, double timeout_s);
+/** Wait until every one of workers has been assigned partitions: the group has formed. */
+bool kh_wait_assigned(cf_service *s, int workers, double timeout_s);
 /** Sum of the group's committed offsets minus the input's high watermarks (0 = all committed). */
 int64_t kh_uncommitted(kh *h, const char *group_id);
 /** Read every message of topic; calls fn for each. Returns the count. */
