@@ -44,8 +44,8 @@ static pid_t spawn_run(kh *h)
                  * hide a commit made too early: this test is about offsets only */
                 setenv("CUSTOMSFLOW_STATE_CHANGELOG", "false", 1);
                 /* small fetches: the stream takes seconds, so the kill lands mid-stream */
-                setenv("CUSTOMSFLOW_KAFKA_MAX_PARTITION_FETCH_BYTES", "16384", 1);
-                setenv("CUSTOMSFLOW_KAFKA_FETCH_MAX_BYTES", "1000000", 1);
+                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES", "16384", 1);
+                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_FETCH_MAX_BYTES", "1000000", 1);
                 execl(bin, bin, "run", "-c", CF_SRCDIR "/deploy/examples/customsflow.yaml",
                       (char *)NULL);
                 _exit(127);
