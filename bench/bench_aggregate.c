@@ -27,8 +27,8 @@
 
 #include "bench/bench_util.h"
 #include "bench/gen/gen.h"
-#include "pipeline/cli.h"
-#include "pipeline/stage.h"
+#include "pipeline/core/clock.h"
+#include "pipeline/core/stage.h"
 
 extern const cf_stage_plugin cf_stage_decode;
 extern const cf_stage_plugin cf_stage_aggregate;

@@ -16,10 +16,10 @@
 #include <string.h>
 
 #include "bench/bench_util.h"
-#include "pipeline/chain.h"
-#include "pipeline/cli.h"
-#include "pipeline/config.h"
-#include "pipeline/stage.h"
+#include "pipeline/core/chain.h"
+#include "pipeline/core/clock.h"
+#include "pipeline/core/config.h"
+#include "pipeline/core/stage.h"
 
 #ifdef CF_HAVE_SIMDJSON
 typedef struct cf_simdjson cf_simdjson;

@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "bench/bench_util.h"
-#include "pipeline/cli.h"
-#include "pipeline/stage.h"
+#include "pipeline/core/clock.h"
+#include "pipeline/core/stage.h"
 #include "stages/dedup/dedup_table.h"
 
 extern const cf_stage_plugin cf_stage_dedup;

@@ -15,9 +15,9 @@
 #include <time.h>
 
 #include "bench/bench_util.h"
-#include "pipeline/cli.h"
-#include "pipeline/config.h"
-#include "pipeline/stage.h"
+#include "pipeline/core/clock.h"
+#include "pipeline/core/config.h"
+#include "pipeline/core/stage.h"
 
 extern const cf_stage_plugin cf_stage_decode, cf_stage_dedup, cf_stage_detect;
 

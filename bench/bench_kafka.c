@@ -36,9 +36,9 @@
 
 #include "bench/bench_util.h"
 #include "bench/gen/gen.h"
-#include "pipeline/cli.h"
-#include "pipeline/config.h"
-#include "pipeline/service.h"
+#include "pipeline/core/clock.h"
+#include "pipeline/core/config.h"
+#include "pipeline/kafka/service.h"
 
 #define DIE(...)                                                                                   \
         do {                                                                                       \

@@ -1,7 +1,7 @@
 /*
  * bench_util.h - what every benchmark driver needs besides the stage it
  * times: sorting its runs' figures to take medians, min and max. (Clocks:
- * cf_mono_s in pipeline/cli.h.)
+ * cf_mono_s in pipeline/cli/cli.h.)
  */
 #ifndef CF_BENCH_UTIL_H
 #define CF_BENCH_UTIL_H

@@ -14,8 +14,9 @@
 #include <xxhash.h>
 
 #include "bench/gen/gen_internal.h"
-#include "pipeline/chain.h"
-#include "stages/decode.h"
+#include "pipeline/core/chain.h"
+#include "pipeline/core/config.h"
+#include "stages/decode/decode.h"
 
 void cf_gen_opts_default(cf_gen_opts *o)
 {
@@ -25,7 +26,7 @@ void cf_gen_opts_default(cf_gen_opts *o)
         o->dup_rate = 0.02;
         o->bad_rate = 0.01;
         o->fraud_rate = 0.05;
-        o->reference = CF_DATADIR "/reference";
+        o->reference = NULL; /* the bundled data, see cf_datadir() */
         o->start_ms = 1735689600000LL; /* 2025-01-01T00:00:00Z */
         o->per_day = 5000;
 }
@@ -616,7 +617,13 @@ cf_gen *cf_gen_new(const cf_gen_opts *o, char *errstr, size_t errstr_size)
         }
         cf_gen *g = calloc(1, sizeof *g);
         g->o = *o;
-        if (gen_ref_load(&g->ref, o->reference, errstr, errstr_size)) {
+        char bundled[4096];
+        const char *ref = o->reference;
+        if (!ref) { /* NULL: the bundled reference data (source tree or installed) */
+                snprintf(bundled, sizeof(bundled), "%s/reference", cf_datadir());
+                ref = bundled;
+        }
+        if (gen_ref_load(&g->ref, ref, errstr, errstr_size)) {
                 free(g);
                 return NULL;
         }

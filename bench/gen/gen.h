@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/buf.h"
+#include "pipeline/core/buf.h"
 
 /** Generator options (defaults: cf_gen_opts_default). */
 typedef struct cf_gen_opts {

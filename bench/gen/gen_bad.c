@@ -1,7 +1,7 @@
 /*
  * gen_bad.c - bad input: a valid rendered line turned into one of many kinds
  * of broken message, each labelled with the stable code the decoder must give
- * (stages/decode.h). tests/scripts/test_gen_replay.sh checks every kind.
+ * (stages/decode/decode.h). tests/scripts/test_gen_replay.sh checks every kind.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "bench/gen/gen_internal.h"
-#include "stages/decode.h"
+#include "stages/decode/decode.h"
 
 const char *const gen_lookalike_names[] = {"origin_differs_no_measure",
                                            "price_spread",

@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 #include "bench/gen/gen.h"
-#include "pipeline/buf.h"
-#include "stages/fx.h"
+#include "pipeline/core/buf.h"
+#include "stages/decode/fx.h"
 
 /* ---- random numbers ----
  * xoshiro256** seeded by splitmix64: hand-written because the output must be

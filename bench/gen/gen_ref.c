@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "bench/gen/gen_internal.h"
-#include "pipeline/csv_reader.h"
-#include "stages/decode.h"
+#include "pipeline/core/csv_reader.h"
+#include "stages/decode/decode.h"
 
 /* ---- random numbers ---- */
 

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "bench/gen/gen_internal.h"
-#include "pipeline/chain.h"
-#include "stages/decode.h"
+#include "pipeline/core/chain.h"
+#include "stages/decode/decode.h"
 
 uint32_t gen_label(const char *rule)
 {

@@ -21,9 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/chain.h"
-#include "pipeline/intmath.h"
-#include "pipeline/stage.h"
+#include "pipeline/core/chain.h"
+#include "pipeline/core/intmath.h"
+#include "pipeline/core/stage.h"
 #include "stages/aggregate/window.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__

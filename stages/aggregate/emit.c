@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/chain.h"
+#include "pipeline/core/chain.h"
 #include "stages/aggregate/window.h"
 
 void cf_agg_put_time(cf_buf *o, int64_t ms)

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/buf.h"
+#include "pipeline/core/buf.h"
 
 #define CF_HLL_PMIN 8
 #define CF_HLL_PMAX 16

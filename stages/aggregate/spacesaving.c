@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/memeq.h"
+#include "pipeline/core/memeq.h"
 #include "stages/aggregate/cents.h"
 
 static void *xrealloc(void *p, size_t n)

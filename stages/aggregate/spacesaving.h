@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/buf.h"
+#include "pipeline/core/buf.h"
 
 #define CF_SS_KEY_MAX 128 /* exporter_id's schema maxLength; longer keys keep a prefix */
 

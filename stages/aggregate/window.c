@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/chain.h"
+#include "pipeline/core/chain.h"
 
 static void *xrealloc(void *p, size_t n)
 {

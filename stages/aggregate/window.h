@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pipeline/batch.h"
+#include "pipeline/core/batch.h"
 #include "stages/aggregate/cents.h"
 #include "stages/aggregate/hll.h"
 #include "stages/aggregate/spacesaving.h"

@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/intmath.h"
-#include "pipeline/stage.h"
+#include "pipeline/core/intmath.h"
+#include "pipeline/core/stage.h"
 #include "stages/dedup/dedup_hash.h"
 #include "stages/dedup/dedup_table.h"
 

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "pipeline/batch.h"
+#include "pipeline/core/batch.h"
 
 /** The three hashes of one record. */
 typedef struct cf_dd_hashes {

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/buf.h"
+#include "pipeline/core/buf.h"
 
 #define CF_DD_AMEND_MAX 0xFFFFu      /* amendments saturate here (16 bits kept) */
 #define CF_DD_FP_MASK   (~0xFFFFull) /* fingerprint bits kept: the top 48 */

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/stage.h"
+#include "pipeline/core/stage.h"
 #include "stages/detect/detect.h"
 #include "stages/detect/detect_int.h"
 

@@ -7,7 +7,7 @@
 
 #include <stdio.h>
 
-#include "pipeline/buf.h"
+#include "pipeline/core/buf.h"
 
 /** Print the keys of rules.yaml and of every rule (Markdown tables). */
 void cf_detect_describe_rules(FILE *out);

@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/batch.h"
-#include "pipeline/buf.h"
-#include "pipeline/config_map.h"
+#include "pipeline/core/batch.h"
+#include "pipeline/core/buf.h"
+#include "pipeline/core/config_map.h"
 #include "stages/detect/kvtab.h"
 
 /** Keys every rule has; the first member of every rule's config struct. */

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "pipeline/csv_reader.h"
-#include "stages/decode.h"
+#include "pipeline/core/csv_reader.h"
+#include "stages/decode/decode.h"
 #include "stages/detect/detect_int.h"
 
 uint16_t cf_cc_of(const char *p, size_t n)

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/buf.h"
+#include "pipeline/core/buf.h"
 
 /** A table; zero it, then cf_kvtab_init. */
 typedef struct cf_kvtab {

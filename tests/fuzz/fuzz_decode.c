@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/stage.h"
-#include "stages/decode.h"
-#include "stages/encode.h"
+#include "pipeline/core/stage.h"
+#include "stages/decode/decode.h"
+#include "stages/encode/encode.h"
 
 extern const cf_stage_plugin cf_stage_decode;
 

@@ -5,7 +5,7 @@
 #ifndef CF_TEST_DEDUP_FIXTURE_H
 #define CF_TEST_DEDUP_FIXTURE_H
 
-#include "pipeline/stage.h"
+#include "pipeline/core/stage.h"
 
 /** One declaration line to render; unset fields get defaults (see dd_render). */
 typedef struct dd_rec {

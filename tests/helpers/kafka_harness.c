@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "bench/gen/gen.h"
-#include "pipeline/cli.h"
+#include "pipeline/core/clock.h"
 
 #define DIE(...)                                                                                   \
         do {                                                                                       \

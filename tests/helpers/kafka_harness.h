@@ -13,8 +13,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "pipeline/config.h"
-#include "pipeline/service.h"
+#include "pipeline/core/config.h"
+#include "pipeline/kafka/service.h"
 
 typedef struct kh_msg {
         int32_t partition;

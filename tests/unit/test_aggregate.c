@@ -13,8 +13,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "pipeline/chain.h"
-#include "pipeline/stage.h"
+#include "pipeline/core/chain.h"
+#include "pipeline/core/stage.h"
 
 extern const cf_stage_plugin cf_stage_aggregate;
 

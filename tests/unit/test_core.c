@@ -12,14 +12,14 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "pipeline/arena.h"
-#include "pipeline/buf.h"
-#include "pipeline/config_map.h"
-#include "pipeline/csv_reader.h"
-#include "pipeline/linereader.h"
-#include "pipeline/memeq.h"
-#include "pipeline/metrics_text.h"
-#include "pipeline/yaml_tree.h"
+#include "pipeline/core/arena.h"
+#include "pipeline/core/buf.h"
+#include "pipeline/core/config_map.h"
+#include "pipeline/core/csv_reader.h"
+#include "pipeline/core/linereader.h"
+#include "pipeline/core/memeq.h"
+#include "pipeline/http/metrics_text.h"
+#include "pipeline/core/yaml_tree.h"
 
 static char *str(cf_buf *b)
 {

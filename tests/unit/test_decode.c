@@ -11,8 +11,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "pipeline/stage.h"
-#include "stages/decode.h"
+#include "pipeline/core/stage.h"
+#include "stages/decode/decode.h"
 
 static int run_group(void);
 

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "pipeline/chain.h"
-#include "pipeline/config.h"
+#include "pipeline/core/chain.h"
+#include "pipeline/core/config.h"
 
 #define FIX CF_TESTDIR "/fixtures/detect"
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "pipeline/service_int.h"
+#include "pipeline/kafka/service_int.h"
 
 /* The value of prop in conf, or "" when librdkafka has none set. */
 static const char *get(rd_kafka_conf_t *conf, const char *prop, char *v, size_t n)

@@ -1,0 +1,29 @@
+/*
+ * cli.h - subcommand entry points and small shared CLI helpers.
+ */
+#ifndef CF_CLI_H
+#define CF_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pipeline/core/chain.h"
+#include "pipeline/core/clock.h"
+
+/** `customsflow replay`: stages over JSONL files (DESIGN §7). */
+int cf_cmd_replay(int argc, char **argv);
+/** `customsflow run -c config.yaml`: the Kafka service. */
+int cf_cmd_run(int argc, char **argv);
+/** `customsflow demo`: embedded broker + generator + pipeline. */
+int cf_cmd_demo(int argc, char **argv);
+/** `customsflow gen`: the seeded generator with ground truth. */
+int cf_cmd_gen(int argc, char **argv);
+/** `customsflow check-config -c config.yaml`. */
+int cf_cmd_check_config(int argc, char **argv);
+
+/** Write the one-line JSON summary (DESIGN §7) of counters to f. */
+void cf_print_summary(FILE *f, const cf_counters *k, double elapsed_s);
+/** Open path for writing ("-" = stdout); NULL path gives NULL. Exits 2 on error. */
+FILE *cf_open_out(const char *path);
+
+#endif

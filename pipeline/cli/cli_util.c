@@ -1,0 +1,46 @@
+/*
+ * cli_util.c - helpers shared by the subcommands.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pipeline/core/buf.h"
+#include "pipeline/cli/cli.h"
+
+void cf_print_summary(FILE *f, const cf_counters *k, double elapsed_s)
+{
+        cf_buf b = {0};
+        cf_buf_printf(&b,
+                      "{\"in\":%llu,\"processed\":%llu,\"duplicates\":%llu,\"dead_lettered\":%llu,"
+                      "\"flagged\":%llu,\"flags_by_rule\":{",
+                      (unsigned long long)k->in, (unsigned long long)k->processed,
+                      (unsigned long long)k->duplicates, (unsigned long long)k->dead_lettered,
+                      (unsigned long long)k->flagged);
+        for (int i = 0; i < cf_n_rule_names; i++)
+                cf_buf_printf(&b, "%s\"%s\":%llu", i ? "," : "", cf_rule_names[i],
+                              (unsigned long long)k->flags_by_rule[i]);
+        cf_buf_puts(&b, "},\"elapsed_s\":");
+        cf_json_num(&b, (double)(int64_t)(elapsed_s * 1000) / 1000);
+        cf_buf_puts(&b, ",\"records_per_s\":");
+        cf_json_num(&b, elapsed_s > 0 ? (double)(int64_t)(k->in / elapsed_s) : 0);
+        cf_buf_printf(&b, ",\"invariant_ok\":%s}\n",
+                      k->in == k->processed + k->duplicates + k->dead_lettered ? "true" : "false");
+        fwrite(b.p, 1, b.len, f);
+        fflush(f);
+        cf_buf_free(&b);
+}
+
+FILE *cf_open_out(const char *path)
+{
+        if (!path) return NULL;
+        if (!strcmp(path, "-")) return stdout;
+        FILE *f = fopen(path, "wb");
+        if (!f) {
+                fprintf(stderr, "customsflow: cannot open %s for writing: %s\n", path,
+                        strerror(errno));
+                exit(2);
+        }
+        return f;
+}

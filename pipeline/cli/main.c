@@ -1,0 +1,56 @@
+/*
+ * main.c - `customsflow` entry point: subcommand dispatch.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "pipeline/cli/cli.h"
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "customsflow %s - stream processor for customs declarations\n\n"
+                "usage: customsflow <command> [options]   (customsflow <command> --help)\n\n"
+                "commands:\n"
+                "  run -c config.yaml    the Kafka service\n"
+                "  demo [--count N] [--rate R]\n"
+                "                        embedded broker + generator + pipeline, live view\n"
+                "  replay --in FILE|-    the same stages over JSONL files\n"
+                "  gen [--seed S] [--count N] [--out FILE] [--truth FILE]\n"
+                "                        seeded declaration generator with ground truth\n"
+                "  check-config -c FILE  validate config, rules and reference data\n"
+                "  --version             print the version\n",
+                CF_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+        if (argc < 2) {
+                usage(stderr);
+                return 2;
+        }
+        const char *cmd = argv[1];
+        if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+                printf("customsflow %s\n", CF_VERSION);
+                return 0;
+        }
+        if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+                usage(stdout);
+                return 0;
+        }
+        static const struct {
+                const char *name;
+                int (*fn)(int, char **);
+        } cmds[] = {
+            {"run", cf_cmd_run},
+            {"demo", cf_cmd_demo},
+            {"replay", cf_cmd_replay},
+            {"gen", cf_cmd_gen},
+            {"check-config", cf_cmd_check_config},
+        };
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+                if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+        fprintf(stderr, "customsflow: unknown command '%s'\n\n", cmd);
+        usage(stderr);
+        return 2;
+}

@@ -1,0 +1,263 @@
+/*
+ * chain.c - builds and runs the stage chain; keeps the accounting counters.
+ */
+#include "pipeline/core/chain.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const cf_stage_plugin cf_stage_decode;
+extern const cf_stage_plugin cf_stage_dedup;
+extern const cf_stage_plugin cf_stage_detect;
+extern const cf_stage_plugin cf_stage_aggregate;
+extern const cf_stage_plugin cf_stage_encode;
+
+/* Order matters: aggregate counts flags, so it runs after detect. */
+static const cf_stage_plugin *const registry[] = {
+    &cf_stage_decode, &cf_stage_dedup, &cf_stage_detect, &cf_stage_aggregate, &cf_stage_encode,
+};
+#define N_STAGES (sizeof(registry) / sizeof(registry[0]))
+
+const char *const cf_rule_names[] = {
+    "trade_remedy_evasion", "origin_route_mismatch", "manufacturer_origin_mismatch",
+    "unit_value_outlier",   "origin_volume_surge",   "new_exporter_surge",
+    "capacity_exceeded",    "certificate_reuse",     "preference_without_certificate",
+    "watchlist_party",      "duplicate_shipment",    "conflicting_resubmission",
+};
+const int cf_n_rule_names = (int)(sizeof(cf_rule_names) / sizeof(cf_rule_names[0]));
+
+int cf_rule_index(const char *rule)
+{
+        for (int i = 0; i < cf_n_rule_names; i++)
+                if (strcmp(cf_rule_names[i], rule) == 0) return i;
+        return -1;
+}
+
+struct cf_chain {
+        cf_stage stages[N_STAGES];
+        size_t n;
+        cf_counters k;
+};
+
+static cf_stage_env make_env(const cf_node *root, const char *base_dir, const char *name)
+{
+        char path[128];
+        snprintf(path, sizeof(path), "stages.%s", name);
+        cf_stage_env env = {.root = root,
+                            .cfg = cf_yaml_path(root, path),
+                            .base_dir = base_dir,
+                            .pipeline_version = CF_VERSION};
+        return env;
+}
+
+cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, size_t errstr_size)
+{
+        /* Unknown stage sections are errors, like unknown keys. */
+        const cf_node *stages = cf_yaml_get(root, "stages");
+        for (size_t i = 0; stages && i + 1 < stages->n_items; i += 2) {
+                const char *k = stages->items[i]->scalar;
+                size_t j = 0;
+                while (j < N_STAGES && strcmp(registry[j]->name, k))
+                        j++;
+                if (j == N_STAGES) {
+                        snprintf(errstr, errstr_size,
+                                 "%s:%d: unknown stage '%s' (known: decode, dedup, detect, "
+                                 "aggregate, encode)",
+                                 stages->items[i]->file, stages->items[i]->line, k);
+                        return NULL;
+                }
+                /* a stage without a config map has no keys: a key there is a typo
+                 * or meant for another stage, and must not be silently ignored */
+                const cf_node *v = stages->items[i + 1];
+                if (!registry[j]->config_map && v->type == CF_NODE_MAP && v->n_items) {
+                        snprintf(errstr, errstr_size,
+                                 "%s:%d: unknown key '%s' in stages.%s (it has no keys)",
+                                 v->items[0]->file, v->items[0]->line, v->items[0]->scalar, k);
+                        return NULL;
+                }
+        }
+        cf_chain *c = calloc(1, sizeof(*c));
+        for (size_t i = 0; i < N_STAGES; i++) {
+                cf_stage_env env = make_env(root, base_dir, registry[i]->name);
+                c->stages[i].p = registry[i];
+                if (registry[i]->init &&
+                    registry[i]->init(&c->stages[i], &env, errstr, errstr_size)) {
+                        /* the failed stage too: its init may have set ctx
+                         * (every destroy takes a partly built ctx) */
+                        c->n = i + 1;
+                        cf_chain_destroy(c);
+                        return NULL;
+                }
+                c->n = i + 1;
+        }
+        return c;
+}
+
+void cf_counters_add_batch(cf_counters *k, const cf_batch *b)
+{
+        for (size_t i = 0; i < b->n; i++) {
+                const cf_record *r = &b->recs[i];
+                k->in++;
+                switch (r->status) {
+                case CF_REC_OK:
+                        k->processed++;
+                        if (!r->flagged) break;
+                        k->flagged++;
+                        for (uint16_t j = 0; j < r->n_reasons; j++) {
+                                int idx = cf_rule_index(r->reasons[j].rule);
+                                if (idx >= 0) k->flags_by_rule[idx]++;
+                        }
+                        break;
+                case CF_REC_DUPLICATE:
+                        k->duplicates++;
+                        break;
+                case CF_REC_DEAD_LETTER:
+                        k->dead_lettered++;
+                        break;
+                }
+        }
+}
+
+int cf_chain_process(cf_chain *c, cf_batch *b)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (s->p->process && s->p->process(s, b)) return -1;
+        }
+        cf_counters_add_batch(&c->k, b);
+        return 0;
+}
+
+int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (s->p->flush && s->p->flush(s, b, now_ms, final)) return -1;
+        }
+        return 0;
+}
+
+int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (!s->p->snapshot) continue;
+                /* Frame: name length, name, 8-byte payload length, payload. */
+                uint8_t nl = (uint8_t)strlen(s->p->name);
+                cf_buf_put(out, &nl, 1);
+                cf_buf_put(out, s->p->name, nl);
+                size_t len_off = out->len;
+                uint64_t len = 0;
+                cf_buf_put(out, &len, 8);
+                if (s->p->snapshot(s, partition, out)) return -1;
+                len = out->len - len_off - 8;
+                memcpy(out->p + len_off, &len, 8);
+        }
+        return 0;
+}
+
+int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
+                     size_t errstr_size)
+{
+        const unsigned char *p = data, *end = p + len;
+        /* Every stage with state is restored; a stage absent from the blob starts empty. */
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (!s->p->restore) continue;
+                const unsigned char *q = p;
+                const void *found = NULL;
+                uint64_t flen = 0;
+                while (q && q < end) {
+                        if (end - q < 1 || end - q < 1 + q[0] + 8) {
+                                snprintf(errstr, errstr_size, "snapshot truncated");
+                                return -1;
+                        }
+                        uint8_t nl = q[0];
+                        memcpy(&flen, q + 1 + nl, 8);
+                        if (flen > (uint64_t)(end - q - 1 - nl - 8)) {
+                                snprintf(errstr, errstr_size, "snapshot truncated");
+                                return -1;
+                        }
+                        if (nl == strlen(s->p->name) && !memcmp(q + 1, s->p->name, nl)) {
+                                found = q + 1 + nl + 8;
+                                break;
+                        }
+                        q += 1 + nl + 8 + flen;
+                }
+                if (s->p->restore(s, partition, found, found ? flen : 0, errstr, errstr_size))
+                        return -1;
+        }
+        return 0;
+}
+
+void cf_chain_drop(cf_chain *c, int32_t partition)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (c->stages[i].p->drop) c->stages[i].p->drop(&c->stages[i], partition);
+}
+
+int cf_chain_reload(cf_chain *c, const cf_node *root, const char *base_dir, char *errstr,
+                    size_t errstr_size)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                cf_stage_env env = make_env(root, base_dir, s->p->name);
+                if (s->p->reload && s->p->reload(s, &env, errstr, errstr_size)) return -1;
+        }
+        return 0;
+}
+
+void cf_chain_metrics(cf_chain *c, cf_buf *out)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (c->stages[i].p->metrics) c->stages[i].p->metrics(&c->stages[i], out);
+}
+
+const cf_counters *cf_chain_counters(const cf_chain *c)
+{
+        return &c->k;
+}
+
+cf_stage *cf_chain_stage(cf_chain *c, const char *name)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (!strcmp(c->stages[i].p->name, name)) return &c->stages[i];
+        return NULL;
+}
+
+void cf_chain_destroy(cf_chain *c)
+{
+        if (!c) return;
+        for (size_t i = c->n; i-- > 0;)
+                if (c->stages[i].p->destroy) c->stages[i].p->destroy(&c->stages[i]);
+        free(c);
+}
+
+void cf_chain_describe(FILE *out)
+{
+        for (size_t i = 0; i < N_STAGES; i++) {
+                char sec[64];
+                snprintf(sec, sizeof(sec), "stages.%s", registry[i]->name);
+                fprintf(out, "\n%s: %s\n", sec, registry[i]->description);
+                if (registry[i]->config_map)
+                        cf_config_map_describe(registry[i]->config_map, sec, out);
+        }
+}
+
+void cf_chain_schema(cf_buf *out)
+{
+        cf_buf_puts(out, "{\"type\":\"object\",\"additionalProperties\":false,"
+                         "\"description\":\"per-stage settings\",\"properties\":{");
+        for (size_t i = 0; i < N_STAGES; i++) {
+                cf_buf_printf(out, "%s\"%s\":", i ? "," : "", registry[i]->name);
+                if (registry[i]->config_map) {
+                        cf_config_map_schema(registry[i]->config_map, registry[i]->description,
+                                             out);
+                        continue;
+                }
+                static const cf_config_map none[] = {{0}};
+                cf_config_map_schema(none, registry[i]->description, out);
+        }
+        cf_buf_puts(out, "}}");
+}

@@ -1,0 +1,60 @@
+/*
+ * chain.h - the ordered chain of stages (decode, dedup, detect, aggregate,
+ * encode) plus the accounting counters that prove nothing is lost.
+ */
+#ifndef CF_CHAIN_H
+#define CF_CHAIN_H
+
+#include <stdint.h>
+
+#include "pipeline/core/stage.h"
+
+#define CF_MAX_RULES 32
+
+/** Accounting: in = processed + duplicates + dead_lettered must always hold. */
+typedef struct cf_counters {
+        uint64_t in, processed, duplicates, dead_lettered, flagged;
+        uint64_t flags_by_rule[CF_MAX_RULES];
+} cf_counters;
+
+/** Rule names counted in cf_counters.flags_by_rule (index = position here). */
+extern const char *const cf_rule_names[];
+/** Number of entries in cf_rule_names. */
+extern const int cf_n_rule_names;
+/** Index of rule in cf_rule_names or -1. */
+int cf_rule_index(const char *rule);
+
+typedef struct cf_chain cf_chain;
+
+/** Build every stage from config root (NULL = defaults); NULL + errstr on error. */
+cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, size_t errstr_size);
+/** Run the batch through every stage and add it to the counters. */
+int cf_chain_process(cf_chain *c, cf_batch *b);
+/** Ask every stage to emit what is due (final = 1 at end of input/shutdown). */
+int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final);
+/** Snapshot one partition's state of every stage into out (framed by stage name). */
+int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out);
+/** Restore one partition's state from a cf_chain_snapshot blob (len 0 = empty). */
+int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
+                     size_t errstr_size);
+/** Forget one partition's state in every stage. */
+void cf_chain_drop(cf_chain *c, int32_t partition);
+/** Reload rules/reference data from a new config; on error nothing changes. */
+int cf_chain_reload(cf_chain *c, const cf_node *root, const char *base_dir, char *errstr,
+                    size_t errstr_size);
+/** Append Prometheus text of every stage. */
+void cf_chain_metrics(cf_chain *c, cf_buf *out);
+/** The chain's counters (owned by the chain). */
+const cf_counters *cf_chain_counters(const cf_chain *c);
+/** Add one batch's outcome to counters (used by cf_chain_process). */
+void cf_counters_add_batch(cf_counters *k, const cf_batch *b);
+/** Find a stage by name. */
+cf_stage *cf_chain_stage(cf_chain *c, const char *name);
+/** Free the chain. */
+void cf_chain_destroy(cf_chain *c);
+/** Print the config-map docs of every stage (Markdown). */
+void cf_chain_describe(FILE *out);
+/** Append the JSON Schema of the `stages:` section, one property per stage (config maps). */
+void cf_chain_schema(cf_buf *out);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * stage.h - the stage interface (DESIGN §2), in the spirit of Fluent Bit's
+ * filter plugins: one static struct of callbacks plus a config map per stage.
+ *
+ * Stages own logic and state and never call librdkafka. State is per input
+ * partition. Every callback runs on the worker thread that owns the chain
+ * (@locality: worker thread); a chain is never shared between threads.
+ */
+#ifndef CF_STAGE_H
+#define CF_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline/core/batch.h"
+#include "pipeline/core/buf.h"
+#include "pipeline/core/config_map.h"
+#include "pipeline/core/yaml_tree.h"
+
+/** What a stage is given at init and reload. */
+typedef struct cf_stage_env {
+        const cf_node *root;  /* whole config document (may be NULL: defaults) */
+        const cf_node *cfg;   /* this stage's section: stages.<name> (may be NULL) */
+        const char *base_dir; /* folder of the config file, for relative paths */
+        const char *pipeline_version;
+} cf_stage_env;
+
+typedef struct cf_stage cf_stage;
+
+/** A stage plugin: a name, its config map and callbacks (NULL = not needed). */
+typedef struct cf_stage_plugin {
+        const char *name;
+        const char *description;
+        const cf_config_map *config_map;
+        /** Create ctx from env; -1 with errstr on bad config or reference data. */
+        int (*init)(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size);
+        /** Process every record of the batch (skip non-CF_REC_OK ones as fits). */
+        int (*process)(cf_stage *st, cf_batch *b);
+        /** Emit what is due at now_ms, or everything (final = 1) at end/shutdown. */
+        int (*flush)(cf_stage *st, cf_batch *b, int64_t now_ms, int final);
+        /** Serialise one partition's state into out (appending). */
+        int (*snapshot)(cf_stage *st, int32_t partition, cf_buf *out);
+        /** Replace one partition's state from a snapshot (len 0: start empty). */
+        int (*restore)(cf_stage *st, int32_t partition, const void *data, size_t len, char *errstr,
+                       size_t errstr_size);
+        /** Forget a partition's state (after it was revoked and snapshotted). */
+        void (*drop)(cf_stage *st, int32_t partition);
+        /** Re-read rules/reference data (SIGHUP), keeping state; -1 keeps the old. */
+        int (*reload)(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size);
+        /** Write Prometheus text lines for this stage's metrics. */
+        void (*metrics)(cf_stage *st, cf_buf *out);
+        /** Free ctx. */
+        void (*destroy)(cf_stage *st);
+} cf_stage_plugin;
+
+/** A stage instance. */
+struct cf_stage {
+        const cf_stage_plugin *p;
+        void *ctx;
+};
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * service.h - the Kafka service (`customsflow run`, DESIGN §4, §6): worker
+ * threads, each a consumer-group member with its own consumer, idempotent
+ * producer and stage chain (the Kafka Streams thread model); at-least-once
+ * with offsets committed only after every output of the batches before them
+ * was acknowledged; state checkpointed to a changelog topic; metrics over HTTP.
+ */
+#ifndef CF_SERVICE_H
+#define CF_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline/core/chain.h"
+#include "pipeline/core/config.h"
+
+#define CF_SVC_MAX_PARTITIONS 1024 /* per input topic; partitions above are refused */
+
+/** Settings of the service (sections pipeline, topics, workers, metrics, log, state). */
+typedef struct cf_service_cfg {
+        /* pipeline: */
+        char *group_id;
+        int64_t batch_size, batch_timeout_ms, commit_interval_ms, flush_interval_ms;
+        int64_t shutdown_timeout_ms, delivery_timeout_ms;
+        /* topics: */
+        char *topic_in, *topic_flags, *topic_stats, *topic_dlq, *topic_changelog;
+        /* workers: */
+        int64_t workers;
+        /* metrics: */
+        char *metrics_listen;
+        bool metrics_enabled;
+        /* log: */
+        char *log_level;
+        /* state: */
+        bool changelog;
+        int64_t chunk_bytes;
+} cf_service_cfg;
+
+/** Per-partition accounting: in = processed + duplicates + dead_lettered. */
+typedef struct cf_part_counters {
+        uint64_t in, processed, duplicates, dead_lettered, flagged;
+        int64_t committed; /* last committed offset (next to read), -1 none */
+        int64_t lag;       /* high watermark - next offset, -1 unknown */
+} cf_part_counters;
+
+typedef struct cf_service cf_service;
+
+/** Called on a worker thread for every flagged record (the demo's live view). */
+typedef void (*cf_flag_hook)(void *opaque, const cf_record *r);
+
+/** Parse the service sections of cfg (defaults for missing ones); -1 + "file:line: reason". */
+int cf_service_cfg_load(cf_service_cfg *sc, const cf_config *cfg, char *errstr, size_t errstr_size);
+/** Free strings of a loaded cf_service_cfg. */
+void cf_service_cfg_free(cf_service_cfg *sc);
+/** Check the `kafka:` properties against librdkafka (and env overrides); -1 + errstr. */
+int cf_service_kafka_check(const cf_config *cfg, char *errstr, size_t errstr_size);
+/** The config maps of the service sections, for docs and the config schema. */
+void cf_service_describe(FILE *out);
+/** Append the JSON Schema properties of the service sections (for config.schema.json). */
+void cf_service_schema(cf_buf *out);
+
+/**
+ * Create the service from a loaded config; bootstrap (may be NULL) overrides
+ * kafka.bootstrap.servers (the demo's embedded broker). NULL + errstr on error.
+ */
+cf_service *cf_service_new(const cf_config *cfg, const char *bootstrap, char *errstr,
+                           size_t errstr_size);
+/** Start workers and the metrics endpoint; -1 + errstr. */
+int cf_service_start(cf_service *s, char *errstr, size_t errstr_size);
+/** Ask for a graceful stop (async-signal-safe: sets a flag). */
+void cf_service_stop(cf_service *s);
+/** Has a stop been requested (signal, fatal error)? */
+bool cf_service_stopping(const cf_service *s);
+/** The service's settings (topic names etc.). */
+const cf_service_cfg *cf_service_config(const cf_service *s);
+/** Ask workers to reload rules and reference data (async-signal-safe). */
+void cf_service_reload(cf_service *s);
+/** Wait for workers (up to the shutdown timeout after stop); 0 ok, 1 fatal error/timeout. */
+int cf_service_wait(cf_service *s);
+/** Has any worker stopped on a fatal error? */
+bool cf_service_failed(const cf_service *s);
+/**
+ * Records handled with every output acknowledged, and the wall-clock ms when
+ * the first batch with records started (0: none yet); lock-free and updated
+ * after every batch (cf_service_counters lags up to a second), for benches.
+ */
+void cf_service_progress(cf_service *s, uint64_t *in_acked, int64_t *first_batch_ms);
+/** Sum of every worker's counters (thread-safe). */
+void cf_service_counters(cf_service *s, cf_counters *out);
+/** Install a hook for flagged records (before start). */
+void cf_service_set_flag_hook(cf_service *s, cf_flag_hook hook, void *opaque);
+/** Override metrics.listen before start (the demo binds port 0). */
+void cf_service_set_metrics_listen(cf_service *s, const char *listen);
+/** The bound metrics address ("127.0.0.1:9464"), or "" when disabled. */
+const char *cf_service_metrics_addr(const cf_service *s);
+/** Append the Prometheus text of the service (what /metrics serves). */
+void cf_service_metrics(cf_service *s, cf_buf *out);
+/** Ready: a worker has been assigned partitions and restored their state. */
+bool cf_service_ready(cf_service *s);
+/** Workers that have been assigned partitions so far (all of them: the group formed with each). */
+int cf_service_assigned_workers(cf_service *s);
+/** Free the service (after wait). */
+void cf_service_destroy(cf_service *s);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * service_int.h - internals shared by the service's files (service.c,
+ * worker.c, changelog.c, metrics_http.c). Not a public API.
+ */
+#ifndef CF_SERVICE_INT_H
+#define CF_SERVICE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "pipeline/core/batch.h"
+#include "pipeline/core/chain.h"
+#include "pipeline/core/config.h"
+#include "pipeline/core/log.h"
+#include "pipeline/kafka/service.h"
+
+#define CF_LAT_BUCKETS 12
+
+/** What a worker publishes for /metrics (copied under cf_service.mtx). */
+typedef struct cf_worker_pub {
+        cf_part_counters parts[CF_SVC_MAX_PARTITIONS];
+        bool has_part[CF_SVC_MAX_PARTITIONS];
+        cf_counters total;
+        uint64_t batches, lat_bucket[CF_LAT_BUCKETS + 1];
+        double lat_sum_s;
+        uint64_t outq, commits, commit_errors, invariant_violations, delivery_errors;
+        uint64_t checkpoints, checkpoint_bytes, restores;
+        uint64_t paused;
+        cf_buf chain_metrics; /* Prometheus text of the worker's stages */
+        bool assigned;        /* got partitions and restored their state */
+} cf_worker_pub;
+
+typedef struct cf_worker {
+        struct cf_service *svc;
+        int id;
+        pthread_t th;
+        rd_kafka_t *consumer, *producer;
+        rd_kafka_queue_t *cq;
+        cf_chain *chain;
+        cf_batch batch;
+        rd_kafka_message_t **msgs;
+        bool assigned[CF_SVC_MAX_PARTITIONS];
+        int64_t next_offset[CF_SVC_MAX_PARTITIONS]; /* processed up to (exclusive), -1 none */
+        int64_t committed[CF_SVC_MAX_PARTITIONS];
+        bool dirty[CF_SVC_MAX_PARTITIONS]; /* processed since last checkpoint */
+        cf_part_counters parts[CF_SVC_MAX_PARTITIONS];
+        int64_t last_commit_ms, last_flush_ms, last_pub_ms;
+        atomic_uint_fast64_t delivery_failed; /* delivery reports with an error */
+        atomic_bool fatal;
+        char fatal_reason[512];
+        uint64_t snapshot_seq;
+        cf_worker_pub pub; /* worker-local copy, published under svc->mtx */
+        unsigned reload_seen;
+        cf_config *reloaded_cfg;         /* the document of the last SIGHUP reload */
+        rd_kafka_t *restore_rk;          /* consumer outside the group, for changelog reads */
+        rd_kafka_topic_t *out_topics[4]; /* kept known to the producer (see warm_up) */
+} cf_worker;
+
+struct cf_service {
+        cf_service_cfg sc;
+        const cf_config *cfg;
+        char *bootstrap;
+        cf_worker *workers;
+        int n_workers;
+        pthread_mutex_t mtx; /* guards every worker's published pub */
+        cf_worker_pub *pubs;
+        atomic_bool stop, failed;
+        atomic_int n_final, n_dead; /* workers done with their final commit / stopped on error */
+        atomic_uint reload_gen;     /* bumped by SIGHUP; each worker reloads once per value */
+        int64_t stop_at_ms;
+        cf_flag_hook flag_hook;
+        void *flag_opaque;
+        void *http; /* struct MHD_Daemon */
+        char metrics_addr[64];
+        int64_t started_ms;
+        /* for benches: read without the service lock, updated after every batch */
+        atomic_uint_fast64_t in_acked;      /* records whose outputs were all acked */
+        atomic_int_fast64_t first_batch_ms; /* start of the first non-empty batch, 0 none */
+};
+
+/** Which client a librdkafka config is for ("consumer."/"producer." keys apply to one). */
+typedef enum cf_kafka_role { CF_KAFKA_CONSUMER, CF_KAFKA_PRODUCER } cf_kafka_role;
+/** librdkafka conf for role from the `kafka:` section and env overrides; NULL + errstr. */
+rd_kafka_conf_t *cf_kafka_conf_new(const cf_config *cfg, const char *bootstrap, cf_kafka_role role,
+                                   char *errstr, size_t errstr_size);
+
+/** Delivery report: counts failed outputs. @locality: worker thread (producer poll) */
+void cf_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+/** Client errors: fatal ones stop the worker. @locality: worker thread */
+void cf_worker_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque);
+/** Rebalance: restore on assign, checkpoint + commit + drop on revoke. @locality: worker thread */
+void cf_worker_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque);
+/** Produce one message (copied) and retry while the queue is full; -1 on error. */
+int cf_worker_produce(cf_worker *w, const char *topic, int32_t partition, const void *key,
+                      size_t key_len, const void *val, size_t val_len, rd_kafka_headers_t *hdrs);
+/** Wait until every produced message is acknowledged; -1 if one failed. */
+int cf_worker_wait_acks(cf_worker *w);
+/** The worker thread's main loop. @locality: worker thread */
+void *cf_worker_main(void *arg);
+/** Create a worker's clients and chain; -1 + errstr. @locality: main thread */
+int cf_worker_init(cf_worker *w, struct cf_service *s, int id, char *errstr, size_t errstr_size);
+/** Free a worker's clients and chain. @locality: main thread, after join */
+void cf_worker_destroy(cf_worker *w);
+
+/** Write partition's snapshot of the worker's chain to the changelog; -1 on failure.
+ *  @locality: worker thread */
+int cf_changelog_write(cf_worker *w, int32_t partition);
+/** Restore partition's state from the changelog (empty state if none); -1 on failure.
+ *  @locality: worker thread (rebalance callback) */
+int cf_changelog_restore(cf_worker *w, int32_t partition);
+
+/** Start the HTTP endpoint; -1 + errstr. @locality: main thread */
+int cf_metrics_http_start(struct cf_service *s, char *errstr, size_t errstr_size);
+/** Stop it. */
+void cf_metrics_http_stop(struct cf_service *s);
+
+#endif

@@ -1,0 +1,581 @@
+/*
+ * worker.c - one worker thread: a consumer-group member with its own
+ * consumer, idempotent producer and stage chain.
+ *
+ * The loop: consume a batch, run the chain, produce its outputs (flags,
+ * stats, dead letters), wait until the broker acknowledged every one of them,
+ * and only then count the batch's offsets as committable. Every
+ * commit_interval the worker checkpoints the state of the partitions it
+ * processed to the changelog (acknowledged too) and commits their offsets, so
+ * the committed offsets and the checkpointed state always describe the same
+ * point of the stream. A crash therefore re-delivers at most one interval of
+ * input (at-least-once: outputs may repeat, inputs are never lost).
+ *
+ * Backpressure: a worker never consumes the next batch before the previous
+ * batch's outputs are acknowledged, so in-flight output is bounded by one
+ * batch per worker; while it waits on a slow broker it pauses its partitions
+ * (librdkafka then stops fetching) and resumes them when drained.
+ *
+ * Everything here runs on the worker's thread (@locality: worker thread),
+ * including librdkafka's rebalance and delivery callbacks, which are served
+ * from this thread's poll calls.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipeline/core/clock.h"
+#include "pipeline/kafka/service_int.h"
+
+#define COMPONENT "worker"
+
+static const int64_t lat_bounds_ms[CF_LAT_BUCKETS] = {1,   2,   5,   10,   25,   50,
+                                                      100, 250, 500, 1000, 2500, 5000};
+
+/* ---- librdkafka callbacks ---- */
+
+void cf_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+        cf_worker *w = opaque;
+        (void)rk;
+        if (m->err) {
+                atomic_fetch_add(&w->delivery_failed, 1);
+                cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: output to %s not delivered: %s", w->id,
+                       rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        }
+}
+
+void cf_worker_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+        cf_worker *w = opaque;
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                char buf[256];
+                rd_kafka_fatal_error(rk, buf, sizeof buf);
+                snprintf(w->fatal_reason, sizeof w->fatal_reason, "fatal: %s", buf);
+                atomic_store(&w->fatal, true);
+                cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: %s", w->id, w->fatal_reason);
+                return;
+        }
+        /* transient: librdkafka retries by itself */
+        cf_log(CF_LOG_WARN, COMPONENT, "worker %d: %s: %s", w->id,
+               rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static bool part_ok(int32_t p)
+{
+        return p >= 0 && p < CF_SVC_MAX_PARTITIONS;
+}
+
+static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only);
+
+static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
+{
+        for (int i = 0; i < parts->cnt; i++) {
+                int32_t p = parts->elems[i].partition;
+                if (!part_ok(p)) {
+                        cf_log(CF_LOG_ERROR, COMPONENT,
+                               "worker %d: partition %d above the supported %d: not consumed",
+                               w->id, p, CF_SVC_MAX_PARTITIONS);
+                        continue;
+                }
+                /* state first: no record of p is processed before its state is back */
+                if (w->svc->sc.changelog && cf_changelog_restore(w, p)) {
+                        char err[256];
+                        cf_chain_restore(w->chain, p, NULL, 0, err, sizeof err);
+                        cf_log(CF_LOG_ERROR, COMPONENT,
+                               "worker %d: partition %d: state not restored; starting empty", w->id,
+                               p);
+                } else if (!w->svc->sc.changelog) {
+                        char err[256];
+                        cf_chain_restore(w->chain, p, NULL, 0, err, sizeof err);
+                }
+                w->assigned[p] = true;
+                w->next_offset[p] = -1;
+                w->dirty[p] = false;
+                w->pub.restores++;
+        }
+        rd_kafka_assign(w->consumer, parts);
+        w->pub.assigned = true;
+        cf_log(CF_LOG_INFO, COMPONENT, "worker %d: assigned %d partition(s)", w->id, parts->cnt);
+}
+
+static void on_revoke(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
+{
+        /* No batch is in flight here: callbacks run from this thread's poll,
+         * between batches. Checkpoint and commit what was processed, then let go. */
+        commit_parts(w, parts);
+        for (int i = 0; i < parts->cnt; i++) {
+                int32_t p = parts->elems[i].partition;
+                if (!part_ok(p) || !w->assigned[p]) continue;
+                cf_chain_drop(w->chain, p);
+                w->assigned[p] = false;
+        }
+        rd_kafka_assign(w->consumer, NULL);
+        cf_log(CF_LOG_INFO, COMPONENT, "worker %d: revoked %d partition(s)", w->id, parts->cnt);
+}
+
+void cf_worker_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+        cf_worker *w = opaque;
+        (void)rk;
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+                on_assign(w, parts);
+        else
+                on_revoke(w, parts);
+}
+
+/* ---- producing ---- */
+
+static int produce(cf_worker *w, const char *topic, int32_t partition, const void *key,
+                   size_t key_len, const void *val, size_t val_len, rd_kafka_headers_t *hdrs)
+{
+        for (;;) {
+                rd_kafka_resp_err_t e = rd_kafka_producev(
+                    w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)val, val_len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                    RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
+                if (!e) return 0;
+                if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                        if (hdrs) rd_kafka_headers_destroy(hdrs);
+                        cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: produce to %s: %s", w->id,
+                               topic, rd_kafka_err2str(e));
+                        return -1;
+                }
+                rd_kafka_poll(w->producer, 50); /* queue full: serve delivery reports */
+                if (atomic_load(&w->fatal)) return -1;
+        }
+}
+
+int cf_worker_produce(cf_worker *w, const char *topic, int32_t partition, const void *key,
+                      size_t key_len, const void *val, size_t val_len, rd_kafka_headers_t *hdrs)
+{
+        return produce(w, topic, partition, key, key_len, val, val_len, hdrs);
+}
+
+static int produce_dead_letter(cf_worker *w, const cf_record *r)
+{
+        rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+        char num[32];
+        rd_kafka_header_add(h, "error.code", -1, r->err_code, -1);
+        rd_kafka_header_add(h, "error.message", -1, r->err_msg ? r->err_msg : "", -1);
+        rd_kafka_header_add(h, "source.topic", -1, r->src.topic, -1);
+        snprintf(num, sizeof num, "%d", r->src.partition);
+        rd_kafka_header_add(h, "source.partition", -1, num, -1);
+        snprintf(num, sizeof num, "%" PRId64, r->src.offset);
+        rd_kafka_header_add(h, "source.offset", -1, num, -1);
+        /* key: the input key is not kept; the source coordinates identify it */
+        return produce(w, w->svc->sc.topic_dlq, RD_KAFKA_PARTITION_UA, NULL, 0, r->data, r->len, h);
+}
+
+static int produce_outputs(cf_worker *w, cf_batch *b)
+{
+        const cf_service_cfg *sc = &w->svc->sc;
+        for (size_t i = 0; i < b->n_outs; i++) {
+                const cf_output *o = &b->outs[i];
+                const char *topic = o->kind == CF_OUT_FLAG ? sc->topic_flags : sc->topic_stats;
+                if (produce(w, topic, RD_KAFKA_PARTITION_UA, b->out.p + o->key_off, o->key_len,
+                            b->out.p + o->val_off, o->val_len, NULL))
+                        return -1;
+        }
+        for (size_t i = 0; i < b->n; i++) {
+                const cf_record *r = &b->recs[i];
+                if (r->status == CF_REC_DEAD_LETTER && produce_dead_letter(w, r)) return -1;
+                if (r->flagged && w->svc->flag_hook) w->svc->flag_hook(w->svc->flag_opaque, r);
+        }
+        return 0;
+}
+
+static void set_paused(cf_worker *w, bool pause)
+{
+        rd_kafka_topic_partition_list_t *a = NULL;
+        if (rd_kafka_assignment(w->consumer, &a) || !a) return;
+        if (a->cnt) {
+                if (pause)
+                        rd_kafka_pause_partitions(w->consumer, a);
+                else
+                        rd_kafka_resume_partitions(w->consumer, a);
+        }
+        rd_kafka_topic_partition_list_destroy(a);
+}
+
+/* Wait until at most limit produced messages are unacknowledged. While the
+ * broker is slow, pause fetching so memory stays bounded. -1 once any output
+ * failed (the worker then stops without committing). */
+static int wait_outq(cf_worker *w, int limit)
+{
+        int64_t t0 = cf_now_ms();
+        bool paused = false;
+        while (rd_kafka_outq_len(w->producer) > limit) {
+                /* flush, not poll: it sends what lingers (linger.ms) at once, since
+                 * this worker waits for these acks anyway */
+                rd_kafka_flush(w->producer, 20);
+                if (atomic_load(&w->fatal) || atomic_load(&w->delivery_failed)) break;
+                if (!paused && cf_now_ms() - t0 > 200) {
+                        set_paused(w, true);
+                        paused = true;
+                        w->pub.paused++;
+                }
+        }
+        if (paused) set_paused(w, false);
+        return atomic_load(&w->fatal) || atomic_load(&w->delivery_failed) ? -1 : 0;
+}
+
+int cf_worker_wait_acks(cf_worker *w)
+{
+        return wait_outq(w, 0);
+}
+
+/* ---- commits ---- */
+
+/* Longest wait for a commit's result. A synchronous rd_kafka_commit() has no
+ * timeout and was seen to block for good after the coordinator went away
+ * (the mock cluster's broker-down test): then the commit counts as failed,
+ * the offsets stay uncommitted (at-least-once) and the next commit covers
+ * them. */
+#define COMMIT_WAIT_MS 10000
+#define CLOSE_WAIT_MS  10000 /* bound on leaving the group at shutdown */
+
+/* Commit offsets l and wait (bounded) for the result. */
+static rd_kafka_resp_err_t commit_wait(cf_worker *w, rd_kafka_topic_partition_list_t *l)
+{
+        rd_kafka_queue_t *q = rd_kafka_queue_new(w->consumer);
+        rd_kafka_resp_err_t e = rd_kafka_commit_queue(w->consumer, l, q, NULL, NULL);
+        int64_t t0 = cf_now_ms();
+        while (!e) {
+                rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+                if (ev) {
+                        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+                                e = rd_kafka_event_error(ev);
+                                rd_kafka_event_destroy(ev);
+                                break;
+                        }
+                        rd_kafka_event_destroy(ev);
+                }
+                if (cf_now_ms() - t0 > COMMIT_WAIT_MS) e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        }
+        rd_kafka_queue_destroy(q);
+        return e;
+}
+
+/* Checkpoint and commit the partitions in only (NULL: every assigned one) that
+ * have processed input since the last commit. Callers have waited for acks. */
+static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
+{
+        /* the at-least-once rule: no offset is committed before every output
+         * produced so far (of these batches and all before) is acknowledged */
+        if (cf_worker_wait_acks(w)) return -1;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
+                if (!w->assigned[p] || !w->dirty[p] || w->next_offset[p] < 0) continue;
+                if (only && !rd_kafka_topic_partition_list_find(only, w->svc->sc.topic_in, p))
+                        continue;
+                if (w->svc->sc.changelog && cf_changelog_write(w, p)) {
+                        cf_log(CF_LOG_ERROR, COMPONENT,
+                               "worker %d: partition %d: checkpoint failed; offsets not "
+                               "committed",
+                               w->id, p);
+                        continue;
+                }
+                const cf_part_counters *k = &w->parts[p];
+                if (k->in != k->processed + k->duplicates + k->dead_lettered) {
+                        w->pub.invariant_violations++;
+                        cf_log(CF_LOG_ERROR, COMPONENT,
+                               "worker %d: partition %d: accounting invariant broken: in %" PRIu64
+                               " != processed %" PRIu64 " + duplicates %" PRIu64
+                               " + dead_lettered %" PRIu64,
+                               w->id, p, k->in, k->processed, k->duplicates, k->dead_lettered);
+                }
+                rd_kafka_topic_partition_list_add(l, w->svc->sc.topic_in, p)->offset =
+                    w->next_offset[p];
+        }
+        int rc = 0;
+        if (l->cnt) {
+                rd_kafka_resp_err_t e = commit_wait(w, l);
+                if (e) {
+                        /* offsets stay uncommitted: the next commit covers them */
+                        w->pub.commit_errors++;
+                        cf_log(CF_LOG_WARN, COMPONENT, "worker %d: commit failed: %s", w->id,
+                               rd_kafka_err2str(e));
+                        rc = -1;
+                } else {
+                        for (int i = 0; i < l->cnt; i++) {
+                                int32_t p = l->elems[i].partition;
+                                w->dirty[p] = false;
+                                w->parts[p].committed = w->committed[p] = l->elems[i].offset;
+                        }
+                        w->pub.commits++;
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        w->last_commit_ms = cf_now_ms();
+        return rc;
+}
+
+/* ---- one batch ---- */
+
+static void account(cf_worker *w, const cf_batch *b)
+{
+        for (size_t i = 0; i < b->n; i++) {
+                const cf_record *r = &b->recs[i];
+                cf_part_counters *k = &w->parts[r->src.partition];
+                k->in++;
+                if (r->status == CF_REC_OK)
+                        k->processed++;
+                else if (r->status == CF_REC_DUPLICATE)
+                        k->duplicates++;
+                else
+                        k->dead_lettered++;
+                if (r->flagged) k->flagged++;
+                if (r->src.offset + 1 > w->next_offset[r->src.partition])
+                        w->next_offset[r->src.partition] = r->src.offset + 1;
+                w->dirty[r->src.partition] = true;
+        }
+}
+
+static void observe_latency(cf_worker *w, int64_t ms)
+{
+        int i = 0;
+        while (i < CF_LAT_BUCKETS && ms > lat_bounds_ms[i])
+                i++;
+        w->pub.lat_bucket[i]++;
+        w->pub.lat_sum_s += (double)ms / 1000.0;
+        w->pub.batches++;
+}
+
+/* Unacknowledged outputs above which a worker stops consuming until they drop
+ * to half: bounds the producer's memory (~400 bytes a message). */
+#define OUTQ_HIGH 50000
+
+/* Consume, process, produce (acks are awaited at commit). Returns records handled or -1 on a
+ * fatal error (nothing of this batch is then committed). */
+static int run_batch(cf_worker *w)
+{
+        const cf_service_cfg *sc = &w->svc->sc;
+        ssize_t n = rd_kafka_consume_batch_queue(w->cq, (int)sc->batch_timeout_ms, w->msgs,
+                                                 (size_t)sc->batch_size);
+        if (n < 0) return 0;
+        int64_t t0 = cf_now_ms();
+        cf_batch *b = &w->batch;
+        cf_batch_reset(b);
+        b->now_ms = t0;
+        for (ssize_t i = 0; i < n; i++) {
+                rd_kafka_message_t *m = w->msgs[i];
+                if (m->err) {
+                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                cf_log(CF_LOG_WARN, COMPONENT, "worker %d: consume: %s", w->id,
+                                       rd_kafka_message_errstr(m));
+                        continue;
+                }
+                /* fetched before a revoke: the new owner will process it */
+                if (!part_ok(m->partition) || !w->assigned[m->partition]) continue;
+                cf_record *r = cf_batch_add(b, m->payload, m->len);
+                r->src.topic = sc->topic_in;
+                r->src.partition = m->partition;
+                r->src.offset = m->offset;
+                r->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+        }
+        int rc = (int)b->n;
+        int_fast64_t none = 0;
+        if (b->n) atomic_compare_exchange_strong(&w->svc->first_batch_ms, &none, t0);
+        if (b->n) cf_chain_process(w->chain, b);
+        if (t0 - w->last_flush_ms >= sc->flush_interval_ms) {
+                cf_chain_flush(w->chain, b, t0, 0);
+                w->last_flush_ms = t0;
+        }
+        if (b->n || b->n_outs) {
+                /* Outputs are not awaited per batch: commit_parts waits for every
+                 * ack before it commits (Kafka Streams' flush-then-commit), so
+                 * batches overlap with the broker's round trips. A full queue
+                 * is backpressure: wait it down, pausing the partitions. */
+                if (produce_outputs(w, b) ||
+                    (rd_kafka_outq_len(w->producer) > OUTQ_HIGH && wait_outq(w, OUTQ_HIGH / 2))) {
+                        rc = -1;
+                } else {
+                        account(w, b);
+                        observe_latency(w, cf_now_ms() - t0);
+                        atomic_fetch_add(&w->svc->in_acked, b->n);
+                }
+        }
+        for (ssize_t i = 0; i < n; i++)
+                rd_kafka_message_destroy(w->msgs[i]);
+        return rc;
+}
+
+/* Copy what /metrics shows, under the service lock, about once a second. */
+static void publish(cf_worker *w, bool force)
+{
+        int64_t now = cf_now_ms();
+        if (!force && now - w->last_pub_ms < 1000) return;
+        w->last_pub_ms = now;
+        cf_worker_pub *p = &w->pub;
+        cf_counters tot = {0};
+        for (int32_t i = 0; i < CF_SVC_MAX_PARTITIONS; i++) {
+                cf_part_counters *k = &w->parts[i];
+                p->has_part[i] = w->assigned[i] || k->in;
+                if (!p->has_part[i]) continue;
+                int64_t lo = -1, hi = -1;
+                k->lag = -1;
+                if (w->assigned[i] &&
+                    !rd_kafka_get_watermark_offsets(w->consumer, w->svc->sc.topic_in, i, &lo,
+                                                    &hi) &&
+                    hi >= 0)
+                        k->lag = hi - (w->next_offset[i] >= 0
+                                           ? w->next_offset[i]
+                                           : (w->committed[i] >= 0 ? w->committed[i] : lo));
+                p->parts[i] = *k;
+        }
+        const cf_counters *ck = cf_chain_counters(w->chain);
+        tot = *ck;
+        p->total = tot;
+        p->outq = (uint64_t)rd_kafka_outq_len(w->producer);
+        p->delivery_errors = atomic_load(&w->delivery_failed);
+        p->chain_metrics.len = 0;
+        cf_chain_metrics(w->chain, &p->chain_metrics);
+        pthread_mutex_lock(&w->svc->mtx);
+        cf_worker_pub *dst = &w->svc->pubs[w->id];
+        cf_buf keep = dst->chain_metrics;
+        *dst = *p;
+        dst->chain_metrics = keep;
+        dst->chain_metrics.len = 0;
+        cf_buf_put(&dst->chain_metrics, p->chain_metrics.p, p->chain_metrics.len);
+        pthread_mutex_unlock(&w->svc->mtx);
+}
+
+/* SIGHUP: re-read the config file and reload this worker's stages (rules and
+ * reference data), keeping their state. Each worker reloads its own chain. */
+static void maybe_reload(cf_worker *w)
+{
+        unsigned gen = atomic_load(&w->svc->reload_gen);
+        if (gen == w->reload_seen) return;
+        w->reload_seen = gen;
+        char err[1024];
+        cf_config *nc = calloc(1, sizeof *nc);
+        const char *path = w->svc->cfg->path[0] ? w->svc->cfg->path : NULL;
+        if (cf_config_load(nc, path, err, sizeof err) ||
+            cf_chain_reload(w->chain, nc->root, nc->base_dir, err, sizeof err)) {
+                cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: reload failed, keeping rules: %s",
+                       w->id, err);
+                cf_config_free(nc);
+                free(nc);
+                return;
+        }
+        /* stages may borrow config nodes: keep this document until the next reload */
+        if (w->reloaded_cfg) {
+                cf_config_free(w->reloaded_cfg);
+                free(w->reloaded_cfg);
+        }
+        w->reloaded_cfg = nc;
+        cf_log(CF_LOG_INFO, COMPONENT, "worker %d: rules and reference data reloaded", w->id);
+}
+
+/* Look up the output topics before the first batch: the first message to a
+ * topic the producer does not know yet waits for its metadata (~1 s measured
+ * on the mock cluster), which would otherwise stall the first batch and the
+ * first checkpoint. A failure here is not an error: produce looks them up. */
+static void warm_up(cf_worker *w)
+{
+        const cf_service_cfg *sc = &w->svc->sc;
+        const char *names[4] = {sc->topic_flags, sc->topic_stats, sc->topic_dlq,
+                                sc->changelog ? sc->topic_changelog : NULL};
+        for (int i = 0; i < 4; i++) {
+                if (!names[i]) continue;
+                w->out_topics[i] = rd_kafka_topic_new(w->producer, names[i], NULL);
+                const struct rd_kafka_metadata *md = NULL;
+                if (w->out_topics[i] &&
+                    !rd_kafka_metadata(w->producer, 0, w->out_topics[i], &md, 5000))
+                        rd_kafka_metadata_destroy(md);
+        }
+}
+
+/* Leave the group (the revoke callback checkpoints and commits), at most
+ * budget_ms: rd_kafka_consumer_close waits for good when the member is
+ * mid-rebalance and its coordinator is gone (seen in test_kafka_faults after
+ * a broker outage), which would hold shutdown past its timeout. The
+ * asynchronous close serves the rebalance callback on our queue; past the
+ * budget the member is left for the group to expire (session.timeout.ms).
+ * Offsets were committed before this: nothing is lost either way.
+ * @locality: worker thread */
+static void close_consumer(cf_worker *w, int64_t budget_ms)
+{
+        rd_kafka_queue_t *q = rd_kafka_queue_new(w->consumer);
+        rd_kafka_error_t *e = rd_kafka_consumer_close_queue(w->consumer, q);
+        if (e) {
+                cf_log(CF_LOG_WARN, COMPONENT, "worker %d: close: %s", w->id,
+                       rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+                rd_kafka_queue_destroy(q);
+                return;
+        }
+        int64_t t0 = cf_now_ms();
+        while (!rd_kafka_consumer_closed(w->consumer)) {
+                if (cf_now_ms() - t0 >= budget_ms) {
+                        cf_log(CF_LOG_WARN, COMPONENT,
+                               "worker %d: leaving the group took over %lld ms; left to expire",
+                               w->id, (long long)budget_ms);
+                        break;
+                }
+                rd_kafka_queue_poll_callback(q, 100);
+        }
+        rd_kafka_queue_destroy(q);
+}
+
+void *cf_worker_main(void *arg)
+{
+        cf_worker *w = arg;
+        const cf_service_cfg *sc = &w->svc->sc;
+        warm_up(w);
+        rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(sub, sc->topic_in, RD_KAFKA_PARTITION_UA);
+        rd_kafka_resp_err_t e = rd_kafka_subscribe(w->consumer, sub);
+        rd_kafka_topic_partition_list_destroy(sub);
+        if (e) {
+                snprintf(w->fatal_reason, sizeof w->fatal_reason, "subscribe %s: %s", sc->topic_in,
+                         rd_kafka_err2str(e));
+                atomic_store(&w->fatal, true);
+        }
+        w->last_commit_ms = w->last_flush_ms = cf_now_ms();
+        while (!atomic_load(&w->fatal) && !atomic_load(&w->svc->stop)) {
+                if (run_batch(w) < 0) break;
+                if (atomic_load(&w->fatal) || atomic_load(&w->delivery_failed)) break;
+                if (cf_now_ms() - w->last_commit_ms >= sc->commit_interval_ms)
+                        commit_parts(w, NULL);
+                maybe_reload(w);
+                publish(w, false);
+        }
+        if (!atomic_load(&w->fatal) && !atomic_load(&w->delivery_failed)) {
+                /* graceful: emit what stages still hold (partial windows), then commit */
+                cf_batch_reset(&w->batch);
+                w->batch.now_ms = cf_now_ms();
+                cf_chain_flush(w->chain, &w->batch, w->batch.now_ms, 1);
+                if (!produce_outputs(w, &w->batch) && !cf_worker_wait_acks(w))
+                        commit_parts(w, NULL);
+                /* Leave the group only once every worker of this instance has
+                 * committed: the first to leave starts a rebalance, and commits
+                 * during a rebalance are refused. */
+                atomic_fetch_add(&w->svc->n_final, 1);
+                int64_t t0 = cf_now_ms();
+                while (atomic_load(&w->svc->n_final) + atomic_load(&w->svc->n_dead) <
+                           w->svc->n_workers &&
+                       cf_now_ms() - t0 < 10000) {
+                        rd_kafka_poll(w->producer, 0);
+                        usleep(10 * 1000);
+                }
+                close_consumer(w, CLOSE_WAIT_MS); /* revoke: checkpoint, leave the group */
+        } else {
+                /* fatal: stop without committing past unacknowledged output */
+                if (!w->fatal_reason[0])
+                        snprintf(w->fatal_reason, sizeof w->fatal_reason,
+                                 "an output was not delivered");
+                cf_log(CF_LOG_ERROR, COMPONENT,
+                       "worker %d stopped: %s; uncommitted input will be re-delivered", w->id,
+                       w->fatal_reason);
+                atomic_store(&w->svc->failed, true);
+                atomic_fetch_add(&w->svc->n_dead, 1);
+        }
+        publish(w, true);
+        return NULL;
+}

@@ -1,0 +1,85 @@
+// decode_simd.cpp - simdjson DOM fast path of the decode stage (see decode_simd.h).
+//
+// @locality: the worker thread that owns the decode stage (one parser per stage).
+#include <simdjson.h>
+
+#include <cstring>
+#include <new>
+
+#include "stages/decode/decode_simd.h"
+
+struct cf_simd {
+        simdjson::dom::parser parser;
+};
+
+extern "C" cf_simd *cf_simd_new(size_t max_bytes, size_t max_depth)
+{
+        cf_simd *s = new (std::nothrow) cf_simd();
+        if (!s) return nullptr;
+        if (s->parser.allocate(max_bytes, max_depth) != simdjson::SUCCESS) {
+                delete s;
+                return nullptr;
+        }
+        return s;
+}
+
+extern "C" void cf_simd_free(cf_simd *s)
+{
+        delete s;
+}
+
+// One element -> cf_jv (strings point into simdjson's buffer: volatile).
+static void to_jv(simdjson::dom::element e, cf_jv *v)
+{
+        std::memset(v, 0, sizeof(*v));
+        using T = simdjson::dom::element_type;
+        switch (e.type()) {
+        case T::STRING: {
+                std::string_view sv = e.get_string().value_unsafe();
+                v->type = CF_JV_STRING;
+                v->s = sv.data();
+                v->n = (uint32_t)sv.size();
+                v->s_volatile = 1;
+                break;
+        }
+        case T::INT64: v->type = CF_JV_NUMBER; v->num = (double)e.get_int64().value_unsafe(); break;
+        case T::UINT64: v->type = CF_JV_NUMBER; v->num = (double)e.get_uint64().value_unsafe(); break;
+        case T::DOUBLE: v->type = CF_JV_NUMBER; v->num = e.get_double().value_unsafe(); break;
+        case T::BOOL: v->type = e.get_bool().value_unsafe() ? CF_JV_TRUE : CF_JV_FALSE; break;
+        case T::NULL_VALUE: v->type = CF_JV_NULL; break;
+        case T::ARRAY: v->type = CF_JV_ARRAY; break;
+        case T::OBJECT: v->type = CF_JV_OBJECT; break;
+        }
+}
+
+extern "C" int cf_simd_decode(cf_simd *s, const cf_field_index *ix, const cf_field_limits *lim,
+                              cf_batch *b, cf_record *r, size_t max_values)
+{
+        simdjson::dom::element doc;
+        // realloc_if_needed copies into a padded buffer: our messages have no padding.
+        if (s->parser.parse(r->data, r->len, true).get(doc) != simdjson::SUCCESS) return -1;
+        // The tape has at least one entry per value: over the limit, let jsmn decide.
+        size_t tape_len = s->parser.doc.tape[0] & simdjson::internal::JSON_VALUE_MASK;
+        if (tape_len > max_values) return -1;
+        simdjson::dom::object obj;
+        if (doc.get_object().get(obj) != simdjson::SUCCESS) return -1;
+        uint64_t seen = 0;
+        cf_jv items[CF_JV_MAX_ITEMS];
+        for (simdjson::dom::key_value_pair kv : obj) {
+                cf_jv v;
+                to_jv(kv.value, &v);
+                if (v.type == CF_JV_ARRAY) {
+                        simdjson::dom::array arr = kv.value.get_array().value_unsafe();
+                        v.n_items = (uint32_t)arr.size();
+                        v.items = items;
+                        uint32_t k = 0;
+                        for (simdjson::dom::element e : arr) {
+                                if (k == CF_JV_MAX_ITEMS) break;
+                                to_jv(e, &items[k++]);
+                        }
+                }
+                if (cf_decode_field(ix, lim, b, r, kv.key.data(), kv.key.size(), &v, &seen))
+                        return 1;
+        }
+        return cf_decode_fields_end(b, r, seen) ? 1 : 0;
+}

@@ -1,0 +1,125 @@
+/*
+ * encode.c - the encode stage: flagged records -> flag messages (DESIGN §3).
+ */
+#include "stages/encode/encode.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/core/stage.h"
+
+void cf_encode_flag(cf_buf *o, const cf_record *r, int64_t processed_at_ms,
+                    const char *pipeline_version)
+{
+        const cf_decl *d = &r->decl;
+        cf_buf_puts(o, "{\"declaration_id\":");
+        cf_json_str(o, d->declaration_id.p, d->declaration_id.n);
+        cf_buf_puts(o, ",\"line\":");
+        cf_json_int(o, d->line);
+        cf_buf_puts(o, ",\"score\":");
+        cf_json_num(o, r->score);
+        cf_buf_puts(o, ",\"reasons\":[");
+        for (uint16_t i = 0; i < r->n_reasons; i++) {
+                const cf_reason *re = &r->reasons[i];
+                if (i) cf_buf_putc(o, ',');
+                cf_buf_puts(o, "{\"rule\":");
+                cf_json_str(o, re->rule, strlen(re->rule));
+                cf_buf_puts(o, ",\"weight\":");
+                cf_json_num(o, re->weight);
+                cf_buf_puts(o, ",\"evidence\":");
+                cf_buf_put(o, re->evidence, re->evidence_len);
+                cf_buf_putc(o, '}');
+        }
+        cf_buf_puts(o, "],\"source\":{");
+        if (r->src.is_file) {
+                cf_buf_puts(o, "\"file\":");
+                cf_json_str(o, r->src.topic, strlen(r->src.topic));
+                cf_buf_puts(o, ",\"line\":");
+                cf_json_int(o, r->src.offset);
+        } else {
+                cf_buf_puts(o, "\"topic\":");
+                cf_json_str(o, r->src.topic ? r->src.topic : "", r->src.topic ? strlen(r->src.topic) : 0);
+                cf_buf_puts(o, ",\"partition\":");
+                cf_json_int(o, r->src.partition);
+                cf_buf_puts(o, ",\"offset\":");
+                cf_json_int(o, r->src.offset);
+        }
+        cf_buf_puts(o, "},\"processed_at\":");
+        cf_json_time(o, processed_at_ms);
+        cf_buf_puts(o, ",\"pipeline_version\":");
+        cf_json_str(o, pipeline_version, strlen(pipeline_version));
+        /* The declaration as received: the original bytes, unknown keys included. */
+        cf_buf_puts(o, ",\"declaration\":");
+        cf_buf_put(o, r->data, r->len);
+        cf_buf_putc(o, '}');
+}
+
+int cf_utf8_valid(const char *str, size_t n)
+{
+        const unsigned char *s = (const unsigned char *)str;
+        for (size_t i = 0; i < n;) {
+                unsigned char c = s[i];
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                }
+                size_t need;
+                uint32_t cp;
+                if (c >= 0xC2 && c <= 0xDF) need = 1, cp = c & 0x1F;
+                else if (c >= 0xE0 && c <= 0xEF) need = 2, cp = c & 0x0F;
+                else if (c >= 0xF0 && c <= 0xF4) need = 3, cp = c & 0x07;
+                else return 0;
+                for (size_t k = 1; k <= need; k++) {
+                        if (i + k >= n || (s[i + k] & 0xC0) != 0x80) return 0;
+                        cp = (cp << 6) | (s[i + k] & 0x3F);
+                }
+                if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+                    (cp >= 0xD800 && cp <= 0xDFFF))
+                        return 0;
+                i += need + 1;
+        }
+        return 1;
+}
+
+void cf_encode_dlq_line(cf_buf *o, const cf_record *r)
+{
+        cf_buf_puts(o, "{\"error\":{\"code\":");
+        cf_json_str(o, r->err_code, strlen(r->err_code));
+        cf_buf_puts(o, ",\"message\":");
+        cf_json_str(o, r->err_msg, strlen(r->err_msg));
+        cf_buf_puts(o, "},\"source\":{\"file\":");
+        cf_json_str(o, r->src.topic, strlen(r->src.topic));
+        cf_buf_puts(o, ",\"line\":");
+        cf_json_int(o, r->src.offset);
+        cf_buf_putc(o, '}');
+        /* DESIGN §7: payload when valid UTF-8 (NUL included, escaped), else base64. */
+        if (cf_utf8_valid(r->data, r->len)) {
+                cf_buf_puts(o, ",\"payload\":");
+                cf_json_str(o, r->data, r->len);
+        } else {
+                cf_buf_puts(o, ",\"payload_base64\":");
+                cf_json_base64(o, (const unsigned char *)r->data, r->len);
+        }
+        cf_buf_putc(o, '}');
+}
+
+static int encode_process(cf_stage *st, cf_batch *b)
+{
+        (void)st;
+        for (size_t i = 0; i < b->n; i++) {
+                const cf_record *r = &b->recs[i];
+                if (r->status != CF_REC_OK || !r->flagged) continue;
+                cf_buf *o = cf_batch_out_begin(b, CF_OUT_FLAG, r->src.partition,
+                                               r->decl.declaration_id.p,
+                                               r->decl.declaration_id.n);
+                cf_encode_flag(o, r, b->now_ms, CF_VERSION);
+                cf_batch_out_end(b);
+        }
+        return 0;
+}
+
+const cf_stage_plugin cf_stage_encode = {
+    .name = "encode",
+    .description = "flagged records -> flag messages with score, reasons and evidence",
+    .process = encode_process,
+};
