@@ -68,7 +68,7 @@ typedef struct risk_feat {
         float x;      /* value (1 for one-hot) */
         uint8_t kind; /* FEAT_* */
         uint8_t spec; /* index into features or encodings */
-        uint64_t h;   /* spec hash of the values (for the rate slot) */
+        uint32_t h;   /* FEAT_RATE, FEAT_RATE_COUNT: the entity's counter slot */
 } risk_feat;
 
 /** Fraud and outcome counts of one entity (target encoding). */
