@@ -17,7 +17,8 @@ void cf_page_dashboard(cf_req *r)
                "<label>HS chapter <input name=\"chapter\" id=\"chapter\" value=\"");
         cf_html(b, ch ? ch : "");
         cf_buf_puts(b, "\" placeholder=\"the largest by value\"></label><label>Bucket <select "
-                       "name=\"bucket\" id=\"bucket\"><option value=\"day\">day</option>"
+                       "name=\"bucket\" id=\"bucket\"><option value=\"\">auto</option>"
+                       "<option value=\"day\">day</option>"
                        "<option value=\"hour\"");
         const char *bucket = cf_req_arg(r, "bucket");
         cf_buf_puts(b, bucket && !strcmp(bucket, "hour") ? " selected" : "");
@@ -25,13 +26,13 @@ void cf_page_dashboard(cf_req *r)
                     ">hour</option></select></label><button type=\"submit\">Show</button></form>"
                     "<div class=\"charts\">"
                     "<figure><figcaption id=\"origin-caption\">Value by origin (USD)</figcaption>"
-                    "<canvas id=\"chart-origin\"></canvas></figure>"
+                    "<div class=\"chart\"><canvas id=\"chart-origin\"></canvas></div></figure>"
                     "<figure><figcaption>Flags per rule</figcaption>"
-                    "<canvas id=\"chart-rules\"></canvas></figure>"
+                    "<div class=\"chart\"><canvas id=\"chart-rules\"></canvas></div></figure>"
                     "<figure><figcaption>Top exporters by value (USD, sum of window "
-                    "estimates)</figcaption><canvas id=\"chart-exporters\"></canvas></figure>"
+                    "estimates)</figcaption><div class=\"chart\"><canvas id=\"chart-exporters\"></canvas></div></figure>"
                     "<figure><figcaption>Dead letters and late records</figcaption>"
-                    "<canvas id=\"chart-quality\"></canvas></figure></div>"
+                    "<div class=\"chart\"><canvas id=\"chart-quality\"></canvas></div></figure></div>"
                     "<p class=\"note\" id=\"dash-status\"></p>"
                     "<script src=\"/static/chart.min.js\" defer></script>"
                     "<script src=\"/static/dashboard.js\" defer></script>");

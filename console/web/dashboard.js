@@ -3,7 +3,8 @@
 "use strict";
 (function () {
   const params = new URLSearchParams(window.location.search);
-  const bucket = params.get("bucket") === "hour" ? "hour" : "day";
+  // auto: days, or hours when the statistics span less than three days
+  let bucket = params.get("bucket") || "day";
   const palette = ["#1f5fa8", "#d9534f", "#5cb85c", "#f0ad4e", "#7e57c2", "#26a69a",
                    "#8d6e63", "#ec407a", "#78909c", "#c0ca33", "#29b6f6", "#ff7043"];
   const status = document.getElementById("dash-status");
@@ -50,6 +51,10 @@
       const ch = await series("chapters");
       chapter = ch.length ? ch[0].key : "";
       document.getElementById("chapter").value = chapter;
+    }
+    if (!params.get("bucket")) {
+      const days = new Set((await series("quality")).map((p) => p.key));
+      if (days.size < 3) bucket = "hour";
     }
     document.getElementById("origin-caption").textContent =
       "Value by origin (USD), HS chapter " + chapter;
