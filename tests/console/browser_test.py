@@ -59,6 +59,15 @@ driver.set_page_load_timeout(30)
 wait = WebDriverWait(driver, 20)
 
 
+def waited(cond, what):
+    """Wait for cond (a function of the driver); a timeout is a failed check."""
+    try:
+        wait.until(cond)
+        return check(True, what)
+    except Exception:
+        return check(False, what + " (timed out)")
+
+
 def shot(name):
     driver.save_screenshot(os.path.join(SHOTS, name + ".png"))
 
@@ -111,7 +120,8 @@ try:
     note = "browser test: invoices do not match the vessel's route"
     driver.find_element(By.ID, "note").send_keys(note)
     driver.find_element(By.ID, "verdict-submit").click()
-    wait.until(lambda d: d.find_element(By.ID, "case-status").text != "in_review")
+    waited(lambda d: d.find_element(By.ID, "case-status").text != "in_review",
+           "the verdict button submits")
     check(driver.find_element(By.ID, "case-status").text == "confirmed_fraud",
           "the verdict is the case's status")
     audit = driver.find_element(By.ID, "audit").text
