@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "console/console_int.h"
 #include "pipeline/core/clock.h"
@@ -202,6 +203,16 @@ void cf_console_destroy(cf_console *c)
                 cf_store_close(c->pool[i]);
         cf_console_cfg_free(&c->cc);
         free(c->bootstrap);
+        if (c->tmp_dir) { /* the demo's store: db, -wal, -shm, the folder */
+                const char *sfx[] = {"", "-wal", "-shm"};
+                for (int i = 0; i < 3; i++) {
+                        char p[4200];
+                        snprintf(p, sizeof p, "%s/console.db%s", c->tmp_dir, sfx[i]);
+                        unlink(p);
+                }
+                rmdir(c->tmp_dir);
+                free(c->tmp_dir);
+        }
         free(c->tls_cert_pem);
         free(c->tls_key_pem);
         pthread_mutex_destroy(&c->pool_mtx);
@@ -210,4 +221,33 @@ void cf_console_destroy(cf_console *c)
         pthread_cond_destroy(&c->ob_cv);
         pthread_mutex_destroy(&c->lim_mtx);
         free(c);
+}
+
+cf_console *cf_console_demo(const cf_config *cfg, const char *bootstrap, char *line,
+                            size_t line_size, char *errstr, size_t errstr_size)
+{
+        char dir[] = "/tmp/customsflow-demo-XXXXXX", db[64], pw[33];
+        if (!mkdtemp(dir)) {
+                snprintf(errstr, errstr_size, "console: mkdtemp: %s", strerror(errno));
+                return NULL;
+        }
+        snprintf(db, sizeof db, "%s/console.db", dir);
+        cf_console_opts o = {.bootstrap = bootstrap, .db = db, .listen = "127.0.0.1:8080",
+                             .ingest = 1};
+        cf_console *c = cf_console_new(cfg, &o, errstr, errstr_size);
+        if (!c) return rmdir(dir), NULL;
+        c->tmp_dir = strdup(dir);
+        cf_random_hex(pw, 8);
+        if (cf_console_user(&c->cc, db, "add", "demo", "supervisor", pw, errstr, errstr_size))
+                goto fail;
+        if (cf_console_start(c, errstr, errstr_size)) { /* 8080 taken: any free port */
+                free(c->cc.listen);
+                c->cc.listen = strdup("127.0.0.1:0");
+                if (cf_console_start(c, errstr, errstr_size)) goto fail;
+        }
+        snprintf(line, line_size, "console %s  user demo  password %s", c->url, pw);
+        return c;
+fail:
+        cf_console_destroy(c);
+        return NULL;
 }

@@ -39,7 +39,7 @@ static const cf_config_map console_map[] = {
     {CF_CFG_DURATION, "login_window", "5m", OFF(login_window_ms), "login rate-limit window"},
     {CF_CFG_INT, "page_size", "50", OFF(page_size), "cases per queue page", 5, 500},
     {CF_CFG_SIZE, "max_body", "64KiB", OFF(max_body),
-     "largest request body (form or JSON); larger requests get 413", 1024, 16 << 20},
+     "largest request body (a form); larger requests get 413", 1024, 16 << 20},
     {CF_CFG_INT, "export_max_rows", "100000", OFF(export_max_rows), "rows in one CSV/JSON export",
      1, 10000000},
     {CF_CFG_INT, "http_threads", "4", OFF(http_threads), "HTTP worker threads", 1, 64},

@@ -28,6 +28,7 @@ struct cf_console {
         cf_console_cfg cc;
         const cf_config *cfg;
         char *bootstrap; /* override, or NULL for the config's kafka section */
+        char *tmp_dir; /* the demo's store folder, removed on destroy */
         bool kafka;      /* a broker is configured */
         bool ingest;     /* consume flags and stats */
         atomic_bool stop;
@@ -68,6 +69,8 @@ void *cf_console_outbox_main(void *arg);
 int cf_console_ingest_one(cf_console *c, cf_store *s, cf_flag_parser *p, bool is_flag,
                           const char *msg, size_t n, const char *where);
 
+/** Random bytes as lower-case hex (2n chars + NUL into out). */
+void cf_random_hex(char *out, size_t n);
 /** Start the HTTP server; -1 + errstr. */
 int cf_console_http_start(cf_console *c, char *errstr, size_t errstr_size);
 /** Stop the HTTP server. */

@@ -54,8 +54,6 @@ void cf_page_login(cf_req *r);
 void cf_page_logout(cf_req *r);
 /** Load the session of the request's cookie into r (role stays NONE if none). */
 void cf_auth_session(cf_req *r);
-/** Random bytes as lower-case hex (2n chars + NUL into out). */
-void cf_random_hex(char *out, size_t n);
 /** Constant-time string equality. */
 bool cf_secure_eq(const char *a, const char *b);
 

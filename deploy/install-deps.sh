@@ -13,7 +13,12 @@ PKGS=(
   libsimdjson-dev       # JSON parser (decode stage fast path, C++ behind a C interface)
   libyaml-dev           # config and rules files
   libcsv-dev            # reference-data CSV files
-  libmicrohttpd-dev     # /metrics, /healthz, /readyz
+  libmicrohttpd-dev     # /metrics, /healthz, /readyz; the review console's web server (TLS via GnuTLS)
+  libsqlite3-dev        # the review console's case store
+  libargon2-dev         # console passwords (Argon2id)
+  libgnutls28-dev       # console session-token digests (SHA-256)
+  libjs-chart.js        # the console's charts, served by the console itself (no CDN)
+  chromium chromium-driver python3-selenium  # the console's browser test (headless)
   libcmocka-dev         # unit tests
   clang libclang-rt-14-dev  # sanitizers and libFuzzer
   kcat                  # Kafka CLI used by benches and the demo instructions
