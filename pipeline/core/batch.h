@@ -50,7 +50,25 @@ enum {
         CF_HAS_BOL = 1u << 15,
         CF_HAS_DECLARANT = 1u << 16,
         CF_HAS_DESCRIPTION = 1u << 17,
+        CF_HAS_CUSTOMS_OFFICE = 1u << 18,
+        CF_HAS_COURIER = 1u << 19,
+        CF_HAS_TAX_TYPE = 1u << 20,
+        CF_HAS_TAX_RATE = 1u << 21,
+        CF_HAS_ORIGIN_INDICATOR = 1u << 22,
+        CF_HAS_PROCESS_TYPE = 1u << 23,
+        CF_HAS_IMPORT_TYPE = 1u << 24,
+        CF_HAS_IMPORT_USE = 1u << 25,
+        CF_HAS_PAYMENT_TYPE = 1u << 26,
+        CF_HAS_ATTRIBUTES = 1u << 27,
 };
+
+/** One agency-specific attribute (the declaration's `attributes` object). */
+typedef struct cf_attr {
+        cf_str key;
+        cf_str str; /* the value when a string */
+        double num; /* the value when a number */
+        bool is_num;
+} cf_attr;
 
 /** One validated declaration line (DESIGN §3). Strings are slices. */
 typedef struct cf_decl {
@@ -79,6 +97,12 @@ typedef struct cf_decl {
         double net_mass_kg, gross_mass_kg;
         cf_str preference_code, certificate_of_origin, transport_mode, vessel_imo, container_id,
             bill_of_lading, declarant_id, goods_description;
+        /* attributes risk models read (DESIGN §3), all optional */
+        cf_str customs_office, courier_id, tax_type, origin_indicator, process_type, import_type,
+            import_use, payment_type;
+        double tax_rate;      /* percent */
+        const cf_attr *attrs; /* `attributes`, in message order (arena) */
+        uint16_t n_attrs;
 } cf_decl;
 
 /** The hash stages key party ids by: XXH3-64, never 0 (0 marks empty slots). */
