@@ -232,8 +232,8 @@ cf_console *cf_console_demo(const cf_config *cfg, const char *bootstrap, char *l
                 return NULL;
         }
         snprintf(db, sizeof db, "%s/console.db", dir);
-        cf_console_opts o = {.bootstrap = bootstrap, .db = db, .listen = "127.0.0.1:8080",
-                             .ingest = 1};
+        cf_console_opts o = {
+            .bootstrap = bootstrap, .db = db, .listen = "127.0.0.1:8080", .ingest = 1};
         cf_console *c = cf_console_new(cfg, &o, errstr, errstr_size);
         if (!c) return rmdir(dir), NULL;
         c->tmp_dir = strdup(dir);

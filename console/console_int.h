@@ -28,7 +28,7 @@ struct cf_console {
         cf_console_cfg cc;
         const cf_config *cfg;
         char *bootstrap; /* override, or NULL for the config's kafka section */
-        char *tmp_dir; /* the demo's store folder, removed on destroy */
+        char *tmp_dir;   /* the demo's store folder, removed on destroy */
         bool kafka;      /* a broker is configured */
         bool ingest;     /* consume flags and stats */
         atomic_bool stop;

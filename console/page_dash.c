@@ -22,20 +22,21 @@ void cf_page_dashboard(cf_req *r)
                        "<option value=\"hour\"");
         const char *bucket = cf_req_arg(r, "bucket");
         cf_buf_puts(b, bucket && !strcmp(bucket, "hour") ? " selected" : "");
-        cf_buf_puts(b,
-                    ">hour</option></select></label><button type=\"submit\">Show</button></form>"
-                    "<div class=\"charts\">"
-                    "<figure><figcaption id=\"origin-caption\">Value by origin (USD)</figcaption>"
-                    "<div class=\"chart\"><canvas id=\"chart-origin\"></canvas></div></figure>"
-                    "<figure><figcaption>Flags per rule</figcaption>"
-                    "<div class=\"chart\"><canvas id=\"chart-rules\"></canvas></div></figure>"
-                    "<figure><figcaption>Top exporters by value (USD, sum of window "
-                    "estimates)</figcaption><div class=\"chart\"><canvas id=\"chart-exporters\"></canvas></div></figure>"
-                    "<figure><figcaption>Dead letters and late records</figcaption>"
-                    "<div class=\"chart\"><canvas id=\"chart-quality\"></canvas></div></figure></div>"
-                    "<p class=\"note\" id=\"dash-status\"></p>"
-                    "<script src=\"/static/chart.min.js\" defer></script>"
-                    "<script src=\"/static/dashboard.js\" defer></script>");
+        cf_buf_puts(
+            b, ">hour</option></select></label><button type=\"submit\">Show</button></form>"
+               "<div class=\"charts\">"
+               "<figure><figcaption id=\"origin-caption\">Value by origin (USD)</figcaption>"
+               "<div class=\"chart\"><canvas id=\"chart-origin\"></canvas></div></figure>"
+               "<figure><figcaption>Flags per rule</figcaption>"
+               "<div class=\"chart\"><canvas id=\"chart-rules\"></canvas></div></figure>"
+               "<figure><figcaption>Top exporters by value (USD, sum of window "
+               "estimates)</figcaption><div class=\"chart\"><canvas "
+               "id=\"chart-exporters\"></canvas></div></figure>"
+               "<figure><figcaption>Dead letters and late records</figcaption>"
+               "<div class=\"chart\"><canvas id=\"chart-quality\"></canvas></div></figure></div>"
+               "<p class=\"note\" id=\"dash-status\"></p>"
+               "<script src=\"/static/chart.min.js\" defer></script>"
+               "<script src=\"/static/dashboard.js\" defer></script>");
         cf_page_end(r);
 }
 

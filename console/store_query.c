@@ -348,13 +348,15 @@ int cf_store_dashboard(cf_store *s, const char *kind, const char *chapter, int b
         } q[] = {
             {"origin_value", "SELECT substr(window_start, 1, ?2), origin, sum(value_usd) FROM stats"
                              " WHERE type='group' AND hs_chapter=?1 GROUP BY 1, 2 ORDER BY 1"},
-            {"rule_flags", "SELECT substr(window_start, 1, ?2), j.key, sum(j.value) FROM stats,"
-                           " json_each(stats.flags_by_rule) j WHERE stats.type='window' AND ?1 IS NULL"
-                           " GROUP BY 1, 2 ORDER BY 1"},
+            {"rule_flags",
+             "SELECT substr(window_start, 1, ?2), j.key, sum(j.value) FROM stats,"
+             " json_each(stats.flags_by_rule) j WHERE stats.type='window' AND ?1 IS NULL"
+             " GROUP BY 1, 2 ORDER BY 1"},
             {"top_exporters",
              "SELECT json_extract(j.value, '$.exporter_id'), NULL,"
              " sum(json_extract(j.value, '$.value_usd')) FROM stats, json_each(stats.top_exporters)"
-             " j WHERE stats.type='window' AND ?1 IS NULL AND ?2 > 0 GROUP BY 1 ORDER BY 3 DESC LIMIT "
+             " j WHERE stats.type='window' AND ?1 IS NULL AND ?2 > 0 GROUP BY 1 ORDER BY 3 DESC "
+             "LIMIT "
              "15"},
             {"quality",
              "SELECT substr(window_start, 1, ?2), 'dead_letters', sum(dead_letters) FROM stats"

@@ -246,8 +246,8 @@ int cf_cmd_demo(int argc, char **argv)
                 return 1;
         }
         /* the review console on the same broker: flags with their evidence in a browser */
-        cf_console *con = cf_console_demo(&cfg, d.bootstrap, d.console, sizeof d.console, err,
-                                          sizeof err);
+        cf_console *con =
+            cf_console_demo(&cfg, d.bootstrap, d.console, sizeof d.console, err, sizeof err);
         fprintf(stderr, "customsflow demo: %s\n", con ? d.console : err);
         pthread_t pt;
         pthread_create(&pt, NULL, produce_main, &d);

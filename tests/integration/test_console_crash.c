@@ -113,7 +113,8 @@ static int64_t produce_flags(kh *h, const char *path, expect *e)
                         }
                         char *id = strstr(line, "\"declaration_id\":\"") + 18;
                         size_t idn = strcspn(id, "\"");
-                        while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_KEY(id, idn),
+                        while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(TOPIC),
+                                                 RD_KAFKA_V_KEY(id, idn),
                                                  RD_KAFKA_V_VALUE(line, (size_t)len - 1),
                                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                                  RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -176,10 +177,13 @@ static void test_kill9_exactly_one_case(void **state)
         assert_int_equal(cases, distinct);
         assert_int_equal(q("SELECT count(*) FROM versions"), (long long)e.lines);
         assert_int_equal(q("SELECT count(*) FROM reasons"), e.reasons);
-        snprintf(cmd, sizeof cmd,
-                 "test $(sed 's/.*\"declaration\":{\"declaration_id\":\"\\([^\"]*\\)\",\"line\":\\([0-9]*\\).*/\\1\\/\\2/' "
-                 "%s/f.jsonl | sort -u | wc -l) -eq %lld",
-                 tmp, cases);
+        snprintf(
+            cmd, sizeof cmd,
+            "test $(sed "
+            "'s/.*\"declaration\":{\"declaration_id\":\"\\([^\"]*\\)\",\"line\":\\([0-9]*\\).*/"
+            "\\1\\/\\2/' "
+            "%s/f.jsonl | sort -u | wc -l) -eq %lld",
+            tmp, cases);
         assert_int_equal(system(cmd), 0); /* cases = distinct (declaration_id, line) of the topic */
         kh_stop(&h);
         snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

@@ -121,17 +121,22 @@ static void test_amendment_supersedes_and_reopens(void **state)
         cf_store *s = cf_store_open(db_path, err, sizeof err);
         cf_flag_parser p = {0};
         assert_int_equal(put(s, &p, flag("D-2", 0, 60, "CN-E2", NULL)), CF_PUT_NEW_CASE);
-        assert_int_equal(cf_store_transition(s, 1, "ann", "in_review", NULL, "ann", 2000, err, sizeof err), 0);
-        assert_int_equal(cf_store_transition(s, 1, "ann", "cleared", "documents fine", NULL, 3000, err, sizeof err), 0);
+        assert_int_equal(
+            cf_store_transition(s, 1, "ann", "in_review", NULL, "ann", 2000, err, sizeof err), 0);
+        assert_int_equal(cf_store_transition(s, 1, "ann", "cleared", "documents fine", NULL, 3000,
+                                             err, sizeof err),
+                         0);
         cf_store_case(s, 1, last_status, st, err, sizeof err);
         assert_string_equal(st, "cleared/0/60");
         /* a higher amendment: current, and the closed case is open again */
-        assert_int_equal(put(s, &p, flag("D-2", 1, 95, "CN-E2", "unit_value_outlier")), CF_PUT_NEW_VERSION);
+        assert_int_equal(put(s, &p, flag("D-2", 1, 95, "CN-E2", "unit_value_outlier")),
+                         CF_PUT_NEW_VERSION);
         cf_store_case(s, 1, last_status, st, err, sizeof err);
         assert_string_equal(st, "open/1/95");
         assert_int_equal(count("SELECT count(*) FROM events WHERE action='reopen'"), 1);
         /* a late, older amendment joins the history but does not become current */
-        assert_int_equal(put(s, &p, flag("D-2", 0, 10, "CN-E2", "unit_value_outlier")), CF_PUT_NEW_VERSION);
+        assert_int_equal(put(s, &p, flag("D-2", 0, 10, "CN-E2", "unit_value_outlier")),
+                         CF_PUT_NEW_VERSION);
         cf_store_case(s, 1, last_status, st, err, sizeof err);
         assert_string_equal(st, "open/1/95");
         assert_int_equal(count("SELECT count(*) FROM versions WHERE case_id=1"), 3);
@@ -148,29 +153,47 @@ static void test_transitions(void **state)
         put(s, &p, flag("D-3", 0, 70, "<script>alert(1)</script>", NULL));
         put(s, &p, flag("D-4", 0, 70, "CN-E4", NULL));
         /* illegal: open -> cleared, unknown status, closing without a note */
-        assert_int_equal(cf_store_transition(s, 1, "a", "cleared", "n", NULL, 1, err, sizeof err), 1);
+        assert_int_equal(cf_store_transition(s, 1, "a", "cleared", "n", NULL, 1, err, sizeof err),
+                         1);
         assert_int_equal(cf_store_transition(s, 1, "a", "done", "n", NULL, 1, err, sizeof err), 1);
-        assert_int_equal(cf_store_transition(s, 1, "a", "in_review", NULL, NULL, 1, err, sizeof err), 0);
-        assert_int_equal(cf_store_transition(s, 1, "a", "confirmed_fraud", "  ", NULL, 1, err, sizeof err), 1);
-        assert_int_equal(cf_store_transition(s, 1, "a", "in_review", NULL, NULL, 1, err, sizeof err), 1);
-        assert_int_equal(cf_store_transition(s, 99, "a", "in_review", NULL, NULL, 1, err, sizeof err), 2);
+        assert_int_equal(
+            cf_store_transition(s, 1, "a", "in_review", NULL, NULL, 1, err, sizeof err), 0);
+        assert_int_equal(
+            cf_store_transition(s, 1, "a", "confirmed_fraud", "  ", NULL, 1, err, sizeof err), 1);
+        assert_int_equal(
+            cf_store_transition(s, 1, "a", "in_review", NULL, NULL, 1, err, sizeof err), 1);
+        assert_int_equal(
+            cf_store_transition(s, 99, "a", "in_review", NULL, NULL, 1, err, sizeof err), 2);
         assert_int_equal(count("SELECT count(*) FROM outbox"), 0);
-        assert_int_equal(cf_store_transition(s, 1, "a", "confirmed_fraud", "'; DROP TABLE cases; --", NULL, 5, err, sizeof err), 0);
-        assert_int_equal(count("SELECT count(*) FROM outbox WHERE outcome='fraud' AND key='<script>alert(1)</script>'"), 1);
-        assert_int_equal(count("SELECT count(*) FROM events WHERE note='''; DROP TABLE cases; --'"), 1);
-        assert_int_equal(count("SELECT json_extract(payload, '$.declaration.exporter_id') = key FROM outbox"), 1);
+        assert_int_equal(cf_store_transition(s, 1, "a", "confirmed_fraud",
+                                             "'; DROP TABLE cases; --", NULL, 5, err, sizeof err),
+                         0);
+        assert_int_equal(count("SELECT count(*) FROM outbox WHERE outcome='fraud' AND "
+                               "key='<script>alert(1)</script>'"),
+                         1);
+        assert_int_equal(count("SELECT count(*) FROM events WHERE note='''; DROP TABLE cases; --'"),
+                         1);
+        assert_int_equal(
+            count("SELECT json_extract(payload, '$.declaration.exporter_id') = key FROM outbox"),
+            1);
         /* closed -> in_review (re-open), then open; referred publishes nothing */
-        assert_int_equal(cf_store_transition(s, 1, "sup", "in_review", "wrong case", NULL, 6, err, sizeof err), 0);
-        assert_int_equal(cf_store_transition(s, 1, "sup", "referred", "to audit", NULL, 7, err, sizeof err), 0);
+        assert_int_equal(
+            cf_store_transition(s, 1, "sup", "in_review", "wrong case", NULL, 6, err, sizeof err),
+            0);
+        assert_int_equal(
+            cf_store_transition(s, 1, "sup", "referred", "to audit", NULL, 7, err, sizeof err), 0);
         assert_int_equal(count("SELECT count(*) FROM outbox"), 1);
-        assert_int_equal(cf_store_transition(s, 2, "a", "in_review", NULL, NULL, 8, err, sizeof err), 0);
-        assert_int_equal(cf_store_transition(s, 2, "a", "cleared", "fine", NULL, 9, err, sizeof err), 0);
+        assert_int_equal(
+            cf_store_transition(s, 2, "a", "in_review", NULL, NULL, 8, err, sizeof err), 0);
+        assert_int_equal(
+            cf_store_transition(s, 2, "a", "cleared", "fine", NULL, 9, err, sizeof err), 0);
         assert_int_equal(count("SELECT count(*) FROM outbox WHERE outcome='clean'"), 1);
         assert_int_equal(count("SELECT count(*) FROM cases"), 2);
         /* the audit trail refuses updates and deletes */
         sqlite3 *db;
         sqlite3_open(db_path, &db);
-        assert_int_not_equal(sqlite3_exec(db, "UPDATE events SET note='x'", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(db, "UPDATE events SET note='x'", NULL, NULL, NULL),
+                             SQLITE_OK);
         assert_int_not_equal(sqlite3_exec(db, "DELETE FROM events", NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(db);
         assert_int_equal(count("SELECT count(*) FROM events WHERE case_id=1"), 4);
@@ -198,8 +221,10 @@ static void test_migrations(void **state)
         assert_non_null(s);
         assert_int_equal(cf_store_version(s), CF_STORE_VERSION);
         assert_int_equal(count("SELECT count(*) FROM cases WHERE declaration_id='D-5'"), 1);
-        assert_int_equal(cf_store_transition(s, 1, "a", "in_review", NULL, NULL, 1, err, sizeof err), 0);
-        assert_int_equal(cf_store_transition(s, 1, "a", "cleared", "ok", NULL, 2, err, sizeof err), 0);
+        assert_int_equal(
+            cf_store_transition(s, 1, "a", "in_review", NULL, NULL, 1, err, sizeof err), 0);
+        assert_int_equal(cf_store_transition(s, 1, "a", "cleared", "ok", NULL, 2, err, sizeof err),
+                         0);
         assert_int_equal(count("SELECT count(*) FROM outbox"), 1);
         cf_store_close(s);
         /* a newer schema than the program knows is refused */
@@ -237,8 +262,9 @@ static void test_queue_keyset(void **state)
         cf_flag_parser p = {0};
         for (int i = 0; i < 30; i++) {
                 snprintf(id, sizeof id, "D-%02d", i);
-                put(s, &p, flag(id, i % 3, 10 + (i % 7) * 10, i % 2 ? "CN-E1" : "VN-E2",
-                                i % 5 ? NULL : "certificate_reuse"));
+                put(s, &p,
+                    flag(id, i % 3, 10 + (i % 7) * 10, i % 2 ? "CN-E1" : "VN-E2",
+                         i % 5 ? NULL : "certificate_reuse"));
         }
         cf_case_filter f;
         cf_case_filter_init(&f, 20);
@@ -265,7 +291,8 @@ static void test_queue_keyset(void **state)
         f.score_min = 40;
         pg d = {0};
         cf_store_queue(s, &f, page_cb, &d, err, sizeof err);
-        assert_int_equal(d.n, (int)count("SELECT count(*) FROM cases WHERE exporter_id='CN-E1' AND score>=40"));
+        assert_int_equal(
+            d.n, (int)count("SELECT count(*) FROM cases WHERE exporter_id='CN-E1' AND score>=40"));
         assert_true(d.n > 0 && d.n < 15);
         cf_flag_parser_free(&p);
         cf_store_close(s);
@@ -275,7 +302,10 @@ static void test_malformed_flags(void **state)
 {
         (void)state;
         static const char *const bad[] = {
-            "", "not json", "[1,2]", "{\"declaration_id\":1}",
+            "",
+            "not json",
+            "[1,2]",
+            "{\"declaration_id\":1}",
             "{\"declaration_id\":\"a\",\"line\":0,\"score\":1,\"reasons\":[],\"declaration\":{}}",
             "{\"declaration_id\":\"a\",\"line\":1,\"score\":101,\"reasons\":[{\"rule\":\"x\","
             "\"weight\":1,\"evidence\":{}}],\"declaration\":{\"exporter_id\":\"e\","
@@ -293,13 +323,15 @@ static void test_malformed_flags(void **state)
         char err[256];
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
                 err[0] = '\0';
-                assert_int_equal(cf_flag_parse(&p, bad[i], strlen(bad[i]), &f, err, sizeof err), -1);
+                assert_int_equal(cf_flag_parse(&p, bad[i], strlen(bad[i]), &f, err, sizeof err),
+                                 -1);
                 assert_true(strlen(err) > 5);
         }
         /* escapes are decoded */
-        const char *ok = "{\"declaration_id\":\"a\\u00e9\\\"b\",\"line\":2,\"score\":1,\"reasons\":"
-                         "[{\"rule\":\"x\",\"weight\":1,\"evidence\":{}}],\"declaration\":{"
-                         "\"exporter_id\":\"\\u003cb\\u003e\",\"event_time\":\"2025-01-01T00:00:00Z\"}}";
+        const char *ok =
+            "{\"declaration_id\":\"a\\u00e9\\\"b\",\"line\":2,\"score\":1,\"reasons\":"
+            "[{\"rule\":\"x\",\"weight\":1,\"evidence\":{}}],\"declaration\":{"
+            "\"exporter_id\":\"\\u003cb\\u003e\",\"event_time\":\"2025-01-01T00:00:00Z\"}}";
         assert_int_equal(cf_flag_parse(&p, ok, strlen(ok), &f, err, sizeof err), 0);
         assert_int_equal(f.declaration_id.n, 5);
         assert_memory_equal(f.declaration_id.p, "a\xc3\xa9\"b", 5);
