@@ -84,7 +84,7 @@ static void synth(cf_buf *b, uint64_t i, uint64_t *s)
                       (unsigned)(rng(s) % 20000), (unsigned long long)(1 + rng(s) % 10000),
                       (unsigned long long)(rng(s) % 1000000), (unsigned)(rng(s) % 100), o);
         /* the score is the capped sum of the weights, known only now */
-        char sc[8];
+        char sc[16];
         snprintf(sc, sizeof sc, "%d", score > 100 ? 100 : score);
         char *p = strstr(b->p, "%SCORE%");
         size_t tail = b->len - (size_t)(p + 7 - b->p);
