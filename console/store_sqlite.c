@@ -207,7 +207,7 @@ cf_store *cf_store_open_at(const char *path, int version, char *errstr, size_t e
         if (cf_store_exec(s,
                           "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                           " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
-                          " PRAGMA cache_size=-65536;",
+                          " PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;",
                           errstr, errstr_size) ||
             migrate(s, version, errstr, errstr_size)) {
                 cf_store_close(s);
