@@ -51,6 +51,7 @@ cf_console *cf_console_new(const cf_config *cfg, const cf_console_opts *o, char 
                 }
                 c->free_conns[c->n_free++] = c->pool[i];
         }
+        cf_store_optimize(c->pool[0]);
         return c;
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "console/http_int.h"
+#include "pipeline/http/listen.h"
 #include "pipeline/core/clock.h"
 #include "pipeline/core/log.h"
 
@@ -313,16 +314,13 @@ static char *read_file(const char *path)
 int cf_console_http_start(cf_console *c, char *errstr, size_t errstr_size)
 {
         char host[64];
-        const char *colon = strrchr(c->cc.listen, ':');
-        long port = colon ? strtol(colon + 1, NULL, 10) : -1;
-        size_t hl = colon ? (size_t)(colon - c->cc.listen) : 0;
-        struct sockaddr_in a = {.sin_family = AF_INET};
-        if (!colon || hl >= sizeof host || port < 0 || port > 65535) goto bad;
-        memcpy(host, c->cc.listen, hl);
-        host[hl] = '\0';
-        if (!strcmp(host, "localhost")) strcpy(host, "127.0.0.1");
-        if (inet_pton(AF_INET, hl ? host : "0.0.0.0", &a.sin_addr) != 1) goto bad;
-        a.sin_port = htons((uint16_t)port);
+        struct sockaddr_in a;
+        if (cf_listen_parse(c->cc.listen, &a, host, sizeof host)) {
+                snprintf(errstr, errstr_size, "console.listen: '%s' is not IPv4-host:port",
+                         c->cc.listen);
+                return -1;
+        }
+        uint16_t port = ntohs(a.sin_port);
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
         bool tls = c->cc.tls_cert && *c->cc.tls_cert;
         if (tls) {
@@ -335,7 +333,7 @@ int cf_console_http_start(cf_console *c, char *errstr, size_t errstr_size)
                 flags |= MHD_USE_TLS;
         }
         c->http = MHD_start_daemon(
-            flags, (uint16_t)port, NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR,
+            flags, port, NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR,
             (struct sockaddr *)&a, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->cc.http_threads,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, c, MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
@@ -348,13 +346,10 @@ int cf_console_http_start(cf_console *c, char *errstr, size_t errstr_size)
                 return -1;
         }
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(c->http, MHD_DAEMON_INFO_BIND_PORT);
-        snprintf(c->url, sizeof c->url, "%s://%s:%u/", tls ? "https" : "http",
-                 hl ? host : "0.0.0.0", di ? di->port : (unsigned)port);
+        snprintf(c->url, sizeof c->url, "%s://%s:%u/", tls ? "https" : "http", host,
+                 di ? di->port : (unsigned)port);
         cf_log(CF_LOG_INFO, "console", "serving %s", c->url);
         return 0;
-bad:
-        snprintf(errstr, errstr_size, "console.listen: '%s' is not IPv4-host:port", c->cc.listen);
-        return -1;
 }
 
 void cf_console_http_stop(cf_console *c)

@@ -173,6 +173,7 @@ void *cf_console_ingest_main(void *arg)
         rd_kafka_message_t **v = calloc((size_t)max, sizeof *v);
         cf_flag_parser p = {0};
         int64_t last_lag = 0;
+        uint64_t analyzed_at = 0; /* cases created when the statistics were last refreshed */
         while (!atomic_load(&c->stop)) {
                 int n = fill(c, rk, v, max);
                 if (n) {
@@ -182,6 +183,11 @@ void *cf_console_ingest_main(void *arg)
                 }
                 for (int i = 0; i < n; i++)
                         rd_kafka_message_destroy(v[i]);
+                uint64_t cases = atomic_load(&c->m.cases_new);
+                if (cases - analyzed_at >= 100000) { /* the store grew: re-plan */
+                        cf_store_optimize(s);
+                        analyzed_at = cases;
+                }
                 if (n || cf_mono_ms() - last_lag > 1000) {
                         int64_t lag = lag_of(rk);
                         atomic_store(&c->m.lag, lag);

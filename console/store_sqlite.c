@@ -30,7 +30,10 @@ static const char *const migrations[] = {
     " status TEXT NOT NULL DEFAULT 'open', active INTEGER NOT NULL DEFAULT 1, assignee TEXT,"
     " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, UNIQUE(declaration_id, line));"
     "CREATE INDEX cases_queue ON cases(active, score, event_time_ms, id);"
-    "CREATE INDEX cases_exporter ON cases(exporter_id, score);"
+    /* each filter that must stay fast at millions of cases has an index in
+     * queue order after its equality columns */
+    "CREATE INDEX cases_exporter ON cases(exporter_id, active, score, event_time_ms, id);"
+    "CREATE INDEX cases_origin ON cases(origin, active, score, event_time_ms, id);"
     "CREATE INDEX cases_importer ON cases(importer_id);"
     "CREATE INDEX cases_certificate ON cases(certificate) WHERE certificate IS NOT NULL;"
     "CREATE TABLE versions(id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL REFERENCES cases(id),"
@@ -221,6 +224,14 @@ cf_store *cf_store_open(const char *path, char *errstr, size_t errstr_size)
         return cf_store_open_at(path, N_MIGRATIONS, errstr, errstr_size);
 }
 
+int cf_store_optimize(cf_store *s)
+{
+        /* sampled statistics (a few ms at any size) so the planner picks the
+         * selective index (an exporter, a declaration id) over the queue order */
+        char err[256];
+        return cf_store_exec(s, "PRAGMA analysis_limit=1000; ANALYZE;", err, sizeof err);
+}
+
 int cf_store_version(cf_store *s)
 {
         sqlite3_stmt *st;
@@ -308,16 +319,23 @@ int cf_store_event(cf_store *s, int64_t case_id, int64_t at_ms, const char *acto
         return 0;
 }
 
-/* Bind the case columns shared by insert (from ?first) and supersede. */
-static void bind_case_fields(sqlite3_stmt *st, const cf_flag_msg *f, int i, uint64_t mask)
+/* Bind the case columns insert and supersede share, from ?i: amendment, score,
+ * event time (text, ms), the parties and goods, value, currency, rule mask, now. */
+static void bind_case_fields(sqlite3_stmt *st, const cf_flag_msg *f, int i, uint64_t mask,
+                             int64_t now)
 {
-        const cf_text *t[] = {&f->exporter_id,    &f->importer_id, &f->origin,
-                              &f->export_country, &f->hs_code,     &f->certificate};
+        sqlite3_bind_int64(st, i, f->amendment);
+        sqlite3_bind_double(st, i + 1, f->score);
+        cf_store_bind_text(st, i + 2, f->event_time.p, f->event_time.n);
+        sqlite3_bind_int64(st, i + 3, f->event_time_ms);
+        const cf_text *t[] = {&f->exporter_id, &f->importer_id, &f->origin,
+                              &f->export_country, &f->hs_code, &f->certificate};
         for (int k = 0; k < 6; k++)
-                cf_store_bind_text(st, i + k, t[k]->p, t[k]->n);
-        sqlite3_bind_double(st, i + 6, f->customs_value);
-        cf_store_bind_text(st, i + 7, f->currency.p, f->currency.n);
-        sqlite3_bind_int64(st, i + 8, (int64_t)mask);
+                cf_store_bind_text(st, i + 4 + k, t[k]->p, t[k]->n);
+        sqlite3_bind_double(st, i + 10, f->customs_value);
+        cf_store_bind_text(st, i + 11, f->currency.p, f->currency.n);
+        sqlite3_bind_int64(st, i + 12, (int64_t)mask);
+        sqlite3_bind_int64(st, i + 13, now);
 }
 
 /* Insert the case if new; else find it. *cur_amendment/-status of a known one. */
@@ -329,12 +347,7 @@ static int64_t case_upsert(cf_store *s, const cf_flag_msg *f, uint64_t mask, int
         if (!st) return -1;
         cf_store_bind_text(st, 1, f->declaration_id.p, f->declaration_id.n);
         sqlite3_bind_int64(st, 2, f->line);
-        sqlite3_bind_int64(st, 3, f->amendment);
-        sqlite3_bind_double(st, 4, f->score);
-        cf_store_bind_text(st, 5, f->event_time.p, f->event_time.n);
-        sqlite3_bind_int64(st, 6, f->event_time_ms);
-        bind_case_fields(st, f, 7, mask);
-        sqlite3_bind_int64(st, 16, now);
+        bind_case_fields(st, f, 3, mask, now);
         if (sqlite3_step(st) != SQLITE_DONE) return cf_store_err(s, "case", errstr, errstr_size);
         if ((*is_new = sqlite3_changes(s->db) == 1)) return sqlite3_last_insert_rowid(s->db);
         if (!(st = cf_store_stmt(s, ST_CASE_FIND, errstr, errstr_size))) return -1;
@@ -373,12 +386,7 @@ static int supersede(cf_store *s, int64_t id, const cf_flag_msg *f, uint64_t mas
         sqlite3_stmt *st = cf_store_stmt(s, ST_CASE_SUPERSEDE, errstr, errstr_size);
         if (!st) return -1;
         sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, f->amendment);
-        sqlite3_bind_double(st, 3, f->score);
-        cf_store_bind_text(st, 4, f->event_time.p, f->event_time.n);
-        sqlite3_bind_int64(st, 5, f->event_time_ms);
-        bind_case_fields(st, f, 6, mask);
-        sqlite3_bind_int64(st, 15, now);
+        bind_case_fields(st, f, 2, mask, now);
         if (sqlite3_step(st) != SQLITE_DONE) return cf_store_err(s, "case", errstr, errstr_size);
         if (!cf_status_closing(status)) return 0;
         char detail[64];

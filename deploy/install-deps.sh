@@ -19,6 +19,7 @@ PKGS=(
   libgnutls28-dev       # console session-token digests (SHA-256)
   libjs-chart.js        # the console's charts, served by the console itself (no CDN)
   chromium chromium-driver python3-selenium  # the console's browser test (headless)
+  openssl               # a throw-away certificate for the console's TLS test
   libcmocka-dev         # unit tests
   clang libclang-rt-14-dev  # sanitizers and libFuzzer
   kcat                  # Kafka CLI used by benches and the demo instructions

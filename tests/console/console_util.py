@@ -24,7 +24,7 @@ def start_console(binary, db, log_path, extra=(), config=None, env=None):
     for _ in range(600):
         time.sleep(0.05)
         text = open(log_path).read()
-        m = re.search(r"customsflow console: (http://[0-9.]+:[0-9]+/)", text)
+        m = re.search(r"customsflow console: (https?://[0-9.]+:[0-9]+/)", text)
         if m:
             return p, m.group(1)
         if p.poll() is not None:

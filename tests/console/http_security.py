@@ -7,10 +7,13 @@ malformed requests answered 4xx while the server keeps serving, the login
 rate limit, cookie flags and security headers.
 
 usage: http_security.py BIN WORKDIR FLAGS.jsonl"""
+import http.client
 import json
 import os
 import socket
 import sqlite3
+import ssl
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -159,5 +162,30 @@ finally:
     proc.terminate()
     proc.wait(timeout=30)
 check(proc.returncode == 0, "graceful stop")
+
+# TLS: the same console over HTTPS (libmicrohttpd + GnuTLS), the cookie Secure
+key, crt = os.path.join(WORK, "tls.key"), os.path.join(WORK, "tls.crt")
+subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", crt],
+               check=True, capture_output=True)
+cfg = os.path.join(WORK, "tls.yaml")
+with open(cfg, "w") as f:
+    f.write("console:\n  tls_cert: %s\n  tls_key: %s\n" % (crt, key))
+proc, base = start_console(BIN, db, os.path.join(WORK, "tls.log"), config=cfg)
+try:
+    check(base.startswith("https://"), "TLS: serves https")
+    host, port = base.split("//")[1].rstrip("/").split(":")
+    ctx = ssl.create_default_context(cafile=crt)
+    ctx.check_hostname = False
+    conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30)
+    conn.request("GET", "/login")
+    r = conn.getresponse()
+    r.read()
+    pre = [v for k, v in r.getheaders() if k.lower() == "set-cookie"]
+    check(r.status == 200 and pre and "Secure" in pre[0], "TLS: login page, cookie Secure")
+    conn.close()
+finally:
+    proc.terminate()
+    proc.wait(timeout=30)
 print("%d passed, %d failed" % (passed[0], len(failures)))
 sys.exit(1 if failures else 0)
