@@ -159,6 +159,7 @@ static double store_run(const char *db, const char *all, const size_t *off, uint
         char err[512];
         cf_store *s = cf_store_open(db, err, sizeof err);
         if (!s) fprintf(stderr, "%s\n", err), exit(1);
+        cf_store_bulk(s, true); /* as the ingestion thread */
         cf_flag_parser p = {0};
         double t0 = cf_mono_s();
         for (uint64_t i = 0; i < n;) {

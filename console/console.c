@@ -122,6 +122,7 @@ int cf_console_load_file(cf_console *c, const char *path, char kind, char *errst
                 return -1;
         }
         cf_store *s = cf_console_store_get(c);
+        cf_store_bulk(s, true);
         cf_flag_parser p = {0};
         cf_linereader lr;
         cf_linereader_init(&lr, f);
@@ -158,6 +159,7 @@ int cf_console_load_file(cf_console *c, const char *path, char kind, char *errst
                (unsigned long long)total, cf_mono_s() - t0);
         cf_linereader_free(&lr);
         cf_flag_parser_free(&p);
+        cf_store_bulk(s, false);
         cf_console_store_put(c, s);
         if (f != stdin) fclose(f);
         return rc;

@@ -163,6 +163,7 @@ void *cf_console_ingest_main(void *arg)
         cf_console *c = arg;
         char err[512];
         cf_store *s = cf_store_open(c->cc.db, err, sizeof err);
+        if (s) cf_store_bulk(s, true);
         rd_kafka_t *rk = s ? consumer_new(c) : NULL;
         if (!rk) {
                 if (!s) cf_log(CF_LOG_ERROR, "console", "ingest: %s", err);

@@ -24,6 +24,8 @@ typedef struct cf_store cf_store;
 cf_store *cf_store_open(const char *path, char *errstr, size_t errstr_size);
 /** Open applying migrations up to version only (tests of the migration path). */
 cf_store *cf_store_open_at(const char *path, int version, char *errstr, size_t errstr_size);
+/** Tune this connection for bulk ingestion (a larger page cache), or back. */
+int cf_store_bulk(cf_store *s, bool on);
 /** Refresh the query planner's statistics (sampled: fast at any size). */
 int cf_store_optimize(cf_store *s);
 /** Schema version of an open store. */

@@ -224,6 +224,15 @@ cf_store *cf_store_open(const char *path, char *errstr, size_t errstr_size)
         return cf_store_open_at(path, N_MIGRATIONS, errstr, errstr_size);
 }
 
+int cf_store_bulk(cf_store *s, bool on)
+{
+        /* the ingesting connection touches index pages all over a large store:
+         * 256 MiB of page cache instead of 64 */
+        char err[256];
+        return cf_store_exec(s, on ? "PRAGMA cache_size=-262144;" : "PRAGMA cache_size=-65536;",
+                             err, sizeof err);
+}
+
 int cf_store_optimize(cf_store *s)
 {
         /* sampled statistics (a few ms at any size) so the planner picks the
