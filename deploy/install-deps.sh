@@ -25,6 +25,14 @@ PKGS=(
   kcat                  # Kafka CLI used by benches and the demo instructions
   python3 python3-jsonschema python3-yaml  # schema checks in tests (config YAML -> JSON)
 )
+# CF_DEPS_NO_BROWSER=1 (image builds): without the browser test's chromium and driver
+if [ "${CF_DEPS_NO_BROWSER:-0}" = 1 ]; then
+  KEEP=()
+  for p in "${PKGS[@]}"; do
+    case $p in chromium|chromium-driver|python3-selenium) ;; *) KEEP+=("$p") ;; esac
+  done
+  PKGS=("${KEEP[@]}")
+fi
 if [ "${CF_SKIP_APT_UPDATE:-0}" != 1 ]; then
   $SUDO apt-get update -qq
 fi

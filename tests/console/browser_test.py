@@ -148,6 +148,12 @@ try:
               m["decided_by"] == "ana", "outcome fraud, by ana, for the case's line")
         check(key == flag["declaration"]["exporter_id"] and
               m["declaration"] == flag["declaration"], "key = exporter_id; the declaration as scored")
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+        from schema_check import validator  # noqa: E402
+        schema = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "schemas",
+                              "outcome.schema.json")
+        errors = [e.message for e in validator(schema).iter_errors(m)]
+        check(not errors, "the outcome validates against schemas/outcome.schema.json %s" % errors[:1])
 
     driver.get(base + "dashboard")
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-charts") == "ready"
