@@ -9,6 +9,7 @@
 
 #include "pipeline/core/chain.h"
 #include "pipeline/core/clock.h"
+#include "pipeline/kafka/service.h"
 
 /** `customsflow replay`: stages over JSONL files (DESIGN §7). */
 int cf_cmd_replay(int argc, char **argv);
@@ -20,6 +21,11 @@ int cf_cmd_demo(int argc, char **argv);
 int cf_cmd_gen(int argc, char **argv);
 /** `customsflow check-config -c config.yaml`. */
 int cf_cmd_check_config(int argc, char **argv);
+
+/** SIGTERM/SIGINT stop s gracefully, SIGHUP reloads its rules; SIGPIPE ignored. */
+void cf_install_signals(cf_service *s);
+/** SIGHUP stops too (a closed terminal: `demo` in the foreground). After cf_install_signals. */
+void cf_install_hup_stops(void);
 
 /** Write the one-line JSON summary (DESIGN §7) of counters to f. */
 void cf_print_summary(FILE *f, const cf_counters *k, double elapsed_s);

@@ -30,6 +30,13 @@ static void on_hup(int sig)
         if (cf_run_svc) cf_service_reload(cf_run_svc);
 }
 
+void cf_install_hup_stops(void)
+{
+        struct sigaction sa = {0};
+        sa.sa_handler = on_stop_signal;
+        sigaction(SIGHUP, &sa, NULL);
+}
+
 void cf_install_signals(cf_service *s)
 {
         cf_run_svc = s;
