@@ -30,7 +30,7 @@ typedef struct cf_service_cfg {
         int64_t shutdown_timeout_ms, delivery_timeout_ms;
         int64_t failures_not_ready, max_ready_lag;
         /* topics: */
-        char *topic_in, *topic_flags, *topic_stats, *topic_dlq, *topic_changelog;
+        char *topic_in, *topic_flags, *topic_stats, *topic_dlq, *topic_changelog, *topic_outcomes;
         bool topics_check, topics_create;
         int64_t topics_partitions, topics_replication;
         /* workers: */
@@ -107,6 +107,8 @@ bool cf_service_failed(const cf_service *s);
 void cf_service_progress(cf_service *s, uint64_t *in_acked, int64_t *first_batch_ms);
 /** Sum of every worker's counters (thread-safe). */
 void cf_service_counters(cf_service *s, cf_counters *out);
+/** The names of cf_counters.flags_by_rule (detect's rule registry); valid until destroy. */
+const cf_rule_set *cf_service_rules(const cf_service *s);
 /** Install a hook for flagged records (before start). */
 void cf_service_set_flag_hook(cf_service *s, cf_flag_hook hook, void *opaque);
 /** Override metrics.listen before start (the demo binds port 0). */

@@ -57,6 +57,8 @@ static const cf_config_map topics_map[] = {
      "dead letters: original bytes, reason in headers"},
     {CF_CFG_STR, "changelog", "customsflow.changelog", OFF(topic_changelog),
      "compacted topic of stage state snapshots, one partition per input partition"},
+    {CF_CFG_STR, "outcomes", "customs.outcomes", OFF(topic_outcomes),
+     "inspection outcomes and the review console's verdicts, key exporter_id"},
     {CF_CFG_BOOL, "check", "true", OFF(topics_check),
      "check the topics at start with the Admin API (input exists; outputs exist; changelog has "
      "the input's partition count and cleanup.policy=compact)"},
@@ -217,6 +219,7 @@ static int check_names(const cf_config *cfg, const cf_service_cfg *sc, char *err
             {"topics.stats", "CUSTOMSFLOW_TOPICS_STATS", sc->topic_stats},
             {"topics.dlq", "CUSTOMSFLOW_TOPICS_DLQ", sc->topic_dlq},
             {"topics.changelog", "CUSTOMSFLOW_TOPICS_CHANGELOG", sc->topic_changelog},
+            {"topics.outcomes", "CUSTOMSFLOW_TOPICS_OUTCOMES", sc->topic_outcomes},
             {"pipeline.instance_id", "CUSTOMSFLOW_PIPELINE_INSTANCE_ID", sc->instance_id},
         };
         char where[600];

@@ -14,6 +14,7 @@
 #include "pipeline/core/chain.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/log.h"
+#include "pipeline/kafka/kafka_conf.h"
 #include "pipeline/kafka/service.h"
 
 #define CF_LAT_BUCKETS 12
