@@ -28,15 +28,20 @@ const char *cf_service_state_name(cf_svc_state st)
         return names[st];
 }
 
+/* Has the instance failed? Then why (prefixed), copied under the lock. */
+static bool failed(cf_service *s, const char *prefix, char *why, size_t why_size)
+{
+        if (!atomic_load(&s->failed)) return false;
+        pthread_mutex_lock(&s->mtx);
+        snprintf(why, why_size, "%s%s", prefix, s->fail_reason);
+        pthread_mutex_unlock(&s->mtx);
+        return true;
+}
+
 cf_svc_state cf_service_state(cf_service *s, char *why, size_t why_size)
 {
         why[0] = '\0';
-        if (atomic_load(&s->failed)) {
-                pthread_mutex_lock(&s->mtx);
-                snprintf(why, why_size, "%s", s->fail_reason);
-                pthread_mutex_unlock(&s->mtx);
-                return CF_STATE_FAILED;
-        }
+        if (failed(s, "", why, why_size)) return CF_STATE_FAILED;
         if (atomic_load(&s->stop)) return CF_STATE_DRAINING;
         bool restoring = false;
         int failing = 0;
@@ -70,12 +75,7 @@ cf_svc_state cf_service_state(cf_service *s, char *why, size_t why_size)
 bool cf_service_healthy(cf_service *s, char *why, size_t why_size)
 {
         why[0] = '\0';
-        if (atomic_load(&s->failed)) {
-                pthread_mutex_lock(&s->mtx);
-                snprintf(why, why_size, "failed: %s", s->fail_reason);
-                pthread_mutex_unlock(&s->mtx);
-                return false;
-        }
+        if (failed(s, "failed: ", why, why_size)) return false;
         int64_t since = atomic_load(&s->auth_failing_since);
         if (since && cf_mono_ms() - since >= s->sc.kafka.auth_error_grace_ms) {
                 pthread_mutex_lock(&s->mtx);

@@ -153,6 +153,23 @@ static const char *for_role(const char *prop, cf_kafka_role role)
         return prop;
 }
 
+/* CUSTOMSFLOW_KAFKA_SASL_PASSWORD=x names sasl.password (prop) with value x;
+ * false for any other variable */
+static bool env_prop(const char *e, char *prop, size_t size, const char **value)
+{
+        const char *eq = strchr(e, '=');
+        if (strncmp(e, "CUSTOMSFLOW_KAFKA_", 18) || !eq) return false;
+        size_t n = (size_t)(eq - (e + 18));
+        if (n == 0 || n >= size) return false;
+        for (size_t j = 0; j < n; j++) {
+                char c = e[18 + j];
+                prop[j] = c == '_' ? '.' : (char)tolower((unsigned char)c);
+        }
+        prop[n] = '\0';
+        *value = eq + 1;
+        return true;
+}
+
 void cf_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
         /* syslog levels: 0-3 error, 4 warning, 5-6 notice/info, 7 debug */
@@ -196,22 +213,13 @@ rd_kafka_conf_t *cf_kafka_conf_new(const cf_config *cfg, const char *bootstrap, 
         /* CUSTOMSFLOW_KAFKA_SASL_PASSWORD=... sets sasl.password,
          * CUSTOMSFLOW_KAFKA_CONSUMER_QUEUED_MIN_MESSAGES the consumer's queued.min.messages */
         extern char **environ;
+        char prop[256];
+        const char *v;
         for (char **e = environ; *e; e++) {
-                if (strncmp(*e, "CUSTOMSFLOW_KAFKA_", 18)) continue;
-                const char *eq = strchr(*e, '=');
-                if (!eq) continue;
-                char prop[256];
-                size_t n = (size_t)(eq - (*e + 18));
-                if (n == 0 || n >= sizeof prop) continue;
-                for (size_t j = 0; j < n; j++) {
-                        char c = (*e)[18 + j];
-                        prop[j] = c == '_' ? '.' : (char)tolower((unsigned char)c);
-                }
-                prop[n] = '\0';
-                if (is_own_key(prop)) continue;
+                if (!env_prop(*e, prop, sizeof prop, &v) || is_own_key(prop)) continue;
                 const char *p = for_role(prop, role);
-                if (p && conf_set(conf, cfg->base_dir, p, eq + 1, prop, "environment", errstr,
-                                  errstr_size))
+                if (p &&
+                    conf_set(conf, cfg->base_dir, p, v, prop, "environment", errstr, errstr_size))
                         goto fail;
         }
         if (bootstrap && conf_set(conf, NULL, "bootstrap.servers", bootstrap, "bootstrap.servers",
@@ -235,21 +243,14 @@ const char *cf_kafka_prop(const cf_config *cfg, cf_kafka_role role, const char *
                 if (rank >= best_rank) best = k->items[i + 1]->scalar, best_rank = rank;
         }
         extern char **environ;
+        char name[256];
+        const char *v;
         for (char **e = environ; *e; e++) {
-                const char *eq = strchr(*e, '=');
-                if (strncmp(*e, "CUSTOMSFLOW_KAFKA_", 18) || !eq) continue;
-                char name[256];
-                size_t n = (size_t)(eq - (*e + 18));
-                if (n == 0 || n >= sizeof name) continue;
-                for (size_t j = 0; j < n; j++) {
-                        char c = (*e)[18 + j];
-                        name[j] = c == '_' ? '.' : (char)tolower((unsigned char)c);
-                }
-                name[n] = '\0';
+                if (!env_prop(*e, name, sizeof name, &v)) continue;
                 const char *p = for_role(name, role);
                 if (!p || strcmp(p, prop)) continue;
                 int rank = p == name ? 3 : 4;
-                if (rank >= best_rank) best = eq + 1, best_rank = rank;
+                if (rank >= best_rank) best = v, best_rank = rank;
         }
         return best;
 }

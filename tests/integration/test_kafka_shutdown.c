@@ -5,7 +5,8 @@
  *    with exit 134 in librdkafka's rd_kafka_q_serve assert when close served
  *    fetched messages as callbacks), commits exactly what it processed
  *    (nothing lost, nothing to re-process), and leaves its group (the
- *    coordinator answered its LeaveGroup).
+ *    coordinator answered its LeaveGroup); every line it wrote on stderr,
+ *    librdkafka's included, is a JSON log line.
  *  - SIGTERM while the cluster is unreachable at start: exit 0 within 2 s
  *    (start-up made blocking metadata requests, 4 x 5 s, before).
  */
@@ -81,6 +82,23 @@ static int64_t committed_records(kh *h, const char *group, int64_t *available)
         return sum;
 }
 
+/* Every line of the run's stderr is a JSON log line, librdkafka's included
+ * (its own format is "%7|1700000000.000|FAC|client| ..."). */
+static bool all_json(const char *log)
+{
+        FILE *f = fopen(log, "r");
+        char line[65536];
+        bool ok = f != NULL;
+        while (ok && fgets(line, sizeof line, f)) {
+                size_t n = strlen(line);
+                if (n == sizeof line - 1) continue; /* the rest of a long line */
+                ok = !strncmp(line, "{\"ts\":", 6) && n >= 2 && line[n - 2] == '}';
+                if (!ok) fprintf(stderr, "%s: not a JSON log line: %.200s", log, line);
+        }
+        if (f) fclose(f);
+        return ok;
+}
+
 /* "in" of the run's last log line ("stopped: in N ..."), -1 if absent */
 static long long stopped_in(const char *log)
 {
@@ -121,7 +139,7 @@ static void test_sigterm_at_full_rate(void **state)
         committed_records(&h, "nobody", &backlog);
         fprintf(stderr, "backlog: %lld records\n", (long long)backlog);
         char groups[RUNS][32], logs[RUNS][64];
-        int exited0 = 0, mid_stream = 0, exact = 0, left = 0;
+        int exited0 = 0, mid_stream = 0, exact = 0, left = 0, json = 0;
         for (int r = 0; r < RUNS; r += AT_ONCE) {
                 pid_t pid[AT_ONCE];
                 for (int i = 0; i < AT_ONCE; i++) {
@@ -166,6 +184,7 @@ static void test_sigterm_at_full_rate(void **state)
                         int64_t avail;
                         long long committed = committed_records(&h, groups[r + i], &avail);
                         mid_stream += in > 0 && in < backlog;
+                        json += all_json(log);
                         if (log_has(log, "LeaveGroup response received"))
                                 left++;
                         else
@@ -186,6 +205,7 @@ static void test_sigterm_at_full_rate(void **state)
         assert_int_equal(exited0, RUNS);
         assert_int_equal(exact, RUNS);
         assert_int_equal(left, RUNS);
+        assert_int_equal(json, RUNS);            /* librdkafka's lines (debug cgrp here) too */
         assert_true(mid_stream >= RUNS * 3 / 4); /* the SIGTERMs did land under load */
         for (int i = 0; i < RUNS; i++)
                 unlink(logs[i]);
