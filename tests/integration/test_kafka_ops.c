@@ -221,19 +221,22 @@ static void test_missing_changelog_refused(void **state)
         kh_stop(&h);
 }
 
-/* customsflow_offsets_skipped_total{...,partition="0"} */
-static long long skipped_metric(cf_service *s)
+/* the value of the metric line "name v" (name with its labels), -1 if absent */
+static long long metric(cf_service *s, const char *name)
 {
         cf_buf b = {0};
         cf_service_metrics(s, &b);
         cf_buf_putc(&b, '\0');
-        const char *k = "customsflow_offsets_skipped_total{topic=\"customs.declarations\","
-                        "partition=\"0\"} ";
-        const char *p = strstr(b.p, k);
-        long long v = p ? atoll(p + strlen(k)) : -1;
+        char key[128];
+        snprintf(key, sizeof key, "\n%s ", name);
+        const char *p = strstr(b.p, key);
+        long long v = p ? atoll(p + strlen(key)) : -1;
         cf_buf_free(&b);
         return v;
 }
+
+#define SKIPPED_P0                                                                                 \
+        "customsflow_offsets_skipped_total{topic=\"customs.declarations\",partition=\"0\"}"
 
 static void test_offset_reset_counted(void **state)
 {
@@ -263,9 +266,9 @@ static void test_offset_reset_counted(void **state)
         assert_true(lo > 1);
         cf_service *s = kh_service(&h, "reset", 1);
         assert_true(kh_wait_in(s, (uint64_t)(hi - lo), 60));
-        for (int i = 0; i < 30 && skipped_metric(s) < 0; i++)
+        for (int i = 0; i < 30 && metric(s, SKIPPED_P0) < 0; i++)
                 usleep(100 * 1000); /* published once a second */
-        long long skipped = skipped_metric(s);
+        long long skipped = metric(s, SKIPPED_P0);
         fprintf(stderr, "skipped offsets: %lld\n", skipped);
         assert_int_equal(skipped, lo - 1);
         cf_counters k;
@@ -279,20 +282,6 @@ static void test_offset_reset_counted(void **state)
 
 #define API_FETCH         1 /* Kafka protocol ApiKeys */
 #define API_OFFSET_COMMIT 8
-
-/* value of an unlabelled metric line "name v" */
-static long long metric(cf_service *s, const char *name)
-{
-        cf_buf b = {0};
-        cf_service_metrics(s, &b);
-        cf_buf_putc(&b, '\0');
-        char key[128];
-        snprintf(key, sizeof key, "\n%s ", name);
-        const char *p = strstr(b.p, key);
-        long long v = p ? atoll(p + strlen(key)) : -1;
-        cf_buf_free(&b);
-        return v;
-}
 
 /* Commits that keep failing are counted and turn /readyz to 503 ("degraded")
  * after pipeline.failures_not_ready in a row; once they go through again the
