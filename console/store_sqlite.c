@@ -337,8 +337,8 @@ static void bind_case_fields(sqlite3_stmt *st, const cf_flag_msg *f, int i, uint
         sqlite3_bind_double(st, i + 1, f->score);
         cf_store_bind_text(st, i + 2, f->event_time.p, f->event_time.n);
         sqlite3_bind_int64(st, i + 3, f->event_time_ms);
-        const cf_text *t[] = {&f->exporter_id, &f->importer_id, &f->origin,
-                              &f->export_country, &f->hs_code, &f->certificate};
+        const cf_text *t[] = {&f->exporter_id,    &f->importer_id, &f->origin,
+                              &f->export_country, &f->hs_code,     &f->certificate};
         for (int k = 0; k < 6; k++)
                 cf_store_bind_text(st, i + 4 + k, t[k]->p, t[k]->n);
         sqlite3_bind_double(st, i + 10, f->customs_value);

@@ -112,6 +112,26 @@ try:
           "tables intact")
     check(ncases == sum(1 for _ in open(flags)) - 1, "every case still there (%d)" % ncases)
 
+    # JSON export = the queue; bulk actions are a supervisor's
+    r, js = ana.request("GET", "/api/export.json?status=all")
+    check(r.status == 200 and len(json.loads(js)) == ncases, "JSON export of the filtered queue")
+    rule = ana.get_json("/api/cases?limit=1")["cases"][0]["rules"][0]
+    r, _ = ana.request("POST", "/bulk", {"rule": rule, "set_status": "in_review",
+                                         "csrf": ana.csrf})
+    check(r.status == 403, "an analyst cannot act in bulk")
+    add_user(BIN, db, "sup", "supervisor", "supervisor-pass-1")
+    sup = Client(base)
+    sup.login("sup", "supervisor-pass-1")
+    sup.request("GET", "/queue")
+    want = len(ana.get_json("/api/cases?limit=500&status=open&rule=" + rule)["cases"])
+    r, page = sup.request("POST", "/bulk", {"rule": rule, "status": "open",
+                                            "set_status": "in_review", "set_assignee": "ana",
+                                            "csrf": sup.csrf})
+    check(r.status == 200 and ("%d cases changed" % want) in page,
+          "supervisor bulk: %d open cases of %s to in_review" % (want, rule))
+    moved = ana.get_json("/api/cases?limit=500&status=in_review&assignee=ana&rule=" + rule)
+    check(len(moved["cases"]) == want, "bulk: every case of the filter moved and assigned")
+
     # oversized and malformed requests
     r, _ = ana.request("POST", "/case/%d" % cid, b"note=" + b"x" * (2 << 20),
                        headers={"Content-Type": "application/x-www-form-urlencoded",
