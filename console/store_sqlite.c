@@ -34,6 +34,7 @@ static const char *const migrations[] = {
      * queue order after its equality columns */
     "CREATE INDEX cases_exporter ON cases(exporter_id, active, score, event_time_ms, id);"
     "CREATE INDEX cases_origin ON cases(origin, active, score, event_time_ms, id);"
+    "CREATE INDEX cases_hs ON cases(hs_code);"
     "CREATE INDEX cases_importer ON cases(importer_id);"
     "CREATE INDEX cases_certificate ON cases(certificate) WHERE certificate IS NOT NULL;"
     "CREATE TABLE versions(id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL REFERENCES cases(id),"
