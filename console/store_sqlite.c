@@ -34,7 +34,6 @@ static const char *const migrations[] = {
      * queue order after its equality columns */
     "CREATE INDEX cases_exporter ON cases(exporter_id, active, score, event_time_ms, id);"
     "CREATE INDEX cases_origin ON cases(origin, active, score, event_time_ms, id);"
-    "CREATE INDEX cases_hs ON cases(hs_code);"
     "CREATE INDEX cases_importer ON cases(importer_id);"
     "CREATE INDEX cases_certificate ON cases(certificate) WHERE certificate IS NOT NULL;"
     "CREATE TABLE versions(id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL REFERENCES cases(id),"
@@ -69,6 +68,13 @@ static const char *const migrations[] = {
     " key TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL,"
     " published_at INTEGER);"
     "CREATE INDEX outbox_pending ON outbox(id) WHERE published_at IS NULL;",
+    /* 3: the queue index carries the columns scan-type filters test (rule, HS,
+     * export country), so a filtered page reads the table only for its matches;
+     * an HS index for narrow prefixes */
+    "DROP INDEX cases_queue;"
+    "CREATE INDEX cases_queue ON cases(active, score, event_time_ms, id, rules_mask, hs_code,"
+    " export_country);"
+    "CREATE INDEX cases_hs ON cases(hs_code);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == CF_STORE_VERSION, "CF_STORE_VERSION is the last migration");
