@@ -13,17 +13,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from console_util import Client  # noqa: E402
+from console_util import Checks, Client  # noqa: E402
 
 BIN, WORK = sys.argv[1], sys.argv[2]
-failures, passed = [], [0]
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    passed[0] += bool(cond)
-    if not cond:
-        failures.append(what)
+check = Checks()
 
 
 err_path = os.path.join(WORK, "demo.err")
@@ -59,5 +52,4 @@ check(p.returncode == 0 and summary["in"] == 20000, "demo --count still prints i
 left = [d for d in os.listdir("/tmp") if d.startswith("customsflow-demo-")]
 mine = re.search(r"/tmp/(customsflow-demo-\w+)", open(err_path).read())
 check(mine is not None and mine.group(1) not in left, "the temporary store is removed")
-print("%d passed, %d failed" % (passed[0], len(failures)))
-sys.exit(1 if failures else 0)
+check.finish()

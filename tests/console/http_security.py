@@ -17,20 +17,12 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from console_util import Client, add_user, start_console  # noqa: E402
+from console_util import Checks, Client, add_user, start_console  # noqa: E402
 
 BIN, WORK, FLAGS = sys.argv[1], sys.argv[2], sys.argv[3]
 XSS = "<script>alert(1)</script>"
 SQLI = "'; DROP TABLE cases; --"
-failures = []
-passed = [0]
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    passed[0] += bool(cond)
-    if not cond:
-        failures.append(what)
+check = Checks()
 
 
 # one extra flag whose exporter id is an HTML injection
@@ -207,5 +199,4 @@ try:
 finally:
     proc.terminate()
     proc.wait(timeout=30)
-print("%d passed, %d failed" % (passed[0], len(failures)))
-sys.exit(1 if failures else 0)
+check.finish()
