@@ -53,6 +53,8 @@ typedef struct cf_field_limits {
         uint32_t max_string, max_id;
 } cf_field_limits;
 
+/** The value of four hex digits (a \\u escape jsmn has checked). */
+uint32_t cf_json_hex4(const char *s);
 /** Build the key lookup table. */
 void cf_field_index_init(cf_field_index *ix);
 /** Fill r->decl from the tokens of a syntactically valid object; -1 if dead-lettered. */
