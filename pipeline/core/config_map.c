@@ -11,6 +11,13 @@
 #include <strings.h>
 #include <unistd.h>
 
+/* A non-negative double as int64, -1 when it does not fit: converting an
+ * out-of-range double is undefined behaviour (UBSan: float-cast-overflow). */
+static int64_t to_int64(double v)
+{
+        return v < 9.2e18 ? (int64_t)v : -1;
+}
+
 int64_t cf_parse_duration_ms(const char *s)
 {
         if (!s || !*s) return -1;
@@ -35,7 +42,7 @@ int64_t cf_parse_duration_ms(const char *s)
                 mult = 7 * 86400e3;
         else
                 return -1;
-        return (int64_t)(v * mult);
+        return to_int64(v * mult);
 }
 
 int64_t cf_parse_size(const char *s)
@@ -58,7 +65,7 @@ int64_t cf_parse_size(const char *s)
                 mult = 1024.0 * 1024 * 1024;
         else
                 return -1;
-        return (int64_t)(v * mult);
+        return to_int64(v * mult);
 }
 
 void cf_path_resolve(const char *base_dir, const char *path, char *out, size_t out_size)
@@ -309,6 +316,18 @@ void cf_config_map_describe(const cf_config_map *map, const char *section, FILE 
                         m->def ? m->def : (m->required ? "(required)" : "-"), m->desc);
 }
 
+/* minimum/maximum of a bounded key, in the unit of a bare number (unit = how
+ * many of the stored unit one of it is: 1000 for durations, stored in ms);
+ * the range is also in the description for the text forms. */
+static void schema_bounds(cf_buf *b, const cf_config_map *m, double unit)
+{
+        if (!(m->min < m->max)) return;
+        cf_buf_puts(b, ",\"minimum\":");
+        cf_json_num(b, m->min / unit);
+        cf_buf_puts(b, ",\"maximum\":");
+        cf_json_num(b, m->max / unit);
+}
+
 /* The JSON Schema of one value of type t (YAML scalars arrive as strings or
  * numbers: durations and sizes accept both). */
 static void schema_type(cf_buf *b, const cf_config_map *m)
@@ -318,25 +337,23 @@ static void schema_type(cf_buf *b, const cf_config_map *m)
         case CF_CFG_DOUBLE:
                 cf_buf_puts(b,
                             m->type == CF_CFG_INT ? "\"type\":\"integer\"" : "\"type\":\"number\"");
-                if (m->min < m->max) {
-                        cf_buf_puts(b, ",\"minimum\":");
-                        cf_json_num(b, m->min);
-                        cf_buf_puts(b, ",\"maximum\":");
-                        cf_json_num(b, m->max);
-                }
+                schema_bounds(b, m, 1);
                 break;
         case CF_CFG_BOOL:
                 cf_buf_puts(b, "\"type\":\"boolean\"");
                 break;
         case CF_CFG_DURATION:
-                /* what cf_parse_duration_ms accepts; a bare number is seconds */
+                /* what cf_parse_duration_ms accepts; a bare number is seconds, and
+                 * the bounds apply to it (JSON Schema cannot bound "30d") */
                 cf_buf_puts(b, "\"type\":[\"string\",\"number\"],\"pattern\":"
                                "\"^[0-9]+(\\\\.[0-9]+)? *(ms|s|m|min|h|d|w)?$\"");
+                schema_bounds(b, m, 1000);
                 break;
         case CF_CFG_SIZE:
                 /* what cf_parse_size accepts (any case); a bare number is bytes */
                 cf_buf_puts(b, "\"type\":[\"string\",\"integer\"],\"pattern\":"
                                "\"^[0-9]+(\\\\.[0-9]+)? *([bB]|[kKmMgG][iI]?[bB]?)?$\"");
+                schema_bounds(b, m, 1);
                 break;
         case CF_CFG_STRLIST:
                 cf_buf_puts(b, "\"type\":\"array\",\"items\":{\"type\":\"string\"}");

@@ -23,15 +23,16 @@ static const cf_config_map pipeline_map[] = {
      "consumer group (also names this application's changelog keys)"},
     {CF_CFG_INT, "batch_size", "4096", OFF(batch_size), "records consumed per batch", 1, 1 << 20},
     {CF_CFG_DURATION, "batch_timeout", "100ms", OFF(batch_timeout_ms),
-     "longest wait to fill a batch"},
+     "longest wait to fill a batch", 0, 3600e3},
     {CF_CFG_DURATION, "commit_interval", "5s", OFF(commit_interval_ms),
-     "how often state is checkpointed and offsets committed (after every output is acked)"},
+     "how often state is checkpointed and offsets committed (after every output is acked)", 0,
+     86400e3},
     {CF_CFG_DURATION, "flush_interval", "1s", OFF(flush_interval_ms),
-     "how often stages emit what is due (e.g. closed windows) without new input"},
+     "how often stages emit what is due (e.g. closed windows) without new input", 0, 86400e3},
     {CF_CFG_DURATION, "shutdown_timeout", "30s", OFF(shutdown_timeout_ms),
-     "graceful shutdown budget after SIGTERM/SIGINT; then exit non-zero"},
+     "graceful shutdown budget after SIGTERM/SIGINT; then exit non-zero", 0, 86400e3},
     {CF_CFG_DURATION, "delivery_timeout", "120s", OFF(delivery_timeout_ms),
-     "producer message.timeout.ms: an output not acked by then stops the worker"},
+     "producer message.timeout.ms: an output not acked by then stops the worker", 0, 2147483647},
     {0}};
 
 static const cf_config_map topics_map[] = {
