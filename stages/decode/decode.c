@@ -653,6 +653,12 @@ static int decode_reload(cf_stage *st, const cf_stage_env *env, char *errstr, si
         return 0;
 }
 
+size_t cf_decode_max_message_bytes(const cf_stage *st)
+{
+        const decode_ctx *x = st->ctx;
+        return (size_t)x->cfg.max_message_bytes;
+}
+
 static void decode_metrics(cf_stage *st, cf_buf *out)
 {
         decode_ctx *x = st->ctx;

@@ -51,6 +51,10 @@
                                                  max_future_skew ahead of the reference */
 #define CF_E_FX "unknown_currency_rate"       /* no fx rate for currency and month */
 
+struct cf_stage;
+/** The decode stage's max_message_bytes (replay reads no more of a line). */
+size_t cf_decode_max_message_bytes(const struct cf_stage *st);
+
 /** Every code above, NULL-terminated (for docs, schema and tests). */
 extern const char *const cf_decode_codes[];
 
