@@ -21,9 +21,11 @@ int cf_cmd_gen(int argc, char **argv);
 /** `customsflow check-config -c config.yaml`. */
 int cf_cmd_check_config(int argc, char **argv);
 
-/** Write the one-line JSON summary (DESIGN §7) of counters to f; extra (NULL or JSON
+/** Write the one-line JSON summary (DESIGN §7) of counters to f (rules names
+ * flags_by_rule); extra (NULL or JSON
  * members, e.g. "\"error\":...") is appended inside the object. -1 if it cannot be written. */
-int cf_print_summary(FILE *f, const cf_counters *k, double elapsed_s, const char *extra);
+int cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules,
+                     double elapsed_s, const char *extra);
 /** Open path for writing ("-" = stdout): the stream, or NULL with "path: reason" in errstr. */
 FILE *cf_open_out(const char *path, char *errstr, size_t errstr_size);
 

@@ -270,7 +270,7 @@ static int replay_files(run *x, FILE *in, const replay_opts *o)
         failure_members(x, &extra);
         cf_buf_putc(&extra, '\0'); /* a C string for cf_print_summary */
         if (x->err[0]) fprintf(stderr, "customsflow replay: %s\n", x->err);
-        if (cf_print_summary(stdout, &x->k, el, extra.p)) {
+        if (cf_print_summary(stdout, &x->k, cf_chain_rules(x->c), el, extra.p)) {
                 fprintf(stderr, "customsflow replay: cannot write the summary to stdout: %s\n",
                         strerror(errno));
                 rc = -1;

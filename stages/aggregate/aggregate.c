@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/core/chain.h"
 #include "pipeline/core/intmath.h"
 #include "pipeline/core/stage.h"
 #include "stages/aggregate/window.h"
@@ -97,6 +96,7 @@ typedef struct agg_ctx {
         agg_cfg cfg;
         cf_agg_limits lim;
         const char *version;
+        const cf_rule_set *rules; /* detect's (env.rules); flags counts are by its positions */
         agg_part **parts;
         size_t nparts;
         cf_agg_scratch scratch;
@@ -164,7 +164,8 @@ static void emit_window(agg_ctx *x, agg_part *p, int32_t partition, uint32_t i, 
                          .has_watermark = p->has_max,
                          .watermark_ms = p->max_ms - x->lim.lateness_ms,
                          .now_ms = now_ms,
-                         .pipeline_version = x->version};
+                         .pipeline_version = x->version,
+                         .rules = x->rules};
         if (carry) {
                 e.late = p->late;
                 e.n_late = p->nlate;
@@ -383,11 +384,6 @@ static int cfg_check(const agg_cfg *c, char *errstr, size_t errstr_size)
                          (long long)c->top_k_capacity, (long long)c->top_k);
                 return -1;
         }
-        if (cf_n_rule_names > CF_AGG_RULES) {
-                snprintf(errstr, errstr_size, "stages.aggregate: %d rules, at most %d counted",
-                         cf_n_rule_names, CF_AGG_RULES);
-                return -1;
-        }
         return 0;
 }
 
@@ -407,6 +403,9 @@ static int agg_init(cf_stage *st, const cf_stage_env *env, char *errstr, size_t 
         if (!x) abort();
         st->ctx = x;
         x->version = env->pipeline_version ? env->pipeline_version : CF_VERSION;
+        /* without a rule set (no detect before it) no flag can name a rule */
+        static const cf_rule_set no_rules = {{0}, 0, 0};
+        x->rules = env->rules ? env->rules : &no_rules;
         if (cf_config_map_apply(agg_map, "stages.aggregate", env->cfg, env->base_dir, &x->cfg,
                                 errstr, errstr_size) ||
             cfg_check(&x->cfg, errstr, errstr_size))

@@ -64,6 +64,13 @@ static int decl_eq(const cf_decl *a, const cf_decl *c)
                               &c->bill_of_lading,  &c->declarant_id,    &c->goods_description};
         for (size_t i = 0; i < sizeof(sa) / sizeof(*sa); i++)
                 if (!str_eq(*sa[i], *sc[i])) return 0;
+        if (a->n_attrs != c->n_attrs) return 0;
+        for (uint16_t i = 0; i < a->n_attrs; i++) {
+                const cf_attr *x = &a->attrs[i], *y = &c->attrs[i];
+                if (!str_eq(x->key, y->key) || x->is_num != y->is_num ||
+                    (x->is_num ? x->num != y->num : !str_eq(x->str, y->str)))
+                        return 0;
+        }
         return a->line == c->line && a->event_time_ms == c->event_time_ms && a->hs6 == c->hs6 &&
                a->origin_country == c->origin_country && a->export_country == c->export_country &&
                a->exporter_h == c->exporter_h && a->importer_h == c->importer_h &&
@@ -74,7 +81,8 @@ static int decl_eq(const cf_decl *a, const cf_decl *c)
                a->direction == c->direction && a->n_transit == c->n_transit &&
                !memcmp(a->transit, c->transit, sizeof(a->transit[0]) * a->n_transit) &&
                a->manufacturer_country == c->manufacturer_country &&
-               a->net_mass_kg == c->net_mass_kg && a->gross_mass_kg == c->gross_mass_kg;
+               a->net_mass_kg == c->net_mass_kg && a->gross_mass_kg == c->gross_mass_kg &&
+               a->tax_rate == c->tax_rate;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
