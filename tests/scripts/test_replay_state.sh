@@ -79,7 +79,9 @@ echo "ok: no save after a failed output"
 
 # the save is crash-safe: temp file, fsync, rename, then fsync of the folder
 if command -v strace > /dev/null; then
-  strace -f -e trace=openat,fsync,rename -o "$T/trace" \
+  # (LeakSanitizer cannot run under ptrace: leaks are checked by the other runs)
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+    strace -f -e trace=openat,fsync,rename,renameat,renameat2 -o "$T/trace" \
     "$BIN" replay --in "$T/in.jsonl" --state "$S" --state-reset --no-progress > /dev/null
   /usr/bin/python3 - "$T/trace" "$F" <<'PY'
 import re, sys
@@ -88,7 +90,8 @@ seq = []
 for l in t.splitlines():
     if 'openat(' in l and f + '.tmp"' in l and 'O_WRONLY' in l: seq.append("open tmp")
     elif l.split()[1].startswith("fsync("): seq.append("fsync")
-    elif 'rename("' + f + '.tmp", "' + f + '"' in l: seq.append("rename")
+    elif re.search(r'rename(at2?)?\(.*"' + re.escape(f + '.tmp') + '".*"' + re.escape(f) + '"', l):
+        seq.append("rename")
 i = seq.index("open tmp")
 assert seq[i:i + 4] == ["open tmp", "fsync", "rename", "fsync"], seq
 print("ok: save = write temp, fsync, rename, fsync folder")
