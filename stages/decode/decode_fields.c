@@ -575,7 +575,15 @@ static void jv_scalar(fctx *c, const char *js, const jsmntok_t *t, cf_jv *out)
         }
 }
 
-static int skip(const jsmntok_t *t, int i)
+int cf_jv_of_token(cf_batch *b, cf_record *r, const jsmntok_t *t, const char *key, cf_jv *out)
+{
+        (void)key; /* escapes were checked by decode.c's walk: nothing to name */
+        fctx cx = {.b = b, .r = r};
+        jv_scalar(&cx, r->data, t, out);
+        return 0;
+}
+
+int cf_tok_skip(const jsmntok_t *t, int i)
 {
         int n = 1;
         for (int k = 0; k < n; k++, i++) n += t[i].size;
@@ -592,7 +600,7 @@ int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_ba
         int i = 1;
         for (int k = 0; k < t[0].size && i < nt; k++) {
                 const jsmntok_t *key = &t[i], *vt = &t[i + 1];
-                int next = skip(t, i + 1);
+                int next = cf_tok_skip(t, i + 1);
                 i = next;
                 /* Keys are matched decoded, as simdjson gives them: "origin_countr\u0079"
                  * is origin_country on both paths (and a duplicate beside the plain one). */
@@ -608,7 +616,7 @@ int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_ba
                         int j = (int)(vt - t) + 1;
                         for (uint32_t e = 0; e < v.n_items && e < CF_JV_MAX_ITEMS; e++) {
                                 jv_scalar(&cx, r->data, &t[j], &items[e]);
-                                j = skip(t, j);
+                                j = cf_tok_skip(t, j);
                         }
                 }
                 if (v.type == CF_JV_OBJECT && f == F_ATTRIBUTES) {
@@ -621,7 +629,7 @@ int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_ba
                                 jv_string(&cx, r->data, &t[j], &mk);
                                 keys[e] = (cf_str){.p = mk.s, .n = mk.n};
                                 jv_scalar(&cx, r->data, &t[j + 1], &items[e]);
-                                j = skip(t, j + 1);
+                                j = cf_tok_skip(t, j + 1);
                         }
                 }
                 if (cf_decode_field(ix, lim, b, r, kv.s, kv.n, &v, &seen)) return -1;
