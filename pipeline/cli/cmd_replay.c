@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "pipeline/cli/replay_io.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/config_map.h"
+#include "pipeline/core/fileio.h"
 #include "pipeline/core/linereader.h"
 #include "stages/decode/decode.h"
 
@@ -24,6 +26,7 @@ static void usage(FILE *f)
         fprintf(f, "usage: customsflow replay [-c config.yaml] --in FILE|- [--flags FILE]\n"
                    "                          [--stats FILE] [--dlq FILE] [--state DIR]\n"
                    "                          [--state-reset] [--state-max-bytes SIZE]\n"
+                   "                          [--outcomes FILE]\n"
                    "                          [--batch-size N] [--no-progress]\n\n"
                    "Runs the stages (decode, dedup, detect, aggregate, encode) over a JSONL\n"
                    "file of declaration lines and prints a one-line JSON summary on stdout:\n"
@@ -44,6 +47,11 @@ static void usage(FILE *f)
                    "  --state-reset      start with empty state; an existing state file is kept\n"
                    "                     as DIR/replay-partition-0.state.old\n"
                    "  --state-max-bytes SIZE  largest state file read (default 4GiB)\n"
+                   "  --outcomes FILE    inspection outcomes (schemas/outcome.schema.json) for the\n"
+                   "                     risk model, learnt in file order, each once the input's\n"
+                   "                     event time has passed its inspected_at (the rest at the\n"
+                   "                     end); bad ones go to --dlq. The summary then counts\n"
+                   "                     outcomes_learnt and outcomes_dead_lettered\n"
                    "  --batch-size N     records per batch (default 4096)\n"
                    "  --no-progress      no progress line on stderr\n"
                    "  -h, --help         this help\n\n"
@@ -56,7 +64,7 @@ static void usage(FILE *f)
 }
 
 typedef struct replay_opts {
-        const char *config, *in, *flags, *stats, *dlq, *state;
+        const char *config, *in, *flags, *stats, *dlq, *state, *outcomes;
         long long batch_size;
         int64_t state_max_bytes;
         int progress, state_reset;
@@ -72,6 +80,7 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
                                            {"state", required_argument, 0, 'S'},
                                            {"state-reset", no_argument, 0, 'R'},
                                            {"state-max-bytes", required_argument, 0, 'M'},
+                                           {"outcomes", required_argument, 0, 'O'},
                                            {"batch-size", required_argument, 0, 'b'},
                                            {"no-progress", no_argument, 0, 'P'},
                                            {"help", no_argument, 0, 'h'},
@@ -101,6 +110,9 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
                         break;
                 case 'R':
                         o->state_reset = 1;
+                        break;
+                case 'O':
+                        o->outcomes = optarg;
                         break;
                 case 'M':
                         if ((o->state_max_bytes = cf_parse_size(optarg)) < 1) {
@@ -161,6 +173,86 @@ typedef struct run {
         char err[1024]; /* the failure, for stderr and the summary ("" = none) */
 } run;
 
+/* ---- --outcomes: the outcomes input, in step with the input's event time ---- */
+
+typedef struct outcomes_feed {
+        const char *name;
+        cf_buf text; /* the whole file */
+        size_t pos;  /* next line not learnt */
+        long long line_no;
+        cf_batch peek, learn; /* one outcome decoded for its time; a batch to learn */
+        cf_stage *decode;
+} outcomes_feed;
+
+static int feed_open(outcomes_feed *f, cf_chain *c, const char *path, char *errstr,
+                     size_t errstr_size)
+{
+        memset(f, 0, sizeof(*f));
+        f->name = path;
+        f->decode = cf_chain_stage(c, "decode");
+        cf_batch_init(&f->peek, 1);
+        cf_batch_init(&f->learn, 1024);
+        int rc = cf_read_file_capped(path, SIZE_MAX / 2, &f->text, errstr, errstr_size);
+        if (rc == 1) snprintf(errstr, errstr_size, "--outcomes %s: %s", path, strerror(ENOENT));
+        return rc ? -1 : 0;
+}
+
+static void feed_close(outcomes_feed *f)
+{
+        cf_buf_free(&f->text);
+        cf_batch_destroy(&f->peek);
+        cf_batch_destroy(&f->learn);
+}
+
+/* Learn the batch of outcomes and write its dead letters; counted once written. */
+static int feed_flush(run *x, outcomes_feed *f)
+{
+        int rc = 0;
+        if (f->learn.n && cf_chain_learn(x->c, &f->learn)) {
+                snprintf(x->err, sizeof(x->err), "a stage failed on a batch of outcomes");
+                rc = -1;
+        } else if (f->learn.n && cf_replay_outs_write(x->out, &f->learn)) {
+                cf_replay_outs_failed(x->out, x->err, sizeof(x->err));
+                rc = -1;
+        } else {
+                cf_counters_add_outcomes(&x->k, &f->learn);
+        }
+        cf_batch_reset(&f->learn);
+        return rc;
+}
+
+/* Learn, in file order, every outcome inspected by until_ms (all: INT64_MAX). An
+ * outcome too bad to have a time is passed on at once (it is dead-lettered). */
+static int feed_until(run *x, outcomes_feed *f, int64_t until_ms)
+{
+        while (f->pos < f->text.len) {
+                const char *line = f->text.p + f->pos;
+                const char *nl = memchr(line, '\n', f->text.len - f->pos);
+                size_t len = nl ? (size_t)(nl - line) : f->text.len - f->pos;
+                if (until_ms != INT64_MAX) {
+                        cf_batch_reset(&f->peek);
+                        cf_batch_add(&f->peek, line, len);
+                        f->decode->p->learn(f->decode, &f->peek);
+                        const cf_record *r = &f->peek.recs[0];
+                        if (r->status == CF_REC_OK && r->outcome.inspected_ms > until_ms) break;
+                }
+                f->pos += len + (nl ? 1 : 0);
+                cf_record *r = cf_batch_add(&f->learn, line, len);
+                r->src = (cf_source){.topic = f->name, .offset = ++f->line_no, .is_file = true};
+                if (f->learn.n == f->learn.cap && feed_flush(x, f)) return -1;
+        }
+        return feed_flush(x, f);
+}
+
+/* Latest event time of the batch's processed records (INT64_MIN: none). */
+static int64_t batch_time(const cf_batch *b, int64_t t)
+{
+        for (size_t i = 0; i < b->n; i++)
+                if (b->recs[i].status == CF_REC_OK && b->recs[i].decl.event_time_ms > t)
+                        t = b->recs[i].decl.event_time_ms;
+        return t;
+}
+
 /* Process and write one batch; it counts once every output of it is written. */
 static int one_batch(run *x, cf_batch *b, int flush)
 {
@@ -177,8 +269,10 @@ static int one_batch(run *x, cf_batch *b, int flush)
         return 0;
 }
 
-static int run_replay(run *x, FILE *in, const char *in_name, const replay_opts *o)
+static int run_replay(run *x, FILE *in, const char *in_name, const replay_opts *o,
+                      outcomes_feed *feed)
 {
+        int64_t seen_ms = INT64_MIN; /* the input's event time so far */
         cf_linereader lr;
         cf_stage *dec = cf_chain_stage(x->c, "decode");
         cf_linereader_init(&lr, in, dec ? cf_decode_max_message_bytes(dec) : 0);
@@ -212,13 +306,18 @@ static int run_replay(run *x, FILE *in, const char *in_name, const replay_opts *
                                                .offset = lr.line_no,
                                                .is_file = true};
                 }
+                /* outcomes inspected by the time the input has reached, before it goes on */
+                if (!rc && feed && seen_ms != INT64_MIN && feed_until(x, feed, seen_ms)) rc = -1;
                 /* the records read before a read error are still processed */
                 if (b.n && one_batch(x, &b, 0)) rc = -1;
+                seen_ms = batch_time(&b, seen_ms);
                 if (o->progress && cf_mono_s() - last > 0.5) {
                         progress(cf_chain_counters(x->c), t0, 0);
                         last = cf_mono_s();
                 }
         }
+        /* the outcomes left are learnt (a saved --state then holds them) */
+        if (!rc && feed && feed_until(x, feed, INT64_MAX)) rc = -1;
         /* End of input: open windows are flushed (marked partial by the stage). */
         if (!rc) {
                 cf_batch_reset(&b);
@@ -256,8 +355,17 @@ static int replay_files(run *x, FILE *in, const replay_opts *o)
                 cf_replay_outs_close(x->out);
                 return 1;
         }
+        outcomes_feed feed;
+        if (o->outcomes && feed_open(&feed, x->c, o->outcomes, x->err, sizeof(x->err))) {
+                fprintf(stderr, "customsflow replay: %s\n", x->err);
+                feed_close(&feed);
+                cf_replay_state_close(&st);
+                cf_replay_outs_close(x->out);
+                return 2;
+        }
         double t0 = cf_mono_s();
-        int rc = run_replay(x, in, strcmp(o->in, "-") ? o->in : "-", o);
+        int rc = run_replay(x, in, strcmp(o->in, "-") ? o->in : "-", o, o->outcomes ? &feed : NULL);
+        if (o->outcomes) feed_close(&feed);
         double el = cf_mono_s() - t0;
         if (cf_replay_outs_close(x->out)) {
                 if (!x->err[0]) cf_replay_outs_failed(x->out, x->err, sizeof(x->err));

@@ -112,11 +112,48 @@ static int keep_old(const char *path, char *errstr, size_t errstr_size)
         return -1;
 }
 
-int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t cap, cf_chain *c,
-                         char *errstr, size_t errstr_size)
+/* Read one state file: 0 with its bytes in b (empty when absent), or -1 with the
+ * reason in why (it is there but unreadable, not a file, over cap, or empty). */
+static int state_read(const char *path, size_t cap, cf_buf *b, char *why, size_t why_size)
+{
+        int rc = cf_read_file_capped(path, cap, b, why, why_size);
+        if (rc == 1) return 0; /* no file: the first run, and only that */
+        if (rc == 0 && b->len == 0) {
+                snprintf(why, why_size, "%s: empty file (what a crash during a save can leave)",
+                         path);
+                return -1;
+        }
+        return rc;
+}
+
+/* Load partition 0's state and the global state (what was learnt from outcomes). */
+static int state_load(cf_replay_state *s, size_t cap, cf_chain *c, char *why, size_t why_size)
+{
+        char err[1024];
+        cf_buf b = {0};
+        int rc = state_read(s->path, cap, &b, why, why_size);
+        if (!rc && cf_chain_restore(c, 0, b.len ? b.p : NULL, b.len, err, sizeof(err))) {
+                snprintf(why, why_size, "%s: %s", s->path, err);
+                rc = -1;
+        }
+        b.len = 0;
+        if (!rc) rc = state_read(s->gpath, cap, &b, why, why_size);
+        if (!rc) {
+                int g = cf_chain_global_restore(c, b.len ? b.p : NULL, b.len, err, sizeof(err));
+                if (g > 0) /* taken with other model settings: starts empty, learns again */
+                        fprintf(stderr, "customsflow replay: %s: %s\n", s->gpath, err);
+                if (g < 0) snprintf(why, why_size, "%s: %s", s->gpath, err), rc = -1;
+        }
+        cf_buf_free(&b);
+        return rc;
+}
+
+int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t cap,
+                         cf_chain *c, char *errstr, size_t errstr_size)
 {
         *s = (cf_replay_state){.dir = dir, .lock_fd = -1};
         snprintf(s->path, sizeof(s->path), "%s/replay-partition-0.state", dir);
+        snprintf(s->gpath, sizeof(s->gpath), "%s/replay-global.state", dir);
         if (mkdir(dir, 0755) && errno != EEXIST) {
                 snprintf(errstr, errstr_size, "%s: cannot create: %s", dir, strerror(errno));
                 return -1;
@@ -124,33 +161,20 @@ int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t 
         /* two runs on one folder would each save over the other's state */
         if ((s->lock_fd = cf_lock_dir(dir, errstr, errstr_size)) < 0) return -1;
         if (reset) {
-                if (keep_old(s->path, errstr, errstr_size)) return -1;
+                if (keep_old(s->path, errstr, errstr_size) ||
+                    keep_old(s->gpath, errstr, errstr_size))
+                        return -1;
                 s->may_save = 1;
                 return cf_chain_restore(c, 0, NULL, 0, errstr, errstr_size);
         }
-        cf_buf b = {0};
         char why[6000] = "";
-        int rc = cf_read_file_capped(s->path, cap, &b, why, sizeof(why));
-        if (rc == 1) { /* no file: the first run, and only that */
-                s->may_save = 1;
-                return cf_chain_restore(c, 0, NULL, 0, errstr, errstr_size);
-        }
-        if (rc == 0 && b.len == 0) {
-                snprintf(why, sizeof(why), "%s: empty file (what a crash during a save can leave)",
-                         s->path);
-                rc = -1;
-        } else if (rc == 0 && cf_chain_restore(c, 0, b.p, b.len, errstr, errstr_size)) {
-                snprintf(why, sizeof(why), "%s: %s", s->path, errstr);
-                rc = -1;
-        }
-        cf_buf_free(&b);
-        if (rc == 0) {
+        if (state_load(s, cap, c, why, sizeof(why)) == 0) {
                 s->may_save = 1;
                 return 0;
         }
         snprintf(errstr, errstr_size,
-                 "state %s; nothing was processed and the file is kept as it is "
-                 "(--state-reset starts empty and moves it to .old)",
+                 "state %s; nothing was processed and the files are kept as they are "
+                 "(--state-reset starts empty and moves them to .old)",
                  why);
         return -1;
 }
@@ -163,10 +187,13 @@ int cf_replay_state_save(cf_replay_state *s, cf_chain *c, char *errstr, size_t e
         }
         cf_buf b = {0};
         int rc = cf_chain_snapshot(c, 0, &b);
-        if (rc)
-                snprintf(errstr, errstr_size, "%s: a stage could not snapshot its state", s->path);
-        else
-                rc = cf_write_file_atomic(s->path, b.p, b.len, errstr, errstr_size);
+        if (rc) snprintf(errstr, errstr_size, "%s: a stage could not snapshot its state", s->path);
+        else rc = cf_write_file_atomic(s->path, b.p, b.len, errstr, errstr_size);
+        b.len = 0;
+        if (!rc && (rc = cf_chain_global_snapshot(c, &b)))
+                snprintf(errstr, errstr_size, "%s: a stage could not snapshot its state", s->gpath);
+        else if (!rc)
+                rc = cf_write_file_atomic(s->gpath, b.p, b.len, errstr, errstr_size);
         cf_buf_free(&b);
         return rc;
 }

@@ -42,21 +42,21 @@ int cf_replay_outs_report(const cf_replay_out o[CF_N_OUTS], cf_buf *extra);
 /** The state folder of a replay. */
 typedef struct cf_replay_state {
         const char *dir;
-        char path[4200]; /* dir/replay-partition-0.state */
+        char path[4200];  /* dir/replay-partition-0.state: partition 0's state */
+        char gpath[4200]; /* dir/replay-global.state: what was learnt from outcomes */
         int lock_fd;
         int may_save; /* the state was loaded, absent, or reset: this run may replace it */
 } cf_replay_state;
 
 /**
- * Lock dir (creating it), then load its state into the chain. Only a missing
- * file is a first run; any other failure (unreadable, not a file, over cap,
- * empty, refused by a stage) is -1 with the path and reason, and the file is
- * kept. reset: start empty whatever is there (an existing file is kept as
- * .old).
+ * Lock dir (creating it), then load its state into the chain (partition 0 and the
+ * global state learnt from outcomes). Only a missing file is a first run; any other failure (unreadable, not a file, over cap,
+ * empty, refused by a stage) is -1 with the path and reason, and the files are
+ * kept. reset: start empty whatever is there (existing files are kept as .old).
  */
 int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t cap, cf_chain *c,
                          char *errstr, size_t errstr_size);
-/** Snapshot the chain into the state file (temp file, fsync, rename, fsync of the folder). */
+/** Snapshot the chain into the state files (each: temp file, fsync, rename, fsync of the folder). */
 int cf_replay_state_save(cf_replay_state *s, cf_chain *c, char *errstr, size_t errstr_size);
 /** Release the folder's lock. */
 void cf_replay_state_close(cf_replay_state *s);
