@@ -47,6 +47,7 @@ int decode_fx_teardown(void **state)
 cf_record *decode_fx_run(decode_fx *f, const char *data, size_t len, bool outcome)
 {
         cf_batch_reset(&f->b);
+        f->b.now_ms = f->now_ms;
         cf_record *r = cf_batch_add(&f->b, data, len);
         r->src = (cf_source){.topic = "t", .offset = 1, .is_file = true};
         int rc =

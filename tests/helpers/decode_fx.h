@@ -14,6 +14,7 @@
 typedef struct decode_fx {
         cf_stage st;
         cf_batch b;
+        int64_t now_ms; /* the batch's wall clock (0: none, no future bound) */
 } decode_fx;
 
 /** The decode stage with stages.decode section cfg (NULL: defaults); NULL if init failed. */
