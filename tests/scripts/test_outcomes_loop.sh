@@ -60,3 +60,22 @@ base = r["test"]["frauds"] / r["test"]["records"]
 print(f"generated outcomes: P@5 % {r['p_at_5']:.3f} (fraud share {base:.3f}), AUC {r['auc']:.3f}")
 assert r["p_at_5"] >= 3 * base and r["auc"] >= 0.65, r
 PY
+# the model is state: saved by replay --state, restored by the next run, which
+# scores with it (risk_model fires) without reading any outcome; without the
+# state the same run cannot fire it
+"$BIN" replay --in "$T/in.jsonl" --outcomes "$T/outcomes.jsonl" --state "$T/st" --no-progress \
+  > /dev/null
+[ -s "$T/st/replay-global.state" ] || { echo "FAIL: no global state saved"; exit 1; }
+# the next days of trade (another seed, after the first stream's 30 days)
+"$BIN" gen --seed 6 --count 10000 --per-day 1000 --fraud-rate 0.1 --quiet \
+  --start 2025-02-15T00:00:00Z --out "$T/next.jsonl"
+"$BIN" replay --in "$T/next.jsonl" --state "$T/st" --no-progress > "$T/restored.json"
+"$BIN" replay --in "$T/next.jsonl" --no-progress > "$T/fresh.json"
+$PY - "$T/restored.json" "$T/fresh.json" <<'PY'
+import json, sys
+r, f = (json.load(open(p)) for p in sys.argv[1:])
+print(f"risk_model flags: restored model {r['flags_by_rule']['risk_model']}, "
+      f"no model {f['flags_by_rule']['risk_model']}")
+assert "outcomes_learnt" not in r and r["flags_by_rule"]["risk_model"] > 0, r
+assert f["flags_by_rule"]["risk_model"] == 0, f
+PY
