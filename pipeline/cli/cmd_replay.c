@@ -202,6 +202,7 @@ static int run_replay(cf_chain *c, FILE *in, const char *in_name, const replay_o
         cf_linereader_init(&lr, in);
         cf_batch b;
         cf_batch_init(&b, (size_t)o->batch_size);
+        cf_buf gbuf = {0}; /* population messages of an epoch (temporary: one per batch) */
         double t0 = cf_mono_s(), last = t0;
         int rc = 0, done = 0;
         while (!done) {
@@ -231,6 +232,12 @@ static int run_replay(cf_chain *c, FILE *in, const char *in_name, const replay_o
                                                .is_file = true};
                 }
                 if (b.n && (cf_chain_process(c, &b) || write_outputs(&b, s))) rc = -1;
+                char gerr[512];
+                int32_t part0 = 0;
+                if (b.n && cf_chain_barrier(c, &part0, 1, &gbuf, gerr, sizeof gerr)) {
+                        fprintf(stderr, "customsflow replay: %s\n", gerr);
+                        rc = -1;
+                }
                 if (o->progress && cf_mono_s() - last > 0.5) {
                         progress(cf_chain_counters(c), t0, 0);
                         last = cf_mono_s();
@@ -242,6 +249,7 @@ static int run_replay(cf_chain *c, FILE *in, const char *in_name, const replay_o
         if (cf_chain_flush(c, &b, b.now_ms, 1) || write_outputs(&b, s)) rc = -1;
         if (o->progress) progress(cf_chain_counters(c), t0, 1);
         cf_batch_destroy(&b);
+        cf_buf_free(&gbuf);
         cf_linereader_free(&lr);
         return rc;
 }

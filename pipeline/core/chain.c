@@ -182,6 +182,56 @@ int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t le
         return 0;
 }
 
+int cf_chain_publish(cf_chain *c, int32_t partition, cf_global_mode mode, cf_buf *out)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (s->p->publish && s->p->publish(s, partition, mode, out)) return -1;
+        }
+        return 0;
+}
+
+int cf_chain_apply(cf_chain *c, const cf_global_msg *m, char *errstr, size_t errstr_size)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (s->p->apply && s->p->apply(s, m, errstr, errstr_size)) return -1;
+        }
+        return 0;
+}
+
+int cf_chain_apply_all(cf_chain *c, const void *data, size_t len, char *errstr,
+                       size_t errstr_size)
+{
+        size_t off = 0;
+        cf_global_msg m;
+        int r;
+        while ((r = cf_global_next(data, len, &off, &m)) > 0)
+                if (cf_chain_apply(c, &m, errstr, errstr_size)) return -1;
+        if (r < 0) snprintf(errstr, errstr_size, "population messages: malformed frame");
+        return r;
+}
+
+void cf_chain_settle(cf_chain *c)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (c->stages[i].p->settle) c->stages[i].p->settle(&c->stages[i]);
+}
+
+int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratch,
+                     char *errstr, size_t errstr_size)
+{
+        cf_buf_reset(scratch);
+        for (size_t i = 0; i < n; i++)
+                if (cf_chain_publish(c, parts[i], CF_GLOBAL_DELTA, scratch)) {
+                        snprintf(errstr, errstr_size, "partition %d: publish failed", parts[i]);
+                        return -1;
+                }
+        int rc = cf_chain_apply_all(c, scratch->p, scratch->len, errstr, errstr_size);
+        cf_chain_settle(c);
+        return rc;
+}
+
 void cf_chain_drop(cf_chain *c, int32_t partition)
 {
         for (size_t i = 0; i < c->n; i++)

@@ -29,6 +29,21 @@ int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out);
 /** Restore one partition's state from a cf_chain_snapshot blob (len 0 = empty). */
 int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
                      size_t errstr_size);
+/** Append partition's contributions to the population state of every stage (global.h):
+ * since its last publish (delta) or, per changed key, its whole (cumulative). */
+int cf_chain_publish(cf_chain *c, int32_t partition, cf_global_mode mode, cf_buf *out);
+/** Apply one published message to every stage's replica; -1 + errstr if refused. */
+int cf_chain_apply(cf_chain *c, const cf_global_msg *m, char *errstr, size_t errstr_size);
+/** Apply every message of a publish buffer; -1 + errstr at the first refused (the ones
+ * before it stay applied). */
+int cf_chain_apply_all(cf_chain *c, const void *data, size_t len, char *errstr,
+                       size_t errstr_size);
+/** A round of applies is over: every stage settles its replica. */
+void cf_chain_settle(cf_chain *c);
+/** The epoch barrier of an in-process run: partitions parts[0..n) publish (delta), every
+ * message is applied, the replicas settle. scratch is a reusable buffer. */
+int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratch,
+                     char *errstr, size_t errstr_size);
 /** Forget one partition's state in every stage. */
 void cf_chain_drop(cf_chain *c, int32_t partition);
 /** Reload rules/reference data from a new config; on error nothing changes. */

@@ -10,6 +10,7 @@
 
 #include "pipeline/core/clock.h"
 #include "pipeline/http/metrics_text.h"
+#include "pipeline/kafka/population.h"
 #include "pipeline/kafka/service_int.h"
 
 #define COMPONENT "service"
@@ -90,7 +91,8 @@ void cf_worker_destroy(cf_worker *w)
          * not commit anything on the way out */
         if (w->consumer) rd_kafka_destroy_flags(w->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         if (w->restore_rk) rd_kafka_destroy(w->restore_rk);
-        for (int i = 0; i < 4; i++)
+        cf_population_free(w);
+        for (int i = 0; i < 6; i++)
                 if (w->out_topics[i]) rd_kafka_topic_destroy(w->out_topics[i]);
         if (w->producer) {
                 rd_kafka_flush(w->producer, 5000);
@@ -268,7 +270,13 @@ int cf_service_assigned_workers(cf_service *s)
 
 bool cf_service_ready(cf_service *s)
 {
-        return cf_service_assigned_workers(s) > 0 && !atomic_load(&s->failed);
+        /* every worker has read the population state up to where it was at start */
+        bool pop = true;
+        pthread_mutex_lock(&s->mtx);
+        for (int i = 0; i < s->n_workers; i++)
+                pop &= s->pubs[i].population_ready;
+        pthread_mutex_unlock(&s->mtx);
+        return pop && cf_service_assigned_workers(s) > 0 && !atomic_load(&s->failed);
 }
 
 static const double lat_bounds_s[CF_LAT_BUCKETS] = {0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
@@ -344,6 +352,20 @@ void cf_service_metrics(cf_service *s, cf_buf *b)
         cf_buf_printf(b, "customsflow_delivery_errors_total %" PRIu64 "\n", derr);
         metric_head(b, "customsflow_checkpoints_total", "counter", "state checkpoints written");
         cf_buf_printf(b, "customsflow_checkpoints_total %" PRIu64 "\n", ck);
+        uint64_t pp = 0, pa = 0, pr = 0;
+        for (int i = 0; i < s->n_workers; i++) {
+                pp += s->pubs[i].population_published;
+                pa += s->pubs[i].population_applied;
+                pr += s->pubs[i].population_refused;
+        }
+        metric_head(b, "customsflow_population_messages_total", "counter",
+                    "population-state messages published (contributions, certificate uses), "
+                    "applied to the workers' replicas, refused as malformed");
+        cf_buf_printf(b,
+                      "customsflow_population_messages_total{result=\"published\"} %" PRIu64
+                      "\ncustomsflow_population_messages_total{result=\"applied\"} %" PRIu64
+                      "\ncustomsflow_population_messages_total{result=\"refused\"} %" PRIu64 "\n",
+                      pp, pa, pr);
         metric_head(b, "customsflow_backpressure_pauses_total", "counter",
                     "times fetching was paused waiting for output acks");
         cf_buf_printf(b, "customsflow_backpressure_pauses_total %" PRIu64 "\n", paused);

@@ -25,6 +25,7 @@ typedef struct cf_service_cfg {
         int64_t shutdown_timeout_ms, delivery_timeout_ms;
         /* topics: */
         char *topic_in, *topic_flags, *topic_stats, *topic_dlq, *topic_changelog, *topic_outcomes;
+        char *topic_baselines, *topic_certificates;
         /* workers: */
         int64_t workers;
         /* metrics: */

@@ -44,6 +44,12 @@ static const cf_config_map topics_map[] = {
      "compacted topic of stage state snapshots, one partition per input partition"},
     {CF_CFG_STR, "outcomes", "customs.outcomes", OFF(topic_outcomes),
      "inspection outcomes and the review console's verdicts, key exporter_id"},
+    {CF_CFG_STR, "baselines", "customsflow.baselines", OFF(topic_baselines),
+     "compacted topic of the population baselines (unit value, volume): each partition's "
+     "contribution per population key, read whole by every worker"},
+    {CF_CFG_STR, "certificates", "customsflow.certificates", OFF(topic_certificates),
+     "certificate-of-origin uses keyed by certificate id, read whole by every worker (retention "
+     "at least rules.certificate_reuse.window)"},
     {0}};
 
 static const cf_config_map metrics_map[] = {

@@ -266,6 +266,44 @@ void cf_lns_copy(cf_lns *dst, const cf_lns *src)
         dst->level = src->level;
 }
 
+void cf_lns_put(cf_buf *out, const cf_lns *s)
+{
+        cf_st_put_u32(out, (uint32_t)s->gen);
+        cf_st_put_u8(out, s->level);
+        cf_st_put_u32(out, s->n);
+        for (uint32_t i = 0; i < s->n; i++) {
+                cf_st_put_u32(out, (uint32_t)s->idx[i]);
+                cf_st_put_u32(out, s->cnt[2 * i]);
+                cf_st_put_u32(out, s->cnt[2 * i + 1]);
+        }
+}
+
+bool cf_lns_get(cf_st_dec *d, cf_lns *s)
+{
+        s->n = 0;
+        s->gen = (int32_t)cf_st_u32(d);
+        s->level = cf_st_u8(d);
+        uint32_t n = cf_st_u32(d);
+        if (!cf_st_ok(d)) return false;
+        if (s->level > CF_LNS_MAX_LEVEL) return cf_st_fail(d, "sketch level %u", s->level);
+        if (n > cf_st_left(d) / 12) return cf_st_fail(d, "%u sketch buckets: truncated", n);
+        if (n && s->gen == CF_LNS_GEN_NONE)
+                return cf_st_fail(d, "sketch with buckets but no generation");
+        grow(s, n);
+        for (uint32_t i = 0; i < n; i++) {
+                int32_t idx = (int32_t)cf_st_u32(d);
+                uint32_t p = cf_st_u32(d), c = cf_st_u32(d);
+                if (!cf_st_ok(d)) return false;
+                if ((i && idx <= s->idx[i - 1]) || (!p && !c))
+                        return cf_st_fail(d, "sketch bucket %d out of order or empty", idx);
+                s->idx[i] = idx;
+                s->cnt[2 * i] = p;
+                s->cnt[2 * i + 1] = c;
+                s->n = i + 1;
+        }
+        return true;
+}
+
 void cf_lns_free(cf_lns *s)
 {
         free(s->idx);

@@ -18,8 +18,10 @@
                 abort();                                                                           \
         } while (0)
 
-static const char *const topics[] = {"customs.declarations", "customs.flags", "customs.stats",
-                                     "customs.dlq", "customsflow.changelog"};
+static const char *const topics[] = {"customs.declarations", "customs.flags",
+                                     "customs.stats",        "customs.dlq",
+                                     "customsflow.changelog", "customsflow.baselines",
+                                     "customsflow.certificates"};
 
 void kh_start(kh *h, int brokers, int partitions)
 {
@@ -32,9 +34,10 @@ void kh_start(kh *h, int brokers, int partitions)
         if (!h->mrk) DIE("%s", err);
         h->mc = rd_kafka_mock_cluster_new(h->mrk, brokers);
         if (!h->mc) DIE("no mock cluster");
-        for (int i = 0; i < 5; i++)
+        /* the population topics with several partitions: a worker reads all of them */
+        for (int i = 0; i < 7; i++)
                 if (rd_kafka_mock_topic_create(h->mc, topics[i],
-                                               (i == 0 || i == 4) ? partitions : 1, 1))
+                                               (i == 0 || i == 4) ? partitions : i > 4 ? 3 : 1, 1))
                         DIE("topic %s", topics[i]);
         h->bootstrap = rd_kafka_mock_cluster_bootstraps(h->mc);
         if (cf_config_load(&h->cfg, CF_SRCDIR "/deploy/examples/customsflow.yaml", err, sizeof err))

@@ -152,13 +152,13 @@ static void test_unit_value_outlier(void **state)
                      (const char *[]){"\"direction\":\"undervalued\"", "\"unit_value_usd\":1",
                                       "\"baseline_median_usd\":", "\"z\":-", "\"samples\":", NULL});
         expect_explained(r, "unit_value_outlier",
-                         "unit value 1 USD/NMB is 26.5 robust SDs below the median 50.7 for HS "
+                         "unit value 1 USD/NMB is 26.1 robust SDs below the median 49.8 for HS "
                          "940350 over 81 samples");
         r = run1(f, &(rec){.id = "U-2", .hs = "9403500000", .qty = 100, .value = 100 * 2500});
         expect_fired(r, "unit_value_outlier",
                      (const char *[]){"\"direction\":\"overvalued\"", NULL});
         expect_explained(r, "unit_value_outlier",
-                         "unit value 2,500 USD/NMB is 26.3 robust SDs above the median 50.7 for HS "
+                         "unit value 2,500 USD/NMB is 26.2 robust SDs above the median 49.8 for HS "
                          "940350 over 81 samples");
         /* a real price spread: 35 and 70 USD/unit are within it */
         expect_quiet(run1(f, &(rec){.id = "L-1", .hs = "9403500000", .qty = 100, .value = 3500}),
@@ -294,15 +294,18 @@ static void test_certificate_reuse(void **state)
         /* one exporter, three declarations (two lines each): legitimate */
         for (int d = 1; d <= 3; d++)
                 for (int l = 1; l <= 2; l++) {
-                        char id[16];
+                        char id[16], t[32];
                         snprintf(id, sizeof(id), "CR-%d", d);
+                        snprintf(t, sizeof(t), "2025-03-1%dT10:00:00Z", d);
                         r = run1(f, &(rec){.id = id,
+                                           .time = t,
                                            .line = l,
                                            .exporter = "TH-A",
                                            .extra = "\"certificate_of_origin\":\"CO-1\""});
                         expect_quiet(r, "certificate_reuse");
                 }
         r = run1(f, &(rec){.id = "CR-4",
+                           .time = "2025-03-14T10:00:00Z",
                            .exporter = "TH-A",
                            .extra = "\"certificate_of_origin\":\"CO-1\""});
         expect_fired(r, "certificate_reuse",
@@ -311,7 +314,13 @@ static void test_certificate_reuse(void **state)
                                       "\"reason\":\"too_many_declarations\"", NULL});
         expect_explained(r, "certificate_reuse",
                          "certificate of origin CO-1, first used by exporter TH-A on declaration "
-                         "CR-1 on 2025-03-10, is now on 4 declarations, more than the 3 allowed");
+                         "CR-1 on 2025-03-11, is now on 4 declarations, more than the 3 allowed");
+        /* in event time: a declaration dated before three others is not beyond the third */
+        r = run1(f, &(rec){.id = "CR-0",
+                           .time = "2025-03-09T10:00:00Z",
+                           .exporter = "TH-A",
+                           .extra = "\"certificate_of_origin\":\"CO-1\""});
+        expect_quiet(r, "certificate_reuse");
         /* a second exporter on a certificate fires at once */
         r = run1(f, &(rec){.id = "CX-1",
                            .exporter = "TH-A",
