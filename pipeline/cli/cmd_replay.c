@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "pipeline/cli/cli.h"
+#include "pipeline/cli/replay_epochs.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/linereader.h"
 #include "stages/encode/encode.h"
@@ -21,7 +22,8 @@ static void usage(FILE *f)
 {
         fprintf(f, "usage: customsflow replay [-c config.yaml] --in FILE|- [--flags FILE]\n"
                    "                          [--stats FILE] [--dlq FILE] [--state DIR]\n"
-                   "                          [--batch-size N] [--no-progress]\n\n"
+                   "                          [--batch-size N] [--partitions P]\n"
+                   "                          [--epoch-lines K] [--no-progress]\n\n"
                    "Runs the stages (decode, dedup, detect, aggregate, encode) over a JSONL\n"
                    "file of declaration lines and prints a one-line JSON summary on stdout:\n"
                    "in, processed, duplicates, dead_lettered, flagged, flags_by_rule,\n"
@@ -35,13 +37,18 @@ static void usage(FILE *f)
                    "  --dlq FILE|-       write dead letters: {error, source, payload}\n"
                    "  --state DIR        load stage state from DIR before, save it after\n"
                    "  --batch-size N     records per batch (default 4096)\n"
+                   "  --partitions P     logical partitions, records keyed by exporter_id as a\n"
+                   "                     Kafka producer would send them (default: the config's\n"
+                   "                     replay.partitions, 1); results do not depend on it\n"
+                   "  --epoch-lines K    population state (baselines, certificate uses) merged\n"
+                   "                     every K lines (default: replay.epoch_lines, 128)\n"
                    "  --no-progress      no progress line on stderr\n"
                    "  -h, --help         this help\n");
 }
 
 typedef struct replay_opts {
         const char *config, *in, *flags, *stats, *dlq, *state;
-        long batch_size;
+        long batch_size, partitions, epoch_lines; /* 0: from the config */
         int progress;
 } replay_opts;
 
@@ -55,6 +62,8 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
                                            {"state", required_argument, 0, 'S'},
                                            {"batch-size", required_argument, 0, 'b'},
                                            {"no-progress", no_argument, 0, 'P'},
+                                           {"partitions", required_argument, 0, 'p'},
+                                           {"epoch-lines", required_argument, 0, 'e'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
         *o = (replay_opts){.batch_size = 4096, .progress = isatty(2)};
@@ -85,6 +94,22 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
                         break;
                 case 'P':
                         o->progress = 0;
+                        break;
+                case 'p':
+                        o->partitions = atol(optarg);
+                        if (o->partitions < 1 || o->partitions > 1024) {
+                                fprintf(stderr,
+                                        "customsflow replay: --partitions must be 1..1024\n");
+                                return -1;
+                        }
+                        break;
+                case 'e':
+                        o->epoch_lines = atol(optarg);
+                        if (o->epoch_lines < 1 || o->epoch_lines > 1 << 20) {
+                                fprintf(stderr,
+                                        "customsflow replay: --epoch-lines must be 1..1048576\n");
+                                return -1;
+                        }
                         break;
                 case 'h':
                         usage(stdout);
@@ -196,20 +221,22 @@ static void progress(const cf_counters *k, double t0, int final)
 }
 
 static int run_replay(cf_chain *c, FILE *in, const char *in_name, const replay_opts *o,
-                      const sinks *s)
+                      const cf_replay_cfg *ep, const sinks *s)
 {
         cf_linereader lr;
         cf_linereader_init(&lr, in);
         cf_batch b;
         cf_batch_init(&b, (size_t)o->batch_size);
-        cf_buf gbuf = {0}; /* population messages of an epoch (temporary: one per batch) */
+        cf_buf gbuf = {0};    /* population messages of an epoch */
+        int64_t in_epoch = 0; /* lines of the current epoch read so far */
+        char gerr[512];
         double t0 = cf_mono_s(), last = t0;
         int rc = 0, done = 0;
         while (!done) {
                 cf_batch_reset(&b);
                 cf_linereader_compact(&lr);
                 b.now_ms = cf_now_ms();
-                while (b.n < b.cap) {
+                while (b.n < b.cap && in_epoch < ep->epoch_lines) {
                         const char *line;
                         size_t len;
                         int r = cf_linereader_next(&lr, &line, &len);
@@ -225,6 +252,7 @@ static int run_replay(cf_chain *c, FILE *in, const char *in_name, const replay_o
                                 break;
                         }
                         if (r == 2) break; /* buffer full: process, compact, go on */
+                        in_epoch++;
                         cf_record *rec = cf_batch_add(&b, line, len);
                         rec->src = (cf_source){.topic = in_name,
                                                .partition = 0,
@@ -232,12 +260,13 @@ static int run_replay(cf_chain *c, FILE *in, const char *in_name, const replay_o
                                                .is_file = true};
                 }
                 if (b.n && (cf_chain_process(c, &b) || write_outputs(&b, s))) rc = -1;
-                char gerr[512];
-                int32_t part0 = 0;
-                if (b.n && cf_chain_barrier(c, &part0, 1, &gbuf, gerr, sizeof gerr)) {
+                /* the epoch's end (or the input's): the population state is merged */
+                if ((in_epoch == ep->epoch_lines || done) &&
+                    cf_replay_barrier(c, ep, &gbuf, gerr, sizeof gerr)) {
                         fprintf(stderr, "customsflow replay: %s\n", gerr);
                         rc = -1;
                 }
+                if (in_epoch == ep->epoch_lines) in_epoch = 0;
                 if (o->progress && cf_mono_s() - last > 0.5) {
                         progress(cf_chain_counters(c), t0, 0);
                         last = cf_mono_s();
@@ -264,12 +293,21 @@ int cf_cmd_replay(int argc, char **argv)
                 fprintf(stderr, "customsflow replay: %s\n", err);
                 return 2;
         }
+        cf_replay_cfg ep;
+        if (cf_replay_cfg_load(&ep, &cfg, err, sizeof err)) {
+                fprintf(stderr, "customsflow replay: %s\n", err);
+                cf_config_free(&cfg);
+                return 2;
+        }
+        if (o.partitions) ep.partitions = o.partitions;
+        if (o.epoch_lines) ep.epoch_lines = o.epoch_lines;
         cf_chain *c = cf_chain_new(cfg.root, cfg.base_dir, err, sizeof(err));
         if (!c) {
                 fprintf(stderr, "customsflow replay: %s\n", err);
                 cf_config_free(&cfg);
                 return 2;
         }
+        cf_chain_set_partitions(c, (int32_t)ep.partitions);
         FILE *in = strcmp(o.in, "-") ? fopen(o.in, "rb") : stdin;
         if (!in) {
                 fprintf(stderr, "customsflow replay: cannot open %s: %s\n", o.in, strerror(errno));
@@ -281,7 +319,7 @@ int cf_cmd_replay(int argc, char **argv)
         int rc = 0;
         if (o.state && state_load(c, o.state)) rc = -1;
         double t0 = cf_mono_s();
-        if (!rc) rc = run_replay(c, in, strcmp(o.in, "-") ? o.in : "-", &o, &s);
+        if (!rc) rc = run_replay(c, in, strcmp(o.in, "-") ? o.in : "-", &o, &ep, &s);
         double el = cf_mono_s() - t0;
         if (!rc && o.state) rc = state_save(c, o.state);
         FILE *fs[] = {s.flags, s.stats, s.dlq};

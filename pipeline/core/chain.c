@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 extern const cf_stage_plugin cf_stage_decode;
 extern const cf_stage_plugin cf_stage_dedup;
 extern const cf_stage_plugin cf_stage_detect;
@@ -22,8 +24,9 @@ static const cf_stage_plugin *const registry[] = {
 struct cf_chain {
         cf_stage stages[N_STAGES];
         size_t n;
+        int32_t partitions; /* logical partitions (cf_chain_set_partitions), 0: off */
         cf_counters k;
-        const cf_rule_set *rules; /* published by a stage (detect), else NULL */
+        const cf_rule_set *rules;                /* published by a stage (detect), else NULL */
         uint64_t outcomes_learnt, outcomes_dead; /* the outcomes input */
 };
 
@@ -111,11 +114,35 @@ void cf_counters_add_batch(cf_counters *k, const cf_batch *b)
         }
 }
 
+void cf_chain_set_partitions(cf_chain *c, int32_t n)
+{
+        c->partitions = n > 0 ? n : 0;
+}
+
+int32_t cf_partition_of(const void *key, size_t len, int32_t n)
+{
+        /* librdkafka's consistent_random: rd_crc32 (IEEE CRC-32, zlib's) of the key */
+        return (int32_t)(crc32(0L, key, (uInt)len) % (uint32_t)n);
+}
+
+static void assign_partitions(const cf_chain *c, cf_batch *b)
+{
+        for (size_t i = 0; i < b->n; i++) {
+                cf_record *r = &b->recs[i];
+                const cf_str *k = &r->decl.exporter_id;
+                r->src.partition = r->status == CF_REC_OK && k->n
+                                       ? cf_partition_of(k->p, k->n, c->partitions)
+                                       : cf_partition_of(r->data, r->len, c->partitions);
+        }
+}
+
 int cf_chain_process(cf_chain *c, cf_batch *b)
 {
         for (size_t i = 0; i < c->n; i++) {
                 cf_stage *s = &c->stages[i];
                 if (s->p->process && s->p->process(s, b)) return -1;
+                /* the first stage decodes the key (exporter_id) */
+                if (!i && c->partitions) assign_partitions(c, b);
         }
         cf_counters_add_batch(&c->k, b);
         return 0;
@@ -222,8 +249,7 @@ int cf_chain_apply(cf_chain *c, const cf_global_msg *m, char *errstr, size_t err
         return 0;
 }
 
-int cf_chain_apply_all(cf_chain *c, const void *data, size_t len, char *errstr,
-                       size_t errstr_size)
+int cf_chain_apply_all(cf_chain *c, const void *data, size_t len, char *errstr, size_t errstr_size)
 {
         size_t off = 0;
         cf_global_msg m;
@@ -240,8 +266,8 @@ void cf_chain_settle(cf_chain *c)
                 if (c->stages[i].p->settle) c->stages[i].p->settle(&c->stages[i]);
 }
 
-int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratch,
-                     char *errstr, size_t errstr_size)
+int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratch, char *errstr,
+                     size_t errstr_size)
 {
         cf_buf_reset(scratch);
         for (size_t i = 0; i < n; i++)

@@ -128,8 +128,9 @@ void cf_population_poll(cf_worker *w, int timeout_ms)
         if (n) cf_chain_settle(w->chain);
         if (!w->pop.ready && caught_up(w)) {
                 w->pop.ready = true;
-                cf_log(CF_LOG_INFO, COMPONENT, "worker %d: population state read (%" PRIu64
-                       " messages)", w->id, w->pub.population_applied);
+                cf_log(CF_LOG_INFO, COMPONENT,
+                       "worker %d: population state read (%" PRIu64 " messages)", w->id,
+                       w->pub.population_applied);
         }
 }
 

@@ -327,8 +327,9 @@ static bool get_vol_events(cf_st_dec *d, cf_vec *tmp)
                 e->decl = cf_st_u32(d);
                 if (cf_st_ok(d) &&
                     (e->hour < 0 || e->hour > HOUR_LIMIT || e->cents < 0 || e->decl > 1))
-                        return cf_st_fail(d, "volume event (hour %lld, cents %lld, decl %u) out "
-                                             "of range",
+                        return cf_st_fail(d,
+                                          "volume event (hour %lld, cents %lld, decl %u) out "
+                                          "of range",
                                           (long long)e->hour, (long long)e->cents, e->decl);
         }
         return cf_st_ok(d);
@@ -349,7 +350,6 @@ static bool get_cert_uses(cf_st_dec *d, cf_vec *tmp)
         }
         return cf_st_ok(d);
 }
-
 
 /* A contribution (types 5, 6), decoded. */
 typedef struct vol_slot {
@@ -393,8 +393,8 @@ static void cum_apply(cf_detect *x, const cum *c, int sign)
 {
         cf_detect_global *g = &x->glob;
         if (c->type == MSG_UV_CUM) {
-                cf_uv_rep *v = sign > 0 ? uv_at(&g->uv, c->key, c->last_ms)
-                                        : cf_kvtab_get(&g->uv, c->key);
+                cf_uv_rep *v =
+                    sign > 0 ? uv_at(&g->uv, c->key, c->last_ms) : cf_kvtab_get(&g->uv, c->key);
                 if (!v) return;
                 if (sign > 0)
                         cf_lns_merge(&v->s, &c->s);
@@ -413,8 +413,7 @@ static void cum_apply(cf_detect *x, const cum *c, int sign)
                                           c->key, c->last_ms, top)
                                  : cf_kvtab_get(&g->vol, c->key);
         for (size_t i = 0; v && i < c->slots.n; i++)
-                cf_vol_ring_add(v, s[i].day, s[i].at, sign * s[i].cents,
-                                sign * (int64_t)s[i].decl);
+                cf_vol_ring_add(v, s[i].day, s[i].at, sign * s[i].cents, sign * (int64_t)s[i].decl);
 }
 
 /* The contribution store: (type, key, source) -> the last message value. */
@@ -516,8 +515,7 @@ static int apply_events(cf_detect *x, cf_st_dec *d, int type)
 int cf_detect_apply(cf_detect *x, const cf_global_msg *m, char *errstr, size_t errstr_size)
 {
         cf_st_dec d;
-        cf_st_dec_init(&d, m->val, m->val_len, "detect: population message", errstr,
-                       errstr_size);
+        cf_st_dec_init(&d, m->val, m->val_len, "detect: population message", errstr, errstr_size);
         int type = cf_st_u8(&d), version = cf_st_u8(&d), rc = -1;
         if (cf_st_ok(&d) && version != MSG_VERSION) {
                 cf_st_fail(&d, "version %d, this build reads %d", version, MSG_VERSION);
@@ -535,7 +533,8 @@ int cf_detect_apply(cf_detect *x, const cf_global_msg *m, char *errstr, size_t e
         } else {
                 cf_st_fail(&d, "unknown type %d", type);
         }
-        if (rc) x->glob.refused++;
+        if (rc)
+                x->glob.refused++;
         else
                 x->glob.applied++;
         return rc;

@@ -66,8 +66,8 @@ typedef struct cf_reg_row {
         int64_t registered_ms;
         double capacity;      /* over period_days (NAN: none) */
         uint16_t period_days; /* 1..CF_CAP_MAX_DAYS; capacity_per_year rows: 365 */
-        uint32_t index; /* row number: part of the capacity state key */
-        uint64_t h;     /* hash of exporter_id */
+        uint32_t index;       /* row number: part of the capacity state key */
+        uint64_t h;           /* hash of exporter_id */
 } cf_reg_row;
 
 /** A route watch-list entry (route_watchlist.csv). */
@@ -242,11 +242,11 @@ typedef struct cf_detect_global {
 
 /** State of one input partition (the unit of work and of state, DESIGN §6). */
 typedef struct cf_detect_part {
-        int64_t first_ms;        /* earliest event time seen */
-        int64_t first_published; /* first_ms as last published */
+        int64_t first_ms;              /* earliest event time seen */
+        int64_t first_published;       /* first_ms as last published */
         cf_vec uv_ev, vol_ev, cert_ev; /* contributions since the last publish */
-        cf_kvtab exp;     /* exporters: first seen, cumulative value */
-        cf_kvtab cap;     /* rolling quantity by (exporter, registry row) */
+        cf_kvtab exp;                  /* exporters: first seen, cumulative value */
+        cf_kvtab cap;                  /* rolling quantity by (exporter, registry row) */
         cf_kvtab vdecl;   /* (declaration, origin + HS6) pairs counted as a declaration */
         cf_kvtab uv_own;  /* cumulative mode: this partition's unit-value contribution per key */
         cf_kvtab vol_own; /* cumulative mode: this partition's volume contribution per key */

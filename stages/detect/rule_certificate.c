@@ -26,8 +26,8 @@ static const cf_config_map cert_map[] = {
     {CF_CFG_DURATION, "window", "365d", offsetof(cert_cfg, window_ms),
      "a certificate unused this long is forgotten"},
     {CF_CFG_INT, "max_entries", "1000000", offsetof(cert_cfg, max_entries),
-     "certificates kept (global replica, ~250 bytes each; least recently used evicted, counted)",
-     1, 1e10},
+     "certificates kept (global replica, ~250 bytes each; least recently used evicted, counted)", 1,
+     1e10},
     {0}};
 
 static void keep_id(char *dst, size_t cap, const char *s, size_t n)
@@ -90,8 +90,8 @@ void cf_cert_rep_merge(cf_cert_rep *v, const cf_cert_event *e)
 /* "certificate of origin CO-1, first used by exporter TH-E1 on declaration D-1 on
  * 2025-03-01, is now used by 2 exporters on 3 declarations" or "... is now on 5
  * declarations, more than the 3 allowed" */
-static void cert_explain(cf_detect *x, const cf_decl *d, const cert_cfg *cfg,
-                         const cf_cert_rep *v, bool other, double exporters, double rank)
+static void cert_explain(cf_detect *x, const cf_decl *d, const cert_cfg *cfg, const cf_cert_rep *v,
+                         bool other, double exporters, double rank)
 {
         cf_buf *e = cf_ex_begin(x);
         cf_buf_printf(e,
@@ -154,8 +154,8 @@ static void cert_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record 
                 /* this declaration's rank in event time among the certificate's */
                 int earlier = 0;
                 for (int j = 0; j < v->nd; j++)
-                        earlier += v->decl[j].h != x->decl_h && before(v->decl[j].t, v->decl[j].h,
-                                                                       &(cf_cert_use){t, x->decl_h});
+                        earlier += v->decl[j].h != x->decl_h &&
+                                   before(v->decl[j].t, v->decl[j].h, &(cf_cert_use){t, x->decl_h});
                 if (other || earlier >= cfg->max_declarations)
                         cert_fire(x, b, r, cfg, v, other, earlier + 1);
         }

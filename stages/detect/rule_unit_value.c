@@ -82,8 +82,8 @@ void cf_uv_sketch_settle(cf_lns *s)
 
 /* "unit value 1.61 USD/KGM is 4.1 robust SDs below the median 2.93 for HS 721933
  * over 1,587 samples" */
-static void uv_fire(cf_detect *x, cf_batch *b, cf_record *r, const uv_cfg *cfg,
-                    const cf_uv_rep *v, double uv, double spread, double z)
+static void uv_fire(cf_detect *x, cf_batch *b, cf_record *r, const uv_cfg *cfg, const cf_uv_rep *v,
+                    double uv, double spread, double z)
 {
         const cf_decl *d = &r->decl;
         cf_buf *o = cf_ev_begin(x);

@@ -131,8 +131,8 @@ void cf_vol_rep_add(cf_vol_rep *v, const cf_vol_event *e)
         cf_vol_ring_add(v, true, e->hour / 24, e->cents, e->decl);
 }
 
-void cf_vol_rep_each(cf_vol_rep *v, void (*fn)(void *op, bool day, int64_t at, int64_t cents,
-                                               uint32_t decl),
+void cf_vol_rep_each(cf_vol_rep *v,
+                     void (*fn)(void *op, bool day, int64_t at, int64_t cents, uint32_t decl),
                      void *op)
 {
         for (int64_t h = v->cur_hour - v->nh + 1; h <= v->cur_hour; h++)
@@ -224,8 +224,8 @@ static bool vol_view_of(const cf_detect *x, const vol_cfg *cfg, cf_vol_rep *v, i
         return true;
 }
 
-static void vol_fire(cf_detect *x, cf_batch *b, cf_record *r, const vol_cfg *cfg,
-                     const vol_view *w, double floor_v)
+static void vol_fire(cf_detect *x, cf_batch *b, cf_record *r, const vol_cfg *cfg, const vol_view *w,
+                     double floor_v)
 {
         const cf_decl *d = &r->decl;
         cf_buf *o = cf_ev_begin(x);
@@ -262,7 +262,8 @@ static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
                 double floor_v = w.base < cfg->min_baseline_usd ? cfg->min_baseline_usd : w.base;
                 double floor_n =
                     w.base_n < cfg->min_baseline_count ? cfg->min_baseline_count : w.base_n;
-                if (w.sv > cfg->k * floor_v && (!(cfg->count_k > 0) || w.sc > cfg->count_k * floor_n))
+                if (w.sv > cfg->k * floor_v &&
+                    (!(cfg->count_k > 0) || w.sc > cfg->count_k * floor_n))
                         vol_fire(x, b, r, cfg, &w, floor_v);
         }
         cf_vol_event *e = cf_vec_push(&ps->vol_ev, sizeof(*e));
