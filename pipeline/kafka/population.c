@@ -150,11 +150,11 @@ int cf_population_start(cf_worker *w)
         if (!rc && rd_kafka_assign(w->pop.rk, l)) rc = -1;
         rd_kafka_topic_partition_list_destroy(l);
         if (rc) return -1;
-        int64_t t0 = cf_now_ms(), last = t0;
+        int64_t t0 = cf_mono_ms(), last = t0;
         while (!caught_up(w) && !atomic_load(&w->svc->stop)) {
                 cf_population_poll(w, 100);
-                if (cf_now_ms() - last >= CATCH_UP_LOG) {
-                        last = cf_now_ms();
+                if (cf_mono_ms() - last >= CATCH_UP_LOG) {
+                        last = cf_mono_ms();
                         cf_log(CF_LOG_INFO, COMPONENT,
                                "worker %d: reading the population state: %" PRIu64
                                " messages so far",
@@ -163,7 +163,7 @@ int cf_population_start(cf_worker *w)
         }
         w->pop.ready = caught_up(w);
         cf_log(CF_LOG_INFO, COMPONENT, "worker %d: population state ready in %lld ms", w->id,
-               (long long)(cf_now_ms() - t0));
+               (long long)(cf_mono_ms() - t0));
         return 0;
 }
 
