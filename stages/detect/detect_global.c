@@ -56,7 +56,7 @@ enum {
         MSG_VOL_CUM = 6,
 };
 #define MSG_VERSION 1
-#define KIND_VOL    (1ull << 63) /* own_dirty: a volume key (else unit value) */
+#define KIND_VOL    (1ull << 63) /* dirty lists: a volume key (else unit value) */
 #define HOUR_LIMIT  (CF_ST_TIME_LIMIT_MS / 3600000LL)
 
 void *cf_vec_push(cf_vec *a, size_t size)
@@ -101,6 +101,14 @@ static void mark_dirty(cf_detect *x, cf_uv_rep *v, uint64_t key)
         if (v->dirty) return;
         v->dirty = 1;
         *(uint64_t *)cf_vec_push(&x->glob.dirty, sizeof(uint64_t)) = key;
+}
+
+static void mark_vol_dirty(cf_detect *x, cf_vol_rep *v, uint64_t key)
+{
+        v->c_hour = -1; /* the cached sums no longer hold */
+        if (v->dirty) return;
+        v->dirty = 1;
+        *(uint64_t *)cf_vec_push(&x->glob.dirty, sizeof(uint64_t)) = key | KIND_VOL;
 }
 
 /* ---- publish ---- */
@@ -414,6 +422,7 @@ static void cum_apply(cf_detect *x, const cum *c, int sign)
                                  : cf_kvtab_get(&g->vol, c->key);
         for (size_t i = 0; v && i < c->slots.n; i++)
                 cf_vol_ring_add(v, s[i].day, s[i].at, sign * s[i].cents, sign * (int64_t)s[i].decl);
+        if (v) mark_vol_dirty(x, v, c->key);
 }
 
 /* The contribution store: (type, key, source) -> the last message value. */
@@ -502,7 +511,9 @@ static int apply_events(cf_detect *x, cf_st_dec *d, int type)
                         mark_dirty(x, v, e->key);
                 } else if (type == MSG_VOL_EVENTS) {
                         const cf_vol_event *e = (const cf_vol_event *)tmp.v + i;
-                        cf_vol_rep_add(vol_at(&g->vol, vcfg, e->key, e->t, e->hour), e);
+                        cf_vol_rep *v = vol_at(&g->vol, vcfg, e->key, e->t, e->hour);
+                        cf_vol_rep_add(v, e);
+                        mark_vol_dirty(x, v, e->key);
                 } else {
                         const cf_cert_event *e = (const cf_cert_event *)tmp.v + i;
                         cf_cert_rep_merge(cf_kvtab_put(&g->cert, e->key, e->t, NULL), e);
@@ -544,8 +555,14 @@ void cf_detect_settle(cf_detect *x)
 {
         cf_detect_global *g = &x->glob;
         const void *ucfg = rule_cfg(x, &cf_rule_unit_value_outlier);
+        const void *vcfg = rule_cfg(x, &cf_rule_origin_volume_surge);
         const uint64_t *k = g->dirty.v;
         for (size_t i = 0; i < g->dirty.n; i++) {
+                if (k[i] & KIND_VOL) {
+                        cf_vol_rep *v = cf_kvtab_get(&g->vol, k[i] & ~KIND_VOL);
+                        if (v) cf_vol_settle(vcfg, v);
+                        continue;
+                }
                 cf_uv_rep *v = cf_kvtab_get(&g->uv, k[i]);
                 if (v) cf_uv_settle(ucfg, v);
         }

@@ -172,8 +172,13 @@ typedef struct cf_vol_rep {
         int64_t last_ms;
         int64_t cur_hour, cur_day; /* newest hour / day in the rings */
         uint16_t nh, nd;           /* ring sizes (from the config when created) */
-        uint8_t dirty;             /* own contributions: changed since the last publish */
-        int64_t ring[];            /* cents [nh + nd], then uint32 declarations [nh + nd] */
+        uint8_t dirty;             /* changed since the last settle (own: since the last publish) */
+        /* sums as of the last settle (replica): the short window ending at c_hour and
+         * the c_nd days before the first day it touches; read instead of the rings
+         * while they still apply */
+        int64_t c_hour, c_nd, c_sc, c_lc;
+        uint64_t c_sn, c_ln;
+        int64_t ring[]; /* cents [nh + nd], then uint32 declarations [nh + nd] */
 } cf_vol_rep;
 
 /** A use kept: its event time and the hash of its declaration or exporter id. */
@@ -209,6 +214,8 @@ void cf_vol_rep_add(cf_vol_rep *v, const cf_vol_event *e);
 /** Add (or, negative, take out: never moving the ring) cents and declarations at an
  * hour (day false) or a day of v's rings; outside the ring: nothing. */
 void cf_vol_ring_add(cf_vol_rep *v, bool day, int64_t at, int64_t cents, int64_t decl);
+/** Refresh v's cached sums (the replica's settle; cfg: the rule's). */
+void cf_vol_settle(const void *cfg, cf_vol_rep *v);
 /** Call fn for every non-empty hour, then day, of v's rings. */
 void cf_vol_rep_each(cf_vol_rep *v,
                      void (*fn)(void *op, bool day, int64_t at, int64_t cents, uint32_t decl),
@@ -247,7 +254,7 @@ typedef struct cf_detect_part {
         cf_vec uv_ev, vol_ev, cert_ev; /* contributions since the last publish */
         cf_kvtab exp;                  /* exporters: first seen, cumulative value */
         cf_kvtab cap;                  /* rolling quantity by (exporter, registry row) */
-        cf_kvtab vdecl;   /* (declaration, origin + HS6) pairs counted as a declaration */
+        cf_kvtab vdecl;   /* per exporter: its current declaration's (origin, HS6) pairs counted */
         cf_kvtab uv_own;  /* cumulative mode: this partition's unit-value contribution per key */
         cf_kvtab vol_own; /* cumulative mode: this partition's volume contribution per key */
         cf_vec own_dirty; /* cumulative mode: (kind << 63 | key) changed since the last publish */

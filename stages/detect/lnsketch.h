@@ -50,6 +50,7 @@ typedef struct cf_lns {
         uint32_t n, cap; /* buckets used / allocated */
         int32_t gen;     /* current generation (CF_LNS_GEN_NONE: nothing added yet) */
         uint8_t level;
+        uint64_t total; /* sum of every count (kept, so cf_lns_count is O(1)) */
 } cf_lns;
 
 #define CF_LNS_INIT                                                                                \

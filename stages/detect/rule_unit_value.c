@@ -67,7 +67,11 @@ void cf_uv_settle(const void *cv, cf_uv_rep *v)
         uint64_t moved = n > v->n_at ? n - v->n_at : v->n_at - n;
         v->n = n;
         v->dirty = 0;
-        if (!n || !(n < 2 * (uint64_t)cfg->min_samples || moved * 32 >= n)) return;
+        /* read only from min_samples on: refreshed every round while young, then once it
+         * grew (or shrank) by 1/32 */
+        if (n < (uint64_t)cfg->min_samples ||
+            !(n < 2 * (uint64_t)cfg->min_samples || moved * 32 >= n))
+                return;
         double med, mad;
         cf_lns_median_mad(&v->s, &med, &mad);
         v->med = med;

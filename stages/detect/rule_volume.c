@@ -12,9 +12,9 @@
  * A surge is judged on value and, optionally, on the number of declarations
  * (count_ratio): one large but ordinary consignment of a rarely traded pair
  * is not diverted trade, many new declarations are. A declaration counts
- * once per pair: the first of its lines seen for the pair (a partition-local
- * table of (declaration, pair): the lines of a declaration share its
- * exporter, hence its partition).
+ * once per pair: the first of its lines seen for the pair. Which pairs the
+ * exporter's current declaration has counted is kept per exporter (the
+ * lines of a declaration share its exporter, hence its partition).
  */
 #include <math.h>
 #include <string.h>
@@ -22,6 +22,7 @@
 #include "stages/detect/detect_int.h"
 
 #define VOL_MAX_HOURS 72 /* longest short window */
+#define VDECL_PAIRS   6  /* pairs remembered for an exporter's current declaration */
 #define HOUR_MS       3600000LL
 #define DAY_MS        86400000LL
 
@@ -91,6 +92,7 @@ void cf_vol_rep_init(cf_vol_rep *v, const void *cv, int64_t hour)
         ring_sizes(cv, &v->nh, &v->nd);
         v->cur_hour = hour;
         v->cur_day = hour / 24;
+        v->c_hour = -1;
 }
 
 /* Move a ring of n buckets (cents c, counts k) whose newest is *cur forward to `to`. */
@@ -143,18 +145,30 @@ void cf_vol_rep_each(cf_vol_rep *v,
                         fn(op, true, d, dv(v)[d % v->nd], dc(v)[d % v->nd]);
 }
 
-/* Sums of the ring over [from, to] (inclusive), what the ring still holds of it. */
+/* Sums of the ring over [from, to] (inclusive), what the ring still holds of it: one
+ * division to find the first slot, then a walk (a division per slot was most of the
+ * rule's cost). */
 static void ring_sum(cf_vol_rep *v, bool day, int64_t from, int64_t to, int64_t *cents,
                      uint64_t *decl)
 {
         int64_t cur = day ? v->cur_day : v->cur_hour;
         uint16_t n = day ? v->nd : v->nh;
         if (from <= cur - n) from = cur - n + 1;
+        if (from < 0) from = 0;
         if (to > cur) to = cur;
-        for (int64_t i = from < 0 ? 0 : from; i <= to; i++) {
-                *cents += (day ? dv(v) : hv(v))[i % n];
-                *decl += (day ? dc(v) : hc(v))[i % n];
+        if (from > to) return;
+        const int64_t *c = day ? dv(v) : hv(v);
+        const uint32_t *k = day ? dc(v) : hc(v);
+        size_t s = (size_t)(from % n);
+        int64_t sc = 0;
+        uint64_t sk = 0;
+        for (int64_t i = from; i <= to; i++) {
+                sc += c[s];
+                sk += k[s];
+                if (++s == n) s = 0;
         }
+        *cents += sc;
+        *decl += sk;
 }
 
 /* "USD 1,230,000 from VN under HS 854231 in the last 24 h on 12 declarations: 8.3
@@ -186,6 +200,28 @@ typedef struct vol_view {
 
 /* The view of the replica v (NULL: the pair was never published) with the record at
  * hour h (cents, decl) added; false when the rule may not judge yet (history). */
+/* The longest baseline the rule may use for a value's layout. */
+static int64_t baseline_days(const vol_cfg *cfg, uint16_t nh, uint16_t nd_ring)
+{
+        int64_t nd = cfg->long_ms / DAY_MS;
+        if (nd > nd_ring - (nh + 23) / 24 - 2) nd = nd_ring - (nh + 23) / 24 - 2;
+        return nd;
+}
+
+void cf_vol_settle(const void *cv, cf_vol_rep *v)
+{
+        int64_t end = v->cur_hour, ds = ((end - v->nh + 1) * HOUR_MS) / DAY_MS;
+        v->c_sc = v->c_lc = 0;
+        v->c_sn = v->c_ln = 0;
+        v->c_nd = baseline_days(cv, v->nh, v->nd);
+        ring_sum(v, false, end - v->nh + 1, end, &v->c_sc, &v->c_sn);
+        ring_sum(v, true, ds - v->c_nd, ds - 1, &v->c_lc, &v->c_ln);
+        v->c_hour = end;
+        v->dirty = 0;
+}
+
+/* The view of the replica v (NULL: the pair was never published) with the record at
+ * hour h (cents, decl) added; false when the rule may not judge yet (history). */
 static bool vol_view_of(const cf_detect *x, const vol_cfg *cfg, cf_vol_rep *v, int64_t h,
                         int64_t cents, uint32_t decl, vol_view *o)
 {
@@ -196,9 +232,13 @@ static bool vol_view_of(const cf_detect *x, const vol_cfg *cfg, cf_vol_rep *v, i
                 nd_ring = v->nd;
         }
         int64_t end = v && v->cur_hour > h ? v->cur_hour : h, sc_c = 0;
-        uint64_t sn = 0, ln = 0;
+        bool cached = v && v->c_hour == end;
+        uint64_t sn = cached ? v->c_sn : 0, ln = 0;
         int64_t lc = 0;
-        if (v) ring_sum(v, false, end - nh + 1, end, &sc_c, &sn);
+        if (cached)
+                sc_c = v->c_sc;
+        else if (v)
+                ring_sum(v, false, end - nh + 1, end, &sc_c, &sn);
         if (h > end - nh) {
                 sc_c += cents;
                 sn += decl;
@@ -212,11 +252,15 @@ static bool vol_view_of(const cf_detect *x, const vol_cfg *cfg, cf_vol_rep *v, i
         int64_t ds = ((end - nh + 1) * HOUR_MS) / DAY_MS;
         o->hist_days = ds - x->glob.first_ms / DAY_MS;
         if (o->hist_days <= 0 || o->hist_days * DAY_MS < cfg->history_ms) return false;
-        int64_t nd = cfg->long_ms / DAY_MS;
+        int64_t nd = baseline_days(cfg, nh, nd_ring);
         if (nd > o->hist_days) nd = o->hist_days;
-        if (nd > nd_ring - (nh + 23) / 24 - 2) nd = nd_ring - (nh + 23) / 24 - 2;
         if (nd < 1) return false;
-        if (v) ring_sum(v, true, ds - nd, ds - 1, &lc, &ln);
+        if (cached && nd == v->c_nd) {
+                lc = v->c_lc;
+                ln = v->c_ln;
+        } else if (v) {
+                ring_sum(v, true, ds - nd, ds - 1, &lc, &ln);
+        }
         o->sv = (double)sc_c / 100;
         o->sc = (double)sn;
         o->base = (double)lc / 100 / (double)nd;
@@ -242,6 +286,29 @@ static void vol_fire(cf_detect *x, cf_batch *b, cf_record *r, const vol_cfg *cfg
         cf_detect_fire(x, b, r, &cf_rule_origin_volume_surge, cfg);
 }
 
+/* An exporter's current declaration and the pairs it was counted for. */
+typedef struct vdecl_val {
+        int64_t last_ms;
+        uint64_t decl_h;
+        uint32_t n;
+        uint32_t pad;
+        uint64_t pairs[VDECL_PAIRS];
+} vdecl_val;
+
+/* 1 when declaration decl_h has not been counted for pair key yet (then it is). A
+ * declaration spanning more pairs than kept counts again on those past the last. */
+static uint32_t counted_once(vdecl_val *v, uint64_t decl_h, uint64_t key)
+{
+        if (v->decl_h != decl_h) {
+                v->decl_h = decl_h;
+                v->n = 0;
+        }
+        for (uint32_t i = 0; i < v->n; i++)
+                if (v->pairs[i] == key) return 0;
+        if (v->n < VDECL_PAIRS) v->pairs[v->n++] = key;
+        return 1;
+}
+
 static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
 {
         const vol_cfg *cfg = cv;
@@ -254,9 +321,7 @@ static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         int64_t cents = !(c > 0) ? 0 : c > 1e17 ? (int64_t)1e17 : llround(c);
         /* declarations are counted, not lines: the lines of one declaration must not
          * look like a burst of shipments */
-        bool created;
-        cf_kvtab_put(&ps->vdecl, x->decl_h ^ (key * 0x9E3779B97F4A7C15ull), t, &created);
-        uint32_t decl = created;
+        uint32_t decl = counted_once(cf_kvtab_put(&ps->vdecl, x->exp_h, t, NULL), x->decl_h, key);
         vol_view w;
         if (vol_view_of(x, cfg, cf_kvtab_get(&x->glob.vol, key), h, cents, decl, &w)) {
                 double floor_v = w.base < cfg->min_baseline_usd ? cfg->min_baseline_usd : w.base;
@@ -280,8 +345,8 @@ static void vol_limits(const void *cv, size_t *max, int64_t *window, uint32_t *v
         *vsize = (uint32_t)(sizeof(cf_vol_rep) + (nh + nd) * (sizeof(int64_t) + sizeof(uint32_t)));
 }
 
-/* The partition's (declaration, pair) table: a declaration's lines arrive together; a
- * week is far beyond the spread of their event times. */
+/* The partition's exporters' current declarations: a declaration's lines arrive
+ * together; a week is far beyond the spread of their event times. */
 static void vdecl_limits(const void *cv, size_t *max, int64_t *window, uint32_t *vsize)
 {
         const vol_cfg *c = cv;
@@ -298,7 +363,7 @@ const cf_rule cf_rule_origin_volume_surge = {
     .check = vol_check,
     .state_limits = vdecl_limits,
     .table_off = offsetof(cf_detect_part, vdecl),
-    .value_size = sizeof(int64_t),
+    .value_size = sizeof(vdecl_val),
     .replica_off = offsetof(cf_detect_global, vol),
     .replica_size = sizeof(cf_vol_rep),
     .replica_limits = vol_limits,
