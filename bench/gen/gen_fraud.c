@@ -393,7 +393,9 @@ void gen_campaign_line(cf_gen *g, gen_campaign *c, gen_rec *r)
         switch (c->type) {
         case CAMP_SURGE:
                 gen_price(g, r, uniform(g, 40000, 90000), gen_legit_z(g));
-                r->labels |= gen_label("origin_volume_surge");
+                /* by the definition: from the declaration that takes the window's count
+                 * past the threshold (each campaign line is a declaration) */
+                if (c->step >= GEN_SURGE_MIN_DECL) r->labels |= gen_label("origin_volume_surge");
                 break;
         case CAMP_NEWEXP:
         case CAMP_NEWEXP_LA:
