@@ -135,51 +135,87 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
         return 0;
 }
 
-static void state_path(const char *dir, char *out, size_t n)
+/* State files: one per logical partition (replay-partition-<p>.state) and the
+ * population state every partition shares (replay-population.state). */
+static void state_path(const char *dir, int32_t p, char *out, size_t n)
 {
-        snprintf(out, n, "%s/replay-partition-0.state", dir);
+        if (p < 0)
+                snprintf(out, n, "%s/replay-population.state", dir);
+        else
+                snprintf(out, n, "%s/replay-partition-%d.state", dir, p);
 }
 
-static int state_load(cf_chain *c, const char *dir)
+/* The file's bytes into b; 0 when it is there, 1 when it is not, -1 on error. */
+static int read_file(const char *path, cf_buf *b)
+{
+        FILE *f = fopen(path, "rb");
+        if (!f) return errno == ENOENT ? 1 : -1;
+        char tmp[1 << 16];
+        size_t n;
+        while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+                cf_buf_put(b, tmp, n);
+        int rc = ferror(f) ? -1 : 0;
+        fclose(f);
+        return rc;
+}
+
+static int state_load(cf_chain *c, const char *dir, int32_t parts)
 {
         char path[4096], err[512];
         if (mkdir(dir, 0755) && errno != EEXIST) {
                 fprintf(stderr, "customsflow replay: cannot create %s: %s\n", dir, strerror(errno));
                 return -1;
         }
-        state_path(dir, path, sizeof(path));
-        FILE *f = fopen(path, "rb");
-        if (!f) return cf_chain_restore(c, 0, NULL, 0, err, sizeof(err)); /* first run */
-        cf_buf b = {0};
-        char tmp[1 << 16];
-        size_t n;
-        while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-                cf_buf_put(&b, tmp, n);
-        fclose(f);
-        int rc = cf_chain_restore(c, 0, b.p, b.len, err, sizeof(err));
-        if (rc) fprintf(stderr, "customsflow replay: %s: %s\n", path, err);
-        cf_buf_free(&b);
+        /* state of a partition this run does not have: written with more partitions */
+        state_path(dir, parts, path, sizeof path);
+        if (access(path, F_OK) == 0) {
+                fprintf(stderr,
+                        "customsflow replay: %s: the state was written with more than %d "
+                        "partitions; run with the same --partitions\n",
+                        path, parts);
+                return -1;
+        }
+        int rc = 0;
+        for (int32_t p = -1; p < parts && !rc; p++) {
+                cf_buf b = {0};
+                state_path(dir, p, path, sizeof path);
+                int r = read_file(path, &b);
+                if (r < 0) {
+                        fprintf(stderr, "customsflow replay: %s: %s\n", path, strerror(errno));
+                        rc = -1;
+                } else {
+                        /* a missing file: that partition (or the population) starts empty */
+                        rc = p < 0 ? cf_chain_restore_replica(c, b.p, r ? 0 : b.len, err,
+                                                              sizeof err)
+                                   : cf_chain_restore(c, p, b.p, r ? 0 : b.len, err, sizeof err);
+                        if (rc) fprintf(stderr, "customsflow replay: %s: %s\n", path, err);
+                }
+                cf_buf_free(&b);
+        }
         return rc;
 }
 
-static int state_save(cf_chain *c, const char *dir)
+static int state_save(cf_chain *c, const char *dir, int32_t parts)
 {
         char path[4096], tmp[4200];
-        state_path(dir, path, sizeof(path));
-        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-        cf_buf b = {0};
-        if (cf_chain_snapshot(c, 0, &b)) {
+        for (int32_t p = -1; p < parts; p++) {
+                state_path(dir, p, path, sizeof(path));
+                snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+                cf_buf b = {0};
+                if (p < 0 ? cf_chain_snapshot_replica(c, &b) : cf_chain_snapshot(c, p, &b)) {
+                        cf_buf_free(&b);
+                        return -1;
+                }
+                FILE *f = fopen(tmp, "wb");
+                int ok = f && fwrite(b.p, 1, b.len, f) == b.len;
+                if (f) ok = (fclose(f) == 0) && ok;
                 cf_buf_free(&b);
-                return -1;
-        }
-        FILE *f = fopen(tmp, "wb");
-        int ok = f && fwrite(b.p, 1, b.len, f) == b.len;
-        if (f) ok = (fclose(f) == 0) && ok;
-        cf_buf_free(&b);
-        /* write-then-rename: a crash never leaves a half-written state file */
-        if (!ok || rename(tmp, path)) {
-                fprintf(stderr, "customsflow replay: cannot write %s: %s\n", path, strerror(errno));
-                return -1;
+                /* write-then-rename: a crash never leaves a half-written state file */
+                if (!ok || rename(tmp, path)) {
+                        fprintf(stderr, "customsflow replay: cannot write %s: %s\n", path,
+                                strerror(errno));
+                        return -1;
+                }
         }
         return 0;
 }
@@ -317,11 +353,11 @@ int cf_cmd_replay(int argc, char **argv)
         }
         sinks s = {cf_open_out(o.flags), cf_open_out(o.stats), cf_open_out(o.dlq)};
         int rc = 0;
-        if (o.state && state_load(c, o.state)) rc = -1;
+        if (o.state && state_load(c, o.state, (int32_t)ep.partitions)) rc = -1;
         double t0 = cf_mono_s();
         if (!rc) rc = run_replay(c, in, strcmp(o.in, "-") ? o.in : "-", &o, &ep, &s);
         double el = cf_mono_s() - t0;
-        if (!rc && o.state) rc = state_save(c, o.state);
+        if (!rc && o.state) rc = state_save(c, o.state, (int32_t)ep.partitions);
         FILE *fs[] = {s.flags, s.stats, s.dlq};
         for (int i = 0; i < 3; i++)
                 if (fs[i] && fs[i] != stdout && fclose(fs[i])) rc = -1;

@@ -9,6 +9,8 @@
 
 #include <zlib.h>
 
+#include "pipeline/core/stenc.h"
+
 extern const cf_stage_plugin cf_stage_decode;
 extern const cf_stage_plugin cf_stage_dedup;
 extern const cf_stage_plugin cf_stage_detect;
@@ -227,6 +229,56 @@ int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t le
                 }
                 if (s->p->restore(s, partition, found, found ? flen : 0, errstr, errstr_size))
                         return -1;
+        }
+        return 0;
+}
+
+/* The replicas: a sealed snapshot (stenc.h: magic, version, length, XXH3-64 checked
+ * before anything is read), then per stage with a replica its name (str8) and a block. */
+int cf_chain_snapshot_replica(cf_chain *c, cf_buf *out)
+{
+        size_t seal = cf_st_seal_begin(out);
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (!s->p->snapshot_replica) continue;
+                cf_st_put_str8(out, s->p->name);
+                size_t blk = cf_st_block_begin(out);
+                if (s->p->snapshot_replica(s, out)) return -1;
+                cf_st_block_end(out, blk);
+        }
+        cf_st_seal_end(out, seal);
+        return 0;
+}
+
+int cf_chain_restore_replica(cf_chain *c, const void *data, size_t len, char *errstr,
+                             size_t errstr_size)
+{
+        const void *payload = NULL;
+        size_t plen = 0;
+        if (len && cf_st_unseal(data, len, &payload, &plen, errstr, errstr_size)) return -1;
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (!s->p->restore_replica) continue;
+                const void *found = NULL;
+                size_t flen = 0;
+                cf_st_dec d;
+                cf_st_dec_init(&d, payload, plen, "population snapshot", errstr, errstr_size);
+                while (cf_st_ok(&d) && cf_st_left(&d)) {
+                        size_t nl;
+                        const char *name = cf_st_bytes8(&d, &nl);
+                        uint64_t bl = cf_st_u64(&d);
+                        if (!cf_st_ok(&d) || bl > cf_st_left(&d)) {
+                                cf_st_fail(&d, "truncated");
+                                break;
+                        }
+                        const unsigned char *b = cf_st_take(&d, (size_t)bl);
+                        if (nl == strlen(s->p->name) && !memcmp(name, s->p->name, nl)) {
+                                found = b;
+                                flen = (size_t)bl;
+                        }
+                }
+                if (!cf_st_ok(&d)) return -1;
+                if (s->p->restore_replica(s, found, flen, errstr, errstr_size)) return -1;
         }
         return 0;
 }

@@ -54,6 +54,12 @@ void cf_chain_settle(cf_chain *c);
  * message is applied, the replicas settle. scratch is a reusable buffer. */
 int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratch, char *errstr,
                      size_t errstr_size);
+/** Snapshot every stage's replica of the population state into out (framed by stage
+ * name, as cf_chain_snapshot frames partitions). */
+int cf_chain_snapshot_replica(cf_chain *c, cf_buf *out);
+/** Restore the replicas from a cf_chain_snapshot_replica blob (len 0: empty). */
+int cf_chain_restore_replica(cf_chain *c, const void *data, size_t len, char *errstr,
+                             size_t errstr_size);
 /** Forget one partition's state in every stage. */
 void cf_chain_drop(cf_chain *c, int32_t partition);
 /** Reload rules/reference data from a new config; on error nothing changes. */

@@ -64,6 +64,12 @@ typedef struct cf_stage_plugin {
         /** A round of applies is over (an epoch barrier, a poll of the global topics):
          * settle the replica (its bounds and what rules read from it). */
         void (*settle)(cf_stage *st);
+        /** Serialise the replica (runs that keep it across restarts themselves: replay
+         * --state; the service rebuilds it from its topics). */
+        int (*snapshot_replica)(cf_stage *st, cf_buf *out);
+        /** Replace the replica from such a snapshot (len 0: empty); -1 + errstr, unchanged. */
+        int (*restore_replica)(cf_stage *st, const void *data, size_t len, char *errstr,
+                               size_t errstr_size);
         /** The rules this stage adds reasons under (cf_reason.rule_ix indexes them), handed to
          * the stages after it (env.rules) and to the chain's counters; valid until destroy. */
         const cf_rule_set *(*rules)(cf_stage *st);

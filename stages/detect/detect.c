@@ -455,6 +455,21 @@ static void detect_settle(cf_stage *st)
         if (d->ready) cf_detect_settle(&d->x);
 }
 
+static int detect_snapshot_replica(cf_stage *st, cf_buf *out)
+{
+        detect_stage *d = st->ctx;
+        if (d->ready) cf_detect_replica_snapshot(&d->x, out);
+        return 0;
+}
+
+static int detect_restore_replica(cf_stage *st, const void *data, size_t len, char *errstr,
+                                  size_t errstr_size)
+{
+        detect_stage *d = st->ctx;
+        if (!d->ready) return 0;
+        return cf_detect_replica_restore(&d->x, data, len, errstr, errstr_size);
+}
+
 static const cf_rule_set *detect_rules(cf_stage *st)
 {
         detect_stage *d = st->ctx;
@@ -522,5 +537,7 @@ const cf_stage_plugin cf_stage_detect = {
     .publish = detect_publish,
     .apply = detect_apply,
     .settle = detect_settle,
+    .snapshot_replica = detect_snapshot_replica,
+    .restore_replica = detect_restore_replica,
     .rules = detect_rules,
 };

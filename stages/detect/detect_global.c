@@ -71,7 +71,7 @@ void *cf_vec_push(cf_vec *a, size_t size)
         return (char *)a->v + size * a->n++;
 }
 
-static const void *rule_cfg(const cf_detect *x, const cf_rule *ru)
+const void *cf_detect_rule_cfg(const cf_detect *x, const cf_rule *ru)
 {
         for (size_t i = 0; i < cf_detect_n_rules; i++)
                 if (cf_detect_rules[i] == ru) return x->cfg[i];
@@ -195,7 +195,7 @@ void cf_vol_rep_put(cf_buf *out, cf_vol_rep *v)
 /* Cumulative mode: fold the pending events into the partition's own contributions. */
 static void fold_own(cf_detect *x, cf_detect_part *ps)
 {
-        const void *vcfg = rule_cfg(x, &cf_rule_origin_volume_surge);
+        const void *vcfg = cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge);
         const cf_uv_event *u = ps->uv_ev.v;
         for (size_t i = 0; i < ps->uv_ev.n; i++) {
                 cf_uv_rep *v = uv_at(&ps->uv_own, u[i].key, u[i].t);
@@ -417,9 +417,10 @@ static void cum_apply(cf_detect *x, const cum *c, int sign)
                 int64_t h = s[i].day ? s[i].at * 24 : s[i].at;
                 if (h > top) top = h;
         }
-        cf_vol_rep *v = sign > 0 ? vol_at(&g->vol, rule_cfg(x, &cf_rule_origin_volume_surge),
-                                          c->key, c->last_ms, top)
-                                 : cf_kvtab_get(&g->vol, c->key);
+        cf_vol_rep *v = sign > 0
+                            ? vol_at(&g->vol, cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge),
+                                     c->key, c->last_ms, top)
+                            : cf_kvtab_get(&g->vol, c->key);
         for (size_t i = 0; v && i < c->slots.n; i++)
                 cf_vol_ring_add(v, s[i].day, s[i].at, sign * s[i].cents, sign * (int64_t)s[i].decl);
         if (v) mark_vol_dirty(x, v, c->key);
@@ -502,7 +503,7 @@ static int apply_events(cf_detect *x, cf_st_dec *d, int type)
                 free(tmp.v);
                 return -1;
         }
-        const void *vcfg = rule_cfg(x, &cf_rule_origin_volume_surge);
+        const void *vcfg = cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge);
         for (size_t i = 0; i < tmp.n; i++) {
                 if (type == MSG_UV_EVENTS) {
                         const cf_uv_event *e = (const cf_uv_event *)tmp.v + i;
@@ -554,8 +555,8 @@ int cf_detect_apply(cf_detect *x, const cf_global_msg *m, char *errstr, size_t e
 void cf_detect_settle(cf_detect *x)
 {
         cf_detect_global *g = &x->glob;
-        const void *ucfg = rule_cfg(x, &cf_rule_unit_value_outlier);
-        const void *vcfg = rule_cfg(x, &cf_rule_origin_volume_surge);
+        const void *ucfg = cf_detect_rule_cfg(x, &cf_rule_unit_value_outlier);
+        const void *vcfg = cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge);
         const uint64_t *k = g->dirty.v;
         for (size_t i = 0; i < g->dirty.n; i++) {
                 if (k[i] & KIND_VOL) {
@@ -583,7 +584,7 @@ static void replica_limits(const cf_detect *x, const cf_rule *ru, size_t *max, i
         *max = 1;
         *window = 0;
         *vsize = ru->replica_size;
-        ru->replica_limits(rule_cfg(x, ru), max, window, vsize);
+        ru->replica_limits(cf_detect_rule_cfg(x, ru), max, window, vsize);
 }
 
 void cf_detect_global_init(cf_detect *x)

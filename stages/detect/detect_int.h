@@ -348,6 +348,14 @@ int cf_detect_publish(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_gl
 int cf_detect_apply(cf_detect *x, const cf_global_msg *m, char *errstr, size_t errstr_size);
 /** A round of applies is over: settle the replica (sketch bounds, medians, expiry clock). */
 void cf_detect_settle(cf_detect *x);
+/** The loaded config of rule ru. */
+const void *cf_detect_rule_cfg(const cf_detect *x, const cf_rule *ru);
+/** Append the replica (detect_replica.c). */
+void cf_detect_replica_snapshot(cf_detect *x, cf_buf *out);
+/** Replace the replica from a cf_detect_replica_snapshot (len 0: empty), checked; -1 +
+ * errstr and nothing changed when refused. */
+int cf_detect_replica_restore(cf_detect *x, const void *data, size_t len, char *errstr,
+                              size_t errstr_size);
 /** Append a volume value's rings as (day flag, hour or day, cents, declarations) slots. */
 void cf_vol_rep_put(cf_buf *out, cf_vol_rep *v);
 

@@ -427,14 +427,17 @@ static void test_snapshot_restore(void **state)
         run1(
             f,
             &(rec){.id = "S-1", .exporter = "TH-A", .extra = "\"certificate_of_origin\":\"CO-S\""});
-        cf_buf snap = {0};
+        /* a partition's state and the population state (replica) are kept apart */
+        cf_buf snap = {0}, rep = {0};
         assert_int_equal(cf_chain_snapshot(f->chain, 0, &snap), 0);
+        assert_int_equal(cf_chain_snapshot_replica(f->chain, &rep), 0);
         fx *g = fx_new();
         char err[256];
         assert_int_equal(cf_chain_restore(g->chain, 0, snap.p, snap.len, err, sizeof(err)), 0);
+        assert_int_equal(cf_chain_restore_replica(g->chain, rep.p, rep.len, err, sizeof(err)), 0);
         /* the restored baseline fires at once; the certificate remembers its exporter */
-        expect_fired(run1(g, &(rec){.id = "S-2", .qty = 100, .value = 100}), "unit_value_outlier",
-                     NULL);
+        cf_record *r = run1(g, &(rec){.id = "S-2", .qty = 100, .value = 100});
+        expect_fired(r, "unit_value_outlier", (const char *[]){"\"samples\":81", NULL});
         expect_fired(run1(g, &(rec){.id = "S-3",
                                     .exporter = "TH-B",
                                     .extra = "\"certificate_of_origin\":\"CO-S\""}),
@@ -442,11 +445,16 @@ static void test_snapshot_restore(void **state)
         /* a fresh chain without the snapshot knows nothing */
         fx *h = fx_new();
         expect_quiet(run1(h, &(rec){.id = "S-2", .qty = 100, .value = 100}), "unit_value_outlier");
-        /* a damaged snapshot is refused with a message, not crashed on */
+        /* a damaged snapshot is refused with a message, not crashed on, and changes nothing */
+        rep.p[rep.len / 2] ^= 0x5a;
+        assert_int_not_equal(cf_chain_restore_replica(h->chain, rep.p, rep.len, err, sizeof(err)),
+                             0);
+        expect_quiet(run1(h, &(rec){.id = "S-4", .qty = 100, .value = 100}), "unit_value_outlier");
         snap.p[snap.len / 2] ^= 0x5a;
         snap.len = snap.len / 2 + 1;
         assert_int_not_equal(cf_chain_restore(h->chain, 0, snap.p, snap.len, err, sizeof(err)), 0);
         cf_buf_free(&snap);
+        cf_buf_free(&rep);
         fx_free(f);
         fx_free(g);
         fx_free(h);
