@@ -107,9 +107,18 @@ void cf_population_poll(cf_worker *w, int timeout_ms)
                 }
                 const char *topic = rd_kafka_topic_name(m->rkt);
                 int stream = !strcmp(topic, w->svc->sc.topic_certificates);
+                cf_pop_end *pe = end_of(w, stream, m->partition);
+                if (pe && m->offset + 1 > pe->next) pe->next = m->offset + 1;
+                /* another application's (group's) contributions: not ours to merge */
+                size_t gl = strlen(w->svc->sc.group_id);
+                if (m->key_len <= gl || memcmp(m->key, w->svc->sc.group_id, gl) ||
+                    ((const char *)m->key)[gl] != '/') {
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
                 cf_global_msg gm = {.stream = stream ? CF_GLOBAL_CERTIFICATES : CF_GLOBAL_BASELINES,
-                                    .key = m->key,
-                                    .key_len = m->key_len,
+                                    .key = (const unsigned char *)m->key + gl + 1,
+                                    .key_len = m->key_len - gl - 1,
                                     .val = m->payload,
                                     .val_len = m->len};
                 if (cf_chain_apply(w->chain, &gm, err, sizeof err)) {
@@ -120,8 +129,6 @@ void cf_population_poll(cf_worker *w, int timeout_ms)
                 } else {
                         w->pub.population_applied++;
                 }
-                cf_pop_end *pe = end_of(w, stream, m->partition);
-                if (pe && m->offset + 1 > pe->next) pe->next = m->offset + 1;
                 rd_kafka_message_destroy(m);
                 n++;
         }
@@ -175,9 +182,16 @@ int cf_population_publish(cf_worker *w, int32_t partition)
         size_t off = 0;
         cf_global_msg m;
         int r;
+        /* keys start with the group: applications sharing the topics keep apart (the
+         * changelog's keys do the same) */
+        cf_buf *k = &w->pop.key;
         while ((r = cf_global_next(b->p, b->len, &off, &m)) > 0) {
-                if (cf_worker_produce(w, topic_of(w, m.stream), RD_KAFKA_PARTITION_UA, m.key,
-                                      m.key_len, m.val, m.val_len, NULL))
+                cf_buf_reset(k);
+                cf_buf_puts(k, w->svc->sc.group_id);
+                cf_buf_putc(k, '/');
+                cf_buf_put(k, m.key, m.key_len);
+                if (cf_worker_produce(w, topic_of(w, m.stream), RD_KAFKA_PARTITION_UA, k->p, k->len,
+                                      m.val, m.val_len, NULL))
                         return -1;
                 w->pub.population_published++;
         }
@@ -191,5 +205,6 @@ void cf_population_free(cf_worker *w)
                 rd_kafka_destroy(w->pop.rk);
         }
         cf_buf_free(&w->pop.out);
+        cf_buf_free(&w->pop.key);
         memset(&w->pop, 0, sizeof w->pop);
 }

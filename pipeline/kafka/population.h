@@ -8,6 +8,8 @@
  *    partition, value = that partition's whole contribution, so compaction
  *    keeps what a new instance needs) and certificate uses to
  *    topics.certificates (keyed by certificate id: the repartition pattern);
+ *    keys start with "<group_id>/" (as the changelog's do), so applications
+ *    sharing the topics keep apart;
  *  - reads both topics whole into its chain's replica, like a Kafka Streams
  *    GlobalKTable: a consumer outside the group, every partition assigned
  *    from the beginning, nothing committed. At start it reads up to the end

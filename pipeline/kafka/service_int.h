@@ -53,6 +53,7 @@ typedef struct cf_pop {
         int n_ends;
         bool ready;
         cf_buf out; /* a publish's messages */
+        cf_buf key; /* a message's key: "<group>/" + the stage's */
 } cf_pop;
 
 typedef struct cf_worker {
