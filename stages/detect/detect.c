@@ -124,6 +124,9 @@ static int load_rules(cf_detect *x, const char *path, char *errstr, size_t errst
                                         cfg[i], errstr, errstr_size))
                         goto out;
         }
+        /* global state (the risk model) reads its nested settings now, while the
+         * document's nodes are alive */
+        if (cf_detect_global_config(x, cfg, errstr, errstr_size)) goto out;
         cf_detect_ref ref;
         if (cf_detect_ref_load(&ref, rc.trade_measures, rc.watchlist, rc.exporters,
                                rc.route_watchlist, errstr, errstr_size))
@@ -175,7 +178,7 @@ static void part_free(cf_detect_part *ps)
         for (size_t i = 0; i < cf_detect_n_rules; i++)
                 if (cf_detect_rules[i]->table_off)
                         cf_kvtab_free(cf_rule_table(cf_detect_rules[i], ps));
-        cf_detect_part_free_global(ps);
+        cf_detect_part_free_pop(ps);
         free(ps);
 }
 
@@ -186,7 +189,7 @@ static cf_detect_part *part_get(cf_detect *x, int32_t partition)
         if (!*pp) {
                 *pp = calloc(1, sizeof(cf_detect_part));
                 part_init_tables(x, *pp);
-                cf_detect_part_init_global(x, *pp);
+                cf_detect_part_init_pop(x, *pp);
         }
         return *pp;
 }
@@ -212,8 +215,8 @@ static int detect_init(cf_stage *st, const cf_stage_env *env, char *errstr, size
                 st->ctx = NULL;
                 return -1;
         }
-        d->x.glob.max_contrib = d->sc.max_contributions;
-        if (d->sc.enabled) cf_detect_global_init(&d->x);
+        d->x.pop.max_contrib = d->sc.max_contributions;
+        if (d->sc.enabled) cf_detect_pop_init(&d->x);
         d->ready = d->sc.enabled;
         return 0;
 }
@@ -345,8 +348,8 @@ static int detect_reload(cf_stage *st, const cf_stage_env *env, char *errstr, si
         }
         cf_config_map_free(stage_map, &d->sc);
         d->sc = sc;
-        d->x.glob.max_contrib = sc.max_contributions;
-        if (d->ready) cf_detect_global_reload(&d->x);
+        d->x.pop.max_contrib = sc.max_contributions;
+        if (d->ready) cf_detect_pop_reload(&d->x);
         /* new bounds and windows apply to the tables from now on; state is kept */
         for (size_t p = 0; p < d->x.nparts; p++) {
                 cf_detect_part *ps = d->x.parts[p];
@@ -390,14 +393,15 @@ static void detect_metrics(cf_stage *st, cf_buf *out)
                                 ev += cf_rule_table(ru, x->parts[p])->evicted;
                         }
                 if (ru->replica_off && d->ready) {
-                        n += cf_rule_replica(ru, &x->glob)->n;
-                        ev += cf_rule_replica(ru, &x->glob)->evicted;
+                        n += cf_rule_replica(ru, &x->pop)->n;
+                        ev += cf_rule_replica(ru, &x->pop)->evicted;
                 }
                 cf_buf_printf(out, "customsflow_detect_state_entries{rule=\"%s\"} %llu\n", ru->name,
                               (unsigned long long)n);
                 cf_buf_printf(out, "customsflow_detect_state_evicted_total{rule=\"%s\"} %llu\n",
                               ru->name, (unsigned long long)ev);
         }
+        cf_detect_global_metrics(x, out);
         if (!d->ready) return;
         cf_buf_printf(out,
                       "# HELP customsflow_detect_population_messages_total Population-state "
@@ -413,9 +417,9 @@ static void detect_metrics(cf_stage *st, cf_buf *out)
                       "evicted at the bound (their share left the baselines).\n"
                       "# TYPE customsflow_detect_contributions_evicted_total counter\n"
                       "customsflow_detect_contributions_evicted_total %llu\n",
-                      (unsigned long long)x->glob.applied, (unsigned long long)x->glob.refused,
-                      (unsigned long long)x->glob.contrib.n,
-                      (unsigned long long)x->glob.contrib_evicted);
+                      (unsigned long long)x->pop.applied, (unsigned long long)x->pop.refused,
+                      (unsigned long long)x->pop.contrib.n,
+                      (unsigned long long)x->pop.contrib_evicted);
 }
 
 static void detect_destroy(cf_stage *st)
@@ -425,8 +429,9 @@ static void detect_destroy(cf_stage *st)
         for (size_t p = 0; p < d->x.nparts; p++)
                 part_free(d->x.parts[p]);
         free(d->x.parts);
-        if (d->ready) cf_detect_global_free(&d->x);
+        if (d->ready) cf_detect_pop_free(&d->x);
         free_cfgs(d->x.cfg);
+        cf_detect_global_free(&d->x);
         cf_detect_ref_free(&d->x.ref);
         cf_buf_free(&d->x.ev);
         cf_buf_free(&d->x.ex);
@@ -468,6 +473,28 @@ static int detect_restore_replica(cf_stage *st, const void *data, size_t len, ch
         detect_stage *d = st->ctx;
         if (!d->ready) return 0;
         return cf_detect_replica_restore(&d->x, data, len, errstr, errstr_size);
+}
+
+/* The outcomes input: rules with global state learn (the stage disabled: nothing). */
+static int detect_learn(cf_stage *st, cf_batch *b)
+{
+        detect_stage *d = st->ctx;
+        if (d->sc.enabled) cf_detect_learn(&d->x, b);
+        return 0;
+}
+
+static int detect_global_snapshot(cf_stage *st, cf_buf *out)
+{
+        detect_stage *d = st->ctx;
+        if (d->sc.enabled) cf_detect_global_snapshot(&d->x, out);
+        return 0;
+}
+
+static int detect_global_restore(cf_stage *st, const void *data, size_t len, char *errstr,
+                                 size_t errstr_size)
+{
+        detect_stage *d = st->ctx;
+        return d->sc.enabled ? cf_detect_global_restore(&d->x, data, len, errstr, errstr_size) : 0;
 }
 
 static const cf_rule_set *detect_rules(cf_stage *st)
@@ -540,4 +567,7 @@ const cf_stage_plugin cf_stage_detect = {
     .snapshot_replica = detect_snapshot_replica,
     .restore_replica = detect_restore_replica,
     .rules = detect_rules,
+    .learn = detect_learn,
+    .global_snapshot = detect_global_snapshot,
+    .global_restore = detect_global_restore,
 };

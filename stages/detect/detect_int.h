@@ -119,7 +119,7 @@ const cf_measure *cf_measures_for(const cf_detect_ref *ref, const char *hs, size
 /** Parse YYYY-MM-DD into epoch ms (UTC midnight); -1 if malformed. */
 int64_t cf_parse_date_ms(const char *s);
 
-/* ---- population state shared across partitions (detect_global.c, RULES.md) ----
+/* ---- population state shared across partitions (detect_population.c, RULES.md) ----
  *
  * Unit-value baselines, origin volumes and certificate uses are global: a rule
  * reads the replica (every partition's published contributions, merged) and
@@ -233,7 +233,7 @@ typedef struct cf_vec {
 void *cf_vec_push(cf_vec *a, size_t size);
 
 /** The replica of the population state (one per detect stage). */
-typedef struct cf_detect_global {
+typedef struct cf_detect_pop {
         int64_t first_ms; /* earliest event time any partition published (INT64_MAX: none) */
         cf_kvtab uv;      /* unit-value baselines by (HS6, unit): uv_rep */
         cf_kvtab vol;     /* volume rings by (origin, HS6): vol_rep */
@@ -243,7 +243,7 @@ typedef struct cf_detect_global {
         uint64_t applied, refused, contrib_evicted;
         int64_t max_contrib; /* bound of contrib (stages.detect.max_contributions) */
         bool freeing;
-} cf_detect_global;
+} cf_detect_pop;
 
 /* ---- per-partition state ---- */
 
@@ -279,12 +279,30 @@ typedef struct cf_rule {
         /** offsetof(cf_detect_part, <its table>) (0: stateless). */
         size_t table_off;
         uint32_t value_size; /* bytes per state value */
-        /** Population rules: offsetof(cf_detect_global, <its replica table>) (0: none), and
+        /** Population rules: offsetof(cf_detect_pop, <its replica table>) (0: none), and
          * the replica's bound, idle window and value size (*vsize in as replica_size). */
         size_t replica_off;
         uint32_t replica_size;
         void (*replica_limits)(const void *cfg, size_t *max_entries, int64_t *window_ms,
                                uint32_t *vsize);
+        /* Global state (x->global[i]): not per partition but learnt from the
+         * outcomes input, which every worker reads whole (DESIGN §6), so it is
+         * the same on every worker. All NULL for a rule without one. */
+        /** Create (*g NULL) or reconfigure *g from cfg at init and reload, while
+         * cfg's borrowed nodes are alive; -1 + errstr keeps the old state. */
+        int (*global_config)(void **g, const void *cfg, char *errstr, size_t errstr_size);
+        /** Learn one outcome (r is CF_REC_OK, r->outcome set, r->decl as scored). */
+        void (*learn)(void *g, const cf_record *r, const void *cfg);
+        /** Append the global state to out. */
+        void (*global_snapshot)(const void *g, cf_buf *out);
+        /** Replace it (len 0: empty); 1: taken with other settings, now empty and to be
+         * re-learnt from the outcomes; -1 + errstr: corrupt. */
+        int (*global_restore)(void *g, const void *data, size_t len, char *errstr,
+                              size_t errstr_size);
+        /** Prometheus text of the global state. */
+        void (*global_metrics)(void *g, cf_buf *out);
+        /** Free it. */
+        void (*global_free)(void *g);
 } cf_rule;
 
 /** The state table of rule ru in ps (ru->table_off != 0). */
@@ -294,7 +312,7 @@ static inline cf_kvtab *cf_rule_table(const cf_rule *ru, cf_detect_part *ps)
 }
 
 /** The replica table of rule ru (ru->replica_off != 0). */
-static inline cf_kvtab *cf_rule_replica(const cf_rule *ru, cf_detect_global *g)
+static inline cf_kvtab *cf_rule_replica(const cf_rule *ru, cf_detect_pop *g)
 {
         return (cf_kvtab *)((char *)g + ru->replica_off);
 }
@@ -312,7 +330,8 @@ struct cf_detect {
         uint16_t cur;                 /* registry position of the rule being checked */
         uint64_t exp_h, decl_h; /* hashes of the current record's exporter and declaration ids */
         cf_rule_set rules;      /* the registry's names, published to later stages */
-        cf_detect_global glob;  /* the replica of the population state */
+        cf_detect_pop pop;      /* the replica of the population state */
+        void *global[CF_RULES_MAX]; /* per rule: its global state (cf_rule.global_config) */
 };
 
 #define CF_RULE(name) extern const cf_rule cf_rule_##name;
@@ -329,18 +348,18 @@ extern const size_t cf_detect_n_rules;
 int cf_rule_set_build(cf_rule_set *out, const cf_rule *const *rules, size_t n, char *errstr,
                       size_t errstr_size);
 
-/* ---- population state (detect_global.c) ---- */
+/* ---- population state (detect_population.c) ---- */
 
 /** Set up the replica's tables from the loaded rule config. */
-void cf_detect_global_init(cf_detect *x);
+void cf_detect_pop_init(cf_detect *x);
 /** New bounds and windows for the replica's tables after a reload (layouts stay). */
-void cf_detect_global_reload(cf_detect *x);
+void cf_detect_pop_reload(cf_detect *x);
 /** Free the replica. */
-void cf_detect_global_free(cf_detect *x);
+void cf_detect_pop_free(cf_detect *x);
 /** Set up a partition's population part (own contributions, pending events). */
-void cf_detect_part_init_global(cf_detect *x, cf_detect_part *ps);
+void cf_detect_part_init_pop(cf_detect *x, cf_detect_part *ps);
 /** Free it. */
-void cf_detect_part_free_global(cf_detect_part *ps);
+void cf_detect_part_free_pop(cf_detect_part *ps);
 /** Append partition's contributions to out as population messages (global.h). */
 int cf_detect_publish(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_global_mode mode,
                       cf_buf *out);
@@ -358,6 +377,21 @@ int cf_detect_replica_restore(cf_detect *x, const void *data, size_t len, char *
                               size_t errstr_size);
 /** Append a volume value's rings as (day flag, hour or day, cents, declarations) slots. */
 void cf_vol_rep_put(cf_buf *out, cf_vol_rep *v);
+/* ---- global state (detect_global.c) ---- */
+
+/** Create or reconfigure every rule's global state from x->cfg; -1 + errstr. */
+int cf_detect_global_config(cf_detect *x, void **cfg, char *errstr, size_t errstr_size);
+/** Free every rule's global state. */
+void cf_detect_global_free(cf_detect *x);
+/** Every enabled rule with global state learns each outcome of b still CF_REC_OK. */
+void cf_detect_learn(cf_detect *x, cf_batch *b);
+/** The global snapshot: one named block per rule with global state. */
+void cf_detect_global_snapshot(const cf_detect *x, cf_buf *out);
+/** The global restore (1: some state must be re-learnt from the outcomes); -1 + errstr. */
+int cf_detect_global_restore(cf_detect *x, const void *data, size_t len, char *errstr,
+                             size_t errstr_size);
+/** Prometheus text of every rule's global state. */
+void cf_detect_global_metrics(cf_detect *x, cf_buf *out);
 
 /** Start an evidence object in x->ev (writes '{'). */
 cf_buf *cf_ev_begin(cf_detect *x);

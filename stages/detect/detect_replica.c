@@ -1,6 +1,6 @@
 /*
  * detect_replica.c - snapshot and restore of the replica of the population
- * state (detect_global.c), for runs that keep it themselves across restarts
+ * state (detect_population.c), for runs that keep it themselves across restarts
  * (`replay --state`; the service rebuilds it from its topics instead).
  *
  * Format (pipeline/core/stenc.h fields, little-endian): magic "CFDR", version
@@ -92,7 +92,7 @@ static void put_table(cf_buf *out, cf_kvtab *t, void (*fn)(void *, uint64_t, voi
 
 void cf_detect_replica_snapshot(cf_detect *x, cf_buf *out)
 {
-        cf_detect_global *g = &x->glob;
+        cf_detect_pop *g = &x->pop;
         memcpy(cf_st_room(out, 4), "CFDR", 4);
         cf_st_put_u16(out, REP_VERSION);
         cf_st_put_i64(out, g->first_ms);
@@ -103,7 +103,7 @@ void cf_detect_replica_snapshot(cf_detect *x, cf_buf *out)
 
 /* ---- restore ---- */
 
-static bool get_uv(cf_detect *x, cf_detect_global *g, cf_st_dec *d)
+static bool get_uv(cf_detect *x, cf_detect_pop *g, cf_st_dec *d)
 {
         uint64_t key = cf_st_u64(d);
         int64_t last = cf_st_time(d, "last use");
@@ -129,7 +129,7 @@ typedef struct slot {
         uint32_t decl;
 } slot;
 
-static bool get_vol(cf_detect *x, cf_detect_global *g, cf_st_dec *d)
+static bool get_vol(cf_detect *x, cf_detect_pop *g, cf_st_dec *d)
 {
         uint64_t key = cf_st_u64(d);
         int64_t last = cf_st_time(d, "last use"), hour = cf_st_i64(d);
@@ -164,7 +164,7 @@ static bool get_use(cf_st_dec *d, cf_cert_use *u, const cf_cert_use *prev)
         return cf_st_ok(d);
 }
 
-static bool get_cert(cf_detect_global *g, cf_st_dec *d)
+static bool get_cert(cf_detect_pop *g, cf_st_dec *d)
 {
         uint64_t key = cf_st_u64(d);
         int64_t last = cf_st_time(d, "last use");
@@ -191,7 +191,7 @@ static bool get_cert(cf_detect_global *g, cf_st_dec *d)
 }
 
 /* The tables of the snapshot into g (set up empty for the current config). */
-static bool read_tables(cf_detect *x, cf_detect_global *g, cf_st_dec *d)
+static bool read_tables(cf_detect *x, cf_detect_pop *g, cf_st_dec *d)
 {
         const unsigned char *m = cf_st_take(d, 4);
         if (!m) return false;
@@ -218,23 +218,23 @@ static bool read_tables(cf_detect *x, cf_detect_global *g, cf_st_dec *d)
 int cf_detect_replica_restore(cf_detect *x, const void *data, size_t len, char *errstr,
                               size_t errstr_size)
 {
-        cf_detect_global old = x->glob;
-        memset(&x->glob, 0, sizeof x->glob);
-        x->glob.max_contrib = old.max_contrib;
-        cf_detect_global_init(x); /* fresh tables, same bounds */
-        x->glob.applied = old.applied;
-        x->glob.refused = old.refused;
+        cf_detect_pop old = x->pop;
+        memset(&x->pop, 0, sizeof x->pop);
+        x->pop.max_contrib = old.max_contrib;
+        cf_detect_pop_init(x); /* fresh tables, same bounds */
+        x->pop.applied = old.applied;
+        x->pop.refused = old.refused;
         cf_st_dec d;
         cf_st_dec_init(&d, data, len, "detect: population snapshot", errstr, errstr_size);
-        if (!len || read_tables(x, &x->glob, &d)) {
-                cf_detect_global fresh = x->glob;
-                x->glob = old;
-                cf_detect_global_free(x);
-                x->glob = fresh;
-                x->glob.freeing = false;
+        if (!len || read_tables(x, &x->pop, &d)) {
+                cf_detect_pop fresh = x->pop;
+                x->pop = old;
+                cf_detect_pop_free(x);
+                x->pop = fresh;
+                x->pop.freeing = false;
                 return 0;
         }
-        cf_detect_global_free(x); /* the half-read new tables */
-        x->glob = old;
+        cf_detect_pop_free(x); /* the half-read new tables */
+        x->pop = old;
         return -1;
 }

@@ -3,7 +3,7 @@
  * used by another exporter at or before this use (in event time), or on more
  * than max_declarations distinct declarations up to this one.
  *
- * Uses are global (detect_global.c): a use is published from the record's
+ * Uses are global (detect_population.c): a use is published from the record's
  * partition (the service re-keys it by certificate id through
  * topics.certificates) and merged into every replica, which keeps per
  * certificate the earliest declarations and exporters in event time. The
@@ -146,7 +146,7 @@ static void cert_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record 
         if (!(d->present & CF_HAS_CERTIFICATE) || !d->certificate_of_origin.n) return;
         uint64_t key = cf_id_hash(d->certificate_of_origin.p, d->certificate_of_origin.n);
         int64_t t = d->event_time_ms;
-        const cf_cert_rep *v = cf_kvtab_get(&x->glob.cert, key);
+        const cf_cert_rep *v = cf_kvtab_get(&x->pop.cert, key);
         if (v && v->nd) {
                 /* another exporter at or before t: the earliest one that is not this one */
                 int i = v->ne && v->exp[0].h == x->exp_h ? 1 : 0;
@@ -183,7 +183,7 @@ const cf_rule cf_rule_certificate_reuse = {
     .config_map = cert_map,
     .cfg_size = sizeof(cert_cfg),
     .check = cert_check,
-    .replica_off = offsetof(cf_detect_global, cert),
+    .replica_off = offsetof(cf_detect_pop, cert),
     .replica_size = sizeof(cf_cert_rep),
     .replica_limits = cert_limits,
 };

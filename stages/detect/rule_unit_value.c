@@ -2,7 +2,7 @@
  * rule_unit_value.c - unit_value_outlier (RULES.md): robust z-score of
  * ln(unit value in USD) against the baseline of (HS6, unit).
  *
- * The baseline is global (detect_global.c): a quantile sketch (lnsketch.h) of
+ * The baseline is global (detect_population.c): a quantile sketch (lnsketch.h) of
  * every partition's published contributions, holding the current and the
  * previous `baseline_period` of event time. A record is judged against the
  * replica as it stands (median and MAD x 1.4826, refreshed when the replica
@@ -115,7 +115,7 @@ static void uv_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r
         double uv = d->value_usd / d->quantity, lx = log(uv);
         if (!isfinite(lx)) return;
         uint64_t key = cf_uv_key(d);
-        const cf_uv_rep *v = cf_kvtab_get(&x->glob.uv, key);
+        const cf_uv_rep *v = cf_kvtab_get(&x->pop.uv, key);
         if (v && (int64_t)v->n >= cfg->min_samples) {
                 double spread = v->spread < cfg->min_spread ? cfg->min_spread : v->spread;
                 double z = (lx - v->med) / spread;
@@ -145,7 +145,7 @@ const cf_rule cf_rule_unit_value_outlier = {
     .config_map = uv_map,
     .cfg_size = sizeof(uv_cfg),
     .check = uv_check,
-    .replica_off = offsetof(cf_detect_global, uv),
+    .replica_off = offsetof(cf_detect_pop, uv),
     .replica_size = sizeof(cf_uv_rep),
     .replica_limits = uv_limits,
 };

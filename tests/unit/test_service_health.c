@@ -154,6 +154,7 @@ static void facts(cf_topic_fact *f, int in_parts, bool outs, int cl_parts, const
                 f[i] = (cf_topic_fact){.exists = outs, .partitions = 1};
         f[CF_TOPIC_CHANGELOG] = (cf_topic_fact){.exists = cl_parts > 0, .partitions = cl_parts};
         snprintf(f[CF_TOPIC_CHANGELOG].cleanup_policy, 64, "%s", policy);
+        f[CF_TOPIC_OUTCOMES] = (cf_topic_fact){.exists = outs, .partitions = 1};
         f[CF_TOPIC_BASELINES] = (cf_topic_fact){.exists = outs, .partitions = 3};
         snprintf(f[CF_TOPIC_BASELINES].cleanup_policy, 64, "compact");
         f[CF_TOPIC_CERTIFICATES] = (cf_topic_fact){.exists = outs, .partitions = 3};
@@ -171,6 +172,9 @@ static void test_topics_plan(void **state)
         facts(f, 8, true, 8, "compact");
         assert_int_equal(cf_topics_plan(&sc, f, c, &n, err, sizeof err), 0);
         assert_int_equal(n, 0);
+        f[CF_TOPIC_OUTCOMES].exists = false; /* optional: a warning, no refusal */
+        assert_int_equal(cf_topics_plan(&sc, f, c, &n, err, sizeof err), 0);
+        assert_int_equal(n, 0);
         facts(f, 0, true, 8, "compact"); /* no input: never created */
         sc.topics_create = true;
         assert_int_equal(cf_topics_plan(&sc, f, c, &n, err, sizeof err), -1);
@@ -183,7 +187,7 @@ static void test_topics_plan(void **state)
         sc.topics_partitions = 3;
         facts(f, 8, false, 0, "");
         assert_int_equal(cf_topics_plan(&sc, f, c, &n, err, sizeof err), 0);
-        assert_int_equal(n, 6);
+        assert_int_equal(n, 7);
         assert_string_equal(c[0].name, "customs.flags");
         assert_int_equal(c[0].partitions, 3);
         assert_false(c[0].compact);
@@ -192,12 +196,17 @@ static void test_topics_plan(void **state)
                          8); /* one per input partition, whatever topics.partitions */
         assert_true(c[3].compact);
         assert_int_equal(c[3].replication, -1);
+        /* the outcomes topic: optional (above, missing was no error), created with one
+         * partition: every worker reads it whole and in order */
+        assert_string_equal(c[4].name, "customs.outcomes");
+        assert_int_equal(c[4].partitions, 1);
+        assert_false(c[4].compact);
         /* the population topics: baselines compacted, certificate uses kept for a window */
-        assert_string_equal(c[4].name, "customsflow.baselines");
-        assert_true(c[4].compact);
-        assert_string_equal(c[5].name, "customsflow.certificates");
-        assert_false(c[5].compact);
-        assert_true(c[5].retention_ms >= 366LL * 86400000LL);
+        assert_string_equal(c[5].name, "customsflow.baselines");
+        assert_true(c[5].compact);
+        assert_string_equal(c[6].name, "customsflow.certificates");
+        assert_false(c[6].compact);
+        assert_true(c[6].retention_ms >= 366LL * 86400000LL);
         sc.topics_create = false;
         facts(f, 8, true, 8, "compact");
         f[CF_TOPIC_CERTIFICATES].exists = false;
