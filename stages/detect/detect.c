@@ -313,12 +313,11 @@ static int detect_restore(cf_stage *st, int32_t partition, const void *data, siz
                                 ru = cf_detect_rules[j];
                 if (!ru) goto bad;
                 p += 1 + nl;
-                /* a population rule's table of an older release (per-partition
-                 * baselines): read past it; the replica is rebuilt from contributions */
-                cf_kvtab skip;
-                cf_kvtab_init(&skip, 8, 1, 0);
-                int rc = cf_kvtab_restore(ru->table_off ? cf_rule_table(ru, ps) : &skip, &p, end);
-                cf_kvtab_free(&skip);
+                /* tables this build keeps differently (population baselines, rolling
+                 * capacity): converted into this partition's contributions and windows */
+                int rc = ru->replica_off || ru == &cf_rule_capacity_exceeded
+                             ? cf_detect_convert_v1(x, ps, ru, &p, end)
+                             : cf_kvtab_restore(cf_rule_table(ru, ps), &p, end);
                 if (rc < 0) goto bad;
                 /* rc 1: the value layout changed with the config: that table starts empty */
         }

@@ -198,6 +198,9 @@ typedef struct cf_cert_rep {
         char first_decl[CF_CERT_DECL_ID]; /* id of decl[0] */
 } cf_cert_rep;
 
+/** Dirty lists of the population state: a volume key (else unit value). */
+#define CF_POP_KIND_VOL (1ull << 63)
+
 /** The population key of a record's unit-value baseline: (HS6, unit). */
 uint64_t cf_uv_key(const cf_decl *d);
 /** Free a baseline's sketch (kvtab drop callback). */
@@ -205,6 +208,8 @@ void cf_uv_rep_drop(void *opaque, uint64_t key, void *val);
 /** Settle a replica baseline: bound the sketch, refresh median and spread when due
  * (cfg: the rule's). */
 void cf_uv_settle(const void *cfg, cf_uv_rep *v);
+/** The generation length of the unit-value baselines (cfg: the rule's). */
+int64_t cf_uv_period_ms(const void *cfg);
 /** Bound a sketch as the replica's are. */
 void cf_uv_sketch_settle(cf_lns *s);
 /** Size a new volume value's rings from the rule's config, newest at hour. */
@@ -220,6 +225,8 @@ void cf_vol_settle(const void *cfg, cf_vol_rep *v);
 void cf_vol_rep_each(cf_vol_rep *v,
                      void (*fn)(void *op, bool day, int64_t at, int64_t cents, uint32_t decl),
                      void *op);
+/** A capacity window holding qty on day (an earlier release's yearly total); true. */
+bool cf_cap_convert(void *cap_val, int64_t day, double qty);
 /** Merge a use into a certificate's record (commutative: keeps the earliest). */
 void cf_cert_rep_merge(cf_cert_rep *v, const cf_cert_event *e);
 
@@ -369,6 +376,11 @@ int cf_detect_apply(cf_detect *x, const cf_global_msg *m, char *errstr, size_t e
 void cf_detect_settle(cf_detect *x);
 /** The loaded config of rule ru. */
 const void *cf_detect_rule_cfg(const cf_detect *x, const cf_rule *ru);
+/** Convert a table of an earlier release's partition snapshot (detect_convert.c) into
+ * this partition's contributions (published at the next barrier or commit) or, for
+ * capacity, its windows; *p advanced past the table; -1 when malformed. */
+int cf_detect_convert_v1(cf_detect *x, cf_detect_part *ps, const cf_rule *ru,
+                         const unsigned char **p, const unsigned char *end);
 /** Append the replica (detect_replica.c). */
 void cf_detect_replica_snapshot(cf_detect *x, cf_buf *out);
 /** Replace the replica from a cf_detect_replica_snapshot (len 0: empty), checked; -1 +

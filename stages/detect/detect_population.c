@@ -56,7 +56,7 @@ enum {
         MSG_VOL_CUM = 6,
 };
 #define MSG_VERSION 1
-#define KIND_VOL    (1ull << 63) /* dirty lists: a volume key (else unit value) */
+#define KIND_VOL    CF_POP_KIND_VOL
 #define HOUR_LIMIT  (CF_ST_TIME_LIMIT_MS / 3600000LL)
 
 void *cf_vec_push(cf_vec *a, size_t size)
@@ -260,6 +260,8 @@ int cf_detect_publish(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_gl
                 fold_own(x, ps);
                 put_own(ps, partition, out);
         } else {
+                /* contributions converted from an earlier release's snapshot */
+                if (ps->own_dirty.n) put_own(ps, partition, out);
                 msg_key(kb, &kn, MSG_UV_EVENTS, 0, partition);
                 if (ps->uv_ev.n) {
                         size_t at = cf_global_begin(out, CF_GLOBAL_BASELINES, kb, 5);

@@ -178,6 +178,16 @@ static bool cap_add(cap_val *v, bool created, int64_t d, uint32_t period, double
         return true;
 }
 
+bool cf_cap_convert(void *val, int64_t day, double qty)
+{
+        cap_val *v = val;
+        v->cur_day = day;
+        v->period = CF_CAP_MAX_DAYS; /* recomputed for the row's period on its next line */
+        *cap_bucket(v, day) = (float)qty;
+        v->sum = qty;
+        return true;
+}
+
 /* "exporter VN-R000001 has shipped 1,200,000 NMB of HS 854142 in the 30 days from 2025-03-01
  * to 2025-03-30, above its registered capacity of 1,000,000 NMB per 30 days" */
 static void cap_explain(cf_detect *x, const cf_str *id, const cf_reg_row *g, const cap_val *v,

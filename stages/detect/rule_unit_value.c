@@ -79,6 +79,11 @@ void cf_uv_settle(const void *cv, cf_uv_rep *v)
         v->n_at = n;
 }
 
+int64_t cf_uv_period_ms(const void *cv)
+{
+        return ((const uv_cfg *)cv)->period_ms;
+}
+
 void cf_uv_sketch_settle(cf_lns *s)
 {
         cf_lns_settle(s, UV_MAX_BUCKETS);
