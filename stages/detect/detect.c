@@ -258,7 +258,10 @@ static int detect_process(cf_stage *st, cf_batch *b)
         return 0;
 }
 
-#define SNAP_MAGIC 0x43445431u /* "CDT1" */
+/* "CDT2": this release's tables (population rules: none; capacity: rolling windows;
+ * volume: its per-exporter declaration table). "CDT1": releases 1-2, converted. */
+#define SNAP_MAGIC    0x43445432u
+#define SNAP_MAGIC_V1 0x43445431u
 
 static int detect_snapshot(cf_stage *st, int32_t partition, cf_buf *out)
 {
@@ -302,7 +305,8 @@ static int detect_restore(cf_stage *st, int32_t partition, const void *data, siz
         memcpy(&n, p + 4, 4);
         memcpy(&ps->first_ms, p + 8, 8);
         p += 16;
-        if (magic != SNAP_MAGIC) goto bad;
+        if (magic != SNAP_MAGIC && magic != SNAP_MAGIC_V1) goto bad;
+        bool v1 = magic == SNAP_MAGIC_V1;
         for (uint32_t k = 0; k < n; k++) {
                 if (p >= end || end - p < 1 + p[0]) goto bad;
                 uint8_t nl = p[0];
@@ -315,9 +319,10 @@ static int detect_restore(cf_stage *st, int32_t partition, const void *data, siz
                 p += 1 + nl;
                 /* tables this build keeps differently (population baselines, rolling
                  * capacity): converted into this partition's contributions and windows */
-                int rc = ru->replica_off || ru == &cf_rule_capacity_exceeded
+                int rc = v1 && (ru->replica_off || ru == &cf_rule_capacity_exceeded)
                              ? cf_detect_convert_v1(x, ps, ru, &p, end)
-                             : cf_kvtab_restore(cf_rule_table(ru, ps), &p, end);
+                         : ru->table_off ? cf_kvtab_restore(cf_rule_table(ru, ps), &p, end)
+                                         : -1;
                 if (rc < 0) goto bad;
                 /* rc 1: the value layout changed with the config: that table starts empty */
         }
