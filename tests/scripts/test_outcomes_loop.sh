@@ -2,7 +2,8 @@
 # The learning loop on generated data (issue 16 item 6): gen --outcomes leaves
 # the declarations byte-identical and writes outcomes valid against
 # schemas/outcome.schema.json; replay --outcomes learns every one of them and
-# risk_model fires, with flags valid against schemas/flag.schema.json; a bad
+# risk_model fires, with flags valid against schemas/flag.schema.json and
+# windowed stats counting risk_model valid against schemas/stats.schema.json; a bad
 # outcome is dead-lettered with its code and counted, never learnt; and the
 # model learnt from the first half of the outcomes ranks the second half well
 # above chance (learn-eval), so the loop learns the generator's patterns.
@@ -25,8 +26,11 @@ lines.insert(11, json.dumps(bad))
 open(sys.argv[2], "w").write("\n".join(lines) + "\n")
 PY
 "$BIN" replay --in "$T/in.jsonl" --outcomes "$T/with_bad.jsonl" --flags "$T/flags.jsonl" \
-  --dlq "$T/dlq.jsonl" --no-progress > "$T/summary.json"
+  --dlq "$T/dlq.jsonl" --stats "$T/stats.jsonl" --no-progress > "$T/summary.json"
 $PY "$SRC/tests/scripts/schema_check.py" "$SRC/schemas/flag.schema.json" "$T/flags.jsonl"
+grep '"type":"window"' "$T/stats.jsonl" > "$T/windows.jsonl"
+grep -q '"risk_model":' "$T/windows.jsonl" || { echo "FAIL: no window counts risk_model"; exit 1; }
+$PY "$SRC/tests/scripts/schema_check.py" "$SRC/schemas/stats.schema.json" "$T/windows.jsonl"
 $PY "$SRC/tests/scripts/schema_check.py" "$SRC/schemas/dead-letter.schema.json" "$T/dlq.jsonl"
 $PY - "$T" "$n" <<'PY'
 import json, sys
