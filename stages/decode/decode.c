@@ -54,7 +54,7 @@ static const cf_config_map decode_map[] = {
     {CF_CFG_SIZE, "max_message_bytes", "64KiB", offsetof(decode_cfg, max_message_bytes),
      "Messages longer than this are dead-lettered as oversize_message (replay reads at most "
      "this much of a line)",
-     2, 16 << 20},
+     2, 4 << 20},
     {CF_CFG_INT, "max_depth", "16", offsetof(decode_cfg, max_depth),
      "Deepest nesting of objects and arrays accepted (the declaration object is 1, "
      "transit_countries 2)",
