@@ -19,7 +19,7 @@ expect_error() {
   if "$BIN" check-config -c "$T/ex/customsflow.yaml" > /dev/null 2> "$T/err"; then
     fail "$name: accepted"; return
   fi
-  for p in "$@"; do grep -qF -- "$p" "$T/err" || fail "$name: no '$p' in: $(cat "$T/err")"; done
+  for p in "$@"; do grep -qF -- "$p" "$T/err" || { fail "$name: no '$p' in: $(cat "$T/err")"; return; }; done
   echo "ok: $name: $(head -c 160 "$T/err")"
 }
 fx=$T/ex/reference/fx_rates.csv
