@@ -18,6 +18,7 @@ PKGS=(
   clang libclang-rt-14-dev  # sanitizers and libFuzzer
   kcat                  # Kafka CLI used by benches and the demo instructions
   python3 python3-jsonschema python3-yaml  # schema checks in tests (config YAML -> JSON)
+  prometheus            # promtool: tests check /metrics with `promtool check metrics`
 )
 if [ "${CF_SKIP_APT_UPDATE:-0}" != 1 ]; then
   $SUDO apt-get update -qq
