@@ -34,21 +34,57 @@ int cf_rule_index(const char *rule)
         return -1;
 }
 
+/* The outcome counters of one input partition (its series, looked up once). */
+typedef struct chain_part {
+        cf_series *processed, *duplicates, *dead_lettered, *flagged;
+} chain_part;
+
 struct cf_chain {
         cf_stage stages[N_STAGES];
         size_t n;
         cf_counters k;
+        cf_metrics *reg;
+        cf_metric *f_processed, *f_duplicates, *f_dead_lettered, *f_flagged;
+        cf_series *flags_by_rule[CF_MAX_RULES];
+        chain_part **parts;
+        size_t nparts;
 };
 
-static cf_stage_env make_env(const cf_node *root, const char *base_dir, const char *name)
+static cf_stage_env make_env(const cf_chain *c, const cf_node *root, const char *base_dir,
+                             const char *name)
 {
         char path[128];
         snprintf(path, sizeof(path), "stages.%s", name);
         cf_stage_env env = {.root = root,
                             .cfg = cf_yaml_path(root, path),
                             .base_dir = base_dir,
-                            .pipeline_version = CF_VERSION};
+                            .pipeline_version = CF_VERSION,
+                            .metrics = c->reg};
         return env;
+}
+
+/* The chain's own families: what became of each record, per input partition
+ * (DESIGN §4's accounting), and flags per rule. */
+static void declare_metrics(cf_chain *c)
+{
+        const char *part = "topic,partition";
+        c->f_processed = cf_metrics_counter(c->reg, "customsflow_records_processed_total",
+                                            "records processed (flagged or not), per input "
+                                            "partition",
+                                            part);
+        c->f_duplicates = cf_metrics_counter(c->reg, "customsflow_records_duplicates_total",
+                                             "records dropped as exact re-deliveries, per input "
+                                             "partition",
+                                             part);
+        c->f_dead_lettered =
+            cf_metrics_counter(c->reg, "customsflow_records_dead_lettered_total",
+                               "records sent to the dead-letter topic, per input partition", part);
+        c->f_flagged = cf_metrics_counter(c->reg, "customsflow_records_flagged_total",
+                                          "processed records flagged, per input partition", part);
+        cf_metric *flags = cf_metrics_counter(c->reg, "customsflow_flags_total",
+                                              "flagged records a rule fired on, per rule", "rule");
+        for (int r = 0; r < cf_n_rule_names && r < CF_MAX_RULES; r++)
+                c->flags_by_rule[r] = cf_metric_series(flags, cf_rule_names[r]);
 }
 
 cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, size_t errstr_size)
@@ -78,8 +114,11 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
                 }
         }
         cf_chain *c = calloc(1, sizeof(*c));
+        if (!c) abort();
+        c->reg = cf_metrics_new();
+        declare_metrics(c);
         for (size_t i = 0; i < N_STAGES; i++) {
-                cf_stage_env env = make_env(root, base_dir, registry[i]->name);
+                cf_stage_env env = make_env(c, root, base_dir, registry[i]->name);
                 c->stages[i].p = registry[i];
                 if (registry[i]->init &&
                     registry[i]->init(&c->stages[i], &env, errstr, errstr_size)) {
@@ -119,14 +158,90 @@ void cf_counters_add_batch(cf_counters *k, const cf_batch *b)
         }
 }
 
+/* The partition's counters, looked up the first time a record of it comes
+ * (the topic label is that record's). */
+static chain_part *part_of(cf_chain *c, const cf_record *r)
+{
+        int32_t p = r->src.partition < 0 ? 0 : r->src.partition;
+        chain_part **pp = (chain_part **)cf_ptrs_slot((void ***)&c->parts, &c->nparts, (size_t)p);
+        if (*pp) return *pp;
+        chain_part *cp = calloc(1, sizeof(*cp));
+        if (!cp) abort();
+        char num[16];
+        snprintf(num, sizeof num, "%d", (int)p);
+        const char *topic = r->src.topic ? r->src.topic : "";
+        cp->processed = cf_metric_series(c->f_processed, topic, num);
+        cp->duplicates = cf_metric_series(c->f_duplicates, topic, num);
+        cp->dead_lettered = cf_metric_series(c->f_dead_lettered, topic, num);
+        cp->flagged = cf_metric_series(c->f_flagged, topic, num);
+        return *pp = cp;
+}
+
+/* Per-partition outcomes and flags per rule into their series. */
+static void count_batch(cf_chain *c, const cf_batch *b, const cf_counters *before)
+{
+        chain_part *cp = NULL;
+        int32_t last = INT32_MIN;
+        for (size_t i = 0; i < b->n; i++) {
+                const cf_record *r = &b->recs[i];
+                if (r->src.partition != last) {
+                        cp = part_of(c, r);
+                        last = r->src.partition;
+                }
+                if (r->status == CF_REC_OK) {
+                        cf_counter_inc(cp->processed);
+                        if (r->flagged) cf_counter_inc(cp->flagged);
+                } else if (r->status == CF_REC_DUPLICATE) {
+                        cf_counter_inc(cp->duplicates);
+                } else {
+                        cf_counter_inc(cp->dead_lettered);
+                }
+        }
+        for (int r = 0; r < cf_n_rule_names && r < CF_MAX_RULES; r++)
+                if (c->k.flags_by_rule[r] != before->flags_by_rule[r])
+                        cf_counter_add(c->flags_by_rule[r],
+                                       c->k.flags_by_rule[r] - before->flags_by_rule[r]);
+}
+
 int cf_chain_process(cf_chain *c, cf_batch *b)
 {
         for (size_t i = 0; i < c->n; i++) {
                 cf_stage *s = &c->stages[i];
                 if (s->p->process && s->p->process(s, b)) return -1;
         }
+        cf_counters before = c->k;
         cf_counters_add_batch(&c->k, b);
+        count_batch(c, b, &before);
         return 0;
+}
+
+void cf_chain_outcomes(const cf_chain *c, int32_t partition, cf_outcomes *out)
+{
+        memset(out, 0, sizeof *out);
+        if (partition < 0 || (size_t)partition >= c->nparts || !c->parts[partition]) return;
+        const chain_part *cp = c->parts[partition];
+        out->processed = cf_counter_get(cp->processed);
+        out->duplicates = cf_counter_get(cp->duplicates);
+        out->dead_lettered = cf_counter_get(cp->dead_lettered);
+        out->flagged = cf_counter_get(cp->flagged);
+}
+
+/* Every stage's collect for partition (-1: all). */
+static void collect(cf_chain *c, int32_t partition, int rebase)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (c->stages[i].p->collect)
+                        c->stages[i].p->collect(&c->stages[i], partition, rebase);
+}
+
+void cf_chain_collect(cf_chain *c)
+{
+        collect(c, -1, 0);
+}
+
+cf_metrics *cf_chain_registry(cf_chain *c)
+{
+        return c->reg;
 }
 
 int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final)
@@ -157,8 +272,8 @@ int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out)
         return 0;
 }
 
-int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
-                     size_t errstr_size)
+static int restore_stages(cf_chain *c, int32_t partition, const void *data, size_t len,
+                          char *errstr, size_t errstr_size)
 {
         const unsigned char *p = data, *end = p + len;
         /* Every stage with state is restored; a stage absent from the blob starts empty. */
@@ -191,27 +306,36 @@ int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t le
         return 0;
 }
 
+int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
+                     size_t errstr_size)
+{
+        /* what the old state counted is collected first; the new state is the base */
+        collect(c, partition, 0);
+        int rc = restore_stages(c, partition, data, len, errstr, errstr_size);
+        collect(c, partition, 1);
+        return rc;
+}
+
 void cf_chain_drop(cf_chain *c, int32_t partition)
 {
+        collect(c, partition, 0);
         for (size_t i = 0; i < c->n; i++)
                 if (c->stages[i].p->drop) c->stages[i].p->drop(&c->stages[i], partition);
+        collect(c, partition, 1); /* unsets the partition's gauges */
 }
 
 int cf_chain_reload(cf_chain *c, const cf_node *root, const char *base_dir, char *errstr,
                     size_t errstr_size)
 {
-        for (size_t i = 0; i < c->n; i++) {
+        collect(c, -1, 0);
+        int rc = 0;
+        for (size_t i = 0; i < c->n && !rc; i++) {
                 cf_stage *s = &c->stages[i];
-                cf_stage_env env = make_env(root, base_dir, s->p->name);
-                if (s->p->reload && s->p->reload(s, &env, errstr, errstr_size)) return -1;
+                cf_stage_env env = make_env(c, root, base_dir, s->p->name);
+                if (s->p->reload && s->p->reload(s, &env, errstr, errstr_size)) rc = -1;
         }
-        return 0;
-}
-
-void cf_chain_metrics(cf_chain *c, cf_buf *out)
-{
-        for (size_t i = 0; i < c->n; i++)
-                if (c->stages[i].p->metrics) c->stages[i].p->metrics(&c->stages[i], out);
+        collect(c, -1, 1);
+        return rc;
 }
 
 const cf_counters *cf_chain_counters(const cf_chain *c)
@@ -231,6 +355,10 @@ void cf_chain_destroy(cf_chain *c)
         if (!c) return;
         for (size_t i = c->n; i-- > 0;)
                 if (c->stages[i].p->destroy) c->stages[i].p->destroy(&c->stages[i]);
+        for (size_t i = 0; i < c->nparts; i++)
+                free(c->parts[i]);
+        free(c->parts);
+        cf_metrics_free(c->reg);
         free(c);
 }
 

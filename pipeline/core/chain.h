@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "pipeline/core/metrics.h"
 #include "pipeline/core/stage.h"
 
 #define CF_MAX_RULES 32
@@ -24,9 +25,17 @@ extern const int cf_n_rule_names;
 /** Index of rule in cf_rule_names or -1. */
 int cf_rule_index(const char *rule);
 
+/** What the chain made of one input partition's records (since the chain was built). */
+typedef struct cf_outcomes {
+        uint64_t processed, duplicates, dead_lettered, flagged;
+} cf_outcomes;
+
 typedef struct cf_chain cf_chain;
 
-/** Build every stage from config root (NULL = defaults); NULL + errstr on error. */
+/**
+ * Build every stage from config root (NULL = defaults); NULL + errstr on error. The chain
+ * owns a metrics registry (cf_chain_registry) where it and its stages declare their series.
+ */
 cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, size_t errstr_size);
 /** Run the batch through every stage and add it to the counters. */
 int cf_chain_process(cf_chain *c, cf_batch *b);
@@ -42,8 +51,12 @@ void cf_chain_drop(cf_chain *c, int32_t partition);
 /** Reload rules/reference data from a new config; on error nothing changes. */
 int cf_chain_reload(cf_chain *c, const cf_node *root, const char *base_dir, char *errstr,
                     size_t errstr_size);
-/** Append Prometheus text of every stage. */
-void cf_chain_metrics(cf_chain *c, cf_buf *out);
+/** The chain's metrics registry: its stages' series and those of its caller (a worker). */
+cf_metrics *cf_chain_registry(cf_chain *c);
+/** Have every stage store its state-derived values in its series (about once a second). */
+void cf_chain_collect(cf_chain *c);
+/** The outcomes of partition's records, counted per record by the chain (zeros if none). */
+void cf_chain_outcomes(const cf_chain *c, int32_t partition, cf_outcomes *out);
 /** The chain's counters (owned by the chain). */
 const cf_counters *cf_chain_counters(const cf_chain *c);
 /** Add one batch's outcome to counters (used by cf_chain_process). */

@@ -15,6 +15,7 @@
 #include "pipeline/core/batch.h"
 #include "pipeline/core/buf.h"
 #include "pipeline/core/config_map.h"
+#include "pipeline/core/metrics.h"
 #include "pipeline/core/yaml_tree.h"
 
 /** What a stage is given at init and reload. */
@@ -23,6 +24,9 @@ typedef struct cf_stage_env {
         const cf_node *cfg;   /* this stage's section: stages.<name> (may be NULL) */
         const char *base_dir; /* folder of the config file, for relative paths */
         const char *pipeline_version;
+        /* where the stage declares its metric families at init and looks up its series
+         * (the worker's registry; NULL: series are a sink, nothing is reported) */
+        cf_metrics *metrics;
 } cf_stage_env;
 
 typedef struct cf_stage cf_stage;
@@ -47,8 +51,16 @@ typedef struct cf_stage_plugin {
         void (*drop)(cf_stage *st, int32_t partition);
         /** Re-read rules/reference data (SIGHUP), keeping state; -1 keeps the old. */
         int (*reload)(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size);
-        /** Write Prometheus text lines for this stage's metrics. */
-        void (*metrics)(cf_stage *st, cf_buf *out);
+        /**
+         * Store what the stage's state holds in its metric series: gauges (table sizes, the
+         * current window) are set, or unset for a partition it no longer has; counters kept
+         * in state advance by what changed since the last call (cf_counter_follow).
+         * partition -1: every partition and the stage-wide series; else that one only.
+         * rebase = 1 right after the state was replaced (restore, drop, reload): counters
+         * take the current values as their base instead of counting them. The chain calls
+         * it around restore/drop/reload; the worker about once a second.
+         */
+        void (*collect)(cf_stage *st, int32_t partition, int rebase);
         /** Free ctx. */
         void (*destroy)(cf_stage *st);
 } cf_stage_plugin;

@@ -54,8 +54,8 @@ int cf_changelog_write(cf_worker *w, int32_t p)
         }
         if (!rc) rc = cf_worker_wait_acks(w);
         if (!rc) {
-                w->pub.checkpoints++;
-                w->pub.checkpoint_bytes += snap.len;
+                cf_counter_inc(w->m.checkpoints);
+                cf_counter_add(w->m.checkpoint_bytes, snap.len);
         }
         cf_buf_free(&snap);
         return rc;

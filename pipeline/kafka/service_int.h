@@ -10,27 +10,44 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "pipeline/core/accounting.h"
 #include "pipeline/core/batch.h"
 #include "pipeline/core/chain.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/log.h"
 #include "pipeline/kafka/service.h"
 
-#define CF_LAT_BUCKETS 12
-
-/** What a worker publishes for /metrics (copied under cf_service.mtx). */
+/** What a worker publishes for cf_service_counters (copied under cf_service.mtx). */
 typedef struct cf_worker_pub {
-        cf_part_counters parts[CF_SVC_MAX_PARTITIONS];
-        bool has_part[CF_SVC_MAX_PARTITIONS];
         cf_counters total;
-        uint64_t batches, lat_bucket[CF_LAT_BUCKETS + 1];
-        double lat_sum_s;
-        uint64_t outq, commits, commit_errors, invariant_violations, delivery_errors;
-        uint64_t checkpoints, checkpoint_bytes, restores;
-        uint64_t paused;
-        cf_buf chain_metrics; /* Prometheus text of the worker's stages */
-        bool assigned;        /* got partitions and restored their state */
+        bool assigned; /* got partitions and restored their state */
 } cf_worker_pub;
+
+/** One input partition's runtime series and accounting in a worker. */
+typedef struct cf_worker_part {
+        cf_series *in, *lag;   /* NULL until first assigned */
+        cf_offset_range range; /* offsets delivered since assigned */
+        cf_outcomes base;      /* the chain's outcomes of it when assigned */
+} cf_worker_part;
+
+/** The outputs of one batch awaiting delivery reports (consume -> acked latency). */
+typedef struct cf_batch_ack {
+        double t0;        /* cf_mono_s() when the batch was consumed */
+        uint32_t pending; /* outputs produced and not yet reported */
+        bool open;        /* the batch is still producing */
+        bool failed;      /* an output was not delivered */
+        struct cf_batch_ack *next_free;
+} cf_batch_ack;
+
+/** A worker's runtime series, in its chain's registry (worker_metrics.c). */
+typedef struct cf_worker_metrics {
+        cf_metric *f_in, *f_lag;
+        cf_series *invariant_ok, *outq, *commits, *commit_errors, *delivery_errors;
+        cf_series *checkpoints, *checkpoint_bytes, *restores, *pauses;
+        cf_series *batch_processed, *batch_acked; /* histograms, seconds */
+        cf_batch_ack *free_acks, **all_acks;
+        size_t n_acks;
+} cf_worker_metrics;
 
 typedef struct cf_worker {
         struct cf_service *svc;
@@ -45,7 +62,8 @@ typedef struct cf_worker {
         int64_t next_offset[CF_SVC_MAX_PARTITIONS]; /* processed up to (exclusive), -1 none */
         int64_t committed[CF_SVC_MAX_PARTITIONS];
         bool dirty[CF_SVC_MAX_PARTITIONS]; /* processed since last checkpoint */
-        cf_part_counters parts[CF_SVC_MAX_PARTITIONS];
+        cf_worker_part parts[CF_SVC_MAX_PARTITIONS];
+        cf_worker_metrics m;
         int64_t last_commit_ms, last_flush_ms, last_pub_ms;
         atomic_uint_fast64_t delivery_failed; /* delivery reports with an error */
         atomic_bool fatal;
@@ -111,6 +129,25 @@ int cf_changelog_write(cf_worker *w, int32_t partition);
 /** Restore partition's state from the changelog (empty state if none); -1 on failure.
  *  @locality: worker thread (rebalance callback) */
 int cf_changelog_restore(cf_worker *w, int32_t partition);
+
+/** Declare the worker's runtime families in its chain's registry. @locality: main thread */
+void cf_worker_metrics_init(cf_worker *w);
+/** Free the batch-ack pool (after the producer is destroyed). */
+void cf_worker_metrics_free(cf_worker *w);
+/** Partition p assigned: its series, an empty offset range, the chain's outcomes as base. */
+void cf_worker_metrics_assign(cf_worker *w, int32_t p);
+/** Partition p revoked: its lag is no longer this worker's to report. */
+void cf_worker_metrics_revoke(cf_worker *w, int32_t p);
+/** Refresh gauges (lag, producer queue) and the stages' state-derived series. */
+void cf_worker_metrics_refresh(cf_worker *w);
+/** Check DESIGN §4's invariant for p at commit; false (and logged) on a violation. */
+bool cf_worker_metrics_check(cf_worker *w, int32_t p);
+/** A batch consumed at t0 (cf_mono_s) starts producing; its outputs carry the result. */
+cf_batch_ack *cf_batch_ack_open(cf_worker *w, double t0);
+/** The batch produced everything; released here when nothing is pending. */
+void cf_batch_ack_close(cf_worker *w, cf_batch_ack *a);
+/** A delivery report for an output of a (observes consume -> acked at the last). */
+void cf_batch_ack_report(cf_worker *w, cf_batch_ack *a, bool ok);
 
 /** Start the HTTP endpoint; -1 + errstr. @locality: main thread */
 int cf_metrics_http_start(struct cf_service *s, char *errstr, size_t errstr_size);

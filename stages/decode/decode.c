@@ -70,8 +70,8 @@ typedef struct decode_ctx {
 #ifdef CF_HAVE_SIMDJSON
         cf_simd *simd;
 #endif
-        uint64_t by_code[64];
-        uint64_t fast, slow; /* records decoded by the simdjson / jsmn path */
+        cf_series *by_code[64]; /* dead letters per code (cf_decode_codes order) */
+        cf_series *fast, *slow; /* records decoded by the simdjson / jsmn path */
 } decode_ctx;
 
 /* ---- byte pre-pass: size, emptiness, NUL, UTF-8, control characters ---- */
@@ -387,12 +387,12 @@ static int decode_one(decode_ctx *x, cf_batch *b, cf_record *r)
                                           (size_t)x->cfg.max_tokens)
                          : -1;
         if (rc >= 0) {
-                x->fast++;
+                cf_counter_inc(x->fast);
                 return rc ? -1 : cf_fx_convert(x->fx, b, r);
         }
         memset(&r->decl, 0, sizeof(r->decl));
 #endif
-        x->slow++;
+        cf_counter_inc(x->slow);
         int saw_ws_ctrl = 0;
         if (check_bytes(b, r, &saw_ws_ctrl)) return -1;
         int nt = tokenize(x, b, r, saw_ws_ctrl);
@@ -415,16 +415,32 @@ static int decode_process(cf_stage *st, cf_batch *b)
                         d->importer_h = cf_id_hash(d->importer_id.p, d->importer_id.n);
                         continue;
                 }
-                for (int c = 0; cf_decode_codes[c]; c++)
-                        if (!strcmp(cf_decode_codes[c], r->err_code)) x->by_code[c]++;
+                for (int c = 0; cf_decode_codes[c] && c < 64; c++)
+                        if (!strcmp(cf_decode_codes[c], r->err_code))
+                                cf_counter_inc(x->by_code[c]);
         }
         return 0;
+}
+
+static void declare_metrics(decode_ctx *x, cf_metrics *m)
+{
+        cf_metric *f = cf_metrics_counter(m, "customsflow_decode_records_total",
+                                          "records decoded, per parser path (simdjson: fast "
+                                          "path; jsmn: what simdjson rejected, or parser: jsmn)",
+                                          "path");
+        x->fast = cf_metric_series(f, "simdjson");
+        x->slow = cf_metric_series(f, "jsmn");
+        f = cf_metrics_counter(m, "customsflow_decode_dead_letters_total",
+                               "records the decoder dead-lettered, per error code", "code");
+        for (int c = 0; cf_decode_codes[c] && c < 64; c++)
+                x->by_code[c] = cf_metric_series(f, cf_decode_codes[c]);
 }
 
 static int decode_init(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size)
 {
         decode_ctx *x = calloc(1, sizeof(*x));
         st->ctx = x;
+        declare_metrics(x, env->metrics);
         if (cf_config_map_apply(decode_map, "stages.decode", env->cfg, env->base_dir, &x->cfg,
                                 errstr, errstr_size))
                 return -1;
@@ -476,20 +492,6 @@ static int decode_reload(cf_stage *st, const cf_stage_env *env, char *errstr, si
         return 0;
 }
 
-static void decode_metrics(cf_stage *st, cf_buf *out)
-{
-        decode_ctx *x = st->ctx;
-        cf_buf_printf(out, "customsflow_decode_records_total{path=\"simdjson\"} %llu\n",
-                      (unsigned long long)x->fast);
-        cf_buf_printf(out, "customsflow_decode_records_total{path=\"jsmn\"} %llu\n",
-                      (unsigned long long)x->slow);
-        for (int c = 0; cf_decode_codes[c]; c++)
-                if (x->by_code[c])
-                        cf_buf_printf(out,
-                                      "customsflow_decode_dead_letters_total{code=\"%s\"} %llu\n",
-                                      cf_decode_codes[c], (unsigned long long)x->by_code[c]);
-}
-
 static void decode_destroy(cf_stage *st)
 {
         decode_ctx *x = st->ctx;
@@ -512,6 +514,5 @@ const cf_stage_plugin cf_stage_decode = {
     .init = decode_init,
     .process = decode_process,
     .reload = decode_reload,
-    .metrics = decode_metrics,
     .destroy = decode_destroy,
 };

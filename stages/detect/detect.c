@@ -20,6 +20,7 @@
 #include "pipeline/core/stage.h"
 #include "stages/detect/detect.h"
 #include "stages/detect/detect_int.h"
+#include "stages/detect/detect_metrics.h"
 
 const cf_rule *const cf_detect_rules[] = {
     &cf_rule_trade_remedy_evasion,
@@ -259,6 +260,7 @@ void cf_detect_fire(cf_detect *x, cf_batch *b, cf_record *r, const cf_rule *rule
 typedef struct detect_stage {
         stage_cfg sc;
         cf_detect x;
+        cf_detect_metrics m;
 } detect_stage;
 
 static void detect_destroy(cf_stage *st);
@@ -267,6 +269,7 @@ static int detect_init(cf_stage *st, const cf_stage_env *env, char *errstr, size
 {
         detect_stage *d = calloc(1, sizeof(*d));
         st->ctx = d;
+        cf_detect_metrics_init(&d->m, env->metrics);
         if (load_all(&d->x, &d->sc, env, errstr, errstr_size)) {
                 detect_destroy(st); /* also callable alone (tests, tools) */
                 st->ctx = NULL;
@@ -415,34 +418,10 @@ static int detect_reload(cf_stage *st, const cf_stage_env *env, char *errstr, si
         return 0;
 }
 
-static void detect_metrics(cf_stage *st, cf_buf *out)
+static void detect_collect(cf_stage *st, int32_t partition, int rebase)
 {
         detect_stage *d = st->ctx;
-        cf_detect *x = &d->x;
-        cf_buf_puts(out, "# HELP customsflow_detect_rule_fired_total Times each rule fired.\n"
-                         "# TYPE customsflow_detect_rule_fired_total counter\n");
-        for (size_t i = 0; i < cf_detect_n_rules; i++)
-                cf_buf_printf(out, "customsflow_detect_rule_fired_total{rule=\"%s\"} %llu\n",
-                              cf_detect_rules[i]->name, (unsigned long long)x->fired[i]);
-        cf_buf_puts(out, "# HELP customsflow_detect_state_entries Entries in the detect stage's "
-                         "state tables.\n# TYPE customsflow_detect_state_entries gauge\n"
-                         "# HELP customsflow_detect_state_evicted_total Entries evicted because "
-                         "a table reached its bound.\n"
-                         "# TYPE customsflow_detect_state_evicted_total counter\n");
-        for (size_t i = 0; i < cf_detect_n_rules; i++) {
-                const cf_rule *ru = cf_detect_rules[i];
-                if (!ru->table_off) continue;
-                uint64_t n = 0, ev = 0;
-                for (size_t p = 0; p < x->nparts; p++)
-                        if (x->parts[p]) {
-                                n += cf_rule_table(ru, x->parts[p])->n;
-                                ev += cf_rule_table(ru, x->parts[p])->evicted;
-                        }
-                cf_buf_printf(out, "customsflow_detect_state_entries{rule=\"%s\"} %llu\n", ru->name,
-                              (unsigned long long)n);
-                cf_buf_printf(out, "customsflow_detect_state_evicted_total{rule=\"%s\"} %llu\n",
-                              ru->name, (unsigned long long)ev);
-        }
+        cf_detect_metrics_collect(&d->m, &d->x, partition, rebase);
 }
 
 static void detect_destroy(cf_stage *st)
@@ -456,6 +435,7 @@ static void detect_destroy(cf_stage *st)
         cf_detect_ref_free(&d->x.ref);
         cf_buf_free(&d->x.ev);
         cf_config_map_free(stage_map, &d->sc);
+        cf_detect_metrics_free(&d->m);
         free(d);
 }
 
@@ -503,6 +483,6 @@ const cf_stage_plugin cf_stage_detect = {
     .restore = detect_restore,
     .drop = detect_drop,
     .reload = detect_reload,
-    .metrics = detect_metrics,
+    .collect = detect_collect,
     .destroy = detect_destroy,
 };

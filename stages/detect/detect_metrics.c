@@ -1,0 +1,74 @@
+/*
+ * detect_metrics.c - see detect_metrics.h.
+ *
+ * The counts live in the stage (cf_detect.fired) and in its state tables
+ * (cf_kvtab.evicted, which snapshots carry); the counters follow them at each
+ * collect, so a partition restored on this worker does not count again what
+ * another worker or instance already counted.
+ */
+#include "stages/detect/detect_metrics.h"
+
+#include <stdlib.h>
+
+void cf_detect_metrics_init(cf_detect_metrics *m, cf_metrics *reg)
+{
+        cf_metric *fired = cf_metrics_counter(reg, "customsflow_detect_rule_fired_total",
+                                              "times each rule fired", "rule");
+        cf_metric *entries =
+            cf_metrics_gauge(reg, "customsflow_detect_state_entries",
+                             "entries in the detect stage's state tables", "rule", CF_MERGE_SUM);
+        cf_metric *evicted =
+            cf_metrics_counter(reg, "customsflow_detect_state_evicted_total",
+                               "entries evicted because a table reached its bound", "rule");
+        for (size_t i = 0; i < cf_detect_n_rules && i < CF_DETECT_METRIC_RULES; i++) {
+                const cf_rule *ru = cf_detect_rules[i];
+                m->fired[i] = cf_metric_series(fired, ru->name);
+                if (!ru->table_off) continue;
+                m->entries[i] = cf_metric_series(entries, ru->name);
+                m->evicted[i] = cf_metric_series(evicted, ru->name);
+        }
+}
+
+/* Evictions of one partition's tables since the last collect. */
+static void collect_part(cf_detect_metrics *m, cf_detect *x, size_t p, int rebase)
+{
+        cf_detect_part *ps = p < x->nparts ? x->parts[p] : NULL;
+        if (!ps && p >= m->nseen) return;
+        uint64_t **slot = (uint64_t **)cf_ptrs_slot((void ***)&m->seen_evicted, &m->nseen, p);
+        if (!*slot && !(*slot = calloc(CF_DETECT_METRIC_RULES, sizeof(uint64_t)))) abort();
+        for (size_t i = 0; i < cf_detect_n_rules && i < CF_DETECT_METRIC_RULES; i++) {
+                const cf_rule *ru = cf_detect_rules[i];
+                if (!ru->table_off) continue;
+                uint64_t now = ps ? cf_rule_table(ru, ps)->evicted : 0;
+                cf_counter_follow(m->evicted[i], &(*slot)[i], now, rebase);
+        }
+}
+
+void cf_detect_metrics_collect(cf_detect_metrics *m, cf_detect *x, int32_t partition, int rebase)
+{
+        if (partition >= 0) {
+                collect_part(m, x, (size_t)partition, rebase);
+                return;
+        }
+        size_t n = x->nparts > m->nseen ? x->nparts : m->nseen;
+        for (size_t p = 0; p < n; p++)
+                collect_part(m, x, p, rebase);
+        for (size_t i = 0; i < cf_detect_n_rules && i < CF_DETECT_METRIC_RULES; i++) {
+                const cf_rule *ru = cf_detect_rules[i];
+                cf_counter_follow(m->fired[i], &m->seen_fired[i], x->fired[i], 0);
+                if (!ru->table_off) continue;
+                uint64_t n_entries = 0;
+                for (size_t p = 0; p < x->nparts; p++)
+                        if (x->parts[p]) n_entries += cf_rule_table(ru, x->parts[p])->n;
+                cf_gauge_set(m->entries[i], (double)n_entries);
+        }
+}
+
+void cf_detect_metrics_free(cf_detect_metrics *m)
+{
+        for (size_t p = 0; p < m->nseen; p++)
+                free(m->seen_evicted[p]);
+        free(m->seen_evicted);
+        m->seen_evicted = NULL;
+        m->nseen = 0;
+}
