@@ -19,21 +19,6 @@ static const cf_stage_plugin *const registry[] = {
 };
 #define N_STAGES (sizeof(registry) / sizeof(registry[0]))
 
-const char *const cf_rule_names[] = {
-    "trade_remedy_evasion", "origin_route_mismatch", "manufacturer_origin_mismatch",
-    "unit_value_outlier",   "origin_volume_surge",   "new_exporter_surge",
-    "capacity_exceeded",    "certificate_reuse",     "preference_without_certificate",
-    "watchlist_party",      "duplicate_shipment",    "conflicting_resubmission",
-};
-const int cf_n_rule_names = (int)(sizeof(cf_rule_names) / sizeof(cf_rule_names[0]));
-
-int cf_rule_index(const char *rule)
-{
-        for (int i = 0; i < cf_n_rule_names; i++)
-                if (strcmp(cf_rule_names[i], rule) == 0) return i;
-        return -1;
-}
-
 /* The outcome counters of one input partition (its series, looked up once). */
 typedef struct chain_part {
         cf_series *processed, *duplicates, *dead_lettered, *flagged;
@@ -43,12 +28,15 @@ struct cf_chain {
         cf_stage stages[N_STAGES];
         size_t n;
         cf_counters k;
+        const cf_rule_set *rules; /* published by a stage (detect), else NULL */
         cf_metrics *reg;
         cf_metric *f_processed, *f_duplicates, *f_dead_lettered, *f_flagged;
-        cf_series *flags_by_rule[CF_MAX_RULES];
+        cf_series *flags_by_rule[CF_RULES_MAX];
         chain_part **parts;
         size_t nparts;
 };
+
+static const cf_rule_set no_rules = {{0}, 0, 0};
 
 static cf_stage_env make_env(const cf_chain *c, const cf_node *root, const char *base_dir,
                              const char *name)
@@ -59,12 +47,13 @@ static cf_stage_env make_env(const cf_chain *c, const cf_node *root, const char 
                             .cfg = cf_yaml_path(root, path),
                             .base_dir = base_dir,
                             .pipeline_version = CF_VERSION,
+                            .rules = c->rules,
                             .metrics = c->reg};
         return env;
 }
 
 /* The chain's own families: what became of each record, per input partition
- * (DESIGN §4's accounting), and flags per rule. */
+ * (DESIGN §4's accounting), and flags per rule (of the published rule set). */
 static void declare_metrics(cf_chain *c)
 {
         const char *part = "topic,partition";
@@ -83,8 +72,9 @@ static void declare_metrics(cf_chain *c)
                                           "processed records flagged, per input partition", part);
         cf_metric *flags = cf_metrics_counter(c->reg, "customsflow_flags_total",
                                               "flagged records a rule fired on, per rule", "rule");
-        for (int r = 0; r < cf_n_rule_names && r < CF_MAX_RULES; r++)
-                c->flags_by_rule[r] = cf_metric_series(flags, cf_rule_names[r]);
+        const cf_rule_set *rules = cf_chain_rules(c);
+        for (int r = 0; r < rules->n && r < CF_RULES_MAX; r++)
+                c->flags_by_rule[r] = cf_metric_series(flags, rules->names[r]);
 }
 
 cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, size_t errstr_size)
@@ -116,7 +106,6 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
         cf_chain *c = calloc(1, sizeof(*c));
         if (!c) abort();
         c->reg = cf_metrics_new();
-        declare_metrics(c);
         for (size_t i = 0; i < N_STAGES; i++) {
                 cf_stage_env env = make_env(c, root, base_dir, registry[i]->name);
                 c->stages[i].p = registry[i];
@@ -129,7 +118,10 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
                         return NULL;
                 }
                 c->n = i + 1;
+                /* the stages after it and the counters name rules by this set */
+                if (registry[i]->rules) c->rules = registry[i]->rules(&c->stages[i]);
         }
+        declare_metrics(c); /* after the stages: flags_total is per published rule */
         return c;
 }
 
@@ -143,10 +135,9 @@ void cf_counters_add_batch(cf_counters *k, const cf_batch *b)
                         k->processed++;
                         if (!r->flagged) break;
                         k->flagged++;
-                        for (uint16_t j = 0; j < r->n_reasons; j++) {
-                                int idx = cf_rule_index(r->reasons[j].rule);
-                                if (idx >= 0) k->flags_by_rule[idx]++;
-                        }
+                        for (uint16_t j = 0; j < r->n_reasons; j++)
+                                if (r->reasons[j].rule_ix < CF_RULES_MAX)
+                                        k->flags_by_rule[r->reasons[j].rule_ix]++;
                         break;
                 case CF_REC_DUPLICATE:
                         k->duplicates++;
@@ -197,8 +188,8 @@ static void count_batch(cf_chain *c, const cf_batch *b, const cf_counters *befor
                         cf_counter_inc(cp->dead_lettered);
                 }
         }
-        for (int r = 0; r < cf_n_rule_names && r < CF_MAX_RULES; r++)
-                if (c->k.flags_by_rule[r] != before->flags_by_rule[r])
+        for (int r = 0; r < CF_RULES_MAX; r++)
+                if (c->k.flags_by_rule[r] != before->flags_by_rule[r] && c->flags_by_rule[r])
                         cf_counter_add(c->flags_by_rule[r],
                                        c->k.flags_by_rule[r] - before->flags_by_rule[r]);
 }
@@ -336,6 +327,11 @@ int cf_chain_reload(cf_chain *c, const cf_node *root, const char *base_dir, char
         }
         collect(c, -1, 1);
         return rc;
+}
+
+const cf_rule_set *cf_chain_rules(const cf_chain *c)
+{
+        return c->rules ? c->rules : &no_rules;
 }
 
 const cf_counters *cf_chain_counters(const cf_chain *c)

@@ -274,3 +274,13 @@ cf_series *cf_metric_series(cf_metric *f, ...)
         va_end(ap);
         return cf_metric_series_v(f, v);
 }
+
+void *cf_metrics_part(void ***v, size_t *n, size_t i, size_t size, char label[16], bool *created)
+{
+        void **slot = cf_ptrs_slot(v, n, i);
+        *created = !*slot;
+        if (*slot) return *slot;
+        *slot = xcalloc(1, size);
+        snprintf(label, 16, "%zu", i);
+        return *slot;
+}

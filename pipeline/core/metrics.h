@@ -156,6 +156,27 @@ static inline void cf_histogram_observe(cf_series *s, double v)
 }
 
 /**
+ * A stage's per-partition series: slot i of the growable array (*v, *n). An existing
+ * block is returned as is; else a new zeroed block of size bytes, with *created set and
+ * label holding i in decimal, for the caller to look up its series.
+ */
+void *cf_metrics_part(void ***v, size_t *n, size_t i, size_t size, char label[16], bool *created);
+
+/** The partition dispatch of a stage's collect: fn(ctx, partition, rebase), or for
+ *  partition -1 fn(ctx, i, rebase) for every i < n. */
+static inline void cf_metrics_each_part(int32_t partition, size_t n,
+                                        void (*fn)(void *ctx, size_t i, int rebase), void *ctx,
+                                        int rebase)
+{
+        if (partition >= 0) {
+                fn(ctx, (size_t)partition, rebase);
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                fn(ctx, i, rebase);
+}
+
+/**
  * Append the Prometheus text exposition (format 0.0.4) of n registries merged:
  * families in order of first declaration, # HELP and # TYPE once each, one
  * series per label set (combined per cf_metric_merge), label values escaped,

@@ -16,6 +16,7 @@
 #include "pipeline/core/buf.h"
 #include "pipeline/core/config_map.h"
 #include "pipeline/core/metrics.h"
+#include "pipeline/core/rule_set.h"
 #include "pipeline/core/yaml_tree.h"
 
 /** What a stage is given at init and reload. */
@@ -24,6 +25,7 @@ typedef struct cf_stage_env {
         const cf_node *cfg;   /* this stage's section: stages.<name> (may be NULL) */
         const char *base_dir; /* folder of the config file, for relative paths */
         const char *pipeline_version;
+        const cf_rule_set *rules; /* published by an earlier stage (detect's registry), or NULL */
         /* where the stage declares its metric families at init and looks up its series
          * (the worker's registry; NULL: series are a sink, nothing is reported) */
         cf_metrics *metrics;
@@ -63,6 +65,9 @@ typedef struct cf_stage_plugin {
         void (*collect)(cf_stage *st, int32_t partition, int rebase);
         /** Free ctx. */
         void (*destroy)(cf_stage *st);
+        /** The rules this stage adds reasons under (cf_reason.rule_ix indexes them), handed to
+         * the stages after it (env.rules) and to the chain's counters; valid until destroy. */
+        const cf_rule_set *(*rules)(cf_stage *st);
 } cf_stage_plugin;
 
 /** A stage instance. */

@@ -226,10 +226,16 @@ void cf_service_counters(cf_service *s, cf_counters *out)
                 out->duplicates += k->duplicates;
                 out->dead_lettered += k->dead_lettered;
                 out->flagged += k->flagged;
-                for (int r = 0; r < CF_MAX_RULES; r++)
+                for (int r = 0; r < CF_RULES_MAX; r++)
                         out->flags_by_rule[r] += k->flags_by_rule[r];
         }
         pthread_mutex_unlock(&s->mtx);
+}
+
+const cf_rule_set *cf_service_rules(const cf_service *s)
+{
+        /* every worker's chain has the same stages, hence the same rule set */
+        return cf_chain_rules(s->workers[0].chain);
 }
 
 void cf_service_set_flag_hook(cf_service *s, cf_flag_hook hook, void *opaque)

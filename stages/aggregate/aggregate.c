@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/core/chain.h"
 #include "pipeline/core/intmath.h"
 #include "pipeline/core/stage.h"
 #include "stages/aggregate/window.h"
@@ -97,6 +96,7 @@ typedef struct agg_ctx {
         agg_cfg cfg;
         cf_agg_limits lim;
         const char *version;
+        const cf_rule_set *rules; /* detect's (env.rules); flags counts are by its positions */
         agg_part **parts;
         size_t nparts;
         cf_agg_scratch scratch;
@@ -170,7 +170,8 @@ static void emit_window(agg_ctx *x, agg_part *p, int32_t partition, uint32_t i, 
                          .has_watermark = p->has_max,
                          .watermark_ms = p->max_ms - x->lim.lateness_ms,
                          .now_ms = now_ms,
-                         .pipeline_version = x->version};
+                         .pipeline_version = x->version,
+                         .rules = x->rules};
         if (carry) {
                 e.late = p->late;
                 e.n_late = p->nlate;
@@ -389,11 +390,6 @@ static int cfg_check(const agg_cfg *c, char *errstr, size_t errstr_size)
                          (long long)c->top_k_capacity, (long long)c->top_k);
                 return -1;
         }
-        if (cf_n_rule_names > CF_AGG_RULES) {
-                snprintf(errstr, errstr_size, "stages.aggregate: %d rules, at most %d counted",
-                         cf_n_rule_names, CF_AGG_RULES);
-                return -1;
-        }
         return 0;
 }
 
@@ -413,6 +409,9 @@ static int agg_init(cf_stage *st, const cf_stage_env *env, char *errstr, size_t 
         if (!x) abort();
         st->ctx = x;
         x->version = env->pipeline_version ? env->pipeline_version : CF_VERSION;
+        /* without a rule set (no detect before it) no flag can name a rule */
+        static const cf_rule_set no_rules = {{0}, 0, 0};
+        x->rules = env->rules ? env->rules : &no_rules;
         declare_metrics(x, env->metrics);
         if (cf_config_map_apply(agg_map, "stages.aggregate", env->cfg, env->base_dir, &x->cfg,
                                 errstr, errstr_size) ||
@@ -646,19 +645,17 @@ static void declare_metrics(agg_ctx *x, cf_metrics *m)
 
 static agg_pm *pm_get(agg_ctx *x, size_t i)
 {
-        agg_pm **pp = (agg_pm **)cf_ptrs_slot((void ***)&x->pm, &x->npm, i);
-        if (*pp) return *pp;
-        agg_pm *m = calloc(1, sizeof(*m));
-        if (!m) abort();
         char part[16];
-        snprintf(part, sizeof part, "%zu", i);
-        for (int k = 0; k < N_M; k++)
+        bool created;
+        agg_pm *m = cf_metrics_part((void ***)&x->pm, &x->npm, i, sizeof(*m), part, &created);
+        for (int k = 0; created && k < N_M; k++)
                 m->s[k] = cf_metric_series(x->fam[k], part);
-        return *pp = m;
+        return m;
 }
 
-static void collect_part(agg_ctx *x, size_t i, int rebase)
+static void collect_part(void *ctx, size_t i, int rebase)
 {
+        agg_ctx *x = ctx;
         const agg_part *p = i < x->nparts ? x->parts[i] : NULL;
         if (!p && (i >= x->npm || !x->pm[i])) return;
         agg_pm *m = pm_get(x, i);
@@ -702,13 +699,9 @@ static void collect_part(agg_ctx *x, size_t i, int rebase)
 static void agg_collect(cf_stage *st, int32_t partition, int rebase)
 {
         agg_ctx *x = st->ctx;
-        if (partition >= 0) {
-                collect_part(x, (size_t)partition, rebase);
-                return;
-        }
         size_t n = x->nparts > x->npm ? x->nparts : x->npm;
-        for (size_t i = 0; i < n; i++)
-                collect_part(x, i, rebase);
+        cf_metrics_each_part(partition, n, collect_part, x, rebase);
+        if (partition >= 0) return;
         size_t pooled = 0;
         for (uint32_t i = 0; i < x->pool.n; i++)
                 pooled += cf_agg_window_bytes(x->pool.v[i]);

@@ -11,12 +11,12 @@
 #include <stdint.h>
 
 #include "pipeline/core/batch.h"
+#include "pipeline/core/rule_set.h"
 #include "stages/aggregate/cents.h"
 #include "stages/aggregate/hll.h"
 #include "stages/aggregate/spacesaving.h"
 
-#define CF_AGG_UNITS 4  /* quantity units kept per group; more are counted, not summed */
-#define CF_AGG_RULES 16 /* >= cf_n_rule_names (checked at init) */
+#define CF_AGG_UNITS 4 /* quantity units kept per group; more are counted, not summed */
 #define CF_AGG_EMPTY UINT64_MAX
 
 /** Limits every window of a stage instance shares. */
@@ -35,8 +35,11 @@ typedef struct cf_agg_group {
         int64_t value_cents;
         uint32_t unit[CF_AGG_UNITS]; /* packed unit code, 0 = free slot */
         double qty[CF_AGG_UNITS];
-        uint32_t flags[CF_AGG_RULES];
+        uint32_t flags[CF_RULES_MAX]; /* by cf_reason.rule_ix */
 } cf_agg_group;
+/* Snapshot version 2 writes groups and the window's counters as they are in
+ * memory, with 16 flag counts: another CF_RULES_MAX needs a new version. */
+_Static_assert(CF_RULES_MAX == 16, "aggregate snapshot v2 holds 16 per-rule counts");
 
 /** One open window. */
 typedef struct cf_agg_window {
@@ -44,7 +47,7 @@ typedef struct cf_agg_window {
         uint64_t records, flagged, duplicates, dead_letters;
         uint64_t overflow_records, unit_overflow;
         int64_t value_cents, overflow_value_cents;
-        uint64_t flags[CF_AGG_RULES];
+        uint64_t flags[CF_RULES_MAX];
         cf_agg_group *g; /* dense, insertion order */
         uint32_t ngroups, gcap;
         uint64_t *slot_key; /* open addressing: key -> slot_idx (index into g) */
@@ -90,7 +93,8 @@ typedef struct cf_agg_emit {
         bool has_watermark;
         int64_t now_ms;
         const char *pipeline_version;
-        const cf_agg_late *late; /* late records to report in this summary */
+        const cf_rule_set *rules; /* names of the flags counts (detect's registry) */
+        const cf_agg_late *late;  /* late records to report in this summary */
         size_t n_late;
         uint64_t late_unattributed; /* late records whose window list overflowed */
         uint64_t extra_duplicates, extra_dead_letters; /* pending, not in any window */

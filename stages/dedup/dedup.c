@@ -118,6 +118,39 @@ static const char *evidence_versions(dedup_ctx *x, cf_batch *b, const cf_dd_key 
         return cf_arena_strndup(&b->arena, o->p, o->len);
 }
 
+/* The conflicting resubmission's sentence (RULES.md): e is the latest version seen. */
+static const char *explain_versions(dedup_ctx *x, cf_batch *b, const cf_dd_key *e, uint64_t fpa)
+{
+        char t[48];
+        t[cf_fmt_time(t, (int64_t)e->t * 1000, 0)] = '\0';
+        cf_buf *o = &x->ev;
+        cf_buf_reset(o);
+        cf_buf_printf(o,
+                      "declaration line re-sent with different content and amendment %llu, not "
+                      "higher than amendment %llu of the version seen at %s",
+                      (unsigned long long)(fpa & CF_DD_AMEND_MAX),
+                      (unsigned long long)(e->fpa & CF_DD_AMEND_MAX), t);
+        return cf_arena_strndup(&b->arena, o->p, o->len);
+}
+
+/* The duplicate shipment's sentence (RULES.md); id may be NULL (not kept). */
+static const char *explain_shipment(dedup_ctx *x, cf_batch *b, const char *id, size_t n,
+                                    uint32_t ts)
+{
+        char t[48];
+        t[cf_fmt_time(t, (int64_t)ts * 1000, 0)] = '\0';
+        cf_buf *o = &x->ev;
+        cf_buf_reset(o);
+        cf_buf_puts(o, "the same shipment (exporter, importer, HS code, quantity, value, bill of "
+                       "lading, container) was declared under ");
+        if (id)
+                cf_buf_put(o, id, n);
+        else
+                cf_buf_puts(o, "another declaration");
+        cf_buf_printf(o, " at %s", t);
+        return cf_arena_strndup(&b->arena, o->p, o->len);
+}
+
 static const char *evidence_shipment(dedup_ctx *x, cf_batch *b, const char *id, size_t n,
                                      uint32_t t)
 {
@@ -152,6 +185,7 @@ static void check_shipment(dedup_ctx *x, cf_batch *b, cf_record *r, cf_dd_part *
                 const char *other = cf_dd_ship_id(p, f.other, &n);
                 r->signals |= CF_SIG_DUPLICATE_SHIPMENT;
                 r->sig_evidence[2] = evidence_shipment(x, b, other, n, f.other->t);
+                r->sig_explanation[2] = explain_shipment(x, b, other, n, f.other->t);
                 cf_counter_inc(x->dec[3]);
         }
         cf_dd_ship_insert(p, f.ins, sh, t, id->p, id->n);
@@ -191,6 +225,7 @@ static void dedup_one(dedup_ctx *x, cf_batch *b, cf_record *r, const cf_dd_hashe
         } else if (f.latest) {
                 r->signals |= CF_SIG_CONFLICTING_RESUBMISSION;
                 r->sig_evidence[1] = evidence_versions(x, b, f.latest, fpa);
+                r->sig_explanation[1] = explain_versions(x, b, f.latest, fpa);
                 cf_counter_inc(x->dec[2]);
         }
         cf_dd_key_insert(p, f.ins, h->kh, fpa, (uint32_t)t);
@@ -259,12 +294,10 @@ static void declare_metrics(dedup_ctx *x, cf_metrics *m)
 
 static dd_pm *pm_get(dedup_ctx *x, size_t i)
 {
-        dd_pm **pp = (dd_pm **)cf_ptrs_slot((void ***)&x->pm, &x->npm, i);
-        if (*pp) return *pp;
-        dd_pm *m = calloc(1, sizeof(*m));
-        if (!m) abort();
         char part[16];
-        snprintf(part, sizeof part, "%zu", i);
+        bool created;
+        dd_pm *m = cf_metrics_part((void ***)&x->pm, &x->npm, i, sizeof(*m), part, &created);
+        if (!created) return m;
         static const char *const tab[] = {"keys", "shipments"};
         for (int k = 0; k < 2; k++) {
                 m->entries[k] = cf_metric_series(x->f_entries, part, tab[k]);
@@ -274,11 +307,12 @@ static dd_pm *pm_get(dedup_ctx *x, size_t i)
         m->late = cf_metric_series(x->f_late, part);
         m->bytes = cf_metric_series(x->f_bytes, part);
         m->wm = cf_metric_series(x->f_wm, part);
-        return *pp = m;
+        return m;
 }
 
-static void collect_part(dedup_ctx *x, size_t i, int rebase)
+static void collect_part(void *ctx, size_t i, int rebase)
 {
+        dedup_ctx *x = ctx;
         const cf_dd_part *p = i < x->nparts ? x->parts[i] : NULL;
         if (!p && (i >= x->npm || !x->pm[i])) return;
         dd_pm *m = pm_get(x, i);
@@ -310,13 +344,8 @@ static void collect_part(dedup_ctx *x, size_t i, int rebase)
 static void dedup_collect(cf_stage *st, int32_t partition, int rebase)
 {
         dedup_ctx *x = st->ctx;
-        if (partition >= 0) {
-                collect_part(x, (size_t)partition, rebase);
-                return;
-        }
         size_t n = x->nparts > x->npm ? x->nparts : x->npm;
-        for (size_t i = 0; i < n; i++)
-                collect_part(x, i, rebase);
+        cf_metrics_each_part(partition, n, collect_part, x, rebase);
 }
 
 static int dedup_init(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size)

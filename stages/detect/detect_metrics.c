@@ -29,9 +29,16 @@ void cf_detect_metrics_init(cf_detect_metrics *m, cf_metrics *reg)
         }
 }
 
+typedef struct collect_ctx {
+        cf_detect_metrics *m;
+        cf_detect *x;
+} collect_ctx;
+
 /* Evictions of one partition's tables since the last collect. */
-static void collect_part(cf_detect_metrics *m, cf_detect *x, size_t p, int rebase)
+static void collect_part(void *ctx, size_t p, int rebase)
 {
+        cf_detect_metrics *m = ((collect_ctx *)ctx)->m;
+        cf_detect *x = ((collect_ctx *)ctx)->x;
         cf_detect_part *ps = p < x->nparts ? x->parts[p] : NULL;
         if (!ps && p >= m->nseen) return;
         uint64_t **slot = (uint64_t **)cf_ptrs_slot((void ***)&m->seen_evicted, &m->nseen, p);
@@ -46,13 +53,10 @@ static void collect_part(cf_detect_metrics *m, cf_detect *x, size_t p, int rebas
 
 void cf_detect_metrics_collect(cf_detect_metrics *m, cf_detect *x, int32_t partition, int rebase)
 {
-        if (partition >= 0) {
-                collect_part(m, x, (size_t)partition, rebase);
-                return;
-        }
+        collect_ctx ctx = {m, x};
         size_t n = x->nparts > m->nseen ? x->nparts : m->nseen;
-        for (size_t p = 0; p < n; p++)
-                collect_part(m, x, p, rebase);
+        cf_metrics_each_part(partition, n, collect_part, &ctx, rebase);
+        if (partition >= 0) return;
         for (size_t i = 0; i < cf_detect_n_rules && i < CF_DETECT_METRIC_RULES; i++) {
                 const cf_rule *ru = cf_detect_rules[i];
                 cf_counter_follow(m->fired[i], &m->seen_fired[i], x->fired[i], 0);
