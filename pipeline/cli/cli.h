@@ -18,6 +18,8 @@ int cf_cmd_run(int argc, char **argv);
 int cf_cmd_demo(int argc, char **argv);
 /** `customsflow gen`: the seeded generator with ground truth. */
 int cf_cmd_gen(int argc, char **argv);
+/** `customsflow console`: the analysts' review console. */
+int cf_cmd_console(int argc, char **argv);
 /** `customsflow check-config -c config.yaml`. */
 int cf_cmd_check_config(int argc, char **argv);
 

@@ -11,6 +11,7 @@
 
 #include "pipeline/core/buf.h"
 #include "pipeline/core/chain.h"
+#include "console/console.h"
 #include "pipeline/cli/cli.h"
 #include "pipeline/core/config.h"
 #include "stages/detect/detect.h"
@@ -77,6 +78,8 @@ static void print_schema(FILE *out)
         cf_service_schema(&b);
         cf_buf_puts(&b, ",\"stages\":");
         cf_chain_schema(&b);
+        cf_buf_putc(&b, ',');
+        cf_console_schema(&b);
         cf_buf_puts(&b, "}}");
         print_pretty(out, b.p, b.len);
         cf_buf_free(&b);
@@ -119,6 +122,7 @@ int cf_cmd_check_config(int argc, char **argv)
                 case 'D':
                         cf_service_describe(stdout);
                         cf_chain_describe(stdout);
+                        cf_console_describe(stdout);
                         return 0;
                 case 'S':
                         print_schema(stdout);
@@ -159,6 +163,13 @@ int cf_cmd_check_config(int argc, char **argv)
                 return 1;
         }
         cf_service_cfg_free(&sc);
+        cf_console_cfg cc;
+        if (cf_console_cfg_load(&cc, &cfg, err, sizeof err)) {
+                fprintf(stderr, "customsflow check-config: %s\n", err);
+                cf_config_free(&cfg);
+                return 1;
+        }
+        cf_console_cfg_free(&cc);
         if (cf_service_kafka_check(&cfg, err, sizeof err)) {
                 fprintf(stderr, "customsflow check-config: %s\n", err);
                 cf_config_free(&cfg);

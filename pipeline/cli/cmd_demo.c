@@ -19,6 +19,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "bench/gen/gen.h"
+#include "console/console.h"
 #include "pipeline/cli/cli.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/log.h"
@@ -35,6 +36,7 @@ typedef struct demo {
         uint64_t seed;
         const char *bootstrap;
         const char *topic;
+        char console[256]; /* the review console's URL and demo login */
         atomic_bool stop;
         atomic_uint_fast64_t produced;
         atomic_bool producer_done, producer_failed;
@@ -112,8 +114,8 @@ static void draw(demo *d, cf_service *s, const cf_counters *k, double elapsed, d
         fprintf(stderr, "\033[H\033[J");
         fprintf(stderr,
                 "customsflow demo  broker %s  (kcat -b %s -C -t customs.flags)\n"
-                "metrics http://%s/metrics\n\n",
-                d->bootstrap, d->bootstrap, cf_service_metrics_addr(s));
+                "metrics http://%s/metrics\n%s\n\n",
+                d->bootstrap, d->bootstrap, cf_service_metrics_addr(s), d->console);
         fprintf(stderr, "%8.1f s  produced %" PRIuFAST64 "  in %llu  (%.0f rec/s)\n", elapsed,
                 atomic_load(&d->produced), (unsigned long long)k->in, rate);
         fprintf(stderr,
@@ -154,9 +156,9 @@ static void usage(FILE *f)
 
 static int create_topics(rd_kafka_mock_cluster_t *mc, const cf_service_cfg *sc, int partitions)
 {
-        const char *const topics[] = {sc->topic_in, sc->topic_flags, sc->topic_stats, sc->topic_dlq,
-                                      sc->topic_changelog};
-        for (int i = 0; i < 5; i++)
+        const char *const topics[] = {sc->topic_in,  sc->topic_flags,     sc->topic_stats,
+                                      sc->topic_dlq, sc->topic_changelog, sc->topic_outcomes};
+        for (int i = 0; i < 6; i++)
                 if (rd_kafka_mock_topic_create(mc, topics[i], (i == 0 || i == 4) ? partitions : 1,
                                                1))
                         return -1;
@@ -244,6 +246,10 @@ int cf_cmd_demo(int argc, char **argv)
                 fprintf(stderr, "customsflow demo: %s\n", err);
                 return 1;
         }
+        /* the review console on the same broker: flags with their evidence in a browser */
+        cf_console *con =
+            cf_console_demo(&cfg, d.bootstrap, d.console, sizeof d.console, err, sizeof err);
+        fprintf(stderr, "customsflow demo: %s\n", con ? d.console : err);
         pthread_t pt;
         pthread_create(&pt, NULL, produce_main, &d);
         bool tty = isatty(2);
@@ -283,6 +289,7 @@ int cf_cmd_demo(int argc, char **argv)
                 rc = 1;
         }
         cf_service_destroy(s);
+        cf_console_destroy(con);
         rd_kafka_mock_cluster_destroy(mc);
         rd_kafka_destroy(mrk);
         cf_config_free(&cfg);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/http/listen.h"
 #include "pipeline/kafka/service_int.h"
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type,
@@ -52,19 +53,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 int cf_metrics_http_start(cf_service *s, char *errstr, size_t errstr_size)
 {
-        char host[64];
-        const char *colon = strrchr(s->sc.metrics_listen, ':');
-        long port = colon ? strtol(colon + 1, NULL, 10) : -1;
-        size_t hl = colon ? (size_t)(colon - s->sc.metrics_listen) : 0;
-        struct sockaddr_in a = {.sin_family = AF_INET};
-        if (!colon || hl >= sizeof host || port < 0 || port > 65535) goto bad;
-        memcpy(host, s->sc.metrics_listen, hl);
-        host[hl] = '\0';
-        if (!strcmp(host, "localhost")) strcpy(host, "127.0.0.1");
-        if (inet_pton(AF_INET, hl ? host : "0.0.0.0", &a.sin_addr) != 1) goto bad;
-        a.sin_port = htons((uint16_t)port);
+        char host[40]; /* an IPv4 address, or "localhost" */
+        struct sockaddr_in a;
+        if (cf_listen_parse(s->sc.metrics_listen, &a, host, sizeof host)) goto bad;
+        uint16_t port = ntohs(a.sin_port);
         s->http =
-            MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, handle, s,
+            MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, port, NULL, NULL, handle, s,
                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a, MHD_OPTION_END);
         if (!s->http) {
                 snprintf(errstr, errstr_size, "metrics.listen: cannot listen on %s",
@@ -72,7 +66,7 @@ int cf_metrics_http_start(cf_service *s, char *errstr, size_t errstr_size)
                 return -1;
         }
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->http, MHD_DAEMON_INFO_BIND_PORT);
-        snprintf(s->metrics_addr, sizeof s->metrics_addr, "%s:%u", hl ? host : "0.0.0.0",
+        snprintf(s->metrics_addr, sizeof s->metrics_addr, "%s:%u", host,
                  di ? di->port : (unsigned)port);
         return 0;
 bad:

@@ -24,7 +24,7 @@ typedef struct cf_service_cfg {
         int64_t batch_size, batch_timeout_ms, commit_interval_ms, flush_interval_ms;
         int64_t shutdown_timeout_ms, delivery_timeout_ms;
         /* topics: */
-        char *topic_in, *topic_flags, *topic_stats, *topic_dlq, *topic_changelog;
+        char *topic_in, *topic_flags, *topic_stats, *topic_dlq, *topic_changelog, *topic_outcomes;
         /* workers: */
         int64_t workers;
         /* metrics: */

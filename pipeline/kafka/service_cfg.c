@@ -42,6 +42,8 @@ static const cf_config_map topics_map[] = {
      "dead letters: original bytes, reason in headers"},
     {CF_CFG_STR, "changelog", "customsflow.changelog", OFF(topic_changelog),
      "compacted topic of stage state snapshots, one partition per input partition"},
+    {CF_CFG_STR, "outcomes", "customs.outcomes", OFF(topic_outcomes),
+     "inspection outcomes and the review console's verdicts, key exporter_id"},
     {0}};
 
 static const cf_config_map metrics_map[] = {

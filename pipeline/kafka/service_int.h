@@ -15,6 +15,7 @@
 #include "pipeline/core/chain.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/log.h"
+#include "pipeline/kafka/kafka_conf.h"
 #include "pipeline/kafka/service.h"
 
 /** What a worker publishes for cf_service_counters (copied under cf_service.mtx). */
@@ -98,11 +99,6 @@ struct cf_service {
         atomic_int_fast64_t first_batch_ms; /* start of the first non-empty batch, 0 none */
 };
 
-/** Which client a librdkafka config is for ("consumer."/"producer." keys apply to one). */
-typedef enum cf_kafka_role { CF_KAFKA_CONSUMER, CF_KAFKA_PRODUCER } cf_kafka_role;
-/** librdkafka conf for role from the `kafka:` section and env overrides; NULL + errstr. */
-rd_kafka_conf_t *cf_kafka_conf_new(const cf_config *cfg, const char *bootstrap, cf_kafka_role role,
-                                   char *errstr, size_t errstr_size);
 
 /** Delivery report: counts failed outputs. @locality: worker thread (producer poll) */
 void cf_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
