@@ -20,6 +20,8 @@ int cf_cmd_demo(int argc, char **argv);
 int cf_cmd_gen(int argc, char **argv);
 /** `customsflow console`: the analysts' review console. */
 int cf_cmd_console(int argc, char **argv);
+/** `customsflow learn-eval --train F --test F`: the risk model's quality on labelled data. */
+int cf_cmd_learn_eval(int argc, char **argv);
 /** `customsflow check-config -c config.yaml`. */
 int cf_cmd_check_config(int argc, char **argv);
 

@@ -32,7 +32,7 @@ uint64_t cf_offset_range_consumed(const cf_offset_range *r)
         return r->before + run - r->gaps;
 }
 
-bool cf_invariant_check(cf_series *ok, uint64_t consumed, const cf_outcomes *o)
+bool cf_invariant_check(cf_series *ok, uint64_t consumed, const cf_part_counts *o)
 {
         if (consumed == o->processed + o->duplicates + o->dead_lettered) return true;
         cf_gauge_set(ok, 0);

@@ -3,7 +3,7 @@
  * every consumed offset of a partition ends as exactly one of processed,
  * duplicate or dead-lettered. The offsets consumed come from the range of
  * offsets the consumer delivered (the worker, before the chain); the three
- * outcomes from the chain's per-record count (cf_chain_outcomes). A record
+ * outcomes from the chain's per-record count (cf_chain_part_counts). A record
  * the chain lost or counted twice makes them differ.
  */
 #ifndef CF_ACCOUNTING_H
@@ -35,6 +35,6 @@ uint64_t cf_offset_range_consumed(const cf_offset_range *r);
  * dead_lettered. On a violation set the gauge ok to 0 (it stays 0: the
  * invariant held at every commit or it did not) and return false.
  */
-bool cf_invariant_check(cf_series *ok, uint64_t consumed, const cf_outcomes *o);
+bool cf_invariant_check(cf_series *ok, uint64_t consumed, const cf_part_counts *o);
 
 #endif

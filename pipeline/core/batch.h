@@ -158,6 +158,22 @@ typedef struct cf_source {
         bool is_file;
 } cf_source;
 
+/** What an inspection or audit found (outcomes input, schemas/outcome.schema.json). */
+typedef enum cf_outcome_kind {
+        CF_OUTCOME_NONE = 0, /* a declaration, not an outcome */
+        CF_OUTCOME_CLEAN,    /* inspected, nothing found */
+        CF_OUTCOME_FRAUD,    /* a fraud was found */
+        CF_OUTCOME_CRITICAL, /* a fraud of the highest severity (learnt as fraud) */
+} cf_outcome_kind;
+
+/** An outcome message's own fields; its `declaration` is decoded into cf_record.decl. */
+typedef struct cf_outcome {
+        uint8_t kind;         /* cf_outcome_kind */
+        bool has_duties;      /* duties_recovered present */
+        int64_t inspected_ms; /* inspected_at, epoch ms UTC */
+        double duties_recovered;
+} cf_outcome;
+
 /** A record moving through the stages. */
 typedef struct cf_record {
         const char *data; /* original bytes, unchanged */
@@ -175,6 +191,7 @@ typedef struct cf_record {
         uint16_t n_reasons, cap_reasons;
         double score;
         bool flagged;
+        cf_outcome outcome; /* outcomes input only (cf_chain_learn) */
 } cf_record;
 
 /** Kinds of output message a stage may emit. */

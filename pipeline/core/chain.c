@@ -28,7 +28,8 @@ struct cf_chain {
         cf_stage stages[N_STAGES];
         size_t n;
         cf_counters k;
-        const cf_rule_set *rules; /* published by a stage (detect), else NULL */
+        const cf_rule_set *rules;                /* published by a stage (detect), else NULL */
+        uint64_t outcomes_learnt, outcomes_dead; /* the outcomes input */
         cf_metrics *reg;
         cf_metric *f_processed, *f_duplicates, *f_dead_lettered, *f_flagged;
         cf_series *flags_by_rule[CF_RULES_MAX];
@@ -206,7 +207,7 @@ int cf_chain_process(cf_chain *c, cf_batch *b)
         return 0;
 }
 
-void cf_chain_outcomes(const cf_chain *c, int32_t partition, cf_outcomes *out)
+void cf_chain_part_counts(const cf_chain *c, int32_t partition, cf_part_counts *out)
 {
         memset(out, 0, sizeof *out);
         if (partition < 0 || (size_t)partition >= c->nparts || !c->parts[partition]) return;
@@ -233,6 +234,27 @@ void cf_chain_collect(cf_chain *c)
 cf_metrics *cf_chain_registry(cf_chain *c)
 {
         return c->reg;
+}
+
+int cf_chain_learn(cf_chain *c, cf_batch *b)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (s->p->learn && s->p->learn(s, b)) return -1;
+        }
+        for (size_t i = 0; i < b->n; i++) {
+                if (b->recs[i].status == CF_REC_OK)
+                        c->outcomes_learnt++;
+                else
+                        c->outcomes_dead++;
+        }
+        return 0;
+}
+
+void cf_chain_outcome_counts(const cf_chain *c, uint64_t *learnt, uint64_t *dead_lettered)
+{
+        *learnt = c->outcomes_learnt;
+        *dead_lettered = c->outcomes_dead;
 }
 
 int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final)

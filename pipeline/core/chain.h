@@ -17,10 +17,11 @@ typedef struct cf_counters {
         uint64_t flags_by_rule[CF_RULES_MAX];
 } cf_counters;
 
-/** What the chain made of one input partition's records (since the chain was built). */
-typedef struct cf_outcomes {
+/** What the chain made of one input partition's records since it was built (not to be
+ *  confused with inspection outcomes, cf_outcome). */
+typedef struct cf_part_counts {
         uint64_t processed, duplicates, dead_lettered, flagged;
-} cf_outcomes;
+} cf_part_counts;
 
 typedef struct cf_chain cf_chain;
 
@@ -31,6 +32,10 @@ typedef struct cf_chain cf_chain;
 cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, size_t errstr_size);
 /** Run the batch through every stage and add it to the counters. */
 int cf_chain_process(cf_chain *c, cf_batch *b);
+/** Run a batch of outcome messages through every stage's learn callback (the outcomes input). */
+int cf_chain_learn(cf_chain *c, cf_batch *b);
+/** Outcome messages learnt from and dead-lettered so far (outcomes input). */
+void cf_chain_outcome_counts(const cf_chain *c, uint64_t *learnt, uint64_t *dead_lettered);
 /** Ask every stage to emit what is due (final = 1 at end of input/shutdown). */
 int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final);
 /** Snapshot one partition's state of every stage into out (framed by stage name). */
@@ -47,8 +52,9 @@ int cf_chain_reload(cf_chain *c, const cf_node *root, const char *base_dir, char
 cf_metrics *cf_chain_registry(cf_chain *c);
 /** Have every stage store its state-derived values in its series (about once a second). */
 void cf_chain_collect(cf_chain *c);
-/** The outcomes of partition's records, counted per record by the chain (zeros if none). */
-void cf_chain_outcomes(const cf_chain *c, int32_t partition, cf_outcomes *out);
+/** What became of partition's records (processed, duplicates...), counted per record by the
+ *  chain (zeros if none). */
+void cf_chain_part_counts(const cf_chain *c, int32_t partition, cf_part_counts *out);
 /** The rule names a stage of the chain published (detect's registry; an empty set when
  * none did): the names of cf_counters.flags_by_rule. Owned by the chain. */
 const cf_rule_set *cf_chain_rules(const cf_chain *c);

@@ -28,7 +28,7 @@ typedef struct cf_worker_pub {
 typedef struct cf_worker_part {
         cf_series *in, *lag;   /* NULL until first assigned */
         cf_offset_range range; /* offsets delivered since assigned */
-        cf_outcomes base;      /* the chain's outcomes of it when assigned */
+        cf_part_counts base;   /* the chain's counts of it when assigned */
 } cf_worker_part;
 
 /** The outputs of one batch awaiting delivery reports (consume -> acked latency). */
@@ -99,7 +99,6 @@ struct cf_service {
         atomic_int_fast64_t first_batch_ms; /* start of the first non-empty batch, 0 none */
 };
 
-
 /** Delivery report: counts failed outputs. @locality: worker thread (producer poll) */
 void cf_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 /** Client errors: fatal ones stop the worker. @locality: worker thread */
@@ -130,7 +129,7 @@ int cf_changelog_restore(cf_worker *w, int32_t partition);
 void cf_worker_metrics_init(cf_worker *w);
 /** Free the batch-ack pool (after the producer is destroyed). */
 void cf_worker_metrics_free(cf_worker *w);
-/** Partition p assigned: its series, an empty offset range, the chain's outcomes as base. */
+/** Partition p assigned: its series, an empty offset range, the chain's counts as base. */
 void cf_worker_metrics_assign(cf_worker *w, int32_t p);
 /** Partition p revoked: its lag is no longer this worker's to report. */
 void cf_worker_metrics_revoke(cf_worker *w, int32_t p);

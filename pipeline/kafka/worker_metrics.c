@@ -97,7 +97,7 @@ void cf_worker_metrics_assign(cf_worker *w, int32_t p)
                 wp->lag = cf_metric_series(w->m.f_lag, w->svc->sc.topic_in, num);
         }
         cf_offset_range_reset(&wp->range);
-        cf_chain_outcomes(w->chain, p, &wp->base);
+        cf_chain_part_counts(w->chain, p, &wp->base);
         cf_counter_inc(w->m.restores);
 }
 
@@ -128,11 +128,11 @@ void cf_worker_metrics_refresh(cf_worker *w)
 bool cf_worker_metrics_check(cf_worker *w, int32_t p)
 {
         cf_worker_part *wp = &w->parts[p];
-        cf_outcomes now, o;
-        cf_chain_outcomes(w->chain, p, &now);
-        o = (cf_outcomes){now.processed - wp->base.processed, now.duplicates - wp->base.duplicates,
-                          now.dead_lettered - wp->base.dead_lettered,
-                          now.flagged - wp->base.flagged};
+        cf_part_counts now, o;
+        cf_chain_part_counts(w->chain, p, &now);
+        o = (cf_part_counts){
+            now.processed - wp->base.processed, now.duplicates - wp->base.duplicates,
+            now.dead_lettered - wp->base.dead_lettered, now.flagged - wp->base.flagged};
         uint64_t consumed = cf_offset_range_consumed(&wp->range);
         if (cf_invariant_check(w->m.invariant_ok, consumed, &o)) return true;
         cf_log(CF_LOG_ERROR, COMPONENT,

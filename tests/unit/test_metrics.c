@@ -245,10 +245,10 @@ static void test_invariant_fails(void **state)
         cf_offset_range_reset(&r);
         for (int64_t o = 0; o < 10; o++)
                 cf_offset_range_add(&r, o);
-        cf_outcomes good = {.processed = 7, .duplicates = 2, .dead_lettered = 1};
+        cf_part_counts good = {.processed = 7, .duplicates = 2, .dead_lettered = 1};
         assert_true(cf_invariant_check(ok, cf_offset_range_consumed(&r), &good));
         assert_int_equal(prom_reg_value(m, "customsflow_invariant_ok"), 1);
-        cf_outcomes lost = {.processed = 7, .duplicates = 1, .dead_lettered = 1}; /* one lost */
+        cf_part_counts lost = {.processed = 7, .duplicates = 1, .dead_lettered = 1}; /* one lost */
         assert_false(cf_invariant_check(ok, cf_offset_range_consumed(&r), &lost));
         assert_int_equal(prom_reg_value(m, "customsflow_invariant_ok"), 0);
         /* a later good commit does not make it true again */
