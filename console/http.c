@@ -313,15 +313,17 @@ static char *read_file(const char *path)
 
 int cf_console_http_start(cf_console *c, char *errstr, size_t errstr_size)
 {
-        char host[64];
-        struct sockaddr_in a;
-        if (cf_listen_parse(c->cc.listen, &a, host, sizeof host)) {
-                snprintf(errstr, errstr_size, "console.listen: '%s' is not IPv4-host:port",
+        cf_listen_addr la;
+        char lerr[256];
+        if (cf_listen_parse(c->cc.listen, &la, lerr, sizeof lerr)) {
+                snprintf(errstr, errstr_size, "console.listen: '%s' is not host:port",
                          c->cc.listen);
                 return -1;
         }
-        uint16_t port = ntohs(a.sin_port);
+        const char *host = la.host;
+        uint16_t port = (uint16_t)la.port;
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+        if (la.ipv6) flags |= MHD_USE_IPv6;
         bool tls = c->cc.tls_cert && *c->cc.tls_cert;
         if (tls) {
                 c->tls_cert_pem = read_file(c->cc.tls_cert);
@@ -334,7 +336,7 @@ int cf_console_http_start(cf_console *c, char *errstr, size_t errstr_size)
         }
         c->http = MHD_start_daemon(
             flags, port, NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR,
-            (struct sockaddr *)&a, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->cc.http_threads,
+            (struct sockaddr *)&la.sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->cc.http_threads,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, c, MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),

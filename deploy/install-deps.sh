@@ -25,6 +25,8 @@ PKGS=(
   kcat                  # Kafka CLI used by benches and the demo instructions
   python3 python3-jsonschema python3-yaml  # schema checks in tests (config YAML -> JSON)
   prometheus            # promtool: tests check /metrics with `promtool check metrics`
+  ca-certificates       # TLS CAs (a relative ssl.ca.location test copies the system bundle)
+  dpkg-dev adduser systemd  # the .deb: dpkg-shlibdeps for its Depends, its postinst, systemd-analyze verify
 )
 # CF_DEPS_NO_BROWSER=1 (image builds): without the browser test's chromium and driver
 if [ "${CF_DEPS_NO_BROWSER:-0}" = 1 ]; then

@@ -155,9 +155,10 @@ int cf_cmd_check_config(int argc, char **argv)
                 fprintf(stderr, "customsflow check-config: %s\n", err);
                 return 1;
         }
-        /* the same checks, in the same order, as `run` before it connects */
+        /* the checks `run` makes before it connects (the same function), then
+         * the stages as each worker builds them */
         cf_service_cfg sc;
-        if (cf_service_cfg_load(&sc, &cfg, err, sizeof err)) {
+        if (cf_service_validate(&cfg, NULL, &sc, err, sizeof err)) {
                 fprintf(stderr, "customsflow check-config: %s\n", err);
                 cf_config_free(&cfg);
                 return 1;
@@ -170,11 +171,6 @@ int cf_cmd_check_config(int argc, char **argv)
                 return 1;
         }
         cf_console_cfg_free(&cc);
-        if (cf_service_kafka_check(&cfg, err, sizeof err)) {
-                fprintf(stderr, "customsflow check-config: %s\n", err);
-                cf_config_free(&cfg);
-                return 1;
-        }
         cf_chain *c = cf_chain_new(cfg.root, cfg.base_dir, err, sizeof(err));
         if (!c) {
                 fprintf(stderr, "customsflow check-config: %s\n", err);

@@ -25,8 +25,6 @@
 #include "pipeline/core/log.h"
 #include "pipeline/kafka/service.h"
 
-void cf_install_signals(cf_service *s);
-
 #define N_LATEST 6
 
 typedef struct demo {
@@ -36,6 +34,7 @@ typedef struct demo {
         uint64_t seed;
         const char *bootstrap;
         const char *topic;
+        cf_service *svc;
         char console[256]; /* the review console's URL and demo login */
         atomic_bool stop;
         atomic_uint_fast64_t produced;
@@ -82,9 +81,22 @@ static void *produce_main(void *arg)
         }
         cf_buf line = {0}, key = {0};
         double t0 = cf_mono_s();
+        /* The mock broker keeps only a few MB per partition (~7,000 of these
+         * records measured): a producer far ahead of the pipeline has its
+         * records deleted before they are read (an offset reset, counted as
+         * skipped). So the demo paces itself on the pipeline too, never more
+         * than this many records ahead of what was processed. */
+        const uint64_t max_ahead = (uint64_t)d->partitions * 2000;
         for (uint64_t i = 0;; i++) {
                 line.len = key.len = 0;
                 if (atomic_load(&d->stop) || cf_gen_next(g, &line, &key, NULL)) break;
+                for (;;) {
+                        uint64_t done;
+                        int64_t first;
+                        cf_service_progress(d->svc, &done, &first);
+                        if (i < done + max_ahead || atomic_load(&d->stop)) break;
+                        rd_kafka_poll(p, 5);
+                }
                 /* pace: the mock broker keeps only a few MB per partition */
                 double due = t0 + (double)i / d->rate;
                 while (cf_mono_s() < due) {
@@ -241,6 +253,10 @@ int cf_cmd_demo(int argc, char **argv)
         cf_service_set_metrics_listen(s, "127.0.0.1:0");
         cf_service_set_flag_hook(s, on_flag, &d);
         cf_install_signals(s);
+        /* in the foreground of a terminal, SIGHUP means the terminal closed:
+         * stop (under a supervisor it stays "reload", as for run) */
+        if (isatty(STDIN_FILENO) || isatty(STDERR_FILENO)) cf_install_hup_stops();
+        d.svc = s;
         d.topic = cf_service_config(s)->topic_in;
         if (cf_service_start(s, err, sizeof err)) {
                 fprintf(stderr, "customsflow demo: %s\n", err);

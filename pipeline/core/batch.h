@@ -156,6 +156,8 @@ typedef struct cf_source {
         int32_t partition;
         int64_t offset; /* Kafka offset, or 1-based line number in replay */
         bool is_file;
+        const void *key; /* Kafka message key (a dead letter keeps it), NULL in replay */
+        size_t key_len;
 } cf_source;
 
 /** What an inspection or audit found (outcomes input, schemas/outcome.schema.json). */

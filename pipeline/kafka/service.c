@@ -9,14 +9,9 @@
 
 #include "pipeline/core/clock.h"
 #include "pipeline/kafka/service_int.h"
+#include "pipeline/kafka/topics.h"
 
 #define COMPONENT "service"
-
-static int set(rd_kafka_conf_t *c, const char *k, const char *v, char *errstr, size_t n)
-{
-        if (rd_kafka_conf_set(c, k, v, errstr, n) == RD_KAFKA_CONF_OK) return 0;
-        return -1;
-}
 
 int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t errstr_size)
 {
@@ -31,33 +26,18 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
         w->chain = cf_chain_new(s->cfg->root, s->cfg->base_dir, errstr, errstr_size);
         if (!w->chain) return -1;
         cf_worker_metrics_init(w);
-        char tmp[64];
         /* producer: idempotent, its delivery reports come back on this worker */
-        rd_kafka_conf_t *pc =
-            cf_kafka_conf_new(s->cfg, s->bootstrap, CF_KAFKA_PRODUCER, errstr, errstr_size);
+        rd_kafka_conf_t *pc = cf_service_client_conf(s->cfg, sc, s->bootstrap, CF_KAFKA_PRODUCER,
+                                                     id, errstr, errstr_size);
         if (!pc) return -1;
-        snprintf(tmp, sizeof tmp, "%" PRId64, sc->delivery_timeout_ms);
-        if (set(pc, "enable.idempotence", "true", errstr, errstr_size) ||
-            set(pc, "message.timeout.ms", tmp, errstr, errstr_size)) {
-                rd_kafka_conf_destroy(pc);
-                return -1;
-        }
         rd_kafka_conf_set_dr_msg_cb(pc, cf_worker_on_delivery);
         rd_kafka_conf_set_error_cb(pc, cf_worker_on_error);
         rd_kafka_conf_set_opaque(pc, w);
         /* consumer: manual commits of acknowledged batches only */
-        rd_kafka_conf_t *cc =
-            cf_kafka_conf_new(s->cfg, s->bootstrap, CF_KAFKA_CONSUMER, errstr, errstr_size);
+        rd_kafka_conf_t *cc = cf_service_client_conf(s->cfg, sc, s->bootstrap, CF_KAFKA_CONSUMER,
+                                                     id, errstr, errstr_size);
         if (!cc) {
                 rd_kafka_conf_destroy(pc);
-                return -1;
-        }
-        if (set(cc, "group.id", sc->group_id, errstr, errstr_size) ||
-            set(cc, "enable.auto.commit", "false", errstr, errstr_size) ||
-            set(cc, "enable.auto.offset.store", "false", errstr, errstr_size) ||
-            set(cc, "auto.offset.reset", "earliest", errstr, errstr_size)) {
-                rd_kafka_conf_destroy(pc);
-                rd_kafka_conf_destroy(cc);
                 return -1;
         }
         rd_kafka_conf_set_rebalance_cb(cc, cf_worker_on_rebalance);
@@ -110,18 +90,14 @@ cf_service *cf_service_new(const cf_config *cfg, const char *bootstrap, char *er
 {
         cf_service *s = calloc(1, sizeof *s);
         s->cfg = cfg;
-        /* every config error before any client exists (check-config: the same order) */
-        if (cf_service_cfg_load(&s->sc, cfg, errstr, errstr_size)) {
-                free(s);
-                return NULL;
-        }
-        if (cf_service_kafka_check(cfg, errstr, errstr_size)) {
-                cf_service_cfg_free(&s->sc);
+        /* every config error before any client exists (check-config: the same code) */
+        if (cf_service_validate(cfg, bootstrap, &s->sc, errstr, errstr_size)) {
                 free(s);
                 return NULL;
         }
         s->bootstrap = bootstrap ? strdup(bootstrap) : NULL;
         pthread_mutex_init(&s->mtx, NULL);
+        cf_service_metrics_init(s);
         s->n_workers = (int)s->sc.workers;
         s->workers = calloc((size_t)s->n_workers, sizeof *s->workers);
         s->pubs = calloc((size_t)s->n_workers, sizeof *s->pubs);
@@ -136,8 +112,11 @@ cf_service *cf_service_new(const cf_config *cfg, const char *bootstrap, char *er
 
 int cf_service_start(cf_service *s, char *errstr, size_t errstr_size)
 {
-        s->started_ms = cf_now_ms();
+        s->started_ms = cf_mono_ms();
         if (s->sc.metrics_enabled && cf_metrics_http_start(s, errstr, errstr_size)) return -1;
+        /* /readyz says "starting" meanwhile; a SIGTERM ends the check at once */
+        if (s->sc.topics_check && cf_topics_ensure(s, errstr, errstr_size)) return -1;
+        if (atomic_load(&s->stop)) return 0; /* stopped while checking: no worker started */
         for (int i = 0; i < s->n_workers; i++)
                 if (pthread_create(&s->workers[i].th, NULL, cf_worker_main, &s->workers[i])) {
                         snprintf(errstr, errstr_size, "cannot start worker thread %d", i);
@@ -187,15 +166,15 @@ int cf_service_wait(cf_service *s)
                 /* after stop, give every worker the shutdown budget in total */
                 for (;;) {
                         struct timespec ts;
-                        clock_gettime(CLOCK_REALTIME, &ts);
+                        clock_gettime(CLOCK_REALTIME, &ts); /* pthread's clock; a 1 s tick */
                         ts.tv_sec += 1;
                         if (pthread_timedjoin_np(w->th, NULL, &ts) == 0) break;
                         /* one worker's fatal error stops the instance: a supervisor
                          * (systemd, Kubernetes) restarts it from the committed offsets */
                         if (atomic_load(&s->failed)) atomic_store(&s->stop, true);
                         if (!atomic_load(&s->stop)) continue;
-                        if (!s->stop_at_ms) s->stop_at_ms = cf_now_ms();
-                        if (cf_now_ms() - s->stop_at_ms > s->sc.shutdown_timeout_ms) {
+                        if (!s->stop_at_ms) s->stop_at_ms = cf_mono_ms();
+                        if (cf_mono_ms() - s->stop_at_ms > s->sc.shutdown_timeout_ms) {
                                 cf_log(CF_LOG_ERROR, COMPONENT,
                                        "shutdown timeout (%" PRId64 " ms): exiting without "
                                        "waiting for worker %d",
@@ -267,19 +246,29 @@ int cf_service_assigned_workers(cf_service *s)
 
 bool cf_service_ready(cf_service *s)
 {
-        return cf_service_assigned_workers(s) > 0 && !atomic_load(&s->failed);
+        char why[512];
+        return cf_service_state(s, why, sizeof why) == CF_STATE_READY;
 }
 
 void cf_service_metrics(cf_service *s, cf_buf *b)
 {
-        /* The chains (and their registries) live from cf_service_new to
-         * cf_service_destroy, which stops the HTTP thread first. */
-        cf_metrics **regs = malloc((size_t)(s->n_workers ? s->n_workers : 1) * sizeof(*regs));
+        /* The instance's series first, refreshed here; the chains (and their
+         * registries) live from cf_service_new to cf_service_destroy, which
+         * stops the HTTP thread first. */
+        char why[512];
+        cf_svc_state st = cf_service_state(s, why, sizeof why); /* takes s->mtx itself */
+        cf_metrics **regs = malloc((size_t)(s->n_workers + 1) * sizeof(*regs));
         if (!regs) abort();
-        int n = 0;
+        pthread_mutex_lock(&s->reg_mtx);
+        for (int i = 0; i < CF_SVC_STATES; i++)
+                cf_gauge_set(s->m_state[i], i == (int)st);
+        cf_counter_follow(s->m_auth_errors, &s->auth_seen, atomic_load(&s->auth_errors), 0);
+        size_t n = 0;
+        regs[n++] = s->reg;
         for (int i = 0; i < s->n_workers; i++)
                 if (s->workers[i].chain) regs[n++] = cf_chain_registry(s->workers[i].chain);
-        cf_metrics_encode(b, regs, (size_t)n);
+        cf_metrics_encode(b, regs, n);
+        pthread_mutex_unlock(&s->reg_mtx);
         free(regs);
 }
 
@@ -294,5 +283,6 @@ void cf_service_destroy(cf_service *s)
         free(s->bootstrap);
         cf_service_cfg_free(&s->sc);
         pthread_mutex_destroy(&s->mtx);
+        cf_service_metrics_free(s);
         free(s);
 }

@@ -21,14 +21,15 @@
 /** What a worker publishes for cf_service_counters (copied under cf_service.mtx). */
 typedef struct cf_worker_pub {
         cf_counters total;
-        bool assigned; /* got partitions and restored their state */
+        int64_t max_lag; /* of the assigned partitions, -1 unknown (for /readyz) */
+        bool assigned;   /* got partitions and restored their state */
 } cf_worker_pub;
 
 /** One input partition's runtime series and accounting in a worker. */
 typedef struct cf_worker_part {
-        cf_series *in, *lag;   /* NULL until first assigned */
-        cf_offset_range range; /* offsets delivered since assigned */
-        cf_part_counts base;   /* the chain's counts of it when assigned */
+        cf_series *in, *lag, *skipped; /* NULL until first assigned */
+        cf_offset_range range;         /* offsets delivered since assigned */
+        cf_part_counts base;           /* the chain's counts of it when assigned */
 } cf_worker_part;
 
 /** The outputs of one batch awaiting delivery reports (consume -> acked latency). */
@@ -42,9 +43,10 @@ typedef struct cf_batch_ack {
 
 /** A worker's runtime series, in its chain's registry (worker_metrics.c). */
 typedef struct cf_worker_metrics {
-        cf_metric *f_in, *f_lag;
+        cf_metric *f_in, *f_lag, *f_skipped;
         cf_series *invariant_ok, *outq, *commits, *commit_errors, *delivery_errors;
-        cf_series *checkpoints, *checkpoint_bytes, *restores, *pauses;
+        cf_series *checkpoints, *checkpoint_bytes, *checkpoint_errors, *restores, *pauses;
+        cf_series *resets;
         cf_series *batch_processed, *batch_acked; /* histograms, seconds */
         cf_batch_ack *free_acks, **all_acks;
         size_t n_acks;
@@ -68,6 +70,8 @@ typedef struct cf_worker {
         int64_t last_commit_ms, last_flush_ms, last_pub_ms;
         atomic_uint_fast64_t delivery_failed; /* delivery reports with an error */
         atomic_bool fatal;
+        atomic_bool restoring;      /* in the assign callback, restoring state */
+        atomic_int failures_in_row; /* consecutive failed commits or checkpoints */
         char fatal_reason[512];
         uint64_t snapshot_seq;
         cf_worker_pub pub; /* worker-local copy, published under svc->mtx */
@@ -75,7 +79,13 @@ typedef struct cf_worker {
         cf_config *reloaded_cfg;         /* the document of the last SIGHUP reload */
         rd_kafka_t *restore_rk;          /* consumer outside the group, for changelog reads */
         rd_kafka_topic_t *out_topics[4]; /* kept known to the producer (see warm_up) */
+        /* offset resets (auto.offset.reset applied by the worker) */
+        int64_t reset_to[CF_SVC_MAX_PARTITIONS];   /* new position when reset_pending */
+        int64_t reset_from[CF_SVC_MAX_PARTITIONS]; /* failed position of the last reset */
+        bool reset_pending[CF_SVC_MAX_PARTITIONS], any_reset;
 } cf_worker;
+
+#define CF_SVC_STATES 6 /* values of cf_svc_state */
 
 struct cf_service {
         cf_service_cfg sc;
@@ -88,16 +98,62 @@ struct cf_service {
         atomic_bool stop, failed;
         atomic_int n_final, n_dead; /* workers done with their final commit / stopped on error */
         atomic_uint reload_gen;     /* bumped by SIGHUP; each worker reloads once per value */
-        int64_t stop_at_ms;
+        int64_t stop_at_ms;         /* monotonic */
+        atomic_bool abort; /* fatal for the instance (auth): workers stop without committing */
+        /* Kafka authentication / authorization / TLS failures (kafka_conf.h) */
+        atomic_uint_fast64_t auth_errors;
+        atomic_int_fast64_t auth_failing_since; /* monotonic ms of the first unresolved one, 0 */
+        char auth_reason[512];                  /* the last one, under mtx */
+        char fail_reason[512];                  /* why the instance failed, under mtx */
         cf_flag_hook flag_hook;
         void *flag_opaque;
         void *http; /* struct MHD_Daemon */
         char metrics_addr[64];
-        int64_t started_ms;
+        int64_t started_ms; /* monotonic */
+        /* the instance's own series (state, auth errors), beside the workers' registries;
+         * written by the thread encoding /metrics, one at a time (reg_mtx) */
+        cf_metrics *reg;
+        pthread_mutex_t reg_mtx;
+        cf_series *m_state[CF_SVC_STATES], *m_auth_errors;
+        uint64_t auth_seen;
         /* for benches: read without the service lock, updated after every batch */
         atomic_uint_fast64_t in_acked;      /* records whose outputs were all acked */
         atomic_int_fast64_t first_batch_ms; /* start of the first non-empty batch, 0 none */
 };
+
+/** The conf of worker's client of role: the `kafka:` section plus what the service forces
+ *  (idempotence, manual commits, group.instance.id); NULL + errstr. */
+rd_kafka_conf_t *cf_service_client_conf(const cf_config *cfg, const cf_service_cfg *sc,
+                                        const char *bootstrap, cf_kafka_role role, int worker,
+                                        char *errstr, size_t errstr_size);
+
+/** Service health as /healthz and /readyz report it (health.c). */
+typedef enum cf_svc_state {
+        CF_STATE_STARTING,  /* topics being checked, group being joined */
+        CF_STATE_RESTORING, /* a worker is restoring assigned partitions' state */
+        CF_STATE_READY,
+        CF_STATE_DEGRADED, /* running but not ready: commits failing, lag over bound */
+        CF_STATE_DRAINING, /* stop requested: finishing, committing, leaving */
+        CF_STATE_FAILED,
+} cf_svc_state;
+_Static_assert(CF_STATE_FAILED + 1 == CF_SVC_STATES, "CF_SVC_STATES counts cf_svc_state");
+/** The state, with a human reason for a non-ready one. @locality: any thread */
+cf_svc_state cf_service_state(cf_service *s, char *why, size_t why_size);
+/** Its name ("starting", "restoring", "ready", "degraded", "draining", "failed"). */
+const char *cf_service_state_name(cf_svc_state st);
+/** Healthy (/healthz): not failed, and no auth failure persisting past the grace period. */
+bool cf_service_healthy(cf_service *s, char *why, size_t why_size);
+/**
+ * A Kafka client reported err: authentication, authorization and TLS failures
+ * are logged at once, counted, and (kafka.fail_on_auth_error) fail the
+ * instance; others are logged as warnings. Returns true if err was such a
+ * failure. @locality: any thread (librdkafka callbacks)
+ */
+bool cf_service_kafka_error(cf_service *s, const char *client, int err, const char *reason);
+/** A broker round trip succeeded (commit, assignment): auth failures are over. */
+void cf_service_kafka_ok(cf_service *s);
+/** Stop the instance on a fatal error (workers do not commit). @locality: any thread */
+void cf_service_fail(cf_service *s, const char *reason);
 
 /** Delivery report: counts failed outputs. @locality: worker thread (producer poll) */
 void cf_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
@@ -125,6 +181,10 @@ int cf_changelog_write(cf_worker *w, int32_t partition);
  *  @locality: worker thread (rebalance callback) */
 int cf_changelog_restore(cf_worker *w, int32_t partition);
 
+/** The instance's own registry (state, auth errors) and its lock. @locality: main thread */
+void cf_service_metrics_init(struct cf_service *s);
+/** Free it (after the HTTP thread stopped). */
+void cf_service_metrics_free(struct cf_service *s);
 /** Declare the worker's runtime families in its chain's registry. @locality: main thread */
 void cf_worker_metrics_init(cf_worker *w);
 /** Free the batch-ack pool (after the producer is destroyed). */
@@ -133,8 +193,9 @@ void cf_worker_metrics_free(cf_worker *w);
 void cf_worker_metrics_assign(cf_worker *w, int32_t p);
 /** Partition p revoked: its lag is no longer this worker's to report. */
 void cf_worker_metrics_revoke(cf_worker *w, int32_t p);
-/** Refresh gauges (lag, producer queue) and the stages' state-derived series. */
-void cf_worker_metrics_refresh(cf_worker *w);
+/** Refresh gauges (lag, producer queue) and the stages' state-derived series; returns the
+ *  largest lag of the assigned partitions (-1 unknown). */
+int64_t cf_worker_metrics_refresh(cf_worker *w);
 /** Check DESIGN §4's invariant for p at commit; false (and logged) on a violation. */
 bool cf_worker_metrics_check(cf_worker *w, int32_t p);
 /** A batch consumed at t0 (cf_mono_s) starts producing; its outputs carry the result. */

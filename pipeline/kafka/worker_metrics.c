@@ -40,6 +40,26 @@ static cf_series *histogram(cf_metrics *m, const char *name, const char *help)
         return cf_metric_series(cf_metrics_histogram(m, name, help, NULL, lat_bounds_s, N_LAT));
 }
 
+void cf_service_metrics_init(cf_service *s)
+{
+        s->reg = cf_metrics_new();
+        pthread_mutex_init(&s->reg_mtx, NULL);
+        cf_metric *f = cf_metrics_gauge(s->reg, "customsflow_state",
+                                        "1 for the instance's current state (what /readyz "
+                                        "reports), else 0",
+                                        "state", CF_MERGE_MAX);
+        for (int i = 0; i < CF_SVC_STATES; i++)
+                s->m_state[i] = cf_metric_series(f, cf_service_state_name((cf_svc_state)i));
+        s->m_auth_errors = counter(s->reg, "customsflow_kafka_auth_errors_total",
+                                   "Kafka authentication, authorization and TLS failures");
+}
+
+void cf_service_metrics_free(cf_service *s)
+{
+        cf_metrics_free(s->reg);
+        pthread_mutex_destroy(&s->reg_mtx);
+}
+
 void cf_worker_metrics_init(cf_worker *w)
 {
         cf_metrics *m = cf_chain_registry(w->chain);
@@ -65,6 +85,16 @@ void cf_worker_metrics_init(cf_worker *w)
         x->checkpoints = counter(m, "customsflow_checkpoints_total", "state checkpoints written");
         x->checkpoint_bytes = counter(m, "customsflow_checkpoint_bytes_total",
                                       "bytes of state checkpoints written to the changelog");
+        x->checkpoint_errors = counter(m, "customsflow_checkpoint_errors_total",
+                                       "failed state checkpoints (offsets of the partition not "
+                                       "committed; retried)");
+        x->resets = counter(m, "customsflow_offset_resets_total",
+                            "positions out of range reset by auto.offset.reset");
+        x->f_skipped = cf_metrics_counter(m, "customsflow_offsets_skipped_total",
+                                          "offsets skipped by offset resets (records deleted "
+                                          "before they were read: lost upstream of every other "
+                                          "counter)",
+                                          "topic,partition");
         x->restores = counter(m, "customsflow_restores_total",
                               "partition states restored on assignment (empty when none)");
         x->pauses = counter(m, "customsflow_backpressure_pauses_total",
@@ -95,6 +125,7 @@ void cf_worker_metrics_assign(cf_worker *w, int32_t p)
                 snprintf(num, sizeof num, "%d", (int)p);
                 wp->in = cf_metric_series(w->m.f_in, w->svc->sc.topic_in, num);
                 wp->lag = cf_metric_series(w->m.f_lag, w->svc->sc.topic_in, num);
+                wp->skipped = cf_metric_series(w->m.f_skipped, w->svc->sc.topic_in, num);
         }
         cf_offset_range_reset(&wp->range);
         cf_chain_part_counts(w->chain, p, &wp->base);
@@ -106,8 +137,9 @@ void cf_worker_metrics_revoke(cf_worker *w, int32_t p)
         if (w->parts[p].lag) cf_gauge_unset(w->parts[p].lag);
 }
 
-void cf_worker_metrics_refresh(cf_worker *w)
+int64_t cf_worker_metrics_refresh(cf_worker *w)
 {
+        int64_t max_lag = -1;
         for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
                 if (!w->assigned[p]) continue;
                 int64_t lo = -1, hi = -1;
@@ -120,9 +152,11 @@ void cf_worker_metrics_refresh(cf_worker *w)
                                : w->committed[p] >= 0 ? w->committed[p]
                                                       : lo;
                 cf_gauge_set(w->parts[p].lag, (double)(hi - next));
+                if (hi - next > max_lag) max_lag = hi - next;
         }
         cf_gauge_set(w->m.outq, (double)rd_kafka_outq_len(w->producer));
         cf_chain_collect(w->chain);
+        return max_lag;
 }
 
 bool cf_worker_metrics_check(cf_worker *w, int32_t p)
