@@ -7,7 +7,8 @@
  *  - topics checked at start: a missing changelog is refused (and with
  *    topics.create, created or refused: the mock cannot create), a changelog
  *    with fewer partitions than the input is refused -- never half-used;
- *  - an offset reset past deleted records is counted as skipped offsets.
+ *  - an offset reset past deleted records is counted as skipped offsets;
+ *  - a broker's authorization failure stops the instance within seconds.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -275,6 +276,47 @@ static void test_offset_reset_counted(void **state)
         kh_stop(&h);
 }
 
+#define API_FETCH 1 /* Kafka protocol ApiKey */
+
+/* An authorization failure a broker reports (the mock cannot fail TLS or SASL,
+ * but it can answer the service's fetches with TOPIC_AUTHORIZATION_FAILED, as
+ * a broker does without a Read ACL): counted, /healthz fails, the instance
+ * stops with an error within seconds (kafka.fail_on_auth_error, the default). */
+static void test_authorization_failure_fails_fast(void **state)
+{
+        (void)state;
+        unsetenv("CUSTOMSFLOW_TOPICS_CHANGELOG");
+        kh h;
+        kh_start(&h, 1, 1);
+        cf_service *s = kh_service(&h, "acl", 1);
+        assert_true(kh_wait_assigned(s, 1, 60));
+        rd_kafka_resp_err_t errs[8];
+        for (int i = 0; i < 8; i++)
+                errs[i] = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+        double t0 = cf_mono_s();
+        rd_kafka_mock_push_request_errors_array(h.mc, API_FETCH, 8, errs);
+        char body[512];
+        while (!cf_service_failed(s) && cf_mono_s() - t0 < 15)
+                usleep(50 * 1000);
+        double took = cf_mono_s() - t0;
+        cf_service_stop(s); /* (already stopping when it failed) */
+        int rc = cf_service_wait(s);
+        int code = http_get(s, "/healthz", body, sizeof body);
+        fprintf(stderr, "stopped %.1f s after the failure (exit code %d); /healthz %d: %s", took,
+                rc, code, body);
+        assert_int_equal(rc, 1);
+        assert_true(took < 15);
+        assert_int_equal(code, 503);
+        assert_non_null(strstr(body, "TOPIC_AUTHORIZATION_FAILED"));
+        cf_buf b = {0};
+        cf_service_metrics(s, &b);
+        cf_buf_putc(&b, '\0');
+        assert_null(strstr(b.p, "customsflow_kafka_auth_errors_total 0\n"));
+        cf_buf_free(&b);
+        cf_service_destroy(s);
+        kh_stop(&h);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -282,6 +324,7 @@ int main(void)
             cmocka_unit_test(test_http_half_open),
             cmocka_unit_test(test_missing_changelog_refused),
             cmocka_unit_test(test_offset_reset_counted),
+            cmocka_unit_test(test_authorization_failure_fails_fast),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
