@@ -55,6 +55,22 @@ static void wait_settled(cf_service *s)
         cf_buf_free(&m);
 }
 
+/* Wait (at most 60 s) until the plain series name reaches v on /metrics. */
+static bool wait_metric(cf_service *s, const char *name, double v)
+{
+        cf_buf m = {0};
+        double t0 = cf_mono_s(), have = -1;
+        while (cf_mono_s() - t0 < 60) {
+                if (prom_http_get(cf_service_metrics_addr(s), "/metrics", &m) == 200 &&
+                    (have = prom_value(m.p, name, 0)) >= v)
+                        break;
+                usleep(100 * 1000);
+        }
+        cf_buf_free(&m);
+        if (have < v) fprintf(stderr, "%s: %g, waited for %g\n", name, have, v);
+        return have >= v;
+}
+
 static double series(const char *text, const char *name, int partition)
 {
         char key[160];
@@ -159,6 +175,8 @@ static void test_metrics_scraped(void **state)
 
         /* 2: partitions move between the workers (and back), with input */
         rd_kafka_t *extra = join_member(&h, "metrics");
+        /* both workers took their one partition each of the 3-member generation */
+        assert_true(wait_metric(s, "customsflow_restores_total", restores + 2));
         kh_reproduce(&h, SEED, N1, 0.03, 0.03, 0, N2); /* re-deliveries */
         rd_kafka_consumer_close(extra);
         rd_kafka_destroy(extra);
