@@ -28,8 +28,7 @@ struct cf_chain {
         cf_stage stages[N_STAGES];
         size_t n;
         cf_counters k;
-        const cf_rule_set *rules;                /* published by a stage (detect), else NULL */
-        uint64_t outcomes_learnt, outcomes_dead; /* the outcomes input */
+        const cf_rule_set *rules; /* published by a stage (detect), else NULL */
         cf_metrics *reg;
         cf_metric *f_processed, *f_duplicates, *f_dead_lettered, *f_flagged;
         cf_series *flags_by_rule[CF_RULES_MAX];
@@ -242,19 +241,14 @@ int cf_chain_learn(cf_chain *c, cf_batch *b)
                 cf_stage *s = &c->stages[i];
                 if (s->p->learn && s->p->learn(s, b)) return -1;
         }
+        /* outcomes are not input: counted apart from the accounting invariant */
         for (size_t i = 0; i < b->n; i++) {
                 if (b->recs[i].status == CF_REC_OK)
-                        c->outcomes_learnt++;
+                        c->k.outcomes_learnt++;
                 else
-                        c->outcomes_dead++;
+                        c->k.outcomes_dead_lettered++;
         }
         return 0;
-}
-
-void cf_chain_outcome_counts(const cf_chain *c, uint64_t *learnt, uint64_t *dead_lettered)
-{
-        *learnt = c->outcomes_learnt;
-        *dead_lettered = c->outcomes_dead;
 }
 
 int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final)
@@ -327,6 +321,59 @@ int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t le
         int rc = restore_stages(c, partition, data, len, errstr, errstr_size);
         collect(c, partition, 1);
         return rc;
+}
+
+/* Global state: frames as in cf_chain_snapshot (name, 8-byte length, bytes),
+ * little-endian lengths; a stage absent from the blob starts empty. */
+int cf_chain_global_snapshot(cf_chain *c, cf_buf *out)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (!s->p->global_snapshot) continue;
+                uint8_t nl = (uint8_t)strlen(s->p->name);
+                cf_buf_put(out, &nl, 1);
+                cf_buf_put(out, s->p->name, nl);
+                size_t at = out->len;
+                cf_buf_put(out, "\0\0\0\0\0\0\0\0", 8);
+                if (s->p->global_snapshot(s, out)) return -1;
+                uint64_t len = out->len - at - 8;
+                for (int k = 0; k < 8; k++)
+                        out->p[at + k] = (char)(len >> (8 * k));
+        }
+        return 0;
+}
+
+int cf_chain_global_restore(cf_chain *c, const void *data, size_t len, char *errstr,
+                            size_t errstr_size)
+{
+        const unsigned char *p = data, *end = p + len;
+        int rc = 0;
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (!s->p->global_restore) continue;
+                const unsigned char *q = p, *found = NULL;
+                uint64_t flen = 0;
+                while (q < end) {
+                        if (end - q < 1 + q[0] + 8) goto truncated;
+                        uint8_t nl = q[0];
+                        flen = 0;
+                        for (int k = 0; k < 8; k++)
+                                flen |= (uint64_t)q[1 + nl + k] << (8 * k);
+                        if (flen > (uint64_t)(end - q - 1 - nl - 8)) goto truncated;
+                        if (nl == strlen(s->p->name) && !memcmp(q + 1, s->p->name, nl)) {
+                                found = q + 1 + nl + 8;
+                                break;
+                        }
+                        q += 1 + nl + 8 + flen;
+                }
+                int r = s->p->global_restore(s, found, found ? flen : 0, errstr, errstr_size);
+                if (r < 0) return -1;
+                if (r > 0) rc = 1;
+        }
+        return rc;
+truncated:
+        snprintf(errstr, errstr_size, "global snapshot truncated");
+        return -1;
 }
 
 void cf_chain_drop(cf_chain *c, int32_t partition)

@@ -164,6 +164,12 @@ cf_metric *cf_metrics_counter(cf_metrics *m, const char *name, const char *help,
         return declare(m, CF_METRIC_COUNTER, name, help, labels, CF_MERGE_SUM, NULL, 0);
 }
 
+cf_metric *cf_metrics_counter_replicated(cf_metrics *m, const char *name, const char *help,
+                                         const char *labels)
+{
+        return declare(m, CF_METRIC_COUNTER, name, help, labels, CF_MERGE_MAX, NULL, 0);
+}
+
 cf_metric *cf_metrics_gauge(cf_metrics *m, const char *name, const char *help, const char *labels,
                             cf_metric_merge merge)
 {
@@ -261,6 +267,26 @@ cf_series *cf_metric_series_v(cf_metric *f, const char *const *values)
                 index_put(f, f->ns - 1);
         pthread_mutex_unlock(&m->mtx);
         return s;
+}
+
+void cf_metric_series_remove(cf_series *s)
+{
+        if (s == &sink) return;
+        cf_metric *f = (cf_metric *)s->fam;
+        pthread_mutex_lock(&f->reg->mtx);
+        size_t i = 0;
+        while (i < f->ns && f->series[i] != s)
+                i++;
+        if (i < f->ns) {
+                memmove(&f->series[i], &f->series[i + 1], (f->ns - i - 1) * sizeof(*f->series));
+                f->ns--;
+                /* rare (an info metric's labels changed): rebuild the index */
+                memset(f->index, 0, f->cap * sizeof(*f->index));
+                for (size_t k = 0; k < f->ns; k++)
+                        index_put(f, k);
+                series_free(s);
+        }
+        pthread_mutex_unlock(&f->reg->mtx);
 }
 
 cf_series *cf_metric_series(cf_metric *f, ...)

@@ -68,6 +68,13 @@ void cf_metrics_free(cf_metrics *m);
  */
 cf_metric *cf_metrics_counter(cf_metrics *m, const char *name, const char *help,
                               const char *labels);
+/**
+ * Declare a counter family of a count every worker keeps of the same replicated
+ * state (learnt from the outcomes input, which every worker reads whole): merged by
+ * MAX -- one worker's count, not the sum of the copies. Set with cf_counter_set.
+ */
+cf_metric *cf_metrics_counter_replicated(cf_metrics *m, const char *name, const char *help,
+                                         const char *labels);
 /** Declare a gauge family, merged across registries by merge (see cf_metrics_counter). */
 cf_metric *cf_metrics_gauge(cf_metrics *m, const char *name, const char *help, const char *labels,
                             cf_metric_merge merge);
@@ -84,6 +91,9 @@ cf_metric *cf_metrics_histogram(cf_metrics *m, const char *name, const char *hel
 cf_series *cf_metric_series(cf_metric *f, ...);
 /** cf_metric_series with the label values in an array. */
 cf_series *cf_metric_series_v(cf_metric *f, const char *const *values);
+/** Forget a series (its label values no longer apply, e.g. an info metric's old
+ *  checksum); s must not be used after. The sink is left alone. @locality: writer */
+void cf_metric_series_remove(cf_series *s);
 
 /** Add n to a counter. @locality: the registry's writer thread */
 static inline void cf_counter_add(cf_series *s, uint64_t n)
@@ -96,6 +106,13 @@ static inline void cf_counter_add(cf_series *s, uint64_t n)
 static inline void cf_counter_inc(cf_series *s)
 {
         cf_counter_add(s, 1);
+}
+
+/** Set a counter to a count kept in state (a replicated family's): never lower it. */
+static inline void cf_counter_set(cf_series *s, uint64_t v)
+{
+        if (v > atomic_load_explicit(&s->v, memory_order_relaxed))
+                atomic_store_explicit(&s->v, v, memory_order_relaxed);
 }
 
 /** A counter's value. @locality: any thread */

@@ -108,9 +108,12 @@ static uint64_t load(const _Atomic uint64_t *p)
 
 static void put_counter(cf_buf *b, cf_series *const *g, size_t n)
 {
+        bool max = g[0]->fam->merge == CF_MERGE_MAX; /* replicated state: one copy's count */
         uint64_t v = 0;
-        for (size_t i = 0; i < n; i++)
-                v += load(&g[i]->v);
+        for (size_t i = 0; i < n; i++) {
+                uint64_t x = load(&g[i]->v);
+                v = max ? (x > v ? x : v) : v + x;
+        }
         put_name(b, g[0], "", NULL);
         cf_buf_printf(b, " %" PRIu64 "\n", v);
 }

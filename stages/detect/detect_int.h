@@ -16,6 +16,7 @@
 #include "pipeline/core/batch.h"
 #include "pipeline/core/buf.h"
 #include "pipeline/core/config_map.h"
+#include "pipeline/core/metrics.h"
 #include "pipeline/core/rule_set.h"
 #include "stages/detect/kvtab.h"
 
@@ -148,6 +149,26 @@ typedef struct cf_rule {
         /** offsetof(cf_detect_part, <its table>) (0: stateless). */
         size_t table_off;
         uint32_t value_size; /* bytes per state value */
+        /* Global state (x->global[i]): not per partition but learnt from the
+         * outcomes input, which every worker reads whole (DESIGN §6), so it is
+         * the same on every worker. All NULL for a rule without one. */
+        /** Create (*g NULL) or reconfigure *g from cfg at init and reload, while
+         * cfg's borrowed nodes are alive; -1 + errstr keeps the old state. */
+        int (*global_config)(void **g, const void *cfg, char *errstr, size_t errstr_size);
+        /** Learn one outcome (r is CF_REC_OK, r->outcome set, r->decl as scored). */
+        void (*learn)(void *g, const cf_record *r, const void *cfg);
+        /** Append the global state to out. */
+        void (*global_snapshot)(const void *g, cf_buf *out);
+        /** Replace it (len 0: empty); 1: taken with other settings, now empty and to be
+         * re-learnt from the outcomes; -1 + errstr: corrupt. */
+        int (*global_restore)(void *g, const void *data, size_t len, char *errstr,
+                              size_t errstr_size);
+        /** Store the global state's values in its metric series, declared in reg (and
+         *  looked up) the first time; g keeps the handles. Every worker has the same
+         *  state: declare its counts with cf_metrics_counter_replicated. */
+        void (*global_metrics)(void *g, cf_metrics *reg);
+        /** Free it. */
+        void (*global_free)(void *g);
 } cf_rule;
 
 /** The state table of rule ru in ps (ru->table_off != 0). */
@@ -169,6 +190,7 @@ struct cf_detect {
         uint16_t cur;                 /* registry position of the rule being checked */
         uint64_t exp_h, decl_h; /* hashes of the current record's exporter and declaration ids */
         cf_rule_set rules;      /* the registry's names, published to later stages */
+        void *global[CF_RULES_MAX]; /* per rule: its global state (cf_rule.global_config) */
 };
 
 #define CF_RULE(name) extern const cf_rule cf_rule_##name;
@@ -184,6 +206,22 @@ extern const size_t cf_detect_n_rules;
  * CF_RULE_NAME_MAX bytes, no name twice) and fill out with its names; -1 + errstr. */
 int cf_rule_set_build(cf_rule_set *out, const cf_rule *const *rules, size_t n, char *errstr,
                       size_t errstr_size);
+
+/* ---- global state (detect_global.c) ---- */
+
+/** Create or reconfigure every rule's global state from x->cfg; -1 + errstr. */
+int cf_detect_global_config(cf_detect *x, void **cfg, char *errstr, size_t errstr_size);
+/** Free every rule's global state. */
+void cf_detect_global_free(cf_detect *x);
+/** Every enabled rule with global state learns each outcome of b still CF_REC_OK. */
+void cf_detect_learn(cf_detect *x, cf_batch *b);
+/** The global snapshot: one named block per rule with global state. */
+void cf_detect_global_snapshot(const cf_detect *x, cf_buf *out);
+/** The global restore (1: some state must be re-learnt from the outcomes); -1 + errstr. */
+int cf_detect_global_restore(cf_detect *x, const void *data, size_t len, char *errstr,
+                             size_t errstr_size);
+/** Prometheus text of every rule's global state. */
+void cf_detect_global_metrics(cf_detect *x, cf_metrics *reg);
 
 /** Start an evidence object in x->ev (writes '{'). */
 cf_buf *cf_ev_begin(cf_detect *x);

@@ -12,6 +12,7 @@
 
 void cf_detect_metrics_init(cf_detect_metrics *m, cf_metrics *reg)
 {
+        m->reg = reg;
         cf_metric *fired = cf_metrics_counter(reg, "customsflow_detect_rule_fired_total",
                                               "times each rule fired", "rule");
         cf_metric *entries =
@@ -66,6 +67,7 @@ void cf_detect_metrics_collect(cf_detect_metrics *m, cf_detect *x, int32_t parti
                         if (x->parts[p]) n_entries += cf_rule_table(ru, x->parts[p])->n;
                 cf_gauge_set(m->entries[i], (double)n_entries);
         }
+        cf_detect_global_metrics(x, m->reg);
 }
 
 void cf_detect_metrics_free(cf_detect_metrics *m)

@@ -20,6 +20,7 @@ typedef struct cf_detect_metrics {
         uint64_t seen_fired[CF_DETECT_METRIC_RULES];
         uint64_t **seen_evicted; /* per partition: per rule */
         size_t nseen;
+        cf_metrics *reg; /* for the rules' global state (declared at their first collect) */
 } cf_detect_metrics;
 
 /** Declare the families in reg and look up every rule's series. */

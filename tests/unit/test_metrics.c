@@ -17,6 +17,7 @@
 
 #include "helpers/prom.h"
 #include "pipeline/core/accounting.h"
+#include "pipeline/core/config.h"
 #include "pipeline/core/metrics.h"
 
 static const char *text(cf_buf *b)
@@ -257,13 +258,69 @@ static void test_invariant_fails(void **state)
         cf_metrics_free(m);
 }
 
+static char *slurp(const char *path, size_t *len)
+{
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        char *p = malloc(1 << 16);
+        *len = fread(p, 1, 1 << 16, f);
+        fclose(f);
+        return p;
+}
+
+/* The risk model's state is the same on every worker (each learns every
+ * outcome): two workers' copies merge to one copy's counts (MAX), and its info
+ * series follows the checksum (the old one removed, not piled up). */
+static void test_replicated_state(void **state)
+{
+        (void)state;
+        char err[512];
+        cf_config cfg;
+        assert_int_equal(
+            cf_config_load(&cfg, CF_SRCDIR "/deploy/examples/customsflow.yaml", err, sizeof err),
+            0);
+        cf_chain *c[2];
+        cf_metrics *regs[2];
+        for (int i = 0; i < 2; i++) {
+                c[i] = cf_chain_new(cfg.root, cfg.base_dir, err, sizeof err);
+                assert_non_null(c[i]);
+                regs[i] = cf_chain_registry(c[i]);
+        }
+        size_t len;
+        char *p = slurp(CF_SRCDIR "/schemas/examples/outcome/fraud.json", &len);
+        cf_batch b;
+        cf_batch_init(&b, 4);
+        for (int round = 1; round <= 2; round++) {
+                for (int i = 0; i < 2; i++) {
+                        cf_batch_reset(&b);
+                        cf_batch_add(&b, p, len);
+                        assert_int_equal(cf_chain_learn(c[i], &b), 0);
+                        cf_chain_collect(c[i]);
+                }
+                cf_buf m = encode(regs, 2);
+                assert_int_equal(prom_value(m.p, "customsflow_risk_model_outcomes_total", -1),
+                                 round);
+                /* each outcome in one cell (predicted x found), once */
+                assert_int_equal(prom_sum(m.p, "customsflow_risk_model_progressive_total"), round);
+                assert_int_equal(prom_count(m.p, "customsflow_risk_model_info"), 1);
+                assert_int_equal(prom_sum(m.p, "customsflow_decode_outcomes_total"), 2 * round);
+                assert_promtool_ok(m.p);
+                cf_buf_free(&m);
+        }
+        free(p);
+        cf_batch_destroy(&b);
+        for (int i = 0; i < 2; i++)
+                cf_chain_destroy(c[i]);
+        cf_config_free(&cfg);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_merge_two_workers), cmocka_unit_test(test_declare_and_lookup),
             cmocka_unit_test(test_escaping),          cmocka_unit_test(test_histogram),
             cmocka_unit_test(test_counter_monotonic), cmocka_unit_test(test_offset_range),
-            cmocka_unit_test(test_invariant_fails),
+            cmocka_unit_test(test_invariant_fails),   cmocka_unit_test(test_replicated_state),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
