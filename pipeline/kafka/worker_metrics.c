@@ -95,6 +95,9 @@ void cf_worker_metrics_init(cf_worker *w)
                                           "before they were read: lost upstream of every other "
                                           "counter)",
                                           "topic,partition");
+        x->outcome_relearns = counter(m, "customsflow_outcome_relearns_total",
+                                      "model checkpoints not usable: the model re-learnt from the "
+                                      "start of the outcomes topic");
         x->restores = counter(m, "customsflow_restores_total",
                               "partition states restored on assignment (empty when none)");
         x->pauses = counter(m, "customsflow_backpressure_pauses_total",

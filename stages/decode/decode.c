@@ -485,10 +485,13 @@ static void declare_metrics(decode_ctx *x, cf_metrics *m)
                                "records the decoder dead-lettered, per error code", "code");
         for (int c = 0; cf_decode_codes[c] && c < 64; c++)
                 x->by_code[c] = cf_metric_series(f, cf_decode_codes[c]);
-        x->outcomes = cf_metric_series(cf_metrics_counter(
-            m, "customsflow_decode_outcomes_total", "inspection outcome messages decoded", NULL));
-        f = cf_metrics_counter(m, "customsflow_decode_outcome_dead_letters_total",
-                               "inspection outcome messages refused, per error code", "code");
+        /* every worker reads every outcome: one worker's count, not their sum */
+        x->outcomes = cf_metric_series(
+            cf_metrics_counter_replicated(m, "customsflow_decode_outcomes_total",
+                                          "inspection outcome messages decoded", NULL));
+        f = cf_metrics_counter_replicated(m, "customsflow_decode_outcome_dead_letters_total",
+                                          "inspection outcome messages refused, per error code",
+                                          "code");
         for (int c = 0; cf_decode_codes[c] && c < 64; c++)
                 x->outcome_by_code[c] = cf_metric_series(f, cf_decode_codes[c]);
 }

@@ -57,8 +57,9 @@ typedef struct risk_state {
          * [predicted fraud][found fraud] (how good the model is on what it has
          * not seen yet, and whether it improves) */
         uint64_t confusion[2][2];
+        double psum[2]; /* sum of those predictions, by what was found (clean, fraud) */
         /* its metric series, looked up at the first collect (risk_metrics) */
-        cf_series *m_outcomes, *m_frauds, *m_bytes, *m_info, *m_prog[2][2];
+        cf_series *m_outcomes, *m_frauds, *m_bytes, *m_info, *m_prog[2][2], *m_psum[2];
         cf_metric *f_info; /* labelled by checksum: one series, replaced as it changes */
         bool info_pending; /* the settings_pending label of m_info */
 } risk_state;
@@ -102,6 +103,7 @@ static void risk_learn(void *g, const cf_record *r, const void *cv)
         bool fraud = k == CF_OUTCOME_FRAUD || k == CF_OUTCOME_CRITICAL;
         double p = cf_risk_learn(s->m, &r->decl, fraud);
         s->confusion[p >= cfg->threshold][fraud]++;
+        s->psum[fraud] += p;
 }
 
 /* "the model (12,345 outcomes learnt) puts the probability of fraud at 0.94
@@ -165,9 +167,9 @@ static int risk_restore(void *g, const void *data, size_t len, char *errstr, siz
 
 static void risk_declare(risk_state *s, cf_metrics *reg)
 {
-        s->m_outcomes = cf_metric_series(cf_metrics_counter_replicated(
-            reg, "customsflow_risk_model_outcomes_total", "outcomes the risk model learnt from",
-            NULL));
+        s->m_outcomes = cf_metric_series(
+            cf_metrics_counter_replicated(reg, "customsflow_risk_model_outcomes_total",
+                                          "outcomes the risk model learnt from", NULL));
         s->m_frauds = cf_metric_series(
             cf_metrics_counter_replicated(reg, "customsflow_risk_model_frauds_total",
                                           "of those, frauds (fraud or critical)", NULL));
@@ -188,6 +190,15 @@ static void risk_declare(risk_state *s, cf_metrics *reg)
         for (int p = 0; p < 2; p++)
                 for (int k = 0; k < 2; k++)
                         s->m_prog[p][k] = cf_metric_series(f, w[p], w[k]);
+        /* a gauge: a float running sum (as a counter it would need _total, and ours
+         * count integers); its change over the progressive count's is a mean */
+        f = cf_metrics_gauge(reg, "customsflow_risk_model_progressive_probability",
+                             "sum of those predictions by what was found (its change divided by "
+                             "the change of the count of the same outcomes: the mean probability "
+                             "the model gave frauds and clean ones before learning them)",
+                             "found", CF_MERGE_MAX);
+        for (int k = 0; k < 2; k++)
+                s->m_psum[k] = cf_metric_series(f, w[k]);
 }
 
 static void risk_metrics(void *g, cf_metrics *reg)
@@ -213,6 +224,8 @@ static void risk_metrics(void *g, cf_metrics *reg)
         for (int p = 0; p < 2; p++)
                 for (int k = 0; k < 2; k++)
                         cf_counter_set(s->m_prog[p][k], s->confusion[p][k]);
+        for (int k = 0; k < 2; k++)
+                cf_gauge_set(s->m_psum[k], s->psum[k]);
 }
 
 static void risk_free(void *g)
