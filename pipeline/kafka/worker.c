@@ -106,6 +106,11 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
         }
         rd_kafka_assign(w->consumer, parts);
         w->pub.assigned = true;
+        /* published before "restoring" ends: /readyz must not fall back to
+         * "starting" until the next publish (seen under ASan in test_kafka_ops) */
+        pthread_mutex_lock(&w->svc->mtx);
+        w->svc->pubs[w->id].assigned = true;
+        pthread_mutex_unlock(&w->svc->mtx);
         atomic_store(&w->restoring, false);
         cf_log(CF_LOG_INFO, COMPONENT, "worker %d: assigned %d partition(s)", w->id, parts->cnt);
 }
