@@ -27,6 +27,7 @@ PKGS=(
   prometheus            # promtool: tests check /metrics with `promtool check metrics`
   ca-certificates       # TLS CAs (a relative ssl.ca.location test copies the system bundle)
   dpkg-dev adduser systemd  # the .deb: dpkg-shlibdeps for its Depends, its postinst, systemd-analyze verify
+  strace                # test_replay_state: the state save is write, fsync, rename, fsync(dir)
 )
 # CF_DEPS_NO_BROWSER=1 (image builds): without the browser test's chromium and driver
 if [ "${CF_DEPS_NO_BROWSER:-0}" = 1 ]; then

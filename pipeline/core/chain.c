@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/core/utf8.h"
+
 extern const cf_stage_plugin cf_stage_decode;
 extern const cf_stage_plugin cf_stage_dedup;
 extern const cf_stage_plugin cf_stage_detect;
@@ -241,14 +243,19 @@ int cf_chain_learn(cf_chain *c, cf_batch *b)
                 cf_stage *s = &c->stages[i];
                 if (s->p->learn && s->p->learn(s, b)) return -1;
         }
+        cf_counters_add_outcomes(&c->k, b);
+        return 0;
+}
+
+void cf_counters_add_outcomes(cf_counters *k, const cf_batch *b)
+{
         /* outcomes are not input: counted apart from the accounting invariant */
         for (size_t i = 0; i < b->n; i++) {
                 if (b->recs[i].status == CF_REC_OK)
-                        c->k.outcomes_learnt++;
+                        k->outcomes_learnt++;
                 else
-                        c->k.outcomes_dead_lettered++;
+                        k->outcomes_dead_lettered++;
         }
-        return 0;
 }
 
 int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final)
@@ -279,35 +286,61 @@ int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out)
         return 0;
 }
 
+/* The stage a snapshot frame names, or NULL. */
+static cf_stage *frame_stage(cf_chain *c, const unsigned char *name, size_t nl)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (strlen(c->stages[i].p->name) == nl && !memcmp(c->stages[i].p->name, name, nl))
+                        return &c->stages[i];
+        return NULL;
+}
+
 static int restore_stages(cf_chain *c, int32_t partition, const void *data, size_t len,
                           char *errstr, size_t errstr_size)
 {
-        const unsigned char *p = data, *end = p + len;
-        /* Every stage with state is restored; a stage absent from the blob starts empty. */
+        const unsigned char *p = data;
+        size_t off = 0;
+        const void *found[N_STAGES] = {0};
+        uint64_t flen[N_STAGES] = {0};
+        /* Every frame must name a stage that keeps state, once: a damaged name is
+         * an error, never "this stage had no state" (a flipped byte in "dedup"
+         * used to restore dedup empty and then overwrite the old state). */
+        while (p && off < len) {
+                if (len - off < 9 || len - off - 9 < p[off]) {
+                        snprintf(errstr, errstr_size, "snapshot truncated at byte %zu", off);
+                        return -1;
+                }
+                uint8_t nl = p[off];
+                uint64_t fl;
+                memcpy(&fl, p + off + 1 + nl, 8);
+                if (fl > (uint64_t)(len - off - 9 - nl)) {
+                        snprintf(errstr, errstr_size, "snapshot truncated at byte %zu", off);
+                        return -1;
+                }
+                cf_stage *s = frame_stage(c, p + off + 1, nl);
+                size_t i = s ? (size_t)(s - c->stages) : 0;
+                if (!s || !s->p->restore) {
+                        snprintf(errstr, errstr_size,
+                                 "snapshot frame at byte %zu names no stage with state ('%.*s')",
+                                 off, (int)cf_utf8_prefix((const char *)p + off + 1, nl, 32),
+                                 (const char *)p + off + 1);
+                        return -1;
+                }
+                if (found[i]) {
+                        snprintf(errstr, errstr_size, "snapshot has two frames for stage %s",
+                                 s->p->name);
+                        return -1;
+                }
+                found[i] = p + off + 1 + nl + 8;
+                flen[i] = fl;
+                off += 9 + nl + (size_t)fl;
+        }
+        /* A stage absent from the blob starts empty (snapshots written before it kept state). */
         for (size_t i = 0; i < c->n; i++) {
                 cf_stage *s = &c->stages[i];
                 if (!s->p->restore) continue;
-                const unsigned char *q = p;
-                const void *found = NULL;
-                uint64_t flen = 0;
-                while (q && q < end) {
-                        if (end - q < 1 || end - q < 1 + q[0] + 8) {
-                                snprintf(errstr, errstr_size, "snapshot truncated");
-                                return -1;
-                        }
-                        uint8_t nl = q[0];
-                        memcpy(&flen, q + 1 + nl, 8);
-                        if (flen > (uint64_t)(end - q - 1 - nl - 8)) {
-                                snprintf(errstr, errstr_size, "snapshot truncated");
-                                return -1;
-                        }
-                        if (nl == strlen(s->p->name) && !memcmp(q + 1, s->p->name, nl)) {
-                                found = q + 1 + nl + 8;
-                                break;
-                        }
-                        q += 1 + nl + 8 + flen;
-                }
-                if (s->p->restore(s, partition, found, found ? flen : 0, errstr, errstr_size))
+                if (s->p->restore(s, partition, found[i], found[i] ? flen[i] : 0, errstr,
+                                  errstr_size))
                         return -1;
         }
         return 0;

@@ -68,6 +68,8 @@ const cf_rule_set *cf_chain_rules(const cf_chain *c);
 const cf_counters *cf_chain_counters(const cf_chain *c);
 /** Add one batch's outcome to counters (used by cf_chain_process). */
 void cf_counters_add_batch(cf_counters *k, const cf_batch *b);
+/** Add one batch of outcome messages (learnt or dead-lettered) to counters. */
+void cf_counters_add_outcomes(cf_counters *k, const cf_batch *b);
 /** Find a stage by name. */
 cf_stage *cf_chain_stage(cf_chain *c, const char *name);
 /** Free the chain. */

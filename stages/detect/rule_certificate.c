@@ -25,7 +25,7 @@ static const cf_config_map cert_map[] = {
     {CF_CFG_INT, "max_declarations", "3", offsetof(cert_cfg, max_declarations),
      "fire when a certificate is on more distinct declarations than this", 1, CERT_IDS - 1},
     {CF_CFG_DURATION, "window", "365d", offsetof(cert_cfg, window_ms),
-     "a certificate unused this long is forgotten"},
+     "a certificate unused this long is forgotten", 3600e3, 3650 * 86400e3},
     {CF_CFG_INT, "max_entries", "1000000", offsetof(cert_cfg, max_entries),
      "certificates kept per input partition (least recently used evicted, counted)", 1, 1e10},
     {0}};

@@ -23,15 +23,17 @@ typedef struct nes_cfg {
 static const cf_config_map nes_map[] = {
     CF_RULE_COMMON_KEYS("50"),
     {CF_CFG_DURATION, "new_days", "90d", offsetof(nes_cfg, new_ms),
-     "an exporter first seen (or registered) less than this before a record is new"},
+     "an exporter first seen (or registered) less than this before a record is new", 0,
+     3650 * 86400e3},
     {CF_CFG_DOUBLE, "max_value_usd", "1000000", offsetof(nes_cfg, max_value_usd),
      "fire when a new exporter's cumulative value since first seen exceeds this", 0, 1e18},
     {CF_CFG_DURATION, "warmup", "30d", offsetof(nes_cfg, warmup_ms),
      "exporters first seen this soon after the partition's first record were trading before "
      "observation began: their age is unknown and they are not new (unless the registry dates "
-     "them)"},
+     "them)",
+     0, 3650 * 86400e3},
     {CF_CFG_DURATION, "window", "400d", offsetof(nes_cfg, window_ms),
-     "an exporter idle this long is forgotten"},
+     "an exporter idle this long is forgotten", 3600e3, 3650 * 86400e3},
     {CF_CFG_INT, "max_entries", "2000000", offsetof(nes_cfg, max_entries),
      "exporters kept per input partition (least recently used evicted, counted)", 1, 1e10},
     {0}};
