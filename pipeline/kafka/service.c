@@ -62,6 +62,28 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
         return cf_outcomes_init(w, errstr, errstr_size);
 }
 
+rd_kafka_t *cf_worker_reader_new(cf_worker *w, const char *group, const char *const *extra,
+                                 char *errstr, size_t errstr_size)
+{
+        char err[512];
+        rd_kafka_conf_t *c =
+            cf_kafka_conf_new(w->svc->cfg, w->svc->bootstrap, CF_KAFKA_CONSUMER, err, sizeof err);
+        if (!c) {
+                snprintf(errstr, errstr_size, "%s", err);
+                return NULL;
+        }
+        /* assigned partitions only: never a group member, never a commit (the
+         * group.id is required by librdkafka and unused) */
+        rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
+        rd_kafka_conf_set(c, "enable.auto.offset.store", "false", NULL, 0);
+        rd_kafka_conf_set(c, "group.id", group, NULL, 0);
+        for (int i = 0; extra && extra[i]; i += 2)
+                rd_kafka_conf_set(c, extra[i], extra[i + 1], NULL, 0);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+        if (!rk) snprintf(errstr, errstr_size, "%s", err);
+        return rk;
+}
+
 void cf_worker_destroy(cf_worker *w)
 {
         if (w->cq) rd_kafka_queue_destroy(w->cq);

@@ -182,6 +182,10 @@ int cf_worker_wait_acks(cf_worker *w);
 void *cf_worker_main(void *arg);
 /** Create a worker's clients and chain; -1 + errstr. @locality: main thread */
 int cf_worker_init(cf_worker *w, struct cf_service *s, int id, char *errstr, size_t errstr_size);
+/** A consumer of worker w outside the consumer group (assign only, no commits), with extra
+ *  librdkafka properties (NULL-terminated key, value pairs); NULL + errstr. */
+rd_kafka_t *cf_worker_reader_new(cf_worker *w, const char *group, const char *const *extra,
+                                 char *errstr, size_t errstr_size);
 /** Free a worker's clients and chain. @locality: main thread, after join */
 void cf_worker_destroy(cf_worker *w);
 

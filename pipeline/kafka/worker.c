@@ -106,8 +106,8 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
         }
         rd_kafka_assign(w->consumer, parts);
         w->pub.assigned = true;
-        /* published before "restoring" ends: /readyz must not fall back to
-         * "starting" until the next publish (seen under ASan in test_kafka_ops) */
+        /* published before restoring ends: /readyz must not read "starting" in
+         * between (publish() copies it only once a second) */
         pthread_mutex_lock(&w->svc->mtx);
         w->svc->pubs[w->id].assigned = true;
         pthread_mutex_unlock(&w->svc->mtx);

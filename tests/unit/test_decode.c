@@ -12,69 +12,33 @@
 #include <cmocka.h>
 
 #include "pipeline/core/stage.h"
+#include "helpers/decode_fx.h"
 #include "stages/decode/decode.h"
 
 static int run_group(void);
 
-extern const cf_stage_plugin cf_stage_decode;
+typedef decode_fx fx;
 
-typedef struct fx {
-        cf_stage st;
-        cf_batch b;
-} fx;
+#define NOW_MS 1767225600000LL /* 2026-01-01T00:00:00Z: the wall clock of these tests */
 
 static cf_node *parser_cfg; /* stages.decode section choosing the parser */
 
 static int setup(void **state)
 {
-        fx *f = calloc(1, sizeof(*f));
-        char err[512];
-        cf_stage_env env = {.base_dir = CF_SRCDIR "/deploy/examples", .cfg = parser_cfg};
-        f->st.p = &cf_stage_decode;
-        if (cf_stage_decode.init(&f->st, &env, err, sizeof(err))) {
-                fprintf(stderr, "init: %s\n", err);
-                return -1;
-        }
-        cf_batch_init(&f->b, 16);
+        decode_fx *f = decode_fx_new(parser_cfg);
+        if (f) f->now_ms = NOW_MS;
         *state = f;
-        return 0;
+        return f ? 0 : -1;
 }
 
-static int teardown(void **state)
-{
-        fx *f = *state;
-        cf_stage_decode.destroy(&f->st);
-        cf_batch_destroy(&f->b);
-        free(f);
-        return 0;
-}
-
-#define NOW_MS 1767225600000LL /* 2026-01-01T00:00:00Z: the wall clock of these tests */
+#define teardown decode_fx_teardown
 
 static cf_record *decode(fx *f, const char *data, size_t len)
 {
-        cf_batch_reset(&f->b);
-        f->b.now_ms = NOW_MS;
-        cf_record *r = cf_batch_add(&f->b, data, len);
-        r->src = (cf_source){.topic = "t", .offset = 1, .is_file = true};
-        assert_int_equal(cf_stage_decode.process(&f->st, &f->b), 0);
-        return r;
+        return decode_fx_run(f, data, len, false);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-        FILE *fp = fopen(path, "rb");
-        assert_non_null(fp);
-        fseek(fp, 0, SEEK_END);
-        long n = ftell(fp);
-        fseek(fp, 0, SEEK_SET);
-        char *p = malloc((size_t)n + 1);
-        assert_int_equal(fread(p, 1, (size_t)n, fp), (size_t)n);
-        fclose(fp);
-        p[n] = '\0';
-        *len = (size_t)n;
-        return p;
-}
+#define slurp decode_fx_slurp
 
 static void test_valid_examples(void **state)
 {
