@@ -14,6 +14,7 @@ PKGS=(
   libyaml-dev           # config and rules files
   libcsv-dev            # reference-data CSV files
   libmicrohttpd-dev     # /metrics, /healthz, /readyz; the review console's web server (TLS via GnuTLS)
+  zlib1g-dev            # CRC32: replay --partitions assigns keys as librdkafka's partitioner
   libsqlite3-dev        # the review console's case store
   libargon2-dev         # console passwords (Argon2id)
   libgnutls28-dev       # console session-token digests (SHA-256)

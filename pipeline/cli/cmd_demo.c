@@ -251,9 +251,11 @@ static void usage(FILE *f)
 
 static int create_topics(rd_kafka_mock_cluster_t *mc, const cf_service_cfg *sc, int partitions)
 {
-        const char *const topics[] = {sc->topic_in,  sc->topic_flags,     sc->topic_stats,
-                                      sc->topic_dlq, sc->topic_changelog, sc->topic_outcomes};
-        for (int i = 0; i < 6; i++)
+        const char *const topics[] = {sc->topic_in,        sc->topic_flags,
+                                      sc->topic_stats,     sc->topic_dlq,
+                                      sc->topic_changelog, sc->topic_outcomes,
+                                      sc->topic_baselines, sc->topic_certificates};
+        for (int i = 0; i < 8; i++)
                 if (rd_kafka_mock_topic_create(mc, topics[i], (i == 0 || i == 4) ? partitions : 1,
                                                1))
                         return -1;

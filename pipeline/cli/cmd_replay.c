@@ -19,6 +19,7 @@
 #include "pipeline/core/config_map.h"
 #include "pipeline/core/fileio.h"
 #include "pipeline/core/linereader.h"
+#include "pipeline/cli/replay_epochs.h"
 #include "stages/decode/decode.h"
 
 static void usage(FILE *f)
@@ -27,7 +28,8 @@ static void usage(FILE *f)
                    "                          [--stats FILE] [--dlq FILE] [--state DIR]\n"
                    "                          [--state-reset] [--state-max-bytes SIZE]\n"
                    "                          [--outcomes FILE]\n"
-                   "                          [--batch-size N] [--no-progress]\n\n"
+                   "                          [--batch-size N] [--partitions P]\n"
+                   "                          [--epoch-lines K] [--no-progress]\n\n"
                    "Runs the stages (decode, dedup, detect, aggregate, encode) over a JSONL\n"
                    "file of declaration lines and prints a one-line JSON summary on stdout:\n"
                    "in, processed, duplicates, dead_lettered, flagged, flags_by_rule,\n"
@@ -44,8 +46,8 @@ static void usage(FILE *f)
                    "  --state DIR        load stage state from DIR before, save it after (DIR is\n"
                    "                     locked while the run lasts; a file that is there but\n"
                    "                     cannot be loaded stops the run and is kept)\n"
-                   "  --state-reset      start with empty state; an existing state file is kept\n"
-                   "                     as DIR/replay-partition-0.state.old\n"
+                   "  --state-reset      start with empty state; existing state files are kept\n"
+                   "                     as DIR/replay-*.state.old\n"
                    "  --state-max-bytes SIZE  largest state file read (default 4GiB)\n"
                    "  --outcomes FILE    inspection outcomes (schemas/outcome.schema.json) for the\n"
                    "                     risk model, learnt in file order, each once the input's\n"
@@ -53,6 +55,12 @@ static void usage(FILE *f)
                    "                     end); bad ones go to --dlq. The summary then counts\n"
                    "                     outcomes_learnt and outcomes_dead_lettered\n"
                    "  --batch-size N     records per batch (default 4096)\n"
+                   "  --partitions P     logical partitions, records keyed by exporter_id as a\n"
+                   "                     Kafka producer would send them (default: the config's\n"
+                   "                     replay.partitions, 1); results do not depend on it. The\n"
+                   "                     state of a run is per partition: keep P across runs\n"
+                   "  --epoch-lines K    population state (baselines, certificate uses) merged\n"
+                   "                     every K lines (default: replay.epoch_lines, 128)\n"
                    "  --no-progress      no progress line on stderr\n"
                    "  -h, --help         this help\n\n"
                    "Every output write is checked: a failed or short write stops the run, names\n"
@@ -65,7 +73,7 @@ static void usage(FILE *f)
 
 typedef struct replay_opts {
         const char *config, *in, *flags, *stats, *dlq, *state, *outcomes;
-        long long batch_size;
+        long long batch_size, partitions, epoch_lines; /* 0: from the config */
         int64_t state_max_bytes;
         int progress, state_reset;
 } replay_opts;
@@ -83,6 +91,8 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
                                            {"outcomes", required_argument, 0, 'O'},
                                            {"batch-size", required_argument, 0, 'b'},
                                            {"no-progress", no_argument, 0, 'P'},
+                                           {"partitions", required_argument, 0, 'p'},
+                                           {"epoch-lines", required_argument, 0, 'e'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
         *o = (replay_opts){.batch_size = 4096, .state_max_bytes = 4LL << 30, .progress = isatty(2)};
@@ -130,6 +140,15 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
                 case 'P':
                         o->progress = 0;
                         break;
+                case 'p':
+                        if (cf_opt_int("replay", "partitions", optarg, 1, 1024, &o->partitions))
+                                return -1;
+                        break;
+                case 'e':
+                        if (cf_opt_int("replay", "epoch-lines", optarg, 1, 1 << 20,
+                                       &o->epoch_lines))
+                                return -1;
+                        break;
                 case 'h':
                         usage(stdout);
                         return 1;
@@ -168,6 +187,7 @@ static void progress(const cf_counters *k, double t0, int final)
 /* A run: what it was given, what it has written, how it failed. */
 typedef struct run {
         cf_chain *c;
+        cf_replay_cfg ep; /* partitions and epochs */
         cf_replay_out out[CF_N_OUTS];
         cf_counters k;  /* batches whose outputs were all written (the summary) */
         char err[1024]; /* the failure, for stderr and the summary ("" = none) */
@@ -281,11 +301,13 @@ static int run_replay(run *x, FILE *in, const char *in_name, const replay_opts *
         b.replay = true;
         double t0 = cf_mono_s(), last = t0;
         int rc = 0, done = 0;
+        cf_buf gbuf = {0};    /* population messages of an epoch */
+        int64_t in_epoch = 0; /* lines of the current epoch read so far */
         while (!done && !rc) {
                 cf_batch_reset(&b);
                 cf_linereader_compact(&lr);
                 b.now_ms = cf_now_ms();
-                while (b.n < b.cap) {
+                while (b.n < b.cap && in_epoch < x->ep.epoch_lines) {
                         const char *line;
                         size_t len;
                         int r = cf_linereader_next(&lr, &line, &len);
@@ -299,6 +321,7 @@ static int run_replay(run *x, FILE *in, const char *in_name, const replay_opts *
                                 break;
                         }
                         if (r == 2) break; /* buffer full: process, compact, go on */
+                        in_epoch++;
                         cf_record *rec = cf_batch_add(&b, line, len);
                         rec->dropped = lr.dropped;
                         rec->src = (cf_source){.topic = in_name,
@@ -310,6 +333,11 @@ static int run_replay(run *x, FILE *in, const char *in_name, const replay_opts *
                 if (!rc && feed && seen_ms != INT64_MIN && feed_until(x, feed, seen_ms)) rc = -1;
                 /* the records read before a read error are still processed */
                 if (b.n && one_batch(x, &b, 0)) rc = -1;
+                /* the epoch's end (or the input's): the population state is merged */
+                if (!rc && (in_epoch == x->ep.epoch_lines || done) &&
+                    cf_replay_barrier(x->c, &x->ep, &gbuf, x->err, sizeof(x->err)))
+                        rc = -1;
+                if (in_epoch == x->ep.epoch_lines) in_epoch = 0;
                 seen_ms = batch_time(&b, seen_ms);
                 if (o->progress && cf_mono_s() - last > 0.5) {
                         progress(cf_chain_counters(x->c), t0, 0);
@@ -326,6 +354,7 @@ static int run_replay(run *x, FILE *in, const char *in_name, const replay_opts *
         }
         if (o->progress) progress(cf_chain_counters(x->c), t0, 1);
         cf_batch_destroy(&b);
+        cf_buf_free(&gbuf);
         cf_linereader_free(&lr);
         return rc;
 }
@@ -348,8 +377,8 @@ static int replay_files(run *x, FILE *in, const replay_opts *o)
 {
         cf_replay_state st = {.lock_fd = -1};
         if (o->state &&
-            cf_replay_state_open(&st, o->state, o->state_reset, (size_t)o->state_max_bytes, x->c,
-                                 x->err, sizeof(x->err))) {
+            cf_replay_state_open(&st, o->state, o->state_reset, (size_t)o->state_max_bytes,
+                                 (int32_t)x->ep.partitions, x->c, x->err, sizeof(x->err))) {
                 fprintf(stderr, "customsflow replay: %s\n", x->err);
                 cf_replay_state_close(&st);
                 cf_replay_outs_close(x->out);
@@ -406,11 +435,19 @@ int cf_cmd_replay(int argc, char **argv)
                 fprintf(stderr, "customsflow replay: %s\n", x.err);
                 return 2;
         }
+        if (cf_replay_cfg_load(&x.ep, &cfg, x.err, sizeof(x.err))) {
+                fprintf(stderr, "customsflow replay: %s\n", x.err);
+                cf_config_free(&cfg);
+                return 2;
+        }
+        if (o.partitions) x.ep.partitions = o.partitions;
+        if (o.epoch_lines) x.ep.epoch_lines = o.epoch_lines;
         if (!(x.c = cf_chain_new(cfg.root, cfg.base_dir, x.err, sizeof(x.err)))) {
                 fprintf(stderr, "customsflow replay: %s\n", x.err);
                 cf_config_free(&cfg);
                 return 2;
         }
+        cf_chain_set_partitions(x.c, (int32_t)x.ep.partitions);
         int rc = 2;
         FILE *in = strcmp(o.in, "-") ? fopen(o.in, "rb") : stdin;
         if (!in)

@@ -126,14 +126,40 @@ static int state_read(const char *path, size_t cap, cf_buf *b, char *why, size_t
         return rc;
 }
 
-/* Load partition 0's state and the global state (what was learnt from outcomes). */
+/* The state file of partition p. */
+static void part_path(const cf_replay_state *s, int32_t p, char *out, size_t n)
+{
+        snprintf(out, n, "%s/replay-partition-%d.state", s->dir, p);
+}
+
+/* Load every partition's state, the population state and the global state (what was
+ * learnt from outcomes); a state written with more partitions is refused. */
 static int state_load(cf_replay_state *s, size_t cap, cf_chain *c, char *why, size_t why_size)
 {
-        char err[1024];
+        char err[1024], path[4200];
+        part_path(s, s->parts, path, sizeof path);
+        if (access(path, F_OK) == 0) {
+                snprintf(why, why_size,
+                         "%s: written by a run with more than %d partitions (the state is per "
+                         "partition: run with the same --partitions)",
+                         path, s->parts);
+                return -1;
+        }
         cf_buf b = {0};
-        int rc = state_read(s->path, cap, &b, why, why_size);
-        if (!rc && cf_chain_restore(c, 0, b.len ? b.p : NULL, b.len, err, sizeof(err))) {
-                snprintf(why, why_size, "%s: %s", s->path, err);
+        int rc = 0;
+        for (int32_t p = 0; p < s->parts && !rc; p++) {
+                part_path(s, p, path, sizeof path);
+                b.len = 0;
+                rc = state_read(path, cap, &b, why, why_size);
+                if (!rc && cf_chain_restore(c, p, b.len ? b.p : NULL, b.len, err, sizeof(err))) {
+                        snprintf(why, why_size, "%s: %s", path, err);
+                        rc = -1;
+                }
+        }
+        b.len = 0;
+        if (!rc) rc = state_read(s->ppath, cap, &b, why, why_size);
+        if (!rc && cf_chain_restore_replica(c, b.len ? b.p : NULL, b.len, err, sizeof(err))) {
+                snprintf(why, why_size, "%s: %s", s->ppath, err);
                 rc = -1;
         }
         b.len = 0;
@@ -149,10 +175,11 @@ static int state_load(cf_replay_state *s, size_t cap, cf_chain *c, char *why, si
 }
 
 int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t cap,
-                         cf_chain *c, char *errstr, size_t errstr_size)
+                         int32_t parts, cf_chain *c, char *errstr, size_t errstr_size)
 {
-        *s = (cf_replay_state){.dir = dir, .lock_fd = -1};
+        *s = (cf_replay_state){.dir = dir, .parts = parts, .lock_fd = -1};
         snprintf(s->path, sizeof(s->path), "%s/replay-partition-0.state", dir);
+        snprintf(s->ppath, sizeof(s->ppath), "%s/replay-population.state", dir);
         snprintf(s->gpath, sizeof(s->gpath), "%s/replay-global.state", dir);
         if (mkdir(dir, 0755) && errno != EEXIST) {
                 snprintf(errstr, errstr_size, "%s: cannot create: %s", dir, strerror(errno));
@@ -161,11 +188,18 @@ int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t 
         /* two runs on one folder would each save over the other's state */
         if ((s->lock_fd = cf_lock_dir(dir, errstr, errstr_size)) < 0) return -1;
         if (reset) {
-                if (keep_old(s->path, errstr, errstr_size) ||
+                char path[4200];
+                for (int32_t p = 0; p < parts; p++) {
+                        part_path(s, p, path, sizeof path);
+                        if (keep_old(path, errstr, errstr_size)) return -1;
+                }
+                if (keep_old(s->ppath, errstr, errstr_size) ||
                     keep_old(s->gpath, errstr, errstr_size))
                         return -1;
                 s->may_save = 1;
-                return cf_chain_restore(c, 0, NULL, 0, errstr, errstr_size);
+                for (int32_t p = 0; p < parts; p++)
+                        if (cf_chain_restore(c, p, NULL, 0, errstr, errstr_size)) return -1;
+                return 0;
         }
         char why[6000] = "";
         if (state_load(s, cap, c, why, sizeof(why)) == 0) {
@@ -179,6 +213,17 @@ int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t 
         return -1;
 }
 
+/* One snapshot (rc_snap: how taking it went) into path, crash-safe. */
+static int save_one(const char *path, const cf_buf *b, int rc_snap, char *errstr,
+                    size_t errstr_size)
+{
+        if (rc_snap) {
+                snprintf(errstr, errstr_size, "%s: a stage could not snapshot its state", path);
+                return -1;
+        }
+        return cf_write_file_atomic(path, b->p, b->len, errstr, errstr_size);
+}
+
 int cf_replay_state_save(cf_replay_state *s, cf_chain *c, char *errstr, size_t errstr_size)
 {
         if (!s->may_save) { /* never replace a state this run did not load */
@@ -186,14 +231,24 @@ int cf_replay_state_save(cf_replay_state *s, cf_chain *c, char *errstr, size_t e
                 return -1;
         }
         cf_buf b = {0};
-        int rc = cf_chain_snapshot(c, 0, &b);
-        if (rc) snprintf(errstr, errstr_size, "%s: a stage could not snapshot its state", s->path);
-        else rc = cf_write_file_atomic(s->path, b.p, b.len, errstr, errstr_size);
+        char path[4200];
+        int rc = 0;
+        for (int32_t p = 0; p < s->parts && !rc; p++) {
+                b.len = 0;
+                part_path(s, p, path, sizeof path);
+                int snap = cf_chain_snapshot(c, p, &b);
+                rc = save_one(path, &b, snap, errstr, errstr_size);
+        }
         b.len = 0;
-        if (!rc && (rc = cf_chain_global_snapshot(c, &b)))
-                snprintf(errstr, errstr_size, "%s: a stage could not snapshot its state", s->gpath);
-        else if (!rc)
-                rc = cf_write_file_atomic(s->gpath, b.p, b.len, errstr, errstr_size);
+        if (!rc) {
+                int snap = cf_chain_snapshot_replica(c, &b);
+                rc = save_one(s->ppath, &b, snap, errstr, errstr_size);
+        }
+        b.len = 0;
+        if (!rc) {
+                int snap = cf_chain_global_snapshot(c, &b);
+                rc = save_one(s->gpath, &b, snap, errstr, errstr_size);
+        }
         cf_buf_free(&b);
         return rc;
 }

@@ -39,10 +39,14 @@ const char *cf_replay_outs_failed(const cf_replay_out o[CF_N_OUTS], char *buf, s
  * for the outputs that failed; returns how many. */
 int cf_replay_outs_report(const cf_replay_out o[CF_N_OUTS], cf_buf *extra);
 
-/** The state folder of a replay. */
+/** The state folder of a replay: one file per logical partition
+ * (replay-partition-<p>.state), the population state the partitions share
+ * (replay-population.state) and what was learnt from outcomes (replay-global). */
 typedef struct cf_replay_state {
         const char *dir;
+        int32_t parts;    /* logical partitions of the run (files 0..parts-1) */
         char path[4200];  /* dir/replay-partition-0.state: partition 0's state */
+        char ppath[4200]; /* dir/replay-population.state: the population state */
         char gpath[4200]; /* dir/replay-global.state: what was learnt from outcomes */
         int lock_fd;
         int may_save; /* the state was loaded, absent, or reset: this run may replace it */
@@ -54,8 +58,8 @@ typedef struct cf_replay_state {
  * empty, refused by a stage) is -1 with the path and reason, and the files are
  * kept. reset: start empty whatever is there (existing files are kept as .old).
  */
-int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t cap, cf_chain *c,
-                         char *errstr, size_t errstr_size);
+int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t cap,
+                         int32_t parts, cf_chain *c, char *errstr, size_t errstr_size);
 /** Snapshot the chain into the state files (each: temp file, fsync, rename, fsync of the folder). */
 int cf_replay_state_save(cf_replay_state *s, cf_chain *c, char *errstr, size_t errstr_size);
 /** Release the folder's lock. */

@@ -9,6 +9,10 @@
 
 #include "pipeline/core/utf8.h"
 
+#include <zlib.h>
+
+#include "pipeline/core/stenc.h"
+
 extern const cf_stage_plugin cf_stage_decode;
 extern const cf_stage_plugin cf_stage_dedup;
 extern const cf_stage_plugin cf_stage_detect;
@@ -29,6 +33,7 @@ typedef struct chain_part {
 struct cf_chain {
         cf_stage stages[N_STAGES];
         size_t n;
+        int32_t partitions; /* logical partitions (cf_chain_set_partitions), 0: off */
         cf_counters k;
         const cf_rule_set *rules; /* published by a stage (detect), else NULL */
         cf_metrics *reg;
@@ -196,11 +201,35 @@ static void count_batch(cf_chain *c, const cf_batch *b, const cf_counters *befor
                                        c->k.flags_by_rule[r] - before->flags_by_rule[r]);
 }
 
+void cf_chain_set_partitions(cf_chain *c, int32_t n)
+{
+        c->partitions = n > 0 ? n : 0;
+}
+
+int32_t cf_partition_of(const void *key, size_t len, int32_t n)
+{
+        /* librdkafka's consistent_random: rd_crc32 (IEEE CRC-32, zlib's) of the key */
+        return (int32_t)(crc32(0L, key, (uInt)len) % (uint32_t)n);
+}
+
+static void assign_partitions(const cf_chain *c, cf_batch *b)
+{
+        for (size_t i = 0; i < b->n; i++) {
+                cf_record *r = &b->recs[i];
+                const cf_str *k = &r->decl.exporter_id;
+                r->src.partition = r->status == CF_REC_OK && k->n
+                                       ? cf_partition_of(k->p, k->n, c->partitions)
+                                       : cf_partition_of(r->data, r->len, c->partitions);
+        }
+}
+
 int cf_chain_process(cf_chain *c, cf_batch *b)
 {
         for (size_t i = 0; i < c->n; i++) {
                 cf_stage *s = &c->stages[i];
                 if (s->p->process && s->p->process(s, b)) return -1;
+                /* the first stage decodes the key (exporter_id) */
+                if (!i && c->partitions) assign_partitions(c, b);
         }
         cf_counters before = c->k;
         cf_counters_add_batch(&c->k, b);
@@ -353,6 +382,105 @@ int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t le
         collect(c, partition, 0);
         int rc = restore_stages(c, partition, data, len, errstr, errstr_size);
         collect(c, partition, 1);
+        return rc;
+}
+
+/* The replicas: a sealed snapshot (stenc.h: magic, version, length, XXH3-64 checked
+ * before anything is read), then per stage with a replica its name (str8) and a block. */
+int cf_chain_snapshot_replica(cf_chain *c, cf_buf *out)
+{
+        size_t seal = cf_st_seal_begin(out);
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (!s->p->snapshot_replica) continue;
+                cf_st_put_str8(out, s->p->name);
+                size_t blk = cf_st_block_begin(out);
+                if (s->p->snapshot_replica(s, out)) return -1;
+                cf_st_block_end(out, blk);
+        }
+        cf_st_seal_end(out, seal);
+        return 0;
+}
+
+int cf_chain_restore_replica(cf_chain *c, const void *data, size_t len, char *errstr,
+                             size_t errstr_size)
+{
+        const void *payload = NULL;
+        size_t plen = 0;
+        if (len && cf_st_unseal(data, len, &payload, &plen, errstr, errstr_size)) return -1;
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (!s->p->restore_replica) continue;
+                const void *found = NULL;
+                size_t flen = 0;
+                cf_st_dec d;
+                cf_st_dec_init(&d, payload, plen, "population snapshot", errstr, errstr_size);
+                while (cf_st_ok(&d) && cf_st_left(&d)) {
+                        size_t nl;
+                        const char *name = cf_st_bytes8(&d, &nl);
+                        uint64_t bl = cf_st_u64(&d);
+                        if (!cf_st_ok(&d) || bl > cf_st_left(&d)) {
+                                cf_st_fail(&d, "truncated");
+                                break;
+                        }
+                        const unsigned char *b = cf_st_take(&d, (size_t)bl);
+                        if (nl == strlen(s->p->name) && !memcmp(name, s->p->name, nl)) {
+                                found = b;
+                                flen = (size_t)bl;
+                        }
+                }
+                if (!cf_st_ok(&d)) return -1;
+                if (s->p->restore_replica(s, found, flen, errstr, errstr_size)) return -1;
+        }
+        return 0;
+}
+
+int cf_chain_publish(cf_chain *c, int32_t partition, cf_global_mode mode, cf_buf *out)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (s->p->publish && s->p->publish(s, partition, mode, out)) return -1;
+        }
+        return 0;
+}
+
+int cf_chain_apply(cf_chain *c, const cf_global_msg *m, char *errstr, size_t errstr_size)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (s->p->apply && s->p->apply(s, m, errstr, errstr_size)) return -1;
+        }
+        return 0;
+}
+
+int cf_chain_apply_all(cf_chain *c, const void *data, size_t len, char *errstr, size_t errstr_size)
+{
+        size_t off = 0;
+        cf_global_msg m;
+        int r;
+        while ((r = cf_global_next(data, len, &off, &m)) > 0)
+                if (cf_chain_apply(c, &m, errstr, errstr_size)) return -1;
+        if (r < 0) snprintf(errstr, errstr_size, "population messages: malformed frame");
+        return r;
+}
+
+void cf_chain_settle(cf_chain *c)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (c->stages[i].p->settle) c->stages[i].p->settle(&c->stages[i]);
+}
+
+int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratch, char *errstr,
+                     size_t errstr_size)
+{
+        cf_buf_reset(scratch);
+        for (size_t i = 0; i < n; i++)
+                if (cf_chain_publish(c, parts[i], CF_GLOBAL_DELTA, scratch)) {
+                        snprintf(errstr, errstr_size, "partition %d: publish failed", parts[i]);
+                        return -1;
+                }
+        int rc = cf_chain_apply_all(c, scratch->p, scratch->len, errstr, errstr_size);
+        cf_chain_settle(c);
         return rc;
 }
 

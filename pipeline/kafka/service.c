@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pipeline/core/clock.h"
+#include "pipeline/kafka/population.h"
 #include "pipeline/kafka/service_int.h"
 #include "pipeline/kafka/topics.h"
 
@@ -91,8 +92,9 @@ void cf_worker_destroy(cf_worker *w)
          * not commit anything on the way out */
         if (w->consumer) rd_kafka_destroy_flags(w->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         if (w->restore_rk) rd_kafka_destroy(w->restore_rk);
+        cf_population_free(w);
         cf_outcomes_destroy(w);
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 6; i++)
                 if (w->out_topics[i]) rd_kafka_topic_destroy(w->out_topics[i]);
         if (w->producer) {
                 rd_kafka_flush(w->producer, 5000);

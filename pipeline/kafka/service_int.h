@@ -25,6 +25,7 @@ typedef struct cf_worker_pub {
         cf_counters total;
         int64_t max_lag; /* of the assigned partitions, -1 unknown (for /readyz) */
         bool assigned;   /* got partitions and restored their state */
+        bool population_ready; /* read the population topics up to their ends at start */
 } cf_worker_pub;
 
 /** One input partition's runtime series and accounting in a worker. */
@@ -49,10 +50,30 @@ typedef struct cf_worker_metrics {
         cf_series *invariant_ok, *outq, *commits, *commit_errors, *delivery_errors;
         cf_series *checkpoints, *checkpoint_bytes, *checkpoint_errors, *restores, *pauses;
         cf_series *resets, *outcome_relearns;
+        cf_series *pop_published, *pop_applied, *pop_refused; /* population messages */
         cf_series *batch_processed, *batch_acked; /* histograms, seconds */
         cf_batch_ack *free_acks, **all_acks;
         size_t n_acks;
 } cf_worker_metrics;
+
+#define CF_POP_MAX_PARTS 512 /* partitions of the two population topics together */
+
+/** Where the population reader is in one partition of its topics. */
+typedef struct cf_pop_end {
+        int stream; /* 0 baselines, 1 certificates */
+        int32_t partition;
+        int64_t end, next; /* end offset seen at start; next offset to read */
+} cf_pop_end;
+
+/** A worker's reader and writer of the population topics (population.c). */
+typedef struct cf_pop {
+        rd_kafka_t *rk; /* consumer outside the group, every partition assigned */
+        cf_pop_end ends[CF_POP_MAX_PARTS];
+        int n_ends;
+        bool ready;
+        cf_buf out; /* a publish's messages */
+        cf_buf key; /* a message's key: "<group>/" + the stage's */
+} cf_pop;
 
 typedef struct cf_worker {
         struct cf_service *svc;
@@ -80,7 +101,8 @@ typedef struct cf_worker {
         unsigned reload_seen;
         cf_config *reloaded_cfg;         /* the document of the last SIGHUP reload */
         rd_kafka_t *restore_rk;          /* consumer outside the group, for changelog reads */
-        rd_kafka_topic_t *out_topics[4]; /* kept known to the producer (see warm_up) */
+        rd_kafka_topic_t *out_topics[6]; /* kept known to the producer (see warm_up) */
+        cf_pop pop;                      /* population state on Kafka (population.c) */
         /* offset resets (auto.offset.reset applied by the worker) */
         int64_t reset_to[CF_SVC_MAX_PARTITIONS];   /* new position when reset_pending */
         int64_t reset_from[CF_SVC_MAX_PARTITIONS]; /* failed position of the last reset */

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "pipeline/core/clock.h"
+#include "pipeline/kafka/population.h"
 #include "pipeline/kafka/kafka_conf.h"
 #include "pipeline/kafka/service_int.h"
 
@@ -305,6 +306,15 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
 {
         /* the at-least-once rule: no offset is committed before every output
          * produced so far (of these batches and all before) is acknowledged */
+        /* the population contributions of what is committed go first (their acks are
+         * awaited with the rest): a crash re-processes and re-publishes, and a
+         * contribution is the partition's whole, so a repeat changes nothing */
+        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
+                if (!w->assigned[p] || !w->dirty[p] || w->next_offset[p] < 0) continue;
+                if (only && !rd_kafka_topic_partition_list_find(only, w->svc->sc.topic_in, p))
+                        continue;
+                if (cf_population_publish(w, p)) return -1;
+        }
         if (cf_worker_wait_acks(w)) return -1;
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
         bool failed = false;
@@ -543,6 +553,7 @@ static void publish(cf_worker *w, bool force)
         w->last_pub_ms = now;
         w->pub.max_lag = cf_worker_metrics_refresh(w);
         w->pub.total = *cf_chain_counters(w->chain);
+        w->pub.population_ready = w->pop.ready;
         pthread_mutex_lock(&w->svc->mtx);
         w->svc->pubs[w->id] = w->pub;
         pthread_mutex_unlock(&w->svc->mtx);
@@ -584,9 +595,10 @@ static void maybe_reload(cf_worker *w)
 static void warm_up(cf_worker *w)
 {
         const cf_service_cfg *sc = &w->svc->sc;
-        const char *names[4] = {sc->topic_flags, sc->topic_stats, sc->topic_dlq,
-                                sc->changelog ? sc->topic_changelog : NULL};
-        for (int i = 0; i < 4; i++)
+        const char *names[6] = {sc->topic_flags,     sc->topic_stats,
+                                sc->topic_dlq,       sc->changelog ? sc->topic_changelog : NULL,
+                                sc->topic_baselines, sc->topic_certificates};
+        for (int i = 0; i < 6; i++)
                 if (names[i]) w->out_topics[i] = rd_kafka_topic_new(w->producer, names[i], NULL);
 }
 
@@ -645,6 +657,14 @@ void *cf_worker_main(void *arg)
                          "a dead letter of the outcomes input was not produced");
                 atomic_store(&w->fatal, true);
         }
+        /* the population state before any input: readiness waits for it */
+        if (cf_population_start(w)) {
+                snprintf(w->fatal_reason, sizeof w->fatal_reason,
+                         "population topics %s / %s cannot be read", sc->topic_baselines,
+                         sc->topic_certificates);
+                atomic_store(&w->fatal, true);
+        }
+        publish(w, true);
         rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(sub, sc->topic_in, RD_KAFKA_PARTITION_UA);
         rd_kafka_resp_err_t e = rd_kafka_subscribe(w->consumer, sub);
@@ -657,15 +677,15 @@ void *cf_worker_main(void *arg)
         w->last_commit_ms = w->last_flush_ms = cf_mono_ms();
         while (!atomic_load(&w->fatal) && !atomic_load(&w->svc->stop)) {
                 if (cf_outcomes_poll(w) < 0 || run_batch(w) < 0) break;
-                /* serve delivery reports as they come (the acknowledged latency) */
-                rd_kafka_poll(w->producer, 0);
+                cf_population_poll(w, 0);
                 if (atomic_load(&w->fatal) || atomic_load(&w->delivery_failed)) break;
                 if (cf_mono_ms() - w->last_commit_ms >= sc->commit_interval_ms) {
                         commit_parts(w, NULL);
                         cf_outcomes_checkpoint(w, false);
                 }
                 /* serve the producer's error callback (authentication failures)
-                 * even while no output is produced */
+                 * even while no output is produced, and delivery reports as they
+                 * come (customsflow_batch_seconds: consume -> acknowledged) */
                 rd_kafka_poll(w->producer, 0);
                 maybe_reload(w);
                 publish(w, false);

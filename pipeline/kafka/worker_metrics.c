@@ -98,6 +98,14 @@ void cf_worker_metrics_init(cf_worker *w)
         x->outcome_relearns = counter(m, "customsflow_outcome_relearns_total",
                                       "model checkpoints not usable: the model re-learnt from the "
                                       "start of the outcomes topic");
+        cf_metric *pop = cf_metrics_counter(m, "customsflow_population_messages_total",
+                                            "population-state messages published (contributions, "
+                                            "certificate uses), applied to the workers' replicas, "
+                                            "refused as malformed",
+                                            "result");
+        x->pop_published = cf_metric_series(pop, "published");
+        x->pop_applied = cf_metric_series(pop, "applied");
+        x->pop_refused = cf_metric_series(pop, "refused");
         x->restores = counter(m, "customsflow_restores_total",
                               "partition states restored on assignment (empty when none)");
         x->pauses = counter(m, "customsflow_backpressure_pauses_total",

@@ -27,12 +27,18 @@
 typedef struct stage_cfg {
         bool enabled;
         char *rules;
+        int64_t max_contributions;
 } stage_cfg;
 
 static const cf_config_map stage_map[] = {
     {CF_CFG_BOOL, "enabled", "true", offsetof(stage_cfg, enabled), "run the detect stage"},
     {CF_CFG_PATH, "rules", "rules.yaml", offsetof(stage_cfg, rules),
      "rules file: weights, thresholds, windows, reference files (schemas/rules.schema.json)"},
+    {CF_CFG_INT, "max_contributions", "200000", offsetof(stage_cfg, max_contributions),
+     "the service's replica of the population state: (population key, source partition) "
+     "contributions kept, each up to 1.6 KB (least recently used evicted with their share of "
+     "the baselines, counted)",
+     1, 1e9},
     {0}};
 
 typedef struct top_cfg {
@@ -173,6 +179,7 @@ static void part_free(cf_detect_part *ps)
         for (size_t i = 0; i < cf_detect_n_rules; i++)
                 if (cf_detect_rules[i]->table_off)
                         cf_kvtab_free(cf_rule_table(cf_detect_rules[i], ps));
+        cf_detect_part_free_pop(ps);
         free(ps);
 }
 
@@ -182,8 +189,8 @@ static cf_detect_part *part_get(cf_detect *x, int32_t partition)
             (void ***)&x->parts, &x->nparts, partition < 0 ? 0 : (size_t)partition);
         if (!*pp) {
                 *pp = calloc(1, sizeof(cf_detect_part));
-                (*pp)->first_ms = INT64_MAX;
                 part_init_tables(x, *pp);
+                cf_detect_part_init_pop(x, *pp);
         }
         return *pp;
 }
@@ -194,6 +201,7 @@ typedef struct detect_stage {
         stage_cfg sc;
         cf_detect x;
         cf_detect_metrics m;
+        bool ready; /* the replica was set up (the stage is enabled) */
 } detect_stage;
 
 static void detect_destroy(cf_stage *st);
@@ -210,6 +218,9 @@ static int detect_init(cf_stage *st, const cf_stage_env *env, char *errstr, size
                 st->ctx = NULL;
                 return -1;
         }
+        d->x.pop.max_contrib = d->sc.max_contributions;
+        if (d->sc.enabled) cf_detect_pop_init(&d->x);
+        d->ready = d->sc.enabled;
         return 0;
 }
 
@@ -250,7 +261,10 @@ static int detect_process(cf_stage *st, cf_batch *b)
         return 0;
 }
 
-#define SNAP_MAGIC 0x43445431u /* "CDT1" */
+/* "CDT2": this release's tables (population rules: none; capacity: rolling windows;
+ * volume: its per-exporter declaration table). "CDT1": releases 1-2, converted. */
+#define SNAP_MAGIC    0x43445432u
+#define SNAP_MAGIC_V1 0x43445431u
 
 static int detect_snapshot(cf_stage *st, int32_t partition, cf_buf *out)
 {
@@ -294,19 +308,24 @@ static int detect_restore(cf_stage *st, int32_t partition, const void *data, siz
         memcpy(&n, p + 4, 4);
         memcpy(&ps->first_ms, p + 8, 8);
         p += 16;
-        if (magic != SNAP_MAGIC) goto bad;
+        if (magic != SNAP_MAGIC && magic != SNAP_MAGIC_V1) goto bad;
+        bool v1 = magic == SNAP_MAGIC_V1;
         for (uint32_t k = 0; k < n; k++) {
                 if (p >= end || end - p < 1 + p[0]) goto bad;
                 uint8_t nl = p[0];
                 const cf_rule *ru = NULL;
                 for (size_t j = 0; j < cf_detect_n_rules; j++)
-                        if (cf_detect_rules[j]->table_off &&
-                            strlen(cf_detect_rules[j]->name) == nl &&
+                        if (strlen(cf_detect_rules[j]->name) == nl &&
                             !memcmp(cf_detect_rules[j]->name, p + 1, nl))
                                 ru = cf_detect_rules[j];
                 if (!ru) goto bad;
                 p += 1 + nl;
-                int rc = cf_kvtab_restore(cf_rule_table(ru, ps), &p, end);
+                /* tables this build keeps differently (population baselines, rolling
+                 * capacity): converted into this partition's contributions and windows */
+                int rc = v1 && (ru->replica_off || ru == &cf_rule_capacity_exceeded)
+                             ? cf_detect_convert_v1(x, ps, ru, &p, end)
+                         : ru->table_off ? cf_kvtab_restore(cf_rule_table(ru, ps), &p, end)
+                                         : -1;
                 if (rc < 0) goto bad;
                 /* rc 1: the value layout changed with the config: that table starts empty */
         }
@@ -336,6 +355,8 @@ static int detect_reload(cf_stage *st, const cf_stage_env *env, char *errstr, si
         }
         cf_config_map_free(stage_map, &d->sc);
         d->sc = sc;
+        d->x.pop.max_contrib = sc.max_contributions;
+        if (d->ready) cf_detect_pop_reload(&d->x);
         /* new bounds and windows apply to the tables from now on; state is kept */
         for (size_t p = 0; p < d->x.nparts; p++) {
                 cf_detect_part *ps = d->x.parts[p];
@@ -357,7 +378,7 @@ static int detect_reload(cf_stage *st, const cf_stage_env *env, char *errstr, si
 static void detect_collect(cf_stage *st, int32_t partition, int rebase)
 {
         detect_stage *d = st->ctx;
-        cf_detect_metrics_collect(&d->m, &d->x, partition, rebase);
+        cf_detect_metrics_collect(&d->m, &d->x, d->ready, partition, rebase);
 }
 
 static void detect_destroy(cf_stage *st)
@@ -367,6 +388,7 @@ static void detect_destroy(cf_stage *st)
         for (size_t p = 0; p < d->x.nparts; p++)
                 part_free(d->x.parts[p]);
         free(d->x.parts);
+        if (d->ready) cf_detect_pop_free(&d->x);
         free_cfgs(d->x.cfg);
         cf_detect_global_free(&d->x);
         cf_detect_ref_free(&d->x.ref);
@@ -375,6 +397,42 @@ static void detect_destroy(cf_stage *st)
         cf_config_map_free(stage_map, &d->sc);
         cf_detect_metrics_free(&d->m);
         free(d);
+}
+
+static int detect_publish(cf_stage *st, int32_t partition, cf_global_mode mode, cf_buf *out)
+{
+        detect_stage *d = st->ctx;
+        size_t i = partition < 0 ? 0 : (size_t)partition;
+        if (!d->ready || i >= d->x.nparts || !d->x.parts[i]) return 0;
+        return cf_detect_publish(&d->x, d->x.parts[i], partition, mode, out);
+}
+
+static int detect_apply(cf_stage *st, const cf_global_msg *m, char *errstr, size_t errstr_size)
+{
+        detect_stage *d = st->ctx;
+        if (!d->ready) return 0;
+        return cf_detect_apply(&d->x, m, errstr, errstr_size);
+}
+
+static void detect_settle(cf_stage *st)
+{
+        detect_stage *d = st->ctx;
+        if (d->ready) cf_detect_settle(&d->x);
+}
+
+static int detect_snapshot_replica(cf_stage *st, cf_buf *out)
+{
+        detect_stage *d = st->ctx;
+        if (d->ready) cf_detect_replica_snapshot(&d->x, out);
+        return 0;
+}
+
+static int detect_restore_replica(cf_stage *st, const void *data, size_t len, char *errstr,
+                                  size_t errstr_size)
+{
+        detect_stage *d = st->ctx;
+        if (!d->ready) return 0;
+        return cf_detect_replica_restore(&d->x, data, len, errstr, errstr_size);
 }
 
 /* The outcomes input: rules with global state learn (the stage disabled: nothing). */
@@ -463,6 +521,11 @@ const cf_stage_plugin cf_stage_detect = {
     .reload = detect_reload,
     .collect = detect_collect,
     .destroy = detect_destroy,
+    .publish = detect_publish,
+    .apply = detect_apply,
+    .settle = detect_settle,
+    .snapshot_replica = detect_snapshot_replica,
+    .restore_replica = detect_restore_replica,
     .rules = detect_rules,
     .learn = detect_learn,
     .global_snapshot = detect_global_snapshot,

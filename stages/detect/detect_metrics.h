@@ -17,6 +17,10 @@
 typedef struct cf_detect_metrics {
         cf_series *fired[CF_DETECT_METRIC_RULES], *entries[CF_DETECT_METRIC_RULES],
             *evicted[CF_DETECT_METRIC_RULES];
+        /* the population replica: the same on every worker (each applies every
+         * message), so its series are replicated (merged as one copy) */
+        cf_series *rep_entries[CF_DETECT_METRIC_RULES], *rep_evicted[CF_DETECT_METRIC_RULES];
+        cf_series *pop_applied, *pop_refused, *contributions, *contrib_evicted;
         uint64_t seen_fired[CF_DETECT_METRIC_RULES];
         uint64_t **seen_evicted; /* per partition: per rule */
         size_t nseen;
@@ -25,8 +29,10 @@ typedef struct cf_detect_metrics {
 
 /** Declare the families in reg and look up every rule's series. */
 void cf_detect_metrics_init(cf_detect_metrics *m, cf_metrics *reg);
-/** The stage's collect (see cf_stage_plugin.collect) over x's state. */
-void cf_detect_metrics_collect(cf_detect_metrics *m, cf_detect *x, int32_t partition, int rebase);
+/** The stage's collect (see cf_stage_plugin.collect) over x's state; replica: x->pop is set
+ *  up (the stage is enabled). */
+void cf_detect_metrics_collect(cf_detect_metrics *m, cf_detect *x, bool replica,
+                               int32_t partition, int rebase);
 /** Free what init and collect allocated. */
 void cf_detect_metrics_free(cf_detect_metrics *m);
 

@@ -28,7 +28,8 @@ static const cf_config_map nes_map[] = {
     {CF_CFG_DOUBLE, "max_value_usd", "1000000", offsetof(nes_cfg, max_value_usd),
      "fire when a new exporter's cumulative value since first seen exceeds this", 0, 1e18},
     {CF_CFG_DURATION, "warmup", "30d", offsetof(nes_cfg, warmup_ms),
-     "exporters first seen this soon after the partition's first record were trading before "
+     "exporters first seen this soon after the stream's first record (the earliest any "
+     "partition published) were trading before "
      "observation began: their age is unknown and they are not new (unless the registry dates "
      "them)",
      0, 3650 * 86400e3},
@@ -72,8 +73,10 @@ static void nes_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         if (reg >= 0 && reg < first) {
                 first = reg;
                 src = "registry";
-        } else if (reg < 0 && v->first_ms < ps->first_ms + cfg->warmup_ms) {
-                return; /* seen since observation began: age unknown */
+        } else if (reg < 0 && (x->pop.first_ms == INT64_MAX ||
+                               v->first_ms < x->pop.first_ms + cfg->warmup_ms)) {
+                return; /* seen since observation began (the earliest event time any
+                         * partition published): age unknown */
         }
         if (t - first >= cfg->new_ms || !(v->cum_value > cfg->max_value_usd)) return;
         cf_buf *o = cf_ev_begin(x);
@@ -174,6 +177,16 @@ static bool cap_add(cap_val *v, bool created, int64_t d, uint32_t period, double
         if (d <= v->cur_day - period) return false; /* a late record outside the window */
         *cap_bucket(v, d) += (float)q;
         v->sum += q;
+        return true;
+}
+
+bool cf_cap_convert(void *val, int64_t day, double qty)
+{
+        cap_val *v = val;
+        v->cur_day = day;
+        v->period = CF_CAP_MAX_DAYS; /* recomputed for the row's period on its next line */
+        *cap_bucket(v, day) = (float)qty;
+        v->sum = qty;
         return true;
 }
 

@@ -65,6 +65,12 @@ cf_record *run1(fx *f, const rec *r)
         cf_record *x = cf_batch_add(&f->b, s, strlen(s));
         x->src.partition = 0;
         assert_int_equal(cf_chain_process(f->chain, &f->b), 0);
+        /* an epoch of one line: the next record sees this one in the population state */
+        char err[256];
+        int32_t part = 0;
+        cf_buf scratch = {0};
+        if (cf_chain_barrier(f->chain, &part, 1, &scratch, err, sizeof err)) fail_msg("%s", err);
+        cf_buf_free(&scratch);
         if (x->status != CF_REC_OK) fail_msg("not processed: %s %s", x->err_code, x->err_msg);
         return x;
 }
@@ -101,4 +107,24 @@ void expect_quiet(const cf_record *r, const char *rule)
 {
         const cf_reason *re = reason(r, rule);
         if (re) fail_msg("%s fired: %s", rule, re->evidence);
+}
+
+static void write_file(const char *path, const char *text)
+{
+        FILE *o = fopen(path, "w");
+        if (!o || fputs(text, o) < 0 || fclose(o) != 0) fail_msg("cannot write %s", path);
+}
+
+void fx_config(const char *dir, const char *rules_yaml, cf_config *cfg)
+{
+        char p[512], text[1024], err[1024] = "";
+        snprintf(p, sizeof p, "%s/rules.yaml", dir);
+        write_file(p, rules_yaml);
+        snprintf(text, sizeof text,
+                 "stages:\n  decode:\n    fx_rates: %s/reference/fx_rates.csv\n"
+                 "  detect:\n    rules: rules.yaml\n",
+                 FIX);
+        snprintf(p, sizeof p, "%s/c.yaml", dir);
+        write_file(p, text);
+        if (cf_config_load(cfg, p, err, sizeof err) != 0) fail_msg("%s: %s", p, err);
 }
