@@ -13,6 +13,9 @@
  * with relaxed loads. Several registries (one per worker) are merged when
  * encoded: the series of one family with equal label values are combined
  * (cf_metric_merge), so the output has one series per label set.
+ * A component whose counts come from several threads (the console: HTTP pool,
+ * ingest and outbox threads) creates its series at set-up and updates them
+ * with the _shared variants (atomic read-modify-write) instead.
  */
 #ifndef CF_METRICS_H
 #define CF_METRICS_H
@@ -108,6 +111,12 @@ static inline void cf_counter_inc(cf_series *s)
         cf_counter_add(s, 1);
 }
 
+/** Add n to a counter written by several threads (atomic add). @locality: any thread */
+static inline void cf_counter_add_shared(cf_series *s, uint64_t n)
+{
+        atomic_fetch_add_explicit(&s->v, n, memory_order_relaxed);
+}
+
 /** Set a counter to a count kept in state (a replicated family's): never lower it. */
 static inline void cf_counter_set(cf_series *s, uint64_t v)
 {
@@ -170,6 +179,23 @@ static inline void cf_histogram_observe(cf_series *s, double v)
         sum += v;
         memcpy(&bits, &sum, sizeof bits);
         atomic_store_explicit(&s->sum, bits, memory_order_relaxed);
+}
+
+/** cf_histogram_observe for a series written by several threads. @locality: any thread */
+static inline void cf_histogram_observe_shared(cf_series *s, double v)
+{
+        uint32_t i = 0;
+        while (i < s->nb && v > s->bounds[i])
+                i++;
+        atomic_fetch_add_explicit(&s->buckets[i], 1, memory_order_relaxed);
+        uint64_t bits = atomic_load_explicit(&s->sum, memory_order_relaxed), next;
+        do {
+                double sum;
+                memcpy(&sum, &bits, sizeof sum);
+                sum += v;
+                memcpy(&next, &sum, sizeof next);
+        } while (!atomic_compare_exchange_weak_explicit(&s->sum, &bits, next, memory_order_relaxed,
+                                                        memory_order_relaxed));
 }
 
 /**
