@@ -2,7 +2,11 @@
  * test_batch_ack.c - the consume -> acknowledged histogram
  * (customsflow_batch_seconds) observes a batch when the delivery report of
  * its last output comes back, never before, and not at all when an output
- * failed; consume -> processed is the other histogram's.
+ * failed; consume -> processed is the other histogram's. And the commit's
+ * accounting check (cf_worker_metrics_check): consumed offsets, counted apart
+ * from the chain, against the chain's processed + duplicates + dead letters,
+ * so customsflow_invariant_ok turns 0 when a consumed record never reached
+ * the chain.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,8 +77,40 @@ static void test_observed_at_last_ack(void **state)
         free(w);
 }
 
+/* Consume offsets 0..2 of partition 0 and run them through the chain (malformed:
+ * dead-lettered); ok stays 1. Offset 3 consumed but lost before the chain: 0. */
+static void test_invariant_at_commit(void **state)
+{
+        (void)state;
+        cf_chain *c;
+        cf_worker *w = worker(&c);
+        cf_worker_part *wp = &w->parts[0];
+        cf_offset_range_reset(&wp->range);
+        cf_chain_part_counts(c, 0, &wp->base);
+        cf_batch b;
+        cf_batch_init(&b, 4);
+        for (int64_t o = 0; o < 3; o++) {
+                cf_offset_range_add(&wp->range, o);
+                cf_record *r = cf_batch_add(&b, "not json", 8);
+                r->src.partition = 0;
+                r->src.offset = o;
+        }
+        assert_int_equal(cf_chain_process(c, &b), 0);
+        cf_metrics *m = cf_chain_registry(c);
+        assert_true(cf_worker_metrics_check(w, 0));
+        assert_int_equal(prom_reg_value(m, "customsflow_invariant_ok"), 1);
+        cf_offset_range_add(&wp->range, 3);
+        assert_false(cf_worker_metrics_check(w, 0));
+        assert_int_equal(prom_reg_value(m, "customsflow_invariant_ok"), 0);
+        cf_batch_destroy(&b);
+        cf_worker_metrics_free(w);
+        cf_chain_destroy(c);
+        free(w);
+}
+
 int main(void)
 {
-        const struct CMUnitTest tests[] = {cmocka_unit_test(test_observed_at_last_ack)};
+        const struct CMUnitTest tests[] = {cmocka_unit_test(test_observed_at_last_ack),
+                                           cmocka_unit_test(test_invariant_at_commit)};
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
