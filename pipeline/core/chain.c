@@ -248,6 +248,16 @@ void cf_chain_part_counts(const cf_chain *c, int32_t partition, cf_part_counts *
         out->flagged = cf_counter_get(cp->flagged);
 }
 
+void cf_chain_part_counts_rewind(cf_chain *c, int32_t partition, const cf_part_counts *k)
+{
+        if (partition < 0 || (size_t)partition >= c->nparts || !c->parts[partition]) return;
+        chain_part *cp = c->parts[partition];
+        cf_counter_rewind(cp->processed, k->processed);
+        cf_counter_rewind(cp->duplicates, k->duplicates);
+        cf_counter_rewind(cp->dead_lettered, k->dead_lettered);
+        cf_counter_rewind(cp->flagged, k->flagged);
+}
+
 /* Every stage's collect for partition (-1: all). */
 static void collect(cf_chain *c, int32_t partition, int rebase)
 {

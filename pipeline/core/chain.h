@@ -88,6 +88,9 @@ void cf_chain_collect(cf_chain *c);
 /** What became of partition's records (processed, duplicates...), counted per record by the
  *  chain (zeros if none). */
 void cf_chain_part_counts(const cf_chain *c, int32_t partition, cf_part_counts *out);
+/** exactly_once: set partition's counts back to k, taken earlier by cf_chain_part_counts
+ *  (a transaction aborted: its records are processed again). */
+void cf_chain_part_counts_rewind(cf_chain *c, int32_t partition, const cf_part_counts *k);
 /** The rule names a stage of the chain published (detect's registry; an empty set when
  * none did): the names of cf_counters.flags_by_rule. Owned by the chain. */
 const cf_rule_set *cf_chain_rules(const cf_chain *c);

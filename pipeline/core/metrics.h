@@ -124,6 +124,14 @@ static inline void cf_counter_set(cf_series *s, uint64_t v)
                 atomic_store_explicit(&s->v, v, memory_order_relaxed);
 }
 
+/** Take a counter back to an earlier value of its own (exactly_once: the counts of an
+ *  aborted transaction, whose records are processed again); a scraper sees a counter reset.
+ *  @locality: the registry's writer thread */
+static inline void cf_counter_rewind(cf_series *s, uint64_t v)
+{
+        atomic_store_explicit(&s->v, v, memory_order_relaxed);
+}
+
 /** A counter's value. @locality: any thread */
 static inline uint64_t cf_counter_get(const cf_series *s)
 {

@@ -23,8 +23,8 @@
 /** What a worker publishes for cf_service_counters (copied under cf_service.mtx). */
 typedef struct cf_worker_pub {
         cf_counters total;
-        int64_t max_lag; /* of the assigned partitions, -1 unknown (for /readyz) */
-        bool assigned;   /* got partitions and restored their state */
+        int64_t max_lag;       /* of the assigned partitions, -1 unknown (for /readyz) */
+        bool assigned;         /* got partitions and restored their state */
         bool population_ready; /* read the population topics up to their ends at start */
 } cf_worker_pub;
 
@@ -34,6 +34,14 @@ typedef struct cf_worker_part {
         cf_offset_range range;         /* offsets delivered since assigned */
         cf_part_counts base;           /* the chain's counts of it when assigned */
 } cf_worker_part;
+
+/** exactly_once: a partition's counts at its last commit, given back when a
+ *  transaction aborts (its records are processed again). */
+typedef struct cf_worker_part_mark {
+        uint64_t in;           /* customsflow_records_in_total */
+        cf_offset_range range; /* the accounting's consumed offsets */
+        cf_part_counts counts; /* the chain's processed, duplicates, dead letters, flagged */
+} cf_worker_part_mark;
 
 /** The outputs of one batch awaiting delivery reports (consume -> acked latency). */
 typedef struct cf_batch_ack {
@@ -51,7 +59,7 @@ typedef struct cf_worker_metrics {
         cf_series *checkpoints, *checkpoint_bytes, *checkpoint_errors, *restores, *pauses;
         cf_series *resets, *outcome_relearns;
         cf_series *pop_published, *pop_applied, *pop_refused; /* population messages */
-        cf_series *batch_processed, *batch_acked; /* histograms, seconds */
+        cf_series *batch_processed, *batch_acked;             /* histograms, seconds */
         cf_batch_ack *free_acks, **all_acks;
         size_t n_acks;
 } cf_worker_metrics;
@@ -116,6 +124,14 @@ typedef struct cf_worker {
         int64_t out_next[CF_OUT_MAX_PARTS]; /* next offset to learn, per partition */
         bool out_dirty;                     /* learnt since the last checkpoint */
         int64_t out_checkpoint_ms, out_retry_ms;
+        /* exactly_once (txn.c) */
+        bool in_txn;        /* a transaction is open */
+        atomic_bool fenced; /* another process took over this worker's transactional.id */
+        int64_t rewind_to[CF_SVC_MAX_PARTITIONS]; /* committed position of a partition touched
+                                                     since the last commit, -1 untouched */
+        cf_worker_part_mark parts_committed[CF_SVC_MAX_PARTITIONS]; /* counts at that commit */
+        cf_buf *snap_committed, *snap_pending; /* per partition: state at the last commit, and
+                                                  the one written in the open transaction */
 } cf_worker;
 
 #define CF_SVC_STATES 6 /* values of cf_svc_state */
@@ -227,6 +243,27 @@ int cf_changelog_read_global(cf_worker *w, cf_buf *out, bool *found);
  *  batch it belongs to (NULL: none, not in the acknowledged latency). */
 int cf_worker_produce_dead_letter(cf_worker *w, const cf_record *r, cf_batch_ack *ack);
 
+/** exactly_once: make w's producer transactional (worker start; fences the previous
+ *  incarnation); -1 and w->fatal on error. Nothing in at_least_once. */
+int cf_txn_init(cf_worker *w);
+/** Open a transaction unless one is open (before anything is produced); -1 on error. */
+int cf_txn_begin(cf_worker *w);
+/** Record offset of p processed in the open transaction (its position to rewind to). */
+void cf_txn_touch(cf_worker *w, int32_t p, int64_t offset);
+/** The snapshot of p written to the changelog in the open transaction (taken over: *snap
+ *  gets a spare buffer back). */
+void cf_txn_snapshot_written(cf_worker *w, int32_t p, cf_buf *snap);
+/** The snapshot p's state was restored from at assignment (its committed state). */
+void cf_txn_snapshot_restored(cf_worker *w, int32_t p, const void *data, size_t len);
+/** Commit the open transaction with offsets l (NULL or empty: none); on failure abort and
+ *  rewind (or, fatal/fenced, set w->fatal); 0 committed, -1 not. @locality: worker thread */
+int cf_txn_commit(cf_worker *w, rd_kafka_topic_partition_list_t *l);
+/** Abort the open transaction and rewind every partition touched since the last commit to
+ *  its committed state and offset. @locality: worker thread */
+void cf_txn_abort(cf_worker *w, const char *why);
+/** Free the kept snapshots. */
+void cf_txn_destroy(cf_worker *w);
+
 /** The outcomes consumer (outside the group); nothing when topics.outcomes is "". */
 int cf_outcomes_init(cf_worker *w, char *errstr, size_t errstr_size);
 /** Restore the model checkpoint and read the outcomes topic to its end (before the worker
@@ -257,6 +294,10 @@ void cf_worker_metrics_revoke(cf_worker *w, int32_t p);
 int64_t cf_worker_metrics_refresh(cf_worker *w);
 /** Check DESIGN §4's invariant for p at commit; false (and logged) on a violation. */
 bool cf_worker_metrics_check(cf_worker *w, int32_t p);
+/** exactly_once: remember p's counts as committed (assignment, transaction commit). */
+void cf_worker_metrics_mark(cf_worker *w, int32_t p);
+/** exactly_once: give p's counts back to the last mark (transaction aborted). */
+void cf_worker_metrics_rewind(cf_worker *w, int32_t p);
 /** A batch consumed at t0 (cf_mono_s) starts producing; its outputs carry the result. */
 cf_batch_ack *cf_batch_ack_open(cf_worker *w, double t0);
 /** The batch produced everything; released here when nothing is pending. */

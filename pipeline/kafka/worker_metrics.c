@@ -141,6 +141,23 @@ void cf_worker_metrics_assign(cf_worker *w, int32_t p)
         cf_offset_range_reset(&wp->range);
         cf_chain_part_counts(w->chain, p, &wp->base);
         cf_counter_inc(w->m.restores);
+        cf_worker_metrics_mark(w, p);
+}
+
+void cf_worker_metrics_mark(cf_worker *w, int32_t p)
+{
+        cf_worker_part_mark *k = &w->parts_committed[p];
+        k->in = cf_counter_get(w->parts[p].in);
+        k->range = w->parts[p].range;
+        cf_chain_part_counts(w->chain, p, &k->counts);
+}
+
+void cf_worker_metrics_rewind(cf_worker *w, int32_t p)
+{
+        const cf_worker_part_mark *k = &w->parts_committed[p];
+        cf_counter_rewind(w->parts[p].in, k->in);
+        w->parts[p].range = k->range;
+        cf_chain_part_counts_rewind(w->chain, p, &k->counts);
 }
 
 void cf_worker_metrics_revoke(cf_worker *w, int32_t p)
