@@ -310,3 +310,34 @@ void *cf_metrics_part(void ***v, size_t *n, size_t i, size_t size, char label[16
         snprintf(label, 16, "%zu", i);
         return *slot;
 }
+
+/* The index of label name in f, -1 when f has none of that name. */
+static int label_index(const cf_metric *f, const char *name)
+{
+        for (size_t i = 0; i < f->nl; i++)
+                if (!strcmp(f->labels[i], name)) return (int)i;
+        return -1;
+}
+
+double cf_metrics_sum(cf_metrics *m, const char *name, const char *label, const char *value)
+{
+        double sum = 0;
+        pthread_mutex_lock(&m->mtx);
+        for (size_t i = 0; i < m->nf; i++) {
+                const cf_metric *f = m->fams[i];
+                if (strcmp(f->name, name) || f->type == CF_METRIC_HISTOGRAM) continue;
+                int li = label ? label_index(f, label) : -1;
+                if (label && li < 0) break;
+                for (size_t k = 0; k < f->ns; k++) {
+                        const cf_series *s = f->series[k];
+                        if (label && strcmp(s->values[li], value)) continue;
+                        if (f->type == CF_METRIC_COUNTER)
+                                sum += (double)cf_counter_get(s);
+                        else if (atomic_load_explicit(&((cf_series *)s)->set, memory_order_relaxed))
+                                sum += cf_gauge_get(s);
+                }
+                break;
+        }
+        pthread_mutex_unlock(&m->mtx);
+        return sum;
+}

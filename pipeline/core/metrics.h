@@ -228,6 +228,13 @@ static inline void cf_metrics_each_part(int32_t partition, size_t n,
 }
 
 /**
+ * The sum of family name's counter or gauge values (unset gauges left out) over its
+ * series whose label equals value (label NULL: every series); 0 when not declared.
+ * For a program reading its own figures (bench), not for encoding. @locality: any thread
+ */
+double cf_metrics_sum(cf_metrics *m, const char *name, const char *label, const char *value);
+
+/**
  * Append the Prometheus text exposition (format 0.0.4) of n registries merged:
  * families in order of first declaration, # HELP and # TYPE once each, one
  * series per label set (combined per cf_metric_merge), label values escaped,
