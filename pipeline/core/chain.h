@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "pipeline/core/keyroute.h" /* cf_partition_of */
 #include "pipeline/core/metrics.h"
 #include "pipeline/core/stage.h"
 
@@ -37,8 +38,6 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
  * picks among n with librdkafka's default partitioner (CRC32 of the key, modulo n); a
  * record decode refused goes by the CRC32 of its bytes. n = 0: partitions are left as set. */
 void cf_chain_set_partitions(cf_chain *c, int32_t n);
-/** The partition of key among n as librdkafka's default partitioner picks it. */
-int32_t cf_partition_of(const void *key, size_t len, int32_t n);
 /** Run the batch through every stage and add it to the counters. */
 int cf_chain_process(cf_chain *c, cf_batch *b);
 /** Run a batch of outcome messages through every stage's learn callback (the outcomes input). */
