@@ -7,60 +7,59 @@
 
 static const double lat_le[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
 
-static cf_series *counter(cf_metrics *r, const char *name, const char *help)
-{
-        return cf_metric_series(cf_metrics_counter(r, name, help, NULL));
-}
-
-static cf_series *gauge(cf_metrics *r, const char *name, const char *help)
-{
-        return cf_metric_series(cf_metrics_gauge(r, name, help, NULL, CF_MERGE_SUM));
-}
-
 void cf_console_metrics_init(cf_console_metrics *m)
 {
         cf_metrics *r = m->reg = cf_metrics_new();
-        m->cases_new =
-            counter(r, "customsflow_console_cases_created_total", "flags that opened a new case");
-        m->versions_new = counter(r, "customsflow_console_versions_total",
-                                  "flags that added a version (amendment, resubmission) to a "
-                                  "known case");
-        m->flags_duplicate = counter(r, "customsflow_console_flags_duplicate_total",
-                                     "re-delivered flags that changed nothing (idempotent "
-                                     "ingestion)");
-        m->stats_ingested =
-            counter(r, "customsflow_console_stats_ingested_total", "stats messages stored");
+        m->cases_new = cf_metrics_counter_series(r, "customsflow_console_cases_created_total",
+                                                 "flags that opened a new case");
+        m->versions_new =
+            cf_metrics_counter_series(r, "customsflow_console_versions_total",
+                                      "flags that added a version (amendment, resubmission) to a "
+                                      "known case");
+        m->flags_duplicate =
+            cf_metrics_counter_series(r, "customsflow_console_flags_duplicate_total",
+                                      "re-delivered flags that changed nothing (idempotent "
+                                      "ingestion)");
+        m->stats_ingested = cf_metrics_counter_series(r, "customsflow_console_stats_ingested_total",
+                                                      "stats messages stored");
         cf_metric *rej = cf_metrics_counter(r, "customsflow_console_rejected_total",
                                             "malformed messages logged and skipped", "topic");
         m->rejected_flags = cf_metric_series(rej, "flags");
         m->rejected_stats = cf_metric_series(rej, "stats");
-        m->ingest_batches = counter(r, "customsflow_console_ingest_batches_total",
-                                    "store transactions of ingestion");
-        m->ingest_errors = counter(r, "customsflow_console_ingest_errors_total",
-                                   "store transactions that failed (the batch is consumed again)");
-        m->commits = counter(r, "customsflow_console_commits_total",
-                             "offset commits after a store transaction");
-        m->commit_errors =
-            counter(r, "customsflow_console_commit_errors_total", "failed offset commits");
-        m->lag = gauge(r, "customsflow_console_lag",
-                       "messages on the flags and stats topics not yet ingested (-1 unknown)");
+        m->ingest_batches = cf_metrics_counter_series(r, "customsflow_console_ingest_batches_total",
+                                                      "store transactions of ingestion");
+        m->ingest_errors = cf_metrics_counter_series(
+            r, "customsflow_console_ingest_errors_total",
+            "store transactions that failed (the batch is consumed again)");
+        m->commits = cf_metrics_counter_series(r, "customsflow_console_commits_total",
+                                               "offset commits after a store transaction");
+        m->commit_errors = cf_metrics_counter_series(r, "customsflow_console_commit_errors_total",
+                                                     "failed offset commits");
+        m->lag = cf_metrics_gauge_series(
+            r, "customsflow_console_lag",
+            "messages on the flags and stats topics not yet ingested (-1 unknown)", CF_MERGE_SUM);
         cf_gauge_set(m->lag, -1);
         cf_metric *v = cf_metrics_counter(r, "customsflow_console_verdicts_total",
                                           "closing verdicts by outcome", "verdict");
         m->verdict_fraud = cf_metric_series(v, "confirmed_fraud");
         m->verdict_cleared = cf_metric_series(v, "cleared");
         m->verdict_referred = cf_metric_series(v, "referred");
-        m->outcomes_published = counter(r, "customsflow_console_outcomes_published_total",
-                                        "outcomes acknowledged by the broker on topics.outcomes");
-        m->outcome_errors = counter(r, "customsflow_console_outcome_errors_total",
-                                    "outcome deliveries that failed (retried)");
+        m->outcomes_published =
+            cf_metrics_counter_series(r, "customsflow_console_outcomes_published_total",
+                                      "outcomes acknowledged by the broker on topics.outcomes");
+        m->outcome_errors = cf_metrics_counter_series(r, "customsflow_console_outcome_errors_total",
+                                                      "outcome deliveries that failed (retried)");
         m->outcomes_pending =
-            gauge(r, "customsflow_console_outcomes_pending", "verdict outcomes not yet published");
-        m->cases_active = gauge(r, "customsflow_console_cases_active", "open and in-review cases");
-        m->logins = counter(r, "customsflow_console_logins_total", "successful logins");
-        m->login_failures = counter(r, "customsflow_console_login_failures_total", "failed logins");
-        m->login_limited = counter(r, "customsflow_console_login_limited_total",
-                                   "logins refused by the rate limit");
+            cf_metrics_gauge_series(r, "customsflow_console_outcomes_pending",
+                                    "verdict outcomes not yet published", CF_MERGE_SUM);
+        m->cases_active = cf_metrics_gauge_series(r, "customsflow_console_cases_active",
+                                                  "open and in-review cases", CF_MERGE_SUM);
+        m->logins =
+            cf_metrics_counter_series(r, "customsflow_console_logins_total", "successful logins");
+        m->login_failures = cf_metrics_counter_series(r, "customsflow_console_login_failures_total",
+                                                      "failed logins");
+        m->login_limited = cf_metrics_counter_series(r, "customsflow_console_login_limited_total",
+                                                     "logins refused by the rate limit");
         cf_metric *h = cf_metrics_counter(r, "customsflow_console_http_requests_total",
                                           "HTTP requests by status", "code");
         for (int c = 1; c <= 5; c++) {

@@ -311,6 +311,17 @@ void *cf_metrics_part(void ***v, size_t *n, size_t i, size_t size, char label[16
         return *slot;
 }
 
+cf_series *cf_metrics_counter_series(cf_metrics *m, const char *name, const char *help)
+{
+        return cf_metric_series(cf_metrics_counter(m, name, help, NULL));
+}
+
+cf_series *cf_metrics_gauge_series(cf_metrics *m, const char *name, const char *help,
+                                   cf_metric_merge merge)
+{
+        return cf_metric_series(cf_metrics_gauge(m, name, help, NULL, merge));
+}
+
 /* The index of label name in f, -1 when f has none of that name. */
 static int label_index(const cf_metric *f, const char *name)
 {

@@ -94,6 +94,11 @@ cf_metric *cf_metrics_histogram(cf_metrics *m, const char *name, const char *hel
 cf_series *cf_metric_series(cf_metric *f, ...);
 /** cf_metric_series with the label values in an array. */
 cf_series *cf_metric_series_v(cf_metric *f, const char *const *values);
+/** The only series of a counter family without labels (declared if new). @locality: writer */
+cf_series *cf_metrics_counter_series(cf_metrics *m, const char *name, const char *help);
+/** The only series of a gauge family without labels (declared if new). @locality: writer */
+cf_series *cf_metrics_gauge_series(cf_metrics *m, const char *name, const char *help,
+                                   cf_metric_merge merge);
 /** Forget a series (its label values no longer apply, e.g. an info metric's old
  *  checksum); s must not be used after. The sink is left alone. @locality: writer */
 void cf_metric_series_remove(cf_series *s);

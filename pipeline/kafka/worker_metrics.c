@@ -25,16 +25,6 @@ static const double lat_bounds_s[] = {0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
                                       0.1,   0.25,  0.5,   1,    2.5,   5};
 #define N_LAT (sizeof(lat_bounds_s) / sizeof(lat_bounds_s[0]))
 
-static cf_series *counter(cf_metrics *m, const char *name, const char *help)
-{
-        return cf_metric_series(cf_metrics_counter(m, name, help, NULL));
-}
-
-static cf_series *gauge(cf_metrics *m, const char *name, const char *help, cf_metric_merge merge)
-{
-        return cf_metric_series(cf_metrics_gauge(m, name, help, NULL, merge));
-}
-
 static cf_series *histogram(cf_metrics *m, const char *name, const char *help)
 {
         return cf_metric_series(cf_metrics_histogram(m, name, help, NULL, lat_bounds_s, N_LAT));
@@ -50,8 +40,9 @@ void cf_service_metrics_init(cf_service *s)
                                         "state", CF_MERGE_MAX);
         for (int i = 0; i < CF_SVC_STATES; i++)
                 s->m_state[i] = cf_metric_series(f, cf_service_state_name((cf_svc_state)i));
-        s->m_auth_errors = counter(s->reg, "customsflow_kafka_auth_errors_total",
-                                   "Kafka authentication, authorization and TLS failures");
+        s->m_auth_errors =
+            cf_metrics_counter_series(s->reg, "customsflow_kafka_auth_errors_total",
+                                      "Kafka authentication, authorization and TLS failures");
 }
 
 void cf_service_metrics_free(cf_service *s)
@@ -70,32 +61,38 @@ void cf_worker_metrics_init(cf_worker *w)
                                     "high watermark minus next offset to process, per assigned "
                                     "input partition",
                                     "topic,partition", CF_MERGE_SUM);
-        x->invariant_ok = gauge(m, "customsflow_invariant_ok",
-                                "1 while at every commit each partition's consumed offsets "
-                                "equalled processed + duplicates + dead_lettered as counted by "
-                                "the chain; 0 once not",
-                                CF_MERGE_MIN);
+        x->invariant_ok =
+            cf_metrics_gauge_series(m, "customsflow_invariant_ok",
+                                    "1 while at every commit each partition's consumed offsets "
+                                    "equalled processed + duplicates + dead_lettered as counted by "
+                                    "the chain; 0 once not",
+                                    CF_MERGE_MIN);
         cf_gauge_set(x->invariant_ok, 1);
-        x->outq =
-            gauge(m, "customsflow_producer_queue_depth", "messages awaiting acks", CF_MERGE_SUM);
-        x->commits = counter(m, "customsflow_commits_total", "offset commits");
-        x->commit_errors = counter(m, "customsflow_commit_errors_total", "failed offset commits");
-        x->delivery_errors =
-            counter(m, "customsflow_delivery_errors_total", "outputs not delivered");
-        x->checkpoints = counter(m, "customsflow_checkpoints_total", "state checkpoints written");
-        x->checkpoint_bytes = counter(m, "customsflow_checkpoint_bytes_total",
+        x->outq = cf_metrics_gauge_series(m, "customsflow_producer_queue_depth",
+                                          "messages awaiting acks", CF_MERGE_SUM);
+        x->commits = cf_metrics_counter_series(m, "customsflow_commits_total", "offset commits");
+        x->commit_errors = cf_metrics_counter_series(m, "customsflow_commit_errors_total",
+                                                     "failed offset commits");
+        x->delivery_errors = cf_metrics_counter_series(m, "customsflow_delivery_errors_total",
+                                                       "outputs not delivered");
+        x->checkpoints = cf_metrics_counter_series(m, "customsflow_checkpoints_total",
+                                                   "state checkpoints written");
+        x->checkpoint_bytes =
+            cf_metrics_counter_series(m, "customsflow_checkpoint_bytes_total",
                                       "bytes of state checkpoints written to the changelog");
-        x->checkpoint_errors = counter(m, "customsflow_checkpoint_errors_total",
-                                       "failed state checkpoints (offsets of the partition not "
-                                       "committed; retried)");
-        x->resets = counter(m, "customsflow_offset_resets_total",
-                            "positions out of range reset by auto.offset.reset");
+        x->checkpoint_errors =
+            cf_metrics_counter_series(m, "customsflow_checkpoint_errors_total",
+                                      "failed state checkpoints (offsets of the partition not "
+                                      "committed; retried)");
+        x->resets = cf_metrics_counter_series(m, "customsflow_offset_resets_total",
+                                              "positions out of range reset by auto.offset.reset");
         x->f_skipped = cf_metrics_counter(m, "customsflow_offsets_skipped_total",
                                           "offsets skipped by offset resets (records deleted "
                                           "before they were read: lost upstream of every other "
                                           "counter)",
                                           "topic,partition");
-        x->outcome_relearns = counter(m, "customsflow_outcome_relearns_total",
+        x->outcome_relearns =
+            cf_metrics_counter_series(m, "customsflow_outcome_relearns_total",
                                       "model checkpoints not usable: the model re-learnt from the "
                                       "start of the outcomes topic");
         cf_metric *pop = cf_metrics_counter(m, "customsflow_population_messages_total",
@@ -106,10 +103,11 @@ void cf_worker_metrics_init(cf_worker *w)
         x->pop_published = cf_metric_series(pop, "published");
         x->pop_applied = cf_metric_series(pop, "applied");
         x->pop_refused = cf_metric_series(pop, "refused");
-        x->restores = counter(m, "customsflow_restores_total",
-                              "partition states restored on assignment (empty when none)");
-        x->pauses = counter(m, "customsflow_backpressure_pauses_total",
-                            "times fetching was paused waiting for output acks");
+        x->restores =
+            cf_metrics_counter_series(m, "customsflow_restores_total",
+                                      "partition states restored on assignment (empty when none)");
+        x->pauses = cf_metrics_counter_series(m, "customsflow_backpressure_pauses_total",
+                                              "times fetching was paused waiting for output acks");
         x->batch_processed = histogram(m, "customsflow_batch_processed_seconds",
                                        "batch latency: consume to processed by the stages and "
                                        "outputs handed to the producer");
