@@ -63,6 +63,7 @@ int cf_changelog_write(cf_worker *w, int32_t p)
         char prefix[512];
         key_prefix(w, p, prefix, sizeof prefix);
         int rc = cf_chain_snapshot(w->chain, p, &snap) ? -1 : write_chunks(w, p, prefix, &snap);
+        if (!rc) cf_txn_snapshot_written(w, p, &snap); /* exactly_once: kept for a rewind */
         cf_buf_free(&snap);
         return rc;
 }
@@ -201,7 +202,8 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
         if (rc)
                 cf_log(CF_LOG_ERROR, COMPONENT, "partition %d: snapshot of %zu bytes refused: %s",
                        p, best.len, err);
-        else if (have_best)
+        if (!rc && have_best) cf_txn_snapshot_restored(w, p, best.p, best.len);
+        if (!rc && have_best)
                 cf_log(CF_LOG_INFO, COMPONENT, "partition %d: state restored (%zu bytes)", p,
                        best.len);
         cf_buf_free(&best);
