@@ -138,59 +138,6 @@ int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final)
         return 0;
 }
 
-int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out)
-{
-        for (size_t i = 0; i < c->n; i++) {
-                cf_stage *s = &c->stages[i];
-                if (!s->p->snapshot) continue;
-                /* Frame: name length, name, 8-byte payload length, payload. */
-                uint8_t nl = (uint8_t)strlen(s->p->name);
-                cf_buf_put(out, &nl, 1);
-                cf_buf_put(out, s->p->name, nl);
-                size_t len_off = out->len;
-                uint64_t len = 0;
-                cf_buf_put(out, &len, 8);
-                if (s->p->snapshot(s, partition, out)) return -1;
-                len = out->len - len_off - 8;
-                memcpy(out->p + len_off, &len, 8);
-        }
-        return 0;
-}
-
-int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
-                     size_t errstr_size)
-{
-        const unsigned char *p = data, *end = p + len;
-        /* Every stage with state is restored; a stage absent from the blob starts empty. */
-        for (size_t i = 0; i < c->n; i++) {
-                cf_stage *s = &c->stages[i];
-                if (!s->p->restore) continue;
-                const unsigned char *q = p;
-                const void *found = NULL;
-                uint64_t flen = 0;
-                while (q && q < end) {
-                        if (end - q < 1 || end - q < 1 + q[0] + 8) {
-                                snprintf(errstr, errstr_size, "snapshot truncated");
-                                return -1;
-                        }
-                        uint8_t nl = q[0];
-                        memcpy(&flen, q + 1 + nl, 8);
-                        if (flen > (uint64_t)(end - q - 1 - nl - 8)) {
-                                snprintf(errstr, errstr_size, "snapshot truncated");
-                                return -1;
-                        }
-                        if (nl == strlen(s->p->name) && !memcmp(q + 1, s->p->name, nl)) {
-                                found = q + 1 + nl + 8;
-                                break;
-                        }
-                        q += 1 + nl + 8 + flen;
-                }
-                if (s->p->restore(s, partition, found, found ? flen : 0, errstr, errstr_size))
-                        return -1;
-        }
-        return 0;
-}
-
 void cf_chain_drop(cf_chain *c, int32_t partition)
 {
         for (size_t i = 0; i < c->n; i++)
@@ -217,6 +164,16 @@ void cf_chain_metrics(cf_chain *c, cf_buf *out)
 const cf_counters *cf_chain_counters(const cf_chain *c)
 {
         return &c->k;
+}
+
+size_t cf_chain_n_stages(const cf_chain *c)
+{
+        return c->n;
+}
+
+cf_stage *cf_chain_stage_at(cf_chain *c, size_t i)
+{
+        return i < c->n ? &c->stages[i] : NULL;
 }
 
 cf_stage *cf_chain_stage(cf_chain *c, const char *name)

@@ -32,9 +32,12 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
 int cf_chain_process(cf_chain *c, cf_batch *b);
 /** Ask every stage to emit what is due (final = 1 at end of input/shutdown). */
 int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final);
-/** Snapshot one partition's state of every stage into out (framed by stage name). */
+/** Snapshot one partition's state of every stage into out: a sealed snapshot (checksummed,
+ * one block per stage; chain_state.c). */
 int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out);
-/** Restore one partition's state from a cf_chain_snapshot blob (len 0 = empty). */
+/** Restore one partition's state from a cf_chain_snapshot blob or an earlier release's (len 0 =
+ * empty). All or nothing: when refused (-1, the reason in errstr) the partition's state is as
+ * before the call in every stage. */
 int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
                      size_t errstr_size);
 /** Forget one partition's state in every stage. */
@@ -48,6 +51,10 @@ void cf_chain_metrics(cf_chain *c, cf_buf *out);
 const cf_counters *cf_chain_counters(const cf_chain *c);
 /** Add one batch's outcome to counters (used by cf_chain_process). */
 void cf_counters_add_batch(cf_counters *k, const cf_batch *b);
+/** Number of stages in the chain. */
+size_t cf_chain_n_stages(const cf_chain *c);
+/** Stage i of the chain, in processing order (NULL past the end). */
+cf_stage *cf_chain_stage_at(cf_chain *c, size_t i);
 /** Find a stage by name. */
 cf_stage *cf_chain_stage(cf_chain *c, const char *name);
 /** Free the chain. */

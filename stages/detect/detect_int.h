@@ -16,6 +16,7 @@
 #include "pipeline/core/batch.h"
 #include "pipeline/core/buf.h"
 #include "pipeline/core/config_map.h"
+#include "pipeline/core/stenc.h"
 #include "stages/detect/kvtab.h"
 
 /** Keys every rule has; the first member of every rule's config struct. */
@@ -141,6 +142,12 @@ typedef struct cf_rule {
         /** offsetof(cf_detect_part, <its table>) (0: stateless). */
         size_t table_off;
         uint32_t value_size; /* bytes per state value */
+        /** Append one value of the table (stenc fields, last_ms first; detect_state.c). */
+        void (*state_put)(cf_buf *out, const void *val);
+        /** Read one value into val (zeroed, the table's value size) as state_put wrote it
+         * (version 2) or as the raw struct of releases 1-2 (version 1), checked against cfg;
+         * false with the reason in d. */
+        bool (*state_get)(cf_st_dec *d, int version, void *val, const void *cfg);
 } cf_rule;
 
 /** The state table of rule ru in ps (ru->table_off != 0). */
@@ -171,6 +178,17 @@ extern const cf_rule cf_rule_trade_remedy_evasion, cf_rule_origin_route_mismatch
 extern const cf_rule *const cf_detect_rules[];
 /** Number of rules. */
 extern const size_t cf_detect_n_rules;
+
+/** A new empty partition state with tables sized by the current rule config (detect.c). */
+cf_detect_part *cf_detect_part_new(cf_detect *x);
+/** Free a partition state (detect.c). */
+void cf_detect_part_free(cf_detect_part *ps);
+/** Append the partition's state (format in detect_state.c). */
+void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out);
+/** A partition state read from a snapshot (len 0: empty) and checked against the current
+ * rule config; NULL with the reason in errstr. */
+cf_detect_part *cf_detect_state_restore(cf_detect *x, const void *data, size_t len, char *errstr,
+                                        size_t errstr_size);
 
 /** Start an evidence object in x->ev (writes '{'). */
 cf_buf *cf_ev_begin(cf_detect *x);

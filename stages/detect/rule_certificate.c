@@ -106,6 +106,88 @@ static void cert_limits(const void *cv, size_t *max, int64_t *window, uint32_t *
         *window = c->window_ms;
 }
 
+/* State value, version 2: last_ms, first_ms, n_decl, n_exp (u32), the
+ * declaration hashes kept (u8 count, u64 each), the exporter hashes kept (u8
+ * count, u64 each), the first declaration id (str8), the exporter ids kept (u8
+ * count, str8 each). Version 1: the raw struct (fixed arrays, strings
+ * NUL-terminated in place). */
+static void cert_put(cf_buf *out, const void *val)
+{
+        const cert_val *v = val;
+        cf_st_put_i64(out, v->last_ms);
+        cf_st_put_i64(out, v->first_ms);
+        cf_st_put_u32(out, v->n_decl);
+        cf_st_put_u32(out, v->n_exp);
+        uint32_t nd = v->n_decl < CERT_IDS ? v->n_decl : CERT_IDS;
+        uint32_t ne = v->n_exp < CERT_IDS ? v->n_exp : CERT_IDS;
+        uint32_t ni = v->n_exp < CERT_EXP ? v->n_exp : CERT_EXP;
+        cf_st_put_u8(out, (uint8_t)nd);
+        for (uint32_t i = 0; i < nd; i++)
+                cf_st_put_u64(out, v->decl_h[i]);
+        cf_st_put_u8(out, (uint8_t)ne);
+        for (uint32_t i = 0; i < ne; i++)
+                cf_st_put_u64(out, v->exp_h[i]);
+        cf_st_put_str8(out, v->first_decl);
+        cf_st_put_u8(out, (uint8_t)ni);
+        for (uint32_t i = 0; i < ni; i++)
+                cf_st_put_str8(out, v->exp_ids[i]);
+}
+
+/* A fixed char array of a version-1 value: it must hold its NUL. */
+static void get_raw_str(cf_st_dec *d, char *dst, size_t cap, const char *what)
+{
+        const unsigned char *s = cf_st_take(d, cap);
+        if (!s) return;
+        if (!memchr(s, '\0', cap)) {
+                cf_st_fail(d, "%s is not NUL-terminated within its %zu bytes", what, cap);
+                return;
+        }
+        memcpy(dst, s, cap);
+}
+
+/* Hashes: version 1 all CERT_IDS, version 2 a count (exactly `want`) then them. */
+static void get_hashes(cf_st_dec *d, int version, uint64_t *h, uint32_t want, const char *what)
+{
+        uint32_t n = version == 1 ? CERT_IDS : cf_st_u8(d);
+        if (cf_st_ok(d) && version != 1 && n != want) {
+                cf_st_fail(d, "%u %s kept, expected %u", n, what, want);
+                return;
+        }
+        for (uint32_t i = 0; i < n && cf_st_ok(d); i++)
+                h[i] = cf_st_u64(d);
+}
+
+static bool cert_get(cf_st_dec *d, int version, void *val, const void *cfg)
+{
+        (void)cfg; /* the arrays' sizes are fixed (CERT_IDS, CERT_EXP, ID_LEN) */
+        cert_val *v = val;
+        v->last_ms = cf_st_time(d, "last use");
+        v->first_ms = cf_st_time(d, "first use");
+        v->n_decl = cf_st_u32(d);
+        v->n_exp = cf_st_u32(d);
+        if (cf_st_ok(d) && (!v->n_decl || !v->n_exp))
+                return cf_st_fail(d, "certificate of %u declarations, %u exporters", v->n_decl,
+                                  v->n_exp);
+        uint32_t ni = v->n_exp < CERT_EXP ? v->n_exp : CERT_EXP;
+        get_hashes(d, version, v->decl_h, v->n_decl < CERT_IDS ? v->n_decl : CERT_IDS,
+                   "declaration hashes");
+        get_hashes(d, version, v->exp_h, v->n_exp < CERT_IDS ? v->n_exp : CERT_IDS,
+                   "exporter hashes");
+        if (version == 1) {
+                get_raw_str(d, v->first_decl, sizeof(v->first_decl), "first_declaration_id");
+                for (uint32_t i = 0; i < CERT_EXP; i++)
+                        get_raw_str(d, v->exp_ids[i], ID_LEN, "an exporter id");
+                return cf_st_ok(d);
+        }
+        cf_st_str8(d, v->first_decl, sizeof(v->first_decl), "first_declaration_id");
+        uint32_t n = cf_st_u8(d);
+        if (cf_st_ok(d) && n != ni)
+                return cf_st_fail(d, "%u exporter ids kept, expected %u", n, ni);
+        for (uint32_t i = 0; i < n; i++)
+                cf_st_str8(d, v->exp_ids[i], ID_LEN, "an exporter id");
+        return cf_st_ok(d);
+}
+
 const cf_rule cf_rule_certificate_reuse = {
     .name = "certificate_reuse",
     .description = "a certificate of origin on too many declarations or by a second exporter",
@@ -115,4 +197,6 @@ const cf_rule cf_rule_certificate_reuse = {
     .state_limits = cert_limits,
     .table_off = offsetof(cf_detect_part, cert),
     .value_size = sizeof(cert_val),
+    .state_put = cert_put,
+    .state_get = cert_get,
 };

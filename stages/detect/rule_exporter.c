@@ -91,6 +91,29 @@ static void nes_limits(const void *cv, size_t *max, int64_t *window, uint32_t *v
         *window = c->window_ms;
 }
 
+/* State value (both versions): last_ms, first_ms, cum_value (f64). */
+static void nes_put(cf_buf *out, const void *val)
+{
+        const exp_val *v = val;
+        cf_st_put_i64(out, v->last_ms);
+        cf_st_put_i64(out, v->first_ms);
+        cf_st_put_f64(out, v->cum_value);
+}
+
+static bool nes_get(cf_st_dec *d, int version, void *val, const void *cfg)
+{
+        (void)version;
+        (void)cfg;
+        exp_val *v = val;
+        v->last_ms = cf_st_time(d, "last use");
+        v->first_ms = cf_st_time(d, "first seen");
+        v->cum_value = cf_st_f64_nonneg(d, "cumulative value");
+        if (cf_st_ok(d) && v->first_ms > v->last_ms)
+                return cf_st_fail(d, "first seen %lld after last use %lld", (long long)v->first_ms,
+                                  (long long)v->last_ms);
+        return cf_st_ok(d);
+}
+
 const cf_rule cf_rule_new_exporter_surge = {
     .name = "new_exporter_surge",
     .description = "an exporter first seen recently already ships more than a threshold",
@@ -100,6 +123,8 @@ const cf_rule cf_rule_new_exporter_surge = {
     .state_limits = nes_limits,
     .table_off = offsetof(cf_detect_part, exp),
     .value_size = sizeof(exp_val),
+    .state_put = nes_put,
+    .state_get = nes_get,
 };
 
 /* ---- capacity_exceeded ---- */
@@ -180,6 +205,29 @@ static void cap_limits(const void *cv, size_t *max, int64_t *window, uint32_t *v
         *window = 400 * DAY_MS; /* a calendar year plus lateness */
 }
 
+/* State value (both versions): last_ms, year (i64), qty (f64). */
+static void cap_put(cf_buf *out, const void *val)
+{
+        const cap_val *v = val;
+        cf_st_put_i64(out, v->last_ms);
+        cf_st_put_i64(out, v->year);
+        cf_st_put_f64(out, v->qty);
+}
+
+static bool cap_get(cf_st_dec *d, int version, void *val, const void *cfg)
+{
+        (void)version;
+        (void)cfg;
+        cap_val *v = val;
+        v->last_ms = cf_st_time(d, "last use");
+        v->year = cf_st_i64(d);
+        v->qty = cf_st_f64_nonneg(d, "cumulative quantity");
+        /* years of plausible event times (CF_ST_TIME_LIMIT_MS: about +-12,700) */
+        if (cf_st_ok(d) && (v->year < -20000 || v->year > 20000))
+                return cf_st_fail(d, "year %lld not plausible", (long long)v->year);
+        return cf_st_ok(d);
+}
+
 const cf_rule cf_rule_capacity_exceeded = {
     .name = "capacity_exceeded",
     .description = "an exporter's quantity this calendar year exceeds its registered capacity",
@@ -189,4 +237,6 @@ const cf_rule cf_rule_capacity_exceeded = {
     .state_limits = cap_limits,
     .table_off = offsetof(cf_detect_part, cap),
     .value_size = sizeof(cap_val),
+    .state_put = cap_put,
+    .state_get = cap_get,
 };

@@ -145,6 +145,75 @@ static void uv_limits(const void *cv, size_t *max, int64_t *window, uint32_t *vs
         *window = 0;
 }
 
+/* State value: last_ms, n, pending, total, med, spread, then the histogram:
+ * version 2 the non-empty buckets (u16 count, then u16 index ascending and
+ * u16 count each: a baseline fills a few dozen of 640), version 1 all 640. */
+static void uv_put(cf_buf *out, const void *val)
+{
+        const uv_val *v = val;
+        cf_st_put_i64(out, v->last_ms);
+        cf_st_put_u32(out, v->n);
+        cf_st_put_u32(out, v->pending);
+        cf_st_put_u64(out, v->total);
+        cf_st_put_f32(out, v->med);
+        cf_st_put_f32(out, v->spread);
+        uint16_t nz = 0;
+        for (int i = 0; i < UV_BUCKETS; i++)
+                nz += v->h[i] != 0;
+        cf_st_put_u16(out, nz);
+        for (int i = 0; i < UV_BUCKETS; i++)
+                if (v->h[i]) {
+                        cf_st_put_u16(out, (uint16_t)i);
+                        cf_st_put_u16(out, v->h[i]);
+                }
+}
+
+static bool uv_get_hist(cf_st_dec *d, int version, uv_val *v)
+{
+        if (version == 1) {
+                for (int i = 0; i < UV_BUCKETS; i++)
+                        v->h[i] = cf_st_u16(d);
+                return cf_st_ok(d);
+        }
+        unsigned nz = cf_st_u16(d);
+        if (nz > UV_BUCKETS) return cf_st_fail(d, "%u buckets > %d", nz, UV_BUCKETS);
+        int prev = -1;
+        for (unsigned k = 0; k < nz && cf_st_ok(d); k++) {
+                int i = cf_st_u16(d);
+                uint16_t c = cf_st_u16(d);
+                if (cf_st_ok(d) && (i <= prev || i >= UV_BUCKETS || !c))
+                        return cf_st_fail(d, "bucket %d after %d (of %d) or empty", i, prev,
+                                          UV_BUCKETS);
+                v->h[i < UV_BUCKETS ? i : 0] = c;
+                prev = i;
+        }
+        return cf_st_ok(d);
+}
+
+static bool uv_get(cf_st_dec *d, int version, void *val, const void *cfg)
+{
+        (void)cfg; /* the histogram's shape is fixed (UV_*), not configured */
+        uv_val *v = val;
+        v->last_ms = cf_st_time(d, "last use");
+        v->n = cf_st_u32(d);
+        v->pending = cf_st_u32(d);
+        v->total = cf_st_u64(d);
+        v->med = cf_st_f32(d);
+        v->spread = cf_st_f32(d);
+        if (!uv_get_hist(d, version, v)) return false;
+        uint64_t sum = 0;
+        for (int i = 0; i < UV_BUCKETS; i++)
+                sum += v->h[i];
+        if (sum != v->n || v->total < v->n || v->pending > v->total || !isfinite(v->med) ||
+            !(v->spread >= 0) || !isfinite(v->spread))
+                return cf_st_fail(d,
+                                  "baseline of %u samples (histogram %llu, total %llu, pending "
+                                  "%u), median %g, spread %g inconsistent",
+                                  v->n, (unsigned long long)sum, (unsigned long long)v->total,
+                                  v->pending, v->med, v->spread);
+        return true;
+}
+
 const cf_rule cf_rule_unit_value_outlier = {
     .name = "unit_value_outlier",
     .description = "unit value far from the streaming baseline of (HS6, unit): robust z-score",
@@ -154,4 +223,6 @@ const cf_rule cf_rule_unit_value_outlier = {
     .state_limits = uv_limits,
     .table_off = offsetof(cf_detect_part, uv),
     .value_size = sizeof(uv_val),
+    .state_put = uv_put,
+    .state_get = uv_get,
 };

@@ -13,6 +13,7 @@
 #include "stages/detect/detect_int.h"
 
 #define VOL_MAX_HOURS 72 /* longest short window */
+#define VOL_MAX_DAYS  90 /* longest long window */
 #define HOUR_MS       3600000LL
 #define DAY_MS        86400000LL
 
@@ -29,7 +30,7 @@ static const cf_config_map vol_map[] = {
      "sliding window of the surge (hourly buckets, at most 72h)", HOUR_MS, VOL_MAX_HOURS *HOUR_MS},
     {CF_CFG_DURATION, "long_window", "30d", offsetof(vol_cfg, long_ms),
      "long-run baseline window before the short window (daily buckets, at most 90d)", DAY_MS,
-     90 * DAY_MS},
+     VOL_MAX_DAYS *DAY_MS},
     {CF_CFG_DURATION, "min_history", "14d", offsetof(vol_cfg, history_ms),
      "observation (the partition's first record to the short window) needed before the rule may "
      "fire",
@@ -217,6 +218,132 @@ static void vol_limits(const void *cv, size_t *max, int64_t *window, uint32_t *v
         *vsize = (uint32_t)(sizeof(vol_val) + (nh + nd) * (sizeof(float) + sizeof(uint16_t)));
 }
 
+/* State value (both versions): last_ms, first_ms, cur_hour, cur_day (i64),
+ * last_decl (u64), long_day (i64), short_v, long_v (f64), short_n, long_n,
+ * long_days (u32), nh, nd (u16), then the rings as laid out in memory: hv[nh],
+ * dv[nd] (f32), hc[nh], dc[nd] (u16), bucket i of a ring holding hour (day)
+ * i mod its size. Version 1 pads the value with zeros to its table's size. */
+static void vol_put(cf_buf *out, const void *val)
+{
+        vol_val *v = (vol_val *)val; /* the ring accessors take a mutable value */
+        cf_st_put_i64(out, v->last_ms);
+        cf_st_put_i64(out, v->first_ms);
+        cf_st_put_i64(out, v->cur_hour);
+        cf_st_put_i64(out, v->cur_day);
+        cf_st_put_u64(out, v->last_decl);
+        cf_st_put_i64(out, v->long_day);
+        cf_st_put_f64(out, v->short_v);
+        cf_st_put_f64(out, v->long_v);
+        cf_st_put_u32(out, v->short_n);
+        cf_st_put_u32(out, v->long_n);
+        cf_st_put_u32(out, v->long_days);
+        cf_st_put_u16(out, v->nh);
+        cf_st_put_u16(out, v->nd);
+        for (int i = 0; i < v->nh; i++)
+                cf_st_put_f32(out, hv(v)[i]);
+        for (int i = 0; i < v->nd; i++)
+                cf_st_put_f32(out, dv(v)[i]);
+        for (int i = 0; i < v->nh; i++)
+                cf_st_put_u16(out, hc(v)[i]);
+        for (int i = 0; i < v->nd; i++)
+                cf_st_put_u16(out, dc(v)[i]);
+}
+
+/* Where bucket s of a ring of sn buckets whose newest is `cur` goes in a
+ * ring of dn <= sn buckets: -1 when it is older than dn buckets. */
+static int64_t refit(int64_t cur, uint16_t sn, uint16_t dn, uint16_t s)
+{
+        int64_t age = ((cur % sn) - s + sn) % sn;
+        if (age >= dn || cur - age < 0) return -1;
+        return (cur - age) % dn;
+}
+
+/* Read a ring of sn buckets into one of dn (the newest buckets kept). */
+static void get_ring(cf_st_dec *d, float *fv, uint16_t sn, uint16_t dn, int64_t cur)
+{
+        for (uint16_t s = 0; s < sn; s++) {
+                int64_t i = refit(cur, sn, dn, s);
+                float f = cf_st_f32(d);
+                if (!(f >= 0) || isinf(f)) cf_st_fail(d, "origin_volume_surge ring value %g", f);
+                if (i >= 0) fv[i] = f;
+        }
+}
+
+static void get_counts(cf_st_dec *d, uint16_t *cv, uint16_t sn, uint16_t dn, int64_t cur)
+{
+        for (uint16_t s = 0; s < sn; s++) {
+                int64_t i = refit(cur, sn, dn, s);
+                uint16_t c = cf_st_u16(d);
+                if (i >= 0) cv[i] = c;
+        }
+}
+
+/* Header fields; false (reason in d) when out of what any config makes. */
+static bool vol_get_header(cf_st_dec *d, vol_val *v)
+{
+        v->last_ms = cf_st_time(d, "last use");
+        v->first_ms = cf_st_time(d, "first event");
+        v->cur_hour = cf_st_i64(d);
+        v->cur_day = cf_st_i64(d);
+        v->last_decl = cf_st_u64(d);
+        v->long_day = cf_st_i64(d);
+        v->short_v = cf_st_f64_nonneg(d, "short-window value");
+        v->long_v = cf_st_f64_nonneg(d, "baseline value");
+        v->short_n = cf_st_u32(d);
+        v->long_n = cf_st_u32(d);
+        v->long_days = cf_st_u32(d);
+        v->nh = cf_st_u16(d);
+        v->nd = cf_st_u16(d);
+        if (!cf_st_ok(d)) return false;
+        /* the rule counts event times >= 0 only (vol_check) */
+        if (v->first_ms < 0 || v->cur_hour < 0 || v->cur_day < 0 || v->long_day < -1 ||
+            v->cur_hour > CF_ST_TIME_LIMIT_MS / HOUR_MS ||
+            v->cur_day > CF_ST_TIME_LIMIT_MS / DAY_MS)
+                return cf_st_fail(d,
+                                  "origin_volume_surge times (first %lld, hour %lld, day %lld, "
+                                  "baseline day %lld) out of range",
+                                  (long long)v->first_ms, (long long)v->cur_hour,
+                                  (long long)v->cur_day, (long long)v->long_day);
+        if (v->nh < 1 || v->nh > VOL_MAX_HOURS)
+                return cf_st_fail(d,
+                                  "origin_volume_surge ring of %u hours: 1..%d (short_window "
+                                  "at most %dh)",
+                                  v->nh, VOL_MAX_HOURS, VOL_MAX_HOURS);
+        int min_nd = (v->nh + 23) / 24 + 3, max_nd = VOL_MAX_DAYS + VOL_MAX_HOURS / 24 + 2;
+        if (v->nd < min_nd || v->nd > max_nd || v->long_days > v->nd)
+                return cf_st_fail(d,
+                                  "origin_volume_surge ring of %u days (baseline %u): %d..%d "
+                                  "for a %u-hour short window",
+                                  v->nd, v->long_days, min_nd, max_nd, v->nh);
+        return true;
+}
+
+/* A value written under a longer short_window or long_window than the
+ * configured one keeps its newest buckets (the table's values are sized
+ * for the configured rings); a shorter one keeps its own size, as after a
+ * reload. Everything else must be what some configuration makes. */
+static bool vol_get(cf_st_dec *d, int version, void *val, const void *cv)
+{
+        (void)version;
+        vol_val *v = val;
+        if (!vol_get_header(d, v)) return false;
+        uint16_t nh, nd, sh = v->nh, sd = v->nd;
+        ring_sizes(cv, &nh, &nd);
+        if (sh < nh) nh = sh;
+        if (sd < nd) nd = sd;
+        v->nh = nh;
+        v->nd = nd;
+        get_ring(d, hv(v), sh, nh, v->cur_hour);
+        get_ring(d, dv(v), sd, nd, v->cur_day);
+        get_counts(d, hc(v), sh, nh, v->cur_hour);
+        get_counts(d, dc(v), sd, nd, v->cur_day);
+        if (nh != sh || nd != sd) { /* converted: the cached sums are recomputed */
+                short_sums(v);
+                v->long_day = -1;
+        }
+        return cf_st_ok(d);
+}
+
 const cf_rule cf_rule_origin_volume_surge = {
     .name = "origin_volume_surge",
     .description = "value of (origin, HS6) in the short window exceeds k x its long-run daily "
@@ -227,4 +354,6 @@ const cf_rule cf_rule_origin_volume_surge = {
     .state_limits = vol_limits,
     .table_off = offsetof(cf_detect_part, vol),
     .value_size = sizeof(vol_val),
+    .state_put = vol_put,
+    .state_get = vol_get,
 };

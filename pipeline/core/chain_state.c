@@ -1,0 +1,181 @@
+/*
+ * chain_state.c - a partition's state across every stage: the sealed
+ * snapshot the chain writes, and restore (of it, or of the unsealed frames
+ * of releases 1 and 2), all or nothing.
+ *
+ * Sealed snapshot (format 3, pipeline/core/stenc.h): header (magic "CFSN",
+ * version, payload length, XXH3-64 of the payload), then per stage with
+ * state, in chain order: name (str8), block (u64 length + the stage's own
+ * payload, which starts with the stage's magic and version). The checksum is
+ * verified before any stage sees a byte. A stage without a block (one added
+ * after the snapshot was written) starts empty; a block for a stage this
+ * build does not have is refused.
+ *
+ * Releases 1 and 2 (b6aa89d, b13c378) wrote unsealed frames: name length
+ * (u8), name, payload length (u64, host order: little-endian on every build
+ * they ran on), payload; no checksum. They are read when the blob does not
+ * start with the seal's magic, and then every stage those releases had
+ * (dedup, detect, aggregate) must be there exactly once: a damaged name must
+ * not make a stage start empty.
+ *
+ * @locality: the worker thread that owns the chain.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/core/chain.h"
+#include "pipeline/core/stenc.h"
+
+/* The stages releases 1 and 2 snapshotted (every one of them wrote a frame). */
+static const char *const legacy_stages[] = {"dedup", "detect", "aggregate"};
+#define N_LEGACY   (sizeof(legacy_stages) / sizeof(legacy_stages[0]))
+#define MAX_STAGES 16
+
+/* One stage's payload in a snapshot. */
+typedef struct frame {
+        const void *p;
+        size_t len;
+        bool found;
+} frame;
+
+int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out)
+{
+        size_t seal = cf_st_seal_begin(out);
+        for (size_t i = 0; i < cf_chain_n_stages(c); i++) {
+                cf_stage *s = cf_chain_stage_at(c, i);
+                if (!s->p->snapshot) continue;
+                cf_st_put_str8(out, s->p->name);
+                size_t blk = cf_st_block_begin(out);
+                if (s->p->snapshot(s, partition, out)) return -1;
+                cf_st_block_end(out, blk);
+        }
+        cf_st_seal_end(out, seal);
+        return 0;
+}
+
+/* The chain index of the stage with state called (name, n), or -1. */
+static int stage_index(cf_chain *c, const char *name, size_t n)
+{
+        for (size_t i = 0; i < cf_chain_n_stages(c) && i < MAX_STAGES; i++) {
+                const cf_stage_plugin *p = cf_chain_stage_at(c, i)->p;
+                if (p->restore && strlen(p->name) == n && !memcmp(p->name, name, n)) return (int)i;
+        }
+        return -1;
+}
+
+/* Record one frame (name, payload) in fr[]; refuses unknown and repeated names. */
+static bool add_frame(cf_chain *c, cf_st_dec *d, const char *name, size_t n, const void *p,
+                      size_t len, frame *fr)
+{
+        int i = stage_index(c, name, n);
+        if (i < 0)
+                return cf_st_fail(d, "state for stage '%.*s', which this build does not have",
+                                  (int)n, name);
+        if (fr[i].found) return cf_st_fail(d, "stage '%.*s' appears twice", (int)n, name);
+        fr[i] = (frame){p, len, true};
+        return true;
+}
+
+/* Split a sealed snapshot's payload into stage frames. */
+static int sealed_frames(cf_chain *c, const void *data, size_t len, frame *fr, char *errstr,
+                         size_t errstr_size)
+{
+        const void *payload;
+        size_t plen;
+        if (cf_st_unseal(data, len, &payload, &plen, errstr, errstr_size)) return -1;
+        cf_st_dec d;
+        cf_st_dec_init(&d, payload, plen, "snapshot", errstr, errstr_size);
+        while (cf_st_ok(&d) && cf_st_left(&d)) {
+                size_t n;
+                const char *name = cf_st_bytes8(&d, &n);
+                const unsigned char *outer = cf_st_enter(&d);
+                if (!cf_st_ok(&d)) break;
+                const unsigned char *p = d.p;
+                size_t plen2 = cf_st_left(&d);
+                d.p = d.end; /* the stage decodes its own block */
+                cf_st_leave(&d, outer, "stage block");
+                add_frame(c, &d, name, n, p, plen2, fr);
+        }
+        return cf_st_ok(&d) ? 0 : -1;
+}
+
+/* Split an unsealed snapshot (releases 1 and 2) into stage frames. */
+static int legacy_frames(cf_chain *c, const void *data, size_t len, frame *fr, char *errstr,
+                         size_t errstr_size)
+{
+        cf_st_dec d;
+        cf_st_dec_init(&d, data, len, "snapshot (unsealed, release 1/2)", errstr, errstr_size);
+        while (cf_st_ok(&d) && cf_st_left(&d)) {
+                size_t n;
+                const char *name = cf_st_bytes8(&d, &n);
+                uint64_t flen = cf_st_u64(&d);
+                if (cf_st_ok(&d) && flen > cf_st_left(&d)) {
+                        cf_st_fail(&d, "frame '%.*s' of %llu bytes, %zu left", (int)n, name,
+                                   (unsigned long long)flen, cf_st_left(&d));
+                        break;
+                }
+                const void *p = cf_st_take(&d, (size_t)flen);
+                if (p) add_frame(c, &d, name, n, p, (size_t)flen, fr);
+        }
+        for (size_t k = 0; k < N_LEGACY && cf_st_ok(&d); k++) {
+                int i = stage_index(c, legacy_stages[k], strlen(legacy_stages[k]));
+                if (i >= 0 && !fr[i].found)
+                        cf_st_fail(&d, "no frame for stage '%s' (every release wrote one)",
+                                   legacy_stages[k]);
+        }
+        return cf_st_ok(&d) ? 0 : -1;
+}
+
+/* Restore every stage with state from its frame (absent: start empty); the
+ * number of stages done before a refusal goes to *done. */
+static int restore_frames(cf_chain *c, int32_t partition, const frame *fr, size_t *done,
+                          char *errstr, size_t errstr_size)
+{
+        for (size_t i = 0; i < cf_chain_n_stages(c) && i < MAX_STAGES; i++) {
+                cf_stage *s = cf_chain_stage_at(c, i);
+                *done = i;
+                if (!s->p->restore) continue;
+                if (s->p->restore(s, partition, fr[i].found ? fr[i].p : NULL,
+                                  fr[i].found ? fr[i].len : 0, errstr, errstr_size))
+                        return -1;
+        }
+        *done = cf_chain_n_stages(c);
+        return 0;
+}
+
+int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
+                     size_t errstr_size)
+{
+        if (cf_chain_n_stages(c) > MAX_STAGES) {
+                snprintf(errstr, errstr_size, "chain of %zu stages, state holds %d",
+                         cf_chain_n_stages(c), MAX_STAGES);
+                return -1;
+        }
+        frame fr[MAX_STAGES] = {{0}};
+        if (len &&
+            (cf_st_is_sealed(data, len) ? sealed_frames(c, data, len, fr, errstr, errstr_size)
+                                        : legacy_frames(c, data, len, fr, errstr, errstr_size)))
+                return -1;
+        /* All or nothing: what the partition held before goes back if a stage
+         * refuses its part (a half-restored partition would decide on
+         * dedup state without the matching detect state). */
+        cf_buf old = {0};
+        if (cf_chain_snapshot(c, partition, &old)) {
+                cf_buf_free(&old);
+                snprintf(errstr, errstr_size, "snapshot of the current state failed");
+                return -1;
+        }
+        size_t done = 0;
+        int rc = restore_frames(c, partition, fr, &done, errstr, errstr_size);
+        if (rc && done) {
+                frame ofr[MAX_STAGES] = {{0}};
+                char e2[256];
+                size_t d2;
+                if (sealed_frames(c, old.p, old.len, ofr, e2, sizeof(e2)) ||
+                    restore_frames(c, partition, ofr, &d2, e2, sizeof(e2)))
+                        cf_chain_drop(c, partition); /* cannot happen: our own snapshot */
+        }
+        cf_buf_free(&old);
+        return rc;
+}
