@@ -16,7 +16,7 @@ void cf_st_put_bytes8(cf_buf *b, const void *s, size_t n)
 {
         if (n > 255) abort(); /* ids in state are bounded by decode: a caller's bug */
         cf_st_put_u8(b, (uint8_t)n);
-        memcpy(cf_st_room(b, n), s, n);
+        if (n) memcpy(cf_st_room(b, n), s, n); /* s may be NULL when n is 0 */
 }
 
 void cf_st_put_str8(cf_buf *b, const char *s)

@@ -556,14 +556,15 @@ static bool read_late(cf_st_dec *d, int version, agg_part *p, uint32_t nlate)
         return cf_st_ok(d);
 }
 
-/* The open windows: ascending, not overlapping. */
+/* The open windows, ascending by start. They may overlap: after a restart
+ * with another `window`, restored windows keep their size (README § Config). */
 static bool read_windows(agg_ctx *x, cf_st_dec *d, int version, const cf_agg_rulemap *rm,
                          agg_part *p, uint32_t nw)
 {
         for (uint32_t i = 0; i < nw && cf_st_ok(d); i++) {
                 cf_agg_window *w = cf_agg_window_restore(&x->lim, d, version, rm);
                 if (!w) return false;
-                if (p->nw && w->start < p->w[p->nw - 1]->end) {
+                if (p->nw && w->start < p->w[p->nw - 1]->start) {
                         cf_agg_window_free(w);
                         return cf_st_fail(d, "window %u out of order", i);
                 }

@@ -264,7 +264,7 @@ static void get_ring(cf_st_dec *d, float *fv, uint16_t sn, uint16_t dn, int64_t 
         for (uint16_t s = 0; s < sn; s++) {
                 int64_t i = refit(cur, sn, dn, s);
                 float f = cf_st_f32(d);
-                if (!(f >= 0) || isinf(f)) cf_st_fail(d, "origin_volume_surge ring value %g", f);
+                if (!(f >= 0) || isinf(f)) cf_st_fail(d, "ring value %g", f);
                 if (i >= 0) fv[i] = f;
         }
 }
@@ -300,20 +300,18 @@ static bool vol_get_header(cf_st_dec *d, vol_val *v)
             v->cur_hour > CF_ST_TIME_LIMIT_MS / HOUR_MS ||
             v->cur_day > CF_ST_TIME_LIMIT_MS / DAY_MS)
                 return cf_st_fail(d,
-                                  "origin_volume_surge times (first %lld, hour %lld, day %lld, "
-                                  "baseline day %lld) out of range",
+                                  "times (first %lld, hour %lld, day %lld, baseline day %lld) "
+                                  "out of range",
                                   (long long)v->first_ms, (long long)v->cur_hour,
                                   (long long)v->cur_day, (long long)v->long_day);
         if (v->nh < 1 || v->nh > VOL_MAX_HOURS)
-                return cf_st_fail(d,
-                                  "origin_volume_surge ring of %u hours: 1..%d (short_window "
-                                  "at most %dh)",
-                                  v->nh, VOL_MAX_HOURS, VOL_MAX_HOURS);
+                return cf_st_fail(d, "ring of %u hours: 1..%d (short_window at most %dh)", v->nh,
+                                  VOL_MAX_HOURS, VOL_MAX_HOURS);
         int min_nd = (v->nh + 23) / 24 + 3, max_nd = VOL_MAX_DAYS + VOL_MAX_HOURS / 24 + 2;
         if (v->nd < min_nd || v->nd > max_nd || v->long_days > v->nd)
                 return cf_st_fail(d,
-                                  "origin_volume_surge ring of %u days (baseline %u): %d..%d "
-                                  "for a %u-hour short window",
+                                  "ring of %u days (baseline %u): %d..%d for a %u-hour "
+                                  "short window",
                                   v->nd, v->long_days, min_nd, max_nd, v->nh);
         return true;
 }
