@@ -688,6 +688,54 @@ static void surge_fired(cf_chain *c, char **lines, int n, char *out)
         out[n] = 0;
 }
 
+/* The origin_volume_surge value under key in a sealed snapshot: its ring
+ * sizes and rings (nh, nd, then the ring bytes), into out; its length. */
+static size_t vol_rings(const cf_buf *snap, uint64_t key, cf_buf *out)
+{
+        const void *p;
+        size_t n;
+        char err[256], name[64];
+        assert_int_equal(cf_st_unseal(snap->p, snap->len, &p, &n, err, sizeof(err)), 0);
+        cf_st_dec d;
+        cf_st_dec_init(&d, p, n, "t", err, sizeof(err));
+        while (cf_st_ok(&d) && cf_st_left(&d)) {
+                cf_st_str8(&d, name, sizeof(name), "stage");
+                const unsigned char *outer = cf_st_enter(&d);
+                if (strcmp(name, "detect")) {
+                        d.p = d.end;
+                        cf_st_leave(&d, outer, "stage");
+                        continue;
+                }
+                cf_st_take(&d, 4 + 2 + 8);
+                unsigned ntab = cf_st_u8(&d);
+                for (unsigned t = 0; t < ntab; t++) {
+                        cf_st_str8(&d, name, sizeof(name), "rule");
+                        const unsigned char *tend = cf_st_enter(&d);
+                        if (strcmp(name, "origin_volume_surge")) {
+                                d.p = d.end;
+                                cf_st_leave(&d, tend, "table");
+                                continue;
+                        }
+                        uint64_t entries = cf_st_u64(&d);
+                        cf_st_take(&d, 24);
+                        for (uint64_t e = 0; e < entries && cf_st_ok(&d); e++) {
+                                uint64_t k = cf_st_u64(&d);
+                                cf_st_take(&d, 8 * 8 + 3 * 4);
+                                uint16_t nh = cf_st_u16(&d), nd = cf_st_u16(&d);
+                                const unsigned char *r = cf_st_take(&d, (size_t)(nh + nd) * 6);
+                                if (k != key || !r) continue;
+                                cf_st_put_u16(out, nh);
+                                cf_st_put_u16(out, nd);
+                                cf_buf_put(out, r, (size_t)(nh + nd) * 6);
+                                return out->len;
+                        }
+                        fail_msg("no volume entry %016llx", (unsigned long long)key);
+                }
+        }
+        fail_msg("no detect block: %s", err);
+        return 0;
+}
+
 static void test_volume_ring_refit(void **state)
 {
         (void)state;
@@ -723,6 +771,17 @@ static void test_volume_ring_refit(void **state)
         assert_string_equal(fa, "11111");
         assert_string_equal(fc, "00001");
         assert_string_equal(fb, fc); /* re-bucketed: decides like a 1d run */
+        /* and holds the very buckets the 1d run holds (48 -> 24 hours, 34 -> 33 days) */
+        cf_buf sb = snap_of(b), sc = snap_of(c), rb = {0}, rc = {0};
+        vol_rings(&sb, (uint64_t)CF_CC('T', 'H') << 32 | 940350, &rb);
+        vol_rings(&sc, (uint64_t)CF_CC('T', 'H') << 32 | 940350, &rc);
+        assert_int_equal(rb.len, 4 + (24 + 33) * 6);
+        assert_int_equal(rb.len, rc.len);
+        assert_memory_equal(rb.p, rc.p, rb.len);
+        cf_buf_free(&sb);
+        cf_buf_free(&sc);
+        cf_buf_free(&rb);
+        cf_buf_free(&rc);
         for (int i = 0; i < 13; i++)
                 free(hist[i]);
         for (int i = 0; i < 5; i++)
