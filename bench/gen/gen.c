@@ -14,9 +14,9 @@
 #include <xxhash.h>
 
 #include "bench/gen/gen_internal.h"
-#include "pipeline/core/chain.h"
 #include "pipeline/core/config.h"
 #include "stages/decode/decode.h"
+#include "stages/detect/detect.h"
 
 void cf_gen_opts_default(cf_gen_opts *o)
 {
@@ -26,7 +26,7 @@ void cf_gen_opts_default(cf_gen_opts *o)
         o->dup_rate = 0.02;
         o->bad_rate = 0.01;
         o->fraud_rate = 0.05;
-        o->reference = NULL; /* the bundled data, see cf_datadir() */
+        o->reference = NULL;           /* the bundled data, see cf_datadir() */
         o->start_ms = 1735689600000LL; /* 2025-01-01T00:00:00Z */
         o->per_day = 5000;
 }
@@ -425,7 +425,7 @@ static void emit(cf_gen *g, const gen_rec *r, cf_buf *line, cf_buf *key, cf_buf 
 {
         gen_rec_render(r, line);
         cf_buf_puts(key, r->exporter);
-        if (truth) gen_rec_truth(r, truth);
+        if (truth) gen_rec_truth(r, &g->rules, truth);
 }
 
 static void count(cf_gen *g, const gen_rec *r)
@@ -435,7 +435,7 @@ static void count(cf_gen *g, const gen_rec *r)
                 : !strcmp(r->kind, "amendment") ? 2
                                                 : 3;
         g->n_kind[k]++;
-        for (int i = 0; i < cf_n_rule_names; i++)
+        for (int i = 0; i < g->rules.n; i++)
                 if (r->labels & (1u << i)) g->n_label[i]++;
         if (r->lookalike) {
                 int li = gen_lookalike_index(r->lookalike);
@@ -459,7 +459,7 @@ static void bad_message(cf_gen *g, cf_buf *line, cf_buf *key, cf_buf *truth)
         cf_buf_put(line, tmp.p, tmp.len);
         cf_buf_free(&tmp);
         if (k != 5 && k != 6) cf_buf_puts(key, r.exporter); /* empty messages have no key */
-        if (truth) gen_rec_truth(&r, truth);
+        if (truth) gen_rec_truth(&r, &g->rules, truth);
         g->n_bad_kind[k]++;
         count(g, &r);
 }
@@ -617,6 +617,10 @@ cf_gen *cf_gen_new(const cf_gen_opts *o, char *errstr, size_t errstr_size)
         }
         cf_gen *g = calloc(1, sizeof *g);
         g->o = *o;
+        if (cf_detect_rule_set(&g->rules, errstr, errstr_size)) {
+                free(g);
+                return NULL;
+        }
         char bundled[4096];
         const char *ref = o->reference;
         if (!ref) { /* NULL: the bundled reference data (source tree or installed) */
@@ -653,8 +657,8 @@ void cf_gen_report(const cf_gen *g, cf_buf *out)
                 cf_buf_printf(out, "%s\"%s\":%llu", i ? "," : "", kinds[i],
                               (unsigned long long)g->n_kind[i]);
         cf_buf_puts(out, "},\"labels\":{");
-        for (int i = 0, n = 0; i < cf_n_rule_names; i++)
-                cf_buf_printf(out, "%s\"%s\":%llu", n++ ? "," : "", cf_rule_names[i],
+        for (int i = 0, n = 0; i < g->rules.n; i++)
+                cf_buf_printf(out, "%s\"%s\":%llu", n++ ? "," : "", g->rules.names[i],
                               (unsigned long long)g->n_label[i]);
         cf_buf_puts(out, "},\"lookalikes\":{");
         for (int i = 0, n = 0; gen_lookalike_names[i]; i++)

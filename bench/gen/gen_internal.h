@@ -10,6 +10,7 @@
 
 #include "bench/gen/gen.h"
 #include "pipeline/core/buf.h"
+#include "pipeline/core/rule_set.h"
 #include "stages/decode/fx.h"
 
 /* ---- random numbers ----
@@ -128,13 +129,13 @@ typedef struct gen_rec {
         const char *bad_code;  /* for bad */
         const char *bad_kind;  /* which kind of bad input */
         const char *lookalike; /* legitimate look-alike kind or NULL */
-        uint32_t labels;       /* bit i = cf_rule_names[i] */
+        uint32_t labels;       /* bit i = rule i of detect's registry (cf_detect_rule_index) */
 } gen_rec;
 
 /** Render r as a declaration JSON line (no newline) into out. */
 void gen_rec_render(const gen_rec *r, cf_buf *out);
-/** Render r's truth line into out. */
-void gen_rec_truth(const gen_rec *r, cf_buf *out);
+/** Render r's truth line into out; rules names the label bits. */
+void gen_rec_truth(const gen_rec *r, const cf_rule_set *rules, cf_buf *out);
 
 /* ---- labels by the rule definitions (stages/detect/RULES.md, default thresholds) ---- */
 /** Set the labels of the rules that are pure functions of the record and reference data. */
@@ -163,11 +164,11 @@ uint16_t gen_cc(const char *s);
 /* Scenario constants of the injected patterns. The labels of stateful rules
  * follow stages/detect/RULES.md at the default thresholds of
  * deploy/examples/rules.yaml; these are the scenario's, not the detector's. */
-#define GEN_NEWEXP_MAX_VALUE 1000000.0 /* new_exporter_surge: cumulative USD */
-#define GEN_NEWEXP_DAYS      90        /* new_exporter_surge: "new" horizon */
+#define GEN_NEWEXP_MAX_VALUE   1000000.0 /* new_exporter_surge: cumulative USD */
+#define GEN_NEWEXP_DAYS        90        /* new_exporter_surge: "new" horizon */
 #define GEN_NEWEXP_WARMUP_DAYS 30 /* exporters first seen earlier in the stream are established */
-#define GEN_CERT_MAX_DECL    3         /* certificate_reuse: declarations per certificate */
-#define GEN_DAY_MS           86400000LL
+#define GEN_CERT_MAX_DECL      3  /* certificate_reuse: declarations per certificate */
+#define GEN_DAY_MS             86400000LL
 
 enum gen_camp_type {
         CAMP_REGISTERED, /* a registered exporter's regular flow (under capacity) */
@@ -235,7 +236,8 @@ struct cf_gen {
         int n_camps;
         gen_rec recent[GEN_RECENT]; /* recent plain lines, for duplicate shipments */
         uint64_t n_recent;
-        gen_cert_use certs[GEN_MAX_CERTS]; /* ring: outlives the campaigns whose lines dedup can still copy */
+        gen_cert_use certs[GEN_MAX_CERTS]; /* ring: outlives the campaigns whose lines dedup can
+                                              still copy */
         int n_certs;
         uint64_t cert_slot;
         gen_exporter *exporters;
@@ -247,7 +249,8 @@ struct cf_gen {
         char imos[256][16];
         int n_imos;
         /* what was generated, for the report */
-        uint64_t n_kind[4], n_label[32], n_lookalike[16];
+        cf_rule_set rules; /* detect's registry: the names of the label bits */
+        uint64_t n_kind[4], n_label[CF_RULES_MAX], n_lookalike[16];
         uint64_t n_bad_kind[64];
 };
 

@@ -13,12 +13,12 @@
 #include <string.h>
 
 #include "bench/gen/gen_internal.h"
-#include "pipeline/core/chain.h"
 #include "stages/decode/decode.h"
+#include "stages/detect/detect.h"
 
 uint32_t gen_label(const char *rule)
 {
-        int i = cf_rule_index(rule);
+        int i = cf_detect_rule_index(rule);
         if (i < 0) {
                 fprintf(stderr, "gen: unknown rule %s\n", rule);
                 abort();
@@ -105,7 +105,7 @@ void gen_rec_render(const gen_rec *r, cf_buf *b)
         cf_buf_putc(b, '}');
 }
 
-void gen_rec_truth(const gen_rec *r, cf_buf *b)
+void gen_rec_truth(const gen_rec *r, const cf_rule_set *rules, cf_buf *b)
 {
         cf_buf_putc(b, '{');
         cf_json_key(b, "declaration_id");
@@ -117,9 +117,9 @@ void gen_rec_truth(const gen_rec *r, cf_buf *b)
         if (r->lookalike) kv_str(b, "lookalike", r->lookalike);
         cf_buf_puts(b, ",\"labels\":[");
         int n = 0;
-        for (int i = 0; i < cf_n_rule_names; i++)
+        for (int i = 0; i < rules->n; i++)
                 if (r->labels & (1u << i))
-                        cf_buf_printf(b, "%s\"%s\"", n++ ? "," : "", cf_rule_names[i]);
+                        cf_buf_printf(b, "%s\"%s\"", n++ ? "," : "", rules->names[i]);
         cf_buf_puts(b, "]}");
 }
 

@@ -21,8 +21,8 @@ int cf_cmd_gen(int argc, char **argv);
 /** `customsflow check-config -c config.yaml`. */
 int cf_cmd_check_config(int argc, char **argv);
 
-/** Write the one-line JSON summary (DESIGN §7) of counters to f. */
-void cf_print_summary(FILE *f, const cf_counters *k, double elapsed_s);
+/** Write the one-line JSON summary (DESIGN §7) of counters to f; rules names flags_by_rule. */
+void cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules, double elapsed_s);
 /** Open path for writing ("-" = stdout); NULL path gives NULL. Exits 2 on error. */
 FILE *cf_open_out(const char *path);
 

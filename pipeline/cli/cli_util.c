@@ -9,7 +9,7 @@
 #include "pipeline/core/buf.h"
 #include "pipeline/cli/cli.h"
 
-void cf_print_summary(FILE *f, const cf_counters *k, double elapsed_s)
+void cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules, double elapsed_s)
 {
         cf_buf b = {0};
         cf_buf_printf(&b,
@@ -18,8 +18,8 @@ void cf_print_summary(FILE *f, const cf_counters *k, double elapsed_s)
                       (unsigned long long)k->in, (unsigned long long)k->processed,
                       (unsigned long long)k->duplicates, (unsigned long long)k->dead_lettered,
                       (unsigned long long)k->flagged);
-        for (int i = 0; i < cf_n_rule_names; i++)
-                cf_buf_printf(&b, "%s\"%s\":%llu", i ? "," : "", cf_rule_names[i],
+        for (int i = 0; i < rules->n; i++)
+                cf_buf_printf(&b, "%s\"%s\":%llu", i ? "," : "", rules->names[i],
                               (unsigned long long)k->flags_by_rule[i]);
         cf_buf_puts(&b, "},\"elapsed_s\":");
         cf_json_num(&b, (double)(int64_t)(elapsed_s * 1000) / 1000);

@@ -122,8 +122,9 @@ static void draw(demo *d, cf_service *s, const cf_counters *k, double elapsed, d
                 (unsigned long long)k->processed, (unsigned long long)k->duplicates,
                 (unsigned long long)k->dead_lettered, (unsigned long long)k->flagged,
                 k->in == k->processed + k->duplicates + k->dead_lettered ? "ok" : "BROKEN");
-        for (int i = 0; i < cf_n_rule_names; i++)
-                fprintf(stderr, "  %-32s %8llu\n", cf_rule_names[i],
+        const cf_rule_set *rules = cf_service_rules(s);
+        for (int i = 0; i < rules->n; i++)
+                fprintf(stderr, "  %-32s %8llu\n", rules->names[i],
                         (unsigned long long)k->flags_by_rule[i]);
         fprintf(stderr, "\nlatest flagged:\n");
         pthread_mutex_lock(&d->mtx);
@@ -275,7 +276,7 @@ int cf_cmd_demo(int argc, char **argv)
         pthread_join(pt, NULL);
         cf_service_counters(s, &k);
         if (tty) draw(&d, s, &k, cf_mono_s() - t0, 0);
-        cf_print_summary(stdout, &k, cf_mono_s() - t0);
+        cf_print_summary(stdout, &k, cf_service_rules(s), cf_mono_s() - t0);
         if (d.count && k.in != d.count) {
                 fprintf(stderr, "customsflow demo: %llu of %llu records accounted for\n",
                         (unsigned long long)k.in, (unsigned long long)d.count);

@@ -280,7 +280,7 @@ int cf_cmd_replay(int argc, char **argv)
         for (int i = 0; i < 3; i++)
                 if (fs[i] && fs[i] != stdout && fclose(fs[i])) rc = -1;
         if (in != stdin) fclose(in);
-        cf_print_summary(stdout, cf_chain_counters(c), el);
+        cf_print_summary(stdout, cf_chain_counters(c), cf_chain_rules(c), el);
         const cf_counters *k = cf_chain_counters(c);
         if (k->in != k->processed + k->duplicates + k->dead_lettered) {
                 fprintf(stderr, "customsflow replay: accounting invariant violated\n");

@@ -67,8 +67,8 @@ void cf_record_dead_letter(cf_batch *b, cf_record *r, const char *code, const ch
         r->err_msg = cf_arena_strndup(&b->arena, tmp, (size_t)n);
 }
 
-void cf_record_add_reason(cf_batch *b, cf_record *r, const char *rule, double weight,
-                          const char *evidence, size_t evidence_len)
+cf_reason *cf_record_add_reason(cf_batch *b, cf_record *r, uint16_t rule_ix, const char *rule,
+                                double weight, const char *evidence, size_t evidence_len)
 {
         if (r->n_reasons == r->cap_reasons) {
                 uint16_t cap = r->cap_reasons ? (uint16_t)(r->cap_reasons * 2) : 4;
@@ -78,11 +78,17 @@ void cf_record_add_reason(cf_batch *b, cf_record *r, const char *rule, double we
                 r->cap_reasons = cap;
         }
         cf_reason *re = &r->reasons[r->n_reasons++];
-        re->rule = rule;
-        re->weight = weight;
+        *re = (cf_reason){.rule = rule, .rule_ix = rule_ix, .weight = weight};
         re->evidence =
             cf_arena_strndup(&b->arena, evidence ? evidence : "{}", evidence ? evidence_len : 2);
         re->evidence_len = evidence ? (uint32_t)evidence_len : 2;
+        return re;
+}
+
+void cf_reason_explain(cf_batch *b, cf_reason *re, const char *text, size_t n)
+{
+        re->explanation = cf_arena_strndup(&b->arena, text, n);
+        re->explanation_len = (uint32_t)n;
 }
 
 cf_buf *cf_batch_out_begin(cf_batch *b, cf_out_kind kind, int32_t partition, const char *key,

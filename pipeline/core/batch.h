@@ -50,7 +50,25 @@ enum {
         CF_HAS_BOL = 1u << 15,
         CF_HAS_DECLARANT = 1u << 16,
         CF_HAS_DESCRIPTION = 1u << 17,
+        CF_HAS_CUSTOMS_OFFICE = 1u << 18,
+        CF_HAS_COURIER = 1u << 19,
+        CF_HAS_TAX_TYPE = 1u << 20,
+        CF_HAS_TAX_RATE = 1u << 21,
+        CF_HAS_ORIGIN_INDICATOR = 1u << 22,
+        CF_HAS_PROCESS_TYPE = 1u << 23,
+        CF_HAS_IMPORT_TYPE = 1u << 24,
+        CF_HAS_IMPORT_USE = 1u << 25,
+        CF_HAS_PAYMENT_TYPE = 1u << 26,
+        CF_HAS_ATTRIBUTES = 1u << 27,
 };
+
+/** One agency-specific attribute (the declaration's `attributes` object). */
+typedef struct cf_attr {
+        cf_str key;
+        cf_str str; /* the value when a string */
+        double num; /* the value when a number */
+        bool is_num;
+} cf_attr;
 
 /** One validated declaration line (DESIGN §3). Strings are slices. */
 typedef struct cf_decl {
@@ -79,6 +97,12 @@ typedef struct cf_decl {
         double net_mass_kg, gross_mass_kg;
         cf_str preference_code, certificate_of_origin, transport_mode, vessel_imo, container_id,
             bill_of_lading, declarant_id, goods_description;
+        /* attributes risk models read (DESIGN §3), all optional */
+        cf_str customs_office, courier_id, tax_type, origin_indicator, process_type, import_type,
+            import_use, payment_type;
+        double tax_rate;      /* percent */
+        const cf_attr *attrs; /* `attributes`, in message order (arena) */
+        uint16_t n_attrs;
 } cf_decl;
 
 /** The hash stages key party ids by: XXH3-64, never 0 (0 marks empty slots). */
@@ -114,12 +138,16 @@ enum {
         CF_SIG_DUPLICATE_SHIPMENT = 1u << 2,
 };
 
-/** One reason a rule fired: evidence is a JSON object text (in the arena). */
+/** One reason a rule fired: evidence is a JSON object text, explanation one sentence of
+ * plain UTF-8 text made from it (both in the arena; the encoder escapes the sentence). */
 typedef struct cf_reason {
-        const char *rule;
+        const char *rule; /* the rule's name: names[rule_ix] of the published cf_rule_set */
+        uint16_t rule_ix;
         double weight;
         const char *evidence;
         uint32_t evidence_len;
+        uint32_t explanation_len;
+        const char *explanation; /* NULL: none */
 } cf_reason;
 
 /** Where a record came from: Kafka coordinates or a replay file line. */
@@ -140,8 +168,9 @@ typedef struct cf_record {
         const char *err_code; /* stable code when dead-lettered (static string) */
         const char *err_msg;  /* precise message naming the field (arena) */
         cf_decl decl;
-        uint32_t signals;            /* CF_SIG_* from dedup */
-        const char *sig_evidence[3]; /* JSON object text per signal bit index (arena) */
+        uint32_t signals;               /* CF_SIG_* from dedup */
+        const char *sig_evidence[3];    /* JSON object text per signal bit index (arena) */
+        const char *sig_explanation[3]; /* its sentence, plain text (arena) */
         cf_reason *reasons;
         uint16_t n_reasons, cap_reasons;
         double score;
@@ -184,9 +213,12 @@ cf_record *cf_batch_add(cf_batch *b, const char *data, size_t len);
 /** Mark r dead-lettered with a stable code and a printf message (arena). */
 void cf_record_dead_letter(cf_batch *b, cf_record *r, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/** Add a reason to r; evidence is copied into the arena. */
-void cf_record_add_reason(cf_batch *b, cf_record *r, const char *rule, double weight,
-                          const char *evidence, size_t evidence_len);
+/** Add a reason to r for rule rule_ix (named rule) and return it; evidence is copied into
+ * the arena, the explanation is left NULL (see cf_reason_explain). */
+cf_reason *cf_record_add_reason(cf_batch *b, cf_record *r, uint16_t rule_ix, const char *rule,
+                                double weight, const char *evidence, size_t evidence_len);
+/** Give re its explanation sentence (n bytes of text, copied into the arena). */
+void cf_reason_explain(cf_batch *b, cf_reason *re, const char *text, size_t n);
 /** Start an output: returns the cf_buf to write the value into after the key. */
 cf_buf *cf_batch_out_begin(cf_batch *b, cf_out_kind kind, int32_t partition, const char *key,
                            size_t key_len);

@@ -19,35 +19,25 @@ static const cf_stage_plugin *const registry[] = {
 };
 #define N_STAGES (sizeof(registry) / sizeof(registry[0]))
 
-const char *const cf_rule_names[] = {
-    "trade_remedy_evasion", "origin_route_mismatch", "manufacturer_origin_mismatch",
-    "unit_value_outlier",   "origin_volume_surge",   "new_exporter_surge",
-    "capacity_exceeded",    "certificate_reuse",     "preference_without_certificate",
-    "watchlist_party",      "duplicate_shipment",    "conflicting_resubmission",
-};
-const int cf_n_rule_names = (int)(sizeof(cf_rule_names) / sizeof(cf_rule_names[0]));
-
-int cf_rule_index(const char *rule)
-{
-        for (int i = 0; i < cf_n_rule_names; i++)
-                if (strcmp(cf_rule_names[i], rule) == 0) return i;
-        return -1;
-}
-
 struct cf_chain {
         cf_stage stages[N_STAGES];
         size_t n;
         cf_counters k;
+        const cf_rule_set *rules; /* published by a stage (detect), else NULL */
 };
 
-static cf_stage_env make_env(const cf_node *root, const char *base_dir, const char *name)
+static const cf_rule_set no_rules = {{0}, 0, 0};
+
+static cf_stage_env make_env(const cf_chain *c, const cf_node *root, const char *base_dir,
+                             const char *name)
 {
         char path[128];
         snprintf(path, sizeof(path), "stages.%s", name);
         cf_stage_env env = {.root = root,
                             .cfg = cf_yaml_path(root, path),
                             .base_dir = base_dir,
-                            .pipeline_version = CF_VERSION};
+                            .pipeline_version = CF_VERSION,
+                            .rules = c->rules};
         return env;
 }
 
@@ -79,7 +69,7 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
         }
         cf_chain *c = calloc(1, sizeof(*c));
         for (size_t i = 0; i < N_STAGES; i++) {
-                cf_stage_env env = make_env(root, base_dir, registry[i]->name);
+                cf_stage_env env = make_env(c, root, base_dir, registry[i]->name);
                 c->stages[i].p = registry[i];
                 if (registry[i]->init &&
                     registry[i]->init(&c->stages[i], &env, errstr, errstr_size)) {
@@ -90,6 +80,8 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
                         return NULL;
                 }
                 c->n = i + 1;
+                /* the stages after it and the counters name rules by this set */
+                if (registry[i]->rules) c->rules = registry[i]->rules(&c->stages[i]);
         }
         return c;
 }
@@ -104,10 +96,9 @@ void cf_counters_add_batch(cf_counters *k, const cf_batch *b)
                         k->processed++;
                         if (!r->flagged) break;
                         k->flagged++;
-                        for (uint16_t j = 0; j < r->n_reasons; j++) {
-                                int idx = cf_rule_index(r->reasons[j].rule);
-                                if (idx >= 0) k->flags_by_rule[idx]++;
-                        }
+                        for (uint16_t j = 0; j < r->n_reasons; j++)
+                                if (r->reasons[j].rule_ix < CF_RULES_MAX)
+                                        k->flags_by_rule[r->reasons[j].rule_ix]++;
                         break;
                 case CF_REC_DUPLICATE:
                         k->duplicates++;
@@ -149,7 +140,7 @@ int cf_chain_reload(cf_chain *c, const cf_node *root, const char *base_dir, char
 {
         for (size_t i = 0; i < c->n; i++) {
                 cf_stage *s = &c->stages[i];
-                cf_stage_env env = make_env(root, base_dir, s->p->name);
+                cf_stage_env env = make_env(c, root, base_dir, s->p->name);
                 if (s->p->reload && s->p->reload(s, &env, errstr, errstr_size)) return -1;
         }
         return 0;
@@ -159,6 +150,11 @@ void cf_chain_metrics(cf_chain *c, cf_buf *out)
 {
         for (size_t i = 0; i < c->n; i++)
                 if (c->stages[i].p->metrics) c->stages[i].p->metrics(&c->stages[i], out);
+}
+
+const cf_rule_set *cf_chain_rules(const cf_chain *c)
+{
+        return c->rules ? c->rules : &no_rules;
 }
 
 const cf_counters *cf_chain_counters(const cf_chain *c)

@@ -9,20 +9,12 @@
 
 #include "pipeline/core/stage.h"
 
-#define CF_MAX_RULES 32
-
-/** Accounting: in = processed + duplicates + dead_lettered must always hold. */
+/** Accounting: in = processed + duplicates + dead_lettered must always hold.
+ * flags_by_rule is indexed by cf_reason.rule_ix (names: cf_chain_rules). */
 typedef struct cf_counters {
         uint64_t in, processed, duplicates, dead_lettered, flagged;
-        uint64_t flags_by_rule[CF_MAX_RULES];
+        uint64_t flags_by_rule[CF_RULES_MAX];
 } cf_counters;
-
-/** Rule names counted in cf_counters.flags_by_rule (index = position here). */
-extern const char *const cf_rule_names[];
-/** Number of entries in cf_rule_names. */
-extern const int cf_n_rule_names;
-/** Index of rule in cf_rule_names or -1. */
-int cf_rule_index(const char *rule);
 
 typedef struct cf_chain cf_chain;
 
@@ -47,6 +39,9 @@ int cf_chain_reload(cf_chain *c, const cf_node *root, const char *base_dir, char
                     size_t errstr_size);
 /** Append Prometheus text of every stage. */
 void cf_chain_metrics(cf_chain *c, cf_buf *out);
+/** The rule names a stage of the chain published (detect's registry; an empty set when
+ * none did): the names of cf_counters.flags_by_rule. Owned by the chain. */
+const cf_rule_set *cf_chain_rules(const cf_chain *c);
 /** The chain's counters (owned by the chain). */
 const cf_counters *cf_chain_counters(const cf_chain *c);
 /** Add one batch's outcome to counters (used by cf_chain_process). */

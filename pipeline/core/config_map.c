@@ -11,7 +11,15 @@
 #include <strings.h>
 #include <unistd.h>
 
-int64_t cf_parse_duration_ms(const char *s)
+/* A unit suffix and what it multiplies the number by. */
+typedef struct unit_mult {
+        const char *suffix;
+        double mult;
+} unit_mult;
+
+/* A non-negative number, optional spaces, then one of units' suffixes ("" for a
+ * bare number; any case when icase), scaled to an integer; -1 when malformed. */
+static int64_t parse_scaled(const char *s, const unit_mult *units, bool icase)
 {
         if (!s || !*s) return -1;
         char *end;
@@ -20,45 +28,37 @@ int64_t cf_parse_duration_ms(const char *s)
         if (errno || end == s || v < 0 || !isfinite(v)) return -1;
         while (*end == ' ')
                 end++;
-        double mult;
-        if (!*end || !strcmp(end, "s"))
-                mult = 1000;
-        else if (!strcmp(end, "ms"))
-                mult = 1;
-        else if (!strcmp(end, "m") || !strcmp(end, "min"))
-                mult = 60e3;
-        else if (!strcmp(end, "h"))
-                mult = 3600e3;
-        else if (!strcmp(end, "d"))
-                mult = 86400e3;
-        else if (!strcmp(end, "w"))
-                mult = 7 * 86400e3;
-        else
-                return -1;
-        return (int64_t)(v * mult);
+        for (const unit_mult *u = units; u->suffix; u++)
+                if (!(icase ? strcasecmp : strcmp)(end, u->suffix)) return (int64_t)(v * u->mult);
+        return -1;
+}
+
+int64_t cf_parse_duration_ms(const char *s)
+{
+        static const unit_mult units[] = {
+            {"", 1000},    {"s", 1000},    {"ms", 1},          {"m", 60e3}, {"min", 60e3},
+            {"h", 3600e3}, {"d", 86400e3}, {"w", 7 * 86400e3}, {NULL, 0},
+        };
+        return parse_scaled(s, units, false);
 }
 
 int64_t cf_parse_size(const char *s)
 {
-        if (!s || !*s) return -1;
-        char *end;
-        errno = 0;
-        double v = strtod(s, &end);
-        if (errno || end == s || v < 0 || !isfinite(v)) return -1;
-        while (*end == ' ')
-                end++;
-        double mult;
-        if (!*end || !strcasecmp(end, "b"))
-                mult = 1;
-        else if (!strcasecmp(end, "kib") || !strcasecmp(end, "k") || !strcasecmp(end, "kb"))
-                mult = 1024;
-        else if (!strcasecmp(end, "mib") || !strcasecmp(end, "m") || !strcasecmp(end, "mb"))
-                mult = 1024.0 * 1024;
-        else if (!strcasecmp(end, "gib") || !strcasecmp(end, "g") || !strcasecmp(end, "gb"))
-                mult = 1024.0 * 1024 * 1024;
-        else
-                return -1;
-        return (int64_t)(v * mult);
+        static const unit_mult units[] = {
+            {"", 1},
+            {"b", 1},
+            {"kib", 1024},
+            {"k", 1024},
+            {"kb", 1024},
+            {"mib", 1024.0 * 1024},
+            {"m", 1024.0 * 1024},
+            {"mb", 1024.0 * 1024},
+            {"gib", 1024.0 * 1024 * 1024},
+            {"g", 1024.0 * 1024 * 1024},
+            {"gb", 1024.0 * 1024 * 1024},
+            {NULL, 0},
+        };
+        return parse_scaled(s, units, true);
 }
 
 void cf_path_resolve(const char *base_dir, const char *path, char *out, size_t out_size)

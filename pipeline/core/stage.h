@@ -15,6 +15,7 @@
 #include "pipeline/core/batch.h"
 #include "pipeline/core/buf.h"
 #include "pipeline/core/config_map.h"
+#include "pipeline/core/rule_set.h"
 #include "pipeline/core/yaml_tree.h"
 
 /** What a stage is given at init and reload. */
@@ -23,6 +24,7 @@ typedef struct cf_stage_env {
         const cf_node *cfg;   /* this stage's section: stages.<name> (may be NULL) */
         const char *base_dir; /* folder of the config file, for relative paths */
         const char *pipeline_version;
+        const cf_rule_set *rules; /* published by an earlier stage (detect's registry), or NULL */
 } cf_stage_env;
 
 typedef struct cf_stage cf_stage;
@@ -51,6 +53,9 @@ typedef struct cf_stage_plugin {
         void (*metrics)(cf_stage *st, cf_buf *out);
         /** Free ctx. */
         void (*destroy)(cf_stage *st);
+        /** The rules this stage adds reasons under (cf_reason.rule_ix indexes them), handed to
+         * the stages after it (env.rules) and to the chain's counters; valid until destroy. */
+        const cf_rule_set *(*rules)(cf_stage *st);
 } cf_stage_plugin;
 
 /** A stage instance. */

@@ -227,10 +227,16 @@ void cf_service_counters(cf_service *s, cf_counters *out)
                 out->duplicates += k->duplicates;
                 out->dead_lettered += k->dead_lettered;
                 out->flagged += k->flagged;
-                for (int r = 0; r < CF_MAX_RULES; r++)
+                for (int r = 0; r < CF_RULES_MAX; r++)
                         out->flags_by_rule[r] += k->flags_by_rule[r];
         }
         pthread_mutex_unlock(&s->mtx);
+}
+
+const cf_rule_set *cf_service_rules(const cf_service *s)
+{
+        /* every worker's chain has the same stages, hence the same rule set */
+        return cf_chain_rules(s->workers[0].chain);
 }
 
 void cf_service_set_flag_hook(cf_service *s, cf_flag_hook hook, void *opaque)
@@ -307,12 +313,13 @@ void cf_service_metrics(cf_service *s, cf_buf *b)
                                               "\"%d\"} %" PRId64 "\n",
                                               t, p, s->pubs[i].parts[p].lag);
         metric_head(b, "customsflow_flags_total", "counter", "flags per rule");
-        for (int r = 0; r < cf_n_rule_names; r++) {
+        const cf_rule_set *rules = cf_service_rules(s);
+        for (int r = 0; r < rules->n; r++) {
                 uint64_t v = 0;
                 for (int i = 0; i < s->n_workers; i++)
                         v += s->pubs[i].total.flags_by_rule[r];
                 cf_buf_printf(b, "customsflow_flags_total{rule=\"%s\"} %" PRIu64 "\n",
-                              cf_rule_names[r], v);
+                              rules->names[r], v);
         }
         uint64_t viol = 0, outq = 0, commits = 0, cerr = 0, derr = 0, ck = 0, paused = 0;
         for (int i = 0; i < s->n_workers; i++) {

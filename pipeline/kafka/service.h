@@ -88,6 +88,8 @@ bool cf_service_failed(const cf_service *s);
 void cf_service_progress(cf_service *s, uint64_t *in_acked, int64_t *first_batch_ms);
 /** Sum of every worker's counters (thread-safe). */
 void cf_service_counters(cf_service *s, cf_counters *out);
+/** The names of cf_counters.flags_by_rule (detect's rule registry); valid until destroy. */
+const cf_rule_set *cf_service_rules(const cf_service *s);
 /** Install a hook for flagged records (before start). */
 void cf_service_set_flag_hook(cf_service *s, cf_flag_hook hook, void *opaque);
 /** Override metrics.listen before start (the demo binds port 0). */

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/core/chain.h"
 #include "pipeline/core/intmath.h"
 #include "pipeline/core/stage.h"
 #include "pipeline/core/stenc.h"
@@ -93,6 +92,7 @@ typedef struct agg_ctx {
         agg_cfg cfg;
         cf_agg_limits lim;
         const char *version;
+        const cf_rule_set *rules; /* detect's (env.rules); flags counts are by its positions */
         agg_part **parts;
         size_t nparts;
         cf_agg_scratch scratch;
@@ -160,7 +160,8 @@ static void emit_window(agg_ctx *x, agg_part *p, int32_t partition, uint32_t i, 
                          .has_watermark = p->has_max,
                          .watermark_ms = p->max_ms - x->lim.lateness_ms,
                          .now_ms = now_ms,
-                         .pipeline_version = x->version};
+                         .pipeline_version = x->version,
+                         .rules = x->rules};
         if (carry) {
                 e.late = p->late;
                 e.n_late = p->nlate;
@@ -379,11 +380,6 @@ static int cfg_check(const agg_cfg *c, char *errstr, size_t errstr_size)
                          (long long)c->top_k_capacity, (long long)c->top_k);
                 return -1;
         }
-        if (cf_n_rule_names > CF_AGG_RULES) {
-                snprintf(errstr, errstr_size, "stages.aggregate: %d rules, at most %d counted",
-                         cf_n_rule_names, CF_AGG_RULES);
-                return -1;
-        }
         return 0;
 }
 
@@ -403,6 +399,9 @@ static int agg_init(cf_stage *st, const cf_stage_env *env, char *errstr, size_t 
         if (!x) abort();
         st->ctx = x;
         x->version = env->pipeline_version ? env->pipeline_version : CF_VERSION;
+        /* without a rule set (no detect before it) no flag can name a rule */
+        static const cf_rule_set no_rules = {{0}, 0, 0};
+        x->rules = env->rules ? env->rules : &no_rules;
         if (cf_config_map_apply(agg_map, "stages.aggregate", env->cfg, env->base_dir, &x->cfg,
                                 errstr, errstr_size) ||
             cfg_check(&x->cfg, errstr, errstr_size))
@@ -471,16 +470,16 @@ static int agg_snapshot(cf_stage *st, int32_t partition, cf_buf *out)
         cf_st_put_u32(out, p->nlate);
         cf_st_put_u32(out, p->nw);
         /* the rules the flag counts are for, by name: a build with other rules maps them */
-        cf_st_put_u8(out, (uint8_t)cf_n_rule_names);
-        for (int r = 0; r < cf_n_rule_names; r++)
-                cf_st_put_str8(out, cf_rule_names[r]);
+        cf_st_put_u8(out, (uint8_t)x->rules->n);
+        for (int r = 0; r < x->rules->n; r++)
+                cf_st_put_str8(out, x->rules->names[r]);
         for (uint32_t i = 0; i < p->nlate; i++) {
                 cf_st_put_i64(out, p->late[i].window_start);
                 cf_st_put_u64(out, p->late[i].count);
                 cf_st_put_i64(out, p->late[i].value_cents);
         }
         for (uint32_t i = 0; i < p->nw; i++)
-                cf_agg_window_snapshot(p->w[i], (uint32_t)cf_n_rule_names, out);
+                cf_agg_window_snapshot(p->w[i], x->rules->n, out);
         return 0;
 }
 
@@ -510,31 +509,30 @@ static bool read_header(cf_st_dec *d, int *version, agg_part *p, uint32_t *nlate
         return true;
 }
 
-/* How the snapshot's flag counters map onto this build's rules. */
-static bool read_rules(cf_st_dec *d, int version, cf_agg_rulemap *rm)
+/* How the snapshot's flag counters map onto this build's rules (rs). */
+static bool read_rules(cf_st_dec *d, int version, const cf_rule_set *rs, cf_agg_rulemap *rm)
 {
         if (version < 3) {
                 rm->n = V2_SLOTS;
                 for (uint32_t k = 0; k < V2_SLOTS; k++) {
                         int i = k < sizeof(v2_rules) / sizeof(v2_rules[0])
-                                    ? cf_rule_index(v2_rules[k])
+                                    ? cf_rule_set_index(rs, v2_rules[k])
                                     : -1;
-                        rm->to[k] = i >= 0 && i < CF_AGG_RULES ? (uint8_t)i : CF_AGG_NO_RULE;
+                        rm->to[k] = i >= 0 ? (uint8_t)i : CF_AGG_NO_RULE;
                 }
                 return true;
         }
         rm->n = cf_st_u8(d);
-        if (rm->n > sizeof(rm->to)) return cf_st_fail(d, "%u rules", rm->n);
-        uint64_t seen = 0;
+        bool seen[CF_RULES_MAX] = {0};
         for (uint32_t k = 0; k < rm->n && cf_st_ok(d); k++) {
                 char name[256];
                 cf_st_str8(d, name, sizeof(name), "rule name");
-                int i = cf_st_ok(d) ? cf_rule_index(name) : 0;
-                if (i < 0 || i >= CF_AGG_RULES)
+                int i = cf_st_ok(d) ? cf_rule_set_index(rs, name) : 0;
+                if (i < 0)
                         return cf_st_fail(d, "flags counted for rule '%s', not one of this build's",
                                           name);
-                if (seen >> i & 1) return cf_st_fail(d, "rule '%s' listed twice", name);
-                seen |= 1ull << i;
+                if (seen[i]) return cf_st_fail(d, "rule '%s' listed twice", name);
+                seen[i] = true;
                 rm->to[k] = (uint8_t)i;
         }
         return cf_st_ok(d);
@@ -599,7 +597,7 @@ static int agg_restore(cf_stage *st, int32_t partition, const void *data, size_t
         int version = 0;
         uint32_t nlate = 0, nw = 0;
         cf_agg_rulemap rm = {0};
-        if (!read_header(&d, &version, p, &nlate, &nw) || !read_rules(&d, version, &rm) ||
+        if (!read_header(&d, &version, p, &nlate, &nw) || !read_rules(&d, version, x->rules, &rm) ||
             !read_late(&d, version, p, nlate) || !read_windows(x, &d, version, &rm, p, nw)) {
                 part_free(p);
                 return -1;

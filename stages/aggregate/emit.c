@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/core/chain.h"
 #include "stages/aggregate/window.h"
 
 void cf_agg_put_time(cf_buf *o, int64_t ms)
@@ -75,9 +74,10 @@ static char *key_cc(char *p, uint16_t cc)
         return p + 2;
 }
 
-/* Worst case of a group message besides the shared parts: the fixed members
- * and codes (~170), 4 units (4 x ~40), 16 rule counts (16 x ~60). */
-#define GROUP_MAX 1400
+/* Worst case of a group message besides the shared parts and flags_by_rule's
+ * members: fixed members, codes and counts (~235), 4 units (4 x 39); 394
+ * counted. The rule counts' bound comes from the rule set (flags_max). */
+#define GROUP_FIXED_MAX 512
 
 /* The shared members of a window's messages, formatted once per window into
  * the stage's scratch buffers (the tail once per emitted_at). */
@@ -129,16 +129,24 @@ void cf_agg_scratch_free(cf_agg_scratch *s)
         cf_buf_free(&s->kp);
 }
 
-static char *put_flags(char *p, const uint32_t *f)
+/* Most bytes put_flags writes for rules: every rule with a 10-digit count. */
+static size_t flags_max(const cf_rule_set *rules)
+{
+        return cf_rule_set_json_max(rules, 10);
+}
+
+/* {"rule":count,...} for the non-zero counts; names need no escaping
+ * (detect checks them when it builds its registry). */
+static char *put_flags(char *p, const uint32_t *f, const cf_rule_set *rules)
 {
         *p++ = '{';
         char *first = p;
-        for (int i = 0; i < cf_n_rule_names && i < CF_AGG_RULES; i++) {
+        for (int i = 0; i < rules->n; i++) {
                 if (!f[i]) continue;
                 if (p != first) *p++ = ',';
-                size_t n = strlen(cf_rule_names[i]);
+                size_t n = strlen(rules->names[i]);
                 *p++ = '"';
-                memcpy(p, cf_rule_names[i], n);
+                memcpy(p, rules->names[i], n);
                 p += n;
                 LIT(p, "\":");
                 p += cf_fmt_uint(p, f[i]);
@@ -166,7 +174,7 @@ static void emit_group(const cf_agg_group *g, const cf_agg_emit *e, const shared
         k[1] = (char)('0' + ch % 10);
         k += 2;
         cf_buf *o = cf_batch_out_begin(b, CF_OUT_STATS, e->partition, key, (size_t)(k - key));
-        cf_buf_reserve(o, GROUP_MAX + sh->common->len + sh->tail->len);
+        cf_buf_reserve(o, GROUP_FIXED_MAX + flags_max(e->rules) + sh->common->len + sh->tail->len);
         char *p = o->p + o->len;
         LIT(p, "{\"type\":\"group\"");
         memcpy(p, sh->common->p, sh->common->len);
@@ -200,17 +208,18 @@ static void emit_group(const cf_agg_group *g, const cf_agg_emit *e, const shared
         *p++ = '}';
         KV_UINT(p, "flagged", g->flagged);
         KEY(p, "flags_by_rule");
-        p = put_flags(p, g->flags);
+        p = put_flags(p, g->flags, e->rules);
         memcpy(p, sh->tail->p, sh->tail->len);
         p += sh->tail->len;
         commit_write(o, p);
         cf_batch_out_end(b);
 }
 
-/* Worst case of a summary besides the shared parts, late entries and top
- * exporters: fixed members and numbers (~700), 16 rule counts (~1000). */
-#define SUMMARY_MAX 1800
-#define LATE_MAX    160 /* one late_records entry (~110 with a 4-digit year) */
+/* Worst case of a summary besides the shared parts, late entries, top
+ * exporters and flags_by_rule's members: fixed members and numbers, 620
+ * counted. The rule counts' bound comes from the rule set (flags_max). */
+#define SUMMARY_FIXED_MAX 768
+#define LATE_MAX          160 /* one late_records entry (~110 with a 4-digit year) */
 
 /* The window summary: written straight into the output buffer, like a
  * group message (with 64 partitions a window is ~3 records, so there are as
@@ -223,7 +232,8 @@ static void emit_summary(const cf_agg_window *w, const cf_agg_limits *l, const c
         memcpy(key, sh->kp->p, kn);
         memcpy(key + kn, "window", 6);
         cf_buf *o = cf_batch_out_begin(b, CF_OUT_STATS, e->partition, key, kn + 6);
-        cf_buf_reserve(o, SUMMARY_MAX + sh->common->len + e->n_late * LATE_MAX);
+        cf_buf_reserve(o, SUMMARY_FIXED_MAX + flags_max(e->rules) + sh->common->len +
+                              e->n_late * LATE_MAX);
         char *p = o->p + o->len;
         LIT(p, "{\"type\":\"window\"");
         memcpy(p, sh->common->p, sh->common->len);
@@ -245,10 +255,10 @@ static void emit_summary(const cf_agg_window *w, const cf_agg_limits *l, const c
         KV_USD(p, "value_usd", w->value_cents);
         KV_UINT(p, "flagged", w->flagged);
         KEY(p, "flags_by_rule");
-        uint32_t f[CF_AGG_RULES];
-        for (int i = 0; i < CF_AGG_RULES; i++)
+        uint32_t f[CF_RULES_MAX];
+        for (int i = 0; i < CF_RULES_MAX; i++)
                 f[i] = w->flags[i] > UINT32_MAX ? UINT32_MAX : (uint32_t)w->flags[i];
-        p = put_flags(p, f);
+        p = put_flags(p, f, e->rules);
         KV_UINT(p, "duplicates", w->duplicates + e->extra_duplicates);
         KV_UINT(p, "dead_letters", w->dead_letters + e->extra_dead_letters);
         KV_UINT(p, "groups", w->ngroups);

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/core/chain.h"
-
 static void *xrealloc(void *p, size_t n)
 {
         void *q = realloc(p, n);
@@ -178,8 +176,8 @@ static cf_agg_group *group_get(cf_agg_window *w, const cf_agg_limits *l, uint64_
 static void count_flags(uint32_t *gf, uint64_t *wf, const cf_record *r)
 {
         for (uint16_t j = 0; j < r->n_reasons; j++) {
-                int idx = cf_rule_index(r->reasons[j].rule);
-                if (idx < 0 || idx >= CF_AGG_RULES) continue;
+                uint16_t idx = r->reasons[j].rule_ix;
+                if (idx >= CF_RULES_MAX) continue;
                 if (gf) gf[idx]++;
                 wf[idx]++;
         }

@@ -12,12 +12,12 @@
 
 #include "pipeline/core/batch.h"
 #include "pipeline/core/stenc.h"
+#include "pipeline/core/rule_set.h"
 #include "stages/aggregate/cents.h"
 #include "stages/aggregate/hll.h"
 #include "stages/aggregate/spacesaving.h"
 
-#define CF_AGG_UNITS 4  /* quantity units kept per group; more are counted, not summed */
-#define CF_AGG_RULES 16 /* >= cf_n_rule_names (checked at init) */
+#define CF_AGG_UNITS 4 /* quantity units kept per group; more are counted, not summed */
 #define CF_AGG_EMPTY UINT64_MAX
 
 /** Limits every window of a stage instance shares. */
@@ -36,8 +36,10 @@ typedef struct cf_agg_group {
         int64_t value_cents;
         uint32_t unit[CF_AGG_UNITS]; /* packed unit code, 0 = free slot */
         double qty[CF_AGG_UNITS];
-        uint32_t flags[CF_AGG_RULES];
+        uint32_t flags[CF_RULES_MAX]; /* by cf_reason.rule_ix */
 } cf_agg_group;
+/* Snapshots (version 3) name the rules their flag counts are for, so
+ * CF_RULES_MAX may change; versions 1-2 held 16 counts, mapped by name. */
 
 /** One open window. */
 typedef struct cf_agg_window {
@@ -45,7 +47,7 @@ typedef struct cf_agg_window {
         uint64_t records, flagged, duplicates, dead_letters;
         uint64_t overflow_records, unit_overflow;
         int64_t value_cents, overflow_value_cents;
-        uint64_t flags[CF_AGG_RULES];
+        uint64_t flags[CF_RULES_MAX];
         cf_agg_group *g; /* dense, insertion order */
         uint32_t ngroups, gcap;
         uint64_t *slot_key; /* open addressing: key -> slot_idx (index into g) */
@@ -91,7 +93,8 @@ typedef struct cf_agg_emit {
         bool has_watermark;
         int64_t now_ms;
         const char *pipeline_version;
-        const cf_agg_late *late; /* late records to report in this summary */
+        const cf_rule_set *rules; /* names of the flags counts (detect's registry) */
+        const cf_agg_late *late;  /* late records to report in this summary */
         size_t n_late;
         uint64_t late_unattributed; /* late records whose window list overflowed */
         uint64_t extra_duplicates, extra_dead_letters; /* pending, not in any window */
@@ -125,9 +128,10 @@ size_t cf_agg_window_bytes(const cf_agg_window *w);
  * counts into flags[to[k]] (CF_AGG_NO_RULE: a slot that must count nothing). */
 typedef struct cf_agg_rulemap {
         uint32_t n; /* flag counters per window and group in the snapshot */
-        uint8_t to[64];
+        uint8_t to[255];
 } cf_agg_rulemap;
 #define CF_AGG_NO_RULE 0xff
+_Static_assert(CF_RULES_MAX < CF_AGG_NO_RULE, "rule positions fit cf_agg_rulemap.to");
 
 /** Append a window to out, with the flag counts of the first nrules rules. */
 void cf_agg_window_snapshot(const cf_agg_window *w, uint32_t nrules, cf_buf *out);

@@ -39,7 +39,8 @@ const char *const cf_decode_codes[] = {
 };
 
 typedef struct decode_cfg {
-        int64_t max_message_bytes, max_depth, max_tokens, max_string_bytes, max_id_bytes;
+        int64_t max_message_bytes, max_depth, max_tokens, max_string_bytes, max_id_bytes,
+            max_attributes;
         char *fx_rates;
         char *parser;
 } decode_cfg;
@@ -55,6 +56,9 @@ static const cf_config_map decode_map[] = {
      "Longest free-text string (goods_description etc.)", 16, 1 << 20},
     {CF_CFG_INT, "max_id_bytes", "128", offsetof(decode_cfg, max_id_bytes),
      "Longest party/document identifier (exporter_id, certificate_of_origin...)", 8, 4096},
+    {CF_CFG_INT, "max_attributes", "32", offsetof(decode_cfg, max_attributes),
+     "Most members of the optional `attributes` object (agency-specific fields)", 1,
+     CF_JV_MAX_MEMBERS},
     {CF_CFG_PATH, "fx_rates", "reference/fx_rates.csv", offsetof(decode_cfg, fx_rates),
      "CSV currency,period,usd_per_unit used to convert customs_value to USD"},
     {CF_CFG_STR, "parser", "simdjson", offsetof(decode_cfg, parser),
@@ -380,7 +384,8 @@ static int decode_one(decode_ctx *x, cf_batch *b, cf_record *r)
                 return -1;
         }
         cf_field_limits lim = {.max_string = (uint32_t)x->cfg.max_string_bytes,
-                               .max_id = (uint32_t)x->cfg.max_id_bytes};
+                               .max_id = (uint32_t)x->cfg.max_id_bytes,
+                               .max_attributes = (uint32_t)x->cfg.max_attributes};
 #ifdef CF_HAVE_SIMDJSON
         /* Fast path for valid JSON; whatever simdjson rejects takes the exact path. */
         int rc = x->simd ? cf_simd_decode(x->simd, &x->fields, &lim, b, r,

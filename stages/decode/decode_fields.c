@@ -11,12 +11,16 @@
 #include "pipeline/core/memeq.h"
 #include "stages/decode/decode.h"
 
+/* clang-format off: the field tables stay compact, in field order */
 enum field_id {
         F_DECLARATION_ID, F_LINE, F_EVENT_TIME, F_HS_CODE, F_ORIGIN, F_EXPORT, F_EXPORTER,
         F_IMPORTER, F_QUANTITY, F_UNIT, F_VALUE, F_CURRENCY, /* required: 0..11 */
         F_AMENDMENT, F_REPORTER, F_DIRECTION, F_POL, F_POD, F_TRANSIT, F_MANUFACTURER_ID,
         F_MANUFACTURER_CC, F_NET_MASS, F_GROSS_MASS, F_PREFERENCE, F_CERTIFICATE, F_TRANSPORT,
-        F_VESSEL, F_CONTAINER, F_BOL, F_DECLARANT, F_DESCRIPTION, F_COUNT
+        F_VESSEL, F_CONTAINER, F_BOL, F_DECLARANT, F_DESCRIPTION,
+        F_CUSTOMS_OFFICE, F_COURIER, F_TAX_TYPE, F_TAX_RATE, F_ORIGIN_INDICATOR, F_PROCESS_TYPE,
+        F_IMPORT_TYPE, F_IMPORT_USE, F_PAYMENT_TYPE, F_ATTRIBUTES, /* for risk models */
+        F_COUNT
 };
 #define N_REQUIRED 12
 
@@ -27,7 +31,10 @@ static const char *const field_names[F_COUNT] = {
     "transit_countries", "manufacturer_id", "manufacturer_country", "net_mass_kg",
     "gross_mass_kg", "preference_code", "certificate_of_origin", "transport_mode",
     "vessel_imo", "container_id", "bill_of_lading", "declarant_id", "goods_description",
+    "customs_office", "courier_id", "tax_type", "tax_rate", "origin_indicator", "process_type",
+    "import_type", "import_use", "payment_type", "attributes",
 };
+/* clang-format on */
 
 static unsigned key_hash(const char *k, size_t n)
 {
@@ -197,6 +204,58 @@ static int imo_ok(const cf_str *s)
         return 1;
 }
 
+/* attributes: an object of agency-specific string or number fields, copied
+ * into an arena array (keys unique, at most max_attributes of them). */
+static int get_attributes(fctx *c, const cf_jv *v, cf_decl *d)
+{
+        char t[64];
+        if (v->type != CF_JV_OBJECT)
+                BAD(CF_E_WRONG_TYPE, "attributes: expected an object, got %s", type_of(v));
+        if (v->n_items > c->lim->max_attributes)
+                BAD(CF_E_RANGE, "attributes: %u members, limit %u", v->n_items,
+                    c->lim->max_attributes);
+        cf_attr *a = cf_arena_alloc(&c->b->arena, sizeof(*a) * (v->n_items ? v->n_items : 1));
+        for (uint32_t k = 0; k < v->n_items; k++) {
+                const cf_str *key = &v->keys[k];
+                const cf_jv *e = &v->items[k];
+                int kn = (int)(key->n > 64 ? 64 : key->n);
+                if (key->n == 0) BAD(CF_E_EMPTY_VALUE, "attributes: empty member name");
+                if (key->n > c->lim->max_id)
+                        BAD(CF_E_TOO_LONG, "attributes: member name of %u bytes, limit %u", key->n,
+                            c->lim->max_id);
+                if (memchr(key->p, 0, key->n))
+                        BAD(CF_E_NUL, "attributes: escaped NUL (\\u0000) in a member name");
+                for (uint32_t j = 0; j < k; j++)
+                        if (a[j].key.n == key->n && !memcmp(a[j].key.p, key->p, key->n))
+                                BAD(CF_E_DUPLICATE_KEY, "attributes.%.*s: appears more than once",
+                                    kn, key->p);
+                a[k] = (cf_attr){.key = *key};
+                if (v->keys_volatile) a[k].key.p = cf_arena_strndup(&c->b->arena, key->p, key->n);
+                if (e->type == CF_JV_NUMBER) {
+                        if (!isfinite(e->num) || fabs(e->num) > 1e15)
+                                BAD(CF_E_RANGE, "attributes.%.*s: %s is out of range", kn, key->p,
+                                    num_text(e, t, 64));
+                        a[k].num = e->num;
+                        a[k].is_num = true;
+                        continue;
+                }
+                if (e->type != CF_JV_STRING)
+                        BAD(CF_E_WRONG_TYPE,
+                            "attributes.%.*s: expected a string or a number, got %s", kn, key->p,
+                            type_of(e));
+                if (e->n > c->lim->max_string)
+                        BAD(CF_E_TOO_LONG, "attributes.%.*s: %u bytes, limit %u", kn, key->p, e->n,
+                            c->lim->max_string);
+                if (memchr(e->s, 0, e->n))
+                        BAD(CF_E_NUL, "attributes.%.*s: escaped NUL (\\u0000)", kn, key->p);
+                a[k].str.p = e->s_volatile ? cf_arena_strndup(&c->b->arena, e->s, e->n) : e->s;
+                a[k].str.n = e->n;
+        }
+        d->attrs = a;
+        d->n_attrs = (uint16_t)v->n_items;
+        return 0;
+}
+
 /* One optional or required field. */
 static int field(fctx *c, int f, const cf_jv *v)
 {
@@ -299,18 +358,48 @@ static int field(fctx *c, int f, const cf_jv *v)
         case F_BOL: return get_str(c, v, f, mi, &d->bill_of_lading);
         case F_DECLARANT: return get_str(c, v, f, mi, &d->declarant_id);
         case F_DESCRIPTION: return get_str(c, v, f, ms, &d->goods_description);
+        case F_CUSTOMS_OFFICE:
+                return get_str(c, v, f, mi, &d->customs_office);
+        case F_COURIER:
+                return get_str(c, v, f, mi, &d->courier_id);
+        case F_TAX_TYPE:
+                return get_str(c, v, f, 64, &d->tax_type);
+        case F_TAX_RATE:
+                return get_num(c, v, f, &d->tax_rate);
+        case F_ORIGIN_INDICATOR:
+                return get_str(c, v, f, 64, &d->origin_indicator);
+        case F_PROCESS_TYPE:
+                return get_str(c, v, f, 64, &d->process_type);
+        case F_IMPORT_TYPE:
+                return get_str(c, v, f, 64, &d->import_type);
+        case F_IMPORT_USE:
+                return get_str(c, v, f, 64, &d->import_use);
+        case F_PAYMENT_TYPE:
+                return get_str(c, v, f, 64, &d->payment_type);
+        case F_ATTRIBUTES:
+                return get_attributes(c, v, d);
         }
         return 0;
 }
 
 /* Presence bit of each optional field (index f - N_REQUIRED). */
+/* clang-format off */
 static const uint32_t opt_bits[F_COUNT - N_REQUIRED] = {
     CF_HAS_AMENDMENT,       CF_HAS_REPORTER,        CF_HAS_DIRECTION,  CF_HAS_POL,
     CF_HAS_POD,             CF_HAS_TRANSIT,         CF_HAS_MANUFACTURER_ID,
     CF_HAS_MANUFACTURER_CC, CF_HAS_NET_MASS,        CF_HAS_GROSS_MASS, CF_HAS_PREFERENCE,
     CF_HAS_CERTIFICATE,     CF_HAS_TRANSPORT_MODE,  CF_HAS_VESSEL,     CF_HAS_CONTAINER,
     CF_HAS_BOL,             CF_HAS_DECLARANT,       CF_HAS_DESCRIPTION,
+    CF_HAS_CUSTOMS_OFFICE,  CF_HAS_COURIER,         CF_HAS_TAX_TYPE,   CF_HAS_TAX_RATE,
+    CF_HAS_ORIGIN_INDICATOR, CF_HAS_PROCESS_TYPE,   CF_HAS_IMPORT_TYPE, CF_HAS_IMPORT_USE,
+    CF_HAS_PAYMENT_TYPE,    CF_HAS_ATTRIBUTES,
 };
+/* clang-format on */
+
+int cf_field_wants_members(const cf_field_index *ix, const char *key, size_t key_len)
+{
+        return field_lookup(ix, key, key_len) == F_ATTRIBUTES;
+}
 
 int cf_decode_field(const cf_field_index *ix, const cf_field_limits *lim, cf_batch *b,
                     cf_record *r, const char *key, size_t key_len, const cf_jv *v,
@@ -499,7 +588,8 @@ int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_ba
 {
         fctx cx = {.b = b, .r = r, .lim = lim};
         uint64_t seen = 0;
-        cf_jv items[CF_JV_MAX_ITEMS];
+        cf_jv items[CF_JV_MAX_MEMBERS];
+        cf_str keys[CF_JV_MAX_MEMBERS];
         int i = 1;
         for (int k = 0; k < t[0].size && i < nt; k++) {
                 const jsmntok_t *key = &t[i], *vt = &t[i + 1];
@@ -507,7 +597,8 @@ int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_ba
                 size_t kn = (size_t)(key->end - key->start);
                 int next = skip(t, i + 1);
                 i = next;
-                if (field_lookup(ix, kp, kn) < 0) continue; /* unknown: not even unescaped */
+                int f = field_lookup(ix, kp, kn);
+                if (f < 0) continue; /* unknown: not even unescaped */
                 char kname[32];
                 snprintf(kname, sizeof(kname), "%.*s", (int)(kn < 31 ? kn : 31), kp);
                 cf_jv v;
@@ -519,6 +610,19 @@ int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_ba
                         for (uint32_t e = 0; e < v.n_items && e < CF_JV_MAX_ITEMS; e++) {
                                 if (jv_scalar(&cx, r->data, &t[j], kname, &items[e])) return -1;
                                 j = skip(t, j);
+                        }
+                }
+                if (v.type == CF_JV_OBJECT && f == F_ATTRIBUTES) {
+                        v.n_items = (uint32_t)vt->size;
+                        v.items = items;
+                        v.keys = keys;
+                        int j = (int)(vt - t) + 1;
+                        for (uint32_t e = 0; e < v.n_items && e < CF_JV_MAX_MEMBERS; e++) {
+                                cf_jv kv;
+                                if (jv_string(&cx, r->data, &t[j], kname, &kv)) return -1;
+                                keys[e] = (cf_str){.p = kv.s, .n = kv.n};
+                                if (jv_scalar(&cx, r->data, &t[j + 1], kname, &items[e])) return -1;
+                                j = skip(t, j + 1);
                         }
                 }
                 if (cf_decode_field(ix, lim, b, r, kp, kn, &v, &seen)) return -1;

@@ -29,6 +29,7 @@ typedef enum cf_jv_type {
 } cf_jv_type;
 
 #define CF_JV_MAX_ITEMS 9 /* array elements kept: enough to see CF_MAX_TRANSIT + 1 */
+#define CF_JV_MAX_MEMBERS 64 /* object members kept (attributes; max_attributes <= this) */
 
 typedef struct cf_jv {
         cf_jv_type type;
@@ -38,8 +39,11 @@ typedef struct cf_jv {
         double num;     /* NUMBER */
         const char *raw; /* NUMBER: source text when known (for messages), else NULL */
         uint32_t raw_n;
-        uint32_t n_items;            /* ARRAY: element count */
-        const struct cf_jv *items;   /* ARRAY: the first min(n_items, CF_JV_MAX_ITEMS) */
+        uint32_t n_items;          /* ARRAY/OBJECT: element or member count */
+        const struct cf_jv *items; /* ARRAY: the first min(n_items, CF_JV_MAX_ITEMS);
+                                      OBJECT (members wanted): the first CF_JV_MAX_MEMBERS */
+        const cf_str *keys;        /* OBJECT (members wanted): member names, unescaped */
+        int keys_volatile;         /* keys die with the parser, copy to keep */
 } cf_jv;
 
 /** Key -> field id lookup built once per stage (no global mutable state). */
@@ -50,11 +54,13 @@ typedef struct cf_field_index {
 
 /** Limits that come from the decode config. */
 typedef struct cf_field_limits {
-        uint32_t max_string, max_id;
+        uint32_t max_string, max_id, max_attributes;
 } cf_field_limits;
 
 /** Build the key lookup table. */
 void cf_field_index_init(cf_field_index *ix);
+/** Does the field named key take an object whose members the caller must list (attributes)? */
+int cf_field_wants_members(const cf_field_index *ix, const char *key, size_t key_len);
 /** Fill r->decl from the tokens of a syntactically valid object; -1 if dead-lettered. */
 int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_batch *b,
                      cf_record *r, const jsmntok_t *t, int nt);

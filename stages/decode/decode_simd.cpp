@@ -64,7 +64,8 @@ extern "C" int cf_simd_decode(cf_simd *s, const cf_field_index *ix, const cf_fie
         simdjson::dom::object obj;
         if (doc.get_object().get(obj) != simdjson::SUCCESS) return -1;
         uint64_t seen = 0;
-        cf_jv items[CF_JV_MAX_ITEMS];
+        cf_jv items[CF_JV_MAX_MEMBERS];
+        cf_str keys[CF_JV_MAX_MEMBERS];
         for (simdjson::dom::key_value_pair kv : obj) {
                 cf_jv v;
                 to_jv(kv.value, &v);
@@ -76,6 +77,20 @@ extern "C" int cf_simd_decode(cf_simd *s, const cf_field_index *ix, const cf_fie
                         for (simdjson::dom::element e : arr) {
                                 if (k == CF_JV_MAX_ITEMS) break;
                                 to_jv(e, &items[k++]);
+                        }
+                }
+                if (v.type == CF_JV_OBJECT &&
+                    cf_field_wants_members(ix, kv.key.data(), kv.key.size())) {
+                        simdjson::dom::object o = kv.value.get_object().value_unsafe();
+                        v.n_items = (uint32_t)o.size();
+                        v.items = items;
+                        v.keys = keys;
+                        v.keys_volatile = 1;
+                        uint32_t k = 0;
+                        for (simdjson::dom::key_value_pair m : o) {
+                                if (k == CF_JV_MAX_MEMBERS) break;
+                                keys[k] = cf_str{m.key.data(), (uint32_t)m.key.size()};
+                                to_jv(m.value, &items[k++]);
                         }
                 }
                 if (cf_decode_field(ix, lim, b, r, kv.key.data(), kv.key.size(), &v, &seen))

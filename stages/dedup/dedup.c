@@ -108,6 +108,39 @@ static const char *evidence_versions(dedup_ctx *x, cf_batch *b, const cf_dd_key 
         return cf_arena_strndup(&b->arena, o->p, o->len);
 }
 
+/* The conflicting resubmission's sentence (RULES.md): e is the latest version seen. */
+static const char *explain_versions(dedup_ctx *x, cf_batch *b, const cf_dd_key *e, uint64_t fpa)
+{
+        char t[48];
+        t[cf_fmt_time(t, (int64_t)e->t * 1000, 0)] = '\0';
+        cf_buf *o = &x->ev;
+        cf_buf_reset(o);
+        cf_buf_printf(o,
+                      "declaration line re-sent with different content and amendment %llu, not "
+                      "higher than amendment %llu of the version seen at %s",
+                      (unsigned long long)(fpa & CF_DD_AMEND_MAX),
+                      (unsigned long long)(e->fpa & CF_DD_AMEND_MAX), t);
+        return cf_arena_strndup(&b->arena, o->p, o->len);
+}
+
+/* The duplicate shipment's sentence (RULES.md); id may be NULL (not kept). */
+static const char *explain_shipment(dedup_ctx *x, cf_batch *b, const char *id, size_t n,
+                                    uint32_t ts)
+{
+        char t[48];
+        t[cf_fmt_time(t, (int64_t)ts * 1000, 0)] = '\0';
+        cf_buf *o = &x->ev;
+        cf_buf_reset(o);
+        cf_buf_puts(o, "the same shipment (exporter, importer, HS code, quantity, value, bill of "
+                       "lading, container) was declared under ");
+        if (id)
+                cf_buf_put(o, id, n);
+        else
+                cf_buf_puts(o, "another declaration");
+        cf_buf_printf(o, " at %s", t);
+        return cf_arena_strndup(&b->arena, o->p, o->len);
+}
+
 static const char *evidence_shipment(dedup_ctx *x, cf_batch *b, const char *id, size_t n,
                                      uint32_t t)
 {
@@ -142,6 +175,7 @@ static void check_shipment(dedup_ctx *x, cf_batch *b, cf_record *r, cf_dd_part *
                 const char *other = cf_dd_ship_id(p, f.other, &n);
                 r->signals |= CF_SIG_DUPLICATE_SHIPMENT;
                 r->sig_evidence[2] = evidence_shipment(x, b, other, n, f.other->t);
+                r->sig_explanation[2] = explain_shipment(x, b, other, n, f.other->t);
                 x->dup_ships++;
         }
         cf_dd_ship_insert(p, f.ins, sh, t, id->p, id->n);
@@ -181,6 +215,7 @@ static void dedup_one(dedup_ctx *x, cf_batch *b, cf_record *r, const cf_dd_hashe
         } else if (f.latest) {
                 r->signals |= CF_SIG_CONFLICTING_RESUBMISSION;
                 r->sig_evidence[1] = evidence_versions(x, b, f.latest, fpa);
+                r->sig_explanation[1] = explain_versions(x, b, f.latest, fpa);
                 x->conflicting++;
         }
         cf_dd_key_insert(p, f.ins, h->kh, fpa, (uint32_t)t);

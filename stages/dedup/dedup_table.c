@@ -155,46 +155,49 @@ static size_t target_cap(const cf_dd_part *p, size_t need)
         return c;
 }
 
-static void keys_rebuild(cf_dd_part *p, size_t need)
+/* Rebuild one table into target_cap(need) slots, keeping its live entries.
+ * Both tables hold size-byte entries that start with their 64-bit hash (0 =
+ * empty) and have their event time at t_off; inlined at each call so the
+ * copies have constant sizes. Returns the new table; sets *cap and *used. */
+static inline __attribute__((always_inline)) void *table_rebuild(cf_dd_part *p, void *old,
+                                                                 size_t *cap, size_t *used,
+                                                                 size_t size, size_t t_off,
+                                                                 size_t need)
 {
-        size_t nc = target_cap(p, need);
-        cf_dd_key *nk = table_alloc(nc, sizeof(*nk));
-        size_t live = 0;
-        for (size_t i = 0; i < p->kcap; i++) {
-                const cf_dd_key *e = &p->keys[i];
-                if (!e->kh || !cf_dd_live(p, e->t)) continue;
-                size_t j = home(e->kh, nc);
-                while (nk[j].kh)
-                        j = j + 1 == nc ? 0 : j + 1;
-                nk[j] = *e;
+        size_t nc = target_cap(p, need), live = 0;
+        char *nt = table_alloc(nc, size);
+        for (size_t i = 0; i < *cap; i++) {
+                const char *e = (const char *)old + i * size;
+                uint64_t h, o;
+                uint32_t t;
+                memcpy(&h, e, 8);
+                memcpy(&t, e + t_off, 4);
+                if (!h || !cf_dd_live(p, t)) continue;
+                size_t j = home(h, nc);
+                for (;; j = j + 1 == nc ? 0 : j + 1) {
+                        memcpy(&o, nt + j * size, 8);
+                        if (!o) break;
+                }
+                memcpy(nt + j * size, e, size);
                 live++;
         }
-        free(p->keys);
-        p->keys = nk;
-        p->kcap = nc;
-        p->kused = live;
+        free(old);
+        *cap = nc;
+        *used = live;
         p->rebuilds++;
+        return nt;
+}
+
+static void keys_rebuild(cf_dd_part *p, size_t need)
+{
+        p->keys = table_rebuild(p, p->keys, &p->kcap, &p->kused, sizeof(cf_dd_key),
+                                offsetof(cf_dd_key, t), need);
 }
 
 static void ships_rebuild(cf_dd_part *p, size_t need)
 {
-        size_t nc = target_cap(p, need);
-        cf_dd_ship *ns = table_alloc(nc, sizeof(*ns));
-        size_t live = 0;
-        for (size_t i = 0; i < p->scap; i++) {
-                const cf_dd_ship *e = &p->ships[i];
-                if (!e->sh || !cf_dd_live(p, e->t)) continue;
-                size_t j = home(e->sh, nc);
-                while (ns[j].sh)
-                        j = j + 1 == nc ? 0 : j + 1;
-                ns[j] = *e;
-                live++;
-        }
-        free(p->ships);
-        p->ships = ns;
-        p->scap = nc;
-        p->sused = live;
-        p->rebuilds++;
+        p->ships = table_rebuild(p, p->ships, &p->scap, &p->sused, sizeof(cf_dd_ship),
+                                 offsetof(cf_dd_ship, t), need);
 }
 
 int cf_dd_reserve(cf_dd_part *p)

@@ -21,22 +21,6 @@
 #include "stages/detect/detect.h"
 #include "stages/detect/detect_int.h"
 
-const cf_rule *const cf_detect_rules[] = {
-    &cf_rule_trade_remedy_evasion,
-    &cf_rule_origin_route_mismatch,
-    &cf_rule_manufacturer_origin_mismatch,
-    &cf_rule_unit_value_outlier,
-    &cf_rule_origin_volume_surge,
-    &cf_rule_new_exporter_surge,
-    &cf_rule_capacity_exceeded,
-    &cf_rule_certificate_reuse,
-    &cf_rule_preference_without_certificate,
-    &cf_rule_watchlist_party,
-    &cf_rule_duplicate_shipment,
-    &cf_rule_conflicting_resubmission,
-};
-const size_t cf_detect_n_rules = sizeof(cf_detect_rules) / sizeof(cf_detect_rules[0]);
-
 /* ---- configuration: stages.detect and rules.yaml ---- */
 
 typedef struct stage_cfg {
@@ -215,60 +199,6 @@ static cf_detect_part *part_get(cf_detect *x, int32_t partition)
         return *pp;
 }
 
-/* ---- evidence ---- */
-
-cf_buf *cf_ev_begin(cf_detect *x)
-{
-        cf_buf_reset(&x->ev);
-        cf_buf_putc(&x->ev, '{');
-        return &x->ev;
-}
-
-static void ev_key(cf_buf *o, const char *key)
-{
-        if (o->p[o->len - 1] != '{') cf_buf_putc(o, ',');
-        cf_json_key(o, key);
-}
-
-void cf_ev_str(cf_buf *o, const char *key, const char *s, size_t n)
-{
-        ev_key(o, key);
-        cf_json_str(o, s, n);
-}
-
-void cf_ev_cc(cf_buf *o, const char *key, uint16_t cc)
-{
-        ev_key(o, key);
-        if (!cc) {
-                cf_buf_puts(o, "null");
-                return;
-        }
-        char s[3];
-        cf_cc_str(cc, s);
-        cf_json_str(o, s, 2);
-}
-
-void cf_ev_num(cf_buf *o, const char *key, double v)
-{
-        ev_key(o, key);
-        cf_json_num(o, v);
-}
-
-void cf_ev_time(cf_buf *o, const char *key, int64_t ms)
-{
-        ev_key(o, key);
-        cf_json_time(o, ms);
-}
-
-void cf_detect_fire(cf_detect *x, cf_batch *b, cf_record *r, const cf_rule *rule, const void *cfg)
-{
-        const cf_rule_common *c = cfg;
-        cf_buf_putc(&x->ev, '}');
-        cf_record_add_reason(b, r, rule->name, c->weight, x->ev.p, x->ev.len);
-        for (size_t i = 0; i < cf_detect_n_rules; i++)
-                if (cf_detect_rules[i] == rule) x->fired[i]++;
-}
-
 /* ---- the stage ---- */
 
 typedef struct detect_stage {
@@ -282,7 +212,9 @@ static int detect_init(cf_stage *st, const cf_stage_env *env, char *errstr, size
 {
         detect_stage *d = calloc(1, sizeof(*d));
         st->ctx = d;
-        if (load_all(&d->x, &d->sc, env, errstr, errstr_size)) {
+        if (cf_rule_set_build(&d->x.rules, cf_detect_rules, cf_detect_n_rules, errstr,
+                              errstr_size) ||
+            load_all(&d->x, &d->sc, env, errstr, errstr_size)) {
                 detect_destroy(st); /* also callable alone (tests, tools) */
                 st->ctx = NULL;
                 return -1;
@@ -305,6 +237,7 @@ static void check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r)
         if (r->decl.event_time_ms < ps->first_ms) ps->first_ms = r->decl.event_time_ms;
         for (size_t i = 0; i < cf_detect_n_rules; i++) {
                 const cf_rule_common *c = x->cfg[i];
+                x->cur = (uint16_t)i; /* the reason's rule_ix (cf_detect_fire) */
                 if (c->enabled) cf_detect_rules[i]->check(x, ps, b, r, c);
         }
         score(x, r);
@@ -427,8 +360,27 @@ static void detect_destroy(cf_stage *st)
         free_cfgs(d->x.cfg);
         cf_detect_ref_free(&d->x.ref);
         cf_buf_free(&d->x.ev);
+        cf_buf_free(&d->x.ex);
         cf_config_map_free(stage_map, &d->sc);
         free(d);
+}
+
+static const cf_rule_set *detect_rules(cf_stage *st)
+{
+        detect_stage *d = st->ctx;
+        return &d->x.rules;
+}
+
+int cf_detect_rule_set(cf_rule_set *out, char *errstr, size_t errstr_size)
+{
+        return cf_rule_set_build(out, cf_detect_rules, cf_detect_n_rules, errstr, errstr_size);
+}
+
+int cf_detect_rule_index(const char *name)
+{
+        for (size_t i = 0; i < cf_detect_n_rules; i++)
+                if (!strcmp(cf_detect_rules[i]->name, name)) return (int)i;
+        return -1;
 }
 
 void cf_detect_describe_rules(FILE *out)
@@ -477,4 +429,5 @@ const cf_stage_plugin cf_stage_detect = {
     .reload = detect_reload,
     .metrics = detect_metrics,
     .destroy = detect_destroy,
+    .rules = detect_rules,
 };

@@ -17,6 +17,7 @@
 #include "pipeline/core/buf.h"
 #include "pipeline/core/config_map.h"
 #include "pipeline/core/stenc.h"
+#include "pipeline/core/rule_set.h"
 #include "stages/detect/kvtab.h"
 
 /** Keys every rule has; the first member of every rule's config struct. */
@@ -127,7 +128,9 @@ typedef struct cf_detect_part {
 
 typedef struct cf_detect cf_detect;
 
-/** A rule: name, config map (under rules.<name> in rules.yaml) and check. */
+/** A rule: name, config map (under rules.<name> in rules.yaml) and check. A check that
+ * fires writes the evidence (cf_ev_*) and the explanation sentence (cf_ex_begin), then
+ * calls cf_detect_fire. */
 typedef struct cf_rule {
         const char *name;
         const char *description;
@@ -163,18 +166,19 @@ struct cf_detect {
         void **cfg; /* per rule (cf_detect_rules order) */
         cf_detect_part **parts;
         size_t nparts;
-        cf_buf ev;              /* evidence under construction */
-        uint64_t fired[16];     /* per rule */
+        cf_buf ev;                    /* evidence under construction */
+        cf_buf ex;                    /* explanation under construction */
+        uint64_t fired[CF_RULES_MAX]; /* per rule */
+        uint16_t cur;                 /* registry position of the rule being checked */
         uint64_t exp_h, decl_h; /* hashes of the current record's exporter and declaration ids */
+        cf_rule_set rules;      /* the registry's names, published to later stages */
 };
 
-extern const cf_rule cf_rule_trade_remedy_evasion, cf_rule_origin_route_mismatch,
-    cf_rule_manufacturer_origin_mismatch, cf_rule_unit_value_outlier, cf_rule_origin_volume_surge,
-    cf_rule_new_exporter_surge, cf_rule_capacity_exceeded, cf_rule_certificate_reuse,
-    cf_rule_preference_without_certificate, cf_rule_watchlist_party, cf_rule_duplicate_shipment,
-    cf_rule_conflicting_resubmission;
+#define CF_RULE(name) extern const cf_rule cf_rule_##name;
+#include "stages/detect/rules.def"
+#undef CF_RULE
 
-/** Every rule, in evaluation order. */
+/** Every rule, in evaluation order (registry.c, from rules.def). */
 extern const cf_rule *const cf_detect_rules[];
 /** Number of rules. */
 extern const size_t cf_detect_n_rules;
@@ -189,6 +193,10 @@ void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out);
  * rule config; NULL with the reason in errstr. */
 cf_detect_part *cf_detect_state_restore(cf_detect *x, const void *data, size_t len, char *errstr,
                                         size_t errstr_size);
+/** Check a registry (at most CF_RULES_MAX rules, names [a-z][a-z0-9_]* of at most
+ * CF_RULE_NAME_MAX bytes, no name twice) and fill out with its names; -1 + errstr. */
+int cf_rule_set_build(cf_rule_set *out, const cf_rule *const *rules, size_t n, char *errstr,
+                      size_t errstr_size);
 
 /** Start an evidence object in x->ev (writes '{'). */
 cf_buf *cf_ev_begin(cf_detect *x);
@@ -200,8 +208,26 @@ void cf_ev_cc(cf_buf *o, const char *key, uint16_t cc);
 void cf_ev_num(cf_buf *o, const char *key, double v);
 /** Add "key":RFC 3339 time. */
 void cf_ev_time(cf_buf *o, const char *key, int64_t ms);
-/** Close the object and add the reason with the rule's weight to r. */
+/** Close the object and add the reason with the rule's weight and the explanation
+ * written since cf_ev_begin to r. */
 void cf_detect_fire(cf_detect *x, cf_batch *b, cf_record *r, const cf_rule *rule, const void *cfg);
+
+/* ---- explanations: one sentence per reason, made from its evidence (RULES.md) ---- */
+
+#define CF_EX_NUM_MAX 48
+/** The explanation buffer, emptied by cf_ev_begin (write it with cf_buf_printf). */
+cf_buf *cf_ex_begin(cf_detect *x);
+/** v for people at dst: below 1000, 3 significant digits (0.00123, 1.61, 29.3, 587);
+ * from 1000 on, rounded with thousands separators (1,587; 2,930,000). Returns dst. */
+const char *cf_ex_num(char *dst, double v);
+/** An event time as a UTC date "YYYY-MM-DD" at dst (>= 32 bytes). Returns dst. */
+const char *cf_ex_date(char *dst, int64_t ms);
+/** A packed country code as "CN" at dst (>= 3 bytes; "??" when 0). Returns dst. */
+const char *cf_ex_cc(char *dst, uint16_t cc);
+/* The same as printf arguments, valid until the end of the enclosing block. */
+#define CF_EX_NUM(v)   cf_ex_num((char[CF_EX_NUM_MAX]){0}, (v))
+#define CF_EX_DATE(ms) cf_ex_date((char[32]){0}, (ms))
+#define CF_EX_CC(cc)   cf_ex_cc((char[3]){0}, (cc))
 
 /** Packed country code of a two-letter prefix, or 0 when not an ISO code. */
 uint16_t cf_cc_of(const char *p, size_t n);

@@ -54,6 +54,26 @@ static int find(const uint64_t *a, uint32_t n, uint64_t h)
         return -1;
 }
 
+/* "certificate of origin CO-1, first used by exporter TH-E1 on declaration D-1 on
+ * 2025-03-01, is now used by 2 exporters on 3 declarations" or "... is now on 5
+ * declarations, more than the 3 allowed" */
+static void cert_explain(cf_detect *x, const cf_decl *d, const cert_cfg *cfg, const cert_val *v,
+                         bool second_exporter)
+{
+        cf_buf *e = cf_ex_begin(x);
+        cf_buf_printf(e,
+                      "certificate of origin %.*s, first used by exporter %s on declaration %s on "
+                      "%s, is now ",
+                      (int)d->certificate_of_origin.n, d->certificate_of_origin.p, v->exp_ids[0],
+                      v->first_decl, CF_EX_DATE(v->first_ms));
+        if (second_exporter)
+                cf_buf_printf(e, "used by %s exporters on %s declarations", CF_EX_NUM(v->n_exp),
+                              CF_EX_NUM(v->n_decl));
+        else
+                cf_buf_printf(e, "on %s declarations, more than the %s allowed",
+                              CF_EX_NUM(v->n_decl), CF_EX_NUM((double)cfg->max_declarations));
+}
+
 static void cert_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
 {
         const cert_cfg *cfg = cv;
@@ -96,6 +116,7 @@ static void cert_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record 
         cf_ev_time(o, "first_used", v->first_ms);
         cf_ev_str(o, "reason", pos > 0 ? "second_exporter" : "too_many_declarations",
                   pos > 0 ? 15 : 21);
+        cert_explain(x, d, cfg, v, pos > 0);
         cf_detect_fire(x, b, r, &cf_rule_certificate_reuse, cfg);
 }
 

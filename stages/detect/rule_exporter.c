@@ -81,6 +81,15 @@ static void nes_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         cf_ev_num(o, "days_since_first_seen", floor((double)(t - first) / DAY_MS));
         cf_ev_num(o, "cumulative_value_usd", v->cum_value);
         cf_ev_num(o, "threshold_usd", cfg->max_value_usd);
+        /* "new exporter TH-E1 (first seen in the stream on 2025-01-03, 41 days ago) has shipped
+         * USD 1,520,000 since, above the USD 1,000,000 threshold" */
+        cf_buf_printf(cf_ex_begin(x),
+                      "new exporter %.*s (%s on %s, %s days ago) has shipped USD %s since, above "
+                      "the USD %s threshold",
+                      (int)d->exporter_id.n, d->exporter_id.p,
+                      src[0] == 's' ? "first seen in the stream" : "registered", CF_EX_DATE(first),
+                      CF_EX_NUM(floor((double)(t - first) / DAY_MS)), CF_EX_NUM(v->cum_value),
+                      CF_EX_NUM(cfg->max_value_usd));
         cf_detect_fire(x, b, r, &cf_rule_new_exporter_surge, cfg);
 }
 
@@ -193,6 +202,16 @@ static void cap_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
                 cf_ev_str(o, "unit", g->unit, strlen(g->unit));
                 cf_ev_str(o, "registry_hs_prefix", g->hs_prefix, pl);
                 cf_ev_cc(o, "registry_country", g->country);
+                /* "exporter TH-E1 has shipped 1,200,000 NMB of HS 9403 in 2025, above its
+                 * registered capacity of 1,000,000 NMB a year" */
+                cf_buf *e = cf_ex_begin(x);
+                cf_buf_printf(e,
+                              "exporter %.*s has shipped %s %s of HS %.*s in %lld, above its "
+                              "registered capacity of %s %s a year",
+                              (int)id->n, id->p, CF_EX_NUM(v->qty), g->unit, (int)pl, g->hs_prefix,
+                              (long long)year, CF_EX_NUM(g->capacity_per_year), g->unit);
+                if (cfg->tolerance != 1.0)
+                        cf_buf_printf(e, " times a tolerance of %s", CF_EX_NUM(cfg->tolerance));
                 cf_detect_fire(x, b, r, &cf_rule_capacity_exceeded, cfg);
                 return;
         }

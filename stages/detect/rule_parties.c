@@ -41,6 +41,14 @@ static void mom_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         if (d->present & CF_HAS_MANUFACTURER_ID)
                 cf_ev_str(o, "manufacturer_id", d->manufacturer_id.p, d->manufacturer_id.n);
         cf_ev_cc(o, "origin_country", d->origin_country);
+        /* "manufacturer country CN (prefix of manufacturer_id CN-M-1) differs from declared
+         * origin VN" */
+        cf_buf *e = cf_ex_begin(x);
+        cf_buf_printf(e, "manufacturer country %s", CF_EX_CC(mc));
+        if (!strcmp(src, "manufacturer_id"))
+                cf_buf_printf(e, " (prefix of manufacturer_id %.*s)", (int)d->manufacturer_id.n,
+                              d->manufacturer_id.p);
+        cf_buf_printf(e, " differs from declared origin %s", CF_EX_CC(d->origin_country));
         cf_detect_fire(x, b, r, &cf_rule_manufacturer_origin_mismatch, cfg);
 }
 
@@ -74,6 +82,19 @@ static const cf_wl_entry *wl_find(const cf_detect_ref *ref, const cf_str *id, ui
         return NULL;
 }
 
+/* "importer US-I7 is on the watchlist as party (sanctions evasion; listed on 2024-05-01)";
+ * "as <kind>" only when the list names another kind than the role */
+static void wl_explain(cf_detect *x, const char *role, const cf_wl_entry *le)
+{
+        cf_buf *e = cf_ex_begin(x);
+        cf_buf_printf(e, "%s %s is on the watchlist", role, le->id);
+        if (strcmp(le->kind, role)) cf_buf_printf(e, " as %s", le->kind);
+        if (*le->reason || *le->listed_on)
+                cf_buf_printf(e, " (%s%s%s%s)", le->reason,
+                              *le->reason && *le->listed_on ? "; " : "",
+                              *le->listed_on ? "listed on " : "", le->listed_on);
+}
+
 static void wl_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
 {
         const cf_decl *d = &r->decl;
@@ -97,10 +118,12 @@ static void wl_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r
                         cf_ev_str(o, "list_reason", e->reason, strlen(e->reason));
                         if (*e->listed_on)
                                 cf_ev_str(o, "listed_on", e->listed_on, strlen(e->listed_on));
+                        wl_explain(x, roles[i], e);
                 }
         }
         if (!hits) return;
         cf_ev_num(o, "roles_matched", hits);
+        if (hits > 1) cf_buf_printf(&x->ex, "; %d parties of the declaration are listed", hits);
         cf_detect_fire(x, b, r, &cf_rule_watchlist_party, cv);
 }
 
@@ -127,6 +150,9 @@ static void pwc_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         if ((d->present & CF_HAS_CERTIFICATE) && d->certificate_of_origin.n) return;
         cf_buf *o = cf_ev_begin(x);
         cf_ev_str(o, "preference_code", d->preference_code.p, d->preference_code.n);
+        cf_buf_printf(cf_ex_begin(x),
+                      "tariff preference %.*s claimed without a certificate of origin",
+                      (int)d->preference_code.n, d->preference_code.p);
         cf_detect_fire(x, b, r, &cf_rule_preference_without_certificate, cv);
 }
 

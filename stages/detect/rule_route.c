@@ -18,6 +18,21 @@ static const cf_config_map orm_map[] = {
      "also compare the origin with the port-of-loading country"},
     {0}};
 
+/* "declared origin VN differs from the export country CN and the port-of-loading
+ * country CN; origin VN is on the route watch list (reason)" */
+static void orm_explain(cf_detect *x, const cf_decl *d, uint16_t pol, const cf_route_entry *le)
+{
+        bool exp = d->origin_country != d->export_country, port = pol && pol != d->origin_country;
+        cf_buf *e = cf_ex_begin(x);
+        cf_buf_printf(e, "declared origin %s differs from ", CF_EX_CC(d->origin_country));
+        if (exp) cf_buf_printf(e, "the export country %s", CF_EX_CC(d->export_country));
+        if (exp && port) cf_buf_puts(e, " and ");
+        if (port) cf_buf_printf(e, "the port-of-loading country %s", CF_EX_CC(pol));
+        cf_buf_printf(e, "; %s %s is on the route watch list",
+                      strcmp(le->kind, "origin") ? "HS chapter" : "origin", le->value);
+        if (*le->reason) cf_buf_printf(e, " (%s)", le->reason);
+}
+
 static void orm_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
 {
         const orm_cfg *cfg = cv;
@@ -42,6 +57,7 @@ static void orm_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         cf_ev_str(o, "list_kind", e->kind, strlen(e->kind));
         cf_ev_str(o, "list_value", e->value, strlen(e->value));
         if (*e->reason) cf_ev_str(o, "list_reason", e->reason, strlen(e->reason));
+        orm_explain(x, d, pol, e);
         cf_detect_fire(x, b, r, &cf_rule_origin_route_mismatch, cfg);
 }
 

@@ -1,7 +1,8 @@
 /*
  * rule_signals.c - duplicate_shipment and conflicting_resubmission: the
  * dedup stage detects them (DESIGN §5.2) and hands a signal with its
- * evidence; here they become reasons with the weights of rules.yaml.
+ * evidence and explanation; here they become reasons with the weights of
+ * rules.yaml.
  */
 #include <string.h>
 
@@ -20,6 +21,8 @@ static void signal_fire(cf_detect *x, cf_batch *b, cf_record *r, const cf_rule *
         cf_buf *o = cf_ev_begin(x);
         /* the dedup evidence is an object: splice its members in */
         if (ev && ev[0] == '{' && ev[1] != '}') cf_buf_puts(o, ev + 1), o->len--;
+        /* and its sentence, written by dedup from the same numbers (RULES.md) */
+        if (r->sig_explanation[bit]) cf_buf_puts(cf_ex_begin(x), r->sig_explanation[bit]);
         cf_detect_fire(x, b, r, rule, cfg);
 }
 

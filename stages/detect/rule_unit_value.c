@@ -131,6 +131,13 @@ static void uv_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r
                         cf_ev_str(o, "unit", d->unit, strlen(d->unit));
                         cf_ev_str(o, "direction", z < 0 ? "undervalued" : "overvalued",
                                   z < 0 ? 11 : 10);
+                        /* "unit value 1.61 USD/KGM is 4.1 robust SDs below the median 2.93
+                         * for HS 721933 over 1,587 samples" */
+                        cf_buf_printf(cf_ex_begin(x),
+                                      "unit value %s USD/%s is %.1f robust SDs %s the median %s "
+                                      "for HS %06u over %s samples",
+                                      CF_EX_NUM(uv), d->unit, fabs(z), z < 0 ? "below" : "above",
+                                      CF_EX_NUM(exp(v->med)), (unsigned)d->hs6, CF_EX_NUM(v->n));
                         cf_detect_fire(x, b, r, &cf_rule_unit_value_outlier, cfg);
                         return;
                 }

@@ -135,6 +135,26 @@ static void long_sums(vol_val *v, int64_t ds, int64_t nd)
         v->long_days = (uint32_t)nd;
 }
 
+/* "USD 1,230,000 from VN under HS 854231 in the last 24 h on 12 declarations: 8.3
+ * times its daily baseline of USD 148,000 (2.1 declarations a day); more than 5
+ * times fires". Below the floor the ratio is to the floor, and the sentence says so. */
+static void vol_explain(cf_detect *x, const cf_decl *d, const vol_cfg *cfg, double sv, double sc,
+                        double base, double base_n, double floor_v)
+{
+        cf_buf *e = cf_ex_begin(x);
+        cf_buf_printf(
+            e, "USD %s from %s under HS %06u in the last %s h on %s declarations: %s times ",
+            CF_EX_NUM(sv), CF_EX_CC(d->origin_country), (unsigned)d->hs6,
+            CF_EX_NUM((double)(cfg->short_ms / HOUR_MS)), CF_EX_NUM(sc), CF_EX_NUM(sv / floor_v));
+        if (base < cfg->min_baseline_usd)
+                cf_buf_printf(e, "the minimum daily baseline of USD %s (its own: USD %s, ",
+                              CF_EX_NUM(floor_v), CF_EX_NUM(base));
+        else
+                cf_buf_printf(e, "its daily baseline of USD %s (", CF_EX_NUM(base));
+        cf_buf_printf(e, "%s declarations a day); more than %s times fires", CF_EX_NUM(base_n),
+                      CF_EX_NUM(cfg->k));
+}
+
 static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
 {
         const vol_cfg *cfg = cv;
@@ -205,6 +225,7 @@ static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         cf_ev_num(o, "ratio", sv / floor_v);
         cf_ev_num(o, "k", cfg->k);
         cf_ev_num(o, "history_days", (double)hist_days);
+        vol_explain(x, d, cfg, sv, sc, base, base_n, floor_v);
         cf_detect_fire(x, b, r, &cf_rule_origin_volume_surge, cfg);
 }
 

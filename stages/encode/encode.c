@@ -28,6 +28,10 @@ void cf_encode_flag(cf_buf *o, const cf_record *r, int64_t processed_at_ms,
                 cf_json_num(o, re->weight);
                 cf_buf_puts(o, ",\"evidence\":");
                 cf_buf_put(o, re->evidence, re->evidence_len);
+                if (re->explanation) { /* plain text with ids from the input: escaped here */
+                        cf_buf_puts(o, ",\"explanation\":");
+                        cf_json_str(o, re->explanation, re->explanation_len);
+                }
                 cf_buf_putc(o, '}');
         }
         cf_buf_puts(o, "],\"source\":{");

@@ -15,8 +15,26 @@
 
 #include "pipeline/core/chain.h"
 #include "pipeline/core/stage.h"
+#include "stages/detect/detect.h"
 
 extern const cf_stage_plugin cf_stage_aggregate;
+
+/* The rule names aggregate gets from detect in a chain (env.rules). */
+static const cf_rule_set *rules(void)
+{
+        static cf_rule_set rs;
+        char err[256];
+        if (!rs.n && cf_detect_rule_set(&rs, err, sizeof(err))) fail_msg("%s", err);
+        return &rs;
+}
+
+/* Flag r with the rule named name. */
+static void add_reason(cf_batch *b, cf_record *r, const char *name, double weight)
+{
+        int ix = cf_rule_set_index(rules(), name);
+        assert_true(ix >= 0);
+        cf_record_add_reason(b, r, (uint16_t)ix, name, weight, "{}", 2);
+}
 
 #define T0  1735689600000LL /* 2025-01-01T00:00:00Z */
 #define MIN 60000LL
@@ -38,7 +56,7 @@ static cf_stage new_stage(const char *yaml)
         cf_node *n =
             yaml ? cf_yaml_load_string("t.yaml", yaml, strlen(yaml), err, sizeof(err)) : NULL;
         cf_stage st = {.p = &cf_stage_aggregate};
-        cf_stage_env env = {.cfg = n, .pipeline_version = "test"};
+        cf_stage_env env = {.cfg = n, .pipeline_version = "test", .rules = rules()};
         if (cf_stage_aggregate.init(&st, &env, err, sizeof(err))) fail_msg("init: %s", err);
         cf_yaml_free(n);
         return st;
@@ -97,7 +115,7 @@ static void run(cf_stage *st, const ag_rec *rs, size_t n, outs *o)
                 d->value_usd = a->value ? a->value : 100;
                 if (a->rule) {
                         r->flagged = true;
-                        cf_record_add_reason(&b, r, a->rule, 50, "{}", 2);
+                        add_reason(&b, r, a->rule, 50);
                 }
         }
         assert_int_equal(cf_stage_aggregate.process(st, &b), 0);
@@ -464,8 +482,8 @@ static void test_largest_messages(void **state)
                 d->exporter_id = (cf_str){"VN-E1", 5};
                 if (i < 69) {
                         r->flagged = true;
-                        for (int k = 0; k < cf_n_rule_names; k++)
-                                cf_record_add_reason(&b, r, cf_rule_names[k], 1, "{}", 2);
+                        for (int k = 0; k < rules()->n; k++)
+                                add_reason(&b, r, rules()->names[k], 1);
                 }
         }
         assert_int_equal(cf_stage_aggregate.process(&st, &b), 0);
@@ -482,9 +500,9 @@ static void test_largest_messages(void **state)
         assert_non_null(strstr(g0, "\"MTQ\":"));
         assert_null(strstr(g0, "\"TNE\"")); /* a 5th unit: counted, not summed */
         assert_int_equal(num(w0, "unit_overflow_records"), 1);
-        for (int k = 0; k < cf_n_rule_names; k++) {
+        for (int k = 0; k < rules()->n; k++) {
                 char want[96];
-                snprintf(want, sizeof(want), "\"%s\":5", cf_rule_names[k]);
+                snprintf(want, sizeof(want), "\"%s\":5", rules()->names[k]);
                 assert_non_null(strstr(g0, want));
         }
         size_t ntop = 0;
@@ -515,7 +533,7 @@ static void test_reload(void **state)
         char err[256] = "";
         const char *ok = "top_k: 5\n", *bad = "window: 2h\n";
         cf_node *n = cf_yaml_load_string("t.yaml", ok, strlen(ok), err, sizeof(err));
-        cf_stage_env env = {.cfg = n, .pipeline_version = "test"};
+        cf_stage_env env = {.cfg = n, .pipeline_version = "test", .rules = rules()};
         assert_int_equal(cf_stage_aggregate.reload(&st, &env, err, sizeof(err)), 0);
         cf_yaml_free(n);
         n = cf_yaml_load_string("t.yaml", bad, strlen(bad), err, sizeof(err));

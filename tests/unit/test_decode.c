@@ -173,6 +173,52 @@ static void test_full_fields(void **state)
         free(p);
 }
 
+/* The optional risk-model fields and the attributes object (issue 16). */
+static void test_risk_fields(void **state)
+{
+        fx *f = *state;
+        size_t len;
+        char *p = slurp(CF_SRCDIR "/schemas/examples/risk-attributes.json", &len);
+        cf_record *r = decode(f, p, len);
+        assert_int_equal(r->status, CF_REC_OK);
+        const cf_decl *d = &r->decl;
+        assert_true(str_eq(d->customs_office, "30"));
+        assert_false(d->present & CF_HAS_COURIER); /* null = absent */
+        assert_true(str_eq(d->tax_type, "FEU1"));
+        assert_true((d->present & CF_HAS_TAX_RATE) && d->tax_rate == 0.0);
+        assert_true(str_eq(d->origin_indicator, "G"));
+        assert_true(str_eq(d->process_type, "B"));
+        assert_true(str_eq(d->import_type, "11"));
+        assert_true(str_eq(d->import_use, "21"));
+        assert_true(str_eq(d->payment_type, "11"));
+        assert_true(d->present & CF_HAS_ATTRIBUTES);
+        assert_int_equal(d->n_attrs, 4);
+        assert_true(str_eq(d->attrs[0].key, "kcs_declaration_id"));
+        assert_true(str_eq(d->attrs[0].str, "97061800"));
+        assert_false(d->attrs[0].is_num);
+        assert_true(str_eq(d->attrs[1].str, "red"));
+        assert_true(d->attrs[2].is_num && d->attrs[2].num == 2);
+        assert_true(str_eq(d->attrs[3].key, "note\xc3\xa9"));
+        assert_true(str_eq(d->attrs[3].str, "\xc3\xa9t\xc3\xa9"));
+        free(p);
+        /* an old message (none of them) stays valid and has none */
+        p = slurp(CF_SRCDIR "/schemas/examples/minimal.json", &len);
+        r = decode(f, p, len);
+        assert_int_equal(r->status, CF_REC_OK);
+        assert_int_equal(r->decl.n_attrs, 0);
+        assert_int_equal(r->decl.present & (CF_HAS_TAX_RATE | CF_HAS_ATTRIBUTES), 0);
+        free(p);
+        const char *empty =
+            "{\"declaration_id\":\"D\",\"line\":1,\"event_time\":"
+            "\"2025-03-14T09:30:00Z\",\"hs_code\":\"940350\",\"origin_country\":"
+            "\"CN\",\"export_country\":\"CN\",\"exporter_id\":\"e\",\"importer_id\":"
+            "\"i\",\"quantity\":1,\"unit\":\"NMB\",\"customs_value\":1,"
+            "\"currency\":\"USD\",\"attributes\":{}}";
+        r = decode(f, empty, strlen(empty));
+        assert_int_equal(r->status, CF_REC_OK);
+        assert_int_equal(r->decl.n_attrs, 0);
+}
+
 static void test_escapes_and_numbers(void **state)
 {
         fx *f = *state;
@@ -241,6 +287,7 @@ static int run_group(void)
             cmocka_unit_test_setup_teardown(test_invalid_examples, setup, teardown),
             cmocka_unit_test_setup_teardown(test_full_fields, setup, teardown),
             cmocka_unit_test_setup_teardown(test_escapes_and_numbers, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_risk_fields, setup, teardown),
             cmocka_unit_test(test_rfc3339),
             cmocka_unit_test(test_countries),
         };

@@ -15,6 +15,8 @@
 
 #include "pipeline/core/chain.h"
 #include "pipeline/core/config.h"
+#include "stages/detect/detect_int.h"
+#include "stages/encode/encode.h"
 
 #define FIX CF_TESTDIR "/fixtures/detect"
 
@@ -108,6 +110,17 @@ static void expect_fired(const cf_record *r, const char *rule, const char *const
                         fail_msg("%s evidence %s lacks %s", rule, re->evidence, *frags);
 }
 
+/* The reason for rule explains itself with exactly the sentence want (RULES.md). */
+static void expect_explained(const cf_record *r, const char *rule, const char *want)
+{
+        const cf_reason *re = reason(r, rule);
+        if (!re) fail_msg("%s did not fire", rule);
+        if (!re->explanation || strlen(re->explanation) != re->explanation_len ||
+            strcmp(re->explanation, want))
+                fail_msg("%s explanation\n  got:  %s\n  want: %s", rule,
+                         re->explanation ? re->explanation : "(none)", want);
+}
+
 static void expect_quiet(const cf_record *r, const char *rule)
 {
         const cf_reason *re = reason(r, rule);
@@ -124,6 +137,9 @@ static void test_trade_remedy_evasion(void **state)
                                       "\"measure_type\":\"anti_dumping\"",
                                       "\"affected_country\":\"CN\"", "\"origin_country\":\"VN\"",
                                       "\"route_field\":\"export_country\"", NULL});
+        expect_explained(r, "trade_remedy_evasion",
+                         "HS 7318 is under anti_dumping measure AD-TEST-1 against CN (duty 85.5%); "
+                         "declared origin VN, but the export country is CN");
         assert_true(r->flagged);
         /* via transit and port of loading */
         r = run1(f, &(rec){.hs = "7318150000",
@@ -132,6 +148,9 @@ static void test_trade_remedy_evasion(void **state)
                            .extra = "\"transit_countries\":[\"CN\"]"});
         expect_fired(r, "trade_remedy_evasion",
                      (const char *[]){"\"route_field\":\"transit_countries\"", NULL});
+        expect_explained(r, "trade_remedy_evasion",
+                         "HS 7318 is under anti_dumping measure AD-TEST-1 against CN (duty 85.5%); "
+                         "declared origin VN, but the goods transit CN");
         r = run1(f, &(rec){.hs = "7318150000",
                            .origin = "VN",
                            .export = "VN",
@@ -167,6 +186,9 @@ static void test_origin_route_mismatch(void **state)
         expect_fired(r, "origin_route_mismatch",
                      (const char *[]){"\"origin_country\":\"MY\"", "\"export_country\":\"SG\"",
                                       "\"list_kind\":\"origin\"", "\"list_value\":\"MY\"", NULL});
+        expect_explained(r, "origin_route_mismatch",
+                         "declared origin MY differs from the export country SG; origin MY is on "
+                         "the route watch list (test hub)");
         /* a watch-listed chapter, mismatch through the port of loading */
         r = run1(f, &(rec){.hs = "7326200000",
                            .origin = "DE",
@@ -175,6 +197,9 @@ static void test_origin_route_mismatch(void **state)
         expect_fired(r, "origin_route_mismatch",
                      (const char *[]){"\"port_of_loading_country\":\"NL\"",
                                       "\"list_kind\":\"hs_chapter\"", NULL});
+        expect_explained(r, "origin_route_mismatch",
+                         "declared origin DE differs from the port-of-loading country NL; HS "
+                         "chapter 73 is on the route watch list (test chapter)");
         /* look-alikes: origin differs for goods and origins not on the list; listed
          * origin shipped from itself */
         expect_quiet(run1(f, &(rec){.hs = "8501100000", .origin = "DE", .export = "NL"}),
@@ -191,10 +216,15 @@ static void test_manufacturer_origin_mismatch(void **state)
         expect_fired(r, "manufacturer_origin_mismatch",
                      (const char *[]){"\"manufacturer_country\":\"CN\"",
                                       "\"source_field\":\"manufacturer_country\"", NULL});
+        expect_explained(r, "manufacturer_origin_mismatch",
+                         "manufacturer country CN differs from declared origin VN");
         r = run1(f, &(rec){.origin = "VN", .extra = "\"manufacturer_id\":\"CN-M-77\""});
         expect_fired(r, "manufacturer_origin_mismatch",
                      (const char *[]){"\"source_field\":\"manufacturer_id\"",
                                       "\"manufacturer_id\":\"CN-M-77\"", NULL});
+        expect_explained(r, "manufacturer_origin_mismatch",
+                         "manufacturer country CN (prefix of manufacturer_id CN-M-77) differs from "
+                         "declared origin VN");
         expect_quiet(run1(f, &(rec){.origin = "VN", .extra = "\"manufacturer_id\":\"VN-M-77\""}),
                      "manufacturer_origin_mismatch");
         /* an id whose prefix is not a country code says nothing */
@@ -229,9 +259,15 @@ static void test_unit_value_outlier(void **state)
         expect_fired(r, "unit_value_outlier",
                      (const char *[]){"\"direction\":\"undervalued\"", "\"unit_value_usd\":1",
                                       "\"baseline_median_usd\":", "\"z\":-", "\"samples\":", NULL});
+        expect_explained(r, "unit_value_outlier",
+                         "unit value 1 USD/NMB is 26.5 robust SDs below the median 50.7 for HS "
+                         "940350 over 81 samples");
         r = run1(f, &(rec){.id = "U-2", .hs = "9403500000", .qty = 100, .value = 100 * 2500});
         expect_fired(r, "unit_value_outlier",
                      (const char *[]){"\"direction\":\"overvalued\"", NULL});
+        expect_explained(r, "unit_value_outlier",
+                         "unit value 2,500 USD/NMB is 26.3 robust SDs above the median 50.7 for HS "
+                         "940350 over 81 samples");
         /* a real price spread: 35 and 70 USD/unit are within it */
         expect_quiet(run1(f, &(rec){.id = "L-1", .hs = "9403500000", .qty = 100, .value = 3500}),
                      "unit_value_outlier");
@@ -292,6 +328,12 @@ static void test_origin_volume_surge(void **state)
                                      (const char *[]){"\"origin_country\":\"KH\"", "\"hs6\":620342",
                                                       "\"short_window_value_usd\":", "\"ratio\":",
                                                       "\"baseline_daily_value_usd\":0", NULL});
+                        if (fired == 1)
+                                expect_explained(r, "origin_volume_surge",
+                                                 "USD 660,000 from KH under HS 620342 in the last "
+                                                 "24 h on 11 declarations: 66 times the minimum "
+                                                 "daily baseline of USD 10,000 (its own: USD 0, 0 "
+                                                 "declarations a day); more than 5 times fires");
                 }
         }
         /* the count must pass 5 x max(0, 2) = 10 declarations: 11th onwards */
@@ -322,6 +364,9 @@ static void test_new_exporter_surge(void **state)
             (const char *[]){"\"first_seen\":\"2025-02-01", "\"first_seen_source\":\"stream\"",
                              "\"days_since_first_seen\":9", "\"cumulative_value_usd\":1200000",
                              "\"threshold_usd\":1000000", NULL});
+        expect_explained(r, "new_exporter_surge",
+                         "new exporter NEW-1 (first seen in the stream on 2025-02-01, 9 days ago) "
+                         "has shipped USD 1,200,000 since, above the USD 1,000,000 threshold");
         /* below the threshold: a new exporter is not suspicious in itself */
         r = run1(
             f,
@@ -344,6 +389,9 @@ static void test_new_exporter_surge(void **state)
         expect_fired(r, "new_exporter_surge",
                      (const char *[]){"\"first_seen\":\"2025-03-01",
                                       "\"first_seen_source\":\"registry\"", NULL});
+        expect_explained(r, "new_exporter_surge",
+                         "new exporter TH-NEW-2 (registered on 2025-03-01, 2 days ago) has shipped "
+                         "USD 1,200,000 since, above the USD 1,000,000 threshold");
         fx_free(f);
 }
 
@@ -362,6 +410,9 @@ static void test_capacity_exceeded(void **state)
         expect_fired(r, "capacity_exceeded",
                      (const char *[]){"\"cumulative_quantity\":1200", "\"capacity_per_year\":1000",
                                       "\"year\":2025", "\"registry_hs_prefix\":\"940350\"", NULL});
+        expect_explained(r, "capacity_exceeded",
+                         "exporter TH-FAB-1 has shipped 1,200 NMB of HS 940350 in 2025, above its "
+                         "registered capacity of 1,000 NMB a year");
         /* a new calendar year starts from zero */
         r = run1(f, &(rec){.id = "C-3",
                            .time = "2026-01-02T00:00:00Z",
@@ -406,6 +457,9 @@ static void test_certificate_reuse(void **state)
                      (const char *[]){"\"certificate_of_origin\":\"CO-1\"", "\"declarations\":4",
                                       "\"first_declaration_id\":\"CR-1\"",
                                       "\"reason\":\"too_many_declarations\"", NULL});
+        expect_explained(r, "certificate_reuse",
+                         "certificate of origin CO-1, first used by exporter TH-A on declaration "
+                         "CR-1 on 2025-03-10, is now on 4 declarations, more than the 3 allowed");
         /* a second exporter on a certificate fires at once */
         r = run1(f, &(rec){.id = "CX-1",
                            .exporter = "TH-A",
@@ -417,6 +471,9 @@ static void test_certificate_reuse(void **state)
         expect_fired(r, "certificate_reuse",
                      (const char *[]){"\"exporters\":2", "\"exporters_seen\":[\"TH-A\",\"TH-B\"]",
                                       "\"reason\":\"second_exporter\"", NULL});
+        expect_explained(r, "certificate_reuse",
+                         "certificate of origin CO-2, first used by exporter TH-A on declaration "
+                         "CX-1 on 2025-03-10, is now used by 2 exporters on 2 declarations");
         fx_free(f);
 }
 
@@ -427,6 +484,8 @@ static void test_preference_and_score(void **state)
         cf_record *r = run1(f, &(rec){.extra = "\"preference_code\":\"GSP\""});
         expect_fired(r, "preference_without_certificate",
                      (const char *[]){"\"preference_code\":\"GSP\"", NULL});
+        expect_explained(r, "preference_without_certificate",
+                         "tariff preference GSP claimed without a certificate of origin");
         assert_false(r->flagged);
         assert_true(r->score == 20);
         r = run1(f, &(rec){.id = "P-2",
@@ -454,9 +513,16 @@ static void test_watchlist_party(void **state)
                      (const char *[]){"\"role\":\"exporter\"", "\"id\":\"XX-BAD-01\"",
                                       "\"list_reason\":\"front company\"",
                                       "\"listed_on\":\"2024-01-02\"", NULL});
+        expect_explained(
+            r, "watchlist_party",
+            "exporter XX-BAD-01 is on the watchlist (front company; listed on 2024-01-02)");
         /* kind party matches any role; vessels by IMO number */
-        expect_fired(run1(f, &(rec){.importer = "ZZ-SHELL-7"}), "watchlist_party",
+        r = run1(f, &(rec){.importer = "ZZ-SHELL-7"});
+        expect_fired(r, "watchlist_party",
                      (const char *[]){"\"role\":\"importer\"", "\"list_kind\":\"party\"", NULL});
+        expect_explained(r, "watchlist_party",
+                         "importer ZZ-SHELL-7 is on the watchlist as party (shell company; listed "
+                         "on 2023-05-05)");
         expect_fired(run1(f, &(rec){.extra = "\"vessel_imo\":\"IMO1234567\""}), "watchlist_party",
                      (const char *[]){"\"role\":\"vessel\"", NULL});
         /* look-alikes: similar ids, and an exporter id listed in the importer role only */
@@ -475,12 +541,18 @@ static void test_dedup_signals(void **state)
         r = run1(f, &(rec){.id = "SH-2", .extra = ship});
         expect_fired(r, "duplicate_shipment",
                      (const char *[]){"\"other_declaration_id\":\"SH-1\"", "\"seen_at\":", NULL});
+        expect_explained(r, "duplicate_shipment",
+                         "the same shipment (exporter, importer, HS code, quantity, value, bill of "
+                         "lading, container) was declared under SH-1 at 2025-03-10T10:00:00Z");
         /* same declaration line, different content, no higher amendment */
         r = run1(f, &(rec){.id = "CF-1", .qty = 10, .extra = "\"amendment\":0"});
         expect_quiet(r, "conflicting_resubmission");
         r = run1(f, &(rec){.id = "CF-1", .qty = 20, .extra = "\"amendment\":0"});
         expect_fired(r, "conflicting_resubmission",
                      (const char *[]){"\"previous_amendment\":0", "\"fingerprint\":", NULL});
+        expect_explained(r, "conflicting_resubmission",
+                         "declaration line re-sent with different content and amendment 0, not "
+                         "higher than amendment 0 of the version seen at 2025-03-10T10:00:00Z");
         /* a proper amendment is not a conflict */
         r = run1(f, &(rec){.id = "CF-1", .qty = 30, .extra = "\"amendment\":1"});
         expect_quiet(r, "conflicting_resubmission");
@@ -566,6 +638,86 @@ static void test_reload_keeps_state(void **state)
         fx_free(f);
 }
 
+/* Ids in a sentence come from the input: the flag message escapes them. */
+static void test_explanation_escaped(void **state)
+{
+        fx *f = fx_new();
+        cf_record *r = run1(f, &(rec){.extra = "\"preference_code\":\"G\\\"S\\\\P\\n\""});
+        expect_explained(r, "preference_without_certificate",
+                         "tariff preference G\"S\\P\n claimed without a certificate of origin");
+        r->flagged = true;
+        cf_buf o = {0};
+        cf_encode_flag(&o, r, 0, "test");
+        cf_buf_putc(&o, '\0');
+        assert_non_null(strstr(o.p, ",\"explanation\":\"tariff preference G\\\"S\\\\P\\n claimed "
+                                    "without a certificate of origin\"}"));
+        cf_buf_free(&o);
+        fx_free(f);
+}
+
+/* Numbers in sentences: 3 significant digits below 1,000, grouped integers above. */
+static void test_explanation_numbers(void **state)
+{
+        static const struct {
+                double v;
+                const char *want;
+        } cases[] = {
+            {0, "0"},
+            {1.61, "1.61"},
+            {2.934, "2.93"},
+            {0.0012345, "0.00123"},
+            {29.26, "29.3"},
+            {587, "587"},
+            {99.96, "100"},
+            {999.4, "999"},
+            {999.5, "1,000"},
+            {1587, "1,587"},
+            {2930000.4, "2,930,000"},
+            {-4.05, "-4.05"},
+            {-1234.5, "-1,235"},
+            {-0.0001, "-0.0001"},
+            {1e-12, "1e-12"},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+                assert_string_equal(CF_EX_NUM(cases[i].v), cases[i].want);
+        assert_string_equal(CF_EX_DATE(1741600800000LL), "2025-03-10");
+        assert_string_equal(CF_EX_CC(CF_CC('V', 'N')), "VN");
+}
+
+/* The registry: published to the chain in order, reasons carry their position;
+ * one cap (CF_RULES_MAX) and valid, distinct names, checked with a clear error. */
+static void test_registry(void **state)
+{
+        fx *f = fx_new();
+        const cf_rule_set *rs = cf_chain_rules(f->chain);
+        assert_int_equal(rs->n, cf_detect_n_rules);
+        for (size_t i = 0; i < cf_detect_n_rules; i++)
+                assert_string_equal(rs->names[i], cf_detect_rules[i]->name);
+        cf_record *r = run1(f, &(rec){.exporter = "XX-BAD-01"});
+        const cf_reason *re = reason(r, "watchlist_party");
+        assert_non_null(re);
+        assert_string_equal(rs->names[re->rule_ix], "watchlist_party");
+        assert_int_equal(cf_chain_counters(f->chain)->flags_by_rule[re->rule_ix], 1);
+        fx_free(f);
+        const cf_rule *many[CF_RULES_MAX + 1];
+        for (size_t i = 0; i <= CF_RULES_MAX; i++)
+                many[i] = cf_detect_rules[i % cf_detect_n_rules];
+        cf_rule_set s;
+        char err[256];
+        assert_int_not_equal(cf_rule_set_build(&s, many, CF_RULES_MAX + 1, err, sizeof(err)), 0);
+        assert_non_null(strstr(err, "17 rules are registered"));
+        assert_non_null(strstr(err, "at most CF_RULES_MAX = 16"));
+        assert_int_not_equal(cf_rule_set_build(&s, many, cf_detect_n_rules + 1, err, sizeof(err)),
+                             0);
+        assert_non_null(strstr(err, "registered twice"));
+        const cf_rule bad = {.name = "Bad-Name"}, *one[] = {&bad};
+        assert_int_not_equal(cf_rule_set_build(&s, one, 1, err, sizeof(err)), 0);
+        assert_non_null(strstr(err, "'Bad-Name' must be [a-z][a-z0-9_]*"));
+        assert_int_equal(
+            cf_rule_set_build(&s, cf_detect_rules, cf_detect_n_rules, err, sizeof(err)), 0);
+        assert_int_equal(s.n, cf_detect_n_rules);
+}
+
 /* rules.yaml mistakes are errors with file:line */
 static void test_bad_rules(void **state)
 {
@@ -621,6 +773,9 @@ int main(void)
             cmocka_unit_test(test_snapshot_restore),
             cmocka_unit_test(test_bad_rules),
             cmocka_unit_test(test_reload_keeps_state),
+            cmocka_unit_test(test_explanation_escaped),
+            cmocka_unit_test(test_explanation_numbers),
+            cmocka_unit_test(test_registry),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
