@@ -320,8 +320,8 @@ static bool read_group(cf_agg_window *w, const cf_agg_limits *l, cf_st_dec *d, i
 {
         cf_agg_group g = {0};
         g.key = cf_st_u64(d);
-        g.records = cf_st_u64(d);
-        g.flagged = cf_st_u64(d);
+        g.records = cf_st_counter64(d, "group records");
+        g.flagged = cf_st_counter64(d, "group flagged");
         g.value_cents = cf_agg_get_cents(d, version == 1, "group value");
         for (int u = 0; u < CF_AGG_UNITS; u++) {
                 const unsigned char *c = cf_st_take(d, 4);
@@ -350,12 +350,12 @@ static bool read_fixed(cf_agg_window *w, const cf_agg_limits *l, cf_st_dec *d, i
 {
         w->start = cf_st_time(d, "window start");
         w->end = cf_st_time(d, "window end");
-        w->records = cf_st_u64(d);
-        w->flagged = cf_st_u64(d);
-        w->duplicates = cf_st_u64(d);
-        w->dead_letters = cf_st_u64(d);
-        w->overflow_records = cf_st_u64(d);
-        w->unit_overflow = cf_st_u64(d);
+        w->records = cf_st_counter64(d, "window records");
+        w->flagged = cf_st_counter64(d, "window flagged");
+        w->duplicates = cf_st_counter64(d, "window duplicates");
+        w->dead_letters = cf_st_counter64(d, "window dead letters");
+        w->overflow_records = cf_st_counter64(d, "window overflow records");
+        w->unit_overflow = cf_st_counter64(d, "window unit overflow");
         w->value_cents = cf_agg_get_cents(d, version == 1, "window value");
         w->overflow_value_cents = cf_agg_get_cents(d, version == 1, "window overflow value");
         read_flags(d, rm, 1, w->flags);

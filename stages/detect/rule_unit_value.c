@@ -204,7 +204,7 @@ static bool uv_get(cf_st_dec *d, int version, void *val, const void *cfg)
         v->last_ms = cf_st_time(d, "last use");
         v->n = cf_st_u32(d);
         v->pending = cf_st_u32(d);
-        v->total = cf_st_u64(d);
+        v->total = cf_st_counter64(d, "samples ever added");
         v->med = cf_st_f32(d);
         v->spread = cf_st_f32(d);
         if (!uv_get_hist(d, version, v)) return false;

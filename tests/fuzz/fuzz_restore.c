@@ -26,21 +26,19 @@
 /* Real declarations (from `customsflow gen --seed 7`, two edited): the
  * stateful rules' tables, a re-delivery, a certificate on two exporters, a
  * bad line. */
+#define FIRST                                                                                      \
+        "{\"declaration_id\":\"US-2025-000000001\",\"line\":1,"                                    \
+        "\"event_time\":\"2025-01-01T00:00:00Z\",\"hs_code\":\"732620\","                          \
+        "\"origin_country\":\"CH\",\"export_country\":\"CH\",\"exporter_id\":\"CH-E000014\","      \
+        "\"importer_id\":\"US-I028172\",\"quantity\":265277,\"unit\":\"NMB\","                     \
+        "\"customs_value\":16023.19,\"currency\":\"CHF\",\"reporter_country\":\"US\","             \
+        "\"direction\":\"import\",\"port_of_loading\":\"CHBSL\",\"port_of_discharge\":\"USLGB\","  \
+        "\"manufacturer_id\":\"CH-M000014\",\"preference_code\":\"FTA\","                          \
+        "\"certificate_of_origin\":\"CH-CO-00000001\",\"transport_mode\":\"air\","                 \
+        "\"bill_of_lading\":\"100-00000000\"}"
 static const char *const lines[] = {
-    "{\"declaration_id\":\"US-2025-000000001\",\"line\":1,\"event_time\":\"2025-01-01T00:00:00Z\","
-    "\"hs_code\":\"732620\",\"origin_country\":\"CH\",\"export_country\":\"CH\",\"exporter_id\":"
-    "\"CH-E000014\",\"importer_id\":\"US-I028172\",\"quantity\":265277,\"unit\":\"NMB\","
-    "\"customs_value\":16023.19,\"currency\":\"CHF\",\"reporter_country\":\"US\",\"direction\":"
-    "\"import\",\"port_of_loading\":\"CHBSL\",\"port_of_discharge\":\"USLGB\",\"manufacturer_id\":"
-    "\"CH-M000014\",\"preference_code\":\"FTA\",\"certificate_of_origin\":\"CH-CO-00000001\","
-    "\"transport_mode\":\"air\",\"bill_of_lading\":\"100-00000000\"}",
-    "{\"declaration_id\":\"US-2025-000000001\",\"line\":1,\"event_time\":\"2025-01-01T00:00:00Z\","
-    "\"hs_code\":\"732620\",\"origin_country\":\"CH\",\"export_country\":\"CH\",\"exporter_id\":"
-    "\"CH-E000014\",\"importer_id\":\"US-I028172\",\"quantity\":265277,\"unit\":\"NMB\","
-    "\"customs_value\":16023.19,\"currency\":\"CHF\",\"reporter_country\":\"US\",\"direction\":"
-    "\"import\",\"port_of_loading\":\"CHBSL\",\"port_of_discharge\":\"USLGB\",\"manufacturer_id\":"
-    "\"CH-M000014\",\"preference_code\":\"FTA\",\"certificate_of_origin\":\"CH-CO-00000001\","
-    "\"transport_mode\":\"air\",\"bill_of_lading\":\"100-00000000\"}",
+    FIRST,
+    FIRST, /* its re-delivery */
     "{\"declaration_id\":\"US-2025-000000002\",\"line\":1,\"event_time\":\"2025-01-01T03:10:00Z\","
     "\"hs_code\":\"940350\",\"origin_country\":\"VN\",\"export_country\":\"VN\",\"exporter_id\":"
     "\"VN-E000201\",\"importer_id\":\"US-I000311\",\"quantity\":120,\"unit\":\"NMB\","
