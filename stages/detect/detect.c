@@ -302,16 +302,21 @@ static int detect_reload(cf_stage *st, const cf_stage_env *env, char *errstr, si
         }
         cf_config_map_free(stage_map, &d->sc);
         d->sc = sc;
-        /* new bounds and windows apply to the tables from now on; state is kept */
+        /* new bounds and windows apply to the tables from now on; state is kept.
+         * A new value size (origin_volume_surge's rings) cannot apply in place:
+         * a value with the new rings would not fit the old table's slots. */
         for (size_t p = 0; p < d->x.nparts; p++) {
+                if (!d->x.parts[p]) continue;
+                int rc = cf_detect_state_relayout(&d->x, &d->x.parts[p], errstr, errstr_size);
+                if (rc < 0) return -1;
+                if (rc > 0) continue; /* new tables: made with the new limits */
                 cf_detect_part *ps = d->x.parts[p];
-                if (!ps) continue;
                 for (size_t i = 0; i < cf_detect_n_rules; i++) {
                         const cf_rule *ru = cf_detect_rules[i];
                         if (!ru->table_off) continue;
                         size_t max;
                         int64_t window;
-                        uint32_t vsize = ru->value_size; /* the layout stays until restart */
+                        uint32_t vsize = ru->value_size; /* the same: relayout said so */
                         ru->state_limits(d->x.cfg[i], &max, &window, &vsize);
                         cf_rule_table(ru, ps)->max = max;
                         cf_rule_table(ru, ps)->window_ms = window;

@@ -193,6 +193,10 @@ void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out);
  * rule config; NULL with the reason in errstr. */
 cf_detect_part *cf_detect_state_restore(cf_detect *x, const void *data, size_t len, char *errstr,
                                         size_t errstr_size);
+/** After a reload: when the current config gives a rule's values another size (the volume
+ * rings), rebuild *pp with tables of the new size through its snapshot (1); 0 when nothing
+ * changed; -1 (errstr, *pp empty) if its own snapshot was refused. */
+int cf_detect_state_relayout(cf_detect *x, cf_detect_part **pp, char *errstr, size_t errstr_size);
 /** Check a registry (at most CF_RULES_MAX rules, names [a-z][a-z0-9_]* of at most
  * CF_RULE_NAME_MAX bytes, no name twice) and fill out with its names; -1 + errstr. */
 int cf_rule_set_build(cf_rule_set *out, const cf_rule *const *rules, size_t n, char *errstr,

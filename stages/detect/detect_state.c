@@ -133,3 +133,26 @@ cf_detect_part *cf_detect_state_restore(cf_detect *x, const void *data, size_t l
         cf_detect_part_free(ps);
         return NULL;
 }
+
+int cf_detect_state_relayout(cf_detect *x, cf_detect_part **pp, char *errstr, size_t errstr_size)
+{
+        bool same = true;
+        for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                const cf_rule *ru = cf_detect_rules[i];
+                if (!ru->table_off) continue;
+                size_t max;
+                int64_t window;
+                uint32_t vsize = ru->value_size;
+                ru->state_limits(x->cfg[i], &max, &window, &vsize);
+                cf_kvtab *t = cf_rule_table(ru, *pp);
+                same &= cf_kvtab_slot_size(vsize) == t->vsize;
+        }
+        if (same) return 0;
+        cf_buf b = {0};
+        cf_detect_state_snapshot(x, *pp, &b);
+        cf_detect_part *np = cf_detect_state_restore(x, b.p, b.len, errstr, errstr_size);
+        cf_buf_free(&b);
+        cf_detect_part_free(*pp);
+        *pp = np ? np : cf_detect_part_new(x); /* cannot fail: our own snapshot */
+        return np ? 1 : -1;
+}

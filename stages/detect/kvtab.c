@@ -36,10 +36,15 @@ static void alloc_slots(cf_kvtab *t, size_t cap)
         if (!t->keys || !t->vals) abort();
 }
 
+uint32_t cf_kvtab_slot_size(uint32_t vsize)
+{
+        return vsize < 8 ? 8 : (vsize + 7) & ~7u; /* values hold int64s: keep them aligned */
+}
+
 void cf_kvtab_init(cf_kvtab *t, uint32_t vsize, size_t max, int64_t window_ms)
 {
         memset(t, 0, sizeof(*t));
-        t->vsize = vsize < 8 ? 8 : (vsize + 7) & ~7u; /* values hold int64s: keep them aligned */
+        t->vsize = cf_kvtab_slot_size(vsize);
         t->max = max ? max : 1;
         t->window_ms = window_ms;
         t->max_ms = INT64_MIN;

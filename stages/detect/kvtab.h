@@ -29,6 +29,8 @@ typedef struct cf_kvtab {
         uint64_t evicted, expired;
 } cf_kvtab;
 
+/** The bytes a table gives each value of vsize bytes (cf_kvtab.vsize). */
+uint32_t cf_kvtab_slot_size(uint32_t vsize);
 /** Set up an empty table of values of vsize bytes, bounded to max entries. */
 void cf_kvtab_init(cf_kvtab *t, uint32_t vsize, size_t max, int64_t window_ms);
 /** Free the table's memory. */

@@ -798,6 +798,64 @@ static void test_volume_ring_refit(void **state)
         assert_int_equal(system(cmd), 0);
 }
 
+/* SIGHUP with a longer short_window: the volume table's values grow, so the
+ * state is carried over to tables of the new size (a value made with the new
+ * rings in a table sized for the old ones wrote past it: heap overflow under
+ * ASan before). Values made before keep their rings; new ones get the new. */
+static void test_volume_reload_longer(void **state)
+{
+        (void)state;
+        char dir[] = "/tmp/cf-test-state-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        char p1[512], p3[512];
+        snprintf(p1, sizeof(p1), "%s", write_config(dir, "1d"));
+        snprintf(p3, sizeof(p3), "%s", write_config(dir, "3d"));
+        cf_chain *a = chain_from(p1), *c = chain_from(p3);
+        int64_t t = 1741600800000LL;
+        char *hist[13];
+        hist[0] = surge_line(0, t - 20 * DAY_MS);
+        for (int i = 1; i <= 12; i++)
+                hist[i] = surge_line(i, t - (i % 2 ? 30 : 1) * HOUR_MS);
+        char fired[16];
+        surge_fired(a, hist, 13, fired);
+        surge_fired(c, hist, 13, fired);
+        cf_config cfg;
+        char err[1024];
+        if (cf_config_load(&cfg, p3, err, sizeof(err))) fail_msg("%s", err);
+        assert_int_equal(cf_chain_reload(a, cfg.root, cfg.base_dir, err, sizeof(err)), 0);
+        cf_config_free(&cfg);
+        /* a new (origin, HS6) pair: its value has 72-hour rings */
+        char *more[3];
+        for (int i = 0; i < 3; i++) {
+                more[i] = surge_line(30 + i, t);
+                memcpy(strstr(more[i], "\"TH\""), "\"VN\"", 4);
+                memcpy(strstr(more[i], "\"TH\""), "\"VN\"", 4);
+        }
+        char fa[8];
+        surge_fired(a, more, 3, fa);
+        cf_buf sa = snap_of(a), sc = snap_of(c), ra = {0}, rc = {0};
+        vol_rings(&sa, (uint64_t)CF_CC('V', 'N') << 32 | 940350, &ra);
+        assert_int_equal(ra.len, 4 + (72 + 35) * 6);
+        /* the old pair kept its 24-hour rings; restored into a 3d chain, it stays so */
+        vol_rings(&sa, (uint64_t)CF_CC('T', 'H') << 32 | 940350, &rc);
+        assert_int_equal(rc.len, 4 + (24 + 33) * 6);
+        if (cf_chain_restore(c, 0, sa.p, sa.len, err, sizeof(err)))
+                fail_msg("the reloaded state's snapshot refused: %s", err);
+        for (int i = 0; i < 13; i++)
+                free(hist[i]);
+        for (int i = 0; i < 3; i++)
+                free(more[i]);
+        cf_buf_free(&sa);
+        cf_buf_free(&sc);
+        cf_buf_free(&ra);
+        cf_buf_free(&rc);
+        cf_chain_destroy(a);
+        cf_chain_destroy(c);
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+}
+
 /* ---- --write DIR ---- */
 
 static void write_file(const char *path, const cf_buf *b)
@@ -850,6 +908,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_all_or_nothing),
             cmocka_unit_test(test_flips_old_releases),
             cmocka_unit_test(test_volume_ring_refit),
+            cmocka_unit_test(test_volume_reload_longer),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
