@@ -329,20 +329,49 @@ gen_exporter *gen_exporter_get(cf_gen *g, const char *id)
         return &g->exporters[j];
 }
 
-/* Registered exporters: count this year's quantity per registry row, and label
- * capacity_exceeded by the definition (cumulative > capacity_per_year). */
+/* The quantity registry row i shipped in its period ending at day (rolling, in event
+ * time, by day: stages/detect/RULES.md), after adding q on that day when add. The
+ * window ends at the newest day the row has seen, as the detector keeps it; a read
+ * (add false) changes nothing. */
+double gen_reg_window(cf_gen *g, int i, int64_t day, double q, bool add)
+{
+        double *ring = g->reg_days + (size_t)i * GEN_CAP_DAYS;
+        int64_t cur = g->reg_day[i];
+        int period = g->ref.reg[i].period_days;
+        double sum = 0;
+        if (!add) { /* days after cur would be zero: the window ending at day */
+                for (int k = 0; k < period; k++)
+                        if (day - k <= cur && day - k > cur - GEN_CAP_DAYS)
+                                sum += ring[(day - k) % GEN_CAP_DAYS];
+                return sum;
+        }
+        if (day > cur) {
+                int64_t steps = day - cur > GEN_CAP_DAYS ? GEN_CAP_DAYS : day - cur;
+                for (int64_t k = 0; k < steps; k++)
+                        ring[(day - k) % GEN_CAP_DAYS] = 0;
+                g->reg_day[i] = cur = day;
+        }
+        if (day > cur - period) ring[day % GEN_CAP_DAYS] += q;
+        for (int k = 0; k < period; k++)
+                sum += ring[(cur - k) % GEN_CAP_DAYS];
+        return sum;
+}
+
+/* Registered exporters: label capacity_exceeded by the definition (the quantity over
+ * the registry row's rolling period, this line included, exceeds its capacity). */
 static uint32_t capacity_label(cf_gen *g, const gen_rec *r)
 {
         uint32_t l = 0;
-        int year = cf_epoch_ms_yyyymm(r->t_ms) / 100;
         for (int i = 0; i < g->ref.n_reg; i++) {
                 const gen_registered *e = &g->ref.reg[i];
-                if (strcmp(e->exporter_id, r->exporter) || strcmp(e->unit, r->unit) ||
+                if (!(e->capacity > 0) || strcmp(e->exporter_id, r->exporter) ||
+                    strcmp(e->unit, r->unit) ||
                     strncmp(r->hs_code, e->hs_prefix, strlen(e->hs_prefix)))
                         continue;
-                if (g->reg_year[i] != year) g->reg_year[i] = year, g->reg_cum[i] = 0;
-                g->reg_cum[i] += r->qty;
-                if (g->reg_cum[i] > e->capacity) l = gen_label("capacity_exceeded");
+                int64_t day = r->t_ms / GEN_DAY_MS;
+                if (day <= g->reg_day[i] - e->period_days) continue; /* before the window */
+                if (gen_reg_window(g, i, day, r->qty, true) > e->capacity)
+                        l = gen_label("capacity_exceeded");
         }
         return l;
 }
@@ -636,13 +665,15 @@ cf_gen *cf_gen_new(const cf_gen_opts *o, char *errstr, size_t errstr_size)
         g->first_event_ms = INT64_MAX;
         g->msgs_per_day = o->per_day;
         g->ms_per_msg = (double)GEN_DAY_MS / o->per_day;
-        g->reg_cum = calloc((size_t)g->ref.n_reg + 1, sizeof *g->reg_cum);
-        g->reg_year = calloc((size_t)g->ref.n_reg + 1, sizeof *g->reg_year);
+        g->reg_days = calloc(((size_t)g->ref.n_reg + 1) * GEN_CAP_DAYS, sizeof *g->reg_days);
+        g->reg_day = calloc((size_t)g->ref.n_reg + 1, sizeof *g->reg_day);
         pick_reporter_and_hubs(g);
         make_vessels(g);
         /* registered exporters ship all year round, twice a day, at ~40% of capacity */
         for (int i = 0; i < g->ref.n_reg; i++) {
-                if (g->ref.reg[i].hs_idx < 0 || g->ref.reg[i].cc == g->reporter) continue;
+                if (g->ref.reg[i].hs_idx < 0 || !(g->ref.reg[i].capacity > 0) ||
+                    g->ref.reg[i].cc == g->reporter)
+                        continue;
                 gen_campaign *c = gen_campaign_add(g, CAMP_REGISTERED, -1, 0.5);
                 if (c) c->reg = i;
         }
@@ -672,9 +703,9 @@ void cf_gen_free(cf_gen *g)
 {
         if (!g) return;
         free(g->pend);
-        free(g->reg_cum);
+        free(g->reg_days);
         free(g->exporters);
-        free(g->reg_year);
+        free(g->reg_day);
         gen_ref_free(&g->ref);
         free(g);
 }

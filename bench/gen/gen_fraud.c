@@ -317,7 +317,9 @@ static bool start_capacity(cf_gen *g)
         int n = g->ref.n_reg, start = n ? (int)gen_rng_below(&g->rng, (uint64_t)n) : 0;
         for (int j = 0; j < n; j++) {
                 int i = (start + j) % n;
-                if (g->ref.reg[i].hs_idx < 0 || g->ref.reg[i].cc == g->reporter) continue;
+                if (g->ref.reg[i].hs_idx < 0 || !(g->ref.reg[i].capacity > 0) ||
+                    g->ref.reg[i].cc == g->reporter)
+                        continue;
                 /* a third of the registered exporters overship; the rest stay under
                  * capacity and are the look-alike */
                 if (i % 3) continue;
@@ -325,9 +327,9 @@ static bool start_capacity(cf_gen *g)
                 for (int k = 0; k < g->n_camps; k++)
                         running |= g->camps[k].type == CAMP_CAPACITY && g->camps[k].reg == i;
                 if (running) continue;
-                /* once per exporter and year: after that it is over capacity anyway */
-                if (g->reg_year[i] == cf_epoch_ms_yyyymm(g->clock_ms) / 100 &&
-                    g->reg_cum[i] > 0.5 * g->ref.reg[i].capacity)
+                /* not while the exporter's window is still full from the last one */
+                if (gen_reg_window(g, i, g->clock_ms / GEN_DAY_MS, 0, false) >
+                    0.5 * g->ref.reg[i].capacity)
                         continue;
                 gen_campaign *c = gen_campaign_add(g, CAMP_CAPACITY, 8, 6);
                 if (!c) return false;
@@ -373,7 +375,9 @@ void gen_campaign_line(cf_gen *g, gen_campaign *c, gen_rec *r)
         if (e) {
                 snprintf(r->exporter, sizeof r->exporter, "%s", e->exporter_id);
                 gen_set_hs(g, r, e->hs_idx, e->hs_prefix);
-                double share = c->type == CAMP_CAPACITY ? 0.3 : 0.4 / 730;
+                /* a burst of 0.3 x capacity a shipment; the regular flow twice a day at 40 %
+                 * of capacity over the row's period */
+                double share = c->type == CAMP_CAPACITY ? 0.3 : 0.4 / (2.0 * e->period_days);
                 gen_price(g, r, e->capacity * share * g->ref.hs[e->hs_idx].ref_uv, gen_legit_z(g));
                 if (c->type == CAMP_REGISTERED) r->lookalike = "registered_under_capacity";
         } else {

@@ -73,7 +73,8 @@ typedef struct gen_registered {
         uint16_t cc;
         char hs_prefix[11];
         char unit[4];
-        double capacity;
+        double capacity; /* over period_days (0: no capacity) */
+        int period_days;
         int64_t registered_ms;
         int hs_idx; /* an hs_codes entry under hs_prefix with this unit, or -1 */
 } gen_registered;
@@ -169,6 +170,7 @@ uint16_t gen_cc(const char *s);
 #define GEN_NEWEXP_WARMUP_DAYS 30 /* exporters first seen earlier in the stream are established */
 #define GEN_CERT_MAX_DECL      3  /* certificate_reuse: declarations per certificate */
 #define GEN_DAY_MS             86400000LL
+#define GEN_CAP_DAYS           366 /* longest capacity period of the registry format */
 
 enum gen_camp_type {
         CAMP_REGISTERED, /* a registered exporter's regular flow (under capacity) */
@@ -242,8 +244,8 @@ struct cf_gen {
         uint64_t cert_slot;
         gen_exporter *exporters;
         size_t n_exporters, cap_exporters;
-        double *reg_cum; /* per registry row: quantity this year */
-        int *reg_year;
+        double *reg_days; /* per registry row: quantity per day, GEN_CAP_DAYS ring */
+        int64_t *reg_day; /* per registry row: newest day in its ring */
         uint16_t hubs[16];
         int n_hubs;
         char imos[256][16];
@@ -282,6 +284,9 @@ double gen_legit_value(cf_gen *g);
 double gen_legit_z(cf_gen *g);
 /** The state slot of exporter id (created empty). */
 gen_exporter *gen_exporter_get(cf_gen *g, const char *id);
+/** Registry row i's quantity over its rolling period ending at day, after adding q on
+ * that day when add (otherwise a read that changes nothing). */
+double gen_reg_window(cf_gen *g, int i, int64_t day, double q, bool add);
 /** Lookalike kind index by name, for the report. */
 int gen_lookalike_index(const char *name);
 extern const char *const gen_lookalike_names[];

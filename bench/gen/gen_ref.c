@@ -213,14 +213,28 @@ static int on_watch(const cf_csv_row *row, void *o, char *errstr, size_t errstr_
         return 0;
 }
 
+/* The registry's capacity: `capacity` over `period_days`, or `capacity_per_year` (365
+ * days), as schemas/reference/FORMATS.md says; rows without one are registrations only. */
 static int on_registered(const cf_csv_row *row, void *o, char *errstr, size_t errstr_size)
 {
         load_ctx *c = o;
         gen_ref *ref = c->ref;
         const char *cc = row->v[c->col[1]];
         if (!cc_ok(cc)) ROW_ERR("country: '%s' is not an ISO code", cc);
-        double cap = strtod(row->v[c->col[4]], NULL);
-        if (!(cap > 0)) ROW_ERR("capacity_per_year must be > 0");
+        const char *capc = c->col[5] >= 0 ? row->v[c->col[5]] : "";
+        const char *days = c->col[6] >= 0 ? row->v[c->col[6]] : "";
+        const char *year = c->col[7] >= 0 ? row->v[c->col[7]] : "";
+        double cap = 0;
+        int period = 0;
+        if (*capc) {
+                cap = strtod(capc, NULL);
+                period = atoi(days);
+        } else if (*year) {
+                cap = strtod(year, NULL);
+                period = 365;
+        }
+        if ((*capc || *year) && (!(cap > 0) || period < 1))
+                ROW_ERR("capacity must be > 0 with period_days >= 1");
         GROW(ref->reg, ref->n_reg, c->cap);
         gen_registered *g = &ref->reg[ref->n_reg++];
         memset(g, 0, sizeof *g);
@@ -229,8 +243,9 @@ static int on_registered(const cf_csv_row *row, void *o, char *errstr, size_t er
         snprintf(g->hs_prefix, sizeof g->hs_prefix, "%s", row->v[c->col[2]]);
         snprintf(g->unit, sizeof g->unit, "%s", row->v[c->col[3]]);
         g->capacity = cap;
+        g->period_days = period;
         g->hs_idx = -1;
-        const char *reg = c->col[5] >= 0 ? row->v[c->col[5]] : "";
+        const char *reg = c->col[4] >= 0 ? row->v[c->col[4]] : "";
         if (*reg && parse_date_ms(reg, &g->registered_ms))
                 ROW_ERR("registered_on: '%s' is not a date", reg);
         return 0;
@@ -326,10 +341,10 @@ int gen_ref_load(gen_ref *ref, const char *dir, char *errstr, size_t errstr_size
         static const char *const m_req[] = {"case_id",       "hs_prefix",   "affected_country",
                                             "in_force_from", "in_force_to", NULL};
         static const char *const w_req[] = {"kind", "id", NULL};
-        static const char *const e_req[] = {"exporter_id", "country",           "hs_prefix",
-                                            "unit",        "capacity_per_year", NULL};
+        static const char *const e_req[] = {"exporter_id", "country", "hs_prefix", "unit", NULL};
         static const char *const r_req[] = {"kind", "value", NULL};
-        static const char *const e_opt[] = {"registered_on", NULL};
+        static const char *const e_opt[] = {"registered_on", "capacity", "period_days",
+                                            "capacity_per_year", NULL};
         char path[1024];
         if (read_ref(dir, "countries.csv", c_req, NULL, on_country, ref, errstr, errstr_size) ||
             read_ref(dir, "hs_codes.csv", h_req, h_opt, on_hs, ref, errstr, errstr_size) ||

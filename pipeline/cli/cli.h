@@ -9,6 +9,7 @@
 
 #include "pipeline/core/chain.h"
 #include "pipeline/core/clock.h"
+#include "pipeline/kafka/service.h"
 
 /** `customsflow replay`: stages over JSONL files (DESIGN §7). */
 int cf_cmd_replay(int argc, char **argv);
@@ -18,8 +19,17 @@ int cf_cmd_run(int argc, char **argv);
 int cf_cmd_demo(int argc, char **argv);
 /** `customsflow gen`: the seeded generator with ground truth. */
 int cf_cmd_gen(int argc, char **argv);
+/** `customsflow console`: the analysts' review console. */
+int cf_cmd_console(int argc, char **argv);
+/** `customsflow learn-eval --train F --test F`: the risk model's quality on labelled data. */
+int cf_cmd_learn_eval(int argc, char **argv);
 /** `customsflow check-config -c config.yaml`. */
 int cf_cmd_check_config(int argc, char **argv);
+
+/** SIGTERM/SIGINT stop s gracefully, SIGHUP reloads its rules; SIGPIPE ignored. */
+void cf_install_signals(cf_service *s);
+/** SIGHUP stops too (a closed terminal: `demo` in the foreground). After cf_install_signals. */
+void cf_install_hup_stops(void);
 
 /** Write the one-line JSON summary (DESIGN §7) of counters to f; rules names flags_by_rule. */
 void cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules, double elapsed_s);

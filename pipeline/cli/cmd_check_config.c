@@ -11,6 +11,7 @@
 
 #include "pipeline/core/buf.h"
 #include "pipeline/core/chain.h"
+#include "console/console.h"
 #include "pipeline/cli/cli.h"
 #include "pipeline/core/config.h"
 #include "stages/detect/detect.h"
@@ -77,6 +78,8 @@ static void print_schema(FILE *out)
         cf_service_schema(&b);
         cf_buf_puts(&b, ",\"stages\":");
         cf_chain_schema(&b);
+        cf_buf_putc(&b, ',');
+        cf_console_schema(&b);
         cf_buf_puts(&b, "}}");
         print_pretty(out, b.p, b.len);
         cf_buf_free(&b);
@@ -119,6 +122,7 @@ int cf_cmd_check_config(int argc, char **argv)
                 case 'D':
                         cf_service_describe(stdout);
                         cf_chain_describe(stdout);
+                        cf_console_describe(stdout);
                         return 0;
                 case 'S':
                         print_schema(stdout);
@@ -151,19 +155,22 @@ int cf_cmd_check_config(int argc, char **argv)
                 fprintf(stderr, "customsflow check-config: %s\n", err);
                 return 1;
         }
-        /* the same checks, in the same order, as `run` before it connects */
+        /* the checks `run` makes before it connects (the same function), then
+         * the stages as each worker builds them */
         cf_service_cfg sc;
-        if (cf_service_cfg_load(&sc, &cfg, err, sizeof err)) {
+        if (cf_service_validate(&cfg, NULL, &sc, err, sizeof err)) {
                 fprintf(stderr, "customsflow check-config: %s\n", err);
                 cf_config_free(&cfg);
                 return 1;
         }
         cf_service_cfg_free(&sc);
-        if (cf_service_kafka_check(&cfg, err, sizeof err)) {
+        cf_console_cfg cc;
+        if (cf_console_cfg_load(&cc, &cfg, err, sizeof err)) {
                 fprintf(stderr, "customsflow check-config: %s\n", err);
                 cf_config_free(&cfg);
                 return 1;
         }
+        cf_console_cfg_free(&cc);
         cf_chain *c = cf_chain_new(cfg.root, cfg.base_dir, err, sizeof(err));
         if (!c) {
                 fprintf(stderr, "customsflow check-config: %s\n", err);

@@ -19,12 +19,11 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "bench/gen/gen.h"
+#include "console/console.h"
 #include "pipeline/cli/cli.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/log.h"
 #include "pipeline/kafka/service.h"
-
-void cf_install_signals(cf_service *s);
 
 #define N_LATEST 6
 
@@ -35,6 +34,8 @@ typedef struct demo {
         uint64_t seed;
         const char *bootstrap;
         const char *topic;
+        cf_service *svc;
+        char console[256]; /* the review console's URL and demo login */
         atomic_bool stop;
         atomic_uint_fast64_t produced;
         atomic_bool producer_done, producer_failed;
@@ -80,9 +81,22 @@ static void *produce_main(void *arg)
         }
         cf_buf line = {0}, key = {0};
         double t0 = cf_mono_s();
+        /* The mock broker keeps only a few MB per partition (~7,000 of these
+         * records measured): a producer far ahead of the pipeline has its
+         * records deleted before they are read (an offset reset, counted as
+         * skipped). So the demo paces itself on the pipeline too, never more
+         * than this many records ahead of what was processed. */
+        const uint64_t max_ahead = (uint64_t)d->partitions * 2000;
         for (uint64_t i = 0;; i++) {
                 line.len = key.len = 0;
                 if (atomic_load(&d->stop) || cf_gen_next(g, &line, &key, NULL)) break;
+                for (;;) {
+                        uint64_t done;
+                        int64_t first;
+                        cf_service_progress(d->svc, &done, &first);
+                        if (i < done + max_ahead || atomic_load(&d->stop)) break;
+                        rd_kafka_poll(p, 5);
+                }
                 /* pace: the mock broker keeps only a few MB per partition */
                 double due = t0 + (double)i / d->rate;
                 while (cf_mono_s() < due) {
@@ -112,8 +126,8 @@ static void draw(demo *d, cf_service *s, const cf_counters *k, double elapsed, d
         fprintf(stderr, "\033[H\033[J");
         fprintf(stderr,
                 "customsflow demo  broker %s  (kcat -b %s -C -t customs.flags)\n"
-                "metrics http://%s/metrics\n\n",
-                d->bootstrap, d->bootstrap, cf_service_metrics_addr(s));
+                "metrics http://%s/metrics\n%s\n\n",
+                d->bootstrap, d->bootstrap, cf_service_metrics_addr(s), d->console);
         fprintf(stderr, "%8.1f s  produced %" PRIuFAST64 "  in %llu  (%.0f rec/s)\n", elapsed,
                 atomic_load(&d->produced), (unsigned long long)k->in, rate);
         fprintf(stderr,
@@ -154,9 +168,9 @@ static void usage(FILE *f)
 
 static int create_topics(rd_kafka_mock_cluster_t *mc, const cf_service_cfg *sc, int partitions)
 {
-        const char *const topics[] = {sc->topic_in, sc->topic_flags, sc->topic_stats, sc->topic_dlq,
-                                      sc->topic_changelog};
-        for (int i = 0; i < 5; i++)
+        const char *const topics[] = {sc->topic_in,  sc->topic_flags,     sc->topic_stats,
+                                      sc->topic_dlq, sc->topic_changelog, sc->topic_outcomes};
+        for (int i = 0; i < 6; i++)
                 if (rd_kafka_mock_topic_create(mc, topics[i], (i == 0 || i == 4) ? partitions : 1,
                                                1))
                         return -1;
@@ -239,11 +253,19 @@ int cf_cmd_demo(int argc, char **argv)
         cf_service_set_metrics_listen(s, "127.0.0.1:0");
         cf_service_set_flag_hook(s, on_flag, &d);
         cf_install_signals(s);
+        /* in the foreground of a terminal, SIGHUP means the terminal closed:
+         * stop (under a supervisor it stays "reload", as for run) */
+        if (isatty(STDIN_FILENO) || isatty(STDERR_FILENO)) cf_install_hup_stops();
+        d.svc = s;
         d.topic = cf_service_config(s)->topic_in;
         if (cf_service_start(s, err, sizeof err)) {
                 fprintf(stderr, "customsflow demo: %s\n", err);
                 return 1;
         }
+        /* the review console on the same broker: flags with their evidence in a browser */
+        cf_console *con =
+            cf_console_demo(&cfg, d.bootstrap, d.console, sizeof d.console, err, sizeof err);
+        fprintf(stderr, "customsflow demo: %s\n", con ? d.console : err);
         pthread_t pt;
         pthread_create(&pt, NULL, produce_main, &d);
         bool tty = isatty(2);
@@ -283,6 +305,7 @@ int cf_cmd_demo(int argc, char **argv)
                 rc = 1;
         }
         cf_service_destroy(s);
+        cf_console_destroy(con);
         rd_kafka_mock_cluster_destroy(mc);
         rd_kafka_destroy(mrk);
         cf_config_free(&cfg);

@@ -30,6 +30,13 @@ static void on_hup(int sig)
         if (cf_run_svc) cf_service_reload(cf_run_svc);
 }
 
+void cf_install_hup_stops(void)
+{
+        struct sigaction sa = {0};
+        sa.sa_handler = on_stop_signal;
+        sigaction(SIGHUP, &sa, NULL);
+}
+
 void cf_install_signals(cf_service *s)
 {
         cf_run_svc = s;
@@ -86,18 +93,18 @@ int cf_cmd_run(int argc, char **argv)
         char err[1024];
         cf_config cfg;
         if (cf_config_load(&cfg, path, err, sizeof err)) {
-                fprintf(stderr, "customsflow run: %s\n", err);
+                cf_log(CF_LOG_ERROR, "run", "%s", err); /* JSON, as every line of run */
                 return 1;
         }
         cf_service *s = cf_service_new(&cfg, NULL, err, sizeof err);
         if (!s) {
-                fprintf(stderr, "customsflow run: %s\n", err);
+                cf_log(CF_LOG_ERROR, "run", "%s", err); /* JSON, as every line of run */
                 cf_config_free(&cfg);
                 return 1;
         }
         cf_install_signals(s);
         if (cf_service_start(s, err, sizeof err)) {
-                fprintf(stderr, "customsflow run: %s\n", err);
+                cf_log(CF_LOG_ERROR, "run", "%s", err); /* JSON, as every line of run */
                 cf_service_destroy(s);
                 cf_config_free(&cfg);
                 return 1;

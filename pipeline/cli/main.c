@@ -19,6 +19,9 @@ static void usage(FILE *f)
                 "  gen [--seed S] [--count N] [--out FILE] [--truth FILE]\n"
                 "                        seeded declaration generator with ground truth\n"
                 "  check-config -c FILE  validate config, rules and reference data\n"
+                "  console [-c FILE]     the analysts' review console (web, case store)\n"
+                "  learn-eval --train F --test F [--format kcs|jsonl]\n"
+                "                        the risk model learnt from outcomes: P@1/5/10 %%, AUC\n"
                 "  --version             print the version\n",
                 CF_VERSION);
 }
@@ -47,6 +50,8 @@ int main(int argc, char **argv)
             {"replay", cf_cmd_replay},
             {"gen", cf_cmd_gen},
             {"check-config", cf_cmd_check_config},
+            {"console", cf_cmd_console},
+            {"learn-eval", cf_cmd_learn_eval},
         };
         for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
                 if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);

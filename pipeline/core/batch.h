@@ -156,7 +156,25 @@ typedef struct cf_source {
         int32_t partition;
         int64_t offset; /* Kafka offset, or 1-based line number in replay */
         bool is_file;
+        const void *key; /* Kafka message key (a dead letter keeps it), NULL in replay */
+        size_t key_len;
 } cf_source;
+
+/** What an inspection or audit found (outcomes input, schemas/outcome.schema.json). */
+typedef enum cf_outcome_kind {
+        CF_OUTCOME_NONE = 0, /* a declaration, not an outcome */
+        CF_OUTCOME_CLEAN,    /* inspected, nothing found */
+        CF_OUTCOME_FRAUD,    /* a fraud was found */
+        CF_OUTCOME_CRITICAL, /* a fraud of the highest severity (learnt as fraud) */
+} cf_outcome_kind;
+
+/** An outcome message's own fields; its `declaration` is decoded into cf_record.decl. */
+typedef struct cf_outcome {
+        uint8_t kind;         /* cf_outcome_kind */
+        bool has_duties;      /* duties_recovered present */
+        int64_t inspected_ms; /* inspected_at, epoch ms UTC */
+        double duties_recovered;
+} cf_outcome;
 
 /** A record moving through the stages. */
 typedef struct cf_record {
@@ -175,6 +193,7 @@ typedef struct cf_record {
         uint16_t n_reasons, cap_reasons;
         double score;
         bool flagged;
+        cf_outcome outcome; /* outcomes input only (cf_chain_learn) */
 } cf_record;
 
 /** Kinds of output message a stage may emit. */

@@ -22,6 +22,10 @@ typedef struct cf_chain cf_chain;
 cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, size_t errstr_size);
 /** Run the batch through every stage and add it to the counters. */
 int cf_chain_process(cf_chain *c, cf_batch *b);
+/** Run a batch of outcome messages through every stage's learn callback (the outcomes input). */
+int cf_chain_learn(cf_chain *c, cf_batch *b);
+/** Outcome messages learnt from and dead-lettered so far (outcomes input). */
+void cf_chain_outcome_counts(const cf_chain *c, uint64_t *learnt, uint64_t *dead_lettered);
 /** Ask every stage to emit what is due (final = 1 at end of input/shutdown). */
 int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final);
 /** Snapshot one partition's state of every stage into out: a sealed snapshot (checksummed,

@@ -26,20 +26,28 @@ int cf_log_set_level(const char *name)
         return -1;
 }
 
-void cf_log(cf_log_level lvl, const char *component, const char *fmt, ...)
+int cf_log_enabled(cf_log_level lvl)
+{
+        return (int)lvl >= atomic_load(&cf_log_min);
+}
+
+static void log_line(cf_log_level lvl, const char *component, const char *const *kv, int n_kv,
+                     const char *fmt, va_list ap)
 {
         static const char *const names[] = {"debug", "info", "warn", "error"};
-        if ((int)lvl < atomic_load(&cf_log_min)) return;
         char msg[2048];
-        va_list ap;
-        va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
         cf_buf b = {0};
         cf_buf_puts(&b, "{\"ts\":");
         cf_json_time(&b, cf_now_ms());
         cf_buf_printf(&b, ",\"level\":\"%s\",\"component\":", names[lvl]);
         cf_json_str(&b, component, strlen(component));
+        for (int i = 0; i < n_kv; i++) {
+                cf_buf_putc(&b, ',');
+                cf_json_str(&b, kv[2 * i], strlen(kv[2 * i]));
+                cf_buf_putc(&b, ':');
+                cf_json_str(&b, kv[2 * i + 1], strlen(kv[2 * i + 1]));
+        }
         cf_buf_puts(&b, ",\"msg\":");
         cf_json_str(&b, msg, strlen(msg));
         cf_buf_puts(&b, "}\n");
@@ -47,4 +55,23 @@ void cf_log(cf_log_level lvl, const char *component, const char *fmt, ...)
         ssize_t w = write(2, b.p, b.len);
         (void)w;
         cf_buf_free(&b);
+}
+
+void cf_log(cf_log_level lvl, const char *component, const char *fmt, ...)
+{
+        if (!cf_log_enabled(lvl)) return;
+        va_list ap;
+        va_start(ap, fmt);
+        log_line(lvl, component, NULL, 0, fmt, ap);
+        va_end(ap);
+}
+
+void cf_log_kv(cf_log_level lvl, const char *component, const char *const *kv, int n_kv,
+               const char *fmt, ...)
+{
+        if (!cf_log_enabled(lvl)) return;
+        va_list ap;
+        va_start(ap, fmt);
+        log_line(lvl, component, kv, n_kv, fmt, ap);
+        va_end(ap);
 }

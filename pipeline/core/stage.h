@@ -56,6 +56,13 @@ typedef struct cf_stage_plugin {
         /** The rules this stage adds reasons under (cf_reason.rule_ix indexes them), handed to
          * the stages after it (env.rules) and to the chain's counters; valid until destroy. */
         const cf_rule_set *(*rules)(cf_stage *st);
+        /**
+         * The outcomes input (DESIGN §6: a global input every worker reads whole,
+         * in topic order): decode turns each outcome message into r->decl and
+         * r->outcome or dead-letters it; later stages learn from the records
+         * still CF_REC_OK. Never adds reasons or outputs.
+         */
+        int (*learn)(cf_stage *st, cf_batch *b);
 } cf_stage_plugin;
 
 /** A stage instance. */

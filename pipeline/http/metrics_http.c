@@ -1,7 +1,7 @@
 /*
  * metrics_http.c - /metrics (Prometheus text), /healthz and /readyz over
- * libmicrohttpd, on its own internal thread (@locality: the HTTP thread; it
- * reads what workers published under cf_service.mtx).
+ * libmicrohttpd, on its own polling thread (epoll) (@locality: the HTTP
+ * thread; it reads what workers published under cf_service.mtx).
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/http/listen.h"
 #include "pipeline/kafka/service_int.h"
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type,
@@ -39,46 +40,50 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                 cf_buf_free(&b);
                 return rc;
         }
+        char why[512], body[600];
         if (!strcmp(url, "/healthz")) {
-                if (cf_service_failed(s)) return reply(c, 503, "text/plain", "failed\n", 7);
-                return reply(c, 200, "text/plain", "ok\n", 3);
+                bool ok = cf_service_healthy(s, why, sizeof why);
+                int n = snprintf(body, sizeof body, "%s\n", ok ? "ok" : why);
+                return reply(c, ok ? 200 : 503, "text/plain", body, (size_t)n);
         }
         if (!strcmp(url, "/readyz")) {
-                if (cf_service_ready(s)) return reply(c, 200, "text/plain", "ready\n", 6);
-                return reply(c, 503, "text/plain", "not ready\n", 10);
+                /* the body names the state: starting, restoring, ready, degraded,
+                 * draining or failed (and why) */
+                cf_svc_state st = cf_service_state(s, why, sizeof why);
+                int n = snprintf(body, sizeof body, "%s%s%s\n", cf_service_state_name(st),
+                                 why[0] ? ": " : "", why);
+                return reply(c, st == CF_STATE_READY ? 200 : 503, "text/plain", body, (size_t)n);
         }
         return reply(c, 404, "text/plain", "not found: try /metrics, /healthz, /readyz\n", 43);
 }
 
 int cf_metrics_http_start(cf_service *s, char *errstr, size_t errstr_size)
 {
-        char host[64];
-        const char *colon = strrchr(s->sc.metrics_listen, ':');
-        long port = colon ? strtol(colon + 1, NULL, 10) : -1;
-        size_t hl = colon ? (size_t)(colon - s->sc.metrics_listen) : 0;
-        struct sockaddr_in a = {.sin_family = AF_INET};
-        if (!colon || hl >= sizeof host || port < 0 || port > 65535) goto bad;
-        memcpy(host, s->sc.metrics_listen, hl);
-        host[hl] = '\0';
-        if (!strcmp(host, "localhost")) strcpy(host, "127.0.0.1");
-        if (inet_pton(AF_INET, hl ? host : "0.0.0.0", &a.sin_addr) != 1) goto bad;
-        a.sin_port = htons((uint16_t)port);
-        s->http =
-            MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, handle, s,
-                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a, MHD_OPTION_END);
+        cf_listen_addr la;
+        if (cf_listen_parse(s->sc.metrics_listen, &la, errstr, errstr_size)) return -1;
+        /* Its own polling thread with epoll (no FD_SETSIZE limit), and bounds
+         * on what clients may hold: an idle connection is closed after
+         * connection_timeout, a client address gets max_connections_per_ip,
+         * everyone together max_connections -- so half-open connections
+         * (slowloris) from one address cannot starve the probes. */
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+        if (la.ipv6) flags |= MHD_USE_IPv6;
+        s->http = MHD_start_daemon(
+            flags, (uint16_t)la.port, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&la.sa, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)((s->sc.http_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned)s->sc.http_max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+            (unsigned)s->sc.http_max_conns_per_ip, MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u,
+            MHD_OPTION_END);
         if (!s->http) {
                 snprintf(errstr, errstr_size, "metrics.listen: cannot listen on %s",
                          s->sc.metrics_listen);
                 return -1;
         }
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->http, MHD_DAEMON_INFO_BIND_PORT);
-        snprintf(s->metrics_addr, sizeof s->metrics_addr, "%s:%u", hl ? host : "0.0.0.0",
-                 di ? di->port : (unsigned)port);
+        snprintf(s->metrics_addr, sizeof s->metrics_addr, la.ipv6 ? "[%s]:%u" : "%s:%u", la.host,
+                 di ? di->port : la.port);
         return 0;
-bad:
-        snprintf(errstr, errstr_size, "metrics.listen: '%s' is not IPv4-host:port",
-                 s->sc.metrics_listen);
-        return -1;
 }
 
 void cf_metrics_http_stop(cf_service *s)

@@ -81,8 +81,8 @@ static rd_kafka_t *restore_consumer(cf_worker *w)
 {
         if (w->restore_rk) return w->restore_rk;
         char err[512];
-        rd_kafka_conf_t *conf = cf_kafka_conf_new(w->svc->cfg, w->svc->bootstrap, CF_KAFKA_CONSUMER, err,
-                                                  sizeof err);
+        rd_kafka_conf_t *conf =
+            cf_kafka_conf_new(w->svc->cfg, w->svc->bootstrap, CF_KAFKA_CONSUMER, err, sizeof err);
         if (!conf) return NULL;
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
         rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", NULL, 0);
@@ -106,7 +106,7 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
         rd_kafka_t *rk = restore_consumer(w);
         char err[512] = "";
         if (!rk) return -1;
-        int64_t lo = 0, hi = 0, tq = cf_now_ms();
+        int64_t lo = 0, hi = 0, tq = cf_mono_ms();
         rd_kafka_resp_err_t e =
             rd_kafka_query_watermark_offsets(rk, sc->topic_changelog, p, &lo, &hi, 10000);
         if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || (!e && hi <= lo))
@@ -117,7 +117,7 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
                 return -1;
         }
         cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: watermarks in %lld ms", p,
-               (long long)(cf_now_ms() - tq));
+               (long long)(cf_mono_ms() - tq));
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, sc->topic_changelog, p)->offset = lo;
         rd_kafka_assign(rk, l);
@@ -127,10 +127,10 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
         cf_buf cur = {0}, best = {0};
         uint64_t cur_id = 0, cur_n = 0, cur_next = 0, best_id = 0;
         bool have_best = false;
-        int64_t deadline = cf_now_ms() + 60000, last = lo - 1;
+        int64_t deadline = cf_mono_ms() + 60000, last = lo - 1;
         int rc = 0;
         while (last < hi - 1) {
-                if (cf_now_ms() > deadline) {
+                if (cf_mono_ms() > deadline) {
                         cf_log(CF_LOG_ERROR, COMPONENT, "partition %d: changelog read timed out",
                                p);
                         rc = -1;
@@ -172,7 +172,7 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
         }
         rd_kafka_assign(rk, NULL);
         cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: read offsets %lld..%lld in %lld ms", p,
-               (long long)lo, (long long)hi, (long long)(cf_now_ms() - (deadline - 60000)));
+               (long long)lo, (long long)hi, (long long)(cf_mono_ms() - (deadline - 60000)));
         if (!rc)
                 rc = cf_chain_restore(w->chain, p, have_best ? best.p : NULL,
                                       have_best ? best.len : 0, err, sizeof err);

@@ -11,14 +11,9 @@
 #include "pipeline/core/clock.h"
 #include "pipeline/http/metrics_text.h"
 #include "pipeline/kafka/service_int.h"
+#include "pipeline/kafka/topics.h"
 
 #define COMPONENT "service"
-
-static int set(rd_kafka_conf_t *c, const char *k, const char *v, char *errstr, size_t n)
-{
-        if (rd_kafka_conf_set(c, k, v, errstr, n) == RD_KAFKA_CONF_OK) return 0;
-        return -1;
-}
 
 int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t errstr_size)
 {
@@ -32,33 +27,18 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
          * any client is created (and starts connecting) */
         w->chain = cf_chain_new(s->cfg->root, s->cfg->base_dir, errstr, errstr_size);
         if (!w->chain) return -1;
-        char tmp[64];
         /* producer: idempotent, its delivery reports come back on this worker */
-        rd_kafka_conf_t *pc =
-            cf_kafka_conf_new(s->cfg, s->bootstrap, CF_KAFKA_PRODUCER, errstr, errstr_size);
+        rd_kafka_conf_t *pc = cf_service_client_conf(s->cfg, sc, s->bootstrap, CF_KAFKA_PRODUCER,
+                                                     id, errstr, errstr_size);
         if (!pc) return -1;
-        snprintf(tmp, sizeof tmp, "%" PRId64, sc->delivery_timeout_ms);
-        if (set(pc, "enable.idempotence", "true", errstr, errstr_size) ||
-            set(pc, "message.timeout.ms", tmp, errstr, errstr_size)) {
-                rd_kafka_conf_destroy(pc);
-                return -1;
-        }
         rd_kafka_conf_set_dr_msg_cb(pc, cf_worker_on_delivery);
         rd_kafka_conf_set_error_cb(pc, cf_worker_on_error);
         rd_kafka_conf_set_opaque(pc, w);
         /* consumer: manual commits of acknowledged batches only */
-        rd_kafka_conf_t *cc =
-            cf_kafka_conf_new(s->cfg, s->bootstrap, CF_KAFKA_CONSUMER, errstr, errstr_size);
+        rd_kafka_conf_t *cc = cf_service_client_conf(s->cfg, sc, s->bootstrap, CF_KAFKA_CONSUMER,
+                                                     id, errstr, errstr_size);
         if (!cc) {
                 rd_kafka_conf_destroy(pc);
-                return -1;
-        }
-        if (set(cc, "group.id", sc->group_id, errstr, errstr_size) ||
-            set(cc, "enable.auto.commit", "false", errstr, errstr_size) ||
-            set(cc, "enable.auto.offset.store", "false", errstr, errstr_size) ||
-            set(cc, "auto.offset.reset", "earliest", errstr, errstr_size)) {
-                rd_kafka_conf_destroy(pc);
-                rd_kafka_conf_destroy(cc);
                 return -1;
         }
         rd_kafka_conf_set_rebalance_cb(cc, cf_worker_on_rebalance);
@@ -111,13 +91,8 @@ cf_service *cf_service_new(const cf_config *cfg, const char *bootstrap, char *er
 {
         cf_service *s = calloc(1, sizeof *s);
         s->cfg = cfg;
-        /* every config error before any client exists (check-config: the same order) */
-        if (cf_service_cfg_load(&s->sc, cfg, errstr, errstr_size)) {
-                free(s);
-                return NULL;
-        }
-        if (cf_service_kafka_check(cfg, errstr, errstr_size)) {
-                cf_service_cfg_free(&s->sc);
+        /* every config error before any client exists (check-config: the same code) */
+        if (cf_service_validate(cfg, bootstrap, &s->sc, errstr, errstr_size)) {
                 free(s);
                 return NULL;
         }
@@ -137,8 +112,11 @@ cf_service *cf_service_new(const cf_config *cfg, const char *bootstrap, char *er
 
 int cf_service_start(cf_service *s, char *errstr, size_t errstr_size)
 {
-        s->started_ms = cf_now_ms();
+        s->started_ms = cf_mono_ms();
         if (s->sc.metrics_enabled && cf_metrics_http_start(s, errstr, errstr_size)) return -1;
+        /* /readyz says "starting" meanwhile; a SIGTERM ends the check at once */
+        if (s->sc.topics_check && cf_topics_ensure(s, errstr, errstr_size)) return -1;
+        if (atomic_load(&s->stop)) return 0; /* stopped while checking: no worker started */
         for (int i = 0; i < s->n_workers; i++)
                 if (pthread_create(&s->workers[i].th, NULL, cf_worker_main, &s->workers[i])) {
                         snprintf(errstr, errstr_size, "cannot start worker thread %d", i);
@@ -188,15 +166,15 @@ int cf_service_wait(cf_service *s)
                 /* after stop, give every worker the shutdown budget in total */
                 for (;;) {
                         struct timespec ts;
-                        clock_gettime(CLOCK_REALTIME, &ts);
+                        clock_gettime(CLOCK_REALTIME, &ts); /* pthread's clock; a 1 s tick */
                         ts.tv_sec += 1;
                         if (pthread_timedjoin_np(w->th, NULL, &ts) == 0) break;
                         /* one worker's fatal error stops the instance: a supervisor
                          * (systemd, Kubernetes) restarts it from the committed offsets */
                         if (atomic_load(&s->failed)) atomic_store(&s->stop, true);
                         if (!atomic_load(&s->stop)) continue;
-                        if (!s->stop_at_ms) s->stop_at_ms = cf_now_ms();
-                        if (cf_now_ms() - s->stop_at_ms > s->sc.shutdown_timeout_ms) {
+                        if (!s->stop_at_ms) s->stop_at_ms = cf_mono_ms();
+                        if (cf_mono_ms() - s->stop_at_ms > s->sc.shutdown_timeout_ms) {
                                 cf_log(CF_LOG_ERROR, COMPONENT,
                                        "shutdown timeout (%" PRId64 " ms): exiting without "
                                        "waiting for worker %d",
@@ -268,7 +246,8 @@ int cf_service_assigned_workers(cf_service *s)
 
 bool cf_service_ready(cf_service *s)
 {
-        return cf_service_assigned_workers(s) > 0 && !atomic_load(&s->failed);
+        char why[512];
+        return cf_service_state(s, why, sizeof why) == CF_STATE_READY;
 }
 
 static const double lat_bounds_s[CF_LAT_BUCKETS] = {0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
@@ -282,6 +261,13 @@ static void metric_head(cf_buf *b, const char *name, const char *type, const cha
 void cf_service_metrics(cf_service *s, cf_buf *b)
 {
         const char *t = s->sc.topic_in;
+        char why[512];
+        cf_svc_state st = cf_service_state(s, why, sizeof why); /* takes the lock itself */
+        metric_head(b, "customsflow_state", "gauge",
+                    "1 for the instance's current state (what /readyz reports)");
+        for (int i = CF_STATE_STARTING; i <= CF_STATE_FAILED; i++)
+                cf_buf_printf(b, "customsflow_state{state=\"%s\"} %d\n",
+                              cf_service_state_name((cf_svc_state)i), i == (int)st);
         pthread_mutex_lock(&s->mtx);
         static const char *const names[] = {"in", "processed", "duplicates", "dead_lettered",
                                             "flagged"};
@@ -321,8 +307,27 @@ void cf_service_metrics(cf_service *s, cf_buf *b)
                 cf_buf_printf(b, "customsflow_flags_total{rule=\"%s\"} %" PRIu64 "\n",
                               rules->names[r], v);
         }
+        metric_head(b, "customsflow_offsets_skipped_total", "counter",
+                    "offsets skipped by offset resets (records deleted before they were read: "
+                    "lost upstream of every other counter)");
+        for (int p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
+                uint64_t v = 0;
+                bool any = false;
+                for (int i = 0; i < s->n_workers; i++) {
+                        v += s->pubs[i].offsets_skipped[p];
+                        any |= s->pubs[i].has_part[p];
+                }
+                if (any || v)
+                        cf_buf_printf(b,
+                                      "customsflow_offsets_skipped_total{topic=\"%s\",partition="
+                                      "\"%d\"} %" PRIu64 "\n",
+                                      t, p, v);
+        }
         uint64_t viol = 0, outq = 0, commits = 0, cerr = 0, derr = 0, ck = 0, paused = 0;
+        uint64_t ckerr = 0, resets = 0;
         for (int i = 0; i < s->n_workers; i++) {
+                ckerr += s->pubs[i].checkpoint_errors;
+                resets += s->pubs[i].resets;
                 viol += s->pubs[i].invariant_violations;
                 outq += s->pubs[i].outq;
                 commits += s->pubs[i].commits;
@@ -344,6 +349,16 @@ void cf_service_metrics(cf_service *s, cf_buf *b)
         cf_buf_printf(b, "customsflow_delivery_errors_total %" PRIu64 "\n", derr);
         metric_head(b, "customsflow_checkpoints_total", "counter", "state checkpoints written");
         cf_buf_printf(b, "customsflow_checkpoints_total %" PRIu64 "\n", ck);
+        metric_head(b, "customsflow_checkpoint_errors_total", "counter",
+                    "failed state checkpoints (offsets of the partition not committed; retried)");
+        cf_buf_printf(b, "customsflow_checkpoint_errors_total %" PRIu64 "\n", ckerr);
+        metric_head(b, "customsflow_offset_resets_total", "counter",
+                    "positions out of range reset by auto.offset.reset");
+        cf_buf_printf(b, "customsflow_offset_resets_total %" PRIu64 "\n", resets);
+        metric_head(b, "customsflow_kafka_auth_errors_total", "counter",
+                    "Kafka authentication, authorization and TLS failures");
+        cf_buf_printf(b, "customsflow_kafka_auth_errors_total %" PRIu64 "\n",
+                      (uint64_t)atomic_load(&s->auth_errors));
         metric_head(b, "customsflow_backpressure_pauses_total", "counter",
                     "times fetching was paused waiting for output acks");
         cf_buf_printf(b, "customsflow_backpressure_pauses_total %" PRIu64 "\n", paused);

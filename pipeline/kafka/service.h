@@ -14,22 +14,34 @@
 
 #include "pipeline/core/chain.h"
 #include "pipeline/core/config.h"
+#include "pipeline/kafka/kafka_conf.h"
 
 #define CF_SVC_MAX_PARTITIONS 1024 /* per input topic; partitions above are refused */
 
-/** Settings of the service (sections pipeline, topics, workers, metrics, log, state). */
+/** What a worker does when its position is out of range (kafka.auto.offset.reset). */
+typedef enum cf_offset_reset { CF_RESET_EARLIEST, CF_RESET_LATEST, CF_RESET_ERROR } cf_offset_reset;
+
+/** Settings of the service (sections pipeline, topics, workers, metrics, log, state, and
+ *  customsflow's own keys of kafka). */
 typedef struct cf_service_cfg {
         /* pipeline: */
-        char *group_id;
+        char *group_id, *instance_id;
         int64_t batch_size, batch_timeout_ms, commit_interval_ms, flush_interval_ms;
         int64_t shutdown_timeout_ms, delivery_timeout_ms;
+        int64_t failures_not_ready, max_ready_lag;
         /* topics: */
-        char *topic_in, *topic_flags, *topic_stats, *topic_dlq, *topic_changelog;
+        char *topic_in, *topic_flags, *topic_stats, *topic_dlq, *topic_changelog, *topic_outcomes;
+        bool topics_check, topics_create;
+        int64_t topics_partitions, topics_replication;
         /* workers: */
         int64_t workers;
         /* metrics: */
         char *metrics_listen;
         bool metrics_enabled;
+        int64_t http_timeout_ms, http_max_conns, http_max_conns_per_ip;
+        /* kafka (customsflow's keys) and the consumer's auto.offset.reset as set by the user */
+        cf_kafka_opts kafka;
+        cf_offset_reset offset_reset;
         /* log: */
         char *log_level;
         /* state: */
@@ -53,8 +65,15 @@ typedef void (*cf_flag_hook)(void *opaque, const cf_record *r);
 int cf_service_cfg_load(cf_service_cfg *sc, const cf_config *cfg, char *errstr, size_t errstr_size);
 /** Free strings of a loaded cf_service_cfg. */
 void cf_service_cfg_free(cf_service_cfg *sc);
-/** Check the `kafka:` properties against librdkafka (and env overrides); -1 + errstr. */
-int cf_service_kafka_check(const cf_config *cfg, char *errstr, size_t errstr_size);
+/**
+ * Everything `run` checks before it connects, and all that `check-config`
+ * checks besides the stages (one code path): the service sections, the
+ * metrics listen address, topic names, the `kafka:` properties, and each
+ * Kafka client built (not connected) from the conf a worker will get. On
+ * success sc is loaded (free with cf_service_cfg_free); -1 + errstr.
+ */
+int cf_service_validate(const cf_config *cfg, const char *bootstrap, cf_service_cfg *sc,
+                        char *errstr, size_t errstr_size);
 /** The config maps of the service sections, for docs and the config schema. */
 void cf_service_describe(FILE *out);
 /** Append the JSON Schema properties of the service sections (for config.schema.json). */

@@ -1,10 +1,11 @@
 /*
  * service_cfg.c - the service's config sections (pipeline, topics, workers,
- * metrics, log, state) as config maps, and the `kafka:` section: librdkafka
- * properties passed straight through, with CUSTOMSFLOW_KAFKA_* environment
- * overrides for secrets. Property values are never logged.
+ * metrics, log, state) as config maps, the settings every Kafka client of a
+ * worker gets, and cf_service_validate: everything `run` checks before it
+ * connects, which is also all that `check-config` checks (one code path).
  */
 #include <ctype.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include "pipeline/core/config_map.h"
+#include "pipeline/http/listen.h"
+#include "pipeline/kafka/kafka_conf.h"
 #include "pipeline/kafka/service.h"
 #include "pipeline/kafka/service_int.h"
 
@@ -32,6 +35,18 @@ static const cf_config_map pipeline_map[] = {
      "graceful shutdown budget after SIGTERM/SIGINT; then exit non-zero"},
     {CF_CFG_DURATION, "delivery_timeout", "120s", OFF(delivery_timeout_ms),
      "producer message.timeout.ms: an output not acked by then stops the worker"},
+    {CF_CFG_STR, "instance_id", "", OFF(instance_id),
+     "static group membership: worker N joins as group.instance.id <instance_id>-N, so a "
+     "restarted instance gets its partitions back without waiting for session.timeout.ms; "
+     "unique per instance and stable across restarts (e.g. a StatefulSet pod name); empty: "
+     "dynamic membership"},
+    {CF_CFG_INT, "failures_not_ready", "3", OFF(failures_not_ready),
+     "consecutive failed commits or checkpoints of a worker that turn /readyz to 503 (each is "
+     "retried at the next commit)",
+     1, 1000000},
+    {CF_CFG_INT, "max_ready_lag", "0", OFF(max_ready_lag),
+     "/readyz is 503 while a partition's consumer lag exceeds this many records (0: no bound)", 0,
+     1e15},
     {0}};
 
 static const cf_config_map topics_map[] = {
@@ -42,12 +57,32 @@ static const cf_config_map topics_map[] = {
      "dead letters: original bytes, reason in headers"},
     {CF_CFG_STR, "changelog", "customsflow.changelog", OFF(topic_changelog),
      "compacted topic of stage state snapshots, one partition per input partition"},
+    {CF_CFG_STR, "outcomes", "customs.outcomes", OFF(topic_outcomes),
+     "inspection outcomes and the review console's verdicts, key exporter_id"},
+    {CF_CFG_BOOL, "check", "true", OFF(topics_check),
+     "check the topics at start with the Admin API (input exists; outputs exist; changelog has "
+     "the input's partition count and cleanup.policy=compact)"},
+    {CF_CFG_BOOL, "create", "false", OFF(topics_create),
+     "create missing output and changelog topics at start (else refuse to start)"},
+    {CF_CFG_INT, "partitions", "0", OFF(topics_partitions),
+     "partitions of created output topics (0: as many as the input); the changelog always gets "
+     "the input's count",
+     0, 100000},
+    {CF_CFG_INT, "replication_factor", "-1", OFF(topics_replication),
+     "replication factor of created topics (-1: the broker's default.replication.factor)", -1, 100},
     {0}};
 
 static const cf_config_map metrics_map[] = {
     {CF_CFG_BOOL, "enabled", "true", OFF(metrics_enabled), "serve /metrics, /healthz, /readyz"},
     {CF_CFG_STR, "listen", "127.0.0.1:9464", OFF(metrics_listen),
-     "host:port of the HTTP endpoint (port 0: any free port)"},
+     "host:port of the HTTP endpoint: IPv4:port, [IPv6]:port, :port for every IPv4 interface "
+     "(containers: :9464, so probes reach it); port 0: any free port"},
+    {CF_CFG_DURATION, "connection_timeout", "10s", OFF(http_timeout_ms),
+     "an HTTP connection idle this long is closed (slow or half-open clients)"},
+    {CF_CFG_INT, "max_connections", "128", OFF(http_max_conns),
+     "simultaneous HTTP connections; more are refused", 1, 100000},
+    {CF_CFG_INT, "max_connections_per_ip", "16", OFF(http_max_conns_per_ip),
+     "simultaneous HTTP connections from one client address; more are refused", 1, 100000},
     {0}};
 
 static const cf_config_map log_map[] = {
@@ -110,6 +145,7 @@ int cf_service_cfg_load(cf_service_cfg *sc, const cf_config *cfg, char *errstr, 
                 }
                 sc->workers = v;
         }
+        if (cf_kafka_opts_load(&sc->kafka, cfg, errstr, errstr_size)) goto fail;
         if (cf_log_set_level(sc->log_level)) {
                 snprintf(errstr, errstr_size, "log.level: '%s' is not debug, info, warn or error",
                          sc->log_level);
@@ -133,10 +169,8 @@ void cf_service_describe(FILE *out)
                 fprintf(out, "\n%s: %s\n", sections[i].name, sections[i].desc);
                 cf_config_map_describe(sections[i].map, sections[i].name, out);
         }
-        fprintf(out, "\nworkers: integer 1..256, worker threads (default 1)\n"
-                     "\nkafka: librdkafka properties, passed through unchanged (e.g.\n"
-                     "bootstrap.servers, security.protocol, sasl.*, ssl.*, compression.type);\n"
-                     "CUSTOMSFLOW_KAFKA_<PROPERTY> (dots as underscores) overrides one.\n");
+        fprintf(out, "\nworkers: integer 1..256, worker threads (default 1)\n");
+        cf_kafka_opts_describe(out);
 }
 
 void cf_service_schema(cf_buf *b)
@@ -148,108 +182,159 @@ void cf_service_schema(cf_buf *b)
         }
         cf_buf_puts(b, "\"workers\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":256,"
                        "\"description\":\"worker threads, each a consumer-group member\"},"
-                       "\"kafka\":{\"type\":\"object\",\"description\":\"librdkafka "
-                       "properties, passed through\",\"additionalProperties\":{\"type\":["
-                       "\"string\",\"number\",\"boolean\"]}}");
+                       "\"kafka\":");
+        cf_kafka_opts_schema(b);
 }
 
-/* A secret must come from the environment rather than the file, and is never
- * echoed: only the property name appears in errors. */
-static bool is_secret(const char *prop)
+/* "file:line" of a key, or the environment variable that set it */
+static void where_of(const cf_config *cfg, const char *dotted, const char *env, char *out, size_t n)
 {
-        return strstr(prop, "password") || strstr(prop, "secret") || strstr(prop, "key.pem") ||
-               !strcmp(prop, "ssl.key.password") || strstr(prop, "sasl.oauthbearer.config");
-}
-
-/* Set k (named `shown` in the config: with its role prefix) on conf. */
-static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, const char *shown,
-                    const char *where, char *errstr, size_t errstr_size)
-{
-        char err[512];
-        if (rd_kafka_conf_set(conf, k, v, err, sizeof err) == RD_KAFKA_CONF_OK) return 0;
-        if (is_secret(k))
-                snprintf(errstr, errstr_size, "%s: kafka.%s: rejected by librdkafka", where, shown);
+        const cf_node *v = cf_yaml_path(cfg->root, dotted);
+        const char *e = getenv(env);
+        if (e && *e)
+                snprintf(out, n, "%s", env);
+        else if (v)
+                snprintf(out, n, "%s:%d", v->file, v->line);
         else
-                snprintf(errstr, errstr_size, "%s: kafka.%s: %s", where, shown, err);
-        return -1;
+                snprintf(out, n, "default");
 }
 
-/* Kafka Streams' convention: "consumer.<prop>" / "producer.<prop>" apply to
- * that client only (no warning from the other, which would not know the
- * property); anything else to both. Returns the property name to set on a
- * client of this role, or NULL to skip it. */
-static const char *for_role(const char *prop, cf_kafka_role role)
+/* Kafka's rule for topic names (and group.instance.id): 1..249 of [a-zA-Z0-9._-],
+ * not "." or ".." */
+static bool valid_kafka_name(const char *t)
 {
-        if (!strncmp(prop, "consumer.", 9))
-                return role == CF_KAFKA_PRODUCER ? NULL : prop + 9;
-        if (!strncmp(prop, "producer.", 9))
-                return role == CF_KAFKA_CONSUMER ? NULL : prop + 9;
-        return prop;
+        size_t n = strlen(t);
+        if (n == 0 || n > 249 || !strcmp(t, ".") || !strcmp(t, "..")) return false;
+        return strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
-rd_kafka_conf_t *cf_kafka_conf_new(const cf_config *cfg, const char *bootstrap, cf_kafka_role role,
-                                   char *errstr, size_t errstr_size)
+static int check_names(const cf_config *cfg, const cf_service_cfg *sc, char *errstr,
+                       size_t errstr_size)
 {
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        const cf_node *k = cf_yaml_get(cfg->root, "kafka");
-        if (k && k->type != CF_NODE_MAP) {
+        const struct {
+                const char *key, *env, *value;
+        } names[] = {
+            {"topics.input", "CUSTOMSFLOW_TOPICS_INPUT", sc->topic_in},
+            {"topics.flags", "CUSTOMSFLOW_TOPICS_FLAGS", sc->topic_flags},
+            {"topics.stats", "CUSTOMSFLOW_TOPICS_STATS", sc->topic_stats},
+            {"topics.dlq", "CUSTOMSFLOW_TOPICS_DLQ", sc->topic_dlq},
+            {"topics.changelog", "CUSTOMSFLOW_TOPICS_CHANGELOG", sc->topic_changelog},
+            {"topics.outcomes", "CUSTOMSFLOW_TOPICS_OUTCOMES", sc->topic_outcomes},
+            {"pipeline.instance_id", "CUSTOMSFLOW_PIPELINE_INSTANCE_ID", sc->instance_id},
+        };
+        char where[600];
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+                if (!strcmp(names[i].key, "pipeline.instance_id") && !names[i].value[0]) continue;
+                if (valid_kafka_name(names[i].value)) continue;
+                where_of(cfg, names[i].key, names[i].env, where, sizeof where);
                 snprintf(errstr, errstr_size,
-                         "%s:%d: kafka: expected a map of librdkafka "
-                         "properties",
-                         k->file, k->line);
-                goto fail;
+                         "%s: %s: '%s' is not a valid Kafka name (1 to 249 of a-z A-Z 0-9 . _ -)",
+                         where, names[i].key, names[i].value);
+                return -1;
         }
-        for (size_t i = 0; k && i + 1 < k->n_items; i += 2) {
-                const cf_node *key = k->items[i], *val = k->items[i + 1];
-                char where[600];
-                snprintf(where, sizeof where, "%s:%d", key->file, key->line);
-                if (val->type != CF_NODE_SCALAR) {
-                        snprintf(errstr, errstr_size, "%s: kafka.%s: expected a scalar", where,
-                                 key->scalar);
-                        goto fail;
+        const char *outs[] = {sc->topic_flags, sc->topic_stats, sc->topic_dlq, sc->topic_changelog};
+        for (int i = 0; i < 4; i++)
+                if (!strcmp(outs[i], sc->topic_in)) {
+                        where_of(cfg, "topics.input", "CUSTOMSFLOW_TOPICS_INPUT", where,
+                                 sizeof where);
+                        snprintf(errstr, errstr_size,
+                                 "%s: topics.input: '%s' is also an output topic", where,
+                                 sc->topic_in);
+                        return -1;
                 }
-                const char *prop = for_role(key->scalar, role);
-                if (prop &&
-                    conf_set(conf, prop, val->scalar, key->scalar, where, errstr, errstr_size))
-                        goto fail;
-        }
-        /* CUSTOMSFLOW_KAFKA_SASL_PASSWORD=... sets sasl.password,
-         * CUSTOMSFLOW_KAFKA_CONSUMER_QUEUED_MIN_MESSAGES the consumer's queued.min.messages */
-        extern char **environ;
-        for (char **e = environ; *e; e++) {
-                if (strncmp(*e, "CUSTOMSFLOW_KAFKA_", 18)) continue;
-                const char *eq = strchr(*e, '=');
-                if (!eq) continue;
-                char prop[256];
-                size_t n = (size_t)(eq - (*e + 18));
-                if (n == 0 || n >= sizeof prop) continue;
-                for (size_t j = 0; j < n; j++) {
-                        char c = (*e)[18 + j];
-                        prop[j] = c == '_' ? '.' : (char)tolower((unsigned char)c);
-                }
-                prop[n] = '\0';
-                const char *p = for_role(prop, role);
-                if (p && conf_set(conf, p, eq + 1, prop, "environment", errstr, errstr_size))
-                        goto fail;
-        }
-        if (bootstrap &&
-            conf_set(conf, "bootstrap.servers", bootstrap, "bootstrap.servers", "demo", errstr,
-                     errstr_size))
-                goto fail;
-        return conf;
-fail:
-        rd_kafka_conf_destroy(conf);
-        return NULL;
+        return 0;
 }
 
-int cf_service_kafka_check(const cf_config *cfg, char *errstr, size_t errstr_size)
+rd_kafka_conf_t *cf_service_client_conf(const cf_config *cfg, const cf_service_cfg *sc,
+                                        const char *bootstrap, cf_kafka_role role, int worker,
+                                        char *errstr, size_t errstr_size)
 {
-        /* each role's properties must be valid for it */
-        for (int r = CF_KAFKA_CONSUMER; r <= CF_KAFKA_PRODUCER; r++) {
-                rd_kafka_conf_t *conf =
-                    cf_kafka_conf_new(cfg, NULL, (cf_kafka_role)r, errstr, errstr_size);
-                if (!conf) return -1;
-                rd_kafka_conf_destroy(conf);
+        rd_kafka_conf_t *c = cf_kafka_conf_new(cfg, bootstrap, role, errstr, errstr_size);
+        if (!c) return NULL;
+        char tmp[300];
+        const char *k[6], *v[6];
+        int n = 0;
+        if (role == CF_KAFKA_PRODUCER) {
+                /* idempotent; an output not acked by then stops the worker */
+                snprintf(tmp, sizeof tmp, "%" PRId64, sc->delivery_timeout_ms);
+                k[n] = "enable.idempotence", v[n++] = "true";
+                k[n] = "message.timeout.ms", v[n++] = tmp;
+        } else {
+                /* manual commits of acknowledged batches only; offset resets are
+                 * applied by the worker (auto_offset_reset) so that each one is
+                 * seen, logged and counted */
+                k[n] = "group.id", v[n++] = sc->group_id;
+                k[n] = "enable.auto.commit", v[n++] = "false";
+                k[n] = "enable.auto.offset.store", v[n++] = "false";
+                k[n] = "auto.offset.reset", v[n++] = "error";
+                if (sc->instance_id[0]) {
+                        snprintf(tmp, sizeof tmp, "%s-%d", sc->instance_id, worker);
+                        k[n] = "group.instance.id", v[n++] = tmp;
+                }
+        }
+        char err[512];
+        for (int i = 0; i < n; i++)
+                if (rd_kafka_conf_set(c, k[i], v[i], err, sizeof err) != RD_KAFKA_CONF_OK) {
+                        snprintf(errstr, errstr_size, "kafka: %s: %s", k[i], err);
+                        rd_kafka_conf_destroy(c);
+                        return NULL;
+                }
+        return c;
+}
+
+/* auto.offset.reset as the user set it (librdkafka's own is "error": see
+ * cf_service_client_conf); customsflow's default is earliest */
+static int offset_reset_policy(const cf_config *cfg, cf_service_cfg *sc, char *errstr,
+                               size_t errstr_size)
+{
+        const char *v = cf_kafka_prop(cfg, CF_KAFKA_CONSUMER, "auto.offset.reset");
+        sc->offset_reset = CF_RESET_EARLIEST;
+        if (!v) return 0;
+        if (!strcmp(v, "earliest") || !strcmp(v, "smallest") || !strcmp(v, "beginning"))
+                sc->offset_reset = CF_RESET_EARLIEST;
+        else if (!strcmp(v, "latest") || !strcmp(v, "largest") || !strcmp(v, "end"))
+                sc->offset_reset = CF_RESET_LATEST;
+        else if (!strcmp(v, "error"))
+                sc->offset_reset = CF_RESET_ERROR;
+        else {
+                snprintf(errstr, errstr_size,
+                         "kafka.auto.offset.reset: '%s' is not earliest, latest or error", v);
+                return -1;
         }
         return 0;
+}
+
+int cf_service_validate(const cf_config *cfg, const char *bootstrap, cf_service_cfg *sc,
+                        char *errstr, size_t errstr_size)
+{
+        if (cf_service_cfg_load(sc, cfg, errstr, errstr_size)) return -1;
+        cf_listen_addr la;
+        char where[600], err[512];
+        if (sc->metrics_enabled && cf_listen_parse(sc->metrics_listen, &la, err, sizeof err)) {
+                where_of(cfg, "metrics.listen", "CUSTOMSFLOW_METRICS_LISTEN", where, sizeof where);
+                snprintf(errstr, errstr_size, "%s: %s", where, err);
+                goto fail;
+        }
+        if (check_names(cfg, sc, errstr, errstr_size) ||
+            offset_reset_policy(cfg, sc, errstr, errstr_size))
+                goto fail;
+        /* every client a worker creates, built (not connected) from the same
+         * conf it will get: what librdkafka checks only then fails here */
+        static const struct {
+                cf_kafka_role role;
+                rd_kafka_type_t type;
+                const char *what;
+        } clients[] = {{CF_KAFKA_PRODUCER, RD_KAFKA_PRODUCER, "producer"},
+                       {CF_KAFKA_CONSUMER, RD_KAFKA_CONSUMER, "consumer"}};
+        for (int i = 0; i < 2; i++) {
+                rd_kafka_conf_t *c = cf_service_client_conf(cfg, sc, bootstrap, clients[i].role, 0,
+                                                            errstr, errstr_size);
+                if (!c ||
+                    cf_kafka_conf_try(c, clients[i].type, clients[i].what, errstr, errstr_size))
+                        goto fail;
+        }
+        return 0;
+fail:
+        cf_service_cfg_free(sc);
+        return -1;
 }

@@ -14,6 +14,7 @@
 #include "pipeline/core/chain.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/log.h"
+#include "pipeline/kafka/kafka_conf.h"
 #include "pipeline/kafka/service.h"
 
 #define CF_LAT_BUCKETS 12
@@ -26,8 +27,10 @@ typedef struct cf_worker_pub {
         uint64_t batches, lat_bucket[CF_LAT_BUCKETS + 1];
         double lat_sum_s;
         uint64_t outq, commits, commit_errors, invariant_violations, delivery_errors;
-        uint64_t checkpoints, checkpoint_bytes, restores;
+        uint64_t checkpoints, checkpoint_bytes, restores, checkpoint_errors;
         uint64_t paused;
+        uint64_t resets, offsets_skipped[CF_SVC_MAX_PARTITIONS]; /* by offset resets */
+        int64_t max_lag;      /* of the assigned partitions, -1 unknown */
         cf_buf chain_metrics; /* Prometheus text of the worker's stages */
         bool assigned;        /* got partitions and restored their state */
 } cf_worker_pub;
@@ -49,6 +52,8 @@ typedef struct cf_worker {
         int64_t last_commit_ms, last_flush_ms, last_pub_ms;
         atomic_uint_fast64_t delivery_failed; /* delivery reports with an error */
         atomic_bool fatal;
+        atomic_bool restoring;      /* in the assign callback, restoring state */
+        atomic_int failures_in_row; /* consecutive failed commits or checkpoints */
         char fatal_reason[512];
         uint64_t snapshot_seq;
         cf_worker_pub pub; /* worker-local copy, published under svc->mtx */
@@ -56,6 +61,10 @@ typedef struct cf_worker {
         cf_config *reloaded_cfg;         /* the document of the last SIGHUP reload */
         rd_kafka_t *restore_rk;          /* consumer outside the group, for changelog reads */
         rd_kafka_topic_t *out_topics[4]; /* kept known to the producer (see warm_up) */
+        /* offset resets (auto.offset.reset applied by the worker) */
+        int64_t reset_to[CF_SVC_MAX_PARTITIONS];   /* new position when reset_pending */
+        int64_t reset_from[CF_SVC_MAX_PARTITIONS]; /* failed position of the last reset */
+        bool reset_pending[CF_SVC_MAX_PARTITIONS], any_reset;
 } cf_worker;
 
 struct cf_service {
@@ -69,22 +78,55 @@ struct cf_service {
         atomic_bool stop, failed;
         atomic_int n_final, n_dead; /* workers done with their final commit / stopped on error */
         atomic_uint reload_gen;     /* bumped by SIGHUP; each worker reloads once per value */
-        int64_t stop_at_ms;
+        int64_t stop_at_ms;         /* monotonic */
+        atomic_bool abort; /* fatal for the instance (auth): workers stop without committing */
+        /* Kafka authentication / authorization / TLS failures (kafka_conf.h) */
+        atomic_uint_fast64_t auth_errors;
+        atomic_int_fast64_t auth_failing_since; /* monotonic ms of the first unresolved one, 0 */
+        char auth_reason[512];                  /* the last one, under mtx */
+        char fail_reason[512];                  /* why the instance failed, under mtx */
         cf_flag_hook flag_hook;
         void *flag_opaque;
         void *http; /* struct MHD_Daemon */
         char metrics_addr[64];
-        int64_t started_ms;
+        int64_t started_ms; /* monotonic */
         /* for benches: read without the service lock, updated after every batch */
         atomic_uint_fast64_t in_acked;      /* records whose outputs were all acked */
         atomic_int_fast64_t first_batch_ms; /* start of the first non-empty batch, 0 none */
 };
 
-/** Which client a librdkafka config is for ("consumer."/"producer." keys apply to one). */
-typedef enum cf_kafka_role { CF_KAFKA_CONSUMER, CF_KAFKA_PRODUCER } cf_kafka_role;
-/** librdkafka conf for role from the `kafka:` section and env overrides; NULL + errstr. */
-rd_kafka_conf_t *cf_kafka_conf_new(const cf_config *cfg, const char *bootstrap, cf_kafka_role role,
-                                   char *errstr, size_t errstr_size);
+/** The conf of worker's client of role: the `kafka:` section plus what the service forces
+ *  (idempotence, manual commits, group.instance.id); NULL + errstr. */
+rd_kafka_conf_t *cf_service_client_conf(const cf_config *cfg, const cf_service_cfg *sc,
+                                        const char *bootstrap, cf_kafka_role role, int worker,
+                                        char *errstr, size_t errstr_size);
+
+/** Service health as /healthz and /readyz report it (health.c). */
+typedef enum cf_svc_state {
+        CF_STATE_STARTING,  /* topics being checked, group being joined */
+        CF_STATE_RESTORING, /* a worker is restoring assigned partitions' state */
+        CF_STATE_READY,
+        CF_STATE_DEGRADED, /* running but not ready: commits failing, lag over bound */
+        CF_STATE_DRAINING, /* stop requested: finishing, committing, leaving */
+        CF_STATE_FAILED,
+} cf_svc_state;
+/** The state, with a human reason for a non-ready one. @locality: any thread */
+cf_svc_state cf_service_state(cf_service *s, char *why, size_t why_size);
+/** Its name ("starting", "restoring", "ready", "degraded", "draining", "failed"). */
+const char *cf_service_state_name(cf_svc_state st);
+/** Healthy (/healthz): not failed, and no auth failure persisting past the grace period. */
+bool cf_service_healthy(cf_service *s, char *why, size_t why_size);
+/**
+ * A Kafka client reported err: authentication, authorization and TLS failures
+ * are logged at once, counted, and (kafka.fail_on_auth_error) fail the
+ * instance; others are logged as warnings. Returns true if err was such a
+ * failure. @locality: any thread (librdkafka callbacks)
+ */
+bool cf_service_kafka_error(cf_service *s, const char *client, int err, const char *reason);
+/** A broker round trip succeeded (commit, assignment): auth failures are over. */
+void cf_service_kafka_ok(cf_service *s);
+/** Stop the instance on a fatal error (workers do not commit). @locality: any thread */
+void cf_service_fail(cf_service *s, const char *reason);
 
 /** Delivery report: counts failed outputs. @locality: worker thread (producer poll) */
 void cf_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);

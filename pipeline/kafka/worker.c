@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "pipeline/core/clock.h"
+#include "pipeline/kafka/kafka_conf.h"
 #include "pipeline/kafka/service_int.h"
 
 #define COMPONENT "worker"
@@ -41,6 +42,9 @@ void cf_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
         cf_worker *w = opaque;
         (void)rk;
         if (m->err) {
+                if (cf_kafka_err_is_auth(m->err))
+                        cf_service_kafka_error(w->svc, rd_kafka_name(rk), m->err,
+                                               rd_kafka_err2str(m->err));
                 atomic_fetch_add(&w->delivery_failed, 1);
                 cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: output to %s not delivered: %s", w->id,
                        rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
@@ -58,9 +62,9 @@ void cf_worker_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaqu
                 cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: %s", w->id, w->fatal_reason);
                 return;
         }
-        /* transient: librdkafka retries by itself */
-        cf_log(CF_LOG_WARN, COMPONENT, "worker %d: %s: %s", w->id,
-               rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+        /* authentication/authorization/TLS: fatal for the instance (health.c);
+         * others are transient: librdkafka retries by itself */
+        cf_service_kafka_error(w->svc, rd_kafka_name(rk), err, reason);
 }
 
 static bool part_ok(int32_t p)
@@ -72,6 +76,8 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only);
 
 static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
 {
+        atomic_store(&w->restoring, true);
+        cf_service_kafka_ok(w->svc); /* the group answered: credentials work */
         for (int i = 0; i < parts->cnt; i++) {
                 int32_t p = parts->elems[i].partition;
                 if (!part_ok(p)) {
@@ -93,11 +99,14 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 }
                 w->assigned[p] = true;
                 w->next_offset[p] = -1;
+                w->reset_pending[p] = false;
+                w->reset_from[p] = INT64_MIN;
                 w->dirty[p] = false;
                 w->pub.restores++;
         }
         rd_kafka_assign(w->consumer, parts);
         w->pub.assigned = true;
+        atomic_store(&w->restoring, false);
         cf_log(CF_LOG_INFO, COMPONENT, "worker %d: assigned %d partition(s)", w->id, parts->cnt);
 }
 
@@ -146,7 +155,7 @@ static int produce(cf_worker *w, const char *topic, int32_t partition, const voi
                         return -1;
                 }
                 rd_kafka_poll(w->producer, 50); /* queue full: serve delivery reports */
-                if (atomic_load(&w->fatal)) return -1;
+                if (atomic_load(&w->fatal) || atomic_load(&w->svc->abort)) return -1;
         }
 }
 
@@ -167,8 +176,10 @@ static int produce_dead_letter(cf_worker *w, const cf_record *r)
         rd_kafka_header_add(h, "source.partition", -1, num, -1);
         snprintf(num, sizeof num, "%" PRId64, r->src.offset);
         rd_kafka_header_add(h, "source.offset", -1, num, -1);
-        /* key: the input key is not kept; the source coordinates identify it */
-        return produce(w, w->svc->sc.topic_dlq, RD_KAFKA_PARTITION_UA, NULL, 0, r->data, r->len, h);
+        /* the input key, as Kafka Connect's DLQ keeps it (exporter_id: one
+         * exporter's dead letters stay together and in order) */
+        return produce(w, w->svc->sc.topic_dlq, RD_KAFKA_PARTITION_UA, r->src.key, r->src.key_len,
+                       r->data, r->len, h);
 }
 
 static int produce_outputs(cf_worker *w, cf_batch *b)
@@ -207,21 +218,26 @@ static void set_paused(cf_worker *w, bool pause)
  * failed (the worker then stops without committing). */
 static int wait_outq(cf_worker *w, int limit)
 {
-        int64_t t0 = cf_now_ms();
+        int64_t t0 = cf_mono_ms();
         bool paused = false;
         while (rd_kafka_outq_len(w->producer) > limit) {
                 /* flush, not poll: it sends what lingers (linger.ms) at once, since
                  * this worker waits for these acks anyway */
                 rd_kafka_flush(w->producer, 20);
-                if (atomic_load(&w->fatal) || atomic_load(&w->delivery_failed)) break;
-                if (!paused && cf_now_ms() - t0 > 200) {
+                if (atomic_load(&w->fatal) || atomic_load(&w->delivery_failed) ||
+                    atomic_load(&w->svc->abort))
+                        break;
+                if (!paused && cf_mono_ms() - t0 > 200) {
                         set_paused(w, true);
                         paused = true;
                         w->pub.paused++;
                 }
         }
         if (paused) set_paused(w, false);
-        return atomic_load(&w->fatal) || atomic_load(&w->delivery_failed) ? -1 : 0;
+        return atomic_load(&w->fatal) || atomic_load(&w->delivery_failed) ||
+                       atomic_load(&w->svc->abort)
+                   ? -1
+                   : 0;
 }
 
 int cf_worker_wait_acks(cf_worker *w)
@@ -244,7 +260,7 @@ static rd_kafka_resp_err_t commit_wait(cf_worker *w, rd_kafka_topic_partition_li
 {
         rd_kafka_queue_t *q = rd_kafka_queue_new(w->consumer);
         rd_kafka_resp_err_t e = rd_kafka_commit_queue(w->consumer, l, q, NULL, NULL);
-        int64_t t0 = cf_now_ms();
+        int64_t t0 = cf_mono_ms();
         while (!e) {
                 rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
                 if (ev) {
@@ -255,7 +271,7 @@ static rd_kafka_resp_err_t commit_wait(cf_worker *w, rd_kafka_topic_partition_li
                         }
                         rd_kafka_event_destroy(ev);
                 }
-                if (cf_now_ms() - t0 > COMMIT_WAIT_MS) e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+                if (cf_mono_ms() - t0 > COMMIT_WAIT_MS) e = RD_KAFKA_RESP_ERR__TIMED_OUT;
         }
         rd_kafka_queue_destroy(q);
         return e;
@@ -269,11 +285,16 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
          * produced so far (of these batches and all before) is acknowledged */
         if (cf_worker_wait_acks(w)) return -1;
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+        bool failed = false;
         for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
                 if (!w->assigned[p] || !w->dirty[p] || w->next_offset[p] < 0) continue;
                 if (only && !rd_kafka_topic_partition_list_find(only, w->svc->sc.topic_in, p))
                         continue;
                 if (w->svc->sc.changelog && cf_changelog_write(w, p)) {
+                        /* counted, retried at the next commit; /readyz turns 503 once
+                         * pipeline.failures_not_ready happen in a row */
+                        w->pub.checkpoint_errors++;
+                        failed = true;
                         cf_log(CF_LOG_ERROR, COMPONENT,
                                "worker %d: partition %d: checkpoint failed; offsets not "
                                "committed",
@@ -298,10 +319,12 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
                 if (e) {
                         /* offsets stay uncommitted: the next commit covers them */
                         w->pub.commit_errors++;
+                        failed = true;
                         cf_log(CF_LOG_WARN, COMPONENT, "worker %d: commit failed: %s", w->id,
                                rd_kafka_err2str(e));
                         rc = -1;
                 } else {
+                        cf_service_kafka_ok(w->svc);
                         for (int i = 0; i < l->cnt; i++) {
                                 int32_t p = l->elems[i].partition;
                                 w->dirty[p] = false;
@@ -311,8 +334,12 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
                 }
         }
         rd_kafka_topic_partition_list_destroy(l);
-        w->last_commit_ms = cf_now_ms();
-        return rc;
+        if (failed)
+                atomic_fetch_add(&w->failures_in_row, 1);
+        else
+                atomic_store(&w->failures_in_row, 0);
+        w->last_commit_ms = cf_mono_ms();
+        return failed ? -1 : rc;
 }
 
 /* ---- one batch ---- */
@@ -350,6 +377,101 @@ static void observe_latency(cf_worker *w, int64_t ms)
  * to half: bounds the producer's memory (~400 bytes a message). */
 #define OUTQ_HIGH 50000
 
+/* librdkafka's auto.offset.reset is "error" (cf_service_client_conf), so a
+ * position to reset comes here and the worker applies the configured policy
+ * itself: the first start of a group (no committed offset) is no loss, but a
+ * committed position below the log start means records were deleted
+ * (retention) before this group read them -- data lost upstream of every
+ * counter, so it is logged as an error and counted per partition
+ * (customsflow_offsets_skipped_total). m->offset is the position that failed.
+ * The new position is applied after the batch (apply_resets). */
+static void offset_reset(cf_worker *w, const rd_kafka_message_t *m)
+{
+        const cf_service_cfg *sc = &w->svc->sc;
+        int32_t p = m->partition;
+        if (!part_ok(p) || !w->assigned[p]) return;
+        if (sc->offset_reset == CF_RESET_ERROR) {
+                snprintf(w->fatal_reason, sizeof w->fatal_reason,
+                         "partition %d: %s (kafka.auto.offset.reset: error)", p,
+                         rd_kafka_message_errstr(m));
+                atomic_store(&w->fatal, true);
+                return;
+        }
+        bool latest = sc->offset_reset == CF_RESET_LATEST;
+        int64_t to = latest ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+        if (m->offset >= 0) {
+                int64_t lo = -1, hi = -1;
+                if (rd_kafka_query_watermark_offsets(w->consumer, sc->topic_in, p, &lo, &hi, 2000))
+                        rd_kafka_get_watermark_offsets(w->consumer, sc->topic_in, p, &lo, &hi);
+                int64_t dest = latest ? hi : lo;
+                int64_t skipped = dest > m->offset ? dest - m->offset : 0;
+                if (dest >= 0) to = dest;
+                /* the same failed position again (an error queued before the last
+                 * re-assignment) is one loss, counted once */
+                if (w->reset_from[p] != m->offset) {
+                        w->reset_from[p] = m->offset;
+                        w->pub.resets++;
+                        w->pub.offsets_skipped[p] += (uint64_t)skipped;
+                        cf_log(CF_LOG_ERROR, COMPONENT,
+                               "worker %d: partition %d: position %" PRId64 " is out of range "
+                               "[%" PRId64 ", %" PRId64 "): reset to %" PRId64
+                               " (auto.offset.reset %s); %" PRId64
+                               " record(s) skipped, never processed (deleted by retention "
+                               "before this group read them?)",
+                               w->id, p, m->offset, lo, hi, dest, latest ? "latest" : "earliest",
+                               skipped);
+                }
+        } else {
+                cf_log(CF_LOG_INFO, COMPONENT,
+                       "worker %d: partition %d: no committed offset; starting at the %s", w->id, p,
+                       latest ? "end" : "beginning");
+        }
+        w->reset_to[p] = to;
+        w->reset_pending[p] = true;
+        w->any_reset = true;
+}
+
+/* Give partitions with a reset their new position. A partition in librdkafka's
+ * reset-error state does not accept a seek ("Erroneous state"); a new
+ * assignment restarts it. Every other partition keeps its place: the next
+ * offset to process, or (none processed yet) its committed offset. */
+static void apply_resets(cf_worker *w)
+{
+        if (!w->any_reset) return;
+        w->any_reset = false;
+        rd_kafka_topic_partition_list_t *a = NULL;
+        if (rd_kafka_assignment(w->consumer, &a) || !a) return;
+        for (int i = 0; i < a->cnt; i++) {
+                int32_t p = a->elems[i].partition;
+                if (!part_ok(p)) continue;
+                a->elems[i].offset = w->reset_pending[p]      ? w->reset_to[p]
+                                     : w->next_offset[p] >= 0 ? w->next_offset[p]
+                                                              : RD_KAFKA_OFFSET_INVALID;
+                w->reset_pending[p] = false;
+        }
+        rd_kafka_resp_err_t e = rd_kafka_assign(w->consumer, a);
+        if (e)
+                cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: re-assign after offset reset: %s",
+                       w->id, rd_kafka_err2str(e));
+        rd_kafka_topic_partition_list_destroy(a);
+}
+
+/* An error in place of a message. */
+static void consume_error(cf_worker *w, const rd_kafka_message_t *m)
+{
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+                offset_reset(w, m);
+                return;
+        }
+        if (cf_kafka_err_is_auth(m->err)) {
+                cf_service_kafka_error(w->svc, rd_kafka_name(w->consumer), m->err,
+                                       rd_kafka_message_errstr(m));
+                return;
+        }
+        cf_log(CF_LOG_WARN, COMPONENT, "worker %d: consume: %s", w->id, rd_kafka_message_errstr(m));
+}
+
 /* Consume, process, produce (acks are awaited at commit). Returns records handled or -1 on a
  * fatal error (nothing of this batch is then committed). */
 static int run_batch(cf_worker *w)
@@ -358,16 +480,14 @@ static int run_batch(cf_worker *w)
         ssize_t n = rd_kafka_consume_batch_queue(w->cq, (int)sc->batch_timeout_ms, w->msgs,
                                                  (size_t)sc->batch_size);
         if (n < 0) return 0;
-        int64_t t0 = cf_now_ms();
+        int64_t t0 = cf_mono_ms();
         cf_batch *b = &w->batch;
         cf_batch_reset(b);
-        b->now_ms = t0;
+        b->now_ms = cf_now_ms(); /* wall clock: stages stamp processed_at with it */
         for (ssize_t i = 0; i < n; i++) {
                 rd_kafka_message_t *m = w->msgs[i];
                 if (m->err) {
-                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                                cf_log(CF_LOG_WARN, COMPONENT, "worker %d: consume: %s", w->id,
-                                       rd_kafka_message_errstr(m));
+                        consume_error(w, m);
                         continue;
                 }
                 /* fetched before a revoke: the new owner will process it */
@@ -376,14 +496,16 @@ static int run_batch(cf_worker *w)
                 r->src.topic = sc->topic_in;
                 r->src.partition = m->partition;
                 r->src.offset = m->offset;
+                r->src.key = m->key;
+                r->src.key_len = m->key_len;
                 r->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
         }
         int rc = (int)b->n;
         int_fast64_t none = 0;
-        if (b->n) atomic_compare_exchange_strong(&w->svc->first_batch_ms, &none, t0);
+        if (b->n) atomic_compare_exchange_strong(&w->svc->first_batch_ms, &none, b->now_ms);
         if (b->n) cf_chain_process(w->chain, b);
         if (t0 - w->last_flush_ms >= sc->flush_interval_ms) {
-                cf_chain_flush(w->chain, b, t0, 0);
+                cf_chain_flush(w->chain, b, b->now_ms, 0);
                 w->last_flush_ms = t0;
         }
         if (b->n || b->n_outs) {
@@ -396,23 +518,25 @@ static int run_batch(cf_worker *w)
                         rc = -1;
                 } else {
                         account(w, b);
-                        observe_latency(w, cf_now_ms() - t0);
+                        observe_latency(w, cf_mono_ms() - t0);
                         atomic_fetch_add(&w->svc->in_acked, b->n);
                 }
         }
         for (ssize_t i = 0; i < n; i++)
                 rd_kafka_message_destroy(w->msgs[i]);
+        if (rc >= 0) apply_resets(w); /* after account(): next_offset is exact */
         return rc;
 }
 
 /* Copy what /metrics shows, under the service lock, about once a second. */
 static void publish(cf_worker *w, bool force)
 {
-        int64_t now = cf_now_ms();
+        int64_t now = cf_mono_ms();
         if (!force && now - w->last_pub_ms < 1000) return;
         w->last_pub_ms = now;
         cf_worker_pub *p = &w->pub;
         cf_counters tot = {0};
+        int64_t max_lag = -1;
         for (int32_t i = 0; i < CF_SVC_MAX_PARTITIONS; i++) {
                 cf_part_counters *k = &w->parts[i];
                 p->has_part[i] = w->assigned[i] || k->in;
@@ -426,8 +550,10 @@ static void publish(cf_worker *w, bool force)
                         k->lag = hi - (w->next_offset[i] >= 0
                                            ? w->next_offset[i]
                                            : (w->committed[i] >= 0 ? w->committed[i] : lo));
+                if (k->lag > max_lag) max_lag = k->lag;
                 p->parts[i] = *k;
         }
+        p->max_lag = max_lag;
         const cf_counters *ck = cf_chain_counters(w->chain);
         tot = *ck;
         p->total = tot;
@@ -472,23 +598,19 @@ static void maybe_reload(cf_worker *w)
         cf_log(CF_LOG_INFO, COMPONENT, "worker %d: rules and reference data reloaded", w->id);
 }
 
-/* Look up the output topics before the first batch: the first message to a
- * topic the producer does not know yet waits for its metadata (~1 s measured
- * on the mock cluster), which would otherwise stall the first batch and the
- * first checkpoint. A failure here is not an error: produce looks them up. */
+/* Make the output topics known to the producer before the first batch: the
+ * first message to a topic the producer does not know yet waits for its
+ * metadata (~1 s measured on the mock cluster), which would otherwise stall
+ * the first batch and the first checkpoint. A new topic handle starts that
+ * lookup in the background; nothing here waits for it (a blocking metadata
+ * call here held a SIGTERM, or an authentication failure, for 4 x 5 s). */
 static void warm_up(cf_worker *w)
 {
         const cf_service_cfg *sc = &w->svc->sc;
         const char *names[4] = {sc->topic_flags, sc->topic_stats, sc->topic_dlq,
                                 sc->changelog ? sc->topic_changelog : NULL};
-        for (int i = 0; i < 4; i++) {
-                if (!names[i]) continue;
-                w->out_topics[i] = rd_kafka_topic_new(w->producer, names[i], NULL);
-                const struct rd_kafka_metadata *md = NULL;
-                if (w->out_topics[i] &&
-                    !rd_kafka_metadata(w->producer, 0, w->out_topics[i], &md, 5000))
-                        rd_kafka_metadata_destroy(md);
-        }
+        for (int i = 0; i < 4; i++)
+                if (names[i]) w->out_topics[i] = rd_kafka_topic_new(w->producer, names[i], NULL);
 }
 
 /* Leave the group (the revoke callback checkpoints and commits), at most
@@ -510,15 +632,27 @@ static void close_consumer(cf_worker *w, int64_t budget_ms)
                 rd_kafka_queue_destroy(q);
                 return;
         }
-        int64_t t0 = cf_now_ms();
+        int64_t t0 = cf_mono_ms();
         while (!rd_kafka_consumer_closed(w->consumer)) {
-                if (cf_now_ms() - t0 >= budget_ms) {
+                if (cf_mono_ms() - t0 >= budget_ms) {
                         cf_log(CF_LOG_WARN, COMPONENT,
                                "worker %d: leaving the group took over %lld ms; left to expire",
                                w->id, (long long)budget_ms);
                         break;
                 }
-                rd_kafka_queue_poll_callback(q, 100);
+                /* The close forwards the consumer's queue here, so messages fetched
+                 * before the close arrive too. Served as events, not callbacks:
+                 * rd_kafka_queue_poll_callback asserts on a message
+                 * (rd_kafka_q_serve: res != RD_KAFKA_OP_RES_PASS -- SIGTERM under
+                 * load aborted with exit 134). Fetched messages are dropped (their
+                 * offsets are not committed); a rebalance returned as an event is
+                 * handled as the callback would be. */
+                rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+                if (!ev) continue;
+                if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                        cf_worker_on_rebalance(w->consumer, rd_kafka_event_error(ev),
+                                               rd_kafka_event_topic_partition_list(ev), w);
+                rd_kafka_event_destroy(ev);
         }
         rd_kafka_queue_destroy(q);
 }
@@ -537,16 +671,22 @@ void *cf_worker_main(void *arg)
                          rd_kafka_err2str(e));
                 atomic_store(&w->fatal, true);
         }
-        w->last_commit_ms = w->last_flush_ms = cf_now_ms();
+        w->last_commit_ms = w->last_flush_ms = cf_mono_ms();
         while (!atomic_load(&w->fatal) && !atomic_load(&w->svc->stop)) {
                 if (run_batch(w) < 0) break;
                 if (atomic_load(&w->fatal) || atomic_load(&w->delivery_failed)) break;
-                if (cf_now_ms() - w->last_commit_ms >= sc->commit_interval_ms)
+                if (cf_mono_ms() - w->last_commit_ms >= sc->commit_interval_ms)
                         commit_parts(w, NULL);
+                /* serve the producer's error callback (authentication failures)
+                 * even while no output is produced */
+                rd_kafka_poll(w->producer, 0);
                 maybe_reload(w);
                 publish(w, false);
         }
-        if (!atomic_load(&w->fatal) && !atomic_load(&w->delivery_failed)) {
+        if (atomic_load(&w->svc->abort) && !w->fatal_reason[0])
+                snprintf(w->fatal_reason, sizeof w->fatal_reason, "the instance failed");
+        if (!atomic_load(&w->fatal) && !atomic_load(&w->delivery_failed) &&
+            !atomic_load(&w->svc->abort)) {
                 /* graceful: emit what stages still hold (partial windows), then commit */
                 cf_batch_reset(&w->batch);
                 w->batch.now_ms = cf_now_ms();
@@ -557,10 +697,10 @@ void *cf_worker_main(void *arg)
                  * committed: the first to leave starts a rebalance, and commits
                  * during a rebalance are refused. */
                 atomic_fetch_add(&w->svc->n_final, 1);
-                int64_t t0 = cf_now_ms();
+                int64_t t0 = cf_mono_ms();
                 while (atomic_load(&w->svc->n_final) + atomic_load(&w->svc->n_dead) <
                            w->svc->n_workers &&
-                       cf_now_ms() - t0 < 10000) {
+                       cf_mono_ms() - t0 < 10000) {
                         rd_kafka_poll(w->producer, 0);
                         usleep(10 * 1000);
                 }
@@ -573,6 +713,11 @@ void *cf_worker_main(void *arg)
                 cf_log(CF_LOG_ERROR, COMPONENT,
                        "worker %d stopped: %s; uncommitted input will be re-delivered", w->id,
                        w->fatal_reason);
+                pthread_mutex_lock(&w->svc->mtx);
+                if (!w->svc->fail_reason[0])
+                        snprintf(w->svc->fail_reason, sizeof w->svc->fail_reason,
+                                 "worker %d: %.480s", w->id, w->fatal_reason);
+                pthread_mutex_unlock(&w->svc->mtx);
                 atomic_store(&w->svc->failed, true);
                 atomic_fetch_add(&w->svc->n_dead, 1);
         }

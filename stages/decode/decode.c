@@ -76,6 +76,7 @@ typedef struct decode_ctx {
 #endif
         uint64_t by_code[64];
         uint64_t fast, slow; /* records decoded by the simdjson / jsmn path */
+        uint64_t outcomes, outcome_by_code[64]; /* the outcomes input */
 } decode_ctx;
 
 /* ---- byte pre-pass: size, emptiness, NUL, UTF-8, control characters ---- */
@@ -370,7 +371,8 @@ static int tokenize(decode_ctx *x, cf_batch *b, cf_record *r, int saw_ws_ctrl)
         return nt;
 }
 
-static int decode_one(decode_ctx *x, cf_batch *b, cf_record *r)
+/* Size and emptiness: the checks before any parsing; -1 if dead-lettered. */
+static int precheck(decode_ctx *x, cf_batch *b, cf_record *r)
 {
         if (r->len > (size_t)x->cfg.max_message_bytes) {
                 cf_record_dead_letter(b, r, CF_E_OVERSIZE, "message is %zu bytes, limit %lld",
@@ -383,9 +385,28 @@ static int decode_one(decode_ctx *x, cf_batch *b, cf_record *r)
                 cf_record_dead_letter(b, r, CF_E_EMPTY, "empty message");
                 return -1;
         }
-        cf_field_limits lim = {.max_string = (uint32_t)x->cfg.max_string_bytes,
-                               .max_id = (uint32_t)x->cfg.max_id_bytes,
-                               .max_attributes = (uint32_t)x->cfg.max_attributes};
+        return 0;
+}
+
+/* The exact path: bytes, then jsmn's tokens; token count or -1 if dead-lettered. */
+static int exact_tokens(decode_ctx *x, cf_batch *b, cf_record *r)
+{
+        int saw_ws_ctrl = 0;
+        if (check_bytes(b, r, &saw_ws_ctrl)) return -1;
+        return tokenize(x, b, r, saw_ws_ctrl);
+}
+
+static cf_field_limits limits(const decode_ctx *x)
+{
+        return (cf_field_limits){.max_string = (uint32_t)x->cfg.max_string_bytes,
+                                 .max_id = (uint32_t)x->cfg.max_id_bytes,
+                                 .max_attributes = (uint32_t)x->cfg.max_attributes};
+}
+
+static int decode_one(decode_ctx *x, cf_batch *b, cf_record *r)
+{
+        if (precheck(x, b, r)) return -1;
+        cf_field_limits lim = limits(x);
 #ifdef CF_HAVE_SIMDJSON
         /* Fast path for valid JSON; whatever simdjson rejects takes the exact path. */
         int rc = x->simd ? cf_simd_decode(x->simd, &x->fields, &lim, b, r,
@@ -398,12 +419,24 @@ static int decode_one(decode_ctx *x, cf_batch *b, cf_record *r)
         memset(&r->decl, 0, sizeof(r->decl));
 #endif
         x->slow++;
-        int saw_ws_ctrl = 0;
-        if (check_bytes(b, r, &saw_ws_ctrl)) return -1;
-        int nt = tokenize(x, b, r, saw_ws_ctrl);
+        int nt = exact_tokens(x, b, r);
         if (nt < 0) return -1;
         if (cf_decode_fields(&x->fields, &lim, b, r, x->toks, nt)) return -1;
         return cf_fx_convert(x->fx, b, r);
+}
+
+/* Set the id hashes detect and aggregate key their state by, or count the code. */
+static void decoded(decode_ctx *x, cf_record *r, int rc, uint64_t *by_code)
+{
+        if (rc == 0) {
+                /* hashed once here, while the text is in cache */
+                cf_decl *d = &r->decl;
+                d->exporter_h = cf_id_hash(d->exporter_id.p, d->exporter_id.n);
+                d->importer_h = cf_id_hash(d->importer_id.p, d->importer_id.n);
+                return;
+        }
+        for (int c = 0; cf_decode_codes[c]; c++)
+                if (!strcmp(cf_decode_codes[c], r->err_code)) by_code[c]++;
 }
 
 static int decode_process(cf_stage *st, cf_batch *b)
@@ -411,17 +444,31 @@ static int decode_process(cf_stage *st, cf_batch *b)
         decode_ctx *x = st->ctx;
         for (size_t i = 0; i < b->n; i++) {
                 cf_record *r = &b->recs[i];
+                if (r->status == CF_REC_OK) decoded(x, r, decode_one(x, b, r), x->by_code);
+        }
+        return 0;
+}
+
+/* An outcome message: envelope and nested declaration (decode_outcome.c). */
+static int decode_outcome(decode_ctx *x, cf_batch *b, cf_record *r)
+{
+        if (precheck(x, b, r)) return -1;
+        cf_field_limits lim = limits(x);
+        int nt = exact_tokens(x, b, r);
+        if (nt < 0) return -1;
+        if (cf_decode_outcome(&x->fields, &lim, b, r, x->toks, nt)) return -1;
+        return cf_fx_convert(x->fx, b, r);
+}
+
+/* The outcomes input: every record is an outcome message. */
+static int decode_learn(cf_stage *st, cf_batch *b)
+{
+        decode_ctx *x = st->ctx;
+        for (size_t i = 0; i < b->n; i++) {
+                cf_record *r = &b->recs[i];
                 if (r->status != CF_REC_OK) continue;
-                if (decode_one(x, b, r) == 0) {
-                        /* Hashed once here, while the text is in cache; detect
-                         * and aggregate key their state by these. */
-                        cf_decl *d = &r->decl;
-                        d->exporter_h = cf_id_hash(d->exporter_id.p, d->exporter_id.n);
-                        d->importer_h = cf_id_hash(d->importer_id.p, d->importer_id.n);
-                        continue;
-                }
-                for (int c = 0; cf_decode_codes[c]; c++)
-                        if (!strcmp(cf_decode_codes[c], r->err_code)) x->by_code[c]++;
+                x->outcomes++;
+                decoded(x, r, decode_outcome(x, b, r), x->outcome_by_code);
         }
         return 0;
 }
@@ -493,6 +540,15 @@ static void decode_metrics(cf_stage *st, cf_buf *out)
                         cf_buf_printf(out,
                                       "customsflow_decode_dead_letters_total{code=\"%s\"} %llu\n",
                                       cf_decode_codes[c], (unsigned long long)x->by_code[c]);
+        cf_buf_printf(out, "customsflow_decode_outcomes_total %llu\n",
+                      (unsigned long long)x->outcomes);
+        for (int c = 0; cf_decode_codes[c]; c++)
+                if (x->outcome_by_code[c])
+                        cf_buf_printf(out,
+                                      "customsflow_decode_outcome_dead_letters_total{code=\"%s\"} "
+                                      "%llu\n",
+                                      cf_decode_codes[c],
+                                      (unsigned long long)x->outcome_by_code[c]);
 }
 
 static void decode_destroy(cf_stage *st)
@@ -519,4 +575,5 @@ const cf_stage_plugin cf_stage_decode = {
     .reload = decode_reload,
     .metrics = decode_metrics,
     .destroy = decode_destroy,
+    .learn = decode_learn,
 };

@@ -576,7 +576,13 @@ static int jv_scalar(fctx *c, const char *js, const jsmntok_t *t, const char *ke
         return 0;
 }
 
-static int skip(const jsmntok_t *t, int i)
+int cf_jv_of_token(cf_batch *b, cf_record *r, const jsmntok_t *t, const char *key, cf_jv *out)
+{
+        fctx cx = {.b = b, .r = r};
+        return jv_scalar(&cx, r->data, t, key, out);
+}
+
+int cf_tok_skip(const jsmntok_t *t, int i)
 {
         int n = 1;
         for (int k = 0; k < n; k++, i++) n += t[i].size;
@@ -595,7 +601,7 @@ int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_ba
                 const jsmntok_t *key = &t[i], *vt = &t[i + 1];
                 const char *kp = r->data + key->start;
                 size_t kn = (size_t)(key->end - key->start);
-                int next = skip(t, i + 1);
+                int next = cf_tok_skip(t, i + 1);
                 i = next;
                 int f = field_lookup(ix, kp, kn);
                 if (f < 0) continue; /* unknown: not even unescaped */
@@ -609,7 +615,7 @@ int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_ba
                         int j = (int)(vt - t) + 1;
                         for (uint32_t e = 0; e < v.n_items && e < CF_JV_MAX_ITEMS; e++) {
                                 if (jv_scalar(&cx, r->data, &t[j], kname, &items[e])) return -1;
-                                j = skip(t, j);
+                                j = cf_tok_skip(t, j);
                         }
                 }
                 if (v.type == CF_JV_OBJECT && f == F_ATTRIBUTES) {
@@ -622,7 +628,7 @@ int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_ba
                                 if (jv_string(&cx, r->data, &t[j], kname, &kv)) return -1;
                                 keys[e] = (cf_str){.p = kv.s, .n = kv.n};
                                 if (jv_scalar(&cx, r->data, &t[j + 1], kname, &items[e])) return -1;
-                                j = skip(t, j + 1);
+                                j = cf_tok_skip(t, j + 1);
                         }
                 }
                 if (cf_decode_field(ix, lim, b, r, kp, kn, &v, &seen)) return -1;

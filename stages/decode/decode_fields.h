@@ -68,6 +68,14 @@ int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_ba
 int cf_decode_field(const cf_field_index *ix, const cf_field_limits *lim, cf_batch *b,
                     cf_record *r, const char *key, size_t key_len, const cf_jv *v,
                     uint64_t *seen);
+/** Fill r->outcome and r->decl from the tokens of an outcome message
+ * (schemas/outcome.schema.json, decode_outcome.c); -1 if dead-lettered. */
+int cf_decode_outcome(const cf_field_index *ix, const cf_field_limits *lim, cf_batch *b,
+                      cf_record *r, const jsmntok_t *t, int nt);
+/** A jsmn token of r->data -> cf_jv (containers: type only); -1 if dead-lettered (bad escape). */
+int cf_jv_of_token(cf_batch *b, cf_record *r, const jsmntok_t *t, const char *key, cf_jv *out);
+/** Index of the token after the value at token i and its subtree. */
+int cf_tok_skip(const jsmntok_t *t, int i);
 /** After every field: required fields present, cross-field checks; -1 if dead-lettered. */
 int cf_decode_fields_end(cf_batch *b, cf_record *r, uint64_t seen);
 

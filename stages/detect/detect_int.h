@@ -54,13 +54,17 @@ typedef struct cf_wl_entry {
 
 enum { CF_WL_EXPORTER = 1, CF_WL_IMPORTER = 2, CF_WL_MANUFACTURER = 4, CF_WL_VESSEL = 8 };
 
+/** Longest capacity period: the rolling window is kept in day buckets. */
+#define CF_CAP_MAX_DAYS 366
+
 /** One exporter-registry row (exporters.csv). */
 typedef struct cf_reg_row {
         char *exporter_id, *hs_prefix;
         char unit[4];
         uint16_t country;
         int64_t registered_ms;
-        double capacity_per_year;
+        double capacity;      /* over period_days (NAN: none) */
+        uint16_t period_days; /* 1..CF_CAP_MAX_DAYS; capacity_per_year rows: 365 */
         uint32_t index; /* row number: part of the capacity state key */
         uint64_t h;     /* hash of exporter_id */
 } cf_reg_row;

@@ -271,6 +271,53 @@ static int load_watchlist(cf_detect_ref *ref, const char *path, char *errstr, si
 
 /* ---- exporters.csv ---- */
 
+/* A positive number in cell s (empty: NAN); -1 when malformed. */
+static int parse_positive(const char *s, double *out)
+{
+        *out = NAN;
+        if (!*s) return 0;
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno || *end || !(v > 0) || !isfinite(v)) return -1;
+        *out = v;
+        return 0;
+}
+
+/* Capacity and its period: `capacity` with `period_days` (1..CF_CAP_MAX_DAYS), or the
+ * older `capacity_per_year` read as a period of 365 days. */
+static int reg_capacity(const cf_csv_row *row, const int *ox, double *cap, int *days, char *errstr,
+                        size_t errstr_size)
+{
+        char **v = row->v;
+        const char *c = ox[0] >= 0 ? v[ox[0]] : "", *pd = ox[1] >= 0 ? v[ox[1]] : "";
+        const char *py = ox[2] >= 0 ? v[ox[2]] : "";
+        double year;
+        *days = 0;
+        if (parse_positive(c, cap)) ROW_ERR("capacity '%s' must be a positive number", c);
+        if (parse_positive(py, &year))
+                ROW_ERR("capacity_per_year '%s' must be a positive number", py);
+        if (!isnan(*cap) && !isnan(year))
+                ROW_ERR("capacity and capacity_per_year both set: give one");
+        if (!isnan(year)) {
+                if (*pd) ROW_ERR("period_days goes with capacity, not capacity_per_year");
+                *cap = year;
+                *days = 365;
+                return 0;
+        }
+        if (isnan(*cap)) {
+                if (*pd) ROW_ERR("period_days '%s' without a capacity", pd);
+                return 0;
+        }
+        char *end;
+        long d = strtol(pd, &end, 10);
+        if (!*pd || *end || d < 1 || d > CF_CAP_MAX_DAYS)
+                ROW_ERR("period_days '%s' must be a whole number of days, 1-%d, with capacity", pd,
+                        CF_CAP_MAX_DAYS);
+        *days = (int)d;
+        return 0;
+}
+
 static int reg_row(const cf_csv_row *row, void *op, char *errstr, size_t errstr_size)
 {
         load_ctx *c = op;
@@ -287,23 +334,18 @@ static int reg_row(const cf_csv_row *row, void *op, char *errstr, size_t errstr_
         if (*prefix && !all_digits(prefix, 2, 10))
                 ROW_ERR("hs_prefix '%s' must be 2-10 digits", prefix);
         if (*unit && strlen(unit) != 3) ROW_ERR("unit '%s' must be a 3-letter UN/ECE code", unit);
-        double cap = NAN;
-        if (*v[ix[5]]) {
-                char *end;
-                errno = 0;
-                cap = strtod(v[ix[5]], &end);
-                if (errno || *end || !(cap > 0))
-                        ROW_ERR("capacity_per_year '%s' must be a positive number", v[ix[5]]);
-        }
-        if (!isnan(cap) && (!*prefix || !*unit))
-                ROW_ERR("capacity_per_year needs hs_prefix and unit");
+        double cap;
+        int days;
+        if (reg_capacity(row, c->opt, &cap, &days, errstr, errstr_size)) return -1;
+        if (!isnan(cap) && (!*prefix || !*unit)) ROW_ERR("a capacity needs hs_prefix and unit");
         ref->reg = grow(ref->reg, ref->n_reg, &c->cap, sizeof(cf_reg_row));
         cf_reg_row *r = &ref->reg[ref->n_reg];
         *r = (cf_reg_row){.exporter_id = strdup(id),
                           .hs_prefix = strdup(prefix),
                           .country = CF_CC(cc[0], cc[1]),
                           .registered_ms = reg,
-                          .capacity_per_year = cap,
+                          .capacity = cap,
+                          .period_days = (uint16_t)days,
                           .index = (uint32_t)ref->n_reg,
                           .h = cf_id_hash(id, strlen(id))};
         snprintf(r->unit, sizeof(r->unit), "%s", unit);
@@ -321,11 +363,11 @@ static int cmp_reg(const void *a, const void *b)
 static int load_registry(cf_detect_ref *ref, const char *path, char *errstr, size_t errstr_size)
 {
         static const char *const req[] = {"exporter_id", "country", "registered_on",
-                                          "hs_prefix",   "unit",    "capacity_per_year",
-                                          NULL};
-        int idx[6];
-        load_ctx c = {ref, idx, NULL, 0};
-        if (cf_csv_read(path, req, idx, NULL, NULL, reg_row, &c, errstr, errstr_size)) return -1;
+                                          "hs_prefix",   "unit",    NULL};
+        static const char *const opt[] = {"capacity", "period_days", "capacity_per_year", NULL};
+        int idx[5], oidx[3];
+        load_ctx c = {ref, idx, oidx, 0};
+        if (cf_csv_read(path, req, idx, opt, oidx, reg_row, &c, errstr, errstr_size)) return -1;
         qsort(ref->reg, ref->n_reg, sizeof(*ref->reg), cmp_reg);
         index_build(&ref->reg_ix, ref->reg, ref->n_reg, sizeof(*ref->reg), offsetof(cf_reg_row, h));
         return 0;

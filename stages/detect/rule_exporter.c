@@ -7,7 +7,6 @@
  */
 #include <math.h>
 #include <string.h>
-#include <time.h>
 
 #include "stages/detect/detect_int.h"
 
@@ -147,23 +146,93 @@ typedef struct cap_cfg {
 static const cf_config_map cap_map[] = {
     CF_RULE_COMMON_KEYS("60"),
     {CF_CFG_DOUBLE, "tolerance", "1.0", offsetof(cap_cfg, tolerance),
-     "fire above capacity_per_year x tolerance", 0.01, 1000},
-    {CF_CFG_INT, "max_entries", "1000000", offsetof(cap_cfg, max_entries),
-     "(exporter, registry row) counters kept per input partition", 1, 1e10},
+     "fire when the quantity over the registry row's period exceeds capacity x tolerance", 0.01,
+     1000},
+    {CF_CFG_INT, "max_entries", "100000", offsetof(cap_cfg, max_entries),
+     "(exporter, registry row) windows kept per input partition (1.5 KB each; least recently "
+     "used evicted, counted)",
+     1, 1e9},
     {0}};
 
+/* The rolling window of one (exporter, registry row): quantity per day of event
+ * time in a ring of CF_CAP_MAX_DAYS days (the longest period), and the sum over the
+ * row's period ending at the newest day seen. */
 typedef struct cap_val {
         int64_t last_ms;
-        int64_t year;
-        double qty;
+        int64_t cur_day;                /* newest day in the ring (days since 1970) */
+        double sum;                     /* quantity in days (cur_day - period, cur_day] */
+        uint32_t period;                /* the period the sum is for (a reload may change it) */
+        float day[CF_CAP_MAX_DAYS + 1]; /* by day % CF_CAP_MAX_DAYS; one spare for alignment */
 } cap_val;
 
-static int64_t year_of(int64_t ms)
+static inline float *cap_bucket(cap_val *v, int64_t day)
 {
-        time_t s = (time_t)(ms / 1000);
-        struct tm tm;
-        gmtime_r(&s, &tm);
-        return tm.tm_year + 1900;
+        return &v->day[(size_t)(day % CF_CAP_MAX_DAYS)];
+}
+
+/* Move the window to end at day `to` (clearing the days passed) and re-add its sum:
+ * once per day per window, so floating error does not build up. */
+static void cap_advance(cap_val *v, int64_t to, uint32_t period)
+{
+        int64_t steps = to - v->cur_day;
+        if (steps > CF_CAP_MAX_DAYS) steps = CF_CAP_MAX_DAYS;
+        for (int64_t i = steps - 1; i >= 0; i--)
+                *cap_bucket(v, to - i) = 0;
+        v->cur_day = to;
+        v->period = period;
+        v->sum = 0;
+        for (uint32_t i = 0; i < period; i++)
+                v->sum += *cap_bucket(v, to - i);
+}
+
+/* Add q on day d to the window of registry row g; false when d is before the window. */
+static bool cap_add(cap_val *v, bool created, int64_t d, uint32_t period, double q)
+{
+        if (created) {
+                v->cur_day = d;
+                v->period = period;
+        }
+        if (d > v->cur_day || v->period != period)
+                cap_advance(v, d > v->cur_day ? d : v->cur_day, period);
+        if (d <= v->cur_day - period) return false; /* a late record outside the window */
+        *cap_bucket(v, d) += (float)q;
+        v->sum += q;
+        return true;
+}
+
+/* "exporter VN-R000001 has shipped 1,200,000 NMB of HS 854142 in the 30 days from 2025-03-01
+ * to 2025-03-30, above its registered capacity of 1,000,000 NMB per 30 days" */
+static void cap_explain(cf_detect *x, const cf_str *id, const cf_reg_row *g, const cap_val *v,
+                        double tolerance)
+{
+        cf_buf *e = cf_ex_begin(x);
+        size_t pl = strlen(g->hs_prefix);
+        cf_buf_printf(e,
+                      "exporter %.*s has shipped %s %s of HS %.*s in the %u days from %s to %s, "
+                      "above its registered capacity of %s %s per %u days",
+                      (int)id->n, id->p, CF_EX_NUM(v->sum), g->unit, (int)pl, g->hs_prefix,
+                      (unsigned)g->period_days,
+                      CF_EX_DATE((v->cur_day - g->period_days + 1) * DAY_MS),
+                      CF_EX_DATE(v->cur_day * DAY_MS), CF_EX_NUM(g->capacity), g->unit,
+                      (unsigned)g->period_days);
+        if (tolerance != 1.0) cf_buf_printf(e, " times a tolerance of %s", CF_EX_NUM(tolerance));
+}
+
+static void cap_fire(cf_detect *x, cf_batch *b, cf_record *r, const cf_reg_row *g, const cap_val *v,
+                     const cap_cfg *cfg)
+{
+        cf_buf *o = cf_ev_begin(x);
+        cf_ev_num(o, "cumulative_quantity", v->sum);
+        cf_ev_num(o, "capacity", g->capacity);
+        cf_ev_num(o, "period_days", g->period_days);
+        cf_ev_num(o, "tolerance", cfg->tolerance);
+        cf_ev_time(o, "window_start", (v->cur_day - g->period_days + 1) * DAY_MS);
+        cf_ev_time(o, "window_end", (v->cur_day + 1) * DAY_MS);
+        cf_ev_str(o, "unit", g->unit, strlen(g->unit));
+        cf_ev_str(o, "registry_hs_prefix", g->hs_prefix, strlen(g->hs_prefix));
+        cf_ev_cc(o, "registry_country", g->country);
+        cap_explain(x, &r->decl.exporter_id, g, v, cfg->tolerance);
+        cf_detect_fire(x, b, r, &cf_rule_capacity_exceeded, cfg);
 }
 
 static void cap_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
@@ -171,48 +240,24 @@ static void cap_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         const cap_cfg *cfg = cv;
         const cf_decl *d = &r->decl;
         const cf_detect_ref *ref = &x->ref;
-        if (!ref->n_reg) return;
+        if (!ref->n_reg || d->event_time_ms < 0) return;
         uint64_t h = x->exp_h;
         const cf_str *id = &d->exporter_id;
+        int64_t day = d->event_time_ms / DAY_MS;
         for (uint32_t i = cf_reg_next(ref, id, h, cf_index_find(&ref->reg_ix, h)); i < ref->n_reg;
              i = cf_reg_next(ref, id, h, i + 1)) {
                 const cf_reg_row *g = &ref->reg[i];
                 size_t pl = strlen(g->hs_prefix);
-                if (isnan(g->capacity_per_year) || strcmp(g->unit, d->unit) || pl > d->hs_code.n ||
+                if (isnan(g->capacity) || strcmp(g->unit, d->unit) || pl > d->hs_code.n ||
                     memcmp(g->hs_prefix, d->hs_code.p, pl))
                         continue;
-                int64_t year = year_of(d->event_time_ms);
+                bool created;
                 cap_val *v =
                     cf_kvtab_put(&ps->cap, h ^ ((uint64_t)(g->index + 1) * 0x9E3779B97F4A7C15ull),
-                                 d->event_time_ms, NULL);
-                if (year > v->year) {
-                        v->year = year;
-                        v->qty = 0;
-                } else if (year < v->year) {
-                        continue; /* a late record of a closed year */
-                }
-                v->qty += d->quantity;
-                double limit = g->capacity_per_year * cfg->tolerance;
-                if (!(v->qty > limit)) continue;
-                cf_buf *o = cf_ev_begin(x);
-                cf_ev_num(o, "cumulative_quantity", v->qty);
-                cf_ev_num(o, "capacity_per_year", g->capacity_per_year);
-                cf_ev_num(o, "tolerance", cfg->tolerance);
-                cf_ev_num(o, "year", (double)year);
-                cf_ev_str(o, "unit", g->unit, strlen(g->unit));
-                cf_ev_str(o, "registry_hs_prefix", g->hs_prefix, pl);
-                cf_ev_cc(o, "registry_country", g->country);
-                /* "exporter TH-E1 has shipped 1,200,000 NMB of HS 9403 in 2025, above its
-                 * registered capacity of 1,000,000 NMB a year" */
-                cf_buf *e = cf_ex_begin(x);
-                cf_buf_printf(e,
-                              "exporter %.*s has shipped %s %s of HS %.*s in %lld, above its "
-                              "registered capacity of %s %s a year",
-                              (int)id->n, id->p, CF_EX_NUM(v->qty), g->unit, (int)pl, g->hs_prefix,
-                              (long long)year, CF_EX_NUM(g->capacity_per_year), g->unit);
-                if (cfg->tolerance != 1.0)
-                        cf_buf_printf(e, " times a tolerance of %s", CF_EX_NUM(cfg->tolerance));
-                cf_detect_fire(x, b, r, &cf_rule_capacity_exceeded, cfg);
+                                 d->event_time_ms, &created);
+                if (!cap_add(v, created, day, g->period_days, d->quantity)) continue;
+                if (!(v->sum > g->capacity * cfg->tolerance)) continue;
+                cap_fire(x, b, r, g, v, cfg);
                 return;
         }
 }
@@ -221,7 +266,7 @@ static void cap_limits(const void *cv, size_t *max, int64_t *window, uint32_t *v
 {
         const cap_cfg *c = cv;
         *max = (size_t)c->max_entries;
-        *window = 400 * DAY_MS; /* a calendar year plus lateness */
+        *window = (CF_CAP_MAX_DAYS + 1) * DAY_MS; /* idle longer: every day left the window */
 }
 
 /* State value (both versions): last_ms, year (i64), qty (f64). */
@@ -249,7 +294,8 @@ static bool cap_get(cf_st_dec *d, int version, void *val, const void *cfg)
 
 const cf_rule cf_rule_capacity_exceeded = {
     .name = "capacity_exceeded",
-    .description = "an exporter's quantity this calendar year exceeds its registered capacity",
+    .description = "an exporter's quantity over a rolling period (the registry row's) exceeds its "
+                   "registered capacity for that period",
     .config_map = cap_map,
     .cfg_size = sizeof(cap_cfg),
     .check = cap_check,

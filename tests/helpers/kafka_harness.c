@@ -102,6 +102,7 @@ static void produce_range(kh *h, uint64_t seed, uint64_t count, double bad_rate,
                 memset(k, 0, sizeof *k);
                 truth_field(truth.p, "kind", k->kind, sizeof k->kind);
                 truth_field(truth.p, "bad_code", k->bad_code, sizeof k->bad_code);
+                snprintf(k->key, sizeof k->key, "%.*s", (int)key.len, key.p);
                 while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topics[0]),
                                          RD_KAFKA_V_KEY(key.p, key.len),
                                          RD_KAFKA_V_VALUE(line.p, line.len),
@@ -276,7 +277,12 @@ static void on_dlq(const rd_kafka_message_t *m, void *op)
         int64_t o = atoll(off);
         for (size_t i = 0; i < d->h->n_msgs; i++)
                 if (d->h->msgs[i].partition == p && d->h->msgs[i].offset == o) {
-                        snprintf(d->code[i], 40, "%s", code);
+                        /* a dead letter keeps the input key (Kafka Connect's DLQ) */
+                        char key[72];
+                        snprintf(key, sizeof key, "%.*s", (int)m->key_len,
+                                 m->key ? (const char *)m->key : "");
+                        snprintf(d->code[i], 40, "%s",
+                                 strcmp(key, d->h->msgs[i].key) ? "(input key lost)" : code);
                         return;
                 }
 }

@@ -21,6 +21,7 @@ typedef struct kh_msg {
         int64_t offset;
         char kind[16];     /* truth kind */
         char bad_code[40]; /* truth bad_code */
+        char key[72];      /* the message key as produced (truncated) */
 } kh_msg;
 
 typedef struct kh {
@@ -53,7 +54,8 @@ size_t kh_read_topic(kh *h, const char *topic, void (*fn)(const rd_kafka_message
                      void *op);
 /** Header value of m as a NUL-terminated string in out (empty if absent). */
 void kh_header(const rd_kafka_message_t *m, const char *name, char *out, size_t n);
-/** Check every `bad` message of the stream is in the DLQ with its code; returns misses. */
+/** Check every `bad` message of the stream is in the DLQ with its code and its input key;
+ *  returns misses. */
 size_t kh_check_dlq(kh *h, size_t *dlq_count);
 /** Stop the cluster and free everything. */
 void kh_stop(kh *h);

@@ -137,6 +137,60 @@ pipeline:
   group_id: [unclosed
 YAML
 
+CUSTOMSFLOW_METRICS_LISTEN= case_ listen_port_out_of_range 2 "metrics.listen" <<'YAML'
+metrics:
+  listen: "127.0.0.1:99999"
+YAML
+CUSTOMSFLOW_METRICS_LISTEN= case_ listen_not_an_address 3 "metrics.listen" <<'YAML'
+metrics:
+  enabled: true
+  listen: "metrics.example:9464"
+YAML
+case_ bad_topic_name 3 "topics.flags" <<'YAML'
+topics:
+  input: customs.declarations
+  flags: "customs flags"
+YAML
+case_ missing_ca_file 3 "ssl.ca.location" <<'YAML'
+kafka:
+  security.protocol: ssl
+  ssl.ca.location: no_such_ca.pem
+YAML
+
+# Property combinations librdkafka checks only when a client is built: both
+# commands build (not connect) every client, so both refuse them.
+cat > "$T/sasl.yaml" <<'YAML'
+kafka:
+  security.protocol: sasl_ssl
+  sasl.mechanism: SCRAM-SHA-512
+YAML
+for cmd in check-config run; do
+  rc=0
+  timeout 20 "$BIN" $cmd -c "$T/sasl.yaml" > "$T/out" 2> "$T/err" || rc=$?
+  [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "sasl_without_credentials: $cmd exited $rc"
+  grep -q "sasl.username and sasl.password must be set" "$T/err" ||
+    fail "sasl_without_credentials: $cmd: $(cat "$T/err")"
+done
+echo "ok: sasl_without_credentials"
+
+# kafka: file paths resolve against the config file's folder, not the working
+# folder: a CA next to the config passes from anywhere.
+mkdir -p "$T/cfgdir"
+cp /etc/ssl/certs/ca-certificates.crt "$T/cfgdir/ca.pem"
+cat > "$T/cfgdir/tls.yaml" <<YAML
+kafka:
+  security.protocol: ssl
+  ssl.ca.location: ca.pem
+stages:
+  decode:
+    fx_rates: $ref/fx_rates.csv
+  detect:
+    rules: $SRC/deploy/examples/rules.yaml
+YAML
+(cd / && "$BIN" check-config -c "$T/cfgdir/tls.yaml" > /dev/null 2> "$T/err") ||
+  fail "relative ssl.ca.location not resolved against the config's folder: $(cat "$T/err")"
+echo "ok: relative kafka paths"
+
 # The control: the example config passes, so the checks above can tell.
 "$BIN" check-config -c "$SRC/deploy/examples/customsflow.yaml" > /dev/null ||
   fail "the example config does not pass check-config"

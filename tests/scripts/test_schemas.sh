@@ -7,16 +7,20 @@ BIN=$1 SRC=$2
 PY=/usr/bin/python3
 CHECK="$PY $SRC/tests/scripts/schema_check.py"
 $CHECK "$SRC/schemas/declaration.schema.json" "$SRC"/schemas/examples/*.json
+$CHECK "$SRC/schemas/outcome.schema.json" "$SRC"/schemas/examples/outcome/*.json
 # Codes JSON Schema cannot express (byte-level, duplicate keys, limits, calendar
 # validity of dates, the ISO code lists, the fx table).
 not_expressible="invalid_date oversize_message duplicate_key too_deep too_many_tokens inconsistent_mass unknown_currency_rate invalid_country invalid_escape nul_byte"
 rejected=0
-for f in "$SRC"/schemas/examples/invalid/*__*.msg; do
+# declaration examples, then outcome examples (the outcome schema refers to the
+# declaration's, so the store holds every schema of the folder)
+for f in "$SRC"/schemas/examples/invalid/*__*.msg "$SRC"/schemas/examples/outcome/invalid/*__*.msg; do
   code=$(basename "$f"); code=${code%%__*}
   case " $not_expressible " in *" $code "*) continue;; esac
-  if $PY - "$SRC/schemas/declaration.schema.json" "$f" <<'PYEOF'
-import json, sys
-sys.path.insert(0, sys.argv[0])
+  schema="$SRC/schemas/declaration.schema.json"
+  case "$f" in */outcome/invalid/*) schema="$SRC/schemas/outcome.schema.json";; esac
+  if $PY - "$schema" "$f" <<'PYEOF'
+import json, os, sys
 import jsonschema
 try:
     def no_const(c):
@@ -25,8 +29,16 @@ try:
 except Exception:
     sys.exit(1)  # not JSON at all: rejected
 schema = json.load(open(sys.argv[1]))
+d = os.path.dirname(sys.argv[1])
+store = {}
+for n in os.listdir(d):
+    if n.endswith(".schema.json"):
+        s = json.load(open(os.path.join(d, n)))
+        store[s.get("$id", n)] = s
+        store[n] = s
+resolver = jsonschema.RefResolver(base_uri=schema.get("$id", ""), referrer=schema, store=store)
 try:
-    jsonschema.Draft202012Validator(schema).validate(doc)
+    jsonschema.Draft202012Validator(schema, resolver=resolver).validate(doc)
 except jsonschema.ValidationError:
     sys.exit(1)
 sys.exit(0)

@@ -17,115 +17,7 @@
 #include "pipeline/core/config.h"
 #include "stages/detect/detect_int.h"
 #include "stages/encode/encode.h"
-
-#define FIX CF_TESTDIR "/fixtures/detect"
-
-/* One declaration line; NULL / 0 fields get the defaults of rec_json. */
-typedef struct rec {
-        const char *id, *time, *hs, *origin, *export, *exporter, *importer, *unit;
-        int line;
-        double qty, value;
-        const char *extra; /* raw extra members */
-} rec;
-
-static char *rec_json(const rec *r)
-{
-        char *s = malloc(2048);
-        snprintf(s, 2048,
-                 "{\"declaration_id\":\"%s\",\"line\":%d,\"event_time\":\"%s\",\"hs_code\":\"%s\","
-                 "\"origin_country\":\"%s\",\"export_country\":\"%s\",\"exporter_id\":\"%s\","
-                 "\"importer_id\":\"%s\",\"quantity\":%g,\"unit\":\"%s\",\"customs_value\":%g,"
-                 "\"currency\":\"USD\"%s%s}",
-                 r->id ? r->id : "D-1", r->line ? r->line : 1,
-                 r->time ? r->time : "2025-03-10T10:00:00Z", r->hs ? r->hs : "9403500000",
-                 r->origin ? r->origin : "TH",
-                 r->export   ? r->export
-                 : r->origin ? r->origin
-                             : "TH",
-                 r->exporter ? r->exporter : "TH-EXP-1", r->importer ? r->importer : "US-IMP-1",
-                 r->qty ? r->qty : 100, r->unit ? r->unit : "NMB", r->value ? r->value : 5000,
-                 r->extra ? "," : "", r->extra ? r->extra : "");
-        return s;
-}
-
-typedef struct fx {
-        cf_config cfg;
-        cf_chain *chain;
-        cf_batch b;
-        char *lines[64];
-        size_t n;
-} fx;
-
-static fx *fx_new(void)
-{
-        fx *f = calloc(1, sizeof(*f));
-        char err[1024];
-        if (cf_config_load(&f->cfg, FIX "/customsflow.yaml", err, sizeof(err))) fail_msg("%s", err);
-        f->chain = cf_chain_new(f->cfg.root, f->cfg.base_dir, err, sizeof(err));
-        if (!f->chain) fail_msg("%s", err);
-        cf_batch_init(&f->b, 64);
-        return f;
-}
-
-static void fx_free(fx *f)
-{
-        for (size_t i = 0; i < f->n; i++)
-                free(f->lines[i]);
-        cf_batch_destroy(&f->b);
-        cf_chain_destroy(f->chain);
-        cf_config_free(&f->cfg);
-        free(f);
-}
-
-/* Run one record through the chain (partition 0); returns it. */
-static cf_record *run1(fx *f, const rec *r)
-{
-        for (size_t i = 0; i < f->n; i++)
-                free(f->lines[i]);
-        f->n = 0;
-        cf_batch_reset(&f->b);
-        char *s = rec_json(r);
-        f->lines[f->n++] = s;
-        cf_record *x = cf_batch_add(&f->b, s, strlen(s));
-        x->src.partition = 0;
-        assert_int_equal(cf_chain_process(f->chain, &f->b), 0);
-        if (x->status != CF_REC_OK) fail_msg("not processed: %s %s", x->err_code, x->err_msg);
-        return x;
-}
-
-static const cf_reason *reason(const cf_record *r, const char *rule)
-{
-        for (uint16_t i = 0; i < r->n_reasons; i++)
-                if (!strcmp(r->reasons[i].rule, rule)) return &r->reasons[i];
-        return NULL;
-}
-
-/* The reason for rule, whose evidence must contain every fragment given. */
-static void expect_fired(const cf_record *r, const char *rule, const char *const *frags)
-{
-        const cf_reason *re = reason(r, rule);
-        if (!re) fail_msg("%s did not fire", rule);
-        for (; frags && *frags; frags++)
-                if (!strstr(re->evidence, *frags))
-                        fail_msg("%s evidence %s lacks %s", rule, re->evidence, *frags);
-}
-
-/* The reason for rule explains itself with exactly the sentence want (RULES.md). */
-static void expect_explained(const cf_record *r, const char *rule, const char *want)
-{
-        const cf_reason *re = reason(r, rule);
-        if (!re) fail_msg("%s did not fire", rule);
-        if (!re->explanation || strlen(re->explanation) != re->explanation_len ||
-            strcmp(re->explanation, want))
-                fail_msg("%s explanation\n  got:  %s\n  want: %s", rule,
-                         re->explanation ? re->explanation : "(none)", want);
-}
-
-static void expect_quiet(const cf_record *r, const char *rule)
-{
-        const cf_reason *re = reason(r, rule);
-        if (re) fail_msg("%s fired: %s", rule, re->evidence);
-}
+#include "helpers/detect_fx.h"
 
 static void test_trade_remedy_evasion(void **state)
 {
@@ -392,46 +284,6 @@ static void test_new_exporter_surge(void **state)
         expect_explained(r, "new_exporter_surge",
                          "new exporter TH-NEW-2 (registered on 2025-03-01, 2 days ago) has shipped "
                          "USD 1,200,000 since, above the USD 1,000,000 threshold");
-        fx_free(f);
-}
-
-static void test_capacity_exceeded(void **state)
-{
-        fx *f = fx_new();
-        cf_record *r = run1(f, &(rec){.id = "C-1",
-                                      .time = "2025-02-01T00:00:00Z",
-                                      .exporter = "TH-FAB-1",
-                                      .qty = 600});
-        expect_quiet(r, "capacity_exceeded");
-        r = run1(f, &(rec){.id = "C-2",
-                           .time = "2025-05-01T00:00:00Z",
-                           .exporter = "TH-FAB-1",
-                           .qty = 600});
-        expect_fired(r, "capacity_exceeded",
-                     (const char *[]){"\"cumulative_quantity\":1200", "\"capacity_per_year\":1000",
-                                      "\"year\":2025", "\"registry_hs_prefix\":\"940350\"", NULL});
-        expect_explained(r, "capacity_exceeded",
-                         "exporter TH-FAB-1 has shipped 1,200 NMB of HS 940350 in 2025, above its "
-                         "registered capacity of 1,000 NMB a year");
-        /* a new calendar year starts from zero */
-        r = run1(f, &(rec){.id = "C-3",
-                           .time = "2026-01-02T00:00:00Z",
-                           .exporter = "TH-FAB-1",
-                           .qty = 600});
-        expect_quiet(r, "capacity_exceeded");
-        /* other goods or another unit are not under that capacity */
-        r = run1(f, &(rec){.id = "C-4",
-                           .time = "2026-01-03T00:00:00Z",
-                           .exporter = "TH-FAB-1",
-                           .hs = "8501100000",
-                           .qty = 5000});
-        expect_quiet(r, "capacity_exceeded");
-        r = run1(f, &(rec){.id = "C-5",
-                           .time = "2026-01-03T00:00:00Z",
-                           .exporter = "TH-FAB-1",
-                           .unit = "KGM",
-                           .qty = 5000});
-        expect_quiet(r, "capacity_exceeded");
         fx_free(f);
 }
 
@@ -765,7 +617,6 @@ int main(void)
             cmocka_unit_test(test_unit_value_outlier),
             cmocka_unit_test(test_origin_volume_surge),
             cmocka_unit_test(test_new_exporter_surge),
-            cmocka_unit_test(test_capacity_exceeded),
             cmocka_unit_test(test_certificate_reuse),
             cmocka_unit_test(test_preference_and_score),
             cmocka_unit_test(test_watchlist_party),

@@ -1,0 +1,79 @@
+/*
+ * console_int.h - internals shared by the console's files. Not an API.
+ */
+#ifndef CF_CONSOLE_INT_H
+#define CF_CONSOLE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "console/console.h"
+#include "console/console_metrics.h"
+#include "console/store.h"
+#include "pipeline/core/config.h"
+
+#define CF_POOL_MAX  64
+#define CF_LIMIT_MAX 512 /* login rate-limit slots (user names and addresses) */
+
+/** One rate-limit slot: failures of a key within the current window. */
+typedef struct cf_login_slot {
+        char key[96];
+        int64_t window_start_ms;
+        int failures;
+} cf_login_slot;
+
+struct cf_console {
+        cf_console_cfg cc;
+        const cf_config *cfg;
+        char *bootstrap; /* override, or NULL for the config's kafka section */
+        char *tmp_dir;   /* the demo's store folder, removed on destroy */
+        bool kafka;      /* a broker is configured */
+        bool ingest;     /* consume flags and stats */
+        atomic_bool stop;
+        atomic_bool ingest_ok; /* ingestion assigned and healthy (/readyz) */
+        cf_console_metrics m;
+        /* store connections for HTTP threads (pool_mtx) */
+        pthread_mutex_t pool_mtx;
+        pthread_cond_t pool_cv;
+        cf_store *pool[CF_POOL_MAX];
+        int n_pool, n_free;
+        cf_store *free_conns[CF_POOL_MAX];
+        /* threads */
+        pthread_t ingest_th, outbox_th;
+        bool ingest_started, outbox_started;
+        pthread_mutex_t ob_mtx; /* outbox wake-up */
+        pthread_cond_t ob_cv;
+        bool ob_kick;
+        /* HTTP */
+        struct MHD_Daemon *http;
+        char url[160];
+        char *tls_cert_pem, *tls_key_pem;
+        pthread_mutex_t lim_mtx; /* login rate limit */
+        cf_login_slot lim[CF_LIMIT_MAX];
+};
+
+/** Borrow a store connection (waits when all are in use). @locality HTTP threads */
+cf_store *cf_console_store_get(cf_console *c);
+/** Return a borrowed connection. */
+void cf_console_store_put(cf_console *c, cf_store *s);
+/** Wake the outcome publisher (a verdict was stored). */
+void cf_console_outbox_kick(cf_console *c);
+
+/** Kafka ingestion thread body. @locality the ingestion thread */
+void *cf_console_ingest_main(void *arg);
+/** Outcome publisher thread body. @locality the outbox thread */
+void *cf_console_outbox_main(void *arg);
+/** Ingest one message (flags or stats) in the open transaction; counts it. -1 = store error. */
+int cf_console_ingest_one(cf_console *c, cf_store *s, cf_flag_parser *p, bool is_flag,
+                          const char *msg, size_t n, const char *where);
+
+/** Random bytes as lower-case hex (2n chars + NUL into out). */
+void cf_random_hex(char *out, size_t n);
+/** Start the HTTP server; -1 + errstr. */
+int cf_console_http_start(cf_console *c, char *errstr, size_t errstr_size);
+/** Stop the HTTP server. */
+void cf_console_http_stop(cf_console *c);
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * test_outcome_decode.c - outcome messages (schemas/outcome.schema.json)
+ * through the decode stage's learn callback: every example under
+ * schemas/examples/outcome/ decodes, every invalid one is dead-lettered with
+ * the code its file name states.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pipeline/core/chain.h"
+#include "pipeline/core/config.h"
+#include "pipeline/core/stage.h"
+#include "stages/decode/decode.h"
+
+extern const cf_stage_plugin cf_stage_decode;
+
+typedef struct fx {
+        cf_stage st;
+        cf_batch b;
+} fx;
+
+static int setup(void **state)
+{
+        fx *f = calloc(1, sizeof(*f));
+        char err[512];
+        cf_stage_env env = {.base_dir = CF_SRCDIR "/deploy/examples"};
+        f->st.p = &cf_stage_decode;
+        if (cf_stage_decode.init(&f->st, &env, err, sizeof(err))) {
+                fprintf(stderr, "init: %s\n", err);
+                return -1;
+        }
+        cf_batch_init(&f->b, 4);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        fx *f = *state;
+        cf_stage_decode.destroy(&f->st);
+        cf_batch_destroy(&f->b);
+        free(f);
+        return 0;
+}
+
+static cf_record *learn(fx *f, const char *data, size_t len)
+{
+        cf_batch_reset(&f->b);
+        cf_record *r = cf_batch_add(&f->b, data, len);
+        r->src = (cf_source){.topic = "outcomes", .offset = 1, .is_file = true};
+        assert_int_equal(cf_stage_decode.learn(&f->st, &f->b), 0);
+        return r;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+        FILE *fp = fopen(path, "rb");
+        assert_non_null(fp);
+        fseek(fp, 0, SEEK_END);
+        long n = ftell(fp);
+        fseek(fp, 0, SEEK_SET);
+        char *p = malloc((size_t)n + 1);
+        assert_int_equal(fread(p, 1, (size_t)n, fp), (size_t)n);
+        fclose(fp);
+        p[n] = '\0';
+        *len = (size_t)n;
+        return p;
+}
+
+static int str_eq(cf_str s, const char *lit)
+{
+        return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);
+}
+
+static void test_examples(void **state)
+{
+        fx *f = *state;
+        size_t len;
+        char *p = slurp(CF_SRCDIR "/schemas/examples/outcome/fraud.json", &len);
+        cf_record *r = learn(f, p, len);
+        if (r->status != CF_REC_OK) fail_msg("fraud.json: %s: %s", r->err_code, r->err_msg);
+        assert_int_equal(r->outcome.kind, CF_OUTCOME_FRAUD);
+        assert_true(r->outcome.has_duties && r->outcome.duties_recovered == 1520000);
+        assert_int_equal(r->outcome.inspected_ms, 1578532500000LL); /* 2020-01-09T01:15:00Z */
+        assert_true(str_eq(r->decl.importer_id, "QLRUBN9"));
+        assert_true(str_eq(r->decl.tax_type, "FEU1"));
+        assert_int_equal(r->decl.hs6, 440890);
+        assert_true(r->decl.value_usd > 0); /* KRW through fx_rates */
+        assert_true(r->decl.importer_h != 0);
+        free(p);
+        p = slurp(CF_SRCDIR "/schemas/examples/outcome/clean-minimal.json", &len);
+        r = learn(f, p, len);
+        assert_int_equal(r->status, CF_REC_OK);
+        assert_int_equal(r->outcome.kind, CF_OUTCOME_CLEAN);
+        assert_false(r->outcome.has_duties);
+        free(p);
+        p = slurp(CF_SRCDIR "/schemas/examples/outcome/critical-console.json", &len);
+        r = learn(f, p, len);
+        assert_int_equal(r->status, CF_REC_OK);
+        assert_int_equal(r->outcome.kind, CF_OUTCOME_CRITICAL);
+        free(p);
+        /* a declaration is not an outcome */
+        p = slurp(CF_SRCDIR "/schemas/examples/minimal.json", &len);
+        r = learn(f, p, len);
+        assert_int_equal(r->status, CF_REC_DEAD_LETTER);
+        assert_string_equal(r->err_code, CF_E_MISSING);
+        free(p);
+}
+
+static void test_invalid(void **state)
+{
+        fx *f = *state;
+        DIR *d = opendir(CF_SRCDIR "/schemas/examples/outcome/invalid");
+        assert_non_null(d);
+        int n = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                const char *sep = strstr(e->d_name, "__");
+                if (!sep) continue;
+                char code[64], path[1024];
+                snprintf(code, sizeof(code), "%.*s", (int)(sep - e->d_name), e->d_name);
+                snprintf(path, sizeof(path), CF_SRCDIR "/schemas/examples/outcome/invalid/%s",
+                         e->d_name);
+                size_t len;
+                char *p = slurp(path, &len);
+                cf_record *r = learn(f, p, len);
+                if (r->status != CF_REC_DEAD_LETTER)
+                        fail_msg("%s: accepted, expected %s", e->d_name, code);
+                if (strcmp(r->err_code, code))
+                        fail_msg("%s: got %s (%s), expected %s", e->d_name, r->err_code, r->err_msg,
+                                 code);
+                /* errors inside the declaration say so */
+                if (strstr(e->d_name, "nested") && strncmp(r->err_msg, "declaration.", 12))
+                        fail_msg("%s: message '%s' does not name the declaration", e->d_name,
+                                 r->err_msg);
+                free(p);
+                n++;
+        }
+        closedir(d);
+        assert_true(n >= 10);
+}
+
+/* cf_chain_learn runs decode's learn and counts outcomes learnt and refused. */
+static void test_chain_counts(void **state)
+{
+        (void)state;
+        char err[512];
+        cf_config cfg;
+        assert_int_equal(
+            cf_config_load(&cfg, CF_SRCDIR "/deploy/examples/customsflow.yaml", err, sizeof(err)),
+            0);
+        cf_chain *c = cf_chain_new(cfg.root, cfg.base_dir, err, sizeof(err));
+        assert_non_null(c);
+        cf_batch b;
+        cf_batch_init(&b, 4);
+        size_t len;
+        char *p = slurp(CF_SRCDIR "/schemas/examples/outcome/fraud.json", &len);
+        cf_batch_add(&b, p, len);
+        cf_batch_add(&b, "{}", 2);
+        assert_int_equal(cf_chain_learn(c, &b), 0);
+        uint64_t learnt, dead;
+        cf_chain_outcome_counts(c, &learnt, &dead);
+        assert_int_equal(learnt, 1);
+        assert_int_equal(dead, 1);
+        /* outcomes are not declarations: the accounting of the input is untouched */
+        assert_int_equal(cf_chain_counters(c)->in, 0);
+        free(p);
+        cf_batch_destroy(&b);
+        cf_chain_destroy(c);
+        cf_config_free(&cfg);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(test_examples, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_invalid, setup, teardown),
+            cmocka_unit_test(test_chain_counts),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
