@@ -6,6 +6,7 @@
  * partition (DESIGN §6).
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "stages/detect/detect_int.h"
@@ -269,26 +270,77 @@ static void cap_limits(const void *cv, size_t *max, int64_t *window, uint32_t *v
         *window = (CF_CAP_MAX_DAYS + 1) * DAY_MS; /* idle longer: every day left the window */
 }
 
-/* State value (both versions): last_ms, year (i64), qty (f64). */
+/* State value, version 2: last_ms, cur_day (i64), sum (f64), period (u32),
+ * the days with a quantity (u16 count, then u16 ring index ascending and f32
+ * quantity each: a window of 366 days holds a few dozen shipping days). */
 static void cap_put(cf_buf *out, const void *val)
 {
         const cap_val *v = val;
         cf_st_put_i64(out, v->last_ms);
-        cf_st_put_i64(out, v->year);
-        cf_st_put_f64(out, v->qty);
+        cf_st_put_i64(out, v->cur_day);
+        cf_st_put_f64(out, v->sum);
+        cf_st_put_u32(out, v->period);
+        uint16_t nz = 0;
+        for (int i = 0; i < CF_CAP_MAX_DAYS; i++)
+                nz += v->day[i] != 0;
+        cf_st_put_u16(out, nz);
+        for (int i = 0; i < CF_CAP_MAX_DAYS; i++)
+                if (v->day[i] != 0) {
+                        cf_st_put_u16(out, (uint16_t)i);
+                        cf_st_put_f32(out, v->day[i]);
+                }
+}
+
+/* Version 1 (releases 1-2: last_ms, year, qty of that calendar year so
+ * far) as a rolling window: the year's quantity spread evenly over its days
+ * up to the last use, 365-day period (capacity_per_year rows). At the last
+ * use the window holds exactly the year's quantity; later it decays as the
+ * days leave it, where the old rule reset on 1 January. */
+static bool cap_get_v1(cf_st_dec *d, cap_val *v)
+{
+        int64_t year = cf_st_i64(d);
+        double qty = cf_st_f64_nonneg(d, "cumulative quantity");
+        if (!cf_st_ok(d)) return false;
+        if (year < 0 || year > 9999)
+                return cf_st_fail(d, "year %lld not plausible", (long long)year);
+        v->period = 365;
+        if (v->last_ms < 0 || year < 1970) return true; /* the rule counts times >= 0 only */
+        char jan1[16];
+        snprintf(jan1, sizeof(jan1), "%04d-01-01", (int)year);
+        int64_t first = cf_parse_date_ms(jan1) / DAY_MS, last = v->last_ms / DAY_MS;
+        if (first > last) return cf_st_fail(d, "year %lld after the last use", (long long)year);
+        if (first < last - 364) first = last - 364;
+        v->cur_day = last;
+        v->sum = qty;
+        for (int64_t day = first; day <= last; day++)
+                v->day[day % CF_CAP_MAX_DAYS] = (float)(qty / (double)(last - first + 1));
+        return true;
 }
 
 static bool cap_get(cf_st_dec *d, int version, void *val, const void *cfg)
 {
-        (void)version;
-        (void)cfg;
+        (void)cfg; /* the ring's size is fixed (CF_CAP_MAX_DAYS); periods come from the registry */
         cap_val *v = val;
         v->last_ms = cf_st_time(d, "last use");
-        v->year = cf_st_i64(d);
-        v->qty = cf_st_f64_nonneg(d, "cumulative quantity");
-        /* years of plausible event times (CF_ST_TIME_LIMIT_MS: about +-12,700) */
-        if (cf_st_ok(d) && (v->year < -20000 || v->year > 20000))
-                return cf_st_fail(d, "year %lld not plausible", (long long)v->year);
+        if (version == 1) return cap_get_v1(d, v);
+        v->cur_day = cf_st_i64(d);
+        v->sum = cf_st_f64_nonneg(d, "window quantity");
+        v->period = cf_st_u32(d);
+        unsigned nz = cf_st_u16(d);
+        if (!cf_st_ok(d)) return false;
+        if (v->cur_day < 0 || v->cur_day > CF_ST_TIME_LIMIT_MS / DAY_MS || v->period < 1 ||
+            v->period > CF_CAP_MAX_DAYS || nz > CF_CAP_MAX_DAYS)
+                return cf_st_fail(d, "window ending day %lld of %u days (%u with a quantity)",
+                                  (long long)v->cur_day, v->period, nz);
+        int prev = -1;
+        for (unsigned k = 0; k < nz && cf_st_ok(d); k++) {
+                int i = cf_st_u16(d);
+                float q = cf_st_f32(d);
+                if (cf_st_ok(d) && (i <= prev || i >= CF_CAP_MAX_DAYS || !(q >= 0) || isinf(q)))
+                        return cf_st_fail(d, "day %d (after %d) with quantity %g", i, prev, q);
+                v->day[i < CF_CAP_MAX_DAYS ? i : 0] = q;
+                prev = i;
+        }
         return cf_st_ok(d);
 }
 

@@ -856,6 +856,56 @@ static void test_volume_reload_longer(void **state)
         assert_int_equal(system(cmd), 0);
 }
 
+/* capacity_exceeded's release-2 value (that calendar year's quantity so far)
+ * becomes a rolling window holding it: VN-R000002 may ship 60,000 NMB of
+ * 9403.50 in 365 days (deploy/examples exporters.csv, its second row). */
+static void test_capacity_release2(void **state)
+{
+        (void)state;
+        cf_buf v = {0};
+        cf_st_put_i64(&v, T0_MS - DAY_MS); /* last use */
+        cf_st_put_i64(&v, 2025);
+        cf_st_put_f64(&v, 59000);
+        uint64_t key = cf_id_hash("VN-R000002", 10) ^ (2 * 0x9E3779B97F4A7C15ull);
+        cf_buf s = legacy_state("capacity_exceeded", key, &v, 24);
+        char line[512], err[512];
+        snprintf(line, sizeof(line),
+                 "{\"declaration_id\":\"CAP-1\",\"line\":1,\"event_time\":"
+                 "\"2025-03-10T10:00:00Z\",\"hs_code\":\"9403500000\",\"origin_country\":\"VN\","
+                 "\"export_country\":\"VN\",\"exporter_id\":\"VN-R000002\",\"importer_id\":"
+                 "\"US-I-1\",\"quantity\":2000,\"unit\":\"NMB\",\"customs_value\":100,"
+                 "\"currency\":\"USD\"}");
+        for (int restored = 0; restored < 2; restored++) {
+                cf_chain *c = chain_default();
+                if (restored && cf_chain_restore(c, 0, s.p, s.len, err, sizeof(err)))
+                        fail_msg("%s", err);
+                char *lines[] = {line};
+                char fired[2];
+                cf_batch b;
+                cf_batch_init(&b, 1);
+                cf_record *r = cf_batch_add(&b, lines[0], strlen(lines[0]));
+                r->src = (cf_source){.topic = "t", .is_file = true};
+                cf_chain_process(c, &b);
+                assert_int_equal(r->status, CF_REC_OK);
+                fired[0] = '0';
+                for (int k = 0; k < r->n_reasons; k++)
+                        if (!strcmp(r->reasons[k].rule, "capacity_exceeded")) {
+                                fired[0] = '1';
+                                /* 59,000 spread over 68 days as floats, plus 2,000 */
+                                const char *q =
+                                    strstr(r->reasons[k].evidence, "\"cumulative_quantity\":");
+                                assert_non_null(q);
+                                double sum = strtod(q + 22, NULL);
+                                assert_true(sum > 60999 && sum < 61001);
+                        }
+                assert_int_equal(fired[0], restored ? '1' : '0');
+                cf_batch_destroy(&b);
+                cf_chain_destroy(c);
+        }
+        cf_buf_free(&s);
+        cf_buf_free(&v);
+}
+
 /* ---- --write DIR ---- */
 
 static void write_file(const char *path, const cf_buf *b)
@@ -909,6 +959,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_flips_old_releases),
             cmocka_unit_test(test_volume_ring_refit),
             cmocka_unit_test(test_volume_reload_longer),
+            cmocka_unit_test(test_capacity_release2),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
