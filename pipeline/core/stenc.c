@@ -114,22 +114,6 @@ size_t cf_st_str8(cf_st_dec *d, char *dst, size_t cap, const char *what)
         return n;
 }
 
-uint64_t cf_st_counter64(cf_st_dec *d, const char *what)
-{
-        uint64_t n = cf_st_u64(d);
-        if (n <= CF_ST_COUNT_LIMIT) return n;
-        cf_st_fail(d, "%s %" PRIu64 " is not a plausible count", what, n);
-        return 0;
-}
-
-uint32_t cf_st_counter32(cf_st_dec *d, const char *what)
-{
-        uint32_t n = cf_st_u32(d);
-        if (n <= CF_ST_COUNT32_LIMIT) return n;
-        cf_st_fail(d, "%s %" PRIu32 " is not a plausible count", what, n);
-        return 0;
-}
-
 int64_t cf_st_time(cf_st_dec *d, const char *what)
 {
         int64_t t = cf_st_i64(d);

@@ -33,12 +33,6 @@
  * any time inside plus or minus a window of up to 1000 years stays far from int64 overflow. */
 #define CF_ST_TIME_LIMIT_MS 400000000000000LL
 
-/** Plausible record counts in state: a counter restored above this could never have been
- * reached, and counting on from near the top of its type would wrap and break the relations
- * restore checks (groups <= records, ...) in the next snapshot. */
-#define CF_ST_COUNT_LIMIT   (1ull << 48)
-#define CF_ST_COUNT32_LIMIT (1u << 31)
-
 /* ---- encoder: appends to a cf_buf ---- */
 
 /** Room for n more bytes at the end of b; the bytes are counted as written. */
@@ -231,10 +225,6 @@ const char *cf_st_bytes8(cf_st_dec *d, size_t *n);
 /** Read a string (cf_st_put_str8) into dst (cap bytes with the NUL): refused when longer
  * than cap - 1 or when it holds a NUL byte ("what" names it). Returns its length. */
 size_t cf_st_str8(cf_st_dec *d, char *dst, size_t cap, const char *what);
-/** Read a record counter (u64) that must be <= CF_ST_COUNT_LIMIT ("what" names it). */
-uint64_t cf_st_counter64(cf_st_dec *d, const char *what);
-/** Read a record counter (u32) that must be <= CF_ST_COUNT32_LIMIT ("what" names it). */
-uint32_t cf_st_counter32(cf_st_dec *d, const char *what);
 /** Read a time (i64, ms) that must be within +-CF_ST_TIME_LIMIT_MS ("what" names it). */
 int64_t cf_st_time(cf_st_dec *d, const char *what);
 /** Read a double that must be finite and >= 0 ("what" names it). */

@@ -544,11 +544,10 @@ static bool read_late(cf_st_dec *d, int version, agg_part *p, uint32_t nlate)
         for (uint32_t i = 0; i < nlate && cf_st_ok(d); i++) {
                 cf_agg_late *l = &p->late[i];
                 l->window_start = cf_st_time(d, "late window start");
-                l->count = cf_st_counter64(d, "late count");
+                l->count = cf_st_u64(d);
                 l->value_cents = cf_agg_get_cents(d, version == 1, "late value");
-                if (cf_st_ok(d) &&
-                    (!l->count || (i && l->window_start <= p->late[i - 1].window_start)))
-                        return cf_st_fail(d, "late entry %u out of order or empty", i);
+                if (cf_st_ok(d) && i && l->window_start <= p->late[i - 1].window_start)
+                        return cf_st_fail(d, "late entry %u out of order", i);
         }
         p->nlate = nlate;
         return cf_st_ok(d);

@@ -320,8 +320,8 @@ static bool read_group(cf_agg_window *w, const cf_agg_limits *l, cf_st_dec *d, i
 {
         cf_agg_group g = {0};
         g.key = cf_st_u64(d);
-        g.records = cf_st_counter64(d, "group records");
-        g.flagged = cf_st_counter64(d, "group flagged");
+        g.records = cf_st_u64(d);
+        g.flagged = cf_st_u64(d);
         g.value_cents = cf_agg_get_cents(d, version == 1, "group value");
         for (int u = 0; u < CF_AGG_UNITS; u++) {
                 const unsigned char *c = cf_st_take(d, 4);
@@ -334,11 +334,11 @@ static bool read_group(cf_agg_window *w, const cf_agg_limits *l, cf_st_dec *d, i
         read_flags(d, rm, 0, g.flags);
         if (!cf_st_ok(d)) return false;
         if (!cc_ok((uint16_t)(g.key >> 48), true) || !cc_ok((uint16_t)(g.key >> 32), false) ||
-            !cc_ok((uint16_t)(g.key >> 16), false) || (g.key & 0xffff) > 99 || !g.records)
-                return cf_st_fail(d, "group key %016llx (records %llu) malformed",
-                                  (unsigned long long)g.key, (unsigned long long)g.records);
+            !cc_ok((uint16_t)(g.key >> 16), false) || (g.key & 0xffff) > 99)
+                return cf_st_fail(d, "group key %016llx malformed", (unsigned long long)g.key);
+        uint32_t before = w->ngroups;
         cf_agg_group *ng = group_get(w, l, g.key);
-        if (!ng || ng->records)
+        if (!ng || w->ngroups == before)
                 return cf_st_fail(d, "group key %016llx repeated", (unsigned long long)g.key);
         *ng = g;
         return true;
@@ -350,12 +350,12 @@ static bool read_fixed(cf_agg_window *w, const cf_agg_limits *l, cf_st_dec *d, i
 {
         w->start = cf_st_time(d, "window start");
         w->end = cf_st_time(d, "window end");
-        w->records = cf_st_counter64(d, "window records");
-        w->flagged = cf_st_counter64(d, "window flagged");
-        w->duplicates = cf_st_counter64(d, "window duplicates");
-        w->dead_letters = cf_st_counter64(d, "window dead letters");
-        w->overflow_records = cf_st_counter64(d, "window overflow records");
-        w->unit_overflow = cf_st_counter64(d, "window unit overflow");
+        w->records = cf_st_u64(d);
+        w->flagged = cf_st_u64(d);
+        w->duplicates = cf_st_u64(d);
+        w->dead_letters = cf_st_u64(d);
+        w->overflow_records = cf_st_u64(d);
+        w->unit_overflow = cf_st_u64(d);
         w->value_cents = cf_agg_get_cents(d, version == 1, "window value");
         w->overflow_value_cents = cf_agg_get_cents(d, version == 1, "window overflow value");
         read_flags(d, rm, 1, w->flags);
@@ -365,9 +365,11 @@ static bool read_fixed(cf_agg_window *w, const cf_agg_limits *l, cf_st_dec *d, i
         if (w->end - w->start < 1000 || w->end - w->start > 366LL * 86400000)
                 return cf_st_fail(d, "window [%lld, %lld) is not 1 s .. 366 d long",
                                   (long long)w->start, (long long)w->end);
-        if (*ngroups > l->max_groups || *ngroups > w->records)
-                return cf_st_fail(d, "window of %u groups (max_groups_per_window %u, records %llu)",
-                                  *ngroups, l->max_groups, (unsigned long long)w->records);
+        /* more groups than max_groups_per_window: kept (a reload may have lowered it;
+         * the bound applies to new groups), as many as the bytes can hold */
+        if (*ngroups > cf_st_left(d) / 80) /* key, counters, units, quantities */
+                return cf_st_fail(d, "window of %u groups cannot fit in %zu bytes", *ngroups,
+                                  cf_st_left(d));
         return true;
 }
 
@@ -377,8 +379,10 @@ cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, cf_st_dec *d, int v
         cf_agg_window *w = cf_agg_window_new(0, 1, l, NULL, NULL);
         uint32_t ngroups = 0;
         if (!read_fixed(w, l, d, version, rm, &ngroups)) goto bad;
+        cf_agg_limits all = *l; /* every group of the snapshot, even beyond the bound */
+        if (ngroups > all.max_groups) all.max_groups = ngroups;
         for (uint32_t i = 0; i < ngroups; i++)
-                if (!read_group(w, l, d, version, rm)) goto bad;
+                if (!read_group(w, &all, d, version, rm)) goto bad;
         cf_hll_free(&w->exporters);
         cf_hll_free(&w->importers);
         cf_ss_free(&w->top);

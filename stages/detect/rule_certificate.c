@@ -184,11 +184,8 @@ static bool cert_get(cf_st_dec *d, int version, void *val, const void *cfg)
         cert_val *v = val;
         v->last_ms = cf_st_time(d, "last use");
         v->first_ms = cf_st_time(d, "first use");
-        v->n_decl = cf_st_counter32(d, "declarations");
-        v->n_exp = cf_st_counter32(d, "exporters");
-        if (cf_st_ok(d) && (!v->n_decl || !v->n_exp))
-                return cf_st_fail(d, "certificate of %u declarations, %u exporters", v->n_decl,
-                                  v->n_exp);
+        v->n_decl = cf_st_u32(d);
+        v->n_exp = cf_st_u32(d);
         uint32_t ni = v->n_exp < CERT_EXP ? v->n_exp : CERT_EXP;
         get_hashes(d, version, v->decl_h, v->n_decl < CERT_IDS ? v->n_decl : CERT_IDS,
                    "declaration hashes");

@@ -204,20 +204,19 @@ static bool uv_get(cf_st_dec *d, int version, void *val, const void *cfg)
         v->last_ms = cf_st_time(d, "last use");
         v->n = cf_st_u32(d);
         v->pending = cf_st_u32(d);
-        v->total = cf_st_counter64(d, "samples ever added");
+        v->total = cf_st_u64(d);
         v->med = cf_st_f32(d);
         v->spread = cf_st_f32(d);
         if (!uv_get_hist(d, version, v)) return false;
         uint64_t sum = 0;
         for (int i = 0; i < UV_BUCKETS; i++)
                 sum += v->h[i];
-        if (sum != v->n || v->total < v->n || v->pending > v->total || !isfinite(v->med) ||
-            !(v->spread >= 0) || !isfinite(v->spread))
+        /* total (samples ever added) and pending only count: any value is safe */
+        if (sum != v->n || !isfinite(v->med) || !(v->spread >= 0) || !isfinite(v->spread))
                 return cf_st_fail(d,
-                                  "baseline of %u samples (histogram %llu, total %llu, pending "
-                                  "%u), median %g, spread %g inconsistent",
-                                  v->n, (unsigned long long)sum, (unsigned long long)v->total,
-                                  v->pending, v->med, v->spread);
+                                  "baseline of %u samples (histogram %llu), median %g, spread %g "
+                                  "inconsistent",
+                                  v->n, (unsigned long long)sum, v->med, v->spread);
         return true;
 }
 

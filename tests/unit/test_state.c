@@ -906,6 +906,39 @@ static void test_capacity_release2(void **state)
         cf_buf_free(&v);
 }
 
+/* SIGHUP lowering max_groups_per_window: open windows keep their groups (the
+ * bound applies to new ones), and so does the state restored from their
+ * snapshot (it was refused: a partition stuck after a reload and a restart). */
+static void test_groups_above_bound(void **state)
+{
+        (void)state;
+        char dir[] = "/tmp/cf-test-state-XXXXXX", path[600];
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/cf.yaml", dir);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f,
+                "stages:\n  decode: {fx_rates: %s/reference/fx_rates.csv}\n"
+                "  detect: {rules: %s/rules.yaml}\n  aggregate: {max_groups_per_window: 3}\n",
+                EXAMPLES, EXAMPLES);
+        fclose(f);
+        cf_chain *a = chain_default(), *b = chain_from(path);
+        feed(a, 5, 300);
+        cf_config cfg;
+        char err[1024];
+        if (cf_config_load(&cfg, path, err, sizeof(err))) fail_msg("%s", err);
+        assert_int_equal(cf_chain_reload(a, cfg.root, cfg.base_dir, err, sizeof(err)), 0);
+        cf_config_free(&cfg);
+        feed(a, 6, 20);
+        cf_buf s = snap_of(a);
+        if (cf_chain_restore(b, 0, s.p, s.len, err, sizeof(err))) fail_msg("refused: %s", err);
+        cf_buf_free(&s);
+        cf_chain_destroy(a);
+        cf_chain_destroy(b);
+        snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+        assert_int_equal(system(path), 0);
+}
+
 /* ---- --write DIR ---- */
 
 static void write_file(const char *path, const cf_buf *b)
@@ -960,6 +993,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_volume_ring_refit),
             cmocka_unit_test(test_volume_reload_longer),
             cmocka_unit_test(test_capacity_release2),
+            cmocka_unit_test(test_groups_above_bound),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
