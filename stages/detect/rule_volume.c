@@ -124,7 +124,9 @@ static void long_sums(vol_val *v, int64_t ds, int64_t nd)
         double lv = 0;
         uint32_t lc = 0;
         for (int64_t i = 1; i <= nd; i++) {
-                if (ds - i > v->cur_day || ds - i <= v->cur_day - v->nd) continue;
+                /* days before 1970 are in no ring (the rule counts times >= 0): a
+                 * negative day would index before the ring */
+                if (ds - i < 0 || ds - i > v->cur_day || ds - i <= v->cur_day - v->nd) continue;
                 size_t s = (size_t)((ds - i) % v->nd);
                 lv += dv(v)[s];
                 lc += dc(v)[s];
@@ -317,9 +319,12 @@ static bool vol_get_header(cf_st_dec *d, vol_val *v)
         v->nd = cf_st_u16(d);
         if (!cf_st_ok(d)) return false;
         /* the rule counts event times >= 0 only (vol_check) */
-        if (v->first_ms < 0 || v->cur_hour < 0 || v->cur_day < 0 || v->long_day < -1 ||
+        /* (long_day only keys the cached sums: any day is safe) */
+        if (v->first_ms < 0 || v->cur_hour < 0 || v->cur_day < 0 ||
             v->cur_hour > CF_ST_TIME_LIMIT_MS / HOUR_MS ||
-            v->cur_day > CF_ST_TIME_LIMIT_MS / DAY_MS)
+            v->cur_day > CF_ST_TIME_LIMIT_MS / DAY_MS ||
+            v->long_day < -CF_ST_TIME_LIMIT_MS / DAY_MS ||
+            v->long_day > CF_ST_TIME_LIMIT_MS / DAY_MS)
                 return cf_st_fail(d,
                                   "times (first %lld, hour %lld, day %lld, baseline day %lld) "
                                   "out of range",

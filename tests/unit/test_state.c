@@ -939,6 +939,35 @@ static void test_groups_above_bound(void **state)
         assert_int_equal(system(path), 0);
 }
 
+/* A partition observed since 1960 and a volume pair first seen in the first
+ * hours of 1970 with a 3-day window: the baseline's first day is before 1970.
+ * Its sums skip those days (they indexed before the ring), and the state's
+ * snapshot restores (its baseline day, -2, was refused). */
+static void test_volume_before_1970(void **state)
+{
+        (void)state;
+        char dir[] = "/tmp/cf-test-state-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        char p3[512];
+        snprintf(p3, sizeof(p3), "%s", write_config(dir, "3d"));
+        cf_chain *a = chain_from(p3), *b = chain_from(p3);
+        char *lines[3] = {surge_line(1, -315619200000LL), /* 1960-01-01 */
+                          surge_line(2, 5 * HOUR_MS), surge_line(3, 6 * HOUR_MS)};
+        char fired[4];
+        surge_fired(a, lines, 3, fired);
+        cf_buf s = snap_of(a);
+        char err[512];
+        if (cf_chain_restore(b, 0, s.p, s.len, err, sizeof(err))) fail_msg("refused: %s", err);
+        for (int i = 0; i < 3; i++)
+                free(lines[i]);
+        cf_buf_free(&s);
+        cf_chain_destroy(a);
+        cf_chain_destroy(b);
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+}
+
 /* ---- --write DIR ---- */
 
 static void write_file(const char *path, const cf_buf *b)
@@ -994,6 +1023,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_volume_reload_longer),
             cmocka_unit_test(test_capacity_release2),
             cmocka_unit_test(test_groups_above_bound),
+            cmocka_unit_test(test_volume_before_1970),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
