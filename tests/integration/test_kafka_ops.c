@@ -7,7 +7,9 @@
  *  - topics checked at start: a missing changelog is refused (and with
  *    topics.create, created or refused: the mock cannot create), a changelog
  *    with fewer partitions than the input is refused -- never half-used;
- *  - an offset reset past deleted records is counted as skipped offsets.
+ *  - an offset reset past deleted records is counted as skipped offsets;
+ *  - a broker's authorization failure stops the instance within seconds;
+ *  - commits failing in a row turn /readyz to "degraded" until one succeeds.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -219,19 +221,22 @@ static void test_missing_changelog_refused(void **state)
         kh_stop(&h);
 }
 
-/* customsflow_offsets_skipped_total{...,partition="0"} */
-static long long skipped_metric(cf_service *s)
+/* the value of the metric line "name v" (name with its labels), -1 if absent */
+static long long metric(cf_service *s, const char *name)
 {
         cf_buf b = {0};
         cf_service_metrics(s, &b);
         cf_buf_putc(&b, '\0');
-        const char *k = "customsflow_offsets_skipped_total{topic=\"customs.declarations\","
-                        "partition=\"0\"} ";
-        const char *p = strstr(b.p, k);
-        long long v = p ? atoll(p + strlen(k)) : -1;
+        char key[128];
+        snprintf(key, sizeof key, "\n%s ", name);
+        const char *p = strstr(b.p, key);
+        long long v = p ? atoll(p + strlen(key)) : -1;
         cf_buf_free(&b);
         return v;
 }
+
+#define SKIPPED_P0                                                                                 \
+        "customsflow_offsets_skipped_total{topic=\"customs.declarations\",partition=\"0\"}"
 
 static void test_offset_reset_counted(void **state)
 {
@@ -261,9 +266,9 @@ static void test_offset_reset_counted(void **state)
         assert_true(lo > 1);
         cf_service *s = kh_service(&h, "reset", 1);
         assert_true(kh_wait_in(s, (uint64_t)(hi - lo), 60));
-        for (int i = 0; i < 30 && skipped_metric(s) < 0; i++)
+        for (int i = 0; i < 30 && metric(s, SKIPPED_P0) < 0; i++)
                 usleep(100 * 1000); /* published once a second */
-        long long skipped = skipped_metric(s);
+        long long skipped = metric(s, SKIPPED_P0);
         fprintf(stderr, "skipped offsets: %lld\n", skipped);
         assert_int_equal(skipped, lo - 1);
         cf_counters k;
@@ -275,6 +280,102 @@ static void test_offset_reset_counted(void **state)
         kh_stop(&h);
 }
 
+#define API_FETCH         1 /* Kafka protocol ApiKeys */
+#define API_OFFSET_COMMIT 8
+
+/* Commits that keep failing are counted and turn /readyz to 503 ("degraded")
+ * after pipeline.failures_not_ready in a row; once they go through again the
+ * service is ready again (each failure is retried at the next commit). */
+static void test_commit_failures_not_ready(void **state)
+{
+        (void)state;
+        unsetenv("CUSTOMSFLOW_TOPICS_CHANGELOG");
+        setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "100ms", 1);
+        setenv("CUSTOMSFLOW_STATE_CHANGELOG", "false", 1);
+        kh h;
+        kh_start(&h, 1, 1);
+        cf_service *s = kh_service(&h, "commits", 1);
+        assert_true(kh_wait_assigned(s, 1, 60));
+        char body[256];
+        for (int i = 0; i < 100 && http_get(s, "/readyz", body, sizeof body) != 200; i++)
+                usleep(50 * 1000);
+        /* 20 refusals: at one commit every 100 ms, ~2 s of failing commits */
+        rd_kafka_resp_err_t errs[20];
+        for (int i = 0; i < 20; i++)
+                errs[i] = RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE; /* refused, not retried */
+        rd_kafka_mock_push_request_errors_array(h.mc, API_OFFSET_COMMIT, 20, errs);
+        poller p = {.s = s};
+        pthread_t th;
+        pthread_create(&th, NULL, poll_main, &p);
+        kh_reproduce(&h, 91, 50, 0.0, 0.0, 0, 50); /* something to commit */
+        bool degraded = false, ready_again = false;
+        double t0 = cf_mono_s();
+        while (!ready_again && cf_mono_s() - t0 < 30) {
+                usleep(50 * 1000);
+                for (int i = 0; i < p.n_seen; i++) {
+                        degraded |= !strcmp(p.seen[i], "degraded");
+                        ready_again |= degraded && !strcmp(p.seen[i], "ready");
+                }
+        }
+        p.stop = true;
+        pthread_join(th, NULL);
+        long long errors = 0;
+        for (int i = 0; i < 30 && errors < 3; i++) { /* /metrics is published once a second */
+                errors = metric(s, "customsflow_commit_errors_total");
+                usleep(100 * 1000);
+        }
+        fprintf(stderr, "commit errors %lld, degraded %d, ready again %d\n", errors, degraded,
+                ready_again);
+        assert_true(errors >= 3);
+        assert_true(degraded);
+        assert_true(ready_again);
+        cf_service_stop(s);
+        assert_int_equal(cf_service_wait(s), 0);
+        cf_service_destroy(s);
+        kh_stop(&h);
+        unsetenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL");
+        unsetenv("CUSTOMSFLOW_STATE_CHANGELOG");
+}
+
+/* An authorization failure a broker reports (the mock cannot fail TLS or SASL,
+ * but it can answer the service's fetches with TOPIC_AUTHORIZATION_FAILED, as
+ * a broker does without a Read ACL): counted, /healthz fails, the instance
+ * stops with an error within seconds (kafka.fail_on_auth_error, the default). */
+static void test_authorization_failure_fails_fast(void **state)
+{
+        (void)state;
+        unsetenv("CUSTOMSFLOW_TOPICS_CHANGELOG");
+        kh h;
+        kh_start(&h, 1, 1);
+        cf_service *s = kh_service(&h, "acl", 1);
+        assert_true(kh_wait_assigned(s, 1, 60));
+        rd_kafka_resp_err_t errs[8];
+        for (int i = 0; i < 8; i++)
+                errs[i] = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+        double t0 = cf_mono_s();
+        rd_kafka_mock_push_request_errors_array(h.mc, API_FETCH, 8, errs);
+        char body[512];
+        while (!cf_service_failed(s) && cf_mono_s() - t0 < 15)
+                usleep(50 * 1000);
+        double took = cf_mono_s() - t0;
+        cf_service_stop(s); /* (already stopping when it failed) */
+        int rc = cf_service_wait(s);
+        int code = http_get(s, "/healthz", body, sizeof body);
+        fprintf(stderr, "stopped %.1f s after the failure (exit code %d); /healthz %d: %s", took,
+                rc, code, body);
+        assert_int_equal(rc, 1);
+        assert_true(took < 15);
+        assert_int_equal(code, 503);
+        assert_non_null(strstr(body, "TOPIC_AUTHORIZATION_FAILED"));
+        cf_buf b = {0};
+        cf_service_metrics(s, &b);
+        cf_buf_putc(&b, '\0');
+        assert_null(strstr(b.p, "customsflow_kafka_auth_errors_total 0\n"));
+        cf_buf_free(&b);
+        cf_service_destroy(s);
+        kh_stop(&h);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -282,6 +383,8 @@ int main(void)
             cmocka_unit_test(test_http_half_open),
             cmocka_unit_test(test_missing_changelog_refused),
             cmocka_unit_test(test_offset_reset_counted),
+            cmocka_unit_test(test_authorization_failure_fails_fast),
+            cmocka_unit_test(test_commit_failures_not_ready),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

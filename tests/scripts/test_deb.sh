@@ -8,7 +8,7 @@
 set -euo pipefail
 BIN=$1; SRC=$2
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: installing a package needs root"; exit 77; }
-if ldd "$BIN" | grep -q libasan; then echo "SKIP: sanitizer build (the release build is packaged)"; exit 77; fi
+if ldd "$BIN" | grep libasan > /dev/null; then echo "SKIP: sanitizer build (the release build is packaged)"; exit 77; fi
 if dpkg -s customsflow >/dev/null 2>&1; then echo "SKIP: customsflow is installed on this machine"; exit 77; fi
 prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' CMakeCache.txt)
 [ "$prefix" = /usr ] || {
