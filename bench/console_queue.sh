@@ -31,9 +31,9 @@ filters = {
     "exporter": {"exporter": "CN-E001234"},
     "score range": {"score_min": "60", "score_max": "80"},
     "hs prefix": {"hs": "72"},
-    "event dates": {"from": "2025-03-01", "to": "2025-03-31"},
+    "event dates": {"date_from": "2025-03-01", "date_to": "2025-03-31"},
     "search id": {"q": "B-0000500000"},
-    "rule + dates": {"rule": "unit_value_outlier", "from": "2025-06-01", "to": "2025-06-07"},
+    "rule + dates": {"rule": "unit_value_outlier", "date_from": "2025-06-01", "date_to": "2025-06-07"},
 }
 allt = []
 for name, f in filters.items():

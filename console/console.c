@@ -248,6 +248,7 @@ cf_console *cf_console_demo(const cf_config *cfg, const char *bootstrap, char *l
                 c->cc.listen = strdup("127.0.0.1:0");
                 if (cf_console_start(c, errstr, errstr_size)) goto fail;
         }
+        cf_log(CF_LOG_INFO, "console", "demo store %s (removed at exit)", dir);
         snprintf(line, line_size, "console %s  user demo  password %s", c->url, pw);
         return c;
 fail:

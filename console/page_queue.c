@@ -17,9 +17,9 @@
 #define BULK_MAX 10000 /* cases one bulk action may change */
 
 /* The filter keys, in the order of the form. */
-static const char *const keys[] = {"q",         "rule",     "status",   "origin",   "export",
-                                   "hs",        "exporter", "importer", "assignee", "score_min",
-                                   "score_max", "from",     "to",       NULL};
+static const char *const keys[] = {"q",         "rule",      "status",   "origin",   "export",
+                                   "hs",        "exporter",  "importer", "assignee", "score_min",
+                                   "score_max", "date_from", "date_to",  NULL};
 
 static int day_ms(const char *s, int64_t *ms)
 {
@@ -55,9 +55,9 @@ int cf_filter_from_req(cf_req *r, cf_case_filter *f)
                 return cf_fail(r, 400, "unknown status"), -1;
         if (num_arg(r, "score_min", &f->score_min) || num_arg(r, "score_max", &f->score_max))
                 return cf_fail(r, 400, "score_min/score_max: numbers"), -1;
-        const char *from = cf_req_arg(r, "from"), *to = cf_req_arg(r, "to");
+        const char *from = cf_req_arg(r, "date_from"), *to = cf_req_arg(r, "date_to");
         if ((from && *from && day_ms(from, &f->from_ms)) || (to && *to && day_ms(to, &f->to_ms)))
-                return cf_fail(r, 400, "from/to: dates as YYYY-MM-DD"), -1;
+                return cf_fail(r, 400, "date_from/date_to: dates as YYYY-MM-DD"), -1;
         if (f->to_ms) f->to_ms += 86400000; /* the whole last day */
         const char *after = cf_req_arg(r, "after");
         if (after && *after) {
@@ -239,8 +239,8 @@ static void filter_form(cf_req *r)
         input(r, "assignee", "Assignee", "name or -");
         input(r, "score_min", "Score &ge;", "0");
         input(r, "score_max", "Score &le;", "100");
-        input(r, "from", "From", "YYYY-MM-DD");
-        input(r, "to", "To", "YYYY-MM-DD");
+        input(r, "date_from", "From", "YYYY-MM-DD");
+        input(r, "date_to", "To", "YYYY-MM-DD");
         cf_buf_puts(&r->out, "<button type=\"submit\" id=\"apply\">Filter</button>"
                              "<a href=\"/queue\">Reset</a></form>");
 }
@@ -259,14 +259,15 @@ static void bulk_form(cf_req *r, const cf_buf *fq)
                 cf_buf_puts(&r->out, "\">");
         }
         (void)fq;
-        cf_buf_puts(&r->out,
-                    "<label>Status <select name=\"to\"><option value=\"\">unchanged</option>"
-                    "<option>in_review</option><option>open</option>"
-                    "<option>confirmed_fraud</option><option>cleared</option>"
-                    "<option>referred</option></select></label>"
-                    "<label>Assign to <input name=\"assignee\" placeholder=\"user\"></label>"
-                    "<label>Note <input name=\"note\" placeholder=\"required to close\">"
-                    "</label><button type=\"submit\">Apply</button></form></details>");
+        cf_buf_puts(
+            &r->out,
+            "<label>Status <select name=\"set_status\"><option value=\"\">unchanged</option>"
+            "<option>in_review</option><option>open</option>"
+            "<option>confirmed_fraud</option><option>cleared</option>"
+            "<option>referred</option></select></label>"
+            "<label>Assign to <input name=\"set_assignee\" placeholder=\"user\"></label>"
+            "<label>Note <input name=\"note\" placeholder=\"required to close\">"
+            "</label><button type=\"submit\">Apply</button></form></details>");
 }
 
 void cf_page_queue(cf_req *r)
@@ -434,8 +435,9 @@ void cf_page_bulk(cf_req *r)
 {
         cf_case_filter f;
         if (cf_filter_from_req(r, &f)) return;
-        const char *to = cf_req_arg(r, "to"), *note = cf_req_arg(r, "note");
-        const char *assignee = cf_req_arg(r, "assignee");
+        /* set_*: the filter's own keys (status, assignee) select the cases */
+        const char *to = cf_req_arg(r, "set_status"), *note = cf_req_arg(r, "note");
+        const char *assignee = cf_req_arg(r, "set_assignee");
         if (to && !*to) to = NULL;
         if (assignee && !*assignee) assignee = NULL;
         /* collect the ids first: each transition commits on its own */

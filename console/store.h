@@ -16,7 +16,7 @@
 
 #include "console/flag_msg.h"
 
-#define CF_STORE_VERSION 2 /* schema version after migrations (PRAGMA user_version) */
+#define CF_STORE_VERSION 3 /* schema version after migrations (PRAGMA user_version) */
 
 typedef struct cf_store cf_store;
 

@@ -86,6 +86,7 @@ typedef struct param {
 
 typedef struct qb {
         cf_buf sql;
+        char hs_hi[40]; /* upper bound of the HS prefix range */
         param p[32];
         int n;
 } qb;
@@ -111,6 +112,15 @@ static int filter_sql(cf_store *s, const cf_case_filter *f, qb *q, char *errstr,
                 cf_buf_puts(&q->sql, " INDEXED BY cases_exporter");
         else if (f->origin && *f->origin)
                 cf_buf_puts(&q->sql, " INDEXED BY cases_origin");
+        /* a narrow HS prefix (5+ digits: a subheading) from its index, then sorted */
+        else if (f->hs_prefix && strlen(f->hs_prefix) >= 5)
+                cf_buf_puts(&q->sql, " INDEXED BY cases_hs");
+        /* else the queue order (which tests rule, HS and export country in the
+         * index); an id search takes two lookups. Left to the planner, a date range
+         * became a skip-scan of cases_origin plus a sort of every match: 170 ms at
+         * 1M cases */
+        else if (!(f->q && *f->q))
+                cf_buf_puts(&q->sql, " INDEXED BY cases_queue");
         cf_buf_puts(&q->sql, " WHERE ");
         cf_buf_puts(&q->sql, status_sql(f->status, &bind));
         if (bind) {
@@ -136,9 +146,12 @@ static int filter_sql(cf_store *s, const cf_case_filter *f, qb *q, char *errstr,
         for (size_t i = 0; i < sizeof eqs / sizeof eqs[0]; i++)
                 if (eqs[i].v && *eqs[i].v) add(q, eqs[i].frag, T(eqs[i].v));
         if (f->hs_prefix && *f->hs_prefix) {
-                add(q, "substr(hs_code, 1, ?", I((int64_t)strlen(f->hs_prefix)));
-                cf_buf_puts(&q->sql, ") = ?");
-                q->p[q->n++] = T(f->hs_prefix);
+                /* a prefix as a range of cases_hs: [prefix, prefix + 0xFF) (HS codes are
+                 * digits); the planner picks it or the queue order by the statistics */
+                snprintf(q->hs_hi, sizeof q->hs_hi, "%.30s\xff", f->hs_prefix);
+                add(q, "hs_code >= ?", T(f->hs_prefix));
+                cf_buf_puts(&q->sql, " AND hs_code < ?");
+                q->p[q->n++] = T(q->hs_hi);
         }
         if (f->assignee && *f->assignee)
                 add(q, !strcmp(f->assignee, "-") ? "assignee IS NULL" : "assignee=?",

@@ -68,6 +68,13 @@ static const char *const migrations[] = {
     " key TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL,"
     " published_at INTEGER);"
     "CREATE INDEX outbox_pending ON outbox(id) WHERE published_at IS NULL;",
+    /* 3: the queue index carries the columns scan-type filters test (rule, HS,
+     * export country), so a filtered page reads the table only for its matches;
+     * an HS index for narrow prefixes */
+    "DROP INDEX cases_queue;"
+    "CREATE INDEX cases_queue ON cases(active, score, event_time_ms, id, rules_mask, hs_code,"
+    " export_country);"
+    "CREATE INDEX cases_hs ON cases(hs_code);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == CF_STORE_VERSION, "CF_STORE_VERSION is the last migration");
@@ -337,8 +344,8 @@ static void bind_case_fields(sqlite3_stmt *st, const cf_flag_msg *f, int i, uint
         sqlite3_bind_double(st, i + 1, f->score);
         cf_store_bind_text(st, i + 2, f->event_time.p, f->event_time.n);
         sqlite3_bind_int64(st, i + 3, f->event_time_ms);
-        const cf_text *t[] = {&f->exporter_id, &f->importer_id, &f->origin,
-                              &f->export_country, &f->hs_code, &f->certificate};
+        const cf_text *t[] = {&f->exporter_id,    &f->importer_id, &f->origin,
+                              &f->export_country, &f->hs_code,     &f->certificate};
         for (int k = 0; k < 6; k++)
                 cf_store_bind_text(st, i + 4 + k, t[k]->p, t[k]->n);
         sqlite3_bind_double(st, i + 10, f->customs_value);

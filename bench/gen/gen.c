@@ -452,9 +452,11 @@ static void finish(cf_gen *g, gen_rec *r, bool plain)
 
 static void emit(cf_gen *g, const gen_rec *r, cf_buf *line, cf_buf *key, cf_buf *truth)
 {
+        size_t at = line->len;
         gen_rec_render(r, line);
         cf_buf_puts(key, r->exporter);
         if (truth) gen_rec_truth(r, &g->rules, truth);
+        gen_outcome_note(g, r, line->p + at, line->len - at);
 }
 
 static void count(cf_gen *g, const gen_rec *r)
@@ -638,10 +640,11 @@ static void make_vessels(cf_gen *g)
 cf_gen *cf_gen_new(const cf_gen_opts *o, char *errstr, size_t errstr_size)
 {
         if (o->dup_rate < 0 || o->dup_rate > 0.5 || o->bad_rate < 0 || o->bad_rate > 1 ||
-            o->fraud_rate < 0 || o->fraud_rate > 0.5 || !(o->per_day > 0)) {
+            o->fraud_rate < 0 || o->fraud_rate > 0.5 || !(o->per_day > 0) || o->outcome_rate < 0 ||
+            o->outcome_rate > 1) {
                 snprintf(errstr, errstr_size,
-                         "rates out of range: dup-rate and fraud-rate in [0, 0.5], bad-rate in "
-                         "[0, 1], per-day > 0");
+                         "rates out of range: dup-rate and fraud-rate in [0, 0.5], bad-rate and "
+                         "outcome-rate in [0, 1], per-day > 0");
                 return NULL;
         }
         cf_gen *g = calloc(1, sizeof *g);
@@ -661,6 +664,7 @@ cf_gen *cf_gen_new(const cf_gen_opts *o, char *errstr, size_t errstr_size)
                 return NULL;
         }
         gen_rng_seed(&g->rng, o->seed);
+        gen_rng_seed(&g->orng, o->seed ^ 0x6f7574636f6d6573ULL); /* "outcomes" */
         g->start_ms = g->clock_ms = o->start_ms;
         g->first_event_ms = INT64_MAX;
         g->msgs_per_day = o->per_day;
@@ -696,13 +700,21 @@ void cf_gen_report(const cf_gen *g, cf_buf *out)
                 cf_buf_printf(out, "%s\"%s\":%llu", n++ ? "," : "", gen_lookalike_names[i],
                               (unsigned long long)g->n_lookalike[i]);
         cf_buf_puts(out, "},\"bad_kinds\":");
-        cf_buf_printf(out, "%d}", gen_bad_kinds());
+        cf_buf_printf(out, "%d", gen_bad_kinds());
+        if (g->o.outcome_rate > 0)
+                cf_buf_printf(out,
+                              ",\"outcomes\":{\"clean\":%llu,\"fraud\":%llu,\"critical\":%llu}",
+                              (unsigned long long)g->n_outcome_kind[0],
+                              (unsigned long long)g->n_outcome_kind[1],
+                              (unsigned long long)g->n_outcome_kind[2]);
+        cf_buf_putc(out, '}');
 }
 
 void cf_gen_free(cf_gen *g)
 {
         if (!g) return;
         free(g->pend);
+        gen_outcomes_free(g);
         free(g->reg_days);
         free(g->exporters);
         free(g->reg_day);

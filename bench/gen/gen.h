@@ -22,6 +22,7 @@ typedef struct cf_gen_opts {
         const char *reference; /* reference data folder (deploy/examples/reference) */
         int64_t start_ms;      /* event time of the first message */
         double per_day;        /* new messages per day of event time (default 5000) */
+        double outcome_rate;   /* share of valid lines inspected (outcomes; 0 = none) */
 } cf_gen_opts;
 
 typedef struct cf_gen cf_gen;
@@ -36,6 +37,14 @@ cf_gen *cf_gen_new(const cf_gen_opts *o, char *errstr, size_t errstr_size);
  * truth when truth is not NULL. Returns 0, or 1 when count is reached.
  */
 int cf_gen_next(cf_gen *g, cf_buf *line, cf_buf *key, cf_buf *truth);
+/**
+ * With outcome_rate > 0: append the next inspection outcome (an outcome
+ * message, schemas/outcome.schema.json, no newline) to out and its key
+ * (exporter_id) to key when one is due (inspected by the current event time;
+ * all: any pending one, at the end). Returns 1 when one was appended.
+ * Outcomes never change the declarations (a random stream of their own).
+ */
+int cf_gen_next_outcome(cf_gen *g, cf_buf *out, cf_buf *key, int all);
 /** Append a JSON summary of what was generated (kinds, labels, look-alikes, bad kinds). */
 void cf_gen_report(const cf_gen *g, cf_buf *out);
 /** Free the generator. */

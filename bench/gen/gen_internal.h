@@ -215,6 +215,16 @@ typedef struct gen_cert_use {
         int n_decl;
 } gen_cert_use;
 
+/* An inspection outcome waiting for its inspection time (gen_outcome.c). */
+typedef struct gen_outcome {
+        int64_t inspected_ms;
+        uint64_t seq;
+        int kind; /* 0 clean, 1 fraud, 2 critical */
+        char *json;
+        size_t json_len;
+        char exporter[48];
+} gen_outcome;
+
 #define GEN_MAX_CAMPAIGNS 128
 #define GEN_MAX_CERTS     1024
 #define GEN_RECENT        256
@@ -250,11 +260,23 @@ struct cf_gen {
         int n_hubs;
         char imos[256][16];
         int n_imos;
+        /* inspection outcomes (o.outcome_rate > 0): their own random stream */
+        gen_rng orng;
+        gen_outcome *outs; /* min-heap by inspection time */
+        size_t n_out, cap_out;
+        uint64_t out_seq, n_outcome_kind[3];
         /* what was generated, for the report */
         cf_rule_set rules; /* detect's registry: the names of the label bits */
         uint64_t n_kind[4], n_label[CF_RULES_MAX], n_lookalike[16];
         uint64_t n_bad_kind[64];
 };
+
+/** A valid line was emitted (decl: its JSON): maybe sample it for an outcome. */
+void gen_outcome_note(cf_gen *g, const gen_rec *r, const char *decl, size_t n);
+/** Is this importer one of the bad actors (fraud outcomes without a rule's label)? */
+bool gen_bad_actor(const char *importer);
+/** Free the pending outcomes. */
+void gen_outcomes_free(cf_gen *g);
 
 /** Fill r as a legitimate line of a new declaration from origin index oi (-1: by weight). */
 void gen_make_legit(cf_gen *g, gen_rec *r, int oi);

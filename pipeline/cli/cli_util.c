@@ -25,6 +25,10 @@ void cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules, d
         cf_json_num(&b, (double)(int64_t)(elapsed_s * 1000) / 1000);
         cf_buf_puts(&b, ",\"records_per_s\":");
         cf_json_num(&b, elapsed_s > 0 ? (double)(int64_t)(k->in / elapsed_s) : 0);
+        if (k->outcomes_learnt || k->outcomes_dead_lettered)
+                cf_buf_printf(&b, ",\"outcomes_learnt\":%llu,\"outcomes_dead_lettered\":%llu",
+                              (unsigned long long)k->outcomes_learnt,
+                              (unsigned long long)k->outcomes_dead_lettered);
         cf_buf_printf(&b, ",\"invariant_ok\":%s}\n",
                       k->in == k->processed + k->duplicates + k->dead_lettered ? "true" : "false");
         fwrite(b.p, 1, b.len, f);

@@ -19,28 +19,35 @@
 
 static void usage(FILE *f)
 {
-        fprintf(f, "usage: customsflow replay [-c config.yaml] --in FILE|- [--flags FILE]\n"
-                   "                          [--stats FILE] [--dlq FILE] [--state DIR]\n"
-                   "                          [--batch-size N] [--no-progress]\n\n"
-                   "Runs the stages (decode, dedup, detect, aggregate, encode) over a JSONL\n"
-                   "file of declaration lines and prints a one-line JSON summary on stdout:\n"
-                   "in, processed, duplicates, dead_lettered, flagged, flags_by_rule,\n"
-                   "elapsed_s, records_per_s (in = processed + duplicates + dead_lettered).\n\n"
-                   "  -c, --config FILE  config file (default: $CUSTOMSFLOW_CONFIG,\n"
-                   "                     ./customsflow.yaml, /etc/customsflow/customsflow.yaml,\n"
-                   "                     then the bundled example config)\n"
-                   "  --in FILE|-        input JSONL (- = stdin); required\n"
-                   "  --flags FILE|-     write flag messages, one per line\n"
-                   "  --stats FILE|-     write window statistics, one per line\n"
-                   "  --dlq FILE|-       write dead letters: {error, source, payload}\n"
-                   "  --state DIR        load stage state from DIR before, save it after\n"
-                   "  --batch-size N     records per batch (default 4096)\n"
-                   "  --no-progress      no progress line on stderr\n"
-                   "  -h, --help         this help\n");
+        fprintf(f,
+                "usage: customsflow replay [-c config.yaml] --in FILE|- [--flags FILE]\n"
+                "                          [--stats FILE] [--dlq FILE] [--state DIR]\n"
+                "                          [--outcomes FILE]\n"
+                "                          [--batch-size N] [--no-progress]\n\n"
+                "Runs the stages (decode, dedup, detect, aggregate, encode) over a JSONL\n"
+                "file of declaration lines and prints a one-line JSON summary on stdout:\n"
+                "in, processed, duplicates, dead_lettered, flagged, flags_by_rule,\n"
+                "elapsed_s, records_per_s (in = processed + duplicates + dead_lettered).\n\n"
+                "  -c, --config FILE  config file (default: $CUSTOMSFLOW_CONFIG,\n"
+                "                     ./customsflow.yaml, /etc/customsflow/customsflow.yaml,\n"
+                "                     then the bundled example config)\n"
+                "  --in FILE|-        input JSONL (- = stdin); required\n"
+                "  --flags FILE|-     write flag messages, one per line\n"
+                "  --stats FILE|-     write window statistics, one per line\n"
+                "  --dlq FILE|-       write dead letters: {error, source, payload}\n"
+                "  --state DIR        load stage state from DIR before, save it after\n"
+                "  --outcomes FILE    inspection outcomes (schemas/outcome.schema.json) for the\n"
+                "                     risk model, learnt in file order, each once the input's\n"
+                "                     event time has passed its inspected_at (the rest at the\n"
+                "                     end); bad ones go to --dlq. The summary then counts\n"
+                "                     outcomes_learnt and outcomes_dead_lettered\n"
+                "  --batch-size N     records per batch (default 4096)\n"
+                "  --no-progress      no progress line on stderr\n"
+                "  -h, --help         this help\n");
 }
 
 typedef struct replay_opts {
-        const char *config, *in, *flags, *stats, *dlq, *state;
+        const char *config, *in, *flags, *stats, *dlq, *state, *outcomes;
         long batch_size;
         int progress;
 } replay_opts;
@@ -53,6 +60,7 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
                                            {"stats", required_argument, 0, 's'},
                                            {"dlq", required_argument, 0, 'd'},
                                            {"state", required_argument, 0, 'S'},
+                                           {"outcomes", required_argument, 0, 'O'},
                                            {"batch-size", required_argument, 0, 'b'},
                                            {"no-progress", no_argument, 0, 'P'},
                                            {"help", no_argument, 0, 'h'},
@@ -79,6 +87,9 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
                         break;
                 case 'S':
                         o->state = optarg;
+                        break;
+                case 'O':
+                        o->outcomes = optarg;
                         break;
                 case 'b':
                         o->batch_size = atol(optarg);
@@ -110,11 +121,26 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
         return 0;
 }
 
-static void state_path(const char *dir, char *out, size_t n)
+static void state_path(const char *dir, const char *name, char *out, size_t n)
 {
-        snprintf(out, n, "%s/replay-partition-0.state", dir);
+        snprintf(out, n, "%s/replay-%s.state", dir, name);
 }
 
+/* The whole file at path into b; 1 when it does not exist. */
+static int slurp(const char *path, cf_buf *b)
+{
+        FILE *f = fopen(path, "rb");
+        if (!f) return errno == ENOENT ? 1 : -1;
+        char tmp[1 << 16];
+        size_t n;
+        while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+                cf_buf_put(b, tmp, n);
+        int bad = ferror(f);
+        fclose(f);
+        return bad ? -1 : 0;
+}
+
+/* Partition 0's state and the global state (what the risk model learnt). */
 static int state_load(cf_chain *c, const char *dir)
 {
         char path[4096], err[512];
@@ -122,41 +148,61 @@ static int state_load(cf_chain *c, const char *dir)
                 fprintf(stderr, "customsflow replay: cannot create %s: %s\n", dir, strerror(errno));
                 return -1;
         }
-        state_path(dir, path, sizeof(path));
-        FILE *f = fopen(path, "rb");
-        if (!f) return cf_chain_restore(c, 0, NULL, 0, err, sizeof(err)); /* first run */
         cf_buf b = {0};
-        char tmp[1 << 16];
-        size_t n;
-        while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-                cf_buf_put(&b, tmp, n);
-        fclose(f);
-        int rc = cf_chain_restore(c, 0, b.p, b.len, err, sizeof(err));
-        if (rc) fprintf(stderr, "customsflow replay: %s: %s\n", path, err);
-        cf_buf_free(&b);
-        return rc;
-}
-
-static int state_save(cf_chain *c, const char *dir)
-{
-        char path[4096], tmp[4200];
-        state_path(dir, path, sizeof(path));
-        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-        cf_buf b = {0};
-        if (cf_chain_snapshot(c, 0, &b)) {
+        state_path(dir, "partition-0", path, sizeof(path));
+        int rc = slurp(path, &b); /* 1: none yet (first run): start empty */
+        if (rc < 0)
+                snprintf(err, sizeof err, "%s", strerror(errno));
+        else
+                rc = cf_chain_restore(c, 0, b.p, b.len, err, sizeof(err));
+        if (rc) {
+                fprintf(stderr, "customsflow replay: %s: %s\n", path, err);
                 cf_buf_free(&b);
                 return -1;
         }
-        FILE *f = fopen(tmp, "wb");
-        int ok = f && fwrite(b.p, 1, b.len, f) == b.len;
-        if (f) ok = (fclose(f) == 0) && ok;
+        b.len = 0;
+        state_path(dir, "global", path, sizeof(path));
+        rc = slurp(path, &b);
+        if (rc < 0)
+                snprintf(err, sizeof err, "%s", strerror(errno));
+        else
+                rc = cf_chain_global_restore(c, b.p, b.len, err, sizeof(err));
+        if (rc > 0) /* other model settings: it starts empty and learns from --outcomes */
+                fprintf(stderr, "customsflow replay: %s: %s\n", path, err);
+        else if (rc < 0)
+                fprintf(stderr, "customsflow replay: %s: %s\n", path, err);
         cf_buf_free(&b);
+        return rc < 0 ? -1 : 0;
+}
+
+static int write_atomic(const char *path, const cf_buf *b)
+{
+        char tmp[4200];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        FILE *f = fopen(tmp, "wb");
+        int ok = f && fwrite(b->p, 1, b->len, f) == b->len;
+        if (f) ok = (fclose(f) == 0) && ok;
         /* write-then-rename: a crash never leaves a half-written state file */
         if (!ok || rename(tmp, path)) {
                 fprintf(stderr, "customsflow replay: cannot write %s: %s\n", path, strerror(errno));
                 return -1;
         }
         return 0;
+}
+
+static int state_save(cf_chain *c, const char *dir)
+{
+        char path[4096];
+        cf_buf b = {0};
+        int rc = cf_chain_snapshot(c, 0, &b);
+        state_path(dir, "partition-0", path, sizeof(path));
+        if (!rc) rc = write_atomic(path, &b);
+        b.len = 0;
+        if (!rc) rc = cf_chain_global_snapshot(c, &b);
+        state_path(dir, "global", path, sizeof(path));
+        if (!rc) rc = write_atomic(path, &b);
+        cf_buf_free(&b);
+        return rc;
 }
 
 typedef struct sinks {
@@ -195,9 +241,82 @@ static void progress(const cf_counters *k, double t0, int final)
                 (unsigned long long)k->dead_lettered, final ? "\n" : "");
 }
 
-static int run_replay(cf_chain *c, FILE *in, const char *in_name, const replay_opts *o,
-                      const sinks *s)
+/* ---- --outcomes: the outcomes input, in step with the input's event time ---- */
+
+typedef struct outcomes_feed {
+        const char *name;
+        cf_buf text; /* the whole file */
+        size_t pos;  /* next line not learnt */
+        long long line_no;
+        cf_batch peek, learn; /* one outcome decoded for its time; a batch to learn */
+        cf_stage *decode;
+} outcomes_feed;
+
+static int feed_open(outcomes_feed *f, cf_chain *c, const char *path)
 {
+        memset(f, 0, sizeof(*f));
+        f->name = path;
+        if (slurp(path, &f->text)) {
+                fprintf(stderr, "customsflow replay: cannot read %s: %s\n", path, strerror(errno));
+                return -1;
+        }
+        f->decode = cf_chain_stage(c, "decode");
+        cf_batch_init(&f->peek, 1);
+        cf_batch_init(&f->learn, 1024);
+        return 0;
+}
+
+static void feed_close(outcomes_feed *f)
+{
+        cf_buf_free(&f->text);
+        cf_batch_destroy(&f->peek);
+        cf_batch_destroy(&f->learn);
+}
+
+static int feed_flush(outcomes_feed *f, cf_chain *c, const sinks *s)
+{
+        int rc = 0;
+        if (f->learn.n && (cf_chain_learn(c, &f->learn) || write_outputs(&f->learn, s))) rc = -1;
+        cf_batch_reset(&f->learn);
+        return rc;
+}
+
+/* Learn, in file order, every outcome inspected by until_ms (all: INT64_MAX). An
+ * outcome too bad to have a time is passed on at once (it is dead-lettered). */
+static int feed_until(outcomes_feed *f, cf_chain *c, int64_t until_ms, const sinks *s)
+{
+        while (f->pos < f->text.len) {
+                const char *line = f->text.p + f->pos;
+                const char *nl = memchr(line, '\n', f->text.len - f->pos);
+                size_t len = nl ? (size_t)(nl - line) : f->text.len - f->pos;
+                if (until_ms != INT64_MAX) {
+                        cf_batch_reset(&f->peek);
+                        cf_batch_add(&f->peek, line, len);
+                        f->decode->p->learn(f->decode, &f->peek);
+                        const cf_record *r = &f->peek.recs[0];
+                        if (r->status == CF_REC_OK && r->outcome.inspected_ms > until_ms) break;
+                }
+                f->pos += len + (nl ? 1 : 0);
+                cf_record *r = cf_batch_add(&f->learn, line, len);
+                r->src = (cf_source){.topic = f->name, .offset = ++f->line_no, .is_file = true};
+                if (f->learn.n == f->learn.cap && feed_flush(f, c, s)) return -1;
+        }
+        return feed_flush(f, c, s);
+}
+
+/* Latest event time of the batch's processed records (INT64_MIN: none). */
+static int64_t batch_time(const cf_batch *b, int64_t t)
+{
+        for (size_t i = 0; i < b->n; i++)
+                if (b->recs[i].status == CF_REC_OK && b->recs[i].decl.event_time_ms > t)
+                        t = b->recs[i].decl.event_time_ms;
+        return t;
+}
+
+static int run_replay(cf_chain *c, FILE *in, const char *in_name, const replay_opts *o,
+                      const sinks *s, outcomes_feed *feed)
+{
+        int64_t seen_ms = INT64_MIN; /* the input's event time so far */
         cf_linereader lr;
         cf_linereader_init(&lr, in);
         cf_batch b;
@@ -230,12 +349,17 @@ static int run_replay(cf_chain *c, FILE *in, const char *in_name, const replay_o
                                                .offset = lr.line_no,
                                                .is_file = true};
                 }
+                /* outcomes inspected by the time the input has reached, before it goes on */
+                if (feed && seen_ms != INT64_MIN && feed_until(feed, c, seen_ms, s)) rc = -1;
                 if (b.n && (cf_chain_process(c, &b) || write_outputs(&b, s))) rc = -1;
+                seen_ms = batch_time(&b, seen_ms);
                 if (o->progress && cf_mono_s() - last > 0.5) {
                         progress(cf_chain_counters(c), t0, 0);
                         last = cf_mono_s();
                 }
         }
+        /* the outcomes left are learnt (a saved --state then holds them) */
+        if (feed && feed_until(feed, c, INT64_MAX, s)) rc = -1;
         /* End of input: open windows are flushed (marked partial by the stage). */
         cf_batch_reset(&b);
         b.now_ms = cf_now_ms();
@@ -271,9 +395,14 @@ int cf_cmd_replay(int argc, char **argv)
         }
         sinks s = {cf_open_out(o.flags), cf_open_out(o.stats), cf_open_out(o.dlq)};
         int rc = 0;
+        outcomes_feed feed;
         if (o.state && state_load(c, o.state)) rc = -1;
+        if (!rc && o.outcomes && feed_open(&feed, c, o.outcomes)) rc = -1;
         double t0 = cf_mono_s();
-        if (!rc) rc = run_replay(c, in, strcmp(o.in, "-") ? o.in : "-", &o, &s);
+        if (!rc)
+                rc = run_replay(c, in, strcmp(o.in, "-") ? o.in : "-", &o, &s,
+                                o.outcomes ? &feed : NULL);
+        if (o.outcomes) feed_close(&feed);
         double el = cf_mono_s() - t0;
         if (!rc && o.state) rc = state_save(c, o.state);
         FILE *fs[] = {s.flags, s.stats, s.dlq};

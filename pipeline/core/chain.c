@@ -24,7 +24,6 @@ struct cf_chain {
         size_t n;
         cf_counters k;
         const cf_rule_set *rules; /* published by a stage (detect), else NULL */
-        uint64_t outcomes_learnt, outcomes_dead; /* the outcomes input */
 };
 
 static const cf_rule_set no_rules = {{0}, 0, 0};
@@ -127,19 +126,14 @@ int cf_chain_learn(cf_chain *c, cf_batch *b)
                 cf_stage *s = &c->stages[i];
                 if (s->p->learn && s->p->learn(s, b)) return -1;
         }
+        /* outcomes are not input: counted apart from the accounting invariant */
         for (size_t i = 0; i < b->n; i++) {
                 if (b->recs[i].status == CF_REC_OK)
-                        c->outcomes_learnt++;
+                        c->k.outcomes_learnt++;
                 else
-                        c->outcomes_dead++;
+                        c->k.outcomes_dead_lettered++;
         }
         return 0;
-}
-
-void cf_chain_outcome_counts(const cf_chain *c, uint64_t *learnt, uint64_t *dead_lettered)
-{
-        *learnt = c->outcomes_learnt;
-        *dead_lettered = c->outcomes_dead;
 }
 
 int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final)

@@ -14,6 +14,8 @@
 typedef struct cf_counters {
         uint64_t in, processed, duplicates, dead_lettered, flagged;
         uint64_t flags_by_rule[CF_RULES_MAX];
+        /* the outcomes input (not part of the invariant): learnt from, dead-lettered */
+        uint64_t outcomes_learnt, outcomes_dead_lettered;
 } cf_counters;
 
 typedef struct cf_chain cf_chain;
@@ -24,8 +26,12 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
 int cf_chain_process(cf_chain *c, cf_batch *b);
 /** Run a batch of outcome messages through every stage's learn callback (the outcomes input). */
 int cf_chain_learn(cf_chain *c, cf_batch *b);
-/** Outcome messages learnt from and dead-lettered so far (outcomes input). */
-void cf_chain_outcome_counts(const cf_chain *c, uint64_t *learnt, uint64_t *dead_lettered);
+/** Append the state every stage learnt from the outcomes input (the same on every worker). */
+int cf_chain_global_snapshot(cf_chain *c, cf_buf *out);
+/** Restore it (len 0: start empty); 1: some of it was taken with other settings and is now
+ * empty (the outcomes must be re-read from their start); -1 + errstr. */
+int cf_chain_global_restore(cf_chain *c, const void *data, size_t len, char *errstr,
+                            size_t errstr_size);
 /** Ask every stage to emit what is due (final = 1 at end of input/shutdown). */
 int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final);
 /** Snapshot one partition's state of every stage into out: a sealed snapshot (checksummed,

@@ -18,6 +18,9 @@
  * (dedup, detect, aggregate) must be there exactly once: a damaged name must
  * not make a stage start empty.
  *
+ * Global state (cf_chain_global_*, learnt from the outcomes input) is sealed
+ * the same way; the unsealed frames it was written in before are read too.
+ *
  * @locality: the worker thread that owns the chain.
  */
 #include <stdio.h>
@@ -54,21 +57,23 @@ int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out)
         return 0;
 }
 
-/* The chain index of the stage with state called (name, n), or -1. */
-static int stage_index(cf_chain *c, const char *name, size_t n)
+/* The chain index of the stage with (partition or global) state called (name, n), or -1. */
+static int stage_index(cf_chain *c, const char *name, size_t n, bool global)
 {
         for (size_t i = 0; i < cf_chain_n_stages(c) && i < MAX_STAGES; i++) {
                 const cf_stage_plugin *p = cf_chain_stage_at(c, i)->p;
-                if (p->restore && strlen(p->name) == n && !memcmp(p->name, name, n)) return (int)i;
+                if ((global ? !!p->global_restore : !!p->restore) && strlen(p->name) == n &&
+                    !memcmp(p->name, name, n))
+                        return (int)i;
         }
         return -1;
 }
 
 /* Record one frame (name, payload) in fr[]; refuses unknown and repeated names. */
 static bool add_frame(cf_chain *c, cf_st_dec *d, const char *name, size_t n, const void *p,
-                      size_t len, frame *fr)
+                      size_t len, frame *fr, bool global)
 {
-        int i = stage_index(c, name, n);
+        int i = stage_index(c, name, n, global);
         if (i < 0)
                 return cf_st_fail(d, "state for stage '%.*s', which this build does not have",
                                   (int)n, name);
@@ -78,8 +83,8 @@ static bool add_frame(cf_chain *c, cf_st_dec *d, const char *name, size_t n, con
 }
 
 /* Split a sealed snapshot's payload into stage frames. */
-static int sealed_frames(cf_chain *c, const void *data, size_t len, frame *fr, char *errstr,
-                         size_t errstr_size)
+static int sealed_frames(cf_chain *c, const void *data, size_t len, frame *fr, bool global,
+                         char *errstr, size_t errstr_size)
 {
         const void *payload;
         size_t plen;
@@ -95,14 +100,15 @@ static int sealed_frames(cf_chain *c, const void *data, size_t len, frame *fr, c
                 size_t plen2 = cf_st_left(&d);
                 d.p = d.end; /* the stage decodes its own block */
                 cf_st_leave(&d, outer, "stage block");
-                add_frame(c, &d, name, n, p, plen2, fr);
+                add_frame(c, &d, name, n, p, plen2, fr, global);
         }
         return cf_st_ok(&d) ? 0 : -1;
 }
 
-/* Split an unsealed snapshot (releases 1 and 2) into stage frames. */
-static int legacy_frames(cf_chain *c, const void *data, size_t len, frame *fr, char *errstr,
-                         size_t errstr_size)
+/* Split an unsealed snapshot (releases 1 and 2; global state before format 3) into stage
+ * frames. */
+static int legacy_frames(cf_chain *c, const void *data, size_t len, frame *fr, bool global,
+                         char *errstr, size_t errstr_size)
 {
         cf_st_dec d;
         cf_st_dec_init(&d, data, len, "snapshot (unsealed, release 1/2)", errstr, errstr_size);
@@ -116,10 +122,10 @@ static int legacy_frames(cf_chain *c, const void *data, size_t len, frame *fr, c
                         break;
                 }
                 const void *p = cf_st_take(&d, (size_t)flen);
-                if (p) add_frame(c, &d, name, n, p, (size_t)flen, fr);
+                if (p) add_frame(c, &d, name, n, p, (size_t)flen, fr, global);
         }
-        for (size_t k = 0; k < N_LEGACY && cf_st_ok(&d); k++) {
-                int i = stage_index(c, legacy_stages[k], strlen(legacy_stages[k]));
+        for (size_t k = 0; k < N_LEGACY && cf_st_ok(&d) && !global; k++) {
+                int i = stage_index(c, legacy_stages[k], strlen(legacy_stages[k]), false);
                 if (i >= 0 && !fr[i].found)
                         cf_st_fail(&d, "no frame for stage '%s' (every release wrote one)",
                                    legacy_stages[k]);
@@ -144,6 +150,16 @@ static int restore_frames(cf_chain *c, int32_t partition, const frame *fr, size_
         return 0;
 }
 
+/* Split a snapshot, sealed or not, into stage frames (len 0: none). */
+static int split(cf_chain *c, const void *data, size_t len, frame *fr, bool global, char *errstr,
+                 size_t errstr_size)
+{
+        if (!len) return 0;
+        return cf_st_is_sealed(data, len)
+                   ? sealed_frames(c, data, len, fr, global, errstr, errstr_size)
+                   : legacy_frames(c, data, len, fr, global, errstr, errstr_size);
+}
+
 int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
                      size_t errstr_size)
 {
@@ -153,10 +169,7 @@ int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t le
                 return -1;
         }
         frame fr[MAX_STAGES] = {{0}};
-        if (len &&
-            (cf_st_is_sealed(data, len) ? sealed_frames(c, data, len, fr, errstr, errstr_size)
-                                        : legacy_frames(c, data, len, fr, errstr, errstr_size)))
-                return -1;
+        if (split(c, data, len, fr, false, errstr, errstr_size)) return -1;
         /* All or nothing: what the partition held before goes back if a stage
          * refuses its part (a half-restored partition would decide on
          * dedup state without the matching detect state). */
@@ -172,10 +185,49 @@ int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t le
                 frame ofr[MAX_STAGES] = {{0}};
                 char e2[256];
                 size_t d2;
-                if (sealed_frames(c, old.p, old.len, ofr, e2, sizeof(e2)) ||
+                if (sealed_frames(c, old.p, old.len, ofr, false, e2, sizeof(e2)) ||
                     restore_frames(c, partition, ofr, &d2, e2, sizeof(e2)))
                         cf_chain_drop(c, partition); /* cannot happen: our own snapshot */
         }
         cf_buf_free(&old);
+        return rc;
+}
+
+/* Global state (learnt from the outcomes input, the same on every worker):
+ * sealed the same way, one block per stage with global state. */
+int cf_chain_global_snapshot(cf_chain *c, cf_buf *out)
+{
+        size_t seal = cf_st_seal_begin(out);
+        for (size_t i = 0; i < cf_chain_n_stages(c); i++) {
+                cf_stage *s = cf_chain_stage_at(c, i);
+                if (!s->p->global_snapshot) continue;
+                cf_st_put_str8(out, s->p->name);
+                size_t blk = cf_st_block_begin(out);
+                if (s->p->global_snapshot(s, out)) return -1;
+                cf_st_block_end(out, blk);
+        }
+        cf_st_seal_end(out, seal);
+        return 0;
+}
+
+int cf_chain_global_restore(cf_chain *c, const void *data, size_t len, char *errstr,
+                            size_t errstr_size)
+{
+        if (cf_chain_n_stages(c) > MAX_STAGES) {
+                snprintf(errstr, errstr_size, "chain of %zu stages, state holds %d",
+                         cf_chain_n_stages(c), MAX_STAGES);
+                return -1;
+        }
+        frame fr[MAX_STAGES] = {{0}};
+        if (split(c, data, len, fr, true, errstr, errstr_size)) return -1;
+        int rc = 0;
+        for (size_t i = 0; i < cf_chain_n_stages(c) && i < MAX_STAGES; i++) {
+                cf_stage *s = cf_chain_stage_at(c, i);
+                if (!s->p->global_restore) continue;
+                int r = s->p->global_restore(s, fr[i].found ? fr[i].p : NULL,
+                                             fr[i].found ? fr[i].len : 0, errstr, errstr_size);
+                if (r < 0) return -1;
+                if (r > 0) rc = 1;
+        }
         return rc;
 }

@@ -307,6 +307,12 @@ void cf_config_map_describe(const cf_config_map *map, const char *section, FILE 
         for (const cf_config_map *m = map; m->name; m++)
                 fprintf(out, "| `%s` | %s | %s | %s |\n", m->name, type_name(m->type),
                         m->def ? m->def : (m->required ? "(required)" : "-"), m->desc);
+        for (const cf_config_map *m = map; m->name; m++) {
+                if (m->type != CF_CFG_NODE || !m->sub) continue;
+                char sub[256];
+                snprintf(sub, sizeof sub, "%s.%s", section, m->name);
+                cf_config_map_describe(m->sub, sub, out);
+        }
 }
 
 /* The JSON Schema of one value of type t (YAML scalars arrive as strings or
@@ -350,6 +356,19 @@ static void schema_type(cf_buf *b, const cf_config_map *m)
         }
 }
 
+/* A comma-separated default of a list as a JSON array. */
+static void strlist_json(cf_buf *b, const char *def)
+{
+        cf_buf_putc(b, '[');
+        for (const char *p = def; *p;) {
+                size_t n = strcspn(p, ",");
+                if (p != def) cf_buf_putc(b, ',');
+                cf_json_str(b, p, n);
+                p += n + (p[n] == ',');
+        }
+        cf_buf_putc(b, ']');
+}
+
 void cf_config_map_schema(const cf_config_map *map, const char *desc, cf_buf *b)
 {
         cf_buf_puts(b, "{\"type\":\"object\",\"additionalProperties\":false");
@@ -360,6 +379,11 @@ void cf_config_map_schema(const cf_config_map *map, const char *desc, cf_buf *b)
         cf_buf_puts(b, ",\"properties\":{");
         int n = 0;
         for (const cf_config_map *m = map; m->name; m++) {
+                if (m->type == CF_CFG_NODE && m->sub) {
+                        cf_buf_printf(b, "%s\"%s\":", n++ ? "," : "", m->name);
+                        cf_config_map_schema(m->sub, m->desc, b);
+                        continue;
+                }
                 cf_buf_printf(b, "%s\"%s\":{", n++ ? "," : "", m->name);
                 schema_type(b, m);
                 cf_buf_puts(b, ",\"description\":");
@@ -373,6 +397,8 @@ void cf_config_map_schema(const cf_config_map *map, const char *desc, cf_buf *b)
                                 cf_buf_puts(b, m->def);
                         else if (m->type == CF_CFG_BOOL && parse_bool(m->def, &v))
                                 cf_buf_puts(b, v ? "true" : "false");
+                        else if (m->type == CF_CFG_STRLIST)
+                                strlist_json(b, m->def);
                         else
                                 cf_json_str(b, m->def, strlen(m->def));
                 }

@@ -21,7 +21,7 @@ typedef enum cf_cfg_type {
         CF_CFG_BOOL,     /* bool */
         CF_CFG_DURATION, /* int64_t milliseconds: "30d", "1h", "10m", "15s", "250ms" */
         CF_CFG_SIZE,     /* int64_t bytes: "64KiB", "1MiB", "512" */
-        CF_CFG_STRLIST,  /* cf_strlist */
+        CF_CFG_STRLIST,  /* cf_strlist (default: comma-separated, applied by the owner) */
         CF_CFG_NODE,     /* const cf_node * (borrowed subtree, may be NULL) */
 } cf_cfg_type;
 
@@ -40,6 +40,9 @@ typedef struct cf_config_map {
         const char *desc;
         double min, max; /* numeric bounds when min < max */
         bool required;
+        /* CF_CFG_NODE: the keys of the nested map, for docs and the schema (the
+         * owner applies them to the borrowed node itself); NULL = any value */
+        const struct cf_config_map *sub;
 } cf_config_map;
 
 /**

@@ -63,6 +63,12 @@ typedef struct cf_stage_plugin {
          * still CF_REC_OK. Never adds reasons or outputs.
          */
         int (*learn)(cf_stage *st, cf_batch *b);
+        /** Serialise the state learnt from the outcomes input (the same on every worker). */
+        int (*global_snapshot)(cf_stage *st, cf_buf *out);
+        /** Replace it (len 0: start empty); 1: the snapshot was taken with other settings,
+         * the state is empty and the outcomes must be re-read from their start; -1 + errstr. */
+        int (*global_restore)(cf_stage *st, const void *data, size_t len, char *errstr,
+                              size_t errstr_size);
 } cf_stage_plugin;
 
 /** A stage instance. */

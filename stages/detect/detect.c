@@ -118,6 +118,9 @@ static int load_rules(cf_detect *x, const char *path, char *errstr, size_t errst
                                         cfg[i], errstr, errstr_size))
                         goto out;
         }
+        /* global state (the risk model) reads its nested settings now, while the
+         * document's nodes are alive */
+        if (cf_detect_global_config(x, cfg, errstr, errstr_size)) goto out;
         cf_detect_ref ref;
         if (cf_detect_ref_load(&ref, rc.trade_measures, rc.watchlist, rc.exporters,
                                rc.route_watchlist, errstr, errstr_size))
@@ -353,6 +356,7 @@ static void detect_metrics(cf_stage *st, cf_buf *out)
                 cf_buf_printf(out, "customsflow_detect_state_evicted_total{rule=\"%s\"} %llu\n",
                               ru->name, (unsigned long long)ev);
         }
+        cf_detect_global_metrics(x, out);
 }
 
 static void detect_destroy(cf_stage *st)
@@ -363,11 +367,34 @@ static void detect_destroy(cf_stage *st)
                 part_free(d->x.parts[p]);
         free(d->x.parts);
         free_cfgs(d->x.cfg);
+        cf_detect_global_free(&d->x);
         cf_detect_ref_free(&d->x.ref);
         cf_buf_free(&d->x.ev);
         cf_buf_free(&d->x.ex);
         cf_config_map_free(stage_map, &d->sc);
         free(d);
+}
+
+/* The outcomes input: rules with global state learn (the stage disabled: nothing). */
+static int detect_learn(cf_stage *st, cf_batch *b)
+{
+        detect_stage *d = st->ctx;
+        if (d->sc.enabled) cf_detect_learn(&d->x, b);
+        return 0;
+}
+
+static int detect_global_snapshot(cf_stage *st, cf_buf *out)
+{
+        detect_stage *d = st->ctx;
+        if (d->sc.enabled) cf_detect_global_snapshot(&d->x, out);
+        return 0;
+}
+
+static int detect_global_restore(cf_stage *st, const void *data, size_t len, char *errstr,
+                                 size_t errstr_size)
+{
+        detect_stage *d = st->ctx;
+        return d->sc.enabled ? cf_detect_global_restore(&d->x, data, len, errstr, errstr_size) : 0;
 }
 
 static const cf_rule_set *detect_rules(cf_stage *st)
@@ -435,4 +462,7 @@ const cf_stage_plugin cf_stage_detect = {
     .metrics = detect_metrics,
     .destroy = detect_destroy,
     .rules = detect_rules,
+    .learn = detect_learn,
+    .global_snapshot = detect_global_snapshot,
+    .global_restore = detect_global_restore,
 };

@@ -65,8 +65,8 @@ typedef struct cf_reg_row {
         int64_t registered_ms;
         double capacity;      /* over period_days (NAN: none) */
         uint16_t period_days; /* 1..CF_CAP_MAX_DAYS; capacity_per_year rows: 365 */
-        uint32_t index; /* row number: part of the capacity state key */
-        uint64_t h;     /* hash of exporter_id */
+        uint32_t index;       /* row number: part of the capacity state key */
+        uint64_t h;           /* hash of exporter_id */
 } cf_reg_row;
 
 /** A route watch-list entry (route_watchlist.csv). */
@@ -155,6 +155,24 @@ typedef struct cf_rule {
          * (version 2) or as the raw struct of releases 1-2 (version 1), checked against cfg;
          * false with the reason in d. */
         bool (*state_get)(cf_st_dec *d, int version, void *val, const void *cfg);
+        /* Global state (x->global[i]): not per partition but learnt from the
+         * outcomes input, which every worker reads whole (DESIGN §6), so it is
+         * the same on every worker. All NULL for a rule without one. */
+        /** Create (*g NULL) or reconfigure *g from cfg at init and reload, while
+         * cfg's borrowed nodes are alive; -1 + errstr keeps the old state. */
+        int (*global_config)(void **g, const void *cfg, char *errstr, size_t errstr_size);
+        /** Learn one outcome (r is CF_REC_OK, r->outcome set, r->decl as scored). */
+        void (*learn)(void *g, const cf_record *r, const void *cfg);
+        /** Append the global state to out. */
+        void (*global_snapshot)(const void *g, cf_buf *out);
+        /** Replace it (len 0: empty); 1: taken with other settings, now empty and to be
+         * re-learnt from the outcomes; -1 + errstr: corrupt. */
+        int (*global_restore)(void *g, const void *data, size_t len, char *errstr,
+                              size_t errstr_size);
+        /** Prometheus text of the global state. */
+        void (*global_metrics)(void *g, cf_buf *out);
+        /** Free it. */
+        void (*global_free)(void *g);
 } cf_rule;
 
 /** The state table of rule ru in ps (ru->table_off != 0). */
@@ -176,6 +194,7 @@ struct cf_detect {
         uint16_t cur;                 /* registry position of the rule being checked */
         uint64_t exp_h, decl_h; /* hashes of the current record's exporter and declaration ids */
         cf_rule_set rules;      /* the registry's names, published to later stages */
+        void *global[CF_RULES_MAX]; /* per rule: its global state (cf_rule.global_config) */
 };
 
 #define CF_RULE(name) extern const cf_rule cf_rule_##name;
@@ -205,6 +224,22 @@ int cf_detect_state_relayout(cf_detect *x, cf_detect_part **pp, char *errstr, si
  * CF_RULE_NAME_MAX bytes, no name twice) and fill out with its names; -1 + errstr. */
 int cf_rule_set_build(cf_rule_set *out, const cf_rule *const *rules, size_t n, char *errstr,
                       size_t errstr_size);
+
+/* ---- global state (detect_global.c) ---- */
+
+/** Create or reconfigure every rule's global state from x->cfg; -1 + errstr. */
+int cf_detect_global_config(cf_detect *x, void **cfg, char *errstr, size_t errstr_size);
+/** Free every rule's global state. */
+void cf_detect_global_free(cf_detect *x);
+/** Every enabled rule with global state learns each outcome of b still CF_REC_OK. */
+void cf_detect_learn(cf_detect *x, cf_batch *b);
+/** The global snapshot: one named block per rule with global state. */
+void cf_detect_global_snapshot(const cf_detect *x, cf_buf *out);
+/** The global restore (1: some state must be re-learnt from the outcomes); -1 + errstr. */
+int cf_detect_global_restore(cf_detect *x, const void *data, size_t len, char *errstr,
+                             size_t errstr_size);
+/** Prometheus text of every rule's global state. */
+void cf_detect_global_metrics(cf_detect *x, cf_buf *out);
 
 /** Start an evidence object in x->ev (writes '{'). */
 cf_buf *cf_ev_begin(cf_detect *x);

@@ -20,19 +20,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from console_util import add_user, start_console  # noqa: E402
+from console_util import Checks, add_user, start_console  # noqa: E402
 
 BIN, WORK, FLAGS, STATS, BOOT, SHOTS = sys.argv[1:7]
 os.makedirs(SHOTS, exist_ok=True)
-failures, passed = [], [0]
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    passed[0] += bool(cond)
-    if not cond:
-        failures.append(what)
-    return cond
+check = Checks()
 
 
 flags = [json.loads(line) for line in open(FLAGS)]
@@ -170,5 +162,4 @@ finally:
     driver.quit()
     proc.terminate()
     proc.wait(timeout=30)
-print("%d passed, %d failed" % (passed[0], len(failures)))
-sys.exit(1 if failures else 0)
+check.finish()

@@ -5,8 +5,28 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 import urllib.parse
+
+
+class Checks:
+    """check(cond, what) prints ok/FAIL per acceptance point; finish() prints
+    'N passed, N failed' (read by CI) and exits non-zero on a failure."""
+
+    def __init__(self):
+        self.passed, self.failures = 0, []
+
+    def __call__(self, cond, what):
+        print(("ok   " if cond else "FAIL ") + what, flush=True)
+        self.passed += bool(cond)
+        if not cond:
+            self.failures.append(what)
+        return cond
+
+    def finish(self):
+        print("%d passed, %d failed" % (self.passed, len(self.failures)))
+        sys.exit(1 if self.failures else 0)
 
 
 def add_user(binary, db, name, role, password):

@@ -2,13 +2,17 @@
 # Every flag explains itself (issue 13 item 5, RULES.md "Explanations"): on a
 # generated stream long enough for every rule to fire (75 days of event time:
 # volume surges need 14 days of history, new exporters a 30-day warm-up), every
-# rule of the registry fires, every reason carries a non-empty explanation, and
-# the flags validate against schemas/flag.schema.json.
+# rule of the registry fires (risk_model too, learnt from the generator's
+# outcomes), every reason carries a non-empty explanation, and the flags
+# validate against schemas/flag.schema.json.
 set -euo pipefail
 BIN=$1 SRC=$2
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-"$BIN" gen --seed 7 --count 60000 --per-day 800 --fraud-rate 0.1 --quiet --out "$T/in.jsonl"
-"$BIN" replay --in "$T/in.jsonl" --flags "$T/flags.jsonl" --no-progress > "$T/summary.json"
+# with the generator's inspection outcomes, so that risk_model (learnt from them) fires too
+"$BIN" gen --seed 7 --count 60000 --per-day 800 --fraud-rate 0.1 --quiet --out "$T/in.jsonl" \
+  --outcomes "$T/outcomes.jsonl"
+"$BIN" replay --in "$T/in.jsonl" --outcomes "$T/outcomes.jsonl" --flags "$T/flags.jsonl" \
+  --no-progress > "$T/summary.json"
 "$BIN" check-config --rules-schema > "$T/rules.schema.json"
 /usr/bin/python3 "$SRC/tests/scripts/schema_check.py" "$SRC/schemas/flag.schema.json" \
   "$T/flags.jsonl"

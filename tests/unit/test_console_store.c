@@ -294,6 +294,15 @@ static void test_queue_keyset(void **state)
         assert_int_equal(
             d.n, (int)count("SELECT count(*) FROM cases WHERE exporter_id='CN-E1' AND score>=40"));
         assert_true(d.n > 0 && d.n < 15);
+        /* HS prefixes: every case is 720711 */
+        const char *hs[][2] = {{"72", "30"}, {"720711", "30"}, {"7208", "0"}, {"8", "0"}};
+        for (int i = 0; i < 4; i++) {
+                cf_case_filter_init(&f, 50);
+                f.hs_prefix = hs[i][0];
+                pg h = {0};
+                cf_store_queue(s, &f, page_cb, &h, err, sizeof err);
+                assert_int_equal(h.n, atoi(hs[i][1]));
+        }
         cf_flag_parser_free(&p);
         cf_store_close(s);
 }

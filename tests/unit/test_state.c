@@ -494,6 +494,18 @@ static void test_flips_and_cuts_sealed(void **state)
                 if (!cf_chain_restore(r, 0, s.p, cut, err, sizeof(err)))
                         fail_msg("truncation to %zu of %zu bytes accepted", cut, s.len);
         assert_int_equal(restore_and_use(s.p, s.len), 0);
+        /* the global state (learnt from outcomes) is sealed the same way */
+        cf_buf g = {0};
+        assert_int_equal(cf_chain_global_snapshot(c, &g), 0);
+        assert_true(cf_st_is_sealed(g.p, g.len));
+        assert_true(cf_chain_global_restore(r, g.p, g.len, err, sizeof(err)) >= 0);
+        for (size_t i = 0; i < g.len; i++) {
+                g.p[i] ^= 0x20;
+                if (cf_chain_global_restore(r, g.p, g.len, err, sizeof(err)) >= 0)
+                        fail_msg("flip of global byte %zu accepted", i);
+                g.p[i] ^= 0x20;
+        }
+        cf_buf_free(&g);
         cf_buf_free(&s);
         cf_chain_destroy(r);
         cf_chain_destroy(c);

@@ -64,8 +64,9 @@ void cf_risk_reset(cf_risk *m);
 double cf_risk_score(cf_risk *m, const cf_decl *d);
 /** After cf_risk_score(m, d): the k features that raised the score most (d still valid). */
 int cf_risk_top(cf_risk *m, const cf_decl *d, cf_risk_contrib *out, int k);
-/** Learn one outcome: d as it was scored, fraud = fraud or critical. */
-void cf_risk_learn(cf_risk *m, const cf_decl *d, bool fraud);
+/** Learn one outcome: d as it was scored, fraud = fraud or critical. Returns the
+ * probability the model gave d just before (an honest, progressive validation). */
+double cf_risk_learn(cf_risk *m, const cf_decl *d, bool fraud);
 /** Outcomes learnt from so far. */
 uint64_t cf_risk_outcomes(const cf_risk *m);
 /** Of those, frauds. */
@@ -74,6 +75,8 @@ uint64_t cf_risk_frauds(const cf_risk *m);
 uint64_t cf_risk_used(const cf_risk *m);
 /** Bytes the model holds (weights and counters). */
 size_t cf_risk_bytes(const cf_risk *m);
+/** A hash of the settings that shape the learnt state (a snapshot must match it). */
+uint64_t cf_risk_fingerprint(const cf_risk *m);
 /** XXH64 of the learnt state (weights, counters): equal models have equal checksums. */
 uint64_t cf_risk_checksum(const cf_risk *m);
 /** Append the learnt state (versioned, little-endian, checksummed; sparse). */

@@ -208,10 +208,10 @@ static float weight(const cf_risk *m, double z, double n)
         return (float)(-(z - sign * l1) / ((m->cfg.beta + sqrt(n)) / m->cfg.alpha + m->cfg.l2));
 }
 
-void cf_risk_learn(cf_risk *m, const cf_decl *d, bool fraud)
+double cf_risk_learn(cf_risk *m, const cf_decl *d, bool fraud)
 {
         build(m, d);
-        double g = predict(m) - (fraud ? 1.0 : 0.0);
+        double p = predict(m), g = p - (fraud ? 1.0 : 0.0);
         for (uint32_t i = 0; i < m->n_cur; i++) {
                 uint32_t j = m->cur[i].idx;
                 double gi = g * m->cur[i].x, n = m->n[j];
@@ -232,6 +232,7 @@ void cf_risk_learn(cf_risk *m, const cf_decl *d, bool fraud)
         }
         m->outcomes++;
         m->frauds += fraud;
+        return p;
 }
 
 float cf_risk_weight_of(const cf_risk *m, double z, double n)
@@ -271,6 +272,11 @@ int cf_risk_top(cf_risk *m, const cf_decl *d, cf_risk_contrib *out, int k)
                                  c->n);
         }
         return got;
+}
+
+uint64_t cf_risk_fingerprint(const cf_risk *m)
+{
+        return m->fingerprint;
 }
 
 uint64_t cf_risk_outcomes(const cf_risk *m)
