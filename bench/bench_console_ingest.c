@@ -189,7 +189,8 @@ static double kafka_run(const char *db, const char *all, const size_t *off, uint
         rd_kafka_conf_set(mconf, "log_level", "3", NULL, 0);
         rd_kafka_t *mrk = rd_kafka_new(RD_KAFKA_PRODUCER, mconf, err, sizeof err);
         rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mrk, 1);
-        rd_kafka_mock_topic_create(mc, "customs.flags", 32, 1); /* the mock keeps ~5 MB per partition */
+        rd_kafka_mock_topic_create(mc, "customs.flags", 32,
+                                   1); /* the mock keeps ~5 MB per partition */
         rd_kafka_mock_topic_create(mc, "customs.stats", 1, 1);
         const char *boot = rd_kafka_mock_cluster_bootstraps(mc);
         rd_kafka_conf_t *pc = rd_kafka_conf_new();

@@ -335,12 +335,11 @@ int cf_console_http_start(cf_console *c, char *errstr, size_t errstr_size)
                 flags |= MHD_USE_TLS;
         }
         c->http = MHD_start_daemon(
-            flags, port, NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR,
-            (struct sockaddr *)&la.sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->cc.http_threads,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, c, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-            tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, c->tls_key_pem,
+            flags, port, NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&la.sa,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->cc.http_threads, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, c, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)(64 * 1024), tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, c->tls_key_pem,
             MHD_OPTION_HTTPS_MEM_CERT, c->tls_cert_pem, MHD_OPTION_END);
         if (!c->http) {
                 snprintf(errstr, errstr_size, "console.listen: cannot listen on %s%s", c->cc.listen,

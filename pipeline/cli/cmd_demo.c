@@ -29,12 +29,15 @@
 
 typedef struct demo {
         uint64_t count;
-        double rate;
+        double rate, outcome_rate;
         int partitions;
         uint64_t seed;
         const char *bootstrap;
-        const char *topic;
+        const char *topic, *outcomes_topic;
         cf_service *svc;
+        atomic_uint_fast64_t outcomes; /* inspection outcomes produced */
+        uint64_t last_conf[2][2];      /* the model's progressive confusion at the last draw */
+        double last_psum[2];           /* and its probability sums by what was found */
         char console[256]; /* the review console's URL and demo login */
         atomic_bool stop;
         atomic_uint_fast64_t produced;
@@ -71,6 +74,8 @@ static void *produce_main(void *arg)
         cf_gen_opts_default(&o);
         o.seed = d->seed;
         o.count = d->count;
+        /* the generator's inspections feed the risk model (declarations unchanged) */
+        if (d->outcomes_topic && d->outcomes_topic[0]) o.outcome_rate = d->outcome_rate;
         cf_gen *g = p ? cf_gen_new(&o, err, sizeof err) : NULL;
         if (!g) {
                 fprintf(stderr, "customsflow demo: %s\n", err);
@@ -79,7 +84,7 @@ static void *produce_main(void *arg)
                 if (p) rd_kafka_destroy(p);
                 return NULL;
         }
-        cf_buf line = {0}, key = {0};
+        cf_buf line = {0}, key = {0}, outcome = {0}, okey = {0};
         double t0 = cf_mono_s();
         /* The mock broker keeps only a few MB per partition (~7,000 of these
          * records measured): a producer far ahead of the pipeline has its
@@ -111,7 +116,20 @@ static void *produce_main(void *arg)
                         rd_kafka_poll(p, 10);
                 atomic_fetch_add(&d->produced, 1);
                 if (cf_mono_s() - t0 > 0 && i % 256 == 0) rd_kafka_poll(p, 0);
+                /* outcomes of the declarations inspected by now (event time) */
+                while (o.outcome_rate > 0 && cf_gen_next_outcome(g, &outcome, &okey, 0)) {
+                        while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(d->outcomes_topic),
+                                                 RD_KAFKA_V_KEY(okey.p, okey.len),
+                                                 RD_KAFKA_V_VALUE(outcome.p, outcome.len),
+                                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                                 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                                rd_kafka_poll(p, 10);
+                        atomic_fetch_add(&d->outcomes, 1);
+                        outcome.len = okey.len = 0;
+                }
         }
+        cf_buf_free(&outcome);
+        cf_buf_free(&okey);
         rd_kafka_flush(p, 30000);
         cf_buf_free(&line);
         cf_buf_free(&key);
@@ -119,6 +137,58 @@ static void *produce_main(void *arg)
         rd_kafka_destroy(p);
         atomic_store(&d->producer_done, true);
         return NULL;
+}
+
+/* A sample of worker 0's stage metrics ("name{worker=\"0\",labels}"), 0 when absent. */
+static double sample(const char *text, const char *name, const char *labels)
+{
+        char pat[256];
+        int n =
+            snprintf(pat, sizeof pat, "%s{worker=\"0\"%s%s} ", name, labels[0] ? "," : "", labels);
+        const char *at = strstr(text, pat);
+        return at ? strtod(at + n, NULL) : 0;
+}
+
+/* The learning loop: outcomes in, and how the model does on outcomes it had
+ * not learnt yet (scored just before learning each), since the last draw. */
+static void draw_model(demo *d, cf_service *s)
+{
+        if (!d->outcomes_topic || !d->outcomes_topic[0] || !(d->outcome_rate > 0)) return;
+        cf_buf m = {0};
+        cf_service_metrics(s, &m);
+        cf_buf_putc(&m, '\0');
+        static const char *const w[2] = {"clean", "fraud"};
+        uint64_t dc[2][2], n[2] = {0, 0};
+        double mean[2];
+        for (int p = 0; p < 2; p++)
+                for (int f = 0; f < 2; f++) {
+                        char l[64];
+                        snprintf(l, sizeof l, "predicted=\"%s\",found=\"%s\"", w[p], w[f]);
+                        uint64_t c =
+                            (uint64_t)sample(m.p, "customsflow_risk_model_progressive_total", l);
+                        dc[p][f] = c - d->last_conf[p][f];
+                        d->last_conf[p][f] = c;
+                        n[f] += dc[p][f];
+                }
+        for (int f = 0; f < 2; f++) {
+                char l[32];
+                snprintf(l, sizeof l, "found=\"%s\"", w[f]);
+                double ps = sample(m.p, "customsflow_risk_model_progressive_probability_sum", l);
+                mean[f] = n[f] ? (ps - d->last_psum[f]) / (double)n[f] : 0;
+                d->last_psum[f] = ps;
+        }
+        double learnt = sample(m.p, "customsflow_risk_model_outcomes_total", "");
+        double frauds = sample(m.p, "customsflow_risk_model_frauds_total", "");
+        fprintf(stderr,
+                "\nrisk model: %" PRIuFAST64 " outcomes produced, %.0f learnt (%.0f frauds)\n"
+                "  since the last line, scored before learning them: frauds got %.2f on "
+                "average, clean ones %.2f\n"
+                "  (%llu + %llu outcomes); at the rule's threshold it caught %llu of %llu frauds "
+                "and wrongly %llu clean ones\n",
+                atomic_load(&d->outcomes), learnt, frauds, mean[1], mean[0],
+                (unsigned long long)n[1], (unsigned long long)n[0], (unsigned long long)dc[1][1],
+                (unsigned long long)n[1], (unsigned long long)dc[1][0]);
+        cf_buf_free(&m);
 }
 
 static void draw(demo *d, cf_service *s, const cf_counters *k, double elapsed, double rate)
@@ -140,6 +210,7 @@ static void draw(demo *d, cf_service *s, const cf_counters *k, double elapsed, d
         for (int i = 0; i < rules->n; i++)
                 fprintf(stderr, "  %-32s %8llu\n", rules->names[i],
                         (unsigned long long)k->flags_by_rule[i]);
+        draw_model(d, s);
         fprintf(stderr, "\nlatest flagged:\n");
         pthread_mutex_lock(&d->mtx);
         for (int i = 0; i < N_LATEST && i < d->n_latest; i++)
@@ -161,6 +232,9 @@ static void usage(FILE *f)
                    "  --rate R          records per second (default 5000)\n"
                    "  --partitions P    input partitions (default 4)\n"
                    "  --seed S          generator seed (default 1)\n"
+                   "  --outcome-rate R  share of declarations the generator inspects; their\n"
+                   "                    outcomes go to topics.outcomes, where the risk model\n"
+                   "                    learns them (default 0.2; 0: none)\n"
                    "  -c, --config FILE stages and service settings (topics keep their\n"
                    "                    default names; kafka.bootstrap.servers is the mock's)\n"
                    "  -h, --help        this help\n");
@@ -183,10 +257,11 @@ int cf_cmd_demo(int argc, char **argv)
                                            {"rate", required_argument, 0, 'r'},
                                            {"partitions", required_argument, 0, 'p'},
                                            {"seed", required_argument, 0, 's'},
+                                           {"outcome-rate", required_argument, 0, 'o'},
                                            {"config", required_argument, 0, 'c'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
-        demo d = {.rate = 5000, .partitions = 4, .seed = 1};
+        demo d = {.rate = 5000, .partitions = 4, .seed = 1, .outcome_rate = 0.2};
         const char *path = NULL;
         int ch;
         optind = 1;
@@ -204,6 +279,9 @@ int cf_cmd_demo(int argc, char **argv)
                 case 's':
                         d.seed = strtoull(optarg, NULL, 10);
                         break;
+                case 'o':
+                        d.outcome_rate = strtod(optarg, NULL);
+                        break;
                 case 'c':
                         path = optarg;
                         break;
@@ -215,8 +293,10 @@ int cf_cmd_demo(int argc, char **argv)
                         return 2;
                 }
         }
-        if (!(d.rate > 0) || d.partitions < 1 || d.partitions > 64) {
-                fprintf(stderr, "customsflow demo: --rate must be > 0, --partitions 1..64\n");
+        if (!(d.rate > 0) || d.partitions < 1 || d.partitions > 64 || d.outcome_rate < 0 ||
+            d.outcome_rate > 1) {
+                fprintf(stderr, "customsflow demo: --rate must be > 0, --partitions 1..64, "
+                                "--outcome-rate 0..1\n");
                 return 2;
         }
         pthread_mutex_init(&d.mtx, NULL);
@@ -258,6 +338,7 @@ int cf_cmd_demo(int argc, char **argv)
         if (isatty(STDIN_FILENO) || isatty(STDERR_FILENO)) cf_install_hup_stops();
         d.svc = s;
         d.topic = cf_service_config(s)->topic_in;
+        d.outcomes_topic = cf_service_config(s)->topic_outcomes;
         if (cf_service_start(s, err, sizeof err)) {
                 fprintf(stderr, "customsflow demo: %s\n", err);
                 return 1;

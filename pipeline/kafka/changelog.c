@@ -26,39 +26,59 @@ static int key_prefix(const cf_worker *w, int32_t p, char *out, size_t n)
         return snprintf(out, n, "%s/%s/%d/", w->svc->sc.group_id, w->svc->sc.topic_in, p);
 }
 
-int cf_changelog_write(cf_worker *w, int32_t p)
+/* Write snap to changelog partition p as chunks keyed prefix<i> (one snapshot id
+ * in every chunk's headers) and wait for the acks. */
+static int write_chunks(cf_worker *w, int32_t p, const char *prefix, const cf_buf *snap)
 {
         const cf_service_cfg *sc = &w->svc->sc;
-        cf_buf snap = {0};
-        if (cf_chain_snapshot(w->chain, p, &snap)) {
-                cf_buf_free(&snap);
-                return -1;
-        }
         uint64_t id = (uint64_t)cf_now_ms() * 1000 + (w->snapshot_seq++ % 1000);
         size_t chunk = (size_t)sc->chunk_bytes;
-        size_t n = snap.len ? (snap.len + chunk - 1) / chunk : 1;
+        size_t n = snap->len ? (snap->len + chunk - 1) / chunk : 1;
         char key[512], idbuf[32], nbuf[32];
-        int kp = key_prefix(w, p, key, sizeof key);
+        int kp = snprintf(key, sizeof key, "%s", prefix);
         snprintf(idbuf, sizeof idbuf, "%" PRIu64, id);
         snprintf(nbuf, sizeof nbuf, "%zu", n);
         int rc = 0;
         for (size_t i = 0; i < n && !rc; i++) {
                 int kl = kp + snprintf(key + kp, sizeof key - (size_t)kp, "%zu", i);
-                size_t off = i * chunk, len = snap.len - off < chunk ? snap.len - off : chunk;
-                if (!snap.len) len = 0;
+                size_t off = i * chunk, len = snap->len - off < chunk ? snap->len - off : chunk;
+                if (!snap->len) len = 0;
                 rd_kafka_headers_t *h = rd_kafka_headers_new(2);
                 rd_kafka_header_add(h, "cf.snapshot", -1, idbuf, -1);
                 rd_kafka_header_add(h, "cf.chunks", -1, nbuf, -1);
                 rc = cf_worker_produce(w, sc->topic_changelog, p, key, (size_t)kl,
-                                       snap.p ? snap.p + off : "", len, h);
+                                       snap->p ? snap->p + off : "", len, h);
         }
         if (!rc) rc = cf_worker_wait_acks(w);
         if (!rc) {
                 w->pub.checkpoints++;
-                w->pub.checkpoint_bytes += snap.len;
+                w->pub.checkpoint_bytes += snap->len;
         }
+        return rc;
+}
+
+int cf_changelog_write(cf_worker *w, int32_t p)
+{
+        cf_buf snap = {0};
+        char prefix[512];
+        key_prefix(w, p, prefix, sizeof prefix);
+        int rc = cf_chain_snapshot(w->chain, p, &snap) ? -1 : write_chunks(w, p, prefix, &snap);
         cf_buf_free(&snap);
         return rc;
+}
+
+/* The global state (learnt from the outcomes input): changelog partition 0,
+ * keys "<group>/<outcomes topic>/global/<i>". */
+static void global_prefix(const cf_worker *w, char *out, size_t n)
+{
+        snprintf(out, n, "%s/%s/global/", w->svc->sc.group_id, w->svc->sc.topic_outcomes);
+}
+
+int cf_changelog_write_global(cf_worker *w, const cf_buf *blob)
+{
+        char prefix[512];
+        global_prefix(w, prefix, sizeof prefix);
+        return write_chunks(w, 0, prefix, blob);
 }
 
 static bool header_u64(const rd_kafka_message_t *m, const char *name, uint64_t *out)
@@ -100,17 +120,18 @@ static rd_kafka_t *restore_consumer(cf_worker *w)
         return w->restore_rk;
 }
 
-int cf_changelog_restore(cf_worker *w, int32_t p)
+/* Read changelog partition p and keep the newest complete snapshot under prefix
+ * in best (*found false: none). -1 on a read failure. */
+static int read_newest(cf_worker *w, int32_t p, const char *prefix, cf_buf *best, bool *found)
 {
         const cf_service_cfg *sc = &w->svc->sc;
         rd_kafka_t *rk = restore_consumer(w);
-        char err[512] = "";
+        *found = false;
         if (!rk) return -1;
         int64_t lo = 0, hi = 0, tq = cf_mono_ms();
         rd_kafka_resp_err_t e =
             rd_kafka_query_watermark_offsets(rk, sc->topic_changelog, p, &lo, &hi, 10000);
-        if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || (!e && hi <= lo))
-                return cf_chain_restore(w->chain, p, NULL, 0, err, sizeof err);
+        if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || (!e && hi <= lo)) return 0;
         if (e) {
                 cf_log(CF_LOG_ERROR, COMPONENT, "partition %d: %s watermarks: %s", p,
                        sc->topic_changelog, rd_kafka_err2str(e));
@@ -122,11 +143,9 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
         rd_kafka_topic_partition_list_add(l, sc->topic_changelog, p)->offset = lo;
         rd_kafka_assign(rk, l);
         rd_kafka_topic_partition_list_destroy(l);
-        char prefix[512];
-        size_t pl = (size_t)key_prefix(w, p, prefix, sizeof prefix);
-        cf_buf cur = {0}, best = {0};
+        size_t pl = strlen(prefix);
+        cf_buf cur = {0};
         uint64_t cur_id = 0, cur_n = 0, cur_next = 0, best_id = 0;
-        bool have_best = false;
         int64_t deadline = cf_mono_ms() + 60000, last = lo - 1;
         int rc = 0;
         while (last < hi - 1) {
@@ -161,10 +180,10 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
                         if (id == cur_id && idx == cur_next) {
                                 cf_buf_put(&cur, m->payload, m->len);
                                 if (++cur_next == cur_n && id >= best_id) {
-                                        best.len = 0;
-                                        cf_buf_put(&best, cur.p, cur.len);
+                                        best->len = 0;
+                                        cf_buf_put(best, cur.p, cur.len);
                                         best_id = id;
-                                        have_best = true;
+                                        *found = true;
                                 }
                         }
                 }
@@ -173,6 +192,17 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
         rd_kafka_assign(rk, NULL);
         cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: read offsets %lld..%lld in %lld ms", p,
                (long long)lo, (long long)hi, (long long)(cf_mono_ms() - (deadline - 60000)));
+        cf_buf_free(&cur);
+        return rc;
+}
+
+int cf_changelog_restore(cf_worker *w, int32_t p)
+{
+        char err[512] = "", prefix[512];
+        key_prefix(w, p, prefix, sizeof prefix);
+        cf_buf best = {0};
+        bool have_best;
+        int rc = read_newest(w, p, prefix, &best, &have_best);
         if (!rc)
                 rc = cf_chain_restore(w->chain, p, have_best ? best.p : NULL,
                                       have_best ? best.len : 0, err, sizeof err);
@@ -183,7 +213,13 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
         else if (have_best)
                 cf_log(CF_LOG_INFO, COMPONENT, "partition %d: state restored (%zu bytes)", p,
                        best.len);
-        cf_buf_free(&cur);
         cf_buf_free(&best);
         return rc;
+}
+
+int cf_changelog_read_global(cf_worker *w, cf_buf *out, bool *found)
+{
+        char prefix[512];
+        global_prefix(w, prefix, sizeof prefix);
+        return read_newest(w, 0, prefix, out, found);
 }

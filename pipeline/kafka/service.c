@@ -60,7 +60,7 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
         w->cq = rd_kafka_queue_get_consumer(w->consumer);
         cf_batch_init(&w->batch, (size_t)sc->batch_size);
         w->msgs = calloc((size_t)sc->batch_size, sizeof *w->msgs);
-        return 0;
+        return cf_outcomes_init(w, errstr, errstr_size);
 }
 
 void cf_worker_destroy(cf_worker *w)
@@ -70,6 +70,7 @@ void cf_worker_destroy(cf_worker *w)
          * not commit anything on the way out */
         if (w->consumer) rd_kafka_destroy_flags(w->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         if (w->restore_rk) rd_kafka_destroy(w->restore_rk);
+        cf_outcomes_destroy(w);
         for (int i = 0; i < 4; i++)
                 if (w->out_topics[i]) rd_kafka_topic_destroy(w->out_topics[i]);
         if (w->producer) {
@@ -207,6 +208,12 @@ void cf_service_counters(cf_service *s, cf_counters *out)
                 out->flagged += k->flagged;
                 for (int r = 0; r < CF_RULES_MAX; r++)
                         out->flags_by_rule[r] += k->flags_by_rule[r];
+                /* every worker reads every outcome: the instance's count is one worker's
+                 * (the furthest) */
+                if (k->outcomes_learnt > out->outcomes_learnt)
+                        out->outcomes_learnt = k->outcomes_learnt;
+                if (k->outcomes_dead_lettered > out->outcomes_dead_lettered)
+                        out->outcomes_dead_lettered = k->outcomes_dead_lettered;
         }
         pthread_mutex_unlock(&s->mtx);
 }

@@ -46,7 +46,7 @@ typedef struct cf_service_cfg {
         char *log_level;
         /* state: */
         bool changelog;
-        int64_t chunk_bytes;
+        int64_t chunk_bytes, outcomes_interval_ms;
 } cf_service_cfg;
 
 /** Per-partition accounting: in = processed + duplicates + dead_lettered. */

@@ -58,7 +58,8 @@ static const cf_config_map topics_map[] = {
     {CF_CFG_STR, "changelog", "customsflow.changelog", OFF(topic_changelog),
      "compacted topic of stage state snapshots, one partition per input partition"},
     {CF_CFG_STR, "outcomes", "customs.outcomes", OFF(topic_outcomes),
-     "inspection outcomes and the review console's verdicts, key exporter_id"},
+     "inspection outcomes and the review console's verdicts, key exporter_id; every worker "
+     "reads it whole to learn the risk model (one partition; \"\": not read)"},
     {CF_CFG_BOOL, "check", "true", OFF(topics_check),
      "check the topics at start with the Admin API (input exists; outputs exist; changelog has "
      "the input's partition count and cleanup.policy=compact)"},
@@ -93,6 +94,9 @@ static const cf_config_map state_map[] = {
      "checkpoint stage state to topics.changelog and restore it on assignment"},
     {CF_CFG_SIZE, "chunk_bytes", "512KiB", OFF(chunk_bytes),
      "largest changelog message (snapshots are split into chunks)", 1024, 64 << 20},
+    {CF_CFG_DURATION, "outcomes_interval", "1m", OFF(outcomes_interval_ms),
+     "how often (at most) the model learnt from topics.outcomes is checkpointed with its "
+     "outcome offsets to the changelog, when it learnt something since"},
     {0}};
 
 static const struct {

@@ -18,6 +18,7 @@
 #include "pipeline/kafka/service.h"
 
 #define CF_LAT_BUCKETS 12
+#define CF_OUT_MAX_PARTS 64 /* partitions of the outcomes topic read (one is the advice) */
 
 /** What a worker publishes for /metrics (copied under cf_service.mtx). */
 typedef struct cf_worker_pub {
@@ -30,6 +31,7 @@ typedef struct cf_worker_pub {
         uint64_t checkpoints, checkpoint_bytes, restores, checkpoint_errors;
         uint64_t paused;
         uint64_t resets, offsets_skipped[CF_SVC_MAX_PARTITIONS]; /* by offset resets */
+        uint64_t outcome_relearns; /* model checkpoints not usable: re-learnt from the start */
         int64_t max_lag;      /* of the assigned partitions, -1 unknown */
         cf_buf chain_metrics; /* Prometheus text of the worker's stages */
         bool assigned;        /* got partitions and restored their state */
@@ -65,6 +67,15 @@ typedef struct cf_worker {
         int64_t reset_to[CF_SVC_MAX_PARTITIONS];   /* new position when reset_pending */
         int64_t reset_from[CF_SVC_MAX_PARTITIONS]; /* failed position of the last reset */
         bool reset_pending[CF_SVC_MAX_PARTITIONS], any_reset;
+        /* the outcomes input (outcomes.c): read whole, outside the group */
+        rd_kafka_t *oc;
+        rd_kafka_queue_t *oq;
+        rd_kafka_message_t **omsgs;
+        cf_batch obatch;
+        int out_parts;                      /* partitions read (0: not started) */
+        int64_t out_next[CF_OUT_MAX_PARTS]; /* next offset to learn, per partition */
+        bool out_dirty;                     /* learnt since the last checkpoint */
+        int64_t out_checkpoint_ms, out_retry_ms;
 } cf_worker;
 
 struct cf_service {
@@ -153,6 +164,27 @@ int cf_changelog_write(cf_worker *w, int32_t partition);
 /** Restore partition's state from the changelog (empty state if none); -1 on failure.
  *  @locality: worker thread (rebalance callback) */
 int cf_changelog_restore(cf_worker *w, int32_t partition);
+/** Write the global state checkpoint (outcomes.c) to changelog partition 0, acked; -1 on
+ *  failure. @locality: worker thread */
+int cf_changelog_write_global(cf_worker *w, const cf_buf *blob);
+/** Read the newest global state checkpoint into out (*found false: none); -1 on a read
+ *  failure. @locality: worker thread */
+int cf_changelog_read_global(cf_worker *w, cf_buf *out, bool *found);
+/** Produce r to the dead-letter topic (original bytes and key, reason in headers). */
+int cf_worker_produce_dead_letter(cf_worker *w, const cf_record *r);
+
+/** The outcomes consumer (outside the group); nothing when topics.outcomes is "". */
+int cf_outcomes_init(cf_worker *w, char *errstr, size_t errstr_size);
+/** Restore the model checkpoint and read the outcomes topic to its end (before the worker
+ *  joins the group); -1 when a dead letter could not be produced. @locality: worker thread */
+int cf_outcomes_start(cf_worker *w);
+/** Learn the outcomes fetched so far, without waiting; -1 as above. @locality: worker thread */
+int cf_outcomes_poll(cf_worker *w);
+/** Worker 0: checkpoint the model with its outcome offsets when it learnt something since
+ *  (at most every state.outcomes_interval unless force); -1 on failure. */
+int cf_outcomes_checkpoint(cf_worker *w, bool force);
+/** Close and free the outcomes consumer. */
+void cf_outcomes_destroy(cf_worker *w);
 
 /** Start the HTTP endpoint; -1 + errstr. @locality: main thread */
 int cf_metrics_http_start(struct cf_service *s, char *errstr, size_t errstr_size);

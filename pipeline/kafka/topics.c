@@ -19,13 +19,14 @@
 
 static const char *topic_name(const cf_service_cfg *sc, int i)
 {
-        const char *n[CF_N_TOPICS] = {sc->topic_in, sc->topic_flags, sc->topic_stats, sc->topic_dlq,
-                                      sc->topic_changelog};
+        const char *n[CF_N_TOPICS] = {sc->topic_in,  sc->topic_flags,     sc->topic_stats,
+                                      sc->topic_dlq, sc->topic_changelog, sc->topic_outcomes};
         return n[i];
 }
 
-static const char *const topic_key[CF_N_TOPICS] = {"topics.input", "topics.flags", "topics.stats",
-                                                   "topics.dlq", "topics.changelog"};
+static const char *const topic_key[CF_N_TOPICS] = {"topics.input",     "topics.flags",
+                                                   "topics.stats",     "topics.dlq",
+                                                   "topics.changelog", "topics.outcomes"};
 
 int cf_topics_plan(const cf_service_cfg *sc, const cf_topic_fact *f, cf_topic_spec *create,
                    int *n_create, char *errstr, size_t errstr_size)
@@ -44,10 +45,18 @@ int cf_topics_plan(const cf_service_cfg *sc, const cf_topic_fact *f, cf_topic_sp
                 return -1;
         }
         for (int i = CF_TOPIC_FLAGS; i < CF_N_TOPICS; i++) {
-                bool changelog = i == CF_TOPIC_CHANGELOG;
+                bool changelog = i == CF_TOPIC_CHANGELOG, outcomes = i == CF_TOPIC_OUTCOMES;
                 if (changelog && !sc->changelog) continue;
                 const char *name = topic_name(sc, i);
-                if (f[i].exists) continue;
+                if (f[i].exists || (outcomes && (!name || !name[0]))) continue;
+                if (outcomes && !sc->topics_create) {
+                        cf_log(CF_LOG_WARN, COMPONENT,
+                               "%s '%s' does not exist: the risk model has nothing to learn "
+                               "until it does (create it with one partition, or set "
+                               "topics.create: true)",
+                               topic_key[i], name);
+                        continue;
+                }
                 if (!sc->topics_create) {
                         snprintf(errstr, errstr_size,
                                  "%s '%s' does not exist: create it%s, or set topics.create: true "
@@ -62,6 +71,8 @@ int cf_topics_plan(const cf_service_cfg *sc, const cf_topic_fact *f, cf_topic_sp
                 c->name = name;
                 c->partitions =
                     changelog || !sc->topics_partitions ? np : (int)sc->topics_partitions;
+                /* every worker reads it whole, in order: one partition keeps the order */
+                if (outcomes) c->partitions = 1;
                 c->replication = (int)sc->topics_replication;
                 c->compact = changelog;
         }

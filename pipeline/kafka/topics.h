@@ -6,7 +6,9 @@
  * are created with topics.create: true, else the service refuses to start
  * with a message naming the topic and the fix. A missing changelog is never
  * left for the broker to auto-create (one partition, no compaction: the
- * checkpoints of every other partition would fail).
+ * checkpoints of every other partition would fail). The outcomes topic is
+ * optional (the risk model has nothing to learn until it exists): created
+ * with one partition under topics.create, else its absence is a warning.
  */
 #ifndef CF_TOPICS_H
 #define CF_TOPICS_H
@@ -22,6 +24,7 @@ enum {
         CF_TOPIC_STATS,
         CF_TOPIC_DLQ,
         CF_TOPIC_CHANGELOG,
+        CF_TOPIC_OUTCOMES, /* optional: missing is a warning unless topics.create */
         CF_N_TOPICS
 };
 

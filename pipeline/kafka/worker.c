@@ -165,7 +165,7 @@ int cf_worker_produce(cf_worker *w, const char *topic, int32_t partition, const 
         return produce(w, topic, partition, key, key_len, val, val_len, hdrs);
 }
 
-static int produce_dead_letter(cf_worker *w, const cf_record *r)
+int cf_worker_produce_dead_letter(cf_worker *w, const cf_record *r)
 {
         rd_kafka_headers_t *h = rd_kafka_headers_new(5);
         char num[32];
@@ -194,7 +194,8 @@ static int produce_outputs(cf_worker *w, cf_batch *b)
         }
         for (size_t i = 0; i < b->n; i++) {
                 const cf_record *r = &b->recs[i];
-                if (r->status == CF_REC_DEAD_LETTER && produce_dead_letter(w, r)) return -1;
+                if (r->status == CF_REC_DEAD_LETTER && cf_worker_produce_dead_letter(w, r))
+                        return -1;
                 if (r->flagged && w->svc->flag_hook) w->svc->flag_hook(w->svc->flag_opaque, r);
         }
         return 0;
@@ -662,6 +663,12 @@ void *cf_worker_main(void *arg)
         cf_worker *w = arg;
         const cf_service_cfg *sc = &w->svc->sc;
         warm_up(w);
+        /* the outcomes learnt so far before the first declaration (GlobalKTable) */
+        if (cf_outcomes_start(w)) {
+                snprintf(w->fatal_reason, sizeof w->fatal_reason,
+                         "a dead letter of the outcomes input was not produced");
+                atomic_store(&w->fatal, true);
+        }
         rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(sub, sc->topic_in, RD_KAFKA_PARTITION_UA);
         rd_kafka_resp_err_t e = rd_kafka_subscribe(w->consumer, sub);
@@ -673,10 +680,12 @@ void *cf_worker_main(void *arg)
         }
         w->last_commit_ms = w->last_flush_ms = cf_mono_ms();
         while (!atomic_load(&w->fatal) && !atomic_load(&w->svc->stop)) {
-                if (run_batch(w) < 0) break;
+                if (cf_outcomes_poll(w) < 0 || run_batch(w) < 0) break;
                 if (atomic_load(&w->fatal) || atomic_load(&w->delivery_failed)) break;
-                if (cf_mono_ms() - w->last_commit_ms >= sc->commit_interval_ms)
+                if (cf_mono_ms() - w->last_commit_ms >= sc->commit_interval_ms) {
                         commit_parts(w, NULL);
+                        cf_outcomes_checkpoint(w, false);
+                }
                 /* serve the producer's error callback (authentication failures)
                  * even while no output is produced */
                 rd_kafka_poll(w->producer, 0);
@@ -691,8 +700,10 @@ void *cf_worker_main(void *arg)
                 cf_batch_reset(&w->batch);
                 w->batch.now_ms = cf_now_ms();
                 cf_chain_flush(w->chain, &w->batch, w->batch.now_ms, 1);
-                if (!produce_outputs(w, &w->batch) && !cf_worker_wait_acks(w))
+                if (!produce_outputs(w, &w->batch) && !cf_worker_wait_acks(w)) {
                         commit_parts(w, NULL);
+                        cf_outcomes_checkpoint(w, true);
+                }
                 /* Leave the group only once every worker of this instance has
                  * committed: the first to leave starts a rebalance, and commits
                  * during a rebalance are refused. */

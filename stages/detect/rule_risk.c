@@ -57,6 +57,7 @@ typedef struct risk_state {
          * [predicted fraud][found fraud] (how good the model is on what it has
          * not seen yet, and whether it improves) */
         uint64_t confusion[2][2];
+        double psum[2]; /* sum of those predictions, by what was found (clean, fraud) */
 } risk_state;
 
 static int risk_config(void **g, const void *cv, char *errstr, size_t errstr_size)
@@ -98,6 +99,7 @@ static void risk_learn(void *g, const cf_record *r, const void *cv)
         bool fraud = k == CF_OUTCOME_FRAUD || k == CF_OUTCOME_CRITICAL;
         double p = cf_risk_learn(s->m, &r->decl, fraud);
         s->confusion[p >= cfg->threshold][fraud]++;
+        s->psum[fraud] += p;
 }
 
 /* "the model (12,345 outcomes learnt) puts the probability of fraud at 0.94
@@ -197,6 +199,16 @@ static void risk_metrics(void *g, cf_buf *out)
                                       "customsflow_risk_model_progressive_total{predicted=\"%s\","
                                       "found=\"%s\"} %llu\n",
                                       w[p], w[f], (unsigned long long)s->confusion[p][f]);
+        cf_buf_puts(out, "# HELP customsflow_risk_model_progressive_probability_sum Sum of "
+                         "those predictions by what was found (divided by the count of the same "
+                         "outcomes: the mean probability the model gave frauds and clean ones "
+                         "before learning them).\n"
+                         "# TYPE customsflow_risk_model_progressive_probability_sum counter\n");
+        for (int f = 0; f < 2; f++)
+                cf_buf_printf(out,
+                              "customsflow_risk_model_progressive_probability_sum{found=\"%s\"} "
+                              "%.6f\n",
+                              w[f], s->psum[f]);
 }
 
 static void risk_free(void *g)

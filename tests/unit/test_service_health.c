@@ -150,6 +150,7 @@ static void facts(cf_topic_fact *f, int in_parts, bool outs, int cl_parts, const
                 f[i] = (cf_topic_fact){.exists = outs, .partitions = 1};
         f[CF_TOPIC_CHANGELOG] = (cf_topic_fact){.exists = cl_parts > 0, .partitions = cl_parts};
         snprintf(f[CF_TOPIC_CHANGELOG].cleanup_policy, 64, "%s", policy);
+        f[CF_TOPIC_OUTCOMES] = (cf_topic_fact){.exists = outs, .partitions = 1};
 }
 
 static void test_topics_plan(void **state)
@@ -164,6 +165,9 @@ static void test_topics_plan(void **state)
         facts(f, 8, true, 8, "compact");
         assert_int_equal(cf_topics_plan(&sc, f, c, &n, err, sizeof err), 0);
         assert_int_equal(n, 0);
+        f[CF_TOPIC_OUTCOMES].exists = false; /* optional: a warning, no refusal */
+        assert_int_equal(cf_topics_plan(&sc, f, c, &n, err, sizeof err), 0);
+        assert_int_equal(n, 0);
         facts(f, 0, true, 8, "compact"); /* no input: never created */
         sc.topics_create = true;
         assert_int_equal(cf_topics_plan(&sc, f, c, &n, err, sizeof err), -1);
@@ -176,7 +180,7 @@ static void test_topics_plan(void **state)
         sc.topics_partitions = 3;
         facts(f, 8, false, 0, "");
         assert_int_equal(cf_topics_plan(&sc, f, c, &n, err, sizeof err), 0);
-        assert_int_equal(n, 4);
+        assert_int_equal(n, 5);
         assert_string_equal(c[0].name, "customs.flags");
         assert_int_equal(c[0].partitions, 3);
         assert_false(c[0].compact);
@@ -185,6 +189,11 @@ static void test_topics_plan(void **state)
                          8); /* one per input partition, whatever topics.partitions */
         assert_true(c[3].compact);
         assert_int_equal(c[3].replication, -1);
+        /* the outcomes topic: optional (above, missing was no error), created with one
+         * partition: every worker reads it whole and in order */
+        assert_string_equal(c[4].name, "customs.outcomes");
+        assert_int_equal(c[4].partitions, 1);
+        assert_false(c[4].compact);
         /* what a broker's auto-creation makes: one partition, delete */
         facts(f, 8, true, 1, "delete");
         assert_int_equal(cf_topics_plan(&sc, f, c, &n, err, sizeof err), -1);

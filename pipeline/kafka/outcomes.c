@@ -1,0 +1,326 @@
+/*
+ * outcomes.c - the outcomes input (DESIGN §6): inspection outcomes and the
+ * review console's verdicts on topics.outcomes, read WHOLE by every worker (a
+ * consumer outside the group, assigned every partition), in topic order, like
+ * Kafka Streams' GlobalKTable. Each batch goes through the chain's learn
+ * callbacks (decode checks it, the risk model learns it); a bad outcome goes
+ * to the dead-letter topic with its code and source coordinates, never to the
+ * model. Every worker learns the same outcomes in the same order, so every
+ * worker holds the same model (one partition: see RULES.md).
+ *
+ * At start, before it joins the group, a worker restores the global state
+ * (the model and the outcome offsets it covers) from the changelog and reads
+ * the outcomes topic up to its end (as a GlobalKTable is bootstrapped before
+ * processing starts); after that it polls for new outcomes between batches,
+ * without blocking. Worker 0 checkpoints the global state with its offsets
+ * to the changelog (partition 0) at most every state.outcomes_interval, when
+ * it learnt something since. A snapshot taken with other model settings, or
+ * one that cannot be read, means re-learning from the start of the topic:
+ * the outcomes themselves are the source of truth, so nothing is lost.
+ *
+ * @locality: the worker's thread (no lock: the consumer and the chain are the
+ * worker's own).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/core/clock.h"
+#include "pipeline/kafka/service_int.h"
+
+#define COMPONENT "outcomes"
+#define MAGIC     "CFOUT1"
+#define POLL_MAX  1024 /* outcomes learnt per call between input batches */
+
+static bool enabled(const cf_worker *w)
+{
+        return w->svc->sc.topic_outcomes && w->svc->sc.topic_outcomes[0];
+}
+
+/* ---- the checkpoint: offsets + the chain's global snapshot ---- */
+
+static void put_le(cf_buf *b, uint64_t v, int n)
+{
+        unsigned char t[8];
+        for (int i = 0; i < n; i++)
+                t[i] = (unsigned char)(v >> (8 * i));
+        cf_buf_put(b, t, (size_t)n);
+}
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+        uint64_t v = 0;
+        for (int i = 0; i < n; i++)
+                v |= (uint64_t)p[i] << (8 * i);
+        return v;
+}
+
+/* Layout: "CFOUT1", u32 partitions, i64 next offset per partition, the chain's
+ * global snapshot (cf_chain_global_snapshot). */
+static int checkpoint(cf_worker *w)
+{
+        cf_buf b = {0};
+        cf_buf_put(&b, MAGIC, 6);
+        put_le(&b, (uint64_t)w->out_parts, 4);
+        for (int p = 0; p < w->out_parts; p++)
+                put_le(&b, (uint64_t)w->out_next[p], 8);
+        int rc = cf_chain_global_snapshot(w->chain, &b);
+        if (!rc) rc = cf_changelog_write_global(w, &b);
+        if (!rc) {
+                w->out_dirty = false;
+                w->out_checkpoint_ms = cf_mono_ms();
+                cf_log(CF_LOG_DEBUG, COMPONENT, "worker %d: model checkpointed (%zu bytes)", w->id,
+                       b.len);
+        } else {
+                w->pub.checkpoint_errors++;
+        }
+        cf_buf_free(&b);
+        return rc;
+}
+
+/* Restore the model and the offsets; on any doubt, start empty from offset 0. */
+static void restore(cf_worker *w)
+{
+        char err[512] = "";
+        cf_buf b = {0};
+        bool found = false;
+        for (int p = 0; p < w->out_parts; p++)
+                w->out_next[p] = 0;
+        int rc = w->svc->sc.changelog ? cf_changelog_read_global(w, &b, &found) : 0;
+        const unsigned char *q = (const unsigned char *)b.p;
+        if (!rc && found) {
+                uint32_t n = b.len >= 10 && !memcmp(q, MAGIC, 6) ? (uint32_t)get_le(q + 6, 4) : 0;
+                size_t head = 10 + 8 * (size_t)n;
+                if (!n || b.len < head) {
+                        snprintf(err, sizeof err, "malformed checkpoint");
+                        rc = -1;
+                } else {
+                        rc = cf_chain_global_restore(w->chain, q + head, b.len - head, err,
+                                                     sizeof err);
+                        /* offsets of partitions that exist now; new ones from 0 */
+                        for (uint32_t p = 0; rc == 0 && p < n && (int)p < w->out_parts; p++)
+                                w->out_next[p] = (int64_t)get_le(q + 10 + 8 * p, 8);
+                }
+        }
+        if (rc) {
+                cf_log(CF_LOG_WARN, COMPONENT,
+                       "worker %d: model checkpoint not used (%s): re-learning from the start "
+                       "of %s",
+                       w->id,
+                       rc > 0   ? err
+                       : err[0] ? err
+                                : "read failed",
+                       w->svc->sc.topic_outcomes);
+                char e2[256];
+                cf_chain_global_restore(w->chain, NULL, 0, e2, sizeof e2);
+                for (int p = 0; p < w->out_parts; p++)
+                        w->out_next[p] = 0;
+                w->pub.outcome_relearns++;
+        } else if (found) {
+                cf_log(CF_LOG_INFO, COMPONENT, "worker %d: model restored (%zu bytes)", w->id,
+                       b.len);
+        }
+        cf_buf_free(&b);
+}
+
+/* ---- reading ---- */
+
+static int assign(cf_worker *w)
+{
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(w->out_parts);
+        for (int p = 0; p < w->out_parts; p++)
+                rd_kafka_topic_partition_list_add(l, w->svc->sc.topic_outcomes, p)->offset =
+                    w->out_next[p];
+        rd_kafka_resp_err_t e = rd_kafka_assign(w->oc, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (e)
+                cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: assign %s: %s", w->id,
+                       w->svc->sc.topic_outcomes, rd_kafka_err2str(e));
+        return e ? -1 : 0;
+}
+
+/* The topic's partition count (0: it does not exist, -1: unknown). */
+static int partitions(cf_worker *w)
+{
+        rd_kafka_topic_t *t = rd_kafka_topic_new(w->oc, w->svc->sc.topic_outcomes, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        int n = -1;
+        if (t && !rd_kafka_metadata(w->oc, 0, t, &md, 10000) && md->topic_cnt == 1)
+                n = md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                        ? 0
+                        : md->topics[0].partition_cnt;
+        if (md) rd_kafka_metadata_destroy(md);
+        if (t) rd_kafka_topic_destroy(t);
+        return n;
+}
+
+/* Learn what one fetch returned: decode + learn through the chain, bad ones to
+ * the DLQ. Returns the messages handled or -1 when a dead letter failed. */
+static int learn_fetched(cf_worker *w, int max, int timeout_ms)
+{
+        ssize_t n = rd_kafka_consume_batch_queue(w->oq, timeout_ms, w->omsgs, (size_t)max);
+        if (n <= 0) return 0;
+        cf_batch *b = &w->obatch;
+        cf_batch_reset(b);
+        b->now_ms = cf_now_ms();
+        for (ssize_t i = 0; i < n; i++) {
+                rd_kafka_message_t *m = w->omsgs[i];
+                if (m->err) {
+                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                cf_log(CF_LOG_WARN, COMPONENT, "worker %d: %s", w->id,
+                                       rd_kafka_message_errstr(m));
+                        continue;
+                }
+                if (m->partition < 0 || m->partition >= w->out_parts) continue;
+                cf_record *r = cf_batch_add(b, m->payload, m->len);
+                r->src.topic = w->svc->sc.topic_outcomes;
+                r->src.partition = m->partition;
+                r->src.offset = m->offset;
+                r->src.key = m->key;
+                r->src.key_len = m->key_len;
+                w->out_next[m->partition] = m->offset + 1;
+        }
+        int rc = (int)b->n;
+        if (b->n) {
+                cf_chain_learn(w->chain, b);
+                w->out_dirty = true;
+                for (size_t i = 0; i < b->n && rc >= 0; i++)
+                        if (b->recs[i].status == CF_REC_DEAD_LETTER &&
+                            cf_worker_produce_dead_letter(w, &b->recs[i]))
+                                rc = -1;
+        }
+        for (ssize_t i = 0; i < n; i++)
+                rd_kafka_message_destroy(w->omsgs[i]);
+        return rc;
+}
+
+/* Read up to the end offsets known now (the bootstrap). */
+static int catch_up(cf_worker *w)
+{
+        int64_t hi[CF_OUT_MAX_PARTS];
+        int64_t t0 = cf_mono_ms(), last_log = t0;
+        for (int p = 0; p < w->out_parts; p++) {
+                int64_t lo = 0;
+                hi[p] = 0;
+                rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+                    w->oc, w->svc->sc.topic_outcomes, p, &lo, &hi[p], 10000);
+                if (e) {
+                        cf_log(CF_LOG_WARN, COMPONENT, "worker %d: %s watermarks: %s", w->id,
+                               w->svc->sc.topic_outcomes, rd_kafka_err2str(e));
+                        return 0; /* learnt as they come */
+                }
+                /* retention may have deleted the start: begin at the oldest kept */
+                if (w->out_next[p] < lo) w->out_next[p] = lo;
+        }
+        for (;;) {
+                int behind = 0;
+                for (int p = 0; p < w->out_parts; p++)
+                        behind |= w->out_next[p] < hi[p];
+                if (!behind || atomic_load(&w->svc->stop) || atomic_load(&w->fatal)) break;
+                if (learn_fetched(w, 4096, 200) < 0) return -1;
+                if (cf_mono_ms() - last_log > 5000) {
+                        last_log = cf_mono_ms();
+                        cf_log(CF_LOG_INFO, COMPONENT,
+                               "worker %d: catching up on %s (%" PRIu64 " learnt)", w->id,
+                               w->svc->sc.topic_outcomes,
+                               cf_chain_counters(w->chain)->outcomes_learnt);
+                }
+        }
+        cf_log(CF_LOG_INFO, COMPONENT,
+               "worker %d: %s read to its end in %lld ms (%" PRIu64 " outcomes learnt, %" PRIu64
+               " dead-lettered)",
+               w->id, w->svc->sc.topic_outcomes, (long long)(cf_mono_ms() - t0),
+               cf_chain_counters(w->chain)->outcomes_learnt,
+               cf_chain_counters(w->chain)->outcomes_dead_lettered);
+        return 0;
+}
+
+/* ---- the worker's calls ---- */
+
+int cf_outcomes_init(cf_worker *w, char *errstr, size_t errstr_size)
+{
+        if (!enabled(w)) return 0;
+        char err[512];
+        rd_kafka_conf_t *c =
+            cf_kafka_conf_new(w->svc->cfg, w->svc->bootstrap, CF_KAFKA_CONSUMER, err, sizeof err);
+        if (!c) {
+                snprintf(errstr, errstr_size, "outcomes consumer: %s", err);
+                return -1;
+        }
+        /* outside the group: offsets live in the model's checkpoint, not the group */
+        rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
+        rd_kafka_conf_set(c, "enable.auto.offset.store", "false", NULL, 0);
+        rd_kafka_conf_set(c, "group.id", "customsflow-outcomes-unused", NULL, 0);
+        rd_kafka_conf_set(c, "enable.partition.eof", "false", NULL, 0);
+        w->oc = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+        if (!w->oc) {
+                snprintf(errstr, errstr_size, "outcomes consumer: %s", err);
+                return -1;
+        }
+        rd_kafka_poll_set_consumer(w->oc);
+        w->oq = rd_kafka_queue_get_consumer(w->oc);
+        cf_batch_init(&w->obatch, 4096);
+        w->omsgs = calloc(4096, sizeof *w->omsgs);
+        return 0;
+}
+
+int cf_outcomes_start(cf_worker *w)
+{
+        if (!w->oc) return 0;
+        int n = partitions(w);
+        if (n <= 0) {
+                cf_log(CF_LOG_WARN, COMPONENT,
+                       "worker %d: outcomes topic '%s' %s: risk_model has nothing to learn from "
+                       "(create it with one partition; checked again every minute)",
+                       w->id, w->svc->sc.topic_outcomes,
+                       n == 0 ? "does not exist" : "not readable now");
+                w->out_retry_ms = cf_mono_ms() + 60000;
+                return 0;
+        }
+        if (n > CF_OUT_MAX_PARTS) n = CF_OUT_MAX_PARTS;
+        if (n > 1 && w->id == 0)
+                cf_log(CF_LOG_WARN, COMPONENT,
+                       "outcomes topic '%s' has %d partitions: each worker interleaves them in "
+                       "its own order, so their models may differ slightly (use one partition)",
+                       w->svc->sc.topic_outcomes, n);
+        w->out_parts = n;
+        w->out_retry_ms = 0;
+        restore(w);
+        if (assign(w)) return 0;
+        w->out_checkpoint_ms = cf_mono_ms();
+        return catch_up(w);
+}
+
+int cf_outcomes_poll(cf_worker *w)
+{
+        if (!w->oc) return 0;
+        if (!w->out_parts) {
+                if (w->out_retry_ms && cf_mono_ms() >= w->out_retry_ms) return cf_outcomes_start(w);
+                return 0;
+        }
+        return learn_fetched(w, POLL_MAX, 0) < 0 ? -1 : 0;
+}
+
+int cf_outcomes_checkpoint(cf_worker *w, bool force)
+{
+        if (!w->oc || !w->out_parts || !w->out_dirty || w->id != 0 || !w->svc->sc.changelog)
+                return 0;
+        if (!force && cf_mono_ms() - w->out_checkpoint_ms < w->svc->sc.outcomes_interval_ms)
+                return 0;
+        return checkpoint(w);
+}
+
+void cf_outcomes_destroy(cf_worker *w)
+{
+        if (w->oq) rd_kafka_queue_destroy(w->oq);
+        if (w->oc) {
+                rd_kafka_consumer_close(w->oc);
+                rd_kafka_destroy(w->oc);
+        }
+        if (w->omsgs) cf_batch_destroy(&w->obatch);
+        free(w->omsgs);
+        w->oq = NULL;
+        w->oc = NULL;
+        w->omsgs = NULL;
+}
