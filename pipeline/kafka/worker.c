@@ -73,6 +73,7 @@ static bool part_ok(int32_t p)
 }
 
 static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only);
+static void publish(cf_worker *w, bool force);
 
 static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
 {
@@ -106,6 +107,9 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
         }
         rd_kafka_assign(w->consumer, parts);
         w->pub.assigned = true;
+        /* published before restoring ends: /readyz read "starting" in between
+         * until the next (once a second) publication after a short restore */
+        publish(w, true);
         atomic_store(&w->restoring, false);
         cf_log(CF_LOG_INFO, COMPONENT, "worker %d: assigned %d partition(s)", w->id, parts->cnt);
 }
