@@ -7,7 +7,12 @@
  * empty) and for its second half alone (state warmed by the first half, as
  * in a service that has been running: most growth is behind it).
  *
- * usage: bench_detect FILE.jsonl [CONFIG (default deploy/examples/customsflow.yaml)]
+ * Population state (unit value, volume, certificates) is merged at epoch
+ * barriers, as replay does: batches are one epoch each (EPOCH lines, replay's
+ * default epoch_lines, or argv[3]) and every barrier (publish, apply, settle)
+ * is timed with the stage.
+ *
+ * usage: bench_detect FILE.jsonl [CONFIG (default deploy/examples/customsflow.yaml)] [EPOCH]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +26,23 @@
 
 extern const cf_stage_plugin cf_stage_decode, cf_stage_dedup, cf_stage_detect;
 
-#define BATCH 4096
+#define EPOCH 128
+
+/* The epoch barrier of one partition (replay's, pipeline/cli/replay_epochs.c). */
+static void barrier(cf_stage *det, cf_buf *buf)
+{
+        char err[256];
+        cf_buf_reset(buf);
+        cf_stage_detect.publish(det, 0, CF_GLOBAL_DELTA, buf);
+        size_t off = 0;
+        cf_global_msg m;
+        while (cf_global_next(buf->p, buf->len, &off, &m) > 0)
+                if (cf_stage_detect.apply(det, &m, err, sizeof err)) {
+                        fprintf(stderr, "bench_detect: %s\n", err);
+                        exit(1);
+                }
+        cf_stage_detect.settle(det);
+}
 
 static cf_stage make(const cf_stage_plugin *p, const cf_config *cfg)
 {
@@ -51,10 +72,12 @@ static double cpu_s(void)
 int main(int argc, char **argv)
 {
         if (argc < 2) {
-                fprintf(stderr, "usage: bench_detect FILE.jsonl [CONFIG]\n");
+                fprintf(stderr, "usage: bench_detect FILE.jsonl [CONFIG] [EPOCH]\n");
                 return 2;
         }
         const char *conf = argc > 2 ? argv[2] : CF_DATADIR "/customsflow.yaml";
+        size_t BATCH = argc > 3 ? (size_t)atol(argv[3]) : EPOCH;
+        if (BATCH < 1) BATCH = EPOCH;
         cf_config cfg;
         char err[1024];
         if (cf_config_load(&cfg, conf, err, sizeof(err))) {
@@ -99,8 +122,10 @@ int main(int argc, char **argv)
         }
         fclose(in);
         free(line);
-        printf("bench_detect: %zu records, %zu processed (after decode and dedup), %zu batches\n",
-               total, ok, nb);
+        printf("bench_detect: %zu records, %zu processed (after decode and dedup), %zu epochs of "
+               "%zu lines\n",
+               total, ok, nb, BATCH);
+        cf_buf gbuf = {0};
         double rate[3], crate[3], hrate[3];
         size_t flagged = 0, ok_half = 0;
         for (size_t k = nb / 2; k < nb; k++)
@@ -119,6 +144,7 @@ int main(int argc, char **argv)
                 for (size_t k = 0; k < nb; k++) {
                         if (k == nb / 2) ch = cpu_s();
                         cf_stage_detect.process(&det, &bs[k]);
+                        barrier(&det, &gbuf);
                 }
                 double dt = cf_mono_s() - t0, ct = cpu_s() - c0;
                 hrate[pass] = (double)ok_half / (cpu_s() - ch);
@@ -142,6 +168,7 @@ int main(int argc, char **argv)
         for (size_t k = 0; k < nb; k++)
                 cf_batch_destroy(&bs[k]);
         free(bs);
+        cf_buf_free(&gbuf);
         cf_stage_decode.destroy(&dec);
         cf_stage_dedup.destroy(&dd);
         cf_config_free(&cfg);

@@ -125,7 +125,7 @@ int cf_console_load_file(cf_console *c, const char *path, char kind, char *errst
         cf_store_bulk(s, true);
         cf_flag_parser p = {0};
         cf_linereader lr;
-        cf_linereader_init(&lr, f);
+        cf_linereader_init(&lr, f, 0);
         int rc = 0, more = 1;
         uint64_t total = 0;
         double t0 = cf_mono_s();
@@ -134,8 +134,10 @@ int cf_console_load_file(cf_console *c, const char *path, char kind, char *errst
                 const char *line;
                 size_t n;
                 int64_t in_batch = 0;
+                /* 2: the reader's buffer is full: commit, compact, go on (it
+                 * hands out no line then) */
                 while (in_batch < c->cc.ingest_batch &&
-                       (more = cf_linereader_next(&lr, &line, &n)) > 0) {
+                       (more = cf_linereader_next(&lr, &line, &n)) == 1) {
                         char where[600];
                         snprintf(where, sizeof where, "%s:%lld", path, lr.line_no);
                         if (n && cf_console_ingest_one(c, s, &p, kind == 'f', line, n, where)) {

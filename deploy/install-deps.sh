@@ -14,6 +14,7 @@ PKGS=(
   libyaml-dev           # config and rules files
   libcsv-dev            # reference-data CSV files
   libmicrohttpd-dev     # /metrics, /healthz, /readyz; the review console's web server (TLS via GnuTLS)
+  zlib1g-dev            # CRC32: replay --partitions assigns keys as librdkafka's partitioner
   libsqlite3-dev        # the review console's case store
   libargon2-dev         # console passwords (Argon2id)
   libgnutls28-dev       # console session-token digests (SHA-256)
@@ -26,6 +27,7 @@ PKGS=(
   python3 python3-jsonschema python3-yaml  # schema checks in tests (config YAML -> JSON)
   ca-certificates       # TLS CAs (a relative ssl.ca.location test copies the system bundle)
   dpkg-dev adduser systemd  # the .deb: dpkg-shlibdeps for its Depends, its postinst, systemd-analyze verify
+  strace                # test_replay_state: the state save is write, fsync, rename, fsync(dir)
 )
 # CF_DEPS_NO_BROWSER=1 (image builds): without the browser test's chromium and driver
 if [ "${CF_DEPS_NO_BROWSER:-0}" = 1 ]; then

@@ -183,8 +183,12 @@ static bool value_outlier(cf_gen *g)
         gen_rec *r = &g->cur[0];
         gen_make_legit(g, r, -1);
         gen_set_hs(g, r, h, NULL);
+        /* 15-30 times off the reference price, and at least 6-10 sigmas of the goods'
+         * own spread: for goods whose prices spread widely (sigma 1) a factor of 30 is
+         * still an ordinary price */
         double f = uniform(g, 15, 30), sigma = g->ref.hs[h].sigma;
-        double z = (gen_rng_chance(&g->rng, 0.75) ? -1 : 1) * log(f) / sigma;
+        double zs = fmax(log(f) / sigma, uniform(g, 6, 10));
+        double z = (gen_rng_chance(&g->rng, 0.75) ? -1 : 1) * zs;
         gen_price(g, r, gen_legit_value(g), z);
         r->labels |= gen_label("unit_value_outlier");
         single(g);
@@ -389,7 +393,9 @@ void gen_campaign_line(cf_gen *g, gen_campaign *c, gen_rec *r)
         switch (c->type) {
         case CAMP_SURGE:
                 gen_price(g, r, uniform(g, 40000, 90000), gen_legit_z(g));
-                r->labels |= gen_label("origin_volume_surge");
+                /* by the definition: from the declaration that takes the window's count
+                 * past the threshold (each campaign line is a declaration) */
+                if (c->step >= GEN_SURGE_MIN_DECL) r->labels |= gen_label("origin_volume_surge");
                 break;
         case CAMP_NEWEXP:
         case CAMP_NEWEXP_LA:

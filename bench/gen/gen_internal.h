@@ -169,8 +169,11 @@ uint16_t gen_cc(const char *s);
 #define GEN_NEWEXP_DAYS        90        /* new_exporter_surge: "new" horizon */
 #define GEN_NEWEXP_WARMUP_DAYS 30 /* exporters first seen earlier in the stream are established */
 #define GEN_CERT_MAX_DECL      3  /* certificate_reuse: declarations per certificate */
-#define GEN_DAY_MS             86400000LL
-#define GEN_CAP_DAYS           366 /* longest capacity period of the registry format */
+/* origin_volume_surge: declarations a surge needs in the short window before the rule
+ * can see it (count_ratio 5 x min_baseline_count 2, on a pair with no regular trade) */
+#define GEN_SURGE_MIN_DECL 10
+#define GEN_DAY_MS         86400000LL
+#define GEN_CAP_DAYS       366 /* longest capacity period of the registry format */
 
 enum gen_camp_type {
         CAMP_REGISTERED, /* a registered exporter's regular flow (under capacity) */

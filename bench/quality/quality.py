@@ -41,6 +41,7 @@ def main():
     ap.add_argument("--dup-rate", default=None)
     ap.add_argument("--bad-rate", default=None)
     ap.add_argument("--reference", help="reference folder for the generator")
+    ap.add_argument("--per-day", help="generated messages per day of event time")
     ap.add_argument("--data")
     ap.add_argument("--truth")
     ap.add_argument("--flags-out", help="keep the flags file here")
@@ -62,6 +63,8 @@ def main():
             cmd += ["--bad-rate", a.bad_rate]
         if a.reference:
             cmd += ["--reference", a.reference]
+        if a.per_day:
+            cmd += ["--per-day", a.per_day]
         run(cmd)
     flags = a.flags_out or os.path.join(tmp, "flags.jsonl")
     cmd = [a.bin, "replay", "--no-progress", "--in", data, "--flags", flags, "--dlq", os.path.join(tmp, "dlq.jsonl")]

@@ -31,9 +31,24 @@ void cf_install_signals(cf_service *s);
 /** SIGHUP stops too (a closed terminal: `demo` in the foreground). After cf_install_signals. */
 void cf_install_hup_stops(void);
 
-/** Write the one-line JSON summary (DESIGN §7) of counters to f; rules names flags_by_rule. */
-void cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules, double elapsed_s);
-/** Open path for writing ("-" = stdout); NULL path gives NULL. Exits 2 on error. */
-FILE *cf_open_out(const char *path);
+/** Write the one-line JSON summary (DESIGN §7) of counters to f (rules names
+ * flags_by_rule); extra (NULL or JSON
+ * members, e.g. "\"error\":...") is appended inside the object. -1 if it cannot be written. */
+int cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules,
+                     double elapsed_s, const char *extra);
+/** Open path for writing ("-" = stdout): the stream, or NULL with "path: reason" in errstr. */
+FILE *cf_open_out(const char *path, char *errstr, size_t errstr_size);
+
+/* Numeric options: the whole value must parse and lie in [min, max]; else
+ * "customsflow CMD: --NAME: 'V' is not ..." on stderr and -1. */
+/** An integer option (decimal). */
+int cf_opt_int(const char *cmd, const char *name, const char *v, long long min, long long max,
+               long long *out);
+/** An unsigned 64-bit option (decimal, no sign). */
+int cf_opt_u64(const char *cmd, const char *name, const char *v, uint64_t min, uint64_t max,
+               uint64_t *out);
+/** A finite number option. */
+int cf_opt_double(const char *cmd, const char *name, const char *v, double min, double max,
+                  double *out);
 
 #endif

@@ -2,6 +2,8 @@
  * cli_util.c - helpers shared by the subcommands.
  */
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,7 +11,8 @@
 #include "pipeline/core/buf.h"
 #include "pipeline/cli/cli.h"
 
-void cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules, double elapsed_s)
+int cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules,
+                     double elapsed_s, const char *extra)
 {
         cf_buf b = {0};
         cf_buf_printf(&b,
@@ -29,22 +32,67 @@ void cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules, d
                 cf_buf_printf(&b, ",\"outcomes_learnt\":%llu,\"outcomes_dead_lettered\":%llu",
                               (unsigned long long)k->outcomes_learnt,
                               (unsigned long long)k->outcomes_dead_lettered);
-        cf_buf_printf(&b, ",\"invariant_ok\":%s}\n",
+        cf_buf_printf(&b, ",\"invariant_ok\":%s",
                       k->in == k->processed + k->duplicates + k->dead_lettered ? "true" : "false");
-        fwrite(b.p, 1, b.len, f);
-        fflush(f);
+        if (extra && *extra) cf_buf_printf(&b, ",%s", extra);
+        cf_buf_puts(&b, "}\n");
+        int rc = fwrite(b.p, 1, b.len, f) == b.len && fflush(f) == 0 ? 0 : -1;
         cf_buf_free(&b);
+        return rc;
 }
 
-FILE *cf_open_out(const char *path)
+FILE *cf_open_out(const char *path, char *errstr, size_t errstr_size)
 {
-        if (!path) return NULL;
         if (!strcmp(path, "-")) return stdout;
         FILE *f = fopen(path, "wb");
-        if (!f) {
-                fprintf(stderr, "customsflow: cannot open %s for writing: %s\n", path,
-                        strerror(errno));
-                exit(2);
-        }
+        if (!f)
+                snprintf(errstr, errstr_size, "cannot open %s for writing: %s", path,
+                         strerror(errno));
         return f;
+}
+
+static int opt_bad(const char *cmd, const char *name, const char *v, const char *what)
+{
+        fprintf(stderr, "customsflow %s: --%s: '%s' is not %s\n", cmd, name, v, what);
+        return -1;
+}
+
+int cf_opt_int(const char *cmd, const char *name, const char *v, long long min, long long max,
+               long long *out)
+{
+        char *end, what[96];
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        snprintf(what, sizeof(what), "an integer in [%lld, %lld]", min, max);
+        if (errno || end == v || *end || x < min || x > max) return opt_bad(cmd, name, v, what);
+        *out = x;
+        return 0;
+}
+
+int cf_opt_u64(const char *cmd, const char *name, const char *v, uint64_t min, uint64_t max,
+               uint64_t *out)
+{
+        char *end, what[96];
+        errno = 0;
+        unsigned long long x = strtoull(v, &end, 10);
+        snprintf(what, sizeof(what), "an integer in [%llu, %llu]", (unsigned long long)min,
+                 (unsigned long long)max);
+        /* strtoull accepts "-1" (as 2^64-1) and leading spaces: refuse both */
+        if (errno || end == v || *end || *v < '0' || *v > '9' || x < min || x > max)
+                return opt_bad(cmd, name, v, what);
+        *out = x;
+        return 0;
+}
+
+int cf_opt_double(const char *cmd, const char *name, const char *v, double min, double max,
+                  double *out)
+{
+        char *end, what[96];
+        errno = 0;
+        double x = strtod(v, &end);
+        snprintf(what, sizeof(what), "a number in [%g, %g]", min, max);
+        if (errno || end == v || *end || !isfinite(x) || x < min || x > max)
+                return opt_bad(cmd, name, v, what);
+        *out = x;
+        return 0;
 }

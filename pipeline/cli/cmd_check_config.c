@@ -13,6 +13,7 @@
 #include "pipeline/core/chain.h"
 #include "console/console.h"
 #include "pipeline/cli/cli.h"
+#include "pipeline/cli/replay_epochs.h"
 #include "pipeline/core/config.h"
 #include "stages/detect/detect.h"
 #include "pipeline/kafka/service.h"
@@ -80,6 +81,8 @@ static void print_schema(FILE *out)
         cf_chain_schema(&b);
         cf_buf_putc(&b, ',');
         cf_console_schema(&b);
+        cf_buf_putc(&b, ',');
+        cf_replay_schema(&b);
         cf_buf_puts(&b, "}}");
         print_pretty(out, b.p, b.len);
         cf_buf_free(&b);
@@ -123,6 +126,7 @@ int cf_cmd_check_config(int argc, char **argv)
                         cf_service_describe(stdout);
                         cf_chain_describe(stdout);
                         cf_console_describe(stdout);
+                        cf_replay_describe(stdout);
                         return 0;
                 case 'S':
                         print_schema(stdout);
@@ -171,6 +175,12 @@ int cf_cmd_check_config(int argc, char **argv)
                 return 1;
         }
         cf_console_cfg_free(&cc);
+        cf_replay_cfg rc;
+        if (cf_replay_cfg_load(&rc, &cfg, err, sizeof err)) {
+                fprintf(stderr, "customsflow check-config: %s\n", err);
+                cf_config_free(&cfg);
+                return 1;
+        }
         cf_chain *c = cf_chain_new(cfg.root, cfg.base_dir, err, sizeof(err));
         if (!c) {
                 fprintf(stderr, "customsflow check-config: %s\n", err);

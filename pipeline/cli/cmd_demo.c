@@ -23,6 +23,7 @@
 #include "pipeline/cli/cli.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/log.h"
+#include "pipeline/core/utf8.h"
 #include "pipeline/kafka/service.h"
 
 #define N_LATEST 6
@@ -51,9 +52,15 @@ typedef struct demo {
 static void on_flag(void *opaque, const cf_record *r)
 {
         demo *d = opaque;
+        /* the id is input: escaped, so a declaration_id cannot drive the terminal
+         * (set its title, clear the screen, print a fake alert) */
+        cf_buf id = {0};
+        cf_term_escape(&id, r->decl.declaration_id.p,
+                       r->decl.declaration_id.n < 64 ? r->decl.declaration_id.n : 64);
         char line[256];
-        int n = snprintf(line, sizeof line, "%.*s/%lld score %.0f:", (int)r->decl.declaration_id.n,
-                         r->decl.declaration_id.p, (long long)r->decl.line, r->score);
+        int n = snprintf(line, sizeof line, "%.*s/%lld score %.0f:", (int)id.len, id.p ? id.p : "",
+                         (long long)r->decl.line, r->score);
+        cf_buf_free(&id);
         for (int i = 0; i < r->n_reasons && n < (int)sizeof line - 2; i++)
                 n += snprintf(line + n, sizeof line - (size_t)n, " %s", r->reasons[i].rule);
         pthread_mutex_lock(&d->mtx);
@@ -242,9 +249,11 @@ static void usage(FILE *f)
 
 static int create_topics(rd_kafka_mock_cluster_t *mc, const cf_service_cfg *sc, int partitions)
 {
-        const char *const topics[] = {sc->topic_in,  sc->topic_flags,     sc->topic_stats,
-                                      sc->topic_dlq, sc->topic_changelog, sc->topic_outcomes};
-        for (int i = 0; i < 6; i++)
+        const char *const topics[] = {sc->topic_in,        sc->topic_flags,
+                                      sc->topic_stats,     sc->topic_dlq,
+                                      sc->topic_changelog, sc->topic_outcomes,
+                                      sc->topic_baselines, sc->topic_certificates};
+        for (int i = 0; i < 8; i++)
                 if (rd_kafka_mock_topic_create(mc, topics[i], (i == 0 || i == 4) ? partitions : 1,
                                                1))
                         return -1;
@@ -266,21 +275,24 @@ int cf_cmd_demo(int argc, char **argv)
         int ch;
         optind = 1;
         while ((ch = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
+                long long parts = d.partitions;
+                int rc = 0;
                 switch (ch) {
                 case 'n':
-                        d.count = strtoull(optarg, NULL, 10);
+                        rc = cf_opt_u64("demo", "count", optarg, 0, UINT64_MAX, &d.count);
                         break;
                 case 'r':
-                        d.rate = strtod(optarg, NULL);
+                        rc = cf_opt_double("demo", "rate", optarg, 1e-3, 1e9, &d.rate);
                         break;
                 case 'p':
-                        d.partitions = atoi(optarg);
+                        rc = cf_opt_int("demo", "partitions", optarg, 1, 64, &parts);
+                        d.partitions = (int)parts;
                         break;
                 case 's':
-                        d.seed = strtoull(optarg, NULL, 10);
+                        rc = cf_opt_u64("demo", "seed", optarg, 0, UINT64_MAX, &d.seed);
                         break;
                 case 'o':
-                        d.outcome_rate = strtod(optarg, NULL);
+                        rc = cf_opt_double("demo", "outcome-rate", optarg, 0, 1, &d.outcome_rate);
                         break;
                 case 'c':
                         path = optarg;
@@ -292,11 +304,10 @@ int cf_cmd_demo(int argc, char **argv)
                         usage(stderr);
                         return 2;
                 }
+                if (rc) return 2;
         }
-        if (!(d.rate > 0) || d.partitions < 1 || d.partitions > 64 || d.outcome_rate < 0 ||
-            d.outcome_rate > 1) {
-                fprintf(stderr, "customsflow demo: --rate must be > 0, --partitions 1..64, "
-                                "--outcome-rate 0..1\n");
+        if (optind < argc) {
+                fprintf(stderr, "customsflow demo: unexpected argument '%s'\n", argv[optind]);
                 return 2;
         }
         pthread_mutex_init(&d.mtx, NULL);
@@ -379,7 +390,10 @@ int cf_cmd_demo(int argc, char **argv)
         pthread_join(pt, NULL);
         cf_service_counters(s, &k);
         if (tty) draw(&d, s, &k, cf_mono_s() - t0, 0);
-        cf_print_summary(stdout, &k, cf_service_rules(s), cf_mono_s() - t0);
+        if (cf_print_summary(stdout, &k, cf_service_rules(s), cf_mono_s() - t0, NULL)) {
+                perror("customsflow demo: cannot write the summary to stdout");
+                rc = 1;
+        }
         if (d.count && k.in != d.count) {
                 fprintf(stderr, "customsflow demo: %llu of %llu records accounted for\n",
                         (unsigned long long)k.in, (unsigned long long)d.count);

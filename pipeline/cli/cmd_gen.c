@@ -51,29 +51,6 @@ static void usage(FILE *f)
                 "  -h, --help        this help\n");
 }
 
-static int parse_rate(const char *name, const char *v, double *out)
-{
-        char *end;
-        *out = strtod(v, &end);
-        if (*end || end == v || *out < 0 || *out > 1) {
-                fprintf(stderr, "customsflow gen: --%s: '%s' is not a rate in [0, 1]\n", name, v);
-                return -1;
-        }
-        return 0;
-}
-
-static int parse_u64(const char *name, const char *v, uint64_t *out)
-{
-        char *end;
-        if (*v == '-') goto bad;
-        *out = strtoull(v, &end, 10);
-        if (*end || end == v) goto bad;
-        return 0;
-bad:
-        fprintf(stderr, "customsflow gen: --%s: '%s' is not a non-negative integer\n", name, v);
-        return -1;
-}
-
 int cf_cmd_gen(int argc, char **argv)
 {
         static const struct option lo[] = {{"seed", required_argument, 0, 's'},
@@ -102,10 +79,10 @@ int cf_cmd_gen(int argc, char **argv)
                 int rc = 0;
                 switch (ch) {
                 case 's':
-                        rc = parse_u64("seed", optarg, &o.seed);
+                        rc = cf_opt_u64("gen", "seed", optarg, 0, UINT64_MAX, &o.seed);
                         break;
                 case 'n':
-                        rc = parse_u64("count", optarg, &o.count);
+                        rc = cf_opt_u64("gen", "count", optarg, 1, UINT64_MAX, &o.count);
                         break;
                 case 'o':
                         out = optarg;
@@ -114,23 +91,19 @@ int cf_cmd_gen(int argc, char **argv)
                         truth_path = optarg;
                         break;
                 case 'D':
-                        rc = parse_rate("dup-rate", optarg, &o.dup_rate);
+                        rc = cf_opt_double("gen", "dup-rate", optarg, 0, 1, &o.dup_rate);
                         break;
                 case 'B':
-                        rc = parse_rate("bad-rate", optarg, &o.bad_rate);
+                        rc = cf_opt_double("gen", "bad-rate", optarg, 0, 1, &o.bad_rate);
                         break;
                 case 'F':
-                        rc = parse_rate("fraud-rate", optarg, &o.fraud_rate);
+                        rc = cf_opt_double("gen", "fraud-rate", optarg, 0, 1, &o.fraud_rate);
                         break;
                 case 'r':
                         o.reference = optarg;
                         break;
                 case 'p':
-                        rc = parse_u64("per-day", optarg, &per_day);
-                        if (!rc && !per_day) {
-                                fprintf(stderr, "customsflow gen: --per-day must be > 0\n");
-                                rc = -1;
-                        }
+                        rc = cf_opt_u64("gen", "per-day", optarg, 1, UINT64_MAX, &per_day);
                         break;
                 case 'S':
                         if (cf_parse_rfc3339(optarg, strlen(optarg), &o.start_ms)) {
@@ -145,7 +118,7 @@ int cf_cmd_gen(int argc, char **argv)
                         outcomes_path = optarg;
                         break;
                 case 'R':
-                        rc = parse_rate("outcome-rate", optarg, &outcome_rate);
+                        rc = cf_opt_double("gen", "outcome-rate", optarg, 0, 1, &outcome_rate);
                         break;
                 case 'q':
                         quiet = 1;
@@ -165,19 +138,21 @@ int cf_cmd_gen(int argc, char **argv)
         }
         o.per_day = (double)per_day;
         if (outcomes_path) o.outcome_rate = outcome_rate;
-        if (!o.count) {
-                fprintf(stderr, "customsflow gen: --count must be > 0\n");
-                return 2;
-        }
         char err[512];
         cf_gen *g = cf_gen_new(&o, err, sizeof err);
         if (!g) {
                 fprintf(stderr, "customsflow gen: %s\n", err);
                 return 2;
         }
-        FILE *fo = cf_open_out(out), *ft = truth_path ? cf_open_out(truth_path) : NULL;
-        FILE *fx = outcomes_path ? cf_open_out(outcomes_path) : NULL;
-        if (!fo || (truth_path && !ft)) {
+        FILE *fo = cf_open_out(out, err, sizeof err);
+        FILE *ft = fo && truth_path ? cf_open_out(truth_path, err, sizeof err) : NULL;
+        FILE *fx = fo && (!truth_path || ft) && outcomes_path
+                       ? cf_open_out(outcomes_path, err, sizeof err)
+                       : NULL;
+        if (!fo || (truth_path && !ft) || (outcomes_path && !fx)) {
+                fprintf(stderr, "customsflow gen: %s\n", err);
+                if (fo && fo != stdout) fclose(fo);
+                if (ft && ft != stdout) fclose(ft);
                 cf_gen_free(g);
                 return 2;
         }

@@ -495,7 +495,10 @@ int cf_cmd_learn_eval(int argc, char **argv)
         if (!(e.model = model_new(&o, &cfg))) goto out;
         double t0 = cf_mono_s();
         if (load(&o, o.train, &train) || load(&o, o.test, &test)) goto out;
-        e.scores = cf_open_out(o.scores);
+        if (o.scores && !(e.scores = cf_open_out(o.scores, err, sizeof err))) {
+                fprintf(stderr, "customsflow learn-eval: %s\n", err);
+                goto out;
+        }
         cf_batch_init(&e.b, 4096);
         if (o.shuffle) {
                 e.labels = malloc(train.len / 16 + 1); /* an outcome line is > 16 bytes */

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/core/utf8.h"
+
 static void *xrealloc(void *p, size_t n)
 {
         void *q = realloc(p, n);
@@ -61,7 +63,10 @@ void cf_record_dead_letter(cf_batch *b, cf_record *r, const char *code, const ch
         int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
         va_end(ap);
         if (n < 0) n = 0;
-        if ((size_t)n >= sizeof(tmp)) n = sizeof(tmp) - 1;
+        /* cut on a character boundary, and never let a byte that is not UTF-8
+         * into the message: it goes into JSON (replay's DLQ) and Kafka headers */
+        n = (int)cf_utf8_prefix(tmp, (size_t)n, sizeof(tmp) - 1);
+        cf_utf8_sanitize(tmp, (size_t)n);
         r->status = CF_REC_DEAD_LETTER;
         r->err_code = code;
         r->err_msg = cf_arena_strndup(&b->arena, tmp, (size_t)n);

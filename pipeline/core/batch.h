@@ -180,6 +180,8 @@ typedef struct cf_outcome {
 typedef struct cf_record {
         const char *data; /* original bytes, unchanged */
         size_t len;
+        uint64_t dropped; /* bytes the source cut off after data[len) (replay: a line longer
+                             than max_message_bytes); 0 = the whole message */
         cf_source src;
         int64_t timestamp_ms; /* Kafka message timestamp (produce time), 0 if none */
         cf_rec_status status;
@@ -218,7 +220,9 @@ typedef struct cf_batch {
         cf_buf out; /* bytes of every output's key and value */
         cf_output *outs;
         size_t n_outs, cap_outs;
-        int64_t now_ms; /* wall clock at batch start (processed_at) */
+        int64_t now_ms; /* wall clock at batch start (processed_at); 0 = none */
+        bool replay;    /* records come from a file replay: decode's event-time reference
+                           may also be the highest event time seen (kept across resets) */
 } cf_batch;
 
 /** Allocate a batch able to hold cap records. */

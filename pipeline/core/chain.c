@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/core/utf8.h"
+
+#include <zlib.h>
+
+#include "pipeline/core/stenc.h"
+
 extern const cf_stage_plugin cf_stage_decode;
 extern const cf_stage_plugin cf_stage_dedup;
 extern const cf_stage_plugin cf_stage_detect;
@@ -22,6 +28,7 @@ static const cf_stage_plugin *const registry[] = {
 struct cf_chain {
         cf_stage stages[N_STAGES];
         size_t n;
+        int32_t partitions; /* logical partitions (cf_chain_set_partitions), 0: off */
         cf_counters k;
         const cf_rule_set *rules; /* published by a stage (detect), else NULL */
 };
@@ -110,11 +117,35 @@ void cf_counters_add_batch(cf_counters *k, const cf_batch *b)
         }
 }
 
+void cf_chain_set_partitions(cf_chain *c, int32_t n)
+{
+        c->partitions = n > 0 ? n : 0;
+}
+
+int32_t cf_partition_of(const void *key, size_t len, int32_t n)
+{
+        /* librdkafka's consistent_random: rd_crc32 (IEEE CRC-32, zlib's) of the key */
+        return (int32_t)(crc32(0L, key, (uInt)len) % (uint32_t)n);
+}
+
+static void assign_partitions(const cf_chain *c, cf_batch *b)
+{
+        for (size_t i = 0; i < b->n; i++) {
+                cf_record *r = &b->recs[i];
+                const cf_str *k = &r->decl.exporter_id;
+                r->src.partition = r->status == CF_REC_OK && k->n
+                                       ? cf_partition_of(k->p, k->n, c->partitions)
+                                       : cf_partition_of(r->data, r->len, c->partitions);
+        }
+}
+
 int cf_chain_process(cf_chain *c, cf_batch *b)
 {
         for (size_t i = 0; i < c->n; i++) {
                 cf_stage *s = &c->stages[i];
                 if (s->p->process && s->p->process(s, b)) return -1;
+                /* the first stage decodes the key (exporter_id) */
+                if (!i && c->partitions) assign_partitions(c, b);
         }
         cf_counters_add_batch(&c->k, b);
         return 0;
@@ -126,14 +157,19 @@ int cf_chain_learn(cf_chain *c, cf_batch *b)
                 cf_stage *s = &c->stages[i];
                 if (s->p->learn && s->p->learn(s, b)) return -1;
         }
+        cf_counters_add_outcomes(&c->k, b);
+        return 0;
+}
+
+void cf_counters_add_outcomes(cf_counters *k, const cf_batch *b)
+{
         /* outcomes are not input: counted apart from the accounting invariant */
         for (size_t i = 0; i < b->n; i++) {
                 if (b->recs[i].status == CF_REC_OK)
-                        c->k.outcomes_learnt++;
+                        k->outcomes_learnt++;
                 else
-                        c->k.outcomes_dead_lettered++;
+                        k->outcomes_dead_lettered++;
         }
-        return 0;
 }
 
 int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final)
@@ -143,6 +179,55 @@ int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final)
                 if (s->p->flush && s->p->flush(s, b, now_ms, final)) return -1;
         }
         return 0;
+}
+
+int cf_chain_publish(cf_chain *c, int32_t partition, cf_global_mode mode, cf_buf *out)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (s->p->publish && s->p->publish(s, partition, mode, out)) return -1;
+        }
+        return 0;
+}
+
+int cf_chain_apply(cf_chain *c, const cf_global_msg *m, char *errstr, size_t errstr_size)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                cf_stage *s = &c->stages[i];
+                if (s->p->apply && s->p->apply(s, m, errstr, errstr_size)) return -1;
+        }
+        return 0;
+}
+
+int cf_chain_apply_all(cf_chain *c, const void *data, size_t len, char *errstr, size_t errstr_size)
+{
+        size_t off = 0;
+        cf_global_msg m;
+        int r;
+        while ((r = cf_global_next(data, len, &off, &m)) > 0)
+                if (cf_chain_apply(c, &m, errstr, errstr_size)) return -1;
+        if (r < 0) snprintf(errstr, errstr_size, "population messages: malformed frame");
+        return r;
+}
+
+void cf_chain_settle(cf_chain *c)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (c->stages[i].p->settle) c->stages[i].p->settle(&c->stages[i]);
+}
+
+int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratch, char *errstr,
+                     size_t errstr_size)
+{
+        cf_buf_reset(scratch);
+        for (size_t i = 0; i < n; i++)
+                if (cf_chain_publish(c, parts[i], CF_GLOBAL_DELTA, scratch)) {
+                        snprintf(errstr, errstr_size, "partition %d: publish failed", parts[i]);
+                        return -1;
+                }
+        int rc = cf_chain_apply_all(c, scratch->p, scratch->len, errstr, errstr_size);
+        cf_chain_settle(c);
+        return rc;
 }
 
 void cf_chain_drop(cf_chain *c, int32_t partition)

@@ -22,6 +22,13 @@ typedef struct cf_chain cf_chain;
 
 /** Build every stage from config root (NULL = defaults); NULL + errstr on error. */
 cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, size_t errstr_size);
+/** Logical partitions for in-process runs (replay --partitions): after the first stage
+ * (decode), a record's src.partition becomes the one a Kafka producer keyed by exporter_id
+ * picks among n with librdkafka's default partitioner (CRC32 of the key, modulo n); a
+ * record decode refused goes by the CRC32 of its bytes. n = 0: partitions are left as set. */
+void cf_chain_set_partitions(cf_chain *c, int32_t n);
+/** The partition of key among n as librdkafka's default partitioner picks it. */
+int32_t cf_partition_of(const void *key, size_t len, int32_t n);
 /** Run the batch through every stage and add it to the counters. */
 int cf_chain_process(cf_chain *c, cf_batch *b);
 /** Run a batch of outcome messages through every stage's learn callback (the outcomes input). */
@@ -42,6 +49,26 @@ int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out);
  * before the call in every stage. */
 int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
                      size_t errstr_size);
+/** Append partition's contributions to the population state of every stage (global.h):
+ * since its last publish (delta) or, per changed key, its whole (cumulative). */
+int cf_chain_publish(cf_chain *c, int32_t partition, cf_global_mode mode, cf_buf *out);
+/** Apply one published message to every stage's replica; -1 + errstr if refused. */
+int cf_chain_apply(cf_chain *c, const cf_global_msg *m, char *errstr, size_t errstr_size);
+/** Apply every message of a publish buffer; -1 + errstr at the first refused (the ones
+ * before it stay applied). */
+int cf_chain_apply_all(cf_chain *c, const void *data, size_t len, char *errstr, size_t errstr_size);
+/** A round of applies is over: every stage settles its replica. */
+void cf_chain_settle(cf_chain *c);
+/** The epoch barrier of an in-process run: partitions parts[0..n) publish (delta), every
+ * message is applied, the replicas settle. scratch is a reusable buffer. */
+int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratch, char *errstr,
+                     size_t errstr_size);
+/** Snapshot every stage's replica of the population state into out (framed by stage
+ * name, as cf_chain_snapshot frames partitions). */
+int cf_chain_snapshot_replica(cf_chain *c, cf_buf *out);
+/** Restore the replicas from a cf_chain_snapshot_replica blob (len 0: empty). */
+int cf_chain_restore_replica(cf_chain *c, const void *data, size_t len, char *errstr,
+                             size_t errstr_size);
 /** Forget one partition's state in every stage. */
 void cf_chain_drop(cf_chain *c, int32_t partition);
 /** Reload rules/reference data from a new config; on error nothing changes. */
@@ -60,6 +87,8 @@ void cf_counters_add_batch(cf_counters *k, const cf_batch *b);
 size_t cf_chain_n_stages(const cf_chain *c);
 /** Stage i of the chain, in processing order (NULL past the end). */
 cf_stage *cf_chain_stage_at(cf_chain *c, size_t i);
+/** Add one batch of outcome messages (learnt or dead-lettered) to counters. */
+void cf_counters_add_outcomes(cf_counters *k, const cf_batch *b);
 /** Find a stage by name. */
 cf_stage *cf_chain_stage(cf_chain *c, const char *name);
 /** Free the chain. */

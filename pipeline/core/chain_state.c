@@ -18,8 +18,9 @@
  * (dedup, detect, aggregate) must be there exactly once: a damaged name must
  * not make a stage start empty.
  *
- * Global state (cf_chain_global_*, learnt from the outcomes input) is sealed
- * the same way; the unsealed frames it was written in before are read too.
+ * Global state (cf_chain_global_*, learnt from the outcomes input) and the
+ * replicas of the population state (cf_chain_*_replica) are sealed the same
+ * way; the unsealed frames global state was first written in are read too.
  *
  * @locality: the worker thread that owns the chain.
  */
@@ -35,6 +36,10 @@ static const char *const legacy_stages[] = {"dedup", "detect", "aggregate"};
 #define N_LEGACY   (sizeof(legacy_stages) / sizeof(legacy_stages[0]))
 #define MAX_STAGES 16
 
+/* Which state a snapshot holds: a partition's, the global state learnt from
+ * outcomes, or the replica of the population state. */
+typedef enum kind { PART, GLOBAL, REPLICA } kind;
+
 /* One stage's payload in a snapshot. */
 typedef struct frame {
         const void *p;
@@ -42,38 +47,27 @@ typedef struct frame {
         bool found;
 } frame;
 
-int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out)
+/* Does stage plugin p keep state of kind k? */
+static bool keeps(const cf_stage_plugin *p, kind k)
 {
-        size_t seal = cf_st_seal_begin(out);
-        for (size_t i = 0; i < cf_chain_n_stages(c); i++) {
-                cf_stage *s = cf_chain_stage_at(c, i);
-                if (!s->p->snapshot) continue;
-                cf_st_put_str8(out, s->p->name);
-                size_t blk = cf_st_block_begin(out);
-                if (s->p->snapshot(s, partition, out)) return -1;
-                cf_st_block_end(out, blk);
-        }
-        cf_st_seal_end(out, seal);
-        return 0;
+        return k == PART ? !!p->restore : k == GLOBAL ? !!p->global_restore : !!p->restore_replica;
 }
 
-/* The chain index of the stage with (partition or global) state called (name, n), or -1. */
-static int stage_index(cf_chain *c, const char *name, size_t n, bool global)
+/* The chain index of the stage with state of kind k called (name, n), or -1. */
+static int stage_index(cf_chain *c, const char *name, size_t n, kind k)
 {
         for (size_t i = 0; i < cf_chain_n_stages(c) && i < MAX_STAGES; i++) {
                 const cf_stage_plugin *p = cf_chain_stage_at(c, i)->p;
-                if ((global ? !!p->global_restore : !!p->restore) && strlen(p->name) == n &&
-                    !memcmp(p->name, name, n))
-                        return (int)i;
+                if (keeps(p, k) && strlen(p->name) == n && !memcmp(p->name, name, n)) return (int)i;
         }
         return -1;
 }
 
 /* Record one frame (name, payload) in fr[]; refuses unknown and repeated names. */
 static bool add_frame(cf_chain *c, cf_st_dec *d, const char *name, size_t n, const void *p,
-                      size_t len, frame *fr, bool global)
+                      size_t len, frame *fr, kind k)
 {
-        int i = stage_index(c, name, n, global);
+        int i = stage_index(c, name, n, k);
         if (i < 0)
                 return cf_st_fail(d, "state for stage '%.*s', which this build does not have",
                                   (int)n, name);
@@ -83,8 +77,8 @@ static bool add_frame(cf_chain *c, cf_st_dec *d, const char *name, size_t n, con
 }
 
 /* Split a sealed snapshot's payload into stage frames. */
-static int sealed_frames(cf_chain *c, const void *data, size_t len, frame *fr, bool global,
-                         char *errstr, size_t errstr_size)
+static int sealed_frames(cf_chain *c, const void *data, size_t len, frame *fr, kind k, char *errstr,
+                         size_t errstr_size)
 {
         const void *payload;
         size_t plen;
@@ -100,15 +94,15 @@ static int sealed_frames(cf_chain *c, const void *data, size_t len, frame *fr, b
                 size_t plen2 = cf_st_left(&d);
                 d.p = d.end; /* the stage decodes its own block */
                 cf_st_leave(&d, outer, "stage block");
-                add_frame(c, &d, name, n, p, plen2, fr, global);
+                add_frame(c, &d, name, n, p, plen2, fr, k);
         }
         return cf_st_ok(&d) ? 0 : -1;
 }
 
 /* Split an unsealed snapshot (releases 1 and 2; global state before format 3) into stage
  * frames. */
-static int legacy_frames(cf_chain *c, const void *data, size_t len, frame *fr, bool global,
-                         char *errstr, size_t errstr_size)
+static int legacy_frames(cf_chain *c, const void *data, size_t len, frame *fr, kind k, char *errstr,
+                         size_t errstr_size)
 {
         cf_st_dec d;
         cf_st_dec_init(&d, data, len, "snapshot (unsealed, release 1/2)", errstr, errstr_size);
@@ -122,19 +116,58 @@ static int legacy_frames(cf_chain *c, const void *data, size_t len, frame *fr, b
                         break;
                 }
                 const void *p = cf_st_take(&d, (size_t)flen);
-                if (p) add_frame(c, &d, name, n, p, (size_t)flen, fr, global);
+                if (p) add_frame(c, &d, name, n, p, (size_t)flen, fr, k);
         }
-        for (size_t k = 0; k < N_LEGACY && cf_st_ok(&d) && !global; k++) {
-                int i = stage_index(c, legacy_stages[k], strlen(legacy_stages[k]), false);
+        for (size_t j = 0; j < N_LEGACY && cf_st_ok(&d) && k == PART; j++) {
+                int i = stage_index(c, legacy_stages[j], strlen(legacy_stages[j]), PART);
                 if (i >= 0 && !fr[i].found)
                         cf_st_fail(&d, "no frame for stage '%s' (every release wrote one)",
-                                   legacy_stages[k]);
+                                   legacy_stages[j]);
         }
         return cf_st_ok(&d) ? 0 : -1;
 }
 
-/* Restore every stage with state from its frame (absent: start empty); the
- * number of stages done before a refusal goes to *done. */
+/* Split a snapshot of kind k, sealed or not (replicas: sealed only), into stage frames. */
+static int split(cf_chain *c, const void *data, size_t len, frame *fr, kind k, char *errstr,
+                 size_t errstr_size)
+{
+        if (cf_chain_n_stages(c) > MAX_STAGES) {
+                snprintf(errstr, errstr_size, "chain of %zu stages, state holds %d",
+                         cf_chain_n_stages(c), MAX_STAGES);
+                return -1;
+        }
+        if (!len) return 0;
+        if (cf_st_is_sealed(data, len) || k == REPLICA)
+                return sealed_frames(c, data, len, fr, k, errstr, errstr_size);
+        return legacy_frames(c, data, len, fr, k, errstr, errstr_size);
+}
+
+/* Seal the state of kind k of every stage that keeps one into out. */
+static int seal_all(cf_chain *c, kind k, int32_t partition, cf_buf *out)
+{
+        size_t seal = cf_st_seal_begin(out);
+        for (size_t i = 0; i < cf_chain_n_stages(c); i++) {
+                cf_stage *s = cf_chain_stage_at(c, i);
+                if (!keeps(s->p, k)) continue;
+                cf_st_put_str8(out, s->p->name);
+                size_t blk = cf_st_block_begin(out);
+                int rc = k == PART     ? s->p->snapshot(s, partition, out)
+                         : k == GLOBAL ? s->p->global_snapshot(s, out)
+                                       : s->p->snapshot_replica(s, out);
+                if (rc) return -1;
+                cf_st_block_end(out, blk);
+        }
+        cf_st_seal_end(out, seal);
+        return 0;
+}
+
+int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out)
+{
+        return seal_all(c, PART, partition, out);
+}
+
+/* Restore every stage with partition state from its frame (absent: start
+ * empty); the number of stages done before a refusal goes to *done. */
 static int restore_frames(cf_chain *c, int32_t partition, const frame *fr, size_t *done,
                           char *errstr, size_t errstr_size)
 {
@@ -150,26 +183,11 @@ static int restore_frames(cf_chain *c, int32_t partition, const frame *fr, size_
         return 0;
 }
 
-/* Split a snapshot, sealed or not, into stage frames (len 0: none). */
-static int split(cf_chain *c, const void *data, size_t len, frame *fr, bool global, char *errstr,
-                 size_t errstr_size)
-{
-        if (!len) return 0;
-        return cf_st_is_sealed(data, len)
-                   ? sealed_frames(c, data, len, fr, global, errstr, errstr_size)
-                   : legacy_frames(c, data, len, fr, global, errstr, errstr_size);
-}
-
 int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
                      size_t errstr_size)
 {
-        if (cf_chain_n_stages(c) > MAX_STAGES) {
-                snprintf(errstr, errstr_size, "chain of %zu stages, state holds %d",
-                         cf_chain_n_stages(c), MAX_STAGES);
-                return -1;
-        }
         frame fr[MAX_STAGES] = {{0}};
-        if (split(c, data, len, fr, false, errstr, errstr_size)) return -1;
+        if (split(c, data, len, fr, PART, errstr, errstr_size)) return -1;
         /* All or nothing: what the partition held before goes back if a stage
          * refuses its part (a half-restored partition would decide on
          * dedup state without the matching detect state). */
@@ -185,7 +203,7 @@ int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t le
                 frame ofr[MAX_STAGES] = {{0}};
                 char e2[256];
                 size_t d2;
-                if (sealed_frames(c, old.p, old.len, ofr, false, e2, sizeof(e2)) ||
+                if (sealed_frames(c, old.p, old.len, ofr, PART, e2, sizeof(e2)) ||
                     restore_frames(c, partition, ofr, &d2, e2, sizeof(e2)))
                         cf_chain_drop(c, partition); /* cannot happen: our own snapshot */
         }
@@ -193,33 +211,17 @@ int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t le
         return rc;
 }
 
-/* Global state (learnt from the outcomes input, the same on every worker):
- * sealed the same way, one block per stage with global state. */
+/* Global state (learnt from the outcomes input, the same on every worker). */
 int cf_chain_global_snapshot(cf_chain *c, cf_buf *out)
 {
-        size_t seal = cf_st_seal_begin(out);
-        for (size_t i = 0; i < cf_chain_n_stages(c); i++) {
-                cf_stage *s = cf_chain_stage_at(c, i);
-                if (!s->p->global_snapshot) continue;
-                cf_st_put_str8(out, s->p->name);
-                size_t blk = cf_st_block_begin(out);
-                if (s->p->global_snapshot(s, out)) return -1;
-                cf_st_block_end(out, blk);
-        }
-        cf_st_seal_end(out, seal);
-        return 0;
+        return seal_all(c, GLOBAL, 0, out);
 }
 
 int cf_chain_global_restore(cf_chain *c, const void *data, size_t len, char *errstr,
                             size_t errstr_size)
 {
-        if (cf_chain_n_stages(c) > MAX_STAGES) {
-                snprintf(errstr, errstr_size, "chain of %zu stages, state holds %d",
-                         cf_chain_n_stages(c), MAX_STAGES);
-                return -1;
-        }
         frame fr[MAX_STAGES] = {{0}};
-        if (split(c, data, len, fr, true, errstr, errstr_size)) return -1;
+        if (split(c, data, len, fr, GLOBAL, errstr, errstr_size)) return -1;
         int rc = 0;
         for (size_t i = 0; i < cf_chain_n_stages(c) && i < MAX_STAGES; i++) {
                 cf_stage *s = cf_chain_stage_at(c, i);
@@ -230,4 +232,25 @@ int cf_chain_global_restore(cf_chain *c, const void *data, size_t len, char *err
                 if (r > 0) rc = 1;
         }
         return rc;
+}
+
+/* The replicas of the population state (pipeline/core/global.h). */
+int cf_chain_snapshot_replica(cf_chain *c, cf_buf *out)
+{
+        return seal_all(c, REPLICA, 0, out);
+}
+
+int cf_chain_restore_replica(cf_chain *c, const void *data, size_t len, char *errstr,
+                             size_t errstr_size)
+{
+        frame fr[MAX_STAGES] = {{0}};
+        if (split(c, data, len, fr, REPLICA, errstr, errstr_size)) return -1;
+        for (size_t i = 0; i < cf_chain_n_stages(c) && i < MAX_STAGES; i++) {
+                cf_stage *s = cf_chain_stage_at(c, i);
+                if (!s->p->restore_replica) continue;
+                if (s->p->restore_replica(s, fr[i].found ? fr[i].p : NULL,
+                                          fr[i].found ? fr[i].len : 0, errstr, errstr_size))
+                        return -1;
+        }
+        return 0;
 }

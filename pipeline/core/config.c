@@ -11,7 +11,8 @@
 
 /* Every top-level section; each is validated by the module that owns it. */
 static const char *const sections[] = {
-    "pipeline", "kafka", "topics", "workers", "metrics", "log", "stages", "state", "console", NULL,
+    "pipeline", "kafka",  "topics",  "workers", "metrics", "log",
+    "stages",   "state",  "console", "replay",  NULL,
 };
 
 static int check_sections(const cf_node *root, char *errstr, size_t errstr_size)
@@ -29,7 +30,7 @@ static int check_sections(const cf_node *root, char *errstr, size_t errstr_size)
                 if (!ok) {
                         snprintf(errstr, errstr_size,
                                  "%s:%d: unknown section '%s' (known: pipeline, kafka, topics, "
-                                 "workers, metrics, log, stages, state, console)",
+                                 "workers, metrics, log, stages, state, console, replay)",
                                  root->items[i]->file, root->items[i]->line, k);
                         return -1;
                 }

@@ -17,6 +17,13 @@ typedef struct unit_mult {
         double mult;
 } unit_mult;
 
+/* A non-negative double as int64, -1 when it does not fit: converting an
+ * out-of-range double is undefined behaviour (UBSan: float-cast-overflow). */
+static int64_t to_int64(double v)
+{
+        return v < 9.2e18 ? (int64_t)v : -1;
+}
+
 /* A non-negative number, optional spaces, then one of units' suffixes ("" for a
  * bare number; any case when icase), scaled to an integer; -1 when malformed. */
 static int64_t parse_scaled(const char *s, const unit_mult *units, bool icase)
@@ -29,7 +36,7 @@ static int64_t parse_scaled(const char *s, const unit_mult *units, bool icase)
         while (*end == ' ')
                 end++;
         for (const unit_mult *u = units; u->suffix; u++)
-                if (!(icase ? strcasecmp : strcmp)(end, u->suffix)) return (int64_t)(v * u->mult);
+                if (!(icase ? strcasecmp : strcmp)(end, u->suffix)) return to_int64(v * u->mult);
         return -1;
 }
 
@@ -315,6 +322,18 @@ void cf_config_map_describe(const cf_config_map *map, const char *section, FILE 
         }
 }
 
+/* minimum/maximum of a bounded key, in the unit of a bare number (unit = how
+ * many of the stored unit one of it is: 1000 for durations, stored in ms);
+ * the range is also in the description for the text forms. */
+static void schema_bounds(cf_buf *b, const cf_config_map *m, double unit)
+{
+        if (!(m->min < m->max)) return;
+        cf_buf_puts(b, ",\"minimum\":");
+        cf_json_num(b, m->min / unit);
+        cf_buf_puts(b, ",\"maximum\":");
+        cf_json_num(b, m->max / unit);
+}
+
 /* The JSON Schema of one value of type t (YAML scalars arrive as strings or
  * numbers: durations and sizes accept both). */
 static void schema_type(cf_buf *b, const cf_config_map *m)
@@ -324,25 +343,23 @@ static void schema_type(cf_buf *b, const cf_config_map *m)
         case CF_CFG_DOUBLE:
                 cf_buf_puts(b,
                             m->type == CF_CFG_INT ? "\"type\":\"integer\"" : "\"type\":\"number\"");
-                if (m->min < m->max) {
-                        cf_buf_puts(b, ",\"minimum\":");
-                        cf_json_num(b, m->min);
-                        cf_buf_puts(b, ",\"maximum\":");
-                        cf_json_num(b, m->max);
-                }
+                schema_bounds(b, m, 1);
                 break;
         case CF_CFG_BOOL:
                 cf_buf_puts(b, "\"type\":\"boolean\"");
                 break;
         case CF_CFG_DURATION:
-                /* what cf_parse_duration_ms accepts; a bare number is seconds */
+                /* what cf_parse_duration_ms accepts; a bare number is seconds, and
+                 * the bounds apply to it (JSON Schema cannot bound "30d") */
                 cf_buf_puts(b, "\"type\":[\"string\",\"number\"],\"pattern\":"
                                "\"^[0-9]+(\\\\.[0-9]+)? *(ms|s|m|min|h|d|w)?$\"");
+                schema_bounds(b, m, 1000);
                 break;
         case CF_CFG_SIZE:
                 /* what cf_parse_size accepts (any case); a bare number is bytes */
                 cf_buf_puts(b, "\"type\":[\"string\",\"integer\"],\"pattern\":"
                                "\"^[0-9]+(\\\\.[0-9]+)? *([bB]|[kKmMgG][iI]?[bB]?)?$\"");
+                schema_bounds(b, m, 1);
                 break;
         case CF_CFG_STRLIST:
                 cf_buf_puts(b, "\"type\":\"array\",\"items\":{\"type\":\"string\"}");

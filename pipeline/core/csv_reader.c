@@ -132,22 +132,40 @@ int cf_csv_read(const char *path, const char *const *required, int *col_idx,
                 .opaque = opaque,
                 .errstr = errstr,
                 .errstr_size = errstr_size};
-        char buf[65536];
-        size_t n;
+        char *buf = NULL;
+        size_t cap = 0;
+        ssize_t got;
         int rc = 0;
-        /* Feed line by line so each row knows its line number. */
-        while (!r.failed && fgets(buf, sizeof(buf), f)) {
-                n = strlen(buf);
-                if (csv_parse(&p, buf, n, on_field, on_row, &r) != n) {
+        /* Feed line by line so each row knows its line number. getline, not
+         * fgets: a NUL byte must be seen (fgets + strlen silently dropped the
+         * rest of the line, so "1.0\08" loaded as 1.0). */
+        while (!r.failed && (got = getline(&buf, &cap, f)) > 0) {
+                const char *line = buf;
+                size_t n = (size_t)got;
+                if (memchr(line, '\0', n)) {
+                        snprintf(errstr, errstr_size, "%s:%d: NUL byte at column %zu", path, r.line,
+                                 (size_t)((const char *)memchr(line, '\0', n) - line) + 1);
+                        r.failed = 1;
+                        break;
+                }
+                /* a UTF-8 byte order mark (spreadsheet exports) is not part of the header */
+                if (r.line == 1 && n >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) line += 3, n -= 3;
+                if (csv_parse(&p, line, n, on_field, on_row, &r) != n) {
                         snprintf(errstr, errstr_size, "%s:%d: CSV error: %s", path, r.line,
                                  csv_strerror(csv_error(&p)));
                         r.failed = 1;
                         break;
                 }
-                if (n && buf[n - 1] == '\n') {
+                if (n && line[n - 1] == '\n') {
                         r.line++;
                         if (p.pstate == 0 || p.pstate == 1) r.row_line = r.line;
                 }
+        }
+        free(buf);
+        if (!r.failed && ferror(f)) {
+                snprintf(errstr, errstr_size, "%s:%d: read error: %s", path, r.line,
+                         strerror(errno));
+                r.failed = 1;
         }
         if (!r.failed && csv_fini(&p, on_field, on_row, &r)) {
                 snprintf(errstr, errstr_size, "%s:%d: CSV error: %s", path, r.line,

@@ -31,6 +31,36 @@ int cf_log_enabled(cf_log_level lvl)
         return (int)lvl >= atomic_load(&cf_log_min);
 }
 
+/* For a terminal: JSON leaves DEL and the C1 controls (U+0080..U+009F, some
+ * terminals read 0x9B as ESC [) raw; write them as \u escapes, which keeps
+ * the line the same JSON value. C0 controls are escaped by cf_json_str. */
+static int is_c1(const cf_buf *b, size_t i)
+{
+        return (unsigned char)b->p[i] == 0xC2 && i + 1 < b->len &&
+               ((unsigned char)b->p[i + 1] & 0xE0) == 0x80; /* 0x80..0x9F */
+}
+
+static void tty_safe(cf_buf *b)
+{
+        size_t extra = 0;
+        for (size_t i = 0; i < b->len; i++)
+                extra += b->p[i] == 0x7F || is_c1(b, i);
+        if (!extra) return;
+        cf_buf o = {0};
+        for (size_t i = 0; i < b->len; i++) {
+                unsigned char c = (unsigned char)b->p[i];
+                if (c == 0x7F) {
+                        cf_buf_puts(&o, "\\u007f");
+                } else if (is_c1(b, i)) {
+                        cf_buf_printf(&o, "\\u00%02x", (unsigned char)b->p[++i]);
+                } else {
+                        cf_buf_putc(&o, (char)c);
+                }
+        }
+        cf_buf_free(b);
+        *b = o;
+}
+
 static void log_line(cf_log_level lvl, const char *component, const char *const *kv, int n_kv,
                      const char *fmt, va_list ap)
 {
@@ -51,6 +81,7 @@ static void log_line(cf_log_level lvl, const char *component, const char *const 
         cf_buf_puts(&b, ",\"msg\":");
         cf_json_str(&b, msg, strlen(msg));
         cf_buf_puts(&b, "}\n");
+        if (isatty(2)) tty_safe(&b);
         /* one write(2) per line so lines from several threads never interleave */
         ssize_t w = write(2, b.p, b.len);
         (void)w;

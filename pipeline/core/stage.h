@@ -3,7 +3,8 @@
  * filter plugins: one static struct of callbacks plus a config map per stage.
  *
  * Stages own logic and state and never call librdkafka. State is per input
- * partition. Every callback runs on the worker thread that owns the chain
+ * partition, plus the replica of the population state (publish/apply/settle,
+ * DESIGN §6). Every callback runs on the worker thread that owns the chain
  * (@locality: worker thread); a chain is never shared between threads.
  */
 #ifndef CF_STAGE_H
@@ -15,6 +16,7 @@
 #include "pipeline/core/batch.h"
 #include "pipeline/core/buf.h"
 #include "pipeline/core/config_map.h"
+#include "pipeline/core/global.h"
 #include "pipeline/core/rule_set.h"
 #include "pipeline/core/yaml_tree.h"
 
@@ -53,6 +55,21 @@ typedef struct cf_stage_plugin {
         void (*metrics)(cf_stage *st, cf_buf *out);
         /** Free ctx. */
         void (*destroy)(cf_stage *st);
+        /** Population state shared across partitions (global.h): append the partition's
+         * contributions since its last publish (mode: delta or cumulative) as messages. */
+        int (*publish)(cf_stage *st, int32_t partition, cf_global_mode mode, cf_buf *out);
+        /** Merge one published message (from any partition) into the stage's replica;
+         * -1 + errstr when it is malformed (the replica is then unchanged). */
+        int (*apply)(cf_stage *st, const cf_global_msg *m, char *errstr, size_t errstr_size);
+        /** A round of applies is over (an epoch barrier, a poll of the global topics):
+         * settle the replica (its bounds and what rules read from it). */
+        void (*settle)(cf_stage *st);
+        /** Serialise the replica (runs that keep it across restarts themselves: replay
+         * --state; the service rebuilds it from its topics). */
+        int (*snapshot_replica)(cf_stage *st, cf_buf *out);
+        /** Replace the replica from such a snapshot (len 0: empty); -1 + errstr, unchanged. */
+        int (*restore_replica)(cf_stage *st, const void *data, size_t len, char *errstr,
+                               size_t errstr_size);
         /** The rules this stage adds reasons under (cf_reason.rule_ix indexes them), handed to
          * the stages after it (env.rules) and to the chain's counters; valid until destroy. */
         const cf_rule_set *(*rules)(cf_stage *st);

@@ -96,27 +96,18 @@ static bool header_u64(const rd_kafka_message_t *m, const char *name, uint64_t *
         return true;
 }
 
-/* A consumer outside the group for reading changelog partitions. */
+/* A consumer outside the group for reading changelog partitions. Partitions
+ * are read one after another up to a known high watermark: a long fetch wait
+ * only holds the next partition's first fetch behind the previous one's empty
+ * fetch (measured: fetch.wait.max.ms, 500 ms, per partition on assignment). */
 static rd_kafka_t *restore_consumer(cf_worker *w)
 {
         if (w->restore_rk) return w->restore_rk;
+        static const char *const extra[] = {"fetch.wait.max.ms", "10", NULL};
         char err[512];
-        rd_kafka_conf_t *conf =
-            cf_kafka_conf_new(w->svc->cfg, w->svc->bootstrap, CF_KAFKA_CONSUMER, err, sizeof err);
-        if (!conf) return NULL;
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
-        rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", NULL, 0);
-        rd_kafka_conf_set(conf, "group.id", "customsflow-restore-unused", NULL, 0);
-        /* Partitions are read one after another up to a known high watermark: a
-         * long fetch wait only holds the next partition's first fetch behind the
-         * previous one's empty fetch (measured: fetch.wait.max.ms, 500 ms, per
-         * partition on assignment). */
-        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", NULL, 0);
-        w->restore_rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-        if (!w->restore_rk) {
-                cf_log(CF_LOG_ERROR, COMPONENT, "restore consumer: %s", err);
-                return NULL;
-        }
+        w->restore_rk =
+            cf_worker_reader_new(w, "customsflow-restore-unused", extra, err, sizeof err);
+        if (!w->restore_rk) cf_log(CF_LOG_ERROR, COMPONENT, "restore consumer: %s", err);
         return w->restore_rk;
 }
 

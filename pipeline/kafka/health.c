@@ -53,13 +53,22 @@ cf_svc_state cf_service_state(cf_service *s, char *why, size_t why_size)
         if (restoring) return CF_STATE_RESTORING;
         int assigned = 0;
         int64_t lag = -1;
+        bool population = true;
         pthread_mutex_lock(&s->mtx);
         for (int i = 0; i < s->n_workers; i++) {
                 assigned += s->pubs[i].assigned;
+                population &= s->pubs[i].population_ready;
                 if (s->pubs[i].max_lag > lag) lag = s->pubs[i].max_lag;
         }
         pthread_mutex_unlock(&s->mtx);
         if (!assigned) return CF_STATE_STARTING;
+        /* every worker reads the population topics up to their ends at start */
+        if (!population) {
+                snprintf(why, why_size, "reading the population state (%s, %s)",
+                         s->sc.topic_baselines, s->sc.topic_certificates);
+                return CF_STATE_RESTORING;
+        }
+
         if (failing >= s->sc.failures_not_ready) {
                 snprintf(why, why_size, "%d commits or checkpoints in a row failed", failing);
                 return CF_STATE_DEGRADED;

@@ -241,19 +241,10 @@ static int catch_up(cf_worker *w)
 int cf_outcomes_init(cf_worker *w, char *errstr, size_t errstr_size)
 {
         if (!enabled(w)) return 0;
+        /* outside the group: the offsets live in the model's checkpoint */
+        static const char *const extra[] = {"enable.partition.eof", "false", NULL};
         char err[512];
-        rd_kafka_conf_t *c =
-            cf_kafka_conf_new(w->svc->cfg, w->svc->bootstrap, CF_KAFKA_CONSUMER, err, sizeof err);
-        if (!c) {
-                snprintf(errstr, errstr_size, "outcomes consumer: %s", err);
-                return -1;
-        }
-        /* outside the group: offsets live in the model's checkpoint, not the group */
-        rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
-        rd_kafka_conf_set(c, "enable.auto.offset.store", "false", NULL, 0);
-        rd_kafka_conf_set(c, "group.id", "customsflow-outcomes-unused", NULL, 0);
-        rd_kafka_conf_set(c, "enable.partition.eof", "false", NULL, 0);
-        w->oc = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+        w->oc = cf_worker_reader_new(w, "customsflow-outcomes-unused", extra, err, sizeof err);
         if (!w->oc) {
                 snprintf(errstr, errstr_size, "outcomes consumer: %s", err);
                 return -1;

@@ -10,6 +10,7 @@
 
 #include "pipeline/core/clock.h"
 #include "pipeline/http/metrics_text.h"
+#include "pipeline/kafka/population.h"
 #include "pipeline/kafka/service_int.h"
 #include "pipeline/kafka/topics.h"
 
@@ -63,6 +64,28 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
         return cf_outcomes_init(w, errstr, errstr_size);
 }
 
+rd_kafka_t *cf_worker_reader_new(cf_worker *w, const char *group, const char *const *extra,
+                                 char *errstr, size_t errstr_size)
+{
+        char err[512];
+        rd_kafka_conf_t *c =
+            cf_kafka_conf_new(w->svc->cfg, w->svc->bootstrap, CF_KAFKA_CONSUMER, err, sizeof err);
+        if (!c) {
+                snprintf(errstr, errstr_size, "%s", err);
+                return NULL;
+        }
+        /* assigned partitions only: never a group member, never a commit (the
+         * group.id is required by librdkafka and unused) */
+        rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
+        rd_kafka_conf_set(c, "enable.auto.offset.store", "false", NULL, 0);
+        rd_kafka_conf_set(c, "group.id", group, NULL, 0);
+        for (int i = 0; extra && extra[i]; i += 2)
+                rd_kafka_conf_set(c, extra[i], extra[i + 1], NULL, 0);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+        if (!rk) snprintf(errstr, errstr_size, "%s", err);
+        return rk;
+}
+
 void cf_worker_destroy(cf_worker *w)
 {
         if (w->cq) rd_kafka_queue_destroy(w->cq);
@@ -70,8 +93,9 @@ void cf_worker_destroy(cf_worker *w)
          * not commit anything on the way out */
         if (w->consumer) rd_kafka_destroy_flags(w->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         if (w->restore_rk) rd_kafka_destroy(w->restore_rk);
+        cf_population_free(w);
         cf_outcomes_destroy(w);
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 6; i++)
                 if (w->out_topics[i]) rd_kafka_topic_destroy(w->out_topics[i]);
         if (w->producer) {
                 rd_kafka_flush(w->producer, 5000);
@@ -356,6 +380,20 @@ void cf_service_metrics(cf_service *s, cf_buf *b)
         cf_buf_printf(b, "customsflow_delivery_errors_total %" PRIu64 "\n", derr);
         metric_head(b, "customsflow_checkpoints_total", "counter", "state checkpoints written");
         cf_buf_printf(b, "customsflow_checkpoints_total %" PRIu64 "\n", ck);
+        uint64_t pp = 0, pa = 0, pr = 0;
+        for (int i = 0; i < s->n_workers; i++) {
+                pp += s->pubs[i].population_published;
+                pa += s->pubs[i].population_applied;
+                pr += s->pubs[i].population_refused;
+        }
+        metric_head(b, "customsflow_population_messages_total", "counter",
+                    "population-state messages published (contributions, certificate uses), "
+                    "applied to the workers' replicas, refused as malformed");
+        cf_buf_printf(b,
+                      "customsflow_population_messages_total{result=\"published\"} %" PRIu64
+                      "\ncustomsflow_population_messages_total{result=\"applied\"} %" PRIu64
+                      "\ncustomsflow_population_messages_total{result=\"refused\"} %" PRIu64 "\n",
+                      pp, pa, pr);
         metric_head(b, "customsflow_checkpoint_errors_total", "counter",
                     "failed state checkpoints (offsets of the partition not committed; retried)");
         cf_buf_printf(b, "customsflow_checkpoint_errors_total %" PRIu64 "\n", ckerr);

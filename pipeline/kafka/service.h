@@ -31,6 +31,7 @@ typedef struct cf_service_cfg {
         int64_t failures_not_ready, max_ready_lag;
         /* topics: */
         char *topic_in, *topic_flags, *topic_stats, *topic_dlq, *topic_changelog, *topic_outcomes;
+        char *topic_baselines, *topic_certificates;
         bool topics_check, topics_create;
         int64_t topics_partitions, topics_replication;
         /* workers: */

@@ -26,15 +26,16 @@ static const cf_config_map pipeline_map[] = {
      "consumer group (also names this application's changelog keys)"},
     {CF_CFG_INT, "batch_size", "4096", OFF(batch_size), "records consumed per batch", 1, 1 << 20},
     {CF_CFG_DURATION, "batch_timeout", "100ms", OFF(batch_timeout_ms),
-     "longest wait to fill a batch"},
+     "longest wait to fill a batch", 0, 3600e3},
     {CF_CFG_DURATION, "commit_interval", "5s", OFF(commit_interval_ms),
-     "how often state is checkpointed and offsets committed (after every output is acked)"},
+     "how often state is checkpointed and offsets committed (after every output is acked)", 0,
+     86400e3},
     {CF_CFG_DURATION, "flush_interval", "1s", OFF(flush_interval_ms),
-     "how often stages emit what is due (e.g. closed windows) without new input"},
+     "how often stages emit what is due (e.g. closed windows) without new input", 0, 86400e3},
     {CF_CFG_DURATION, "shutdown_timeout", "30s", OFF(shutdown_timeout_ms),
-     "graceful shutdown budget after SIGTERM/SIGINT; then exit non-zero"},
+     "graceful shutdown budget after SIGTERM/SIGINT; then exit non-zero", 0, 86400e3},
     {CF_CFG_DURATION, "delivery_timeout", "120s", OFF(delivery_timeout_ms),
-     "producer message.timeout.ms: an output not acked by then stops the worker"},
+     "producer message.timeout.ms: an output not acked by then stops the worker", 0, 2147483647},
     {CF_CFG_STR, "instance_id", "", OFF(instance_id),
      "static group membership: worker N joins as group.instance.id <instance_id>-N, so a "
      "restarted instance gets its partitions back without waiting for session.timeout.ms; "
@@ -60,6 +61,12 @@ static const cf_config_map topics_map[] = {
     {CF_CFG_STR, "outcomes", "customs.outcomes", OFF(topic_outcomes),
      "inspection outcomes and the review console's verdicts, key exporter_id; every worker "
      "reads it whole to learn the risk model (one partition; \"\": not read)"},
+    {CF_CFG_STR, "baselines", "customsflow.baselines", OFF(topic_baselines),
+     "compacted topic of the population baselines (unit value, volume): each partition's "
+     "contribution per population key, read whole by every worker"},
+    {CF_CFG_STR, "certificates", "customsflow.certificates", OFF(topic_certificates),
+     "certificate-of-origin uses keyed by certificate id, read whole by every worker (retention "
+     "at least rules.certificate_reuse.window)"},
     {CF_CFG_BOOL, "check", "true", OFF(topics_check),
      "check the topics at start with the Admin API (input exists; outputs exist; changelog has "
      "the input's partition count and cleanup.policy=compact)"},
@@ -79,7 +86,7 @@ static const cf_config_map metrics_map[] = {
      "host:port of the HTTP endpoint: IPv4:port, [IPv6]:port, :port for every IPv4 interface "
      "(containers: :9464, so probes reach it); port 0: any free port"},
     {CF_CFG_DURATION, "connection_timeout", "10s", OFF(http_timeout_ms),
-     "an HTTP connection idle this long is closed (slow or half-open clients)"},
+     "an HTTP connection idle this long is closed (slow or half-open clients)", 1e3, 3600e3},
     {CF_CFG_INT, "max_connections", "128", OFF(http_max_conns),
      "simultaneous HTTP connections; more are refused", 1, 100000},
     {CF_CFG_INT, "max_connections_per_ip", "16", OFF(http_max_conns_per_ip),
@@ -96,7 +103,7 @@ static const cf_config_map state_map[] = {
      "largest changelog message (snapshots are split into chunks)", 1024, 64 << 20},
     {CF_CFG_DURATION, "outcomes_interval", "1m", OFF(outcomes_interval_ms),
      "how often (at most) the model learnt from topics.outcomes is checkpointed with its "
-     "outcome offsets to the changelog, when it learnt something since"},
+     "outcome offsets to the changelog, when it learnt something since", 0, 86400e3},
     {0}};
 
 static const struct {

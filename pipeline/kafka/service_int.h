@@ -29,13 +29,34 @@ typedef struct cf_worker_pub {
         double lat_sum_s;
         uint64_t outq, commits, commit_errors, invariant_violations, delivery_errors;
         uint64_t checkpoints, checkpoint_bytes, restores, checkpoint_errors;
+        uint64_t population_published, population_applied, population_refused;
         uint64_t paused;
         uint64_t resets, offsets_skipped[CF_SVC_MAX_PARTITIONS]; /* by offset resets */
         uint64_t outcome_relearns; /* model checkpoints not usable: re-learnt from the start */
         int64_t max_lag;      /* of the assigned partitions, -1 unknown */
         cf_buf chain_metrics; /* Prometheus text of the worker's stages */
         bool assigned;        /* got partitions and restored their state */
+        bool population_ready; /* read the population topics up to their ends at start */
 } cf_worker_pub;
+
+#define CF_POP_MAX_PARTS 512 /* partitions of the two population topics together */
+
+/** Where the population reader is in one partition of its topics. */
+typedef struct cf_pop_end {
+        int stream; /* 0 baselines, 1 certificates */
+        int32_t partition;
+        int64_t end, next; /* end offset seen at start; next offset to read */
+} cf_pop_end;
+
+/** A worker's reader and writer of the population topics (population.c). */
+typedef struct cf_pop {
+        rd_kafka_t *rk; /* consumer outside the group, every partition assigned */
+        cf_pop_end ends[CF_POP_MAX_PARTS];
+        int n_ends;
+        bool ready;
+        cf_buf out; /* a publish's messages */
+        cf_buf key; /* a message's key: "<group>/" + the stage's */
+} cf_pop;
 
 typedef struct cf_worker {
         struct cf_service *svc;
@@ -62,7 +83,8 @@ typedef struct cf_worker {
         unsigned reload_seen;
         cf_config *reloaded_cfg;         /* the document of the last SIGHUP reload */
         rd_kafka_t *restore_rk;          /* consumer outside the group, for changelog reads */
-        rd_kafka_topic_t *out_topics[4]; /* kept known to the producer (see warm_up) */
+        rd_kafka_topic_t *out_topics[6]; /* kept known to the producer (see warm_up) */
+        cf_pop pop;                      /* population state on Kafka (population.c) */
         /* offset resets (auto.offset.reset applied by the worker) */
         int64_t reset_to[CF_SVC_MAX_PARTITIONS];   /* new position when reset_pending */
         int64_t reset_from[CF_SVC_MAX_PARTITIONS]; /* failed position of the last reset */
@@ -155,6 +177,10 @@ int cf_worker_wait_acks(cf_worker *w);
 void *cf_worker_main(void *arg);
 /** Create a worker's clients and chain; -1 + errstr. @locality: main thread */
 int cf_worker_init(cf_worker *w, struct cf_service *s, int id, char *errstr, size_t errstr_size);
+/** A consumer of worker w outside the consumer group (assign only, no commits), with extra
+ *  librdkafka properties (NULL-terminated key, value pairs); NULL + errstr. */
+rd_kafka_t *cf_worker_reader_new(cf_worker *w, const char *group, const char *const *extra,
+                                 char *errstr, size_t errstr_size);
 /** Free a worker's clients and chain. @locality: main thread, after join */
 void cf_worker_destroy(cf_worker *w);
 

@@ -19,14 +19,40 @@
 
 static const char *topic_name(const cf_service_cfg *sc, int i)
 {
-        const char *n[CF_N_TOPICS] = {sc->topic_in,  sc->topic_flags,     sc->topic_stats,
-                                      sc->topic_dlq, sc->topic_changelog, sc->topic_outcomes};
+        const char *n[CF_N_TOPICS] = {
+            sc->topic_in,        sc->topic_flags,    sc->topic_stats,     sc->topic_dlq,
+            sc->topic_changelog, sc->topic_outcomes, sc->topic_baselines, sc->topic_certificates};
         return n[i];
 }
 
-static const char *const topic_key[CF_N_TOPICS] = {"topics.input",     "topics.flags",
-                                                   "topics.stats",     "topics.dlq",
-                                                   "topics.changelog", "topics.outcomes"};
+static const char *const topic_key[CF_N_TOPICS] = {
+    "topics.input",     "topics.flags",    "topics.stats",     "topics.dlq",
+    "topics.changelog", "topics.outcomes", "topics.baselines", "topics.certificates"};
+
+/* Created certificate topics keep uses this long: beyond the longest
+ * rules.certificate_reuse.window that makes sense (a year) plus lateness. */
+#define CERT_RETENTION_MS (400LL * 86400000LL)
+
+/* A compacted topic must not be delete: refused, or warned when unknown. */
+static int check_compact(const cf_topic_fact *f, const char *key, const char *name,
+                         const char *what, char *errstr, size_t errstr_size)
+{
+        if (!f->exists) return 0;
+        if (!f->cleanup_policy[0]) {
+                cf_log(CF_LOG_WARN, COMPONENT,
+                       "cleanup.policy of %s '%s' unknown (the broker did not say): not verified; "
+                       "it must be compact",
+                       key, name);
+                return 0;
+        }
+        if (strstr(f->cleanup_policy, "compact") && !strstr(f->cleanup_policy, "delete")) return 0;
+        snprintf(errstr, errstr_size,
+                 "%s '%s' has cleanup.policy=%s: the broker would delete %s that is still current "
+                 "(Kafka Streams' changelogs are compact, not delete); set cleanup.policy=compact "
+                 "on it",
+                 key, name, f->cleanup_policy, what);
+        return -1;
+}
 
 int cf_topics_plan(const cf_service_cfg *sc, const cf_topic_fact *f, cf_topic_spec *create,
                    int *n_create, char *errstr, size_t errstr_size)
@@ -45,7 +71,8 @@ int cf_topics_plan(const cf_service_cfg *sc, const cf_topic_fact *f, cf_topic_sp
                 return -1;
         }
         for (int i = CF_TOPIC_FLAGS; i < CF_N_TOPICS; i++) {
-                bool changelog = i == CF_TOPIC_CHANGELOG, outcomes = i == CF_TOPIC_OUTCOMES;
+                bool changelog = i == CF_TOPIC_CHANGELOG, outcomes = i == CF_TOPIC_OUTCOMES,
+                     baselines = i == CF_TOPIC_BASELINES;
                 if (changelog && !sc->changelog) continue;
                 const char *name = topic_name(sc, i);
                 if (f[i].exists || (outcomes && (!name || !name[0]))) continue;
@@ -62,9 +89,12 @@ int cf_topics_plan(const cf_service_cfg *sc, const cf_topic_fact *f, cf_topic_sp
                                  "%s '%s' does not exist: create it%s, or set topics.create: true "
                                  "(README: the service)",
                                  topic_key[i], name,
-                                 changelog ? " with the input's partition count and "
-                                             "cleanup.policy=compact"
-                                           : "");
+                                 changelog   ? " with the input's partition count and "
+                                               "cleanup.policy=compact"
+                                 : baselines ? " with cleanup.policy=compact"
+                                 : i == CF_TOPIC_CERTIFICATES ? " with retention.ms of at least "
+                                                                "rules.certificate_reuse.window"
+                                                              : "");
                         return -1;
                 }
                 cf_topic_spec *c = &create[(*n_create)++];
@@ -74,8 +104,12 @@ int cf_topics_plan(const cf_service_cfg *sc, const cf_topic_fact *f, cf_topic_sp
                 /* every worker reads it whole, in order: one partition keeps the order */
                 if (outcomes) c->partitions = 1;
                 c->replication = (int)sc->topics_replication;
-                c->compact = changelog;
+                c->compact = changelog || baselines;
+                c->retention_ms = i == CF_TOPIC_CERTIFICATES ? CERT_RETENTION_MS : 0;
         }
+        if (check_compact(&f[CF_TOPIC_BASELINES], topic_key[CF_TOPIC_BASELINES],
+                          sc->topic_baselines, "baselines", errstr, errstr_size))
+                return -1;
         const cf_topic_fact *cl = &f[CF_TOPIC_CHANGELOG];
         if (!sc->changelog || !cl->exists) return 0;
         /* changelog partition p holds the state of input partition p */
@@ -92,19 +126,9 @@ int cf_topics_plan(const cf_service_cfg *sc, const cf_topic_fact *f, cf_topic_sp
                 cf_log(CF_LOG_WARN, COMPONENT,
                        "%s '%s' has %d partitions, the input %d: the extra ones stay unused",
                        topic_key[CF_TOPIC_CHANGELOG], sc->topic_changelog, cl->partitions, np);
-        if (!cl->cleanup_policy[0])
-                cf_log(CF_LOG_WARN, COMPONENT,
-                       "cleanup.policy of %s '%s' unknown (the broker did not say): not verified; "
-                       "it must be compact",
-                       topic_key[CF_TOPIC_CHANGELOG], sc->topic_changelog);
-        else if (!strstr(cl->cleanup_policy, "compact") || strstr(cl->cleanup_policy, "delete")) {
-                snprintf(errstr, errstr_size,
-                         "%s '%s' has cleanup.policy=%s: the broker would delete state that is "
-                         "still current (Kafka Streams' changelogs are compact, not delete); "
-                         "set cleanup.policy=compact on it",
-                         topic_key[CF_TOPIC_CHANGELOG], sc->topic_changelog, cl->cleanup_policy);
+        if (check_compact(cl, topic_key[CF_TOPIC_CHANGELOG], sc->topic_changelog, "state", errstr,
+                          errstr_size))
                 return -1;
-        }
         return 0;
 }
 
@@ -149,7 +173,7 @@ static int fetch_metadata(cf_service *s, rd_kafka_t *rk, const struct rd_kafka_m
         }
 }
 
-/* The changelog's cleanup.policy, or "" when the broker does not say. */
+/* A topic's cleanup.policy, or "" when the broker does not say. */
 static void cleanup_policy(cf_service *s, rd_kafka_t *rk, const char *topic, char *out, size_t n)
 {
         out[0] = '\0';
@@ -219,6 +243,9 @@ static int gather(cf_service *s, rd_kafka_t *rk, cf_topic_fact *f, bool *have_ct
         if (!rc && sc->changelog && f[CF_TOPIC_CHANGELOG].exists && *have_ctl)
                 cleanup_policy(s, rk, sc->topic_changelog, f[CF_TOPIC_CHANGELOG].cleanup_policy,
                                sizeof f[CF_TOPIC_CHANGELOG].cleanup_policy);
+        if (!rc && f[CF_TOPIC_BASELINES].exists && *have_ctl)
+                cleanup_policy(s, rk, sc->topic_baselines, f[CF_TOPIC_BASELINES].cleanup_policy,
+                               sizeof f[CF_TOPIC_BASELINES].cleanup_policy);
         return atomic_load(&s->stop) ? 1 : rc;
 }
 
@@ -232,6 +259,10 @@ static int create_topics(cf_service *s, rd_kafka_t *rk, const cf_topic_spec *c, 
                                               sizeof err);
                 if (nt[i] && c[i].compact)
                         rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
+                char ret[32];
+                snprintf(ret, sizeof ret, "%lld", (long long)c[i].retention_ms);
+                if (nt[i] && c[i].retention_ms)
+                        rd_kafka_NewTopic_set_config(nt[i], "retention.ms", ret);
                 cf_log(CF_LOG_INFO, COMPONENT, "creating topic %s: %d partition(s)%s", c[i].name,
                        c[i].partitions, c[i].compact ? ", cleanup.policy=compact" : "");
         }

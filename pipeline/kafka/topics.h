@@ -2,7 +2,8 @@
  * topics.h - the topics the service uses, checked at start with the Admin
  * API (DESIGN §3: "checks its topics at start ... creates them only when told
  * to"): the input exists; the outputs exist; the changelog has the input's
- * partition count and cleanup.policy=compact. Missing outputs and changelog
+ * partition count and cleanup.policy=compact; the population topics
+ * (DESIGN §6) exist, the baselines compacted. Missing outputs and changelog
  * are created with topics.create: true, else the service refuses to start
  * with a message naming the topic and the fix. A missing changelog is never
  * left for the broker to auto-create (one partition, no compaction: the
@@ -25,6 +26,8 @@ enum {
         CF_TOPIC_DLQ,
         CF_TOPIC_CHANGELOG,
         CF_TOPIC_OUTCOMES, /* optional: missing is a warning unless topics.create */
+        CF_TOPIC_BASELINES,    /* population baselines: compacted */
+        CF_TOPIC_CERTIFICATES, /* certificate uses: kept for the rule's window */
         CF_N_TOPICS
 };
 
@@ -40,6 +43,7 @@ typedef struct cf_topic_spec {
         const char *name;
         int partitions, replication; /* replication -1: the broker's default */
         bool compact;
+        int64_t retention_ms; /* 0: the broker's default */
 } cf_topic_spec;
 
 /**

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "pipeline/core/clock.h"
+#include "pipeline/kafka/population.h"
 #include "pipeline/kafka/kafka_conf.h"
 #include "pipeline/kafka/service_int.h"
 
@@ -73,7 +74,6 @@ static bool part_ok(int32_t p)
 }
 
 static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only);
-static void publish(cf_worker *w, bool force);
 
 static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
 {
@@ -107,9 +107,11 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
         }
         rd_kafka_assign(w->consumer, parts);
         w->pub.assigned = true;
-        /* published before restoring ends: /readyz read "starting" in between
-         * until the next (once a second) publication after a short restore */
-        publish(w, true);
+        /* published before restoring ends: /readyz must not read "starting" in
+         * between (publish() copies it only once a second) */
+        pthread_mutex_lock(&w->svc->mtx);
+        w->svc->pubs[w->id].assigned = true;
+        pthread_mutex_unlock(&w->svc->mtx);
         atomic_store(&w->restoring, false);
         cf_log(CF_LOG_INFO, COMPONENT, "worker %d: assigned %d partition(s)", w->id, parts->cnt);
 }
@@ -288,6 +290,15 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
 {
         /* the at-least-once rule: no offset is committed before every output
          * produced so far (of these batches and all before) is acknowledged */
+        /* the population contributions of what is committed go first (their acks are
+         * awaited with the rest): a crash re-processes and re-publishes, and a
+         * contribution is the partition's whole, so a repeat changes nothing */
+        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
+                if (!w->assigned[p] || !w->dirty[p] || w->next_offset[p] < 0) continue;
+                if (only && !rd_kafka_topic_partition_list_find(only, w->svc->sc.topic_in, p))
+                        continue;
+                if (cf_population_publish(w, p)) return -1;
+        }
         if (cf_worker_wait_acks(w)) return -1;
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
         bool failed = false;
@@ -563,6 +574,7 @@ static void publish(cf_worker *w, bool force)
         tot = *ck;
         p->total = tot;
         p->outq = (uint64_t)rd_kafka_outq_len(w->producer);
+        p->population_ready = w->pop.ready;
         p->delivery_errors = atomic_load(&w->delivery_failed);
         p->chain_metrics.len = 0;
         cf_chain_metrics(w->chain, &p->chain_metrics);
@@ -612,9 +624,10 @@ static void maybe_reload(cf_worker *w)
 static void warm_up(cf_worker *w)
 {
         const cf_service_cfg *sc = &w->svc->sc;
-        const char *names[4] = {sc->topic_flags, sc->topic_stats, sc->topic_dlq,
-                                sc->changelog ? sc->topic_changelog : NULL};
-        for (int i = 0; i < 4; i++)
+        const char *names[6] = {sc->topic_flags,     sc->topic_stats,
+                                sc->topic_dlq,       sc->changelog ? sc->topic_changelog : NULL,
+                                sc->topic_baselines, sc->topic_certificates};
+        for (int i = 0; i < 6; i++)
                 if (names[i]) w->out_topics[i] = rd_kafka_topic_new(w->producer, names[i], NULL);
 }
 
@@ -673,6 +686,14 @@ void *cf_worker_main(void *arg)
                          "a dead letter of the outcomes input was not produced");
                 atomic_store(&w->fatal, true);
         }
+        /* the population state before any input: readiness waits for it */
+        if (cf_population_start(w)) {
+                snprintf(w->fatal_reason, sizeof w->fatal_reason,
+                         "population topics %s / %s cannot be read", sc->topic_baselines,
+                         sc->topic_certificates);
+                atomic_store(&w->fatal, true);
+        }
+        publish(w, true);
         rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(sub, sc->topic_in, RD_KAFKA_PARTITION_UA);
         rd_kafka_resp_err_t e = rd_kafka_subscribe(w->consumer, sub);
@@ -685,6 +706,7 @@ void *cf_worker_main(void *arg)
         w->last_commit_ms = w->last_flush_ms = cf_mono_ms();
         while (!atomic_load(&w->fatal) && !atomic_load(&w->svc->stop)) {
                 if (cf_outcomes_poll(w) < 0 || run_batch(w) < 0) break;
+                cf_population_poll(w, 0);
                 if (atomic_load(&w->fatal) || atomic_load(&w->delivery_failed)) break;
                 if (cf_mono_ms() - w->last_commit_ms >= sc->commit_interval_ms) {
                         commit_parts(w, NULL);

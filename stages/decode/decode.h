@@ -19,13 +19,15 @@
 #define CF_E_NUL "nul_byte"                    /* a NUL byte anywhere */
 #define CF_E_UTF8 "invalid_utf8"               /* not valid UTF-8 */
 #define CF_E_CONTROL "control_character"       /* raw control character in a string */
+#define CF_E_TOO_DEEP        "too_deep" /* objects/arrays nested deeper than max_depth */
 #define CF_E_TRUNCATED "truncated_json"        /* JSON ends early */
 #define CF_E_NUMBER "invalid_number"           /* NaN, Infinity, 01, 1., .5, 1e */
-#define CF_E_MALFORMED "malformed_json"        /* any other JSON syntax error */
-#define CF_E_TOO_DEEP "too_deep"               /* nesting deeper than max_depth */
+#define CF_E_MALFORMED       "malformed_json"           /* any other JSON syntax error */
 #define CF_E_TOO_MANY_TOKENS "too_many_tokens" /* more than max_tokens JSON values */
-#define CF_E_NOT_OBJECT "not_an_object"        /* top-level value is not an object */
-#define CF_E_ESCAPE "invalid_escape"           /* lone surrogate in a \u escape */
+#define CF_E_NOT_OBJECT      "not_an_object"   /* top-level value is not an object (`1`, `[]`) */
+#define CF_E_ESCAPE                                                                                \
+        "invalid_escape" /* \u escape leaving a surrogate unpaired, in any                         \
+                            string, key or value, known field or not */
 #define CF_E_DUPLICATE_KEY "duplicate_key"     /* a known field appears twice */
 #define CF_E_WRONG_TYPE "wrong_type"           /* e.g. quantity as a string */
 #define CF_E_MISSING "missing_field"           /* required field absent or null */
@@ -44,7 +46,14 @@
 #define CF_E_IMO "invalid_vessel_imo"          /* not 7 digits (optionally IMO prefix) */
 #define CF_E_TOO_MANY_TRANSIT "too_many_transit_countries"
 #define CF_E_MASS "inconsistent_mass"         /* net_mass_kg > gross_mass_kg */
+#define CF_E_TIME_RANGE                                                                            \
+        "event_time_out_of_range"             /* before min_event_time, or further than            \
+                                                 max_future_skew ahead of the reference */
 #define CF_E_FX "unknown_currency_rate"       /* no fx rate for currency and month */
+
+struct cf_stage;
+/** The decode stage's max_message_bytes (replay reads no more of a line). */
+size_t cf_decode_max_message_bytes(const struct cf_stage *st);
 
 /** Every code above, NULL-terminated (for docs, schema and tests). */
 extern const char *const cf_decode_codes[];

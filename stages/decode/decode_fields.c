@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pipeline/core/memeq.h"
+#include "pipeline/core/utf8.h"
 #include "stages/decode/decode.h"
 
 /* clang-format off: the field tables stay compact, in field order */
@@ -155,7 +156,7 @@ static int get_country(fctx *c, const cf_jv *v, int f, uint16_t *out)
                 BAD(CF_E_WRONG_TYPE, "%s: expected a string, got %s", field_names[f], type_of(v));
         if (!cf_iso_country_valid(v->s, v->n))
                 BAD(CF_E_COUNTRY, "%s: '%.*s' is not an ISO 3166-1 alpha-2 code", field_names[f],
-                    (int)(v->n > 64 ? 64 : v->n), v->s);
+                    (int)cf_utf8_prefix(v->s, v->n, 64), v->s);
         *out = CF_CC(v->s[0], v->s[1]);
         return 0;
 }
@@ -471,7 +472,7 @@ static double parse_number(const char *s, int n)
         return strtod(tmp, NULL);
 }
 
-static int hex4(const char *s, uint32_t *out)
+uint32_t cf_json_hex4(const char *s)
 {
         uint32_t v = 0;
         for (int i = 0; i < 4; i++) {
@@ -479,11 +480,10 @@ static int hex4(const char *s, uint32_t *out)
                 v <<= 4;
                 if (ch >= '0' && ch <= '9') v |= (uint32_t)(ch - '0');
                 else if (ch >= 'a' && ch <= 'f') v |= (uint32_t)(ch - 'a' + 10);
-                else if (ch >= 'A' && ch <= 'F') v |= (uint32_t)(ch - 'A' + 10);
-                else return -1;
+                else if (ch >= 'A' && ch <= 'F')
+                        v |= (uint32_t)(ch - 'A' + 10);
         }
-        *out = v;
-        return 0;
+        return v;
 }
 
 static int utf8_put(char *o, uint32_t cp)
@@ -501,8 +501,9 @@ static int utf8_put(char *o, uint32_t cp)
 }
 
 /* Unescape a string token (slice when it has no escapes). jsmn has checked that
- * every escape is one of \" \\ \/ \b \f \n \r \t \uXXXX. */
-static int jv_string(fctx *c, const char *js, const jsmntok_t *t, const char *key, cf_jv *out)
+ * every escape is one of \" \\ \/ \b \f \n \r \t \uXXXX, and decode.c's walk
+ * that no surrogate is left unpaired. */
+static void jv_string(fctx *c, const char *js, const jsmntok_t *t, cf_jv *out)
 {
         const char *s = js + t->start;
         size_t n = (size_t)(t->end - t->start);
@@ -511,7 +512,7 @@ static int jv_string(fctx *c, const char *js, const jsmntok_t *t, const char *ke
         if (!memchr(s, '\\', n)) {
                 out->s = s;
                 out->n = (uint32_t)n;
-                return 0;
+                return;
         }
         char *o = cf_arena_alloc(&c->b->arena, n + 1);
         size_t k = 0;
@@ -528,16 +529,10 @@ static int jv_string(fctx *c, const char *js, const jsmntok_t *t, const char *ke
                 case 'r': o[k++] = '\r'; break;
                 case 't': o[k++] = '\t'; break;
                 case 'u': {
-                        uint32_t cp, lo;
-                        hex4(s + i + 1, &cp);
+                        uint32_t cp = cf_json_hex4(s + i + 1);
                         i += 4;
-                        if (cp >= 0xDC00 && cp <= 0xDFFF)
-                                BAD(CF_E_ESCAPE, "%s: lone low surrogate \\u%04X", key, cp);
-                        if (cp >= 0xD800 && cp <= 0xDBFF) {
-                                if (i + 6 >= n || s[i + 1] != '\\' || s[i + 2] != 'u' ||
-                                    hex4(s + i + 3, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-                                        BAD(CF_E_ESCAPE, "%s: lone high surrogate \\u%04X", key,
-                                            cp);
+                        if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 < n) { /* paired (walk) */
+                                uint32_t lo = cf_json_hex4(s + i + 3);
                                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                                 i += 6;
                         }
@@ -550,18 +545,23 @@ static int jv_string(fctx *c, const char *js, const jsmntok_t *t, const char *ke
         o[k] = '\0';
         out->s = o;
         out->n = (uint32_t)k;
-        return 0;
 }
 
 /* A scalar token -> cf_jv (containers get their type only). */
-static int jv_scalar(fctx *c, const char *js, const jsmntok_t *t, const char *key, cf_jv *out)
+static void jv_scalar(fctx *c, const char *js, const jsmntok_t *t, cf_jv *out)
 {
         memset(out, 0, sizeof(*out));
         const char *s = js + t->start;
         switch (t->type) {
-        case JSMN_STRING: return jv_string(c, js, t, key, out);
-        case JSMN_OBJECT: out->type = CF_JV_OBJECT; return 0;
-        case JSMN_ARRAY: out->type = CF_JV_ARRAY; return 0;
+        case JSMN_STRING:
+                jv_string(c, js, t, out);
+                return;
+        case JSMN_OBJECT:
+                out->type = CF_JV_OBJECT;
+                return;
+        case JSMN_ARRAY:
+                out->type = CF_JV_ARRAY;
+                return;
         default: break;
         }
         if (s[0] == 't') out->type = CF_JV_TRUE;
@@ -573,13 +573,14 @@ static int jv_scalar(fctx *c, const char *js, const jsmntok_t *t, const char *ke
                 out->raw_n = (uint32_t)(t->end - t->start);
                 out->num = parse_number(s, t->end - t->start);
         }
-        return 0;
 }
 
 int cf_jv_of_token(cf_batch *b, cf_record *r, const jsmntok_t *t, const char *key, cf_jv *out)
 {
+        (void)key; /* escapes were checked by decode.c's walk: nothing to name */
         fctx cx = {.b = b, .r = r};
-        return jv_scalar(&cx, r->data, t, key, out);
+        jv_scalar(&cx, r->data, t, out);
+        return 0;
 }
 
 int cf_tok_skip(const jsmntok_t *t, int i)
@@ -599,22 +600,22 @@ int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_ba
         int i = 1;
         for (int k = 0; k < t[0].size && i < nt; k++) {
                 const jsmntok_t *key = &t[i], *vt = &t[i + 1];
-                const char *kp = r->data + key->start;
-                size_t kn = (size_t)(key->end - key->start);
                 int next = cf_tok_skip(t, i + 1);
                 i = next;
-                int f = field_lookup(ix, kp, kn);
-                if (f < 0) continue; /* unknown: not even unescaped */
-                char kname[32];
-                snprintf(kname, sizeof(kname), "%.*s", (int)(kn < 31 ? kn : 31), kp);
+                /* Keys are matched decoded, as simdjson gives them: "origin_countr\u0079"
+                 * is origin_country on both paths (and a duplicate beside the plain one). */
+                cf_jv kv;
+                jv_string(&cx, r->data, key, &kv);
+                int f = field_lookup(ix, kv.s, kv.n);
+                if (f < 0) continue; /* unknown: passed through */
                 cf_jv v;
-                if (jv_scalar(&cx, r->data, vt, kname, &v)) return -1;
+                jv_scalar(&cx, r->data, vt, &v);
                 if (v.type == CF_JV_ARRAY) {
                         v.n_items = (uint32_t)vt->size;
                         v.items = items;
                         int j = (int)(vt - t) + 1;
                         for (uint32_t e = 0; e < v.n_items && e < CF_JV_MAX_ITEMS; e++) {
-                                if (jv_scalar(&cx, r->data, &t[j], kname, &items[e])) return -1;
+                                jv_scalar(&cx, r->data, &t[j], &items[e]);
                                 j = cf_tok_skip(t, j);
                         }
                 }
@@ -624,14 +625,14 @@ int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_ba
                         v.keys = keys;
                         int j = (int)(vt - t) + 1;
                         for (uint32_t e = 0; e < v.n_items && e < CF_JV_MAX_MEMBERS; e++) {
-                                cf_jv kv;
-                                if (jv_string(&cx, r->data, &t[j], kname, &kv)) return -1;
-                                keys[e] = (cf_str){.p = kv.s, .n = kv.n};
-                                if (jv_scalar(&cx, r->data, &t[j + 1], kname, &items[e])) return -1;
+                                cf_jv mk;
+                                jv_string(&cx, r->data, &t[j], &mk);
+                                keys[e] = (cf_str){.p = mk.s, .n = mk.n};
+                                jv_scalar(&cx, r->data, &t[j + 1], &items[e]);
                                 j = cf_tok_skip(t, j + 1);
                         }
                 }
-                if (cf_decode_field(ix, lim, b, r, kp, kn, &v, &seen)) return -1;
+                if (cf_decode_field(ix, lim, b, r, kv.s, kv.n, &v, &seen)) return -1;
         }
         return cf_decode_fields_end(b, r, seen);
 }

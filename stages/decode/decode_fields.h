@@ -57,6 +57,8 @@ typedef struct cf_field_limits {
         uint32_t max_string, max_id, max_attributes;
 } cf_field_limits;
 
+/** The value of four hex digits (a \\u escape jsmn has checked). */
+uint32_t cf_json_hex4(const char *s);
 /** Build the key lookup table. */
 void cf_field_index_init(cf_field_index *ix);
 /** Does the field named key take an object whose members the caller must list (attributes)? */
@@ -72,7 +74,8 @@ int cf_decode_field(const cf_field_index *ix, const cf_field_limits *lim, cf_bat
  * (schemas/outcome.schema.json, decode_outcome.c); -1 if dead-lettered. */
 int cf_decode_outcome(const cf_field_index *ix, const cf_field_limits *lim, cf_batch *b,
                       cf_record *r, const jsmntok_t *t, int nt);
-/** A jsmn token of r->data -> cf_jv (containers: type only); -1 if dead-lettered (bad escape). */
+/** A jsmn token of r->data -> cf_jv (containers: type only); 0 (decode.c's walk has already
+ * refused bad escapes). */
 int cf_jv_of_token(cf_batch *b, cf_record *r, const jsmntok_t *t, const char *key, cf_jv *out);
 /** Index of the token after the value at token i and its subtree. */
 int cf_tok_skip(const jsmntok_t *t, int i);

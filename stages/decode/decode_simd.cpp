@@ -10,17 +10,35 @@
 
 struct cf_simd {
         simdjson::dom::parser parser;
+        explicit cf_simd(size_t max_bytes) : parser(max_bytes) {}
 };
 
+// Capacity grows with the largest message parsed (simdjson reallocates when a
+// document is larger), never past max_bytes: allocating max_bytes up front
+// cost ~4x the limit per worker whatever the messages were.
 extern "C" cf_simd *cf_simd_new(size_t max_bytes, size_t max_depth)
 {
-        cf_simd *s = new (std::nothrow) cf_simd();
+        cf_simd *s = new (std::nothrow) cf_simd(max_bytes);
         if (!s) return nullptr;
-        if (s->parser.allocate(max_bytes, max_depth) != simdjson::SUCCESS) {
+        size_t cap = max_bytes < 4096 ? max_bytes : 4096;
+        if (s->parser.allocate(cap, max_depth) != simdjson::SUCCESS ||
+            s->parser.doc.allocate(cap) != simdjson::SUCCESS) {
                 delete s;
                 return nullptr;
         }
         return s;
+}
+
+// Grow in powers of two (not to each new largest size) up to the limit.
+static bool reserve(cf_simd *s, size_t len)
+{
+        if (len <= s->parser.capacity()) return true;
+        size_t want = s->parser.capacity();
+        while (want < len)
+                want *= 2;
+        if (want > s->parser.max_capacity()) want = s->parser.max_capacity();
+        return s->parser.allocate(want, s->parser.max_depth()) == simdjson::SUCCESS &&
+               s->parser.doc.allocate(want) == simdjson::SUCCESS;
 }
 
 extern "C" void cf_simd_free(cf_simd *s)
@@ -56,6 +74,7 @@ extern "C" int cf_simd_decode(cf_simd *s, const cf_field_index *ix, const cf_fie
                               cf_batch *b, cf_record *r, size_t max_values)
 {
         simdjson::dom::element doc;
+        if (!reserve(s, r->len)) return -1;
         // realloc_if_needed copies into a padded buffer: our messages have no padding.
         if (s->parser.parse(r->data, r->len, true).get(doc) != simdjson::SUCCESS) return -1;
         // The tape has at least one entry per value: over the limit, let jsmn decide.

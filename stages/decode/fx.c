@@ -15,6 +15,7 @@
 typedef struct fx_slot {
         uint64_t key; /* 0 = empty */
         double rate;
+        int line; /* of the row, for the duplicate-row error */
 } fx_slot;
 
 struct cf_fx_table {
@@ -37,11 +38,13 @@ static size_t fx_hash(uint64_t k, size_t mask)
         return (size_t)k & mask;
 }
 
-static void fx_put(cf_fx_table *t, uint64_t key, double rate)
+/* Insert key; the line of an existing row with that key when there is one, else 0. */
+static int fx_put(cf_fx_table *t, uint64_t key, double rate, int line)
 {
         if ((t->n + 1) * 2 > t->mask + 1) {
                 size_t ncap = (t->mask + 1) * 2;
                 fx_slot *ns = calloc(ncap, sizeof(*ns));
+                if (!ns) abort();
                 for (size_t i = 0; i <= t->mask; i++) {
                         if (!t->slots[i].key) continue;
                         size_t h = fx_hash(t->slots[i].key, ncap - 1);
@@ -54,9 +57,10 @@ static void fx_put(cf_fx_table *t, uint64_t key, double rate)
         }
         size_t h = fx_hash(key, t->mask);
         while (t->slots[h].key && t->slots[h].key != key) h = (h + 1) & t->mask;
-        if (!t->slots[h].key) t->n++;
-        t->slots[h].key = key;
-        t->slots[h].rate = rate;
+        if (t->slots[h].key) return t->slots[h].line;
+        t->n++;
+        t->slots[h] = (fx_slot){.key = key, .rate = rate, .line = line};
+        return 0;
 }
 
 static int fx_row(const cf_csv_row *row, void *opaque, char *errstr, size_t errstr_size)
@@ -72,10 +76,11 @@ static int fx_row(const cf_csv_row *row, void *opaque, char *errstr, size_t errs
         }
         int yyyymm = 0;
         if (strcmp(period, "*")) {
-                int y, m;
-                char extra;
-                if (sscanf(period, "%4d-%2d%c", &y, &m, &extra) != 2 || m < 1 || m > 12 ||
-                    strlen(period) != 7) {
+                int y = 0, m = 0, ok = strlen(period) == 7 && period[4] == '-';
+                for (int i = 0; ok && i < 7; i++)
+                        if (i != 4) ok = period[i] >= '0' && period[i] <= '9';
+                if (ok) y = atoi(period), m = atoi(period + 5);
+                if (!ok || m < 1 || m > 12) {
                         snprintf(errstr, errstr_size,
                                  "%s:%d: period '%s' must be YYYY-MM or *", row->file, row->line,
                                  period);
@@ -91,7 +96,13 @@ static int fx_row(const cf_csv_row *row, void *opaque, char *errstr, size_t errs
                          row->file, row->line, rate);
                 return -1;
         }
-        fx_put(t, fx_key(cur, yyyymm), r);
+        /* two rates for one month would silently overwrite each other */
+        int first = fx_put(t, fx_key(cur, yyyymm), r, row->line);
+        if (first) {
+                snprintf(errstr, errstr_size, "%s:%d: duplicate rate for %s %s (first at line %d)",
+                         row->file, row->line, cur, period, first);
+                return -1;
+        }
         return 0;
 }
 

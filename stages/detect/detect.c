@@ -26,12 +26,18 @@
 typedef struct stage_cfg {
         bool enabled;
         char *rules;
+        int64_t max_contributions;
 } stage_cfg;
 
 static const cf_config_map stage_map[] = {
     {CF_CFG_BOOL, "enabled", "true", offsetof(stage_cfg, enabled), "run the detect stage"},
     {CF_CFG_PATH, "rules", "rules.yaml", offsetof(stage_cfg, rules),
      "rules file: weights, thresholds, windows, reference files (schemas/rules.schema.json)"},
+    {CF_CFG_INT, "max_contributions", "200000", offsetof(stage_cfg, max_contributions),
+     "the service's replica of the population state: (population key, source partition) "
+     "contributions kept, each up to 1.6 KB (least recently used evicted with their share of "
+     "the baselines, counted)",
+     1, 1e9},
     {0}};
 
 typedef struct top_cfg {
@@ -172,6 +178,7 @@ static void part_free(cf_detect_part *ps)
         for (size_t i = 0; i < cf_detect_n_rules; i++)
                 if (cf_detect_rules[i]->table_off)
                         cf_kvtab_free(cf_rule_table(cf_detect_rules[i], ps));
+        cf_detect_part_free_pop(ps);
         free(ps);
 }
 
@@ -179,8 +186,8 @@ cf_detect_part *cf_detect_part_new(cf_detect *x)
 {
         cf_detect_part *ps = calloc(1, sizeof(cf_detect_part));
         if (!ps) abort();
-        ps->first_ms = INT64_MAX;
         part_init_tables(x, ps);
+        cf_detect_part_init_pop(x, ps);
         return ps;
 }
 
@@ -207,6 +214,7 @@ static cf_detect_part *part_get(cf_detect *x, int32_t partition)
 typedef struct detect_stage {
         stage_cfg sc;
         cf_detect x;
+        bool ready; /* the replica was set up (the stage is enabled) */
 } detect_stage;
 
 static void detect_destroy(cf_stage *st);
@@ -222,6 +230,9 @@ static int detect_init(cf_stage *st, const cf_stage_env *env, char *errstr, size
                 st->ctx = NULL;
                 return -1;
         }
+        d->x.pop.max_contrib = d->sc.max_contributions;
+        if (d->sc.enabled) cf_detect_pop_init(&d->x);
+        d->ready = d->sc.enabled;
         return 0;
 }
 
@@ -305,21 +316,18 @@ static int detect_reload(cf_stage *st, const cf_stage_env *env, char *errstr, si
         }
         cf_config_map_free(stage_map, &d->sc);
         d->sc = sc;
-        /* new bounds and windows apply to the tables from now on; state is kept.
-         * A new value size (origin_volume_surge's rings) cannot apply in place:
-         * a value with the new rings would not fit the old table's slots. */
+        d->x.pop.max_contrib = sc.max_contributions;
+        if (d->ready) cf_detect_pop_reload(&d->x);
+        /* new bounds and windows apply to the tables from now on; state is kept */
         for (size_t p = 0; p < d->x.nparts; p++) {
-                if (!d->x.parts[p]) continue;
-                int rc = cf_detect_state_relayout(&d->x, &d->x.parts[p], errstr, errstr_size);
-                if (rc < 0) return -1;
-                if (rc > 0) continue; /* new tables: made with the new limits */
                 cf_detect_part *ps = d->x.parts[p];
+                if (!ps) continue;
                 for (size_t i = 0; i < cf_detect_n_rules; i++) {
                         const cf_rule *ru = cf_detect_rules[i];
                         if (!ru->table_off) continue;
                         size_t max;
                         int64_t window;
-                        uint32_t vsize = ru->value_size; /* the same: relayout said so */
+                        uint32_t vsize = ru->value_size; /* the layout stays until restart */
                         ru->state_limits(d->x.cfg[i], &max, &window, &vsize);
                         cf_rule_table(ru, ps)->max = max;
                         cf_rule_table(ru, ps)->window_ms = window;
@@ -338,25 +346,48 @@ static void detect_metrics(cf_stage *st, cf_buf *out)
                 cf_buf_printf(out, "customsflow_detect_rule_fired_total{rule=\"%s\"} %llu\n",
                               cf_detect_rules[i]->name, (unsigned long long)x->fired[i]);
         cf_buf_puts(out, "# HELP customsflow_detect_state_entries Entries in the detect stage's "
-                         "state tables.\n# TYPE customsflow_detect_state_entries gauge\n"
+                         "state tables (partitions' and the population replica's).\n"
+                         "# TYPE customsflow_detect_state_entries gauge\n"
                          "# HELP customsflow_detect_state_evicted_total Entries evicted because "
                          "a table reached its bound.\n"
                          "# TYPE customsflow_detect_state_evicted_total counter\n");
         for (size_t i = 0; i < cf_detect_n_rules; i++) {
                 const cf_rule *ru = cf_detect_rules[i];
-                if (!ru->table_off) continue;
+                if (!ru->table_off && !ru->replica_off) continue;
                 uint64_t n = 0, ev = 0;
-                for (size_t p = 0; p < x->nparts; p++)
+                for (size_t p = 0; ru->table_off && p < x->nparts; p++)
                         if (x->parts[p]) {
                                 n += cf_rule_table(ru, x->parts[p])->n;
                                 ev += cf_rule_table(ru, x->parts[p])->evicted;
                         }
+                if (ru->replica_off && d->ready) {
+                        n += cf_rule_replica(ru, &x->pop)->n;
+                        ev += cf_rule_replica(ru, &x->pop)->evicted;
+                }
                 cf_buf_printf(out, "customsflow_detect_state_entries{rule=\"%s\"} %llu\n", ru->name,
                               (unsigned long long)n);
                 cf_buf_printf(out, "customsflow_detect_state_evicted_total{rule=\"%s\"} %llu\n",
                               ru->name, (unsigned long long)ev);
         }
         cf_detect_global_metrics(x, out);
+        if (!d->ready) return;
+        cf_buf_printf(out,
+                      "# HELP customsflow_detect_population_messages_total Population-state "
+                      "messages applied to the replica, and refused as malformed.\n"
+                      "# TYPE customsflow_detect_population_messages_total counter\n"
+                      "customsflow_detect_population_messages_total{result=\"applied\"} %llu\n"
+                      "customsflow_detect_population_messages_total{result=\"refused\"} %llu\n"
+                      "# HELP customsflow_detect_contributions Contributions (population key, "
+                      "source partition) the replica keeps.\n"
+                      "# TYPE customsflow_detect_contributions gauge\n"
+                      "customsflow_detect_contributions %llu\n"
+                      "# HELP customsflow_detect_contributions_evicted_total Contributions "
+                      "evicted at the bound (their share left the baselines).\n"
+                      "# TYPE customsflow_detect_contributions_evicted_total counter\n"
+                      "customsflow_detect_contributions_evicted_total %llu\n",
+                      (unsigned long long)x->pop.applied, (unsigned long long)x->pop.refused,
+                      (unsigned long long)x->pop.contrib.n,
+                      (unsigned long long)x->pop.contrib_evicted);
 }
 
 static void detect_destroy(cf_stage *st)
@@ -366,6 +397,7 @@ static void detect_destroy(cf_stage *st)
         for (size_t p = 0; p < d->x.nparts; p++)
                 part_free(d->x.parts[p]);
         free(d->x.parts);
+        if (d->ready) cf_detect_pop_free(&d->x);
         free_cfgs(d->x.cfg);
         cf_detect_global_free(&d->x);
         cf_detect_ref_free(&d->x.ref);
@@ -373,6 +405,42 @@ static void detect_destroy(cf_stage *st)
         cf_buf_free(&d->x.ex);
         cf_config_map_free(stage_map, &d->sc);
         free(d);
+}
+
+static int detect_publish(cf_stage *st, int32_t partition, cf_global_mode mode, cf_buf *out)
+{
+        detect_stage *d = st->ctx;
+        size_t i = partition < 0 ? 0 : (size_t)partition;
+        if (!d->ready || i >= d->x.nparts || !d->x.parts[i]) return 0;
+        return cf_detect_publish(&d->x, d->x.parts[i], partition, mode, out);
+}
+
+static int detect_apply(cf_stage *st, const cf_global_msg *m, char *errstr, size_t errstr_size)
+{
+        detect_stage *d = st->ctx;
+        if (!d->ready) return 0;
+        return cf_detect_apply(&d->x, m, errstr, errstr_size);
+}
+
+static void detect_settle(cf_stage *st)
+{
+        detect_stage *d = st->ctx;
+        if (d->ready) cf_detect_settle(&d->x);
+}
+
+static int detect_snapshot_replica(cf_stage *st, cf_buf *out)
+{
+        detect_stage *d = st->ctx;
+        if (d->ready) cf_detect_replica_snapshot(&d->x, out);
+        return 0;
+}
+
+static int detect_restore_replica(cf_stage *st, const void *data, size_t len, char *errstr,
+                                  size_t errstr_size)
+{
+        detect_stage *d = st->ctx;
+        if (!d->ready) return 0;
+        return cf_detect_replica_restore(&d->x, data, len, errstr, errstr_size);
 }
 
 /* The outcomes input: rules with global state learn (the stage disabled: nothing). */
@@ -461,6 +529,11 @@ const cf_stage_plugin cf_stage_detect = {
     .reload = detect_reload,
     .metrics = detect_metrics,
     .destroy = detect_destroy,
+    .publish = detect_publish,
+    .apply = detect_apply,
+    .settle = detect_settle,
+    .snapshot_replica = detect_snapshot_replica,
+    .restore_replica = detect_restore_replica,
     .rules = detect_rules,
     .learn = detect_learn,
     .global_snapshot = detect_global_snapshot,

@@ -17,8 +17,10 @@
 #include "pipeline/core/buf.h"
 #include "pipeline/core/config_map.h"
 #include "pipeline/core/stenc.h"
+#include "pipeline/core/global.h"
 #include "pipeline/core/rule_set.h"
 #include "stages/detect/kvtab.h"
+#include "stages/detect/lnsketch.h"
 
 /** Keys every rule has; the first member of every rule's config struct. */
 typedef struct cf_rule_common {
@@ -118,16 +120,152 @@ const cf_measure *cf_measures_for(const cf_detect_ref *ref, const char *hs, size
 /** Parse YYYY-MM-DD into epoch ms (UTC midnight); -1 if malformed. */
 int64_t cf_parse_date_ms(const char *s);
 
+/* ---- population state shared across partitions (detect_population.c, RULES.md) ----
+ *
+ * Unit-value baselines, origin volumes and certificate uses are global: a rule
+ * reads the replica (every partition's published contributions, merged) and
+ * writes its record's contribution into its partition's pending events, which
+ * the pipeline publishes and every replica applies (pipeline/core/global.h).
+ * Reading only the replica, never the partition's unpublished events, is what
+ * makes a result the same for any partitioning. */
+
+#define CF_CERT_ID_MAX  64 /* certificate id bytes carried in a use (its Kafka key) */
+#define CF_CERT_KEEP    8  /* earliest distinct declarations kept per certificate */
+#define CF_CERT_EXP     3  /* earliest distinct exporters kept per certificate */
+#define CF_CERT_ID_LEN  24 /* bytes kept of an exporter id for the evidence */
+#define CF_CERT_DECL_ID 32 /* bytes kept of the first declaration id */
+
+/** A unit-value contribution: a record's ln(unit value) bucket in its generation. */
+typedef struct cf_uv_event {
+        uint64_t key;
+        int64_t t; /* event time (the replica's least-recently-used order) */
+        int32_t gen, fine;
+} cf_uv_event;
+
+/** A volume contribution: a record's value in its hour, decl 1 when it is the first line of
+ * its declaration counted for the pair. */
+typedef struct cf_vol_event {
+        uint64_t key;
+        int64_t t, hour, cents;
+        uint32_t decl;
+} cf_vol_event;
+
+/** A certificate use. */
+typedef struct cf_cert_event {
+        uint64_t key, decl_h, exp_h;
+        int64_t t;
+        char cert[CF_CERT_ID_MAX + 1];
+        char decl[CF_CERT_DECL_ID];
+        char exporter[CF_CERT_ID_LEN];
+} cf_cert_event;
+
+/** A unit-value baseline (replica, and a partition's own contribution in cumulative mode). */
+typedef struct cf_uv_rep {
+        int64_t last_ms;
+        cf_lns s;          /* buckets out of line: the table's drop callback frees them */
+        float med, spread; /* as of the last refresh (ln units; spread = 1.4826 MAD) */
+        uint64_t n, n_at;  /* samples held; samples at the last refresh */
+        uint8_t dirty;     /* changed since the last settle (or publish, for own ones) */
+} cf_uv_rep;
+
+/** Volume rings of a pair: value (cents) and declarations per hour and per day. */
+typedef struct cf_vol_rep {
+        int64_t last_ms;
+        int64_t cur_hour, cur_day; /* newest hour / day in the rings */
+        uint16_t nh, nd;           /* ring sizes (from the config when created) */
+        uint8_t dirty;             /* changed since the last settle (own: since the last publish) */
+        /* sums as of the last settle (replica): the short window ending at c_hour and
+         * the c_nd days before the first day it touches; read instead of the rings
+         * while they still apply */
+        int64_t c_hour, c_nd, c_sc, c_lc;
+        uint64_t c_sn, c_ln;
+        int64_t ring[]; /* cents [nh + nd], then uint32 declarations [nh + nd] */
+} cf_vol_rep;
+
+/** A use kept: its event time and the hash of its declaration or exporter id. */
+typedef struct cf_cert_use {
+        int64_t t;
+        uint64_t h;
+} cf_cert_use;
+
+/** What the replica knows of a certificate: its earliest declarations and exporters. */
+typedef struct cf_cert_rep {
+        int64_t last_ms;
+        uint64_t uses; /* lines merged */
+        uint8_t nd, ne;
+        cf_cert_use decl[CF_CERT_KEEP]; /* earliest distinct declarations, by (t, hash) */
+        cf_cert_use exp[CF_CERT_EXP];   /* earliest distinct exporters, by (t, hash) */
+        char exp_id[CF_CERT_EXP][CF_CERT_ID_LEN];
+        char first_decl[CF_CERT_DECL_ID]; /* id of decl[0] */
+} cf_cert_rep;
+
+/** Dirty lists of the population state: a volume key (else unit value). */
+#define CF_POP_KIND_VOL (1ull << 63)
+
+/** The population key of a record's unit-value baseline: (HS6, unit). */
+uint64_t cf_uv_key(const cf_decl *d);
+/** Free a baseline's sketch (kvtab drop callback). */
+void cf_uv_rep_drop(void *opaque, uint64_t key, void *val);
+/** Settle a replica baseline: bound the sketch, refresh median and spread when due
+ * (cfg: the rule's). */
+void cf_uv_settle(const void *cfg, cf_uv_rep *v);
+/** The generation length of the unit-value baselines (cfg: the rule's). */
+int64_t cf_uv_period_ms(const void *cfg);
+/** Bound a sketch as the replica's are. */
+void cf_uv_sketch_settle(cf_lns *s);
+/** Size a new volume value's rings from the rule's config, newest at hour. */
+void cf_vol_rep_init(cf_vol_rep *v, const void *cfg, int64_t hour);
+/** Add a record's contribution to both rings. */
+void cf_vol_rep_add(cf_vol_rep *v, const cf_vol_event *e);
+/** Add (or, negative, take out: never moving the ring) cents and declarations at an
+ * hour (day false) or a day of v's rings; outside the ring: nothing. */
+void cf_vol_ring_add(cf_vol_rep *v, bool day, int64_t at, int64_t cents, int64_t decl);
+/** Refresh v's cached sums (the replica's settle; cfg: the rule's). */
+void cf_vol_settle(const void *cfg, cf_vol_rep *v);
+/** Call fn for every non-empty hour, then day, of v's rings. */
+void cf_vol_rep_each(cf_vol_rep *v,
+                     void (*fn)(void *op, bool day, int64_t at, int64_t cents, uint32_t decl),
+                     void *op);
+/** A capacity window holding qty on day (an earlier release's yearly total); true. */
+bool cf_cap_convert(void *cap_val, int64_t day, double qty);
+/** Merge a use into a certificate's record (commutative: keeps the earliest). */
+void cf_cert_rep_merge(cf_cert_rep *v, const cf_cert_event *e);
+
+/** A growable array of fixed-size items. */
+typedef struct cf_vec {
+        void *v;
+        size_t n, cap;
+} cf_vec;
+
+/** Room for one more item of size bytes at the end of a (counted). */
+void *cf_vec_push(cf_vec *a, size_t size);
+
+/** The replica of the population state (one per detect stage). */
+typedef struct cf_detect_pop {
+        int64_t first_ms; /* earliest event time any partition published (INT64_MAX: none) */
+        cf_kvtab uv;      /* unit-value baselines by (HS6, unit): uv_rep */
+        cf_kvtab vol;     /* volume rings by (origin, HS6): vol_rep */
+        cf_kvtab cert;    /* certificate uses: cert_rep */
+        cf_kvtab contrib; /* cumulative mode: each (key, source partition)'s last contribution */
+        cf_vec dirty;     /* uv keys changed since the last settle */
+        uint64_t applied, refused, contrib_evicted;
+        int64_t max_contrib; /* bound of contrib (stages.detect.max_contributions) */
+        bool freeing;
+} cf_detect_pop;
+
 /* ---- per-partition state ---- */
 
 /** State of one input partition (the unit of work and of state, DESIGN §6). */
 typedef struct cf_detect_part {
-        int64_t first_ms; /* earliest event time seen: start of observation */
-        cf_kvtab uv;      /* unit-value baselines by (HS6, unit) */
-        cf_kvtab vol;     /* volume by (origin, HS6) */
-        cf_kvtab exp;     /* exporters: first seen, cumulative value */
-        cf_kvtab cap;     /* cumulative quantity by (exporter, registry row) */
-        cf_kvtab cert;    /* certificate-of-origin uses */
+        int64_t first_ms;              /* earliest event time seen */
+        int64_t first_published;       /* first_ms as last published */
+        cf_vec uv_ev, vol_ev, cert_ev; /* contributions since the last publish */
+        cf_kvtab exp;                  /* exporters: first seen, cumulative value */
+        cf_kvtab cap;                  /* rolling quantity by (exporter, registry row) */
+        cf_kvtab vdecl;   /* per exporter: its current declaration's (origin, HS6) pairs counted */
+        cf_kvtab uv_own;  /* cumulative mode: this partition's unit-value contribution per key */
+        cf_kvtab vol_own; /* cumulative mode: this partition's volume contribution per key */
+        cf_vec own_dirty; /* cumulative mode: (kind << 63 | key) changed since the last publish */
 } cf_detect_part;
 
 typedef struct cf_detect cf_detect;
@@ -155,6 +293,12 @@ typedef struct cf_rule {
          * (version 2) or as the raw struct of releases 1-2 (version 1), checked against cfg;
          * false with the reason in d. */
         bool (*state_get)(cf_st_dec *d, int version, void *val, const void *cfg);
+        /** Population rules: offsetof(cf_detect_pop, <its replica table>) (0: none), and
+         * the replica's bound, idle window and value size (*vsize in as replica_size). */
+        size_t replica_off;
+        uint32_t replica_size;
+        void (*replica_limits)(const void *cfg, size_t *max_entries, int64_t *window_ms,
+                               uint32_t *vsize);
         /* Global state (x->global[i]): not per partition but learnt from the
          * outcomes input, which every worker reads whole (DESIGN §6), so it is
          * the same on every worker. All NULL for a rule without one. */
@@ -181,6 +325,12 @@ static inline cf_kvtab *cf_rule_table(const cf_rule *ru, cf_detect_part *ps)
         return (cf_kvtab *)((char *)ps + ru->table_off);
 }
 
+/** The replica table of rule ru (ru->replica_off != 0). */
+static inline cf_kvtab *cf_rule_replica(const cf_rule *ru, cf_detect_pop *g)
+{
+        return (cf_kvtab *)((char *)g + ru->replica_off);
+}
+
 /** The stage context. */
 struct cf_detect {
         double score_cap, flag_threshold;
@@ -194,6 +344,7 @@ struct cf_detect {
         uint16_t cur;                 /* registry position of the rule being checked */
         uint64_t exp_h, decl_h; /* hashes of the current record's exporter and declaration ids */
         cf_rule_set rules;      /* the registry's names, published to later stages */
+        cf_detect_pop pop;      /* the replica of the population state */
         void *global[CF_RULES_MAX]; /* per rule: its global state (cf_rule.global_config) */
 };
 
@@ -206,6 +357,36 @@ extern const cf_rule *const cf_detect_rules[];
 /** Number of rules. */
 extern const size_t cf_detect_n_rules;
 
+/** Check a registry (at most CF_RULES_MAX rules, names [a-z][a-z0-9_]* of at most
+ * CF_RULE_NAME_MAX bytes, no name twice) and fill out with its names; -1 + errstr. */
+int cf_rule_set_build(cf_rule_set *out, const cf_rule *const *rules, size_t n, char *errstr,
+                      size_t errstr_size);
+
+/* ---- population state (detect_population.c) ---- */
+
+/** Set up the replica's tables from the loaded rule config. */
+void cf_detect_pop_init(cf_detect *x);
+/** New bounds and windows for the replica's tables after a reload (layouts stay). */
+void cf_detect_pop_reload(cf_detect *x);
+/** Free the replica. */
+void cf_detect_pop_free(cf_detect *x);
+/** Set up a partition's population part (own contributions, pending events). */
+void cf_detect_part_init_pop(cf_detect *x, cf_detect_part *ps);
+/** Free it. */
+void cf_detect_part_free_pop(cf_detect_part *ps);
+/** Append partition's contributions to out as population messages (global.h). */
+int cf_detect_publish(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_global_mode mode,
+                      cf_buf *out);
+/** Merge one population message into the replica; -1 + errstr if malformed (unchanged). */
+int cf_detect_apply(cf_detect *x, const cf_global_msg *m, char *errstr, size_t errstr_size);
+/** A round of applies is over: settle the replica (sketch bounds, medians, expiry clock). */
+void cf_detect_settle(cf_detect *x);
+/** The loaded config of rule ru. */
+const void *cf_detect_rule_cfg(const cf_detect *x, const cf_rule *ru);
+/** Convert a table of an earlier release's partition snapshot (detect_convert.c) into
+ * this partition's contributions (published at the next barrier or commit) or, for
+ * capacity, its windows, read from d; -1 with the reason in d when malformed. */
+int cf_detect_convert_v1(cf_detect *x, cf_detect_part *ps, const cf_rule *ru, cf_st_dec *d);
 /** A new empty partition state with tables sized by the current rule config (detect.c). */
 cf_detect_part *cf_detect_part_new(cf_detect *x);
 /** Free a partition state (detect.c). */
@@ -216,15 +397,14 @@ void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out);
  * rule config; NULL with the reason in errstr. */
 cf_detect_part *cf_detect_state_restore(cf_detect *x, const void *data, size_t len, char *errstr,
                                         size_t errstr_size);
-/** After a reload: when the current config gives a rule's values another size (the volume
- * rings), rebuild *pp with tables of the new size through its snapshot (1); 0 when nothing
- * changed; -1 (errstr, *pp empty) if its own snapshot was refused. */
-int cf_detect_state_relayout(cf_detect *x, cf_detect_part **pp, char *errstr, size_t errstr_size);
-/** Check a registry (at most CF_RULES_MAX rules, names [a-z][a-z0-9_]* of at most
- * CF_RULE_NAME_MAX bytes, no name twice) and fill out with its names; -1 + errstr. */
-int cf_rule_set_build(cf_rule_set *out, const cf_rule *const *rules, size_t n, char *errstr,
-                      size_t errstr_size);
-
+/** Append the replica (detect_replica.c). */
+void cf_detect_replica_snapshot(cf_detect *x, cf_buf *out);
+/** Replace the replica from a cf_detect_replica_snapshot (len 0: empty), checked; -1 +
+ * errstr and nothing changed when refused. */
+int cf_detect_replica_restore(cf_detect *x, const void *data, size_t len, char *errstr,
+                              size_t errstr_size);
+/** Append a volume value's rings as (day flag, hour or day, cents, declarations) slots. */
+void cf_vol_rep_put(cf_buf *out, cf_vol_rep *v);
 /* ---- global state (detect_global.c) ---- */
 
 /** Create or reconfigure every rule's global state from x->cfg; -1 + errstr. */

@@ -34,13 +34,14 @@ void cf_cc_str(uint16_t cc, char out[3])
 
 int64_t cf_parse_date_ms(const char *s)
 {
-        int y, m, d;
-        char extra;
-        if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &extra) != 3 || m < 1 ||
-            m > 12 || d < 1 || d > 31)
-                return -1;
-        struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d};
-        return (int64_t)timegm(&tm) * 1000;
+        /* YYYY-MM-DD as a real calendar day (2024-02-31 is refused; timegm
+         * used to roll it over to March 2): the decoder's RFC 3339 parser
+         * checks the calendar, at midnight UTC */
+        char ts[24];
+        int64_t ms;
+        if (strlen(s) != 10) return -1;
+        snprintf(ts, sizeof(ts), "%sT00:00:00Z", s);
+        return cf_parse_rfc3339(ts, 20, &ms) ? -1 : ms;
 }
 
 /* ---- string-keyed index ---- */
@@ -264,7 +265,7 @@ static int load_watchlist(cf_detect_ref *ref, const char *path, char *errstr, si
         int idx[2], oidx[2];
         load_ctx c = {ref, idx, oidx, 0};
         if (cf_csv_read(path, req, idx, opt, oidx, wl_row, &c, errstr, errstr_size)) return -1;
-        qsort(ref->wl, ref->n_wl, sizeof(*ref->wl), cmp_wl);
+        if (ref->n_wl > 1) qsort(ref->wl, ref->n_wl, sizeof(*ref->wl), cmp_wl); /* wl: NULL if 0 */
         index_build(&ref->wl_ix, ref->wl, ref->n_wl, sizeof(*ref->wl), offsetof(cf_wl_entry, h));
         return 0;
 }
@@ -368,7 +369,7 @@ static int load_registry(cf_detect_ref *ref, const char *path, char *errstr, siz
         int idx[5], oidx[3];
         load_ctx c = {ref, idx, oidx, 0};
         if (cf_csv_read(path, req, idx, opt, oidx, reg_row, &c, errstr, errstr_size)) return -1;
-        qsort(ref->reg, ref->n_reg, sizeof(*ref->reg), cmp_reg);
+        if (ref->n_reg > 1) qsort(ref->reg, ref->n_reg, sizeof(*ref->reg), cmp_reg);
         index_build(&ref->reg_ix, ref->reg, ref->n_reg, sizeof(*ref->reg), offsetof(cf_reg_row, h));
         return 0;
 }

@@ -1,15 +1,21 @@
 /*
- * detect_state.c - snapshot and restore of one partition's detect state:
- * the partition's first event time and every rule's state table, each value
- * written and checked by its rule (state_put/state_get, one struct per rule).
+ * detect_state.c - snapshot and restore of one partition's detect state: the
+ * partition's first event time and the state tables of its per-partition
+ * rules (exporters, capacity windows, the volume rule's per-exporter
+ * declarations), each value written and checked by its rule
+ * (state_put/state_get). The population rules' state is the replica
+ * (detect_replica.c), not a partition's.
  *
  * Version 2 (pipeline/core/stenc.h fields, little-endian):
  *   magic "CFDT" (4 bytes), version (u16, 2), first_ms (i64, INT64_MAX: no
  *   record yet), number of tables (u8), then per table the rule's name (str8)
  *   and a block holding the table (kvtab.c).
  * Version 1 (releases 1-2, b6aa89d and b13c378): magic 0x43445431 ("CDT1",
- *   u32), number of tables (u32), first_ms (i64), per table name length
- *   (u8), name, then the raw table (kvtab.c); read and converted.
+ *   u32), number of tables (u32), first_ms (i64), per table name length (u8),
+ *   name, the raw table: read and checked by the rule (new_exporter_surge) or
+ *   converted into this build's state (population rules, capacity:
+ *   detect_convert.c). "CDT2" (raw tables written between those releases and
+ *   this format, never released) is refused.
  *
  * Restore builds a new partition state with the current config's tables and
  * gives it back only when everything was read and checked: a refused
@@ -25,6 +31,7 @@
 
 #define SNAP_VERSION 2
 #define V1_MAGIC     0x43445431u /* "CDT1" */
+#define MAX_TABLES   64          /* read_table's one bit per rule */
 
 void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out)
 {
@@ -46,12 +53,12 @@ void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out)
         }
 }
 
-/* The rule with a state table named (name, n); its index in *ix. */
-static const cf_rule *table_rule(const char *name, size_t n, size_t *ix)
+/* The rule named (name, n) and its index in *ix, or NULL. */
+static const cf_rule *rule_named(const char *name, size_t n, size_t *ix)
 {
         for (size_t j = 0; j < cf_detect_n_rules; j++) {
                 const cf_rule *ru = cf_detect_rules[j];
-                if (ru->table_off && strlen(ru->name) == n && !memcmp(ru->name, name, n)) {
+                if (strlen(ru->name) == n && !memcmp(ru->name, name, n)) {
                         *ix = j;
                         return ru;
                 }
@@ -59,27 +66,32 @@ static const cf_rule *table_rule(const char *name, size_t n, size_t *ix)
         return NULL;
 }
 
-/* One table (named, then its contents) into ps; seen marks the rules done. */
-static bool read_table(cf_detect *x, cf_detect_part *ps, cf_st_dec *d, int version, uint64_t *seen)
+/* One table of version v (named, then its contents) into ps; seen marks the rules done. */
+static bool read_table(cf_detect *x, cf_detect_part *ps, cf_st_dec *d, int v, uint64_t *seen)
 {
         size_t n, j = 0;
         const char *name = cf_st_bytes8(d, &n);
         if (!cf_st_ok(d)) return false;
-        const cf_rule *ru = table_rule(name, n, &j);
-        if (!ru)
-                return cf_st_fail(d, "state for rule '%.*s', which this build does not have",
+        const cf_rule *ru = rule_named(name, n, &j);
+        /* release 1-2 tables this build keeps differently are converted */
+        bool convert = v == 1 && ru && (ru->replica_off || ru == &cf_rule_capacity_exceeded);
+        if (!ru || (!ru->table_off && !convert))
+                return cf_st_fail(d, "state for rule '%.*s', which keeps none in this build",
                                   (int)n, name);
         if (*seen >> j & 1) return cf_st_fail(d, "table of rule %s twice", ru->name);
         *seen |= 1ull << j;
-        const unsigned char *outer = version == 1 ? d->end : cf_st_enter(d);
+        const unsigned char *outer = v == 1 ? d->end : cf_st_enter(d);
         /* the rule's name prefixes its messages */
         const char *what = d->what;
         char wbuf[96];
         snprintf(wbuf, sizeof(wbuf), "%s: %s", what, ru->name);
         d->what = wbuf;
-        cf_kvtab_restore(cf_rule_table(ru, ps), d, version, ru->state_get, x->cfg[j]);
+        if (convert)
+                cf_detect_convert_v1(x, ps, ru, d);
+        else
+                cf_kvtab_restore(cf_rule_table(ru, ps), d, v, ru->state_get, x->cfg[j]);
         d->what = what;
-        if (version != 1) cf_st_leave(d, outer, "a table");
+        if (v != 1) cf_st_leave(d, outer, "a table");
         return cf_st_ok(d);
 }
 
@@ -98,7 +110,10 @@ static bool read_header(cf_st_dec *d, int *version, cf_detect_part *ps, uint32_t
         } else {
                 uint32_t magic = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
                                  (uint32_t)m[3] << 24;
-                if (magic != V1_MAGIC) return cf_st_fail(d, "bad magic");
+                if (magic != V1_MAGIC)
+                        return cf_st_fail(d, "magic %08x: neither CFDT nor release 1-2's CDT1%s",
+                                          magic,
+                                          magic == V1_MAGIC + 1 ? " (CDT2: never released)" : "");
                 *version = 1;
                 *ntab = cf_st_u32(d);
                 ps->first_ms = cf_st_i64(d);
@@ -108,8 +123,9 @@ static bool read_header(cf_st_dec *d, int *version, cf_detect_part *ps, uint32_t
             (ps->first_ms < -CF_ST_TIME_LIMIT_MS || ps->first_ms > CF_ST_TIME_LIMIT_MS))
                 return cf_st_fail(d, "first event time %lld ms not plausible",
                                   (long long)ps->first_ms);
-        if (cf_detect_n_rules > 64) /* seen[] of read_table is one bit per rule */
-                return cf_st_fail(d, "%zu rules, state restore handles 64", cf_detect_n_rules);
+        if (cf_detect_n_rules > MAX_TABLES)
+                return cf_st_fail(d, "%zu rules, state restore handles %d", cf_detect_n_rules,
+                                  MAX_TABLES);
         if (*ntab > cf_detect_n_rules)
                 return cf_st_fail(d, "%u tables, this build has %zu rules", *ntab,
                                   cf_detect_n_rules);
@@ -132,27 +148,4 @@ cf_detect_part *cf_detect_state_restore(cf_detect *x, const void *data, size_t l
         if (cf_st_done(&d)) return ps;
         cf_detect_part_free(ps);
         return NULL;
-}
-
-int cf_detect_state_relayout(cf_detect *x, cf_detect_part **pp, char *errstr, size_t errstr_size)
-{
-        bool same = true;
-        for (size_t i = 0; i < cf_detect_n_rules; i++) {
-                const cf_rule *ru = cf_detect_rules[i];
-                if (!ru->table_off) continue;
-                size_t max;
-                int64_t window;
-                uint32_t vsize = ru->value_size;
-                ru->state_limits(x->cfg[i], &max, &window, &vsize);
-                cf_kvtab *t = cf_rule_table(ru, *pp);
-                same &= cf_kvtab_slot_size(vsize) == t->vsize;
-        }
-        if (same) return 0;
-        cf_buf b = {0};
-        cf_detect_state_snapshot(x, *pp, &b);
-        cf_detect_part *np = cf_detect_state_restore(x, b.p, b.len, errstr, errstr_size);
-        cf_buf_free(&b);
-        cf_detect_part_free(*pp);
-        *pp = np ? np : cf_detect_part_new(x); /* cannot fail: our own snapshot */
-        return np ? 1 : -1;
 }

@@ -51,8 +51,15 @@ void cf_kvtab_init(cf_kvtab *t, uint32_t vsize, size_t max, int64_t window_ms)
         alloc_slots(t, 64);
 }
 
+static void drop_value(cf_kvtab *t, uint64_t key, void *v)
+{
+        if (t->drop) t->drop(t->drop_opaque, key, v);
+}
+
 void cf_kvtab_free(cf_kvtab *t)
 {
+        for (size_t i = 0; t->drop && i < t->cap; i++)
+                if (t->keys[i]) drop_value(t, t->keys[i], t->vals + i * t->vsize);
         free(t->keys);
         free(t->vals);
         memset(t, 0, sizeof(*t));
@@ -76,10 +83,12 @@ static void rebuild(cf_kvtab *t, size_t cap, int64_t cutoff)
                 const unsigned char *v = ov + i * t->vsize;
                 if (expired(t, v)) {
                         t->expired++;
+                        drop_value(t, ok[i], (void *)v);
                         continue;
                 }
                 if (last_ms(v) < cutoff) {
                         t->evicted++;
+                        drop_value(t, ok[i], (void *)v);
                         continue;
                 }
                 size_t j = slot_of(t, ok[i]);
@@ -121,10 +130,43 @@ static void make_room(cf_kvtab *t)
         if (t->n >= t->max) rebuild(t, t->cap, INT64_MAX); /* all equal times: start over */
 }
 
+void *cf_kvtab_get(const cf_kvtab *t, uint64_t key)
+{
+        key = norm_key(key);
+        for (size_t i = slot_of(t, key);; i = (i + 1) & (t->cap - 1)) {
+                if (!t->keys[i]) return NULL;
+                if (t->keys[i] != key) continue;
+                unsigned char *v = t->vals + i * t->vsize;
+                return expired(t, v) ? NULL : v;
+        }
+}
+
+void cf_kvtab_hold_clock(cf_kvtab *t)
+{
+        t->hold_clock = true;
+        t->held_max_ms = t->max_ms;
+}
+
+void cf_kvtab_release_clock(cf_kvtab *t)
+{
+        if (t->held_max_ms > t->max_ms) t->max_ms = t->held_max_ms;
+}
+
+void cf_kvtab_each(cf_kvtab *t, void (*fn)(void *opaque, uint64_t key, void *val), void *opaque)
+{
+        for (size_t i = 0; i < t->cap; i++)
+                if (t->keys[i] && !expired(t, t->vals + i * t->vsize))
+                        fn(opaque, t->keys[i], t->vals + i * t->vsize);
+}
+
 void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created)
 {
         key = norm_key(key);
-        if (now_ms > t->max_ms) t->max_ms = now_ms;
+        if (t->hold_clock) {
+                if (now_ms > t->held_max_ms) t->held_max_ms = now_ms;
+        } else if (now_ms > t->max_ms) {
+                t->max_ms = now_ms;
+        }
         for (;;) {
                 size_t i = slot_of(t, key);
                 for (;; i = (i + 1) & (t->cap - 1)) {
@@ -133,6 +175,7 @@ void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created)
                         unsigned char *v = t->vals + i * t->vsize;
                         if (expired(t, v)) { /* a new life for an expired key */
                                 t->expired++;
+                                drop_value(t, key, v);
                                 memset(v, 0, t->vsize);
                                 if (created) *created = true;
                         } else if (created)

@@ -27,6 +27,14 @@ typedef struct cf_kvtab {
         int64_t window_ms; /* idle entries older than max_ms - window_ms expire (0: never) */
         int64_t max_ms;    /* latest event time seen by cf_kvtab_put */
         uint64_t evicted, expired;
+        /* replica tables (cf_kvtab_hold_clock): puts collect the latest time here and
+         * expiry uses max_ms as of the last cf_kvtab_release_clock, so what expires in a
+         * round of merges does not depend on their order */
+        bool hold_clock;
+        int64_t held_max_ms;
+        /* called for a value that leaves the table (expired, evicted, freed) */
+        void (*drop)(void *opaque, uint64_t key, void *val);
+        void *drop_opaque;
 } cf_kvtab;
 
 /** The bytes a table gives each value of vsize bytes (cf_kvtab.vsize). */
@@ -35,6 +43,14 @@ uint32_t cf_kvtab_slot_size(uint32_t vsize);
 void cf_kvtab_init(cf_kvtab *t, uint32_t vsize, size_t max, int64_t window_ms);
 /** Free the table's memory. */
 void cf_kvtab_free(cf_kvtab *t);
+/** The value of key, or NULL when absent or expired (nothing changes). */
+void *cf_kvtab_get(const cf_kvtab *t, uint64_t key);
+/** Freeze the expiry clock (see hold_clock) until cf_kvtab_release_clock. */
+void cf_kvtab_hold_clock(cf_kvtab *t);
+/** Expiry from now on uses the latest time put since the clock was held. */
+void cf_kvtab_release_clock(cf_kvtab *t);
+/** Call fn on every live entry (fn must not put or remove). */
+void cf_kvtab_each(cf_kvtab *t, void (*fn)(void *opaque, uint64_t key, void *val), void *opaque);
 /** The value of key, inserted zeroed when absent (*created set); stamps last_ms = now_ms. */
 void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created);
 /** Writes one value (a rule's state_put). */

@@ -97,6 +97,9 @@ static void collapse(cf_lns *s)
         }
         s->n = o;
         s->level++;
+        s->total = 0; /* counts that saturated in the sum are lost: recount */
+        for (uint32_t i = 0; i < s->n; i++)
+                s->total += (uint64_t)s->cnt[2 * i] + s->cnt[2 * i + 1];
 }
 
 void cf_lns_roll(cf_lns *s, int32_t gen)
@@ -109,6 +112,9 @@ void cf_lns_roll(cf_lns *s, int32_t gen)
         }
         s->gen = gen;
         compact(s);
+        s->total = 0;
+        for (uint32_t i = 0; i < s->n; i++)
+                s->total += (uint64_t)s->cnt[2 * i] + s->cnt[2 * i + 1];
 }
 
 /* The count of generation g (the current or the previous one) in bucket position p. */
@@ -123,7 +129,9 @@ void cf_lns_add(cf_lns *s, int32_t gen, int32_t fine, uint32_t count)
         cf_lns_roll(s, gen);
         if ((int64_t)gen < (int64_t)s->gen - 1) return; /* older than the previous generation */
         uint32_t *c = gen_slot(s, gen, slot(s, floor_shift(fine, s->level)));
+        uint32_t was = *c;
         *c = sat_add(*c, count);
+        s->total += *c - was;
 }
 
 void cf_lns_merge(cf_lns *dst, const cf_lns *src)
@@ -140,7 +148,9 @@ void cf_lns_merge(cf_lns *dst, const cf_lns *src)
                         uint32_t c = src->cnt[2 * j + k];
                         if (!c || (int64_t)g < (int64_t)dst->gen - 1) continue;
                         uint32_t *d = gen_slot(dst, g, slot(dst, i));
+                        uint32_t was = *d;
                         *d = sat_add(*d, c);
+                        dst->total += *d - was;
                 }
         }
 }
@@ -158,7 +168,9 @@ void cf_lns_sub(cf_lns *dst, const cf_lns *src)
                         uint32_t c = src->cnt[2 * j + k];
                         if (!c || (int64_t)g < (int64_t)dst->gen - 1 || g > dst->gen) continue;
                         uint32_t *d = gen_slot(dst, g, slot(dst, i));
+                        uint32_t was = *d;
                         *d = *d > c ? *d - c : 0;
+                        dst->total -= was - *d;
                 }
         }
         compact(dst);
@@ -173,10 +185,7 @@ void cf_lns_settle(cf_lns *s, uint32_t max)
 
 uint64_t cf_lns_count(const cf_lns *s)
 {
-        uint64_t n = 0;
-        for (uint32_t i = 0; i < 2 * s->n; i++)
-                n += s->cnt[i];
-        return n;
+        return s->total;
 }
 
 static inline double total(const cf_lns *s, uint32_t i)
@@ -264,6 +273,47 @@ void cf_lns_copy(cf_lns *dst, const cf_lns *src)
         dst->n = src->n;
         dst->gen = src->gen;
         dst->level = src->level;
+        dst->total = src->total;
+}
+
+void cf_lns_put(cf_buf *out, const cf_lns *s)
+{
+        cf_st_put_u32(out, (uint32_t)s->gen);
+        cf_st_put_u8(out, s->level);
+        cf_st_put_u32(out, s->n);
+        for (uint32_t i = 0; i < s->n; i++) {
+                cf_st_put_u32(out, (uint32_t)s->idx[i]);
+                cf_st_put_u32(out, s->cnt[2 * i]);
+                cf_st_put_u32(out, s->cnt[2 * i + 1]);
+        }
+}
+
+bool cf_lns_get(cf_st_dec *d, cf_lns *s)
+{
+        s->n = 0;
+        s->total = 0;
+        s->gen = (int32_t)cf_st_u32(d);
+        s->level = cf_st_u8(d);
+        uint32_t n = cf_st_u32(d);
+        if (!cf_st_ok(d)) return false;
+        if (s->level > CF_LNS_MAX_LEVEL) return cf_st_fail(d, "sketch level %u", s->level);
+        if (n > cf_st_left(d) / 12) return cf_st_fail(d, "%u sketch buckets: truncated", n);
+        if (n && s->gen == CF_LNS_GEN_NONE)
+                return cf_st_fail(d, "sketch with buckets but no generation");
+        grow(s, n);
+        for (uint32_t i = 0; i < n; i++) {
+                int32_t idx = (int32_t)cf_st_u32(d);
+                uint32_t p = cf_st_u32(d), c = cf_st_u32(d);
+                if (!cf_st_ok(d)) return false;
+                if ((i && idx <= s->idx[i - 1]) || (!p && !c))
+                        return cf_st_fail(d, "sketch bucket %d out of order or empty", idx);
+                s->idx[i] = idx;
+                s->cnt[2 * i] = p;
+                s->cnt[2 * i + 1] = c;
+                s->n = i + 1;
+                s->total += (uint64_t)p + c;
+        }
+        return true;
 }
 
 void cf_lns_free(cf_lns *s)

@@ -35,6 +35,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pipeline/core/buf.h"
+#include "pipeline/core/stenc.h"
+
 #define CF_LNS_FINE_BITS 7         /* level 0 width: 2^-7 ln units */
 #define CF_LNS_GEN_NONE  INT32_MIN /* no sample yet */
 #define CF_LNS_X_LIMIT   700.0     /* |ln(unit value)| is clamped here (e^700 ~ 1e304) */
@@ -47,6 +50,7 @@ typedef struct cf_lns {
         uint32_t n, cap; /* buckets used / allocated */
         int32_t gen;     /* current generation (CF_LNS_GEN_NONE: nothing added yet) */
         uint8_t level;
+        uint64_t total; /* sum of every count (kept, so cf_lns_count is O(1)) */
 } cf_lns;
 
 #define CF_LNS_INIT                                                                                \
@@ -77,6 +81,12 @@ uint64_t cf_lns_count(const cf_lns *s);
 bool cf_lns_median_mad(const cf_lns *s, double *median, double *mad);
 /** Replace dst's contents with a copy of src's. */
 void cf_lns_copy(cf_lns *dst, const cf_lns *src);
+/** Append the sketch (stenc fields): i32 generation, u8 level, u32 n, then n x (i32
+ * bucket, u32 previous, u32 current), buckets ascending. */
+void cf_lns_put(cf_buf *out, const cf_lns *s);
+/** Read what cf_lns_put wrote into s (its buckets replaced), checked (level, order, no
+ * empty bucket, a generation when there are buckets); false with the reason in d. */
+bool cf_lns_get(cf_st_dec *d, cf_lns *s);
 /** Free the buckets; the sketch is empty (CF_LNS_INIT) again. */
 void cf_lns_free(cf_lns *s);
 

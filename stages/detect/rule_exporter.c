@@ -24,15 +24,18 @@ typedef struct nes_cfg {
 static const cf_config_map nes_map[] = {
     CF_RULE_COMMON_KEYS("50"),
     {CF_CFG_DURATION, "new_days", "90d", offsetof(nes_cfg, new_ms),
-     "an exporter first seen (or registered) less than this before a record is new"},
+     "an exporter first seen (or registered) less than this before a record is new", 0,
+     3650 * 86400e3},
     {CF_CFG_DOUBLE, "max_value_usd", "1000000", offsetof(nes_cfg, max_value_usd),
      "fire when a new exporter's cumulative value since first seen exceeds this", 0, 1e18},
     {CF_CFG_DURATION, "warmup", "30d", offsetof(nes_cfg, warmup_ms),
-     "exporters first seen this soon after the partition's first record were trading before "
+     "exporters first seen this soon after the stream's first record (the earliest any "
+     "partition published) were trading before "
      "observation began: their age is unknown and they are not new (unless the registry dates "
-     "them)"},
+     "them)",
+     0, 3650 * 86400e3},
     {CF_CFG_DURATION, "window", "400d", offsetof(nes_cfg, window_ms),
-     "an exporter idle this long is forgotten"},
+     "an exporter idle this long is forgotten", 3600e3, 3650 * 86400e3},
     {CF_CFG_INT, "max_entries", "2000000", offsetof(nes_cfg, max_entries),
      "exporters kept per input partition (least recently used evicted, counted)", 1, 1e10},
     {0}};
@@ -71,8 +74,10 @@ static void nes_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         if (reg >= 0 && reg < first) {
                 first = reg;
                 src = "registry";
-        } else if (reg < 0 && v->first_ms < ps->first_ms + cfg->warmup_ms) {
-                return; /* seen since observation began: age unknown */
+        } else if (reg < 0 && (x->pop.first_ms == INT64_MAX ||
+                               v->first_ms < x->pop.first_ms + cfg->warmup_ms)) {
+                return; /* seen since observation began (the earliest event time any
+                         * partition published): age unknown */
         }
         if (t - first >= cfg->new_ms || !(v->cum_value > cfg->max_value_usd)) return;
         cf_buf *o = cf_ev_begin(x);
@@ -201,6 +206,16 @@ static bool cap_add(cap_val *v, bool created, int64_t d, uint32_t period, double
         return true;
 }
 
+bool cf_cap_convert(void *val, int64_t day, double qty)
+{
+        cap_val *v = val;
+        v->cur_day = day;
+        v->period = CF_CAP_MAX_DAYS; /* recomputed for the row's period on its next line */
+        *cap_bucket(v, day) = (float)qty;
+        v->sum = qty;
+        return true;
+}
+
 /* "exporter VN-R000001 has shipped 1,200,000 NMB of HS 854142 in the 30 days from 2025-03-01
  * to 2025-03-30, above its registered capacity of 1,000,000 NMB per 30 days" */
 static void cap_explain(cf_detect *x, const cf_str *id, const cf_reg_row *g, const cap_val *v,
@@ -291,38 +306,13 @@ static void cap_put(cf_buf *out, const void *val)
                 }
 }
 
-/* Version 1 (releases 1-2: last_ms, year, qty of that calendar year so
- * far) as a rolling window: the year's quantity spread evenly over its days
- * up to the last use, 365-day period (capacity_per_year rows). At the last
- * use the window holds exactly the year's quantity; later it decays as the
- * days leave it, where the old rule reset on 1 January. */
-static bool cap_get_v1(cf_st_dec *d, cap_val *v)
-{
-        int64_t year = cf_st_i64(d);
-        double qty = cf_st_f64_nonneg(d, "cumulative quantity");
-        if (!cf_st_ok(d)) return false;
-        if (year < 0 || year > 9999)
-                return cf_st_fail(d, "year %lld not plausible", (long long)year);
-        v->period = 365;
-        if (v->last_ms < 0 || year < 1970) return true; /* the rule counts times >= 0 only */
-        char jan1[16];
-        snprintf(jan1, sizeof(jan1), "%04d-01-01", (int)year);
-        int64_t first = cf_parse_date_ms(jan1) / DAY_MS, last = v->last_ms / DAY_MS;
-        if (first > last) return cf_st_fail(d, "year %lld after the last use", (long long)year);
-        if (first < last - 364) first = last - 364;
-        v->cur_day = last;
-        v->sum = qty;
-        for (int64_t day = first; day <= last; day++)
-                v->day[day % CF_CAP_MAX_DAYS] = (float)(qty / (double)(last - first + 1));
-        return true;
-}
-
 static bool cap_get(cf_st_dec *d, int version, void *val, const void *cfg)
 {
         (void)cfg; /* the ring's size is fixed (CF_CAP_MAX_DAYS); periods come from the registry */
         cap_val *v = val;
+        if (version == 1) /* release 1-2 tables go through detect_convert.c */
+                return cf_st_fail(d, "capacity table of release 1-2 not converted");
         v->last_ms = cf_st_time(d, "last use");
-        if (version == 1) return cap_get_v1(d, v);
         v->cur_day = cf_st_i64(d);
         v->sum = cf_st_f64_nonneg(d, "window quantity");
         v->period = cf_st_u32(d);

@@ -3,9 +3,18 @@
  * in a sliding short window (hourly buckets) against its long-run daily
  * average over the preceding long window (daily buckets), in event time.
  *
+ * The rings are global (detect_population.c): every partition's published
+ * contributions, merged as integer cents and declaration counts, so the sums
+ * do not depend on the order or the grouping of the merge. A record is judged
+ * against the replica as it stands plus itself, then contributes its value to
+ * its partition's pending events (every record, fired or not).
+ *
  * A surge is judged on value and, optionally, on the number of declarations
  * (count_ratio): one large but ordinary consignment of a rarely traded pair
- * is not diverted trade, many new declarations are.
+ * is not diverted trade, many new declarations are. A declaration counts
+ * once per pair: the first of its lines seen for the pair. Which pairs the
+ * exporter's current declaration has counted is kept per exporter (the
+ * lines of a declaration share its exporter, hence its partition).
  */
 #include <math.h>
 #include <string.h>
@@ -13,7 +22,7 @@
 #include "stages/detect/detect_int.h"
 
 #define VOL_MAX_HOURS 72 /* longest short window */
-#define VOL_MAX_DAYS  90 /* longest long window */
+#define VDECL_PAIRS   6  /* pairs remembered for an exporter's current declaration */
 #define HOUR_MS       3600000LL
 #define DAY_MS        86400000LL
 
@@ -30,10 +39,10 @@ static const cf_config_map vol_map[] = {
      "sliding window of the surge (hourly buckets, at most 72h)", HOUR_MS, VOL_MAX_HOURS *HOUR_MS},
     {CF_CFG_DURATION, "long_window", "30d", offsetof(vol_cfg, long_ms),
      "long-run baseline window before the short window (daily buckets, at most 90d)", DAY_MS,
-     VOL_MAX_DAYS *DAY_MS},
+     90 * DAY_MS},
     {CF_CFG_DURATION, "min_history", "14d", offsetof(vol_cfg, history_ms),
-     "observation (the partition's first record to the short window) needed before the rule may "
-     "fire",
+     "observation (the first record published by any partition to the short window) needed "
+     "before the rule may fire",
      0, 365 * DAY_MS},
     {CF_CFG_DOUBLE, "k", "5", offsetof(vol_cfg, k),
      "fire when the short-window value exceeds k x the baseline daily value", 1, 1e6},
@@ -46,95 +55,120 @@ static const cf_config_map vol_map[] = {
     {CF_CFG_DOUBLE, "min_baseline_count", "2", offsetof(vol_cfg, min_baseline_count),
      "floor of the baseline daily declaration count (with count_ratio)", 0, 1e9},
     {CF_CFG_INT, "max_entries", "200000", offsetof(vol_cfg, max_entries),
-     "(origin, HS6) pairs kept per input partition (least recently used evicted, counted)", 1, 1e9},
+     "(origin, HS6) pairs kept (global replica, ~0.7 KB each with the default windows; least "
+     "recently used evicted, counted)",
+     1, 1e9},
     {0}};
 
-/* A pair's state: a header, then an hour ring (short window) and a day ring
- * (baseline), sized from the configured windows when the table is made so
- * the value stays small (~350 bytes with the defaults). */
-typedef struct vol_val {
-        int64_t last_ms;
-        int64_t first_ms; /* first event of the pair */
-        int64_t cur_hour, cur_day;
-        uint64_t last_decl;     /* hash of the last declaration counted: lines count once */
-        int64_t long_day;       /* the day ds the cached baseline sums are for (-1: none) */
-        double short_v, long_v; /* running short-window sums; cached baseline sums */
-        uint32_t short_n, long_n, long_days;
-        uint16_t nh, nd; /* ring sizes: hours, days */
-        float ring[];    /* hv[nh], dv[nd], then uint16 hc[nh], dc[nd] */
-} vol_val;
-
-static inline float *hv(vol_val *v)
+/* Ring layout: cents of the hours [nh] then of the days [nd], then the declaration
+ * counts of the hours [nh] then of the days [nd]. */
+static inline int64_t *hv(cf_vol_rep *v)
 {
         return v->ring;
 }
-static inline float *dv(vol_val *v)
+static inline int64_t *dv(cf_vol_rep *v)
 {
         return v->ring + v->nh;
 }
-static inline uint16_t *hc(vol_val *v)
+static inline uint32_t *hc(cf_vol_rep *v)
 {
-        return (uint16_t *)(v->ring + v->nh + v->nd);
+        return (uint32_t *)(v->ring + v->nh + v->nd);
 }
-static inline uint16_t *dc(vol_val *v)
+static inline uint32_t *dc(cf_vol_rep *v)
 {
         return hc(v) + v->nh;
 }
 
-/* Ring sizes for a config: the short window's hours; the baseline's days
- * plus the days the short window spans plus today. */
+/* Ring sizes for a config: the short window's hours; the baseline's days plus the days
+ * the short window spans plus today. */
 static void ring_sizes(const vol_cfg *c, uint16_t *nh, uint16_t *nd)
 {
         *nh = (uint16_t)(c->short_ms / HOUR_MS);
         *nd = (uint16_t)(c->long_ms / DAY_MS + (*nh + 23) / 24 + 2);
 }
 
-/* Move a ring of n buckets (values v, counts c) whose newest bucket is *cur
- * forward to `to`, clearing the buckets passed. */
-static void ring_advance(float *v, uint16_t *c, uint16_t n, int64_t *cur, int64_t to)
+void cf_vol_rep_init(cf_vol_rep *v, const void *cv, int64_t hour)
+{
+        ring_sizes(cv, &v->nh, &v->nd);
+        v->cur_hour = hour;
+        v->cur_day = hour / 24;
+        v->c_hour = -1;
+}
+
+/* Move a ring of n buckets (cents c, counts k) whose newest is *cur forward to `to`. */
+static void ring_advance(int64_t *c, uint32_t *k, uint16_t n, int64_t *cur, int64_t to)
 {
         if (to <= *cur) return;
         int64_t steps = to - *cur > n ? n : to - *cur;
-        for (int64_t i = 1; i <= steps; i++) {
-                size_t s = (size_t)((to - steps + i) % n);
-                v[s] = 0;
+        for (int64_t i = 0; i < steps; i++) {
+                size_t s = (size_t)((to - i) % n);
                 c[s] = 0;
+                k[s] = 0;
         }
         *cur = to;
 }
 
-/* Short-window sums (the whole hour ring), recomputed only when the hour
- * moves: a record otherwise costs O(1). */
-static void short_sums(vol_val *v)
+static void slot_add(int64_t *c, uint32_t *k, int64_t cents, int64_t decl)
 {
-        double sv = 0;
-        uint32_t sc = 0;
-        for (int64_t i = 0; i < v->nh; i++) {
-                sv += hv(v)[i];
-                sc += hc(v)[i];
-        }
-        v->short_v = sv;
-        v->short_n = sc;
+        *c = *c + cents < 0 ? 0 : *c + cents;
+        int64_t nk = (int64_t)*k + decl;
+        *k = nk < 0 ? 0 : nk > UINT32_MAX ? UINT32_MAX : (uint32_t)nk;
 }
 
-/* Baseline sums over the nd whole days before day ds, cached per ds: those
- * days are closed, late records for them aside. */
-static void long_sums(vol_val *v, int64_t ds, int64_t nd)
+void cf_vol_ring_add(cf_vol_rep *v, bool day, int64_t at, int64_t cents, int64_t decl)
 {
-        double lv = 0;
-        uint32_t lc = 0;
-        for (int64_t i = 1; i <= nd; i++) {
-                /* days before 1970 are in no ring (the rule counts times >= 0): a
-                 * negative day would index before the ring */
-                if (ds - i < 0 || ds - i > v->cur_day || ds - i <= v->cur_day - v->nd) continue;
-                size_t s = (size_t)((ds - i) % v->nd);
-                lv += dv(v)[s];
-                lc += dc(v)[s];
+        int64_t *c = day ? dv(v) : hv(v);
+        uint32_t *k = day ? dc(v) : hc(v);
+        int64_t *cur = day ? &v->cur_day : &v->cur_hour;
+        uint16_t n = day ? v->nd : v->nh;
+        if (cents >= 0 && decl >= 0) ring_advance(c, k, n, cur, at); /* subtractions never move */
+        if (at > *cur || at <= *cur - n) return;
+        size_t s = (size_t)(at % n);
+        slot_add(&c[s], &k[s], cents, decl);
+}
+
+void cf_vol_rep_add(cf_vol_rep *v, const cf_vol_event *e)
+{
+        cf_vol_ring_add(v, false, e->hour, e->cents, e->decl);
+        cf_vol_ring_add(v, true, e->hour / 24, e->cents, e->decl);
+}
+
+void cf_vol_rep_each(cf_vol_rep *v,
+                     void (*fn)(void *op, bool day, int64_t at, int64_t cents, uint32_t decl),
+                     void *op)
+{
+        for (int64_t h = v->cur_hour - v->nh + 1; h <= v->cur_hour; h++)
+                if (h >= 0 && (hv(v)[h % v->nh] || hc(v)[h % v->nh]))
+                        fn(op, false, h, hv(v)[h % v->nh], hc(v)[h % v->nh]);
+        for (int64_t d = v->cur_day - v->nd + 1; d <= v->cur_day; d++)
+                if (d >= 0 && (dv(v)[d % v->nd] || dc(v)[d % v->nd]))
+                        fn(op, true, d, dv(v)[d % v->nd], dc(v)[d % v->nd]);
+}
+
+/* Sums of the ring over [from, to] (inclusive), what the ring still holds of it: one
+ * division to find the first slot, then a walk (a division per slot was most of the
+ * rule's cost). */
+static void ring_sum(cf_vol_rep *v, bool day, int64_t from, int64_t to, int64_t *cents,
+                     uint64_t *decl)
+{
+        int64_t cur = day ? v->cur_day : v->cur_hour;
+        uint16_t n = day ? v->nd : v->nh;
+        if (from <= cur - n) from = cur - n + 1;
+        if (from < 0) from = 0;
+        if (to > cur) to = cur;
+        if (from > to) return;
+        const int64_t *c = day ? dv(v) : hv(v);
+        const uint32_t *k = day ? dc(v) : hc(v);
+        size_t s = (size_t)(from % n);
+        int64_t sc = 0;
+        uint64_t sk = 0;
+        for (int64_t i = from; i <= to; i++) {
+                sc += c[s];
+                sk += k[s];
+                if (++s == n) s = 0;
         }
-        v->long_v = lv;
-        v->long_n = lc;
-        v->long_day = ds;
-        v->long_days = (uint32_t)nd;
+        *cents += sc;
+        *decl += sk;
 }
 
 /* "USD 1,230,000 from VN under HS 854231 in the last 24 h on 12 declarations: 8.3
@@ -157,6 +191,124 @@ static void vol_explain(cf_detect *x, const cf_decl *d, const vol_cfg *cfg, doub
                       CF_EX_NUM(cfg->k));
 }
 
+/* What the rule weighs: the short window's value and declarations (this record
+ * included) and the baseline's daily averages over nd whole days. */
+typedef struct vol_view {
+        double sv, sc, base, base_n;
+        int64_t hist_days;
+} vol_view;
+
+/* The view of the replica v (NULL: the pair was never published) with the record at
+ * hour h (cents, decl) added; false when the rule may not judge yet (history). */
+/* The longest baseline the rule may use for a value's layout. */
+static int64_t baseline_days(const vol_cfg *cfg, uint16_t nh, uint16_t nd_ring)
+{
+        int64_t nd = cfg->long_ms / DAY_MS;
+        if (nd > nd_ring - (nh + 23) / 24 - 2) nd = nd_ring - (nh + 23) / 24 - 2;
+        return nd;
+}
+
+void cf_vol_settle(const void *cv, cf_vol_rep *v)
+{
+        int64_t end = v->cur_hour, ds = ((end - v->nh + 1) * HOUR_MS) / DAY_MS;
+        v->c_sc = v->c_lc = 0;
+        v->c_sn = v->c_ln = 0;
+        v->c_nd = baseline_days(cv, v->nh, v->nd);
+        ring_sum(v, false, end - v->nh + 1, end, &v->c_sc, &v->c_sn);
+        ring_sum(v, true, ds - v->c_nd, ds - 1, &v->c_lc, &v->c_ln);
+        v->c_hour = end;
+        v->dirty = 0;
+}
+
+/* The view of the replica v (NULL: the pair was never published) with the record at
+ * hour h (cents, decl) added; false when the rule may not judge yet (history). */
+static bool vol_view_of(const cf_detect *x, const vol_cfg *cfg, cf_vol_rep *v, int64_t h,
+                        int64_t cents, uint32_t decl, vol_view *o)
+{
+        uint16_t nh, nd_ring;
+        ring_sizes(cfg, &nh, &nd_ring);
+        if (v) { /* the value's layout (a reload may have changed the config) */
+                nh = v->nh;
+                nd_ring = v->nd;
+        }
+        int64_t end = v && v->cur_hour > h ? v->cur_hour : h, sc_c = 0;
+        bool cached = v && v->c_hour == end;
+        uint64_t sn = cached ? v->c_sn : 0, ln = 0;
+        int64_t lc = 0;
+        if (cached)
+                sc_c = v->c_sc;
+        else if (v)
+                ring_sum(v, false, end - nh + 1, end, &sc_c, &sn);
+        if (h > end - nh) {
+                sc_c += cents;
+                sn += decl;
+        }
+        /* the baseline is the whole days before the first day the short window
+         * touches; history is how long the stream has been observed (the earliest
+         * event time any partition published), not how long the pair has traded: a
+         * pair never seen in that time has a zero baseline (trade diverted through a
+         * new origin) */
+        if (x->pop.first_ms == INT64_MAX) return false;
+        int64_t ds = ((end - nh + 1) * HOUR_MS) / DAY_MS;
+        o->hist_days = ds - x->pop.first_ms / DAY_MS;
+        if (o->hist_days <= 0 || o->hist_days * DAY_MS < cfg->history_ms) return false;
+        int64_t nd = baseline_days(cfg, nh, nd_ring);
+        if (nd > o->hist_days) nd = o->hist_days;
+        if (nd < 1) return false;
+        if (cached && nd == v->c_nd) {
+                lc = v->c_lc;
+                ln = v->c_ln;
+        } else if (v) {
+                ring_sum(v, true, ds - nd, ds - 1, &lc, &ln);
+        }
+        o->sv = (double)sc_c / 100;
+        o->sc = (double)sn;
+        o->base = (double)lc / 100 / (double)nd;
+        o->base_n = (double)ln / (double)nd;
+        return true;
+}
+
+static void vol_fire(cf_detect *x, cf_batch *b, cf_record *r, const vol_cfg *cfg, const vol_view *w,
+                     double floor_v)
+{
+        const cf_decl *d = &r->decl;
+        cf_buf *o = cf_ev_begin(x);
+        cf_ev_cc(o, "origin_country", d->origin_country);
+        cf_ev_num(o, "hs6", d->hs6);
+        cf_ev_num(o, "short_window_value_usd", w->sv);
+        cf_ev_num(o, "short_window_declarations", w->sc);
+        cf_ev_num(o, "baseline_daily_value_usd", w->base);
+        cf_ev_num(o, "baseline_daily_declarations", w->base_n);
+        cf_ev_num(o, "ratio", w->sv / floor_v);
+        cf_ev_num(o, "k", cfg->k);
+        cf_ev_num(o, "history_days", (double)w->hist_days);
+        vol_explain(x, d, cfg, w->sv, w->sc, w->base, w->base_n, floor_v);
+        cf_detect_fire(x, b, r, &cf_rule_origin_volume_surge, cfg);
+}
+
+/* An exporter's current declaration and the pairs it was counted for. */
+typedef struct vdecl_val {
+        int64_t last_ms;
+        uint64_t decl_h;
+        uint32_t n;
+        uint32_t pad;
+        uint64_t pairs[VDECL_PAIRS];
+} vdecl_val;
+
+/* 1 when declaration decl_h has not been counted for pair key yet (then it is). A
+ * declaration spanning more pairs than kept counts again on those past the last. */
+static uint32_t counted_once(vdecl_val *v, uint64_t decl_h, uint64_t key)
+{
+        if (v->decl_h != decl_h) {
+                v->decl_h = decl_h;
+                v->n = 0;
+        }
+        for (uint32_t i = 0; i < v->n; i++)
+                if (v->pairs[i] == key) return 0;
+        if (v->n < VDECL_PAIRS) v->pairs[v->n++] = key;
+        return 1;
+}
+
 static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
 {
         const vol_cfg *cfg = cv;
@@ -164,71 +316,23 @@ static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         int64_t t = d->event_time_ms;
         if (t < 0) return;
         uint64_t key = ((uint64_t)d->origin_country << 32) | d->hs6;
-        bool created;
-        vol_val *v = cf_kvtab_put(&ps->vol, key, t, &created);
-        int64_t h = t / HOUR_MS, day = t / DAY_MS;
-        if (created) {
-                ring_sizes(cfg, &v->nh, &v->nd);
-                v->first_ms = t;
-                v->cur_hour = h;
-                v->cur_day = day;
-                v->long_day = -1;
+        int64_t h = t / HOUR_MS;
+        double c = d->value_usd * 100;
+        int64_t cents = !(c > 0) ? 0 : c > 1e17 ? (int64_t)1e17 : llround(c);
+        /* declarations are counted, not lines: the lines of one declaration must not
+         * look like a burst of shipments */
+        uint32_t decl = counted_once(cf_kvtab_put(&ps->vdecl, x->exp_h, t, NULL), x->decl_h, key);
+        vol_view w;
+        if (vol_view_of(x, cfg, cf_kvtab_get(&x->pop.vol, key), h, cents, decl, &w)) {
+                double floor_v = w.base < cfg->min_baseline_usd ? cfg->min_baseline_usd : w.base;
+                double floor_n =
+                    w.base_n < cfg->min_baseline_count ? cfg->min_baseline_count : w.base_n;
+                if (w.sv > cfg->k * floor_v &&
+                    (!(cfg->count_k > 0) || w.sc > cfg->count_k * floor_n))
+                        vol_fire(x, b, r, cfg, &w, floor_v);
         }
-        int64_t nh = v->nh; /* the value's layout (a reload may have changed the config) */
-        if (t < v->first_ms) v->first_ms = t;
-        if (h > v->cur_hour) {
-                ring_advance(hv(v), hc(v), v->nh, &v->cur_hour, h);
-                short_sums(v);
-        }
-        ring_advance(dv(v), dc(v), v->nd, &v->cur_day, day);
-        /* declarations are counted, not lines: the lines of one declaration
-         * arrive together and must not look like a burst of shipments */
-        uint32_t newdecl = x->decl_h != v->last_decl;
-        v->last_decl = x->decl_h;
-        if (h > v->cur_hour - nh) { /* inside the short window */
-                size_t s = (size_t)(h % v->nh);
-                hv(v)[s] += (float)d->value_usd;
-                v->short_v += d->value_usd;
-                if (hc(v)[s] < UINT16_MAX) {
-                        hc(v)[s] += newdecl;
-                        v->short_n += newdecl;
-                }
-        }
-        if (day > v->cur_day - v->nd) {
-                size_t s = (size_t)(day % v->nd);
-                dv(v)[s] += (float)d->value_usd;
-                if (dc(v)[s] < UINT16_MAX) dc(v)[s] += newdecl;
-        }
-        /* the short window ends at the latest hour seen; the baseline is the
-         * whole days before the first day it touches. History is how long the
-         * partition has been observed, not how long the pair has traded: a
-         * pair never seen in that time has a zero baseline (trade diverted
-         * through a new origin). */
-        int64_t ds = ((v->cur_hour - nh + 1) * HOUR_MS) / DAY_MS;
-        int64_t hist_days = ds - ps->first_ms / DAY_MS;
-        if (hist_days <= 0 || hist_days * DAY_MS < cfg->history_ms) return;
-        int64_t nd = cfg->long_ms / DAY_MS;
-        if (nd > hist_days) nd = hist_days;
-        if (nd > v->nd - (nh + 23) / 24 - 2) nd = v->nd - (nh + 23) / 24 - 2;
-        if (v->long_day != ds || v->long_days != (uint32_t)nd) long_sums(v, ds, nd);
-        double sv = v->short_v, sc = v->short_n;
-        double base = v->long_v / (double)nd, base_n = v->long_n / (double)nd;
-        double floor_v = base < cfg->min_baseline_usd ? cfg->min_baseline_usd : base;
-        double floor_n = base_n < cfg->min_baseline_count ? cfg->min_baseline_count : base_n;
-        if (!(sv > cfg->k * floor_v)) return;
-        if (cfg->count_k > 0 && !(sc > cfg->count_k * floor_n)) return;
-        cf_buf *o = cf_ev_begin(x);
-        cf_ev_cc(o, "origin_country", d->origin_country);
-        cf_ev_num(o, "hs6", d->hs6);
-        cf_ev_num(o, "short_window_value_usd", sv);
-        cf_ev_num(o, "short_window_declarations", sc);
-        cf_ev_num(o, "baseline_daily_value_usd", base);
-        cf_ev_num(o, "baseline_daily_declarations", base_n);
-        cf_ev_num(o, "ratio", sv / floor_v);
-        cf_ev_num(o, "k", cfg->k);
-        cf_ev_num(o, "history_days", (double)hist_days);
-        vol_explain(x, d, cfg, sv, sc, base, base_n, floor_v);
-        cf_detect_fire(x, b, r, &cf_rule_origin_volume_surge, cfg);
+        cf_vol_event *e = cf_vec_push(&ps->vol_ev, sizeof(*e));
+        *e = (cf_vol_event){.key = key, .hour = h, .cents = cents, .decl = decl, .t = t};
 }
 
 static void vol_limits(const void *cv, size_t *max, int64_t *window, uint32_t *vsize)
@@ -237,147 +341,60 @@ static void vol_limits(const void *cv, size_t *max, int64_t *window, uint32_t *v
         uint16_t nh, nd;
         ring_sizes(c, &nh, &nd);
         *max = (size_t)c->max_entries;
-        *window = c->long_ms + c->short_ms + DAY_MS;
-        *vsize = (uint32_t)(sizeof(vol_val) + (nh + nd) * (sizeof(float) + sizeof(uint16_t)));
+        *window = c->long_ms + c->short_ms + DAY_MS; /* idle longer: every bucket left the rings */
+        *vsize = (uint32_t)(sizeof(cf_vol_rep) + (nh + nd) * (sizeof(int64_t) + sizeof(uint32_t)));
 }
 
-/* State value (both versions): last_ms, first_ms, cur_hour, cur_day (i64),
- * last_decl (u64), long_day (i64), short_v, long_v (f64), short_n, long_n,
- * long_days (u32), nh, nd (u16), then the rings as laid out in memory: hv[nh],
- * dv[nd] (f32), hc[nh], dc[nd] (u16), bucket i of a ring holding hour (day)
- * i mod its size. Version 1 pads the value with zeros to its table's size. */
-static void vol_put(cf_buf *out, const void *val)
+/* The partition's exporters' current declarations: a declaration's lines arrive
+ * together; a week is far beyond the spread of their event times. */
+static void vdecl_limits(const void *cv, size_t *max, int64_t *window, uint32_t *vsize)
 {
-        vol_val *v = (vol_val *)val; /* the ring accessors take a mutable value */
+        const vol_cfg *c = cv;
+        *max = (size_t)c->max_entries * 4;
+        *window = 7 * DAY_MS;
+}
+
+/* State value (version 2): last_ms (i64), decl_h (u64), the pairs counted for
+ * it (u8 count <= VDECL_PAIRS, u64 each). */
+static void vdecl_put(cf_buf *out, const void *val)
+{
+        const vdecl_val *v = val;
         cf_st_put_i64(out, v->last_ms);
-        cf_st_put_i64(out, v->first_ms);
-        cf_st_put_i64(out, v->cur_hour);
-        cf_st_put_i64(out, v->cur_day);
-        cf_st_put_u64(out, v->last_decl);
-        cf_st_put_i64(out, v->long_day);
-        cf_st_put_f64(out, v->short_v);
-        cf_st_put_f64(out, v->long_v);
-        cf_st_put_u32(out, v->short_n);
-        cf_st_put_u32(out, v->long_n);
-        cf_st_put_u32(out, v->long_days);
-        cf_st_put_u16(out, v->nh);
-        cf_st_put_u16(out, v->nd);
-        for (int i = 0; i < v->nh; i++)
-                cf_st_put_f32(out, hv(v)[i]);
-        for (int i = 0; i < v->nd; i++)
-                cf_st_put_f32(out, dv(v)[i]);
-        for (int i = 0; i < v->nh; i++)
-                cf_st_put_u16(out, hc(v)[i]);
-        for (int i = 0; i < v->nd; i++)
-                cf_st_put_u16(out, dc(v)[i]);
+        cf_st_put_u64(out, v->decl_h);
+        cf_st_put_u8(out, (uint8_t)v->n);
+        for (uint32_t i = 0; i < v->n; i++)
+                cf_st_put_u64(out, v->pairs[i]);
 }
 
-/* Where bucket s of a ring of sn buckets whose newest is `cur` goes in a
- * ring of dn <= sn buckets: -1 when it is older than dn buckets. */
-static int64_t refit(int64_t cur, uint16_t sn, uint16_t dn, uint16_t s)
+static bool vdecl_get(cf_st_dec *d, int version, void *val, const void *cfg)
 {
-        int64_t age = ((cur % sn) - s + sn) % sn;
-        if (age >= dn || cur - age < 0) return -1;
-        return (cur - age) % dn;
-}
-
-/* Read a ring of sn buckets into one of dn (the newest buckets kept). */
-static void get_ring(cf_st_dec *d, float *fv, uint16_t sn, uint16_t dn, int64_t cur)
-{
-        for (uint16_t s = 0; s < sn; s++) {
-                int64_t i = refit(cur, sn, dn, s);
-                float f = cf_st_f32(d);
-                if (!(f >= 0) || isinf(f)) cf_st_fail(d, "ring value %g", f);
-                if (i >= 0) fv[i] = f;
-        }
-}
-
-static void get_counts(cf_st_dec *d, uint16_t *cv, uint16_t sn, uint16_t dn, int64_t cur)
-{
-        for (uint16_t s = 0; s < sn; s++) {
-                int64_t i = refit(cur, sn, dn, s);
-                uint16_t c = cf_st_u16(d);
-                if (i >= 0) cv[i] = c;
-        }
-}
-
-/* Header fields; false (reason in d) when out of what any config makes. */
-static bool vol_get_header(cf_st_dec *d, vol_val *v)
-{
+        (void)cfg; /* VDECL_PAIRS is fixed */
+        vdecl_val *v = val;
+        if (version == 1) return cf_st_fail(d, "no such table in releases 1-2");
         v->last_ms = cf_st_time(d, "last use");
-        v->first_ms = cf_st_time(d, "first event");
-        v->cur_hour = cf_st_i64(d);
-        v->cur_day = cf_st_i64(d);
-        v->last_decl = cf_st_u64(d);
-        v->long_day = cf_st_i64(d);
-        v->short_v = cf_st_f64_nonneg(d, "short-window value");
-        v->long_v = cf_st_f64_nonneg(d, "baseline value");
-        v->short_n = cf_st_u32(d);
-        v->long_n = cf_st_u32(d);
-        v->long_days = cf_st_u32(d);
-        v->nh = cf_st_u16(d);
-        v->nd = cf_st_u16(d);
-        if (!cf_st_ok(d)) return false;
-        /* the rule counts event times >= 0 only (vol_check) */
-        /* (long_day only keys the cached sums: any day is safe) */
-        if (v->first_ms < 0 || v->cur_hour < 0 || v->cur_day < 0 ||
-            v->cur_hour > CF_ST_TIME_LIMIT_MS / HOUR_MS ||
-            v->cur_day > CF_ST_TIME_LIMIT_MS / DAY_MS ||
-            v->long_day < -CF_ST_TIME_LIMIT_MS / DAY_MS ||
-            v->long_day > CF_ST_TIME_LIMIT_MS / DAY_MS)
-                return cf_st_fail(d,
-                                  "times (first %lld, hour %lld, day %lld, baseline day %lld) "
-                                  "out of range",
-                                  (long long)v->first_ms, (long long)v->cur_hour,
-                                  (long long)v->cur_day, (long long)v->long_day);
-        if (v->nh < 1 || v->nh > VOL_MAX_HOURS)
-                return cf_st_fail(d, "ring of %u hours: 1..%d (short_window at most %dh)", v->nh,
-                                  VOL_MAX_HOURS, VOL_MAX_HOURS);
-        int min_nd = (v->nh + 23) / 24 + 3, max_nd = VOL_MAX_DAYS + VOL_MAX_HOURS / 24 + 2;
-        if (v->nd < min_nd || v->nd > max_nd || v->long_days > v->nd)
-                return cf_st_fail(d,
-                                  "ring of %u days (baseline %u): %d..%d for a %u-hour "
-                                  "short window",
-                                  v->nd, v->long_days, min_nd, max_nd, v->nh);
-        return true;
-}
-
-/* A value written under a longer short_window or long_window than the
- * configured one keeps its newest buckets (the table's values are sized
- * for the configured rings); a shorter one keeps its own size, as after a
- * reload. Everything else must be what some configuration makes. */
-static bool vol_get(cf_st_dec *d, int version, void *val, const void *cv)
-{
-        (void)version;
-        vol_val *v = val;
-        if (!vol_get_header(d, v)) return false;
-        uint16_t nh, nd, sh = v->nh, sd = v->nd;
-        ring_sizes(cv, &nh, &nd);
-        if (sh < nh) nh = sh;
-        if (sd < nd) nd = sd;
-        v->nh = nh;
-        v->nd = nd;
-        get_ring(d, hv(v), sh, nh, v->cur_hour);
-        get_ring(d, dv(v), sd, nd, v->cur_day);
-        get_counts(d, hc(v), sh, nh, v->cur_hour);
-        get_counts(d, dc(v), sd, nd, v->cur_day);
-        if (nh != sh || nd != sd) { /* converted: the cached sums are recomputed */
-                short_sums(v);
-                v->long_day = -1;
-        }
+        v->decl_h = cf_st_u64(d);
+        v->n = cf_st_u8(d);
+        if (cf_st_ok(d) && v->n > VDECL_PAIRS)
+                return cf_st_fail(d, "%u pairs for a declaration, at most %d kept", v->n,
+                                  VDECL_PAIRS);
+        for (uint32_t i = 0; i < v->n; i++)
+                v->pairs[i] = cf_st_u64(d);
         return cf_st_ok(d);
 }
 
 const cf_rule cf_rule_origin_volume_surge = {
     .name = "origin_volume_surge",
     .description = "value of (origin, HS6) in the short window exceeds k x its long-run daily "
-                   "average",
+                   "average (shared by every partition)",
     .config_map = vol_map,
     .cfg_size = sizeof(vol_cfg),
     .check = vol_check,
-    .state_limits = vol_limits,
-    .table_off = offsetof(cf_detect_part, vol),
-    .value_size = sizeof(vol_val),
-    .state_put = vol_put,
-    .state_get = vol_get,
+    .state_limits = vdecl_limits,
+    .table_off = offsetof(cf_detect_part, vdecl),
+    .value_size = sizeof(vdecl_val),
+    .state_put = vdecl_put,
+    .state_get = vdecl_get,
+    .replica_off = offsetof(cf_detect_pop, vol),
+    .replica_size = sizeof(cf_vol_rep),
+    .replica_limits = vol_limits,
 };

@@ -7,6 +7,12 @@
 #include <string.h>
 
 #include "pipeline/core/stage.h"
+#include "pipeline/core/utf8.h"
+
+static int is_json_ws(char c)
+{
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 void cf_encode_flag(cf_buf *o, const cf_record *r, int64_t processed_at_ms,
                     const char *pipeline_version)
@@ -52,37 +58,17 @@ void cf_encode_flag(cf_buf *o, const cf_record *r, int64_t processed_at_ms,
         cf_json_time(o, processed_at_ms);
         cf_buf_puts(o, ",\"pipeline_version\":");
         cf_json_str(o, pipeline_version, strlen(pipeline_version));
-        /* The declaration as received: the original bytes, unknown keys included. */
+        /* The declaration as received: the original bytes, unknown keys included
+         * (without the whitespace around the object, e.g. a CRLF file's '\r',
+         * which would end the line for readers of the JSONL file). */
+        size_t a = 0, z = r->len;
+        while (a < z && is_json_ws(r->data[a]))
+                a++;
+        while (z > a && is_json_ws(r->data[z - 1]))
+                z--;
         cf_buf_puts(o, ",\"declaration\":");
-        cf_buf_put(o, r->data, r->len);
+        cf_buf_put(o, r->data + a, z - a);
         cf_buf_putc(o, '}');
-}
-
-int cf_utf8_valid(const char *str, size_t n)
-{
-        const unsigned char *s = (const unsigned char *)str;
-        for (size_t i = 0; i < n;) {
-                unsigned char c = s[i];
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                size_t need;
-                uint32_t cp;
-                if (c >= 0xC2 && c <= 0xDF) need = 1, cp = c & 0x1F;
-                else if (c >= 0xE0 && c <= 0xEF) need = 2, cp = c & 0x0F;
-                else if (c >= 0xF0 && c <= 0xF4) need = 3, cp = c & 0x07;
-                else return 0;
-                for (size_t k = 1; k <= need; k++) {
-                        if (i + k >= n || (s[i + k] & 0xC0) != 0x80) return 0;
-                        cp = (cp << 6) | (s[i + k] & 0x3F);
-                }
-                if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-                    (cp >= 0xD800 && cp <= 0xDFFF))
-                        return 0;
-                i += need + 1;
-        }
-        return 1;
 }
 
 void cf_encode_dlq_line(cf_buf *o, const cf_record *r)
@@ -96,14 +82,24 @@ void cf_encode_dlq_line(cf_buf *o, const cf_record *r)
         cf_buf_puts(o, ",\"line\":");
         cf_json_int(o, r->src.offset);
         cf_buf_putc(o, '}');
-        /* DESIGN §7: payload when valid UTF-8 (NUL included, escaped), else base64. */
-        if (cf_utf8_valid(r->data, r->len)) {
+        /* DESIGN §7: payload when valid UTF-8 (NUL included, escaped), else base64.
+         * A message the source cut (replay: longer than max_message_bytes) is
+         * marked, with its length; its kept bytes end on a character boundary. */
+        size_t n = r->len;
+        if (r->dropped) {
+                size_t cut = cf_utf8_prefix(r->data, r->len, r->len);
+                if (cf_utf8_valid(r->data, cut)) n = cut;
+        }
+        if (cf_utf8_valid(r->data, n)) {
                 cf_buf_puts(o, ",\"payload\":");
-                cf_json_str(o, r->data, r->len);
+                cf_json_str(o, r->data, n);
         } else {
                 cf_buf_puts(o, ",\"payload_base64\":");
-                cf_json_base64(o, (const unsigned char *)r->data, r->len);
+                cf_json_base64(o, (const unsigned char *)r->data, n);
         }
+        if (r->dropped)
+                cf_buf_printf(o, ",\"payload_truncated\":true,\"original_bytes\":%llu",
+                              (unsigned long long)(r->len + r->dropped));
         cf_buf_putc(o, '}');
 }
 

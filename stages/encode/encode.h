@@ -13,7 +13,5 @@ void cf_encode_flag(cf_buf *out, const cf_record *r, int64_t processed_at_ms,
                     const char *pipeline_version);
 /** Append the replay dead-letter line (JSON object, no newline) of r to out. */
 void cf_encode_dlq_line(cf_buf *out, const cf_record *r);
-/** Is s (n bytes) valid UTF-8? (payload vs payload_base64 in replay's DLQ) */
-int cf_utf8_valid(const char *s, size_t n);
 
 #endif

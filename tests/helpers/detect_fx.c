@@ -65,6 +65,12 @@ cf_record *run1(fx *f, const rec *r)
         cf_record *x = cf_batch_add(&f->b, s, strlen(s));
         x->src.partition = 0;
         assert_int_equal(cf_chain_process(f->chain, &f->b), 0);
+        /* an epoch of one line: the next record sees this one in the population state */
+        char err[256];
+        int32_t part = 0;
+        cf_buf scratch = {0};
+        if (cf_chain_barrier(f->chain, &part, 1, &scratch, err, sizeof err)) fail_msg("%s", err);
+        cf_buf_free(&scratch);
         if (x->status != CF_REC_OK) fail_msg("not processed: %s %s", x->err_code, x->err_msg);
         return x;
 }

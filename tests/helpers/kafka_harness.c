@@ -18,8 +18,9 @@
                 abort();                                                                           \
         } while (0)
 
-static const char *const topics[] = {"customs.declarations", "customs.flags", "customs.stats",
-                                     "customs.dlq", "customsflow.changelog"};
+static const char *const topics[] = {
+    "customs.declarations",  "customs.flags",         "customs.stats",           "customs.dlq",
+    "customsflow.changelog", "customsflow.baselines", "customsflow.certificates"};
 
 void kh_start(kh *h, int brokers, int partitions)
 {
@@ -32,9 +33,13 @@ void kh_start(kh *h, int brokers, int partitions)
         if (!h->mrk) DIE("%s", err);
         h->mc = rd_kafka_mock_cluster_new(h->mrk, brokers);
         if (!h->mc) DIE("no mock cluster");
-        for (int i = 0; i < 5; i++)
+        /* the population topics with several partitions: a worker reads all of them */
+        for (int i = 0; i < 7; i++)
                 if (rd_kafka_mock_topic_create(h->mc, topics[i],
-                                               (i == 0 || i == 4) ? partitions : 1, 1))
+                                               (i == 0 || i == 4) ? partitions
+                                               : i > 4            ? 3
+                                                                  : 1,
+                                               1))
                         DIE("topic %s", topics[i]);
         h->bootstrap = rd_kafka_mock_cluster_bootstraps(h->mc);
         if (cf_config_load(&h->cfg, CF_SRCDIR "/deploy/examples/customsflow.yaml", err, sizeof err))
@@ -70,8 +75,9 @@ static void truth_field(const char *t, const char *name, char *out, size_t n)
 }
 
 static void produce_range(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
-                          size_t from, size_t to, bool record)
+                          size_t from, size_t to, bool record, double per_s)
 {
+        double t0 = cf_mono_s();
         char err[512];
         rd_kafka_conf_t *c = rd_kafka_conf_new();
         rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
@@ -112,6 +118,10 @@ static void produce_range(kh *h, uint64_t seed, uint64_t count, double bad_rate,
                         rd_kafka_poll(p, 10);
                 rd_kafka_poll(p, 0);
                 if (!record) rd_kafka_flush(p, 10000); /* scratch is reused */
+                if (per_s > 0 && (i + 1) % 200 == 0) { /* paced: a live stream */
+                        double ahead = t0 + (double)(i + 1) / per_s - cf_mono_s();
+                        if (ahead > 0) usleep((useconds_t)(ahead * 1e6));
+                }
         }
         if (rd_kafka_flush(p, 30000)) DIE("flush timed out");
         cf_buf_free(&line);
@@ -123,13 +133,19 @@ static void produce_range(kh *h, uint64_t seed, uint64_t count, double bad_rate,
 
 void kh_produce_gen(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate)
 {
-        produce_range(h, seed, count, bad_rate, dup_rate, 0, count, true);
+        produce_range(h, seed, count, bad_rate, dup_rate, 0, count, true, 0);
+}
+
+void kh_produce_gen_paced(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
+                          double per_s)
+{
+        produce_range(h, seed, count, bad_rate, dup_rate, 0, count, true, per_s);
 }
 
 void kh_reproduce(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
                   size_t from, size_t to)
 {
-        produce_range(h, seed, count, bad_rate, dup_rate, from, to, false);
+        produce_range(h, seed, count, bad_rate, dup_rate, from, to, false, 0);
 }
 
 cf_service *kh_service(kh *h, const char *group_id, int workers)

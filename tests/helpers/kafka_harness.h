@@ -38,6 +38,9 @@ typedef struct kh {
 void kh_start(kh *h, int brokers, int partitions);
 /** Produce count generated messages (seed, bad/dup rates) with their truth; waits for acks. */
 void kh_produce_gen(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate);
+/** kh_produce_gen at per_s messages a second (a live stream). */
+void kh_produce_gen_paced(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
+                          double per_s);
 /** Produce again the messages [from, to) of the earlier stream, byte-identical (re-delivery). */
 void kh_reproduce(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
                   size_t from, size_t to);

@@ -204,7 +204,7 @@ static void test_outcomes_global_input(void **state)
         kh_start(&h, 1, 2);
         assert_int_equal(rd_kafka_mock_topic_create(h.mc, TOPIC, 1, 1), 0);
         /* a verdict word that is not an outcome */
-        char *bad = strndup(s.lines[0].p, s.lines[0].len); /* a cf_buf: no NUL of its own */
+        char *bad = strndup(s.lines[0].p, s.lines[0].len);
         char *o = strstr(bad, "\"outcome\":\"");
         assert_non_null(o);
         memcpy(o + 11, "XXXXX", 5); /* "clean"/"fraud" become an unknown word */

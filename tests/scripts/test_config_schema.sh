@@ -59,3 +59,39 @@ if validate "$TMP/schema.json" "$TMP/type.yaml" 2>/dev/null; then
   exit 1
 fi
 echo "ok: the schema rejects an unknown key and a wrong type"
+
+# Every numeric value is bounded (issue 17: a valid config must not make one
+# message cost seconds), in the config and the rules schema alike: integers,
+# numbers, and the bare-number forms of durations and sizes. kafka: holds
+# librdkafka's own properties, which librdkafka bounds.
+"$BIN" check-config --rules-schema > "$TMP/rules.json"
+$PY - "$TMP/schema.json" "$TMP/rules.json" <<'PYEOF'
+import json, sys
+bad = []
+def walk(n, path):
+    if isinstance(n, dict):
+        t = n.get("type")
+        ts = t if isinstance(t, list) else [t]
+        if any(x in ("integer", "number") for x in ts) and not path.startswith(".properties.kafka") \
+                and ("minimum" not in n or "maximum" not in n):
+            bad.append(path)
+        for k, v in n.items():
+            walk(v, path + "." + k)
+    elif isinstance(n, list):
+        for i, v in enumerate(n):
+            walk(v, "%s[%d]" % (path, i))
+for f in sys.argv[1:]:
+    walk(json.load(open(f)), "")
+assert not bad, "unbounded numeric keys: %s" % bad
+print("ok: every numeric key is bounded")
+PYEOF
+cat > "$TMP/deep.yaml" <<'YAML'
+stages:
+  decode:
+    max_depth: 1000
+YAML
+if validate "$TMP/schema.json" "$TMP/deep.yaml" 2>/dev/null; then
+  echo "FAIL: the schema accepted stages.decode.max_depth: 1000" >&2
+  exit 1
+fi
+echo "ok: the schema rejects max_depth 1000"

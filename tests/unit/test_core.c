@@ -319,16 +319,37 @@ static void test_csv(void **s)
         assert_non_null(strstr(err, "cannot open"));
 }
 
+/* Read every line the way replay does (compact when the reader asks). */
+static int read_all(cf_linereader *lr, char lines[][16], uint64_t *dropped, size_t *lens, int max)
+{
+        int n = 0, r;
+        const char *l;
+        size_t len;
+        while ((r = cf_linereader_next(lr, &l, &len)) != 0) {
+                assert_true(r > 0);
+                if (r == 2) {
+                        cf_linereader_compact(lr);
+                        continue;
+                }
+                assert_true(n < max);
+                snprintf(lines[n], 16, "%.*s", (int)(len < 15 ? len : 15), l);
+                lens[n] = len;
+                dropped[n++] = lr->dropped;
+        }
+        return n;
+}
+
 static void test_linereader(void **s)
 {
         (void)s;
+        /* a '\r' stays in its line: the line is the message, byte for byte */
         const char *text = "a\r\n\nbb\nlast";
         FILE *f = fmemopen((void *)text, strlen(text), "r");
         cf_linereader lr;
-        cf_linereader_init(&lr, f);
+        cf_linereader_init(&lr, f, 0);
         const char *l;
         size_t n;
-        const char *want[] = {"a", "", "bb", "last"};
+        const char *want[] = {"a\r", "", "bb", "last"};
         for (int i = 0; i < 4; i++) {
                 assert_int_equal(cf_linereader_next(&lr, &l, &n), 1);
                 assert_int_equal(n, strlen(want[i]));
@@ -340,15 +361,57 @@ static void test_linereader(void **s)
         fclose(f);
 }
 
+/* Lines over the maximum are cut to it and the rest is counted, not kept:
+ * exactly max bytes is whole; a 17 MiB line after a short one (the buffer
+ * fills, the reader asks to compact) costs no more than the buffer. */
+static void test_linereader_max(void **s)
+{
+        (void)s;
+        char lines[8][16];
+        uint64_t dropped[8];
+        size_t lens[8];
+        const char *text = "abcd\nabcdefgh\nxy\nabcdef";
+        FILE *f = fmemopen((void *)text, strlen(text), "r");
+        cf_linereader lr;
+        cf_linereader_init(&lr, f, 4);
+        assert_int_equal(read_all(&lr, lines, dropped, lens, 8), 4);
+        assert_string_equal(lines[0], "abcd");
+        assert_int_equal(dropped[0], 0);
+        assert_string_equal(lines[1], "abcd");
+        assert_int_equal(dropped[1], 4);
+        assert_string_equal(lines[2], "xy");
+        assert_int_equal(dropped[2], 0);
+        assert_string_equal(lines[3], "abcd"); /* the last line, no '\n', cut too */
+        assert_int_equal(dropped[3], 2);
+        cf_linereader_free(&lr);
+        fclose(f);
+
+        size_t big = 17u << 20, tot = big + 16;
+        char *t = malloc(tot);
+        memcpy(t, "x\n", 2);
+        memset(t + 2, 'y', big);
+        memcpy(t + 2 + big, "\nzz\n", 4);
+        f = fmemopen(t, big + 6, "r");
+        cf_linereader_init(&lr, f, 1024);
+        assert_int_equal(read_all(&lr, lines, dropped, lens, 8), 3);
+        assert_string_equal(lines[0], "x");
+        assert_int_equal(lens[1], 1024);
+        assert_int_equal(dropped[1], big - 1024);
+        assert_string_equal(lines[2], "zz");
+        assert_true(lr.cap <= (16u << 20)); /* the 17 MiB line was never held */
+        cf_linereader_free(&lr);
+        fclose(f);
+        free(t);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_json_escaping), cmocka_unit_test(test_fmt_num),
-            cmocka_unit_test(test_fmt_time),
-            cmocka_unit_test(test_metrics_merge),
-            cmocka_unit_test(test_memeq),      cmocka_unit_test(test_arena),
+            cmocka_unit_test(test_fmt_time),      cmocka_unit_test(test_metrics_merge),
+            cmocka_unit_test(test_memeq),         cmocka_unit_test(test_arena),
             cmocka_unit_test(test_config_map),    cmocka_unit_test(test_csv),
-            cmocka_unit_test(test_linereader),
+            cmocka_unit_test(test_linereader),    cmocka_unit_test(test_linereader_max),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

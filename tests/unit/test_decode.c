@@ -12,66 +12,33 @@
 #include <cmocka.h>
 
 #include "pipeline/core/stage.h"
+#include "helpers/decode_fx.h"
 #include "stages/decode/decode.h"
 
 static int run_group(void);
 
-extern const cf_stage_plugin cf_stage_decode;
+typedef decode_fx fx;
 
-typedef struct fx {
-        cf_stage st;
-        cf_batch b;
-} fx;
+#define NOW_MS 1767225600000LL /* 2026-01-01T00:00:00Z: the wall clock of these tests */
 
 static cf_node *parser_cfg; /* stages.decode section choosing the parser */
 
 static int setup(void **state)
 {
-        fx *f = calloc(1, sizeof(*f));
-        char err[512];
-        cf_stage_env env = {.base_dir = CF_SRCDIR "/deploy/examples", .cfg = parser_cfg};
-        f->st.p = &cf_stage_decode;
-        if (cf_stage_decode.init(&f->st, &env, err, sizeof(err))) {
-                fprintf(stderr, "init: %s\n", err);
-                return -1;
-        }
-        cf_batch_init(&f->b, 16);
+        decode_fx *f = decode_fx_new(parser_cfg);
+        if (f) f->now_ms = NOW_MS;
         *state = f;
-        return 0;
+        return f ? 0 : -1;
 }
 
-static int teardown(void **state)
-{
-        fx *f = *state;
-        cf_stage_decode.destroy(&f->st);
-        cf_batch_destroy(&f->b);
-        free(f);
-        return 0;
-}
+#define teardown decode_fx_teardown
 
 static cf_record *decode(fx *f, const char *data, size_t len)
 {
-        cf_batch_reset(&f->b);
-        cf_record *r = cf_batch_add(&f->b, data, len);
-        r->src = (cf_source){.topic = "t", .offset = 1, .is_file = true};
-        assert_int_equal(cf_stage_decode.process(&f->st, &f->b), 0);
-        return r;
+        return decode_fx_run(f, data, len, false);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-        FILE *fp = fopen(path, "rb");
-        assert_non_null(fp);
-        fseek(fp, 0, SEEK_END);
-        long n = ftell(fp);
-        fseek(fp, 0, SEEK_SET);
-        char *p = malloc((size_t)n + 1);
-        assert_int_equal(fread(p, 1, (size_t)n, fp), (size_t)n);
-        fclose(fp);
-        p[n] = '\0';
-        *len = (size_t)n;
-        return p;
-}
+#define slurp decode_fx_slurp
 
 static void test_valid_examples(void **state)
 {
@@ -236,6 +203,165 @@ static void test_escapes_and_numbers(void **state)
         assert_false(r->decl.present & CF_HAS_AMENDMENT);
 }
 
+/* A minimal valid declaration with `extra` spliced in before the closing brace. */
+static char *decl_with(const char *extra)
+{
+        static const char base[] =
+            "{\"declaration_id\":\"D1\",\"line\":1,\"event_time\":\"2025-03-14T09:30:00Z\","
+            "\"hs_code\":\"940350\",\"origin_country\":\"VN\",\"export_country\":\"VN\","
+            "\"exporter_id\":\"e\",\"importer_id\":\"i\",\"quantity\":1,\"unit\":\"KGM\","
+            "\"customs_value\":10,\"currency\":\"USD\"";
+        size_t n = strlen(base) + strlen(extra) + 2;
+        char *p = malloc(n);
+        snprintf(p, n, "%s%s}", base, extra);
+        return p;
+}
+
+static const char *code_of(fx *f, const char *msg)
+{
+        cf_record *r = decode(f, msg, strlen(msg));
+        return r->status == CF_REC_DEAD_LETTER ? r->err_code : "ok";
+}
+
+/* Depth counts objects and arrays, the declaration being 1 (max_depth 16 by
+ * default), the same on both paths: 16 levels pass, 17 do not, whether the
+ * innermost array is empty or holds a scalar. simdjson used to accept 17. */
+static void test_depth(void **state)
+{
+        fx *f = *state;
+        char extra[128];
+        for (int depth = 15; depth <= 17; depth++)
+                for (int scalar = 0; scalar < 2; scalar++) {
+                        int arrays = depth - 1, k = 0;
+                        k += snprintf(extra + k, sizeof(extra) - (size_t)k, ",\"x\":");
+                        for (int i = 0; i < arrays; i++)
+                                extra[k++] = '[';
+                        if (scalar) extra[k++] = '1';
+                        for (int i = 0; i < arrays; i++)
+                                extra[k++] = ']';
+                        extra[k] = '\0';
+                        char *m = decl_with(extra);
+                        const char *want = depth <= 16 ? "ok" : CF_E_TOO_DEEP;
+                        if (strcmp(code_of(f, m), want))
+                                fail_msg("depth %d scalar %d: %s, want %s", depth, scalar,
+                                         code_of(f, m), want);
+                        free(m);
+                }
+}
+
+/* Keys are compared decoded: an escaped known key is that field (both paths),
+ * so beside the plain key it is a duplicate, alone it is the field. */
+static void test_escaped_keys(void **state)
+{
+        fx *f = *state;
+        char *m = decl_with(",\"origin_countr\\u0079\":\"CN\"");
+        assert_string_equal(code_of(f, m), CF_E_DUPLICATE_KEY);
+        free(m);
+        const char *alone =
+            "{\"declaration_id\":\"D1\",\"line\":1,\"event_time\":\"2025-03-14T09:30:00Z\","
+            "\"hs_code\":\"940350\",\"origin_countr\\u0079\":\"CN\",\"export_country\":\"VN\","
+            "\"exporter_id\":\"e\",\"importer_id\":\"i\",\"quantity\":1,\"unit\":\"KGM\","
+            "\"customs_value\":10,\"currency\":\"USD\"}";
+        cf_record *r = decode(f, alone, strlen(alone));
+        assert_int_equal(r->status, CF_REC_OK);
+        assert_int_equal(r->decl.origin_country, CF_CC('C', 'N'));
+}
+
+/* A bare scalar is a complete JSON value that is not an object. */
+static void test_not_object(void **state)
+{
+        fx *f = *state;
+        const char *const scalars[] = {"1", " 1 ", "-0.5e3", "true", "null", "\"s\"", "[]"};
+        for (size_t i = 0; i < sizeof(scalars) / sizeof(*scalars); i++)
+                if (strcmp(code_of(f, scalars[i]), CF_E_NOT_OBJECT))
+                        fail_msg("'%s': %s", scalars[i], code_of(f, scalars[i]));
+        assert_string_equal(code_of(f, "{\"a\":1"), CF_E_TRUNCATED);
+        assert_string_equal(code_of(f, "tru"), CF_E_TRUNCATED);
+}
+
+/* An unpaired surrogate is a dead letter wherever it is: known or unknown
+ * key, value, nested; a pair is fine everywhere. */
+static void test_lone_surrogates(void **state)
+{
+        fx *f = *state;
+        const char *const bad[] = {",\"note\":\"a\\ud800\"", ",\"n\\udc00\":1",
+                                   ",\"attributes\":{\"k\":[\"\\ud800\\u0041\"]}",
+                                   ",\"goods_description\":\"\\udfff\""};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+                char *m = decl_with(bad[i]);
+                if (strcmp(code_of(f, m), CF_E_ESCAPE)) fail_msg("%s: %s", bad[i], code_of(f, m));
+                free(m);
+        }
+        char *m = decl_with(",\"note\":\"\\ud83d\\udce6\",\"\\ud83d\\udce6\":1");
+        assert_string_equal(code_of(f, m), "ok");
+        free(m);
+        m = decl_with(",\"goods_description\":\"x\\ud800\"");
+        cf_record *r = decode(f, m, strlen(m));
+        assert_string_equal(r->err_msg, "goods_description: lone high surrogate \\uD800");
+        free(m);
+}
+
+/* Error messages are valid UTF-8 even when they quote a value cut short. */
+static void test_message_utf8(void **state)
+{
+        fx *f = *state;
+        char extra[256] = ",\"reporter_country\":\"x"; /* odd: a cut at 64 splits an é */
+        for (int i = 0; i < 40; i++)
+                strcat(extra, "\xc3\xa9"); /* 80 bytes of é */
+        strcat(extra, "\"");
+        char *m = decl_with(extra);
+        cf_record *r = decode(f, m, strlen(m));
+        assert_string_equal(r->err_code, CF_E_COUNTRY);
+        size_t n = strlen(r->err_msg);
+        for (size_t i = 0; i < n;) { /* every character whole */
+                unsigned char c = (unsigned char)r->err_msg[i];
+                size_t l = c < 0x80 ? 1 : c >= 0xE0 ? 3 : 2;
+                assert_true(i + l <= n);
+                for (size_t k = 1; k < l; k++)
+                        assert_true(((unsigned char)r->err_msg[i + k] & 0xC0) == 0x80);
+                i += l;
+        }
+        free(m);
+}
+
+/* event_time plausibility: before min_event_time, or more than a day ahead of
+ * the wall clock (service) / of the highest event time so far or the wall
+ * clock (replay). Rejected records do not move the replay reference. */
+static void test_event_time_range(void **state)
+{
+        fx *f = *state;
+        const char *ts[] = {"1969-12-31T23:59:59Z", "2026-01-01T23:59:59Z", "2026-01-02T00:00:01Z",
+                            "9999-12-31T23:59:59Z"};
+        const char *want[] = {CF_E_TIME_RANGE, "ok", CF_E_TIME_RANGE, CF_E_TIME_RANGE};
+        for (int i = 0; i < 4; i++) {
+                char msg[640];
+                snprintf(msg, sizeof(msg),
+                         "{\"declaration_id\":\"D1\",\"line\":1,\"event_time\":\"%s\","
+                         "\"hs_code\":\"940350\",\"origin_country\":\"VN\",\"export_country\":"
+                         "\"VN\",\"exporter_id\":\"e\",\"importer_id\":\"i\",\"quantity\":1,"
+                         "\"unit\":\"KGM\",\"customs_value\":10,\"currency\":\"USD\"}",
+                         ts[i]);
+                if (strcmp(code_of(f, msg), want[i])) fail_msg("%s: %s", ts[i], code_of(f, msg));
+        }
+        /* replay: the reference follows accepted records, from the wall clock on */
+        f->b.replay = true;
+        const char *seq[] = {"2026-01-01T12:00:00Z", "2026-01-02T11:00:00Z", "2026-01-03T10:00:00Z",
+                             "2026-01-05T00:00:00Z", "2026-01-04T09:00:00Z"};
+        const char *seq_want[] = {"ok", "ok", "ok", CF_E_TIME_RANGE, "ok"};
+        for (int i = 0; i < 5; i++) {
+                char msg[640];
+                snprintf(msg, sizeof(msg),
+                         "{\"declaration_id\":\"D1\",\"line\":1,\"event_time\":\"%s\","
+                         "\"hs_code\":\"940350\",\"origin_country\":\"VN\",\"export_country\":"
+                         "\"VN\",\"exporter_id\":\"e\",\"importer_id\":\"i\",\"quantity\":1,"
+                         "\"unit\":\"KGM\",\"customs_value\":10,\"currency\":\"USD\"}",
+                         seq[i]);
+                if (strcmp(code_of(f, msg), seq_want[i]))
+                        fail_msg("replay %s: %s", seq[i], code_of(f, msg));
+        }
+        f->b.replay = false;
+}
+
 static void test_rfc3339(void **state)
 {
         (void)state;
@@ -287,6 +413,12 @@ static int run_group(void)
             cmocka_unit_test_setup_teardown(test_invalid_examples, setup, teardown),
             cmocka_unit_test_setup_teardown(test_full_fields, setup, teardown),
             cmocka_unit_test_setup_teardown(test_escapes_and_numbers, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_depth, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_escaped_keys, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_not_object, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_lone_surrogates, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_message_utf8, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_event_time_range, setup, teardown),
             cmocka_unit_test_setup_teardown(test_risk_fields, setup, teardown),
             cmocka_unit_test(test_rfc3339),
             cmocka_unit_test(test_countries),

@@ -152,13 +152,13 @@ static void test_unit_value_outlier(void **state)
                      (const char *[]){"\"direction\":\"undervalued\"", "\"unit_value_usd\":1",
                                       "\"baseline_median_usd\":", "\"z\":-", "\"samples\":", NULL});
         expect_explained(r, "unit_value_outlier",
-                         "unit value 1 USD/NMB is 26.5 robust SDs below the median 50.7 for HS "
+                         "unit value 1 USD/NMB is 26.1 robust SDs below the median 49.8 for HS "
                          "940350 over 81 samples");
         r = run1(f, &(rec){.id = "U-2", .hs = "9403500000", .qty = 100, .value = 100 * 2500});
         expect_fired(r, "unit_value_outlier",
                      (const char *[]){"\"direction\":\"overvalued\"", NULL});
         expect_explained(r, "unit_value_outlier",
-                         "unit value 2,500 USD/NMB is 26.3 robust SDs above the median 50.7 for HS "
+                         "unit value 2,500 USD/NMB is 26.2 robust SDs above the median 49.8 for HS "
                          "940350 over 81 samples");
         /* a real price spread: 35 and 70 USD/unit are within it */
         expect_quiet(run1(f, &(rec){.id = "L-1", .hs = "9403500000", .qty = 100, .value = 3500}),
@@ -294,15 +294,18 @@ static void test_certificate_reuse(void **state)
         /* one exporter, three declarations (two lines each): legitimate */
         for (int d = 1; d <= 3; d++)
                 for (int l = 1; l <= 2; l++) {
-                        char id[16];
+                        char id[16], t[32];
                         snprintf(id, sizeof(id), "CR-%d", d);
+                        snprintf(t, sizeof(t), "2025-03-1%dT10:00:00Z", d);
                         r = run1(f, &(rec){.id = id,
+                                           .time = t,
                                            .line = l,
                                            .exporter = "TH-A",
                                            .extra = "\"certificate_of_origin\":\"CO-1\""});
                         expect_quiet(r, "certificate_reuse");
                 }
         r = run1(f, &(rec){.id = "CR-4",
+                           .time = "2025-03-14T10:00:00Z",
                            .exporter = "TH-A",
                            .extra = "\"certificate_of_origin\":\"CO-1\""});
         expect_fired(r, "certificate_reuse",
@@ -311,7 +314,13 @@ static void test_certificate_reuse(void **state)
                                       "\"reason\":\"too_many_declarations\"", NULL});
         expect_explained(r, "certificate_reuse",
                          "certificate of origin CO-1, first used by exporter TH-A on declaration "
-                         "CR-1 on 2025-03-10, is now on 4 declarations, more than the 3 allowed");
+                         "CR-1 on 2025-03-11, is now on 4 declarations, more than the 3 allowed");
+        /* in event time: a declaration dated before three others is not beyond the third */
+        r = run1(f, &(rec){.id = "CR-0",
+                           .time = "2025-03-09T10:00:00Z",
+                           .exporter = "TH-A",
+                           .extra = "\"certificate_of_origin\":\"CO-1\""});
+        expect_quiet(r, "certificate_reuse");
         /* a second exporter on a certificate fires at once */
         r = run1(f, &(rec){.id = "CX-1",
                            .exporter = "TH-A",
@@ -418,14 +427,17 @@ static void test_snapshot_restore(void **state)
         run1(
             f,
             &(rec){.id = "S-1", .exporter = "TH-A", .extra = "\"certificate_of_origin\":\"CO-S\""});
-        cf_buf snap = {0};
+        /* a partition's state and the population state (replica) are kept apart */
+        cf_buf snap = {0}, rep = {0};
         assert_int_equal(cf_chain_snapshot(f->chain, 0, &snap), 0);
+        assert_int_equal(cf_chain_snapshot_replica(f->chain, &rep), 0);
         fx *g = fx_new();
         char err[256];
         assert_int_equal(cf_chain_restore(g->chain, 0, snap.p, snap.len, err, sizeof(err)), 0);
+        assert_int_equal(cf_chain_restore_replica(g->chain, rep.p, rep.len, err, sizeof(err)), 0);
         /* the restored baseline fires at once; the certificate remembers its exporter */
-        expect_fired(run1(g, &(rec){.id = "S-2", .qty = 100, .value = 100}), "unit_value_outlier",
-                     NULL);
+        cf_record *r = run1(g, &(rec){.id = "S-2", .qty = 100, .value = 100});
+        expect_fired(r, "unit_value_outlier", (const char *[]){"\"samples\":81", NULL});
         expect_fired(run1(g, &(rec){.id = "S-3",
                                     .exporter = "TH-B",
                                     .extra = "\"certificate_of_origin\":\"CO-S\""}),
@@ -433,11 +445,16 @@ static void test_snapshot_restore(void **state)
         /* a fresh chain without the snapshot knows nothing */
         fx *h = fx_new();
         expect_quiet(run1(h, &(rec){.id = "S-2", .qty = 100, .value = 100}), "unit_value_outlier");
-        /* a damaged snapshot is refused with a message, not crashed on */
+        /* a damaged snapshot is refused with a message, not crashed on, and changes nothing */
+        rep.p[rep.len / 2] ^= 0x5a;
+        assert_int_not_equal(cf_chain_restore_replica(h->chain, rep.p, rep.len, err, sizeof(err)),
+                             0);
+        expect_quiet(run1(h, &(rec){.id = "S-4", .qty = 100, .value = 100}), "unit_value_outlier");
         snap.p[snap.len / 2] ^= 0x5a;
         snap.len = snap.len / 2 + 1;
         assert_int_not_equal(cf_chain_restore(h->chain, 0, snap.p, snap.len, err, sizeof(err)), 0);
         cf_buf_free(&snap);
+        cf_buf_free(&rep);
         fx_free(f);
         fx_free(g);
         fx_free(h);

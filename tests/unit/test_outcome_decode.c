@@ -17,62 +17,17 @@
 #include "pipeline/core/chain.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/stage.h"
+#include "helpers/decode_fx.h"
 #include "stages/decode/decode.h"
 
-extern const cf_stage_plugin cf_stage_decode;
-
-typedef struct fx {
-        cf_stage st;
-        cf_batch b;
-} fx;
-
-static int setup(void **state)
-{
-        fx *f = calloc(1, sizeof(*f));
-        char err[512];
-        cf_stage_env env = {.base_dir = CF_SRCDIR "/deploy/examples"};
-        f->st.p = &cf_stage_decode;
-        if (cf_stage_decode.init(&f->st, &env, err, sizeof(err))) {
-                fprintf(stderr, "init: %s\n", err);
-                return -1;
-        }
-        cf_batch_init(&f->b, 4);
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        fx *f = *state;
-        cf_stage_decode.destroy(&f->st);
-        cf_batch_destroy(&f->b);
-        free(f);
-        return 0;
-}
+typedef decode_fx fx;
 
 static cf_record *learn(fx *f, const char *data, size_t len)
 {
-        cf_batch_reset(&f->b);
-        cf_record *r = cf_batch_add(&f->b, data, len);
-        r->src = (cf_source){.topic = "outcomes", .offset = 1, .is_file = true};
-        assert_int_equal(cf_stage_decode.learn(&f->st, &f->b), 0);
-        return r;
+        return decode_fx_run(f, data, len, true);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-        FILE *fp = fopen(path, "rb");
-        assert_non_null(fp);
-        fseek(fp, 0, SEEK_END);
-        long n = ftell(fp);
-        fseek(fp, 0, SEEK_SET);
-        char *p = malloc((size_t)n + 1);
-        assert_int_equal(fread(p, 1, (size_t)n, fp), (size_t)n);
-        fclose(fp);
-        p[n] = '\0';
-        *len = (size_t)n;
-        return p;
-}
+#define slurp decode_fx_slurp
 
 static int str_eq(cf_str s, const char *lit)
 {
@@ -178,8 +133,8 @@ static void test_chain_counts(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_examples, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_invalid, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_examples, decode_fx_setup, decode_fx_teardown),
+            cmocka_unit_test_setup_teardown(test_invalid, decode_fx_setup, decode_fx_teardown),
             cmocka_unit_test(test_chain_counts),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

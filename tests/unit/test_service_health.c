@@ -114,6 +114,10 @@ static void test_ready_states(void **state)
         atomic_store(&s->workers[0].restoring, false);
         s->pubs[0].assigned = true;
         s->pubs[0].max_lag = 100;
+        /* not before the worker read the population topics up to their ends */
+        assert_int_equal(cf_service_state(s, why, sizeof why), CF_STATE_RESTORING);
+        assert_non_null(strstr(why, "reading the population state"));
+        s->pubs[0].population_ready = true;
         assert_int_equal(cf_service_state(s, why, sizeof why), CF_STATE_READY);
         assert_true(cf_service_ready(s));
         s->pubs[0].max_lag = 101;
@@ -151,6 +155,9 @@ static void facts(cf_topic_fact *f, int in_parts, bool outs, int cl_parts, const
         f[CF_TOPIC_CHANGELOG] = (cf_topic_fact){.exists = cl_parts > 0, .partitions = cl_parts};
         snprintf(f[CF_TOPIC_CHANGELOG].cleanup_policy, 64, "%s", policy);
         f[CF_TOPIC_OUTCOMES] = (cf_topic_fact){.exists = outs, .partitions = 1};
+        f[CF_TOPIC_BASELINES] = (cf_topic_fact){.exists = outs, .partitions = 3};
+        snprintf(f[CF_TOPIC_BASELINES].cleanup_policy, 64, "compact");
+        f[CF_TOPIC_CERTIFICATES] = (cf_topic_fact){.exists = outs, .partitions = 3};
 }
 
 static void test_topics_plan(void **state)
@@ -180,7 +187,7 @@ static void test_topics_plan(void **state)
         sc.topics_partitions = 3;
         facts(f, 8, false, 0, "");
         assert_int_equal(cf_topics_plan(&sc, f, c, &n, err, sizeof err), 0);
-        assert_int_equal(n, 5);
+        assert_int_equal(n, 7);
         assert_string_equal(c[0].name, "customs.flags");
         assert_int_equal(c[0].partitions, 3);
         assert_false(c[0].compact);
@@ -194,6 +201,24 @@ static void test_topics_plan(void **state)
         assert_string_equal(c[4].name, "customs.outcomes");
         assert_int_equal(c[4].partitions, 1);
         assert_false(c[4].compact);
+        /* the population topics: baselines compacted, certificate uses kept for a window */
+        assert_string_equal(c[5].name, "customsflow.baselines");
+        assert_true(c[5].compact);
+        assert_string_equal(c[6].name, "customsflow.certificates");
+        assert_false(c[6].compact);
+        assert_true(c[6].retention_ms >= 366LL * 86400000LL);
+        sc.topics_create = false;
+        facts(f, 8, true, 8, "compact");
+        f[CF_TOPIC_CERTIFICATES].exists = false;
+        assert_int_equal(cf_topics_plan(&sc, f, c, &n, err, sizeof err), -1);
+        assert_non_null(
+            strstr(err, "topics.certificates 'customsflow.certificates' does not exist"));
+        facts(f, 8, true, 8, "compact");
+        snprintf(f[CF_TOPIC_BASELINES].cleanup_policy, 64, "delete");
+        assert_int_equal(cf_topics_plan(&sc, f, c, &n, err, sizeof err), -1);
+        assert_non_null(
+            strstr(err, "topics.baselines 'customsflow.baselines' has cleanup.policy=delete"));
+        sc.topics_create = true;
         /* what a broker's auto-creation makes: one partition, delete */
         facts(f, 8, true, 1, "delete");
         assert_int_equal(cf_topics_plan(&sc, f, c, &n, err, sizeof err), -1);

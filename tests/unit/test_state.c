@@ -4,16 +4,17 @@
  * is trusted"):
  *  - the encoder's bytes are little-endian whatever the host, the decoder
  *    refuses reads past the end with the offset, strings and counts are bounded;
- *  - crafted detect snapshots (release 2's format, which b13c378 restores
- *    without checks, and the sealed format): an origin_volume_surge ring of
- *    4096 hours and a certificate id without its NUL are refused with the
+ *  - crafted detect snapshots: release 2's format (which b13c378 restores
+ *    without checks) with an origin_volume_surge ring of 4096 hours or a
+ *    certificate id without its NUL, and this build's with an array count
+ *    beyond its value or a table of a rule that keeps none: refused with the
  *    reason;
  *  - every single-byte flip and every truncation of a real snapshot is
  *    refused; byte flips of the old releases' fixtures are refused or give a
  *    state that runs and snapshots again (under ASan: no memory error);
  *  - a refused snapshot leaves the partition as it was in every stage;
- *  - a volume ring written under a longer short_window restores re-bucketed
- *    and decides like a run under the shorter one.
+ *  - a release-2 capacity total still decides; a window with more groups than
+ *    a lowered max_groups_per_window restores.
  *
  * `test_state --write DIR` writes the crafted snapshots as replay state
  * folders (DIR/ring, DIR/cert) plus DIR/input.jsonl, to run older binaries on.
@@ -262,9 +263,8 @@ static void legacy_detect(cf_buf *o, const char *rule, uint64_t key, const cf_bu
                 cf_st_put_u8(o, 0);
 }
 
-/* origin_volume_surge's value for (TH, 940350): a ring of 4096 hours; sealed
- * = the sealed format's field order (the same fields, no padding). */
-static void vol_value(cf_buf *v, int64_t t, uint16_t nh, uint16_t nd, int sealed)
+/* Release 2's origin_volume_surge value for (TH, 940350) with nh hours. */
+static void vol_value(cf_buf *v, int64_t t, uint16_t nh, uint16_t nd)
 {
         cf_st_put_i64(v, t - HOUR_MS); /* last use */
         cf_st_put_i64(v, t - 20 * DAY_MS);
@@ -279,9 +279,16 @@ static void vol_value(cf_buf *v, int64_t t, uint16_t nh, uint16_t nd, int sealed
         cf_st_put_u32(v, 0);
         cf_st_put_u16(v, nh);
         cf_st_put_u16(v, nd);
-        if (sealed) /* the rings the value announces */
-                for (size_t i = 0; i < (size_t)(nh + nd) * 6; i++)
-                        cf_st_put_u8(v, 0);
+}
+
+/* The volume rule's per-exporter value (this build's format) claiming n pairs. */
+static void vdecl_value(cf_buf *v, int n)
+{
+        cf_st_put_i64(v, T0_MS - HOUR_MS);
+        cf_st_put_u64(v, 7);
+        cf_st_put_u8(v, (uint8_t)n);
+        for (int i = 0; i < n; i++)
+                cf_st_put_u64(v, 1000 + (uint64_t)i);
 }
 
 static uint64_t vol_key(void)
@@ -330,7 +337,7 @@ static cf_buf legacy_state(const char *rule, uint64_t key, const cf_buf *val, ui
 static cf_buf hostile_ring_v2(void)
 {
         cf_buf v = {0};
-        vol_value(&v, T0_MS, 4096, 33, 0);
+        vol_value(&v, T0_MS, 4096, 33);
         cf_buf s = legacy_state("origin_volume_surge", vol_key(), &v, VOL_VSIZE);
         cf_buf_free(&v);
         return s;
@@ -417,31 +424,19 @@ static void test_hostile_detect(void **state)
                        "detect snapshot: certificate_reuse: first_declaration_id is not "
                        "NUL-terminated within its 32 bytes");
         cf_buf_free(&s);
-        /* the same two in the sealed format (a writer with the key: the checksum is right) */
+        /* this build's format (a writer with the key: the checksum is right): the volume
+         * rule's per-exporter table with more pairs than a value holds (written, they
+         * would run past it), a certificate table (population state, not a partition's) */
         cf_buf v = {0}, det = {0};
-        vol_value(&v, T0_MS, 4096, 33, 1);
-        sealed_detect(&det, "origin_volume_surge", vol_key(), &v);
+        vdecl_value(&v, 200);
+        sealed_detect(&det, "origin_volume_surge", 42, &v);
         s = sealed_with_detect(c, &det);
-        expect_refused(c, &s, "origin_volume_surge: ring of 4096 hours");
+        expect_refused(c, &s, "origin_volume_surge: 200 pairs for a declaration, at most 6 kept");
         cf_buf_free(&s);
-        cf_buf_reset(&v);
         cf_buf_reset(&det);
-        cf_st_put_i64(&v, T0_MS - HOUR_MS);
-        cf_st_put_i64(&v, T0_MS - DAY_MS);
-        cf_st_put_u32(&v, 1);
-        cf_st_put_u32(&v, 1);
-        cf_st_put_u8(&v, 1);
-        cf_st_put_u64(&v, 1);
-        cf_st_put_u8(&v, 1);
-        cf_st_put_u64(&v, 2);
-        char id[41];
-        memset(id, 'A', 40);
-        id[40] = 0;
-        cf_st_put_str8(&v, id);
-        cf_st_put_u8(&v, 0);
         sealed_detect(&det, "certificate_reuse", cert_key(), &v);
         s = sealed_with_detect(c, &det);
-        expect_refused(c, &s, "certificate_reuse: first_declaration_id of 40 bytes > the 31 kept");
+        expect_refused(c, &s, "state for rule 'certificate_reuse', which keeps none in this build");
         cf_buf_free(&s);
         cf_buf_free(&v);
         cf_buf_free(&det);
@@ -621,10 +616,10 @@ static void test_all_or_nothing(void **state)
         feed(b, 6, 300);
         cf_buf before = snap_of(a);
         cf_buf v = {0}, det = {0};
-        vol_value(&v, T0_MS, 4096, 33, 1);
-        sealed_detect(&det, "origin_volume_surge", vol_key(), &v);
+        vdecl_value(&v, 200);
+        sealed_detect(&det, "origin_volume_surge", 42, &v);
         cf_buf bad = sealed_with_detect(b, &det); /* b's dedup and aggregate, a bad detect */
-        expect_refused(a, &bad, "ring of 4096 hours");
+        expect_refused(a, &bad, "200 pairs for a declaration");
         /* a holds what it held (the same bytes, maybe in another table order) and
          * decides like ref, which never saw the refused snapshot; without the
          * rollback its dedup would hold b's keys and its aggregate b's windows */
@@ -639,233 +634,6 @@ static void test_all_or_nothing(void **state)
         cf_chain_destroy(a);
         cf_chain_destroy(b);
         cf_chain_destroy(ref);
-}
-
-/* ---- a ring written under a longer short_window ---- */
-
-static char *write_config(const char *dir, const char *short_window)
-{
-        static char path[512];
-        char rules[512];
-        snprintf(rules, sizeof(rules), "%s/rules-%s.yaml", dir, short_window);
-        FILE *f = fopen(rules, "w");
-        assert_non_null(f);
-        fprintf(f,
-                "reference:\n"
-                "  trade_measures: %s/reference/trade_measures.csv\n"
-                "  watchlist: %s/reference/watchlist.csv\n"
-                "  exporters: %s/reference/exporters.csv\n"
-                "  route_watchlist: %s/reference/route_watchlist.csv\n"
-                "rules:\n"
-                "  origin_volume_surge: {short_window: %s, long_window: 30d, min_history: 7d}\n",
-                EXAMPLES, EXAMPLES, EXAMPLES, EXAMPLES, short_window);
-        fclose(f);
-        snprintf(path, sizeof(path), "%s/cf-%s.yaml", dir, short_window);
-        f = fopen(path, "w");
-        assert_non_null(f);
-        fprintf(f,
-                "stages:\n  decode: {fx_rates: %s/reference/fx_rates.csv}\n"
-                "  detect: {rules: %s}\n",
-                EXAMPLES, rules);
-        fclose(f);
-        return path;
-}
-
-/* One declaration of (TH, 9403.50) worth $10,000 at t; n distinct ids. */
-static char *surge_line(int n, int64_t t)
-{
-        char *s = malloc(512), when[48];
-        when[cf_fmt_time(when, t, 0)] = 0;
-        snprintf(s, 512,
-                 "{\"declaration_id\":\"SV-%d\",\"line\":1,\"event_time\":\"%s\","
-                 "\"hs_code\":\"9403500000\",\"origin_country\":\"TH\",\"export_country\":"
-                 "\"TH\",\"exporter_id\":\"TH-SV-%d\",\"importer_id\":\"US-I-1\",\"quantity\":"
-                 "100,\"unit\":\"NMB\",\"customs_value\":10000,\"currency\":\"USD\"}",
-                 n, when, n);
-        return s;
-}
-
-/* Did origin_volume_surge fire on each of lines[0..n) run one by one? */
-static void surge_fired(cf_chain *c, char **lines, int n, char *out)
-{
-        for (int i = 0; i < n; i++) {
-                cf_batch b;
-                cf_batch_init(&b, 1);
-                cf_record *r = cf_batch_add(&b, lines[i], strlen(lines[i]));
-                r->src = (cf_source){.topic = "t", .is_file = true};
-                cf_chain_process(c, &b);
-                assert_int_equal(r->status, CF_REC_OK);
-                out[i] = '0';
-                for (int k = 0; k < r->n_reasons; k++)
-                        if (!strcmp(r->reasons[k].rule, "origin_volume_surge")) out[i] = '1';
-                cf_batch_destroy(&b);
-        }
-        out[n] = 0;
-}
-
-/* The origin_volume_surge value under key in a sealed snapshot: its ring
- * sizes and rings (nh, nd, then the ring bytes), into out; its length. */
-static size_t vol_rings(const cf_buf *snap, uint64_t key, cf_buf *out)
-{
-        const void *p;
-        size_t n;
-        char err[256], name[64];
-        assert_int_equal(cf_st_unseal(snap->p, snap->len, &p, &n, err, sizeof(err)), 0);
-        cf_st_dec d;
-        cf_st_dec_init(&d, p, n, "t", err, sizeof(err));
-        while (cf_st_ok(&d) && cf_st_left(&d)) {
-                cf_st_str8(&d, name, sizeof(name), "stage");
-                const unsigned char *outer = cf_st_enter(&d);
-                if (strcmp(name, "detect")) {
-                        d.p = d.end;
-                        cf_st_leave(&d, outer, "stage");
-                        continue;
-                }
-                cf_st_take(&d, 4 + 2 + 8);
-                unsigned ntab = cf_st_u8(&d);
-                for (unsigned t = 0; t < ntab; t++) {
-                        cf_st_str8(&d, name, sizeof(name), "rule");
-                        const unsigned char *tend = cf_st_enter(&d);
-                        if (strcmp(name, "origin_volume_surge")) {
-                                d.p = d.end;
-                                cf_st_leave(&d, tend, "table");
-                                continue;
-                        }
-                        uint64_t entries = cf_st_u64(&d);
-                        cf_st_take(&d, 24);
-                        for (uint64_t e = 0; e < entries && cf_st_ok(&d); e++) {
-                                uint64_t k = cf_st_u64(&d);
-                                cf_st_take(&d, 8 * 8 + 3 * 4);
-                                uint16_t nh = cf_st_u16(&d), nd = cf_st_u16(&d);
-                                const unsigned char *r = cf_st_take(&d, (size_t)(nh + nd) * 6);
-                                if (k != key || !r) continue;
-                                cf_st_put_u16(out, nh);
-                                cf_st_put_u16(out, nd);
-                                cf_buf_put(out, r, (size_t)(nh + nd) * 6);
-                                return out->len;
-                        }
-                        fail_msg("no volume entry %016llx", (unsigned long long)key);
-                }
-        }
-        fail_msg("no detect block: %s", err);
-        return 0;
-}
-
-static void test_volume_ring_refit(void **state)
-{
-        (void)state;
-        char dir[] = "/tmp/cf-test-state-XXXXXX";
-        assert_non_null(mkdtemp(dir));
-        char p2[512], p1[512];
-        snprintf(p2, sizeof(p2), "%s", write_config(dir, "2d"));
-        snprintf(p1, sizeof(p1), "%s", write_config(dir, "1d"));
-        cf_chain *a = chain_from(p2), *c = chain_from(p1), *b = chain_from(p1);
-        /* observation starts 20 days before; 6 declarations 30 h before the
-         * surge (inside 2d, outside 1d), 6 in the hour before it */
-        int64_t t = 1741600800000LL; /* 2025-03-10T10:00Z */
-        char *hist[13];
-        hist[0] = surge_line(0, t - 20 * DAY_MS);
-        for (int i = 1; i <= 6; i++)
-                hist[i] = surge_line(i, t - 30 * HOUR_MS);
-        for (int i = 7; i <= 12; i++)
-                hist[i] = surge_line(i, t - HOUR_MS);
-        char fired[16];
-        surge_fired(a, hist, 13, fired);
-        surge_fired(c, hist, 13, fired);
-        cf_buf s = snap_of(a);
-        char err[512];
-        assert_int_equal(cf_chain_restore(b, 0, s.p, s.len, err, sizeof(err)), 0);
-        /* 5 more at t: 1d counts 6 + k declarations, 2d 12 + k (fires over 10) */
-        char *more[5];
-        for (int i = 0; i < 5; i++)
-                more[i] = surge_line(20 + i, t);
-        char fa[8], fb[8], fc[8];
-        surge_fired(a, more, 5, fa);
-        surge_fired(b, more, 5, fb);
-        surge_fired(c, more, 5, fc);
-        assert_string_equal(fa, "11111");
-        assert_string_equal(fc, "00001");
-        assert_string_equal(fb, fc); /* re-bucketed: decides like a 1d run */
-        /* and holds the very buckets the 1d run holds (48 -> 24 hours, 34 -> 33 days) */
-        cf_buf sb = snap_of(b), sc = snap_of(c), rb = {0}, rc = {0};
-        vol_rings(&sb, (uint64_t)CF_CC('T', 'H') << 32 | 940350, &rb);
-        vol_rings(&sc, (uint64_t)CF_CC('T', 'H') << 32 | 940350, &rc);
-        assert_int_equal(rb.len, 4 + (24 + 33) * 6);
-        assert_int_equal(rb.len, rc.len);
-        assert_memory_equal(rb.p, rc.p, rb.len);
-        cf_buf_free(&sb);
-        cf_buf_free(&sc);
-        cf_buf_free(&rb);
-        cf_buf_free(&rc);
-        for (int i = 0; i < 13; i++)
-                free(hist[i]);
-        for (int i = 0; i < 5; i++)
-                free(more[i]);
-        cf_buf_free(&s);
-        cf_chain_destroy(a);
-        cf_chain_destroy(b);
-        cf_chain_destroy(c);
-        char cmd[600];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        assert_int_equal(system(cmd), 0);
-}
-
-/* SIGHUP with a longer short_window: the volume table's values grow, so the
- * state is carried over to tables of the new size (a value made with the new
- * rings in a table sized for the old ones wrote past it: heap overflow under
- * ASan before). Values made before keep their rings; new ones get the new. */
-static void test_volume_reload_longer(void **state)
-{
-        (void)state;
-        char dir[] = "/tmp/cf-test-state-XXXXXX";
-        assert_non_null(mkdtemp(dir));
-        char p1[512], p3[512];
-        snprintf(p1, sizeof(p1), "%s", write_config(dir, "1d"));
-        snprintf(p3, sizeof(p3), "%s", write_config(dir, "3d"));
-        cf_chain *a = chain_from(p1), *c = chain_from(p3);
-        int64_t t = 1741600800000LL;
-        char *hist[13];
-        hist[0] = surge_line(0, t - 20 * DAY_MS);
-        for (int i = 1; i <= 12; i++)
-                hist[i] = surge_line(i, t - (i % 2 ? 30 : 1) * HOUR_MS);
-        char fired[16];
-        surge_fired(a, hist, 13, fired);
-        surge_fired(c, hist, 13, fired);
-        cf_config cfg;
-        char err[1024];
-        if (cf_config_load(&cfg, p3, err, sizeof(err))) fail_msg("%s", err);
-        assert_int_equal(cf_chain_reload(a, cfg.root, cfg.base_dir, err, sizeof(err)), 0);
-        cf_config_free(&cfg);
-        /* a new (origin, HS6) pair: its value has 72-hour rings */
-        char *more[3];
-        for (int i = 0; i < 3; i++) {
-                more[i] = surge_line(30 + i, t);
-                memcpy(strstr(more[i], "\"TH\""), "\"VN\"", 4);
-                memcpy(strstr(more[i], "\"TH\""), "\"VN\"", 4);
-        }
-        char fa[8];
-        surge_fired(a, more, 3, fa);
-        cf_buf sa = snap_of(a), sc = snap_of(c), ra = {0}, rc = {0};
-        vol_rings(&sa, (uint64_t)CF_CC('V', 'N') << 32 | 940350, &ra);
-        assert_int_equal(ra.len, 4 + (72 + 35) * 6);
-        /* the old pair kept its 24-hour rings; restored into a 3d chain, it stays so */
-        vol_rings(&sa, (uint64_t)CF_CC('T', 'H') << 32 | 940350, &rc);
-        assert_int_equal(rc.len, 4 + (24 + 33) * 6);
-        if (cf_chain_restore(c, 0, sa.p, sa.len, err, sizeof(err)))
-                fail_msg("the reloaded state's snapshot refused: %s", err);
-        for (int i = 0; i < 13; i++)
-                free(hist[i]);
-        for (int i = 0; i < 3; i++)
-                free(more[i]);
-        cf_buf_free(&sa);
-        cf_buf_free(&sc);
-        cf_buf_free(&ra);
-        cf_buf_free(&rc);
-        cf_chain_destroy(a);
-        cf_chain_destroy(c);
-        char cmd[600];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        assert_int_equal(system(cmd), 0);
 }
 
 /* capacity_exceeded's release-2 value (that calendar year's quantity so far)
@@ -951,35 +719,6 @@ static void test_groups_above_bound(void **state)
         assert_int_equal(system(path), 0);
 }
 
-/* A partition observed since 1960 and a volume pair first seen in the first
- * hours of 1970 with a 3-day window: the baseline's first day is before 1970.
- * Its sums skip those days (they indexed before the ring), and the state's
- * snapshot restores (its baseline day, -2, was refused). */
-static void test_volume_before_1970(void **state)
-{
-        (void)state;
-        char dir[] = "/tmp/cf-test-state-XXXXXX";
-        assert_non_null(mkdtemp(dir));
-        char p3[512];
-        snprintf(p3, sizeof(p3), "%s", write_config(dir, "3d"));
-        cf_chain *a = chain_from(p3), *b = chain_from(p3);
-        char *lines[3] = {surge_line(1, -315619200000LL), /* 1960-01-01 */
-                          surge_line(2, 5 * HOUR_MS), surge_line(3, 6 * HOUR_MS)};
-        char fired[4];
-        surge_fired(a, lines, 3, fired);
-        cf_buf s = snap_of(a);
-        char err[512];
-        if (cf_chain_restore(b, 0, s.p, s.len, err, sizeof(err))) fail_msg("refused: %s", err);
-        for (int i = 0; i < 3; i++)
-                free(lines[i]);
-        cf_buf_free(&s);
-        cf_chain_destroy(a);
-        cf_chain_destroy(b);
-        char cmd[600];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        assert_int_equal(system(cmd), 0);
-}
-
 /* ---- --write DIR ---- */
 
 static void write_file(const char *path, const cf_buf *b)
@@ -1031,11 +770,8 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_flips_and_cuts_sealed),
             cmocka_unit_test(test_all_or_nothing),
             cmocka_unit_test(test_flips_old_releases),
-            cmocka_unit_test(test_volume_ring_refit),
-            cmocka_unit_test(test_volume_reload_longer),
             cmocka_unit_test(test_capacity_release2),
             cmocka_unit_test(test_groups_above_bound),
-            cmocka_unit_test(test_volume_before_1970),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,41 @@
+/*
+ * replay_epochs.h - replay's logical partitions and epochs (DESIGN §6,
+ * stages/detect/RULES.md "Population state"): records go to partitions by
+ * exporter_id as a Kafka producer keyed by it would send them, and every
+ * `epoch_lines` lines of input (by position in the input, whatever the
+ * partitions) is an epoch: at its end every partition publishes its
+ * contributions to the population state and the replica applies them all.
+ * During an epoch the population rules read the replica as of the end of the
+ * previous one, so their results do not depend on the partition count.
+ *
+ * The barrier is the one point where population state is merged; a threaded
+ * replay runs the partitions of one epoch in parallel and meets there.
+ */
+#ifndef CF_REPLAY_EPOCHS_H
+#define CF_REPLAY_EPOCHS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pipeline/core/buf.h"
+#include "pipeline/core/chain.h"
+#include "pipeline/core/config.h"
+
+/** The `replay:` section. */
+typedef struct cf_replay_cfg {
+        int64_t partitions, epoch_lines;
+} cf_replay_cfg;
+
+/** Read the `replay:` section (defaults when absent; CUSTOMSFLOW_REPLAY_* overrides);
+ * -1 with "file:line: reason". */
+int cf_replay_cfg_load(cf_replay_cfg *rc, const cf_config *cfg, char *errstr, size_t errstr_size);
+/** Print the section's keys (check-config --describe). */
+void cf_replay_describe(FILE *out);
+/** Append `"replay": <its JSON Schema>` (check-config --schema). */
+void cf_replay_schema(cf_buf *out);
+/** The epoch barrier: partitions 0..partitions-1 publish (delta), every message is applied
+ * to the replica, which settles; -1 with errstr when a message is refused. */
+int cf_replay_barrier(cf_chain *c, const cf_replay_cfg *rc, cf_buf *scratch, char *errstr,
+                      size_t errstr_size);
+
+#endif

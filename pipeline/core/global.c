@@ -1,0 +1,61 @@
+/*
+ * global.c - framing of population-state messages (global.h).
+ */
+#include "pipeline/core/global.h"
+
+#include <string.h>
+
+#define HDR 9 /* u8 stream, u32 key length, u32 value length */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+        for (int i = 0; i < 4; i++)
+                p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+size_t cf_global_begin(cf_buf *out, cf_global_stream s, const void *key, size_t key_len)
+{
+        size_t at = out->len;
+        unsigned char h[HDR] = {(unsigned char)s};
+        put_u32(h + 1, (uint32_t)key_len);
+        cf_buf_put(out, h, HDR);
+        cf_buf_put(out, key, key_len);
+        return at;
+}
+
+void cf_global_end(cf_buf *out, size_t at)
+{
+        unsigned char *h = (unsigned char *)out->p + at;
+        size_t vlen = out->len - at - HDR - get_u32(h + 1);
+        put_u32(h + 5, (uint32_t)vlen);
+}
+
+void cf_global_put(cf_buf *out, cf_global_stream s, const void *key, size_t key_len,
+                   const void *val, size_t val_len)
+{
+        size_t at = cf_global_begin(out, s, key, key_len);
+        cf_buf_put(out, val, val_len);
+        cf_global_end(out, at);
+}
+
+int cf_global_next(const void *data, size_t len, size_t *off, cf_global_msg *m)
+{
+        const unsigned char *p = (const unsigned char *)data + *off;
+        size_t left = len - *off;
+        if (!left) return 0;
+        if (left < HDR || p[0] >= CF_GLOBAL_STREAMS) return -1;
+        uint32_t kl = get_u32(p + 1), vl = get_u32(p + 5);
+        if ((uint64_t)kl + vl > left - HDR) return -1;
+        m->stream = (cf_global_stream)p[0];
+        m->key = p + HDR;
+        m->key_len = kl;
+        m->val = p + HDR + kl;
+        m->val_len = vl;
+        *off += HDR + (size_t)kl + vl;
+        return 1;
+}

@@ -1,0 +1,210 @@
+/*
+ * population.c - the population state on Kafka (population.h).
+ *
+ * Why a consumer per worker rather than one per instance: each worker's
+ * chain holds its replica and is only touched from its thread, so the
+ * worker applies messages between batches without locks; the cost is one
+ * read of the population topics per worker (they are small: one message per
+ * changed key per commit, compacted).
+ *
+ * @locality: worker thread.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/core/clock.h"
+#include "pipeline/kafka/population.h"
+#include "pipeline/kafka/service_int.h"
+
+#define COMPONENT    "population"
+#define POLL_BATCH   20000 /* messages applied per poll at most: input keeps flowing */
+#define CATCH_UP_LOG 5000  /* ms between progress lines while catching up at start */
+
+static const char *topic_of(const cf_worker *w, cf_global_stream s)
+{
+        return s == CF_GLOBAL_CERTIFICATES ? w->svc->sc.topic_certificates
+                                           : w->svc->sc.topic_baselines;
+}
+
+static rd_kafka_t *reader(cf_worker *w, char *errstr, size_t n)
+{
+        rd_kafka_conf_t *conf =
+            cf_kafka_conf_new(w->svc->cfg, w->svc->bootstrap, CF_KAFKA_CONSUMER, errstr, n);
+        if (!conf) return NULL;
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+        rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", NULL, 0);
+        rd_kafka_conf_set(conf, "group.id", "customsflow-population-unused", NULL, 0);
+        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "20", NULL, 0);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, n);
+        if (!rk) rd_kafka_conf_destroy(conf);
+        return rk;
+}
+
+/* Every partition of topic from the beginning into l, with the end offset now in ends. */
+static int add_topic(cf_worker *w, rd_kafka_t *rk, const char *topic,
+                     rd_kafka_topic_partition_list_t *l)
+{
+        rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 10000);
+        int rc = -1;
+        if (e || md->topic_cnt != 1 || md->topics[0].err) {
+                cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: topic %s: %s", w->id, topic,
+                       e ? rd_kafka_err2str(e) : rd_kafka_err2str(md->topics[0].err));
+                goto out;
+        }
+        for (int i = 0; i < md->topics[0].partition_cnt; i++) {
+                int32_t p = md->topics[0].partitions[i].id;
+                int64_t lo = 0, hi = 0;
+                if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000)) goto out;
+                rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(l, topic, p);
+                tp->offset = RD_KAFKA_OFFSET_BEGINNING;
+                cf_pop_end *pe = &w->pop.ends[w->pop.n_ends++];
+                *pe = (cf_pop_end){.stream = topic == w->svc->sc.topic_certificates,
+                                   .partition = p,
+                                   .end = hi,
+                                   .next = lo};
+                if (w->pop.n_ends == CF_POP_MAX_PARTS) break;
+        }
+        rc = 0;
+out:
+        if (md) rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(t);
+        return rc;
+}
+
+static bool caught_up(const cf_worker *w)
+{
+        for (int i = 0; i < w->pop.n_ends; i++)
+                if (w->pop.ends[i].next < w->pop.ends[i].end) return false;
+        return true;
+}
+
+static cf_pop_end *end_of(cf_worker *w, int stream, int32_t p)
+{
+        for (int i = 0; i < w->pop.n_ends; i++)
+                if (w->pop.ends[i].stream == stream && w->pop.ends[i].partition == p)
+                        return &w->pop.ends[i];
+        return NULL;
+}
+
+void cf_population_poll(cf_worker *w, int timeout_ms)
+{
+        if (!w->pop.rk) return;
+        int n = 0;
+        char err[512];
+        while (n < POLL_BATCH) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(w->pop.rk, n ? 0 : timeout_ms);
+                if (!m) break;
+                if (m->err) {
+                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                cf_log(CF_LOG_WARN, COMPONENT, "worker %d: %s", w->id,
+                                       rd_kafka_message_errstr(m));
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                const char *topic = rd_kafka_topic_name(m->rkt);
+                int stream = !strcmp(topic, w->svc->sc.topic_certificates);
+                cf_pop_end *pe = end_of(w, stream, m->partition);
+                if (pe && m->offset + 1 > pe->next) pe->next = m->offset + 1;
+                /* another application's (group's) contributions: not ours to merge */
+                size_t gl = strlen(w->svc->sc.group_id);
+                if (m->key_len <= gl || memcmp(m->key, w->svc->sc.group_id, gl) ||
+                    ((const char *)m->key)[gl] != '/') {
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                cf_global_msg gm = {.stream = stream ? CF_GLOBAL_CERTIFICATES : CF_GLOBAL_BASELINES,
+                                    .key = (const unsigned char *)m->key + gl + 1,
+                                    .key_len = m->key_len - gl - 1,
+                                    .val = m->payload,
+                                    .val_len = m->len};
+                if (cf_chain_apply(w->chain, &gm, err, sizeof err)) {
+                        /* one bad message must not stop the replica: counted, logged */
+                        w->pub.population_refused++;
+                        cf_log(CF_LOG_WARN, COMPONENT, "worker %d: %s[%d]@%" PRId64 ": %s", w->id,
+                               topic, m->partition, m->offset, err);
+                } else {
+                        w->pub.population_applied++;
+                }
+                rd_kafka_message_destroy(m);
+                n++;
+        }
+        if (n) cf_chain_settle(w->chain);
+        if (!w->pop.ready && caught_up(w)) {
+                w->pop.ready = true;
+                cf_log(CF_LOG_INFO, COMPONENT,
+                       "worker %d: population state read (%" PRIu64 " messages)", w->id,
+                       w->pub.population_applied);
+        }
+}
+
+int cf_population_start(cf_worker *w)
+{
+        char err[512];
+        w->pop.rk = reader(w, err, sizeof err);
+        if (!w->pop.rk) {
+                cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: reader: %s", w->id, err);
+                return -1;
+        }
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+        int rc = add_topic(w, w->pop.rk, w->svc->sc.topic_baselines, l) ||
+                         add_topic(w, w->pop.rk, w->svc->sc.topic_certificates, l)
+                     ? -1
+                     : 0;
+        if (!rc && rd_kafka_assign(w->pop.rk, l)) rc = -1;
+        rd_kafka_topic_partition_list_destroy(l);
+        if (rc) return -1;
+        int64_t t0 = cf_mono_ms(), last = t0;
+        while (!caught_up(w) && !atomic_load(&w->svc->stop)) {
+                cf_population_poll(w, 100);
+                if (cf_mono_ms() - last >= CATCH_UP_LOG) {
+                        last = cf_mono_ms();
+                        cf_log(CF_LOG_INFO, COMPONENT,
+                               "worker %d: reading the population state: %" PRIu64
+                               " messages so far",
+                               w->id, w->pub.population_applied);
+                }
+        }
+        w->pop.ready = caught_up(w);
+        cf_log(CF_LOG_INFO, COMPONENT, "worker %d: population state ready in %lld ms", w->id,
+               (long long)(cf_mono_ms() - t0));
+        return 0;
+}
+
+int cf_population_publish(cf_worker *w, int32_t partition)
+{
+        cf_buf *b = &w->pop.out;
+        cf_buf_reset(b);
+        if (cf_chain_publish(w->chain, partition, CF_GLOBAL_CUMULATIVE, b)) return -1;
+        size_t off = 0;
+        cf_global_msg m;
+        int r;
+        /* keys start with the group: applications sharing the topics keep apart (the
+         * changelog's keys do the same) */
+        cf_buf *k = &w->pop.key;
+        while ((r = cf_global_next(b->p, b->len, &off, &m)) > 0) {
+                cf_buf_reset(k);
+                cf_buf_puts(k, w->svc->sc.group_id);
+                cf_buf_putc(k, '/');
+                cf_buf_put(k, m.key, m.key_len);
+                if (cf_worker_produce(w, topic_of(w, m.stream), RD_KAFKA_PARTITION_UA, k->p, k->len,
+                                      m.val, m.val_len, NULL))
+                        return -1;
+                w->pub.population_published++;
+        }
+        return r;
+}
+
+void cf_population_free(cf_worker *w)
+{
+        if (w->pop.rk) {
+                rd_kafka_assign(w->pop.rk, NULL);
+                rd_kafka_destroy(w->pop.rk);
+        }
+        cf_buf_free(&w->pop.out);
+        cf_buf_free(&w->pop.key);
+        memset(&w->pop, 0, sizeof w->pop);
+}

@@ -1,0 +1,42 @@
+/*
+ * population.h - the population state on Kafka (DESIGN §6): what makes the
+ * unit-value and volume baselines and the certificate uses global across the
+ * group. Every worker
+ *  - publishes, at each commit and before its checkpoint, what its partitions
+ *    contributed since the last one (cf_chain_publish, cumulative mode):
+ *    baselines to topics.baselines (compacted; key = population key + source
+ *    partition, value = that partition's whole contribution, so compaction
+ *    keeps what a new instance needs) and certificate uses to
+ *    topics.certificates (keyed by certificate id: the repartition pattern);
+ *    keys start with "<group_id>/" (as the changelog's do), so applications
+ *    sharing the topics keep apart;
+ *  - reads both topics whole into its chain's replica, like a Kafka Streams
+ *    GlobalKTable: a consumer outside the group, every partition assigned
+ *    from the beginning, nothing committed. At start it reads up to the end
+ *    offsets seen then before it consumes input (readiness waits for it).
+ * Each worker keeps its own replica (its chain's): memory is the replica's
+ * bounds times the workers of an instance.
+ *
+ * @locality: worker thread (start, poll, publish), main thread (free).
+ */
+#ifndef CF_POPULATION_H
+#define CF_POPULATION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cf_worker;
+
+/** Start reading the population topics whole and read up to their end offsets at start
+ * (or until the service stops); -1 when the topics cannot be read. */
+int cf_population_start(struct cf_worker *w);
+/** Apply what arrived on the population topics (at most a bounded batch), then settle the
+ * replica; waits up to timeout_ms for the first message. */
+void cf_population_poll(struct cf_worker *w, int timeout_ms);
+/** Produce partition's contributions since its last publish (acks are awaited by the
+ * commit that follows); -1 when a message could not be queued. */
+int cf_population_publish(struct cf_worker *w, int32_t partition);
+/** Free the reader. */
+void cf_population_free(struct cf_worker *w);
+
+#endif

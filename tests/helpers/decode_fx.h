@@ -1,0 +1,32 @@
+/*
+ * decode_fx.h - test helper: the decode stage (bundled fx_rates) and one
+ * batch, to decode a message as a declaration (process) or as an outcome
+ * (learn); and a whole file read into memory.
+ */
+#ifndef CF_TEST_DECODE_FX_H
+#define CF_TEST_DECODE_FX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pipeline/core/stage.h"
+
+typedef struct decode_fx {
+        cf_stage st;
+        cf_batch b;
+        int64_t now_ms; /* the batch's wall clock (0: none, no future bound) */
+} decode_fx;
+
+/** The decode stage with stages.decode section cfg (NULL: defaults); NULL if init failed. */
+decode_fx *decode_fx_new(const cf_node *cfg);
+/** Free it. */
+void decode_fx_free(decode_fx *f);
+/** cmocka setup and teardown of a decode_fx with the default settings in *state. */
+int decode_fx_setup(void **state);
+int decode_fx_teardown(void **state);
+/** Decode data as the only record of a batch: a declaration, or an outcome message. */
+cf_record *decode_fx_run(decode_fx *f, const char *data, size_t len, bool outcome);
+/** The whole file at path, NUL-terminated, length in *len (aborts when unreadable). */
+char *decode_fx_slurp(const char *path, size_t *len);
+
+#endif

@@ -1,0 +1,306 @@
+/*
+ * test_kafka_population.c - population state shared across the group (issue
+ * 13 items 3-4, DESIGN §6): two `customsflow run` processes in one consumer
+ * group on the mock cluster (8 input partitions), fed a generated stream at a
+ * live pace, flag what one `replay` of the same stream flags (Jaccard of the
+ * flagged lines >= 0.99), including certificates reused by exporters whose
+ * records went to different partitions (and different processes); and
+ * `replay --partitions 8` puts every record in the partition the producer's
+ * partitioner chose.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bench/gen/gen.h"
+#include "helpers/kafka_harness.h"
+#include "pipeline/core/clock.h"
+#include "stages/detect/detect.h"
+
+#define N     40000
+#define SEED  61
+#define PARTS 8
+#define PER_S 4000.0 /* a live stream: ten seconds */
+#define GROUP "population"
+
+static const char *bin(void)
+{
+        const char *b = getenv("CF_BIN");
+        return b ? b : CF_BINDIR "/customsflow";
+}
+
+static int free_port(void)
+{
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        socklen_t n = sizeof a;
+        if (bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &n))
+                fail_msg("no free port");
+        close(fd);
+        return ntohs(a.sin_port);
+}
+
+static pid_t spawn_run(kh *h, int port)
+{
+        pid_t pid = fork();
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
+                char listen[64];
+                snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+                setenv("CUSTOMSFLOW_KAFKA_BOOTSTRAP_SERVERS", h->bootstrap, 1);
+                setenv("CUSTOMSFLOW_PIPELINE_GROUP_ID", GROUP, 1);
+                setenv("CUSTOMSFLOW_METRICS_LISTEN", listen, 1);
+                setenv("CUSTOMSFLOW_PIPELINE_BATCH_SIZE", "500", 1);
+                setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "100ms", 1);
+                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 1);
+                setenv("CUSTOMSFLOW_LOG_LEVEL", "warn", 1);
+                execl(bin(), bin(), "run", "-c", CF_SRCDIR "/deploy/examples/customsflow.yaml",
+                      (char *)NULL);
+                _exit(127);
+        }
+        return pid;
+}
+
+/* Status of GET /readyz on port (0: no answer). */
+static int readyz(int port)
+{
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        struct timeval tv = {.tv_sec = 2};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        int code = 0;
+        char buf[1024];
+        const char req[] = "GET /readyz HTTP/1.0\r\nHost: x\r\n\r\n";
+        if (!connect(fd, (struct sockaddr *)&a, sizeof a) &&
+            write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1)) {
+                ssize_t r = read(fd, buf, sizeof buf - 1);
+                if (r > 0) {
+                        buf[r] = '\0';
+                        sscanf(buf, "HTTP/1.%*d %d", &code);
+                }
+        }
+        close(fd);
+        return code;
+}
+
+/* The stream as lines (the generator is deterministic: what kh_produce_gen_paced sent). */
+static char **stream_lines(void)
+{
+        char err[256];
+        cf_gen_opts o;
+        cf_gen_opts_default(&o);
+        o.seed = SEED;
+        o.count = N;
+        o.bad_rate = 0.01;
+        o.dup_rate = 0.02;
+        cf_gen *g = cf_gen_new(&o, err, sizeof err);
+        if (!g) fail_msg("%s", err);
+        char **lines = calloc(N, sizeof *lines);
+        cf_buf line = {0}, key = {0};
+        for (size_t i = 0; i < N; i++) {
+                line.len = key.len = 0;
+                if (cf_gen_next(g, &line, &key, NULL)) fail_msg("short stream");
+                lines[i] = strndup(line.p, line.len);
+        }
+        cf_buf_free(&line);
+        cf_buf_free(&key);
+        cf_gen_free(g);
+        return lines;
+}
+
+/* The string value of "name" in a JSON line (first occurrence), into out. */
+static void json_str(const char *s, const char *name, char *out, size_t n)
+{
+        char pat[64];
+        snprintf(pat, sizeof pat, "\"%s\":\"", name);
+        const char *p = strstr(s, pat);
+        out[0] = '\0';
+        if (!p) return;
+        p += strlen(pat);
+        const char *e = strchr(p, '"');
+        snprintf(out, n, "%.*s", (int)(e ? e - p : 0), p);
+}
+
+/* Rules a flag message names, as a bit set (registry positions). */
+static uint32_t rules_of(const char *msg)
+{
+        cf_rule_set rs;
+        char err[128];
+        cf_detect_rule_set(&rs, err, sizeof err);
+        uint32_t m = 0;
+        for (int i = 0; i < rs.n; i++) {
+                char pat[96];
+                snprintf(pat, sizeof pat, "\"rule\":\"%s\"", rs.names[i]);
+                if (strstr(msg, pat)) m |= 1u << i;
+        }
+        return m;
+}
+
+typedef struct flags {
+        kh *h;
+        uint32_t *by_line; /* rules fired, by stream index */
+} flags;
+
+/* A flag from the flags topic: source partition and offset -> stream index. */
+static void on_flag(const rd_kafka_message_t *m, void *op)
+{
+        flags *f = op;
+        const char *src = strstr((const char *)m->payload, "\"source\":{");
+        if (!src) fail_msg("flag without source");
+        int part = -1;
+        long long off = -1;
+        const char *pp = strstr(src, "\"partition\":"), *po = strstr(src, "\"offset\":");
+        if (!pp || !po || sscanf(pp, "\"partition\":%d", &part) != 1 ||
+            sscanf(po, "\"offset\":%lld", &off) != 1)
+                fail_msg("flag source unreadable");
+        char *msg = strndup(m->payload, m->len);
+        for (size_t i = 0; i < f->h->n_msgs; i++)
+                if (f->h->msgs[i].partition == part && f->h->msgs[i].offset == off) {
+                        f->by_line[i] |= rules_of(msg);
+                        break;
+                }
+        free(msg);
+}
+
+static void replay_flags(char **lines, uint32_t *by_line)
+{
+        char dir[] = "/tmp/cf-population-XXXXXX", in[256], out[256], cmd[1024];
+        assert_non_null(mkdtemp(dir));
+        snprintf(in, sizeof in, "%s/in.jsonl", dir);
+        snprintf(out, sizeof out, "%s/flags.jsonl", dir);
+        FILE *f = fopen(in, "w");
+        for (size_t i = 0; i < N; i++)
+                fprintf(f, "%s\n", lines[i]);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "%s replay --no-progress --in %s --flags %s > /dev/null", bin(),
+                 in, out);
+        assert_int_equal(system(cmd), 0);
+        f = fopen(out, "r");
+        char *ln = NULL;
+        size_t cap = 0;
+        while (getline(&ln, &cap, f) > 0) {
+                const char *src = strstr(ln, "\"source\":{");
+                long long line = 0;
+                const char *pl = src ? strstr(src, "\"line\":") : NULL;
+                if (!pl || sscanf(pl, "\"line\":%lld", &line) != 1 || line < 1 || line > N)
+                        fail_msg("replay flag without a line");
+                by_line[line - 1] |= rules_of(ln);
+        }
+        free(ln);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd)) {
+        }
+}
+
+/* First stream index using certificate cert, or -1. */
+static long first_use(char **lines, const char *cert)
+{
+        char c[128];
+        for (size_t i = 0; i < N; i++) {
+                json_str(lines[i], "certificate_of_origin", c, sizeof c);
+                if (!strcmp(c, cert)) return (long)i;
+        }
+        return -1;
+}
+
+static void test_two_processes_flag_what_replay_flags(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, PARTS);
+        char **lines = stream_lines();
+        int port[2] = {free_port(), free_port()};
+        pid_t pid[2] = {spawn_run(&h, port[0]), spawn_run(&h, port[1])};
+        /* both ready: both assigned (the group formed with both) and both read the
+         * population topics */
+        double t0 = cf_mono_s();
+        while ((readyz(port[0]) != 200 || readyz(port[1]) != 200) && cf_mono_s() - t0 < 60)
+                usleep(200 * 1000);
+        assert_int_equal(readyz(port[0]), 200);
+        assert_int_equal(readyz(port[1]), 200);
+        kh_produce_gen_paced(&h, SEED, N, 0.01, 0.02, PER_S);
+        for (int i = 0; i < 1200 && kh_uncommitted(&h, GROUP) != 0; i++)
+                usleep(100 * 1000);
+        assert_int_equal(kh_uncommitted(&h, GROUP), 0);
+        for (int i = 0; i < 2; i++) {
+                int st;
+                kill(pid[i], SIGTERM);
+                waitpid(pid[i], &st, 0);
+                assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        }
+        /* the messages of the stream are the lines, in order */
+        assert_int_equal(h.n_msgs, N);
+        for (size_t i = 0; i < N; i++) {
+                char exp[64];
+                json_str(lines[i], "exporter_id", exp, sizeof exp);
+                if (exp[0] && !strcmp(h.msgs[i].kind, "valid"))
+                        assert_int_equal(cf_partition_of(exp, strlen(exp), PARTS),
+                                         h.msgs[i].partition);
+        }
+        uint32_t *kafka = calloc(N, sizeof *kafka), *replay = calloc(N, sizeof *replay);
+        flags f = {&h, kafka};
+        kh_read_topic(&h, "customs.flags", on_flag, &f);
+        replay_flags(lines, replay);
+        size_t both = 0, any = 0, cross = 0, nk = 0, nr = 0;
+        int cert = cf_detect_rule_index("certificate_reuse");
+        cf_rule_set rs;
+        char err[128];
+        cf_detect_rule_set(&rs, err, sizeof err);
+        size_t per_k[CF_RULES_MAX] = {0}, per_r[CF_RULES_MAX] = {0}, per_both[CF_RULES_MAX] = {0};
+        for (size_t i = 0; i < N; i++) {
+                both += kafka[i] && replay[i];
+                nk += kafka[i] != 0;
+                nr += replay[i] != 0;
+                any += kafka[i] || replay[i];
+                for (int r = 0; r < rs.n; r++) {
+                        per_k[r] += kafka[i] >> r & 1;
+                        per_r[r] += replay[i] >> r & 1;
+                        per_both[r] += (kafka[i] & replay[i]) >> r & 1;
+                }
+                if (!(kafka[i] >> cert & 1)) continue;
+                /* a reuse whose first use went to another partition */
+                char c[128];
+                json_str(lines[i], "certificate_of_origin", c, sizeof c);
+                long first = first_use(lines, c);
+                if (first >= 0 && h.msgs[first].partition != h.msgs[i].partition) cross++;
+        }
+        double jac = any ? (double)both / (double)any : 0;
+        for (int r = 0; r < rs.n; r++)
+                if (per_k[r] || per_r[r])
+                        printf("  %-32s run %5zu replay %5zu both %5zu\n", rs.names[r], per_k[r],
+                               per_r[r], per_both[r]);
+        printf("flagged lines: run %zu, replay %zu, Jaccard %.4f; certificate reuses across "
+               "partitions flagged by the run: %zu\n",
+               nk, nr, jac, cross);
+        assert_true(any > 1000);
+        assert_true(jac >= 0.99);
+        assert_true(cross >= 5);
+        for (size_t i = 0; i < N; i++)
+                free(lines[i]);
+        free(lines);
+        free(kafka);
+        free(replay);
+        kh_stop(&h);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_two_processes_flag_what_replay_flags)};
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
