@@ -134,32 +134,13 @@ void cf_lns_add(cf_lns *s, int32_t gen, int32_t fine, uint32_t count)
         s->total += *c - was;
 }
 
-void cf_lns_merge(cf_lns *dst, const cf_lns *src)
+/* dst += src (add) or dst -= src: bucket by bucket on dst's grid, generation by generation.
+ * Adding rolls dst forward to src's generation first; subtracting never rolls. */
+static void combine(cf_lns *dst, const cf_lns *src, bool add)
 {
-        if (src->gen == CF_LNS_GEN_NONE) return;
         while (dst->level < src->level)
                 collapse(dst);
-        cf_lns_roll(dst, src->gen);
-        unsigned shift = (unsigned)(dst->level - src->level);
-        for (uint32_t j = 0; j < src->n; j++) {
-                int32_t i = floor_shift(src->idx[j], shift);
-                for (int k = 0; k < 2; k++) {
-                        int32_t g = (int32_t)((int64_t)src->gen - 1 + k);
-                        uint32_t c = src->cnt[2 * j + k];
-                        if (!c || (int64_t)g < (int64_t)dst->gen - 1) continue;
-                        uint32_t *d = gen_slot(dst, g, slot(dst, i));
-                        uint32_t was = *d;
-                        *d = sat_add(*d, c);
-                        dst->total += *d - was;
-                }
-        }
-}
-
-void cf_lns_sub(cf_lns *dst, const cf_lns *src)
-{
-        if (src->gen == CF_LNS_GEN_NONE || dst->gen == CF_LNS_GEN_NONE) return;
-        while (dst->level < src->level)
-                collapse(dst);
+        if (add) cf_lns_roll(dst, src->gen);
         unsigned shift = (unsigned)(dst->level - src->level);
         for (uint32_t j = 0; j < src->n; j++) {
                 int32_t i = floor_shift(src->idx[j], shift);
@@ -169,10 +150,27 @@ void cf_lns_sub(cf_lns *dst, const cf_lns *src)
                         if (!c || (int64_t)g < (int64_t)dst->gen - 1 || g > dst->gen) continue;
                         uint32_t *d = gen_slot(dst, g, slot(dst, i));
                         uint32_t was = *d;
-                        *d = *d > c ? *d - c : 0;
-                        dst->total -= was - *d;
+                        if (add) {
+                                *d = sat_add(*d, c);
+                                dst->total += *d - was;
+                        } else {
+                                *d = *d > c ? *d - c : 0;
+                                dst->total -= was - *d;
+                        }
                 }
         }
+}
+
+void cf_lns_merge(cf_lns *dst, const cf_lns *src)
+{
+        if (src->gen == CF_LNS_GEN_NONE) return;
+        combine(dst, src, true);
+}
+
+void cf_lns_sub(cf_lns *dst, const cf_lns *src)
+{
+        if (src->gen == CF_LNS_GEN_NONE || dst->gen == CF_LNS_GEN_NONE) return;
+        combine(dst, src, false);
         compact(dst);
 }
 

@@ -108,3 +108,23 @@ void expect_quiet(const cf_record *r, const char *rule)
         const cf_reason *re = reason(r, rule);
         if (re) fail_msg("%s fired: %s", rule, re->evidence);
 }
+
+static void write_file(const char *path, const char *text)
+{
+        FILE *o = fopen(path, "w");
+        if (!o || fputs(text, o) < 0 || fclose(o) != 0) fail_msg("cannot write %s", path);
+}
+
+void fx_config(const char *dir, const char *rules_yaml, cf_config *cfg)
+{
+        char p[512], text[1024], err[1024] = "";
+        snprintf(p, sizeof p, "%s/rules.yaml", dir);
+        write_file(p, rules_yaml);
+        snprintf(text, sizeof text,
+                 "stages:\n  decode:\n    fx_rates: %s/reference/fx_rates.csv\n"
+                 "  detect:\n    rules: rules.yaml\n",
+                 FIX);
+        snprintf(p, sizeof p, "%s/c.yaml", dir);
+        write_file(p, text);
+        if (cf_config_load(cfg, p, err, sizeof err) != 0) fail_msg("%s: %s", p, err);
+}

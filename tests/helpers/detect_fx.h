@@ -31,6 +31,9 @@ typedef struct fx {
 char *rec_json(const rec *r);
 /** A chain from FIX/customsflow.yaml. */
 fx *fx_new(void);
+/** Write rules_yaml to dir/rules.yaml and a config dir/c.yaml whose detect stage reads it
+ *  (decode with FIX's fx rates), and load that config into cfg. */
+void fx_config(const char *dir, const char *rules_yaml, cf_config *cfg);
 /** Free it. */
 void fx_free(fx *f);
 /** Run one record through the chain (partition 0); returns it (valid until the next). */

@@ -61,8 +61,7 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         k->offset = m->offset;
 }
 
-/* the truth line's "kind" and "bad_code" (our own generator's flat JSON) */
-static void truth_field(const char *t, const char *name, char *out, size_t n)
+void kh_json_str(const char *t, const char *name, char *out, size_t n)
 {
         char pat[32];
         snprintf(pat, sizeof pat, "\"%s\":\"", name);
@@ -71,7 +70,7 @@ static void truth_field(const char *t, const char *name, char *out, size_t n)
         if (!p) return;
         p += strlen(pat);
         const char *e = strchr(p, '"');
-        snprintf(out, n, "%.*s", (int)(e - p), p);
+        snprintf(out, n, "%.*s", (int)(e ? e - p : 0), p);
 }
 
 static void produce_range(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
@@ -106,8 +105,8 @@ static void produce_range(kh *h, uint64_t seed, uint64_t count, double bad_rate,
                 cf_buf_putc(&truth, '\0');
                 kh_msg *k = record ? &h->msgs[h->n_msgs++] : &scratch;
                 memset(k, 0, sizeof *k);
-                truth_field(truth.p, "kind", k->kind, sizeof k->kind);
-                truth_field(truth.p, "bad_code", k->bad_code, sizeof k->bad_code);
+                kh_json_str(truth.p, "kind", k->kind, sizeof k->kind);
+                kh_json_str(truth.p, "bad_code", k->bad_code, sizeof k->bad_code);
                 snprintf(k->key, sizeof k->key, "%.*s", (int)key.len, key.p);
                 while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topics[0]),
                                          RD_KAFKA_V_KEY(key.p, key.len),

@@ -55,6 +55,9 @@ int64_t kh_uncommitted(kh *h, const char *group_id);
 /** Read every message of topic; calls fn for each. Returns the count. */
 size_t kh_read_topic(kh *h, const char *topic, void (*fn)(const rd_kafka_message_t *m, void *op),
                      void *op);
+/** The string value of "name" (first occurrence) in a flat JSON line of our own (the
+ *  generator's truth and declaration lines), into out; "" when absent. */
+void kh_json_str(const char *t, const char *name, char *out, size_t n);
 /** Header value of m as a NUL-terminated string in out (empty if absent). */
 void kh_header(const rd_kafka_message_t *m, const char *name, char *out, size_t n);
 /** Check every `bad` message of the stream is in the DLQ with its code and its input key;

@@ -122,19 +122,6 @@ static char **stream_lines(void)
         return lines;
 }
 
-/* The string value of "name" in a JSON line (first occurrence), into out. */
-static void json_str(const char *s, const char *name, char *out, size_t n)
-{
-        char pat[64];
-        snprintf(pat, sizeof pat, "\"%s\":\"", name);
-        const char *p = strstr(s, pat);
-        out[0] = '\0';
-        if (!p) return;
-        p += strlen(pat);
-        const char *e = strchr(p, '"');
-        snprintf(out, n, "%.*s", (int)(e ? e - p : 0), p);
-}
-
 /* Rules a flag message names, as a bit set (registry positions). */
 static uint32_t rules_of(const char *msg)
 {
@@ -212,7 +199,7 @@ static long first_use(char **lines, const char *cert)
 {
         char c[128];
         for (size_t i = 0; i < N; i++) {
-                json_str(lines[i], "certificate_of_origin", c, sizeof c);
+                kh_json_str(lines[i], "certificate_of_origin", c, sizeof c);
                 if (!strcmp(c, cert)) return (long)i;
         }
         return -1;
@@ -247,7 +234,7 @@ static void test_two_processes_flag_what_replay_flags(void **state)
         assert_int_equal(h.n_msgs, N);
         for (size_t i = 0; i < N; i++) {
                 char exp[64];
-                json_str(lines[i], "exporter_id", exp, sizeof exp);
+                kh_json_str(lines[i], "exporter_id", exp, sizeof exp);
                 if (exp[0] && !strcmp(h.msgs[i].kind, "valid"))
                         assert_int_equal(cf_partition_of(exp, strlen(exp), PARTS),
                                          h.msgs[i].partition);
@@ -275,7 +262,7 @@ static void test_two_processes_flag_what_replay_flags(void **state)
                 if (!(kafka[i] >> cert & 1)) continue;
                 /* a reuse whose first use went to another partition */
                 char c[128];
-                json_str(lines[i], "certificate_of_origin", c, sizeof c);
+                kh_json_str(lines[i], "certificate_of_origin", c, sizeof c);
                 long first = first_use(lines, c);
                 if (first >= 0 && h.msgs[first].partition != h.msgs[i].partition) cross++;
         }

@@ -467,24 +467,15 @@ static void test_reload_keeps_state(void **state)
         feed_baseline(f, "9403500000");
         char dir[] = "/tmp/cf-detect-reload-XXXXXX";
         assert_non_null(mkdtemp(dir));
-        char p[512], rules[512];
-        snprintf(rules, sizeof(rules), "%s/rules.yaml", dir);
-        FILE *o = fopen(rules, "w");
-        fprintf(o,
-                "reference:\n  trade_measures: %s/reference/trade_measures.csv\n"
-                "rules:\n  unit_value_outlier: {weight: 35, min_samples: 50}\n",
-                FIX);
-        fclose(o);
-        snprintf(p, sizeof(p), "%s/c.yaml", dir);
-        o = fopen(p, "w");
-        fprintf(o,
-                "stages:\n  decode:\n    fx_rates: %s/reference/fx_rates.csv\n"
-                "  detect:\n    rules: rules.yaml\n",
-                FIX);
-        fclose(o);
+        char rules[512], text[512];
+        snprintf(text, sizeof text,
+                 "reference:\n  trade_measures: %s/reference/trade_measures.csv\n"
+                 "rules:\n  unit_value_outlier: {weight: 35, min_samples: 50}\n",
+                 FIX);
         cf_config cfg;
+        fx_config(dir, text, &cfg);
+        snprintf(rules, sizeof(rules), "%s/rules.yaml", dir);
         char err[1024];
-        assert_int_equal(cf_config_load(&cfg, p, err, sizeof(err)), 0);
         assert_int_equal(cf_chain_reload(f->chain, cfg.root, cfg.base_dir, err, sizeof(err)), 0);
         /* the baseline learnt before the reload still fires, with the new weight */
         cf_record *r = run1(f, &(rec){.id = "R-1", .qty = 100, .value = 100});
@@ -493,7 +484,7 @@ static void test_reload_keeps_state(void **state)
         assert_true(re->weight == 35);
         assert_false(r->flagged); /* 35 < flag_threshold 50 */
         /* a broken rules file is refused and the rules in force stay */
-        o = fopen(rules, "w");
+        FILE *o = fopen(rules, "w");
         fputs("rules:\n  unit_value_outlier: {weight: lots}\n", o);
         fclose(o);
         assert_int_not_equal(cf_chain_reload(f->chain, cfg.root, cfg.base_dir, err, sizeof(err)),
@@ -602,21 +593,9 @@ static void test_bad_rules(void **state)
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 char dir[] = "/tmp/cf-detect-XXXXXX";
                 assert_non_null(mkdtemp(dir));
-                char p[512];
-                snprintf(p, sizeof(p), "%s/rules.yaml", dir);
-                FILE *o = fopen(p, "w");
-                fputs(cases[i].yaml, o);
-                fclose(o);
-                snprintf(p, sizeof(p), "%s/c.yaml", dir);
-                o = fopen(p, "w");
-                fprintf(o,
-                        "stages:\n  decode:\n    fx_rates: %s/reference/fx_rates.csv\n"
-                        "  detect:\n    rules: rules.yaml\n",
-                        FIX);
-                fclose(o);
                 cf_config cfg;
                 char err[1024];
-                assert_int_equal(cf_config_load(&cfg, p, err, sizeof(err)), 0);
+                fx_config(dir, cases[i].yaml, &cfg);
                 cf_chain *c = cf_chain_new(cfg.root, cfg.base_dir, err, sizeof(err));
                 if (c) fail_msg("case %zu accepted", i);
                 if (!strstr(err, cases[i].want))

@@ -165,20 +165,9 @@ static void test_registry_rows(void **state)
                 FILE *o = fopen(p, "w");
                 fputs(cases[i].csv, o);
                 fclose(o);
-                snprintf(p, sizeof p, "%s/rules.yaml", dir);
-                o = fopen(p, "w");
-                fprintf(o, "reference:\n  exporters: exporters.csv\n");
-                fclose(o);
-                snprintf(p, sizeof p, "%s/c.yaml", dir);
-                o = fopen(p, "w");
-                fprintf(o,
-                        "stages:\n  decode:\n    fx_rates: %s/reference/fx_rates.csv\n"
-                        "  detect:\n    rules: rules.yaml\n",
-                        FIX);
-                fclose(o);
                 cf_config cfg;
                 char err[1024] = "";
-                assert_int_equal(cf_config_load(&cfg, p, err, sizeof(err)), 0);
+                fx_config(dir, "reference:\n  exporters: exporters.csv\n", &cfg);
                 cf_chain *c = cf_chain_new(cfg.root, cfg.base_dir, err, sizeof(err));
                 if (!cases[i].want && !c) fail_msg("case %zu refused: %s", i, err);
                 if (cases[i].want && c) fail_msg("case %zu accepted", i);
