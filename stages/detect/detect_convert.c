@@ -41,6 +41,9 @@
 #define V1_VOL_MAX_HOURS 72 /* the releases' short_window bound */
 #define V1_VOL_MAX_DAYS  95 /* their long_window bound (90d) + 72h + 2 */
 #define DAY_MS           86400000LL
+/* a slot's dollars as int64 cents, with room for sums over rings and partitions (NaN,
+ * infinities and the float range beyond would round to garbage) */
+#define V1_VOL_MAX_USD 1e14
 
 static int64_t i64_at(const unsigned char *p)
 {
@@ -126,19 +129,17 @@ static bool vol_value(cf_st_dec *d, cf_detect *x, cf_detect_part *ps, uint64_t k
         bool created;
         cf_vol_rep *r = cf_kvtab_put(&ps->vol_own, key, last, &created);
         if (created) cf_vol_rep_init(r, cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge), hour);
-        for (int64_t i = 0; i < nh; i++) { /* slot (hour % nh) of the old ring */
-                int64_t h = hour - i;
-                size_t s = (size_t)(h % nh);
+        for (int64_t i = 0; i < nh + nd; i++) { /* slot (t % n) of each old ring */
+                bool daily = i >= nh;
+                int64_t n = daily ? nd : nh, t = (daily ? day : hour) - (daily ? i - nh : i);
+                if (t < 0) continue; /* before the epoch: the ring never held it */
+                size_t s = (size_t)(daily ? nh : 0) + (size_t)(t % n);
                 double usd = f32_at(fv + 4 * s);
-                if (h >= 0 && (usd > 0 || u16_at(cv + 2 * s)))
-                        cf_vol_ring_add(r, false, h, llround(usd * 100), u16_at(cv + 2 * s));
-        }
-        for (int64_t i = 0; i < nd; i++) {
-                int64_t d = day - i;
-                size_t s = (size_t)(d % nd);
-                double usd = f32_at(fv + 4 * (nh + s));
-                if (d >= 0 && (usd > 0 || u16_at(cv + 2 * (nh + s))))
-                        cf_vol_ring_add(r, true, d, llround(usd * 100), u16_at(cv + 2 * (nh + s)));
+                uint16_t decl = u16_at(cv + 2 * s);
+                if (!(usd >= 0) || usd > V1_VOL_MAX_USD)
+                        return cf_st_fail(d, "%s volume %g not plausible", daily ? "day" : "hour",
+                                          usd);
+                if (usd > 0 || decl) cf_vol_ring_add(r, daily, t, llround(usd * 100), decl);
         }
         if (!r->dirty) own_dirty(ps, key | CF_POP_KIND_VOL);
         r->dirty = 1;

@@ -49,6 +49,9 @@ else
   BOUND="$RUNS runs"
 fi
 echo "== $TARGET: $(ls "$CORPUS" | wc -l) seed(s), $BOUND"
-"$BINF" "${ARGS[@]}" "$CORPUS" 2>&1 | grep -E "^(stat::|Done|==[0-9]+==|SUMMARY|.*runtime error)" || true
-# grep hides libFuzzer's progress lines; its exit status is what counts
-exit "${PIPESTATUS[0]}"
+# grep hides libFuzzer's progress lines; libFuzzer's exit status is what counts (a
+# finding is non-zero; grep finding nothing is not a failure)
+rc=0
+"$BINF" "${ARGS[@]}" "$CORPUS" 2>&1 | grep -E "^(stat::|Done|==[0-9]+==|SUMMARY|.*runtime error)" ||
+  rc=${PIPESTATUS[0]}
+exit "$rc"
