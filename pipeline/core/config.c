@@ -11,8 +11,8 @@
 
 /* Every top-level section; each is validated by the module that owns it. */
 static const char *const sections[] = {
-    "pipeline", "kafka",  "topics",  "workers", "metrics", "log",
-    "stages",   "state",  "console", "replay",  NULL,
+    "pipeline", "kafka", "topics",  "workers", "metrics",    "log",
+    "stages",   "state", "console", "replay",  "processing", NULL,
 };
 
 static int check_sections(const cf_node *root, char *errstr, size_t errstr_size)
@@ -28,10 +28,11 @@ static int check_sections(const cf_node *root, char *errstr, size_t errstr_size)
                 for (int j = 0; sections[j]; j++)
                         ok |= !strcmp(k, sections[j]);
                 if (!ok) {
-                        snprintf(errstr, errstr_size,
-                                 "%s:%d: unknown section '%s' (known: pipeline, kafka, topics, "
-                                 "workers, metrics, log, stages, state, console, replay)",
-                                 root->items[i]->file, root->items[i]->line, k);
+                        snprintf(
+                            errstr, errstr_size,
+                            "%s:%d: unknown section '%s' (known: pipeline, kafka, topics, "
+                            "workers, metrics, log, stages, state, console, replay, processing)",
+                            root->items[i]->file, root->items[i]->line, k);
                         return -1;
                 }
         }

@@ -77,6 +77,7 @@ int cf_changelog_write(cf_worker *w, int32_t p)
         int rc = cf_chain_snapshot(w->chain, p, &snap)
                      ? -1
                      : write_chunks(w, p, prefix, &snap, w->next_offset[p]);
+        if (!rc) cf_txn_snapshot_written(w, p, &snap); /* exactly_once: kept for a rewind */
         cf_buf_free(&snap);
         return rc;
 }
@@ -271,7 +272,8 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
         if (rc)
                 cf_log(CF_LOG_ERROR, COMPONENT, "partition %d: snapshot of %zu bytes refused: %s",
                        p, best.len, err);
-        else if (have_best)
+        if (!rc && have_best) cf_txn_snapshot_restored(w, p, best.p, best.len);
+        if (!rc && have_best)
                 cf_log(CF_LOG_INFO, COMPONENT, "partition %d: state restored (%zu bytes)", p,
                        best.len);
         cf_buf_free(&best);

@@ -95,6 +95,7 @@ void cf_worker_destroy(cf_worker *w)
         if (w->restore_rk) rd_kafka_destroy(w->restore_rk);
         cf_population_free(w);
         cf_outcomes_destroy(w);
+        cf_txn_destroy(w);
         for (int i = 0; i < 6; i++)
                 if (w->out_topics[i]) rd_kafka_topic_destroy(w->out_topics[i]);
         if (w->producer) {
@@ -175,6 +176,14 @@ const cf_service_cfg *cf_service_config(const cf_service *s)
 void cf_service_reload(cf_service *s)
 {
         atomic_fetch_add(&s->reload_gen, 1);
+}
+
+int cf_service_fenced_workers(cf_service *s)
+{
+        int n = 0;
+        for (int i = 0; i < s->n_workers; i++)
+                n += atomic_load(&s->workers[i].fenced);
+        return n;
 }
 
 bool cf_service_failed(const cf_service *s)

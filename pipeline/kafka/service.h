@@ -21,8 +21,8 @@
 /** What a worker does when its position is out of range (kafka.auto.offset.reset). */
 typedef enum cf_offset_reset { CF_RESET_EARLIEST, CF_RESET_LATEST, CF_RESET_ERROR } cf_offset_reset;
 
-/** Settings of the service (sections pipeline, topics, workers, metrics, log, state, and
- *  customsflow's own keys of kafka). */
+/** Settings of the service (sections pipeline, processing, topics, workers, metrics, log, state,
+ * and customsflow's own keys of kafka). */
 typedef struct cf_service_cfg {
         /* pipeline: */
         char *group_id, *instance_id;
@@ -45,6 +45,9 @@ typedef struct cf_service_cfg {
         cf_offset_reset offset_reset;
         /* log: */
         char *log_level;
+        /* processing: */
+        char *guarantee; /* "at_least_once" or "exactly_once" */
+        bool eos;        /* guarantee is exactly_once (Kafka transactions) */
         /* state: */
         bool changelog;
         int64_t chunk_bytes, outcomes_interval_ms;
@@ -122,6 +125,8 @@ void cf_service_metrics(cf_service *s, cf_buf *out);
 bool cf_service_ready(cf_service *s);
 /** Workers that have been assigned partitions so far (all of them: the group formed with each). */
 int cf_service_assigned_workers(cf_service *s);
+/** exactly_once: workers stopped because another process took over their transactional.id. */
+int cf_service_fenced_workers(cf_service *s);
 /** Free the service (after wait). */
 void cf_service_destroy(cf_service *s);
 

@@ -50,6 +50,15 @@ static const cf_config_map pipeline_map[] = {
      1e15},
     {0}};
 
+static const cf_config_map processing_map[] = {
+    {CF_CFG_STR, "guarantee", "at_least_once", OFF(guarantee),
+     "at_least_once: offsets committed after every output is acked (a crash repeats up to one "
+     "commit_interval of outputs); exactly_once: per worker a transactional producer, outputs, "
+     "changelog and consumed offsets commit in one transaction per commit_interval (Kafka "
+     "Streams' exactly_once_v2; needs pipeline.instance_id and state.changelog; consumers of "
+     "the outputs must read with isolation.level=read_committed)"},
+    {0}};
+
 static const cf_config_map topics_map[] = {
     {CF_CFG_STR, "input", "customs.declarations", OFF(topic_in), "declaration lines (input)"},
     {CF_CFG_STR, "flags", "customs.flags", OFF(topic_flags), "flag messages, key declaration_id"},
@@ -103,7 +112,8 @@ static const cf_config_map state_map[] = {
      "largest changelog message (snapshots are split into chunks)", 1024, 64 << 20},
     {CF_CFG_DURATION, "outcomes_interval", "1m", OFF(outcomes_interval_ms),
      "how often (at most) the model learnt from topics.outcomes is checkpointed with its "
-     "outcome offsets to the changelog, when it learnt something since", 0, 86400e3},
+     "outcome offsets to the changelog, when it learnt something since",
+     0, 86400e3},
     {0}};
 
 static const struct {
@@ -112,6 +122,7 @@ static const struct {
         const char *desc;
 } sections[] = {
     {"pipeline", pipeline_map, "batching, commits and shutdown"},
+    {"processing", processing_map, "delivery guarantee"},
     {"topics", topics_map, "topic names"},
     {"metrics", metrics_map, "Prometheus endpoint"},
     {"log", log_map, "JSON logs on stderr"},
@@ -262,14 +273,23 @@ rd_kafka_conf_t *cf_service_client_conf(const cf_config *cfg, const cf_service_c
 {
         rd_kafka_conf_t *c = cf_kafka_conf_new(cfg, bootstrap, role, errstr, errstr_size);
         if (!c) return NULL;
-        char tmp[300];
-        const char *k[6], *v[6];
+        char tmp[300], txn_id[600];
+        const char *k[8], *v[8];
         int n = 0;
         if (role == CF_KAFKA_PRODUCER) {
                 /* idempotent; an output not acked by then stops the worker */
                 snprintf(tmp, sizeof tmp, "%" PRId64, sc->delivery_timeout_ms);
                 k[n] = "enable.idempotence", v[n++] = "true";
                 k[n] = "message.timeout.ms", v[n++] = tmp;
+                if (sc->eos) {
+                        /* stable across restarts: the broker fences the previous
+                         * incarnation of this worker and aborts its open transaction.
+                         * librdkafka wants message.timeout.ms <= transaction.timeout.ms */
+                        snprintf(txn_id, sizeof txn_id, "%s-%s-%d", sc->group_id, sc->instance_id,
+                                 worker);
+                        k[n] = "transactional.id", v[n++] = txn_id;
+                        k[n] = "transaction.timeout.ms", v[n++] = tmp;
+                }
         } else {
                 /* manual commits of acknowledged batches only; offset resets are
                  * applied by the worker (auto_offset_reset) so that each one is
@@ -278,6 +298,8 @@ rd_kafka_conf_t *cf_service_client_conf(const cf_config *cfg, const cf_service_c
                 k[n] = "enable.auto.commit", v[n++] = "false";
                 k[n] = "enable.auto.offset.store", v[n++] = "false";
                 k[n] = "auto.offset.reset", v[n++] = "error";
+                /* exactly_once: an input written transactionally is read committed only */
+                if (sc->eos) k[n] = "isolation.level", v[n++] = "read_committed";
                 if (sc->instance_id[0]) {
                         snprintf(tmp, sizeof tmp, "%s-%d", sc->instance_id, worker);
                         k[n] = "group.instance.id", v[n++] = tmp;
@@ -315,6 +337,59 @@ static int offset_reset_policy(const cf_config *cfg, cf_service_cfg *sc, char *e
         return 0;
 }
 
+/* processing.guarantee and what exactly_once needs; the assignment strategies the workers
+ * support (eager only: a cooperative rebalance hands partitions over one by one, which the
+ * worker's revoke-all / assign-all callback does not do) */
+static int check_guarantee(const cf_config *cfg, cf_service_cfg *sc, char *errstr,
+                           size_t errstr_size)
+{
+        char where[600];
+        where_of(cfg, "processing.guarantee", "CUSTOMSFLOW_PROCESSING_GUARANTEE", where,
+                 sizeof where);
+        if (strcmp(sc->guarantee, "at_least_once") && strcmp(sc->guarantee, "exactly_once")) {
+                snprintf(errstr, errstr_size,
+                         "%s: processing.guarantee: '%s' is not at_least_once or exactly_once",
+                         where, sc->guarantee);
+                return -1;
+        }
+        sc->eos = !strcmp(sc->guarantee, "exactly_once");
+        if (sc->eos && !sc->instance_id[0]) {
+                snprintf(errstr, errstr_size,
+                         "%s: processing.guarantee: exactly_once needs pipeline.instance_id (each "
+                         "worker's transactional.id is <group_id>-<instance_id>-<worker>: unique "
+                         "per instance and stable across restarts, e.g. a StatefulSet pod name)",
+                         where);
+                return -1;
+        }
+        if (sc->eos && !sc->changelog) {
+                snprintf(errstr, errstr_size,
+                         "%s: processing.guarantee: exactly_once needs state.changelog: true (the "
+                         "state must commit with the offsets, or a restart re-processes with "
+                         "empty state)",
+                         where);
+                return -1;
+        }
+        const char *st = cf_kafka_prop(cfg, CF_KAFKA_CONSUMER, "partition.assignment.strategy");
+        if (st && strstr(st, "cooperative")) {
+                const cf_node *k = cf_yaml_get(cfg->root, "kafka");
+                const cf_node *v = cf_yaml_get(k, "consumer.partition.assignment.strategy");
+                if (!v) v = cf_yaml_get(k, "partition.assignment.strategy");
+                if (v)
+                        snprintf(where, sizeof where, "%s:%d", v->file, v->line);
+                else
+                        snprintf(where, sizeof where, "environment");
+                snprintf(
+                    errstr, errstr_size,
+                    "%s: kafka.partition.assignment.strategy: '%s': cooperative rebalancing is "
+                    "not supported (workers hand over all their partitions on a rebalance); "
+                    "use range or roundrobin (static membership, pipeline.instance_id, "
+                    "avoids most rebalances on restarts)",
+                    where, st);
+                return -1;
+        }
+        return 0;
+}
+
 int cf_service_validate(const cf_config *cfg, const char *bootstrap, cf_service_cfg *sc,
                         char *errstr, size_t errstr_size)
 {
@@ -327,7 +402,8 @@ int cf_service_validate(const cf_config *cfg, const char *bootstrap, cf_service_
                 goto fail;
         }
         if (check_names(cfg, sc, errstr, errstr_size) ||
-            offset_reset_policy(cfg, sc, errstr, errstr_size))
+            offset_reset_policy(cfg, sc, errstr, errstr_size) ||
+            check_guarantee(cfg, sc, errstr, errstr_size))
                 goto fail;
         /* every client a worker creates, built (not connected) from the same
          * conf it will get: what librdkafka checks only then fails here */

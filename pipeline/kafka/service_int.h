@@ -17,7 +17,7 @@
 #include "pipeline/kafka/kafka_conf.h"
 #include "pipeline/kafka/service.h"
 
-#define CF_LAT_BUCKETS 12
+#define CF_LAT_BUCKETS   12
 #define CF_OUT_MAX_PARTS 64 /* partitions of the outcomes topic read (one is the advice) */
 
 /** What a worker publishes for /metrics (copied under cf_service.mtx). */
@@ -33,10 +33,10 @@ typedef struct cf_worker_pub {
         uint64_t paused;
         uint64_t resets, offsets_skipped[CF_SVC_MAX_PARTITIONS]; /* by offset resets */
         uint64_t outcome_relearns; /* model checkpoints not usable: re-learnt from the start */
-        int64_t max_lag;      /* of the assigned partitions, -1 unknown */
-        cf_buf chain_metrics; /* Prometheus text of the worker's stages */
-        bool assigned;        /* got partitions and restored their state */
-        bool population_ready; /* read the population topics up to their ends at start */
+        int64_t max_lag;           /* of the assigned partitions, -1 unknown */
+        cf_buf chain_metrics;      /* Prometheus text of the worker's stages */
+        bool assigned;             /* got partitions and restored their state */
+        bool population_ready;     /* read the population topics up to their ends at start */
 } cf_worker_pub;
 
 #define CF_POP_MAX_PARTS 512 /* partitions of the two population topics together */
@@ -98,6 +98,14 @@ typedef struct cf_worker {
         int64_t out_next[CF_OUT_MAX_PARTS]; /* next offset to learn, per partition */
         bool out_dirty;                     /* learnt since the last checkpoint */
         int64_t out_checkpoint_ms, out_retry_ms;
+        /* exactly_once (txn.c) */
+        bool in_txn;        /* a transaction is open */
+        atomic_bool fenced; /* another process took over this worker's transactional.id */
+        int64_t rewind_to[CF_SVC_MAX_PARTITIONS]; /* committed position of a partition touched
+                                                     since the last commit, -1 untouched */
+        cf_part_counters parts_committed[CF_SVC_MAX_PARTITIONS]; /* counters at that commit */
+        cf_buf *snap_committed, *snap_pending; /* per partition: state at the last commit, and
+                                                  the one written in the open transaction */
 } cf_worker;
 
 struct cf_service {
@@ -199,6 +207,27 @@ int cf_changelog_write_global(cf_worker *w, const cf_buf *blob, int64_t covers);
 int cf_changelog_read_global(cf_worker *w, int64_t bound, cf_buf *out, bool *found);
 /** Produce r to the dead-letter topic (original bytes and key, reason in headers). */
 int cf_worker_produce_dead_letter(cf_worker *w, const cf_record *r);
+
+/** exactly_once: make w's producer transactional (worker start; fences the previous
+ *  incarnation); -1 and w->fatal on error. Nothing in at_least_once. */
+int cf_txn_init(cf_worker *w);
+/** Open a transaction unless one is open (before anything is produced); -1 on error. */
+int cf_txn_begin(cf_worker *w);
+/** Record offset of p processed in the open transaction (its position to rewind to). */
+void cf_txn_touch(cf_worker *w, int32_t p, int64_t offset);
+/** The snapshot of p written to the changelog in the open transaction (taken over: *snap
+ *  gets a spare buffer back). */
+void cf_txn_snapshot_written(cf_worker *w, int32_t p, cf_buf *snap);
+/** The snapshot p's state was restored from at assignment (its committed state). */
+void cf_txn_snapshot_restored(cf_worker *w, int32_t p, const void *data, size_t len);
+/** Commit the open transaction with offsets l (NULL or empty: none); on failure abort and
+ *  rewind (or, fatal/fenced, set w->fatal); 0 committed, -1 not. @locality: worker thread */
+int cf_txn_commit(cf_worker *w, rd_kafka_topic_partition_list_t *l);
+/** Abort the open transaction and rewind every partition touched since the last commit to
+ *  its committed state and offset. @locality: worker thread */
+void cf_txn_abort(cf_worker *w, const char *why);
+/** Free the kept snapshots. */
+void cf_txn_destroy(cf_worker *w);
 
 /** The outcomes consumer (outside the group); nothing when topics.outcomes is "". */
 int cf_outcomes_init(cf_worker *w, char *errstr, size_t errstr_size);

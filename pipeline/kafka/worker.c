@@ -42,6 +42,8 @@ void cf_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
 {
         cf_worker *w = opaque;
         (void)rk;
+        if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+                return; /* exactly_once: an aborted transaction's output (txn.c rewinds) */
         if (m->err) {
                 if (cf_kafka_err_is_auth(m->err))
                         cf_service_kafka_error(w->svc, rd_kafka_name(rk), m->err,
@@ -57,7 +59,10 @@ void cf_worker_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaqu
         cf_worker *w = opaque;
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
                 char buf[256];
-                rd_kafka_fatal_error(rk, buf, sizeof buf);
+                rd_kafka_resp_err_t why = rd_kafka_fatal_error(rk, buf, sizeof buf);
+                /* exactly_once: a zombie's producer; this worker stops, the others go on */
+                if (why == RD_KAFKA_RESP_ERR__FENCED || why == RD_KAFKA_RESP_ERR_PRODUCER_FENCED)
+                        atomic_store(&w->fenced, true);
                 snprintf(w->fatal_reason, sizeof w->fatal_reason, "fatal: %s", buf);
                 atomic_store(&w->fatal, true);
                 cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: %s", w->id, w->fatal_reason);
@@ -88,6 +93,7 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                         continue;
                 }
                 /* state first: no record of p is processed before its state is back */
+                cf_txn_snapshot_restored(w, p, NULL, 0);
                 if (w->svc->sc.changelog && cf_changelog_restore(w, p)) {
                         char err[256];
                         cf_chain_restore(w->chain, p, NULL, 0, err, sizeof err);
@@ -119,8 +125,13 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
 static void on_revoke(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
 {
         /* No batch is in flight here: callbacks run from this thread's poll,
-         * between batches. Checkpoint and commit what was processed, then let go. */
-        commit_parts(w, parts);
+         * between batches. Checkpoint and commit what was processed, then let go.
+         * exactly_once: the open transaction holds every partition's outputs, so
+         * all of them commit (nothing at all once the producer is fenced). */
+        if (!w->svc->sc.eos)
+                commit_parts(w, parts);
+        else if (!atomic_load(&w->fatal))
+                commit_parts(w, NULL);
         for (int i = 0; i < parts->cnt; i++) {
                 int32_t p = parts->elems[i].partition;
                 if (!part_ok(p) || !w->assigned[p]) continue;
@@ -147,6 +158,7 @@ void cf_worker_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static int produce(cf_worker *w, const char *topic, int32_t partition, const void *key,
                    size_t key_len, const void *val, size_t val_len, rd_kafka_headers_t *hdrs)
 {
+        if (cf_txn_begin(w)) return -1; /* exactly_once: everything produced is in one */
         for (;;) {
                 rd_kafka_resp_err_t e = rd_kafka_producev(
                     w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
@@ -284,6 +296,29 @@ static rd_kafka_resp_err_t commit_wait(cf_worker *w, rd_kafka_topic_partition_li
         return e;
 }
 
+/* Offsets l are committed. */
+static void commit_done(cf_worker *w, const rd_kafka_topic_partition_list_t *l)
+{
+        cf_service_kafka_ok(w->svc);
+        for (int i = 0; i < l->cnt; i++) {
+                int32_t p = l->elems[i].partition;
+                w->dirty[p] = false;
+                w->parts[p].committed = w->committed[p] = l->elems[i].offset;
+        }
+        w->pub.commits++;
+}
+
+/* A commit failed before the offsets: exactly_once aborts and rewinds (counted
+ * as a failed commit); -1 either way. */
+static int eos_failed(cf_worker *w, const char *why)
+{
+        if (!w->svc->sc.eos) return -1;
+        cf_txn_abort(w, why);
+        atomic_fetch_add(&w->failures_in_row, 1);
+        w->last_commit_ms = cf_mono_ms();
+        return -1;
+}
+
 /* Checkpoint and commit the partitions in only (NULL: every assigned one) that
  * have processed input since the last commit. Callers have waited for acks. */
 static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
@@ -297,9 +332,9 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
                 if (!w->assigned[p] || !w->dirty[p] || w->next_offset[p] < 0) continue;
                 if (only && !rd_kafka_topic_partition_list_find(only, w->svc->sc.topic_in, p))
                         continue;
-                if (cf_population_publish(w, p)) return -1;
+                if (cf_population_publish(w, p)) return eos_failed(w, "population publish failed");
         }
-        if (cf_worker_wait_acks(w)) return -1;
+        if (cf_worker_wait_acks(w)) return eos_failed(w, "an output was not delivered");
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
         bool failed = false;
         for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
@@ -310,6 +345,10 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
                         /* counted, retried at the next commit; /readyz turns 503 once
                          * pipeline.failures_not_ready happen in a row */
                         w->pub.checkpoint_errors++;
+                        if (w->svc->sc.eos) {
+                                rd_kafka_topic_partition_list_destroy(l);
+                                return eos_failed(w, "a checkpoint failed");
+                        }
                         failed = true;
                         cf_log(CF_LOG_ERROR, COMPONENT,
                                "worker %d: partition %d: checkpoint failed; offsets not "
@@ -330,7 +369,16 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
                     w->next_offset[p];
         }
         int rc = 0;
-        if (l->cnt) {
+        if (w->svc->sc.eos) {
+                /* exactly_once: the offsets commit in the transaction with the
+                 * outputs and checkpoints; a failure has aborted and rewound it */
+                if (cf_txn_commit(w, l)) {
+                        failed = true;
+                        rc = -1;
+                } else if (l->cnt) {
+                        commit_done(w, l);
+                }
+        } else if (l->cnt) {
                 rd_kafka_resp_err_t e = commit_wait(w, l);
                 if (e) {
                         /* offsets stay uncommitted: the next commit covers them */
@@ -340,13 +388,7 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
                                rd_kafka_err2str(e));
                         rc = -1;
                 } else {
-                        cf_service_kafka_ok(w->svc);
-                        for (int i = 0; i < l->cnt; i++) {
-                                int32_t p = l->elems[i].partition;
-                                w->dirty[p] = false;
-                                w->parts[p].committed = w->committed[p] = l->elems[i].offset;
-                        }
-                        w->pub.commits++;
+                        commit_done(w, l);
                 }
         }
         rd_kafka_topic_partition_list_destroy(l);
@@ -508,6 +550,7 @@ static int run_batch(cf_worker *w)
                 }
                 /* fetched before a revoke: the new owner will process it */
                 if (!part_ok(m->partition) || !w->assigned[m->partition]) continue;
+                cf_txn_touch(w, m->partition, m->offset); /* before the chain sees it */
                 cf_record *r = cf_batch_add(b, m->payload, m->len);
                 r->src.topic = sc->topic_in;
                 r->src.partition = m->partition;
@@ -675,6 +718,30 @@ static void close_consumer(cf_worker *w, int64_t budget_ms)
         rd_kafka_queue_destroy(q);
 }
 
+/* exactly_once: abort and rewind after a failed produce or delivery instead of
+ * stopping; false (stop) in at_least_once or once the worker is fatal. */
+static bool eos_retry(cf_worker *w, const char *why)
+{
+        if (!w->svc->sc.eos || atomic_load(&w->fatal) || atomic_load(&w->svc->abort)) return false;
+        cf_txn_abort(w, why);
+        return !atomic_load(&w->fatal);
+}
+
+/* A fenced worker (exactly_once: another process runs as this worker) leaves the
+ * group without committing anything, so its partitions go to live members; the
+ * instance's other workers go on, unless every one of them is fenced. */
+static void fenced_stop(cf_worker *w)
+{
+        cf_log(CF_LOG_ERROR, COMPONENT,
+               "worker %d stopped: %s; its open transaction is aborted by the broker and its "
+               "partitions go to the group's other members",
+               w->id, w->fatal_reason);
+        close_consumer(w, CLOSE_WAIT_MS);
+        if (atomic_fetch_add(&w->svc->n_dead, 1) + 1 == w->svc->n_workers)
+                cf_service_fail(w->svc, "every worker was fenced (another instance runs with "
+                                        "this pipeline.instance_id)");
+}
+
 void *cf_worker_main(void *arg)
 {
         cf_worker *w = arg;
@@ -704,13 +771,20 @@ void *cf_worker_main(void *arg)
                 atomic_store(&w->fatal, true);
         }
         w->last_commit_ms = w->last_flush_ms = cf_mono_ms();
+        if (cf_txn_init(w))
+                cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: %s", w->id, w->fatal_reason);
         while (!atomic_load(&w->fatal) && !atomic_load(&w->svc->stop)) {
-                if (cf_outcomes_poll(w) < 0 || run_batch(w) < 0) break;
+                if (cf_outcomes_poll(w) < 0) break;
+                if (run_batch(w) < 0 && !eos_retry(w, "an output was not produced")) break;
                 cf_population_poll(w, 0);
-                if (atomic_load(&w->fatal) || atomic_load(&w->delivery_failed)) break;
+                if (atomic_load(&w->fatal)) break;
+                if (atomic_load(&w->delivery_failed) &&
+                    !eos_retry(w, "an output was not delivered"))
+                        break;
                 if (cf_mono_ms() - w->last_commit_ms >= sc->commit_interval_ms) {
-                        commit_parts(w, NULL);
+                        /* the model's checkpoint first: exactly_once commits it too */
                         cf_outcomes_checkpoint(w, false);
+                        commit_parts(w, NULL);
                 }
                 /* serve the producer's error callback (authentication failures)
                  * even while no output is produced */
@@ -727,8 +801,8 @@ void *cf_worker_main(void *arg)
                 w->batch.now_ms = cf_now_ms();
                 cf_chain_flush(w->chain, &w->batch, w->batch.now_ms, 1);
                 if (!produce_outputs(w, &w->batch) && !cf_worker_wait_acks(w)) {
-                        commit_parts(w, NULL);
                         cf_outcomes_checkpoint(w, true);
+                        commit_parts(w, NULL);
                 }
                 /* Leave the group only once every worker of this instance has
                  * committed: the first to leave starts a rebalance, and commits
@@ -742,6 +816,8 @@ void *cf_worker_main(void *arg)
                         usleep(10 * 1000);
                 }
                 close_consumer(w, CLOSE_WAIT_MS); /* revoke: checkpoint, leave the group */
+        } else if (atomic_load(&w->fenced) && !atomic_load(&w->svc->abort)) {
+                fenced_stop(w);
         } else {
                 /* fatal: stop without committing past unacknowledged output */
                 if (!w->fatal_reason[0])

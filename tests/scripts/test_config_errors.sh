@@ -151,6 +151,20 @@ topics:
   input: customs.declarations
   flags: "customs flags"
 YAML
+case_ cooperative_rebalancing 2 "cooperative rebalancing is not supported" <<'YAML'
+kafka:
+  partition.assignment.strategy: cooperative-sticky
+YAML
+case_ unknown_guarantee 2 "processing.guarantee" <<'YAML'
+processing:
+  guarantee: exactly_twice
+YAML
+case_ exactly_once_without_instance_id 4 "needs pipeline.instance_id" <<'YAML'
+pipeline:
+  batch_size: 100
+processing:
+  guarantee: exactly_once
+YAML
 case_ missing_ca_file 3 "ssl.ca.location" <<'YAML'
 kafka:
   security.protocol: ssl
