@@ -217,21 +217,31 @@ int cf_chain_global_snapshot(cf_chain *c, cf_buf *out)
         return seal_all(c, GLOBAL, 0, out);
 }
 
-int cf_chain_global_restore(cf_chain *c, const void *data, size_t len, char *errstr,
-                            size_t errstr_size)
+/* Restore the global state or the replica (kind k) of every stage keeping one from its
+ * frame (absent: start empty). -1 refused, 1 a stage started empty on purpose, 0 done. */
+static int restore_shared(cf_chain *c, const void *data, size_t len, kind k, char *errstr,
+                          size_t errstr_size)
 {
         frame fr[MAX_STAGES] = {{0}};
-        if (split(c, data, len, fr, GLOBAL, errstr, errstr_size)) return -1;
+        if (split(c, data, len, fr, k, errstr, errstr_size)) return -1;
         int rc = 0;
         for (size_t i = 0; i < cf_chain_n_stages(c) && i < MAX_STAGES; i++) {
                 cf_stage *s = cf_chain_stage_at(c, i);
-                if (!s->p->global_restore) continue;
-                int r = s->p->global_restore(s, fr[i].found ? fr[i].p : NULL,
-                                             fr[i].found ? fr[i].len : 0, errstr, errstr_size);
-                if (r < 0) return -1;
+                if (!keeps(s->p, k)) continue;
+                const void *p = fr[i].found ? fr[i].p : NULL;
+                size_t n = fr[i].found ? fr[i].len : 0;
+                int r = k == GLOBAL ? s->p->global_restore(s, p, n, errstr, errstr_size)
+                                    : s->p->restore_replica(s, p, n, errstr, errstr_size);
+                if (r < 0 || (r && k == REPLICA)) return -1;
                 if (r > 0) rc = 1;
         }
         return rc;
+}
+
+int cf_chain_global_restore(cf_chain *c, const void *data, size_t len, char *errstr,
+                            size_t errstr_size)
+{
+        return restore_shared(c, data, len, GLOBAL, errstr, errstr_size);
 }
 
 /* The replicas of the population state (pipeline/core/global.h). */
@@ -243,14 +253,5 @@ int cf_chain_snapshot_replica(cf_chain *c, cf_buf *out)
 int cf_chain_restore_replica(cf_chain *c, const void *data, size_t len, char *errstr,
                              size_t errstr_size)
 {
-        frame fr[MAX_STAGES] = {{0}};
-        if (split(c, data, len, fr, REPLICA, errstr, errstr_size)) return -1;
-        for (size_t i = 0; i < cf_chain_n_stages(c) && i < MAX_STAGES; i++) {
-                cf_stage *s = cf_chain_stage_at(c, i);
-                if (!s->p->restore_replica) continue;
-                if (s->p->restore_replica(s, fr[i].found ? fr[i].p : NULL,
-                                          fr[i].found ? fr[i].len : 0, errstr, errstr_size))
-                        return -1;
-        }
-        return 0;
+        return restore_shared(c, data, len, REPLICA, errstr, errstr_size);
 }

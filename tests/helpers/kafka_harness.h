@@ -50,6 +50,9 @@ cf_service *kh_service(kh *h, const char *group_id, int workers);
 bool kh_wait_in(cf_service *s, uint64_t n, double timeout_s);
 /** Wait until every one of workers has been assigned partitions: the group has formed. */
 bool kh_wait_assigned(cf_service *s, int workers, double timeout_s);
+/** Stop s and wait for it (aborts unless it exits 0), copy its counters into k (NULL:
+ *  not wanted), destroy it. */
+void kh_finish(cf_service *s, cf_counters *k);
 /** Sum of the group's committed offsets minus the input's high watermarks (0 = all committed). */
 int64_t kh_uncommitted(kh *h, const char *group_id);
 /** Read every message of topic; calls fn for each. Returns the count. */

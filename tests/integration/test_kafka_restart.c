@@ -41,20 +41,15 @@ static void test_restart_restores_state(void **state)
         kh_produce_gen(&h, SEED, N, BAD, DUP);
         cf_service *a = kh_service(&h, "restart", 1);
         assert_true(kh_wait_in(a, N, 90));
-        cf_service_stop(a);
-        assert_int_equal(cf_service_wait(a), 0);
-        cf_service_destroy(a);
+        kh_finish(a, NULL);
         assert_int_equal(kh_uncommitted(&h, "restart"), 0);
 
         /* re-deliver the first 1000 messages, then start a fresh instance */
         kh_reproduce(&h, SEED, N, BAD, DUP, 0, 1000);
         cf_service *b = kh_service(&h, "restart", 1);
         assert_true(kh_wait_in(b, 1000, 90));
-        cf_service_stop(b);
-        assert_int_equal(cf_service_wait(b), 0);
         cf_counters k;
-        cf_service_counters(b, &k);
-        cf_service_destroy(b);
+        kh_finish(b, &k);
         size_t bad = count_kind(&h, 0, 1000, "bad");
         assert_int_equal(k.in, 1000);
         assert_int_equal(k.dead_lettered, bad);
@@ -98,9 +93,7 @@ static void test_changelog_ignores_writer_ids(void **state)
         kh_produce_gen(&h, SEED + 2, M, BAD, DUP);
         cf_service *a = kh_service(&h, "hostile", 1);
         assert_true(kh_wait_in(a, M, 90));
-        cf_service_stop(a);
-        assert_int_equal(cf_service_wait(a), 0);
-        cf_service_destroy(a);
+        kh_finish(a, NULL);
         assert_int_equal(kh_uncommitted(&h, "hostile"), 0);
 
         /* empty state, written after the real snapshot by anyone who can write the topic */
@@ -112,11 +105,8 @@ static void test_changelog_ignores_writer_ids(void **state)
         kh_reproduce(&h, SEED + 2, M, BAD, DUP, 0, M);
         cf_service *b = kh_service(&h, "hostile", 1);
         assert_true(kh_wait_in(b, M, 90));
-        cf_service_stop(b);
-        assert_int_equal(cf_service_wait(b), 0);
         cf_counters k;
-        cf_service_counters(b, &k);
-        cf_service_destroy(b);
+        kh_finish(b, &k);
         size_t bad = count_kind(&h, 0, M, "bad");
         /* the real snapshot came back: every valid re-delivery is a duplicate */
         assert_int_equal(k.in, M);
@@ -134,19 +124,13 @@ static void test_rebalance_moves_partitions(void **state)
         cf_service *a = kh_service(&h, "rebalance", 1);
         cf_service *b = kh_service(&h, "rebalance", 1);
         assert_true(kh_wait_in(a, 200, 60));
-        cf_service_stop(a); /* a leaves mid-stream: b must take its partitions */
-        assert_int_equal(cf_service_wait(a), 0);
         cf_counters ka, kb;
-        cf_service_counters(a, &ka);
-        cf_service_destroy(a);
+        kh_finish(a, &ka); /* a leaves mid-stream: b must take its partitions */
         /* b finishes the stream: everything committed */
         for (int i = 0; i < 600 && kh_uncommitted(&h, "rebalance") != 0; i++)
                 usleep(100 * 1000);
         assert_int_equal(kh_uncommitted(&h, "rebalance"), 0);
-        cf_service_stop(b);
-        assert_int_equal(cf_service_wait(b), 0);
-        cf_service_counters(b, &kb);
-        cf_service_destroy(b);
+        kh_finish(b, &kb);
         /* at-least-once: together they saw every message (some maybe twice) */
         assert_true(ka.in > 0);
         assert_true(ka.in + kb.in >= N);
