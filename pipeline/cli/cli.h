@@ -13,6 +13,8 @@
 
 /** `customsflow replay`: stages over JSONL files (DESIGN §7). */
 int cf_cmd_replay(int argc, char **argv);
+/** `customsflow bench`: the yardstick, each stage, replay at 1..N threads (issue 15). */
+int cf_cmd_bench(int argc, char **argv);
 /** `customsflow run -c config.yaml`: the Kafka service. */
 int cf_cmd_run(int argc, char **argv);
 /** `customsflow demo`: embedded broker + generator + pipeline. */

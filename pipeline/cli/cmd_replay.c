@@ -1,8 +1,9 @@
 /*
  * replay.c - `customsflow replay`: the stage chain over JSONL files.
  *
- * @locality: main thread only (replay is single-threaded by design: it is the
- * reference run that audits and benchmarks compare against).
+ * @locality: main thread: reads and routes the input, writes the outputs and the
+ * state; the chains run on the threads of replay_pool.c (--threads), whose
+ * results are the same bytes for every thread count at one --partitions.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,64 +19,79 @@
 #include "pipeline/core/config.h"
 #include "pipeline/core/config_map.h"
 #include "pipeline/core/fileio.h"
+#include "pipeline/core/keyroute.h"
 #include "pipeline/core/linereader.h"
 #include "pipeline/cli/replay_epochs.h"
+#include "pipeline/cli/replay_pool.h"
 #include "stages/decode/decode.h"
 
 static void usage(FILE *f)
 {
-        fprintf(f, "usage: customsflow replay [-c config.yaml] --in FILE|- [--flags FILE]\n"
-                   "                          [--stats FILE] [--dlq FILE] [--state DIR]\n"
-                   "                          [--state-reset] [--state-max-bytes SIZE]\n"
-                   "                          [--outcomes FILE]\n"
-                   "                          [--batch-size N] [--partitions P]\n"
-                   "                          [--epoch-lines K] [--no-progress]\n\n"
-                   "Runs the stages (decode, dedup, detect, aggregate, encode) over a JSONL\n"
-                   "file of declaration lines and prints a one-line JSON summary on stdout:\n"
-                   "in, processed, duplicates, dead_lettered, flagged, flags_by_rule,\n"
-                   "elapsed_s, records_per_s (in = processed + duplicates + dead_lettered).\n\n"
-                   "  -c, --config FILE  config file (default: $CUSTOMSFLOW_CONFIG,\n"
-                   "                     ./customsflow.yaml, /etc/customsflow/customsflow.yaml,\n"
-                   "                     then the bundled example config)\n"
-                   "  --in FILE|-        input JSONL (- = stdin); required. A line longer than\n"
-                   "                     stages.decode.max_message_bytes is cut there and\n"
-                   "                     dead-lettered (oversize_message, payload_truncated)\n"
-                   "  --flags FILE|-     write flag messages, one per line\n"
-                   "  --stats FILE|-     write window statistics, one per line\n"
-                   "  --dlq FILE|-       write dead letters: {error, source, payload}\n"
-                   "  --state DIR        load stage state from DIR before, save it after (DIR is\n"
-                   "                     locked while the run lasts; a file that is there but\n"
-                   "                     cannot be loaded stops the run and is kept)\n"
-                   "  --state-reset      start with empty state; existing state files are kept\n"
-                   "                     as DIR/replay-*.state.old\n"
-                   "  --state-max-bytes SIZE  largest state file read (default 4GiB)\n"
-                   "  --outcomes FILE    inspection outcomes (schemas/outcome.schema.json) for the\n"
-                   "                     risk model, learnt in file order, each once the input's\n"
-                   "                     event time has passed its inspected_at (the rest at the\n"
-                   "                     end); bad ones go to --dlq. The summary then counts\n"
-                   "                     outcomes_learnt and outcomes_dead_lettered\n"
-                   "  --batch-size N     records per batch (default 4096)\n"
-                   "  --partitions P     logical partitions, records keyed by exporter_id as a\n"
-                   "                     Kafka producer would send them (default: the config's\n"
-                   "                     replay.partitions, 1); results do not depend on it. The\n"
-                   "                     state of a run is per partition: keep P across runs\n"
-                   "  --epoch-lines K    population state (baselines, certificate uses) merged\n"
-                   "                     every K lines (default: replay.epoch_lines, 128)\n"
-                   "  --no-progress      no progress line on stderr\n"
-                   "  -h, --help         this help\n\n"
-                   "Every output write is checked: a failed or short write stops the run, names\n"
-                   "the file and the reason, and the summary (counting only batches whose\n"
-                   "outputs were all written) lists the outputs left incomplete. The state is\n"
-                   "saved only after a run that read all its input and wrote every output.\n"
-                   "Exit status: 0 done; 1 the run failed (input, output or state I/O, state\n"
-                   "refused, accounting); 2 bad usage, config or a file that cannot be opened.\n");
+        fprintf(f,
+                "usage: customsflow replay [-c config.yaml] --in FILE|- [--flags FILE]\n"
+                "                          [--stats FILE] [--dlq FILE] [--state DIR]\n"
+                "                          [--state-reset] [--state-max-bytes SIZE]\n"
+                "                          [--outcomes FILE]\n"
+                "                          [--batch-size N] [--partitions P]\n"
+                "                          [--threads N] [--epoch-lines K] [--timings]\n"
+                "                          [--no-progress]\n\n"
+                "Runs the stages (decode, dedup, detect, aggregate, encode) over a JSONL\n"
+                "file of declaration lines and prints a one-line JSON summary on stdout:\n"
+                "in, processed, duplicates, dead_lettered, flagged, flags_by_rule,\n"
+                "elapsed_s, records_per_s (in = processed + duplicates + dead_lettered),\n"
+                "and per thread the same counts (threads[]).\n\n"
+                "  -c, --config FILE  config file (default: $CUSTOMSFLOW_CONFIG,\n"
+                "                     ./customsflow.yaml, /etc/customsflow/customsflow.yaml,\n"
+                "                     then the bundled example config)\n"
+                "  --in FILE|-        input JSONL (- = stdin); required. A line longer than\n"
+                "                     stages.decode.max_message_bytes is cut there and\n"
+                "                     dead-lettered (oversize_message, payload_truncated)\n"
+                "  --flags FILE|-     write flag messages, one per line\n"
+                "  --stats FILE|-     write window statistics, one per line\n"
+                "  --dlq FILE|-       write dead letters: {error, source, payload}\n"
+                "  --state DIR        load stage state from DIR before, save it after (DIR is\n"
+                "                     locked while the run lasts; a file that is there but\n"
+                "                     cannot be loaded stops the run and is kept)\n"
+                "  --state-reset      start with empty state; existing state files are kept\n"
+                "                     as DIR/replay-*.state.old\n"
+                "  --state-max-bytes SIZE  largest state file read (default 4GiB)\n"
+                "  --outcomes FILE    inspection outcomes (schemas/outcome.schema.json) for the\n"
+                "                     risk model, learnt in file order, each once the input's\n"
+                "                     event time has passed its inspected_at (the rest at the\n"
+                "                     end); bad ones go to --dlq. The summary then counts\n"
+                "                     outcomes_learnt and outcomes_dead_lettered\n"
+                "  --batch-size N     records per batch (default 4096)\n"
+                "  --partitions P     logical partitions, records keyed by exporter_id as a\n"
+                "                     Kafka producer would send them (default: the config's\n"
+                "                     replay.partitions, 16); results do not depend on it. The\n"
+                "                     state of a run is per partition: a --state folder keeps\n"
+                "                     the count it was saved with (another P is refused)\n"
+                "  --threads N        threads, each owning the partitions p with p %% N equal\n"
+                "                     to its index (default: the number of cores, at most P;\n"
+                "                     1 with --outcomes). Flags, stats and dead letters are the\n"
+                "                     same bytes for every N at one P: each round of input is\n"
+                "                     written partition by partition\n"
+                "  --epoch-lines K    population state (baselines, certificate uses) merged\n"
+                "                     every K lines (default: replay.epoch_lines, 128)\n"
+                "  --timings          the summary also gives batch_latency_ms: rounds, p50,\n"
+                "                     p99 (a round: its lines on the threads and, at an\n"
+                "                     epoch's end, the writes)\n"
+                "  --no-progress      no progress line on stderr\n"
+                "  -h, --help         this help\n\n"
+                "Every output write is checked: a failed or short write stops the run, names\n"
+                "the file and the reason, and the summary (counting only batches whose\n"
+                "outputs were all written) lists the outputs left incomplete. The state is\n"
+                "saved only after a run that read all its input and wrote every output.\n"
+                "Exit status: 0 done; 1 the run failed (input, output or state I/O, state\n"
+                "refused, accounting); 2 bad usage, config or a file that cannot be opened.\n");
 }
 
 typedef struct replay_opts {
         const char *config, *in, *flags, *stats, *dlq, *state, *outcomes;
         long long batch_size, partitions, epoch_lines; /* 0: from the config */
+        long long threads;                             /* 0: the number of cores */
         int64_t state_max_bytes;
-        int progress, state_reset;
+        int progress, state_reset, timings;
 } replay_opts;
 
 static int parse_opts(int argc, char **argv, replay_opts *o)
@@ -93,6 +109,8 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
                                            {"no-progress", no_argument, 0, 'P'},
                                            {"partitions", required_argument, 0, 'p'},
                                            {"epoch-lines", required_argument, 0, 'e'},
+                                           {"threads", required_argument, 0, 't'},
+                                           {"timings", no_argument, 0, 'T'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
         *o = (replay_opts){.batch_size = 4096, .state_max_bytes = 4LL << 30, .progress = isatty(2)};
@@ -144,6 +162,14 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
                         if (cf_opt_int("replay", "partitions", optarg, 1, 1024, &o->partitions))
                                 return -1;
                         break;
+                case 'T':
+                        o->timings = 1;
+                        break;
+                case 't':
+                        if (cf_opt_int("replay", "threads", optarg, 1, CF_REPLAY_MAX_THREADS,
+                                       &o->threads))
+                                return -1;
+                        break;
                 case 'e':
                         if (cf_opt_int("replay", "epoch-lines", optarg, 1, 1 << 20,
                                        &o->epoch_lines))
@@ -186,9 +212,14 @@ static void progress(const cf_counters *k, double t0, int final)
 
 /* A run: what it was given, what it has written, how it failed. */
 typedef struct run {
-        cf_chain *c;
+        cf_chain *c; /* chains[0]: the outcomes input and the rule names */
+        cf_chain *chains[CF_REPLAY_MAX_THREADS];
+        int n_threads;
+        cf_replay_pool pool;
         cf_replay_cfg ep; /* partitions and epochs */
         cf_replay_out out[CF_N_OUTS];
+        double *lat; /* each round's time from routed to written, seconds */
+        size_t n_lat, cap_lat;
         cf_counters k;  /* batches whose outputs were all written (the summary) */
         char err[1024]; /* the failure, for stderr and the summary ("" = none) */
 } run;
@@ -264,28 +295,69 @@ static int feed_until(run *x, outcomes_feed *f, int64_t until_ms)
         return feed_flush(x, f);
 }
 
-/* Latest event time of the batch's processed records (INT64_MIN: none). */
-static int64_t batch_time(const cf_batch *b, int64_t t)
+/* Run one round on the threads; at an epoch's end (or the flush) write the epoch's
+ * outputs: its records count once every output of it is written. */
+static int one_round(run *x, int epoch_end, int flush)
 {
-        for (size_t i = 0; i < b->n; i++)
-                if (b->recs[i].status == CF_REC_OK && b->recs[i].decl.event_time_ms > t)
-                        t = b->recs[i].decl.event_time_ms;
-        return t;
-}
-
-/* Process and write one batch; it counts once every output of it is written. */
-static int one_batch(run *x, cf_batch *b, int flush)
-{
-        int rc = flush ? cf_chain_flush(x->c, b, b->now_ms, 1) : cf_chain_process(x->c, b);
-        if (rc) {
-                snprintf(x->err, sizeof(x->err), "a stage failed on the batch");
-                return -1;
-        }
-        if (cf_replay_outs_write(x->out, b)) {
+        double t0 = cf_mono_s();
+        if (cf_replay_pool_run(&x->pool, epoch_end, flush, x->err, sizeof(x->err))) return -1;
+        if ((epoch_end || flush) && cf_replay_pool_write(&x->pool, x->out, &x->k)) {
                 cf_replay_outs_failed(x->out, x->err, sizeof(x->err));
                 return -1;
         }
-        cf_counters_add_batch(&x->k, b);
+        if (x->n_lat == x->cap_lat) {
+                x->cap_lat = x->cap_lat ? 2 * x->cap_lat : 4096;
+                if (!(x->lat = realloc(x->lat, x->cap_lat * sizeof(double)))) abort();
+        }
+        x->lat[x->n_lat++] = cf_mono_s() - t0;
+        return 0;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* "batch_latency_ms":{"rounds","p50","p99"}: a round's time on the threads and in the
+ * writes (what `customsflow bench` reports); the rounds' times are sorted here. */
+static void latency_members(run *x, cf_buf *extra)
+{
+        if (!x->n_lat) return;
+        qsort(x->lat, x->n_lat, sizeof(double), cmp_d);
+        cf_buf_printf(extra, "%s\"batch_latency_ms\":{\"rounds\":%zu,\"p50\":%.3f,\"p99\":%.3f}",
+                      extra->len ? "," : "", x->n_lat, 1e3 * x->lat[x->n_lat / 2],
+                      1e3 * x->lat[(x->n_lat * 99) / 100]);
+}
+
+/* Read a round of lines (up to the batch size, the epoch's end or a full read
+ * buffer), each to its partition's thread. 1: the input is over. */
+static int read_round(run *x, cf_linereader *lr, cf_keyroute *kr, const char *in_name,
+                      const replay_opts *o, int64_t *in_epoch)
+{
+        int32_t parts = (int32_t)x->ep.partitions;
+        size_t n = 0;
+        while (n < (size_t)o->batch_size && *in_epoch < x->ep.epoch_lines) {
+                const char *line;
+                size_t len;
+                int r = cf_linereader_next(lr, &line, &len);
+                if (r < 0) {
+                        snprintf(x->err, sizeof(x->err), "read error on %s: %s", in_name,
+                                 strerror(errno));
+                        return -1;
+                }
+                if (r == 0) return 1;
+                if (r == 2) break; /* buffer full: process, compact, go on */
+                (*in_epoch)++;
+                n++;
+                size_t readable = (size_t)(lr->buf + lr->cap - line);
+                int32_t p = cf_keyroute_partition(kr, line, len, readable, parts);
+                cf_record *rec = cf_replay_pool_add(&x->pool, p, line, len);
+                rec->dropped = lr->dropped;
+                rec->src.topic = in_name;
+                rec->src.offset = lr->line_no;
+                rec->src.is_file = true;
+        }
         return 0;
 }
 
@@ -296,51 +368,27 @@ static int run_replay(run *x, FILE *in, const char *in_name, const replay_opts *
         cf_linereader lr;
         cf_stage *dec = cf_chain_stage(x->c, "decode");
         cf_linereader_init(&lr, in, dec ? cf_decode_max_message_bytes(dec) : 0);
-        cf_batch b;
-        cf_batch_init(&b, (size_t)o->batch_size);
-        b.replay = true;
+        cf_keyroute *kr = cf_keyroute_new();
+        if (!kr) abort();
         double t0 = cf_mono_s(), last = t0;
         int rc = 0, done = 0;
-        cf_buf gbuf = {0};    /* population messages of an epoch */
         int64_t in_epoch = 0; /* lines of the current epoch read so far */
         while (!done && !rc) {
-                cf_batch_reset(&b);
                 cf_linereader_compact(&lr);
-                b.now_ms = cf_now_ms();
-                while (b.n < b.cap && in_epoch < x->ep.epoch_lines) {
-                        const char *line;
-                        size_t len;
-                        int r = cf_linereader_next(&lr, &line, &len);
-                        if (r < 0) {
-                                snprintf(x->err, sizeof(x->err), "read error on %s: %s", in_name,
-                                         strerror(errno));
-                                rc = -1;
-                        }
-                        if (r <= 0) {
-                                done = 1;
-                                break;
-                        }
-                        if (r == 2) break; /* buffer full: process, compact, go on */
-                        in_epoch++;
-                        cf_record *rec = cf_batch_add(&b, line, len);
-                        rec->dropped = lr.dropped;
-                        rec->src = (cf_source){.topic = in_name,
-                                               .partition = 0,
-                                               .offset = lr.line_no,
-                                               .is_file = true};
-                }
+                cf_replay_pool_begin(&x->pool, cf_now_ms());
+                int r = read_round(x, &lr, kr, in_name, o, &in_epoch);
+                /* the records read before a read error are still processed */
+                if (r) done = 1, rc = r < 0 ? -1 : 0;
                 /* outcomes inspected by the time the input has reached, before it goes on */
                 if (!rc && feed && seen_ms != INT64_MIN && feed_until(x, feed, seen_ms)) rc = -1;
-                /* the records read before a read error are still processed */
-                if (b.n && one_batch(x, &b, 0)) rc = -1;
                 /* the epoch's end (or the input's): the population state is merged */
-                if (!rc && (in_epoch == x->ep.epoch_lines || done) &&
-                    cf_replay_barrier(x->c, &x->ep, &gbuf, x->err, sizeof(x->err)))
-                        rc = -1;
+                int epoch_end = in_epoch == x->ep.epoch_lines || done;
+                if (cf_replay_pool_size(&x->pool) || epoch_end)
+                        if (one_round(x, epoch_end, 0)) rc = -1;
                 if (in_epoch == x->ep.epoch_lines) in_epoch = 0;
-                seen_ms = batch_time(&b, seen_ms);
+                seen_ms = cf_replay_pool_time(&x->pool, seen_ms);
                 if (o->progress && cf_mono_s() - last > 0.5) {
-                        progress(cf_chain_counters(x->c), t0, 0);
+                        progress(&x->k, t0, 0);
                         last = cf_mono_s();
                 }
         }
@@ -348,15 +396,42 @@ static int run_replay(run *x, FILE *in, const char *in_name, const replay_opts *
         if (!rc && feed && feed_until(x, feed, INT64_MAX)) rc = -1;
         /* End of input: open windows are flushed (marked partial by the stage). */
         if (!rc) {
-                cf_batch_reset(&b);
-                b.now_ms = cf_now_ms();
-                rc = one_batch(x, &b, 1);
+                cf_replay_pool_begin(&x->pool, cf_now_ms());
+                rc = one_round(x, 0, 1);
         }
-        if (o->progress) progress(cf_chain_counters(x->c), t0, 1);
-        cf_batch_destroy(&b);
-        cf_buf_free(&gbuf);
+        if (o->progress) progress(&x->k, t0, 1);
+        cf_keyroute_free(kr);
         cf_linereader_free(&lr);
         return rc;
+}
+
+/* "threads":[{partitions, in, processed, duplicates, dead_lettered, flagged}...]: each
+ * thread's own accounting (the invariant holds for each, checked after). */
+static void thread_members(const run *x, cf_buf *extra)
+{
+        cf_buf_puts(extra, extra->len ? ",\"threads\":[" : "\"threads\":[");
+        for (int i = 0; i < x->n_threads; i++) {
+                const cf_counters *k = &x->pool.w[i].k;
+                cf_buf_printf(extra,
+                              "%s{\"thread\":%d,\"partitions\":%zu,\"in\":%llu,"
+                              "\"processed\":%llu,\"duplicates\":%llu,\"dead_lettered\":%llu,"
+                              "\"flagged\":%llu}",
+                              i ? "," : "", i, x->pool.w[i].n_local, (unsigned long long)k->in,
+                              (unsigned long long)k->processed, (unsigned long long)k->duplicates,
+                              (unsigned long long)k->dead_lettered, (unsigned long long)k->flagged);
+        }
+        cf_buf_putc(extra, ']');
+}
+
+/* The accounting invariant, for every thread and in total; -1 when it fails. */
+static int check_accounting(const run *x)
+{
+        int bad = x->k.in != x->k.processed + x->k.duplicates + x->k.dead_lettered;
+        for (int i = 0; i < x->n_threads; i++) {
+                const cf_counters *k = &x->pool.w[i].k;
+                bad |= k->in != k->processed + k->duplicates + k->dead_lettered;
+        }
+        return bad ? -1 : 0;
 }
 
 /* The summary's extra members: the error and the outputs left incomplete. */
@@ -376,9 +451,9 @@ static void failure_members(const run *x, cf_buf *extra)
 static int replay_files(run *x, FILE *in, const replay_opts *o)
 {
         cf_replay_state st = {.lock_fd = -1};
-        if (o->state &&
-            cf_replay_state_open(&st, o->state, o->state_reset, (size_t)o->state_max_bytes,
-                                 (int32_t)x->ep.partitions, x->c, x->err, sizeof(x->err))) {
+        if (o->state && cf_replay_state_open(&st, o->state, o->state_reset,
+                                             (size_t)o->state_max_bytes, (int32_t)x->ep.partitions,
+                                             x->chains, x->n_threads, x->err, sizeof(x->err))) {
                 fprintf(stderr, "customsflow replay: %s\n", x->err);
                 cf_replay_state_close(&st);
                 cf_replay_outs_close(x->out);
@@ -401,10 +476,14 @@ static int replay_files(run *x, FILE *in, const replay_opts *o)
                 rc = -1;
         }
         /* saved only after a complete run: otherwise the next run must redo it all */
-        if (!rc && o->state && cf_replay_state_save(&st, x->c, x->err, sizeof(x->err))) rc = -1;
+        if (!rc && o->state &&
+            cf_replay_state_save(&st, x->chains, x->n_threads, x->err, sizeof(x->err)))
+                rc = -1;
         cf_replay_state_close(&st);
         cf_buf extra = {0};
         failure_members(x, &extra);
+        thread_members(x, &extra);
+        if (o->timings) latency_members(x, &extra);
         cf_buf_putc(&extra, '\0'); /* a C string for cf_print_summary */
         if (x->err[0]) fprintf(stderr, "customsflow replay: %s\n", x->err);
         if (cf_print_summary(stdout, &x->k, cf_chain_rules(x->c), el, extra.p)) {
@@ -413,11 +492,46 @@ static int replay_files(run *x, FILE *in, const replay_opts *o)
                 rc = -1;
         }
         cf_buf_free(&extra);
-        if (x->k.in != x->k.processed + x->k.duplicates + x->k.dead_lettered) {
+        if (check_accounting(x)) {
                 fprintf(stderr, "customsflow replay: accounting invariant violated\n");
                 rc = -1;
         }
         return rc ? 1 : 0;
+}
+
+/* --threads, else the cores; never more than the partitions (a thread without
+ * one would idle), and 1 with --outcomes (the outcomes are learnt by one chain). */
+static int thread_count(const replay_opts *o, long long parts)
+{
+        long long n = o->threads;
+        if (!n) {
+                long cores = sysconf(_SC_NPROCESSORS_ONLN);
+                n = cores > 0 ? cores : 1;
+        }
+        if (o->outcomes && n > 1) {
+                if (o->threads > 1)
+                        fprintf(stderr, "customsflow replay: --outcomes: the risk model learns "
+                                        "on one thread; running with --threads 1\n");
+                n = 1;
+        }
+        if (n > parts) n = parts;
+        return (int)(n > CF_REPLAY_MAX_THREADS ? CF_REPLAY_MAX_THREADS : n);
+}
+
+/* One chain per thread; the line's partition is set by the router before decode
+ * (keyroute.h), so the chains leave it as it is. -1 with the reason on stderr. */
+static int make_chains(run *x, const cf_config *cfg)
+{
+        for (int i = 0; i < x->n_threads; i++) {
+                x->chains[i] = cf_chain_new(cfg->root, cfg->base_dir, x->err, sizeof(x->err));
+                if (!x->chains[i]) {
+                        fprintf(stderr, "customsflow replay: %s\n", x->err);
+                        return -1;
+                }
+                cf_chain_set_partitions(x->chains[i], 0);
+        }
+        x->c = x->chains[0];
+        return 0;
 }
 
 int cf_cmd_replay(int argc, char **argv)
@@ -440,24 +554,33 @@ int cf_cmd_replay(int argc, char **argv)
                 cf_config_free(&cfg);
                 return 2;
         }
+        /* a state folder keeps its partitions unless --partitions says otherwise
+         * (then a count that differs is refused when the state is loaded) */
+        int32_t had = o.state && !o.state_reset ? cf_replay_state_parts(o.state) : 0;
+        if (had) x.ep.partitions = had;
         if (o.partitions) x.ep.partitions = o.partitions;
         if (o.epoch_lines) x.ep.epoch_lines = o.epoch_lines;
-        if (!(x.c = cf_chain_new(cfg.root, cfg.base_dir, x.err, sizeof(x.err)))) {
+        x.n_threads = thread_count(&o, x.ep.partitions);
+        int rc = make_chains(&x, &cfg) ? 2 : 1;
+        FILE *in = NULL;
+        if (rc == 1 &&
+            cf_replay_pool_start(&x.pool, x.chains, x.n_threads, (int32_t)x.ep.partitions,
+                                 (size_t)o.batch_size, o.dlq != NULL, x.err, sizeof(x.err)))
                 fprintf(stderr, "customsflow replay: %s\n", x.err);
-                cf_config_free(&cfg);
-                return 2;
-        }
-        cf_chain_set_partitions(x.c, (int32_t)x.ep.partitions);
-        int rc = 2;
-        FILE *in = strcmp(o.in, "-") ? fopen(o.in, "rb") : stdin;
-        if (!in)
-                fprintf(stderr, "customsflow replay: cannot open %s: %s\n", o.in, strerror(errno));
-        else if (cf_replay_outs_open(x.out, o.flags, o.stats, o.dlq, x.err, sizeof(x.err)))
-                fprintf(stderr, "customsflow replay: %s\n", x.err), cf_replay_outs_close(x.out);
-        else
+        else if (rc == 1 && !(in = strcmp(o.in, "-") ? fopen(o.in, "rb") : stdin))
+                fprintf(stderr, "customsflow replay: cannot open %s: %s\n", o.in, strerror(errno)),
+                    rc = 2;
+        else if (rc == 1 &&
+                 cf_replay_outs_open(x.out, o.flags, o.stats, o.dlq, x.err, sizeof(x.err)))
+                fprintf(stderr, "customsflow replay: %s\n", x.err), cf_replay_outs_close(x.out),
+                    rc = 2;
+        else if (rc == 1)
                 rc = replay_files(&x, in, &o);
         if (in && in != stdin) fclose(in);
-        cf_chain_destroy(x.c);
+        cf_replay_pool_stop(&x.pool);
+        free(x.lat);
+        for (int i = 0; i < x.n_threads; i++)
+                cf_chain_destroy(x.chains[i]);
         cf_config_free(&cfg);
         return rc;
 }

@@ -18,6 +18,8 @@ static void usage(FILE *f)
                 "  replay --in FILE|-    the same stages over JSONL files\n"
                 "  gen [--seed S] [--count N] [--out FILE] [--truth FILE]\n"
                 "                        seeded declaration generator with ground truth\n"
+                "  bench [--count N] [--threads N] [--kafka] [--report DIR]\n"
+                "                        throughput: yardstick, stages, replay at 1..N threads\n"
                 "  check-config -c FILE  validate config, rules and reference data\n"
                 "  console [-c FILE]     the analysts' review console (web, case store)\n"
                 "  learn-eval --train F --test F [--format kcs|jsonl]\n"
@@ -48,6 +50,7 @@ int main(int argc, char **argv)
             {"run", cf_cmd_run},
             {"demo", cf_cmd_demo},
             {"replay", cf_cmd_replay},
+            {"bench", cf_cmd_bench},
             {"gen", cf_cmd_gen},
             {"check-config", cf_cmd_check_config},
             {"console", cf_cmd_console},

@@ -13,7 +13,7 @@
 #define OFF(f) offsetof(cf_replay_cfg, f)
 
 static const cf_config_map replay_map[] = {
-    {CF_CFG_INT, "partitions", "1", OFF(partitions),
+    {CF_CFG_INT, "partitions", "16", OFF(partitions),
      "logical partitions: records go to one by the CRC32 of exporter_id, as librdkafka's "
      "partitioner sends keyed messages (--partitions)",
      1, 1024},
@@ -46,14 +46,4 @@ void cf_replay_schema(cf_buf *out)
         cf_buf_puts(out, "\"replay\":");
         cf_config_map_schema(replay_map, "logical partitions and epochs of `customsflow replay`",
                              out);
-}
-
-int cf_replay_barrier(cf_chain *c, const cf_replay_cfg *rc, cf_buf *scratch, char *errstr,
-                      size_t errstr_size)
-{
-        int32_t parts[1024];
-        int32_t n = (int32_t)rc->partitions;
-        for (int32_t p = 0; p < n; p++)
-                parts[p] = p;
-        return cf_chain_barrier(c, parts, (size_t)n, scratch, errstr, errstr_size);
 }

@@ -9,7 +9,8 @@
  * previous one, so their results do not depend on the partition count.
  *
  * The barrier is the one point where population state is merged; a threaded
- * replay runs the partitions of one epoch in parallel and meets there.
+ * replay runs the partitions of one epoch in parallel and meets there
+ * (replay_pool.c: every thread publishes its partitions, then applies them all).
  */
 #ifndef CF_REPLAY_EPOCHS_H
 #define CF_REPLAY_EPOCHS_H
@@ -33,9 +34,5 @@ int cf_replay_cfg_load(cf_replay_cfg *rc, const cf_config *cfg, char *errstr, si
 void cf_replay_describe(FILE *out);
 /** Append `"replay": <its JSON Schema>` (check-config --schema). */
 void cf_replay_schema(cf_buf *out);
-/** The epoch barrier: partitions 0..partitions-1 publish (delta), every message is applied
- * to the replica, which settles; -1 with errstr when a message is refused. */
-int cf_replay_barrier(cf_chain *c, const cf_replay_cfg *rc, cf_buf *scratch, char *errstr,
-                      size_t errstr_size);
 
 #endif

@@ -49,6 +49,11 @@ int cf_replay_outs_write(cf_replay_out o[CF_N_OUTS], const cf_batch *b)
                 cf_encode_dlq_line(&o[CF_OUT_DLQ].buf, &b->recs[i]);
                 cf_buf_putc(&o[CF_OUT_DLQ].buf, '\n');
         }
+        return cf_replay_outs_flush(o);
+}
+
+int cf_replay_outs_flush(cf_replay_out o[CF_N_OUTS])
+{
         for (int i = 0; i < CF_N_OUTS; i++) {
                 if (o[i].fd < 0 || !o[i].buf.len) continue;
                 if (cf_write_all(o[i].fd, o[i].buf.p, o[i].buf.len)) {
@@ -132,9 +137,22 @@ static void part_path(const cf_replay_state *s, int32_t p, char *out, size_t n)
         snprintf(out, n, "%s/replay-partition-%d.state", s->dir, p);
 }
 
+int32_t cf_replay_state_parts(const char *dir)
+{
+        cf_replay_state s = {.dir = dir};
+        char path[4200];
+        int32_t n = 0;
+        for (; n < 1024; n++) {
+                part_path(&s, n, path, sizeof path);
+                if (access(path, F_OK)) break;
+        }
+        return n;
+}
+
 /* Load every partition's state, the population state and the global state (what was
- * learnt from outcomes); a state written with more partitions is refused. */
-static int state_load(cf_replay_state *s, size_t cap, cf_chain *c, char *why, size_t why_size)
+ * learnt from outcomes); a state written with other partitions is refused. */
+static int state_load(cf_replay_state *s, size_t cap, cf_chain **c, int nc, char *why,
+                      size_t why_size)
 {
         char err[1024], path[4200];
         part_path(s, s->parts, path, sizeof path);
@@ -145,28 +163,39 @@ static int state_load(cf_replay_state *s, size_t cap, cf_chain *c, char *why, si
                          path, s->parts);
                 return -1;
         }
+        int32_t had = cf_replay_state_parts(s->dir);
+        if (had && had < s->parts) {
+                snprintf(why, why_size,
+                         "%s: written by a run with %d partitions, not %d (the state is per "
+                         "partition: run with the same --partitions)",
+                         s->dir, had, s->parts);
+                return -1;
+        }
         cf_buf b = {0};
         int rc = 0;
         for (int32_t p = 0; p < s->parts && !rc; p++) {
                 part_path(s, p, path, sizeof path);
                 b.len = 0;
                 rc = state_read(path, cap, &b, why, why_size);
-                if (!rc && cf_chain_restore(c, p, b.len ? b.p : NULL, b.len, err, sizeof(err))) {
+                if (!rc &&
+                    cf_chain_restore(c[p % nc], p, b.len ? b.p : NULL, b.len, err, sizeof(err))) {
                         snprintf(why, why_size, "%s: %s", path, err);
                         rc = -1;
                 }
         }
         b.len = 0;
         if (!rc) rc = state_read(s->ppath, cap, &b, why, why_size);
-        if (!rc && cf_chain_restore_replica(c, b.len ? b.p : NULL, b.len, err, sizeof(err))) {
-                snprintf(why, why_size, "%s: %s", s->ppath, err);
-                rc = -1;
-        }
+        /* every thread's chain holds a replica of the population state */
+        for (int i = 0; i < nc && !rc; i++)
+                if (cf_chain_restore_replica(c[i], b.len ? b.p : NULL, b.len, err, sizeof(err))) {
+                        snprintf(why, why_size, "%s: %s", s->ppath, err);
+                        rc = -1;
+                }
         b.len = 0;
         if (!rc) rc = state_read(s->gpath, cap, &b, why, why_size);
-        if (!rc) {
-                int g = cf_chain_global_restore(c, b.len ? b.p : NULL, b.len, err, sizeof(err));
-                if (g > 0) /* taken with other model settings: starts empty, learns again */
+        for (int i = 0; i < nc && !rc; i++) {
+                int g = cf_chain_global_restore(c[i], b.len ? b.p : NULL, b.len, err, sizeof(err));
+                if (g > 0 && !i) /* taken with other model settings: starts empty, learns again */
                         fprintf(stderr, "customsflow replay: %s: %s\n", s->gpath, err);
                 if (g < 0) snprintf(why, why_size, "%s: %s", s->gpath, err), rc = -1;
         }
@@ -174,8 +203,8 @@ static int state_load(cf_replay_state *s, size_t cap, cf_chain *c, char *why, si
         return rc;
 }
 
-int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t cap,
-                         int32_t parts, cf_chain *c, char *errstr, size_t errstr_size)
+int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t cap, int32_t parts,
+                         cf_chain **c, int nc, char *errstr, size_t errstr_size)
 {
         *s = (cf_replay_state){.dir = dir, .parts = parts, .lock_fd = -1};
         snprintf(s->path, sizeof(s->path), "%s/replay-partition-0.state", dir);
@@ -198,11 +227,11 @@ int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t 
                         return -1;
                 s->may_save = 1;
                 for (int32_t p = 0; p < parts; p++)
-                        if (cf_chain_restore(c, p, NULL, 0, errstr, errstr_size)) return -1;
+                        if (cf_chain_restore(c[p % nc], p, NULL, 0, errstr, errstr_size)) return -1;
                 return 0;
         }
         char why[6000] = "";
-        if (state_load(s, cap, c, why, sizeof(why)) == 0) {
+        if (state_load(s, cap, c, nc, why, sizeof(why)) == 0) {
                 s->may_save = 1;
                 return 0;
         }
@@ -224,7 +253,7 @@ static int save_one(const char *path, const cf_buf *b, int rc_snap, char *errstr
         return cf_write_file_atomic(path, b->p, b->len, errstr, errstr_size);
 }
 
-int cf_replay_state_save(cf_replay_state *s, cf_chain *c, char *errstr, size_t errstr_size)
+int cf_replay_state_save(cf_replay_state *s, cf_chain **c, int nc, char *errstr, size_t errstr_size)
 {
         if (!s->may_save) { /* never replace a state this run did not load */
                 snprintf(errstr, errstr_size, "%s: not saved (it was not loaded)", s->path);
@@ -236,17 +265,17 @@ int cf_replay_state_save(cf_replay_state *s, cf_chain *c, char *errstr, size_t e
         for (int32_t p = 0; p < s->parts && !rc; p++) {
                 b.len = 0;
                 part_path(s, p, path, sizeof path);
-                int snap = cf_chain_snapshot(c, p, &b);
+                int snap = cf_chain_snapshot(c[p % nc], p, &b);
                 rc = save_one(path, &b, snap, errstr, errstr_size);
         }
         b.len = 0;
         if (!rc) {
-                int snap = cf_chain_snapshot_replica(c, &b);
+                int snap = cf_chain_snapshot_replica(c[0], &b); /* the replicas are equal */
                 rc = save_one(s->ppath, &b, snap, errstr, errstr_size);
         }
         b.len = 0;
         if (!rc) {
-                int snap = cf_chain_global_snapshot(c, &b);
+                int snap = cf_chain_global_snapshot(c[0], &b);
                 rc = save_one(s->gpath, &b, snap, errstr, errstr_size);
         }
         cf_buf_free(&b);

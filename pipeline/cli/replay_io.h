@@ -31,6 +31,8 @@ int cf_replay_outs_open(cf_replay_out o[CF_N_OUTS], const char *flags, const cha
 /** Write a batch's flags, stats and dead letters; -1 at the first failed write (its
  * output's err is set, later outputs of the batch are not written). */
 int cf_replay_outs_write(cf_replay_out o[CF_N_OUTS], const cf_batch *b);
+/** Write what o[i].buf holds to each open output; -1 at the first failed write (err set). */
+int cf_replay_outs_flush(cf_replay_out o[CF_N_OUTS]);
 /** Close the output files (stdout is flushed by the summary); -1 if a close failed. */
 int cf_replay_outs_close(cf_replay_out o[CF_N_OUTS]);
 /** "--OPT PATH: write error: REASON" of the first failed output, in buf; NULL if none. */
@@ -53,15 +55,20 @@ typedef struct cf_replay_state {
 } cf_replay_state;
 
 /**
- * Lock dir (creating it), then load its state into the chain (partition 0 and the
- * global state learnt from outcomes). Only a missing file is a first run; any other failure (unreadable, not a file, over cap,
- * empty, refused by a stage) is -1 with the path and reason, and the files are
- * kept. reset: start empty whatever is there (existing files are kept as .old).
+ * Lock dir (creating it), then load its state into the chains c[0..nc): partition p
+ * into c[p % nc] (the thread that owns it), the population replica and the global
+ * state learnt from outcomes into every one. Only a missing file is a first run; any other failure
+ * (unreadable, not a file, over cap, empty, refused by a stage) is -1 with the path and reason, and
+ * the files are kept. reset: start empty whatever is there (existing files are kept as .old).
  */
-int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t cap,
-                         int32_t parts, cf_chain *c, char *errstr, size_t errstr_size);
-/** Snapshot the chain into the state files (each: temp file, fsync, rename, fsync of the folder). */
-int cf_replay_state_save(cf_replay_state *s, cf_chain *c, char *errstr, size_t errstr_size);
+int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t cap, int32_t parts,
+                         cf_chain **c, int nc, char *errstr, size_t errstr_size);
+/** Partitions of the state in dir (its replay-partition-<p>.state files from 0); 0: none. */
+int32_t cf_replay_state_parts(const char *dir);
+/** Snapshot the chains into the state files (each: temp file, fsync, rename, fsync of the
+ * folder); partition p is chain c[p % nc]'s, the population and global state c[0]'s. */
+int cf_replay_state_save(cf_replay_state *s, cf_chain **c, int nc, char *errstr,
+                         size_t errstr_size);
 /** Release the folder's lock. */
 void cf_replay_state_close(cf_replay_state *s);
 
