@@ -71,7 +71,11 @@ int cf_txn_init(cf_worker *w)
         for (;;) {
                 rd_kafka_error_t *e = rd_kafka_init_transactions(w->producer, TXN_WAIT_MS);
                 if (!e) return 0;
-                if (!rd_kafka_error_is_retriable(e) || atomic_load(&w->svc->stop)) {
+                if (rd_kafka_error_is_retriable(e) && atomic_load(&w->svc->stop)) {
+                        rd_kafka_error_destroy(e); /* stopped before it could start */
+                        return -1;
+                }
+                if (!rd_kafka_error_is_retriable(e)) {
                         txn_fatal(w, "init_transactions", e);
                         rd_kafka_error_destroy(e);
                         return -1;
@@ -252,6 +256,34 @@ int cf_txn_commit(cf_worker *w, rd_kafka_topic_partition_list_t *l)
                                w->id, rd_kafka_err2str(ce));
         }
         return 0;
+}
+
+int cf_txn_failed(cf_worker *w, const char *why)
+{
+        if (!eos(w)) return -1;
+        cf_txn_abort(w, why);
+        atomic_fetch_add(&w->failures_in_row, 1);
+        w->last_commit_ms = cf_mono_ms();
+        return -1;
+}
+
+bool cf_txn_retry(cf_worker *w, const char *why)
+{
+        if (!eos(w) || atomic_load(&w->fatal) || atomic_load(&w->svc->abort)) return false;
+        cf_txn_abort(w, why);
+        return !atomic_load(&w->fatal);
+}
+
+void cf_txn_fenced_stop(cf_worker *w)
+{
+        cf_log(CF_LOG_ERROR, COMPONENT,
+               "worker %d stopped: %s; its open transaction is aborted by the broker and its "
+               "partitions go to the group's other members",
+               w->id, w->fatal_reason);
+        cf_worker_leave(w);
+        if (atomic_fetch_add(&w->svc->n_dead, 1) + 1 == w->svc->n_workers)
+                cf_service_fail(w->svc, "every worker was fenced (another instance runs with "
+                                        "this pipeline.instance_id)");
 }
 
 void cf_txn_destroy(cf_worker *w)

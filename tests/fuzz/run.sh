@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Build a libFuzzer target with clang (libFuzzer + ASan + UBSan, findings abort), replay its
 # regressions, then fuzz it from its seed corpus.
-# usage: tests/fuzz/run.sh [TARGET] [RUNS]     TARGET: fuzz_decode (default), fuzz_restore;
+# usage: tests/fuzz/run.sh [TARGET] [RUNS]     TARGET: fuzz_decode (default), fuzz_restore,
+#                                                fuzz_config, fuzz_rules, fuzz_refcsv;
 #                                                RUNS: executions (default 1000000)
 #        tests/fuzz/run.sh RUNS                 (fuzz_decode, as before)
 # FUZZ_SECONDS=S: fuzz for S seconds instead of RUNS executions (tests/fuzz/ci.sh).
 # BUILD=dir: the fuzz build folder (default build-fuzz).
 # Regressions: every file of tests/fuzz/regressions/TARGET/ runs once first; a crash fails.
 # Seeds: fuzz_decode the schema examples (valid and invalid), fuzz_restore
-# tests/fuzz/corpus/restore/; they are copied into a work corpus that new units
-# go to ($BUILD/corpus-TARGET), so the tree's corpus stays as committed.
+# tests/fuzz/corpus/restore/, fuzz_config/_rules/_refcsv the bundled config, rules and CSVs;
+# they are copied into a work corpus that new units go to ($BUILD/corpus-TARGET), so the
+# tree's corpus stays as committed.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET=fuzz_decode
@@ -39,6 +41,14 @@ fuzz_decode)
   ARGS+=(-max_len=8192 -dict="$SRC/tests/fuzz/json.dict") ;;
 fuzz_restore)
   cp "$SRC"/tests/fuzz/corpus/restore/* "$CORPUS"/ ;;
+fuzz_config)
+  cp "$SRC"/deploy/examples/customsflow.yaml "$CORPUS"/ ;;
+fuzz_rules)
+  cp "$SRC"/deploy/examples/rules.yaml "$CORPUS"/ ;;
+fuzz_refcsv) # the reference CSVs the pipeline loads, each behind its name (fuzz_refcsv.c)
+  for f in fx_rates trade_measures watchlist exporters route_watchlist; do
+    { echo "$f.csv"; cat "$SRC/deploy/examples/reference/$f.csv"; } > "$CORPUS/$f"
+  done ;;
 esac
 if ((${#regs[@]})); then cp "${regs[@]}" "$CORPUS"/; fi
 if [ -n "${FUZZ_SECONDS:-}" ]; then
