@@ -117,9 +117,9 @@ int cf_detect_global_restore(cf_detect *x, const void *data, size_t len, char *e
         return cf_st_done(&d) ? rc : -1;
 }
 
-void cf_detect_global_metrics(cf_detect *x, cf_buf *out)
+void cf_detect_global_metrics(cf_detect *x, cf_metrics *reg)
 {
         for (size_t i = 0; i < cf_detect_n_rules; i++)
                 if (x->global[i] && cf_detect_rules[i]->global_metrics)
-                        cf_detect_rules[i]->global_metrics(x->global[i], out);
+                        cf_detect_rules[i]->global_metrics(x->global[i], reg);
 }
