@@ -349,6 +349,7 @@ struct cf_detect {
         cf_rule_set rules;      /* the registry's names, published to later stages */
         cf_detect_pop pop;      /* the replica of the population state */
         void *global[CF_RULES_MAX]; /* per rule: its global state (cf_rule.global_config) */
+        bool track;                 /* partitions record their changes (deltas) */
 };
 
 #define CF_RULE(name) extern const cf_rule cf_rule_##name;
@@ -400,6 +401,15 @@ void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out);
  * rule config; NULL with the reason in errstr. */
 cf_detect_part *cf_detect_state_restore(cf_detect *x, const void *data, size_t len, char *errstr,
                                         size_t errstr_size);
+/** Start or stop recording the changes of every rule table of ps (detect_delta.c). */
+void cf_detect_part_track(cf_detect_part *ps, bool on);
+/** Append the partition's changes since its last snapshot or delta (detect_delta.c); out
+ * NULL: forget them. */
+void cf_detect_state_delta(cf_detect_part *ps, cf_buf *out);
+/** Apply a delta to ps, every byte checked before anything changes; -1 + errstr, ps as it
+ * was (detect_delta.c). */
+int cf_detect_state_apply_delta(cf_detect *x, cf_detect_part *ps, const void *data, size_t len,
+                                char *errstr, size_t errstr_size);
 /** Append the replica (detect_replica.c). */
 void cf_detect_replica_snapshot(cf_detect *x, cf_buf *out);
 /** Replace the replica from a cf_detect_replica_snapshot (len 0: empty), checked; -1 +

@@ -8,6 +8,14 @@
  * Input: one mode byte, then the snapshot. Mode bit 0 set: when the bytes are
  * a sealed snapshot, its length and checksum are rewritten first, so the
  * mutations reach the stages' decoders instead of stopping at the checksum.
+ *
+ * Mode bit 1 set (issue 18): the bytes are a delta applied to a partition
+ * restored from a fixed base (the records below, change tracking on); bit 2
+ * writes the base's id and sequence number 1 into the delta first (with bit
+ * 0, before the checksum), so mutations reach the stages' delta decoders. A
+ * refused delta leaves the base, or (the message says so) an empty partition;
+ * an accepted one gives a state that runs, snapshots and restores again.
+ * `CF_FUZZ_WRITE_SEED=FILE fuzz_restore` writes a delta seed (mode 7).
  * Chains use the bundled config (deploy/examples), which the seed corpus
  * (tests/fuzz/corpus/restore) was written with. See tests/fuzz/run.sh.
  */
@@ -63,7 +71,7 @@ static const char *const lines[] = {
 
 static cf_chain *a, *b;
 static cf_batch batch;
-static cf_buf empty, s1, s2;
+static cf_buf empty, s1, s2, base;
 
 static cf_chain *chain(void)
 {
@@ -82,6 +90,27 @@ static cf_chain *chain(void)
         return c;
 }
 
+static void run_batch(cf_chain *c);
+
+/* The base deltas apply to (a's partition 0 after one batch), and a delta seed when asked. */
+static void make_base(void)
+{
+        cf_chain_track_changes(a, true);
+        run_batch(a);
+        if (cf_chain_snapshot(a, 0, &base)) abort();
+        const char *seed = getenv("CF_FUZZ_WRITE_SEED");
+        if (seed) {
+                cf_buf d = {0};
+                run_batch(a);
+                if (cf_chain_delta(a, 0, &d)) abort();
+                FILE *f = fopen(seed, "wb");
+                if (!f || fputc(7, f) == EOF || fwrite(d.p, 1, d.len, f) != d.len || fclose(f))
+                        abort();
+                cf_buf_free(&d);
+        }
+        cf_chain_drop(a, 0);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
         (void)argc;
@@ -91,6 +120,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         cf_batch_init(&batch, N_LINES);
         if (cf_chain_snapshot(a, 0, &empty)) abort();
         cf_chain_drop(a, 0);
+        make_base();
         return 0;
 }
 
@@ -112,6 +142,39 @@ static void run_batch(cf_chain *c)
         if (cf_chain_process(c, &batch) || cf_chain_flush(c, &batch, 1739260800000LL, 1)) abort();
 }
 
+/* Mode bit 1: copy (size bytes) as a delta onto the base. */
+static void one_delta(int mode, unsigned char *copy, size_t size)
+{
+        char err[512];
+        if (cf_chain_restore(a, 0, base.p, base.len, err, sizeof(err))) abort();
+        const cf_chain_lineage *l = cf_chain_lineage_of(a, 0);
+        if ((mode & 4) && size >= CF_ST_SEAL_HEADER + 16) {
+                cf_st_store64(copy + CF_ST_SEAL_HEADER, l->base);
+                cf_st_store64(copy + CF_ST_SEAL_HEADER + 8, 1);
+        }
+        if (mode & 1) reseal(copy, size);
+        if (cf_chain_apply_delta(a, 0, copy, size, err, sizeof(err))) {
+                /* refused: the base as it was, or dropped (and said so) */
+                const cf_buf *want = strstr(err, "was dropped") ? &empty : &base;
+                cf_buf_reset(&s1);
+                if (cf_chain_snapshot(a, 0, &s1) || s1.len != want->len ||
+                    memcmp(s1.p, want->p, want->len)) {
+                        fprintf(stderr, "delta refused (%s) but the state changed\n", err);
+                        abort();
+                }
+                return;
+        }
+        run_batch(a);
+        cf_buf_reset(&s1);
+        if (cf_chain_snapshot(a, 0, &s1)) abort();
+        if (cf_chain_restore(b, 0, s1.p, s1.len, err, sizeof(err))) {
+                fprintf(stderr, "own snapshot after a delta refused: %s\n", err);
+                abort();
+        }
+        cf_buf_reset(&s2);
+        if (cf_chain_snapshot(b, 0, &s2) || s2.len != s1.len || memcmp(s1.p, s2.p, s1.len)) abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         if (!size) return 0;
@@ -120,6 +183,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* a private copy of exactly the snapshot's size: ASan sees any read past it */
         unsigned char *copy = malloc(size ? size : 1);
         memcpy(copy, data + 1, size);
+        if (mode & 2) {
+                one_delta(mode, copy, size);
+                cf_chain_drop(a, 0);
+                cf_chain_drop(b, 0);
+                free(copy);
+                return 0;
+        }
         if (mode & 1) reseal(copy, size);
         char err[512];
         if (cf_chain_restore(a, 0, copy, size, err, sizeof(err))) {
