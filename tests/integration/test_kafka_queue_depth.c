@@ -15,20 +15,6 @@
 
 #include "helpers/kafka_harness.h"
 
-/* the value of the unlabelled metric line "name v", -1 if absent */
-static long long metric(cf_service *s, const char *name)
-{
-        cf_buf b = {0};
-        cf_service_metrics(s, &b);
-        cf_buf_putc(&b, '\0');
-        char key[128];
-        snprintf(key, sizeof key, "\n%s ", name);
-        const char *p = strstr(b.p, key);
-        long long v = p ? atoll(p + strlen(key)) : -1;
-        cf_buf_free(&b);
-        return v;
-}
-
 static void test_queue_depth_zero_when_idle(void **state)
 {
         (void)state;
@@ -44,12 +30,13 @@ static void test_queue_depth_zero_when_idle(void **state)
         assert_true(k.dead_lettered > 0); /* outputs were produced */
         long long depth = -1;
         /* /metrics is published about once a second */
-        for (int i = 0; i < 50 && (depth = metric(s, "customsflow_producer_queue_depth")) != 0; i++)
+        for (int i = 0; i < 50 && (depth = kh_metric(s, "customsflow_producer_queue_depth")) != 0;
+             i++)
                 usleep(100 * 1000);
         fprintf(stderr, "producer queue depth when idle: %lld, commits: %lld\n", depth,
-                metric(s, "customsflow_commits_total"));
+                kh_metric(s, "customsflow_commits_total"));
         assert_int_equal(depth, 0);
-        assert_int_equal(metric(s, "customsflow_commits_total"), 0); /* before any commit */
+        assert_int_equal(kh_metric(s, "customsflow_commits_total"), 0); /* before any commit */
         cf_service_stop(s);
         assert_int_equal(cf_service_wait(s), 0);
         cf_service_destroy(s);
