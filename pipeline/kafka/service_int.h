@@ -181,6 +181,8 @@ int cf_worker_produce(cf_worker *w, const char *topic, int32_t partition, const 
                       size_t key_len, const void *val, size_t val_len, rd_kafka_headers_t *hdrs);
 /** Wait until every produced message is acknowledged; -1 if one failed. */
 int cf_worker_wait_acks(cf_worker *w);
+/** Leave the group (the revoke callback commits unless the worker is fatal), bounded. */
+void cf_worker_leave(cf_worker *w);
 /** The worker thread's main loop. @locality: worker thread */
 void *cf_worker_main(void *arg);
 /** Create a worker's clients and chain; -1 + errstr. @locality: main thread */
@@ -225,6 +227,15 @@ int cf_txn_commit(cf_worker *w, rd_kafka_topic_partition_list_t *l);
 /** Abort the open transaction and rewind every partition touched since the last commit to
  *  its committed state and offset. @locality: worker thread */
 void cf_txn_abort(cf_worker *w, const char *why);
+/** A commit failed before its offsets: exactly_once aborts and rewinds (a failed commit in
+ *  a row); -1 either way. */
+int cf_txn_failed(cf_worker *w, const char *why);
+/** After a failed produce or delivery: exactly_once aborts, rewinds and returns true (go
+ *  on); false (stop the worker) in at_least_once or once the worker is fatal. */
+bool cf_txn_retry(cf_worker *w, const char *why);
+/** A fenced worker leaves the group without committing; the instance fails only when every
+ *  worker is fenced. @locality: worker thread, at its end */
+void cf_txn_fenced_stop(cf_worker *w);
 /** Free the kept snapshots. */
 void cf_txn_destroy(cf_worker *w);
 

@@ -254,6 +254,34 @@ int cf_txn_commit(cf_worker *w, rd_kafka_topic_partition_list_t *l)
         return 0;
 }
 
+int cf_txn_failed(cf_worker *w, const char *why)
+{
+        if (!eos(w)) return -1;
+        cf_txn_abort(w, why);
+        atomic_fetch_add(&w->failures_in_row, 1);
+        w->last_commit_ms = cf_mono_ms();
+        return -1;
+}
+
+bool cf_txn_retry(cf_worker *w, const char *why)
+{
+        if (!eos(w) || atomic_load(&w->fatal) || atomic_load(&w->svc->abort)) return false;
+        cf_txn_abort(w, why);
+        return !atomic_load(&w->fatal);
+}
+
+void cf_txn_fenced_stop(cf_worker *w)
+{
+        cf_log(CF_LOG_ERROR, COMPONENT,
+               "worker %d stopped: %s; its open transaction is aborted by the broker and its "
+               "partitions go to the group's other members",
+               w->id, w->fatal_reason);
+        cf_worker_leave(w);
+        if (atomic_fetch_add(&w->svc->n_dead, 1) + 1 == w->svc->n_workers)
+                cf_service_fail(w->svc, "every worker was fenced (another instance runs with "
+                                        "this pipeline.instance_id)");
+}
+
 void cf_txn_destroy(cf_worker *w)
 {
         for (int i = 0; w->snap_committed && i < CF_SVC_MAX_PARTITIONS; i++) {

@@ -308,17 +308,6 @@ static void commit_done(cf_worker *w, const rd_kafka_topic_partition_list_t *l)
         w->pub.commits++;
 }
 
-/* A commit failed before the offsets: exactly_once aborts and rewinds (counted
- * as a failed commit); -1 either way. */
-static int eos_failed(cf_worker *w, const char *why)
-{
-        if (!w->svc->sc.eos) return -1;
-        cf_txn_abort(w, why);
-        atomic_fetch_add(&w->failures_in_row, 1);
-        w->last_commit_ms = cf_mono_ms();
-        return -1;
-}
-
 /* Checkpoint and commit the partitions in only (NULL: every assigned one) that
  * have processed input since the last commit. Callers have waited for acks. */
 static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
@@ -332,9 +321,10 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
                 if (!w->assigned[p] || !w->dirty[p] || w->next_offset[p] < 0) continue;
                 if (only && !rd_kafka_topic_partition_list_find(only, w->svc->sc.topic_in, p))
                         continue;
-                if (cf_population_publish(w, p)) return eos_failed(w, "population publish failed");
+                if (cf_population_publish(w, p))
+                        return cf_txn_failed(w, "population publish failed");
         }
-        if (cf_worker_wait_acks(w)) return eos_failed(w, "an output was not delivered");
+        if (cf_worker_wait_acks(w)) return cf_txn_failed(w, "an output was not delivered");
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
         bool failed = false;
         for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
@@ -347,7 +337,7 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
                         w->pub.checkpoint_errors++;
                         if (w->svc->sc.eos) {
                                 rd_kafka_topic_partition_list_destroy(l);
-                                return eos_failed(w, "a checkpoint failed");
+                                return cf_txn_failed(w, "a checkpoint failed");
                         }
                         failed = true;
                         cf_log(CF_LOG_ERROR, COMPONENT,
@@ -718,28 +708,9 @@ static void close_consumer(cf_worker *w, int64_t budget_ms)
         rd_kafka_queue_destroy(q);
 }
 
-/* exactly_once: abort and rewind after a failed produce or delivery instead of
- * stopping; false (stop) in at_least_once or once the worker is fatal. */
-static bool eos_retry(cf_worker *w, const char *why)
+void cf_worker_leave(cf_worker *w)
 {
-        if (!w->svc->sc.eos || atomic_load(&w->fatal) || atomic_load(&w->svc->abort)) return false;
-        cf_txn_abort(w, why);
-        return !atomic_load(&w->fatal);
-}
-
-/* A fenced worker (exactly_once: another process runs as this worker) leaves the
- * group without committing anything, so its partitions go to live members; the
- * instance's other workers go on, unless every one of them is fenced. */
-static void fenced_stop(cf_worker *w)
-{
-        cf_log(CF_LOG_ERROR, COMPONENT,
-               "worker %d stopped: %s; its open transaction is aborted by the broker and its "
-               "partitions go to the group's other members",
-               w->id, w->fatal_reason);
         close_consumer(w, CLOSE_WAIT_MS);
-        if (atomic_fetch_add(&w->svc->n_dead, 1) + 1 == w->svc->n_workers)
-                cf_service_fail(w->svc, "every worker was fenced (another instance runs with "
-                                        "this pipeline.instance_id)");
 }
 
 void *cf_worker_main(void *arg)
@@ -775,11 +746,11 @@ void *cf_worker_main(void *arg)
                 cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: %s", w->id, w->fatal_reason);
         while (!atomic_load(&w->fatal) && !atomic_load(&w->svc->stop)) {
                 if (cf_outcomes_poll(w) < 0) break;
-                if (run_batch(w) < 0 && !eos_retry(w, "an output was not produced")) break;
+                if (run_batch(w) < 0 && !cf_txn_retry(w, "an output was not produced")) break;
                 cf_population_poll(w, 0);
                 if (atomic_load(&w->fatal)) break;
                 if (atomic_load(&w->delivery_failed) &&
-                    !eos_retry(w, "an output was not delivered"))
+                    !cf_txn_retry(w, "an output was not delivered"))
                         break;
                 if (cf_mono_ms() - w->last_commit_ms >= sc->commit_interval_ms) {
                         /* the model's checkpoint first: exactly_once commits it too */
@@ -817,7 +788,7 @@ void *cf_worker_main(void *arg)
                 }
                 close_consumer(w, CLOSE_WAIT_MS); /* revoke: checkpoint, leave the group */
         } else if (atomic_load(&w->fenced) && !atomic_load(&w->svc->abort)) {
-                fenced_stop(w);
+                cf_txn_fenced_stop(w);
         } else {
                 /* fatal: stop without committing past unacknowledged output */
                 if (!w->fatal_reason[0])

@@ -141,6 +141,12 @@ void kh_produce_gen_paced(kh *h, uint64_t seed, uint64_t count, double bad_rate,
         produce_range(h, seed, count, bad_rate, dup_rate, 0, count, true, per_s);
 }
 
+void kh_produce_gen_part(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
+                         size_t from, size_t to)
+{
+        produce_range(h, seed, count, bad_rate, dup_rate, from, to, true, 0);
+}
+
 void kh_reproduce(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
                   size_t from, size_t to)
 {

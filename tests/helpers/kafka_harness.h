@@ -41,6 +41,9 @@ void kh_produce_gen(kh *h, uint64_t seed, uint64_t count, double bad_rate, doubl
 /** kh_produce_gen at per_s messages a second (a live stream). */
 void kh_produce_gen_paced(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
                           double per_s);
+/** kh_produce_gen of the messages [from, to) of the stream only (recorded): a stream in parts. */
+void kh_produce_gen_part(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
+                         size_t from, size_t to);
 /** Produce again the messages [from, to) of the earlier stream, byte-identical (re-delivery). */
 void kh_reproduce(kh *h, uint64_t seed, uint64_t count, double bad_rate, double dup_rate,
                   size_t from, size_t to);
