@@ -99,6 +99,10 @@ static void start_cluster(const opts *o)
         if (rd_kafka_mock_topic_create(mc, TOPIC_IN, o->partitions, 1) ||
             rd_kafka_mock_topic_create(mc, "customsflow.changelog", o->partitions, 1))
                 DIE("topics");
+        /* the population topics the service checks at start (README: the service) */
+        if (rd_kafka_mock_topic_create(mc, "customsflow.baselines", 3, 1) ||
+            rd_kafka_mock_topic_create(mc, "customsflow.certificates", 3, 1))
+                DIE("population topics");
         bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
 }
 
