@@ -93,8 +93,9 @@ static void start_cluster(const opts *o)
         mc = rd_kafka_mock_cluster_new(mrk, 1);
         if (!mc) DIE("no mock cluster");
         /* outputs of the throughput runs (1% bad input goes to the DLQ) */
-        const char *t1[] = {"customs.flags", "customs.stats", "customs.dlq"};
-        for (int i = 0; i < 3; i++)
+        const char *t1[] = {"customs.flags", "customs.stats", "customs.dlq",
+                            "customsflow.baselines", "customsflow.certificates"};
+        for (int i = 0; i < 5; i++)
                 if (rd_kafka_mock_topic_create(mc, t1[i], 4, 1)) DIE("topic %s", t1[i]);
         if (rd_kafka_mock_topic_create(mc, TOPIC_IN, o->partitions, 1) ||
             rd_kafka_mock_topic_create(mc, "customsflow.changelog", o->partitions, 1))

@@ -71,7 +71,11 @@ int cf_txn_init(cf_worker *w)
         for (;;) {
                 rd_kafka_error_t *e = rd_kafka_init_transactions(w->producer, TXN_WAIT_MS);
                 if (!e) return 0;
-                if (!rd_kafka_error_is_retriable(e) || atomic_load(&w->svc->stop)) {
+                if (rd_kafka_error_is_retriable(e) && atomic_load(&w->svc->stop)) {
+                        rd_kafka_error_destroy(e); /* stopped before it could start */
+                        return -1;
+                }
+                if (!rd_kafka_error_is_retriable(e)) {
                         txn_fatal(w, "init_transactions", e);
                         rd_kafka_error_destroy(e);
                         return -1;

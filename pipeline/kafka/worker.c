@@ -718,6 +718,9 @@ void *cf_worker_main(void *arg)
         cf_worker *w = arg;
         const cf_service_cfg *sc = &w->svc->sc;
         warm_up(w);
+        /* exactly_once: before anything is produced (the outcomes' dead letters) */
+        if (cf_txn_init(w) && atomic_load(&w->fatal))
+                cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: %s", w->id, w->fatal_reason);
         /* the outcomes learnt so far before the first declaration (GlobalKTable) */
         if (cf_outcomes_start(w)) {
                 snprintf(w->fatal_reason, sizeof w->fatal_reason,
@@ -742,8 +745,6 @@ void *cf_worker_main(void *arg)
                 atomic_store(&w->fatal, true);
         }
         w->last_commit_ms = w->last_flush_ms = cf_mono_ms();
-        if (cf_txn_init(w))
-                cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: %s", w->id, w->fatal_reason);
         while (!atomic_load(&w->fatal) && !atomic_load(&w->svc->stop)) {
                 if (cf_outcomes_poll(w) < 0) break;
                 if (run_batch(w) < 0 && !cf_txn_retry(w, "an output was not produced")) break;
