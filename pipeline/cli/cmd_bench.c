@@ -572,7 +572,7 @@ static int kafka_rows(bench *b)
                 int w = (int)strtol(q + 17, &e, 10);
                 char name[16];
                 snprintf(name, sizeof(name), "%d", w);
-                cf_bench_row *x = row(b, "kafka", w, "kafka service, %s workers", name);
+                cf_bench_row *x = row(b, "kafka", w, "kafka service, workers: %s", name);
                 x->rps = strtod(e, NULL);
         }
         return 0;
