@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install dependencies, build, and run the whole test suite (what CI runs).
 # CF_TEST_ASAN=1 (default in CI) also builds with ASan+UBSan and runs the suite again.
+# CF_TEST_FUZZ=1 (default in CI) also runs the bounded fuzz pass: a clang libFuzzer build, each
+# fuzz target's regressions, then CF_FUZZ_SECONDS (default 60) of fuzzing per target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
@@ -14,4 +16,8 @@ if [ "${CF_TEST_ASAN:-${CI:-0}}" != 0 ] && [ "${CF_TEST_ASAN:-1}" != 0 ]; then
   cmake --build build-asan -j"$JOBS"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j"$JOBS" --timeout 900
+fi
+if [ "${CF_TEST_FUZZ:-${CI:-0}}" != 0 ] && [ "${CF_TEST_FUZZ:-1}" != 0 ]; then
+  echo "== fuzz (bounded) =="
+  JOBS=$JOBS bash tests/fuzz/ci.sh "${CF_FUZZ_SECONDS:-60}"
 fi

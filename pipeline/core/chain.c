@@ -52,6 +52,11 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
 {
         /* Unknown stage sections are errors, like unknown keys. */
         const cf_node *stages = cf_yaml_get(root, "stages");
+        if (stages && stages->type != CF_NODE_MAP) { /* a list has no stage names (fuzz_config) */
+                snprintf(errstr, errstr_size, "%s:%d: stages: expected a map", stages->file,
+                         stages->line);
+                return NULL;
+        }
         for (size_t i = 0; stages && i + 1 < stages->n_items; i += 2) {
                 const char *k = stages->items[i]->scalar;
                 size_t j = 0;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/core/utf8.h"
+
 typedef struct rd {
         const char *path;
         char **cur;
@@ -145,6 +147,15 @@ int cf_csv_read(const char *path, const char *const *required, int *col_idx,
                 if (memchr(line, '\0', n)) {
                         snprintf(errstr, errstr_size, "%s:%d: NUL byte at column %zu", path, r.line,
                                  (size_t)((const char *)memchr(line, '\0', n) - line) + 1);
+                        r.failed = 1;
+                        break;
+                }
+                /* reference data is UTF-8: a value quoted in an error message (or
+                 * matched against a declaration) must be text, not stray bytes */
+                size_t bad = cf_utf8_error_at(line, n);
+                if (bad < n) {
+                        snprintf(errstr, errstr_size, "%s:%d: invalid UTF-8 at byte %zu", path,
+                                 r.line, bad + 1);
                         r.failed = 1;
                         break;
                 }

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "bench/gen/gen.h"
@@ -222,27 +224,70 @@ bool kh_wait_assigned(cf_service *s, int workers, double timeout_s)
         return wait_for(s, (uint64_t)workers, timeout_s, assigned_workers, "kh_wait_assigned");
 }
 
-int64_t kh_uncommitted(kh *h, const char *group_id)
+static rd_kafka_t *group_reader(kh *h, const char *group_id)
 {
         char err[512];
         rd_kafka_conf_t *c = rd_kafka_conf_new();
         rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
         rd_kafka_conf_set(c, "group.id", group_id, NULL, 0);
         rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+        if (!rk) DIE("%s", err);
+        return rk;
+}
+
+static int committed_of(rd_kafka_t *rk, kh *h, int64_t *out)
+{
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(h->partitions);
         for (int p = 0; p < h->partitions; p++)
                 rd_kafka_topic_partition_list_add(l, topics[0], p);
-        int64_t gap = 0;
-        if (rd_kafka_committed(rk, l, 10000)) gap = -1;
+        int rc = rd_kafka_committed(rk, l, 10000) ? -1 : 0;
+        for (int p = 0; p < h->partitions; p++)
+                out[p] = l->elems[p].offset < 0 ? -1 : l->elems[p].offset;
+        rd_kafka_topic_partition_list_destroy(l);
+        return rc;
+}
+
+int kh_committed(kh *h, const char *group_id, int64_t *out)
+{
+        rd_kafka_t *rk = group_reader(h, group_id);
+        int rc = committed_of(rk, h, out);
+        rd_kafka_destroy(rk);
+        return rc;
+}
+
+int64_t kh_uncommitted(kh *h, const char *group_id)
+{
+        rd_kafka_t *rk = group_reader(h, group_id);
+        int64_t *c = calloc((size_t)h->partitions, sizeof *c);
+        int64_t gap = committed_of(rk, h, c) ? -1 : 0;
         for (int p = 0; p < h->partitions && gap >= 0; p++) {
                 int64_t lo, hi;
                 rd_kafka_query_watermark_offsets(rk, topics[0], p, &lo, &hi, 10000);
-                int64_t c = l->elems[p].offset < 0 ? 0 : l->elems[p].offset;
-                gap += hi - c;
+                gap += hi - (c[p] < 0 ? 0 : c[p]);
         }
-        rd_kafka_topic_partition_list_destroy(l);
+        free(c);
         rd_kafka_destroy(rk);
         return gap;
+}
+
+pid_t kh_spawn_run(kh *h, const char *group_id, const char *const *env)
+{
+        const char *bin = getenv("CF_BIN");
+        if (!bin) bin = CF_BINDIR "/customsflow";
+        pid_t pid = fork();
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
+                setenv("CUSTOMSFLOW_KAFKA_BOOTSTRAP_SERVERS", h->bootstrap, 1);
+                setenv("CUSTOMSFLOW_PIPELINE_GROUP_ID", group_id, 1);
+                setenv("CUSTOMSFLOW_METRICS_LISTEN", "127.0.0.1:0", 1);
+                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 1);
+                for (int i = 0; env && env[i]; i += 2)
+                        setenv(env[i], env[i + 1], 1);
+                execl(bin, bin, "run", "-c", CF_SRCDIR "/deploy/examples/customsflow.yaml",
+                      (char *)NULL);
+                _exit(127);
+        }
+        return pid;
 }
 
 size_t kh_read_topic(kh *h, const char *topic, void (*fn)(const rd_kafka_message_t *m, void *op),

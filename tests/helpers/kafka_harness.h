@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -55,6 +56,12 @@ bool kh_wait_in(cf_service *s, uint64_t n, double timeout_s);
 long long kh_metric(cf_service *s, const char *name);
 /** Wait until every one of workers has been assigned partitions: the group has formed. */
 bool kh_wait_assigned(cf_service *s, int workers, double timeout_s);
+/** The group's committed offset of each input partition into out (-1: none); -1 on error. */
+int kh_committed(kh *h, const char *group_id, int64_t *out);
+/** Start `customsflow run` (CF_BIN or the build's) on the cluster as group_id, in a child
+ *  killed with the test; env: NULL-terminated name, value pairs set on top of the bootstrap,
+ *  group, metrics port 0 and a 6 s session timeout. */
+pid_t kh_spawn_run(kh *h, const char *group_id, const char *const *env);
 /** Sum of the group's committed offsets minus the input's high watermarks (0 = all committed). */
 int64_t kh_uncommitted(kh *h, const char *group_id);
 /** Read every message of topic; calls fn for each. Returns the count. */

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,30 +26,17 @@
 
 static pid_t spawn_run(kh *h)
 {
-        const char *bin = getenv("CF_BIN");
-        if (!bin) bin = CF_BINDIR "/customsflow";
-        pid_t pid = fork();
-        if (pid == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
-                setenv("CUSTOMSFLOW_KAFKA_BOOTSTRAP_SERVERS", h->bootstrap, 1);
-                setenv("CUSTOMSFLOW_PIPELINE_GROUP_ID", "crash", 1);
-                /* small batches, frequent commits: the kill lands mid-stream */
-                setenv("CUSTOMSFLOW_PIPELINE_BATCH_SIZE", "200", 1);
-                setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "300ms", 1);
-                setenv("CUSTOMSFLOW_METRICS_LISTEN", "127.0.0.1:0", 1);
-                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 1);
-                setenv("CUSTOMSFLOW_LOG_LEVEL", "warn", 1);
-                /* the changelog checkpoint waits for every ack itself, which would
-                 * hide a commit made too early: this test is about offsets only */
-                setenv("CUSTOMSFLOW_STATE_CHANGELOG", "false", 1);
-                /* small fetches: the stream takes seconds, so the kill lands mid-stream */
-                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES", "16384", 1);
-                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_FETCH_MAX_BYTES", "1000000", 1);
-                execl(bin, bin, "run", "-c", CF_SRCDIR "/deploy/examples/customsflow.yaml",
-                      (char *)NULL);
-                _exit(127);
-        }
-        return pid;
+        static const char *const env[] = {
+            /* small batches, frequent commits: the kill lands mid-stream */
+            "CUSTOMSFLOW_PIPELINE_BATCH_SIZE", "200", "CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL",
+            "300ms", "CUSTOMSFLOW_LOG_LEVEL", "warn",
+            /* the changelog checkpoint waits for every ack itself, which would
+             * hide a commit made too early: this test is about offsets only */
+            "CUSTOMSFLOW_STATE_CHANGELOG", "false",
+            /* small fetches: the stream takes seconds, so the kill lands mid-stream */
+            "CUSTOMSFLOW_KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES", "16384",
+            "CUSTOMSFLOW_KAFKA_CONSUMER_FETCH_MAX_BYTES", "1000000", NULL};
+        return kh_spawn_run(h, "crash", env);
 }
 
 static void test_kill9_loses_nothing(void **state)

@@ -19,7 +19,6 @@
  */
 #include <setjmp.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -292,44 +291,13 @@ static void test_fenced_worker_stops_alone(void **state)
 
 static pid_t spawn_run(kh *h)
 {
-        const char *bin = getenv("CF_BIN");
-        if (!bin) bin = CF_BINDIR "/customsflow";
-        pid_t pid = fork();
-        if (pid == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
-                setenv("CUSTOMSFLOW_KAFKA_BOOTSTRAP_SERVERS", h->bootstrap, 1);
-                setenv("CUSTOMSFLOW_PIPELINE_GROUP_ID", "eos-kill", 1);
-                setenv("CUSTOMSFLOW_PIPELINE_BATCH_SIZE", "200", 1);
-                setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "300ms", 1);
-                setenv("CUSTOMSFLOW_METRICS_LISTEN", "127.0.0.1:0", 1);
-                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 1);
-                setenv("CUSTOMSFLOW_PIPELINE_INSTANCE_ID", "kill", 1);
-                /* small fetches from a slow broker: the stream takes seconds */
-                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES", "4096", 1);
-                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_FETCH_MAX_BYTES", "1000000", 1);
-                execl(bin, bin, "run", "-c", CF_SRCDIR "/deploy/examples/customsflow.yaml",
-                      (char *)NULL);
-                _exit(127);
-        }
-        return pid;
-}
-
-/* The group's committed offset of each input partition (-1: none). */
-static void committed(kh *h, const char *group, int64_t *out)
-{
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
-        rd_kafka_conf_set(c, "group.id", group, NULL, 0);
-        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(h->partitions);
-        for (int p = 0; p < h->partitions; p++)
-                rd_kafka_topic_partition_list_add(l, "customs.declarations", p);
-        assert_int_equal(rd_kafka_committed(rk, l, 10000), 0);
-        for (int p = 0; p < h->partitions; p++)
-                out[p] = l->elems[p].offset < 0 ? -1 : l->elems[p].offset;
-        rd_kafka_topic_partition_list_destroy(l);
-        rd_kafka_destroy(rk);
+        static const char *const env[] = {
+            "CUSTOMSFLOW_PIPELINE_INSTANCE_ID", "kill", "CUSTOMSFLOW_PIPELINE_BATCH_SIZE", "200",
+            "CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "300ms",
+            /* small fetches from a slow broker: the stream takes seconds */
+            "CUSTOMSFLOW_KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES", "4096",
+            "CUSTOMSFLOW_KAFKA_CONSUMER_FETCH_MAX_BYTES", "1000000", NULL};
+        return kh_spawn_run(h, "eos-kill", env);
 }
 
 /* kill -9 of `customsflow run` in exactly_once mid-stream, then a second run: every flag of
@@ -366,7 +334,7 @@ static void test_kill9_exactly_once(void **state)
         waitpid(pa, &st, 0);
         assert_true(WIFSIGNALED(st));
         int64_t at_kill[8];
-        committed(&h, "eos-kill", at_kill);
+        assert_int_equal(kh_committed(&h, "eos-kill", at_kill), 0);
         rd_kafka_mock_broker_set_rtt(h.mc, 1, 0);
 
         pid_t pb = spawn_run(&h);

@@ -125,6 +125,13 @@ stages:
   encode:
     colour: blue
 YAML
+# stages as a list: b13c378 and later crashed on it (strcmp(NULL): segfault;
+# found by fuzz_config); '- decode' then '- dedup: {}' was silently accepted
+case_ stages_a_list 2 "stages: expected a map" <<YAML
+stages:
+- dedup: {}
+- decode
+YAML
 case_ missing_reference_file 3 "fx_rates" <<YAML
 stages:
   decode:

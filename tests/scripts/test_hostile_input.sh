@@ -6,6 +6,10 @@
 #   is invalid_escape on both parsers, like in a known field;
 # - a bare `1` is not_an_object; an error message that quotes a value cut at 64
 #   bytes is valid UTF-8 (the DLQ line is read back as strict UTF-8);
+# - the parsers agree on depth (16 nested levels pass, 17 are too_deep: simdjson
+#   took 17, jsmn 16) and on escaped keys ("origin_countr\u0079" is origin_country:
+#   alone it is processed, beside the plain key a duplicate_key; b13c378's
+#   simdjson processed it, jsmn refused it);
 # - a 64 MiB line is cut at max_message_bytes: oversize_message, payload_truncated,
 #   original_bytes, and replay's memory stays far below the line's size;
 # - every DLQ line validates against schemas/dead-letter.schema.json.
@@ -36,40 +40,56 @@ with open(f"{t}/in.jsonl", "wb") as f:
     f.write(line(declaration_id="CC", origin_country="x" + "\u00e9" * 40).encode() + b"\n")  # 6
     f.write(line(declaration_id="BIG", goods_description="y" * (64 << 20)).encode() + b"\n")  # 7
     f.write(line(declaration_id="LAST").encode() + b"\n")                        # 8
+    f.write(line(declaration_id="DEPTH16").encode()[:-1] + b',"x":' + b"[" * 15 + b"1" + b"]" * 15 + b"}\n")  # 9
+    f.write(line(declaration_id="DEPTH17").encode()[:-1] + b',"x":' + b"[" * 16 + b"]" * 16 + b"}\n")  # 10
+    f.write(line(declaration_id="ESC-ALONE").replace('"origin_country"', '"origin_countr\\u0079"').encode() + b"\n")  # 11
+    f.write(line(declaration_id="ESC-PLAIN").encode()[:-1] + b',"origin_countr\\u0079":"CN"}\n')  # 12
+with open(f"{t}/in.jsonl", "rb") as f, open(f"{t}/base.jsonl", "wb") as g:
+    g.writelines(l for i, l in enumerate(f) if i != 6)   # the same without the 64 MiB line
 PY
 for p in simdjson jsmn; do
   /usr/bin/python3 - "$BIN" "$T/$p.yaml" "$T/in.jsonl" "$T/$p" <<'PY' || fail "$p"
-import resource, subprocess, sys
+import os, subprocess, sys
 b, cfg, inp, out = sys.argv[1:]
-subprocess.run([b, "replay", "-c", cfg, "--in", inp, "--flags", out + ".flags",
-                "--dlq", out + ".dlq", "--no-progress"], check=True,
-               stdout=open(out + ".sum", "w"))
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB
-open(out + ".rss", "w").write(str(rss))
+def max_rss(inp, flags, dlq, summary):  # KiB, of this run alone
+    p = subprocess.Popen([b, "replay", "-c", cfg, "--in", inp, "--flags", flags, "--dlq", dlq,
+                          "--no-progress"], stdout=open(summary, "w"))
+    _, status, ru = os.wait4(p.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, f"replay {inp}: status {status}"
+    return ru.ru_maxrss
+rss = max_rss(inp, out + ".flags", out + ".dlq", out + ".sum")
+base = max_rss(inp.replace("in.jsonl", "base.jsonl"), os.devnull, os.devnull, os.devnull)
+open(out + ".rss", "w").write(f"{rss} {base}")
 PY
   /usr/bin/python3 - "$T/$p" "$p" <<'PY' || fail "$p: outputs"
 import json, sys
 out, parser = sys.argv[1], sys.argv[2]
 dlq = [json.loads(l) for l in open(out + ".dlq", "rb").read().decode("utf-8", "strict").splitlines()]
 by = {d["source"]["line"]: d for d in dlq}
-assert sorted(by) == [2, 3, 4, 5, 6, 7], sorted(by)
+assert sorted(by) == [2, 3, 4, 5, 6, 7, 10, 12], sorted(by)
 assert by[2]["error"]["code"] == "truncated_json" and by[2]["payload"] == '{"declaration_id":\r', by[2]
 assert by[3]["error"]["code"] == "invalid_escape" and by[4]["error"]["code"] == "invalid_escape", (by[3], by[4])
 assert by[5]["error"]["code"] == "not_an_object", by[5]
 assert by[6]["error"]["code"] == "invalid_country", by[6]
+assert by[10]["error"]["code"] == "too_deep", by[10]
+assert by[12]["error"]["code"] == "duplicate_key", by[12]
 big = by[7]
 assert big["error"]["code"] == "oversize_message" and big["payload_truncated"] is True, big["error"]
 assert big["original_bytes"] > 64 << 20 and len(big["payload"].encode()) == 65536, big["original_bytes"]
 flags = open(out + ".flags", "rb").read()
 assert b"\r" not in flags and b"\\ud800" not in flags and b"\\udc00" not in flags
 ids = [json.loads(l)["declaration_id"] for l in flags.splitlines()]
-assert ids == ["CRLF-OK", "LAST"], ids
-rss = int(open(out + ".rss").read())
-assert rss < 48 * 1024, f"max RSS {rss} KiB for a 64 MiB line"
+assert ids == ["CRLF-OK", "LAST", "DEPTH16", "ESC-ALONE"], ids
+assert b'"origin_countr\\u0079":"VN"' in flags.splitlines()[3]  # the key as received
+assert json.loads(flags.splitlines()[3])["declaration"]["origin_country"] == "VN"
+rss, base = map(int, open(out + ".rss").read().split())
+# against the same input without the line (sanitizer builds start far higher)
+assert rss - base < 24 * 1024, f"max RSS {rss} KiB with the 64 MiB line, {base} KiB without"
 s = json.load(open(out + ".sum"))
-assert s["in"] == 8 and s["dead_lettered"] == 6, s
+assert s["in"] == 12 and s["dead_lettered"] == 8, s
 print(f"ok ({parser}): CRLF payload byte-exact, surrogates dead-lettered, `1` not_an_object, "
-      f"64 MiB line cut ({big['original_bytes']} bytes, max RSS {rss // 1024} MiB)")
+      f"depth 16 ok and 17 too_deep, an escaped key is the field, "
+      f"64 MiB line cut ({big['original_bytes']} bytes, max RSS {rss // 1024} MiB, {base // 1024} without it)")
 PY
 done
 /usr/bin/python3 "$SRC/tests/scripts/schema_check.py" "$SRC/schemas/dead-letter.schema.json" "$T/jsmn.dlq"

@@ -5,7 +5,8 @@
 # two fx rates for one currency and month (one silently won); it accepts and
 # skips a UTF-8 BOM (it used to give "lacks column"); a 100k-key YAML map with a
 # duplicate key is refused fast (pairwise check: 19.7 s); durations and sizes
-# too large for 64 bits are errors (a float-cast overflow under UBSan).
+# too large for 64 bits are errors (a float-cast overflow under UBSan). Bytes
+# that are not UTF-8 are refused at file:line (they were quoted raw in errors).
 set -euo pipefail
 BIN=$1 SRC=$2
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
@@ -18,7 +19,7 @@ expect_error() {
   if "$BIN" check-config -c "$T/ex/customsflow.yaml" > /dev/null 2> "$T/err"; then
     fail "$name: accepted"; return
   fi
-  for p in "$@"; do grep -qF -- "$p" "$T/err" || fail "$name: no '$p' in: $(cat "$T/err")"; done
+  for p in "$@"; do grep -qF -- "$p" "$T/err" || { fail "$name: no '$p' in: $(cat "$T/err")"; return; }; done
   echo "ok: $name: $(head -c 160 "$T/err")"
 }
 fx=$T/ex/reference/fx_rates.csv
@@ -26,6 +27,11 @@ tm=$T/ex/reference/trade_measures.csv
 
 fresh; printf 'EUR,2031-01,1.0\0008\n' >> "$fx"
 expect_error nul_byte "$fx:$(wc -l < "$fx"):" "NUL byte"
+
+# invalid UTF-8: refused where it is (it was quoted raw into the error message:
+# check-config's output was not text; found by fuzz_refcsv)
+fresh; printf 'E\377R,2031-01,1.08\n' >> "$fx"
+expect_error invalid_utf8 "$fx:$(wc -l < "$fx"): invalid UTF-8 at byte 2"
 
 fresh; printf 'EUR,2031-01,1.08\nEUR,2031-01,1.09\n' >> "$fx"
 expect_error fx_duplicate "$fx:$(wc -l < "$fx"):" "duplicate rate for EUR 2031-01 (first at line $(( $(wc -l < "$fx") - 1 )))"
