@@ -219,8 +219,8 @@ static double kafka_run(const char *db, const char *all, const size_t *off, uint
         if (!c || cf_console_start(c, err, sizeof err)) fprintf(stderr, "%s\n", err), exit(1);
         double t0 = cf_mono_s(), t_first = 0;
         for (;;) {
-                uint64_t got = atomic_load(&c->m.cases_new) + atomic_load(&c->m.versions_new) +
-                               atomic_load(&c->m.flags_duplicate);
+                uint64_t got = cf_counter_get(c->m.cases_new) + cf_counter_get(c->m.versions_new) +
+                               cf_counter_get(c->m.flags_duplicate);
                 if (got && !t_first) t_first = cf_mono_s();
                 if (got >= n) break;
                 if (cf_mono_s() - t0 > 600)

@@ -83,13 +83,14 @@ static void fill_batch(recs *rs, uint64_t from, size_t n)
         }
 }
 
-static cf_stage stage_new(uint64_t max_entries)
+/* The dedup stage with its metrics in reg. */
+static cf_stage stage_new(uint64_t max_entries, cf_metrics *reg)
 {
         char y[128], err[256];
         snprintf(y, sizeof(y), "max_entries: %llu\n", (unsigned long long)max_entries);
         cf_node *n = cf_yaml_load_string("bench.yaml", y, strlen(y), err, sizeof(err));
         cf_stage st = {.p = &cf_stage_dedup};
-        cf_stage_env env = {.cfg = n};
+        cf_stage_env env = {.cfg = n, .metrics = reg};
         if (!n || cf_stage_dedup.init(&st, &env, err, sizeof(err))) {
                 fprintf(stderr, "init: %s\n", err);
                 exit(2);
@@ -98,10 +99,11 @@ static cf_stage stage_new(uint64_t max_entries)
         return st;
 }
 
-static long long metric(cf_stage *st, const char *name)
+static long long metric(cf_stage *st, cf_metrics *reg, const char *name)
 {
         cf_buf b = {0};
-        cf_stage_dedup.metrics(st, &b);
+        cf_stage_dedup.collect(st, -1, 0);
+        cf_metrics_encode(&b, &reg, 1);
         cf_buf_putc(&b, 0);
         const char *p = strstr(b.p, name);
         long long v = p ? atoll(p + strlen(name) + 1) : -1;
@@ -131,12 +133,14 @@ static void bench_stage(uint64_t n, int restore_too)
         recs *rs = calloc(1, sizeof(*rs));
         cf_batch_init(&rs->b, BATCH);
         double rss0 = rss_mb();
-        cf_stage st = stage_new(2 * n);
+        cf_metrics *reg = cf_metrics_new();
+        cf_stage st = stage_new(2 * n, reg);
         uint64_t dups;
         double t_fill = stage_pass(&st, rs, n, &dups);
         double rss1 = rss_mb();
-        long long bytes = metric(&st, "customsflow_dedup_state_bytes{partition=\"0\"}");
-        long long keys = metric(&st, "customsflow_dedup_entries{partition=\"0\",table=\"keys\"}");
+        long long bytes = metric(&st, reg, "customsflow_dedup_state_bytes{partition=\"0\"}");
+        long long keys =
+            metric(&st, reg, "customsflow_dedup_entries{partition=\"0\",table=\"keys\"}");
         printf("stage %lluM keys: new records %.2f M rec/s (%.0f ns/rec)\n",
                (unsigned long long)(n / 1000000), n / t_fill / 1e6, t_fill / n * 1e9);
         printf("stage %lluM keys: state %.1f bytes/key by its accounting (keys+shipments+ids), "
@@ -155,16 +159,18 @@ static void bench_stage(uint64_t n, int restore_too)
                 double tr[3];
                 char err[256];
                 for (int i = 0; i < 3; i++) {
-                        cf_stage st2 = stage_new(2 * n);
+                        cf_metrics *reg2 = cf_metrics_new();
+                        cf_stage st2 = stage_new(2 * n, reg2);
                         t0 = cf_mono_s();
                         if (cf_stage_dedup.restore(&st2, 0, snap.p, snap.len, err, sizeof(err)))
                                 fprintf(stderr, "restore: %s\n", err), exit(2);
                         tr[i] = cf_mono_s() - t0;
-                        if (metric(&st2,
+                        if (metric(&st2, reg2,
                                    "customsflow_dedup_entries{partition=\"0\",table=\"keys\"}") !=
                             keys)
                                 fprintf(stderr, "restore lost keys\n"), exit(2);
                         cf_stage_dedup.destroy(&st2);
+                        cf_metrics_free(reg2);
                 }
                 cf_bench_sort(tr, 3);
                 printf("snapshot %lluM keys: %.1f MB (%.1f bytes/key) in %.3f s; restore median "
@@ -174,6 +180,7 @@ static void bench_stage(uint64_t n, int restore_too)
                 cf_buf_free(&snap);
         }
         cf_stage_dedup.destroy(&st);
+        cf_metrics_free(reg);
         cf_batch_destroy(&rs->b);
         free(rs);
 }

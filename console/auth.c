@@ -156,7 +156,7 @@ static void login_post(cf_req *r)
         int max = (int)c->cc.login_max_failures;
         if (limit_check(c, ukey, false, false) >= max ||
             limit_check(c, akey, false, false) >= max) {
-                atomic_fetch_add(&c->m.login_limited, 1);
+                cf_counter_add_shared(c->m.login_limited, 1);
                 cf_log(CF_LOG_WARN, "console", "login rate limit reached (client %s)", addr);
                 r->code = 429;
                 return login_form(r, "too many failed logins; wait a few minutes");
@@ -168,7 +168,7 @@ static void login_post(cf_req *r)
         if (!ok) {
                 limit_check(c, ukey, true, false);
                 limit_check(c, akey, true, false);
-                atomic_fetch_add(&c->m.login_failures, 1);
+                cf_counter_add_shared(c->m.login_failures, 1);
                 r->code = 401;
                 return login_form(r, "wrong user or password");
         }
@@ -186,7 +186,7 @@ static void login_post(cf_req *r)
                  SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld%s", token,
                  (long long)(c->cc.session_ttl_ms / 1000),
                  c->tls_cert_pem || c->cc.secure_cookie ? "; Secure" : "");
-        atomic_fetch_add(&c->m.logins, 1);
+        cf_counter_add_shared(c->m.logins, 1);
         cf_log(CF_LOG_INFO, "console", "login: %s (%s)", u.name, u.role);
         cf_redirect(r, "/queue");
 }

@@ -35,7 +35,7 @@ cf_console *cf_console_new(const cf_config *cfg, const cf_console_opts *o, char 
         if (o && o->bootstrap) c->bootstrap = strdup(o->bootstrap);
         c->kafka = has_broker(cfg, c->bootstrap);
         c->ingest = c->kafka && (o && o->ingest >= 0 ? o->ingest == 1 : c->cc.ingest);
-        atomic_store(&c->m.lag, -1);
+        cf_console_metrics_init(&c->m);
         pthread_mutex_init(&c->pool_mtx, NULL);
         pthread_cond_init(&c->pool_cv, NULL);
         pthread_mutex_init(&c->ob_mtx, NULL);
@@ -87,18 +87,18 @@ int cf_console_ingest_one(cf_console *c, cf_store *s, cf_flag_parser *p, bool is
         char err[512];
         if (!is_flag) {
                 if (!cf_store_put_stats(s, msg, n, err, sizeof err)) {
-                        atomic_fetch_add(&c->m.stats_ingested, 1);
+                        cf_counter_add_shared(c->m.stats_ingested, 1);
                         return 0;
                 }
                 if (strncmp(err, "stats:", 6)) return -1; /* the store failed, not the message */
-                atomic_fetch_add(&c->m.rejected_stats, 1);
+                cf_counter_add_shared(c->m.rejected_stats, 1);
                 cf_log(CF_LOG_WARN, "console", "%s: rejected: %s", where, err);
                 return 0;
         }
         cf_flag_msg f;
         cf_put_result res;
         if (cf_flag_parse(p, msg, n, &f, err, sizeof err)) {
-                atomic_fetch_add(&c->m.rejected_flags, 1);
+                cf_counter_add_shared(c->m.rejected_flags, 1);
                 cf_log(CF_LOG_WARN, "console", "%s: rejected flag: %s", where, err);
                 return 0;
         }
@@ -106,10 +106,10 @@ int cf_console_ingest_one(cf_console *c, cf_store *s, cf_flag_parser *p, bool is
                 cf_log(CF_LOG_ERROR, "console", "%s: %s", where, err);
                 return -1;
         }
-        atomic_fetch_add(res == CF_PUT_NEW_CASE      ? &c->m.cases_new
-                         : res == CF_PUT_NEW_VERSION ? &c->m.versions_new
-                                                     : &c->m.flags_duplicate,
-                         1);
+        cf_counter_add_shared(res == CF_PUT_NEW_CASE      ? c->m.cases_new
+                              : res == CF_PUT_NEW_VERSION ? c->m.versions_new
+                                                          : c->m.flags_duplicate,
+                              1);
         return 0;
 }
 
@@ -225,6 +225,7 @@ void cf_console_destroy(cf_console *c)
         pthread_mutex_destroy(&c->ob_mtx);
         pthread_cond_destroy(&c->ob_cv);
         pthread_mutex_destroy(&c->lim_mtx);
+        cf_console_metrics_free(&c->m);
         free(c);
 }
 

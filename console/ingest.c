@@ -121,10 +121,10 @@ static int apply(cf_console *c, cf_store *s, cf_flag_parser *p, rd_kafka_message
                 cf_store_rollback(s);
                 goto fail;
         }
-        atomic_fetch_add(&c->m.ingest_batches, 1);
+        cf_counter_add_shared(c->m.ingest_batches, 1);
         return 0;
 fail:
-        atomic_fetch_add(&c->m.ingest_errors, 1);
+        cf_counter_add_shared(c->m.ingest_errors, 1);
         cf_log(CF_LOG_ERROR, "console", "ingest: batch not stored: %s", err);
         return -1;
 }
@@ -150,7 +150,7 @@ static void offsets(cf_console *c, rd_kafka_t *rk, rd_kafka_message_t **v, int n
         if (stored) {
                 rd_kafka_resp_err_t e = rd_kafka_commit(rk, l, 0);
                 if (e) cf_log(CF_LOG_WARN, "console", "ingest: commit: %s", rd_kafka_err2str(e));
-                atomic_fetch_add(e ? &c->m.commit_errors : &c->m.commits, 1);
+                cf_counter_add_shared(e ? c->m.commit_errors : c->m.commits, 1);
         } else {
                 rd_kafka_error_t *e = rd_kafka_seek_partitions(rk, l, 5000);
                 if (e) rd_kafka_error_destroy(e);
@@ -184,14 +184,14 @@ void *cf_console_ingest_main(void *arg)
                 }
                 for (int i = 0; i < n; i++)
                         rd_kafka_message_destroy(v[i]);
-                uint64_t cases = atomic_load(&c->m.cases_new);
+                uint64_t cases = cf_counter_get(c->m.cases_new);
                 if (cases - analyzed_at >= 100000) { /* the store grew: re-plan */
                         cf_store_optimize(s);
                         analyzed_at = cases;
                 }
                 if (n || cf_mono_ms() - last_lag > 1000) {
                         int64_t lag = lag_of(rk);
-                        atomic_store(&c->m.lag, lag);
+                        cf_gauge_set(c->m.lag, (double)lag);
                         atomic_store(&c->ingest_ok, lag >= 0);
                         last_lag = cf_mono_ms();
                 }

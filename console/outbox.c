@@ -33,7 +33,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         char err[256];
         o->in_flight--;
         if (m->err) {
-                atomic_fetch_add(&o->c->m.outcome_errors, 1);
+                cf_counter_add_shared(o->c->m.outcome_errors, 1);
                 cf_log(CF_LOG_WARN, "console", "outcome %lld not delivered: %s", (long long)id,
                        rd_kafka_err2str(m->err));
                 if (id - 1 < o->sent_upto) o->sent_upto = id - 1; /* send it again */
@@ -42,7 +42,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         if (cf_store_outbox_done(o->s, id, cf_now_ms(), err, sizeof err))
                 cf_log(CF_LOG_WARN, "console", "outcome %lld: %s", (long long)id, err);
         else
-                atomic_fetch_add(&o->c->m.outcomes_published, 1);
+                cf_counter_add_shared(o->c->m.outcomes_published, 1);
 }
 
 static int produce_one(void *op, const cf_outbox_row *r)

@@ -61,9 +61,9 @@ int cf_apply_transition(cf_req *r, int64_t id, const char *to, const char *note,
         rc = cf_store_transition(r->s, id, r->user.name, to, note, assignee, cf_now_ms(), errstr,
                                  errstr_size);
         if (rc) return rc;
-        if (to && !strcmp(to, "confirmed_fraud")) atomic_fetch_add(&r->c->m.verdict_fraud, 1);
-        if (to && !strcmp(to, "cleared")) atomic_fetch_add(&r->c->m.verdict_cleared, 1);
-        if (to && !strcmp(to, "referred")) atomic_fetch_add(&r->c->m.verdict_referred, 1);
+        if (to && !strcmp(to, "confirmed_fraud")) cf_counter_add_shared(r->c->m.verdict_fraud, 1);
+        if (to && !strcmp(to, "cleared")) cf_counter_add_shared(r->c->m.verdict_cleared, 1);
+        if (to && !strcmp(to, "referred")) cf_counter_add_shared(r->c->m.verdict_referred, 1);
         if (to && cf_status_closing(to)) {
                 cf_log(CF_LOG_INFO, "console", "verdict %s on case %lld by %s", to, (long long)id,
                        r->user.name);

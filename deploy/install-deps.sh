@@ -25,6 +25,7 @@ PKGS=(
   clang libclang-rt-14-dev  # sanitizers and libFuzzer
   kcat                  # Kafka CLI used by benches and the demo instructions
   python3 python3-jsonschema python3-yaml  # schema checks in tests (config YAML -> JSON)
+  prometheus            # promtool: tests check /metrics with `promtool check metrics`
   ca-certificates       # TLS CAs (a relative ssl.ca.location test copies the system bundle)
   dpkg-dev adduser systemd  # the .deb: dpkg-shlibdeps for its Depends, its postinst, systemd-analyze verify
   strace                # test_replay_state: the state save is write, fsync, rename, fsync(dir)

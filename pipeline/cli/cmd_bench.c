@@ -26,6 +26,7 @@
 #include "pipeline/core/config.h"
 #include "pipeline/core/fileio.h"
 #include "pipeline/core/keyroute.h"
+#include "pipeline/core/metrics.h"
 
 #include "bench/yardstick.h"
 
@@ -315,23 +316,6 @@ static int yardstick(bench *b)
 #endif
 }
 
-/* Sum of the values of a metric's lines whose labels contain sel. */
-static double metric_sum(const cf_buf *m, const char *name, const char *sel)
-{
-        double sum = 0;
-        size_t nl = strlen(name);
-        for (const char *p = m->p, *end = m->p + m->len; p < end;) {
-                const char *e = memchr(p, '\n', (size_t)(end - p));
-                if (!e) e = end;
-                const char *sp = memchr(p, ' ', (size_t)(e - p));
-                if (sp && !strncmp(p, name, nl) && p[nl] == '{' &&
-                    (!sel || memmem(p, (size_t)(sp - p), sel, strlen(sel))))
-                        sum += strtod(sp + 1, NULL);
-                p = e + 1;
-        }
-        return sum;
-}
-
 /* One pass of the chain in process as replay runs it (routed, epochs of 128 lines,
  * the population merged at each), every stage timed apart; per-batch times in lat. */
 static int chain_pass(bench *b, const cf_config *cfg, double st[N_TIMED], double sc[N_TIMED],
@@ -380,11 +364,11 @@ static int chain_pass(bench *b, const cf_config *cfg, double st[N_TIMED], double
                 sc[T_BARRIER] += cpu_s() - c1;
                 lat[(*n_lat)++] = cf_mono_s() - t0;
         }
-        cf_buf m = {0};
-        cf_chain_metrics(c, &m);
-        double keys = metric_sum(&m, "customsflow_dedup_entries", "table=\"keys\"");
-        *bpk = keys > 0 ? metric_sum(&m, "customsflow_dedup_state_bytes", NULL) / keys : -1;
-        cf_buf_free(&m);
+        cf_chain_collect(c);
+        cf_metrics *reg = cf_chain_registry(c);
+        double keys = cf_metrics_sum(reg, "customsflow_dedup_entries", "table", "keys");
+        *bpk =
+            keys > 0 ? cf_metrics_sum(reg, "customsflow_dedup_state_bytes", NULL, NULL) / keys : -1;
         cf_buf_free(&scratch);
         cf_batch_destroy(&bt);
         cf_keyroute_free(kr);

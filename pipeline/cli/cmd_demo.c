@@ -146,12 +146,14 @@ static void *produce_main(void *arg)
         return NULL;
 }
 
-/* A sample of worker 0's stage metrics ("name{worker=\"0\",labels}"), 0 when absent. */
+/* A sample of /metrics ("name{labels} v", or "name v" without labels), 0 when absent. The
+ * risk model's series are one copy's (every worker learns the same outcomes). */
 static double sample(const char *text, const char *name, const char *labels)
 {
         char pat[256];
-        int n =
-            snprintf(pat, sizeof pat, "%s{worker=\"0\"%s%s} ", name, labels[0] ? "," : "", labels);
+        /* at a line's start: "# HELP name ..." must not match */
+        int n = labels[0] ? snprintf(pat, sizeof pat, "\n%s{%s} ", name, labels)
+                          : snprintf(pat, sizeof pat, "\n%s ", name);
         const char *at = strstr(text, pat);
         return at ? strtod(at + n, NULL) : 0;
 }
@@ -180,7 +182,7 @@ static void draw_model(demo *d, cf_service *s)
         for (int f = 0; f < 2; f++) {
                 char l[32];
                 snprintf(l, sizeof l, "found=\"%s\"", w[f]);
-                double ps = sample(m.p, "customsflow_risk_model_progressive_probability_sum", l);
+                double ps = sample(m.p, "customsflow_risk_model_progressive_probability", l);
                 mean[f] = n[f] ? (ps - d->last_psum[f]) / (double)n[f] : 0;
                 d->last_psum[f] = ps;
         }

@@ -25,12 +25,22 @@ static const cf_stage_plugin *const registry[] = {
 };
 #define N_STAGES (sizeof(registry) / sizeof(registry[0]))
 
+/* The outcome counters of one input partition (its series, looked up once). */
+typedef struct chain_part {
+        cf_series *processed, *duplicates, *dead_lettered, *flagged;
+} chain_part;
+
 struct cf_chain {
         cf_stage stages[N_STAGES];
         size_t n;
         int32_t partitions; /* logical partitions (cf_chain_set_partitions), 0: off */
         cf_counters k;
         const cf_rule_set *rules; /* published by a stage (detect), else NULL */
+        cf_metrics *reg;
+        cf_metric *f_processed, *f_duplicates, *f_dead_lettered, *f_flagged;
+        cf_series *flags_by_rule[CF_RULES_MAX];
+        chain_part **parts;
+        size_t nparts;
 };
 
 static const cf_rule_set no_rules = {{0}, 0, 0};
@@ -44,8 +54,34 @@ static cf_stage_env make_env(const cf_chain *c, const cf_node *root, const char 
                             .cfg = cf_yaml_path(root, path),
                             .base_dir = base_dir,
                             .pipeline_version = CF_VERSION,
-                            .rules = c->rules};
+                            .rules = c->rules,
+                            .metrics = c->reg};
         return env;
+}
+
+/* The chain's own families: what became of each record, per input partition
+ * (DESIGN §4's accounting), and flags per rule (of the published rule set). */
+static void declare_metrics(cf_chain *c)
+{
+        const char *part = "topic,partition";
+        c->f_processed = cf_metrics_counter(c->reg, "customsflow_records_processed_total",
+                                            "records processed (flagged or not), per input "
+                                            "partition",
+                                            part);
+        c->f_duplicates = cf_metrics_counter(c->reg, "customsflow_records_duplicates_total",
+                                             "records dropped as exact re-deliveries, per input "
+                                             "partition",
+                                             part);
+        c->f_dead_lettered =
+            cf_metrics_counter(c->reg, "customsflow_records_dead_lettered_total",
+                               "records sent to the dead-letter topic, per input partition", part);
+        c->f_flagged = cf_metrics_counter(c->reg, "customsflow_records_flagged_total",
+                                          "processed records flagged, per input partition", part);
+        cf_metric *flags = cf_metrics_counter(c->reg, "customsflow_flags_total",
+                                              "flagged records a rule fired on, per rule", "rule");
+        const cf_rule_set *rules = cf_chain_rules(c);
+        for (int r = 0; r < rules->n && r < CF_RULES_MAX; r++)
+                c->flags_by_rule[r] = cf_metric_series(flags, rules->names[r]);
 }
 
 cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, size_t errstr_size)
@@ -80,6 +116,8 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
                 }
         }
         cf_chain *c = calloc(1, sizeof(*c));
+        if (!c) abort();
+        c->reg = cf_metrics_new();
         for (size_t i = 0; i < N_STAGES; i++) {
                 cf_stage_env env = make_env(c, root, base_dir, registry[i]->name);
                 c->stages[i].p = registry[i];
@@ -95,6 +133,7 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
                 /* the stages after it and the counters name rules by this set */
                 if (registry[i]->rules) c->rules = registry[i]->rules(&c->stages[i]);
         }
+        declare_metrics(c); /* after the stages: flags_total is per published rule */
         return c;
 }
 
@@ -120,6 +159,51 @@ void cf_counters_add_batch(cf_counters *k, const cf_batch *b)
                         break;
                 }
         }
+}
+
+/* The partition's counters, looked up the first time a record of it comes
+ * (the topic label is that record's). */
+static chain_part *part_of(cf_chain *c, const cf_record *r)
+{
+        int32_t p = r->src.partition < 0 ? 0 : r->src.partition;
+        chain_part **pp = (chain_part **)cf_ptrs_slot((void ***)&c->parts, &c->nparts, (size_t)p);
+        if (*pp) return *pp;
+        chain_part *cp = calloc(1, sizeof(*cp));
+        if (!cp) abort();
+        char num[16];
+        snprintf(num, sizeof num, "%d", (int)p);
+        const char *topic = r->src.topic ? r->src.topic : "";
+        cp->processed = cf_metric_series(c->f_processed, topic, num);
+        cp->duplicates = cf_metric_series(c->f_duplicates, topic, num);
+        cp->dead_lettered = cf_metric_series(c->f_dead_lettered, topic, num);
+        cp->flagged = cf_metric_series(c->f_flagged, topic, num);
+        return *pp = cp;
+}
+
+/* Per-partition outcomes and flags per rule into their series. */
+static void count_batch(cf_chain *c, const cf_batch *b, const cf_counters *before)
+{
+        chain_part *cp = NULL;
+        int32_t last = INT32_MIN;
+        for (size_t i = 0; i < b->n; i++) {
+                const cf_record *r = &b->recs[i];
+                if (r->src.partition != last) {
+                        cp = part_of(c, r);
+                        last = r->src.partition;
+                }
+                if (r->status == CF_REC_OK) {
+                        cf_counter_inc(cp->processed);
+                        if (r->flagged) cf_counter_inc(cp->flagged);
+                } else if (r->status == CF_REC_DUPLICATE) {
+                        cf_counter_inc(cp->duplicates);
+                } else {
+                        cf_counter_inc(cp->dead_lettered);
+                }
+        }
+        for (int r = 0; r < CF_RULES_MAX; r++)
+                if (c->k.flags_by_rule[r] != before->flags_by_rule[r] && c->flags_by_rule[r])
+                        cf_counter_add(c->flags_by_rule[r],
+                                       c->k.flags_by_rule[r] - before->flags_by_rule[r]);
 }
 
 void cf_chain_set_partitions(cf_chain *c, int32_t n)
@@ -152,8 +236,49 @@ int cf_chain_process(cf_chain *c, cf_batch *b)
                 /* the first stage decodes the key (exporter_id) */
                 if (!i && c->partitions) assign_partitions(c, b);
         }
+        cf_counters before = c->k;
         cf_counters_add_batch(&c->k, b);
+        count_batch(c, b, &before);
         return 0;
+}
+
+void cf_chain_part_counts(const cf_chain *c, int32_t partition, cf_part_counts *out)
+{
+        memset(out, 0, sizeof *out);
+        if (partition < 0 || (size_t)partition >= c->nparts || !c->parts[partition]) return;
+        const chain_part *cp = c->parts[partition];
+        out->processed = cf_counter_get(cp->processed);
+        out->duplicates = cf_counter_get(cp->duplicates);
+        out->dead_lettered = cf_counter_get(cp->dead_lettered);
+        out->flagged = cf_counter_get(cp->flagged);
+}
+
+void cf_chain_part_counts_rewind(cf_chain *c, int32_t partition, const cf_part_counts *k)
+{
+        if (partition < 0 || (size_t)partition >= c->nparts || !c->parts[partition]) return;
+        chain_part *cp = c->parts[partition];
+        cf_counter_rewind(cp->processed, k->processed);
+        cf_counter_rewind(cp->duplicates, k->duplicates);
+        cf_counter_rewind(cp->dead_lettered, k->dead_lettered);
+        cf_counter_rewind(cp->flagged, k->flagged);
+}
+
+/* Every stage's collect for partition (-1: all). */
+static void collect(cf_chain *c, int32_t partition, int rebase)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (c->stages[i].p->collect)
+                        c->stages[i].p->collect(&c->stages[i], partition, rebase);
+}
+
+void cf_chain_collect(cf_chain *c)
+{
+        collect(c, -1, 0);
+}
+
+cf_metrics *cf_chain_registry(cf_chain *c)
+{
+        return c->reg;
 }
 
 int cf_chain_learn(cf_chain *c, cf_batch *b)
@@ -214,8 +339,8 @@ static cf_stage *frame_stage(cf_chain *c, const unsigned char *name, size_t nl)
         return NULL;
 }
 
-int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
-                     size_t errstr_size)
+static int restore_stages(cf_chain *c, int32_t partition, const void *data, size_t len,
+                          char *errstr, size_t errstr_size)
 {
         const unsigned char *p = data;
         size_t off = 0;
@@ -263,6 +388,16 @@ int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t le
                         return -1;
         }
         return 0;
+}
+
+int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
+                     size_t errstr_size)
+{
+        /* what the old state counted is collected first; the new state is the base */
+        collect(c, partition, 0);
+        int rc = restore_stages(c, partition, data, len, errstr, errstr_size);
+        collect(c, partition, 1);
+        return rc;
 }
 
 /* The replicas: a sealed snapshot (stenc.h: magic, version, length, XXH3-64 checked
@@ -419,25 +554,24 @@ truncated:
 
 void cf_chain_drop(cf_chain *c, int32_t partition)
 {
+        collect(c, partition, 0);
         for (size_t i = 0; i < c->n; i++)
                 if (c->stages[i].p->drop) c->stages[i].p->drop(&c->stages[i], partition);
+        collect(c, partition, 1); /* unsets the partition's gauges */
 }
 
 int cf_chain_reload(cf_chain *c, const cf_node *root, const char *base_dir, char *errstr,
                     size_t errstr_size)
 {
-        for (size_t i = 0; i < c->n; i++) {
+        collect(c, -1, 0);
+        int rc = 0;
+        for (size_t i = 0; i < c->n && !rc; i++) {
                 cf_stage *s = &c->stages[i];
                 cf_stage_env env = make_env(c, root, base_dir, s->p->name);
-                if (s->p->reload && s->p->reload(s, &env, errstr, errstr_size)) return -1;
+                if (s->p->reload && s->p->reload(s, &env, errstr, errstr_size)) rc = -1;
         }
-        return 0;
-}
-
-void cf_chain_metrics(cf_chain *c, cf_buf *out)
-{
-        for (size_t i = 0; i < c->n; i++)
-                if (c->stages[i].p->metrics) c->stages[i].p->metrics(&c->stages[i], out);
+        collect(c, -1, 1);
+        return rc;
 }
 
 const cf_rule_set *cf_chain_rules(const cf_chain *c)
@@ -462,6 +596,10 @@ void cf_chain_destroy(cf_chain *c)
         if (!c) return;
         for (size_t i = c->n; i-- > 0;)
                 if (c->stages[i].p->destroy) c->stages[i].p->destroy(&c->stages[i]);
+        for (size_t i = 0; i < c->nparts; i++)
+                free(c->parts[i]);
+        free(c->parts);
+        cf_metrics_free(c->reg);
         free(c);
 }
 

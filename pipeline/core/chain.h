@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "pipeline/core/keyroute.h" /* cf_partition_of */
+#include "pipeline/core/metrics.h"
 #include "pipeline/core/stage.h"
 
 /** Accounting: in = processed + duplicates + dead_lettered must always hold.
@@ -18,17 +20,24 @@ typedef struct cf_counters {
         uint64_t outcomes_learnt, outcomes_dead_lettered;
 } cf_counters;
 
+/** What the chain made of one input partition's records since it was built (not to be
+ *  confused with inspection outcomes, cf_outcome). */
+typedef struct cf_part_counts {
+        uint64_t processed, duplicates, dead_lettered, flagged;
+} cf_part_counts;
+
 typedef struct cf_chain cf_chain;
 
-/** Build every stage from config root (NULL = defaults); NULL + errstr on error. */
+/**
+ * Build every stage from config root (NULL = defaults); NULL + errstr on error. The chain
+ * owns a metrics registry (cf_chain_registry) where it and its stages declare their series.
+ */
 cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, size_t errstr_size);
 /** Logical partitions for in-process runs (replay --partitions): after the first stage
  * (decode), a record's src.partition becomes the one a Kafka producer keyed by exporter_id
  * picks among n with librdkafka's default partitioner (CRC32 of the key, modulo n); a
  * record decode refused goes by the CRC32 of its bytes. n = 0: partitions are left as set. */
 void cf_chain_set_partitions(cf_chain *c, int32_t n);
-/** The partition of key among n as librdkafka's default partitioner picks it. */
-int32_t cf_partition_of(const void *key, size_t len, int32_t n);
 /** Run the batch through every stage and add it to the counters. */
 int cf_chain_process(cf_chain *c, cf_batch *b);
 /** Run a batch of outcome messages through every stage's learn callback (the outcomes input). */
@@ -71,8 +80,16 @@ void cf_chain_drop(cf_chain *c, int32_t partition);
 /** Reload rules/reference data from a new config; on error nothing changes. */
 int cf_chain_reload(cf_chain *c, const cf_node *root, const char *base_dir, char *errstr,
                     size_t errstr_size);
-/** Append Prometheus text of every stage. */
-void cf_chain_metrics(cf_chain *c, cf_buf *out);
+/** The chain's metrics registry: its stages' series and those of its caller (a worker). */
+cf_metrics *cf_chain_registry(cf_chain *c);
+/** Have every stage store its state-derived values in its series (about once a second). */
+void cf_chain_collect(cf_chain *c);
+/** What became of partition's records (processed, duplicates...), counted per record by the
+ *  chain (zeros if none). */
+void cf_chain_part_counts(const cf_chain *c, int32_t partition, cf_part_counts *out);
+/** exactly_once: set partition's counts back to k, taken earlier by cf_chain_part_counts
+ *  (a transaction aborted: its records are processed again). */
+void cf_chain_part_counts_rewind(cf_chain *c, int32_t partition, const cf_part_counts *k);
 /** The rule names a stage of the chain published (detect's registry; an empty set when
  * none did): the names of cf_counters.flags_by_rule. Owned by the chain. */
 const cf_rule_set *cf_chain_rules(const cf_chain *c);

@@ -27,5 +27,7 @@ int32_t cf_keyroute_partition(cf_keyroute *k, const char *line, size_t len, size
                               int32_t n);
 /** Free the router. */
 void cf_keyroute_free(cf_keyroute *k);
+/** The partition of key among n as librdkafka's default partitioner picks it (chain.c). */
+int32_t cf_partition_of(const void *key, size_t len, int32_t n);
 
 #endif

@@ -5,8 +5,7 @@
 #include <string>
 
 extern "C" {
-#include "pipeline/core/chain.h"
-#include "pipeline/core/keyroute.h"
+#include "pipeline/core/keyroute.h" /* not chain.h: its C11 atomics are not C++ */
 }
 
 struct cf_keyroute {

@@ -17,6 +17,7 @@
 #include "pipeline/core/buf.h"
 #include "pipeline/core/config_map.h"
 #include "pipeline/core/global.h"
+#include "pipeline/core/metrics.h"
 #include "pipeline/core/rule_set.h"
 #include "pipeline/core/yaml_tree.h"
 
@@ -27,6 +28,9 @@ typedef struct cf_stage_env {
         const char *base_dir; /* folder of the config file, for relative paths */
         const char *pipeline_version;
         const cf_rule_set *rules; /* published by an earlier stage (detect's registry), or NULL */
+        /* where the stage declares its metric families at init and looks up its series
+         * (the worker's registry; NULL: series are a sink, nothing is reported) */
+        cf_metrics *metrics;
 } cf_stage_env;
 
 typedef struct cf_stage cf_stage;
@@ -51,8 +55,16 @@ typedef struct cf_stage_plugin {
         void (*drop)(cf_stage *st, int32_t partition);
         /** Re-read rules/reference data (SIGHUP), keeping state; -1 keeps the old. */
         int (*reload)(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size);
-        /** Write Prometheus text lines for this stage's metrics. */
-        void (*metrics)(cf_stage *st, cf_buf *out);
+        /**
+         * Store what the stage's state holds in its metric series: gauges (table sizes, the
+         * current window) are set, or unset for a partition it no longer has; counters kept
+         * in state advance by what changed since the last call (cf_counter_follow).
+         * partition -1: every partition and the stage-wide series; else that one only.
+         * rebase = 1 right after the state was replaced (restore, drop, reload): counters
+         * take the current values as their base instead of counting them. The chain calls
+         * it around restore/drop/reload; the worker about once a second.
+         */
+        void (*collect)(cf_stage *st, int32_t partition, int rebase);
         /** Free ctx. */
         void (*destroy)(cf_stage *st);
         /** Population state shared across partitions (global.h): append the partition's

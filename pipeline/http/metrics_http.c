@@ -1,7 +1,7 @@
 /*
  * metrics_http.c - /metrics (Prometheus text), /healthz and /readyz over
  * libmicrohttpd, on its own polling thread (epoll) (@locality: the HTTP
- * thread; it reads what workers published under cf_service.mtx).
+ * thread; it encodes the metric registries, each under its own lock).
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>

@@ -51,8 +51,8 @@ static int write_chunks(cf_worker *w, int32_t p, const char *prefix, const cf_bu
         }
         if (!rc) rc = cf_worker_wait_acks(w);
         if (!rc) {
-                w->pub.checkpoints++;
-                w->pub.checkpoint_bytes += snap->len;
+                cf_counter_inc(w->m.checkpoints);
+                cf_counter_add(w->m.checkpoint_bytes, snap->len);
         }
         return rc;
 }

@@ -73,7 +73,7 @@ static int checkpoint(cf_worker *w)
                 cf_log(CF_LOG_DEBUG, COMPONENT, "worker %d: model checkpointed (%zu bytes)", w->id,
                        b.len);
         } else {
-                w->pub.checkpoint_errors++;
+                cf_counter_inc(w->m.checkpoint_errors);
         }
         cf_buf_free(&b);
         return rc;
@@ -116,7 +116,7 @@ static void restore(cf_worker *w)
                 cf_chain_global_restore(w->chain, NULL, 0, e2, sizeof e2);
                 for (int p = 0; p < w->out_parts; p++)
                         w->out_next[p] = 0;
-                w->pub.outcome_relearns++;
+                cf_counter_inc(w->m.outcome_relearns);
         } else if (found) {
                 cf_log(CF_LOG_INFO, COMPONENT, "worker %d: model restored (%zu bytes)", w->id,
                        b.len);
@@ -187,7 +187,7 @@ static int learn_fetched(cf_worker *w, int max, int timeout_ms)
                 w->out_dirty = true;
                 for (size_t i = 0; i < b->n && rc >= 0; i++)
                         if (b->recs[i].status == CF_REC_DEAD_LETTER &&
-                            cf_worker_produce_dead_letter(w, &b->recs[i]))
+                            cf_worker_produce_dead_letter(w, &b->recs[i], NULL))
                                 rc = -1;
         }
         for (ssize_t i = 0; i < n; i++)

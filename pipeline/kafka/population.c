@@ -123,11 +123,11 @@ void cf_population_poll(cf_worker *w, int timeout_ms)
                                     .val_len = m->len};
                 if (cf_chain_apply(w->chain, &gm, err, sizeof err)) {
                         /* one bad message must not stop the replica: counted, logged */
-                        w->pub.population_refused++;
+                        cf_counter_inc(w->m.pop_refused);
                         cf_log(CF_LOG_WARN, COMPONENT, "worker %d: %s[%d]@%" PRId64 ": %s", w->id,
                                topic, m->partition, m->offset, err);
                 } else {
-                        w->pub.population_applied++;
+                        cf_counter_inc(w->m.pop_applied);
                 }
                 rd_kafka_message_destroy(m);
                 n++;
@@ -137,7 +137,7 @@ void cf_population_poll(cf_worker *w, int timeout_ms)
                 w->pop.ready = true;
                 cf_log(CF_LOG_INFO, COMPONENT,
                        "worker %d: population state read (%" PRIu64 " messages)", w->id,
-                       w->pub.population_applied);
+                       cf_counter_get(w->m.pop_applied));
         }
 }
 
@@ -165,7 +165,7 @@ int cf_population_start(cf_worker *w)
                         cf_log(CF_LOG_INFO, COMPONENT,
                                "worker %d: reading the population state: %" PRIu64
                                " messages so far",
-                               w->id, w->pub.population_applied);
+                               w->id, cf_counter_get(w->m.pop_applied));
                 }
         }
         w->pop.ready = caught_up(w);
@@ -193,7 +193,7 @@ int cf_population_publish(cf_worker *w, int32_t partition)
                 if (cf_worker_produce(w, topic_of(w, m.stream), RD_KAFKA_PARTITION_UA, k->p, k->len,
                                       m.val, m.val_len, NULL))
                         return -1;
-                w->pub.population_published++;
+                cf_counter_inc(w->m.pop_published);
         }
         return r;
 }

@@ -1,7 +1,6 @@
 /*
  * service.c - the service object: workers (threads), their Kafka clients,
- * start/stop/wait, and the Prometheus text assembled from what each worker
- * publishes.
+ * start/stop/wait, and /metrics: the workers' registries merged.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,7 +8,6 @@
 #include <string.h>
 
 #include "pipeline/core/clock.h"
-#include "pipeline/http/metrics_text.h"
 #include "pipeline/kafka/population.h"
 #include "pipeline/kafka/service_int.h"
 #include "pipeline/kafka/topics.h"
@@ -23,11 +21,12 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
         w->svc = s;
         w->id = id;
         for (int i = 0; i < CF_SVC_MAX_PARTITIONS; i++)
-                w->next_offset[i] = w->committed[i] = w->parts[i].committed = -1;
+                w->next_offset[i] = w->committed[i] = -1;
         /* the chain first: bad rules or reference data must fail `run` before
          * any client is created (and starts connecting) */
         w->chain = cf_chain_new(s->cfg->root, s->cfg->base_dir, errstr, errstr_size);
         if (!w->chain) return -1;
+        cf_worker_metrics_init(w);
         /* producer: idempotent, its delivery reports come back on this worker */
         rd_kafka_conf_t *pc = cf_service_client_conf(s->cfg, sc, s->bootstrap, CF_KAFKA_PRODUCER,
                                                      id, errstr, errstr_size);
@@ -102,13 +101,13 @@ void cf_worker_destroy(cf_worker *w)
                 rd_kafka_flush(w->producer, 5000);
                 rd_kafka_destroy(w->producer);
         }
+        cf_worker_metrics_free(w); /* no delivery report can come any more */
         if (w->chain) cf_chain_destroy(w->chain);
         if (w->reloaded_cfg) {
                 cf_config_free(w->reloaded_cfg);
                 free(w->reloaded_cfg);
         }
         if (w->msgs) cf_batch_destroy(&w->batch); /* initialised together */
-        cf_buf_free(&w->pub.chain_metrics);
         free(w->msgs);
 }
 
@@ -124,6 +123,7 @@ cf_service *cf_service_new(const cf_config *cfg, const char *bootstrap, char *er
         }
         s->bootstrap = bootstrap ? strdup(bootstrap) : NULL;
         pthread_mutex_init(&s->mtx, NULL);
+        cf_service_metrics_init(s);
         s->n_workers = (int)s->sc.workers;
         s->workers = calloc((size_t)s->n_workers, sizeof *s->workers);
         s->pubs = calloc((size_t)s->n_workers, sizeof *s->pubs);
@@ -290,159 +290,26 @@ bool cf_service_ready(cf_service *s)
         return cf_service_state(s, why, sizeof why) == CF_STATE_READY;
 }
 
-static const double lat_bounds_s[CF_LAT_BUCKETS] = {0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
-                                                    0.1,   0.25,  0.5,   1,    2.5,   5};
-
-static void metric_head(cf_buf *b, const char *name, const char *type, const char *help)
-{
-        cf_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 void cf_service_metrics(cf_service *s, cf_buf *b)
 {
-        const char *t = s->sc.topic_in;
+        /* The instance's series first, refreshed here; the chains (and their
+         * registries) live from cf_service_new to cf_service_destroy, which
+         * stops the HTTP thread first. */
         char why[512];
-        cf_svc_state st = cf_service_state(s, why, sizeof why); /* takes the lock itself */
-        metric_head(b, "customsflow_state", "gauge",
-                    "1 for the instance's current state (what /readyz reports)");
-        for (int i = CF_STATE_STARTING; i <= CF_STATE_FAILED; i++)
-                cf_buf_printf(b, "customsflow_state{state=\"%s\"} %d\n",
-                              cf_service_state_name((cf_svc_state)i), i == (int)st);
-        pthread_mutex_lock(&s->mtx);
-        static const char *const names[] = {"in", "processed", "duplicates", "dead_lettered",
-                                            "flagged"};
-        for (int m = 0; m < 5; m++) {
-                char name[96];
-                snprintf(name, sizeof name, "customsflow_records_%s_total", names[m]);
-                metric_head(b, name, "counter", "records per input partition");
-                for (int i = 0; i < s->n_workers; i++)
-                        for (int p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
-                                const cf_worker_pub *w = &s->pubs[i];
-                                if (!w->has_part[p]) continue;
-                                const cf_part_counters *k = &w->parts[p];
-                                uint64_t v = m == 0   ? k->in
-                                             : m == 1 ? k->processed
-                                             : m == 2 ? k->duplicates
-                                             : m == 3 ? k->dead_lettered
-                                                      : k->flagged;
-                                cf_buf_printf(b, "%s{topic=\"%s\",partition=\"%d\"} %" PRIu64 "\n",
-                                              name, t, p, v);
-                        }
-        }
-        metric_head(b, "customsflow_consumer_lag", "gauge",
-                    "high watermark minus next offset to process");
+        cf_svc_state st = cf_service_state(s, why, sizeof why); /* takes s->mtx itself */
+        cf_metrics **regs = malloc((size_t)(s->n_workers + 1) * sizeof(*regs));
+        if (!regs) abort();
+        pthread_mutex_lock(&s->reg_mtx);
+        for (int i = 0; i < CF_SVC_STATES; i++)
+                cf_gauge_set(s->m_state[i], i == (int)st);
+        cf_counter_follow(s->m_auth_errors, &s->auth_seen, atomic_load(&s->auth_errors), 0);
+        size_t n = 0;
+        regs[n++] = s->reg;
         for (int i = 0; i < s->n_workers; i++)
-                for (int p = 0; p < CF_SVC_MAX_PARTITIONS; p++)
-                        if (s->pubs[i].has_part[p] && s->pubs[i].parts[p].lag >= 0)
-                                cf_buf_printf(b,
-                                              "customsflow_consumer_lag{topic=\"%s\",partition="
-                                              "\"%d\"} %" PRId64 "\n",
-                                              t, p, s->pubs[i].parts[p].lag);
-        metric_head(b, "customsflow_flags_total", "counter", "flags per rule");
-        const cf_rule_set *rules = cf_service_rules(s);
-        for (int r = 0; r < rules->n; r++) {
-                uint64_t v = 0;
-                for (int i = 0; i < s->n_workers; i++)
-                        v += s->pubs[i].total.flags_by_rule[r];
-                cf_buf_printf(b, "customsflow_flags_total{rule=\"%s\"} %" PRIu64 "\n",
-                              rules->names[r], v);
-        }
-        metric_head(b, "customsflow_offsets_skipped_total", "counter",
-                    "offsets skipped by offset resets (records deleted before they were read: "
-                    "lost upstream of every other counter)");
-        for (int p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
-                uint64_t v = 0;
-                bool any = false;
-                for (int i = 0; i < s->n_workers; i++) {
-                        v += s->pubs[i].offsets_skipped[p];
-                        any |= s->pubs[i].has_part[p];
-                }
-                if (any || v)
-                        cf_buf_printf(b,
-                                      "customsflow_offsets_skipped_total{topic=\"%s\",partition="
-                                      "\"%d\"} %" PRIu64 "\n",
-                                      t, p, v);
-        }
-        uint64_t viol = 0, outq = 0, commits = 0, cerr = 0, derr = 0, ck = 0, paused = 0;
-        uint64_t ckerr = 0, resets = 0;
-        for (int i = 0; i < s->n_workers; i++) {
-                ckerr += s->pubs[i].checkpoint_errors;
-                resets += s->pubs[i].resets;
-                viol += s->pubs[i].invariant_violations;
-                outq += s->pubs[i].outq;
-                commits += s->pubs[i].commits;
-                cerr += s->pubs[i].commit_errors;
-                derr += s->pubs[i].delivery_errors;
-                ck += s->pubs[i].checkpoints;
-                paused += s->pubs[i].paused;
-        }
-        metric_head(b, "customsflow_invariant_ok", "gauge",
-                    "1 while in = processed + duplicates + dead_lettered held at every commit");
-        cf_buf_printf(b, "customsflow_invariant_ok %d\n", viol == 0);
-        metric_head(b, "customsflow_producer_queue_depth", "gauge", "messages awaiting acks");
-        cf_buf_printf(b, "customsflow_producer_queue_depth %" PRIu64 "\n", outq);
-        metric_head(b, "customsflow_commits_total", "counter", "offset commits");
-        cf_buf_printf(b, "customsflow_commits_total %" PRIu64 "\n", commits);
-        metric_head(b, "customsflow_commit_errors_total", "counter", "failed offset commits");
-        cf_buf_printf(b, "customsflow_commit_errors_total %" PRIu64 "\n", cerr);
-        metric_head(b, "customsflow_delivery_errors_total", "counter", "outputs not delivered");
-        cf_buf_printf(b, "customsflow_delivery_errors_total %" PRIu64 "\n", derr);
-        metric_head(b, "customsflow_checkpoints_total", "counter", "state checkpoints written");
-        cf_buf_printf(b, "customsflow_checkpoints_total %" PRIu64 "\n", ck);
-        uint64_t pp = 0, pa = 0, pr = 0;
-        for (int i = 0; i < s->n_workers; i++) {
-                pp += s->pubs[i].population_published;
-                pa += s->pubs[i].population_applied;
-                pr += s->pubs[i].population_refused;
-        }
-        metric_head(b, "customsflow_population_messages_total", "counter",
-                    "population-state messages published (contributions, certificate uses), "
-                    "applied to the workers' replicas, refused as malformed");
-        cf_buf_printf(b,
-                      "customsflow_population_messages_total{result=\"published\"} %" PRIu64
-                      "\ncustomsflow_population_messages_total{result=\"applied\"} %" PRIu64
-                      "\ncustomsflow_population_messages_total{result=\"refused\"} %" PRIu64 "\n",
-                      pp, pa, pr);
-        metric_head(b, "customsflow_checkpoint_errors_total", "counter",
-                    "failed state checkpoints (offsets of the partition not committed; retried)");
-        cf_buf_printf(b, "customsflow_checkpoint_errors_total %" PRIu64 "\n", ckerr);
-        metric_head(b, "customsflow_offset_resets_total", "counter",
-                    "positions out of range reset by auto.offset.reset");
-        cf_buf_printf(b, "customsflow_offset_resets_total %" PRIu64 "\n", resets);
-        metric_head(b, "customsflow_kafka_auth_errors_total", "counter",
-                    "Kafka authentication, authorization and TLS failures");
-        cf_buf_printf(b, "customsflow_kafka_auth_errors_total %" PRIu64 "\n",
-                      (uint64_t)atomic_load(&s->auth_errors));
-        metric_head(b, "customsflow_backpressure_pauses_total", "counter",
-                    "times fetching was paused waiting for output acks");
-        cf_buf_printf(b, "customsflow_backpressure_pauses_total %" PRIu64 "\n", paused);
-        metric_head(b, "customsflow_batch_seconds", "histogram",
-                    "batch latency: consume to every output acknowledged");
-        uint64_t cum = 0, count = 0;
-        double sum = 0;
-        for (int k = 0; k <= CF_LAT_BUCKETS; k++) {
-                for (int i = 0; i < s->n_workers; i++)
-                        cum += s->pubs[i].lat_bucket[k];
-                if (k < CF_LAT_BUCKETS)
-                        cf_buf_printf(b,
-                                      "customsflow_batch_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-                                      lat_bounds_s[k], cum);
-        }
-        for (int i = 0; i < s->n_workers; i++) {
-                count += s->pubs[i].batches;
-                sum += s->pubs[i].lat_sum_s;
-        }
-        cf_buf_printf(b, "customsflow_batch_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-        cf_buf_printf(
-            b, "customsflow_batch_seconds_sum %.6f\ncustomsflow_batch_seconds_count %" PRIu64 "\n",
-            sum, count);
-        cf_buf *per = malloc((size_t)s->n_workers * sizeof(*per));
-        if (!per) abort();
-        for (int i = 0; i < s->n_workers; i++)
-                per[i] = s->pubs[i].chain_metrics;
-        cf_metrics_merge_workers(b, per, s->n_workers);
-        free(per);
-        pthread_mutex_unlock(&s->mtx);
+                if (s->workers[i].chain) regs[n++] = cf_chain_registry(s->workers[i].chain);
+        cf_metrics_encode(b, regs, n);
+        pthread_mutex_unlock(&s->reg_mtx);
+        free(regs);
 }
 
 void cf_service_destroy(cf_service *s)
@@ -451,12 +318,11 @@ void cf_service_destroy(cf_service *s)
         cf_metrics_http_stop(s);
         for (int i = 0; i < s->n_workers; i++)
                 cf_worker_destroy(&s->workers[i]);
-        for (int i = 0; i < s->n_workers; i++)
-                cf_buf_free(&s->pubs[i].chain_metrics);
         free(s->workers);
         free(s->pubs);
         free(s->bootstrap);
         cf_service_cfg_free(&s->sc);
         pthread_mutex_destroy(&s->mtx);
+        cf_service_metrics_free(s);
         free(s);
 }

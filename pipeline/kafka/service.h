@@ -53,13 +53,6 @@ typedef struct cf_service_cfg {
         int64_t chunk_bytes, outcomes_interval_ms;
 } cf_service_cfg;
 
-/** Per-partition accounting: in = processed + duplicates + dead_lettered. */
-typedef struct cf_part_counters {
-        uint64_t in, processed, duplicates, dead_lettered, flagged;
-        int64_t committed; /* last committed offset (next to read), -1 none */
-        int64_t lag;       /* high watermark - next offset, -1 unknown */
-} cf_part_counters;
-
 typedef struct cf_service cf_service;
 
 /** Called on a worker thread for every flagged record (the demo's live view). */
@@ -119,7 +112,8 @@ void cf_service_set_flag_hook(cf_service *s, cf_flag_hook hook, void *opaque);
 void cf_service_set_metrics_listen(cf_service *s, const char *listen);
 /** The bound metrics address ("127.0.0.1:9464"), or "" when disabled. */
 const char *cf_service_metrics_addr(const cf_service *s);
-/** Append the Prometheus text of the service (what /metrics serves). */
+/** Append the Prometheus text of the service (what /metrics serves): every worker's
+ *  registry merged, one series per label set. @locality: any thread */
 void cf_service_metrics(cf_service *s, cf_buf *out);
 /** Ready: a worker has been assigned partitions and restored their state. */
 bool cf_service_ready(cf_service *s);

@@ -10,6 +10,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "pipeline/core/accounting.h"
 #include "pipeline/core/batch.h"
 #include "pipeline/core/chain.h"
 #include "pipeline/core/config.h"
@@ -17,27 +18,51 @@
 #include "pipeline/kafka/kafka_conf.h"
 #include "pipeline/kafka/service.h"
 
-#define CF_LAT_BUCKETS   12
 #define CF_OUT_MAX_PARTS 64 /* partitions of the outcomes topic read (one is the advice) */
 
-/** What a worker publishes for /metrics (copied under cf_service.mtx). */
+/** What a worker publishes for cf_service_counters (copied under cf_service.mtx). */
 typedef struct cf_worker_pub {
-        cf_part_counters parts[CF_SVC_MAX_PARTITIONS];
-        bool has_part[CF_SVC_MAX_PARTITIONS];
         cf_counters total;
-        uint64_t batches, lat_bucket[CF_LAT_BUCKETS + 1];
-        double lat_sum_s;
-        uint64_t outq, commits, commit_errors, invariant_violations, delivery_errors;
-        uint64_t checkpoints, checkpoint_bytes, restores, checkpoint_errors;
-        uint64_t population_published, population_applied, population_refused;
-        uint64_t paused;
-        uint64_t resets, offsets_skipped[CF_SVC_MAX_PARTITIONS]; /* by offset resets */
-        uint64_t outcome_relearns; /* model checkpoints not usable: re-learnt from the start */
-        int64_t max_lag;           /* of the assigned partitions, -1 unknown */
-        cf_buf chain_metrics;      /* Prometheus text of the worker's stages */
-        bool assigned;             /* got partitions and restored their state */
-        bool population_ready;     /* read the population topics up to their ends at start */
+        int64_t max_lag;       /* of the assigned partitions, -1 unknown (for /readyz) */
+        bool assigned;         /* got partitions and restored their state */
+        bool population_ready; /* read the population topics up to their ends at start */
 } cf_worker_pub;
+
+/** One input partition's runtime series and accounting in a worker. */
+typedef struct cf_worker_part {
+        cf_series *in, *lag, *skipped; /* NULL until first assigned */
+        cf_offset_range range;         /* offsets delivered since assigned */
+        cf_part_counts base;           /* the chain's counts of it when assigned */
+} cf_worker_part;
+
+/** exactly_once: a partition's counts at its last commit, given back when a
+ *  transaction aborts (its records are processed again). */
+typedef struct cf_worker_part_mark {
+        uint64_t in;           /* customsflow_records_in_total */
+        cf_offset_range range; /* the accounting's consumed offsets */
+        cf_part_counts counts; /* the chain's processed, duplicates, dead letters, flagged */
+} cf_worker_part_mark;
+
+/** The outputs of one batch awaiting delivery reports (consume -> acked latency). */
+typedef struct cf_batch_ack {
+        double t0;        /* cf_mono_s() when the batch was consumed */
+        uint32_t pending; /* outputs produced and not yet reported */
+        bool open;        /* the batch is still producing */
+        bool failed;      /* an output was not delivered */
+        struct cf_batch_ack *next_free;
+} cf_batch_ack;
+
+/** A worker's runtime series, in its chain's registry (worker_metrics.c). */
+typedef struct cf_worker_metrics {
+        cf_metric *f_in, *f_lag, *f_skipped;
+        cf_series *invariant_ok, *outq, *commits, *commit_errors, *delivery_errors;
+        cf_series *checkpoints, *checkpoint_bytes, *checkpoint_errors, *restores, *pauses;
+        cf_series *resets, *outcome_relearns;
+        cf_series *pop_published, *pop_applied, *pop_refused; /* population messages */
+        cf_series *batch_processed, *batch_acked;             /* histograms, seconds */
+        cf_batch_ack *free_acks, **all_acks;
+        size_t n_acks;
+} cf_worker_metrics;
 
 #define CF_POP_MAX_PARTS 512 /* partitions of the two population topics together */
 
@@ -71,7 +96,8 @@ typedef struct cf_worker {
         int64_t next_offset[CF_SVC_MAX_PARTITIONS]; /* processed up to (exclusive), -1 none */
         int64_t committed[CF_SVC_MAX_PARTITIONS];
         bool dirty[CF_SVC_MAX_PARTITIONS]; /* processed since last checkpoint */
-        cf_part_counters parts[CF_SVC_MAX_PARTITIONS];
+        cf_worker_part parts[CF_SVC_MAX_PARTITIONS];
+        cf_worker_metrics m;
         int64_t last_commit_ms, last_flush_ms, last_pub_ms;
         atomic_uint_fast64_t delivery_failed; /* delivery reports with an error */
         atomic_bool fatal;
@@ -103,10 +129,12 @@ typedef struct cf_worker {
         atomic_bool fenced; /* another process took over this worker's transactional.id */
         int64_t rewind_to[CF_SVC_MAX_PARTITIONS]; /* committed position of a partition touched
                                                      since the last commit, -1 untouched */
-        cf_part_counters parts_committed[CF_SVC_MAX_PARTITIONS]; /* counters at that commit */
+        cf_worker_part_mark parts_committed[CF_SVC_MAX_PARTITIONS]; /* counts at that commit */
         cf_buf *snap_committed, *snap_pending; /* per partition: state at the last commit, and
                                                   the one written in the open transaction */
 } cf_worker;
+
+#define CF_SVC_STATES 6 /* values of cf_svc_state */
 
 struct cf_service {
         cf_service_cfg sc;
@@ -131,6 +159,12 @@ struct cf_service {
         void *http; /* struct MHD_Daemon */
         char metrics_addr[64];
         int64_t started_ms; /* monotonic */
+        /* the instance's own series (state, auth errors), beside the workers' registries;
+         * written by the thread encoding /metrics, one at a time (reg_mtx) */
+        cf_metrics *reg;
+        pthread_mutex_t reg_mtx;
+        cf_series *m_state[CF_SVC_STATES], *m_auth_errors;
+        uint64_t auth_seen;
         /* for benches: read without the service lock, updated after every batch */
         atomic_uint_fast64_t in_acked;      /* records whose outputs were all acked */
         atomic_int_fast64_t first_batch_ms; /* start of the first non-empty batch, 0 none */
@@ -151,6 +185,7 @@ typedef enum cf_svc_state {
         CF_STATE_DRAINING, /* stop requested: finishing, committing, leaving */
         CF_STATE_FAILED,
 } cf_svc_state;
+_Static_assert(CF_STATE_FAILED + 1 == CF_SVC_STATES, "CF_SVC_STATES counts cf_svc_state");
 /** The state, with a human reason for a non-ready one. @locality: any thread */
 cf_svc_state cf_service_state(cf_service *s, char *why, size_t why_size);
 /** Its name ("starting", "restoring", "ready", "degraded", "draining", "failed"). */
@@ -206,8 +241,9 @@ int cf_changelog_write_global(cf_worker *w, const cf_buf *blob);
 /** Read the newest global state checkpoint into out (*found false: none); -1 on a read
  *  failure. @locality: worker thread */
 int cf_changelog_read_global(cf_worker *w, cf_buf *out, bool *found);
-/** Produce r to the dead-letter topic (original bytes and key, reason in headers). */
-int cf_worker_produce_dead_letter(cf_worker *w, const cf_record *r);
+/** Produce r to the dead-letter topic (original bytes and key, reason in headers); ack: the
+ *  batch it belongs to (NULL: none, not in the acknowledged latency). */
+int cf_worker_produce_dead_letter(cf_worker *w, const cf_record *r, cf_batch_ack *ack);
 
 /** exactly_once: make w's producer transactional (worker start; fences the previous
  *  incarnation); -1 and w->fatal on error. Nothing in at_least_once. */
@@ -251,6 +287,34 @@ int cf_outcomes_poll(cf_worker *w);
 int cf_outcomes_checkpoint(cf_worker *w, bool force);
 /** Close and free the outcomes consumer. */
 void cf_outcomes_destroy(cf_worker *w);
+
+/** The instance's own registry (state, auth errors) and its lock. @locality: main thread */
+void cf_service_metrics_init(struct cf_service *s);
+/** Free it (after the HTTP thread stopped). */
+void cf_service_metrics_free(struct cf_service *s);
+/** Declare the worker's runtime families in its chain's registry. @locality: main thread */
+void cf_worker_metrics_init(cf_worker *w);
+/** Free the batch-ack pool (after the producer is destroyed). */
+void cf_worker_metrics_free(cf_worker *w);
+/** Partition p assigned: its series, an empty offset range, the chain's counts as base. */
+void cf_worker_metrics_assign(cf_worker *w, int32_t p);
+/** Partition p revoked: its lag is no longer this worker's to report. */
+void cf_worker_metrics_revoke(cf_worker *w, int32_t p);
+/** Refresh gauges (lag, producer queue) and the stages' state-derived series; returns the
+ *  largest lag of the assigned partitions (-1 unknown). */
+int64_t cf_worker_metrics_refresh(cf_worker *w);
+/** Check DESIGN §4's invariant for p at commit; false (and logged) on a violation. */
+bool cf_worker_metrics_check(cf_worker *w, int32_t p);
+/** exactly_once: remember p's counts as committed (assignment, transaction commit). */
+void cf_worker_metrics_mark(cf_worker *w, int32_t p);
+/** exactly_once: give p's counts back to the last mark (transaction aborted). */
+void cf_worker_metrics_rewind(cf_worker *w, int32_t p);
+/** A batch consumed at t0 (cf_mono_s) starts producing; its outputs carry the result. */
+cf_batch_ack *cf_batch_ack_open(cf_worker *w, double t0);
+/** The batch produced everything; released here when nothing is pending. */
+void cf_batch_ack_close(cf_worker *w, cf_batch_ack *a);
+/** A delivery report for an output of a (observes consume -> acked at the last). */
+void cf_batch_ack_report(cf_worker *w, cf_batch_ack *a, bool ok);
 
 /** Start the HTTP endpoint; -1 + errstr. @locality: main thread */
 int cf_metrics_http_start(struct cf_service *s, char *errstr, size_t errstr_size);

@@ -120,7 +120,6 @@ void cf_txn_snapshot_restored(cf_worker *w, int32_t p, const void *data, size_t 
         if (len) cf_buf_put(&w->snap_committed[p], data, len);
         w->snap_pending[p].len = 0;
         w->rewind_to[p] = -1;
-        w->parts_committed[p] = w->parts[p];
 }
 
 /* Every partition touched since the last commit gets back its committed state,
@@ -142,7 +141,7 @@ static void rewind_parts(cf_worker *w)
                                  err);
                         atomic_store(&w->fatal, true);
                 }
-                w->parts[p] = w->parts_committed[p];
+                cf_worker_metrics_rewind(w, p);
                 w->dirty[p] = false;
                 if (w->rewind_to[p] < 0) continue; /* no record since the commit */
                 w->next_offset[p] = w->rewind_to[p];
@@ -176,7 +175,7 @@ void cf_txn_abort(cf_worker *w, const char *why)
 {
         if (!eos(w)) return;
         cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: aborting the transaction: %s", w->id, why);
-        w->pub.commit_errors++; /* an aborted transaction is a failed commit */
+        cf_counter_inc(w->m.commit_errors); /* an aborted transaction is a failed commit */
         if (w->in_txn) {
                 rd_kafka_error_t *e;
                 while ((e = rd_kafka_abort_transaction(w->producer, TXN_WAIT_MS)) &&
@@ -242,7 +241,7 @@ int cf_txn_commit(cf_worker *w, rd_kafka_topic_partition_list_t *l)
                 w->snap_committed[p] = w->snap_pending[p];
                 w->snap_pending[p] = t;
                 w->snap_pending[p].len = 0;
-                w->parts_committed[p] = w->parts[p];
+                cf_worker_metrics_mark(w, p);
                 w->rewind_to[p] = -1;
         }
         /* The offsets committed in the transaction once more through the consumer:

@@ -33,9 +33,6 @@
 
 #define COMPONENT "worker"
 
-static const int64_t lat_bounds_ms[CF_LAT_BUCKETS] = {1,   2,   5,   10,   25,   50,
-                                                      100, 250, 500, 1000, 2500, 5000};
-
 /* ---- librdkafka callbacks ---- */
 
 void cf_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -49,9 +46,12 @@ void cf_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
                         cf_service_kafka_error(w->svc, rd_kafka_name(rk), m->err,
                                                rd_kafka_err2str(m->err));
                 atomic_fetch_add(&w->delivery_failed, 1);
+                cf_counter_inc(w->m.delivery_errors);
                 cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: output to %s not delivered: %s", w->id,
                        rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
         }
+        /* outputs carry their batch (changelog records carry nothing) */
+        if (m->_private) cf_batch_ack_report(w, m->_private, !m->err);
 }
 
 void cf_worker_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -109,7 +109,7 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 w->reset_pending[p] = false;
                 w->reset_from[p] = INT64_MIN;
                 w->dirty[p] = false;
-                w->pub.restores++;
+                cf_worker_metrics_assign(w, p);
         }
         rd_kafka_assign(w->consumer, parts);
         w->pub.assigned = true;
@@ -136,6 +136,7 @@ static void on_revoke(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 int32_t p = parts->elems[i].partition;
                 if (!part_ok(p) || !w->assigned[p]) continue;
                 cf_chain_drop(w->chain, p);
+                cf_worker_metrics_revoke(w, p);
                 w->assigned[p] = false;
         }
         rd_kafka_assign(w->consumer, NULL);
@@ -155,8 +156,10 @@ void cf_worker_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- producing ---- */
 
+/* Produce a copy of the message; ack (NULL: none) is the batch it belongs to. */
 static int produce(cf_worker *w, const char *topic, int32_t partition, const void *key,
-                   size_t key_len, const void *val, size_t val_len, rd_kafka_headers_t *hdrs)
+                   size_t key_len, const void *val, size_t val_len, rd_kafka_headers_t *hdrs,
+                   cf_batch_ack *ack)
 {
         if (cf_txn_begin(w)) return -1; /* exactly_once: everything produced is in one */
         for (;;) {
@@ -164,8 +167,11 @@ static int produce(cf_worker *w, const char *topic, int32_t partition, const voi
                     w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
                     RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)val, val_len),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                    RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
-                if (!e) return 0;
+                    RD_KAFKA_V_OPAQUE(ack), RD_KAFKA_V_END);
+                if (!e) {
+                        if (ack) ack->pending++;
+                        return 0;
+                }
                 if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         if (hdrs) rd_kafka_headers_destroy(hdrs);
                         cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: produce to %s: %s", w->id,
@@ -180,10 +186,10 @@ static int produce(cf_worker *w, const char *topic, int32_t partition, const voi
 int cf_worker_produce(cf_worker *w, const char *topic, int32_t partition, const void *key,
                       size_t key_len, const void *val, size_t val_len, rd_kafka_headers_t *hdrs)
 {
-        return produce(w, topic, partition, key, key_len, val, val_len, hdrs);
+        return produce(w, topic, partition, key, key_len, val, val_len, hdrs, NULL);
 }
 
-int cf_worker_produce_dead_letter(cf_worker *w, const cf_record *r)
+int cf_worker_produce_dead_letter(cf_worker *w, const cf_record *r, cf_batch_ack *ack)
 {
         rd_kafka_headers_t *h = rd_kafka_headers_new(5);
         char num[32];
@@ -197,26 +203,36 @@ int cf_worker_produce_dead_letter(cf_worker *w, const cf_record *r)
         /* the input key, as Kafka Connect's DLQ keeps it (exporter_id: one
          * exporter's dead letters stay together and in order) */
         return produce(w, w->svc->sc.topic_dlq, RD_KAFKA_PARTITION_UA, r->src.key, r->src.key_len,
-                       r->data, r->len, h);
+                       r->data, r->len, h, ack);
 }
 
-static int produce_outputs(cf_worker *w, cf_batch *b)
+static int produce_all(cf_worker *w, cf_batch *b, cf_batch_ack *ack)
 {
         const cf_service_cfg *sc = &w->svc->sc;
         for (size_t i = 0; i < b->n_outs; i++) {
                 const cf_output *o = &b->outs[i];
                 const char *topic = o->kind == CF_OUT_FLAG ? sc->topic_flags : sc->topic_stats;
                 if (produce(w, topic, RD_KAFKA_PARTITION_UA, b->out.p + o->key_off, o->key_len,
-                            b->out.p + o->val_off, o->val_len, NULL))
+                            b->out.p + o->val_off, o->val_len, NULL, ack))
                         return -1;
         }
         for (size_t i = 0; i < b->n; i++) {
                 const cf_record *r = &b->recs[i];
-                if (r->status == CF_REC_DEAD_LETTER && cf_worker_produce_dead_letter(w, r))
+                if (r->status == CF_REC_DEAD_LETTER && cf_worker_produce_dead_letter(w, r, ack))
                         return -1;
                 if (r->flagged && w->svc->flag_hook) w->svc->flag_hook(w->svc->flag_opaque, r);
         }
         return 0;
+}
+
+/* Produce the batch's outputs; t0 (cf_mono_s) is when it was consumed, for
+ * the consume -> acknowledged latency its delivery reports observe. */
+static int produce_outputs(cf_worker *w, cf_batch *b, double t0)
+{
+        cf_batch_ack *ack = cf_batch_ack_open(w, t0);
+        int rc = produce_all(w, b, ack);
+        cf_batch_ack_close(w, ack);
+        return rc;
 }
 
 static void set_paused(cf_worker *w, bool pause)
@@ -249,7 +265,7 @@ static int wait_outq(cf_worker *w, int limit)
                 if (!paused && cf_mono_ms() - t0 > 200) {
                         set_paused(w, true);
                         paused = true;
-                        w->pub.paused++;
+                        cf_counter_inc(w->m.pauses);
                 }
         }
         if (paused) set_paused(w, false);
@@ -303,9 +319,9 @@ static void commit_done(cf_worker *w, const rd_kafka_topic_partition_list_t *l)
         for (int i = 0; i < l->cnt; i++) {
                 int32_t p = l->elems[i].partition;
                 w->dirty[p] = false;
-                w->parts[p].committed = w->committed[p] = l->elems[i].offset;
+                w->committed[p] = l->elems[i].offset;
         }
-        w->pub.commits++;
+        cf_counter_inc(w->m.commits);
 }
 
 /* Checkpoint and commit the partitions in only (NULL: every assigned one) that
@@ -334,7 +350,7 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
                 if (w->svc->sc.changelog && cf_changelog_write(w, p)) {
                         /* counted, retried at the next commit; /readyz turns 503 once
                          * pipeline.failures_not_ready happen in a row */
-                        w->pub.checkpoint_errors++;
+                        cf_counter_inc(w->m.checkpoint_errors);
                         if (w->svc->sc.eos) {
                                 rd_kafka_topic_partition_list_destroy(l);
                                 return cf_txn_failed(w, "a checkpoint failed");
@@ -346,15 +362,7 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
                                w->id, p);
                         continue;
                 }
-                const cf_part_counters *k = &w->parts[p];
-                if (k->in != k->processed + k->duplicates + k->dead_lettered) {
-                        w->pub.invariant_violations++;
-                        cf_log(CF_LOG_ERROR, COMPONENT,
-                               "worker %d: partition %d: accounting invariant broken: in %" PRIu64
-                               " != processed %" PRIu64 " + duplicates %" PRIu64
-                               " + dead_lettered %" PRIu64,
-                               w->id, p, k->in, k->processed, k->duplicates, k->dead_lettered);
-                }
+                cf_worker_metrics_check(w, p);
                 rd_kafka_topic_partition_list_add(l, w->svc->sc.topic_in, p)->offset =
                     w->next_offset[p];
         }
@@ -372,7 +380,7 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
                 rd_kafka_resp_err_t e = commit_wait(w, l);
                 if (e) {
                         /* offsets stay uncommitted: the next commit covers them */
-                        w->pub.commit_errors++;
+                        cf_counter_inc(w->m.commit_errors);
                         failed = true;
                         cf_log(CF_LOG_WARN, COMPONENT, "worker %d: commit failed: %s", w->id,
                                rd_kafka_err2str(e));
@@ -392,33 +400,16 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
 
 /* ---- one batch ---- */
 
-static void account(cf_worker *w, const cf_batch *b)
+/* The batch's offsets are processed and its outputs produced: committable
+ * once acknowledged. (What became of each record the chain counted.) */
+static void advance(cf_worker *w, const cf_batch *b)
 {
         for (size_t i = 0; i < b->n; i++) {
                 const cf_record *r = &b->recs[i];
-                cf_part_counters *k = &w->parts[r->src.partition];
-                k->in++;
-                if (r->status == CF_REC_OK)
-                        k->processed++;
-                else if (r->status == CF_REC_DUPLICATE)
-                        k->duplicates++;
-                else
-                        k->dead_lettered++;
-                if (r->flagged) k->flagged++;
                 if (r->src.offset + 1 > w->next_offset[r->src.partition])
                         w->next_offset[r->src.partition] = r->src.offset + 1;
                 w->dirty[r->src.partition] = true;
         }
-}
-
-static void observe_latency(cf_worker *w, int64_t ms)
-{
-        int i = 0;
-        while (i < CF_LAT_BUCKETS && ms > lat_bounds_ms[i])
-                i++;
-        w->pub.lat_bucket[i]++;
-        w->pub.lat_sum_s += (double)ms / 1000.0;
-        w->pub.batches++;
 }
 
 /* Unacknowledged outputs above which a worker stops consuming until they drop
@@ -458,8 +449,8 @@ static void offset_reset(cf_worker *w, const rd_kafka_message_t *m)
                  * re-assignment) is one loss, counted once */
                 if (w->reset_from[p] != m->offset) {
                         w->reset_from[p] = m->offset;
-                        w->pub.resets++;
-                        w->pub.offsets_skipped[p] += (uint64_t)skipped;
+                        cf_counter_inc(w->m.resets);
+                        cf_counter_add(w->parts[p].skipped, (uint64_t)skipped);
                         cf_log(CF_LOG_ERROR, COMPONENT,
                                "worker %d: partition %d: position %" PRId64 " is out of range "
                                "[%" PRId64 ", %" PRId64 "): reset to %" PRId64
@@ -529,6 +520,7 @@ static int run_batch(cf_worker *w)
                                                  (size_t)sc->batch_size);
         if (n < 0) return 0;
         int64_t t0 = cf_mono_ms();
+        double t0s = cf_mono_s();
         cf_batch *b = &w->batch;
         cf_batch_reset(b);
         b->now_ms = cf_now_ms(); /* wall clock: stages stamp processed_at with it */
@@ -541,6 +533,10 @@ static int run_batch(cf_worker *w)
                 /* fetched before a revoke: the new owner will process it */
                 if (!part_ok(m->partition) || !w->assigned[m->partition]) continue;
                 cf_txn_touch(w, m->partition, m->offset); /* before the chain sees it */
+                /* consumed: counted here, before the chain, from the offsets */
+                cf_worker_part *wp = &w->parts[m->partition];
+                cf_offset_range_add(&wp->range, m->offset);
+                cf_counter_inc(wp->in);
                 cf_record *r = cf_batch_add(b, m->payload, m->len);
                 r->src.topic = sc->topic_in;
                 r->src.partition = m->partition;
@@ -562,62 +558,37 @@ static int run_batch(cf_worker *w)
                  * ack before it commits (Kafka Streams' flush-then-commit), so
                  * batches overlap with the broker's round trips. A full queue
                  * is backpressure: wait it down, pausing the partitions. */
-                if (produce_outputs(w, b) ||
-                    (rd_kafka_outq_len(w->producer) > OUTQ_HIGH && wait_outq(w, OUTQ_HIGH / 2))) {
+                if (produce_outputs(w, b, t0s)) {
                         rc = -1;
                 } else {
-                        account(w, b);
-                        observe_latency(w, cf_mono_ms() - t0);
-                        atomic_fetch_add(&w->svc->in_acked, b->n);
+                        cf_histogram_observe(w->m.batch_processed, cf_mono_s() - t0s);
+                        if (rd_kafka_outq_len(w->producer) > OUTQ_HIGH &&
+                            wait_outq(w, OUTQ_HIGH / 2)) {
+                                rc = -1;
+                        } else {
+                                advance(w, b);
+                                atomic_fetch_add(&w->svc->in_acked, b->n);
+                        }
                 }
         }
         for (ssize_t i = 0; i < n; i++)
                 rd_kafka_message_destroy(w->msgs[i]);
-        if (rc >= 0) apply_resets(w); /* after account(): next_offset is exact */
+        if (rc >= 0) apply_resets(w); /* after advance(): next_offset is exact */
         return rc;
 }
 
-/* Copy what /metrics shows, under the service lock, about once a second. */
+/* About once a second: refresh the gauges /metrics shows (its counters are
+ * current) and publish the totals cf_service_counters sums, under the service lock. */
 static void publish(cf_worker *w, bool force)
 {
         int64_t now = cf_mono_ms();
         if (!force && now - w->last_pub_ms < 1000) return;
         w->last_pub_ms = now;
-        cf_worker_pub *p = &w->pub;
-        cf_counters tot = {0};
-        int64_t max_lag = -1;
-        for (int32_t i = 0; i < CF_SVC_MAX_PARTITIONS; i++) {
-                cf_part_counters *k = &w->parts[i];
-                p->has_part[i] = w->assigned[i] || k->in;
-                if (!p->has_part[i]) continue;
-                int64_t lo = -1, hi = -1;
-                k->lag = -1;
-                if (w->assigned[i] &&
-                    !rd_kafka_get_watermark_offsets(w->consumer, w->svc->sc.topic_in, i, &lo,
-                                                    &hi) &&
-                    hi >= 0)
-                        k->lag = hi - (w->next_offset[i] >= 0
-                                           ? w->next_offset[i]
-                                           : (w->committed[i] >= 0 ? w->committed[i] : lo));
-                if (k->lag > max_lag) max_lag = k->lag;
-                p->parts[i] = *k;
-        }
-        p->max_lag = max_lag;
-        const cf_counters *ck = cf_chain_counters(w->chain);
-        tot = *ck;
-        p->total = tot;
-        p->outq = (uint64_t)rd_kafka_outq_len(w->producer);
-        p->population_ready = w->pop.ready;
-        p->delivery_errors = atomic_load(&w->delivery_failed);
-        p->chain_metrics.len = 0;
-        cf_chain_metrics(w->chain, &p->chain_metrics);
+        w->pub.max_lag = cf_worker_metrics_refresh(w);
+        w->pub.total = *cf_chain_counters(w->chain);
+        w->pub.population_ready = w->pop.ready;
         pthread_mutex_lock(&w->svc->mtx);
-        cf_worker_pub *dst = &w->svc->pubs[w->id];
-        cf_buf keep = dst->chain_metrics;
-        *dst = *p;
-        dst->chain_metrics = keep;
-        dst->chain_metrics.len = 0;
-        cf_buf_put(&dst->chain_metrics, p->chain_metrics.p, p->chain_metrics.len);
+        w->svc->pubs[w->id] = w->pub;
         pthread_mutex_unlock(&w->svc->mtx);
 }
 
@@ -759,7 +730,8 @@ void *cf_worker_main(void *arg)
                         commit_parts(w, NULL);
                 }
                 /* serve the producer's error callback (authentication failures)
-                 * even while no output is produced */
+                 * even while no output is produced, and delivery reports as they
+                 * come (customsflow_batch_seconds: consume -> acknowledged) */
                 rd_kafka_poll(w->producer, 0);
                 maybe_reload(w);
                 publish(w, false);
@@ -772,7 +744,7 @@ void *cf_worker_main(void *arg)
                 cf_batch_reset(&w->batch);
                 w->batch.now_ms = cf_now_ms();
                 cf_chain_flush(w->chain, &w->batch, w->batch.now_ms, 1);
-                if (!produce_outputs(w, &w->batch) && !cf_worker_wait_acks(w)) {
+                if (!produce_outputs(w, &w->batch, cf_mono_s()) && !cf_worker_wait_acks(w)) {
                         cf_outcomes_checkpoint(w, true);
                         commit_parts(w, NULL);
                 }

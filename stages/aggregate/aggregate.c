@@ -100,8 +100,14 @@ typedef struct agg_ctx {
         agg_part **parts;
         size_t nparts;
         cf_agg_scratch scratch;
-        cf_agg_pool pool; /* emitted windows for reuse */
+        cf_agg_pool pool;   /* emitted windows for reuse */
+        cf_metric *fam[16]; /* per partition, in agg_metric_defs order */
+        cf_series *pool_bytes;
+        struct agg_pm **pm; /* by partition number */
+        size_t npm;
 } agg_ctx;
+
+static void declare_metrics(agg_ctx *x, cf_metrics *m);
 
 static agg_part **part_slot(agg_ctx *x, int32_t partition)
 {
@@ -406,6 +412,7 @@ static int agg_init(cf_stage *st, const cf_stage_env *env, char *errstr, size_t 
         /* without a rule set (no detect before it) no flag can name a rule */
         static const cf_rule_set no_rules = {{0}, 0, 0};
         x->rules = env->rules ? env->rules : &no_rules;
+        declare_metrics(x, env->metrics);
         if (cf_config_map_apply(agg_map, "stages.aggregate", env->cfg, env->base_dir, &x->cfg,
                                 errstr, errstr_size) ||
             cfg_check(&x->cfg, errstr, errstr_size))
@@ -561,47 +568,144 @@ static void agg_drop(cf_stage *st, int32_t partition)
         *pp = NULL;
 }
 
-static void agg_metrics(cf_stage *st, cf_buf *out)
+/* ---- metrics (per partition; see cf_stage_plugin.collect) ---- */
+
+enum {
+        M_OPEN,
+        M_EMITTED,
+        M_FORCED,
+        M_IDLE,
+        M_LATE,
+        M_OVERFLOW,
+        M_BYTES,
+        M_WM,
+        M_CW_START,
+        M_CW_RECORDS,
+        M_CW_VALUE,
+        M_CW_FLAGGED,
+        M_CW_DUPS,
+        M_CW_DEAD,
+        M_CW_GROUPS,
+        M_CW_DISTINCT,
+        N_M
+};
+#define N_FOLLOWED (M_OVERFLOW + 1 - M_EMITTED) /* counters kept in state: followed */
+
+static const struct {
+        const char *name, *help;
+        bool counter;
+        cf_metric_merge merge;
+} agg_metric_defs[N_M] = {
+    {"open_windows", "windows open", false, CF_MERGE_SUM},
+    {"windows_emitted_total", "windows emitted final", true, CF_MERGE_SUM},
+    {"windows_forced_total", "windows emitted early because max_open_windows was reached", true,
+     CF_MERGE_SUM},
+    {"windows_idle_closed_total", "windows emitted by idle_timeout", true, CF_MERGE_SUM},
+    {"late_records_total", "records whose window had closed (reported in a summary)", true,
+     CF_MERGE_SUM},
+    {"overflow_records_total", "records over max_groups counted in a window's overflow", true,
+     CF_MERGE_SUM},
+    {"state_bytes", "memory of the open windows", false, CF_MERGE_SUM},
+    {"watermark_seconds", "max event time minus allowed_lateness (epoch seconds)", false,
+     CF_MERGE_MAX},
+    {"current_window_start_seconds", "start of the newest open window (epoch seconds)", false,
+     CF_MERGE_MAX},
+    {"current_window_records", "records in the newest open window", false, CF_MERGE_SUM},
+    {"current_window_value_usd", "customs value in USD in the newest open window", false,
+     CF_MERGE_SUM},
+    {"current_window_flagged", "flagged records in the newest open window", false, CF_MERGE_SUM},
+    {"current_window_duplicates", "duplicates in the newest open window", false, CF_MERGE_SUM},
+    {"current_window_dead_letters", "dead letters in the newest open window", false, CF_MERGE_SUM},
+    {"current_window_groups", "groups in the newest open window", false, CF_MERGE_SUM},
+    {"current_window_distinct_exporters", "distinct exporters in the newest open window (HLL)",
+     false, CF_MERGE_SUM},
+};
+
+/* One partition's series, and the state counts its counters follow. */
+typedef struct agg_pm {
+        cf_series *s[N_M];
+        uint64_t seen[N_FOLLOWED];
+} agg_pm;
+
+static void declare_metrics(agg_ctx *x, cf_metrics *m)
+{
+        for (int i = 0; i < N_M; i++) {
+                char name[96], help[160];
+                snprintf(name, sizeof name, "customsflow_aggregate_%s", agg_metric_defs[i].name);
+                snprintf(help, sizeof help, "%s, per input partition", agg_metric_defs[i].help);
+                x->fam[i] =
+                    agg_metric_defs[i].counter
+                        ? cf_metrics_counter(m, name, help, "partition")
+                        : cf_metrics_gauge(m, name, help, "partition", agg_metric_defs[i].merge);
+        }
+        x->pool_bytes = cf_metric_series(
+            cf_metrics_gauge(m, "customsflow_aggregate_window_pool_bytes",
+                             "memory of emitted windows kept for reuse", NULL, CF_MERGE_SUM));
+}
+
+static agg_pm *pm_get(agg_ctx *x, size_t i)
+{
+        char part[16];
+        bool created;
+        agg_pm *m = cf_metrics_part((void ***)&x->pm, &x->npm, i, sizeof(*m), part, &created);
+        for (int k = 0; created && k < N_M; k++)
+                m->s[k] = cf_metric_series(x->fam[k], part);
+        return m;
+}
+
+static void collect_part(void *ctx, size_t i, int rebase)
+{
+        agg_ctx *x = ctx;
+        const agg_part *p = i < x->nparts ? x->parts[i] : NULL;
+        if (!p && (i >= x->npm || !x->pm[i])) return;
+        agg_pm *m = pm_get(x, i);
+        uint64_t ovf = p ? p->overflow_closed : 0;
+        size_t bytes = p ? sizeof(*p) + p->cw * sizeof(p->w[0]) : 0;
+        for (uint32_t k = 0; p && k < p->nw; k++) {
+                ovf += p->w[k]->overflow_records;
+                bytes += cf_agg_window_bytes(p->w[k]);
+        }
+        /* a dropped partition's counts start again from zero in its next state */
+        uint64_t now[N_FOLLOWED] = {p ? p->emitted : 0, p ? p->forced : 0, p ? p->idle_closed : 0,
+                                    p ? p->late_total : 0, ovf};
+        for (int k = 0; k < N_FOLLOWED; k++)
+                cf_counter_follow(m->s[M_EMITTED + k], &m->seen[k], now[k], rebase);
+        const cf_agg_window *w = p && p->nw ? p->w[p->nw - 1] : NULL; /* the newest */
+        double g[N_M] = {
+            [M_OPEN] = p ? p->nw : 0,
+            [M_BYTES] = (double)bytes,
+            [M_WM] = p ? (double)(p->max_ms - x->lim.lateness_ms) / 1000.0 : 0,
+            [M_CW_START] = w ? (double)w->start / 1000.0 : 0,
+            [M_CW_RECORDS] = w ? (double)w->records : 0,
+            [M_CW_VALUE] = w ? (double)w->value_cents / 100.0 : 0,
+            [M_CW_FLAGGED] = w ? (double)w->flagged : 0,
+            [M_CW_DUPS] = w ? (double)w->duplicates : 0,
+            [M_CW_DEAD] = w ? (double)w->dead_letters : 0,
+            [M_CW_GROUPS] = w ? w->ngroups : 0,
+            [M_CW_DISTINCT] = w ? cf_hll_estimate(&w->exporters) : 0,
+        };
+        for (int k = 0; k < N_M; k++) {
+                if (agg_metric_defs[k].counter) continue;
+                bool has = k == M_OPEN || k == M_BYTES ? p != NULL
+                           : k == M_WM                 ? p && p->has_max
+                                                       : w != NULL;
+                if (has)
+                        cf_gauge_set(m->s[k], g[k]);
+                else
+                        cf_gauge_unset(m->s[k]);
+        }
+}
+
+static void agg_collect(cf_stage *st, int32_t partition, int rebase)
 {
         agg_ctx *x = st->ctx;
-        for (size_t i = 0; i < x->nparts; i++) {
-                const agg_part *p = x->parts[i];
-                if (!p) continue;
-                uint64_t ovf = p->overflow_closed;
-                size_t bytes = sizeof(*p) + p->cw * sizeof(p->w[0]);
-                for (uint32_t k = 0; k < p->nw; k++) {
-                        ovf += p->w[k]->overflow_records;
-                        bytes += cf_agg_window_bytes(p->w[k]);
-                }
-#define M(name, fmt, v)                                                                            \
-        cf_buf_printf(out, "customsflow_aggregate_" name "{partition=\"%zu\"} " fmt "\n", i, v)
-                M("open_windows", "%u", p->nw);
-                M("windows_emitted_total", "%llu", (unsigned long long)p->emitted);
-                M("windows_forced_total", "%llu", (unsigned long long)p->forced);
-                M("windows_idle_closed_total", "%llu", (unsigned long long)p->idle_closed);
-                M("late_records_total", "%llu", (unsigned long long)p->late_total);
-                M("overflow_records_total", "%llu", (unsigned long long)ovf);
-                M("state_bytes", "%zu", bytes);
-                if (p->has_max)
-                        M("watermark_seconds", "%.3f",
-                          (double)(p->max_ms - x->lim.lateness_ms) / 1000.0);
-                if (!p->nw) continue;
-                /* the current window: the newest open one */
-                const cf_agg_window *w = p->w[p->nw - 1];
-                M("current_window_start_seconds", "%.3f", (double)w->start / 1000.0);
-                M("current_window_records", "%llu", (unsigned long long)w->records);
-                M("current_window_value_usd", "%.2f", (double)w->value_cents / 100.0);
-                M("current_window_flagged", "%llu", (unsigned long long)w->flagged);
-                M("current_window_duplicates", "%llu", (unsigned long long)w->duplicates);
-                M("current_window_dead_letters", "%llu", (unsigned long long)w->dead_letters);
-                M("current_window_groups", "%u", w->ngroups);
-                M("current_window_distinct_exporters", "%.0f", cf_hll_estimate(&w->exporters));
-#undef M
-        }
+        size_t n = x->nparts > x->npm ? x->nparts : x->npm;
+        cf_metrics_each_part(partition, n, collect_part, x, rebase);
+        if (partition >= 0) return;
         size_t pooled = 0;
         for (uint32_t i = 0; i < x->pool.n; i++)
                 pooled += cf_agg_window_bytes(x->pool.v[i]);
-        cf_buf_printf(out, "customsflow_aggregate_window_pool_bytes %zu\n", pooled);
+        cf_gauge_set(x->pool_bytes, (double)pooled);
 }
 
 static void agg_destroy(cf_stage *st)
@@ -613,6 +717,9 @@ static void agg_destroy(cf_stage *st)
         free(x->parts);
         cf_agg_scratch_free(&x->scratch);
         cf_agg_pool_free(&x->pool);
+        for (size_t i = 0; i < x->npm; i++)
+                free(x->pm[i]);
+        free(x->pm);
         cf_config_map_free(agg_map, &x->cfg);
         free(x);
         st->ctx = NULL;
@@ -631,6 +738,6 @@ const cf_stage_plugin cf_stage_aggregate = {
     .restore = agg_restore,
     .drop = agg_drop,
     .reload = agg_reload,
-    .metrics = agg_metrics,
+    .collect = agg_collect,
     .destroy = agg_destroy,
 };

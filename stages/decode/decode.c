@@ -93,9 +93,9 @@ typedef struct decode_ctx {
         int64_t min_event_ms;
         int64_t *hi; /* replay: per partition, the highest event time accepted (INT64_MIN: none) */
         size_t n_hi;
-        uint64_t by_code[64];
-        uint64_t fast, slow; /* records decoded by the simdjson / jsmn path */
-        uint64_t outcomes, outcome_by_code[64]; /* the outcomes input */
+        cf_series *by_code[64]; /* dead letters per code (cf_decode_codes order) */
+        cf_series *fast, *slow; /* records decoded by the simdjson / jsmn path */
+        cf_series *outcomes, *outcome_by_code[64]; /* the outcomes input */
 } decode_ctx;
 
 /* ---- event-time plausibility (one far-future line must not blind a partition) ---- */
@@ -209,12 +209,12 @@ static int decode_one(decode_ctx *x, cf_batch *b, cf_record *r)
                                           (size_t)x->cfg.max_tokens)
                          : -1;
         if (rc >= 0) {
-                x->fast++;
+                cf_counter_inc(x->fast);
                 return rc ? -1 : decode_finish(x, b, r);
         }
         memset(&r->decl, 0, sizeof(r->decl));
 #endif
-        x->slow++;
+        cf_counter_inc(x->slow);
         int nt = exact_tokens(x, b, r);
         if (nt < 0) return -1;
         if (cf_decode_fields(&x->fields, &lim, b, r, x->toks, nt)) return -1;
@@ -222,7 +222,7 @@ static int decode_one(decode_ctx *x, cf_batch *b, cf_record *r)
 }
 
 /* Set the id hashes detect and aggregate key their state by, or count the code. */
-static void decoded(decode_ctx *x, cf_record *r, int rc, uint64_t *by_code)
+static void decoded(decode_ctx *x, cf_record *r, int rc, cf_series **by_code)
 {
         if (rc == 0) {
                 /* hashed once here, while the text is in cache */
@@ -231,8 +231,8 @@ static void decoded(decode_ctx *x, cf_record *r, int rc, uint64_t *by_code)
                 d->importer_h = cf_id_hash(d->importer_id.p, d->importer_id.n);
                 return;
         }
-        for (int c = 0; cf_decode_codes[c]; c++)
-                if (!strcmp(cf_decode_codes[c], r->err_code)) by_code[c]++;
+        for (int c = 0; cf_decode_codes[c] && c < 64; c++)
+                if (!strcmp(cf_decode_codes[c], r->err_code)) cf_counter_inc(by_code[c]);
 }
 
 static int decode_process(cf_stage *st, cf_batch *b)
@@ -269,10 +269,33 @@ static int decode_learn(cf_stage *st, cf_batch *b)
         for (size_t i = 0; i < b->n; i++) {
                 cf_record *r = &b->recs[i];
                 if (r->status != CF_REC_OK) continue;
-                x->outcomes++;
+                cf_counter_inc(x->outcomes);
                 decoded(x, r, decode_outcome(x, b, r), x->outcome_by_code);
         }
         return 0;
+}
+
+static void declare_metrics(decode_ctx *x, cf_metrics *m)
+{
+        cf_metric *f = cf_metrics_counter(m, "customsflow_decode_records_total",
+                                          "records decoded, per parser path (simdjson: fast "
+                                          "path; jsmn: what simdjson rejected, or parser: jsmn)",
+                                          "path");
+        x->fast = cf_metric_series(f, "simdjson");
+        x->slow = cf_metric_series(f, "jsmn");
+        f = cf_metrics_counter(m, "customsflow_decode_dead_letters_total",
+                               "records the decoder dead-lettered, per error code", "code");
+        for (int c = 0; cf_decode_codes[c] && c < 64; c++)
+                x->by_code[c] = cf_metric_series(f, cf_decode_codes[c]);
+        /* every worker reads every outcome: one worker's count, not their sum */
+        x->outcomes = cf_metric_series(
+            cf_metrics_counter_replicated(m, "customsflow_decode_outcomes_total",
+                                          "inspection outcome messages decoded", NULL));
+        f = cf_metrics_counter_replicated(m, "customsflow_decode_outcome_dead_letters_total",
+                                          "inspection outcome messages refused, per error code",
+                                          "code");
+        for (int c = 0; cf_decode_codes[c] && c < 64; c++)
+                x->outcome_by_code[c] = cf_metric_series(f, cf_decode_codes[c]);
 }
 
 /* Settings that need more than the config map: the parser name, min_event_time. */
@@ -306,6 +329,7 @@ static int decode_init(cf_stage *st, const cf_stage_env *env, char *errstr, size
 {
         decode_ctx *x = calloc(1, sizeof(*x));
         st->ctx = x;
+        declare_metrics(x, env->metrics);
         if (cf_config_map_apply(decode_map, "stages.decode", env->cfg, env->base_dir, &x->cfg,
                                 errstr, errstr_size) ||
             check_cfg(&x->cfg, &x->min_event_ms, errstr, errstr_size))
@@ -366,29 +390,6 @@ size_t cf_decode_max_message_bytes(const cf_stage *st)
         return (size_t)x->cfg.max_message_bytes;
 }
 
-static void decode_metrics(cf_stage *st, cf_buf *out)
-{
-        decode_ctx *x = st->ctx;
-        cf_buf_printf(out, "customsflow_decode_records_total{path=\"simdjson\"} %llu\n",
-                      (unsigned long long)x->fast);
-        cf_buf_printf(out, "customsflow_decode_records_total{path=\"jsmn\"} %llu\n",
-                      (unsigned long long)x->slow);
-        for (int c = 0; cf_decode_codes[c]; c++)
-                if (x->by_code[c])
-                        cf_buf_printf(out,
-                                      "customsflow_decode_dead_letters_total{code=\"%s\"} %llu\n",
-                                      cf_decode_codes[c], (unsigned long long)x->by_code[c]);
-        cf_buf_printf(out, "customsflow_decode_outcomes_total %llu\n",
-                      (unsigned long long)x->outcomes);
-        for (int c = 0; cf_decode_codes[c]; c++)
-                if (x->outcome_by_code[c])
-                        cf_buf_printf(out,
-                                      "customsflow_decode_outcome_dead_letters_total{code=\"%s\"} "
-                                      "%llu\n",
-                                      cf_decode_codes[c],
-                                      (unsigned long long)x->outcome_by_code[c]);
-}
-
 static void decode_destroy(cf_stage *st)
 {
         decode_ctx *x = st->ctx;
@@ -412,7 +413,6 @@ const cf_stage_plugin cf_stage_decode = {
     .init = decode_init,
     .process = decode_process,
     .reload = decode_reload,
-    .metrics = decode_metrics,
     .destroy = decode_destroy,
     .learn = decode_learn,
 };

@@ -58,8 +58,18 @@ typedef struct dedup_ctx {
         cf_buf scratch, ev;
         cf_dd_hashes *pre; /* per record of the batch (pass 1) */
         size_t npre;
-        uint64_t dups, amendments, conflicting, dup_ships;
+        /* metrics: decisions (duplicate, amendment, conflicting, shipment) and per partition */
+        cf_series *dec[4];
+        cf_metric *f_entries, *f_evicted, *f_expired, *f_late, *f_bytes, *f_wm;
+        struct dd_pm **pm; /* by partition number */
+        size_t npm;
 } dedup_ctx;
+
+/* One partition's series, and the state counts its counters follow. */
+typedef struct dd_pm {
+        cf_series *entries[2], *evicted[2], *expired[2], *late, *bytes, *wm;
+        uint64_t seen_evicted[2], seen_expired[2], seen_late;
+} dd_pm;
 
 static void limits_from(cf_dd_limits *l, const dedup_cfg *c)
 {
@@ -176,7 +186,7 @@ static void check_shipment(dedup_ctx *x, cf_batch *b, cf_record *r, cf_dd_part *
                 r->signals |= CF_SIG_DUPLICATE_SHIPMENT;
                 r->sig_evidence[2] = evidence_shipment(x, b, other, n, f.other->t);
                 r->sig_explanation[2] = explain_shipment(x, b, other, n, f.other->t);
-                x->dup_ships++;
+                cf_counter_inc(x->dec[3]);
         }
         cf_dd_ship_insert(p, f.ins, sh, t, id->p, id->n);
 }
@@ -197,7 +207,7 @@ static void dedup_one(dedup_ctx *x, cf_batch *b, cf_record *r, const cf_dd_hashe
         cf_dd_key_lookup(p, h->kh, fpa, &f);
         if (f.exact) {
                 r->status = CF_REC_DUPLICATE;
-                x->dups++;
+                cf_counter_inc(x->dec[0]);
                 return;
         }
         if (cf_dd_reserve(p)) {
@@ -211,12 +221,12 @@ static void dedup_one(dedup_ctx *x, cf_batch *b, cf_record *r, const cf_dd_hashe
         if (f.latest && (uint64_t)am > (f.latest->fpa & CF_DD_AMEND_MAX)) {
                 r->signals |= CF_SIG_AMENDMENT;
                 r->sig_evidence[0] = evidence_versions(x, b, f.latest, fpa);
-                x->amendments++;
+                cf_counter_inc(x->dec[1]);
         } else if (f.latest) {
                 r->signals |= CF_SIG_CONFLICTING_RESUBMISSION;
                 r->sig_evidence[1] = evidence_versions(x, b, f.latest, fpa);
                 r->sig_explanation[1] = explain_versions(x, b, f.latest, fpa);
-                x->conflicting++;
+                cf_counter_inc(x->dec[2]);
         }
         cf_dd_key_insert(p, f.ins, h->kh, fpa, (uint32_t)t);
         if (x->cfg.duplicate_shipment) check_shipment(x, b, r, p, h->sh, (uint32_t)t);
@@ -252,10 +262,97 @@ static int dedup_process(cf_stage *st, cf_batch *b)
         return 0;
 }
 
+static void declare_metrics(dedup_ctx *x, cf_metrics *m)
+{
+        static const char *const decisions[] = {"duplicate", "amendment",
+                                                "conflicting_resubmission", "duplicate_shipment"};
+        cf_metric *f = cf_metrics_counter(m, "customsflow_dedup_decisions_total",
+                                          "dedup decisions: exact re-deliveries dropped, "
+                                          "amendments, conflicting resubmissions, duplicate "
+                                          "shipments signalled",
+                                          "decision");
+        for (int i = 0; i < 4; i++)
+                x->dec[i] = cf_metric_series(f, decisions[i]);
+        const char *pt = "partition,table";
+        x->f_entries = cf_metrics_gauge(m, "customsflow_dedup_entries",
+                                        "keys and shipments remembered, per input partition", pt,
+                                        CF_MERGE_SUM);
+        x->f_evicted = cf_metrics_counter(m, "customsflow_dedup_evicted_total",
+                                          "entries evicted because max_entries was reached", pt);
+        x->f_expired = cf_metrics_counter(m, "customsflow_dedup_expired_total",
+                                          "entries that left the event-time window", pt);
+        x->f_late = cf_metrics_counter(m, "customsflow_dedup_late_total",
+                                       "records older than the window: processed without dedup",
+                                       "partition");
+        x->f_bytes = cf_metrics_gauge(m, "customsflow_dedup_state_bytes",
+                                      "memory of the dedup tables, per input partition",
+                                      "partition", CF_MERGE_SUM);
+        x->f_wm = cf_metrics_gauge(m, "customsflow_dedup_watermark_seconds",
+                                   "latest event time seen, per input partition (epoch seconds)",
+                                   "partition", CF_MERGE_MAX);
+}
+
+static dd_pm *pm_get(dedup_ctx *x, size_t i)
+{
+        char part[16];
+        bool created;
+        dd_pm *m = cf_metrics_part((void ***)&x->pm, &x->npm, i, sizeof(*m), part, &created);
+        if (!created) return m;
+        static const char *const tab[] = {"keys", "shipments"};
+        for (int k = 0; k < 2; k++) {
+                m->entries[k] = cf_metric_series(x->f_entries, part, tab[k]);
+                m->evicted[k] = cf_metric_series(x->f_evicted, part, tab[k]);
+                m->expired[k] = cf_metric_series(x->f_expired, part, tab[k]);
+        }
+        m->late = cf_metric_series(x->f_late, part);
+        m->bytes = cf_metric_series(x->f_bytes, part);
+        m->wm = cf_metric_series(x->f_wm, part);
+        return m;
+}
+
+static void collect_part(void *ctx, size_t i, int rebase)
+{
+        dedup_ctx *x = ctx;
+        const cf_dd_part *p = i < x->nparts ? x->parts[i] : NULL;
+        if (!p && (i >= x->npm || !x->pm[i])) return;
+        dd_pm *m = pm_get(x, i);
+        if (!p) {
+                /* gone (dropped): no gauges; a later state counts from zero */
+                for (int k = 0; k < 2; k++) {
+                        cf_gauge_unset(m->entries[k]);
+                        m->seen_evicted[k] = m->seen_expired[k] = 0;
+                }
+                cf_gauge_unset(m->bytes);
+                cf_gauge_unset(m->wm);
+                m->seen_late = 0;
+                return;
+        }
+        size_t live[] = {p->klive, p->slive};
+        for (int k = 0; k < 2; k++) {
+                cf_gauge_set(m->entries[k], (double)live[k]);
+                cf_counter_follow(m->evicted[k], &m->seen_evicted[k], p->evicted[k], rebase);
+                cf_counter_follow(m->expired[k], &m->seen_expired[k], p->expired[k], rebase);
+        }
+        cf_counter_follow(m->late, &m->seen_late, p->late, rebase);
+        cf_gauge_set(m->bytes, (double)cf_dd_part_bytes(p));
+        if (p->has_wm)
+                cf_gauge_set(m->wm, (double)p->wm_s);
+        else
+                cf_gauge_unset(m->wm);
+}
+
+static void dedup_collect(cf_stage *st, int32_t partition, int rebase)
+{
+        dedup_ctx *x = st->ctx;
+        size_t n = x->nparts > x->npm ? x->nparts : x->npm;
+        cf_metrics_each_part(partition, n, collect_part, x, rebase);
+}
+
 static int dedup_init(cf_stage *st, const cf_stage_env *env, char *errstr, size_t errstr_size)
 {
         dedup_ctx *x = calloc(1, sizeof(*x));
         st->ctx = x;
+        declare_metrics(x, env->metrics);
         if (cf_config_map_apply(dedup_map, "stages.dedup", env->cfg, env->base_dir, &x->cfg, errstr,
                                 errstr_size))
                 return -1;
@@ -336,46 +433,6 @@ static int dedup_reload(cf_stage *st, const cf_stage_env *env, char *errstr, siz
         return 0;
 }
 
-static void dedup_metrics(cf_stage *st, cf_buf *out)
-{
-        dedup_ctx *x = st->ctx;
-        const char *names[] = {"duplicate", "amendment", "conflicting_resubmission",
-                               "duplicate_shipment"};
-        uint64_t v[] = {x->dups, x->amendments, x->conflicting, x->dup_ships};
-        for (int i = 0; i < 4; i++)
-                cf_buf_printf(out, "customsflow_dedup_decisions_total{decision=\"%s\"} %llu\n",
-                              names[i], (unsigned long long)v[i]);
-        for (size_t i = 0; i < x->nparts; i++) {
-                const cf_dd_part *p = x->parts[i];
-                if (!p) continue;
-                const char *tab[] = {"keys", "shipments"};
-                size_t live[] = {p->klive, p->slive};
-                for (int k = 0; k < 2; k++) {
-                        cf_buf_printf(out,
-                                      "customsflow_dedup_entries{partition=\"%zu\",table=\"%s\"} "
-                                      "%zu\n",
-                                      i, tab[k], live[k]);
-                        cf_buf_printf(out,
-                                      "customsflow_dedup_evicted_total{partition=\"%zu\","
-                                      "table=\"%s\"} %llu\n",
-                                      i, tab[k], (unsigned long long)p->evicted[k]);
-                        cf_buf_printf(out,
-                                      "customsflow_dedup_expired_total{partition=\"%zu\","
-                                      "table=\"%s\"} %llu\n",
-                                      i, tab[k], (unsigned long long)p->expired[k]);
-                }
-                cf_buf_printf(out, "customsflow_dedup_late_total{partition=\"%zu\"} %llu\n", i,
-                              (unsigned long long)p->late);
-                cf_buf_printf(out, "customsflow_dedup_state_bytes{partition=\"%zu\"} %zu\n", i,
-                              cf_dd_part_bytes(p));
-                if (p->has_wm)
-                        cf_buf_printf(out,
-                                      "customsflow_dedup_watermark_seconds{partition=\"%zu\"} "
-                                      "%lld\n",
-                                      i, (long long)p->wm_s);
-        }
-}
-
 static void dedup_destroy(cf_stage *st)
 {
         dedup_ctx *x = st->ctx;
@@ -383,6 +440,9 @@ static void dedup_destroy(cf_stage *st)
         for (size_t i = 0; i < x->nparts; i++)
                 cf_dd_part_free(x->parts[i]);
         free(x->parts);
+        for (size_t i = 0; i < x->npm; i++)
+                free(x->pm[i]);
+        free(x->pm);
         free(x->pre);
         cf_buf_free(&x->scratch);
         cf_buf_free(&x->ev);
@@ -403,6 +463,6 @@ const cf_stage_plugin cf_stage_dedup = {
     .restore = dedup_restore,
     .drop = dedup_drop,
     .reload = dedup_reload,
-    .metrics = dedup_metrics,
+    .collect = dedup_collect,
     .destroy = dedup_destroy,
 };

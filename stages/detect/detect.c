@@ -20,6 +20,7 @@
 #include "pipeline/core/stage.h"
 #include "stages/detect/detect.h"
 #include "stages/detect/detect_int.h"
+#include "stages/detect/detect_metrics.h"
 
 /* ---- configuration: stages.detect and rules.yaml ---- */
 
@@ -199,6 +200,7 @@ static cf_detect_part *part_get(cf_detect *x, int32_t partition)
 typedef struct detect_stage {
         stage_cfg sc;
         cf_detect x;
+        cf_detect_metrics m;
         bool ready; /* the replica was set up (the stage is enabled) */
 } detect_stage;
 
@@ -208,6 +210,7 @@ static int detect_init(cf_stage *st, const cf_stage_env *env, char *errstr, size
 {
         detect_stage *d = calloc(1, sizeof(*d));
         st->ctx = d;
+        cf_detect_metrics_init(&d->m, env->metrics);
         if (cf_rule_set_build(&d->x.rules, cf_detect_rules, cf_detect_n_rules, errstr,
                               errstr_size) ||
             load_all(&d->x, &d->sc, env, errstr, errstr_size)) {
@@ -372,58 +375,10 @@ static int detect_reload(cf_stage *st, const cf_stage_env *env, char *errstr, si
         return 0;
 }
 
-static void detect_metrics(cf_stage *st, cf_buf *out)
+static void detect_collect(cf_stage *st, int32_t partition, int rebase)
 {
         detect_stage *d = st->ctx;
-        cf_detect *x = &d->x;
-        cf_buf_puts(out, "# HELP customsflow_detect_rule_fired_total Times each rule fired.\n"
-                         "# TYPE customsflow_detect_rule_fired_total counter\n");
-        for (size_t i = 0; i < cf_detect_n_rules; i++)
-                cf_buf_printf(out, "customsflow_detect_rule_fired_total{rule=\"%s\"} %llu\n",
-                              cf_detect_rules[i]->name, (unsigned long long)x->fired[i]);
-        cf_buf_puts(out, "# HELP customsflow_detect_state_entries Entries in the detect stage's "
-                         "state tables (partitions' and the population replica's).\n"
-                         "# TYPE customsflow_detect_state_entries gauge\n"
-                         "# HELP customsflow_detect_state_evicted_total Entries evicted because "
-                         "a table reached its bound.\n"
-                         "# TYPE customsflow_detect_state_evicted_total counter\n");
-        for (size_t i = 0; i < cf_detect_n_rules; i++) {
-                const cf_rule *ru = cf_detect_rules[i];
-                if (!ru->table_off && !ru->replica_off) continue;
-                uint64_t n = 0, ev = 0;
-                for (size_t p = 0; ru->table_off && p < x->nparts; p++)
-                        if (x->parts[p]) {
-                                n += cf_rule_table(ru, x->parts[p])->n;
-                                ev += cf_rule_table(ru, x->parts[p])->evicted;
-                        }
-                if (ru->replica_off && d->ready) {
-                        n += cf_rule_replica(ru, &x->pop)->n;
-                        ev += cf_rule_replica(ru, &x->pop)->evicted;
-                }
-                cf_buf_printf(out, "customsflow_detect_state_entries{rule=\"%s\"} %llu\n", ru->name,
-                              (unsigned long long)n);
-                cf_buf_printf(out, "customsflow_detect_state_evicted_total{rule=\"%s\"} %llu\n",
-                              ru->name, (unsigned long long)ev);
-        }
-        cf_detect_global_metrics(x, out);
-        if (!d->ready) return;
-        cf_buf_printf(out,
-                      "# HELP customsflow_detect_population_messages_total Population-state "
-                      "messages applied to the replica, and refused as malformed.\n"
-                      "# TYPE customsflow_detect_population_messages_total counter\n"
-                      "customsflow_detect_population_messages_total{result=\"applied\"} %llu\n"
-                      "customsflow_detect_population_messages_total{result=\"refused\"} %llu\n"
-                      "# HELP customsflow_detect_contributions Contributions (population key, "
-                      "source partition) the replica keeps.\n"
-                      "# TYPE customsflow_detect_contributions gauge\n"
-                      "customsflow_detect_contributions %llu\n"
-                      "# HELP customsflow_detect_contributions_evicted_total Contributions "
-                      "evicted at the bound (their share left the baselines).\n"
-                      "# TYPE customsflow_detect_contributions_evicted_total counter\n"
-                      "customsflow_detect_contributions_evicted_total %llu\n",
-                      (unsigned long long)x->pop.applied, (unsigned long long)x->pop.refused,
-                      (unsigned long long)x->pop.contrib.n,
-                      (unsigned long long)x->pop.contrib_evicted);
+        cf_detect_metrics_collect(&d->m, &d->x, d->ready, partition, rebase);
 }
 
 static void detect_destroy(cf_stage *st)
@@ -440,6 +395,7 @@ static void detect_destroy(cf_stage *st)
         cf_buf_free(&d->x.ev);
         cf_buf_free(&d->x.ex);
         cf_config_map_free(stage_map, &d->sc);
+        cf_detect_metrics_free(&d->m);
         free(d);
 }
 
@@ -563,7 +519,7 @@ const cf_stage_plugin cf_stage_detect = {
     .restore = detect_restore,
     .drop = detect_drop,
     .reload = detect_reload,
-    .metrics = detect_metrics,
+    .collect = detect_collect,
     .destroy = detect_destroy,
     .publish = detect_publish,
     .apply = detect_apply,

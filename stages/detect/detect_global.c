@@ -128,9 +128,9 @@ bad:
         return -1;
 }
 
-void cf_detect_global_metrics(cf_detect *x, cf_buf *out)
+void cf_detect_global_metrics(cf_detect *x, cf_metrics *reg)
 {
         for (size_t i = 0; i < cf_detect_n_rules; i++)
                 if (x->global[i] && cf_detect_rules[i]->global_metrics)
-                        cf_detect_rules[i]->global_metrics(x->global[i], out);
+                        cf_detect_rules[i]->global_metrics(x->global[i], reg);
 }

@@ -17,6 +17,7 @@
 #include "pipeline/core/buf.h"
 #include "pipeline/core/config_map.h"
 #include "pipeline/core/global.h"
+#include "pipeline/core/metrics.h"
 #include "pipeline/core/rule_set.h"
 #include "stages/detect/kvtab.h"
 #include "stages/detect/lnsketch.h"
@@ -306,8 +307,10 @@ typedef struct cf_rule {
          * re-learnt from the outcomes; -1 + errstr: corrupt. */
         int (*global_restore)(void *g, const void *data, size_t len, char *errstr,
                               size_t errstr_size);
-        /** Prometheus text of the global state. */
-        void (*global_metrics)(void *g, cf_buf *out);
+        /** Store the global state's values in its metric series, declared in reg (and
+         *  looked up) the first time; g keeps the handles. Every worker has the same
+         *  state: declare its counts with cf_metrics_counter_replicated. */
+        void (*global_metrics)(void *g, cf_metrics *reg);
         /** Free it. */
         void (*global_free)(void *g);
 } cf_rule;
@@ -403,7 +406,7 @@ void cf_detect_global_snapshot(const cf_detect *x, cf_buf *out);
 int cf_detect_global_restore(cf_detect *x, const void *data, size_t len, char *errstr,
                              size_t errstr_size);
 /** Prometheus text of every rule's global state. */
-void cf_detect_global_metrics(cf_detect *x, cf_buf *out);
+void cf_detect_global_metrics(cf_detect *x, cf_metrics *reg);
 
 /** Start an evidence object in x->ev (writes '{'). */
 cf_buf *cf_ev_begin(cf_detect *x);

@@ -58,6 +58,10 @@ typedef struct risk_state {
          * not seen yet, and whether it improves) */
         uint64_t confusion[2][2];
         double psum[2]; /* sum of those predictions, by what was found (clean, fraud) */
+        /* its metric series, looked up at the first collect (risk_metrics) */
+        cf_series *m_outcomes, *m_frauds, *m_bytes, *m_info, *m_prog[2][2], *m_psum[2];
+        cf_metric *f_info; /* labelled by checksum: one series, replaced as it changes */
+        bool info_pending; /* the settings_pending label of m_info */
 } risk_state;
 
 static int risk_config(void **g, const void *cv, char *errstr, size_t errstr_size)
@@ -161,54 +165,67 @@ static int risk_restore(void *g, const void *data, size_t len, char *errstr, siz
         return rc;
 }
 
-static void risk_metrics(void *g, cf_buf *out)
+static void risk_declare(risk_state *s, cf_metrics *reg)
 {
-        risk_state *s = g;
-        uint64_t n = cf_risk_outcomes(s->m);
-        /* a 14 MB digest: only when something was learnt since the last one */
-        if (s->checksum_at != n) {
-                s->checksum = cf_risk_checksum(s->m);
-                s->checksum_at = n;
-        }
-        cf_buf_printf(out,
-                      "# HELP customsflow_risk_model_outcomes_total Outcomes the risk model "
-                      "learnt from.\n# TYPE customsflow_risk_model_outcomes_total counter\n"
-                      "customsflow_risk_model_outcomes_total %llu\n"
-                      "# HELP customsflow_risk_model_frauds_total Of those, frauds (fraud or "
-                      "critical).\n# TYPE customsflow_risk_model_frauds_total counter\n"
-                      "customsflow_risk_model_frauds_total %llu\n"
-                      "# HELP customsflow_risk_model_bytes Memory of the model (fixed by "
-                      "hash_bits and encoding_bits).\n# TYPE customsflow_risk_model_bytes gauge\n"
-                      "customsflow_risk_model_bytes %zu\n"
-                      "# HELP customsflow_risk_model_info The learnt state's checksum (equal on "
-                      "every worker that learnt the same outcomes) and whether changed settings "
-                      "wait for a restart.\n# TYPE customsflow_risk_model_info gauge\n"
-                      "customsflow_risk_model_info{checksum=\"%016llx\",settings_pending=\"%s\"} "
-                      "1\n",
-                      (unsigned long long)n, (unsigned long long)cf_risk_frauds(s->m),
-                      cf_risk_bytes(s->m), (unsigned long long)s->checksum,
-                      s->pending ? "true" : "false");
-        cf_buf_puts(out, "# HELP customsflow_risk_model_progressive_total Outcomes by what the "
-                         "model predicted (at the rule's threshold) just before learning each, "
-                         "and what the inspection found.\n"
-                         "# TYPE customsflow_risk_model_progressive_total counter\n");
+        s->m_outcomes = cf_metric_series(
+            cf_metrics_counter_replicated(reg, "customsflow_risk_model_outcomes_total",
+                                          "outcomes the risk model learnt from", NULL));
+        s->m_frauds = cf_metric_series(
+            cf_metrics_counter_replicated(reg, "customsflow_risk_model_frauds_total",
+                                          "of those, frauds (fraud or critical)", NULL));
+        s->m_bytes = cf_metric_series(cf_metrics_gauge(
+            reg, "customsflow_risk_model_bytes",
+            "memory of the model (fixed by hash_bits and encoding_bits)", NULL, CF_MERGE_MAX));
+        s->f_info = cf_metrics_gauge(reg, "customsflow_risk_model_info",
+                                     "the learnt state's checksum (equal on every worker that "
+                                     "learnt the same outcomes) and whether changed settings "
+                                     "wait for a restart",
+                                     "checksum,settings_pending", CF_MERGE_MAX);
+        cf_metric *f = cf_metrics_counter_replicated(
+            reg, "customsflow_risk_model_progressive_total",
+            "outcomes by what the model predicted (at the rule's threshold) just before learning "
+            "each, and what the inspection found",
+            "predicted,found");
         static const char *const w[2] = {"clean", "fraud"};
         for (int p = 0; p < 2; p++)
-                for (int f = 0; f < 2; f++)
-                        cf_buf_printf(out,
-                                      "customsflow_risk_model_progressive_total{predicted=\"%s\","
-                                      "found=\"%s\"} %llu\n",
-                                      w[p], w[f], (unsigned long long)s->confusion[p][f]);
-        cf_buf_puts(out, "# HELP customsflow_risk_model_progressive_probability_sum Sum of "
-                         "those predictions by what was found (divided by the count of the same "
-                         "outcomes: the mean probability the model gave frauds and clean ones "
-                         "before learning them).\n"
-                         "# TYPE customsflow_risk_model_progressive_probability_sum counter\n");
-        for (int f = 0; f < 2; f++)
-                cf_buf_printf(out,
-                              "customsflow_risk_model_progressive_probability_sum{found=\"%s\"} "
-                              "%.6f\n",
-                              w[f], s->psum[f]);
+                for (int k = 0; k < 2; k++)
+                        s->m_prog[p][k] = cf_metric_series(f, w[p], w[k]);
+        /* a gauge: a float running sum (as a counter it would need _total, and ours
+         * count integers); its change over the progressive count's is a mean */
+        f = cf_metrics_gauge(reg, "customsflow_risk_model_progressive_probability",
+                             "sum of those predictions by what was found (its change divided by "
+                             "the change of the count of the same outcomes: the mean probability "
+                             "the model gave frauds and clean ones before learning them)",
+                             "found", CF_MERGE_MAX);
+        for (int k = 0; k < 2; k++)
+                s->m_psum[k] = cf_metric_series(f, w[k]);
+}
+
+static void risk_metrics(void *g, cf_metrics *reg)
+{
+        risk_state *s = g;
+        if (!s->m_outcomes) risk_declare(s, reg);
+        uint64_t n = cf_risk_outcomes(s->m);
+        /* a 14 MB digest: only when something was learnt since the last one; the
+         * info series follows its labels */
+        if (s->checksum_at != n || !s->m_info || s->info_pending != s->pending) {
+                s->checksum = cf_risk_checksum(s->m);
+                s->checksum_at = n;
+                char sum[24];
+                snprintf(sum, sizeof sum, "%016llx", (unsigned long long)s->checksum);
+                if (s->m_info) cf_metric_series_remove(s->m_info);
+                s->m_info = cf_metric_series(s->f_info, sum, s->pending ? "true" : "false");
+                s->info_pending = s->pending;
+        }
+        cf_counter_set(s->m_outcomes, n);
+        cf_counter_set(s->m_frauds, cf_risk_frauds(s->m));
+        cf_gauge_set(s->m_bytes, (double)cf_risk_bytes(s->m));
+        cf_gauge_set(s->m_info, 1);
+        for (int p = 0; p < 2; p++)
+                for (int k = 0; k < 2; k++)
+                        cf_counter_set(s->m_prog[p][k], s->confusion[p][k]);
+        for (int k = 0; k < 2; k++)
+                cf_gauge_set(s->m_psum[k], s->psum[k]);
 }
 
 static void risk_free(void *g)

@@ -172,6 +172,9 @@ try:
     check("customsflow_console_outcomes_pending 1" in metrics, "the verdict's outcome waits (no broker)")
     check('customsflow_console_verdicts_total{verdict="confirmed_fraud"} 1' in metrics,
           "verdict counted in /metrics")
+    lint = subprocess.run(["promtool", "check", "metrics"], input=metrics, text=True,
+                          capture_output=True)
+    check(lint.returncode == 0, "promtool check metrics accepts /metrics " + lint.stdout + lint.stderr)
 finally:
     proc.terminate()
     proc.wait(timeout=30)

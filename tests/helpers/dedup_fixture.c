@@ -2,6 +2,7 @@
  * dedup_fixture.c - see dedup_fixture.h.
  */
 #include "helpers/dedup_fixture.h"
+#include "helpers/prom.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,9 @@ dd_fx *dd_fx_new(const char *dedup_yaml)
                         abort();
                 }
         }
-        cf_stage_env denv = {.base_dir = CF_SRCDIR "/deploy/examples"};
-        cf_stage_env env = {.base_dir = CF_SRCDIR "/deploy/examples", .cfg = y};
+        f->reg = cf_metrics_new();
+        cf_stage_env denv = {.base_dir = CF_SRCDIR "/deploy/examples", .metrics = f->reg};
+        cf_stage_env env = {.base_dir = CF_SRCDIR "/deploy/examples", .cfg = y, .metrics = f->reg};
         f->dec.p = &cf_stage_decode;
         f->dd.p = &cf_stage_dedup;
         if (cf_stage_decode.init(&f->dec, &denv, err, sizeof(err)) ||
@@ -50,6 +52,7 @@ void dd_fx_free(dd_fx *f)
         cf_stage_decode.destroy(&f->dec);
         cf_stage_dedup.destroy(&f->dd);
         cf_batch_destroy(&f->b);
+        cf_metrics_free(f->reg);
         free(f);
 }
 
@@ -105,19 +108,6 @@ char *dd_snapshot(dd_fx *f, int32_t part, size_t *len)
 
 long long dd_metric(dd_fx *f, const char *name_and_labels)
 {
-        cf_buf b = {0};
-        cf_stage_dedup.metrics(&f->dd, &b);
-        cf_buf_putc(&b, '\0');
-        long long v = -1;
-        size_t n = strlen(name_and_labels);
-        for (const char *p = b.p; p && *p;) {
-                if (!strncmp(p, name_and_labels, n) && p[n] == ' ') {
-                        v = atoll(p + n + 1);
-                        break;
-                }
-                p = strchr(p, '\n');
-                if (p) p++;
-        }
-        cf_buf_free(&b);
-        return v;
+        cf_stage_dedup.collect(&f->dd, -1, 0);
+        return prom_reg_value(f->reg, name_and_labels);
 }

@@ -26,6 +26,7 @@ typedef struct dd_fx {
         cf_batch b;
         char *lines[256];
         size_t nlines;
+        cf_metrics *reg; /* both stages' metrics */
 } dd_fx;
 
 /** Build decode and dedup; dedup_yaml is the stages.dedup section text (NULL: defaults). */
@@ -40,7 +41,7 @@ cf_batch *dd_run(dd_fx *f, int32_t part, const dd_rec *recs, size_t n);
 cf_batch *dd_run_lines(dd_fx *f, int32_t part, const char *const *lines, size_t n);
 /** Snapshot partition part into a malloc'd buffer (length in *len). */
 char *dd_snapshot(dd_fx *f, int32_t part, size_t *len);
-/** Value of a Prometheus line "name{labels} v" in the stage metrics, -1 if absent. */
+/** Value of "name{labels}" in the stages' metrics (dedup collected first), -1 if absent. */
 long long dd_metric(dd_fx *f, const char *name_and_labels);
 
 #endif

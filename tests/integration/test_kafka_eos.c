@@ -13,7 +13,8 @@
  *    EndTxn abort transactions; the worker rewinds state and position, so the
  *    per-partition counts (processed, duplicates, dead-lettered, flagged) and the
  *    flagged declarations equal an undisturbed run's (without the state rewind
- *    the re-processed records count as duplicates and their flags go missing);
+ *    the re-processed records count as duplicates and their flags go missing),
+ *    and customsflow_invariant_ok stays 1 (the consumed offsets are rewound too);
  *  - fencing: the broker's answer to a zombie (PRODUCER_FENCED) stops that worker
  *    only; the other takes its partitions over and finishes the stream.
  */
@@ -45,7 +46,7 @@
 #define API_TXN_OFFSETS   28
 
 typedef struct run_result {
-        uint64_t in, processed, duplicates, dead_lettered, flagged, commit_errors;
+        uint64_t in, processed, duplicates, dead_lettered, flagged, commit_errors, invariant_ok;
         size_t dlq, flags;
         char (*keys)[64];
         size_t n_keys;
@@ -185,6 +186,7 @@ static void run(kh *h, const char *group, int workers, bool inject, run_result *
         r->dead_lettered = metric_sum(s, "customsflow_records_dead_lettered_total");
         r->flagged = metric_sum(s, "customsflow_records_flagged_total");
         r->commit_errors = metric_sum(s, "customsflow_commit_errors_total");
+        r->invariant_ok = metric_sum(s, "customsflow_invariant_ok");
         bool failed = cf_service_failed(s);
         cf_service_stop(s);
         cf_service_wait(s);
@@ -242,6 +244,8 @@ static void test_flow_and_abort(void **state)
         assert_int_equal(rb.duplicates, ra.duplicates);
         assert_int_equal(rb.dead_lettered, ra.dead_lettered);
         assert_int_equal(rb.flagged, ra.flagged);
+        /* consumed offsets rewound with the counts: the accounting still adds up */
+        assert_int_equal(rb.invariant_ok, 1);
         /* the same flagged lines (the mock also shows the aborted copies) */
         assert_int_equal(rb.n_keys, ra.n_keys);
         for (size_t i = 0; i < ra.n_keys; i++)

@@ -50,16 +50,31 @@ typedef struct ag_rec {
         const char *rule; /* flagged by this rule when set */
 } ag_rec;
 
-static cf_stage new_stage(const char *yaml)
+/* The stage with its metrics in reg (NULL: none). */
+static cf_stage new_stage_m(const char *yaml, cf_metrics *reg)
 {
         char err[256];
         cf_node *n =
             yaml ? cf_yaml_load_string("t.yaml", yaml, strlen(yaml), err, sizeof(err)) : NULL;
         cf_stage st = {.p = &cf_stage_aggregate};
-        cf_stage_env env = {.cfg = n, .pipeline_version = "test", .rules = rules()};
+        cf_stage_env env = {.cfg = n, .pipeline_version = "test", .rules = rules(), .metrics = reg};
         if (cf_stage_aggregate.init(&st, &env, err, sizeof(err))) fail_msg("init: %s", err);
         cf_yaml_free(n);
         return st;
+}
+
+static cf_stage new_stage(const char *yaml)
+{
+        return new_stage_m(yaml, NULL);
+}
+
+/* The stage's metrics as /metrics shows them (collected first), NUL-terminated. */
+static void stage_exposition(cf_stage *st, cf_metrics *reg, cf_buf *m)
+{
+        cf_stage_aggregate.collect(st, -1, 0);
+        m->len = 0;
+        cf_metrics_encode(m, &reg, 1);
+        cf_buf_putc(m, 0);
 }
 
 /* Messages emitted so far, as NUL-terminated strings ("key\tvalue"). */
@@ -288,8 +303,10 @@ static void test_status_partitions_flags(void **state)
 static void test_caps(void **state)
 {
         (void)state;
-        cf_stage st = new_stage("max_groups_per_window: 2\nmax_open_windows: 2\n"
-                                "allowed_lateness: 10h\n");
+        cf_metrics *reg = cf_metrics_new();
+        cf_stage st = new_stage_m("max_groups_per_window: 2\nmax_open_windows: 2\n"
+                                  "allowed_lateness: 10h\n",
+                                  reg);
         outs o = {0};
         const ag_rec a[] = {
             {1, .hs = "010000"},
@@ -308,8 +325,7 @@ static void test_caps(void **state)
         assert_non_null(strstr(w0, "\"forced\":true"));
         assert_non_null(strstr(w0, "\"final\":true"));
         cf_buf m = {0};
-        cf_stage_aggregate.metrics(&st, &m);
-        cf_buf_putc(&m, 0);
+        stage_exposition(&st, reg, &m);
         assert_non_null(
             strstr(m.p, "customsflow_aggregate_windows_forced_total{partition=\"0\"} 1\n"));
         assert_non_null(
@@ -326,6 +342,7 @@ static void test_caps(void **state)
         assert_true(num(summary(&o, 2), "late") == 0);
         outs_free(&o);
         cf_stage_aggregate.destroy(&st);
+        cf_metrics_free(reg);
 }
 
 static void test_snapshot_roundtrip(void **state)
@@ -393,7 +410,8 @@ static void test_snapshot_roundtrip(void **state)
 static void test_idle_timeout(void **state)
 {
         (void)state;
-        cf_stage st = new_stage("idle_timeout: 5m\n");
+        cf_metrics *reg = cf_metrics_new();
+        cf_stage st = new_stage_m("idle_timeout: 5m\n", reg);
         outs o = {0};
         const ag_rec a[] = {{10}, {20}, {25, 1}};
         run(&st, a, 3, &o);
@@ -414,8 +432,7 @@ static void test_idle_timeout(void **state)
         assert_non_null(strstr(w1, "\"window_start\":\"2025-01-01T01:00:00.000Z\""));
         assert_true(num(w1, "records") == 1 && num(w1, "late") == 1);
         cf_buf m = {0};
-        cf_stage_aggregate.metrics(&st, &m);
-        cf_buf_putc(&m, 0);
+        stage_exposition(&st, reg, &m);
         assert_non_null(
             strstr(m.p, "customsflow_aggregate_windows_idle_closed_total{partition=\"0\"} 2"));
         assert_non_null(
@@ -441,6 +458,7 @@ static void test_idle_timeout(void **state)
         outs_free(&o);
         cf_stage_aggregate.destroy(&st2);
         cf_stage_aggregate.destroy(&st);
+        cf_metrics_free(reg);
 }
 
 /* The largest messages the stage can write (they are written into one

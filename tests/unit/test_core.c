@@ -18,7 +18,6 @@
 #include "pipeline/core/csv_reader.h"
 #include "pipeline/core/linereader.h"
 #include "pipeline/core/memeq.h"
-#include "pipeline/http/metrics_text.h"
 #include "pipeline/core/yaml_tree.h"
 
 static char *str(cf_buf *b)
@@ -143,30 +142,6 @@ static void test_fmt_time(void **s)
                 o[cf_fmt_time(o, ms, 1)] = '\0';
                 if (strcmp(o, want)) fail_msg("%lld: %s, gmtime says %s", (long long)ms, o, want);
         }
-}
-
-/* Two workers' stage metrics become one exposition: worker labels, one
- * HELP/TYPE per family, families not split. */
-static void test_metrics_merge(void **s)
-{
-        (void)s;
-        cf_buf w[2] = {{0}, {0}}, out = {0};
-        cf_buf_puts(&w[0], "# HELP a_total A.\n# TYPE a_total counter\n"
-                           "a_total{rule=\"x\"} 1\n"
-                           "b_bytes 5\n");
-        cf_buf_puts(&w[1], "# HELP a_total A.\n# TYPE a_total counter\n"
-                           "a_total{rule=\"x\"} 2\n"
-                           "b_bytes 7\nc{} 3\n");
-        cf_metrics_merge_workers(&out, w, 2);
-        assert_string_equal(str(&out), "# HELP a_total A.\n# TYPE a_total counter\n"
-                                       "a_total{worker=\"0\",rule=\"x\"} 1\n"
-                                       "a_total{worker=\"1\",rule=\"x\"} 2\n"
-                                       "b_bytes{worker=\"0\"} 5\n"
-                                       "b_bytes{worker=\"1\"} 7\n"
-                                       "c{worker=\"1\"} 3\n");
-        cf_buf_free(&w[0]);
-        cf_buf_free(&w[1]);
-        cf_buf_free(&out);
 }
 
 /* cf_memeq agrees with memcmp for every length 0..40 and a difference at
@@ -408,10 +383,10 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_json_escaping), cmocka_unit_test(test_fmt_num),
-            cmocka_unit_test(test_fmt_time),      cmocka_unit_test(test_metrics_merge),
-            cmocka_unit_test(test_memeq),         cmocka_unit_test(test_arena),
-            cmocka_unit_test(test_config_map),    cmocka_unit_test(test_csv),
-            cmocka_unit_test(test_linereader),    cmocka_unit_test(test_linereader_max),
+            cmocka_unit_test(test_fmt_time),      cmocka_unit_test(test_memeq),
+            cmocka_unit_test(test_arena),         cmocka_unit_test(test_config_map),
+            cmocka_unit_test(test_csv),           cmocka_unit_test(test_linereader),
+            cmocka_unit_test(test_linereader_max),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
