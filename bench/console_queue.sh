@@ -4,17 +4,22 @@
 # (bench_console_ingest --build), starts `customsflow console` on it and times
 # full HTML queue pages over HTTP, logged in: first pages of several filters
 # and the following keyset pages.
-#   bench/console_queue.sh [N=1000000] [BUILD=build]
+#   bench/console_queue.sh [N=1000000] [BUILD=build] [DB]
+# With DB, that store is used (built first when missing) and kept: builds of
+# two commits can then be timed on the same cases (a copy per build when the
+# newer one migrates the schema).
 set -euo pipefail
 N=${1:-1000000}
 BUILD=${2:-build}
 TMP=$(mktemp -d /tmp/console_queue.XXXXXX)
+PID=
 trap 'kill $PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
-"$BUILD/bench/bench_console_ingest" --build "$TMP/q.db" --count "$N"
-echo "bench-pass-1" | "$BUILD/customsflow" console user add bench --role analyst --db "$TMP/q.db" 2>/dev/null
-"$BUILD/customsflow" console --db "$TMP/q.db" --listen 127.0.0.1:0 >"$TMP/log" 2>&1 &
+DB=${3:-$TMP/q.db}
+[ -e "$DB" ] || "$BUILD/bench/bench_console_ingest" --build "$DB" --count "$N"
+echo "bench-pass-1" | "$BUILD/customsflow" console user add bench --role analyst --db "$DB" 2>/dev/null || true
+"$BUILD/customsflow" console --db "$DB" --listen 127.0.0.1:0 >"$TMP/log" 2>&1 &
 PID=$!
-for _ in $(seq 100); do grep -q "customsflow console: http" "$TMP/log" && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q "customsflow console: http" "$TMP/log" && break; sleep 0.1; done
 URL=$(grep -o 'http://[0-9.:]*/' "$TMP/log" | head -1)
 /usr/bin/python3 - "$URL" <<'PYEOF'
 import re, statistics, sys, time, urllib.parse

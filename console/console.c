@@ -229,30 +229,53 @@ void cf_console_destroy(cf_console *c)
         free(c);
 }
 
-cf_console *cf_console_demo(const cf_config *cfg, const char *bootstrap, char *line,
-                            size_t line_size, char *errstr, size_t errstr_size)
+/* Did the user choose the console's address (config file or environment)? */
+static bool listen_chosen(const cf_config *cfg)
 {
-        char dir[] = "/tmp/customsflow-demo-XXXXXX", db[64], pw[33];
+        const char *e = getenv("CUSTOMSFLOW_CONSOLE_LISTEN");
+        return (e && *e) || cf_yaml_get(cf_yaml_get(cfg->root, "console"), "listen");
+}
+
+cf_console *cf_console_demo(const cf_config *cfg, const char *bootstrap, const char *listen,
+                            char *line, size_t line_size, char *errstr, size_t errstr_size)
+{
+        char dir[] = "/tmp/customsflow-demo-XXXXXX", db[64], pw[33], note[160] = "";
         if (!mkdtemp(dir)) {
                 snprintf(errstr, errstr_size, "console: mkdtemp: %s", strerror(errno));
                 return NULL;
         }
         snprintf(db, sizeof db, "%s/console.db", dir);
-        cf_console_opts o = {
-            .bootstrap = bootstrap, .db = db, .listen = "127.0.0.1:8080", .ingest = 1};
+        /* an address the user chose is used or refused; the default one, when
+         * taken (another demo, another server), gives way to a free port */
+        bool chosen = listen || listen_chosen(cfg);
+        cf_console_opts o = {.bootstrap = bootstrap,
+                             .db = db,
+                             .listen = listen   ? listen
+                                       : chosen ? NULL
+                                                : CF_CONSOLE_DEMO_LISTEN,
+                             .ingest = 1};
         cf_console *c = cf_console_new(cfg, &o, errstr, errstr_size);
         if (!c) return rmdir(dir), NULL;
         c->tmp_dir = strdup(dir);
         cf_random_hex(pw, 8);
         if (cf_console_user(&c->cc, db, "add", "demo", "supervisor", pw, errstr, errstr_size))
                 goto fail;
-        if (cf_console_start(c, errstr, errstr_size)) { /* 8080 taken: any free port */
+        if (cf_console_start(c, errstr, errstr_size)) {
+                if (chosen || c->listen_errno != EADDRINUSE) {
+                        size_t n = strlen(errstr);
+                        snprintf(errstr + n, errstr_size - n,
+                                 " (choose another address with --console-listen HOST:PORT or"
+                                 " console.listen; port 0 = any free port)");
+                        goto fail;
+                }
+                snprintf(note, sizeof note, "  (%s is in use: a free port was picked)",
+                         CF_CONSOLE_DEMO_LISTEN);
                 free(c->cc.listen);
                 c->cc.listen = strdup("127.0.0.1:0");
                 if (cf_console_start(c, errstr, errstr_size)) goto fail;
         }
         cf_log(CF_LOG_INFO, "console", "demo store %s (removed at exit)", dir);
-        snprintf(line, line_size, "console %s  user demo  password %s", c->url, pw);
+        snprintf(line, line_size, "console %s  user demo  password %s%s", c->url, pw, note);
         return c;
 fail:
         cf_console_destroy(c);

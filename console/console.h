@@ -64,14 +64,20 @@ bool cf_console_stopping(const cf_console *c);
 /** Stop threads (after cf_console_stop), flush the publisher, close the store. */
 void cf_console_destroy(cf_console *c);
 
+/** Where the demo's console listens unless told otherwise. */
+#define CF_CONSOLE_DEMO_LISTEN "127.0.0.1:8080"
+
 /**
  * The demo's console: a store in a new temporary folder (removed by
  * cf_console_destroy), ingestion from bootstrap, a supervisor "demo" with a
- * random password, started on 127.0.0.1 (port 8080, or any free one). Writes
- * "console URL  user demo  password P" into line. NULL + errstr.
+ * random password. It listens on listen (the demo's --console-listen), else
+ * console.listen when the config or environment sets it: a busy address is
+ * then an error. Else on CF_CONSOLE_DEMO_LISTEN, or any free port when that
+ * one is in use (said in line). Writes "console URL  user demo  password P"
+ * into line. NULL + errstr.
  */
-cf_console *cf_console_demo(const cf_config *cfg, const char *bootstrap, char *line,
-                            size_t line_size, char *errstr, size_t errstr_size);
+cf_console *cf_console_demo(const cf_config *cfg, const char *bootstrap, const char *listen,
+                            char *line, size_t line_size, char *errstr, size_t errstr_size);
 
 /** `console user add|passwd|disable`: act on user name in the store at db. */
 int cf_console_user(const cf_console_cfg *cc, const char *db, const char *action, const char *name,

@@ -48,6 +48,7 @@ struct cf_console {
         bool ob_kick;
         /* HTTP */
         struct MHD_Daemon *http;
+        int listen_errno; /* why the last start could not listen (0: it could) */
         char url[160];
         char *tls_cert_pem, *tls_key_pem;
         pthread_mutex_t lim_mtx; /* login rate limit */

@@ -10,11 +10,14 @@
  * connection from the console's pool for its duration.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -311,10 +314,28 @@ static char *read_file(const char *path)
         return b.p;
 }
 
+/* The listening socket, bound here rather than by libmicrohttpd, whose
+ * failure says only "cannot start": a user whose port is taken must read
+ * why (c->listen_errno: EADDRINUSE lets the demo pick another port). */
+static int listen_socket(cf_console *c, const cf_listen_addr *la, char *errstr, size_t errstr_size)
+{
+        int one = 1, fd = socket(la->ipv6 ? AF_INET6 : AF_INET,
+                                 SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd >= 0 && !setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) &&
+            !bind(fd, (const struct sockaddr *)&la->sa, la->len) && !listen(fd, 256))
+                return fd;
+        c->listen_errno = errno;
+        if (fd >= 0) close(fd);
+        snprintf(errstr, errstr_size, "console.listen: cannot listen on %s: %s", c->cc.listen,
+                 strerror(c->listen_errno));
+        return -1;
+}
+
 int cf_console_http_start(cf_console *c, char *errstr, size_t errstr_size)
 {
         cf_listen_addr la;
         char lerr[256];
+        c->listen_errno = 0;
         if (cf_listen_parse(c->cc.listen, &la, lerr, sizeof lerr)) {
                 snprintf(errstr, errstr_size, "console.listen: '%s' is not host:port",
                          c->cc.listen);
@@ -334,15 +355,18 @@ int cf_console_http_start(cf_console *c, char *errstr, size_t errstr_size)
                 }
                 flags |= MHD_USE_TLS;
         }
+        int fd = listen_socket(c, &la, errstr, errstr_size);
+        if (fd < 0) return -1;
+        /* libmicrohttpd owns fd from here (MHD_stop_daemon closes it) */
         c->http = MHD_start_daemon(
-            flags, port, NULL, NULL, on_request, c, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&la.sa,
+            flags, port, NULL, NULL, on_request, c, MHD_OPTION_LISTEN_SOCKET, fd,
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->cc.http_threads, MHD_OPTION_NOTIFY_COMPLETED,
             on_completed, c, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
             (size_t)(64 * 1024), tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, c->tls_key_pem,
             MHD_OPTION_HTTPS_MEM_CERT, c->tls_cert_pem, MHD_OPTION_END);
-        if (!c->http) {
-                snprintf(errstr, errstr_size, "console.listen: cannot listen on %s%s", c->cc.listen,
+        if (!c->http) { /* fd not closed here: some libmicrohttpd versions close it */
+                snprintf(errstr, errstr_size, "console.listen: cannot serve on %s%s", c->cc.listen,
                          tls ? " with TLS (check the certificate and key)" : "");
                 return -1;
         }

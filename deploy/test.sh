@@ -19,5 +19,5 @@ if [ "${CF_TEST_ASAN:-${CI:-0}}" != 0 ] && [ "${CF_TEST_ASAN:-1}" != 0 ]; then
 fi
 if [ "${CF_TEST_FUZZ:-${CI:-0}}" != 0 ] && [ "${CF_TEST_FUZZ:-1}" != 0 ]; then
   echo "== fuzz (bounded) =="
-  JOBS=$JOBS bash tests/fuzz/ci.sh "${CF_FUZZ_SECONDS:-60}"
+  JOBS=$JOBS bash tests/fuzz/ci.sh "${CF_FUZZ_SECONDS:-30}"
 fi

@@ -39,7 +39,7 @@ typedef struct demo {
         atomic_uint_fast64_t outcomes; /* inspection outcomes produced */
         uint64_t last_conf[2][2];      /* the model's progressive confusion at the last draw */
         double last_psum[2];           /* and its probability sums by what was found */
-        char console[256]; /* the review console's URL and demo login */
+        char console[256];             /* the review console's URL and demo login */
         atomic_bool stop;
         atomic_uint_fast64_t produced;
         atomic_bool producer_done, producer_failed;
@@ -230,7 +230,7 @@ static void draw(demo *d, cf_service *s, const cf_counters *k, double elapsed, d
 static void usage(FILE *f)
 {
         fprintf(f, "usage: customsflow demo [--count N] [--rate R] [--partitions P] [--seed S]\n"
-                   "                        [-c config.yaml]\n\n"
+                   "                        [--console-listen HOST:PORT] [-c config.yaml]\n\n"
                    "Starts an in-process Kafka-protocol broker (librdkafka's mock cluster) on\n"
                    "127.0.0.1, prints its bootstrap address, produces a generated stream at a\n"
                    "paced rate into customs.declarations, runs the pipeline against it and\n"
@@ -244,6 +244,11 @@ static void usage(FILE *f)
                    "  --outcome-rate R  share of declarations the generator inspects; their\n"
                    "                    outcomes go to topics.outcomes, where the risk model\n"
                    "                    learns them (default 0.2; 0: none)\n"
+                   "  --console-listen HOST:PORT\n"
+                   "                    the review console's address (else console.listen;\n"
+                   "                    default 127.0.0.1:8080, or a free port when that one\n"
+                   "                    is taken; port 0: any free port). A chosen address\n"
+                   "                    that is taken is an error\n"
                    "  -c, --config FILE stages and service settings (topics keep their\n"
                    "                    default names; kafka.bootstrap.servers is the mock's)\n"
                    "  -h, --help        this help\n");
@@ -251,10 +256,9 @@ static void usage(FILE *f)
 
 static int create_topics(rd_kafka_mock_cluster_t *mc, const cf_service_cfg *sc, int partitions)
 {
-        const char *const topics[] = {sc->topic_in,        sc->topic_flags,
-                                      sc->topic_stats,     sc->topic_dlq,
-                                      sc->topic_changelog, sc->topic_outcomes,
-                                      sc->topic_baselines, sc->topic_certificates};
+        const char *const topics[] = {
+            sc->topic_in,        sc->topic_flags,    sc->topic_stats,     sc->topic_dlq,
+            sc->topic_changelog, sc->topic_outcomes, sc->topic_baselines, sc->topic_certificates};
         for (int i = 0; i < 8; i++)
                 if (rd_kafka_mock_topic_create(mc, topics[i], (i == 0 || i == 4) ? partitions : 1,
                                                1))
@@ -269,11 +273,12 @@ int cf_cmd_demo(int argc, char **argv)
                                            {"partitions", required_argument, 0, 'p'},
                                            {"seed", required_argument, 0, 's'},
                                            {"outcome-rate", required_argument, 0, 'o'},
+                                           {"console-listen", required_argument, 0, 'L'},
                                            {"config", required_argument, 0, 'c'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
         demo d = {.rate = 5000, .partitions = 4, .seed = 1, .outcome_rate = 0.2};
-        const char *path = NULL;
+        const char *path = NULL, *console_listen = NULL;
         int ch;
         optind = 1;
         while ((ch = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
@@ -295,6 +300,9 @@ int cf_cmd_demo(int argc, char **argv)
                         break;
                 case 'o':
                         rc = cf_opt_double("demo", "outcome-rate", optarg, 0, 1, &d.outcome_rate);
+                        break;
+                case 'L':
+                        console_listen = optarg;
                         break;
                 case 'c':
                         path = optarg;
@@ -338,6 +346,18 @@ int cf_cmd_demo(int argc, char **argv)
         d.bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
         fprintf(stderr, "customsflow demo: broker on %s; try: kcat -b %s -C -t customs.flags\n",
                 d.bootstrap, d.bootstrap);
+        /* the review console on the same broker (flags with their evidence in a
+         * browser), first: an address it cannot have stops the demo before it runs */
+        cf_console *con = cf_console_demo(&cfg, d.bootstrap, console_listen, d.console,
+                                          sizeof d.console, err, sizeof err);
+        if (!con) {
+                fprintf(stderr, "customsflow demo: %s\n", err);
+                rd_kafka_mock_cluster_destroy(mc);
+                rd_kafka_destroy(mrk);
+                cf_config_free(&cfg);
+                return 1;
+        }
+        fprintf(stderr, "customsflow demo: %s\n", d.console);
         cf_service *s = cf_service_new(&cfg, d.bootstrap, err, sizeof err);
         if (!s) {
                 fprintf(stderr, "customsflow demo: %s\n", err);
@@ -356,10 +376,6 @@ int cf_cmd_demo(int argc, char **argv)
                 fprintf(stderr, "customsflow demo: %s\n", err);
                 return 1;
         }
-        /* the review console on the same broker: flags with their evidence in a browser */
-        cf_console *con =
-            cf_console_demo(&cfg, d.bootstrap, d.console, sizeof d.console, err, sizeof err);
-        fprintf(stderr, "customsflow demo: %s\n", con ? d.console : err);
         pthread_t pt;
         pthread_create(&pt, NULL, produce_main, &d);
         bool tty = isatty(2);

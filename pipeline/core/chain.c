@@ -311,145 +311,6 @@ int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final)
         return 0;
 }
 
-int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out)
-{
-        for (size_t i = 0; i < c->n; i++) {
-                cf_stage *s = &c->stages[i];
-                if (!s->p->snapshot) continue;
-                /* Frame: name length, name, 8-byte payload length, payload. */
-                uint8_t nl = (uint8_t)strlen(s->p->name);
-                cf_buf_put(out, &nl, 1);
-                cf_buf_put(out, s->p->name, nl);
-                size_t len_off = out->len;
-                uint64_t len = 0;
-                cf_buf_put(out, &len, 8);
-                if (s->p->snapshot(s, partition, out)) return -1;
-                len = out->len - len_off - 8;
-                memcpy(out->p + len_off, &len, 8);
-        }
-        return 0;
-}
-
-/* The stage a snapshot frame names, or NULL. */
-static cf_stage *frame_stage(cf_chain *c, const unsigned char *name, size_t nl)
-{
-        for (size_t i = 0; i < c->n; i++)
-                if (strlen(c->stages[i].p->name) == nl && !memcmp(c->stages[i].p->name, name, nl))
-                        return &c->stages[i];
-        return NULL;
-}
-
-static int restore_stages(cf_chain *c, int32_t partition, const void *data, size_t len,
-                          char *errstr, size_t errstr_size)
-{
-        const unsigned char *p = data;
-        size_t off = 0;
-        const void *found[N_STAGES] = {0};
-        uint64_t flen[N_STAGES] = {0};
-        /* Every frame must name a stage that keeps state, once: a damaged name is
-         * an error, never "this stage had no state" (a flipped byte in "dedup"
-         * used to restore dedup empty and then overwrite the old state). */
-        while (p && off < len) {
-                if (len - off < 9 || len - off - 9 < p[off]) {
-                        snprintf(errstr, errstr_size, "snapshot truncated at byte %zu", off);
-                        return -1;
-                }
-                uint8_t nl = p[off];
-                uint64_t fl;
-                memcpy(&fl, p + off + 1 + nl, 8);
-                if (fl > (uint64_t)(len - off - 9 - nl)) {
-                        snprintf(errstr, errstr_size, "snapshot truncated at byte %zu", off);
-                        return -1;
-                }
-                cf_stage *s = frame_stage(c, p + off + 1, nl);
-                size_t i = s ? (size_t)(s - c->stages) : 0;
-                if (!s || !s->p->restore) {
-                        snprintf(errstr, errstr_size,
-                                 "snapshot frame at byte %zu names no stage with state ('%.*s')",
-                                 off, (int)cf_utf8_prefix((const char *)p + off + 1, nl, 32),
-                                 (const char *)p + off + 1);
-                        return -1;
-                }
-                if (found[i]) {
-                        snprintf(errstr, errstr_size, "snapshot has two frames for stage %s",
-                                 s->p->name);
-                        return -1;
-                }
-                found[i] = p + off + 1 + nl + 8;
-                flen[i] = fl;
-                off += 9 + nl + (size_t)fl;
-        }
-        /* A stage absent from the blob starts empty (snapshots written before it kept state). */
-        for (size_t i = 0; i < c->n; i++) {
-                cf_stage *s = &c->stages[i];
-                if (!s->p->restore) continue;
-                if (s->p->restore(s, partition, found[i], found[i] ? flen[i] : 0, errstr,
-                                  errstr_size))
-                        return -1;
-        }
-        return 0;
-}
-
-int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
-                     size_t errstr_size)
-{
-        /* what the old state counted is collected first; the new state is the base */
-        collect(c, partition, 0);
-        int rc = restore_stages(c, partition, data, len, errstr, errstr_size);
-        collect(c, partition, 1);
-        return rc;
-}
-
-/* The replicas: a sealed snapshot (stenc.h: magic, version, length, XXH3-64 checked
- * before anything is read), then per stage with a replica its name (str8) and a block. */
-int cf_chain_snapshot_replica(cf_chain *c, cf_buf *out)
-{
-        size_t seal = cf_st_seal_begin(out);
-        for (size_t i = 0; i < c->n; i++) {
-                cf_stage *s = &c->stages[i];
-                if (!s->p->snapshot_replica) continue;
-                cf_st_put_str8(out, s->p->name);
-                size_t blk = cf_st_block_begin(out);
-                if (s->p->snapshot_replica(s, out)) return -1;
-                cf_st_block_end(out, blk);
-        }
-        cf_st_seal_end(out, seal);
-        return 0;
-}
-
-int cf_chain_restore_replica(cf_chain *c, const void *data, size_t len, char *errstr,
-                             size_t errstr_size)
-{
-        const void *payload = NULL;
-        size_t plen = 0;
-        if (len && cf_st_unseal(data, len, &payload, &plen, errstr, errstr_size)) return -1;
-        for (size_t i = 0; i < c->n; i++) {
-                cf_stage *s = &c->stages[i];
-                if (!s->p->restore_replica) continue;
-                const void *found = NULL;
-                size_t flen = 0;
-                cf_st_dec d;
-                cf_st_dec_init(&d, payload, plen, "population snapshot", errstr, errstr_size);
-                while (cf_st_ok(&d) && cf_st_left(&d)) {
-                        size_t nl;
-                        const char *name = cf_st_bytes8(&d, &nl);
-                        uint64_t bl = cf_st_u64(&d);
-                        if (!cf_st_ok(&d) || bl > cf_st_left(&d)) {
-                                cf_st_fail(&d, "truncated");
-                                break;
-                        }
-                        const unsigned char *b = cf_st_take(&d, (size_t)bl);
-                        if (nl == strlen(s->p->name) && !memcmp(name, s->p->name, nl)) {
-                                found = b;
-                                flen = (size_t)bl;
-                        }
-                }
-                if (!cf_st_ok(&d)) return -1;
-                if (s->p->restore_replica(s, found, flen, errstr, errstr_size)) return -1;
-        }
-        return 0;
-}
-
 int cf_chain_publish(cf_chain *c, int32_t partition, cf_global_mode mode, cf_buf *out)
 {
         for (size_t i = 0; i < c->n; i++) {
@@ -499,59 +360,6 @@ int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratc
         return rc;
 }
 
-/* Global state: frames as in cf_chain_snapshot (name, 8-byte length, bytes),
- * little-endian lengths; a stage absent from the blob starts empty. */
-int cf_chain_global_snapshot(cf_chain *c, cf_buf *out)
-{
-        for (size_t i = 0; i < c->n; i++) {
-                cf_stage *s = &c->stages[i];
-                if (!s->p->global_snapshot) continue;
-                uint8_t nl = (uint8_t)strlen(s->p->name);
-                cf_buf_put(out, &nl, 1);
-                cf_buf_put(out, s->p->name, nl);
-                size_t at = out->len;
-                cf_buf_put(out, "\0\0\0\0\0\0\0\0", 8);
-                if (s->p->global_snapshot(s, out)) return -1;
-                uint64_t len = out->len - at - 8;
-                for (int k = 0; k < 8; k++)
-                        out->p[at + k] = (char)(len >> (8 * k));
-        }
-        return 0;
-}
-
-int cf_chain_global_restore(cf_chain *c, const void *data, size_t len, char *errstr,
-                            size_t errstr_size)
-{
-        const unsigned char *p = data, *end = p + len;
-        int rc = 0;
-        for (size_t i = 0; i < c->n; i++) {
-                cf_stage *s = &c->stages[i];
-                if (!s->p->global_restore) continue;
-                const unsigned char *q = p, *found = NULL;
-                uint64_t flen = 0;
-                while (q < end) {
-                        if (end - q < 1 + q[0] + 8) goto truncated;
-                        uint8_t nl = q[0];
-                        flen = 0;
-                        for (int k = 0; k < 8; k++)
-                                flen |= (uint64_t)q[1 + nl + k] << (8 * k);
-                        if (flen > (uint64_t)(end - q - 1 - nl - 8)) goto truncated;
-                        if (nl == strlen(s->p->name) && !memcmp(q + 1, s->p->name, nl)) {
-                                found = q + 1 + nl + 8;
-                                break;
-                        }
-                        q += 1 + nl + 8 + flen;
-                }
-                int r = s->p->global_restore(s, found, found ? flen : 0, errstr, errstr_size);
-                if (r < 0) return -1;
-                if (r > 0) rc = 1;
-        }
-        return rc;
-truncated:
-        snprintf(errstr, errstr_size, "global snapshot truncated");
-        return -1;
-}
-
 void cf_chain_drop(cf_chain *c, int32_t partition)
 {
         collect(c, partition, 0);
@@ -582,6 +390,16 @@ const cf_rule_set *cf_chain_rules(const cf_chain *c)
 const cf_counters *cf_chain_counters(const cf_chain *c)
 {
         return &c->k;
+}
+
+size_t cf_chain_n_stages(const cf_chain *c)
+{
+        return c->n;
+}
+
+cf_stage *cf_chain_stage_at(cf_chain *c, size_t i)
+{
+        return i < c->n ? &c->stages[i] : NULL;
 }
 
 cf_stage *cf_chain_stage(cf_chain *c, const char *name)

@@ -50,9 +50,12 @@ int cf_chain_global_restore(cf_chain *c, const void *data, size_t len, char *err
                             size_t errstr_size);
 /** Ask every stage to emit what is due (final = 1 at end of input/shutdown). */
 int cf_chain_flush(cf_chain *c, cf_batch *b, int64_t now_ms, int final);
-/** Snapshot one partition's state of every stage into out (framed by stage name). */
+/** Snapshot one partition's state of every stage into out: a sealed snapshot (checksummed,
+ * one block per stage; chain_state.c). */
 int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out);
-/** Restore one partition's state from a cf_chain_snapshot blob (len 0 = empty). */
+/** Restore one partition's state from a cf_chain_snapshot blob or an earlier release's (len 0 =
+ * empty). All or nothing: when refused (-1, the reason in errstr) the partition's state is as
+ * before the call in every stage. */
 int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
                      size_t errstr_size);
 /** Append partition's contributions to the population state of every stage (global.h):
@@ -97,6 +100,10 @@ const cf_rule_set *cf_chain_rules(const cf_chain *c);
 const cf_counters *cf_chain_counters(const cf_chain *c);
 /** Add one batch's outcome to counters (used by cf_chain_process). */
 void cf_counters_add_batch(cf_counters *k, const cf_batch *b);
+/** Number of stages in the chain. */
+size_t cf_chain_n_stages(const cf_chain *c);
+/** Stage i of the chain, in processing order (NULL past the end). */
+cf_stage *cf_chain_stage_at(cf_chain *c, size_t i);
 /** Add one batch of outcome messages (learnt or dead-lettered) to counters. */
 void cf_counters_add_outcomes(cf_counters *k, const cf_batch *b);
 /** Find a stage by name. */

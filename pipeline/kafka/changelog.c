@@ -2,9 +2,18 @@
  * changelog.c - stage state checkpoints in a compacted changelog topic
  * (Kafka Streams' model): the snapshot of input partition p is written to
  * changelog partition p as chunks keyed "<group>/<input topic>/<p>/<i>", each
- * with headers cf.snapshot (a snapshot id increasing over time) and cf.chunks
- * (how many chunks it has). Compaction keeps the latest chunk per key; a
- * reader assembles the newest snapshot whose chunks are all present.
+ * with headers cf.snapshot (which chunks belong together), cf.chunks (how
+ * many chunks it has) and cf.offset (the input offset the snapshot covers:
+ * the next one to process). Compaction keeps the latest chunk per key.
+ *
+ * A reader restores the complete snapshot that covers the most input, and of
+ * those the last written (log order) -- never the one with the highest id: an
+ * id is whatever a writer put in a header (issue 17: cf.snapshot=2^64-1 won
+ * every restore). What a snapshot covers is bounded by what the group
+ * committed for the partition (or, without a commit, the partition's end): a
+ * snapshot that claims more is not trusted and is skipped with a warning.
+ * Snapshots of builds before cf.offset cover "nothing known" (-1): any newer
+ * one wins over them, and among them the last written.
  *
  * The changelog topic must have at least as many partitions as the input
  * topic and should have cleanup.policy=compact (the demo creates it).
@@ -26,26 +35,29 @@ static int key_prefix(const cf_worker *w, int32_t p, char *out, size_t n)
         return snprintf(out, n, "%s/%s/%d/", w->svc->sc.group_id, w->svc->sc.topic_in, p);
 }
 
-/* Write snap to changelog partition p as chunks keyed prefix<i> (one snapshot id
- * in every chunk's headers) and wait for the acks. */
-static int write_chunks(cf_worker *w, int32_t p, const char *prefix, const cf_buf *snap)
+/* Write snap, covering input offset covers, to changelog partition p as chunks
+ * keyed prefix<i> (one snapshot id in every chunk's headers) and wait for the acks. */
+static int write_chunks(cf_worker *w, int32_t p, const char *prefix, const cf_buf *snap,
+                        int64_t covers)
 {
         const cf_service_cfg *sc = &w->svc->sc;
         uint64_t id = (uint64_t)cf_now_ms() * 1000 + (w->snapshot_seq++ % 1000);
         size_t chunk = (size_t)sc->chunk_bytes;
         size_t n = snap->len ? (snap->len + chunk - 1) / chunk : 1;
-        char key[512], idbuf[32], nbuf[32];
+        char key[512], idbuf[32], nbuf[32], obuf[32];
         int kp = snprintf(key, sizeof key, "%s", prefix);
         snprintf(idbuf, sizeof idbuf, "%" PRIu64, id);
         snprintf(nbuf, sizeof nbuf, "%zu", n);
+        snprintf(obuf, sizeof obuf, "%" PRId64, covers);
         int rc = 0;
         for (size_t i = 0; i < n && !rc; i++) {
                 int kl = kp + snprintf(key + kp, sizeof key - (size_t)kp, "%zu", i);
                 size_t off = i * chunk, len = snap->len - off < chunk ? snap->len - off : chunk;
                 if (!snap->len) len = 0;
-                rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+                rd_kafka_headers_t *h = rd_kafka_headers_new(3);
                 rd_kafka_header_add(h, "cf.snapshot", -1, idbuf, -1);
                 rd_kafka_header_add(h, "cf.chunks", -1, nbuf, -1);
+                rd_kafka_header_add(h, "cf.offset", -1, obuf, -1);
                 rc = cf_worker_produce(w, sc->topic_changelog, p, key, (size_t)kl,
                                        snap->p ? snap->p + off : "", len, h);
         }
@@ -62,7 +74,9 @@ int cf_changelog_write(cf_worker *w, int32_t p)
         cf_buf snap = {0};
         char prefix[512];
         key_prefix(w, p, prefix, sizeof prefix);
-        int rc = cf_chain_snapshot(w->chain, p, &snap) ? -1 : write_chunks(w, p, prefix, &snap);
+        int rc = cf_chain_snapshot(w->chain, p, &snap)
+                     ? -1
+                     : write_chunks(w, p, prefix, &snap, w->next_offset[p]);
         if (!rc) cf_txn_snapshot_written(w, p, &snap); /* exactly_once: kept for a rewind */
         cf_buf_free(&snap);
         return rc;
@@ -75,25 +89,29 @@ static void global_prefix(const cf_worker *w, char *out, size_t n)
         snprintf(out, n, "%s/%s/global/", w->svc->sc.group_id, w->svc->sc.topic_outcomes);
 }
 
-int cf_changelog_write_global(cf_worker *w, const cf_buf *blob)
+int cf_changelog_write_global(cf_worker *w, const cf_buf *blob, int64_t covers)
 {
         char prefix[512];
         global_prefix(w, prefix, sizeof prefix);
-        return write_chunks(w, 0, prefix, blob);
+        return write_chunks(w, 0, prefix, blob, covers);
 }
 
-static bool header_u64(const rd_kafka_message_t *m, const char *name, uint64_t *out)
+/* Header name of m as a decimal number of at most max (digits only). */
+static bool header_num(const rd_kafka_message_t *m, const char *name, uint64_t max, uint64_t *out)
 {
         rd_kafka_headers_t *h = NULL;
         const void *v;
         size_t n;
         if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, name, &v, &n))
                 return false;
-        char tmp[32];
-        if (n == 0 || n >= sizeof tmp) return false;
-        memcpy(tmp, v, n);
-        tmp[n] = '\0';
-        *out = strtoull(tmp, NULL, 10);
+        if (n == 0 || n > 20) return false;
+        uint64_t x = 0;
+        for (size_t i = 0; i < n; i++) {
+                unsigned c = ((const unsigned char *)v)[i] - (unsigned)'0';
+                if (c > 9 || x > (max - c) / 10) return false;
+                x = x * 10 + c;
+        }
+        *out = x;
         return true;
 }
 
@@ -112,9 +130,44 @@ static rd_kafka_t *restore_consumer(cf_worker *w)
         return w->restore_rk;
 }
 
-/* Read changelog partition p and keep the newest complete snapshot under prefix
- * in best (*found false: none). -1 on a read failure. */
-static int read_newest(cf_worker *w, int32_t p, const char *prefix, cf_buf *best, bool *found)
+/* The snapshot being assembled from consecutive chunks, and the best so far. */
+typedef struct pick {
+        cf_buf cur;
+        uint64_t cur_id, cur_n, cur_next;
+        int64_t cur_covers;
+        int64_t best_covers; /* what the kept snapshot covers (-2: none kept) */
+        int64_t bound;       /* a snapshot covering more is not trusted */
+        uint64_t skipped;    /* complete snapshots beyond the bound */
+} pick;
+
+/* One chunk (idx of a snapshot id with n chunks covering covers) into k; best
+ * takes a complete snapshot covering the most input, the later one on a tie. */
+static void pick_chunk(pick *k, const rd_kafka_message_t *m, uint64_t id, uint64_t n, uint64_t idx,
+                       int64_t covers, cf_buf *best)
+{
+        if (idx == 0) { /* a new snapshot starts */
+                k->cur.len = 0;
+                k->cur_id = id, k->cur_n = n, k->cur_next = 0, k->cur_covers = covers;
+        }
+        if (id != k->cur_id || idx != k->cur_next || n != k->cur_n || covers != k->cur_covers)
+                return;
+        cf_buf_put(&k->cur, m->payload, m->len);
+        if (++k->cur_next != k->cur_n) return;
+        if (covers > k->bound) {
+                k->skipped++;
+                return;
+        }
+        if (covers < k->best_covers) return;
+        best->len = 0;
+        cf_buf_put(best, k->cur.p, k->cur.len);
+        k->best_covers = covers;
+}
+
+/* Read changelog partition p and keep in best the complete snapshot under
+ * prefix that covers the most input up to bound (*found false: none). -1 on a
+ * read failure. */
+static int read_best(cf_worker *w, int32_t p, const char *prefix, int64_t bound, cf_buf *best,
+                     bool *found)
 {
         const cf_service_cfg *sc = &w->svc->sc;
         rd_kafka_t *rk = restore_consumer(w);
@@ -136,8 +189,7 @@ static int read_newest(cf_worker *w, int32_t p, const char *prefix, cf_buf *best
         rd_kafka_assign(rk, l);
         rd_kafka_topic_partition_list_destroy(l);
         size_t pl = strlen(prefix);
-        cf_buf cur = {0};
-        uint64_t cur_id = 0, cur_n = 0, cur_next = 0, best_id = 0;
+        pick k = {.best_covers = -2, .bound = bound};
         int64_t deadline = cf_mono_ms() + 60000, last = lo - 1;
         int rc = 0;
         while (last < hi - 1) {
@@ -157,35 +209,51 @@ static int read_newest(cf_worker *w, int32_t p, const char *prefix, cf_buf *best
                         continue;
                 }
                 last = m->offset;
-                uint64_t id, n, idx;
-                if (m->key_len > pl && !memcmp(m->key, prefix, pl) &&
-                    header_u64(m, "cf.snapshot", &id) && header_u64(m, "cf.chunks", &n)) {
-                        char tail[24];
-                        size_t tl = m->key_len - pl < sizeof tail - 1 ? m->key_len - pl : 0;
+                uint64_t id, n, idx, covers = 0;
+                char tail[24];
+                size_t tl = m->key_len > pl ? m->key_len - pl : 0;
+                if (tl && tl < sizeof tail && !memcmp(m->key, prefix, pl) &&
+                    header_num(m, "cf.snapshot", UINT64_MAX, &id) &&
+                    header_num(m, "cf.chunks", UINT32_MAX, &n)) {
                         memcpy(tail, (const char *)m->key + pl, tl);
                         tail[tl] = '\0';
                         idx = strtoull(tail, NULL, 10);
-                        if (idx == 0) { /* a new snapshot starts */
-                                cur.len = 0;
-                                cur_id = id, cur_n = n, cur_next = 0;
-                        }
-                        if (id == cur_id && idx == cur_next) {
-                                cf_buf_put(&cur, m->payload, m->len);
-                                if (++cur_next == cur_n && id >= best_id) {
-                                        best->len = 0;
-                                        cf_buf_put(best, cur.p, cur.len);
-                                        best_id = id;
-                                        *found = true;
-                                }
-                        }
+                        /* no cf.offset: written before it existed, covers nothing known */
+                        bool has = header_num(m, "cf.offset", INT64_MAX, &covers);
+                        pick_chunk(&k, m, id, n, idx, has ? (int64_t)covers : -1, best);
                 }
                 rd_kafka_message_destroy(m);
         }
         rd_kafka_assign(rk, NULL);
+        *found = k.best_covers > -2;
+        if (k.skipped)
+                cf_log(CF_LOG_WARN, COMPONENT,
+                       "partition %d: %" PRIu64 " snapshot(s) claiming to cover input beyond "
+                       "offset %" PRId64 " skipped (not written by this group's commits)",
+                       p, k.skipped, bound);
         cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: read offsets %lld..%lld in %lld ms", p,
                (long long)lo, (long long)hi, (long long)(cf_mono_ms() - (deadline - 60000)));
-        cf_buf_free(&cur);
+        cf_buf_free(&k.cur);
         return rc;
+}
+
+/* The most input a snapshot of input partition p can cover: the group's
+ * committed offset, or without one the partition's end. -1 when neither is known. */
+static int64_t input_bound(cf_worker *w, int32_t p)
+{
+        const cf_service_cfg *sc = &w->svc->sc;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, sc->topic_in, p);
+        int64_t bound = -1;
+        if (!rd_kafka_committed(w->consumer, l, 10000) && !l->elems[0].err &&
+            l->elems[0].offset >= 0)
+                bound = l->elems[0].offset;
+        rd_kafka_topic_partition_list_destroy(l);
+        int64_t lo, hi;
+        if (bound < 0 &&
+            !rd_kafka_query_watermark_offsets(w->consumer, sc->topic_in, p, &lo, &hi, 10000))
+                bound = hi;
+        return bound;
 }
 
 int cf_changelog_restore(cf_worker *w, int32_t p)
@@ -194,7 +262,9 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
         key_prefix(w, p, prefix, sizeof prefix);
         cf_buf best = {0};
         bool have_best;
-        int rc = read_newest(w, p, prefix, &best, &have_best);
+        int64_t bound = input_bound(w, p);
+        int rc = bound < 0 ? -1 : read_best(w, p, prefix, bound, &best, &have_best);
+        if (bound < 0) snprintf(err, sizeof err, "committed offset and end of the input unknown");
         if (!rc)
                 rc = cf_chain_restore(w->chain, p, have_best ? best.p : NULL,
                                       have_best ? best.len : 0, err, sizeof err);
@@ -210,9 +280,11 @@ int cf_changelog_restore(cf_worker *w, int32_t p)
         return rc;
 }
 
-int cf_changelog_read_global(cf_worker *w, cf_buf *out, bool *found)
+int cf_changelog_read_global(cf_worker *w, int64_t bound, cf_buf *out, bool *found)
 {
         char prefix[512];
         global_prefix(w, prefix, sizeof prefix);
-        return read_newest(w, 0, prefix, out, found);
+        /* the model's checkpoint covers the outcomes read (their sum over partitions);
+         * the offsets themselves are checked against the topic when catching up */
+        return read_best(w, 0, prefix, bound, out, found);
 }

@@ -27,11 +27,13 @@
 #include <string.h>
 
 #include "pipeline/core/clock.h"
+#include "pipeline/core/stenc.h"
 #include "pipeline/kafka/service_int.h"
 
-#define COMPONENT "outcomes"
-#define MAGIC     "CFOUT1"
-#define POLL_MAX  1024 /* outcomes learnt per call between input batches */
+#define COMPONENT    "outcomes"
+#define MAGIC        "CFOC"
+#define CKPT_VERSION 1    /* "CFOUT1" (raw offsets before a sealed model) was never released */
+#define POLL_MAX     1024 /* outcomes learnt per call between input batches */
 
 static bool enabled(const cf_worker *w)
 {
@@ -40,33 +42,27 @@ static bool enabled(const cf_worker *w)
 
 /* ---- the checkpoint: offsets + the chain's global snapshot ---- */
 
-static void put_le(cf_buf *b, uint64_t v, int n)
-{
-        unsigned char t[8];
-        for (int i = 0; i < n; i++)
-                t[i] = (unsigned char)(v >> (8 * i));
-        cf_buf_put(b, t, (size_t)n);
-}
-
-static uint64_t get_le(const unsigned char *p, int n)
-{
-        uint64_t v = 0;
-        for (int i = 0; i < n; i++)
-                v |= (uint64_t)p[i] << (8 * i);
-        return v;
-}
-
-/* Layout: "CFOUT1", u32 partitions, i64 next offset per partition, the chain's
- * global snapshot (cf_chain_global_snapshot). */
+/* Layout (pipeline/core/stenc.h, sealed: XXH3 checked before anything is read):
+ * magic "CFOC", version (u16), partitions (u64 count), the next offset per
+ * partition (i64), then a block holding the chain's global snapshot
+ * (cf_chain_global_snapshot). */
 static int checkpoint(cf_worker *w)
 {
         cf_buf b = {0};
-        cf_buf_put(&b, MAGIC, 6);
-        put_le(&b, (uint64_t)w->out_parts, 4);
-        for (int p = 0; p < w->out_parts; p++)
-                put_le(&b, (uint64_t)w->out_next[p], 8);
+        size_t seal = cf_st_seal_begin(&b);
+        memcpy(cf_st_room(&b, 4), MAGIC, 4);
+        cf_st_put_u16(&b, CKPT_VERSION);
+        cf_st_put_u64(&b, (uint64_t)w->out_parts);
+        int64_t covers = 0; /* what the changelog orders checkpoints by */
+        for (int p = 0; p < w->out_parts; p++) {
+                cf_st_put_i64(&b, w->out_next[p]);
+                covers += w->out_next[p];
+        }
+        size_t blk = cf_st_block_begin(&b);
         int rc = cf_chain_global_snapshot(w->chain, &b);
-        if (!rc) rc = cf_changelog_write_global(w, &b);
+        cf_st_block_end(&b, blk);
+        cf_st_seal_end(&b, seal);
+        if (!rc) rc = cf_changelog_write_global(w, &b, covers);
         if (!rc) {
                 w->out_dirty = false;
                 w->out_checkpoint_ms = cf_mono_ms();
@@ -79,6 +75,58 @@ static int checkpoint(cf_worker *w)
         return rc;
 }
 
+/* The checkpoint's offsets into next (n of them) and where its model is; -1 with the
+ * reason in err when it is not one this build wrote. */
+static int read_checkpoint(const cf_buf *b, int64_t *next, uint64_t *n, const void **model,
+                           size_t *model_len, char *err, size_t err_size)
+{
+        const void *pl;
+        size_t plen;
+        if (cf_st_unseal(b->p, b->len, &pl, &plen, err, err_size)) return -1;
+        cf_st_dec d;
+        cf_st_dec_init(&d, pl, plen, "model checkpoint", err, err_size);
+        const unsigned char *m = cf_st_take(&d, 4);
+        if (m && memcmp(m, MAGIC, 4)) cf_st_fail(&d, "magic: not a model checkpoint");
+        unsigned v = cf_st_u16(&d);
+        if (cf_st_ok(&d) && v != CKPT_VERSION)
+                cf_st_fail(&d, "version %u, this build reads %d", v, CKPT_VERSION);
+        *n = cf_st_count(&d, 8, CF_OUT_MAX_PARTS, "outcome partitions");
+        for (uint64_t p = 0; p < *n && cf_st_ok(&d); p++) {
+                next[p] = cf_st_i64(&d);
+                if (cf_st_ok(&d) && next[p] < 0)
+                        cf_st_fail(&d, "offset %lld of partition %d", (long long)next[p], (int)p);
+        }
+        const unsigned char *outer = cf_st_enter(&d);
+        *model_len = cf_st_left(&d);
+        *model = cf_st_take(&d, *model_len);
+        cf_st_leave(&d, outer, "the model");
+        return cf_st_done(&d) ? 0 : -1;
+}
+
+/* The sum of the outcomes topic's end offsets: no checkpoint covers more. -1 unknown. */
+static int64_t outcomes_end(cf_worker *w)
+{
+        int64_t sum = 0;
+        for (int p = 0; p < w->out_parts; p++) {
+                int64_t lo, hi;
+                if (rd_kafka_query_watermark_offsets(w->oc, w->svc->sc.topic_outcomes, p, &lo, &hi,
+                                                     10000))
+                        return -1;
+                sum += hi;
+        }
+        return sum;
+}
+
+/* Forget the model and learn again from offset 0: the outcomes are the source of truth. */
+static void relearn(cf_worker *w)
+{
+        char e2[256];
+        cf_chain_global_restore(w->chain, NULL, 0, e2, sizeof e2);
+        for (int p = 0; p < w->out_parts; p++)
+                w->out_next[p] = 0;
+        cf_counter_inc(w->m.outcome_relearns);
+}
+
 /* Restore the model and the offsets; on any doubt, start empty from offset 0. */
 static void restore(cf_worker *w)
 {
@@ -87,21 +135,20 @@ static void restore(cf_worker *w)
         bool found = false;
         for (int p = 0; p < w->out_parts; p++)
                 w->out_next[p] = 0;
-        int rc = w->svc->sc.changelog ? cf_changelog_read_global(w, &b, &found) : 0;
-        const unsigned char *q = (const unsigned char *)b.p;
+        int64_t end = w->svc->sc.changelog ? outcomes_end(w) : 0;
+        int rc = end < 0                ? -1
+                 : w->svc->sc.changelog ? cf_changelog_read_global(w, end, &b, &found)
+                                        : 0;
         if (!rc && found) {
-                uint32_t n = b.len >= 10 && !memcmp(q, MAGIC, 6) ? (uint32_t)get_le(q + 6, 4) : 0;
-                size_t head = 10 + 8 * (size_t)n;
-                if (!n || b.len < head) {
-                        snprintf(err, sizeof err, "malformed checkpoint");
-                        rc = -1;
-                } else {
-                        rc = cf_chain_global_restore(w->chain, q + head, b.len - head, err,
-                                                     sizeof err);
-                        /* offsets of partitions that exist now; new ones from 0 */
-                        for (uint32_t p = 0; rc == 0 && p < n && (int)p < w->out_parts; p++)
-                                w->out_next[p] = (int64_t)get_le(q + 10 + 8 * p, 8);
-                }
+                int64_t next[CF_OUT_MAX_PARTS];
+                uint64_t n = 0;
+                const void *model = NULL;
+                size_t model_len = 0;
+                rc = read_checkpoint(&b, next, &n, &model, &model_len, err, sizeof err) ? 1 : 0;
+                if (!rc) rc = cf_chain_global_restore(w->chain, model, model_len, err, sizeof err);
+                /* offsets of partitions that exist now; new ones from 0 */
+                for (uint64_t p = 0; rc == 0 && p < n && (int)p < w->out_parts; p++)
+                        w->out_next[p] = next[p];
         }
         if (rc) {
                 cf_log(CF_LOG_WARN, COMPONENT,
@@ -112,11 +159,7 @@ static void restore(cf_worker *w)
                        : err[0] ? err
                                 : "read failed",
                        w->svc->sc.topic_outcomes);
-                char e2[256];
-                cf_chain_global_restore(w->chain, NULL, 0, e2, sizeof e2);
-                for (int p = 0; p < w->out_parts; p++)
-                        w->out_next[p] = 0;
-                cf_counter_inc(w->m.outcome_relearns);
+                relearn(w);
         } else if (found) {
                 cf_log(CF_LOG_INFO, COMPONENT, "worker %d: model restored (%zu bytes)", w->id,
                        b.len);
@@ -209,6 +252,14 @@ static int catch_up(cf_worker *w)
                         cf_log(CF_LOG_WARN, COMPONENT, "worker %d: %s watermarks: %s", w->id,
                                w->svc->sc.topic_outcomes, rd_kafka_err2str(e));
                         return 0; /* learnt as they come */
+                }
+                if (w->out_next[p] > hi[p]) { /* outcomes that do not exist */
+                        cf_log(CF_LOG_WARN, COMPONENT,
+                               "worker %d: model checkpoint at offset %" PRId64 " of %s[%d], "
+                               "which ends at %" PRId64 ": re-learning from the start",
+                               w->id, w->out_next[p], w->svc->sc.topic_outcomes, p, hi[p]);
+                        relearn(w);
+                        return catch_up(w);
                 }
                 /* retention may have deleted the start: begin at the oldest kept */
                 if (w->out_next[p] < lo) w->out_next[p] = lo;

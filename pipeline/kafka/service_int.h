@@ -232,15 +232,16 @@ void cf_worker_destroy(cf_worker *w);
 /** Write partition's snapshot of the worker's chain to the changelog; -1 on failure.
  *  @locality: worker thread */
 int cf_changelog_write(cf_worker *w, int32_t partition);
-/** Restore partition's state from the changelog (empty state if none); -1 on failure.
+/** Restore partition's state from the changelog: the snapshot covering the most input up
+ *  to the group's committed offset (empty state if none); -1 on failure.
  *  @locality: worker thread (rebalance callback) */
 int cf_changelog_restore(cf_worker *w, int32_t partition);
-/** Write the global state checkpoint (outcomes.c) to changelog partition 0, acked; -1 on
- *  failure. @locality: worker thread */
-int cf_changelog_write_global(cf_worker *w, const cf_buf *blob);
-/** Read the newest global state checkpoint into out (*found false: none); -1 on a read
- *  failure. @locality: worker thread */
-int cf_changelog_read_global(cf_worker *w, cf_buf *out, bool *found);
+/** Write the global state checkpoint (outcomes.c), covering covers outcomes (the sum of
+ *  its offsets), to changelog partition 0, acked; -1 on failure. @locality: worker thread */
+int cf_changelog_write_global(cf_worker *w, const cf_buf *blob, int64_t covers);
+/** Read the global state checkpoint covering the most outcomes up to bound into out
+ *  (*found false: none); -1 on a read failure. @locality: worker thread */
+int cf_changelog_read_global(cf_worker *w, int64_t bound, cf_buf *out, bool *found);
 /** Produce r to the dead-letter topic (original bytes and key, reason in headers); ack: the
  *  batch it belongs to (NULL: none, not in the acknowledged latency). */
 int cf_worker_produce_dead_letter(cf_worker *w, const cf_record *r, cf_batch_ack *ack);

@@ -23,15 +23,11 @@
 
 #include "pipeline/core/intmath.h"
 #include "pipeline/core/stage.h"
+#include "pipeline/core/stenc.h"
 #include "stages/aggregate/window.h"
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "aggregate snapshots are written in host order, which must be little-endian"
-#endif
-
 #define MAX_LATE     64 /* distinct late windows reported per summary; beyond: unattributed */
-#define SNAP_MAGIC   0x47414643u /* "CFAG" */
-#define SNAP_VERSION 2u          /* 2: values in integer cents */
+#define SNAP_VERSION 3  /* 2: values in integer cents; 3: stenc fields, rules by name */
 
 typedef struct agg_cfg {
         int64_t window_ms, lateness_ms, top_k, top_k_capacity, max_groups, max_open, hll_p, idle_ms;
@@ -450,14 +446,17 @@ static int agg_reload(cf_stage *st, const cf_stage_env *env, char *errstr, size_
         return 0;
 }
 
-/* Snapshot: header, pending late list, then the open windows (window.c). */
-typedef struct snap_hdr {
-        uint32_t magic, version;
-        uint8_t has_max, has_closed, pad[6];
-        int64_t max_ms, closed;
-        uint64_t late_unattr, pend_dups, pend_dead, emitted, forced, late_total, overflow_closed;
-        uint32_t nlate, nw;
-} snap_hdr;
+/* ---- snapshot (format in README.md § State) ---- */
+
+/* The rules releases 1 and 2 counted, in the order of their flag arrays
+ * (16 slots, the last 4 unused): the format of snapshot versions 1-2. */
+static const char *const v2_rules[] = {
+    "trade_remedy_evasion", "origin_route_mismatch", "manufacturer_origin_mismatch",
+    "unit_value_outlier",   "origin_volume_surge",   "new_exporter_surge",
+    "capacity_exceeded",    "certificate_reuse",     "preference_without_certificate",
+    "watchlist_party",      "duplicate_shipment",    "conflicting_resubmission",
+};
+#define V2_SLOTS 16
 
 static int agg_snapshot(cf_stage *st, int32_t partition, cf_buf *out)
 {
@@ -465,28 +464,128 @@ static int agg_snapshot(cf_stage *st, int32_t partition, cf_buf *out)
         agg_part *p = *part_slot(x, partition);
         agg_part empty = {0};
         if (!p) p = &empty;
-        snap_hdr h = {.magic = SNAP_MAGIC,
-                      .version = SNAP_VERSION,
-                      .has_max = p->has_max,
-                      .has_closed = p->has_closed,
-                      .max_ms = p->max_ms,
-                      .closed = p->closed,
-                      .late_unattr = p->late_unattr,
-                      .pend_dups = p->pend_dups,
-                      .pend_dead = p->pend_dead,
-                      .emitted = p->emitted,
-                      .forced = p->forced,
-                      .late_total = p->late_total,
-                      .overflow_closed = p->overflow_closed,
-                      .nlate = p->nlate,
-                      .nw = p->nw};
-        cf_buf_put(out, &h, sizeof(h));
-        cf_buf_put(out, p->late, p->nlate * sizeof(p->late[0]));
+        memcpy(cf_st_room(out, 4), "CFAG", 4);
+        cf_st_put_u32(out, SNAP_VERSION);
+        cf_st_put_u8(out, p->has_max);
+        cf_st_put_u8(out, p->has_closed);
+        cf_st_put_i64(out, p->max_ms);
+        cf_st_put_i64(out, p->closed);
+        uint64_t counters[] = {p->late_unattr, p->pend_dups,  p->pend_dead,      p->emitted,
+                               p->forced,      p->late_total, p->overflow_closed};
+        for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+                cf_st_put_u64(out, counters[i]);
+        cf_st_put_u32(out, p->nlate);
+        cf_st_put_u32(out, p->nw);
+        /* the rules the flag counts are for, by name: a build with other rules maps them */
+        cf_st_put_u8(out, (uint8_t)x->rules->n);
+        for (int r = 0; r < x->rules->n; r++)
+                cf_st_put_str8(out, x->rules->names[r]);
+        for (uint32_t i = 0; i < p->nlate; i++) {
+                cf_st_put_i64(out, p->late[i].window_start);
+                cf_st_put_u64(out, p->late[i].count);
+                cf_st_put_i64(out, p->late[i].value_cents);
+        }
         for (uint32_t i = 0; i < p->nw; i++)
-                cf_agg_window_snapshot(p->w[i], out);
+                cf_agg_window_snapshot(p->w[i], x->rules->n, out);
         return 0;
 }
 
+/* The header into p (counts of late entries and windows in *nlate, *nw). */
+static bool read_header(cf_st_dec *d, int *version, agg_part *p, uint32_t *nlate, uint32_t *nw)
+{
+        const unsigned char *m = cf_st_take(d, 4);
+        *version = (int)cf_st_u32(d);
+        if (!cf_st_ok(d) || memcmp(m, "CFAG", 4) || *version < 1 || *version > SNAP_VERSION)
+                return cf_st_fail(d, "bad magic, version or header");
+        unsigned has_max = cf_st_u8(d), has_closed = cf_st_u8(d);
+        if (*version < 3) cf_st_take(d, 6); /* padding of the raw struct */
+        p->max_ms = cf_st_time(d, "max event time");
+        p->closed = cf_st_time(d, "close frontier");
+        uint64_t *counters[] = {&p->late_unattr, &p->pend_dups,  &p->pend_dead,      &p->emitted,
+                                &p->forced,      &p->late_total, &p->overflow_closed};
+        for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+                *counters[i] = cf_st_u64(d);
+        *nlate = cf_st_u32(d);
+        *nw = cf_st_u32(d);
+        if (!cf_st_ok(d)) return false;
+        p->has_max = has_max;
+        p->has_closed = has_closed;
+        if (has_max > 1 || has_closed > 1 || *nlate > MAX_LATE)
+                return cf_st_fail(d, "flags %u/%u or %u late windows (at most %d) malformed",
+                                  has_max, has_closed, *nlate, MAX_LATE);
+        return true;
+}
+
+/* How the snapshot's flag counters map onto this build's rules (rs). */
+static bool read_rules(cf_st_dec *d, int version, const cf_rule_set *rs, cf_agg_rulemap *rm)
+{
+        if (version < 3) {
+                rm->n = V2_SLOTS;
+                for (uint32_t k = 0; k < V2_SLOTS; k++) {
+                        int i = k < sizeof(v2_rules) / sizeof(v2_rules[0])
+                                    ? cf_rule_set_index(rs, v2_rules[k])
+                                    : -1;
+                        rm->to[k] = i >= 0 ? (uint8_t)i : CF_AGG_NO_RULE;
+                }
+                return true;
+        }
+        rm->n = cf_st_u8(d);
+        bool seen[CF_RULES_MAX] = {0};
+        for (uint32_t k = 0; k < rm->n && cf_st_ok(d); k++) {
+                char name[256];
+                cf_st_str8(d, name, sizeof(name), "rule name");
+                int i = cf_st_ok(d) ? cf_rule_set_index(rs, name) : 0;
+                if (i < 0)
+                        return cf_st_fail(d, "flags counted for rule '%s', not one of this build's",
+                                          name);
+                if (seen[i]) return cf_st_fail(d, "rule '%s' listed twice", name);
+                seen[i] = true;
+                rm->to[k] = (uint8_t)i;
+        }
+        return cf_st_ok(d);
+}
+
+/* The pending late list: ascending distinct windows, each with a record. */
+static bool read_late(cf_st_dec *d, int version, agg_part *p, uint32_t nlate)
+{
+        for (uint32_t i = 0; i < nlate && cf_st_ok(d); i++) {
+                cf_agg_late *l = &p->late[i];
+                l->window_start = cf_st_time(d, "late window start");
+                l->count = cf_st_u64(d);
+                l->value_cents = cf_agg_get_cents(d, version == 1, "late value");
+                if (cf_st_ok(d) && i && l->window_start <= p->late[i - 1].window_start)
+                        return cf_st_fail(d, "late entry %u out of order", i);
+        }
+        p->nlate = nlate;
+        return cf_st_ok(d);
+}
+
+/* The open windows, ascending by start. They may overlap: after a restart
+ * with another `window`, restored windows keep their size (README § Config). */
+static bool read_windows(agg_ctx *x, cf_st_dec *d, int version, const cf_agg_rulemap *rm,
+                         agg_part *p, uint32_t nw)
+{
+        for (uint32_t i = 0; i < nw && cf_st_ok(d); i++) {
+                cf_agg_window *w = cf_agg_window_restore(&x->lim, d, version, rm);
+                if (!w) return false;
+                if (p->nw && w->start < p->w[p->nw - 1]->start) {
+                        cf_agg_window_free(w);
+                        return cf_st_fail(d, "window %u out of order", i);
+                }
+                if (p->nw == p->cw) {
+                        p->cw = p->cw ? 2 * p->cw : 8;
+                        p->w = realloc(p->w, p->cw * sizeof(*p->w));
+                        if (!p->w) abort();
+                }
+                p->w[p->nw++] = w;
+        }
+        return cf_st_done(d);
+}
+
+/* Versions: 3 (this one, stenc fields, rules by name); 2 (releases up to
+ * b13c378: the raw structs, little-endian, money in cents) and 1 (b6aa89d:
+ * money as doubles of dollars) are read and converted, so an upgrade keeps
+ * the partition's state. */
 static int agg_restore(cf_stage *st, int32_t partition, const void *data, size_t len, char *errstr,
                        size_t errstr_size)
 {
@@ -497,67 +596,21 @@ static int agg_restore(cf_stage *st, int32_t partition, const void *data, size_t
                 *pp = NULL;
                 return 0;
         }
-        snap_hdr h;
-        const unsigned char *q = data;
-        size_t left = len;
-        if (left < sizeof(h)) goto bad_hdr;
-        memcpy(&h, q, sizeof(h));
-        q += sizeof(h);
-        left -= sizeof(h);
-        /* version 1 (money as doubles of dollars) is read and converted, so
-         * an upgrade keeps every stage's state (a refused snapshot starts
-         * the whole partition empty, dedup and detect included) */
-        if (h.magic != SNAP_MAGIC || (h.version != SNAP_VERSION && h.version != 1) ||
-            h.has_max > 1 || h.has_closed > 1 || h.nlate > MAX_LATE || h.nw > 1000000 ||
-            left < h.nlate * sizeof(cf_agg_late))
-                goto bad_hdr;
+        cf_st_dec d;
+        cf_st_dec_init(&d, data, len, "aggregate snapshot", errstr, errstr_size);
         agg_part *p = calloc(1, sizeof(*p));
         if (!p) abort();
-        p->has_max = h.has_max;
-        p->has_closed = h.has_closed;
-        p->max_ms = h.max_ms;
-        p->closed = h.closed;
-        p->late_unattr = h.late_unattr;
-        p->pend_dups = h.pend_dups;
-        p->pend_dead = h.pend_dead;
-        p->emitted = h.emitted;
-        p->forced = h.forced;
-        p->late_total = h.late_total;
-        p->overflow_closed = h.overflow_closed;
-        p->nlate = h.nlate;
-        memcpy(p->late, q, h.nlate * sizeof(cf_agg_late));
-        if (h.version == 1)
-                for (uint32_t i = 0; i < h.nlate; i++)
-                        p->late[i].value_cents = cf_agg_cents_v1(p->late[i].value_cents);
-        q += h.nlate * sizeof(cf_agg_late);
-        left -= h.nlate * sizeof(cf_agg_late);
-        for (uint32_t i = 0; i < h.nw; i++) {
-                cf_agg_window *w = cf_agg_window_restore(&x->lim, &q, &left, h.version == 1);
-                if (!w || (p->nw && w->start < p->w[p->nw - 1]->end)) {
-                        cf_agg_window_free(w);
-                        part_free(p);
-                        snprintf(errstr, errstr_size,
-                                 "aggregate snapshot: window %u malformed or out of order", i);
-                        return -1;
-                }
-                if (p->nw == p->cw) {
-                        p->cw = p->cw ? 2 * p->cw : 8;
-                        p->w = realloc(p->w, p->cw * sizeof(*p->w));
-                        if (!p->w) abort();
-                }
-                p->w[p->nw++] = w;
-        }
-        if (left) {
+        int version = 0;
+        uint32_t nlate = 0, nw = 0;
+        cf_agg_rulemap rm = {0};
+        if (!read_header(&d, &version, p, &nlate, &nw) || !read_rules(&d, version, x->rules, &rm) ||
+            !read_late(&d, version, p, nlate) || !read_windows(x, &d, version, &rm, p, nw)) {
                 part_free(p);
-                snprintf(errstr, errstr_size, "aggregate snapshot: %zu trailing bytes", left);
                 return -1;
         }
         part_free(*pp);
         *pp = p;
         return 0;
-bad_hdr:
-        snprintf(errstr, errstr_size, "aggregate snapshot: bad magic, version or header");
-        return -1;
 }
 
 static void agg_drop(cf_stage *st, int32_t partition)

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "pipeline/core/stenc.h"
+
 /** A record's value_usd in cents, rounded half up (decode bounds it: >= 0,
  * customs_value <= 1e15; beyond int64 it saturates like the sums). */
 static inline int64_t cf_agg_cents(double usd)
@@ -19,12 +21,20 @@ static inline int64_t cf_agg_cents(double usd)
         return (int64_t)c;
 }
 
-/** An 8-byte money field of a version-1 snapshot (a double of dollars) as cents. */
-static inline int64_t cf_agg_cents_v1(int64_t raw)
+/** Read a money field of a snapshot: cents (i64 >= 0), or with dollars (aggregate snapshot
+ * version 1) a double of dollars, converted. Refused (reason in d) when negative or not finite. */
+static inline int64_t cf_agg_get_cents(cf_st_dec *d, int dollars, const char *what)
 {
-        double usd;
-        memcpy(&usd, &raw, sizeof(usd));
-        return cf_agg_cents(usd);
+        if (!dollars) {
+                int64_t c = cf_st_i64(d);
+                if (c >= 0) return c;
+                cf_st_fail(d, "%s %lld cents < 0", what, (long long)c);
+                return 0;
+        }
+        double usd = cf_st_f64(d);
+        if (usd >= 0 && usd < 9e16) return cf_agg_cents(usd);
+        cf_st_fail(d, "%s %g dollars out of range", what, usd);
+        return 0;
 }
 
 /** a + b (both >= 0), saturating at INT64_MAX instead of wrapping. */

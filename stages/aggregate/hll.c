@@ -4,8 +4,11 @@
 #include "stages/aggregate/hll.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "pipeline/core/stenc.h"
 
 static void *xcalloc(size_t n, size_t sz)
 {
@@ -163,59 +166,77 @@ size_t cf_hll_bytes(const cf_hll *h)
         return h->dense ? (size_t)1 << h->p : (size_t)h->cap * sizeof(uint64_t);
 }
 
+/* Snapshot: precision (u8), dense (u8), then 2^p registers (bytes) or the
+ * number of hashes (u32) and the hashes (u64 each); the same in every
+ * aggregate snapshot version. */
 void cf_hll_snapshot(const cf_hll *h, cf_buf *out)
 {
-        uint8_t hdr[2] = {h->p, h->dense};
-        cf_buf_put(out, hdr, 2);
+        cf_st_put_u8(out, h->p);
+        cf_st_put_u8(out, h->dense);
         if (h->dense) {
-                cf_buf_put(out, h->reg, (size_t)1 << h->p);
+                memcpy(cf_st_room(out, (size_t)1 << h->p), h->reg, (size_t)1 << h->p);
                 return;
         }
-        cf_buf_put(out, &h->n, 4);
+        cf_st_put_u32(out, h->n);
         for (uint32_t i = 0; i < h->cap; i++)
-                if (h->set[i]) cf_buf_put(out, &h->set[i], 8);
+                if (h->set[i]) cf_st_put_u64(out, h->set[i]);
 }
 
-int cf_hll_restore(cf_hll *h, const unsigned char **p, size_t *left)
+/* Precision and form of a sketch in a snapshot; false (reason in d) when out of range. */
+static bool read_kind(cf_st_dec *d, unsigned *prec, unsigned *dense)
 {
-        memset(h, 0, sizeof(*h));
-        if (*left < 2) return -1;
-        uint8_t prec = (*p)[0], dense = (*p)[1];
-        if (prec < CF_HLL_PMIN || prec > CF_HLL_PMAX || dense > 1) return -1;
-        *p += 2;
-        *left -= 2;
-        cf_hll_init(h, prec);
-        if (dense) {
-                size_t m = (size_t)1 << prec;
-                if (*left < m) return -1;
-                h->reg = xcalloc(m, 1);
-                memcpy(h->reg, *p, m);
-                for (size_t i = 0; i < m; i++)
-                        if (h->reg[i] > 64 - prec + 1) {
-                                cf_hll_free(h);
-                                return -1;
-                        }
-                h->dense = 1;
-                *p += m;
-                *left -= m;
-                return 0;
-        }
-        uint32_t n;
-        if (*left < 4) return -1;
-        memcpy(&n, *p, 4);
-        *p += 4;
-        *left -= 4;
-        if (n > sparse_max(h) || *left < (size_t)n * 8) return -1;
-        for (uint32_t i = 0; i < n; i++) {
-                uint64_t x;
-                memcpy(&x, *p + (size_t)i * 8, 8);
-                if (!x) {
-                        cf_hll_free(h);
+        *prec = cf_st_u8(d);
+        *dense = cf_st_u8(d);
+        if (!cf_st_ok(d)) return false;
+        if (*prec < CF_HLL_PMIN || *prec > CF_HLL_PMAX || *dense > 1)
+                return cf_st_fail(d, "HyperLogLog precision %u / dense %u out of range", *prec,
+                                  *dense);
+        return true;
+}
+
+static int restore_dense(cf_hll *h, cf_st_dec *d)
+{
+        size_t m = (size_t)1 << h->p;
+        const unsigned char *r = cf_st_take(d, m);
+        if (!r) return -1;
+        for (size_t i = 0; i < m; i++)
+                if (r[i] > 64 - h->p + 1) {
+                        cf_st_fail(d, "HyperLogLog register %u > %u", r[i], 64 - h->p + 1);
                         return -1;
                 }
-                cf_hll_add(h, x);
-        }
-        *p += (size_t)n * 8;
-        *left -= (size_t)n * 8;
+        h->reg = xcalloc(m, 1);
+        memcpy(h->reg, r, m);
+        h->dense = 1;
         return 0;
+}
+
+static int restore_sparse(cf_hll *h, cf_st_dec *d)
+{
+        uint32_t n = cf_st_u32(d);
+        if (cf_st_ok(d) && n > sparse_max(h)) {
+                cf_st_fail(d, "HyperLogLog set of %u hashes > %u at precision %u", n, sparse_max(h),
+                           h->p);
+                return -1;
+        }
+        const unsigned char *x = cf_st_take(d, (size_t)n * 8);
+        if (!x) return -1;
+        for (uint32_t i = 0; i < n; i++) {
+                uint64_t v = cf_st_load64(x + (size_t)i * 8);
+                if (!v) {
+                        cf_hll_free(h);
+                        cf_st_fail(d, "HyperLogLog hash 0 (the empty mark)");
+                        return -1;
+                }
+                cf_hll_add(h, v);
+        }
+        return 0;
+}
+
+int cf_hll_restore(cf_hll *h, cf_st_dec *d)
+{
+        memset(h, 0, sizeof(*h));
+        unsigned prec, dense;
+        if (!read_kind(d, &prec, &dense)) return -1;
+        cf_hll_init(h, (int)prec);
+        return dense ? restore_dense(h, d) : restore_sparse(h, d);
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "pipeline/core/buf.h"
+#include "pipeline/core/stenc.h"
 
 #define CF_HLL_PMIN 8
 #define CF_HLL_PMAX 16
@@ -46,7 +47,7 @@ double cf_hll_estimate(const cf_hll *h);
 size_t cf_hll_bytes(const cf_hll *h);
 /** Append the sketch to out (restorable by cf_hll_restore). */
 void cf_hll_snapshot(const cf_hll *h, cf_buf *out);
-/** Read a sketch from *p (len bytes left in *left), advancing; -1 if malformed. */
-int cf_hll_restore(cf_hll *h, const unsigned char **p, size_t *left);
+/** Read a sketch from d (the sketch keeps its own precision); -1 with the reason in d. */
+int cf_hll_restore(cf_hll *h, cf_st_dec *d);
 
 #endif

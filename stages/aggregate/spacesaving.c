@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pipeline/core/memeq.h"
+#include "pipeline/core/stenc.h"
 #include "stages/aggregate/cents.h"
 
 static void *xrealloc(void *p, size_t n)
@@ -144,7 +145,6 @@ void cf_ss_reserve(cf_ss *s, uint32_t n)
         grow(s, n);
 }
 
-
 static void set_key(cf_ss_entry *e, const char *key, size_t len, uint64_t hash, int64_t err)
 {
         e->hash = hash;
@@ -246,57 +246,51 @@ size_t cf_ss_bytes(const cf_ss *s)
                (size_t)s->islots * 4;
 }
 
+/* Snapshot: the number of entries (u32), then per entry hash (u64), count
+ * and error (i64 cents; doubles of dollars in aggregate snapshot version 1),
+ * key (str8). */
 void cf_ss_snapshot(const cf_ss *s, cf_buf *out)
 {
-        cf_buf_put(out, &s->n, 4);
+        cf_st_put_u32(out, s->n);
         for (uint32_t i = 0; i < s->n; i++) {
                 const cf_ss_entry *e = &s->e[i];
-                int64_t c = s->heap[s->pos[i]].count;
-                cf_buf_put(out, &e->hash, 8);
-                cf_buf_put(out, &c, 8);
-                cf_buf_put(out, &e->err, 8);
-                cf_buf_put(out, &e->len, 1);
-                cf_buf_put(out, e->key, e->len);
+                cf_st_put_u64(out, e->hash);
+                cf_st_put_i64(out, s->heap[s->pos[i]].count);
+                cf_st_put_i64(out, e->err);
+                cf_st_put_bytes8(out, e->key, e->len);
         }
 }
 
-int cf_ss_restore(cf_ss *s, uint32_t cap, const unsigned char **p, size_t *left, int legacy)
+int cf_ss_restore(cf_ss *s, uint32_t cap, cf_st_dec *d, int dollars)
 {
         cf_ss_init(s, cap);
-        uint32_t n;
-        if (*left < 4) return -1;
-        memcpy(&n, *p, 4);
-        *p += 4;
-        *left -= 4;
+        uint32_t n = cf_st_u32(d);
+        if (cf_st_ok(d) && n > cf_st_left(d) / 25) {
+                cf_st_fail(d, "%u top-exporter entries cannot fit in %zu bytes", n, cf_st_left(d));
+                return -1;
+        }
         /* a smaller cap than the snapshot's keeps the n largest: same as
          * having run with the larger one, just less history */
-        for (uint32_t i = 0; i < n; i++) {
-                if (*left < 25) goto bad;
-                uint64_t h;
-                int64_t c, e;
-                memcpy(&h, *p, 8);
-                memcpy(&c, *p + 8, 8);
-                memcpy(&e, *p + 16, 8);
-                if (legacy) {
-                        double dc, de;
-                        memcpy(&dc, &c, 8);
-                        memcpy(&de, &e, 8);
-                        if (!(dc >= 0 && dc < 9e16 && de >= 0 && de <= dc)) goto bad;
-                        c = cf_agg_cents_v1(c);
-                        e = cf_agg_cents_v1(e);
+        for (uint32_t i = 0; i < n && cf_st_ok(d); i++) {
+                uint64_t h = cf_st_u64(d);
+                int64_t c = cf_agg_get_cents(d, dollars, "top-exporter count");
+                int64_t e = cf_agg_get_cents(d, dollars, "top-exporter error");
+                size_t len;
+                const char *key = cf_st_bytes8(d, &len);
+                if (!cf_st_ok(d)) break;
+                if (len > CF_SS_KEY_MAX || e > c) {
+                        cf_st_fail(d,
+                                   "top-exporter entry %u: key of %zu bytes (at most %d), "
+                                   "error %lld > count %lld",
+                                   i, len, CF_SS_KEY_MAX, (long long)e, (long long)c);
+                        break;
                 }
-                uint8_t len = (*p)[24];
-                if (len > CF_SS_KEY_MAX || *left < 25u + len || c < 0 || e < 0 || e > c) goto bad;
-                const char *key = (const char *)*p + 25;
                 if (s->n < s->cap)
                         push(s, key, len, h, c, e);
                 else if (c > s->heap[0].count)
                         replace_min(s, key, len, h, c, e);
-                *p += 25u + len;
-                *left -= 25u + len;
         }
-        return 0;
-bad:
+        if (cf_st_ok(d)) return 0;
         cf_ss_free(s);
         return -1;
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "pipeline/core/buf.h"
+#include "pipeline/core/stenc.h"
 
 #define CF_SS_KEY_MAX 128 /* exporter_id's schema maxLength; longer keys keep a prefix */
 
@@ -62,8 +63,8 @@ size_t cf_ss_top(const cf_ss *s, size_t k, cf_ss_entry *out);
 size_t cf_ss_bytes(const cf_ss *s);
 /** Append the summary to out. */
 void cf_ss_snapshot(const cf_ss *s, cf_buf *out);
-/** Read a summary of capacity cap from *p, advancing; -1 if malformed. legacy: counts
- * written as doubles of dollars (aggregate snapshot version 1), read as cents. */
-int cf_ss_restore(cf_ss *s, uint32_t cap, const unsigned char **p, size_t *left, int legacy);
+/** Read a summary of capacity cap from d; -1 with the reason in d. dollars: counts written
+ * as doubles of dollars (aggregate snapshot version 1), read as cents. */
+int cf_ss_restore(cf_ss *s, uint32_t cap, cf_st_dec *d, int dollars);
 
 #endif

@@ -231,80 +231,163 @@ size_t cf_agg_window_bytes(const cf_agg_window *w)
                cf_hll_bytes(&w->exporters) + cf_hll_bytes(&w->importers) + cf_ss_bytes(&w->top);
 }
 
-/* Fixed part of a window in a snapshot: every scalar counter, in this order. */
-typedef struct win_fixed {
-        int64_t start, end;
-        uint64_t records, flagged, duplicates, dead_letters, overflow_records, unit_overflow;
-        int64_t value_cents, overflow_value_cents;
-        uint64_t flags[CF_RULES_MAX];
-        uint32_t ngroups, pad;
-} win_fixed;
-
-void cf_agg_window_snapshot(const cf_agg_window *w, cf_buf *out)
+/* Snapshot of a window (aggregate.c has the versions): start, end, the
+ * counters (u64; money i64 cents, doubles of dollars in version 1), one flag
+ * count per rule of the snapshot's rule table (u64), the number of groups
+ * (u32; version 1-2: then 4 bytes of padding), the groups, both sketches,
+ * the top exporters. A group: key, records, flagged, value, 4 unit codes (4
+ * bytes each, the code's characters NUL-padded), 4 quantities (f64), one flag
+ * count per rule (u32). */
+void cf_agg_window_snapshot(const cf_agg_window *w, uint32_t nrules, cf_buf *out)
 {
-        win_fixed f = {w->start,
-                       w->end,
-                       w->records,
-                       w->flagged,
-                       w->duplicates,
-                       w->dead_letters,
-                       w->overflow_records,
-                       w->unit_overflow,
-                       w->value_cents,
-                       w->overflow_value_cents,
-                       {0},
-                       w->ngroups,
-                       0};
-        memcpy(f.flags, w->flags, sizeof(f.flags));
-        cf_buf_put(out, &f, sizeof(f));
-        cf_buf_put(out, w->g, (size_t)w->ngroups * sizeof(cf_agg_group));
+        cf_st_put_i64(out, w->start);
+        cf_st_put_i64(out, w->end);
+        cf_st_put_u64(out, w->records);
+        cf_st_put_u64(out, w->flagged);
+        cf_st_put_u64(out, w->duplicates);
+        cf_st_put_u64(out, w->dead_letters);
+        cf_st_put_u64(out, w->overflow_records);
+        cf_st_put_u64(out, w->unit_overflow);
+        cf_st_put_i64(out, w->value_cents);
+        cf_st_put_i64(out, w->overflow_value_cents);
+        for (uint32_t r = 0; r < nrules; r++)
+                cf_st_put_u64(out, w->flags[r]);
+        cf_st_put_u32(out, w->ngroups);
+        for (uint32_t i = 0; i < w->ngroups; i++) {
+                const cf_agg_group *g = &w->g[i];
+                cf_st_put_u64(out, g->key);
+                cf_st_put_u64(out, g->records);
+                cf_st_put_u64(out, g->flagged);
+                cf_st_put_i64(out, g->value_cents);
+                for (int u = 0; u < CF_AGG_UNITS; u++)
+                        memcpy(cf_st_room(out, 4), &g->unit[u], 4);
+                for (int u = 0; u < CF_AGG_UNITS; u++)
+                        cf_st_put_f64(out, g->qty[u]);
+                for (uint32_t r = 0; r < nrules; r++)
+                        cf_st_put_u32(out, g->flags[r]);
+        }
         cf_hll_snapshot(&w->exporters, out);
         cf_hll_snapshot(&w->importers, out);
         cf_ss_snapshot(&w->top, out);
 }
 
-cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, const unsigned char **p, size_t *left,
-                                     int legacy)
+/* Read one flag count per snapshot rule into flags (this build's indices);
+ * a rule the map does not place must count nothing. */
+static void read_flags(cf_st_dec *d, const cf_agg_rulemap *rm, int wide, void *flags)
 {
-        win_fixed f;
-        if (*left < sizeof(f)) return NULL;
-        memcpy(&f, *p, sizeof(f));
-        *p += sizeof(f);
-        *left -= sizeof(f);
-        if (legacy) {
-                f.value_cents = cf_agg_cents_v1(f.value_cents);
-                f.overflow_value_cents = cf_agg_cents_v1(f.overflow_value_cents);
+        for (uint32_t k = 0; k < rm->n; k++) {
+                uint64_t v = wide ? cf_st_u64(d) : cf_st_u32(d);
+                if (rm->to[k] == CF_AGG_NO_RULE) {
+                        if (v)
+                                cf_st_fail(d, "%llu flags for rule slot %u, unused",
+                                           (unsigned long long)v, k);
+                        continue;
+                }
+                if (wide)
+                        ((uint64_t *)flags)[rm->to[k]] = v;
+                else
+                        ((uint32_t *)flags)[rm->to[k]] = (uint32_t)v;
         }
-        if (f.end <= f.start || f.ngroups > l->max_groups || f.ngroups > f.records ||
-            f.value_cents < 0 || f.overflow_value_cents < 0 ||
-            (size_t)f.ngroups * sizeof(cf_agg_group) > *left)
-                return NULL;
-        cf_agg_window *w = cf_agg_window_new(f.start, f.end, l, NULL, NULL);
-        w->records = f.records;
-        w->flagged = f.flagged;
-        w->duplicates = f.duplicates;
-        w->dead_letters = f.dead_letters;
-        w->overflow_records = f.overflow_records;
-        w->unit_overflow = f.unit_overflow;
-        w->value_cents = f.value_cents;
-        w->overflow_value_cents = f.overflow_value_cents;
-        memcpy(w->flags, f.flags, sizeof(f.flags));
-        for (uint32_t i = 0; i < f.ngroups; i++) {
-                cf_agg_group g;
-                memcpy(&g, *p + (size_t)i * sizeof(g), sizeof(g));
-                if (legacy) g.value_cents = cf_agg_cents_v1(g.value_cents);
-                if (g.key == CF_AGG_EMPTY || g.value_cents < 0) goto bad;
-                cf_agg_group *ng = group_get(w, l, g.key);
-                if (!ng || ng->records) goto bad; /* duplicate key */
-                *ng = g;
+}
+
+/* A packed country code: two letters A-Z (or 0 when may_be_empty). */
+static bool cc_ok(uint16_t cc, bool may_be_empty)
+{
+        if (!cc) return may_be_empty;
+        unsigned a = cc >> 8, b = cc & 0xff;
+        return a >= 'A' && a <= 'Z' && b >= 'A' && b <= 'Z';
+}
+
+/* A unit code slot: 0 (free) or 2-3 characters [A-Z0-9], NUL-padded (what decode accepts
+ * and emit.c writes without escaping). */
+static bool unit_ok(uint32_t u)
+{
+        unsigned char c[4];
+        memcpy(c, &u, 4);
+        if (!u) return true;
+        for (int i = 0; i < 4; i++) {
+                bool ch = (c[i] >= 'A' && c[i] <= 'Z') || (c[i] >= '0' && c[i] <= '9');
+                if (i < 2 && !ch) return false;
+                if (i == 2 && !ch && c[i]) return false;
+                if (i == 3 && c[i]) return false;
         }
-        *p += (size_t)f.ngroups * sizeof(cf_agg_group);
-        *left -= (size_t)f.ngroups * sizeof(cf_agg_group);
+        return true;
+}
+
+/* Read one group into w (refusing bad keys, units and duplicates). */
+static bool read_group(cf_agg_window *w, const cf_agg_limits *l, cf_st_dec *d, int version,
+                       const cf_agg_rulemap *rm)
+{
+        cf_agg_group g = {0};
+        g.key = cf_st_u64(d);
+        g.records = cf_st_u64(d);
+        g.flagged = cf_st_u64(d);
+        g.value_cents = cf_agg_get_cents(d, version == 1, "group value");
+        for (int u = 0; u < CF_AGG_UNITS; u++) {
+                const unsigned char *c = cf_st_take(d, 4);
+                if (c) memcpy(&g.unit[u], c, 4);
+                if (!unit_ok(g.unit[u])) return cf_st_fail(d, "group unit code %d malformed", u);
+        }
+        for (int u = 0; u < CF_AGG_UNITS; u++)
+                if (!((g.qty[u] = cf_st_f64(d)) >= 0) && cf_st_ok(d))
+                        return cf_st_fail(d, "group quantity %g < 0", g.qty[u]);
+        read_flags(d, rm, 0, g.flags);
+        if (!cf_st_ok(d)) return false;
+        if (!cc_ok((uint16_t)(g.key >> 48), true) || !cc_ok((uint16_t)(g.key >> 32), false) ||
+            !cc_ok((uint16_t)(g.key >> 16), false) || (g.key & 0xffff) > 99)
+                return cf_st_fail(d, "group key %016llx malformed", (unsigned long long)g.key);
+        uint32_t before = w->ngroups;
+        cf_agg_group *ng = group_get(w, l, g.key);
+        if (!ng || w->ngroups == before)
+                return cf_st_fail(d, "group key %016llx repeated", (unsigned long long)g.key);
+        *ng = g;
+        return true;
+}
+
+/* The fixed part of a window into w; false (reason in d) when malformed. */
+static bool read_fixed(cf_agg_window *w, const cf_agg_limits *l, cf_st_dec *d, int version,
+                       const cf_agg_rulemap *rm, uint32_t *ngroups)
+{
+        w->start = cf_st_time(d, "window start");
+        w->end = cf_st_time(d, "window end");
+        w->records = cf_st_u64(d);
+        w->flagged = cf_st_u64(d);
+        w->duplicates = cf_st_u64(d);
+        w->dead_letters = cf_st_u64(d);
+        w->overflow_records = cf_st_u64(d);
+        w->unit_overflow = cf_st_u64(d);
+        w->value_cents = cf_agg_get_cents(d, version == 1, "window value");
+        w->overflow_value_cents = cf_agg_get_cents(d, version == 1, "window overflow value");
+        read_flags(d, rm, 1, w->flags);
+        *ngroups = cf_st_u32(d);
+        if (version < 3) (void)cf_st_u32(d); /* padding of the raw struct */
+        if (!cf_st_ok(d)) return false;
+        if (w->end - w->start < 1000 || w->end - w->start > 366LL * 86400000)
+                return cf_st_fail(d, "window [%lld, %lld) is not 1 s .. 366 d long",
+                                  (long long)w->start, (long long)w->end);
+        /* more groups than max_groups_per_window: kept (a reload may have lowered it;
+         * the bound applies to new groups), as many as the bytes can hold */
+        if (*ngroups > cf_st_left(d) / 80) /* key, counters, units, quantities */
+                return cf_st_fail(d, "window of %u groups cannot fit in %zu bytes", *ngroups,
+                                  cf_st_left(d));
+        return true;
+}
+
+cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, cf_st_dec *d, int version,
+                                     const cf_agg_rulemap *rm)
+{
+        cf_agg_window *w = cf_agg_window_new(0, 1, l, NULL, NULL);
+        uint32_t ngroups = 0;
+        if (!read_fixed(w, l, d, version, rm, &ngroups)) goto bad;
+        cf_agg_limits all = *l; /* every group of the snapshot, even beyond the bound */
+        if (ngroups > all.max_groups) all.max_groups = ngroups;
+        for (uint32_t i = 0; i < ngroups; i++)
+                if (!read_group(w, &all, d, version, rm)) goto bad;
         cf_hll_free(&w->exporters);
         cf_hll_free(&w->importers);
         cf_ss_free(&w->top);
-        if (cf_hll_restore(&w->exporters, p, left) || cf_hll_restore(&w->importers, p, left) ||
-            cf_ss_restore(&w->top, l->ss_cap, p, left, legacy))
+        if (cf_hll_restore(&w->exporters, d) || cf_hll_restore(&w->importers, d) ||
+            cf_ss_restore(&w->top, l->ss_cap, d, version == 1))
                 goto bad;
         return w;
 bad:

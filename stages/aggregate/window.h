@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "pipeline/core/batch.h"
+#include "pipeline/core/stenc.h"
 #include "pipeline/core/rule_set.h"
 #include "stages/aggregate/cents.h"
 #include "stages/aggregate/hll.h"
@@ -37,9 +38,8 @@ typedef struct cf_agg_group {
         double qty[CF_AGG_UNITS];
         uint32_t flags[CF_RULES_MAX]; /* by cf_reason.rule_ix */
 } cf_agg_group;
-/* Snapshot version 2 writes groups and the window's counters as they are in
- * memory, with 16 flag counts: another CF_RULES_MAX needs a new version. */
-_Static_assert(CF_RULES_MAX == 16, "aggregate snapshot v2 holds 16 per-rule counts");
+/* Snapshots (version 3) name the rules their flag counts are for, so
+ * CF_RULES_MAX may change; versions 1-2 held 16 counts, mapped by name. */
 
 /** One open window. */
 typedef struct cf_agg_window {
@@ -124,12 +124,21 @@ void cf_agg_window_emit(const cf_agg_window *w, const cf_agg_limits *l, const cf
 void cf_agg_scratch_free(cf_agg_scratch *s);
 /** Bytes of heap memory a window holds. */
 size_t cf_agg_window_bytes(const cf_agg_window *w);
-/** Append a window to out. */
-void cf_agg_window_snapshot(const cf_agg_window *w, cf_buf *out);
-/** Read a window from *p (advancing); NULL if malformed. legacy: written by snapshot
- * version 1, whose money fields were doubles of dollars (converted to cents). */
-cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, const unsigned char **p, size_t *left,
-                                     int legacy);
+/** How the flag counters of a snapshot map onto this build's rules: the snapshot's rule k
+ * counts into flags[to[k]] (CF_AGG_NO_RULE: a slot that must count nothing). */
+typedef struct cf_agg_rulemap {
+        uint32_t n; /* flag counters per window and group in the snapshot */
+        uint8_t to[255];
+} cf_agg_rulemap;
+#define CF_AGG_NO_RULE 0xff
+_Static_assert(CF_RULES_MAX < CF_AGG_NO_RULE, "rule positions fit cf_agg_rulemap.to");
+
+/** Append a window to out, with the flag counts of the first nrules rules. */
+void cf_agg_window_snapshot(const cf_agg_window *w, uint32_t nrules, cf_buf *out);
+/** Read a window written by aggregate snapshot version (1: money as doubles of dollars,
+ * converted to cents; 1-2: raw-struct padding) with rule map rm; NULL with the reason in d. */
+cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, cf_st_dec *d, int version,
+                                     const cf_agg_rulemap *rm);
 /** Append an RFC 3339 UTC time (no quotes, milliseconds only when non-zero) (emit.c). */
 void cf_agg_put_time(cf_buf *o, int64_t ms);
 

@@ -1,7 +1,10 @@
 /*
  * dedup_state.c - snapshot and restore of one partition's dedup state.
  *
- * Format (version 1), little-endian, only live entries:
+ * Format (version 1), written and read with pipeline/core/stenc.h (explicit
+ * little-endian fields), only live entries. Releases 1 and 2 wrote the same
+ * layout from host-order memory (little-endian on every build they ran on),
+ * so their snapshots read as they are:
  *
  *   offset  size  field
  *   0       4     magic "CFDD"
@@ -12,7 +15,7 @@
  *   16      8     lo_t: start (s) of the lowest live slice (int64)
  *   24      8     number of key entries nk (uint64)
  *   32      8     number of shipment entries ns (uint64)
- *   40      20*nk key entries as held in memory: kh u64, fpa u64, t u32
+ *   40      20*nk key entries: kh u64, fpa u64, t u32
  *   ...           ns shipment entries: sh u64, t u32, id length u8 (0 = id not
  *                 kept), id bytes
  *
@@ -20,43 +23,40 @@
  * restores under another (entries outside the new window are skipped, and the
  * new max_entries bound applies, counted as evictions). Restore pre-sizes the
  * tables and inserts without lookups of other keys: about 20 ns per key.
+ * Refused: another magic or version, unknown flags, a watermark outside u32
+ * seconds, entries without a watermark, counts the bytes cannot hold, a
+ * truncated entry, trailing bytes.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "pipeline/core/stenc.h"
 #include "stages/dedup/dedup_table.h"
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "dedup snapshots are written in host order, which must be little-endian"
-#endif
-
 #define SNAP_VERSION 1
-#define SNAP_HEADER  40
-#define SHIP_FIXED   13
-
-_Static_assert(sizeof(cf_dd_key) == 20, "key entry must stay 20 bytes (snapshot format)");
-
-static void put_u64(cf_buf *b, uint64_t v)
-{
-        cf_buf_put(b, &v, 8);
-}
+#define KEY_BYTES    20 /* kh u64, fpa u64, t u32 */
+#define SHIP_FIXED   13 /* sh u64, t u32, id length u8 */
 
 void cf_dd_part_snapshot(const cf_dd_part *p, cf_buf *out)
 {
-        cf_buf_put(out, "CFDD", 4);
-        unsigned char hdr[4] = {SNAP_VERSION, p->has_wm ? 1 : 0, 0, 0};
-        cf_buf_put(out, hdr, 4);
-        put_u64(out, (uint64_t)p->wm_s);
-        put_u64(out, (uint64_t)p->lo_t);
+        memcpy(cf_st_room(out, 4), "CFDD", 4);
+        cf_st_put_u8(out, SNAP_VERSION);
+        cf_st_put_u8(out, p->has_wm ? 1 : 0);
+        cf_st_put_u16(out, 0);
+        cf_st_put_i64(out, p->wm_s);
+        cf_st_put_i64(out, p->lo_t);
         size_t counts_off = out->len;
-        put_u64(out, 0); /* nk and ns, patched after the scan */
-        put_u64(out, 0);
-        cf_buf_reserve(out, p->klive * sizeof(cf_dd_key) + p->slive * (SHIP_FIXED + 16));
+        cf_st_put_u64(out, 0); /* nk and ns, patched after the scan */
+        cf_st_put_u64(out, 0);
+        cf_buf_reserve(out, p->klive * KEY_BYTES + p->slive * (SHIP_FIXED + 16));
         uint64_t nk = 0, ns = 0;
         for (size_t i = 0; i < p->kcap; i++) {
                 const cf_dd_key *e = &p->keys[i];
                 if (!e->kh || !cf_dd_live(p, e->t)) continue;
-                cf_buf_put(out, e, sizeof(*e));
+                cf_st_put_u64(out, e->kh);
+                cf_st_put_u64(out, e->fpa);
+                cf_st_put_u32(out, e->t);
                 nk++;
         }
         for (size_t i = 0; i < p->scap; i++) {
@@ -64,91 +64,88 @@ void cf_dd_part_snapshot(const cf_dd_part *p, cf_buf *out)
                 if (!e->sh || !cf_dd_live(p, e->t)) continue;
                 size_t n = 0;
                 const char *id = cf_dd_ship_id(p, e, &n);
-                unsigned char fixed[SHIP_FIXED];
-                memcpy(fixed, &e->sh, 8);
-                memcpy(fixed + 8, &e->t, 4);
-                fixed[12] = id ? (unsigned char)n : 0;
-                cf_buf_put(out, fixed, SHIP_FIXED);
-                if (id) cf_buf_put(out, id, n);
+                cf_st_put_u64(out, e->sh);
+                cf_st_put_u32(out, e->t);
+                cf_st_put_bytes8(out, id, id ? n : 0);
                 ns++;
         }
-        memcpy(out->p + counts_off, &nk, 8);
-        memcpy(out->p + counts_off + 8, &ns, 8);
+        cf_st_store64((unsigned char *)out->p + counts_off, nk);
+        cf_st_store64((unsigned char *)out->p + counts_off + 8, ns);
+}
+
+/* The header: magic, version, flags, watermark, horizon and both counts,
+ * checked against each other and the bytes that follow. */
+static bool read_header(cf_st_dec *d, bool *has_wm, int64_t *wm, int64_t *lo_t, uint64_t *nk,
+                        uint64_t *ns)
+{
+        const unsigned char *m = cf_st_take(d, 4);
+        if (!m || memcmp(m, "CFDD", 4)) return cf_st_fail(d, "bad magic or truncated header");
+        unsigned version = cf_st_u8(d), flags = cf_st_u8(d), reserved = cf_st_u16(d);
+        if (cf_st_ok(d) && version != SNAP_VERSION)
+                return cf_st_fail(d, "version %u, expected %u", version, SNAP_VERSION);
+        if (cf_st_ok(d) && (flags > 1 || reserved))
+                return cf_st_fail(d, "unknown flags 0x%x / reserved 0x%x", flags, reserved);
+        *has_wm = flags & 1;
+        *wm = cf_st_i64(d);
+        *lo_t = cf_st_i64(d);
+        *nk = cf_st_u64(d);
+        *ns = cf_st_u64(d);
+        if (!cf_st_ok(d)) return cf_st_fail(d, "bad magic or truncated header");
+        /* Event times are kept as u32 seconds: anything else is corruption. */
+        if (*has_wm &&
+            (*wm < 0 || *wm > (int64_t)UINT32_MAX || *lo_t < -((int64_t)1 << 40) || *lo_t > *wm))
+                return cf_st_fail(d, "watermark %" PRId64 " / horizon %" PRId64 " out of range",
+                                  *wm, *lo_t);
+        if (!*has_wm && (*nk || *ns))
+                return cf_st_fail(d, "%" PRIu64 " keys and %" PRIu64 " shipments but no watermark",
+                                  *nk, *ns);
+        if (*nk > cf_st_left(d) / KEY_BYTES)
+                return cf_st_fail(d, "%" PRIu64 " keys but %zu bytes left", *nk, cf_st_left(d));
+        /* ns also bounds the pre-sizing below: check it before allocating. */
+        if (*ns > (cf_st_left(d) - *nk * KEY_BYTES) / SHIP_FIXED)
+                return cf_st_fail(d, "%" PRIu64 " shipments but %zu bytes left", *ns,
+                                  cf_st_left(d));
+        return true;
 }
 
 cf_dd_part *cf_dd_part_restore(const cf_dd_limits *lim, const void *data, size_t len, char *errstr,
                                size_t errstr_size)
 {
-        const unsigned char *q = data, *end = q + len;
-        if (len < SNAP_HEADER || memcmp(q, "CFDD", 4)) {
-                snprintf(errstr, errstr_size, "dedup snapshot: bad magic or truncated header");
-                return NULL;
-        }
-        if (q[4] != SNAP_VERSION) {
-                snprintf(errstr, errstr_size, "dedup snapshot: version %u, expected %u", q[4],
-                         SNAP_VERSION);
-                return NULL;
-        }
-        int has_wm = q[5] & 1;
-        int64_t wm, lo_t;
-        uint64_t nk, ns;
-        memcpy(&wm, q + 8, 8);
-        memcpy(&lo_t, q + 16, 8);
-        memcpy(&nk, q + 24, 8);
-        memcpy(&ns, q + 32, 8);
-        q += SNAP_HEADER;
-        /* Event times are kept as u32 seconds: anything else is corruption. */
-        if (has_wm &&
-            (wm < 0 || wm > (int64_t)UINT32_MAX || lo_t < -((int64_t)1 << 40) || lo_t > wm)) {
-                snprintf(errstr, errstr_size,
-                         "dedup snapshot: watermark %lld / horizon %lld "
-                         "out of range",
-                         (long long)wm, (long long)lo_t);
-                return NULL;
-        }
-        if (nk > (uint64_t)(end - q) / sizeof(cf_dd_key)) {
-                snprintf(errstr, errstr_size, "dedup snapshot: %llu keys but %zu bytes left",
-                         (unsigned long long)nk, (size_t)(end - q));
-                return NULL;
-        }
-        /* ns also bounds the pre-sizing below: check it before allocating. */
-        if (ns > ((uint64_t)(end - q) - nk * sizeof(cf_dd_key)) / SHIP_FIXED) {
-                snprintf(errstr, errstr_size, "dedup snapshot: %llu shipments but %zu bytes left",
-                         (unsigned long long)ns, (size_t)(end - q));
-                return NULL;
-        }
+        cf_st_dec d;
+        cf_st_dec_init(&d, data, len, "dedup snapshot", errstr, errstr_size);
+        bool has_wm = false;
+        int64_t wm = 0, lo_t = 0;
+        uint64_t nk = 0, ns = 0;
+        if (!read_header(&d, &has_wm, &wm, &lo_t, &nk, &ns)) return NULL;
         cf_dd_part *p = cf_dd_part_new(lim);
         if (has_wm) {
                 cf_dd_advance(p, wm);
                 cf_dd_set_horizon(p, lo_t);
         }
         cf_dd_part_presize(p, (size_t)nk, (size_t)ns);
-        for (uint64_t i = 0; i < nk; i++, q += sizeof(cf_dd_key)) {
-                cf_dd_key e;
-                memcpy(&e, q, sizeof(e));
-                if (!e.kh || !has_wm || !cf_dd_live(p, e.t)) continue;
+        for (uint64_t i = 0; i < nk; i++) {
+                /* never NULL: read_header checked the nk entries fit */
+                const unsigned char *q = cf_st_take(&d, KEY_BYTES);
+                uint64_t kh = cf_st_load64(q), fpa = cf_st_load64(q + 8);
+                uint32_t t = (uint32_t)q[16] | (uint32_t)q[17] << 8 | (uint32_t)q[18] << 16 |
+                             (uint32_t)q[19] << 24;
+                if (!kh || !cf_dd_live(p, t)) continue;
                 cf_dd_found f;
                 cf_dd_reserve(p);
-                if (!cf_dd_live(p, e.t)) continue; /* evicted by a smaller bound */
-                cf_dd_key_lookup(p, e.kh, e.fpa, &f);
-                if (!f.exact) cf_dd_key_insert(p, f.ins, e.kh, e.fpa, e.t);
+                if (!cf_dd_live(p, t)) continue; /* evicted by a smaller bound */
+                cf_dd_key_lookup(p, kh, fpa, &f);
+                if (!f.exact) cf_dd_key_insert(p, f.ins, kh, fpa, t);
         }
-        for (uint64_t i = 0; i < ns; i++) {
-                if (end - q < SHIP_FIXED || end - q < SHIP_FIXED + q[12]) {
-                        snprintf(errstr, errstr_size,
-                                 "dedup snapshot: shipment entry %llu truncated",
-                                 (unsigned long long)i);
-                        cf_dd_part_free(p);
-                        return NULL;
+        for (uint64_t i = 0; i < ns && cf_st_ok(&d); i++) {
+                uint64_t sh = cf_st_u64(&d);
+                uint32_t t = cf_st_u32(&d);
+                size_t n;
+                const char *id = cf_st_bytes8(&d, &n);
+                if (!cf_st_ok(&d)) {
+                        cf_st_fail(&d, "shipment entry %" PRIu64 " truncated", i);
+                        break;
                 }
-                uint64_t sh;
-                uint32_t t;
-                memcpy(&sh, q, 8);
-                memcpy(&t, q + 8, 4);
-                size_t n = q[12];
-                const char *id = (const char *)q + SHIP_FIXED;
-                q += SHIP_FIXED + n;
-                if (!sh || !has_wm || !cf_dd_live(p, t)) continue;
+                if (!sh || !cf_dd_live(p, t)) continue;
                 cf_dd_ship_found f;
                 cf_dd_reserve(p);
                 if (!cf_dd_live(p, t)) continue;
@@ -157,9 +154,7 @@ cf_dd_part *cf_dd_part_restore(const cf_dd_limits *lim, const void *data, size_t
                 cf_dd_ship_insert(p, f.ins, sh, t, id, n);
                 if (!n) f.ins->id_ref = CF_DD_NO_ID;
         }
-        if (q != end) {
-                snprintf(errstr, errstr_size, "dedup snapshot: %zu trailing bytes",
-                         (size_t)(end - q));
+        if (!cf_st_done(&d)) {
                 cf_dd_part_free(p);
                 return NULL;
         }

@@ -183,15 +183,30 @@ static void part_free(cf_detect_part *ps)
         free(ps);
 }
 
+cf_detect_part *cf_detect_part_new(cf_detect *x)
+{
+        cf_detect_part *ps = calloc(1, sizeof(cf_detect_part));
+        if (!ps) abort();
+        part_init_tables(x, ps);
+        cf_detect_part_init_pop(x, ps);
+        return ps;
+}
+
+void cf_detect_part_free(cf_detect_part *ps)
+{
+        part_free(ps);
+}
+
+static cf_detect_part **part_slot(cf_detect *x, int32_t partition)
+{
+        return (cf_detect_part **)cf_ptrs_slot((void ***)&x->parts, &x->nparts,
+                                               partition < 0 ? 0 : (size_t)partition);
+}
+
 static cf_detect_part *part_get(cf_detect *x, int32_t partition)
 {
-        cf_detect_part **pp = (cf_detect_part **)cf_ptrs_slot(
-            (void ***)&x->parts, &x->nparts, partition < 0 ? 0 : (size_t)partition);
-        if (!*pp) {
-                *pp = calloc(1, sizeof(cf_detect_part));
-                part_init_tables(x, *pp);
-                cf_detect_part_init_pop(x, *pp);
-        }
+        cf_detect_part **pp = part_slot(x, partition);
+        if (!*pp) *pp = cf_detect_part_new(x);
         return *pp;
 }
 
@@ -261,78 +276,27 @@ static int detect_process(cf_stage *st, cf_batch *b)
         return 0;
 }
 
-/* "CDT2": this release's tables (population rules: none; capacity: rolling windows;
- * volume: its per-exporter declaration table). "CDT1": releases 1-2, converted. */
-#define SNAP_MAGIC    0x43445432u
-#define SNAP_MAGIC_V1 0x43445431u
-
 static int detect_snapshot(cf_stage *st, int32_t partition, cf_buf *out)
 {
         detect_stage *d = st->ctx;
         if (!d->sc.enabled) return 0;
-        cf_detect_part *ps = part_get(&d->x, partition);
-        uint32_t magic = SNAP_MAGIC, n = 0;
-        for (size_t i = 0; i < cf_detect_n_rules; i++)
-                n += cf_detect_rules[i]->table_off != 0;
-        cf_buf_put(out, &magic, 4);
-        cf_buf_put(out, &n, 4);
-        cf_buf_put(out, &ps->first_ms, 8);
-        for (size_t i = 0; i < cf_detect_n_rules; i++) {
-                const cf_rule *ru = cf_detect_rules[i];
-                if (!ru->table_off) continue;
-                uint8_t nl = (uint8_t)strlen(ru->name);
-                cf_buf_put(out, &nl, 1);
-                cf_buf_put(out, ru->name, nl);
-                cf_kvtab_snapshot(cf_rule_table(ru, ps), out);
-        }
+        cf_detect_state_snapshot(&d->x, part_get(&d->x, partition), out);
         return 0;
 }
 
+/* All or nothing: the partition's state changes only when the whole snapshot
+ * was read and checked (detect_state.c). */
 static int detect_restore(cf_stage *st, int32_t partition, const void *data, size_t len,
                           char *errstr, size_t errstr_size)
 {
         detect_stage *d = st->ctx;
         if (!d->sc.enabled) return 0;
-        cf_detect *x = &d->x;
-        size_t i = partition < 0 ? 0 : (size_t)partition;
-        if (i < x->nparts && x->parts[i]) {
-                part_free(x->parts[i]);
-                x->parts[i] = NULL;
-        }
-        cf_detect_part *ps = part_get(x, partition);
-        if (!len) return 0;
-        const unsigned char *p = data, *end = p + len;
-        uint32_t magic, n;
-        if (len < 16) goto bad;
-        memcpy(&magic, p, 4);
-        memcpy(&n, p + 4, 4);
-        memcpy(&ps->first_ms, p + 8, 8);
-        p += 16;
-        if (magic != SNAP_MAGIC && magic != SNAP_MAGIC_V1) goto bad;
-        bool v1 = magic == SNAP_MAGIC_V1;
-        for (uint32_t k = 0; k < n; k++) {
-                if (p >= end || end - p < 1 + p[0]) goto bad;
-                uint8_t nl = p[0];
-                const cf_rule *ru = NULL;
-                for (size_t j = 0; j < cf_detect_n_rules; j++)
-                        if (strlen(cf_detect_rules[j]->name) == nl &&
-                            !memcmp(cf_detect_rules[j]->name, p + 1, nl))
-                                ru = cf_detect_rules[j];
-                if (!ru) goto bad;
-                p += 1 + nl;
-                /* tables this build keeps differently (population baselines, rolling
-                 * capacity): converted into this partition's contributions and windows */
-                int rc = v1 && (ru->replica_off || ru == &cf_rule_capacity_exceeded)
-                             ? cf_detect_convert_v1(x, ps, ru, &p, end)
-                         : ru->table_off ? cf_kvtab_restore(cf_rule_table(ru, ps), &p, end)
-                                         : -1;
-                if (rc < 0) goto bad;
-                /* rc 1: the value layout changed with the config: that table starts empty */
-        }
+        cf_detect_part *np = cf_detect_state_restore(&d->x, data, len, errstr, errstr_size);
+        if (!np) return -1;
+        cf_detect_part **pp = part_slot(&d->x, partition);
+        part_free(*pp);
+        *pp = np;
         return 0;
-bad:
-        snprintf(errstr, errstr_size, "detect: partition %d: snapshot is malformed", partition);
-        return -1;
 }
 
 static void detect_drop(cf_stage *st, int32_t partition)

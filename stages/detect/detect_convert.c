@@ -34,11 +34,16 @@
 #include "pipeline/core/intmath.h"
 #include "stages/detect/detect_int.h"
 
-#define V1_UV_BUCKETS 640
-#define V1_UV_WIDTH   0.05
-#define V1_UV_LO      (-16.0)
-#define V1_VOL_HEAD   80
-#define DAY_MS        86400000LL
+#define V1_UV_BUCKETS    640
+#define V1_UV_WIDTH      0.05
+#define V1_UV_LO         (-16.0)
+#define V1_VOL_HEAD      80
+#define V1_VOL_MAX_HOURS 72 /* the releases' short_window bound */
+#define V1_VOL_MAX_DAYS  95 /* their long_window bound (90d) + 72h + 2 */
+#define DAY_MS           86400000LL
+/* a slot's dollars as int64 cents, with room for sums over rings and partitions (NaN,
+ * infinities and the float range beyond would round to garbage) */
+#define V1_VOL_MAX_USD 1e14
 
 static int64_t i64_at(const unsigned char *p)
 {
@@ -81,12 +86,14 @@ static void own_dirty(cf_detect_part *ps, uint64_t key)
         *(uint64_t *)cf_vec_push(&ps->own_dirty, sizeof(uint64_t)) = key;
 }
 
-static bool uv_value(cf_detect *x, cf_detect_part *ps, uint64_t key, const unsigned char *v,
-                     size_t n)
+static bool uv_value(cf_st_dec *d, cf_detect *x, cf_detect_part *ps, uint64_t key,
+                     const unsigned char *v, size_t n)
 {
-        if (n < 32 + 2 * V1_UV_BUCKETS) return false;
+        if (n < 32 + 2 * V1_UV_BUCKETS)
+                return cf_st_fail(d, "value of %zu bytes, a baseline has %d", n,
+                                  32 + 2 * V1_UV_BUCKETS);
         int64_t last = i64_at(v);
-        if (!time_ok(last)) return false;
+        if (!time_ok(last)) return cf_st_fail(d, "last use %lld not plausible", (long long)last);
         int32_t gen = (int32_t)cf_floor_div(
             last, cf_uv_period_ms(cf_detect_rule_cfg(x, &cf_rule_unit_value_outlier)));
         bool created;
@@ -101,32 +108,38 @@ static bool uv_value(cf_detect *x, cf_detect_part *ps, uint64_t key, const unsig
         return true;
 }
 
-static bool vol_value(cf_detect *x, cf_detect_part *ps, uint64_t key, const unsigned char *v,
-                      size_t n)
+static bool vol_value(cf_st_dec *d, cf_detect *x, cf_detect_part *ps, uint64_t key,
+                      const unsigned char *v, size_t n)
 {
-        if (n < V1_VOL_HEAD) return false;
+        if (n < V1_VOL_HEAD) return cf_st_fail(d, "value of %zu bytes, < %d", n, V1_VOL_HEAD);
         int64_t last = i64_at(v), hour = i64_at(v + 16), day = i64_at(v + 24);
         uint16_t nh = u16_at(v + 76), nd = u16_at(v + 78);
+        /* what the releases' config allowed: short_window <= 72h, long_window <= 90d */
+        if (!nh || nh > V1_VOL_MAX_HOURS)
+                return cf_st_fail(d, "ring of %u hours: 1..%d (short_window at most %dh)", nh,
+                                  V1_VOL_MAX_HOURS, V1_VOL_MAX_HOURS);
+        if (!nd || nd > V1_VOL_MAX_DAYS || n < V1_VOL_HEAD + (size_t)(nh + nd) * 6)
+                return cf_st_fail(d, "ring of %u days (at most %d) in a value of %zu bytes", nd,
+                                  V1_VOL_MAX_DAYS, n);
         if (!time_ok(last) || hour < 0 || day < 0 || hour > CF_ST_TIME_LIMIT_MS / 3600000LL ||
-            day > hour / 24 + 1 || !nh || !nd || n < V1_VOL_HEAD + (size_t)(nh + nd) * 6)
-                return false;
+            day > hour / 24 + 1)
+                return cf_st_fail(d, "times (last use %lld, hour %lld, day %lld) out of range",
+                                  (long long)last, (long long)hour, (long long)day);
         const unsigned char *fv = v + V1_VOL_HEAD, *cv = fv + 4 * (size_t)(nh + nd);
         bool created;
         cf_vol_rep *r = cf_kvtab_put(&ps->vol_own, key, last, &created);
         if (created) cf_vol_rep_init(r, cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge), hour);
-        for (int64_t i = 0; i < nh; i++) { /* slot (hour % nh) of the old ring */
-                int64_t h = hour - i;
-                size_t s = (size_t)(h % nh);
+        for (int64_t i = 0; i < nh + nd; i++) { /* slot (t % n) of each old ring */
+                bool daily = i >= nh;
+                int64_t n = daily ? nd : nh, t = (daily ? day : hour) - (daily ? i - nh : i);
+                if (t < 0) continue; /* before the epoch: the ring never held it */
+                size_t s = (size_t)(daily ? nh : 0) + (size_t)(t % n);
                 double usd = f32_at(fv + 4 * s);
-                if (h >= 0 && (usd > 0 || u16_at(cv + 2 * s)))
-                        cf_vol_ring_add(r, false, h, llround(usd * 100), u16_at(cv + 2 * s));
-        }
-        for (int64_t i = 0; i < nd; i++) {
-                int64_t d = day - i;
-                size_t s = (size_t)(d % nd);
-                double usd = f32_at(fv + 4 * (nh + s));
-                if (d >= 0 && (usd > 0 || u16_at(cv + 2 * (nh + s))))
-                        cf_vol_ring_add(r, true, d, llround(usd * 100), u16_at(cv + 2 * (nh + s)));
+                uint16_t decl = u16_at(cv + 2 * s);
+                if (!(usd >= 0) || usd > V1_VOL_MAX_USD)
+                        return cf_st_fail(d, "%s volume %g not plausible", daily ? "day" : "hour",
+                                          usd);
+                if (usd > 0 || decl) cf_vol_ring_add(r, daily, t, llround(usd * 100), decl);
         }
         if (!r->dirty) own_dirty(ps, key | CF_POP_KIND_VOL);
         r->dirty = 1;
@@ -141,12 +154,26 @@ static void copy_id(char *dst, size_t cap, const unsigned char *src, size_t n)
         dst[k] = '\0';
 }
 
-static bool cert_value(cf_detect_part *ps, uint64_t key, const unsigned char *v, size_t n)
+static bool cert_value(cf_st_dec *d, cf_detect_part *ps, uint64_t key, const unsigned char *v,
+                       size_t n)
 {
-        if (n < 192) return false;
+        if (n < 192) return cf_st_fail(d, "value of %zu bytes, a certificate has 192", n);
         int64_t first = i64_at(v + 8);
         uint32_t nd = u32_at(v + 16), ne = u32_at(v + 20);
-        if (!time_ok(first) || !nd || !ne) return false;
+        if (!time_ok(first) || !nd || !ne)
+                return cf_st_fail(d, "first use %lld, %u declarations, %u exporters",
+                                  (long long)first, nd, ne);
+        /* the ids were C strings in place: one without its NUL ran into the next field
+         * when b13c378 wrote the evidence */
+        if (!memchr(v + 88, 0, 32))
+                return cf_st_fail(d, "first_declaration_id is not NUL-terminated within its "
+                                     "32 bytes");
+        for (int i = 0; i < 3; i++)
+                if (!memchr(v + 120 + 24 * i, 0, 24))
+                        return cf_st_fail(d,
+                                          "exporter id %d is not NUL-terminated within its "
+                                          "24 bytes",
+                                          i);
         if (nd > 4) nd = 4;
         if (ne > 4) ne = 4;
         /* one use per declaration kept, by the exporters kept in turn */
@@ -164,32 +191,42 @@ static bool cert_value(cf_detect_part *ps, uint64_t key, const unsigned char *v,
         return true;
 }
 
-static bool cap_value(cf_detect_part *ps, uint64_t key, const unsigned char *v, size_t n)
+static bool cap_value(cf_st_dec *d, cf_detect_part *ps, uint64_t key, const unsigned char *v,
+                      size_t n)
 {
-        if (n < 24) return false;
+        if (n < 24) return cf_st_fail(d, "value of %zu bytes, a capacity total has 24", n);
         int64_t last = i64_at(v);
         double qty = f64_at(v + 16);
-        if (!time_ok(last) || last < 0 || !(qty >= 0) || !isfinite(qty)) return false;
+        if (!time_ok(last) || last < 0 || !(qty >= 0) || !isfinite(qty))
+                return cf_st_fail(d, "last use %lld, quantity %g out of range", (long long)last,
+                                  qty);
         return cf_cap_convert(cf_kvtab_put(&ps->cap, key, last, NULL), last / DAY_MS, qty);
 }
 
-int cf_detect_convert_v1(cf_detect *x, cf_detect_part *ps, const cf_rule *ru,
-                         const unsigned char **p, const unsigned char *end)
+int cf_detect_convert_v1(cf_detect *x, cf_detect_part *ps, const cf_rule *ru, cf_st_dec *d)
 {
         /* the old table header: magic "KV", value size, entries, evicted, expired, max_ms */
-        if ((size_t)(end - *p) < 40 || u32_at(*p) != 0x4b56u) return -1;
-        uint32_t vsize = u32_at(*p + 4);
-        uint64_t n = cf_st_load64(*p + 8);
-        *p += 40;
-        if (vsize < 8 || vsize > 1u << 20 || n > (uint64_t)(end - *p) / (8 + vsize)) return -1;
-        for (uint64_t i = 0; i < n; i++, *p += 8 + vsize) {
-                uint64_t key = cf_st_load64(*p);
-                const unsigned char *v = *p + 8;
-                bool ok = ru == &cf_rule_unit_value_outlier    ? uv_value(x, ps, key, v, vsize)
-                          : ru == &cf_rule_origin_volume_surge ? vol_value(x, ps, key, v, vsize)
-                          : ru == &cf_rule_certificate_reuse   ? cert_value(ps, key, v, vsize)
-                          : ru == &cf_rule_capacity_exceeded   ? cap_value(ps, key, v, vsize)
-                                                               : false;
+        uint32_t magic = cf_st_u32(d), vsize = cf_st_u32(d);
+        uint64_t n = cf_st_u64(d);
+        cf_st_take(d, 24);
+        if (!cf_st_ok(d)) return -1;
+        if (magic != 0x4b56u || vsize < 8 || vsize > 1u << 20) {
+                cf_st_fail(d, "table magic %08x / value size %u", magic, vsize);
+                return -1;
+        }
+        if (n > cf_st_left(d) / (8 + vsize)) {
+                cf_st_fail(d, "%llu entries of %u bytes but %zu bytes left", (unsigned long long)n,
+                           8 + vsize, cf_st_left(d));
+                return -1;
+        }
+        for (uint64_t i = 0; i < n; i++) {
+                uint64_t key = cf_st_u64(d);
+                const unsigned char *v = cf_st_take(d, vsize); /* fits: checked above */
+                bool ok = ru == &cf_rule_unit_value_outlier    ? uv_value(d, x, ps, key, v, vsize)
+                          : ru == &cf_rule_origin_volume_surge ? vol_value(d, x, ps, key, v, vsize)
+                          : ru == &cf_rule_certificate_reuse   ? cert_value(d, ps, key, v, vsize)
+                          : ru == &cf_rule_capacity_exceeded   ? cap_value(d, ps, key, v, vsize)
+                                                               : cf_st_fail(d, "no converter");
                 if (!ok) return -1;
         }
         return 0;

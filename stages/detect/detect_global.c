@@ -4,14 +4,17 @@
  * Every worker reads the outcomes topic whole and in order (DESIGN §6), so
  * every worker's copy is the same; it is snapshotted apart from partitions.
  *
- * Snapshot: u32 number of blocks, then per rule with global state a block:
- * u8 name length, name, u64 length, the rule's bytes (little-endian).
+ * Snapshot (pipeline/core/stenc.h fields): u32 number of rules, then per rule
+ * with global state its name (str8) and a block holding the rule's bytes. A
+ * rule this build does not have is skipped (its state is re-learnt if it
+ * comes back); a rule twice is refused.
  *
  * @locality: the worker thread that owns the chain.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "pipeline/core/stenc.h"
 #include "stages/detect/detect_int.h"
 
 int cf_detect_global_config(cf_detect *x, void **cfg, char *errstr, size_t errstr_size)
@@ -49,49 +52,37 @@ void cf_detect_learn(cf_detect *x, cf_batch *b)
         }
 }
 
-static void put_u64(cf_buf *b, uint64_t v)
-{
-        unsigned char t[8];
-        for (int i = 0; i < 8; i++)
-                t[i] = (unsigned char)(v >> (8 * i));
-        cf_buf_put(b, t, 8);
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-        uint64_t v = 0;
-        for (int i = 0; i < 8; i++)
-                v |= (uint64_t)p[i] << (8 * i);
-        return v;
-}
-
 void cf_detect_global_snapshot(const cf_detect *x, cf_buf *out)
 {
         uint32_t n = 0;
         for (size_t i = 0; i < cf_detect_n_rules; i++)
                 n += x->global[i] && cf_detect_rules[i]->global_snapshot;
-        unsigned char t[4] = {(unsigned char)n, (unsigned char)(n >> 8), (unsigned char)(n >> 16),
-                              (unsigned char)(n >> 24)};
-        cf_buf_put(out, t, 4);
+        cf_st_put_u32(out, n);
         for (size_t i = 0; i < cf_detect_n_rules; i++) {
                 const cf_rule *ru = cf_detect_rules[i];
                 if (!x->global[i] || !ru->global_snapshot) continue;
-                uint8_t nl = (uint8_t)strlen(ru->name);
-                cf_buf_put(out, &nl, 1);
-                cf_buf_put(out, ru->name, nl);
-                size_t at = out->len;
-                put_u64(out, 0);
+                cf_st_put_str8(out, ru->name);
+                size_t blk = cf_st_block_begin(out);
                 ru->global_snapshot(x->global[i], out);
-                uint64_t len = out->len - at - 8;
-                for (int k = 0; k < 8; k++)
-                        out->p[at + k] = (char)(len >> (8 * k));
+                cf_st_block_end(out, blk);
         }
+}
+
+/* The rule with global state called (name, n), or -1. */
+static int global_rule(const cf_detect *x, const char *name, size_t n)
+{
+        for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                const cf_rule *ru = cf_detect_rules[i];
+                if (x->global[i] && ru->global_restore && strlen(ru->name) == n &&
+                    !memcmp(ru->name, name, n))
+                        return (int)i;
+        }
+        return -1;
 }
 
 int cf_detect_global_restore(cf_detect *x, const void *data, size_t len, char *errstr,
                              size_t errstr_size)
 {
-        const unsigned char *p = data, *end = p + len;
         int rc = 0;
         /* every rule starts empty; the blocks present fill theirs */
         for (size_t i = 0; i < cf_detect_n_rules; i++)
@@ -99,33 +90,31 @@ int cf_detect_global_restore(cf_detect *x, const void *data, size_t len, char *e
                         cf_detect_rules[i]->global_restore(x->global[i], NULL, 0, errstr,
                                                            errstr_size);
         if (!len) return 0;
-        if (len < 4) goto bad;
-        uint32_t n = p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-        p += 4;
-        for (uint32_t k = 0; k < n; k++) {
-                if (end - p < 1 || end - p < 1 + p[0] + 8) goto bad;
-                uint8_t nl = p[0];
-                uint64_t bl = get_u64(p + 1 + nl);
-                if (bl > (uint64_t)(end - p - 1 - nl - 8)) goto bad;
-                const unsigned char *body = p + 1 + nl + 8;
-                for (size_t i = 0; i < cf_detect_n_rules; i++) {
-                        const cf_rule *ru = cf_detect_rules[i];
-                        if (!x->global[i] || !ru->global_restore || strlen(ru->name) != nl ||
-                            memcmp(ru->name, p + 1, nl))
-                                continue;
-                        int r =
-                            ru->global_restore(x->global[i], body, (size_t)bl, errstr, errstr_size);
-                        if (r < 0) return -1;
-                        if (r > 0) rc = 1;
+        cf_st_dec d;
+        cf_st_dec_init(&d, data, len, "detect: global state", errstr, errstr_size);
+        uint32_t n = cf_st_u32(&d);
+        uint64_t seen = 0;
+        for (uint32_t k = 0; k < n && cf_st_ok(&d); k++) {
+                size_t nl;
+                const char *name = cf_st_bytes8(&d, &nl);
+                const unsigned char *outer = cf_st_enter(&d);
+                if (!cf_st_ok(&d)) break;
+                int i = global_rule(x, name, nl);
+                size_t bl = cf_st_left(&d);
+                const unsigned char *body = cf_st_take(&d, bl);
+                cf_st_leave(&d, outer, "a rule's block");
+                if (i < 0) continue; /* a rule no longer registered: its block is skipped */
+                if (i < 64 && (seen >> i & 1)) {
+                        cf_st_fail(&d, "rule %s twice", cf_detect_rules[i]->name);
+                        break;
                 }
-                /* a rule no longer registered: its block is skipped */
-                p = body + bl;
+                if (i < 64) seen |= 1ull << i;
+                int r =
+                    cf_detect_rules[i]->global_restore(x->global[i], body, bl, errstr, errstr_size);
+                if (r < 0) return -1;
+                if (r > 0) rc = 1;
         }
-        if (p != end) goto bad;
-        return rc;
-bad:
-        snprintf(errstr, errstr_size, "detect: global snapshot is malformed");
-        return -1;
+        return cf_st_done(&d) ? rc : -1;
 }
 
 void cf_detect_global_metrics(cf_detect *x, cf_metrics *reg)

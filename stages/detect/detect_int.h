@@ -16,6 +16,7 @@
 #include "pipeline/core/batch.h"
 #include "pipeline/core/buf.h"
 #include "pipeline/core/config_map.h"
+#include "pipeline/core/stenc.h"
 #include "pipeline/core/global.h"
 #include "pipeline/core/metrics.h"
 #include "pipeline/core/rule_set.h"
@@ -287,6 +288,12 @@ typedef struct cf_rule {
         /** offsetof(cf_detect_part, <its table>) (0: stateless). */
         size_t table_off;
         uint32_t value_size; /* bytes per state value */
+        /** Append one value of the table (stenc fields, last_ms first; detect_state.c). */
+        void (*state_put)(cf_buf *out, const void *val);
+        /** Read one value into val (zeroed, the table's value size) as state_put wrote it
+         * (version 2) or as the raw struct of releases 1-2 (version 1), checked against cfg;
+         * false with the reason in d. */
+        bool (*state_get)(cf_st_dec *d, int version, void *val, const void *cfg);
         /** Population rules: offsetof(cf_detect_pop, <its replica table>) (0: none), and
          * the replica's bound, idle window and value size (*vsize in as replica_size). */
         size_t replica_off;
@@ -381,9 +388,18 @@ void cf_detect_settle(cf_detect *x);
 const void *cf_detect_rule_cfg(const cf_detect *x, const cf_rule *ru);
 /** Convert a table of an earlier release's partition snapshot (detect_convert.c) into
  * this partition's contributions (published at the next barrier or commit) or, for
- * capacity, its windows; *p advanced past the table; -1 when malformed. */
-int cf_detect_convert_v1(cf_detect *x, cf_detect_part *ps, const cf_rule *ru,
-                         const unsigned char **p, const unsigned char *end);
+ * capacity, its windows, read from d; -1 with the reason in d when malformed. */
+int cf_detect_convert_v1(cf_detect *x, cf_detect_part *ps, const cf_rule *ru, cf_st_dec *d);
+/** A new empty partition state with tables sized by the current rule config (detect.c). */
+cf_detect_part *cf_detect_part_new(cf_detect *x);
+/** Free a partition state (detect.c). */
+void cf_detect_part_free(cf_detect_part *ps);
+/** Append the partition's state (format in detect_state.c). */
+void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out);
+/** A partition state read from a snapshot (len 0: empty) and checked against the current
+ * rule config; NULL with the reason in errstr. */
+cf_detect_part *cf_detect_state_restore(cf_detect *x, const void *data, size_t len, char *errstr,
+                                        size_t errstr_size);
 /** Append the replica (detect_replica.c). */
 void cf_detect_replica_snapshot(cf_detect *x, cf_buf *out);
 /** Replace the replica from a cf_detect_replica_snapshot (len 0: empty), checked; -1 +

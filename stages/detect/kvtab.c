@@ -1,7 +1,8 @@
 /*
  * kvtab.c - see kvtab.h. Hand-written rather than a library table because
- * the values are fixed-size PODs snapshotted as raw bytes and eviction needs
- * the event time stored in each value; nothing in Debian does that.
+ * eviction needs the event time stored in each fixed-size value and restore
+ * must check every value against the rule's config; nothing in Debian does
+ * that.
  */
 #include "stages/detect/kvtab.h"
 
@@ -35,10 +36,15 @@ static void alloc_slots(cf_kvtab *t, size_t cap)
         if (!t->keys || !t->vals) abort();
 }
 
+uint32_t cf_kvtab_slot_size(uint32_t vsize)
+{
+        return vsize < 8 ? 8 : (vsize + 7) & ~7u; /* values hold int64s: keep them aligned */
+}
+
 void cf_kvtab_init(cf_kvtab *t, uint32_t vsize, size_t max, int64_t window_ms)
 {
         memset(t, 0, sizeof(*t));
-        t->vsize = vsize < 8 ? 8 : (vsize + 7) & ~7u; /* values hold int64s: keep them aligned */
+        t->vsize = cf_kvtab_slot_size(vsize);
         t->max = max ? max : 1;
         t->window_ms = window_ms;
         t->max_ms = INT64_MIN;
@@ -195,53 +201,88 @@ void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created)
         }
 }
 
-typedef struct kv_hdr {
-        uint32_t magic, vsize;
-        uint64_t n, evicted, expired;
-        int64_t max_ms;
-} kv_hdr;
-
-void cf_kvtab_snapshot(const cf_kvtab *t, cf_buf *out)
+/* Snapshot (detect version 2): entries n (u64), evicted, expired (u64), the
+ * latest event time max_ms (i64, INT64_MIN: none), then per live entry its
+ * key (u64) and its value as the rule writes it (last_ms first). Releases 1-2
+ * (version 1) wrote magic "KV" (u32), the value size (u32), the same four
+ * header fields, then each key and the value's raw bytes (little-endian
+ * fields, zero padding). */
+void cf_kvtab_snapshot(const cf_kvtab *t, cf_buf *out, cf_kv_put put)
 {
-        kv_hdr h = {KV_MAGIC, t->vsize, 0, t->evicted, t->expired, t->max_ms};
-        size_t hoff = out->len;
-        cf_buf_put(out, &h, sizeof(h));
+        size_t noff = out->len;
+        cf_st_put_u64(out, 0); /* n, patched after the scan */
+        cf_st_put_u64(out, t->evicted);
+        cf_st_put_u64(out, t->expired);
+        cf_st_put_i64(out, t->max_ms);
+        uint64_t n = 0;
         for (size_t i = 0; i < t->cap; i++) {
                 if (!t->keys[i] || expired(t, t->vals + i * t->vsize)) continue;
-                cf_buf_put(out, &t->keys[i], 8);
-                cf_buf_put(out, t->vals + i * t->vsize, t->vsize);
-                h.n++;
+                cf_st_put_u64(out, t->keys[i]);
+                put(out, t->vals + i * t->vsize);
+                n++;
         }
-        memcpy(out->p + hoff, &h, sizeof(h));
+        cf_st_store64((unsigned char *)out->p + noff, n);
 }
 
-int cf_kvtab_restore(cf_kvtab *t, const unsigned char **p, const unsigned char *end)
+/* One value into tmp (zeroed, t->vsize bytes); version 1: a raw value of vsize bytes. */
+static bool read_value(cf_st_dec *d, int version, uint32_t vsize, cf_kv_get get, const void *cfg,
+                       unsigned char *tmp, size_t tsize)
 {
-        kv_hdr h;
-        if ((size_t)(end - *p) < sizeof(h)) return -1;
-        memcpy(&h, *p, sizeof(h));
-        if (h.magic != KV_MAGIC) return -1;
-        size_t rec = 8 + (size_t)h.vsize;
-        if (h.n > (uint64_t)(end - *p - sizeof(h)) / rec) return -1;
-        *p += sizeof(h);
-        if (h.vsize != t->vsize) { /* another value layout (config changed): skip it */
-                *p += h.n * rec;
-                return 1;
+        memset(tmp, 0, tsize);
+        if (version != 1) return get(d, version, tmp, cfg);
+        const unsigned char *outer = cf_st_narrow(d, vsize);
+        get(d, version, tmp, cfg);
+        cf_st_leave_pad(d, outer, SIZE_MAX, "a value");
+        return cf_st_ok(d);
+}
+
+int cf_kvtab_restore(cf_kvtab *t, cf_st_dec *d, int version, cf_kv_get get, const void *cfg)
+{
+        uint32_t vsize = 0;
+        if (version == 1) {
+                uint32_t magic = cf_st_u32(d);
+                vsize = cf_st_u32(d);
+                if (cf_st_ok(d) && (magic != KV_MAGIC || vsize < 8 || vsize > 1u << 20)) {
+                        cf_st_fail(d, "table magic %08x / value size %u", magic, vsize);
+                        return -1;
+                }
         }
-        uint32_t vsize = t->vsize;
-        size_t max = t->max;
-        int64_t window = t->window_ms;
-        cf_kvtab_free(t);
-        cf_kvtab_init(t, vsize, max, window);
-        t->max_ms = h.max_ms;
-        for (uint64_t i = 0; i < h.n; i++, *p += rec) {
-                uint64_t k;
-                memcpy(&k, *p, 8);
-                int64_t lm = last_ms(*p + 8);
-                void *v = cf_kvtab_put(t, k, lm, NULL);
-                memcpy(v, *p + 8, vsize);
+        uint64_t n = cf_st_u64(d), evicted = cf_st_u64(d), expired_n = cf_st_u64(d);
+        int64_t max_ms = cf_st_i64(d);
+        if (!cf_st_ok(d)) return -1;
+        if (max_ms != INT64_MIN &&
+            (max_ms < -CF_ST_TIME_LIMIT_MS || max_ms > CF_ST_TIME_LIMIT_MS)) {
+                cf_st_fail(d, "table time %lld ms not plausible", (long long)max_ms);
+                return -1;
         }
-        t->evicted += h.evicted;
-        t->expired += h.expired;
-        return 0;
+        if (n && (max_ms == INT64_MIN || n > cf_st_left(d) / (version == 1 ? 8 + vsize : 16))) {
+                cf_st_fail(d, "%llu entries but %zu bytes left (or no table time)",
+                           (unsigned long long)n, cf_st_left(d));
+                return -1;
+        }
+        unsigned char *tmp = malloc(t->vsize);
+        if (!tmp) abort();
+        t->max_ms = max_ms;
+        for (uint64_t i = 0; i < n; i++) {
+                uint64_t key = cf_st_u64(d);
+                if (cf_st_ok(d) && !key) cf_st_fail(d, "entry %llu: key 0", (unsigned long long)i);
+                if (!read_value(d, version, vsize, get, cfg, tmp, t->vsize)) break;
+                int64_t lm = last_ms(tmp);
+                if (lm > max_ms) {
+                        cf_st_fail(d, "entry %llu used at %lld ms, after the table's latest %lld",
+                                   (unsigned long long)i, (long long)lm, (long long)max_ms);
+                        break;
+                }
+                bool created;
+                void *v = cf_kvtab_put(t, key, lm, &created);
+                if (!created) {
+                        cf_st_fail(d, "key %016llx repeated", (unsigned long long)key);
+                        break;
+                }
+                memcpy(v, tmp, t->vsize);
+        }
+        free(tmp);
+        t->evicted += evicted;
+        t->expired += expired_n;
+        return cf_st_ok(d) ? 0 : -1;
 }

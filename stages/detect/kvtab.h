@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "pipeline/core/buf.h"
+#include "pipeline/core/stenc.h"
 
 /** A table; zero it, then cf_kvtab_init. */
 typedef struct cf_kvtab {
@@ -36,6 +37,8 @@ typedef struct cf_kvtab {
         void *drop_opaque;
 } cf_kvtab;
 
+/** The bytes a table gives each value of vsize bytes (cf_kvtab.vsize). */
+uint32_t cf_kvtab_slot_size(uint32_t vsize);
 /** Set up an empty table of values of vsize bytes, bounded to max entries. */
 void cf_kvtab_init(cf_kvtab *t, uint32_t vsize, size_t max, int64_t window_ms);
 /** Free the table's memory. */
@@ -50,10 +53,17 @@ void cf_kvtab_release_clock(cf_kvtab *t);
 void cf_kvtab_each(cf_kvtab *t, void (*fn)(void *opaque, uint64_t key, void *val), void *opaque);
 /** The value of key, inserted zeroed when absent (*created set); stamps last_ms = now_ms. */
 void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created);
-/** Append the table (entries and counters) to out. */
-void cf_kvtab_snapshot(const cf_kvtab *t, cf_buf *out);
-/** Replace the table's entries from a snapshot at *p (advanced); -1 if malformed, 1 if
- * it was taken with another value size (skipped; the table stays empty). */
-int cf_kvtab_restore(cf_kvtab *t, const unsigned char **p, const unsigned char *end);
+/** Writes one value (a rule's state_put). */
+typedef void (*cf_kv_put)(cf_buf *out, const void *val);
+/** Reads one value (a rule's state_get): false with the reason in d. */
+typedef bool (*cf_kv_get)(cf_st_dec *d, int version, void *val, const void *cfg);
+
+/** Append the table (counters, then each live entry: key and put's value) to out. */
+void cf_kvtab_snapshot(const cf_kvtab *t, cf_buf *out, cf_kv_put put);
+/** Fill t (empty, set up for the current config) from a table written by cf_kvtab_snapshot
+ * (version 2) or by releases 1-2 (version 1, raw values), each value read and checked by get
+ * against cfg; keys 0 or repeated and times after the table's are refused, the bound applies
+ * (evictions counted). -1 with the reason in d (t then holds part: the caller frees it). */
+int cf_kvtab_restore(cf_kvtab *t, cf_st_dec *d, int version, cf_kv_get get, const void *cfg);
 
 #endif

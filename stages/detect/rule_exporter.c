@@ -6,6 +6,7 @@
  * partition (DESIGN §6).
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "stages/detect/detect_int.h"
@@ -104,6 +105,29 @@ static void nes_limits(const void *cv, size_t *max, int64_t *window, uint32_t *v
         *window = c->window_ms;
 }
 
+/* State value (both versions): last_ms, first_ms, cum_value (f64). */
+static void nes_put(cf_buf *out, const void *val)
+{
+        const exp_val *v = val;
+        cf_st_put_i64(out, v->last_ms);
+        cf_st_put_i64(out, v->first_ms);
+        cf_st_put_f64(out, v->cum_value);
+}
+
+static bool nes_get(cf_st_dec *d, int version, void *val, const void *cfg)
+{
+        (void)version;
+        (void)cfg;
+        exp_val *v = val;
+        v->last_ms = cf_st_time(d, "last use");
+        v->first_ms = cf_st_time(d, "first seen");
+        v->cum_value = cf_st_f64_nonneg(d, "cumulative value");
+        if (cf_st_ok(d) && v->first_ms > v->last_ms)
+                return cf_st_fail(d, "first seen %lld after last use %lld", (long long)v->first_ms,
+                                  (long long)v->last_ms);
+        return cf_st_ok(d);
+}
+
 const cf_rule cf_rule_new_exporter_surge = {
     .name = "new_exporter_surge",
     .description = "an exporter first seen recently already ships more than a threshold",
@@ -113,6 +137,8 @@ const cf_rule cf_rule_new_exporter_surge = {
     .state_limits = nes_limits,
     .table_off = offsetof(cf_detect_part, exp),
     .value_size = sizeof(exp_val),
+    .state_put = nes_put,
+    .state_get = nes_get,
 };
 
 /* ---- capacity_exceeded ---- */
@@ -259,6 +285,55 @@ static void cap_limits(const void *cv, size_t *max, int64_t *window, uint32_t *v
         *window = (CF_CAP_MAX_DAYS + 1) * DAY_MS; /* idle longer: every day left the window */
 }
 
+/* State value, version 2: last_ms, cur_day (i64), sum (f64), period (u32),
+ * the days with a quantity (u16 count, then u16 ring index ascending and f32
+ * quantity each: a window of 366 days holds a few dozen shipping days). */
+static void cap_put(cf_buf *out, const void *val)
+{
+        const cap_val *v = val;
+        cf_st_put_i64(out, v->last_ms);
+        cf_st_put_i64(out, v->cur_day);
+        cf_st_put_f64(out, v->sum);
+        cf_st_put_u32(out, v->period);
+        uint16_t nz = 0;
+        for (int i = 0; i < CF_CAP_MAX_DAYS; i++)
+                nz += v->day[i] != 0;
+        cf_st_put_u16(out, nz);
+        for (int i = 0; i < CF_CAP_MAX_DAYS; i++)
+                if (v->day[i] != 0) {
+                        cf_st_put_u16(out, (uint16_t)i);
+                        cf_st_put_f32(out, v->day[i]);
+                }
+}
+
+static bool cap_get(cf_st_dec *d, int version, void *val, const void *cfg)
+{
+        (void)cfg; /* the ring's size is fixed (CF_CAP_MAX_DAYS); periods come from the registry */
+        cap_val *v = val;
+        if (version == 1) /* release 1-2 tables go through detect_convert.c */
+                return cf_st_fail(d, "capacity table of release 1-2 not converted");
+        v->last_ms = cf_st_time(d, "last use");
+        v->cur_day = cf_st_i64(d);
+        v->sum = cf_st_f64_nonneg(d, "window quantity");
+        v->period = cf_st_u32(d);
+        unsigned nz = cf_st_u16(d);
+        if (!cf_st_ok(d)) return false;
+        if (v->cur_day < 0 || v->cur_day > CF_ST_TIME_LIMIT_MS / DAY_MS || v->period < 1 ||
+            v->period > CF_CAP_MAX_DAYS || nz > CF_CAP_MAX_DAYS)
+                return cf_st_fail(d, "window ending day %lld of %u days (%u with a quantity)",
+                                  (long long)v->cur_day, v->period, nz);
+        int prev = -1;
+        for (unsigned k = 0; k < nz && cf_st_ok(d); k++) {
+                int i = cf_st_u16(d);
+                float q = cf_st_f32(d);
+                if (cf_st_ok(d) && (i <= prev || i >= CF_CAP_MAX_DAYS || !(q >= 0) || isinf(q)))
+                        return cf_st_fail(d, "day %d (after %d) with quantity %g", i, prev, q);
+                v->day[i < CF_CAP_MAX_DAYS ? i : 0] = q;
+                prev = i;
+        }
+        return cf_st_ok(d);
+}
+
 const cf_rule cf_rule_capacity_exceeded = {
     .name = "capacity_exceeded",
     .description = "an exporter's quantity over a rolling period (the registry row's) exceeds its "
@@ -269,4 +344,6 @@ const cf_rule cf_rule_capacity_exceeded = {
     .state_limits = cap_limits,
     .table_off = offsetof(cf_detect_part, cap),
     .value_size = sizeof(cap_val),
+    .state_put = cap_put,
+    .state_get = cap_get,
 };

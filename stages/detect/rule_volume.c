@@ -354,6 +354,34 @@ static void vdecl_limits(const void *cv, size_t *max, int64_t *window, uint32_t 
         *window = 7 * DAY_MS;
 }
 
+/* State value (version 2): last_ms (i64), decl_h (u64), the pairs counted for
+ * it (u8 count <= VDECL_PAIRS, u64 each). */
+static void vdecl_put(cf_buf *out, const void *val)
+{
+        const vdecl_val *v = val;
+        cf_st_put_i64(out, v->last_ms);
+        cf_st_put_u64(out, v->decl_h);
+        cf_st_put_u8(out, (uint8_t)v->n);
+        for (uint32_t i = 0; i < v->n; i++)
+                cf_st_put_u64(out, v->pairs[i]);
+}
+
+static bool vdecl_get(cf_st_dec *d, int version, void *val, const void *cfg)
+{
+        (void)cfg; /* VDECL_PAIRS is fixed */
+        vdecl_val *v = val;
+        if (version == 1) return cf_st_fail(d, "no such table in releases 1-2");
+        v->last_ms = cf_st_time(d, "last use");
+        v->decl_h = cf_st_u64(d);
+        v->n = cf_st_u8(d);
+        if (cf_st_ok(d) && v->n > VDECL_PAIRS)
+                return cf_st_fail(d, "%u pairs for a declaration, at most %d kept", v->n,
+                                  VDECL_PAIRS);
+        for (uint32_t i = 0; i < v->n; i++)
+                v->pairs[i] = cf_st_u64(d);
+        return cf_st_ok(d);
+}
+
 const cf_rule cf_rule_origin_volume_surge = {
     .name = "origin_volume_surge",
     .description = "value of (origin, HS6) in the short window exceeds k x its long-run daily "
@@ -364,6 +392,8 @@ const cf_rule cf_rule_origin_volume_surge = {
     .state_limits = vdecl_limits,
     .table_off = offsetof(cf_detect_part, vdecl),
     .value_size = sizeof(vdecl_val),
+    .state_put = vdecl_put,
+    .state_get = vdecl_get,
     .replica_off = offsetof(cf_detect_pop, vol),
     .replica_size = sizeof(cf_vol_rep),
     .replica_limits = vol_limits,

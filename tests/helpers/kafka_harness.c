@@ -155,6 +155,15 @@ void kh_reproduce(kh *h, uint64_t seed, uint64_t count, double bad_rate, double 
         produce_range(h, seed, count, bad_rate, dup_rate, from, to, false, 0);
 }
 
+void kh_finish(cf_service *s, cf_counters *k)
+{
+        cf_service_stop(s);
+        int rc = cf_service_wait(s);
+        if (rc) DIE("service exited %d", rc);
+        if (k) cf_service_counters(s, k);
+        cf_service_destroy(s);
+}
+
 cf_service *kh_service(kh *h, const char *group_id, int workers)
 {
         char err[1024];

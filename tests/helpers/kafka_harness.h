@@ -56,6 +56,9 @@ bool kh_wait_in(cf_service *s, uint64_t n, double timeout_s);
 long long kh_metric(cf_service *s, const char *name);
 /** Wait until every one of workers has been assigned partitions: the group has formed. */
 bool kh_wait_assigned(cf_service *s, int workers, double timeout_s);
+/** Stop s and wait for it (aborts unless it exits 0), copy its counters into k (NULL:
+ *  not wanted), destroy it. */
+void kh_finish(cf_service *s, cf_counters *k);
 /** The group's committed offset of each input partition into out (-1: none); -1 on error. */
 int kh_committed(kh *h, const char *group_id, int64_t *out);
 /** Start `customsflow run` (CF_BIN or the build's) on the cluster as group_id, in a child

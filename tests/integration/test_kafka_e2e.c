@@ -55,11 +55,8 @@ static void test_end_to_end(void **state)
         assert_true(kh_wait_assigned(s, 2, 60));
         kh_produce_gen(&h, 11, N, 0.03, 0.03);
         assert_true(kh_wait_in(s, N, 90));
-        cf_service_stop(s);
-        assert_int_equal(cf_service_wait(s), 0);
         cf_counters k;
-        cf_service_counters(s, &k);
-        cf_service_destroy(s);
+        kh_finish(s, &k);
         assert_int_equal(k.in, N);
         assert_int_equal(k.in, k.processed + k.duplicates + k.dead_lettered);
         size_t bad = 0, dup = 0;

@@ -5,6 +5,10 @@
  *    them as duplicates: the dedup state came back from the changelog.
  *  - rebalance: two instances share the group; one stops mid-stream; the other
  *    takes its partitions (with their state) and nothing is lost.
+ *  - hostile changelog: an empty snapshot written after the real one with
+ *    header cf.snapshot=18446744073709551615 (issue 17), and one that also
+ *    claims to cover input offset 2^63-1, are not restored: snapshots are picked
+ *    by the input offset they cover, up to the group's committed offset.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,25 +41,76 @@ static void test_restart_restores_state(void **state)
         kh_produce_gen(&h, SEED, N, BAD, DUP);
         cf_service *a = kh_service(&h, "restart", 1);
         assert_true(kh_wait_in(a, N, 90));
-        cf_service_stop(a);
-        assert_int_equal(cf_service_wait(a), 0);
-        cf_service_destroy(a);
+        kh_finish(a, NULL);
         assert_int_equal(kh_uncommitted(&h, "restart"), 0);
 
         /* re-deliver the first 1000 messages, then start a fresh instance */
         kh_reproduce(&h, SEED, N, BAD, DUP, 0, 1000);
         cf_service *b = kh_service(&h, "restart", 1);
         assert_true(kh_wait_in(b, 1000, 90));
-        cf_service_stop(b);
-        assert_int_equal(cf_service_wait(b), 0);
         cf_counters k;
-        cf_service_counters(b, &k);
-        cf_service_destroy(b);
+        kh_finish(b, &k);
         size_t bad = count_kind(&h, 0, 1000, "bad");
         assert_int_equal(k.in, 1000);
         assert_int_equal(k.dead_lettered, bad);
         /* every valid re-delivery is recognised: the state was restored */
         assert_int_equal(k.duplicates, 1000 - bad);
+        assert_int_equal(k.processed, 0);
+        kh_stop(&h);
+}
+
+/* Produce one changelog chunk (key, empty value) with the headers given as name, value
+ * pairs (NULL-terminated). */
+static void produce_chunk(kh *h, const char *key, ...)
+{
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
+        rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+        assert_non_null(p);
+        rd_kafka_headers_t *hs = rd_kafka_headers_new(4);
+        va_list ap;
+        va_start(ap, key);
+        for (const char *n; (n = va_arg(ap, const char *));)
+                rd_kafka_header_add(hs, n, -1, va_arg(ap, const char *), -1);
+        va_end(ap);
+        assert_int_equal(
+            rd_kafka_producev(p, RD_KAFKA_V_TOPIC("customsflow.changelog"), RD_KAFKA_V_PARTITION(0),
+                              RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE("", 0),
+                              RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_END),
+            0);
+        assert_int_equal(rd_kafka_flush(p, 10000), 0);
+        rd_kafka_destroy(p);
+}
+
+static void test_changelog_ignores_writer_ids(void **state)
+{
+        (void)state;
+        enum { M = 1000 };
+        kh h;
+        kh_start(&h, 1, 1);
+        kh_produce_gen(&h, SEED + 2, M, BAD, DUP);
+        cf_service *a = kh_service(&h, "hostile", 1);
+        assert_true(kh_wait_in(a, M, 90));
+        kh_finish(a, NULL);
+        assert_int_equal(kh_uncommitted(&h, "hostile"), 0);
+
+        /* empty state, written after the real snapshot by anyone who can write the topic */
+        const char *key = "hostile/customs.declarations/0/0";
+        produce_chunk(&h, key, "cf.snapshot", "18446744073709551615", "cf.chunks", "1", NULL);
+        produce_chunk(&h, key, "cf.snapshot", "18446744073709551615", "cf.chunks", "1", "cf.offset",
+                      "9223372036854775807", NULL);
+
+        kh_reproduce(&h, SEED + 2, M, BAD, DUP, 0, M);
+        cf_service *b = kh_service(&h, "hostile", 1);
+        assert_true(kh_wait_in(b, M, 90));
+        cf_counters k;
+        kh_finish(b, &k);
+        size_t bad = count_kind(&h, 0, M, "bad");
+        /* the real snapshot came back: every valid re-delivery is a duplicate */
+        assert_int_equal(k.in, M);
+        assert_int_equal(k.duplicates, M - bad);
         assert_int_equal(k.processed, 0);
         kh_stop(&h);
 }
@@ -69,19 +124,13 @@ static void test_rebalance_moves_partitions(void **state)
         cf_service *a = kh_service(&h, "rebalance", 1);
         cf_service *b = kh_service(&h, "rebalance", 1);
         assert_true(kh_wait_in(a, 200, 60));
-        cf_service_stop(a); /* a leaves mid-stream: b must take its partitions */
-        assert_int_equal(cf_service_wait(a), 0);
         cf_counters ka, kb;
-        cf_service_counters(a, &ka);
-        cf_service_destroy(a);
+        kh_finish(a, &ka); /* a leaves mid-stream: b must take its partitions */
         /* b finishes the stream: everything committed */
         for (int i = 0; i < 600 && kh_uncommitted(&h, "rebalance") != 0; i++)
                 usleep(100 * 1000);
         assert_int_equal(kh_uncommitted(&h, "rebalance"), 0);
-        cf_service_stop(b);
-        assert_int_equal(cf_service_wait(b), 0);
-        cf_service_counters(b, &kb);
-        cf_service_destroy(b);
+        kh_finish(b, &kb);
         /* at-least-once: together they saw every message (some maybe twice) */
         assert_true(ka.in > 0);
         assert_true(ka.in + kb.in >= N);
@@ -94,6 +143,7 @@ static void test_rebalance_moves_partitions(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_restart_restores_state),
-                                           cmocka_unit_test(test_rebalance_moves_partitions)};
+                                           cmocka_unit_test(test_rebalance_moves_partitions),
+                                           cmocka_unit_test(test_changelog_ignores_writer_ids)};
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

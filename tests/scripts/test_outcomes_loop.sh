@@ -2,7 +2,8 @@
 # The learning loop on generated data (issue 16 item 6): gen --outcomes leaves
 # the declarations byte-identical and writes outcomes valid against
 # schemas/outcome.schema.json; replay --outcomes learns every one of them and
-# risk_model fires, with flags valid against schemas/flag.schema.json; a bad
+# risk_model fires, with flags valid against schemas/flag.schema.json and
+# windowed stats counting risk_model valid against schemas/stats.schema.json; a bad
 # outcome is dead-lettered with its code and counted, never learnt; and the
 # model learnt from the first half of the outcomes ranks the second half well
 # above chance (learn-eval), so the loop learns the generator's patterns.
@@ -25,8 +26,11 @@ lines.insert(11, json.dumps(bad))
 open(sys.argv[2], "w").write("\n".join(lines) + "\n")
 PY
 "$BIN" replay --in "$T/in.jsonl" --outcomes "$T/with_bad.jsonl" --flags "$T/flags.jsonl" \
-  --dlq "$T/dlq.jsonl" --no-progress > "$T/summary.json"
+  --dlq "$T/dlq.jsonl" --stats "$T/stats.jsonl" --no-progress > "$T/summary.json"
 $PY "$SRC/tests/scripts/schema_check.py" "$SRC/schemas/flag.schema.json" "$T/flags.jsonl"
+grep '"type":"window"' "$T/stats.jsonl" > "$T/windows.jsonl"
+grep -q '"risk_model":' "$T/windows.jsonl" || { echo "FAIL: no window counts risk_model"; exit 1; }
+$PY "$SRC/tests/scripts/schema_check.py" "$SRC/schemas/stats.schema.json" "$T/windows.jsonl"
 $PY "$SRC/tests/scripts/schema_check.py" "$SRC/schemas/dead-letter.schema.json" "$T/dlq.jsonl"
 $PY - "$T" "$n" <<'PY'
 import json, sys
@@ -59,4 +63,23 @@ r = json.load(open(sys.argv[1]))
 base = r["test"]["frauds"] / r["test"]["records"]
 print(f"generated outcomes: P@5 % {r['p_at_5']:.3f} (fraud share {base:.3f}), AUC {r['auc']:.3f}")
 assert r["p_at_5"] >= 3 * base and r["auc"] >= 0.65, r
+PY
+# the model is state: saved by replay --state, restored by the next run, which
+# scores with it (risk_model fires) without reading any outcome; without the
+# state the same run cannot fire it
+"$BIN" replay --in "$T/in.jsonl" --outcomes "$T/outcomes.jsonl" --state "$T/st" --no-progress \
+  > /dev/null
+[ -s "$T/st/replay-global.state" ] || { echo "FAIL: no global state saved"; exit 1; }
+# the next days of trade (another seed, after the first stream's 30 days)
+"$BIN" gen --seed 6 --count 10000 --per-day 1000 --fraud-rate 0.1 --quiet \
+  --start 2025-02-15T00:00:00Z --out "$T/next.jsonl"
+"$BIN" replay --in "$T/next.jsonl" --state "$T/st" --no-progress > "$T/restored.json"
+"$BIN" replay --in "$T/next.jsonl" --no-progress > "$T/fresh.json"
+$PY - "$T/restored.json" "$T/fresh.json" <<'PY'
+import json, sys
+r, f = (json.load(open(p)) for p in sys.argv[1:])
+print(f"risk_model flags: restored model {r['flags_by_rule']['risk_model']}, "
+      f"no model {f['flags_by_rule']['risk_model']}")
+assert "outcomes_learnt" not in r and r["flags_by_rule"]["risk_model"] > 0, r
+assert f["flags_by_rule"]["risk_model"] == 0, f
 PY

@@ -40,11 +40,12 @@ rm "$F"; mkdir "$F"; refused "a folder" "is a folder"
 rmdir "$F"; ln -s /dev/zero "$F"; refused "/dev/zero" "not a regular file"
 rm "$F"
 
-# one flipped byte in the first frame's name ("dedup" -> "eedup")
+# one flipped byte in the first frame's name ("dedup" -> "eedup", after the
+# sealed snapshot's 24-byte header and the name's length): the checksum sees it
 cp "$T/good.state" "$F"
-printf 'e' | dd of="$F" bs=1 seek=1 conv=notrunc status=none
+printf 'e' | dd of="$F" bs=1 seek=25 conv=notrunc status=none
 cp "$F" "$T/flipped.state"
-refused "a damaged frame name" "names no stage"
+refused "a damaged frame name" "checksum mismatch"
 cmp -s "$F" "$T/flipped.state" || fail "the damaged file was overwritten"
 
 cp "$T/good.state" "$F"

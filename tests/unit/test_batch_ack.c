@@ -62,16 +62,24 @@ static void test_observed_at_last_ack(void **state)
         cf_batch_ack_close(w, b);
         cf_batch_ack_report(w, b, true);
         assert_int_equal(acked(w, "count"), 2);
+        /* done producing, two outputs out: observed at the second report, not the first */
+        cf_batch_ack *d = cf_batch_ack_open(w, cf_mono_s());
+        d->pending = 2;
+        cf_batch_ack_close(w, d);
+        cf_batch_ack_report(w, d, true);
+        assert_int_equal(acked(w, "count"), 2);
+        cf_batch_ack_report(w, d, true);
+        assert_int_equal(acked(w, "count"), 3);
         /* a failed output: the batch is never acknowledged */
         cf_batch_ack *f = cf_batch_ack_open(w, cf_mono_s());
         f->pending = 2;
         cf_batch_ack_close(w, f);
         cf_batch_ack_report(w, f, false);
         cf_batch_ack_report(w, f, true);
-        assert_int_equal(acked(w, "count"), 2);
+        assert_int_equal(acked(w, "count"), 3);
         /* no output: nothing to acknowledge, not observed */
         cf_batch_ack_close(w, cf_batch_ack_open(w, cf_mono_s()));
-        assert_int_equal(acked(w, "count"), 2);
+        assert_int_equal(acked(w, "count"), 3);
         cf_worker_metrics_free(w);
         cf_chain_destroy(c);
         free(w);

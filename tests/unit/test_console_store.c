@@ -307,6 +307,98 @@ static void test_queue_keyset(void **state)
         cf_store_close(s);
 }
 
+/* Every id of a filter's queue, page by page (pages of n), into ids. */
+static int queue_all(cf_store *s, cf_case_filter *f, int n, long long *ids, int max)
+{
+        char err[512];
+        int total = 0;
+        f->limit = n;
+        f->after = false;
+        for (;;) {
+                pg a = {0};
+                assert_int_equal(cf_store_queue(s, f, page_cb, &a, err, sizeof err), 0);
+                for (int i = 0; i < a.n; i++) {
+                        assert_true(total < max); /* a cursor that does not advance */
+                        ids[total++] = a.ids[i];
+                }
+                if (a.n < n) return total;
+                f->after = true;
+                f->after_score = a.last_score;
+                f->after_time = atoll(a.cursor);
+                f->after_id = a.ids[a.n - 1];
+        }
+}
+
+/* The same ids from SQL in queue order (where: the filter as SQL). */
+static int expected(const char *where, long long *ids, int max)
+{
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "SELECT id FROM cases WHERE %s ORDER BY score DESC, event_time_ms DESC, id DESC",
+                 where);
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        int n = 0;
+        while (sqlite3_step(st) == SQLITE_ROW && n < max)
+                ids[n++] = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return n;
+}
+
+/* A date range is read one score at a time (store_query.c, queue_by_score):
+ * the same cases in the same order, page after page, as the plain query --
+ * with a few distinct scores and with more than it reads one by one. */
+static void test_queue_date_range(void **state)
+{
+        (void)state;
+        char err[512], id[32];
+        cf_store *s = cf_store_open(db_path, err, sizeof err);
+        cf_flag_parser p = {0};
+        /* days 1-9 (the amendment picks the day), 7 scores, then 60 more scores */
+        for (int i = 0; i < 240; i++) {
+                snprintf(id, sizeof id, "D-%03d", i);
+                double score = i < 120 ? 10 + (i % 7) * 10 : 1 + (i % 60) * 1.5;
+                put(s, &p,
+                    flag(id, i % 9, score, i % 2 ? "CN-E1" : "VN-E2",
+                         i % 4 ? NULL : "certificate_reuse"));
+        }
+        const int64_t day3 = 1735862400000, day6 = day3 + 3 * 86400000LL; /* 2025-01-03, -06 */
+        char range[160];
+        snprintf(range, sizeof range, "event_time_ms >= %lld AND event_time_ms < %lld",
+                 (long long)day3, (long long)day6);
+        static const struct {
+                const char *exporter, *rule, *status, *where;
+        } cases[] = {
+            {NULL, NULL, NULL, "active=1"},
+            {"CN-E1", NULL, NULL, "active=1 AND exporter_id='CN-E1'"},
+            {NULL, "certificate_reuse", NULL, "active=1 AND rules_mask & 2 != 0"},
+            {NULL, NULL, "open", "active=1 AND status='open'"},
+        };
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+                for (int n = 1; n <= 50; n += 7) {
+                        long long got[256], want[256];
+                        char where[400];
+                        snprintf(where, sizeof where, "%s AND %s", cases[c].where, range);
+                        cf_case_filter f;
+                        cf_case_filter_init(&f, n);
+                        f.exporter = cases[c].exporter;
+                        f.rule = cases[c].rule;
+                        f.status = cases[c].status;
+                        f.from_ms = day3, f.to_ms = day6;
+                        int ng = queue_all(s, &f, n, got, 256), nw = expected(where, want, 256);
+                        assert_true(nw > 10);
+                        assert_int_equal(ng, nw);
+                        for (int i = 0; i < nw; i++)
+                                assert_int_equal(got[i], want[i]);
+                }
+        }
+        cf_flag_parser_free(&p);
+        cf_store_close(s);
+}
+
 static void test_malformed_flags(void **state)
 {
         (void)state;
@@ -356,6 +448,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_transitions, setup, teardown),
             cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
             cmocka_unit_test_setup_teardown(test_queue_keyset, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_queue_date_range, setup, teardown),
             cmocka_unit_test_setup_teardown(test_malformed_flags, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -71,10 +71,11 @@ static void roundtrip(uint64_t n)
                 cf_hll_add(&h, key_hash(i));
         cf_buf b = {0};
         cf_hll_snapshot(&h, &b);
-        const unsigned char *p = (const unsigned char *)b.p;
-        size_t left = b.len;
-        assert_int_equal(cf_hll_restore(&r, &p, &left), 0);
-        assert_int_equal(left, 0);
+        char err[256];
+        cf_st_dec d;
+        cf_st_dec_init(&d, b.p, b.len, "hll", err, sizeof(err));
+        assert_int_equal(cf_hll_restore(&r, &d), 0);
+        assert_int_equal(cf_st_left(&d), 0);
         assert_int_equal(r.dense, h.dense);
         assert_true(cf_hll_estimate(&r) == cf_hll_estimate(&h));
         /* further keys land the same in both */
@@ -86,9 +87,9 @@ static void roundtrip(uint64_t n)
         /* every truncation is rejected */
         for (size_t cut = 0; cut < b.len; cut += 1 + cut / 3) {
                 cf_hll t;
-                p = (const unsigned char *)b.p;
-                left = cut;
-                assert_int_equal(cf_hll_restore(&t, &p, &left), -1);
+                cf_st_dec_init(&d, b.p, cut, "hll", err, sizeof(err));
+                assert_int_equal(cf_hll_restore(&t, &d), -1);
+                assert_non_null(strstr(err, "hll: snapshot truncated"));
                 cf_hll_free(&t);
         }
         cf_buf_free(&b);
@@ -110,10 +111,12 @@ static void test_snapshot(void **state)
         cf_hll_snapshot(&h, &b);
         assert_true(h.dense);
         b.p[2] = 60;
-        const unsigned char *p = (const unsigned char *)b.p;
-        size_t left = b.len;
+        char err[256];
+        cf_st_dec d;
+        cf_st_dec_init(&d, b.p, b.len, "hll", err, sizeof(err));
         cf_hll r;
-        assert_int_equal(cf_hll_restore(&r, &p, &left), -1);
+        assert_int_equal(cf_hll_restore(&r, &d), -1);
+        assert_string_equal(err, "hll: HyperLogLog register 60 > 57");
         cf_buf_free(&b);
         cf_hll_free(&h);
 }

@@ -170,10 +170,11 @@ static void test_snapshot(void **state)
                 add(&a, zipf_draw(&z), 1 + (double)(rnd() % 100));
         cf_buf buf = {0};
         cf_ss_snapshot(&a, &buf);
-        const unsigned char *p = (const unsigned char *)buf.p;
-        size_t left = buf.len;
-        assert_int_equal(cf_ss_restore(&b, 64, &p, &left, 0), 0);
-        assert_int_equal(left, 0);
+        char err[256];
+        cf_st_dec d;
+        cf_st_dec_init(&d, buf.p, buf.len, "ss", err, sizeof(err));
+        assert_int_equal(cf_ss_restore(&b, 64, &d, 0), 0);
+        assert_int_equal(cf_st_left(&d), 0);
         /* same further stream, same decisions: identical summaries */
         for (int i = 0; i < 200000; i++) {
                 int r = zipf_draw(&z);
@@ -191,9 +192,8 @@ static void test_snapshot(void **state)
         }
         for (size_t cut = 0; cut < buf.len; cut += 1 + cut / 5) {
                 cf_ss t;
-                p = (const unsigned char *)buf.p;
-                left = cut;
-                assert_int_equal(cf_ss_restore(&t, 64, &p, &left, 0), -1);
+                cf_st_dec_init(&d, buf.p, cut, "ss", err, sizeof(err));
+                assert_int_equal(cf_ss_restore(&t, 64, &d, 0), -1);
                 cf_ss_free(&t);
         }
         cf_buf_free(&buf);
