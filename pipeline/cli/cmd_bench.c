@@ -150,10 +150,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
                 }
                 if (bad) return -1;
         }
-        if (optind < argc) {
-                fprintf(stderr, "customsflow bench: unexpected argument '%s'\n", argv[optind]);
-                return -1;
-        }
+        if (cf_opt_no_args("bench", argc, argv)) return -1;
         if (!o->threads) {
                 long c = sysconf(_SC_NPROCESSORS_ONLN);
                 o->threads = c > 0 ? c : 1;
