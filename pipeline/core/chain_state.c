@@ -79,6 +79,23 @@ static bool add_frame(cf_chain *c, cf_st_dec *d, const char *name, size_t n, con
         return true;
 }
 
+/* The rest of d: stage frames, each a name (str8) and a block the stage decodes. */
+static bool block_frames(cf_chain *c, cf_st_dec *d, frame *fr, kind k)
+{
+        while (cf_st_ok(d) && cf_st_left(d)) {
+                size_t n;
+                const char *name = cf_st_bytes8(d, &n);
+                const unsigned char *outer = cf_st_enter(d);
+                if (!cf_st_ok(d)) break;
+                const unsigned char *p = d->p;
+                size_t plen = cf_st_left(d);
+                d->p = d->end; /* the stage decodes its own block */
+                cf_st_leave(d, outer, "stage block");
+                add_frame(c, d, name, n, p, plen, fr, k);
+        }
+        return cf_st_ok(d);
+}
+
 /* Split a sealed snapshot's payload into stage frames. */
 static int sealed_frames(cf_chain *c, const void *data, size_t len, frame *fr, kind k, char *errstr,
                          size_t errstr_size)
@@ -88,18 +105,7 @@ static int sealed_frames(cf_chain *c, const void *data, size_t len, frame *fr, k
         if (cf_st_unseal(data, len, &payload, &plen, errstr, errstr_size)) return -1;
         cf_st_dec d;
         cf_st_dec_init(&d, payload, plen, "snapshot", errstr, errstr_size);
-        while (cf_st_ok(&d) && cf_st_left(&d)) {
-                size_t n;
-                const char *name = cf_st_bytes8(&d, &n);
-                const unsigned char *outer = cf_st_enter(&d);
-                if (!cf_st_ok(&d)) break;
-                const unsigned char *p = d.p;
-                size_t plen2 = cf_st_left(&d);
-                d.p = d.end; /* the stage decodes its own block */
-                cf_st_leave(&d, outer, "stage block");
-                add_frame(c, &d, name, n, p, plen2, fr, k);
-        }
-        return cf_st_ok(&d) ? 0 : -1;
+        return block_frames(c, &d, fr, k) ? 0 : -1;
 }
 
 /* Split an unsealed snapshot (releases 1 and 2; global state before format 3) into stage
@@ -333,27 +339,13 @@ static int delta_frames(cf_chain *c, const cf_chain_lineage *l, const void *data
                                   (unsigned long long)seq, (unsigned long long)base,
                                   (unsigned long long)l->seq, (unsigned long long)l->base),
                        -1;
-        while (cf_st_ok(&d) && cf_st_left(&d)) {
-                size_t n;
-                const char *name = cf_st_bytes8(&d, &n);
-                const unsigned char *outer = cf_st_enter(&d);
-                if (!cf_st_ok(&d)) break;
-                const unsigned char *p = d.p;
-                size_t blen = cf_st_left(&d);
-                d.p = d.end;
-                cf_st_leave(&d, outer, "stage block");
-                if (!add_frame(c, &d, name, n, p, blen, fr, PART)) break;
-                if (!blen || p[0] > MODE_FULL) {
-                        cf_st_fail(&d, "stage '%.*s': no mode or mode %u", (int)n, name,
-                                   blen ? p[0] : 0);
-                        break;
-                }
-        }
+        if (!block_frames(c, &d, fr, PART)) return -1;
         for (size_t i = 0; i < cf_chain_n_stages(c) && cf_st_ok(&d); i++) {
                 const cf_stage_plugin *sp = cf_chain_stage_at(c, i)->p;
                 if (!keeps(sp, PART)) continue;
                 if (!fr[i].found) return cf_st_fail(&d, "no block for stage '%s'", sp->name), -1;
                 bool own = sp->delta && sp->apply_delta;
+                if (!fr[i].len) return cf_st_fail(&d, "stage '%s': no mode byte", sp->name), -1;
                 if (((const unsigned char *)fr[i].p)[0] != (own ? MODE_DELTA : MODE_FULL))
                         return cf_st_fail(&d, "stage '%s': a %s where this build keeps a %s",
                                           sp->name, own ? "full snapshot" : "delta",

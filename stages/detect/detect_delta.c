@@ -38,21 +38,7 @@ void cf_detect_state_delta(cf_detect_part *ps, cf_buf *out)
                                 cf_kvtab_delta_reset(cf_rule_table(cf_detect_rules[i], ps));
                 return;
         }
-        memcpy(cf_st_room(out, 4), "CFTD", 4);
-        cf_st_put_u16(out, DELTA_VERSION);
-        cf_st_put_i64(out, ps->first_ms);
-        uint8_t n = 0;
-        for (size_t i = 0; i < cf_detect_n_rules; i++)
-                n += cf_detect_rules[i]->table_off != 0;
-        cf_st_put_u8(out, n);
-        for (size_t i = 0; i < cf_detect_n_rules; i++) {
-                const cf_rule *ru = cf_detect_rules[i];
-                if (!ru->table_off) continue;
-                cf_st_put_str8(out, ru->name);
-                size_t blk = cf_st_block_begin(out);
-                cf_kvtab_delta(cf_rule_table(ru, ps), out, ru->state_put);
-                cf_st_block_end(out, blk);
-        }
+        cf_detect_state_write(ps, out, "CFTD", DELTA_VERSION, cf_kvtab_delta);
 }
 
 /* One pass over the delta: check only (commit false) or apply. */

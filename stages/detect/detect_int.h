@@ -395,6 +395,12 @@ int cf_detect_convert_v1(cf_detect *x, cf_detect_part *ps, const cf_rule *ru, cf
 cf_detect_part *cf_detect_part_new(cf_detect *x);
 /** Free a partition state (detect.c). */
 void cf_detect_part_free(cf_detect_part *ps);
+/** Writes one table (cf_kvtab_snapshot, cf_kvtab_delta). */
+typedef void (*cf_detect_table_writer)(cf_kvtab *t, cf_buf *out, cf_kv_put put);
+/** Append magic, version, the first event time and every rule's table written by write, by
+ * rule name (a snapshot or a delta; detect_state.c). */
+void cf_detect_state_write(cf_detect_part *ps, cf_buf *out, const char *magic, uint16_t version,
+                           cf_detect_table_writer write);
 /** Append the partition's state (format in detect_state.c). */
 void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out);
 /** A partition state read from a snapshot (len 0: empty) and checked against the current

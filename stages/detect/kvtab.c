@@ -308,7 +308,7 @@ static cf_sort_kv *sorted_slots(const cf_kvtab *t)
  * towards the bound). Releases 1-2 (version 1) wrote magic "KV" (u32), the
  * value size (u32), the same four header fields, then each key and the
  * value's raw bytes (little-endian fields, zero padding). */
-void cf_kvtab_snapshot(const cf_kvtab *t, cf_buf *out, cf_kv_put put)
+void cf_kvtab_snapshot(cf_kvtab *t, cf_buf *out, cf_kv_put put)
 {
         cf_st_put_u64(out, t->n);
         cf_st_put_u64(out, t->evicted);

@@ -87,7 +87,7 @@ void cf_kvtab_delta(cf_kvtab *t, cf_buf *out, cf_kv_put put);
  * was taken from another state). Applying records no changes. */
 int cf_kvtab_apply_delta(cf_kvtab *t, cf_st_dec *d, cf_kv_get get, const void *cfg, bool commit);
 /** Append the table (counters, then every entry in key order: key and put's value) to out. */
-void cf_kvtab_snapshot(const cf_kvtab *t, cf_buf *out, cf_kv_put put);
+void cf_kvtab_snapshot(cf_kvtab *t, cf_buf *out, cf_kv_put put);
 /** Fill t (empty, set up for the current config) from a table written by cf_kvtab_snapshot
  * (version 2) or by releases 1-2 (version 1, raw values), each value read and checked by get
  * against cfg; keys 0 or repeated and times after the table's are refused, the bound applies

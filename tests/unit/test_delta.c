@@ -62,24 +62,17 @@ static char *replace(char *s, const char *from, const char *to)
 
 static char *slurp(const char *path)
 {
-        FILE *f = fopen(path, "rb");
-        assert_non_null(f);
         cf_buf b = {0};
-        char tmp[4096];
-        size_t n;
-        while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-                cf_buf_put(&b, tmp, n);
-        fclose(f);
+        char err[256];
+        if (cf_read_file_capped(path, 1 << 20, &b, err, sizeof(err))) fail_msg("%s", err);
         cf_buf_putc(&b, '\0');
         return b.p;
 }
 
 static void spill(const char *path, const char *s)
 {
-        FILE *f = fopen(path, "wb");
-        assert_non_null(f);
-        fputs(s, f);
-        fclose(f);
+        char err[256];
+        if (cf_write_file_atomic(path, s, strlen(s), err, sizeof(err))) fail_msg("%s", err);
 }
 
 /* The bundled config with small bounds (dedup 150 entries per table, detect's per-partition
@@ -225,10 +218,8 @@ static void run(cf_chain *c, const stream *s, size_t from, size_t to, cf_buf *ou
 
 static void spill_bytes(const char *path, const cf_buf *b)
 {
-        FILE *f = fopen(path, "wb");
-        if (!f) return;
-        fwrite(b->p, 1, b->len, f);
-        fclose(f);
+        char err[256];
+        if (cf_write_file_atomic(path, b->p, b->len, err, sizeof(err))) print_error("%s\n", err);
 }
 
 /* The stage whose block holds byte off of a sealed snapshot (for the failure message). */
