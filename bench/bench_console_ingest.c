@@ -26,6 +26,7 @@
 #include "bench/bench_util.h"
 #include "console/console_int.h"
 #include "console/store.h"
+#include "console/store_int.h"
 #include "pipeline/core/buf.h"
 #include "pipeline/core/clock.h"
 
@@ -166,13 +167,26 @@ static void rm_db(const char *db)
 
 /* Parse + upsert every message, committing every batch; returns seconds
  * (*cpu: the CPU seconds spent meanwhile). */
+static const char *xsql; /* --sql: an experiment's statement run after the migrations */
+
+static int page_size; /* --page-size: the new store's page size (0: SQLite's default) */
+
 static double store_run(const char *db, const char *all, const size_t *off, uint64_t n, int batch,
                         double *cpu)
 {
         char err[512];
+        if (page_size) { /* fixed when the file is first written */
+                sqlite3 *d;
+                char q[96];
+                snprintf(q, sizeof q, "PRAGMA page_size=%d; PRAGMA journal_mode=WAL;", page_size);
+                if (sqlite3_open(db, &d) || sqlite3_exec(d, q, NULL, NULL, NULL))
+                        fprintf(stderr, "page size: %s\n", sqlite3_errmsg(d)), exit(1);
+                sqlite3_close(d);
+        }
         cf_store *s = cf_store_open(db, err, sizeof err);
         if (!s) fprintf(stderr, "%s\n", err), exit(1);
         cf_store_bulk(s, true); /* as the ingestion thread */
+        if (xsql && cf_store_exec(s, xsql, err, sizeof err)) fprintf(stderr, "%s\n", err), exit(1);
         cf_flag_parser p = {0};
         double t0 = cf_mono_s(), c0 = cpu_s();
         for (uint64_t i = 0; i < n;) {
@@ -271,6 +285,10 @@ int main(int argc, char **argv)
                         file = argv[++i];
                 else if (!strcmp(argv[i], "--build") && i + 1 < argc)
                         build = argv[++i];
+                else if (!strcmp(argv[i], "--sql") && i + 1 < argc)
+                        xsql = argv[++i];
+                else if (!strcmp(argv[i], "--page-size") && i + 1 < argc)
+                        page_size = atoi(argv[++i]);
                 else if (!strcmp(argv[i], "--kafka"))
                         kafka = true;
                 else {
