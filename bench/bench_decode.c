@@ -21,12 +21,7 @@
 #include "pipeline/core/config.h"
 #include "pipeline/core/stage.h"
 
-#ifdef CF_HAVE_SIMDJSON
-typedef struct cf_simdjson cf_simdjson;
-cf_simdjson *cf_simdjson_new(void);
-int cf_simdjson_parse(cf_simdjson *s, const char *p, size_t n);
-void cf_simdjson_free(cf_simdjson *s);
-#endif
+#include "bench/yardstick.h"
 
 extern const cf_stage_plugin cf_stage_decode;
 

@@ -18,6 +18,7 @@
  *                    [--no-throughput] [--config FILE]
  * Env CUSTOMSFLOW_* overrides apply to the service as in `customsflow run`.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -217,6 +219,7 @@ static void check_kept(const char *topic, int partitions, uint64_t expect, doubl
 /* ---- kcat ---- */
 
 typedef struct run_fig {
+        double cpu;     /* the service's CPU seconds per 1M records (pipeline runs) */
         double rate;    /* records/s, first to last record */
         double startup; /* s, start to first record */
         double total;   /* s, start to last record */
@@ -257,10 +260,70 @@ static run_fig run_kcat(uint64_t count)
         waitpid(pid, &st, 0);
         if (!WIFEXITED(st) || WEXITSTATUS(st)) DIE("kcat failed (status %d)", st);
         if (lines != count) DIE("kcat read %" PRIu64 " of %" PRIu64 " records", lines, count);
-        return (run_fig){(double)count / (t_last - t_first), t_first - t_start, t_last - t_start};
+        return (run_fig){0, (double)count / (t_last - t_first), t_first - t_start,
+                         t_last - t_start};
 }
 
 /* ---- the service ---- */
+
+/* The service's CPU time, as `customsflow run` would show in getrusage: this
+ * process's CPU minus that of the threads that existed before the service
+ * started (this thread, the mock broker's, the dummy handle's), which are
+ * still alive when it has stopped; the service's threads have all exited and
+ * their time is in RUSAGE_SELF. */
+typedef struct cpu_mark {
+        double self;  /* s, the whole process */
+        double other; /* s, the threads alive at the mark */
+        int tids[64], n;
+} cpu_mark;
+
+static double task_cpu(int tid)
+{
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+        FILE *f = fopen(path, "r");
+        if (!f) return 0;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        char *p = strrchr(buf, ')'); /* comm may hold spaces */
+        unsigned long ut = 0, st = 0;
+        if (!p ||
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+                return 0;
+        return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu(void)
+{
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void cpu_mark_set(cpu_mark *m)
+{
+        m->n = 0;
+        DIR *d = opendir("/proc/self/task");
+        if (!d) DIE("/proc/self/task: %s", strerror(errno));
+        for (struct dirent *e; (e = readdir(d)) && m->n < 64;)
+                if (e->d_name[0] != '.') m->tids[m->n++] = atoi(e->d_name);
+        closedir(d);
+        m->self = self_cpu();
+        m->other = 0;
+        for (int i = 0; i < m->n; i++)
+                m->other += task_cpu(m->tids[i]);
+}
+
+/* CPU seconds the service used since m (call once its threads have exited). */
+static double cpu_since(const cpu_mark *m)
+{
+        double other = 0;
+        for (int i = 0; i < m->n; i++)
+                other += task_cpu(m->tids[i]);
+        return (self_cpu() - m->self) - (other - m->other);
+}
 
 static cf_service *service(cf_config *cfg, const char *group, int workers)
 {
@@ -285,6 +348,8 @@ static run_fig run_pipeline(cf_config *cfg, uint64_t count, int workers, int run
 {
         char group[96];
         snprintf(group, sizeof group, "bench-%d-r%d-w%d", (int)getpid(), run, workers);
+        cpu_mark cm;
+        cpu_mark_set(&cm);
         double t_start = cf_mono_s();
         int64_t start_ms = cf_now_ms();
         cf_service *s = service(cfg, group, workers);
@@ -307,10 +372,11 @@ static run_fig run_pipeline(cf_config *cfg, uint64_t count, int workers, int run
         double t_last = cf_mono_s();
         /* first_ms is when the first batch was received (wall clock) */
         double startup = (double)(first_ms - start_ms) / 1000.0;
-        service_end(s);
+        service_end(s); /* every output acknowledged, offsets committed */
+        double cpu = cpu_since(&cm) * 1e6 / (double)count;
         if (in != count) DIE("pipeline counted %" PRIu64 " of %" PRIu64, in, count);
         double busy = (t_last - t_start) - startup;
-        return (run_fig){(double)count / busy, startup, t_last - t_start};
+        return (run_fig){cpu, (double)count / busy, startup, t_last - t_start};
 }
 
 /* ---- latency ---- */
@@ -690,7 +756,7 @@ int main(int argc, char **argv)
                 cf_buf_free(&line);
                 cf_buf_free(&key);
                 check_kept(TOPIC_IN, o.partitions, o.count, &bytes);
-                double kc[16], pl[4][16];
+                double kc[16], pl[4][16], cpu[4][16];
                 printf("\nthroughput: %" PRIu64 " records, %d partitions; records/s from the "
                        "first record to the last (start-up in brackets)\n",
                        o.count, o.partitions);
@@ -701,8 +767,9 @@ int main(int argc, char **argv)
                         for (int w = 0; w < o.n_workers; w++) {
                                 f = run_pipeline(&cfg, o.count, o.workers[w], r);
                                 pl[w][r] = f.rate;
-                                printf("  pipeline w%d %9.0f/s (%.2f s) %.2fx", o.workers[w],
-                                       f.rate, f.startup, f.rate / kc[r]);
+                                cpu[w][r] = f.cpu;
+                                printf("  pipeline w%d %9.0f/s (%.2f s) %.2fx %.2f CPU-s/1M",
+                                       o.workers[w], f.rate, f.startup, f.rate / kc[r], f.cpu);
                         }
                         printf("\n");
                         fflush(stdout);
@@ -712,8 +779,9 @@ int main(int argc, char **argv)
                        mk * bytes / (double)o.count / 1e6);
                 for (int w = 0; w < o.n_workers; w++) {
                         double m = median(pl[w], o.runs);
-                        printf("; pipeline workers %d %.0f records/s = %.2f x kcat", o.workers[w],
-                               m, m / mk);
+                        printf("; pipeline workers %d %.0f records/s = %.2f x kcat, %.2f CPU-s "
+                               "per 1M records",
+                               o.workers[w], m, m / mk, median(cpu[w], o.runs));
                 }
                 printf("\n");
                 fflush(stdout);

@@ -5,6 +5,10 @@
 #include <cstddef>
 
 extern "C" {
+#include "bench/yardstick.h"
+}
+
+extern "C" {
 
 struct cf_simdjson {
         simdjson::dom::parser parser;

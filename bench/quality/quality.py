@@ -16,9 +16,11 @@ the pipeline processes count (truth kind valid or amendment): exact
 re-deliveries are dropped by dedup and bad input is dead-lettered.
 """
 import argparse
+import atexit
 import collections
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,6 +54,7 @@ def main():
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="cf-quality-")
+    atexit.register(shutil.rmtree, tmp, True)  # generated data: ~100-400 MB per run
     data, truth = a.data, a.truth
     if not data:
         data, truth = os.path.join(tmp, "d.jsonl"), os.path.join(tmp, "t.jsonl")

@@ -36,8 +36,8 @@ void cf_install_hup_stops(void);
 /** Write the one-line JSON summary (DESIGN §7) of counters to f (rules names
  * flags_by_rule); extra (NULL or JSON
  * members, e.g. "\"error\":...") is appended inside the object. -1 if it cannot be written. */
-int cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules,
-                     double elapsed_s, const char *extra);
+int cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules, double elapsed_s,
+                     const char *extra);
 /** Open path for writing ("-" = stdout): the stream, or NULL with "path: reason" in errstr. */
 FILE *cf_open_out(const char *path, char *errstr, size_t errstr_size);
 
@@ -52,5 +52,7 @@ int cf_opt_u64(const char *cmd, const char *name, const char *v, uint64_t min, u
 /** A finite number option. */
 int cf_opt_double(const char *cmd, const char *name, const char *v, double min, double max,
                   double *out);
+/** -1 with a message when getopt left a positional argument (optind < argc), else 0. */
+int cf_opt_no_args(const char *cmd, int argc, char **argv);
 
 #endif

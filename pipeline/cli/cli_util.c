@@ -2,6 +2,7 @@
  * cli_util.c - helpers shared by the subcommands.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,8 @@
 #include "pipeline/core/buf.h"
 #include "pipeline/cli/cli.h"
 
-int cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules,
-                     double elapsed_s, const char *extra)
+int cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules, double elapsed_s,
+                     const char *extra)
 {
         cf_buf b = {0};
         cf_buf_printf(&b,
@@ -95,4 +96,11 @@ int cf_opt_double(const char *cmd, const char *name, const char *v, double min, 
                 return opt_bad(cmd, name, v, what);
         *out = x;
         return 0;
+}
+
+int cf_opt_no_args(const char *cmd, int argc, char **argv)
+{
+        if (optind >= argc) return 0;
+        fprintf(stderr, "customsflow %s: unexpected argument '%s'\n", cmd, argv[optind]);
+        return -1;
 }

@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench/gen/gen.h"
@@ -27,17 +28,20 @@
 #include "pipeline/core/keyroute.h"
 #include "pipeline/core/metrics.h"
 
-#ifdef CF_HAVE_SIMDJSON
-/* the yardstick: bench/simdjson_shim.cpp */
-typedef struct cf_simdjson cf_simdjson;
-cf_simdjson *cf_simdjson_new(void);
-int cf_simdjson_parse(cf_simdjson *s, const char *p, size_t n);
-void cf_simdjson_free(cf_simdjson *s);
-#endif
+#include "bench/yardstick.h"
 
 enum { MAX_REPEATS = 15, MAX_ROWS = 48, PARTS = 16, EPOCH = 128 };
 static const char *const stage_names[] = {"decode", "dedup", "detect", "aggregate", "encode"};
 #define N_STAGE_ROWS 5
+/* the chain's other costs, timed like the stages: the last two timing slots */
+enum { T_ROUTE = N_STAGE_ROWS, T_BARRIER, N_TIMED };
+static const char *const timed_names[N_TIMED] = {"decode alone",
+                                                 "dedup alone",
+                                                 "detect alone",
+                                                 "aggregate alone",
+                                                 "encode alone",
+                                                 "routing by exporter_id",
+                                                 "epoch barrier (population merge)"};
 
 typedef struct bench_opts {
         uint64_t count, seed;
@@ -80,7 +84,9 @@ static void usage(FILE *f)
                 "  --seed S        generator seed (default 11)\n"
                 "  --threads N     replay at 1..N threads (default: the number of cores)\n"
                 "  --repeats R     runs per figure (default 3, at most 15)\n"
-                "  --kafka         also the Kafka path (bench/kafka.sh: needs the bench build)\n"
+                "  --kafka         also the Kafka path: bench/bench_kafka of the bench build\n"
+                "                  (next to this binary, or $CUSTOMSFLOW_BENCH_KAFKA) on the\n"
+                "                  mock cluster, kcat raw consume and 1..N workers\n"
                 "  --report DIR    write DIR/report.json (schemas/bench_report.schema.json),\n"
                 "                  DIR/stages.svg and DIR/threads.svg\n"
                 "  -c FILE         config (as replay finds it by default)\n"
@@ -144,10 +150,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o)
                 }
                 if (bad) return -1;
         }
-        if (optind < argc) {
-                fprintf(stderr, "customsflow bench: unexpected argument '%s'\n", argv[optind]);
-                return -1;
-        }
+        if (cf_opt_no_args("bench", argc, argv)) return -1;
         if (!o->threads) {
                 long c = sysconf(_SC_NPROCESSORS_ONLN);
                 o->threads = c > 0 ? c : 1;
@@ -245,6 +248,14 @@ static int load(bench *b)
         return 0;
 }
 
+/* This thread's CPU seconds: figures a loaded machine disturbs less than wall time. */
+static double cpu_s(void)
+{
+        struct timespec t;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+        return t.tv_sec + t.tv_nsec / 1e9;
+}
+
 static cf_bench_row *row(bench *b, const char *kind, int threads, const char *fmt, const char *s)
 {
         cf_bench_row *r = &b->rows[b->n_rows++];
@@ -279,31 +290,33 @@ static void rate(bench *b, cf_bench_row *r, double s)
 
 static int yardstick(bench *b)
 {
-        double t[MAX_REPEATS];
+        double t[MAX_REPEATS], c[MAX_REPEATS];
         size_t ok = 0;
 #ifdef CF_HAVE_SIMDJSON
         cf_simdjson *sj = cf_simdjson_new();
         for (int r = 0; r < b->o.repeats; r++) {
-                double t0 = cf_mono_s();
+                double t0 = cf_mono_s(), c0 = cpu_s();
                 for (size_t i = 0; i < b->n; i++)
                         ok += cf_simdjson_parse(sj, b->ls[i].p, b->ls[i].n) == 0;
                 t[r] = cf_mono_s() - t0;
+                c[r] = (cpu_s() - c0) / ((double)b->n / 1e6);
         }
         cf_simdjson_free(sj);
-        rate(b, row(b, "yardstick", 0, "%s", "simdjson DOM parse-only"),
-             median(t, (int)b->o.repeats));
+        cf_bench_row *y = row(b, "yardstick", 0, "%s", "simdjson DOM parse-only");
+        rate(b, y, median(t, (int)b->o.repeats));
+        y->cpu_s_per_m = median(c, (int)b->o.repeats);
         return ok ? 0 : -1;
 #else
         snprintf(b->err, sizeof(b->err), "built without simdjson: no yardstick");
-        (void)t, (void)ok;
+        (void)t, (void)c, (void)ok;
         return -1;
 #endif
 }
 
 /* One pass of the chain in process as replay runs it (routed, epochs of 128 lines,
  * the population merged at each), every stage timed apart; per-batch times in lat. */
-static int chain_pass(bench *b, const cf_config *cfg, double st[N_STAGE_ROWS], double *lat,
-                      size_t *n_lat, double *bpk)
+static int chain_pass(bench *b, const cf_config *cfg, double st[N_TIMED], double sc[N_TIMED],
+                      double *lat, size_t *n_lat, double *bpk)
 {
         cf_chain *c = cf_chain_new(cfg->root, cfg->base_dir, b->err, sizeof(b->err));
         if (!c) return -1;
@@ -323,7 +336,7 @@ static int chain_pass(bench *b, const cf_config *cfg, double st[N_STAGE_ROWS], d
         for (size_t i = 0; i < b->n && !rc;) {
                 cf_batch_reset(&bt);
                 bt.now_ms = cf_now_ms();
-                double t0 = cf_mono_s();
+                double t0 = cf_mono_s(), c0 = cpu_s();
                 for (; i < b->n && bt.n < bt.cap; i++) {
                         const line *l = &b->ls[i];
                         size_t readable = (size_t)(b->buf + b->m.bytes + 64 - l->p);
@@ -334,12 +347,18 @@ static int chain_pass(bench *b, const cf_config *cfg, double st[N_STAGE_ROWS], d
                             .is_file = true,
                             .partition = cf_keyroute_partition(kr, l->p, l->n, readable, PARTS)};
                 }
+                st[T_ROUTE] += cf_mono_s() - t0;
+                sc[T_ROUTE] += cpu_s() - c0;
                 for (int k = 0; k < N_STAGE_ROWS && !rc; k++) {
-                        double t1 = cf_mono_s();
+                        double t1 = cf_mono_s(), c1 = cpu_s();
                         if (s[k] && s[k]->p->process) rc = s[k]->p->process(s[k], &bt);
                         st[k] += cf_mono_s() - t1;
+                        sc[k] += cpu_s() - c1;
                 }
+                double t1 = cf_mono_s(), c1 = cpu_s();
                 if (!rc) rc = cf_chain_barrier(c, parts, PARTS, &scratch, b->err, sizeof(b->err));
+                st[T_BARRIER] += cf_mono_s() - t1;
+                sc[T_BARRIER] += cpu_s() - c1;
                 lat[(*n_lat)++] = cf_mono_s() - t0;
         }
         cf_chain_collect(c);
@@ -364,8 +383,9 @@ static int stages(bench *b)
 {
         cf_config cfg;
         if (cf_config_load(&cfg, b->o.config, b->err, sizeof(b->err))) return -1;
-        double st[MAX_REPEATS][N_STAGE_ROWS] = {{0}}, tot[MAX_REPEATS], p50[MAX_REPEATS],
-               p99[MAX_REPEATS], bpk = -1;
+        double st[MAX_REPEATS][N_TIMED] = {{0}}, sc[MAX_REPEATS][N_TIMED] = {{0}};
+        double tot[MAX_REPEATS], ctot[MAX_REPEATS], p50[MAX_REPEATS], p99[MAX_REPEATS], bpk = -1;
+        double per_m = (double)b->n / 1e6;
         size_t cap = b->n / EPOCH + 2, nl = 0;
         double *lat = malloc(cap * sizeof(double));
         int rc = 0;
@@ -373,9 +393,10 @@ static int stages(bench *b)
                 char s[64];
                 snprintf(s, sizeof(s), "stages in process, run %d/%lld", r + 1, b->o.repeats);
                 progress(b, s);
-                double t0 = cf_mono_s();
-                rc = chain_pass(b, &cfg, st[r], lat, &nl, &bpk);
+                double t0 = cf_mono_s(), c0 = cpu_s();
+                rc = chain_pass(b, &cfg, st[r], sc[r], lat, &nl, &bpk);
                 tot[r] = cf_mono_s() - t0;
+                ctot[r] = (cpu_s() - c0) / per_m;
                 qsort(lat, nl, sizeof(double), cmp_d);
                 p50[r] = nl ? 1e3 * lat[nl / 2] : -1;
                 p99[r] = nl ? 1e3 * lat[nl * 99 / 100] : -1;
@@ -384,17 +405,20 @@ static int stages(bench *b)
         cf_config_free(&cfg);
         if (rc) return -1;
         int R = (int)b->o.repeats;
-        for (int k = 0; k < N_STAGE_ROWS; k++) {
-                double v[MAX_REPEATS];
+        for (int k = 0; k < N_TIMED; k++) {
+                double v[MAX_REPEATS], w[MAX_REPEATS];
                 for (int r = 0; r < R; r++)
-                        v[r] = st[r][k];
-                rate(b, row(b, "stage", 0, "%s alone", stage_names[k]), median(v, R));
+                        v[r] = st[r][k], w[r] = sc[r][k] / per_m;
+                cf_bench_row *x = row(b, "stage", 0, "%s", timed_names[k]);
+                rate(b, x, median(v, R));
+                x->cpu_s_per_m = median(w, R);
         }
         cf_bench_row *c = row(b, "chain", 0, "%s", "chain in process (no files)");
         rate(b, c, median(tot, R));
         c->p50_ms = median(p50, R);
         c->p99_ms = median(p99, R);
         c->bytes_per_key = bpk;
+        c->cpu_s_per_m = median(ctot, R);
         return 0;
 }
 
@@ -529,7 +553,7 @@ static int kafka_rows(bench *b)
                 int w = (int)strtol(q + 17, &e, 10);
                 char name[16];
                 snprintf(name, sizeof(name), "%d", w);
-                cf_bench_row *x = row(b, "kafka", w, "kafka service, %s workers", name);
+                cf_bench_row *x = row(b, "kafka", w, "kafka service, workers: %s", name);
                 x->rps = strtod(e, NULL);
         }
         return 0;

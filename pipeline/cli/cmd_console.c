@@ -176,10 +176,7 @@ int cf_cmd_console(int argc, char **argv)
                 }
                 return user_cmd(np, pos, path, o.db, role);
         }
-        if (optind < argc) {
-                fprintf(stderr, "customsflow console: unexpected argument '%s'\n", argv[optind]);
-                return 2;
-        }
+        if (cf_opt_no_args("console", argc, argv)) return 2;
         if (flags || stats) o.ingest = ingest ? 1 : 0;
         char err[1024];
         cf_config cfg;

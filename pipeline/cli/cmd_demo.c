@@ -316,10 +316,7 @@ int cf_cmd_demo(int argc, char **argv)
                 }
                 if (rc) return 2;
         }
-        if (optind < argc) {
-                fprintf(stderr, "customsflow demo: unexpected argument '%s'\n", argv[optind]);
-                return 2;
-        }
+        if (cf_opt_no_args("demo", argc, argv)) return 2;
         pthread_mutex_init(&d.mtx, NULL);
         char err[1024];
         cf_config cfg;

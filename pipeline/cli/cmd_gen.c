@@ -132,10 +132,7 @@ int cf_cmd_gen(int argc, char **argv)
                 }
                 if (rc) return 2;
         }
-        if (optind < argc) {
-                fprintf(stderr, "customsflow gen: unexpected argument '%s'\n", argv[optind]);
-                return 2;
-        }
+        if (cf_opt_no_args("gen", argc, argv)) return 2;
         o.per_day = (double)per_day;
         if (outcomes_path) o.outcome_rate = outcome_rate;
         char err[512];

@@ -183,10 +183,7 @@ static int parse_opts(int argc, char **argv, replay_opts *o)
                         return -1;
                 }
         }
-        if (optind < argc) {
-                fprintf(stderr, "customsflow replay: unexpected argument '%s'\n", argv[optind]);
-                return -1;
-        }
+        if (cf_opt_no_args("replay", argc, argv)) return -1;
         if (!o->in) {
                 fprintf(stderr, "customsflow replay: --in FILE|- is required\n");
                 usage(stderr);

@@ -86,10 +86,7 @@ int cf_cmd_run(int argc, char **argv)
                         return 2;
                 }
         }
-        if (optind < argc) {
-                fprintf(stderr, "customsflow run: unexpected argument '%s'\n", argv[optind]);
-                return 2;
-        }
+        if (cf_opt_no_args("run", argc, argv)) return 2;
         char err[1024];
         cf_config cfg;
         if (cf_config_load(&cfg, path, err, sizeof err)) {

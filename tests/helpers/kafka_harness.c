@@ -210,6 +210,19 @@ static uint64_t assigned_workers(cf_service *s)
         return (uint64_t)cf_service_assigned_workers(s);
 }
 
+long long kh_metric(cf_service *s, const char *name)
+{
+        cf_buf b = {0};
+        cf_service_metrics(s, &b);
+        cf_buf_putc(&b, '\0');
+        char key[128];
+        snprintf(key, sizeof key, "\n%s ", name);
+        const char *p = strstr(b.p, key);
+        long long v = p ? atoll(p + strlen(key)) : -1;
+        cf_buf_free(&b);
+        return v;
+}
+
 bool kh_wait_in(cf_service *s, uint64_t n, double timeout_s)
 {
         return wait_for(s, n, timeout_s, counted_in, "kh_wait_in");

@@ -221,20 +221,6 @@ static void test_missing_changelog_refused(void **state)
         kh_stop(&h);
 }
 
-/* the value of the metric line "name v" (name with its labels), -1 if absent */
-static long long metric(cf_service *s, const char *name)
-{
-        cf_buf b = {0};
-        cf_service_metrics(s, &b);
-        cf_buf_putc(&b, '\0');
-        char key[128];
-        snprintf(key, sizeof key, "\n%s ", name);
-        const char *p = strstr(b.p, key);
-        long long v = p ? atoll(p + strlen(key)) : -1;
-        cf_buf_free(&b);
-        return v;
-}
-
 #define SKIPPED_P0                                                                                 \
         "customsflow_offsets_skipped_total{topic=\"customs.declarations\",partition=\"0\"}"
 
@@ -266,9 +252,9 @@ static void test_offset_reset_counted(void **state)
         assert_true(lo > 1);
         cf_service *s = kh_service(&h, "reset", 1);
         assert_true(kh_wait_in(s, (uint64_t)(hi - lo), 60));
-        for (int i = 0; i < 30 && metric(s, SKIPPED_P0) < 0; i++)
+        for (int i = 0; i < 30 && kh_metric(s, SKIPPED_P0) < 0; i++)
                 usleep(100 * 1000); /* published once a second */
-        long long skipped = metric(s, SKIPPED_P0);
+        long long skipped = kh_metric(s, SKIPPED_P0);
         fprintf(stderr, "skipped offsets: %lld\n", skipped);
         assert_int_equal(skipped, lo - 1);
         cf_counters k;
@@ -321,7 +307,7 @@ static void test_commit_failures_not_ready(void **state)
         pthread_join(th, NULL);
         long long errors = 0;
         for (int i = 0; i < 30 && errors < 3; i++) { /* /metrics is published once a second */
-                errors = metric(s, "customsflow_commit_errors_total");
+                errors = kh_metric(s, "customsflow_commit_errors_total");
                 usleep(100 * 1000);
         }
         fprintf(stderr, "commit errors %lld, degraded %d, ready again %d\n", errors, degraded,
