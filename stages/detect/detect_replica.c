@@ -146,7 +146,9 @@ static bool get_vol(cf_detect *x, cf_detect_pop *g, cf_st_dec *d)
         for (uint32_t i = 0; i < n; i++) {
                 slot s = {cf_st_u8(d), cf_st_i64(d), cf_st_i64(d), cf_st_u32(d)};
                 if (!cf_st_ok(d)) return false;
-                if (s.day > 1 || s.at < 0 || s.cents < 0 || (s.day ? s.at * 24 : s.at) > hour + 23)
+                /* a day slot's day, not its hour (day * 24 overflows for a hostile day) */
+                if (s.day > 1 || s.at < 0 || s.cents < 0 ||
+                    s.at > (s.day ? (hour + 23) / 24 : hour + 23))
                         return cf_st_fail(d, "volume pair %016llx: slot out of range",
                                           (unsigned long long)key);
                 cf_vol_ring_add(v, s.day, s.at, s.cents, s.decl);

@@ -137,3 +137,32 @@ void cf_fuzz_dir_check(const char *rel, const uint8_t *data, size_t size)
         spill(path, orig, n);
         free(orig);
 }
+
+void cf_fuzz_dir_edit(const char *rel, const char *from, const char *to)
+{
+        char path[256];
+        size_t n;
+        snprintf(path, sizeof path, "%s/%s", dir, rel);
+        char *p = slurp(path, &n);
+        char *at = p ? memmem(p, n, from, strlen(from)) : NULL;
+        if (!at) {
+                fprintf(stderr, "cfgdir: %s has no '%s' to replace\n", path, from);
+                abort();
+        }
+        size_t head = (size_t)(at - p), fl = strlen(from), tl = strlen(to);
+        char *q = malloc(n - fl + tl);
+        if (!q) abort();
+        memcpy(q, p, head);
+        memcpy(q + head, to, tl);
+        memcpy(q + head + tl, at + fl, n - head - fl);
+        spill(path, q, n - fl + tl);
+        free(q);
+        free(p);
+}
+
+const char *cf_fuzz_dir_config(void)
+{
+        static char config[256];
+        snprintf(config, sizeof config, "%s/customsflow.yaml", dir);
+        return config;
+}

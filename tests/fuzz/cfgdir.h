@@ -17,5 +17,10 @@ void cf_fuzz_dir_init(void);
  * back. Aborts when a load fails without a message, or with one that is not valid
  * UTF-8 or is longer than its buffer. */
 void cf_fuzz_dir_check(const char *rel, const uint8_t *data, size_t size);
+/** Replace the first occurrence of from by to in REL of the copy (aborts when from is
+ * absent: the bundled file changed and the caller's edit no longer applies). */
+void cf_fuzz_dir_edit(const char *rel, const char *from, const char *to);
+/** The copy's config file (its customsflow.yaml). */
+const char *cf_fuzz_dir_config(void);
 
 #endif

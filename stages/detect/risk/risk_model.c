@@ -17,6 +17,7 @@
  * @locality: the thread that owns the model.
  */
 #include <math.h>
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,12 +201,20 @@ double cf_risk_score(cf_risk *m, const cf_decl *d)
         return predict(m);
 }
 
+/* v as a finite float: a z or n at the edge of float's range (restored from a state, or
+ * after very many outcomes) must not become infinite, then NaN in a prediction, and a
+ * state that no snapshot can hold. */
+static float finite_f(double v)
+{
+        return v > FLT_MAX ? FLT_MAX : v < -FLT_MAX ? -FLT_MAX : (float)v;
+}
+
 static float weight(const cf_risk *m, double z, double n)
 {
         double l1 = m->cfg.l1;
         if (fabs(z) <= l1) return 0;
         double sign = z < 0 ? -1 : 1;
-        return (float)(-(z - sign * l1) / ((m->cfg.beta + sqrt(n)) / m->cfg.alpha + m->cfg.l2));
+        return finite_f(-(z - sign * l1) / ((m->cfg.beta + sqrt(n)) / m->cfg.alpha + m->cfg.l2));
 }
 
 double cf_risk_learn(cf_risk *m, const cf_decl *d, bool fraud)
@@ -218,8 +227,8 @@ double cf_risk_learn(cf_risk *m, const cf_decl *d, bool fraud)
                 double sigma = (sqrt(n + gi * gi) - sqrt(n)) / m->cfg.alpha;
                 double z = (double)m->z[j] + gi - sigma * m->w[j];
                 n += gi * gi;
-                m->z[j] = (float)z;
-                m->n[j] = (float)n;
+                m->z[j] = finite_f(z);
+                m->n[j] = finite_f(n);
                 m->w[j] = weight(m, m->z[j], m->n[j]);
         }
         /* the counts last: this outcome was not part of its own encoding */
