@@ -41,6 +41,9 @@ struct cf_chain {
         cf_series *flags_by_rule[CF_RULES_MAX];
         chain_part **parts;
         size_t nparts;
+        cf_chain_lineage **lin; /* by partition: what its state builds on (chain_state.c) */
+        size_t nlin;
+        bool track; /* stages record their changes (cf_chain_track_changes) */
 };
 
 static const cf_rule_set no_rules = {{0}, 0, 0};
@@ -360,8 +363,29 @@ int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratc
         return rc;
 }
 
+cf_chain_lineage *cf_chain_lineage_of(cf_chain *c, int32_t partition)
+{
+        cf_chain_lineage **pp = (cf_chain_lineage **)cf_ptrs_slot(
+            (void ***)&c->lin, &c->nlin, partition < 0 ? 0 : (size_t)partition);
+        if (!*pp && !(*pp = calloc(1, sizeof(**pp)))) abort();
+        return *pp;
+}
+
+void cf_chain_track_changes(cf_chain *c, bool on)
+{
+        c->track = on;
+        for (size_t i = 0; i < c->n; i++)
+                if (c->stages[i].p->track) c->stages[i].p->track(&c->stages[i], on);
+}
+
+bool cf_chain_tracking(const cf_chain *c)
+{
+        return c->track;
+}
+
 void cf_chain_drop(cf_chain *c, int32_t partition)
 {
+        *cf_chain_lineage_of(c, partition) = (cf_chain_lineage){0};
         collect(c, partition, 0);
         for (size_t i = 0; i < c->n; i++)
                 if (c->stages[i].p->drop) c->stages[i].p->drop(&c->stages[i], partition);
@@ -417,6 +441,9 @@ void cf_chain_destroy(cf_chain *c)
         for (size_t i = 0; i < c->nparts; i++)
                 free(c->parts[i]);
         free(c->parts);
+        for (size_t i = 0; i < c->nlin; i++)
+                free(c->lin[i]);
+        free(c->lin);
         cf_metrics_free(c->reg);
         free(c);
 }

@@ -5,6 +5,7 @@
 #ifndef CF_CHAIN_H
 #define CF_CHAIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pipeline/core/keyroute.h" /* cf_partition_of */
@@ -58,6 +59,32 @@ int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out);
  * before the call in every stage. */
 int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
                      size_t errstr_size);
+/**
+ * Incremental state (the changelog's deltas, issue 18). Change tracking costs a little on
+ * the hot path, so it is switched on per chain: the service does, replay does not. On, every
+ * stage records what changed per partition from now on (the set is emptied).
+ */
+void cf_chain_track_changes(cf_chain *c, bool on);
+/** Is change tracking on? */
+bool cf_chain_tracking(const cf_chain *c);
+/** Append a sealed delta (a kind of its own: never taken for a snapshot) of partition's
+ * changes since its last snapshot, restore or delta, and start a new one: per stage its own
+ * delta, or its full snapshot for a stage without deltas (aggregate). It names its base (the
+ * checksum of that snapshot) and its number after it (1, 2, ...). -1 when tracking is off. */
+int cf_chain_delta(cf_chain *c, int32_t partition, cf_buf *out);
+/** Apply a cf_chain_delta blob to partition: refused (-1, errstr) when damaged, truncated, of
+ * another base or out of sequence, with the state unchanged; if a stage refuses its part after
+ * an earlier stage applied its own, the partition's state is dropped (errstr says so) and must
+ * be restored again. */
+int cf_chain_apply_delta(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
+                         size_t errstr_size);
+/** What a partition's state builds on: the checksum of the snapshot it was last taken as or
+ * restored from (0: none, or empty) and the number of deltas since. */
+typedef struct cf_chain_lineage {
+        uint64_t base, seq;
+} cf_chain_lineage;
+/** Partition's lineage (owned by the chain; zeros until a snapshot or restore). */
+cf_chain_lineage *cf_chain_lineage_of(cf_chain *c, int32_t partition);
 /** Append partition's contributions to the population state of every stage (global.h):
  * since its last publish (delta) or, per changed key, its whole (cumulative). */
 int cf_chain_publish(cf_chain *c, int32_t partition, cf_global_mode mode, cf_buf *out);

@@ -31,6 +31,9 @@
 #include "pipeline/core/chain.h"
 #include "pipeline/core/stenc.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 /* The stages releases 1 and 2 snapshotted (every one of them wrote a frame). */
 static const char *const legacy_stages[] = {"dedup", "detect", "aggregate"};
 #define N_LEGACY   (sizeof(legacy_stages) / sizeof(legacy_stages[0]))
@@ -76,6 +79,23 @@ static bool add_frame(cf_chain *c, cf_st_dec *d, const char *name, size_t n, con
         return true;
 }
 
+/* The rest of d: stage frames, each a name (str8) and a block the stage decodes. */
+static bool block_frames(cf_chain *c, cf_st_dec *d, frame *fr, kind k)
+{
+        while (cf_st_ok(d) && cf_st_left(d)) {
+                size_t n;
+                const char *name = cf_st_bytes8(d, &n);
+                const unsigned char *outer = cf_st_enter(d);
+                if (!cf_st_ok(d)) break;
+                const unsigned char *p = d->p;
+                size_t plen = cf_st_left(d);
+                d->p = d->end; /* the stage decodes its own block */
+                cf_st_leave(d, outer, "stage block");
+                add_frame(c, d, name, n, p, plen, fr, k);
+        }
+        return cf_st_ok(d);
+}
+
 /* Split a sealed snapshot's payload into stage frames. */
 static int sealed_frames(cf_chain *c, const void *data, size_t len, frame *fr, kind k, char *errstr,
                          size_t errstr_size)
@@ -85,18 +105,7 @@ static int sealed_frames(cf_chain *c, const void *data, size_t len, frame *fr, k
         if (cf_st_unseal(data, len, &payload, &plen, errstr, errstr_size)) return -1;
         cf_st_dec d;
         cf_st_dec_init(&d, payload, plen, "snapshot", errstr, errstr_size);
-        while (cf_st_ok(&d) && cf_st_left(&d)) {
-                size_t n;
-                const char *name = cf_st_bytes8(&d, &n);
-                const unsigned char *outer = cf_st_enter(&d);
-                if (!cf_st_ok(&d)) break;
-                const unsigned char *p = d.p;
-                size_t plen2 = cf_st_left(&d);
-                d.p = d.end; /* the stage decodes its own block */
-                cf_st_leave(&d, outer, "stage block");
-                add_frame(c, &d, name, n, p, plen2, fr, k);
-        }
-        return cf_st_ok(&d) ? 0 : -1;
+        return block_frames(c, &d, fr, k) ? 0 : -1;
 }
 
 /* Split an unsealed snapshot (releases 1 and 2; global state before format 3) into stage
@@ -161,9 +170,28 @@ static int seal_all(cf_chain *c, kind k, int32_t partition, cf_buf *out)
         return 0;
 }
 
+/* Partition's state is now the one sealed at data (a snapshot taken or restored; len 0:
+ * empty): deltas from now on build on it, and what stages recorded so far is in it. */
+static void rebase(cf_chain *c, int32_t partition, const void *data, size_t len)
+{
+        cf_chain_lineage *l = cf_chain_lineage_of(c, partition);
+        l->base = !len                         ? 0
+                  : cf_st_is_sealed(data, len) ? cf_st_seal_sum(data, len)
+                                               : XXH3_64bits(data, len); /* releases 1-2 */
+        l->seq = 0;
+        if (!cf_chain_tracking(c)) return;
+        for (size_t i = 0; i < cf_chain_n_stages(c); i++) {
+                cf_stage *s = cf_chain_stage_at(c, i);
+                if (s->p->delta) s->p->delta(s, partition, NULL);
+        }
+}
+
 int cf_chain_snapshot(cf_chain *c, int32_t partition, cf_buf *out)
 {
-        return seal_all(c, PART, partition, out);
+        size_t off = out->len;
+        if (seal_all(c, PART, partition, out)) return -1;
+        rebase(c, partition, out->p + off, out->len - off);
+        return 0;
 }
 
 /* Restore every stage with partition state from its frame (absent: start
@@ -192,7 +220,7 @@ int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t le
          * refuses its part (a half-restored partition would decide on
          * dedup state without the matching detect state). */
         cf_buf old = {0};
-        if (cf_chain_snapshot(c, partition, &old)) {
+        if (seal_all(c, PART, partition, &old)) {
                 cf_buf_free(&old);
                 snprintf(errstr, errstr_size, "snapshot of the current state failed");
                 return -1;
@@ -208,6 +236,7 @@ int cf_chain_restore(cf_chain *c, int32_t partition, const void *data, size_t le
                         cf_chain_drop(c, partition); /* cannot happen: our own snapshot */
         }
         cf_buf_free(&old);
+        if (!rc) rebase(c, partition, data, len);
         return rc;
 }
 
@@ -254,4 +283,114 @@ int cf_chain_restore_replica(cf_chain *c, const void *data, size_t len, char *er
                              size_t errstr_size)
 {
         return restore_shared(c, data, len, REPLICA, errstr, errstr_size);
+}
+
+/* ---- deltas (issue 18) ----
+ *
+ * Sealed with kind CF_ST_DELTA (stenc.h: never taken for a snapshot, nor the
+ * reverse). Payload: the base (u64: the checksum of the snapshot it builds
+ * on), its number after that snapshot (u64, 1, 2, ...), then per stage with
+ * partition state, in chain order: name (str8), block: mode (u8: 0 the
+ * stage's own delta, 1 its full snapshot, for a stage without deltas), the
+ * stage's payload. Every stage with state has a block.
+ */
+
+enum { MODE_DELTA = 0, MODE_FULL = 1 };
+
+int cf_chain_delta(cf_chain *c, int32_t partition, cf_buf *out)
+{
+        if (!cf_chain_tracking(c)) return -1;
+        cf_chain_lineage *l = cf_chain_lineage_of(c, partition);
+        size_t seal = cf_st_seal_begin_kind(out, CF_ST_DELTA);
+        cf_st_put_u64(out, l->base);
+        cf_st_put_u64(out, l->seq + 1);
+        for (size_t i = 0; i < cf_chain_n_stages(c); i++) {
+                cf_stage *s = cf_chain_stage_at(c, i);
+                if (!keeps(s->p, PART)) continue;
+                cf_st_put_str8(out, s->p->name);
+                size_t blk = cf_st_block_begin(out);
+                bool own = s->p->delta && s->p->apply_delta;
+                cf_st_put_u8(out, own ? MODE_DELTA : MODE_FULL);
+                if (own ? s->p->delta(s, partition, out) : s->p->snapshot(s, partition, out))
+                        return -1;
+                cf_st_block_end(out, blk);
+        }
+        cf_st_seal_end(out, seal);
+        l->seq++;
+        return 0;
+}
+
+/* Split a delta's payload into stage frames (fr[i].p starts at the mode byte) after
+ * checking its base and number against the partition's lineage l. */
+static int delta_frames(cf_chain *c, const cf_chain_lineage *l, const void *data, size_t len,
+                        frame *fr, char *errstr, size_t errstr_size)
+{
+        const void *payload;
+        size_t plen;
+        if (cf_st_unseal_kind(data, len, CF_ST_DELTA, &payload, &plen, errstr, errstr_size))
+                return -1;
+        cf_st_dec d;
+        cf_st_dec_init(&d, payload, plen, "delta", errstr, errstr_size);
+        uint64_t base = cf_st_u64(&d), seq = cf_st_u64(&d);
+        if (cf_st_ok(&d) && (base != l->base || seq != l->seq + 1))
+                return cf_st_fail(&d,
+                                  "delta %llu on base %016llx, but the partition's state is at "
+                                  "delta %llu of base %016llx",
+                                  (unsigned long long)seq, (unsigned long long)base,
+                                  (unsigned long long)l->seq, (unsigned long long)l->base),
+                       -1;
+        if (!block_frames(c, &d, fr, PART)) return -1;
+        for (size_t i = 0; i < cf_chain_n_stages(c) && cf_st_ok(&d); i++) {
+                const cf_stage_plugin *sp = cf_chain_stage_at(c, i)->p;
+                if (!keeps(sp, PART)) continue;
+                if (!fr[i].found) return cf_st_fail(&d, "no block for stage '%s'", sp->name), -1;
+                bool own = sp->delta && sp->apply_delta;
+                if (!fr[i].len) return cf_st_fail(&d, "stage '%s': no mode byte", sp->name), -1;
+                if (((const unsigned char *)fr[i].p)[0] != (own ? MODE_DELTA : MODE_FULL))
+                        return cf_st_fail(&d, "stage '%s': a %s where this build keeps a %s",
+                                          sp->name, own ? "full snapshot" : "delta",
+                                          own ? "delta" : "full snapshot"),
+                               -1;
+        }
+        return cf_st_ok(&d) ? 0 : -1;
+}
+
+int cf_chain_apply_delta(cf_chain *c, int32_t partition, const void *data, size_t len, char *errstr,
+                         size_t errstr_size)
+{
+        frame fr[MAX_STAGES] = {{0}};
+        if (cf_chain_n_stages(c) > MAX_STAGES) {
+                snprintf(errstr, errstr_size, "chain of %zu stages, state holds %d",
+                         cf_chain_n_stages(c), MAX_STAGES);
+                return -1;
+        }
+        cf_chain_lineage *l = cf_chain_lineage_of(c, partition);
+        if (delta_frames(c, l, data, len, fr, errstr, errstr_size)) return -1;
+        bool applied = false;
+        for (size_t i = 0; i < cf_chain_n_stages(c); i++) {
+                cf_stage *s = cf_chain_stage_at(c, i);
+                if (!keeps(s->p, PART)) continue;
+                const unsigned char *p = (const unsigned char *)fr[i].p + 1;
+                size_t n = fr[i].len - 1;
+                int rc = p[-1] == MODE_DELTA
+                             ? s->p->apply_delta(s, partition, p, n, errstr, errstr_size)
+                             : s->p->restore(s, partition, n ? p : NULL, n, errstr, errstr_size);
+                if (!rc) {
+                        applied = true;
+                        continue;
+                }
+                if (applied) {
+                        /* the stages before applied theirs: a half-applied partition must not
+                         * decide anything; the caller restores it again */
+                        cf_chain_drop(c, partition);
+                        size_t m = strlen(errstr);
+                        if (m < errstr_size)
+                                snprintf(errstr + m, errstr_size - m,
+                                         " (partition %d's state was dropped: restore it again)",
+                                         (int)partition);
+                }
+                return -1;
+        }
+        l->seq++;
+        return 0;
 }

@@ -10,6 +10,7 @@
 #ifndef CF_STAGE_H
 #define CF_STAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,21 @@ typedef struct cf_stage_plugin {
         /** Replace one partition's state from a snapshot (len 0: start empty). */
         int (*restore)(cf_stage *st, int32_t partition, const void *data, size_t len, char *errstr,
                        size_t errstr_size);
+        /**
+         * Incremental state (optional, with apply_delta and track; a stage without them has
+         * its full snapshot in every delta, applied with restore). Switch change tracking on
+         * or off for every partition, present and future (cf_chain_track_changes): off, the
+         * hot path records nothing and delta must not be called.
+         */
+        void (*track)(cf_stage *st, bool on);
+        /** Append the partition's changes since its last snapshot, restore or delta (upserts of
+         * the current value of every key changed, removals of keys that left, the partition's
+         * scalars) and start a new delta; out NULL: forget the changes (a snapshot was taken). */
+        int (*delta)(cf_stage *st, int32_t partition, cf_buf *out);
+        /** Apply one delta to the partition's state; -1 + errstr (every count and size checked
+         * first) leaves the state unchanged. Records no changes of its own. */
+        int (*apply_delta)(cf_stage *st, int32_t partition, const void *data, size_t len,
+                           char *errstr, size_t errstr_size);
         /** Forget a partition's state (after it was revoked and snapshotted). */
         void (*drop)(cf_stage *st, int32_t partition);
         /** Re-read rules/reference data (SIGHUP), keeping state; -1 keeps the old. */

@@ -190,7 +190,7 @@ bool cf_st_done(cf_st_dec *d)
  *   offset size field
  *   0      4    magic "CFSN"
  *   4      2    format version (3)
- *   6      2    reserved (0)
+ *   6      2    kind: 0 snapshot, 1 delta (cf_st_kind; reserved, 0, before deltas)
  *   8      8    payload length
  *   16     8    XXH3-64 of the payload
  *   24     ..   payload
@@ -198,12 +198,18 @@ bool cf_st_done(cf_st_dec *d)
 
 size_t cf_st_seal_begin(cf_buf *out)
 {
+        return cf_st_seal_begin_kind(out, CF_ST_SNAPSHOT);
+}
+
+size_t cf_st_seal_begin_kind(cf_buf *out, cf_st_kind k)
+{
         size_t off = out->len;
         unsigned char *h = cf_st_room(out, CF_ST_SEAL_HEADER);
         memset(h, 0, CF_ST_SEAL_HEADER);
         memcpy(h, CF_ST_SEAL_MAGIC, 4);
         h[4] = CF_ST_SEAL_VERSION & 0xff;
         h[5] = CF_ST_SEAL_VERSION >> 8;
+        h[6] = (unsigned char)k;
         return off;
 }
 
@@ -220,37 +226,60 @@ bool cf_st_is_sealed(const void *data, size_t len)
         return len >= 4 && !memcmp(data, CF_ST_SEAL_MAGIC, 4);
 }
 
+static const char *kind_name(unsigned k)
+{
+        return k == CF_ST_SNAPSHOT ? "snapshot" : k == CF_ST_DELTA ? "delta" : "unknown kind";
+}
+
+uint64_t cf_st_seal_sum(const void *data, size_t len)
+{
+        if (!cf_st_is_sealed(data, len) || len < CF_ST_SEAL_HEADER) return 0;
+        return cf_st_load64((const unsigned char *)data + 16);
+}
+
 int cf_st_unseal(const void *data, size_t len, const void **payload, size_t *plen, char *errstr,
                  size_t errstr_size)
 {
+        return cf_st_unseal_kind(data, len, CF_ST_SNAPSHOT, payload, plen, errstr, errstr_size);
+}
+
+int cf_st_unseal_kind(const void *data, size_t len, cf_st_kind k, const void **payload,
+                      size_t *plen, char *errstr, size_t errstr_size)
+{
         const unsigned char *h = data;
         if (!cf_st_is_sealed(data, len) || len < CF_ST_SEAL_HEADER) {
-                snprintf(errstr, errstr_size, "snapshot: %zu bytes, not a whole sealed header",
-                         len);
+                snprintf(errstr, errstr_size, "%s: %zu bytes, not a whole sealed header",
+                         kind_name(k), len);
                 return -1;
         }
-        unsigned version = h[4] | (unsigned)h[5] << 8, reserved = h[6] | (unsigned)h[7] << 8;
-        if (version != CF_ST_SEAL_VERSION || reserved) {
+        unsigned version = h[4] | (unsigned)h[5] << 8, kind = h[6], reserved = h[7];
+        if (version == CF_ST_SEAL_VERSION && !reserved && kind != (unsigned)k &&
+            kind <= CF_ST_DELTA) {
+                snprintf(errstr, errstr_size, "%s: this is a sealed %s, not a %s", kind_name(k),
+                         kind_name(kind), kind_name(k));
+                return -1;
+        }
+        if (version != CF_ST_SEAL_VERSION || reserved || kind != (unsigned)k) {
                 snprintf(errstr, errstr_size,
-                         "snapshot: format version %u (flags %u); this build reads %u and the "
+                         "%s: format version %u (flags %u); this build reads %u and the "
                          "unsealed formats of earlier releases",
-                         version, reserved, CF_ST_SEAL_VERSION);
+                         kind_name(k), version, kind | reserved << 8, CF_ST_SEAL_VERSION);
                 return -1;
         }
         uint64_t n = cf_st_load64(h + 8), sum = cf_st_load64(h + 16);
         if (n != len - CF_ST_SEAL_HEADER) {
                 snprintf(errstr, errstr_size,
-                         "snapshot: payload of %" PRIu64 " bytes announced, %zu present (%s)", n,
-                         len - CF_ST_SEAL_HEADER,
+                         "%s: payload of %" PRIu64 " bytes announced, %zu present (%s)",
+                         kind_name(k), n, len - CF_ST_SEAL_HEADER,
                          n > len - CF_ST_SEAL_HEADER ? "truncated" : "trailing bytes");
                 return -1;
         }
         uint64_t got = XXH3_64bits(h + CF_ST_SEAL_HEADER, (size_t)n);
         if (got != sum) {
                 snprintf(errstr, errstr_size,
-                         "snapshot: checksum mismatch (XXH3 %016" PRIx64 ", recorded %016" PRIx64
+                         "%s: checksum mismatch (XXH3 %016" PRIx64 ", recorded %016" PRIx64
                          "): damaged",
-                         got, sum);
+                         kind_name(k), got, sum);
                 return -1;
         }
         *payload = h + CF_ST_SEAL_HEADER;

@@ -250,8 +250,14 @@ bool cf_st_done(cf_st_dec *d);
 #define CF_ST_SEAL_VERSION 3 /* 1 and 2: the unsealed frames of earlier releases */
 #define CF_ST_SEAL_HEADER  24
 
+/** What a sealed container holds (header bytes 6-7, 0 in every snapshot written before deltas
+ * existed): a delta is never taken for a snapshot, nor the reverse. */
+typedef enum cf_st_kind { CF_ST_SNAPSHOT = 0, CF_ST_DELTA = 1 } cf_st_kind;
+
 /** Start a sealed snapshot in out (header placeholder); returns where it starts. */
 size_t cf_st_seal_begin(cf_buf *out);
+/** Start a sealed container of kind k (cf_st_seal_begin: a snapshot). */
+size_t cf_st_seal_begin_kind(cf_buf *out, cf_st_kind k);
 /** Finish the sealed snapshot started at off: payload length and XXH3-64 checksum. */
 void cf_st_seal_end(cf_buf *out, size_t off);
 /** True when data starts like a sealed snapshot (magic); older formats do not. */
@@ -260,5 +266,11 @@ bool cf_st_is_sealed(const void *data, size_t len);
  * payload and plen: where its payload is. -1 with the reason in errstr. */
 int cf_st_unseal(const void *data, size_t len, const void **payload, size_t *plen, char *errstr,
                  size_t errstr_size);
+/** cf_st_unseal for a container of kind k: another kind is refused with what it is. */
+int cf_st_unseal_kind(const void *data, size_t len, cf_st_kind k, const void **payload,
+                      size_t *plen, char *errstr, size_t errstr_size);
+/** The XXH3-64 recorded in a sealed container's header (its identity: a delta names the
+ * snapshot it builds on by it); 0 when data is not a whole header. */
+uint64_t cf_st_seal_sum(const void *data, size_t len);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/core/sort.h"
 #include "pipeline/core/stenc.h"
 
 static void *xcalloc(size_t n, size_t sz)
@@ -167,8 +168,9 @@ size_t cf_hll_bytes(const cf_hll *h)
 }
 
 /* Snapshot: precision (u8), dense (u8), then 2^p registers (bytes) or the
- * number of hashes (u32) and the hashes (u64 each); the same in every
- * aggregate snapshot version. */
+ * number of hashes (u32) and the hashes (u64 each, ascending since issue 18:
+ * the same set writes the same bytes whatever the table's layout); the same
+ * in every aggregate snapshot version. */
 void cf_hll_snapshot(const cf_hll *h, cf_buf *out)
 {
         cf_st_put_u8(out, h->p);
@@ -178,8 +180,15 @@ void cf_hll_snapshot(const cf_hll *h, cf_buf *out)
                 return;
         }
         cf_st_put_u32(out, h->n);
-        for (uint32_t i = 0; i < h->cap; i++)
-                if (h->set[i]) cf_st_put_u64(out, h->set[i]);
+        cf_sort_kv *v = malloc((h->n ? h->n : 1) * sizeof(*v));
+        if (!v) abort();
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < h->cap && n < h->n; i++)
+                if (h->set[i]) v[n++] = (cf_sort_kv){h->set[i], 0};
+        cf_sort_kv_by_key(v, n);
+        for (uint32_t i = 0; i < n; i++)
+                cf_st_put_u64(out, v[i].key);
+        free(v);
 }
 
 /* Precision and form of a sketch in a snapshot; false (reason in d) when out of range. */

@@ -63,6 +63,7 @@ typedef struct dedup_ctx {
         cf_metric *f_entries, *f_evicted, *f_expired, *f_late, *f_bytes, *f_wm;
         struct dd_pm **pm; /* by partition number */
         size_t npm;
+        bool track; /* partitions log their changes (deltas) */
 } dedup_ctx;
 
 /* One partition's series, and the state counts its counters follow. */
@@ -87,7 +88,10 @@ static cf_dd_part **part_slot(dedup_ctx *x, int32_t partition)
 static cf_dd_part *part_get(dedup_ctx *x, int32_t partition)
 {
         cf_dd_part **pp = part_slot(x, partition);
-        if (!*pp) *pp = cf_dd_part_new(&x->lim);
+        if (!*pp) {
+                *pp = cf_dd_part_new(&x->lim);
+                cf_dd_part_track(*pp, x->track);
+        }
         return *pp;
 }
 
@@ -383,10 +387,36 @@ static int dedup_restore(cf_stage *st, int32_t partition, const void *data, size
         if (len) {
                 np = cf_dd_part_restore(&x->lim, data, len, errstr, errstr_size);
                 if (!np) return -1;
+                cf_dd_part_track(np, x->track);
         }
         cf_dd_part_free(*pp);
         *pp = np;
         return 0;
+}
+
+static void dedup_track(cf_stage *st, bool on)
+{
+        dedup_ctx *x = st->ctx;
+        x->track = on;
+        for (size_t i = 0; i < x->nparts; i++)
+                if (x->parts[i]) cf_dd_part_track(x->parts[i], on);
+}
+
+static int dedup_delta(cf_stage *st, int32_t partition, cf_buf *out)
+{
+        dedup_ctx *x = st->ctx;
+        cf_dd_part *p = part_get(x, partition);
+        if (out)
+                cf_dd_part_delta(p, out);
+        else
+                cf_dd_delta_reset(p);
+        return 0;
+}
+
+static int dedup_apply_delta(cf_stage *st, int32_t partition, const void *data, size_t len,
+                             char *errstr, size_t errstr_size)
+{
+        return cf_dd_part_apply_delta(part_get(st->ctx, partition), data, len, errstr, errstr_size);
 }
 
 static void dedup_drop(cf_stage *st, int32_t partition)
@@ -422,6 +452,15 @@ static int dedup_reload(cf_stage *st, const cf_stage_env *env, char *errstr, siz
                                 cf_buf_free(&tmp);
                                 return -1;
                         }
+                        /* the changes logged since the last delta carry over (entries by
+                         * value: the new limits' horizon decides which stay) */
+                        cf_dd_part_track(np, x->track);
+                        cf_buf t;
+                        t = np->klog, np->klog = x->parts[i]->klog, x->parts[i]->klog = t;
+                        t = np->slog, np->slog = x->parts[i]->slog, x->parts[i]->slog = t;
+                        np->nklog = x->parts[i]->nklog;
+                        np->nslog = x->parts[i]->nslog;
+                        np->cleared = x->parts[i]->cleared;
                         cf_dd_part_free(x->parts[i]);
                         x->parts[i] = np;
                 }
@@ -461,6 +500,9 @@ const cf_stage_plugin cf_stage_dedup = {
     .process = dedup_process,
     .snapshot = dedup_snapshot,
     .restore = dedup_restore,
+    .track = dedup_track,
+    .delta = dedup_delta,
+    .apply_delta = dedup_apply_delta,
     .drop = dedup_drop,
     .reload = dedup_reload,
     .collect = dedup_collect,

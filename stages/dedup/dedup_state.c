@@ -2,7 +2,8 @@
  * dedup_state.c - snapshot and restore of one partition's dedup state.
  *
  * Format (version 1), written and read with pipeline/core/stenc.h (explicit
- * little-endian fields), only live entries. Releases 1 and 2 wrote the same
+ * little-endian fields), only live entries, in hash order (equal states write
+ * equal bytes, whatever the tables' layout). Releases 1 and 2 wrote the same
  * layout from host-order memory (little-endian on every build they ran on),
  * so their snapshots read as they are:
  *
@@ -28,15 +29,71 @@
  * truncated entry, trailing bytes.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/core/sort.h"
 #include "pipeline/core/stenc.h"
 #include "stages/dedup/dedup_table.h"
 
 #define SNAP_VERSION 1
 #define KEY_BYTES    20 /* kh u64, fpa u64, t u32 */
 #define SHIP_FIXED   13 /* sh u64, t u32, id length u8 */
+
+/* Is key entry a before b? (fingerprint, then time: a key's versions) */
+static bool key_before(const cf_dd_key *a, const cf_dd_key *b)
+{
+        return a->fpa < b->fpa || (a->fpa == b->fpa && a->t < b->t);
+}
+
+/* Is shipment entry a before b? (time, then declaration id: a shipment's sightings) */
+static bool ship_before(const cf_dd_part *p, const cf_dd_ship *a, const cf_dd_ship *b)
+{
+        if (a->t != b->t) return a->t < b->t;
+        size_t na = 0, nb = 0;
+        const char *ia = cf_dd_ship_id(p, a, &na), *ib = cf_dd_ship_id(p, b, &nb);
+        na = ia ? na : 0;
+        nb = ib ? nb : 0;
+        int c = memcmp(ia ? ia : "", ib ? ib : "", na < nb ? na : nb);
+        return c < 0 || (c == 0 && na < nb);
+}
+
+/* The live entries of a table of cap slots of size bytes (hash first, time at t_off), sorted
+ * by hash, entries of one hash in before() order: the snapshot does not depend on the slot
+ * order (capacity, insertion order, restores), so equal states write equal bytes. */
+static cf_sort_kv *sorted_live(const cf_dd_part *p, const void *tab, size_t cap, size_t size,
+                               size_t t_off, size_t live, size_t *n_out, bool ship)
+{
+        cf_sort_kv *v = malloc((live ? live : 1) * sizeof(*v));
+        if (!v) abort();
+        size_t n = 0;
+        for (size_t i = 0; i < cap && n < live; i++) {
+                const char *e = (const char *)tab + i * size;
+                uint64_t h;
+                uint32_t t;
+                memcpy(&h, e, 8);
+                memcpy(&t, e + t_off, 4);
+                if (h && cf_dd_live(p, t)) v[n++] = (cf_sort_kv){h, i};
+        }
+        cf_sort_kv_by_key(v, n);
+        /* runs of one hash (a key's versions, a shipment's sightings): a few entries */
+        for (size_t i = 1; i < n; i++) {
+                cf_sort_kv x = v[i];
+                size_t j = i;
+                for (; j && v[j - 1].key == x.key; j--) {
+                        bool before =
+                            ship ? ship_before(p, &p->ships[x.val], &p->ships[v[j - 1].val])
+                                 : key_before(&p->keys[x.val], &p->keys[v[j - 1].val]);
+                        if (!before) break;
+                        v[j] = v[j - 1];
+                }
+                v[j] = x;
+        }
+        *n_out = n;
+        return v;
+}
 
 void cf_dd_part_snapshot(const cf_dd_part *p, cf_buf *out)
 {
@@ -46,31 +103,30 @@ void cf_dd_part_snapshot(const cf_dd_part *p, cf_buf *out)
         cf_st_put_u16(out, 0);
         cf_st_put_i64(out, p->wm_s);
         cf_st_put_i64(out, p->lo_t);
-        size_t counts_off = out->len;
-        cf_st_put_u64(out, 0); /* nk and ns, patched after the scan */
-        cf_st_put_u64(out, 0);
-        cf_buf_reserve(out, p->klive * KEY_BYTES + p->slive * (SHIP_FIXED + 16));
-        uint64_t nk = 0, ns = 0;
-        for (size_t i = 0; i < p->kcap; i++) {
-                const cf_dd_key *e = &p->keys[i];
-                if (!e->kh || !cf_dd_live(p, e->t)) continue;
+        size_t nk = 0, ns = 0;
+        cf_sort_kv *k = sorted_live(p, p->keys, p->kcap, sizeof(cf_dd_key), offsetof(cf_dd_key, t),
+                                    p->klive, &nk, false);
+        cf_sort_kv *sv = sorted_live(p, p->ships, p->scap, sizeof(cf_dd_ship),
+                                     offsetof(cf_dd_ship, t), p->slive, &ns, true);
+        cf_st_put_u64(out, nk);
+        cf_st_put_u64(out, ns);
+        cf_buf_reserve(out, nk * KEY_BYTES + ns * (SHIP_FIXED + 16));
+        for (size_t i = 0; i < nk; i++) {
+                const cf_dd_key *e = &p->keys[k[i].val];
                 cf_st_put_u64(out, e->kh);
                 cf_st_put_u64(out, e->fpa);
                 cf_st_put_u32(out, e->t);
-                nk++;
         }
-        for (size_t i = 0; i < p->scap; i++) {
-                const cf_dd_ship *e = &p->ships[i];
-                if (!e->sh || !cf_dd_live(p, e->t)) continue;
+        for (size_t i = 0; i < ns; i++) {
+                const cf_dd_ship *e = &p->ships[sv[i].val];
                 size_t n = 0;
                 const char *id = cf_dd_ship_id(p, e, &n);
                 cf_st_put_u64(out, e->sh);
                 cf_st_put_u32(out, e->t);
                 cf_st_put_bytes8(out, id, id ? n : 0);
-                ns++;
         }
-        cf_st_store64((unsigned char *)out->p + counts_off, nk);
-        cf_st_store64((unsigned char *)out->p + counts_off + 8, ns);
+        free(k);
+        free(sv);
 }
 
 /* The header: magic, version, flags, watermark, horizon and both counts,

@@ -61,6 +61,8 @@ void cf_dd_part_free(cf_dd_part *p)
         free(p->scount);
         free(p->keys);
         free(p->ships);
+        cf_buf_free(&p->klog);
+        cf_buf_free(&p->slog);
         free(p);
 }
 
@@ -80,6 +82,15 @@ static void set_lo(cf_dd_part *p, int64_t lo)
 {
         p->lo = lo;
         p->lo_t = lo * p->slice_s;
+}
+
+void cf_dd_raise_horizon(cf_dd_part *p, int64_t lo_t)
+{
+        int64_t nlo = cf_dd_slice(p, lo_t);
+        if (!p->has_wm || nlo <= p->lo || nlo > p->cur) return;
+        for (int64_t x = p->lo; x < nlo; x++)
+                clear_slot(p, ring_idx(p, x), &p->evicted[0], &p->evicted[1]);
+        set_lo(p, nlo);
 }
 
 void cf_dd_set_horizon(cf_dd_part *p, int64_t lo_t)
@@ -124,11 +135,20 @@ static void evict_oldest(cf_dd_part *p)
                 set_lo(p, x + 1);
                 return;
         }
+        cf_dd_part_clear(p);
+}
+
+void cf_dd_part_clear(cf_dd_part *p)
+{
         for (uint32_t i = 0; i < p->ring; i++)
                 clear_slot(p, i, &p->evicted[0], &p->evicted[1]);
         if (p->keys) memset(p->keys, 0, p->kcap * sizeof(*p->keys));
         if (p->ships) memset(p->ships, 0, p->scap * sizeof(*p->ships));
         p->kused = p->sused = 0;
+        if (p->track) { /* what was logged is gone too: the delta says "cleared" */
+                cf_dd_delta_reset(p);
+                p->cleared = true;
+        }
 }
 
 /* Big tables ask for transparent huge pages: a rebuild writes every slot of a
@@ -261,6 +281,7 @@ void cf_dd_key_insert(cf_dd_part *p, cf_dd_key *ins, uint64_t kh, uint64_t fpa, 
         ins->t = t;
         p->klive++;
         p->kcount[slot_of(p, t)]++;
+        if (p->track) cf_dd_log_key(p, kh, fpa, t);
 }
 
 /* Order of two sightings' ids (a missing id first), for layout-free ties. */
@@ -319,6 +340,14 @@ static uint32_t pool_put(cf_dd_part *p, uint32_t t, const char *id, size_t n)
         return off;
 }
 
+/* Log a shipment entry as it is kept (an id the pool could not keep: none). */
+static void log_ship(cf_dd_part *p, const cf_dd_ship *e)
+{
+        size_t n = 0;
+        const char *id = cf_dd_ship_id(p, e, &n);
+        cf_dd_log_ship(p, e->sh, e->t, id, id ? n : 0);
+}
+
 void cf_dd_ship_insert(cf_dd_part *p, cf_dd_ship *ins, uint64_t sh, uint32_t t, const char *id,
                        size_t n)
 {
@@ -328,6 +357,7 @@ void cf_dd_ship_insert(cf_dd_part *p, cf_dd_ship *ins, uint64_t sh, uint32_t t, 
         ins->id_ref = pool_put(p, t, id, n);
         p->slive++;
         p->scount[slot_of(p, t)]++;
+        if (p->track) log_ship(p, ins);
 }
 
 void cf_dd_ship_update(cf_dd_part *p, cf_dd_ship *e, uint32_t t, const char *id, size_t n)
@@ -336,6 +366,7 @@ void cf_dd_ship_update(cf_dd_part *p, cf_dd_ship *e, uint32_t t, const char *id,
         p->scount[slot_of(p, t)]++;
         e->t = t;
         e->id_ref = pool_put(p, t, id, n);
+        if (p->track) log_ship(p, e);
 }
 
 const char *cf_dd_ship_id(const cf_dd_part *p, const cf_dd_ship *e, size_t *n)

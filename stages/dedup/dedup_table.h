@@ -75,6 +75,12 @@ typedef struct cf_dd_part {
         uint64_t evicted[2]; /* entries gone because max_entries was reached [keys, ships] */
         uint64_t late;       /* records older than the window: not deduplicated */
         uint64_t rebuilds;   /* table rebuilds (growth or dead-slot reclaim) */
+        /* change tracking (deltas, dedup_delta.c): what was inserted or moved since the last
+         * delta, in the delta's own encoding; removals need no log (expiry and eviction move
+         * the horizon, which the delta carries), except a clear of both tables (cleared) */
+        bool track, cleared;
+        cf_buf klog, slog;
+        uint64_t nklog, nslog;
 } cf_dd_part;
 
 /** Bucket of hash h in a table of cap slots (multiply-shift, any cap). The
@@ -165,6 +171,27 @@ size_t cf_dd_part_bytes(const cf_dd_part *p);
 void cf_dd_set_horizon(cf_dd_part *p, int64_t lo_t);
 /** Pre-size the tables for nk keys and ns shipments (restore). */
 void cf_dd_part_presize(cf_dd_part *p, size_t nk, size_t ns);
+
+/** Raise the lowest live slice to the one holding lo_t (a delta's horizon: the slices below
+ * die, counted as evicted); no-op when it is not above the current one. */
+void cf_dd_raise_horizon(cf_dd_part *p, int64_t lo_t);
+/** Empty both tables, keeping the watermark (the bound reached with everything in the open
+ * slice; a delta that says so). */
+void cf_dd_part_clear(cf_dd_part *p);
+/** Record a key version inserted (change tracking on). */
+void cf_dd_log_key(cf_dd_part *p, uint64_t kh, uint64_t fpa, uint32_t t);
+/** Record a shipment sighting inserted or moved to t (change tracking on). */
+void cf_dd_log_ship(cf_dd_part *p, uint64_t sh, uint32_t t, const char *id, size_t n);
+/** Start (on) or stop recording changes; the log is emptied either way. */
+void cf_dd_part_track(cf_dd_part *p, bool on);
+/** Forget the changes logged (a snapshot or delta was taken). */
+void cf_dd_delta_reset(cf_dd_part *p);
+/** Append the changes since the last snapshot or delta (format in dedup_delta.c) and start
+ * a new delta. */
+void cf_dd_part_delta(cf_dd_part *p, cf_buf *out);
+/** Apply a delta: every byte checked first; -1 + errstr and p unchanged when refused. */
+int cf_dd_part_apply_delta(cf_dd_part *p, const void *data, size_t len, char *errstr,
+                           size_t errstr_size);
 
 /** Self-check for tests: live counters agree with a scan of both tables (0), else -1. */
 int cf_dd_part_check(const cf_dd_part *p);

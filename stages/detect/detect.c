@@ -206,7 +206,10 @@ static cf_detect_part **part_slot(cf_detect *x, int32_t partition)
 static cf_detect_part *part_get(cf_detect *x, int32_t partition)
 {
         cf_detect_part **pp = part_slot(x, partition);
-        if (!*pp) *pp = cf_detect_part_new(x);
+        if (!*pp) {
+                *pp = cf_detect_part_new(x);
+                if (x->track) cf_detect_part_track(*pp, true);
+        }
         return *pp;
 }
 
@@ -296,7 +299,33 @@ static int detect_restore(cf_stage *st, int32_t partition, const void *data, siz
         cf_detect_part **pp = part_slot(&d->x, partition);
         part_free(*pp);
         *pp = np;
+        if (d->x.track) cf_detect_part_track(np, true);
         return 0;
+}
+
+static void detect_track(cf_stage *st, bool on)
+{
+        detect_stage *d = st->ctx;
+        d->x.track = on;
+        for (size_t p = 0; p < d->x.nparts; p++)
+                if (d->x.parts[p]) cf_detect_part_track(d->x.parts[p], on);
+}
+
+static int detect_delta(cf_stage *st, int32_t partition, cf_buf *out)
+{
+        detect_stage *d = st->ctx;
+        if (!d->sc.enabled) return 0;
+        cf_detect_state_delta(part_get(&d->x, partition), out);
+        return 0;
+}
+
+static int detect_apply_delta(cf_stage *st, int32_t partition, const void *data, size_t len,
+                              char *errstr, size_t errstr_size)
+{
+        detect_stage *d = st->ctx;
+        if (!d->sc.enabled) return 0;
+        return cf_detect_state_apply_delta(&d->x, part_get(&d->x, partition), data, len, errstr,
+                                           errstr_size);
 }
 
 static void detect_drop(cf_stage *st, int32_t partition)
@@ -481,6 +510,9 @@ const cf_stage_plugin cf_stage_detect = {
     .process = detect_process,
     .snapshot = detect_snapshot,
     .restore = detect_restore,
+    .track = detect_track,
+    .delta = detect_delta,
+    .apply_delta = detect_apply_delta,
     .drop = detect_drop,
     .reload = detect_reload,
     .collect = detect_collect,

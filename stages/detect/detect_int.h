@@ -349,6 +349,7 @@ struct cf_detect {
         cf_rule_set rules;      /* the registry's names, published to later stages */
         cf_detect_pop pop;      /* the replica of the population state */
         void *global[CF_RULES_MAX]; /* per rule: its global state (cf_rule.global_config) */
+        bool track;                 /* partitions record their changes (deltas) */
 };
 
 #define CF_RULE(name) extern const cf_rule cf_rule_##name;
@@ -394,12 +395,27 @@ int cf_detect_convert_v1(cf_detect *x, cf_detect_part *ps, const cf_rule *ru, cf
 cf_detect_part *cf_detect_part_new(cf_detect *x);
 /** Free a partition state (detect.c). */
 void cf_detect_part_free(cf_detect_part *ps);
+/** Writes one table (cf_kvtab_snapshot, cf_kvtab_delta). */
+typedef void (*cf_detect_table_writer)(cf_kvtab *t, cf_buf *out, cf_kv_put put);
+/** Append magic, version, the first event time and every rule's table written by write, by
+ * rule name (a snapshot or a delta; detect_state.c). */
+void cf_detect_state_write(cf_detect_part *ps, cf_buf *out, const char *magic, uint16_t version,
+                           cf_detect_table_writer write);
 /** Append the partition's state (format in detect_state.c). */
 void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out);
 /** A partition state read from a snapshot (len 0: empty) and checked against the current
  * rule config; NULL with the reason in errstr. */
 cf_detect_part *cf_detect_state_restore(cf_detect *x, const void *data, size_t len, char *errstr,
                                         size_t errstr_size);
+/** Start or stop recording the changes of every rule table of ps (detect_delta.c). */
+void cf_detect_part_track(cf_detect_part *ps, bool on);
+/** Append the partition's changes since its last snapshot or delta (detect_delta.c); out
+ * NULL: forget them. */
+void cf_detect_state_delta(cf_detect_part *ps, cf_buf *out);
+/** Apply a delta to ps, every byte checked before anything changes; -1 + errstr, ps as it
+ * was (detect_delta.c). */
+int cf_detect_state_apply_delta(cf_detect *x, cf_detect_part *ps, const void *data, size_t len,
+                                char *errstr, size_t errstr_size);
 /** Append the replica (detect_replica.c). */
 void cf_detect_replica_snapshot(cf_detect *x, cf_buf *out);
 /** Replace the replica from a cf_detect_replica_snapshot (len 0: empty), checked; -1 +

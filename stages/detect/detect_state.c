@@ -33,11 +33,11 @@
 #define V1_MAGIC     0x43445431u /* "CDT1" */
 #define MAX_TABLES   64          /* read_table's one bit per rule */
 
-void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out)
+void cf_detect_state_write(cf_detect_part *ps, cf_buf *out, const char *magic, uint16_t version,
+                           cf_detect_table_writer write)
 {
-        (void)x;
-        memcpy(cf_st_room(out, 4), "CFDT", 4);
-        cf_st_put_u16(out, SNAP_VERSION);
+        memcpy(cf_st_room(out, 4), magic, 4);
+        cf_st_put_u16(out, version);
         cf_st_put_i64(out, ps->first_ms);
         uint8_t n = 0;
         for (size_t i = 0; i < cf_detect_n_rules; i++)
@@ -48,9 +48,15 @@ void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out)
                 if (!ru->table_off) continue;
                 cf_st_put_str8(out, ru->name);
                 size_t blk = cf_st_block_begin(out);
-                cf_kvtab_snapshot(cf_rule_table(ru, ps), out, ru->state_put);
+                write(cf_rule_table(ru, ps), out, ru->state_put);
                 cf_st_block_end(out, blk);
         }
+}
+
+void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out)
+{
+        (void)x;
+        cf_detect_state_write(ps, out, "CFDT", SNAP_VERSION, cf_kvtab_snapshot);
 }
 
 /* The rule named (name, n) and its index in *ix, or NULL. */

@@ -6,10 +6,14 @@
  */
 #include "stages/detect/kvtab.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define KV_MAGIC 0x4b56u /* "KV" */
+#include "pipeline/core/sort.h"
+
+#define KV_MAGIC  0x4b56u /* "KV" */
+#define DIRTY_MIN 64
 
 static inline uint64_t norm_key(uint64_t k)
 {
@@ -62,7 +66,63 @@ void cf_kvtab_free(cf_kvtab *t)
                 if (t->keys[i]) drop_value(t, t->keys[i], t->vals + i * t->vsize);
         free(t->keys);
         free(t->vals);
+        free(t->dirty);
         memset(t, 0, sizeof(*t));
+}
+
+/* ---- the dirty set: keys (never 0) changed since the last delta ---- */
+
+static void dirty_add(cf_kvtab *t, uint64_t key);
+
+static void dirty_grow(cf_kvtab *t)
+{
+        uint64_t *old = t->dirty;
+        size_t ocap = t->dcap;
+        t->dcap = ocap ? ocap * 2 : DIRTY_MIN;
+        t->dirty = calloc(t->dcap, sizeof(*t->dirty));
+        if (!t->dirty) abort();
+        t->dn = 0;
+        for (size_t i = 0; i < ocap; i++)
+                if (old[i]) dirty_add(t, old[i]);
+        free(old);
+}
+
+static void dirty_add(cf_kvtab *t, uint64_t key)
+{
+        if ((t->dn + 1) * 2 > t->dcap) dirty_grow(t);
+        size_t mask = t->dcap - 1;
+        for (size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;; i = (i + 1) & mask) {
+                if (t->dirty[i] == key) return;
+                if (!t->dirty[i]) {
+                        t->dirty[i] = key;
+                        t->dn++;
+                        return;
+                }
+        }
+}
+
+/* Record that key changed (a branch when tracking is off: the replay path). */
+static inline void mark(cf_kvtab *t, uint64_t key)
+{
+        if (t->track) dirty_add(t, key);
+}
+
+void cf_kvtab_delta_reset(cf_kvtab *t)
+{
+        if (t->dcap > 4 * DIRTY_MIN) { /* a big commit's set is not kept for small ones */
+                free(t->dirty);
+                t->dirty = NULL;
+                t->dcap = 0;
+        } else if (t->dirty) {
+                memset(t->dirty, 0, t->dcap * sizeof(*t->dirty));
+        }
+        t->dn = 0;
+}
+
+void cf_kvtab_track(cf_kvtab *t, bool on)
+{
+        cf_kvtab_delta_reset(t);
+        t->track = on;
 }
 
 static bool expired(const cf_kvtab *t, const unsigned char *v)
@@ -70,8 +130,10 @@ static bool expired(const cf_kvtab *t, const unsigned char *v)
         return t->window_ms > 0 && t->max_ms != INT64_MIN && last_ms(v) < t->max_ms - t->window_ms;
 }
 
-/* Re-insert every entry kept by keep (NULL: all) into a table of cap slots. */
-static void rebuild(cf_kvtab *t, size_t cap, int64_t cutoff)
+/* Re-insert the entries into a table of cap slots; purge: drop the expired ones and those
+ * last used before cutoff (the bound was reached), each counted and marked changed. A growth
+ * keeps every entry: what the table holds must not depend on when it grew. */
+static void rebuild(cf_kvtab *t, size_t cap, bool purge, int64_t cutoff)
 {
         uint64_t *ok = t->keys;
         unsigned char *ov = t->vals;
@@ -81,13 +143,15 @@ static void rebuild(cf_kvtab *t, size_t cap, int64_t cutoff)
         for (size_t i = 0; i < ocap; i++) {
                 if (!ok[i]) continue;
                 const unsigned char *v = ov + i * t->vsize;
-                if (expired(t, v)) {
+                if (purge && expired(t, v)) {
                         t->expired++;
+                        mark(t, ok[i]);
                         drop_value(t, ok[i], (void *)v);
                         continue;
                 }
-                if (last_ms(v) < cutoff) {
+                if (purge && last_ms(v) < cutoff) {
                         t->evicted++;
+                        mark(t, ok[i]);
                         drop_value(t, ok[i], (void *)v);
                         continue;
                 }
@@ -102,32 +166,53 @@ static void rebuild(cf_kvtab *t, size_t cap, int64_t cutoff)
         free(ov);
 }
 
-static int cmp_i64(const void *a, const void *b)
+/* The k-th smallest of v[0..n) (k < n), reordering v: quickselect with a
+ * three-way partition (many equal times are common). */
+static int64_t kth_smallest(int64_t *v, size_t n, size_t k)
 {
-        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-        return (x > y) - (x < y);
+        ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, kk = (ptrdiff_t)k;
+        while (hi > lo) {
+                int64_t p = v[lo + (hi - lo) / 2];
+                ptrdiff_t lt = lo, i = lo, gt = hi;
+                while (i <= gt) {
+                        int64_t x = v[i];
+                        if (x < p) {
+                                v[i++] = v[lt];
+                                v[lt++] = x;
+                        } else if (x > p) {
+                                v[i] = v[gt];
+                                v[gt--] = x;
+                        } else {
+                                i++;
+                        }
+                }
+                if (kk < lt)
+                        hi = lt - 1;
+                else if (kk > gt)
+                        lo = gt + 1;
+                else
+                        return p;
+        }
+        return v[kk];
 }
 
 /* The bound is reached: drop expired entries, then the least recently used
- * quarter (its cut-off estimated from a sample of last-used times). */
+ * quarter of the live ones. The cut-off is their exact quartile (O(n), once
+ * per n/4 inserts), not a sample of slots: the slot order depends on the
+ * table's history, and what is evicted must not (a restored table evicts the
+ * same keys as the one it was restored from). */
 static void make_room(cf_kvtab *t)
 {
-        enum { SAMPLE = 256 };
-        int64_t s[SAMPLE];
-        size_t ns = 0, step = t->cap / SAMPLE ? t->cap / SAMPLE : 1;
-        for (size_t i = 0; i < t->cap && ns < SAMPLE; i += step)
-                for (size_t j = i; j < t->cap && j < i + step; j++)
-                        if (t->keys[j] && !expired(t, t->vals + j * t->vsize)) {
-                                s[ns++] = last_ms(t->vals + j * t->vsize);
-                                break;
-                        }
-        int64_t cutoff = INT64_MIN;
-        if (ns) {
-                qsort(s, ns, sizeof(s[0]), cmp_i64);
-                cutoff = s[ns / 4] + 1;
-        }
-        rebuild(t, t->cap, cutoff);
-        if (t->n >= t->max) rebuild(t, t->cap, INT64_MAX); /* all equal times: start over */
+        int64_t *s = malloc((t->n ? t->n : 1) * sizeof(*s));
+        if (!s) abort();
+        size_t ns = 0;
+        for (size_t i = 0; i < t->cap; i++)
+                if (t->keys[i] && !expired(t, t->vals + i * t->vsize))
+                        s[ns++] = last_ms(t->vals + i * t->vsize);
+        int64_t cutoff = ns ? kth_smallest(s, ns, ns / 4) + 1 : INT64_MIN;
+        free(s);
+        rebuild(t, t->cap, true, cutoff);
+        if (t->n >= t->max) rebuild(t, t->cap, true, INT64_MAX); /* all equal times: start over */
 }
 
 void *cf_kvtab_get(const cf_kvtab *t, uint64_t key)
@@ -162,6 +247,7 @@ void cf_kvtab_each(cf_kvtab *t, void (*fn)(void *opaque, uint64_t key, void *val
 void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created)
 {
         key = norm_key(key);
+        mark(t, key);
         if (t->hold_clock) {
                 if (now_ms > t->held_max_ms) t->held_max_ms = now_ms;
         } else if (now_ms > t->max_ms) {
@@ -188,7 +274,7 @@ void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created)
                         continue;
                 }
                 if ((t->n + 1) * 10 > t->cap * 7) { /* keep load under 70 % */
-                        rebuild(t, t->cap * 2, INT64_MIN);
+                        rebuild(t, t->cap * 2, false, INT64_MIN);
                         continue;
                 }
                 t->keys[i] = key;
@@ -201,27 +287,183 @@ void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created)
         }
 }
 
-/* Snapshot (detect version 2): entries n (u64), evicted, expired (u64), the
- * latest event time max_ms (i64, INT64_MIN: none), then per live entry its
- * key (u64) and its value as the rule writes it (last_ms first). Releases 1-2
- * (version 1) wrote magic "KV" (u32), the value size (u32), the same four
- * header fields, then each key and the value's raw bytes (little-endian
- * fields, zero padding). */
-void cf_kvtab_snapshot(const cf_kvtab *t, cf_buf *out, cf_kv_put put)
+/* The slots of every entry (expired ones too: they are part of what the table
+ * holds until the bound purges them) in key order: what makes snapshots and
+ * deltas independent of the table's history. Caller frees. */
+static cf_sort_kv *sorted_slots(const cf_kvtab *t)
 {
-        size_t noff = out->len;
-        cf_st_put_u64(out, 0); /* n, patched after the scan */
+        cf_sort_kv *v = malloc((t->n ? t->n : 1) * sizeof(*v));
+        if (!v) abort();
+        size_t n = 0;
+        for (size_t i = 0; i < t->cap && n < t->n; i++)
+                if (t->keys[i]) v[n++] = (cf_sort_kv){t->keys[i], i};
+        cf_sort_kv_by_key(v, n);
+        return v;
+}
+
+/* Snapshot (detect version 2): entries n (u64), evicted, expired (u64), the
+ * latest event time max_ms (i64, INT64_MIN: none), then per entry, in key
+ * order, its key (u64) and its value as the rule writes it (last_ms first).
+ * Entries already expired but not yet purged are written too (they count
+ * towards the bound). Releases 1-2 (version 1) wrote magic "KV" (u32), the
+ * value size (u32), the same four header fields, then each key and the
+ * value's raw bytes (little-endian fields, zero padding). */
+void cf_kvtab_snapshot(cf_kvtab *t, cf_buf *out, cf_kv_put put)
+{
+        cf_st_put_u64(out, t->n);
         cf_st_put_u64(out, t->evicted);
         cf_st_put_u64(out, t->expired);
         cf_st_put_i64(out, t->max_ms);
-        uint64_t n = 0;
-        for (size_t i = 0; i < t->cap; i++) {
-                if (!t->keys[i] || expired(t, t->vals + i * t->vsize)) continue;
-                cf_st_put_u64(out, t->keys[i]);
-                put(out, t->vals + i * t->vsize);
-                n++;
+        cf_sort_kv *v = sorted_slots(t);
+        for (size_t i = 0; i < t->n; i++) {
+                cf_st_put_u64(out, v[i].key);
+                put(out, t->vals + v[i].val * t->vsize);
         }
-        cf_st_store64((unsigned char *)out->p + noff, n);
+        free(v);
+}
+
+/* ---- deltas ----
+ *
+ * A table's delta: evicted, expired (u64), max_ms (i64), the entry count after
+ * it (u64), removed keys (u64 count, then each u64), changed entries (u64
+ * count, then per entry its key and its value as put writes it). Removals go
+ * first on apply, so the bound is never crossed in between.
+ */
+
+/* The slot of key (normalised), or SIZE_MAX. */
+static size_t find(const cf_kvtab *t, uint64_t key)
+{
+        for (size_t i = slot_of(t, key);; i = (i + 1) & (t->cap - 1)) {
+                if (!t->keys[i]) return SIZE_MAX;
+                if (t->keys[i] == key) return i;
+        }
+}
+
+/* Remove key (backward-shift deletion: linear probing keeps no tombstones). */
+static void remove_key(cf_kvtab *t, uint64_t key)
+{
+        size_t i = find(t, key), mask = t->cap - 1;
+        if (i == SIZE_MAX) return;
+        drop_value(t, key, t->vals + i * t->vsize);
+        t->keys[i] = 0;
+        t->n--;
+        for (size_t j = (i + 1) & mask; t->keys[j]; j = (j + 1) & mask) {
+                size_t h = slot_of(t, t->keys[j]);
+                /* the entry at j may move to the hole at i unless its home lies in (i, j] */
+                bool stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
+                if (stays) continue;
+                t->keys[i] = t->keys[j];
+                memcpy(t->vals + i * t->vsize, t->vals + j * t->vsize, t->vsize);
+                t->keys[j] = 0;
+                i = j;
+        }
+}
+
+/* Insert or overwrite key with val (t->vsize bytes) without the bound: a delta
+ * brings the table to a state that held at most max entries. */
+static void upsert(cf_kvtab *t, uint64_t key, const unsigned char *val)
+{
+        size_t i = find(t, key);
+        if (i == SIZE_MAX) {
+                if ((t->n + 1) * 10 > t->cap * 7) rebuild(t, t->cap * 2, false, INT64_MIN);
+                for (i = slot_of(t, key); t->keys[i]; i = (i + 1) & (t->cap - 1))
+                        ;
+                t->keys[i] = key;
+                t->n++;
+        }
+        memcpy(t->vals + i * t->vsize, val, t->vsize);
+}
+
+void cf_kvtab_delta(cf_kvtab *t, cf_buf *out, cf_kv_put put)
+{
+        cf_st_put_u64(out, t->evicted);
+        cf_st_put_u64(out, t->expired);
+        cf_st_put_i64(out, t->max_ms);
+        cf_st_put_u64(out, t->n);
+        size_t nrem = 0, nup = 0;
+        for (size_t i = 0; i < t->dcap; i++)
+                if (t->dirty[i]) {
+                        if (find(t, t->dirty[i]) == SIZE_MAX)
+                                nrem++;
+                        else
+                                nup++;
+                }
+        cf_st_put_u64(out, nrem);
+        for (size_t i = 0; i < t->dcap; i++)
+                if (t->dirty[i] && find(t, t->dirty[i]) == SIZE_MAX)
+                        cf_st_put_u64(out, t->dirty[i]);
+        cf_st_put_u64(out, nup);
+        for (size_t i = 0; i < t->dcap; i++) {
+                size_t j = t->dirty[i] ? find(t, t->dirty[i]) : SIZE_MAX;
+                if (j == SIZE_MAX) continue;
+                cf_st_put_u64(out, t->dirty[i]);
+                put(out, t->vals + j * t->vsize);
+        }
+        cf_kvtab_delta_reset(t);
+}
+
+int cf_kvtab_apply_delta(cf_kvtab *t, cf_st_dec *d, cf_kv_get get, const void *cfg, bool commit)
+{
+        uint64_t evicted = cf_st_u64(d), expired_n = cf_st_u64(d);
+        int64_t max_ms = cf_st_i64(d);
+        uint64_t n_after = cf_st_u64(d);
+        if (!cf_st_ok(d)) return -1;
+        if (max_ms != INT64_MIN && (max_ms < -CF_ST_TIME_LIMIT_MS || max_ms > CF_ST_TIME_LIMIT_MS))
+                return cf_st_fail(d, "table time %lld ms not plausible", (long long)max_ms), -1;
+        if (max_ms < t->max_ms)
+                return cf_st_fail(d, "table time %lld ms before the state's %lld: another base",
+                                  (long long)max_ms, (long long)t->max_ms),
+                       -1;
+        if (evicted < t->evicted || expired_n < t->expired)
+                return cf_st_fail(d,
+                                  "counters going back (evicted %llu < %llu or expired %llu < "
+                                  "%llu): another base",
+                                  (unsigned long long)evicted, (unsigned long long)t->evicted,
+                                  (unsigned long long)expired_n, (unsigned long long)t->expired),
+                       -1;
+        uint64_t nrem = cf_st_count(d, 8, UINT64_MAX, "removed keys");
+        int64_t n = (int64_t)t->n;
+        for (uint64_t i = 0; i < nrem && cf_st_ok(d); i++) {
+                uint64_t key = cf_st_u64(d);
+                if (cf_st_ok(d) && !key)
+                        return cf_st_fail(d, "removed key %llu is 0", (unsigned long long)i), -1;
+                if (commit)
+                        remove_key(t, key);
+                else
+                        n -= find(t, key) != SIZE_MAX;
+        }
+        uint64_t nup = cf_st_count(d, 16, UINT64_MAX, "changed entries");
+        if (!cf_st_ok(d)) return -1;
+        if (commit) t->max_ms = max_ms;
+        unsigned char *tmp = malloc(t->vsize);
+        if (!tmp) abort();
+        for (uint64_t i = 0; i < nup; i++) {
+                uint64_t key = cf_st_u64(d);
+                if (cf_st_ok(d) && !key) cf_st_fail(d, "entry %llu: key 0", (unsigned long long)i);
+                memset(tmp, 0, t->vsize);
+                if (!cf_st_ok(d) || !get(d, 2, tmp, cfg)) break;
+                if (last_ms(tmp) > max_ms) {
+                        cf_st_fail(d, "entry %llu used at %lld ms, after the table's latest %lld",
+                                   (unsigned long long)i, (long long)last_ms(tmp),
+                                   (long long)max_ms);
+                        break;
+                }
+                if (commit)
+                        upsert(t, key, tmp);
+                else
+                        n += find(t, key) == SIZE_MAX;
+        }
+        free(tmp);
+        if (!cf_st_ok(d)) return -1;
+        if (!commit && (uint64_t)n != n_after)
+                return cf_st_fail(d, "%lld entries after the delta, %llu recorded: another base",
+                                  (long long)n, (unsigned long long)n_after),
+                       -1;
+        if (commit) {
+                t->evicted = evicted;
+                t->expired = expired_n;
+        }
+        return 0;
 }
 
 /* One value into tmp (zeroed, t->vsize bytes); version 1: a raw value of vsize bytes. */

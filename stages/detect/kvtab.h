@@ -5,6 +5,18 @@
  * table's window are expired, and when the bound is reached the least
  * recently used quarter is evicted and counted, never silently.
  *
+ * What the table holds (its key set, expired entries included, and so when the
+ * bound is reached and what is evicted) depends on its content only, never on
+ * its capacity or slot order: expired entries are purged only when the bound
+ * is reached, the eviction cut-off is the exact quartile of the live entries'
+ * times, and snapshots list entries in key order. A table restored from a
+ * snapshot (plus deltas) therefore decides exactly as the one it was taken
+ * from, and writes the same bytes.
+ *
+ * Change tracking (cf_kvtab_track): every key put or removed since the last
+ * delta is in a dirty set; a delta (cf_kvtab_delta) holds the current value
+ * of each one still in the table and a removal (tombstone) for the others.
+ *
  * @locality: the worker thread that owns the chain (one table per partition).
  */
 #ifndef CF_KVTAB_H
@@ -35,6 +47,10 @@ typedef struct cf_kvtab {
         /* called for a value that leaves the table (expired, evicted, freed) */
         void (*drop)(void *opaque, uint64_t key, void *val);
         void *drop_opaque;
+        /* change tracking: keys put or removed since the last delta (0 = empty slot) */
+        bool track;
+        uint64_t *dirty;
+        size_t dcap, dn;
 } cf_kvtab;
 
 /** The bytes a table gives each value of vsize bytes (cf_kvtab.vsize). */
@@ -58,8 +74,20 @@ typedef void (*cf_kv_put)(cf_buf *out, const void *val);
 /** Reads one value (a rule's state_get): false with the reason in d. */
 typedef bool (*cf_kv_get)(cf_st_dec *d, int version, void *val, const void *cfg);
 
-/** Append the table (counters, then each live entry: key and put's value) to out. */
-void cf_kvtab_snapshot(const cf_kvtab *t, cf_buf *out, cf_kv_put put);
+/** Start (on) or stop (off) recording the keys changed; either way the set is emptied. */
+void cf_kvtab_track(cf_kvtab *t, bool on);
+/** Forget the changes recorded so far (a snapshot was taken: the next delta builds on it). */
+void cf_kvtab_delta_reset(cf_kvtab *t);
+/** Append the changes since the last delta (counters, entries, removed keys, then each changed
+ * key's current value written by put) to out and start a new delta. */
+void cf_kvtab_delta(cf_kvtab *t, cf_buf *out, cf_kv_put put);
+/** Read a delta written by cf_kvtab_delta, each value checked by get against cfg. commit false:
+ * check only (t unchanged); true: apply it (call after a check of the same bytes passed).
+ * -1 with the reason in d. The entry count after it must be the one recorded (else the delta
+ * was taken from another state). Applying records no changes. */
+int cf_kvtab_apply_delta(cf_kvtab *t, cf_st_dec *d, cf_kv_get get, const void *cfg, bool commit);
+/** Append the table (counters, then every entry in key order: key and put's value) to out. */
+void cf_kvtab_snapshot(cf_kvtab *t, cf_buf *out, cf_kv_put put);
 /** Fill t (empty, set up for the current config) from a table written by cf_kvtab_snapshot
  * (version 2) or by releases 1-2 (version 1, raw values), each value read and checked by get
  * against cfg; keys 0 or repeated and times after the table's are refused, the bound applies

@@ -19,6 +19,13 @@
  *         starting empty again (what the service does) gives the empty state;
  *         accepted, outcomes learnt, a batch scored, a snapshot restored into
  *         the other chain.
+ * Bit 3 set (issue 18): the bytes are a delta (cf_chain_apply_delta) onto
+ * partition 0 restored from a fixed base (the records below, change tracking
+ * on), bits 1-2 ignored; bit 4 writes the base's id and sequence number 1 into
+ * it first (then bit 0 reseals), so mutations reach the stages' delta
+ * decoders. Refused: the base as it was, or (the message says so) an empty
+ * partition; accepted: a batch, a snapshot restored into the other chain,
+ * byte-identical. Seed: corpus/restore/delta-7-records.
  * Both chains are built once (LLVMFuzzerInitialize) and every run puts them
  * back to empty: building them per run (config, rules, reference data) would
  * be most of a run's time.
@@ -104,7 +111,7 @@ enum { PART, REPLICA, GLOBAL };
 static cf_chain *a, *b;
 static cf_batch batch;
 /* the empty state of each kind (what a refused restore must leave) and scratch buffers */
-static cf_buf empty[3], s1, s2, scratch;
+static cf_buf empty[3], s1, s2, scratch, base;
 
 /* UBSan and ASan findings abort (the build's flags); a 16 MB quarantine instead of
  * 256 MB: a run frees well under 1 MB, so a use after free within a run (or the next
@@ -187,6 +194,28 @@ static void write_seed(const char *dir, const char *name, int kind, int mode)
         reset(a, kind);
 }
 
+/* The base deltas apply to (a's partition 0 after one batch, tracking on) and, when seeds
+ * are written, the delta of a second batch (mode 25: bits 0, 3, 4). */
+static void make_base(const char *seeds)
+{
+        cf_chain_track_changes(a, true);
+        run(a, PART);
+        if (cf_chain_snapshot(a, 0, &base)) abort();
+        if (seeds) {
+                char path[4096];
+                snprintf(path, sizeof path, "%s/delta-7-records", seeds);
+                run(a, PART);
+                cf_buf_reset(&s1);
+                FILE *f = fopen(path, "wb");
+                if (cf_chain_delta(a, 0, &s1) || !f || fputc(25, f) == EOF ||
+                    fwrite(s1.p, 1, s1.len, f) != s1.len || fclose(f)) {
+                        perror(path);
+                        exit(1);
+                }
+        }
+        cf_chain_drop(a, 0);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
         (void)argc;
@@ -201,6 +230,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                 if (snapshot(a, k, &empty[k])) abort();
         cf_chain_drop(a, 0);
         const char *seeds = getenv("CF_FUZZ_RESTORE_WRITE_SEEDS"); /* a folder: write, exit */
+        make_base(seeds);
         if (seeds) {
                 write_seed(seeds, "replica-5-records", REPLICA, 0);
                 write_seed(seeds, "replica-5-records-reseal", REPLICA, 1);
@@ -246,6 +276,41 @@ static void run(cf_chain *c, int kind)
         }
 }
 
+/* Mode bit 3: copy (size bytes) as a delta onto the base. */
+static void one_delta(int mode, unsigned char *copy, size_t size)
+{
+        char err[512];
+        if (cf_chain_restore(a, 0, base.p, base.len, err, sizeof err)) abort();
+        const cf_chain_lineage *l = cf_chain_lineage_of(a, 0);
+        if ((mode & 16) && size >= CF_ST_SEAL_HEADER + 16) {
+                cf_st_store64(copy + CF_ST_SEAL_HEADER, l->base);
+                cf_st_store64(copy + CF_ST_SEAL_HEADER + 8, 1);
+        }
+        if (mode & 1) reseal(copy, size);
+        if (cf_chain_apply_delta(a, 0, copy, size, err, sizeof err)) {
+                /* refused: the base as it was, or dropped (and said so) */
+                if (strstr(err, "was dropped")) {
+                        same_as_empty(a, PART, "delta refused, partition dropped");
+                        return;
+                }
+                if (snapshot(a, PART, &s1) || s1.len != base.len ||
+                    memcmp(s1.p, base.p, base.len)) {
+                        fprintf(stderr, "fuzz_restore: delta refused (%s) but the state changed\n",
+                                err);
+                        abort();
+                }
+                return;
+        }
+        run(a, PART);
+        if (snapshot(a, PART, &s1)) abort();
+        if (cf_chain_restore(b, 0, s1.p, s1.len, err, sizeof err)) {
+                fprintf(stderr, "fuzz_restore: own snapshot after a delta refused: %s\n", err);
+                abort();
+        }
+        if (snapshot(b, PART, &s2) || s2.len != s1.len || memcmp(s1.p, s2.p, s1.len)) abort();
+        reset(b, PART);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         if (!size) return 0;
@@ -254,6 +319,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* a private copy of exactly the snapshot's size: ASan sees any read past it */
         unsigned char *copy = malloc(size ? size : 1);
         memcpy(copy, data + 1, size);
+        if (mode & 8) {
+                one_delta(mode, copy, size);
+                reset(a, PART);
+                free(copy);
+                return 0;
+        }
         if (mode & 1) reseal(copy, size);
         char err[512];
         int rc = restore(a, kind, copy, size, err, sizeof(err));

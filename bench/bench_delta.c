@@ -1,0 +1,178 @@
+/*
+ * bench_delta.c - what a commit writes to the changelog (issue 18): a full
+ * snapshot of the partition (before) against a delta of the records since
+ * the last commit (after), with a large state in one partition.
+ *
+ *  1. builds the state: KEYS generated records (default 1,000,000) through a
+ *     chain with change tracking on, event times packed into 20 days so that
+ *     dedup keeps every key (the bundled config: 30-day window);
+ *  2. the full snapshot: bytes, per stage, and time (median of 3);
+ *  3. COMMITS commits of PER records each (defaults 10 x 2000): the delta's
+ *     bytes (per stage: aggregate writes its open windows in full) and time;
+ *  4. process time of the same records with tracking off and on (the hot
+ *     path's cost of recording changes), median of 3 runs each.
+ *
+ * usage: bench_delta [KEYS [PER [COMMITS]]]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/bench_util.h"
+#include "bench/gen/gen.h"
+#include "pipeline/core/chain.h"
+#include "pipeline/core/clock.h"
+#include "pipeline/core/config.h"
+
+#define BATCH 1000
+#define RUNS  3
+
+static char **lines;
+static size_t nlines;
+
+static void generate(size_t n)
+{
+        cf_gen_opts o;
+        cf_gen_opts_default(&o);
+        o.seed = 11;
+        o.count = n;
+        o.per_day = (double)n / 20.0; /* 20 days: inside dedup's 30-day window */
+        char err[256];
+        cf_gen *g = cf_gen_new(&o, err, sizeof(err));
+        if (!g) {
+                fprintf(stderr, "bench_delta: %s\n", err);
+                exit(1);
+        }
+        lines = calloc(n, sizeof(*lines));
+        cf_buf line = {0}, key = {0};
+        while (nlines < n && !cf_gen_next(g, &line, &key, NULL)) {
+                lines[nlines++] = strndup(line.p, line.len);
+                cf_buf_reset(&line);
+                cf_buf_reset(&key);
+        }
+        cf_buf_free(&line);
+        cf_buf_free(&key);
+        cf_gen_free(g);
+}
+
+static cf_chain *chain(bool track)
+{
+        cf_config cfg;
+        char err[1024];
+        if (cf_config_load(&cfg, CF_BENCH_CONFIG, err, sizeof(err))) {
+                fprintf(stderr, "bench_delta: %s\n", err);
+                exit(1);
+        }
+        cf_chain *c = cf_chain_new(cfg.root, cfg.base_dir, err, sizeof(err));
+        cf_config_free(&cfg);
+        if (!c) {
+                fprintf(stderr, "bench_delta: %s\n", err);
+                exit(1);
+        }
+        cf_chain_track_changes(c, track);
+        return c;
+}
+
+/* Lines [from, to) through c, partition 0, in batches; seconds spent. */
+static double feed(cf_chain *c, size_t from, size_t to)
+{
+        cf_batch b;
+        cf_batch_init(&b, BATCH);
+        double t0 = cf_mono_s();
+        for (size_t i = from; i < to;) {
+                cf_batch_reset(&b);
+                b.now_ms = 1767225600000LL;
+                for (; i < to && b.n < BATCH; i++) {
+                        cf_record *r = cf_batch_add(&b, lines[i], strlen(lines[i]));
+                        r->src = (cf_source){.topic = "t", .offset = (int64_t)i};
+                }
+                cf_chain_process(c, &b);
+                cf_chain_flush(c, &b, b.now_ms, 0);
+        }
+        double dt = cf_mono_s() - t0;
+        cf_batch_destroy(&b);
+        return dt;
+}
+
+/* One stage's snapshot bytes of partition 0. */
+static size_t stage_bytes(cf_chain *c, const char *name)
+{
+        cf_stage *st = cf_chain_stage(c, name);
+        cf_buf b = {0};
+        if (st && st->p->snapshot) st->p->snapshot(st, 0, &b);
+        size_t n = b.len;
+        cf_buf_free(&b);
+        return n;
+}
+
+int main(int argc, char **argv)
+{
+        size_t keys = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
+        size_t per = argc > 2 ? strtoull(argv[2], NULL, 10) : 2000;
+        int commits = argc > 3 ? atoi(argv[3]) : 10;
+        generate(keys + per * (size_t)commits);
+        printf("records: %zu of state, then %d commits of %zu\n", keys, commits, per);
+
+        cf_chain *c = chain(true);
+        double build = feed(c, 0, keys);
+        printf("state built in %.2f s\n", build);
+        double ts[RUNS];
+        size_t full = 0;
+        for (int r = 0; r < RUNS; r++) {
+                cf_buf s = {0};
+                double t0 = cf_mono_s();
+                cf_chain_snapshot(c, 0, &s);
+                ts[r] = cf_mono_s() - t0;
+                full = s.len;
+                cf_buf_free(&s);
+        }
+        cf_bench_sort(ts, RUNS);
+        printf("full snapshot: %zu bytes (dedup %zu, detect %zu, aggregate %zu), %.1f ms "
+               "(median of %d)\n",
+               full, stage_bytes(c, "dedup"), stage_bytes(c, "detect"), stage_bytes(c, "aggregate"),
+               ts[RUNS / 2] * 1e3, RUNS);
+
+        double dts[64];
+        size_t dsum = 0, asum = 0;
+        int n = commits < 64 ? commits : 64;
+        for (int k = 0; k < n; k++) {
+                feed(c, keys + (size_t)k * per, keys + (size_t)(k + 1) * per);
+                cf_buf d = {0};
+                double t0 = cf_mono_s();
+                cf_chain_delta(c, 0, &d);
+                dts[k] = cf_mono_s() - t0;
+                size_t agg = stage_bytes(c, "aggregate");
+                printf("  commit %2d: delta %zu bytes (aggregate's open windows %zu), %.2f ms\n",
+                       k + 1, d.len, agg, dts[k] * 1e3);
+                dsum += d.len;
+                asum += agg;
+                cf_buf_free(&d);
+        }
+        cf_bench_sort(dts, n);
+        printf("per commit of %zu records: full snapshot %zu bytes, delta %zu bytes (mean; "
+               "without aggregate's windows %zu): %.0fx smaller; delta time %.2f ms median\n",
+               per, full, dsum / (size_t)n, (dsum - asum) / (size_t)n,
+               (double)full / (double)(dsum / (size_t)n), dts[n / 2] * 1e3);
+        cf_chain_destroy(c);
+
+        /* the hot path: the same records with tracking off and on */
+        size_t m = keys < 300000 ? keys : 300000;
+        double off[RUNS], on[RUNS];
+        for (int r = 0; r < RUNS; r++) {
+                cf_chain *x = chain(false);
+                off[r] = feed(x, 0, m);
+                cf_chain_destroy(x);
+                x = chain(true);
+                on[r] = feed(x, 0, m);
+                cf_chain_destroy(x);
+        }
+        cf_bench_sort(off, RUNS);
+        cf_bench_sort(on, RUNS);
+        printf("process %zu records: tracking off %.3f s, on %.3f s (median of %d; on/off "
+               "%.3f)\n",
+               m, off[RUNS / 2], on[RUNS / 2], RUNS, on[RUNS / 2] / off[RUNS / 2]);
+        for (size_t i = 0; i < nlines; i++)
+                free(lines[i]);
+        free(lines);
+        return 0;
+}
