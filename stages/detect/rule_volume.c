@@ -110,7 +110,9 @@ static void ring_advance(int64_t *c, uint32_t *k, uint16_t n, int64_t *cur, int6
 
 static void slot_add(int64_t *c, uint32_t *k, int64_t cents, int64_t decl)
 {
-        *c = *c + cents < 0 ? 0 : *c + cents;
+        int64_t nc; /* saturating: a replica's slots may be restored near INT64_MAX */
+        if (__builtin_add_overflow(*c, cents, &nc)) nc = cents > 0 ? INT64_MAX : 0;
+        *c = nc < 0 ? 0 : nc;
         int64_t nk = (int64_t)*k + decl;
         *k = nk < 0 ? 0 : nk > UINT32_MAX ? UINT32_MAX : (uint32_t)nk;
 }
@@ -162,12 +164,13 @@ static void ring_sum(cf_vol_rep *v, bool day, int64_t from, int64_t to, int64_t 
         size_t s = (size_t)(from % n);
         int64_t sc = 0;
         uint64_t sk = 0;
+        /* saturating: slots restored from a replica may each be near INT64_MAX */
         for (int64_t i = from; i <= to; i++) {
-                sc += c[s];
+                if (__builtin_add_overflow(sc, c[s], &sc)) sc = c[s] > 0 ? INT64_MAX : INT64_MIN;
                 sk += k[s];
                 if (++s == n) s = 0;
         }
-        *cents += sc;
+        if (__builtin_add_overflow(*cents, sc, cents)) *cents = sc > 0 ? INT64_MAX : INT64_MIN;
         *decl += sk;
 }
 
@@ -240,7 +243,7 @@ static bool vol_view_of(const cf_detect *x, const vol_cfg *cfg, cf_vol_rep *v, i
         else if (v)
                 ring_sum(v, false, end - nh + 1, end, &sc_c, &sn);
         if (h > end - nh) {
-                sc_c += cents;
+                if (__builtin_add_overflow(sc_c, cents, &sc_c)) sc_c = INT64_MAX;
                 sn += decl;
         }
         /* the baseline is the whole days before the first day the short window
