@@ -18,7 +18,7 @@
  * The changelog topic must have at least as many partitions as the input
  * topic and should have cleanup.policy=compact (the demo creates it).
  *
- * @locality: worker thread (commit and rebalance paths).
+ * @locality: worker thread (commit path; restores from its loop, restore.c).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -163,78 +163,147 @@ static void pick_chunk(pick *k, const rd_kafka_message_t *m, uint64_t id, uint64
         k->best_covers = covers;
 }
 
-/* Read changelog partition p and keep in best the complete snapshot under
- * prefix that covers the most input up to bound (*found false: none). -1 on a
- * read failure. */
-static int read_best(cf_worker *w, int32_t p, const char *prefix, int64_t bound, cf_buf *best,
-                     bool *found)
+/* A read of one changelog partition up to its high watermark, in steps. */
+struct cf_changelog_read {
+        int32_t p;
+        char prefix[512];
+        size_t pl;
+        pick k;
+        cf_buf best;
+        int64_t lo, hi, last, t0, idle_since;
+        uint64_t records, bytes;
+};
+
+/* No message for this long: the read fails (leader gone, broker down). */
+#define READ_STALL_MS 30000
+
+/* Start reading changelog partition p for the complete snapshot under prefix
+ * that covers the most input up to bound. NULL + errstr on failure. */
+static cf_changelog_read *read_new(cf_worker *w, int32_t p, const char *prefix, int64_t bound,
+                                   char *errstr, size_t errstr_size)
 {
         const cf_service_cfg *sc = &w->svc->sc;
         rd_kafka_t *rk = restore_consumer(w);
-        *found = false;
-        if (!rk) return -1;
-        int64_t lo = 0, hi = 0, tq = cf_mono_ms();
-        rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(rk, sc->topic_changelog, p, &lo, &hi, 10000);
-        if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || (!e && hi <= lo)) return 0;
-        if (e) {
-                cf_log(CF_LOG_ERROR, COMPONENT, "partition %d: %s watermarks: %s", p,
-                       sc->topic_changelog, rd_kafka_err2str(e));
-                return -1;
+        if (!rk) {
+                snprintf(errstr, errstr_size, "the restore consumer could not be created");
+                return NULL;
         }
-        cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: watermarks in %lld ms", p,
-               (long long)(cf_mono_ms() - tq));
+        cf_changelog_read *r = calloc(1, sizeof *r);
+        if (!r) abort();
+        r->p = p;
+        r->pl = (size_t)snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
+        r->k = (pick){.best_covers = -2, .bound = bound};
+        r->t0 = r->idle_since = cf_mono_ms();
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, sc->topic_changelog, p, &r->lo,
+                                                                 &r->hi, CF_CHANGELOG_WAIT_MS);
+        if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || (!e && r->hi <= r->lo)) {
+                r->lo = r->hi = 0; /* nothing to read */
+                r->last = -1;
+                return r;
+        }
+        if (e) {
+                snprintf(errstr, errstr_size, "%s [%d] watermarks: %s", sc->topic_changelog, p,
+                         rd_kafka_err2str(e));
+                free(r);
+                return NULL;
+        }
+        r->last = r->lo - 1;
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, sc->topic_changelog, p)->offset = lo;
+        rd_kafka_topic_partition_list_add(l, sc->topic_changelog, p)->offset = r->lo;
         rd_kafka_assign(rk, l);
         rd_kafka_topic_partition_list_destroy(l);
-        size_t pl = strlen(prefix);
-        pick k = {.best_covers = -2, .bound = bound};
-        int64_t deadline = cf_mono_ms() + 60000, last = lo - 1;
-        int rc = 0;
-        while (last < hi - 1) {
-                if (cf_mono_ms() > deadline) {
-                        cf_log(CF_LOG_ERROR, COMPONENT, "partition %d: changelog read timed out",
-                               p);
-                        rc = -1;
-                        break;
+        return r;
+}
+
+/* One changelog message into r's pick. */
+static void read_one(cf_changelog_read *r, const rd_kafka_message_t *m)
+{
+        uint64_t id, n, idx, covers = 0;
+        char tail[24];
+        size_t pl = r->pl;
+        size_t tl = m->key_len > pl ? m->key_len - pl : 0;
+        if (tl && tl < sizeof tail && !memcmp(m->key, r->prefix, pl) &&
+            header_num(m, "cf.snapshot", UINT64_MAX, &id) &&
+            header_num(m, "cf.chunks", UINT32_MAX, &n)) {
+                memcpy(tail, (const char *)m->key + pl, tl);
+                tail[tl] = '\0';
+                idx = strtoull(tail, NULL, 10);
+                /* no cf.offset: written before it existed, covers nothing known */
+                bool has = header_num(m, "cf.offset", INT64_MAX, &covers);
+                pick_chunk(&r->k, m, id, n, idx, has ? (int64_t)covers : -1, &r->best);
+        }
+}
+
+/* Read for at most budget_ms: 1 done, 0 more to read, -1 failed (errstr). */
+static int read_step(cf_worker *w, cf_changelog_read *r, int64_t budget_ms, char *errstr,
+                     size_t errstr_size)
+{
+        rd_kafka_t *rk = w->restore_rk;
+        int64_t t0 = cf_mono_ms();
+        while (r->last < r->hi - 1) {
+                int64_t now = cf_mono_ms();
+                if (now - r->idle_since > READ_STALL_MS) {
+                        snprintf(errstr, errstr_size,
+                                 "changelog read stalled at offset %lld of %lld..%lld for %d s",
+                                 (long long)r->last + 1, (long long)r->lo, (long long)r->hi,
+                                 READ_STALL_MS / 1000);
+                        return -1;
                 }
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
+                if (now - t0 >= budget_ms) return 0;
+                int64_t left = budget_ms - (now - t0);
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, left < 100 ? (int)left : 100);
                 if (!m) continue;
                 if (m->err) {
                         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                                cf_log(CF_LOG_WARN, COMPONENT, "partition %d: %s", p,
+                                cf_log(CF_LOG_WARN, COMPONENT, "partition %d: %s", r->p,
                                        rd_kafka_message_errstr(m));
                         rd_kafka_message_destroy(m);
                         continue;
                 }
-                last = m->offset;
-                uint64_t id, n, idx, covers = 0;
-                char tail[24];
-                size_t tl = m->key_len > pl ? m->key_len - pl : 0;
-                if (tl && tl < sizeof tail && !memcmp(m->key, prefix, pl) &&
-                    header_num(m, "cf.snapshot", UINT64_MAX, &id) &&
-                    header_num(m, "cf.chunks", UINT32_MAX, &n)) {
-                        memcpy(tail, (const char *)m->key + pl, tl);
-                        tail[tl] = '\0';
-                        idx = strtoull(tail, NULL, 10);
-                        /* no cf.offset: written before it existed, covers nothing known */
-                        bool has = header_num(m, "cf.offset", INT64_MAX, &covers);
-                        pick_chunk(&k, m, id, n, idx, has ? (int64_t)covers : -1, best);
-                }
+                r->idle_since = cf_mono_ms();
+                r->last = m->offset;
+                r->records++;
+                r->bytes += m->len + m->key_len;
+                read_one(r, m);
                 rd_kafka_message_destroy(m);
         }
-        rd_kafka_assign(rk, NULL);
-        *found = k.best_covers > -2;
-        if (k.skipped)
+        return 1;
+}
+
+void cf_changelog_read_free(cf_worker *w, cf_changelog_read *r)
+{
+        if (!r) return;
+        if (r->hi > r->lo) rd_kafka_assign(w->restore_rk, NULL);
+        if (r->k.skipped)
                 cf_log(CF_LOG_WARN, COMPONENT,
                        "partition %d: %" PRIu64 " snapshot(s) claiming to cover input beyond "
                        "offset %" PRId64 " skipped (not written by this group's commits)",
-                       p, k.skipped, bound);
-        cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: read offsets %lld..%lld in %lld ms", p,
-               (long long)lo, (long long)hi, (long long)(cf_mono_ms() - (deadline - 60000)));
-        cf_buf_free(&k.cur);
-        return rc;
+                       r->p, r->k.skipped, r->k.bound);
+        cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: read offsets %lld..%lld in %lld ms", r->p,
+               (long long)r->lo, (long long)r->hi, (long long)(cf_mono_ms() - r->t0));
+        cf_buf_free(&r->k.cur);
+        cf_buf_free(&r->best);
+        free(r);
+}
+
+/* Read changelog partition p whole and keep in best the complete snapshot
+ * under prefix that covers the most input up to bound (*found false: none).
+ * -1 on a read failure. */
+static int read_best(cf_worker *w, int32_t p, const char *prefix, int64_t bound, cf_buf *best,
+                     bool *found)
+{
+        char err[512];
+        *found = false;
+        cf_changelog_read *r = read_new(w, p, prefix, bound, err, sizeof err);
+        int rc = r ? read_step(w, r, INT64_MAX, err, sizeof err) : -1;
+        if (rc < 0) cf_log(CF_LOG_ERROR, COMPONENT, "partition %d: %s", p, err);
+        if (rc > 0 && r->k.best_covers > -2) {
+                *found = true;
+                best->len = 0;
+                cf_buf_put(best, r->best.p, r->best.len);
+        }
+        cf_changelog_read_free(w, r);
+        return rc < 0 ? -1 : 0;
 }
 
 /* The most input a snapshot of input partition p can cover: the group's
@@ -245,39 +314,45 @@ static int64_t input_bound(cf_worker *w, int32_t p)
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, sc->topic_in, p);
         int64_t bound = -1;
-        if (!rd_kafka_committed(w->consumer, l, 10000) && !l->elems[0].err &&
+        if (!rd_kafka_committed(w->consumer, l, CF_CHANGELOG_WAIT_MS) && !l->elems[0].err &&
             l->elems[0].offset >= 0)
                 bound = l->elems[0].offset;
         rd_kafka_topic_partition_list_destroy(l);
         int64_t lo, hi;
-        if (bound < 0 &&
-            !rd_kafka_query_watermark_offsets(w->consumer, sc->topic_in, p, &lo, &hi, 10000))
+        if (bound < 0 && !rd_kafka_query_watermark_offsets(w->consumer, sc->topic_in, p, &lo, &hi,
+                                                           CF_CHANGELOG_WAIT_MS))
                 bound = hi;
         return bound;
 }
 
-int cf_changelog_restore(cf_worker *w, int32_t p)
+cf_changelog_read *cf_changelog_read_start(cf_worker *w, int32_t p, char *errstr,
+                                           size_t errstr_size)
 {
-        char err[512] = "", prefix[512];
+        char prefix[512];
         key_prefix(w, p, prefix, sizeof prefix);
-        cf_buf best = {0};
-        bool have_best;
         int64_t bound = input_bound(w, p);
-        int rc = bound < 0 ? -1 : read_best(w, p, prefix, bound, &best, &have_best);
-        if (bound < 0) snprintf(err, sizeof err, "committed offset and end of the input unknown");
-        if (!rc)
-                rc = cf_chain_restore(w->chain, p, have_best ? best.p : NULL,
-                                      have_best ? best.len : 0, err, sizeof err);
-        if (rc && !err[0]) snprintf(err, sizeof err, "read failed");
-        if (rc)
-                cf_log(CF_LOG_ERROR, COMPONENT, "partition %d: snapshot of %zu bytes refused: %s",
-                       p, best.len, err);
-        if (!rc && have_best) cf_txn_snapshot_restored(w, p, best.p, best.len);
-        if (!rc && have_best)
-                cf_log(CF_LOG_INFO, COMPONENT, "partition %d: state restored (%zu bytes)", p,
-                       best.len);
-        cf_buf_free(&best);
-        return rc;
+        if (bound < 0) {
+                snprintf(errstr, errstr_size,
+                         "the group's committed offset and the end of %s [%d] are unknown "
+                         "(broker unreachable?)",
+                         w->svc->sc.topic_in, p);
+                return NULL;
+        }
+        return read_new(w, p, prefix, bound, errstr, errstr_size);
+}
+
+int cf_changelog_read_step(cf_worker *w, cf_changelog_read *r, int64_t budget_ms, char *errstr,
+                           size_t errstr_size)
+{
+        return read_step(w, r, budget_ms, errstr, errstr_size);
+}
+
+const cf_buf *cf_changelog_read_result(const cf_changelog_read *r, uint64_t *records,
+                                       uint64_t *bytes)
+{
+        *records = r->records;
+        *bytes = r->bytes;
+        return r->k.best_covers > -2 ? &r->best : NULL;
 }
 
 int cf_changelog_read_global(cf_worker *w, int64_t bound, cf_buf *out, bool *found)

@@ -44,12 +44,18 @@ cf_svc_state cf_service_state(cf_service *s, char *why, size_t why_size)
         if (failed(s, "", why, why_size)) return CF_STATE_FAILED;
         if (atomic_load(&s->stop)) return CF_STATE_DRAINING;
         bool restoring = false;
-        int failing = 0;
+        int failing = 0, restore_failing = 0;
         for (int i = 0; i < s->n_workers; i++) {
                 restoring |= atomic_load(&s->workers[i].restoring);
+                restore_failing += atomic_load(&s->workers[i].restore_failing);
                 int f = atomic_load(&s->workers[i].failures_in_row);
                 if (f > failing) failing = f;
         }
+        if (restore_failing)
+                snprintf(why, why_size,
+                         "the state restore of %d partition(s) is failing and retried "
+                         "(customsflow_restore_failing)",
+                         restore_failing);
         if (restoring) return CF_STATE_RESTORING;
         int assigned = 0;
         int64_t lag = -1;

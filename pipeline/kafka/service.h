@@ -21,6 +21,13 @@
 /** What a worker does when its position is out of range (kafka.auto.offset.reset). */
 typedef enum cf_offset_reset { CF_RESET_EARLIEST, CF_RESET_LATEST, CF_RESET_ERROR } cf_offset_reset;
 
+/** What a worker does when a partition's state cannot be restored (state.on_restore_error). */
+typedef enum cf_restore_policy {
+        CF_RESTORE_RETRY,       /* partition stays paused, not ready, retried with a backoff */
+        CF_RESTORE_FAIL,        /* the service stops, exit non-zero */
+        CF_RESTORE_START_EMPTY, /* the partition starts with empty state (logged, counted) */
+} cf_restore_policy;
+
 /** Settings of the service (sections pipeline, processing, topics, workers, metrics, log, state,
  * and customsflow's own keys of kafka). */
 typedef struct cf_service_cfg {
@@ -51,6 +58,9 @@ typedef struct cf_service_cfg {
         /* state: */
         bool changelog;
         int64_t chunk_bytes, outcomes_interval_ms;
+        char *on_restore_error; /* "retry", "fail" or "start_empty" */
+        cf_restore_policy restore_policy;
+        int64_t restore_backoff_ms, restore_backoff_max_ms;
 } cf_service_cfg;
 
 typedef struct cf_service cf_service;

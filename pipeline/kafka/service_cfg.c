@@ -114,6 +114,15 @@ static const cf_config_map state_map[] = {
      "how often (at most) the model learnt from topics.outcomes is checkpointed with its "
      "outcome offsets to the changelog, when it learnt something since",
      0, 86400e3},
+    {CF_CFG_STR, "on_restore_error", "retry", OFF(on_restore_error),
+     "when a partition's state cannot be restored from the changelog (unreadable, refused): "
+     "retry (the partition stays paused and /readyz not ready, customsflow_restore_failing is 1, "
+     "retried with a backoff), fail (the service exits non-zero) or start_empty (the partition "
+     "starts with empty state: dedup forgets what it saw; logged as an error and counted)"},
+    {CF_CFG_DURATION, "restore_backoff", "1s", OFF(restore_backoff_ms),
+     "wait before the first retry of a failed restore; doubles at each failure", 10, 3600e3},
+    {CF_CFG_DURATION, "restore_backoff_max", "30s", OFF(restore_backoff_max_ms),
+     "longest wait between two retries of a failed restore", 10, 86400e3},
     {0}};
 
 static const struct {
@@ -390,6 +399,25 @@ static int check_guarantee(const cf_config *cfg, cf_service_cfg *sc, char *errst
         return 0;
 }
 
+/* state.on_restore_error */
+static int restore_policy(const cf_config *cfg, cf_service_cfg *sc, char *errstr,
+                          size_t errstr_size)
+{
+        static const char *const names[] = {"retry", "fail", "start_empty"};
+        for (int i = 0; i < 3; i++)
+                if (!strcmp(sc->on_restore_error, names[i])) {
+                        sc->restore_policy = (cf_restore_policy)i;
+                        return 0;
+                }
+        char where[600];
+        where_of(cfg, "state.on_restore_error", "CUSTOMSFLOW_STATE_ON_RESTORE_ERROR", where,
+                 sizeof where);
+        snprintf(errstr, errstr_size,
+                 "%s: state.on_restore_error: '%s' is not retry, fail or start_empty", where,
+                 sc->on_restore_error);
+        return -1;
+}
+
 int cf_service_validate(const cf_config *cfg, const char *bootstrap, cf_service_cfg *sc,
                         char *errstr, size_t errstr_size)
 {
@@ -403,7 +431,8 @@ int cf_service_validate(const cf_config *cfg, const char *bootstrap, cf_service_
         }
         if (check_names(cfg, sc, errstr, errstr_size) ||
             offset_reset_policy(cfg, sc, errstr, errstr_size) ||
-            check_guarantee(cfg, sc, errstr, errstr_size))
+            check_guarantee(cfg, sc, errstr, errstr_size) ||
+            restore_policy(cfg, sc, errstr, errstr_size))
                 goto fail;
         /* every client a worker creates, built (not connected) from the same
          * conf it will get: what librdkafka checks only then fails here */

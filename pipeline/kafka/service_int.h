@@ -58,6 +58,9 @@ typedef struct cf_worker_metrics {
         cf_series *invariant_ok, *outq, *commits, *commit_errors, *delivery_errors;
         cf_series *checkpoints, *checkpoint_bytes, *checkpoint_errors, *restores, *pauses;
         cf_series *resets, *outcome_relearns;
+        cf_metric *f_restore_failing; /* gauge per partition */
+        cf_series *restoring, *restore_errors, *restore_bytes, *restore_records;
+        cf_series *restore_seconds;                           /* histogram: assignment to resumed */
         cf_series *pop_published, *pop_applied, *pop_refused; /* population messages */
         cf_series *batch_processed, *batch_acked;             /* histograms, seconds */
         cf_batch_ack *free_acks, **all_acks;
@@ -83,6 +86,25 @@ typedef struct cf_pop {
         cf_buf key; /* a message's key: "<group>/" + the stage's */
 } cf_pop;
 
+/** A changelog partition being read (changelog.c), in steps between batches. */
+typedef struct cf_changelog_read cf_changelog_read;
+
+/** Longest wait of one broker request of a restore (committed offset, watermarks): the
+ *  worker loop is held that long at most. */
+#define CF_CHANGELOG_WAIT_MS 5000
+
+/** An assigned input partition whose state is not yet in place (restore.c): paused, none of
+ *  its records processed. */
+typedef struct cf_restore_part {
+        bool pending;         /* assigned, state not restored: paused */
+        bool failing;         /* the last attempt failed (retrying) */
+        uint32_t attempts;    /* failed attempts since assigned */
+        int64_t due_ms;       /* monotonic: next attempt not before */
+        int64_t assigned_ms;  /* monotonic: when assigned (restore duration) */
+        int64_t drop_from;    /* lowest offset fetched while pending (refetched), -1 none */
+        cf_series *failing_g; /* customsflow_restore_failing{partition} */
+} cf_restore_part;
+
 typedef struct cf_worker {
         struct cf_service *svc;
         int id;
@@ -101,19 +123,25 @@ typedef struct cf_worker {
         int64_t last_commit_ms, last_flush_ms, last_pub_ms;
         atomic_uint_fast64_t delivery_failed; /* delivery reports with an error */
         atomic_bool fatal;
-        atomic_bool restoring;      /* in the assign callback, restoring state */
+        atomic_bool restoring;      /* partitions assigned whose state is not in place yet */
+        atomic_int restore_failing; /* of those, partitions whose last restore failed */
         atomic_int failures_in_row; /* consecutive failed commits or checkpoints */
         char fatal_reason[512];
         uint64_t snapshot_seq;
         cf_worker_pub pub; /* worker-local copy, published under svc->mtx */
         unsigned reload_seen;
-        cf_config *reloaded_cfg;         /* the document of the last SIGHUP reload */
-        rd_kafka_t *restore_rk;          /* consumer outside the group, for changelog reads */
-        rd_kafka_topic_t *out_topics[6]; /* kept known to the producer (see warm_up) */
-        cf_pop pop;                      /* population state on Kafka (population.c) */
+        cf_config *reloaded_cfg; /* the document of the last SIGHUP reload */
+        rd_kafka_t *restore_rk;  /* consumer outside the group, for changelog reads */
+        cf_restore_part rp[CF_SVC_MAX_PARTITIONS]; /* restores of assigned partitions */
+        int n_restoring;                           /* partitions with rp[].pending */
+        cf_changelog_read *rd;                     /* the restore in progress (NULL none) */
+        int32_t rd_p, rd_next;                     /* its partition; where the next search starts */
+        rd_kafka_topic_t *out_topics[6];           /* kept known to the producer (see warm_up) */
+        cf_pop pop;                                /* population state on Kafka (population.c) */
         /* offset resets (auto.offset.reset applied by the worker) */
         int64_t reset_to[CF_SVC_MAX_PARTITIONS];   /* new position when reset_pending */
         int64_t reset_from[CF_SVC_MAX_PARTITIONS]; /* failed position of the last reset */
+        int64_t start_at[CF_SVC_MAX_PARTITIONS];   /* position until a record is processed */
         bool reset_pending[CF_SVC_MAX_PARTITIONS], any_reset;
         /* the outcomes input (outcomes.c): read whole, outside the group */
         rd_kafka_t *oc;
@@ -232,10 +260,41 @@ void cf_worker_destroy(cf_worker *w);
 /** Write partition's snapshot of the worker's chain to the changelog; -1 on failure.
  *  @locality: worker thread */
 int cf_changelog_write(cf_worker *w, int32_t partition);
-/** Restore partition's state from the changelog: the snapshot covering the most input up
- *  to the group's committed offset (empty state if none); -1 on failure.
- *  @locality: worker thread (rebalance callback) */
-int cf_changelog_restore(cf_worker *w, int32_t partition);
+/** Start reading partition's snapshot from the changelog: the one covering the most input up
+ *  to the group's committed offset (blocks up to 2 x CF_CHANGELOG_WAIT_MS); NULL + errstr.
+ *  @locality: worker thread (its loop, restore.c) */
+cf_changelog_read *cf_changelog_read_start(cf_worker *w, int32_t partition, char *errstr,
+                                           size_t errstr_size);
+/** Read on for at most budget_ms: 1 done, 0 more to read, -1 failed (errstr). */
+int cf_changelog_read_step(cf_worker *w, cf_changelog_read *r, int64_t budget_ms, char *errstr,
+                           size_t errstr_size);
+/** The snapshot found by a finished read (NULL: none, empty state), and what was read. */
+const cf_buf *cf_changelog_read_result(const cf_changelog_read *r, uint64_t *records,
+                                       uint64_t *bytes);
+/** Stop a read (the restore consumer lets the partition go) and free it; NULL is a no-op. */
+void cf_changelog_read_free(cf_worker *w, cf_changelog_read *r);
+
+/** Partition p is assigned with the changelog on: pending restore, paused by the caller
+ *  (cf_restore_pause_pending) after rd_kafka_assign. @locality: worker thread (rebalance) */
+void cf_restore_assigned(cf_worker *w, int32_t p);
+/** Pause every partition pending restore (after any rd_kafka_assign or resume-all). */
+void cf_restore_pause_pending(cf_worker *w);
+/** Partition p revoked: its restore, if any, is abandoned. */
+void cf_restore_revoked(cf_worker *w, int32_t p);
+/** Is p pending restore? Then a fetched message of it (offset) is not processed: the lowest
+ *  such offset is fetched again once p resumes. */
+bool cf_restore_hold(cf_worker *w, int32_t p, int64_t offset);
+/** The worker loop's restore work: start, read a slice of, or finish one partition's restore
+ *  (bounded time, so the loop serves the consumer between slices). Returns true while a
+ *  restore is in progress (the loop should not block waiting for records).
+ *  @locality: worker thread */
+bool cf_restore_poll(cf_worker *w);
+/** Re-assign the worker's partitions at their exact positions (offset resets, resumed
+ *  restores: worker.c); pending partitions stay paused. */
+void cf_worker_reposition(cf_worker *w);
+/** Partition p's state is in place (restored or empty): its series count from here. */
+void cf_worker_metrics_restored(cf_worker *w, int32_t p);
+
 /** Write the global state checkpoint (outcomes.c), covering covers outcomes (the sum of
  *  its offsets), to changelog partition 0, acked; -1 on failure. @locality: worker thread */
 int cf_changelog_write_global(cf_worker *w, const cf_buf *blob, int64_t covers);
@@ -297,7 +356,8 @@ void cf_service_metrics_free(struct cf_service *s);
 void cf_worker_metrics_init(cf_worker *w);
 /** Free the batch-ack pool (after the producer is destroyed). */
 void cf_worker_metrics_free(cf_worker *w);
-/** Partition p assigned: its series, an empty offset range, the chain's counts as base. */
+/** Partition p assigned: its series and an empty offset range (counts: cf_worker_metrics_restored).
+ */
 void cf_worker_metrics_assign(cf_worker *w, int32_t p);
 /** Partition p revoked: its lag is no longer this worker's to report. */
 void cf_worker_metrics_revoke(cf_worker *w, int32_t p);

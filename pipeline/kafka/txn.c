@@ -130,8 +130,9 @@ static void rewind_parts(cf_worker *w)
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
         for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
                 w->snap_pending[p].len = 0;
-                /* every assigned partition: a flush without input changes state too */
-                if (!w->assigned[p]) continue;
+                /* every assigned partition: a flush without input changes state too;
+                 * not one still restoring (restore.c): nothing of it ran yet */
+                if (!w->assigned[p] || w->rp[p].pending) continue;
                 char err[256];
                 const cf_buf *s = &w->snap_committed[p];
                 cf_chain_drop(w->chain, p);

@@ -80,9 +80,11 @@ static bool part_ok(int32_t p)
 
 static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only);
 
+/* Assign only: with the changelog on, the new partitions are paused and their
+ * state is restored by the worker loop (restore.c), never here -- a long
+ * restore in this callback held the consumer past max.poll.interval.ms. */
 static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
 {
-        atomic_store(&w->restoring, true);
         cf_service_kafka_ok(w->svc); /* the group answered: credentials work */
         for (int i = 0; i < parts->cnt; i++) {
                 int32_t p = parts->elems[i].partition;
@@ -92,34 +94,32 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                                w->id, p, CF_SVC_MAX_PARTITIONS);
                         continue;
                 }
-                /* state first: no record of p is processed before its state is back */
                 cf_txn_snapshot_restored(w, p, NULL, 0);
-                if (w->svc->sc.changelog && cf_changelog_restore(w, p)) {
-                        char err[256];
-                        cf_chain_restore(w->chain, p, NULL, 0, err, sizeof err);
-                        cf_log(CF_LOG_ERROR, COMPONENT,
-                               "worker %d: partition %d: state not restored; starting empty", w->id,
-                               p);
-                } else if (!w->svc->sc.changelog) {
-                        char err[256];
-                        cf_chain_restore(w->chain, p, NULL, 0, err, sizeof err);
-                }
                 w->assigned[p] = true;
                 w->next_offset[p] = -1;
                 w->reset_pending[p] = false;
                 w->reset_from[p] = INT64_MIN;
+                w->start_at[p] = RD_KAFKA_OFFSET_INVALID; /* the committed offset */
                 w->dirty[p] = false;
                 cf_worker_metrics_assign(w, p);
+                if (w->svc->sc.changelog) {
+                        cf_restore_assigned(w, p); /* no record of p before its state is back */
+                } else {
+                        char err[256];
+                        cf_chain_restore(w->chain, p, NULL, 0, err, sizeof err);
+                        cf_worker_metrics_restored(w, p);
+                }
         }
         rd_kafka_assign(w->consumer, parts);
+        cf_restore_pause_pending(w);
         w->pub.assigned = true;
-        /* published before restoring ends: /readyz must not read "starting" in
-         * between (publish() copies it only once a second) */
+        /* published at once: /readyz must not read "starting" while partitions
+         * restore (publish() copies it only once a second) */
         pthread_mutex_lock(&w->svc->mtx);
         w->svc->pubs[w->id].assigned = true;
         pthread_mutex_unlock(&w->svc->mtx);
-        atomic_store(&w->restoring, false);
-        cf_log(CF_LOG_INFO, COMPONENT, "worker %d: assigned %d partition(s)", w->id, parts->cnt);
+        cf_log(CF_LOG_INFO, COMPONENT, "worker %d: assigned %d partition(s), %d to restore", w->id,
+               parts->cnt, w->n_restoring);
 }
 
 static void on_revoke(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
@@ -135,6 +135,7 @@ static void on_revoke(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
         for (int i = 0; i < parts->cnt; i++) {
                 int32_t p = parts->elems[i].partition;
                 if (!part_ok(p) || !w->assigned[p]) continue;
+                cf_restore_revoked(w, p);
                 cf_chain_drop(w->chain, p);
                 cf_worker_metrics_revoke(w, p);
                 w->assigned[p] = false;
@@ -246,6 +247,7 @@ static void set_paused(cf_worker *w, bool pause)
                         rd_kafka_resume_partitions(w->consumer, a);
         }
         rd_kafka_topic_partition_list_destroy(a);
+        if (!pause) cf_restore_pause_pending(w); /* their state is not back yet */
 }
 
 /* Wait until at most limit produced messages are unacknowledged. While the
@@ -423,7 +425,7 @@ static void advance(cf_worker *w, const cf_batch *b)
  * (retention) before this group read them -- data lost upstream of every
  * counter, so it is logged as an error and counted per partition
  * (customsflow_offsets_skipped_total). m->offset is the position that failed.
- * The new position is applied after the batch (apply_resets). */
+ * The new position is applied after the batch (cf_worker_reposition). */
 static void offset_reset(cf_worker *w, const rd_kafka_message_t *m)
 {
         const cf_service_cfg *sc = &w->svc->sc;
@@ -470,11 +472,12 @@ static void offset_reset(cf_worker *w, const rd_kafka_message_t *m)
         w->any_reset = true;
 }
 
-/* Give partitions with a reset their new position. A partition in librdkafka's
- * reset-error state does not accept a seek ("Erroneous state"); a new
- * assignment restarts it. Every other partition keeps its place: the next
- * offset to process, or (none processed yet) its committed offset. */
-static void apply_resets(cf_worker *w)
+/* Give partitions with a reset (or a resumed restore, restore.c) their new
+ * position. A partition in librdkafka's reset-error state does not accept a
+ * seek ("Erroneous state"); a new assignment restarts it. Every other
+ * partition keeps its place: the next offset to process, or (none processed
+ * yet) its committed offset. Partitions still restoring stay paused. */
+void cf_worker_reposition(cf_worker *w)
 {
         if (!w->any_reset) return;
         w->any_reset = false;
@@ -483,16 +486,20 @@ static void apply_resets(cf_worker *w)
         for (int i = 0; i < a->cnt; i++) {
                 int32_t p = a->elems[i].partition;
                 if (!part_ok(p)) continue;
-                a->elems[i].offset = w->reset_pending[p]      ? w->reset_to[p]
-                                     : w->next_offset[p] >= 0 ? w->next_offset[p]
-                                                              : RD_KAFKA_OFFSET_INVALID;
+                /* a reset position is kept until the partition processes a record:
+                 * re-assigning it INVALID again would fail the same lookup again,
+                 * and every such failure re-assigns every partition (a livelock
+                 * while a partition waits for its restore) */
+                if (w->reset_pending[p]) w->start_at[p] = w->reset_to[p];
+                a->elems[i].offset = w->next_offset[p] >= 0 ? w->next_offset[p] : w->start_at[p];
                 w->reset_pending[p] = false;
         }
         rd_kafka_resp_err_t e = rd_kafka_assign(w->consumer, a);
         if (e)
-                cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: re-assign after offset reset: %s",
-                       w->id, rd_kafka_err2str(e));
+                cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: re-assign at new positions: %s", w->id,
+                       rd_kafka_err2str(e));
         rd_kafka_topic_partition_list_destroy(a);
+        cf_restore_pause_pending(w);
 }
 
 /* An error in place of a message. */
@@ -511,13 +518,13 @@ static void consume_error(cf_worker *w, const rd_kafka_message_t *m)
         cf_log(CF_LOG_WARN, COMPONENT, "worker %d: consume: %s", w->id, rd_kafka_message_errstr(m));
 }
 
-/* Consume, process, produce (acks are awaited at commit). Returns records handled or -1 on a
- * fatal error (nothing of this batch is then committed). */
-static int run_batch(cf_worker *w)
+/* Consume (waiting at most wait_ms for records), process, produce (acks are
+ * awaited at commit). Returns records handled or -1 on a fatal error (nothing
+ * of this batch is then committed). */
+static int run_batch(cf_worker *w, int wait_ms)
 {
         const cf_service_cfg *sc = &w->svc->sc;
-        ssize_t n = rd_kafka_consume_batch_queue(w->cq, (int)sc->batch_timeout_ms, w->msgs,
-                                                 (size_t)sc->batch_size);
+        ssize_t n = rd_kafka_consume_batch_queue(w->cq, wait_ms, w->msgs, (size_t)sc->batch_size);
         if (n < 0) return 0;
         int64_t t0 = cf_mono_ms();
         double t0s = cf_mono_s();
@@ -532,6 +539,8 @@ static int run_batch(cf_worker *w)
                 }
                 /* fetched before a revoke: the new owner will process it */
                 if (!part_ok(m->partition) || !w->assigned[m->partition]) continue;
+                /* fetched before its pause took effect: fetched again once restored */
+                if (cf_restore_hold(w, m->partition, m->offset)) continue;
                 cf_txn_touch(w, m->partition, m->offset); /* before the chain sees it */
                 /* consumed: counted here, before the chain, from the offsets */
                 cf_worker_part *wp = &w->parts[m->partition];
@@ -573,7 +582,7 @@ static int run_batch(cf_worker *w)
         }
         for (ssize_t i = 0; i < n; i++)
                 rd_kafka_message_destroy(w->msgs[i]);
-        if (rc >= 0) apply_resets(w); /* after advance(): next_offset is exact */
+        if (rc >= 0) cf_worker_reposition(w); /* after advance(): next_offset is exact */
         return rc;
 }
 
@@ -718,7 +727,10 @@ void *cf_worker_main(void *arg)
         w->last_commit_ms = w->last_flush_ms = cf_mono_ms();
         while (!atomic_load(&w->fatal) && !atomic_load(&w->svc->stop)) {
                 if (cf_outcomes_poll(w) < 0) break;
-                if (run_batch(w) < 0 && !cf_txn_retry(w, "an output was not produced")) break;
+                /* a slice of a restore in progress, then the batch without waiting */
+                int wait = cf_restore_poll(w) ? 0 : (int)sc->batch_timeout_ms;
+                if (atomic_load(&w->fatal)) break;
+                if (run_batch(w, wait) < 0 && !cf_txn_retry(w, "an output was not produced")) break;
                 cf_population_poll(w, 0);
                 if (atomic_load(&w->fatal)) break;
                 if (atomic_load(&w->delivery_failed) &&

@@ -24,6 +24,8 @@
 static const double lat_bounds_s[] = {0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
                                       0.1,   0.25,  0.5,   1,    2.5,   5};
 #define N_LAT (sizeof(lat_bounds_s) / sizeof(lat_bounds_s[0]))
+static const double restore_bounds_s[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+#define N_RESTORE (sizeof(restore_bounds_s) / sizeof(restore_bounds_s[0]))
 
 static cf_series *histogram(cf_metrics *m, const char *name, const char *help)
 {
@@ -106,6 +108,28 @@ void cf_worker_metrics_init(cf_worker *w)
         x->restores =
             cf_metrics_counter_series(m, "customsflow_restores_total",
                                       "partition states restored on assignment (empty when none)");
+        x->f_restore_failing = cf_metrics_gauge(
+            m, "customsflow_restore_failing",
+            "1 while the last restore of the partition's state failed (the partition stays "
+            "paused and is retried: state.on_restore_error: retry), else 0",
+            "topic,partition", CF_MERGE_MAX);
+        x->restoring = cf_metrics_gauge_series(m, "customsflow_partitions_restoring",
+                                               "assigned partitions whose state is not restored "
+                                               "yet (paused)",
+                                               CF_MERGE_SUM);
+        x->restore_errors = cf_metrics_counter_series(
+            m, "customsflow_restore_errors_total",
+            "failed attempts to restore a partition's state (changelog unreadable, snapshot "
+            "refused)");
+        x->restore_bytes = cf_metrics_counter_series(m, "customsflow_restore_bytes_total",
+                                                     "changelog bytes (keys and values) read by "
+                                                     "restores");
+        x->restore_records = cf_metrics_counter_series(m, "customsflow_restore_records_total",
+                                                       "changelog records read by restores");
+        x->restore_seconds = cf_metric_series(cf_metrics_histogram(
+            m, "customsflow_restore_seconds",
+            "partition restore: assignment to the partition resumed with its state", NULL,
+            restore_bounds_s, N_RESTORE));
         x->pauses = cf_metrics_counter_series(m, "customsflow_backpressure_pauses_total",
                                               "times fetching was paused waiting for output acks");
         x->batch_processed = histogram(m, "customsflow_batch_processed_seconds",
@@ -137,7 +161,11 @@ void cf_worker_metrics_assign(cf_worker *w, int32_t p)
                 wp->skipped = cf_metric_series(w->m.f_skipped, w->svc->sc.topic_in, num);
         }
         cf_offset_range_reset(&wp->range);
-        cf_chain_part_counts(w->chain, p, &wp->base);
+}
+
+void cf_worker_metrics_restored(cf_worker *w, int32_t p)
+{
+        cf_chain_part_counts(w->chain, p, &w->parts[p].base);
         cf_counter_inc(w->m.restores);
         cf_worker_metrics_mark(w, p);
 }

@@ -3,6 +3,7 @@
  */
 #include "helpers/kafka_harness.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,4 +405,27 @@ void kh_stop(kh *h)
         rd_kafka_destroy(h->mrk);
         free(h->msgs);
         memset(h, 0, sizeof *h);
+}
+
+void kh_produce_raw(kh *h, const char *topic, int32_t partition, const char *key, const void *value,
+                    size_t len, ...)
+{
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
+        rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+        if (!p) DIE("%s", err);
+        rd_kafka_headers_t *hs = rd_kafka_headers_new(4);
+        va_list ap;
+        va_start(ap, len);
+        for (const char *n; (n = va_arg(ap, const char *));)
+                rd_kafka_header_add(hs, n, -1, va_arg(ap, const char *), -1);
+        va_end(ap);
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, len),
+            RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (e) DIE("produce to %s: %s", topic, rd_kafka_err2str(e));
+        if (rd_kafka_flush(p, 10000)) DIE("flush timed out");
+        rd_kafka_destroy(p);
 }

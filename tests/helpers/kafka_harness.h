@@ -78,6 +78,10 @@ void kh_header(const rd_kafka_message_t *m, const char *name, char *out, size_t 
 /** Check every `bad` message of the stream is in the DLQ with its code and its input key;
  *  returns misses. */
 size_t kh_check_dlq(kh *h, size_t *dlq_count);
+/** Produce one message (key, value of len bytes) to topic's partition with the headers given
+ *  as name, value pairs after it (NULL-terminated), and wait for its ack. */
+void kh_produce_raw(kh *h, const char *topic, int32_t partition, const char *key, const void *value,
+                    size_t len, ...);
 /** Stop the cluster and free everything. */
 void kh_stop(kh *h);
 

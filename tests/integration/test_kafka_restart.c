@@ -59,31 +59,6 @@ static void test_restart_restores_state(void **state)
         kh_stop(&h);
 }
 
-/* Produce one changelog chunk (key, empty value) with the headers given as name, value
- * pairs (NULL-terminated). */
-static void produce_chunk(kh *h, const char *key, ...)
-{
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
-        rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
-        assert_non_null(p);
-        rd_kafka_headers_t *hs = rd_kafka_headers_new(4);
-        va_list ap;
-        va_start(ap, key);
-        for (const char *n; (n = va_arg(ap, const char *));)
-                rd_kafka_header_add(hs, n, -1, va_arg(ap, const char *), -1);
-        va_end(ap);
-        assert_int_equal(
-            rd_kafka_producev(p, RD_KAFKA_V_TOPIC("customsflow.changelog"), RD_KAFKA_V_PARTITION(0),
-                              RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE("", 0),
-                              RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_END),
-            0);
-        assert_int_equal(rd_kafka_flush(p, 10000), 0);
-        rd_kafka_destroy(p);
-}
-
 static void test_changelog_ignores_writer_ids(void **state)
 {
         (void)state;
@@ -98,9 +73,11 @@ static void test_changelog_ignores_writer_ids(void **state)
 
         /* empty state, written after the real snapshot by anyone who can write the topic */
         const char *key = "hostile/customs.declarations/0/0";
-        produce_chunk(&h, key, "cf.snapshot", "18446744073709551615", "cf.chunks", "1", NULL);
-        produce_chunk(&h, key, "cf.snapshot", "18446744073709551615", "cf.chunks", "1", "cf.offset",
-                      "9223372036854775807", NULL);
+        kh_produce_raw(&h, "customsflow.changelog", 0, key, "", 0, "cf.snapshot",
+                       "18446744073709551615", "cf.chunks", "1", NULL);
+        kh_produce_raw(&h, "customsflow.changelog", 0, key, "", 0, "cf.snapshot",
+                       "18446744073709551615", "cf.chunks", "1", "cf.offset", "9223372036854775807",
+                       NULL);
 
         kh_reproduce(&h, SEED + 2, M, BAD, DUP, 0, M);
         cf_service *b = kh_service(&h, "hostile", 1);

@@ -1,0 +1,203 @@
+/*
+ * test_kafka_restore.c - state restores in the worker loop, partition paused
+ * (DESIGN §4, issue 18), and state.on_restore_error:
+ *  - retry (default): a corrupt snapshot in the changelog (right key and
+ *    headers, damaged bytes) keeps its partition paused -- none of its records
+ *    processed or committed -- with customsflow_restore_failing 1, the error
+ *    counter growing (retried), /readyz 503 "restoring"; the other partition
+ *    goes on.
+ *  - start_empty: the same partition starts empty and everything is processed.
+ *  - fail: `customsflow run` exits non-zero.
+ *  - a transient failure (the changelog partition without a leader) is
+ *    retried and succeeds once the leader is back: the restored state
+ *    recognises every re-delivered record, and none was processed before.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "helpers/kafka_harness.h"
+#include "helpers/prom.h"
+#include "pipeline/core/clock.h"
+
+#define N    2000
+#define SEED 81
+#define BAD  0.02
+
+#define SERIES(name, p) name "{topic=\"customs.declarations\",partition=\"" #p "\"}"
+
+static size_t count_part(const kh *h, int32_t p, size_t from, size_t to, const char *kind)
+{
+        size_t n = 0;
+        for (size_t i = from; i < to; i++)
+                n += h->msgs[i].partition == p && (!kind || !strcmp(h->msgs[i].kind, kind));
+        return n;
+}
+
+/* The value of series on /metrics (def when absent, -1 when /metrics fails). */
+static double metric(cf_service *s, const char *series, double def)
+{
+        cf_buf b = {0};
+        double v = prom_http_get(cf_service_metrics_addr(s), "/metrics", &b) == 200
+                       ? prom_value(b.p, series, def)
+                       : -1;
+        cf_buf_free(&b);
+        return v;
+}
+
+static bool wait_metric(cf_service *s, const char *series, double at_least, double timeout_s)
+{
+        double t0 = cf_mono_s();
+        while (cf_mono_s() - t0 < timeout_s) {
+                if (metric(s, series, 0) >= at_least) return true;
+                usleep(100 * 1000);
+        }
+        fprintf(stderr, "%s stayed below %g for %.0f s\n", series, at_least, timeout_s);
+        return false;
+}
+
+/* A snapshot of input partition p of group with the right key and headers and damaged bytes. */
+static void corrupt_snapshot(kh *h, const char *group, int32_t p)
+{
+        char key[128];
+        snprintf(key, sizeof key, "%s/customs.declarations/%d/0", group, (int)p);
+        static const char damaged[] = "CFST\x02\xff\xff\xff\xffnot a snapshot of any stage";
+        kh_produce_raw(h, "customsflow.changelog", p, key, damaged, sizeof damaged - 1,
+                       "cf.snapshot", "7", "cf.chunks", "1", "cf.offset", "0", NULL);
+}
+
+static void test_corrupt_snapshot_retry(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, 2);
+        kh_produce_gen(&h, SEED, N, BAD, 0.0);
+        corrupt_snapshot(&h, "rretry", 0);
+        setenv("CUSTOMSFLOW_STATE_RESTORE_BACKOFF", "200ms", 1);
+        cf_service *s = kh_service(&h, "rretry", 1);
+        size_t n1 = count_part(&h, 1, 0, h.n_msgs, NULL);
+        assert_true(kh_wait_in(s, n1, 60)); /* partition 1 goes on */
+        assert_true(wait_metric(s, "customsflow_restore_errors_total", 3, 30)); /* retried */
+        assert_int_equal(metric(s, SERIES("customsflow_restore_failing", 0), -1), 1);
+        assert_int_equal(metric(s, SERIES("customsflow_restore_failing", 1), 0), 0);
+        assert_int_equal(metric(s, "customsflow_partitions_restoring", -1), 1);
+        cf_buf b = {0};
+        assert_int_equal(prom_http_get(cf_service_metrics_addr(s), "/readyz", &b), 503);
+        fprintf(stderr, "/readyz: %s\n", b.p);
+        assert_non_null(strstr(b.p, "restoring"));
+        assert_non_null(strstr(b.p, "failing"));
+        cf_buf_free(&b);
+        /* none of partition 0's records processed: counted in nowhere */
+        assert_int_equal(metric(s, SERIES("customsflow_records_in_total", 0), 0), 0);
+        assert_int_equal(metric(s, SERIES("customsflow_records_in_total", 1), 0), n1);
+        cf_counters k;
+        kh_finish(s, &k);
+        assert_int_equal(k.in, n1);
+        int64_t committed[2];
+        assert_int_equal(kh_committed(&h, "rretry", committed), 0);
+        assert_int_equal(committed[0], -1); /* nothing of it committed either */
+        assert_int_equal(committed[1], n1);
+        unsetenv("CUSTOMSFLOW_STATE_RESTORE_BACKOFF");
+        kh_stop(&h);
+}
+
+static void test_corrupt_snapshot_start_empty(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, 2);
+        kh_produce_gen(&h, SEED, N, BAD, 0.0);
+        corrupt_snapshot(&h, "rempty", 0);
+        setenv("CUSTOMSFLOW_STATE_ON_RESTORE_ERROR", "start_empty", 1);
+        cf_service *s = kh_service(&h, "rempty", 1);
+        assert_true(kh_wait_in(s, N, 60));
+        assert_int_equal(metric(s, "customsflow_restore_errors_total", -1), 1);
+        assert_int_equal(metric(s, SERIES("customsflow_restore_failing", 0), 0), 0);
+        assert_int_equal(metric(s, "customsflow_partitions_restoring", -1), 0);
+        cf_counters k;
+        kh_finish(s, &k);
+        assert_int_equal(k.in, N);
+        assert_int_equal(k.processed + k.dead_lettered + k.duplicates, N);
+        unsetenv("CUSTOMSFLOW_STATE_ON_RESTORE_ERROR");
+        kh_stop(&h);
+}
+
+static void test_corrupt_snapshot_fail(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, 2);
+        kh_produce_gen(&h, SEED, N, BAD, 0.0);
+        corrupt_snapshot(&h, "rfail", 0);
+        static const char *const env[] = {"CUSTOMSFLOW_STATE_ON_RESTORE_ERROR", "fail", NULL};
+        pid_t pid = kh_spawn_run(&h, "rfail", env);
+        int status = 0;
+        pid_t r = 0;
+        for (int i = 0; i < 600 && !(r = waitpid(pid, &status, WNOHANG)); i++)
+                usleep(100 * 1000);
+        if (!r) kill(pid, SIGKILL), waitpid(pid, &status, 0);
+        assert_int_equal(r, pid); /* it stopped by itself */
+        assert_true(WIFEXITED(status));
+        fprintf(stderr, "customsflow run exited %d\n", WEXITSTATUS(status));
+        assert_int_not_equal(WEXITSTATUS(status), 0);
+        int64_t committed[2];
+        assert_int_equal(kh_committed(&h, "rfail", committed), 0);
+        assert_int_equal(committed[0], -1);
+        kh_stop(&h);
+}
+
+static void test_transient_failure_retried(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, 2);
+        kh_produce_gen(&h, SEED + 1, N, BAD, 0.0);
+        cf_service *a = kh_service(&h, "rtrans", 1);
+        assert_true(kh_wait_in(a, N, 60));
+        kh_finish(a, NULL);
+        assert_int_equal(kh_uncommitted(&h, "rtrans"), 0);
+
+        /* re-deliver the first half; partition 1's changelog loses its leader */
+        kh_reproduce(&h, SEED + 1, N, BAD, 0.0, 0, N / 2);
+        size_t again1 = count_part(&h, 1, 0, N / 2, NULL);
+        rd_kafka_mock_partition_set_leader(h.mc, "customsflow.changelog", 1, -1);
+        setenv("CUSTOMSFLOW_STATE_RESTORE_BACKOFF", "200ms", 1);
+        cf_service *b = kh_service(&h, "rtrans", 1);
+        assert_true(wait_metric(b, "customsflow_restore_errors_total", 1, 60));
+        assert_int_equal(metric(b, SERIES("customsflow_restore_failing", 1), -1), 1);
+        cf_buf body = {0};
+        assert_int_equal(prom_http_get(cf_service_metrics_addr(b), "/readyz", &body), 503);
+        cf_buf_free(&body);
+        assert_true(kh_wait_in(b, N / 2 - again1, 60)); /* partition 0 goes on */
+        assert_int_equal(metric(b, SERIES("customsflow_records_in_total", 1), 0), 0);
+
+        rd_kafka_mock_partition_set_leader(h.mc, "customsflow.changelog", 1, 1);
+        assert_true(kh_wait_in(b, N / 2, 60));
+        assert_int_equal(metric(b, SERIES("customsflow_restore_failing", 1), -1), 0);
+        cf_counters k;
+        kh_finish(b, &k);
+        size_t bad = count_part(&h, 0, 0, N / 2, "bad") + count_part(&h, 1, 0, N / 2, "bad");
+        /* the restored state recognised every valid re-delivery of both partitions */
+        assert_int_equal(k.in, N / 2);
+        assert_int_equal(k.duplicates, N / 2 - bad);
+        assert_int_equal(k.processed, 0);
+        unsetenv("CUSTOMSFLOW_STATE_RESTORE_BACKOFF");
+        kh_stop(&h);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {cmocka_unit_test(test_corrupt_snapshot_retry),
+                                           cmocka_unit_test(test_corrupt_snapshot_start_empty),
+                                           cmocka_unit_test(test_corrupt_snapshot_fail),
+                                           cmocka_unit_test(test_transient_failure_retried)};
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
