@@ -11,7 +11,10 @@
  *     snapshot (after a restore), the following ones deltas, each a small
  *     part of it (customsflow_checkpoint_bytes_total per checkpoint);
  *  3. instance C gets B's small waves again: all duplicates (B's snapshot +
- *     its 8 deltas).
+ *     its 8 deltas);
+ *  4. exactly_once: a transaction aborted (EndTxn refused) after deltas were
+ *     committed rewinds to the snapshot plus those deltas: re-deliveries of
+ *     what only the deltas hold are all duplicates.
  * One partition, no bad records or duplicates in the stream, so the counts
  * are exact.
  */
@@ -93,10 +96,50 @@ static void test_deltas_restore(void **state)
         kh_stop(&h);
 }
 
+/* exactly_once: an aborted transaction rewinds to the committed state, which is the full
+ * snapshot plus the deltas committed since: records those deltas alone hold are still
+ * duplicates after the rewind. */
+static void test_eos_rewind_keeps_deltas(void **state)
+{
+        (void)state;
+        setenv("CUSTOMSFLOW_PROCESSING_GUARANTEE", "exactly_once", 1);
+        setenv("CUSTOMSFLOW_PIPELINE_INSTANCE_ID", "delta-eos", 1);
+        setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "200ms", 1);
+        kh h;
+        kh_start(&h, 1, 1);
+        cf_service *s = kh_service(&h, "delta-eos", 1);
+        uint64_t in = 0;
+        wave(&h, s, 0, 1000, &in, false);    /* the full snapshot */
+        wave(&h, s, 1000, 1600, &in, false); /* deltas */
+        wave(&h, s, 1600, 2200, &in, false);
+        uint64_t before = kh_metric_sum(s, "customsflow_commit_errors_total");
+        rd_kafka_mock_push_request_errors(h.mc, 26 /* EndTxn */, 1,
+                                          RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID);
+        kh_produce_gen_part(&h, SEED, TOTAL, 0, 0, 2200, 2300);
+        for (int i = 0; i < 200 && kh_metric_sum(s, "customsflow_commit_errors_total") == before;
+             i++)
+                usleep(100 * 1000);
+        assert_true(kh_metric_sum(s, "customsflow_commit_errors_total") > before); /* aborted */
+        kh_reproduce(&h, SEED, TOTAL, 0, 0, 1000, 2200); /* what only the deltas hold */
+        for (int i = 0; i < 600 && kh_uncommitted(&h, "delta-eos"); i++)
+                usleep(100 * 1000);
+        assert_int_equal(kh_uncommitted(&h, "delta-eos"), 0);
+        cf_counters k;
+        kh_finish(s, &k);
+        print_message("exactly_once: %llu duplicates of the 1,200 re-delivered after an abort\n",
+                      (unsigned long long)k.duplicates);
+        assert_int_equal(k.duplicates, 1200);
+        unsetenv("CUSTOMSFLOW_PROCESSING_GUARANTEE");
+        unsetenv("CUSTOMSFLOW_PIPELINE_INSTANCE_ID");
+        unsetenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL");
+        kh_stop(&h);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_deltas_restore),
+            cmocka_unit_test(test_eos_rewind_keeps_deltas),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
