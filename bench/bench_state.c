@@ -251,7 +251,7 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
         uint64_t count = 1000000;
-        int partitions = 128, runs = 3;
+        int partitions = 256, runs = 3;
         double seconds = 20;
         const char *config = CF_DATADIR "/customsflow.yaml", *workers = "1";
         static const struct option lo[] = {
