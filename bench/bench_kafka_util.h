@@ -7,6 +7,7 @@
 #define CF_BENCH_KAFKA_UTIL_H
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -17,10 +18,12 @@
 #include "pipeline/core/buf.h"
 #include "pipeline/core/clock.h"
 
-/** Produce every declaration of g (key: its exporter) to topic through p, at rate records/s
- *  (0: as fast as p takes them), and flush. A message's CreateTime (ms, the produce time) is
- *  also its opaque, for delivery reports. -1 if the flush timed out. */
-static inline int cf_bench_gen_produce(rd_kafka_t *p, const char *topic, cf_gen *g, double rate)
+/** Produce every declaration of g to topic through p, at rate records/s (0: as fast as p
+ *  takes them), and flush. keyed: the key is the exporter (the product's partitioning), else
+ *  none (spread at random). A message's CreateTime (ms, the produce time) is also its opaque,
+ *  for delivery reports. -1 if the flush timed out. */
+static inline int cf_bench_gen_produce(rd_kafka_t *p, const char *topic, cf_gen *g, double rate,
+                                       bool keyed)
 {
         cf_buf line = {0}, key = {0};
         double t0 = cf_mono_s();
@@ -32,12 +35,12 @@ static inline int cf_bench_gen_produce(rd_kafka_t *p, const char *topic, cf_gen 
                         usleep(100);
                 }
                 int64_t ts = cf_now_ms();
-                while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key.p, key.len),
-                                         RD_KAFKA_V_VALUE(line.p, line.len),
-                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                         RD_KAFKA_V_TIMESTAMP(ts),
-                                         RD_KAFKA_V_OPAQUE((void *)(intptr_t)ts),
-                                         RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                while (rd_kafka_producev(
+                           p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key.p, keyed ? key.len : 0),
+                           RD_KAFKA_V_VALUE(line.p, line.len),
+                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(ts),
+                           RD_KAFKA_V_OPAQUE((void *)(intptr_t)ts),
+                           RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         rd_kafka_poll(p, 10);
                 if (i % 64 == 0) rd_kafka_poll(p, 0);
         }
