@@ -157,7 +157,7 @@ static void produce(const char *topic, uint64_t seed, uint64_t count, double rat
         if (!g) DIE("%s", err);
         /* the produce timestamp is the message's CreateTime, and comes back
          * with the delivery report (partition, offset) */
-        if (cf_bench_gen_produce(p, topic, g, rate, true)) DIE("flush timed out");
+        if (cf_bench_gen_produce(p, topic, g, rate, 0)) DIE("flush timed out");
         if (ctx->failed) DIE("%" PRIu64 " records not delivered", ctx->failed);
         cf_gen_free(g);
         rd_kafka_destroy(p);

@@ -7,7 +7,6 @@
 #define CF_BENCH_KAFKA_UTIL_H
 
 #include <inttypes.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -19,11 +18,11 @@
 #include "pipeline/core/clock.h"
 
 /** Produce every declaration of g to topic through p, at rate records/s (0: as fast as p
- *  takes them), and flush. keyed: the key is the exporter (the product's partitioning), else
- *  none (spread at random). A message's CreateTime (ms, the produce time) is also its opaque,
- *  for delivery reports. -1 if the flush timed out. */
+ *  takes them), and flush. spread 0: keyed by exporter (the product's partitioning); else
+ *  unkeyed, round robin over spread partitions (evenly filled). A message's CreateTime (ms,
+ *  the produce time) is also its opaque, for delivery reports. -1 if the flush timed out. */
 static inline int cf_bench_gen_produce(rd_kafka_t *p, const char *topic, cf_gen *g, double rate,
-                                       bool keyed)
+                                       int32_t spread)
 {
         cf_buf line = {0}, key = {0};
         double t0 = cf_mono_s();
@@ -36,7 +35,9 @@ static inline int cf_bench_gen_produce(rd_kafka_t *p, const char *topic, cf_gen 
                 }
                 int64_t ts = cf_now_ms();
                 while (rd_kafka_producev(
-                           p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key.p, keyed ? key.len : 0),
+                           p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key.p, spread ? 0 : key.len),
+                           RD_KAFKA_V_PARTITION(spread ? (int32_t)(i % (uint64_t)spread)
+                                                       : RD_KAFKA_PARTITION_UA),
                            RD_KAFKA_V_VALUE(line.p, line.len),
                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(ts),
                            RD_KAFKA_V_OPAQUE((void *)(intptr_t)ts),

@@ -49,8 +49,9 @@
 
 static const char *bootstrap;
 
-/* Produce count generated declarations (seed) to the input, at rate records/s (0: at once). */
-static void produce(uint64_t seed, uint64_t count, double rate)
+/* Produce count generated declarations (seed) to the input, at rate records/s (0: at once),
+ * round robin over spread partitions. */
+static void produce(uint64_t seed, uint64_t count, double rate, int32_t spread)
 {
         char err[512];
         rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -67,9 +68,10 @@ static void produce(uint64_t seed, uint64_t count, double rate)
         go.per_day = 10e6; /* every key inside dedup's window */
         cf_gen *g = cf_gen_new(&go, err, sizeof err);
         if (!g) DIE("%s", err);
-        /* unkeyed: keyed by exporter, the largest partitions passed the mock cluster's 5 MB
-         * per partition (it drops the oldest records) at 1M declarations */
-        if (cf_bench_gen_produce(p, "customs.declarations", g, rate, false)) DIE("flush timed out");
+        /* round robin: keyed by exporter (or unkeyed, sticky), the largest partitions passed
+         * the mock cluster's 5 MB per partition (it drops the oldest records) at 1M */
+        if (cf_bench_gen_produce(p, "customs.declarations", g, rate, spread))
+                DIE("flush timed out");
         cf_gen_free(g);
         rd_kafka_destroy(p);
 }
@@ -177,7 +179,7 @@ static figs run(cf_config *cfg, uint64_t count, int partitions, double seconds, 
         const char *group = "bench-state";
         /* 1. state and maximum rate */
         double t0 = cf_mono_s();
-        produce(1000 + (uint64_t)r, count, 0);
+        produce(1000 + (uint64_t)r, count, 0, partitions);
         char err[512];
         int64_t largest;
         if (cf_bench_kept(bootstrap, "customs.declarations", partitions, count, &largest, err,
@@ -201,7 +203,7 @@ static figs run(cf_config *cfg, uint64_t count, int partitions, double seconds, 
         double c0 = metric(s, "customsflow_commits_total");
         double k0 = metric(s, "customsflow_checkpoint_bytes_total");
         uint64_t more = (uint64_t)(f.max_rate / 2 * seconds);
-        produce(2000 + (uint64_t)r, more, f.max_rate / 2);
+        produce(2000 + (uint64_t)r, more, f.max_rate / 2, partitions);
         wait_in(s, count + more, 120);
         buckets(s, b1);
         double c1 = metric(s, "customsflow_commits_total");
