@@ -85,32 +85,13 @@ int cf_console_ingest_one(cf_console *c, cf_store *s, cf_flag_parser *p, bool is
                           const char *msg, size_t n, const char *where)
 {
         char err[512];
-        if (!is_flag) {
-                if (!cf_store_put_stats(s, msg, n, err, sizeof err)) {
-                        cf_counter_add_shared(c->m.stats_ingested, 1);
-                        return 0;
-                }
-                if (strncmp(err, "stats:", 6)) return -1; /* the store failed, not the message */
-                cf_counter_add_shared(c->m.rejected_stats, 1);
-                cf_log(CF_LOG_WARN, "console", "%s: rejected: %s", where, err);
-                return 0;
-        }
-        cf_flag_msg f;
-        cf_put_result res;
-        if (cf_flag_parse(p, msg, n, &f, err, sizeof err)) {
-                cf_counter_add_shared(c->m.rejected_flags, 1);
-                cf_log(CF_LOG_WARN, "console", "%s: rejected flag: %s", where, err);
-                return 0;
-        }
-        if (cf_store_put_flag(s, &f, cf_now_ms(), &res, err, sizeof err)) {
-                cf_log(CF_LOG_ERROR, "console", "%s: %s", where, err);
-                return -1;
-        }
-        cf_counter_add_shared(res == CF_PUT_NEW_CASE      ? c->m.cases_new
-                              : res == CF_PUT_NEW_VERSION ? c->m.versions_new
-                                                          : c->m.flags_duplicate,
-                              1);
-        return 0;
+        cf_ingest_item it = {.msg = msg, .n = n, .is_flag = is_flag};
+        if (is_flag) it.rc = cf_flag_parse(p, msg, n, &it.f, it.err, sizeof it.err);
+        int rc = cf_ingest_store_item(s, &it, err, sizeof err);
+        if (rc >= 0) cf_ingest_count(c, &it, 1);
+        if (rc > 0) cf_log(CF_LOG_WARN, "console", "%s: rejected %s", where, err);
+        if (rc < 0) cf_log(CF_LOG_ERROR, "console", "%s: %s", where, err);
+        return rc < 0 ? -1 : 0;
 }
 
 int cf_console_load_file(cf_console *c, const char *path, char kind, char *errstr,

@@ -243,7 +243,7 @@ int cf_flag_parse(cf_flag_parser *p, const char *json, size_t n, cf_flag_msg *f,
 {
         memset(f, 0, sizeof *f);
         f->score = -1;
-        p->scratch.len = 0;
+        if (!p->keep) p->scratch.len = 0;
         cf_buf_reserve(&p->scratch, n + 1);
         if (!p->toks) {
                 p->n_toks = 256;

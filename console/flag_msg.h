@@ -6,6 +6,7 @@
 #ifndef CF_FLAG_MSG_H
 #define CF_FLAG_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,11 +41,14 @@ typedef struct cf_flag_parser {
         void *toks;
         int n_toks;
         cf_buf scratch;
+        bool keep; /* append to scratch: earlier parses' strings stay valid (the
+                      caller reserves scratch for all of them first) */
 } cf_flag_parser;
 
 /**
  * Parse json (n bytes) into f; strings point into json or p's scratch, valid
- * until the next parse. -1 with a precise errstr for a malformed message.
+ * until the next parse (with p->keep, until scratch is reset). -1 with a precise errstr for a
+ * malformed message.
  */
 int cf_flag_parse(cf_flag_parser *p, const char *json, size_t n, cf_flag_msg *f, char *errstr,
                   size_t errstr_size);

@@ -6,7 +6,8 @@
  * re-delivers what was not durable, and the store's idempotence (store.h)
  * makes the re-delivery change nothing.
  *
- * @locality the ingestion thread (one store connection of its own).
+ * @locality the ingestion thread (polls and parses) and its pipe's writer
+ * (ingest_pipe.c: one store connection of its own, commits offsets).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,35 +101,6 @@ static int fill(cf_console *c, rd_kafka_t *rk, rd_kafka_message_t **v, int max)
         return n;
 }
 
-/* Apply v[0..n) in one transaction; 0 when committed. */
-static int apply(cf_console *c, cf_store *s, cf_flag_parser *p, rd_kafka_message_t **v, int n)
-{
-        char err[512];
-        if (cf_store_begin(s, err, sizeof err)) goto fail;
-        for (int i = 0; i < n; i++) {
-                const char *topic = rd_kafka_topic_name(v[i]->rkt);
-                char where[300];
-                snprintf(where, sizeof where, "%s/%d@%lld", topic, (int)v[i]->partition,
-                         (long long)v[i]->offset);
-                if (cf_console_ingest_one(c, s, p, !strcmp(topic, c->cc.topic_flags),
-                                          v[i]->payload ? v[i]->payload : "", v[i]->len, where)) {
-                        cf_store_rollback(s);
-                        snprintf(err, sizeof err, "%s: the store failed", where);
-                        goto fail;
-                }
-        }
-        if (cf_store_commit(s, err, sizeof err)) {
-                cf_store_rollback(s);
-                goto fail;
-        }
-        cf_counter_add_shared(c->m.ingest_batches, 1);
-        return 0;
-fail:
-        cf_counter_add_shared(c->m.ingest_errors, 1);
-        cf_log(CF_LOG_ERROR, "console", "ingest: batch not stored: %s", err);
-        return -1;
-}
-
 /* Commit offset+1 of the last message of each partition (after the store). On
  * a failed batch, rewind instead: the same messages come again. */
 static void offsets(cf_console *c, rd_kafka_t *rk, rd_kafka_message_t **v, int n, bool stored)
@@ -158,6 +130,55 @@ static void offsets(cf_console *c, rd_kafka_t *rk, rd_kafka_message_t **v, int n
         rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* The pipe's source: the consumer's messages, a batch's in b->handles. */
+typedef struct kafka_src {
+        cf_console *c;
+        rd_kafka_t *rk;
+        int64_t last_lag;
+} kafka_src;
+
+static int k_fill(void *op, cf_ingest_batch *b)
+{
+        kafka_src *k = op;
+        if (!b->handles) b->handles = calloc((size_t)b->cap, sizeof(rd_kafka_message_t *));
+        rd_kafka_message_t **v = b->handles;
+        b->n = fill(k->c, k->rk, v, b->cap);
+        for (int i = 0; i < b->n; i++)
+                b->it[i] = (cf_ingest_item){
+                    .msg = v[i]->payload ? v[i]->payload : "",
+                    .n = v[i]->len,
+                    .is_flag = !strcmp(rd_kafka_topic_name(v[i]->rkt), k->c->cc.topic_flags)};
+        if (b->n || cf_mono_ms() - k->last_lag > 1000) {
+                int64_t lag = lag_of(k->rk);
+                cf_gauge_set(k->c->m.lag, (double)lag);
+                atomic_store(&k->c->ingest_ok, lag >= 0);
+                k->last_lag = cf_mono_ms();
+        }
+        return atomic_load(&k->c->stop) ? -1 : 0;
+}
+
+static void k_done(void *op, cf_ingest_batch *b, bool stored)
+{
+        kafka_src *k = op;
+        offsets(k->c, k->rk, b->handles, b->n, stored);
+}
+
+static void k_release(void *op, cf_ingest_batch *b)
+{
+        (void)op;
+        rd_kafka_message_t **v = b->handles;
+        for (int i = 0; i < b->n; i++)
+                rd_kafka_message_destroy(v[i]);
+}
+
+static void k_where(void *op, const cf_ingest_batch *b, int i, char *buf, size_t size)
+{
+        (void)op;
+        const rd_kafka_message_t *m = ((rd_kafka_message_t **)b->handles)[i];
+        snprintf(buf, size, "%s/%d@%lld", rd_kafka_topic_name(m->rkt), (int)m->partition,
+                 (long long)m->offset);
+}
+
 void *cf_console_ingest_main(void *arg)
 {
         cf_console *c = arg;
@@ -170,36 +191,13 @@ void *cf_console_ingest_main(void *arg)
                 cf_store_close(s);
                 return NULL;
         }
-        int max = (int)c->cc.ingest_batch;
-        rd_kafka_message_t **v = calloc((size_t)max, sizeof *v);
-        cf_flag_parser p = {0};
-        int64_t last_lag = 0;
-        uint64_t analyzed_at = 0; /* cases created when the statistics were last refreshed */
-        while (!atomic_load(&c->stop)) {
-                int n = fill(c, rk, v, max);
-                if (n) {
-                        bool ok = !apply(c, s, &p, v, n);
-                        offsets(c, rk, v, n, ok);
-                        if (!ok) usleep(500 * 1000); /* e.g. the disk is full: retry, slowly */
-                }
-                for (int i = 0; i < n; i++)
-                        rd_kafka_message_destroy(v[i]);
-                uint64_t cases = cf_counter_get(c->m.cases_new);
-                if (cases - analyzed_at >= 100000) { /* the store grew: re-plan */
-                        cf_store_optimize(s);
-                        analyzed_at = cases;
-                }
-                if (n || cf_mono_ms() - last_lag > 1000) {
-                        int64_t lag = lag_of(rk);
-                        cf_gauge_set(c->m.lag, (double)lag);
-                        atomic_store(&c->ingest_ok, lag >= 0);
-                        last_lag = cf_mono_ms();
-                }
-        }
+        /* this thread polls and parses; the pipe's writer stores and commits */
+        kafka_src k = {.c = c, .rk = rk};
+        cf_ingest_src src = {k_fill, k_done, k_release, k_where, &k};
+        if (cf_ingest_run(c, s, &src, (int)c->cc.ingest_batch, NULL))
+                cf_log(CF_LOG_ERROR, "console", "ingest: cannot start the writer thread");
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
-        free(v);
-        cf_flag_parser_free(&p);
         cf_store_close(s);
         return NULL;
 }

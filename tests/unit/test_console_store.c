@@ -209,6 +209,22 @@ static void test_migrations(void **state)
         cf_store *s = cf_store_open(db_path, err, sizeof err);
         assert_int_equal(cf_store_version(s), CF_STORE_VERSION);
         cf_store_close(s);
+        assert_int_equal(count("PRAGMA page_size"), 16384); /* a new store's pages */
+        teardown(NULL);
+        /* a store written with 4 KiB pages (before 16 KiB) keeps them and upgrades */
+        sqlite3 *old;
+        assert_int_equal(sqlite3_open(db_path, &old), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(old,
+                                      "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
+                                      " CREATE TABLE t(x);",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(old);
+        s = cf_store_open(db_path, err, sizeof err);
+        assert_non_null(s);
+        assert_int_equal(cf_store_version(s), CF_STORE_VERSION);
+        cf_store_close(s);
+        assert_int_equal(count("PRAGMA page_size"), 4096);
         teardown(NULL);
         /* from version 1 with data: the data stays, the outbox works */
         s = cf_store_open_at(db_path, 1, err, sizeof err);

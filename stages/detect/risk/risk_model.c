@@ -239,8 +239,12 @@ double cf_risk_learn(cf_risk *m, const cf_decl *d, bool fraud)
                 c->n++;
                 c->fraud += fraud;
         }
-        m->outcomes++;
-        m->frauds += fraud;
+        /* saturated (a restored count can be at the top): wrapping would leave more frauds
+         * than outcomes, a state its own snapshot is refused for */
+        if (m->outcomes != UINT64_MAX) {
+                m->outcomes++;
+                m->frauds += fraud;
+        }
         return p;
 }
 
