@@ -216,7 +216,7 @@ cf_store *cf_store_open_at(const char *path, int version, char *errstr, size_t e
         sqlite3_busy_timeout(s->db, 10000);
         /* 16 KiB pages for a new file (an existing store keeps its size: SQLite
          * fixes it when the file is first written): one B-tree level fewer for
-         * the case indexes, ~15 % less CPU per ingested flag than 4 KiB
+         * the case indexes, 5-15 % less CPU per ingested flag than 4 KiB
          * (bench/RESULTS.md § console); 32/64 KiB measured no better */
         if (cf_store_exec(
                 s,
