@@ -132,7 +132,10 @@ static double logit(double p)
 /* The global fraud rate so far, smoothed towards 1/2 (defined from the start). */
 static double prior(const cf_risk *m)
 {
-        return ((double)m->frauds + 1) / ((double)m->outcomes + 2);
+        double p = ((double)m->frauds + 1) / ((double)m->outcomes + 2);
+        /* 1.0 in double once frauds pass 2^53 (a restored count can be 2^64 - 1): its
+         * logit, subtracted from every encoding's, must stay finite */
+        return p > 1 - DBL_EPSILON ? 1 - DBL_EPSILON : p;
 }
 
 static void add(cf_risk *m, uint64_t h, float x, int kind, uint32_t spec)
