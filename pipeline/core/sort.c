@@ -13,7 +13,7 @@
 #define DIGITS 4
 #define RADIX  65536
 
-static void insertion(cf_sort_kv *v, size_t n)
+void cf_sort_kv_nearly(cf_sort_kv *v, size_t n)
 {
         for (size_t i = 1; i < n; i++) {
                 cf_sort_kv x = v[i];
@@ -27,7 +27,7 @@ static void insertion(cf_sort_kv *v, size_t n)
 void cf_sort_kv_by_key(cf_sort_kv *v, size_t n)
 {
         if (n <= SMALL) {
-                insertion(v, n);
+                cf_sort_kv_nearly(v, n);
                 return;
         }
         cf_sort_kv *tmp = malloc(n * sizeof(*tmp));

@@ -20,5 +20,8 @@ typedef struct cf_sort_kv {
 
 /** Sort v[0..n) by key, ascending; stable (equal keys keep their order). */
 void cf_sort_kv_by_key(cf_sort_kv *v, size_t n);
+/** Sort v[0..n) by key, ascending, stable, when it is nearly sorted already (a hash table's
+ * slot order): an insertion sort, O(n + the distance each pair is out of place). */
+void cf_sort_kv_nearly(cf_sort_kv *v, size_t n);
 
 #endif

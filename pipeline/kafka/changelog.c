@@ -1,19 +1,17 @@
 /*
- * changelog.c - stage state checkpoints in a compacted changelog topic
- * (Kafka Streams' model): the snapshot of input partition p is written to
- * changelog partition p as chunks keyed "<group>/<input topic>/<p>/<i>", each
- * with headers cf.snapshot (which chunks belong together), cf.chunks (how
- * many chunks it has) and cf.offset (the input offset the snapshot covers:
- * the next one to process). Compaction keeps the latest chunk per key.
- *
- * A reader restores the complete snapshot that covers the most input, and of
- * those the last written (log order) -- never the one with the highest id: an
- * id is whatever a writer put in a header (issue 17: cf.snapshot=2^64-1 won
- * every restore). What a snapshot covers is bounded by what the group
- * committed for the partition (or, without a commit, the partition's end): a
- * snapshot that claims more is not trusted and is skipped with a warning.
- * Snapshots of builds before cf.offset cover "nothing known" (-1): any newer
- * one wins over them, and among them the last written.
+ * changelog.c - reading stage state checkpoints from the compacted changelog
+ * topic (Kafka Streams' model), and writing the global state's. A partition's
+ * checkpoints are written by changelog_write.c: full snapshots (bases) and
+ * deltas on them, in changelog partition p under keys "<group>/<input
+ * topic>/<p>/..."; a restore reads the partition to its end and takes the
+ * base and deltas that cover the most input (changelog_pick.h) -- never by an
+ * id or a clock: an id is whatever a writer put in a header (issue 17:
+ * cf.snapshot=2^64-1 won every restore). What a chain covers is bounded by
+ * what the group committed for the partition (or, without a commit, the
+ * partition's end): a checkpoint that claims more is not trusted and is
+ * skipped with a warning. The global state (and snapshots of builds before
+ * deltas) are chunks keyed "<prefix><i>" with headers cf.snapshot, cf.chunks
+ * and cf.offset; of those the one covering the most, the later on a tie.
  *
  * The changelog topic must have at least as many partitions as the input
  * topic and should have cleanup.policy=compact (the demo creates it).
@@ -26,11 +24,12 @@
 #include <string.h>
 
 #include "pipeline/core/clock.h"
+#include "pipeline/kafka/changelog_pick.h"
 #include "pipeline/kafka/service_int.h"
 
 #define COMPONENT "changelog"
 
-static int key_prefix(const cf_worker *w, int32_t p, char *out, size_t n)
+int cf_changelog_prefix(const cf_worker *w, int32_t p, char *out, size_t n)
 {
         return snprintf(out, n, "%s/%s/%d/", w->svc->sc.group_id, w->svc->sc.topic_in, p);
 }
@@ -66,19 +65,6 @@ static int write_chunks(cf_worker *w, int32_t p, const char *prefix, const cf_bu
                 cf_counter_inc(w->m.checkpoints);
                 cf_counter_add(w->m.checkpoint_bytes, snap->len);
         }
-        return rc;
-}
-
-int cf_changelog_write(cf_worker *w, int32_t p)
-{
-        cf_buf snap = {0};
-        char prefix[512];
-        key_prefix(w, p, prefix, sizeof prefix);
-        int rc = cf_chain_snapshot(w->chain, p, &snap)
-                     ? -1
-                     : write_chunks(w, p, prefix, &snap, w->next_offset[p]);
-        if (!rc) cf_txn_snapshot_written(w, p, &snap); /* exactly_once: kept for a rewind */
-        cf_buf_free(&snap);
         return rc;
 }
 
@@ -130,46 +116,14 @@ static rd_kafka_t *restore_consumer(cf_worker *w)
         return w->restore_rk;
 }
 
-/* The snapshot being assembled from consecutive chunks, and the best so far. */
-typedef struct pick {
-        cf_buf cur;
-        uint64_t cur_id, cur_n, cur_next;
-        int64_t cur_covers;
-        int64_t best_covers; /* what the kept snapshot covers (-2: none kept) */
-        int64_t bound;       /* a snapshot covering more is not trusted */
-        uint64_t skipped;    /* complete snapshots beyond the bound */
-} pick;
-
-/* One chunk (idx of a snapshot id with n chunks covering covers) into k; best
- * takes a complete snapshot covering the most input, the later one on a tie. */
-static void pick_chunk(pick *k, const rd_kafka_message_t *m, uint64_t id, uint64_t n, uint64_t idx,
-                       int64_t covers, cf_buf *best)
-{
-        if (idx == 0) { /* a new snapshot starts */
-                k->cur.len = 0;
-                k->cur_id = id, k->cur_n = n, k->cur_next = 0, k->cur_covers = covers;
-        }
-        if (id != k->cur_id || idx != k->cur_next || n != k->cur_n || covers != k->cur_covers)
-                return;
-        cf_buf_put(&k->cur, m->payload, m->len);
-        if (++k->cur_next != k->cur_n) return;
-        if (covers > k->bound) {
-                k->skipped++;
-                return;
-        }
-        if (covers < k->best_covers) return;
-        best->len = 0;
-        cf_buf_put(best, k->cur.p, k->cur.len);
-        k->best_covers = covers;
-}
-
 /* A read of one changelog partition up to its high watermark, in steps. */
 struct cf_changelog_read {
         int32_t p;
         char prefix[512];
         size_t pl;
-        pick k;
-        cf_buf best;
+        cf_clog_pick k;    /* what was read: bases, deltas (changelog_pick.c) */
+        cf_buf keys;       /* their key tails, for the writer's tombstones */
+        const cf_buf **dp; /* the picked deltas' bytes, in order */
         int64_t lo, hi, last, t0, idle_since;
         uint64_t records, bytes;
 };
@@ -192,7 +146,7 @@ static cf_changelog_read *read_new(cf_worker *w, int32_t p, const char *prefix, 
         if (!r) abort();
         r->p = p;
         r->pl = (size_t)snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
-        r->k = (pick){.best_covers = -2, .bound = bound};
+        cf_clog_pick_init(&r->k, bound);
         r->t0 = r->idle_since = cf_mono_ms();
         rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, sc->topic_changelog, p, &r->lo,
                                                                  &r->hi, CF_CHANGELOG_WAIT_MS);
@@ -215,23 +169,19 @@ static cf_changelog_read *read_new(cf_worker *w, int32_t p, const char *prefix, 
         return r;
 }
 
-/* One changelog message into r's pick. */
+/* One changelog message into r's pick: a chunk of a base, of a delta or of a snapshot of a
+ * build before deltas, or a tombstone (changelog_pick.h). */
 static void read_one(cf_changelog_read *r, const rd_kafka_message_t *m)
 {
-        uint64_t id, n, idx, covers = 0;
-        char tail[24];
         size_t pl = r->pl;
-        size_t tl = m->key_len > pl ? m->key_len - pl : 0;
-        if (tl && tl < sizeof tail && !memcmp(m->key, r->prefix, pl) &&
-            header_num(m, "cf.snapshot", UINT64_MAX, &id) &&
-            header_num(m, "cf.chunks", UINT32_MAX, &n)) {
-                memcpy(tail, (const char *)m->key + pl, tl);
-                tail[tl] = '\0';
-                idx = strtoull(tail, NULL, 10);
-                /* no cf.offset: written before it existed, covers nothing known */
-                bool has = header_num(m, "cf.offset", INT64_MAX, &covers);
-                pick_chunk(&r->k, m, id, n, idx, has ? (int64_t)covers : -1, &r->best);
-        }
+        if (m->key_len <= pl || memcmp(m->key, r->prefix, pl)) return;
+        cf_clog_hdr h = {0};
+        h.has_snapshot = header_num(m, "cf.snapshot", UINT64_MAX, &h.snapshot);
+        h.has_chunks = header_num(m, "cf.chunks", UINT32_MAX, &h.chunks);
+        /* no cf.offset: written before it existed, covers nothing known */
+        h.has_offset = header_num(m, "cf.offset", INT64_MAX, &h.offset);
+        /* a null value (payload NULL) is a tombstone; no checkpoint is empty */
+        cf_clog_pick_add(&r->k, (const char *)m->key + pl, m->key_len - pl, m->payload, m->len, &h);
 }
 
 /* Read for at most budget_ms: 1 done, 0 more to read, -1 failed (errstr). */
@@ -274,15 +224,17 @@ void cf_changelog_read_free(cf_worker *w, cf_changelog_read *r)
 {
         if (!r) return;
         if (r->hi > r->lo) rd_kafka_assign(w->restore_rk, NULL);
-        if (r->k.skipped)
+        size_t beyond = cf_clog_pick_beyond(&r->k);
+        if (beyond)
                 cf_log(CF_LOG_WARN, COMPONENT,
-                       "partition %d: %" PRIu64 " snapshot(s) claiming to cover input beyond "
+                       "partition %d: %zu snapshot(s) claiming to cover input beyond "
                        "offset %" PRId64 " skipped (not written by this group's commits)",
-                       r->p, r->k.skipped, r->k.bound);
+                       r->p, beyond, r->k.bound);
         cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: read offsets %lld..%lld in %lld ms", r->p,
                (long long)r->lo, (long long)r->hi, (long long)(cf_mono_ms() - r->t0));
-        cf_buf_free(&r->k.cur);
-        cf_buf_free(&r->best);
+        cf_clog_pick_free(&r->k);
+        cf_buf_free(&r->keys);
+        free(r->dp);
         free(r);
 }
 
@@ -297,10 +249,14 @@ static int read_best(cf_worker *w, int32_t p, const char *prefix, int64_t bound,
         cf_changelog_read *r = read_new(w, p, prefix, bound, err, sizeof err);
         int rc = r ? read_step(w, r, INT64_MAX, err, sizeof err) : -1;
         if (rc < 0) cf_log(CF_LOG_ERROR, COMPONENT, "partition %d: %s", p, err);
-        if (rc > 0 && r->k.best_covers > -2) {
+        const cf_clog_item **d;
+        size_t nd;
+        int64_t covers;
+        const cf_clog_item *b = rc > 0 ? cf_clog_pick_result(&r->k, &d, &nd, &covers) : NULL;
+        if (b) {
                 *found = true;
                 best->len = 0;
-                cf_buf_put(best, r->best.p, r->best.len);
+                cf_buf_put(best, b->data.p, b->data.len);
         }
         cf_changelog_read_free(w, r);
         return rc < 0 ? -1 : 0;
@@ -329,7 +285,7 @@ cf_changelog_read *cf_changelog_read_start(cf_worker *w, int32_t p, char *errstr
                                            size_t errstr_size)
 {
         char prefix[512];
-        key_prefix(w, p, prefix, sizeof prefix);
+        cf_changelog_prefix(w, p, prefix, sizeof prefix);
         int64_t bound = input_bound(w, p);
         if (bound < 0) {
                 snprintf(errstr, errstr_size,
@@ -347,12 +303,26 @@ int cf_changelog_read_step(cf_worker *w, cf_changelog_read *r, int64_t budget_ms
         return read_step(w, r, budget_ms, errstr, errstr_size);
 }
 
-const cf_buf *cf_changelog_read_result(const cf_changelog_read *r, uint64_t *records,
+const cf_buf *cf_changelog_read_result(cf_changelog_read *r, const cf_buf *const **deltas,
+                                       size_t *nd, const cf_buf **keys, uint64_t *records,
                                        uint64_t *bytes)
 {
         *records = r->records;
         *bytes = r->bytes;
-        return r->k.best_covers > -2 ? &r->best : NULL;
+        const cf_clog_item **d;
+        int64_t covers;
+        const cf_clog_item *b = cf_clog_pick_result(&r->k, &d, nd, &covers);
+        free(r->dp);
+        r->dp = malloc((*nd ? *nd : 1) * sizeof(*r->dp));
+        if (!r->dp) abort();
+        for (size_t i = 0; i < *nd; i++)
+                r->dp[i] = &d[i]->data;
+        r->keys.len = 0;
+        for (size_t i = 0; i < r->k.n; i++)
+                cf_clog_item_keys(&r->k.items[i], &r->keys);
+        *deltas = r->dp;
+        *keys = &r->keys;
+        return b ? &b->data : NULL;
 }
 
 int cf_changelog_read_global(cf_worker *w, int64_t bound, cf_buf *out, bool *found)

@@ -148,6 +148,8 @@ static void failed(cf_worker *w, int32_t p, const char *why)
         if (sc->restore_policy == CF_RESTORE_START_EMPTY) {
                 char err[256];
                 cf_chain_restore(w->chain, p, NULL, 0, err, sizeof err);
+                cf_changelog_restored(w, p, NULL);
+                cf_txn_snapshot_restored(w, p, NULL, NULL, 0);
                 cf_log(CF_LOG_ERROR, COMPONENT,
                        "worker %d: partition %d: state not restored: %s; starting EMPTY "
                        "(state.on_restore_error: start_empty): duplicates of records seen "
@@ -173,27 +175,40 @@ static void apply(cf_worker *w)
 {
         int32_t p = w->rd_p;
         uint64_t records, bytes;
-        const cf_buf *snap = cf_changelog_read_result(w->rd, &records, &bytes);
+        const cf_buf *const *deltas;
+        const cf_buf *keys;
+        size_t nd, done = 0;
+        const cf_buf *snap = cf_changelog_read_result(w->rd, &deltas, &nd, &keys, &records, &bytes);
         char err[512] = "", why[640];
         cf_counter_add(w->m.restore_records, records);
         cf_counter_add(w->m.restore_bytes, bytes);
         int rc = cf_chain_restore(w->chain, p, snap ? snap->p : NULL, snap ? snap->len : 0, err,
                                   sizeof err);
+        /* then the deltas written on it, in order (changelog_pick.h) */
+        for (; !rc && done < nd; done++)
+                rc = cf_chain_apply_delta(w->chain, p, deltas[done]->p, deltas[done]->len, err,
+                                          sizeof err);
         if (rc) {
-                snprintf(why, sizeof why, "snapshot of %zu bytes refused: %s", snap ? snap->len : 0,
-                         err);
+                if (done)
+                        snprintf(why, sizeof why,
+                                 "delta %zu of %zu (on a snapshot of %zu bytes) "
+                                 "refused: %s",
+                                 done, nd, snap ? snap->len : 0, err);
+                else
+                        snprintf(why, sizeof why, "snapshot of %zu bytes refused: %s",
+                                 snap ? snap->len : 0, err);
                 cf_changelog_read_free(w, w->rd);
                 w->rd = NULL;
                 failed(w, p, why);
                 return;
         }
-        if (snap) {
-                cf_txn_snapshot_restored(w, p, snap->p, snap->len);
+        cf_changelog_restored(w, p, keys);
+        cf_txn_snapshot_restored(w, p, snap, deltas, nd);
+        if (snap)
                 cf_log(CF_LOG_INFO, COMPONENT,
-                       "worker %d: partition %d: state restored (%zu bytes, %" PRIu64
-                       " changelog records read)",
-                       w->id, p, snap->len, records);
-        }
+                       "worker %d: partition %d: state restored (a snapshot of %zu bytes and %zu "
+                       "deltas, %" PRIu64 " changelog records read)",
+                       w->id, p, snap->len, nd, records);
         resume(w, p); /* frees the read */
 }
 

@@ -26,6 +26,8 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
          * any client is created (and starts connecting) */
         w->chain = cf_chain_new(s->cfg->root, s->cfg->base_dir, errstr, errstr_size);
         if (!w->chain) return -1;
+        /* checkpoints are deltas of what changed (changelog_write.c): the stages record it */
+        cf_chain_track_changes(w->chain, sc->changelog && sc->full_snapshot_ratio > 0);
         cf_worker_metrics_init(w);
         /* producer: idempotent, its delivery reports come back on this worker */
         rd_kafka_conf_t *pc = cf_service_client_conf(s->cfg, sc, s->bootstrap, CF_KAFKA_PRODUCER,
@@ -97,6 +99,7 @@ void cf_worker_destroy(cf_worker *w)
         cf_population_free(w);
         cf_outcomes_destroy(w);
         cf_txn_destroy(w);
+        cf_changelog_parts_free(w);
         for (int i = 0; i < 6; i++)
                 if (w->out_topics[i]) rd_kafka_topic_destroy(w->out_topics[i]);
         if (w->producer) {

@@ -58,7 +58,8 @@ typedef struct cf_service_cfg {
         /* state: */
         bool changelog;
         int64_t chunk_bytes, outcomes_interval_ms;
-        char *on_restore_error; /* "retry", "fail" or "start_empty" */
+        double full_snapshot_ratio; /* deltas on a base beyond this x its size: a new base */
+        char *on_restore_error;     /* "retry", "fail" or "start_empty" */
         cf_restore_policy restore_policy;
         int64_t restore_backoff_ms, restore_backoff_max_ms;
 } cf_service_cfg;

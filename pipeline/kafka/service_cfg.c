@@ -109,7 +109,13 @@ static const cf_config_map state_map[] = {
     {CF_CFG_BOOL, "changelog", "true", OFF(changelog),
      "checkpoint stage state to topics.changelog and restore it on assignment"},
     {CF_CFG_SIZE, "chunk_bytes", "512KiB", OFF(chunk_bytes),
-     "largest changelog message (snapshots are split into chunks)", 1024, 64 << 20},
+     "largest changelog message (snapshots and deltas are split into chunks)", 1024, 64 << 20},
+    {CF_CFG_DOUBLE, "full_snapshot_ratio", "2.0", OFF(full_snapshot_ratio),
+     "a commit writes a delta (the keys changed since the last checkpoint) unless the deltas "
+     "written since the last full snapshot exceed this many times its size: then a new full "
+     "snapshot (a restore reads at most 1 + this many times the state); 0: a full snapshot at "
+     "every commit",
+     0, 1000},
     {CF_CFG_DURATION, "outcomes_interval", "1m", OFF(outcomes_interval_ms),
      "how often (at most) the model learnt from topics.outcomes is checkpointed with its "
      "outcome offsets to the changelog, when it learnt something since",

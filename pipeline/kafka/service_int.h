@@ -89,6 +89,16 @@ typedef struct cf_pop {
 /** A changelog partition being read (changelog.c), in steps between batches. */
 typedef struct cf_changelog_read cf_changelog_read;
 
+/** What a partition's checkpoints build on (changelog_write.c). */
+typedef struct cf_clog_part {
+        uint64_t base;        /* id of the full snapshot deltas go on (0: none, next is full) */
+        uint64_t base_bytes;  /* its size */
+        uint64_t delta_bytes; /* deltas written on it since */
+        cf_buf mine, stale;   /* key tails (NUL-terminated) of the base and its deltas; of
+                                 what a newer base replaced, tombstoned once it is committed */
+        int64_t tomb_after;   /* that newer base's offset */
+} cf_clog_part;
+
 /** Longest wait of one broker request of a restore (committed offset, watermarks): the
  *  worker loop is held that long at most. */
 #define CF_CHANGELOG_WAIT_MS 5000
@@ -159,7 +169,10 @@ typedef struct cf_worker {
                                                      since the last commit, -1 untouched */
         cf_worker_part_mark parts_committed[CF_SVC_MAX_PARTITIONS]; /* counts at that commit */
         cf_buf *snap_committed, *snap_pending; /* per partition: state at the last commit, and
-                                                  the one written in the open transaction */
+                                                  what was written in the open transaction:
+                                                  a full snapshot, then deltas (txn.c) */
+        bool *pending_full; /* per partition: snap_pending starts with a full snapshot */
+        cf_clog_part clog[CF_SVC_MAX_PARTITIONS]; /* changelog bookkeeping (changelog_write.c) */
 } cf_worker;
 
 #define CF_SVC_STATES 6 /* values of cf_svc_state */
@@ -257,9 +270,18 @@ rd_kafka_t *cf_worker_reader_new(cf_worker *w, const char *group, const char *co
 /** Free a worker's clients and chain. @locality: main thread, after join */
 void cf_worker_destroy(cf_worker *w);
 
-/** Write partition's snapshot of the worker's chain to the changelog; -1 on failure.
- *  @locality: worker thread */
+/** Checkpoint partition's state of the worker's chain to the changelog: a delta, or a full
+ *  snapshot when due (changelog_write.c); -1 on failure. @locality: worker thread */
 int cf_changelog_write(cf_worker *w, int32_t partition);
+/** The key prefix of partition's changelog records ("<group>/<input topic>/<p>/"); its
+ *  length. */
+int cf_changelog_prefix(const cf_worker *w, int32_t partition, char *out, size_t n);
+/** Partition's state was restored: its next checkpoint is a full snapshot, after whose commit
+ *  the keys in stale (NUL-terminated key tails of what the restore read; NULL: none) are
+ *  tombstoned. */
+void cf_changelog_restored(cf_worker *w, int32_t partition, const cf_buf *stale);
+/** Free the worker's changelog bookkeeping. */
+void cf_changelog_parts_free(cf_worker *w);
 /** Start reading partition's snapshot from the changelog: the one covering the most input up
  *  to the group's committed offset (blocks up to 2 x CF_CHANGELOG_WAIT_MS); NULL + errstr.
  *  @locality: worker thread (its loop, restore.c) */
@@ -268,8 +290,11 @@ cf_changelog_read *cf_changelog_read_start(cf_worker *w, int32_t partition, char
 /** Read on for at most budget_ms: 1 done, 0 more to read, -1 failed (errstr). */
 int cf_changelog_read_step(cf_worker *w, cf_changelog_read *r, int64_t budget_ms, char *errstr,
                            size_t errstr_size);
-/** The snapshot found by a finished read (NULL: none, empty state), and what was read. */
-const cf_buf *cf_changelog_read_result(const cf_changelog_read *r, uint64_t *records,
+/** What a finished read found: the full snapshot (NULL: none, empty state), the deltas on it
+ *  to apply in order (*deltas, *nd), the keys of everything read (for cf_changelog_restored),
+ *  and what was read. */
+const cf_buf *cf_changelog_read_result(cf_changelog_read *r, const cf_buf *const **deltas,
+                                       size_t *nd, const cf_buf **keys, uint64_t *records,
                                        uint64_t *bytes);
 /** Stop a read (the restore consumer lets the partition go) and free it; NULL is a no-op. */
 void cf_changelog_read_free(cf_worker *w, cf_changelog_read *r);
@@ -312,11 +337,12 @@ int cf_txn_init(cf_worker *w);
 int cf_txn_begin(cf_worker *w);
 /** Record offset of p processed in the open transaction (its position to rewind to). */
 void cf_txn_touch(cf_worker *w, int32_t p, int64_t offset);
-/** The snapshot of p written to the changelog in the open transaction (taken over: *snap
- *  gets a spare buffer back). */
-void cf_txn_snapshot_written(cf_worker *w, int32_t p, cf_buf *snap);
-/** The snapshot p's state was restored from at assignment (its committed state). */
-void cf_txn_snapshot_restored(cf_worker *w, int32_t p, const void *data, size_t len);
+/** The checkpoint of p written to the changelog in the open transaction: a full snapshot
+ *  (full) or a delta on what was written before. */
+void cf_txn_snapshot_written(cf_worker *w, int32_t p, const cf_buf *blob, bool full);
+/** The snapshot and deltas p's state was restored from at assignment (its committed state). */
+void cf_txn_snapshot_restored(cf_worker *w, int32_t p, const cf_buf *snap,
+                              const cf_buf *const *deltas, size_t nd);
 /** Commit the open transaction with offsets l (NULL or empty: none); on failure abort and
  *  rewind (or, fatal/fenced, set w->fatal); 0 committed, -1 not. @locality: worker thread */
 int cf_txn_commit(cf_worker *w, rd_kafka_topic_partition_list_t *l);

@@ -64,6 +64,7 @@ int cf_txn_init(cf_worker *w)
         if (!eos(w)) return 0;
         w->snap_committed = calloc(CF_SVC_MAX_PARTITIONS, sizeof *w->snap_committed);
         w->snap_pending = calloc(CF_SVC_MAX_PARTITIONS, sizeof *w->snap_pending);
+        w->pending_full = calloc(CF_SVC_MAX_PARTITIONS, sizeof *w->pending_full);
         for (int i = 0; i < CF_SVC_MAX_PARTITIONS; i++)
                 w->rewind_to[i] = -1;
         /* fences the previous incarnation and aborts what it left open; retried
@@ -105,21 +106,51 @@ void cf_txn_touch(cf_worker *w, int32_t p, int64_t offset)
         if (eos(w) && w->rewind_to[p] < 0) w->rewind_to[p] = offset;
 }
 
-void cf_txn_snapshot_written(cf_worker *w, int32_t p, cf_buf *snap)
+/* A partition's committed state is a list of checkpoints: a full snapshot, then the deltas
+ * written on it, each as a u64 length and its bytes. */
+static void list_add(cf_buf *list, const void *p, size_t n)
 {
-        if (!eos(w)) return;
-        cf_buf t = w->snap_pending[p];
-        w->snap_pending[p] = *snap;
-        *snap = t;
+        uint64_t len = n;
+        cf_buf_put(list, (const char *)&len, sizeof len);
+        if (n) cf_buf_put(list, p, n);
 }
 
-void cf_txn_snapshot_restored(cf_worker *w, int32_t p, const void *data, size_t len)
+void cf_txn_snapshot_written(cf_worker *w, int32_t p, const cf_buf *blob, bool full)
+{
+        if (!eos(w)) return;
+        if (full) w->snap_pending[p].len = 0;
+        w->pending_full[p] = w->pending_full[p] || full;
+        list_add(&w->snap_pending[p], blob->p, blob->len);
+}
+
+void cf_txn_snapshot_restored(cf_worker *w, int32_t p, const cf_buf *snap,
+                              const cf_buf *const *deltas, size_t nd)
 {
         if (!eos(w)) return;
         w->snap_committed[p].len = 0;
-        if (len) cf_buf_put(&w->snap_committed[p], data, len);
+        if (snap) list_add(&w->snap_committed[p], snap->p, snap->len);
+        for (size_t i = 0; snap && i < nd; i++)
+                list_add(&w->snap_committed[p], deltas[i]->p, deltas[i]->len);
         w->snap_pending[p].len = 0;
+        w->pending_full[p] = false;
         w->rewind_to[p] = -1;
+}
+
+/* Put p's committed state back: its snapshot, then its deltas (none: empty). */
+static int restore_committed(cf_worker *w, int32_t p, char *err, size_t err_size)
+{
+        const cf_buf *l = &w->snap_committed[p];
+        int rc = 0;
+        if (!l->len) return cf_chain_restore(w->chain, p, NULL, 0, err, err_size);
+        for (size_t off = 0, i = 0; !rc && off + 8 <= l->len; i++) {
+                uint64_t n;
+                memcpy(&n, l->p + off, 8);
+                const char *b = l->p + off + 8;
+                rc = i ? cf_chain_apply_delta(w->chain, p, b, (size_t)n, err, err_size)
+                       : cf_chain_restore(w->chain, p, b, (size_t)n, err, err_size);
+                off += 8 + (size_t)n;
+        }
+        return rc;
 }
 
 /* Every partition touched since the last commit gets back its committed state,
@@ -130,13 +161,15 @@ static void rewind_parts(cf_worker *w)
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
         for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
                 w->snap_pending[p].len = 0;
+                w->pending_full[p] = false;
                 /* every assigned partition: a flush without input changes state too;
                  * not one still restoring (restore.c): nothing of it ran yet */
                 if (!w->assigned[p] || w->rp[p].pending) continue;
                 char err[256];
-                const cf_buf *s = &w->snap_committed[p];
                 cf_chain_drop(w->chain, p);
-                if (cf_chain_restore(w->chain, p, s->len ? s->p : NULL, s->len, err, sizeof err)) {
+                w->clog[p].base = 0; /* what the aborted transaction wrote is gone: a full
+                                        snapshot next */
+                if (restore_committed(w, p, err, sizeof err)) {
                         snprintf(w->fatal_reason, sizeof w->fatal_reason,
                                  "partition %d: committed state not restored after an abort: %s", p,
                                  err);
@@ -238,10 +271,16 @@ int cf_txn_commit(cf_worker *w, rd_kafka_topic_partition_list_t *l)
         w->in_txn = false;
         for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
                 if (w->rewind_to[p] < 0) continue;
-                cf_buf t = w->snap_committed[p];
-                w->snap_committed[p] = w->snap_pending[p];
-                w->snap_pending[p] = t;
+                if (w->pending_full[p]) { /* a new snapshot: the list starts over */
+                        cf_buf t = w->snap_committed[p];
+                        w->snap_committed[p] = w->snap_pending[p];
+                        w->snap_pending[p] = t;
+                } else if (w->snap_pending[p].len) {
+                        cf_buf_put(&w->snap_committed[p], w->snap_pending[p].p,
+                                   w->snap_pending[p].len);
+                }
                 w->snap_pending[p].len = 0;
+                w->pending_full[p] = false;
                 cf_worker_metrics_mark(w, p);
                 w->rewind_to[p] = -1;
         }
@@ -294,5 +333,7 @@ void cf_txn_destroy(cf_worker *w)
         }
         free(w->snap_committed);
         free(w->snap_pending);
+        free(w->pending_full);
+        w->pending_full = NULL;
         w->snap_committed = w->snap_pending = NULL;
 }

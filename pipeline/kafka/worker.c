@@ -94,7 +94,8 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                                w->id, p, CF_SVC_MAX_PARTITIONS);
                         continue;
                 }
-                cf_txn_snapshot_restored(w, p, NULL, 0);
+                cf_txn_snapshot_restored(w, p, NULL, NULL, 0);
+                cf_changelog_restored(w, p, NULL); /* the first checkpoint: a full snapshot */
                 w->assigned[p] = true;
                 w->next_offset[p] = -1;
                 w->reset_pending[p] = false;

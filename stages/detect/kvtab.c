@@ -20,9 +20,16 @@ static inline uint64_t norm_key(uint64_t k)
         return k ? k : 0x9E3779B97F4A7C15ull; /* 0 marks empty slots */
 }
 
+/* A key's Fibonacci hash: its slot is the top bits, so the slot order of any
+ * capacity is this order (snapshots rely on it, sorted_slots). */
+static inline uint64_t fib(uint64_t k)
+{
+        return k * 0x9E3779B97F4A7C15ull;
+}
+
 static inline size_t slot_of(const cf_kvtab *t, uint64_t k)
 {
-        return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 20) & (t->cap - 1);
+        return (size_t)(fib(k) >> t->shift);
 }
 
 static inline int64_t last_ms(const unsigned char *v)
@@ -35,6 +42,7 @@ static inline int64_t last_ms(const unsigned char *v)
 static void alloc_slots(cf_kvtab *t, size_t cap)
 {
         t->cap = cap;
+        t->shift = 64 - (unsigned)__builtin_ctzll(cap); /* cap: a power of two >= 64 */
         t->keys = calloc(cap, sizeof(*t->keys));
         t->vals = malloc(cap * t->vsize);
         if (!t->keys || !t->vals) abort();
@@ -109,7 +117,9 @@ static inline void mark(cf_kvtab *t, uint64_t key)
 
 void cf_kvtab_delta_reset(cf_kvtab *t)
 {
-        if (t->dcap > 4 * DIRTY_MIN) { /* a big commit's set is not kept for small ones */
+        /* kept for the next commit's keys (about as many), unless one big commit (a restore's
+         * first, a burst) left a set far larger than what it holds */
+        if (t->dcap > 65536 && t->dn < t->dcap / 16) {
                 free(t->dirty);
                 t->dirty = NULL;
                 t->dcap = 0;
@@ -288,16 +298,30 @@ void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created)
 }
 
 /* The slots of every entry (expired ones too: they are part of what the table
- * holds until the bound purges them) in key order: what makes snapshots and
- * deltas independent of the table's history. Caller frees. */
+ * holds until the bound purges them) in the order of their keys' Fibonacci
+ * hash: what makes snapshots independent of the table's history. A scan of
+ * the slots is that order already, but for entries a few slots past their
+ * home (probe clusters) and the cluster that wraps round the table's end
+ * (entries before the first empty slot whose home is after them: they go
+ * last), so an insertion sort finishes it in about one pass, without the
+ * random reads of a sort by key (measured: 3x the old snapshot's time).
+ * Caller frees. */
 static cf_sort_kv *sorted_slots(const cf_kvtab *t)
 {
         cf_sort_kv *v = malloc((t->n ? t->n : 1) * sizeof(*v));
         if (!v) abort();
-        size_t n = 0;
-        for (size_t i = 0; i < t->cap && n < t->n; i++)
-                if (t->keys[i]) v[n++] = (cf_sort_kv){t->keys[i], i};
-        cf_sort_kv_by_key(v, n);
+        size_t n = 0, first_empty = t->cap;
+        for (size_t i = 0; i < t->cap; i++) {
+                if (!t->keys[i]) {
+                        if (first_empty == t->cap) first_empty = i;
+                        continue;
+                }
+                if (first_empty == t->cap && slot_of(t, t->keys[i]) > i) continue; /* wrapped */
+                v[n++] = (cf_sort_kv){fib(t->keys[i]), i};
+        }
+        for (size_t i = 0; i < first_empty && i < t->cap; i++)
+                if (slot_of(t, t->keys[i]) > i) v[n++] = (cf_sort_kv){fib(t->keys[i]), i};
+        cf_sort_kv_nearly(v, n);
         return v;
 }
 
@@ -316,7 +340,7 @@ void cf_kvtab_snapshot(cf_kvtab *t, cf_buf *out, cf_kv_put put)
         cf_st_put_i64(out, t->max_ms);
         cf_sort_kv *v = sorted_slots(t);
         for (size_t i = 0; i < t->n; i++) {
-                cf_st_put_u64(out, v[i].key);
+                cf_st_put_u64(out, t->keys[v[i].val]);
                 put(out, t->vals + v[i].val * t->vsize);
         }
         free(v);

@@ -35,6 +35,7 @@ typedef struct cf_kvtab {
         unsigned char *vals;
         uint32_t vsize;    /* bytes per value; the first 8 are int64_t last_ms */
         size_t cap, n;     /* slots (power of two), live entries */
+        unsigned shift;    /* 64 - log2(cap): a key's slot is the top bits of its Fibonacci hash */
         size_t max;        /* bound on entries */
         int64_t window_ms; /* idle entries older than max_ms - window_ms expire (0: never) */
         int64_t max_ms;    /* latest event time seen by cf_kvtab_put */

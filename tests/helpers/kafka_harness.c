@@ -165,6 +165,22 @@ void kh_finish(cf_service *s, cf_counters *k)
         cf_service_destroy(s);
 }
 
+uint64_t kh_metric_sum(cf_service *s, const char *name)
+{
+        cf_buf b = {0};
+        cf_service_metrics(s, &b);
+        cf_buf_putc(&b, '\0');
+        uint64_t sum = 0;
+        size_t nl = strlen(name);
+        for (const char *l = b.p; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                if (!strncmp(l, name, nl) && (l[nl] == '{' || l[nl] == ' ')) {
+                        const char *v = strchr(l, ' ');
+                        if (v) sum += strtoull(v + 1, NULL, 10);
+                }
+        cf_buf_free(&b);
+        return sum;
+}
+
 cf_service *kh_service(kh *h, const char *group_id, int workers)
 {
         char err[1024];

@@ -54,6 +54,8 @@ cf_service *kh_service(kh *h, const char *group_id, int workers);
 bool kh_wait_in(cf_service *s, uint64_t n, double timeout_s);
 /** The value of the metric line "name v" of s's /metrics (name with its labels), -1 if absent. */
 long long kh_metric(cf_service *s, const char *name);
+/** The sum of every series of metric name (any labels) in s's /metrics. */
+uint64_t kh_metric_sum(cf_service *s, const char *name);
 /** Wait until every one of workers has been assigned partitions: the group has formed. */
 bool kh_wait_assigned(cf_service *s, int workers, double timeout_s);
 /** Stop s and wait for it (aborts unless it exits 0), copy its counters into k (NULL:

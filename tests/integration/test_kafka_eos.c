@@ -65,23 +65,6 @@ static void eos_env(const char *instance)
         setenv("CUSTOMSFLOW_LOG_LEVEL", "warn", 1);
 }
 
-/* Sum of every series of metric name in the service's /metrics text. */
-static uint64_t metric_sum(cf_service *s, const char *name)
-{
-        cf_buf b = {0};
-        cf_service_metrics(s, &b);
-        cf_buf_putc(&b, '\0');
-        uint64_t sum = 0;
-        size_t nl = strlen(name);
-        for (const char *l = b.p; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-                if (!strncmp(l, name, nl) && (l[nl] == '{' || l[nl] == ' ')) {
-                        const char *v = strchr(l, ' ');
-                        if (v) sum += strtoull(v + 1, NULL, 10);
-                }
-        cf_buf_free(&b);
-        return sum;
-}
-
 /* The input position a flag names: "source":{"topic":..,"partition":P,"offset":O}. */
 static bool flag_source(const rd_kafka_message_t *m, int *p, int64_t *o)
 {
@@ -157,7 +140,7 @@ static void run(kh *h, const char *group, int workers, bool inject, run_result *
         cf_service *s = kh_service(h, group, workers);
         assert_true(kh_wait_assigned(s, workers, 60));
         for (int i = 0; i < N_FAULTS; i++) {
-                uint64_t before = metric_sum(s, "customsflow_commit_errors_total");
+                uint64_t before = kh_metric_sum(s, "customsflow_commit_errors_total");
                 if (inject && faults[i].api == API_PRODUCE)
                         rd_kafka_mock_broker_push_request_error_rtts(h->mc, 2, API_PRODUCE, 1,
                                                                      faults[i].err, 0);
@@ -167,10 +150,10 @@ static void run(kh *h, const char *group, int workers, bool inject, run_result *
                                     (size_t)(i + 1) * N / N_FAULTS);
                 if (!inject) continue;
                 double t0 = cf_mono_s();
-                while (metric_sum(s, "customsflow_commit_errors_total") == before &&
+                while (kh_metric_sum(s, "customsflow_commit_errors_total") == before &&
                        cf_mono_s() - t0 < 20)
                         usleep(50 * 1000);
-                uint64_t after = metric_sum(s, "customsflow_commit_errors_total");
+                uint64_t after = kh_metric_sum(s, "customsflow_commit_errors_total");
                 fprintf(stderr, "%s %s: aborted transactions %llu -> %llu\n", faults[i].what,
                         rd_kafka_err2name(faults[i].err), (unsigned long long)before,
                         (unsigned long long)after);
@@ -182,13 +165,13 @@ static void run(kh *h, const char *group, int workers, bool inject, run_result *
         assert_int_equal(kh_uncommitted(h, group), 0);
         /* counters are published about once a second */
         usleep(1200 * 1000);
-        r->in = metric_sum(s, "customsflow_records_in_total");
-        r->processed = metric_sum(s, "customsflow_records_processed_total");
-        r->duplicates = metric_sum(s, "customsflow_records_duplicates_total");
-        r->dead_lettered = metric_sum(s, "customsflow_records_dead_lettered_total");
-        r->flagged = metric_sum(s, "customsflow_records_flagged_total");
-        r->commit_errors = metric_sum(s, "customsflow_commit_errors_total");
-        r->invariant_ok = metric_sum(s, "customsflow_invariant_ok");
+        r->in = kh_metric_sum(s, "customsflow_records_in_total");
+        r->processed = kh_metric_sum(s, "customsflow_records_processed_total");
+        r->duplicates = kh_metric_sum(s, "customsflow_records_duplicates_total");
+        r->dead_lettered = kh_metric_sum(s, "customsflow_records_dead_lettered_total");
+        r->flagged = kh_metric_sum(s, "customsflow_records_flagged_total");
+        r->commit_errors = kh_metric_sum(s, "customsflow_commit_errors_total");
+        r->invariant_ok = kh_metric_sum(s, "customsflow_invariant_ok");
         bool failed = cf_service_failed(s);
         cf_service_stop(s);
         cf_service_wait(s);

@@ -1,0 +1,186 @@
+/*
+ * changelog_write.c - a partition's checkpoint in the changelog (issue 18:
+ * incremental changelog). A commit writes what changed since the previous
+ * checkpoint, as Kafka Streams' stores do, not the whole state:
+ *
+ *  - a delta (cf_chain_delta: the current value of every key changed, the
+ *    keys that left, the partition's scalars) keyed "d/<base>/<seq>/<i>" under
+ *    the partition's prefix, headers cf.base, cf.seq, cf.chunks, cf.offset
+ *    (the input offset it covers); one message, or chunks when larger than
+ *    state.chunk_bytes;
+ *  - a full snapshot (a base, "b/<base>/<i>", <base> the XXH3 of the sealed
+ *    snapshot) when there is none yet, after a restore or a failed write, or
+ *    when the deltas written on the current base exceed
+ *    state.full_snapshot_ratio times its size (restore reads base + deltas:
+ *    the ratio bounds that read to (1 + ratio) x the state).
+ *
+ * Tombstones (null values) for the previous base and its deltas are produced
+ * only once the offsets covering the new base were committed: were they
+ * deleted before, a crash in between would leave a base beyond the committed
+ * offset and nothing for the state at it. A restore hands over the keys of
+ * everything it read (stale forks of a crashed writer included) the same way.
+ * The choice on restore: changelog_pick.h.
+ *
+ * @locality: worker thread (commit path).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pipeline/kafka/service_int.h"
+
+#define COMPONENT "changelog"
+
+/* Produce blob as chunks keyed <prefix><tail>/<i> (headers: chunks, covered offset, base,
+ * sequence number) and wait for every ack; *chunks: how many. */
+static int write_item(cf_worker *w, int32_t p, const char *tail, const cf_buf *blob, int64_t covers,
+                      uint64_t base, uint64_t seq, uint64_t *chunks)
+{
+        const cf_service_cfg *sc = &w->svc->sc;
+        size_t chunk = (size_t)sc->chunk_bytes;
+        size_t n = blob->len ? (blob->len + chunk - 1) / chunk : 1;
+        char key[640], nbuf[32], obuf[32], bbuf[32], sbuf[32];
+        int kp = cf_changelog_prefix(w, p, key, sizeof key);
+        kp += snprintf(key + kp, sizeof key - (size_t)kp, "%s/", tail);
+        snprintf(nbuf, sizeof nbuf, "%zu", n);
+        snprintf(obuf, sizeof obuf, "%" PRId64, covers);
+        snprintf(bbuf, sizeof bbuf, "%" PRIu64, base);
+        snprintf(sbuf, sizeof sbuf, "%" PRIu64, seq);
+        int rc = 0;
+        for (size_t i = 0; i < n && !rc; i++) {
+                int kl = kp + snprintf(key + kp, sizeof key - (size_t)kp, "%zu", i);
+                size_t off = i * chunk, len = blob->len - off < chunk ? blob->len - off : chunk;
+                rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+                rd_kafka_header_add(h, "cf.chunks", -1, nbuf, -1);
+                rd_kafka_header_add(h, "cf.offset", -1, obuf, -1);
+                rd_kafka_header_add(h, "cf.base", -1, bbuf, -1);
+                if (seq) rd_kafka_header_add(h, "cf.seq", -1, sbuf, -1);
+                rc = cf_worker_produce(w, sc->topic_changelog, p, key, (size_t)kl, blob->p + off,
+                                       len, h);
+        }
+        if (!rc) rc = cf_worker_wait_acks(w);
+        if (!rc) {
+                cf_counter_inc(w->m.checkpoints);
+                cf_counter_add(w->m.checkpoint_bytes, blob->len);
+        }
+        *chunks = n;
+        return rc;
+}
+
+/* Does list (NUL-terminated key tails) hold tail t of n bytes? */
+static bool holds(const cf_buf *list, const char *t, size_t n)
+{
+        for (size_t off = 0; off < list->len;) {
+                size_t l = strlen(list->p + off);
+                if (l == n && !memcmp(list->p + off, t, n)) return true;
+                off += l + 1;
+        }
+        return false;
+}
+
+/* Tombstones for what no restore needs any more: the keys of stale, once the offsets
+ * covering the base written after them are committed. A failed one is harmless (a stale
+ * key is never picked: its chain covers less); they are not waited for. */
+static void tombstone_stale(cf_worker *w, int32_t p)
+{
+        cf_clog_part *c = &w->clog[p];
+        if (!c->stale.len || w->committed[p] < c->tomb_after) return;
+        char key[640];
+        int kp = cf_changelog_prefix(w, p, key, sizeof key);
+        size_t n = 0;
+        for (size_t off = 0; off < c->stale.len; n++) {
+                const char *t = c->stale.p + off;
+                size_t tl = strlen(t);
+                if (holds(&c->mine, t, tl)) { /* rewritten since (the same state: same id) */
+                        off += tl + 1;
+                        continue;
+                }
+                int kl = kp + snprintf(key + kp, sizeof key - (size_t)kp, "%s", t);
+                if (cf_worker_produce(w, w->svc->sc.topic_changelog, p, key, (size_t)kl, NULL, 0,
+                                      NULL))
+                        break;
+                off += tl + 1;
+        }
+        cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: %zu changelog keys tombstoned", p, n);
+        c->stale.len = 0;
+}
+
+/* The key tails of an item's chunks (NUL-terminated) into out. */
+static void add_keys(cf_buf *out, const char *tail, uint64_t chunks)
+{
+        char k[96];
+        for (uint64_t i = 0; i < chunks; i++)
+                cf_buf_put(out, k, (size_t)snprintf(k, sizeof k, "%s/%" PRIu64, tail, i) + 1);
+}
+
+/* Is the next checkpoint of p a full snapshot? */
+static bool full_due(cf_worker *w, int32_t p)
+{
+        const cf_clog_part *c = &w->clog[p];
+        double ratio = w->svc->sc.full_snapshot_ratio;
+        return !c->base || ratio <= 0 || !cf_chain_tracking(w->chain) ||
+               cf_chain_lineage_of(w->chain, p)->base != c->base ||
+               (double)c->delta_bytes > ratio * (double)c->base_bytes;
+}
+
+int cf_changelog_write(cf_worker *w, int32_t p)
+{
+        cf_clog_part *c = &w->clog[p];
+        tombstone_stale(w, p);
+        bool full = full_due(w, p);
+        int64_t covers = w->next_offset[p];
+        cf_buf blob = {0};
+        char tail[64];
+        uint64_t chunks = 0;
+        int rc;
+        if (full) {
+                rc = cf_chain_snapshot(w->chain, p, &blob);
+                uint64_t id = cf_chain_lineage_of(w->chain, p)->base;
+                snprintf(tail, sizeof tail, "b/%016" PRIx64, id);
+                if (!rc) rc = write_item(w, p, tail, &blob, covers, id, 0, &chunks);
+                if (!rc) {
+                        /* the previous base and its deltas: tombstoned once this one's
+                         * offsets are committed */
+                        cf_buf_put(&c->stale, c->mine.p, c->mine.len);
+                        c->mine.len = 0;
+                        c->tomb_after = covers;
+                        c->base = id;
+                        c->base_bytes = blob.len;
+                        c->delta_bytes = 0;
+                }
+        } else {
+                rc = cf_chain_delta(w->chain, p, &blob);
+                uint64_t seq = cf_chain_lineage_of(w->chain, p)->seq;
+                snprintf(tail, sizeof tail, "d/%016" PRIx64 "/%" PRIu64, c->base, seq);
+                if (!rc) rc = write_item(w, p, tail, &blob, covers, c->base, seq, &chunks);
+                if (!rc) c->delta_bytes += blob.len;
+        }
+        if (rc) {
+                /* the stages' changes went into what was not written: the next
+                 * checkpoint is a full snapshot */
+                c->base = 0;
+        } else {
+                add_keys(&c->mine, tail, chunks);
+                cf_txn_snapshot_written(w, p, &blob, full); /* exactly_once: kept for a rewind */
+        }
+        cf_buf_free(&blob);
+        return rc;
+}
+
+void cf_changelog_restored(cf_worker *w, int32_t p, const cf_buf *stale)
+{
+        cf_clog_part *c = &w->clog[p];
+        c->base = 0; /* the first checkpoint after a restore is a full snapshot */
+        c->mine.len = 0;
+        c->stale.len = 0;
+        if (stale) cf_buf_put(&c->stale, stale->p, stale->len);
+        c->tomb_after = INT64_MAX; /* set by that snapshot */
+}
+
+void cf_changelog_parts_free(cf_worker *w)
+{
+        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
+                cf_buf_free(&w->clog[p].mine);
+                cf_buf_free(&w->clog[p].stale);
+        }
+}

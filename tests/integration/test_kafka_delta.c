@@ -1,0 +1,145 @@
+/*
+ * test_kafka_delta.c - the incremental changelog on the mock cluster (issue
+ * 18): commits write deltas of what changed, a restart restores the full
+ * snapshot plus the deltas written on it.
+ *
+ *  1. instance A processes the stream in three waves (a commit after each):
+ *     a full snapshot, then deltas;
+ *  2. instance B starts (restores A's snapshot + deltas) and gets the second
+ *     and third waves again: every one is a duplicate (state the deltas
+ *     alone carried); then 8 small waves: B's first checkpoint is a full
+ *     snapshot (after a restore), the following ones deltas, each a small
+ *     part of it (customsflow_checkpoint_bytes_total per checkpoint);
+ *  3. instance C gets B's small waves again: all duplicates (B's snapshot +
+ *     its 8 deltas);
+ *  4. exactly_once: a transaction aborted (EndTxn refused) after deltas were
+ *     committed rewinds to the snapshot plus those deltas: re-deliveries of
+ *     what only the deltas hold are all duplicates.
+ * One partition, no bad records or duplicates in the stream, so the counts
+ * are exact.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "helpers/kafka_harness.h"
+
+#define SEED  33
+#define TOTAL 3800
+#define GROUP "delta"
+
+/* Produce the stream's messages [from, to) and wait until s counted *in + (to - from) in and a
+ * commit (every 200 ms) covered them. */
+static void wave(kh *h, cf_service *s, size_t from, size_t to, uint64_t *in, bool again)
+{
+        if (again)
+                kh_reproduce(h, SEED, TOTAL, 0, 0, from, to);
+        else
+                kh_produce_gen_part(h, SEED, TOTAL, 0, 0, from, to);
+        *in += to - from;
+        assert_true(kh_wait_in(s, *in, 90));
+        usleep(800 * 1000);
+}
+
+static void test_deltas_restore(void **state)
+{
+        (void)state;
+        setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "200ms", 1);
+        kh h;
+        kh_start(&h, 1, 1);
+
+        cf_service *a = kh_service(&h, GROUP, 1);
+        uint64_t in = 0;
+        for (size_t k = 0; k < 3; k++)
+                wave(&h, a, k * 1000, (k + 1) * 1000, &in, false);
+        long long a_ck = kh_metric(a, "customsflow_checkpoints_total");
+        print_message("A: %lld checkpoints, %lld bytes\n", a_ck,
+                      kh_metric(a, "customsflow_checkpoint_bytes_total"));
+        assert_true(a_ck >= 3);
+        kh_finish(a, NULL);
+
+        cf_service *b = kh_service(&h, GROUP, 1);
+        in = 0;
+        wave(&h, b, 1000, 3000, &in, true); /* A's second and third waves again */
+        long long full = kh_metric(b, "customsflow_checkpoint_bytes_total");
+        long long ck0 = kh_metric(b, "customsflow_checkpoints_total");
+        assert_true(ck0 >= 1);
+        for (size_t k = 0; k < 8; k++)
+                wave(&h, b, 3000 + k * 100, 3100 + k * 100, &in, false);
+        long long bytes = kh_metric(b, "customsflow_checkpoint_bytes_total") - full;
+        long long ck = kh_metric(b, "customsflow_checkpoints_total") - ck0;
+        print_message("B: first checkpoint(s) %lld bytes (a full snapshot after the restore), "
+                      "then %lld checkpoints of 100 records: %lld bytes each\n",
+                      full, ck, ck ? bytes / ck : 0);
+        assert_true(ck >= 8);
+        /* a delta of 100 records is a small part of the state (the rest of it: the
+         * aggregate stage's open windows, written in full) */
+        assert_true(bytes / ck * 5 < full);
+        cf_counters k;
+        kh_finish(b, &k);
+        assert_int_equal(k.duplicates, 2000); /* A's deltas were restored */
+        assert_int_equal(k.processed, 800);
+
+        cf_service *c = kh_service(&h, GROUP, 1);
+        in = 0;
+        wave(&h, c, 3000, 3800, &in, true);
+        kh_finish(c, &k);
+        assert_int_equal(k.in, 800);
+        assert_int_equal(k.duplicates, 800); /* B's snapshot + its deltas */
+        unsetenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL");
+        kh_stop(&h);
+}
+
+/* exactly_once: an aborted transaction rewinds to the committed state, which is the full
+ * snapshot plus the deltas committed since: records those deltas alone hold are still
+ * duplicates after the rewind. */
+static void test_eos_rewind_keeps_deltas(void **state)
+{
+        (void)state;
+        setenv("CUSTOMSFLOW_PROCESSING_GUARANTEE", "exactly_once", 1);
+        setenv("CUSTOMSFLOW_PIPELINE_INSTANCE_ID", "delta-eos", 1);
+        setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "200ms", 1);
+        kh h;
+        kh_start(&h, 1, 1);
+        cf_service *s = kh_service(&h, "delta-eos", 1);
+        uint64_t in = 0;
+        wave(&h, s, 0, 1000, &in, false);    /* the full snapshot */
+        wave(&h, s, 1000, 1600, &in, false); /* deltas */
+        wave(&h, s, 1600, 2200, &in, false);
+        uint64_t before = kh_metric_sum(s, "customsflow_commit_errors_total");
+        rd_kafka_mock_push_request_errors(h.mc, 26 /* EndTxn */, 1,
+                                          RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID);
+        kh_produce_gen_part(&h, SEED, TOTAL, 0, 0, 2200, 2300);
+        for (int i = 0; i < 200 && kh_metric_sum(s, "customsflow_commit_errors_total") == before;
+             i++)
+                usleep(100 * 1000);
+        assert_true(kh_metric_sum(s, "customsflow_commit_errors_total") > before); /* aborted */
+        kh_reproduce(&h, SEED, TOTAL, 0, 0, 1000, 2200); /* what only the deltas hold */
+        for (int i = 0; i < 600 && kh_uncommitted(&h, "delta-eos"); i++)
+                usleep(100 * 1000);
+        assert_int_equal(kh_uncommitted(&h, "delta-eos"), 0);
+        cf_counters k;
+        kh_finish(s, &k);
+        print_message("exactly_once: %llu duplicates of the 1,200 re-delivered after an abort\n",
+                      (unsigned long long)k.duplicates);
+        assert_int_equal(k.duplicates, 1200);
+        unsetenv("CUSTOMSFLOW_PROCESSING_GUARANTEE");
+        unsetenv("CUSTOMSFLOW_PIPELINE_INSTANCE_ID");
+        unsetenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL");
+        kh_stop(&h);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_deltas_restore),
+            cmocka_unit_test(test_eos_rewind_keeps_deltas),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
