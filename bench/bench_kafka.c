@@ -36,6 +36,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "bench/bench_kafka_util.h"
 #include "bench/bench_util.h"
 #include "bench/gen/gen.h"
 #include "pipeline/core/clock.h"
@@ -154,34 +155,10 @@ static void produce(const char *topic, uint64_t seed, uint64_t count, double rat
         if (bad >= 0) go.bad_rate = bad;
         cf_gen *g = cf_gen_new(&go, err, sizeof err);
         if (!g) DIE("%s", err);
-        cf_buf line = {0}, key = {0};
-        double t0 = cf_mono_s();
-        for (uint64_t i = 0;; i++) {
-                line.len = key.len = 0;
-                if (cf_gen_next(g, &line, &key, NULL)) break;
-                if (rate > 0) {
-                        double due = t0 + (double)i / rate;
-                        while (cf_mono_s() < due) {
-                                rd_kafka_poll(p, 0);
-                                usleep(100);
-                        }
-                }
-                /* the produce timestamp is the message's CreateTime, and comes
-                 * back with the delivery report (partition, offset) */
-                int64_t ts = cf_now_ms();
-                while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key.p, key.len),
-                                         RD_KAFKA_V_VALUE(line.p, line.len),
-                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                         RD_KAFKA_V_TIMESTAMP(ts),
-                                         RD_KAFKA_V_OPAQUE((void *)(intptr_t)ts),
-                                         RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                        rd_kafka_poll(p, 10);
-                if (i % 64 == 0) rd_kafka_poll(p, 0);
-        }
-        if (rd_kafka_flush(p, 60000)) DIE("flush timed out");
+        /* the produce timestamp is the message's CreateTime, and comes back
+         * with the delivery report (partition, offset) */
+        if (cf_bench_gen_produce(p, topic, g, rate, 0)) DIE("flush timed out");
         if (ctx->failed) DIE("%" PRIu64 " records not delivered", ctx->failed);
-        cf_buf_free(&line);
-        cf_buf_free(&key);
         cf_gen_free(g);
         rd_kafka_destroy(p);
 }
@@ -191,29 +168,14 @@ static void produce(const char *topic, uint64_t seed, uint64_t count, double rat
 static void check_kept(const char *topic, int partitions, uint64_t expect, double *bytes)
 {
         char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, NULL, 0);
-        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-        if (!rk) DIE("%s", err);
-        uint64_t total = 0;
-        int64_t maxp = 0;
-        for (int p = 0; p < partitions; p++) {
-                int64_t lo, hi;
-                if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000))
-                        DIE("watermarks %s/%d", topic, p);
-                if (lo != 0)
-                        DIE("%s [%d] starts at %" PRId64 ": the mock cluster truncated it; use "
-                            "more --partitions",
-                            topic, p, lo);
-                total += (uint64_t)hi;
-                if (hi > maxp) maxp = hi;
-        }
-        if (total != expect) DIE("%s holds %" PRIu64 " of %" PRIu64, topic, total, expect);
+        int64_t maxp;
+        if (cf_bench_kept(bootstrap, topic, partitions, expect, &maxp, err, sizeof err))
+                DIE("%s", err);
+        uint64_t total = expect;
         fprintf(stderr,
                 "preloaded %" PRIu64 " records in %d partitions (largest %" PRId64
                 "), %.0f bytes/record; watermarks checked: nothing truncated\n",
                 total, partitions, maxp, *bytes / (double)total);
-        rd_kafka_destroy(rk);
 }
 
 /* ---- kcat ---- */

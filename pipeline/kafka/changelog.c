@@ -256,7 +256,7 @@ static int read_best(cf_worker *w, int32_t p, const char *prefix, int64_t bound,
         if (b) {
                 *found = true;
                 best->len = 0;
-                cf_buf_put(best, b->data.p, b->data.len);
+                if (b->data.len) cf_buf_put(best, b->data.p, b->data.len);
         }
         cf_changelog_read_free(w, r);
         return rc < 0 ? -1 : 0;

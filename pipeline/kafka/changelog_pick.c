@@ -122,7 +122,7 @@ void cf_clog_pick_add(cf_clog_pick *k, const char *tail, size_t tail_len, const 
                 it->chunks = h->chunks, it->next = 0, it->covers = covers, it->order = 0;
         }
         if (!it || idx != it->next || h->chunks != it->chunks || covers != it->covers) return;
-        cf_buf_put(&it->data, data, len);
+        if (len) cf_buf_put(&it->data, data, len);
         if (++it->next != it->chunks) return;
         it->order = ++k->completed;
         if (kind != CF_CLOG_DELTA && it->covers > k->bound) {

@@ -141,7 +141,7 @@ int cf_changelog_write(cf_worker *w, int32_t p)
                 if (!rc) {
                         /* the previous base and its deltas: tombstoned once this one's
                          * offsets are committed */
-                        cf_buf_put(&c->stale, c->mine.p, c->mine.len);
+                        if (c->mine.len) cf_buf_put(&c->stale, c->mine.p, c->mine.len);
                         c->mine.len = 0;
                         c->tomb_after = covers;
                         c->base = id;
@@ -173,7 +173,7 @@ void cf_changelog_restored(cf_worker *w, int32_t p, const cf_buf *stale)
         c->base = 0; /* the first checkpoint after a restore is a full snapshot */
         c->mine.len = 0;
         c->stale.len = 0;
-        if (stale) cf_buf_put(&c->stale, stale->p, stale->len);
+        if (stale && stale->len) cf_buf_put(&c->stale, stale->p, stale->len);
         c->tomb_after = INT64_MAX; /* set by that snapshot */
 }
 

@@ -1,0 +1,312 @@
+/*
+ * bench_state.c - the service with a large partition state (issue 18), on
+ * librdkafka's mock cluster in this process, per run:
+ *
+ *  1. state + maximum rate: N distinct declarations (default 1M, generator
+ *     dup-rate 0, all in one event-time day so dedup's window keeps every key)
+ *     are preloaded; a service (fresh group) processes them: N keys of
+ *     dedup state. Records/s from the first record to the N-th is the
+ *     maximum rate.
+ *  2. latency at half the maximum rate: new declarations are produced at
+ *     rate/2 for --seconds while the same service runs; p50/p99 of
+ *     consume -> every output acknowledged (customsflow_batch_seconds, the
+ *     service's histogram: interpolated inside its buckets) and the changelog
+ *     bytes per commit (customsflow_checkpoint_bytes_total / commits_total,
+ *     deltas over the phase).
+ *  3. restore: the service stops (final checkpoint) and a new one joins the
+ *     same group: time from its first assignment to every partition resumed
+ *     with its state (customsflow_partitions_restoring back to 0), and the
+ *     changelog bytes/records it read.
+ *
+ * usage: bench_state [--count N] [--partitions P] [--runs R] [--seconds S] [--workers W]
+ *                    [--config FILE]
+ * Env CUSTOMSFLOW_* overrides apply to the service as in `customsflow run`.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "bench/bench_kafka_util.h"
+#include "bench/bench_util.h"
+#include "bench/gen/gen.h"
+#include "pipeline/core/clock.h"
+#include "pipeline/core/config.h"
+#include "pipeline/kafka/service.h"
+
+#define DIE(...)                                                                                   \
+        do {                                                                                       \
+                fprintf(stderr, "bench_state: " __VA_ARGS__);                                      \
+                fprintf(stderr, "\n");                                                             \
+                exit(1);                                                                           \
+        } while (0)
+
+static const char *bootstrap;
+
+/* Produce count generated declarations (seed) to the input, at rate records/s (0: at once),
+ * round robin over spread partitions. */
+static void produce(uint64_t seed, uint64_t count, double rate, int32_t spread)
+{
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, NULL, 0);
+        rd_kafka_conf_set(c, "linger.ms", rate > 0 ? "5" : "50", NULL, 0);
+        rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+        if (!p) DIE("%s", err);
+        cf_gen_opts go;
+        cf_gen_opts_default(&go);
+        go.seed = seed;
+        go.count = count;
+        go.dup_rate = 0;
+        go.bad_rate = 0;
+        go.per_day = 10e6; /* every key inside dedup's window */
+        cf_gen *g = cf_gen_new(&go, err, sizeof err);
+        if (!g) DIE("%s", err);
+        /* round robin: keyed by exporter (or unkeyed, sticky), the largest partitions passed
+         * the mock cluster's 5 MB per partition (it drops the oldest records) at 1M */
+        if (cf_bench_gen_produce(p, "customs.declarations", g, rate, spread))
+                DIE("flush timed out");
+        cf_gen_free(g);
+        rd_kafka_destroy(p);
+}
+
+/* Sum of the samples of series prefix ("name" or "name{labels") in the service's /metrics. */
+static double metric(cf_service *s, const char *prefix)
+{
+        cf_buf b = {0};
+        cf_service_metrics(s, &b);
+        cf_buf_put(&b, "", 1);
+        double sum = 0;
+        size_t n = strlen(prefix);
+        bool in_labels = strchr(prefix, '{') != NULL;
+        for (const char *l = b.p; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+                if (strncmp(l, prefix, n) || (!in_labels && l[n] != ' ' && l[n] != '{')) continue;
+                const char *v = strchr(l, ' ');
+                if (v) sum += strtod(v + 1, NULL);
+        }
+        cf_buf_free(&b);
+        return sum;
+}
+
+#define N_LE 12
+static const char *const le[N_LE] = {"0.001", "0.002", "0.005", "0.01", "0.025", "0.05",
+                                     "0.1",   "0.25",  "0.5",   "1",    "2.5",   "5"};
+
+/* Cumulative bucket counts of customsflow_batch_seconds (the last: +Inf). */
+static void buckets(cf_service *s, double *out)
+{
+        char series[96];
+        for (int i = 0; i < N_LE; i++) {
+                snprintf(series, sizeof series, "customsflow_batch_seconds_bucket{le=\"%s\"",
+                         le[i]);
+                out[i] = metric(s, series);
+        }
+        out[N_LE] = metric(s, "customsflow_batch_seconds_count");
+}
+
+/* Quantile q (ms) of the observations between two bucket snapshots, linear inside a bucket. */
+static double quantile(const double *a, const double *b, double q)
+{
+        double total = b[N_LE] - a[N_LE], want = q * total, lo = 0, below = 0;
+        if (total <= 0) return -1;
+        for (int i = 0; i < N_LE; i++) {
+                double hi = strtod(le[i], NULL), in = b[i] - a[i];
+                if (in >= want) return 1000 * (lo + (hi - lo) * (want - below) / (in - below));
+                below = in;
+                lo = hi;
+        }
+        return 1000 * strtod(le[N_LE - 1], NULL); /* above the last bound: at least it */
+}
+
+static cf_service *service(cf_config *cfg, const char *group)
+{
+        char err[1024];
+        setenv("CUSTOMSFLOW_PIPELINE_GROUP_ID", group, 1);
+        cf_service *s = cf_service_new(cfg, bootstrap, err, sizeof err);
+        if (!s) DIE("%s", err);
+        if (cf_service_start(s, err, sizeof err)) DIE("%s", err);
+        return s;
+}
+
+static void wait_in(cf_service *s, uint64_t n, double timeout_s)
+{
+        uint64_t in = 0;
+        int64_t first;
+        double t0 = cf_mono_s();
+        while (cf_service_progress(s, &in, &first), in < n) {
+                if (cf_service_failed(s) || cf_mono_s() - t0 > timeout_s)
+                        DIE("%" PRIu64 " of %" PRIu64 " records processed", in, n);
+                usleep(1000);
+        }
+}
+
+typedef struct figs {
+        double max_rate, keys, p50, p99, bytes_per_commit, restore_s, restore_mb;
+} figs;
+
+/* A fresh mock cluster (one broker) with the service's topics. */
+static rd_kafka_mock_cluster_t *cluster(rd_kafka_t **mrk, int partitions)
+{
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "log_level", "2", NULL, 0);
+        *mrk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+        if (!*mrk) DIE("%s", err);
+        rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(*mrk, 1);
+        if (!mc) DIE("no mock cluster");
+        const char *outs[] = {"customs.flags", "customs.stats", "customs.dlq",
+                              "customsflow.baselines", "customsflow.certificates"};
+        for (int i = 0; i < 5; i++)
+                if (rd_kafka_mock_topic_create(mc, outs[i], 4, 1)) DIE("topic %s", outs[i]);
+        if (rd_kafka_mock_topic_create(mc, "customs.declarations", partitions, 1) ||
+            rd_kafka_mock_topic_create(mc, "customsflow.changelog", partitions, 1))
+                DIE("topics");
+        bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
+        return mc;
+}
+
+static figs run(cf_config *cfg, uint64_t count, int partitions, double seconds, int r)
+{
+        figs f = {0};
+        rd_kafka_t *mrk;
+        rd_kafka_mock_cluster_t *mc = cluster(&mrk, partitions);
+        const char *group = "bench-state";
+        /* 1. state and maximum rate */
+        double t0 = cf_mono_s();
+        produce(1000 + (uint64_t)r, count, 0, partitions);
+        char err[512];
+        int64_t largest;
+        if (cf_bench_kept(bootstrap, "customs.declarations", partitions, count, &largest, err,
+                          sizeof err))
+                DIE("%s", err);
+        fprintf(stderr, "run %d: preloaded %" PRIu64 " records in %.1f s\n", r + 1, count,
+                cf_mono_s() - t0);
+        cf_service *s = service(cfg, group);
+        uint64_t in = 0;
+        int64_t first = 0;
+        while (cf_service_progress(s, &in, &first), !first)
+                usleep(1000);
+        double t_first = cf_mono_s();
+        wait_in(s, count, 600);
+        f.max_rate = (double)count / (cf_mono_s() - t_first);
+        usleep(1500 * 1000); /* stage gauges refresh about once a second */
+        f.keys = metric(s, "customsflow_dedup_entries");
+        /* 2. half the maximum rate */
+        double b0[N_LE + 1], b1[N_LE + 1];
+        buckets(s, b0);
+        double c0 = metric(s, "customsflow_commits_total");
+        double k0 = metric(s, "customsflow_checkpoint_bytes_total");
+        uint64_t more = (uint64_t)(f.max_rate / 2 * seconds);
+        produce(2000 + (uint64_t)r, more, f.max_rate / 2, partitions);
+        wait_in(s, count + more, 120);
+        buckets(s, b1);
+        double c1 = metric(s, "customsflow_commits_total");
+        double k1 = metric(s, "customsflow_checkpoint_bytes_total");
+        f.p50 = quantile(b0, b1, 0.50);
+        f.p99 = quantile(b0, b1, 0.99);
+        f.bytes_per_commit = c1 > c0 ? (k1 - k0) / (c1 - c0) : -1;
+        printf("run %d: %.0f keys (dedup entries); max rate %.0f records/s; at %.0f/s for %.0f s: "
+               "consume->acked p50 %.1f ms p99 %.1f ms (%.0f batches); %.0f commits, %.0f "
+               "changelog bytes per commit\n",
+               r + 1, f.keys, f.max_rate, f.max_rate / 2, seconds, f.p50, f.p99,
+               b1[N_LE] - b0[N_LE], c1 - c0, f.bytes_per_commit);
+        cf_service_stop(s);
+        if (cf_service_wait(s)) DIE("service stopped with an error");
+        cf_service_destroy(s);
+        /* 3. restore in a new instance of the group */
+        t0 = cf_mono_s();
+        s = service(cfg, group);
+        double t_assigned = 0;
+        for (;;) {
+                if (!t_assigned && cf_service_assigned_workers(s) > 0) t_assigned = cf_mono_s();
+                if (t_assigned && metric(s, "customsflow_partitions_restoring") == 0 &&
+                    metric(s, "customsflow_restores_total") > 0)
+                        break;
+                if (cf_mono_s() - t0 > 600 || cf_service_failed(s)) DIE("restore not done");
+                usleep(5000);
+        }
+        f.restore_s = cf_mono_s() - t_assigned;
+        f.restore_mb = metric(s, "customsflow_restore_bytes_total") / 1e6;
+        printf("run %d: restore: %.3f s from assignment to every partition resumed (%.1f MB, "
+               "%.0f changelog records read; %.1f s from start)\n",
+               r + 1, f.restore_s, f.restore_mb, metric(s, "customsflow_restore_records_total"),
+               cf_mono_s() - t0);
+        fflush(stdout);
+        cf_service_stop(s);
+        if (cf_service_wait(s)) DIE("service stopped with an error");
+        cf_service_destroy(s);
+        rd_kafka_mock_cluster_destroy(mc);
+        rd_kafka_destroy(mrk);
+        return f;
+}
+
+static double median(double *v, int n)
+{
+        cf_bench_sort(v, n);
+        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int main(int argc, char **argv)
+{
+        uint64_t count = 1000000;
+        int partitions = 256, runs = 3;
+        double seconds = 20;
+        const char *config = CF_DATADIR "/customsflow.yaml", *workers = "1";
+        static const struct option lo[] = {
+            {"count", required_argument, 0, 'n'},   {"partitions", required_argument, 0, 'p'},
+            {"runs", required_argument, 0, 'r'},    {"seconds", required_argument, 0, 's'},
+            {"workers", required_argument, 0, 'w'}, {"config", required_argument, 0, 'c'},
+            {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+        for (int ch; (ch = getopt_long(argc, argv, "h", lo, NULL)) != -1;) {
+                if (ch == 'n')
+                        count = strtoull(optarg, NULL, 10);
+                else if (ch == 'p')
+                        partitions = atoi(optarg);
+                else if (ch == 'r')
+                        runs = atoi(optarg);
+                else if (ch == 's')
+                        seconds = atof(optarg);
+                else if (ch == 'w')
+                        workers = optarg;
+                else if (ch == 'c')
+                        config = optarg;
+                else {
+                        fprintf(ch == 'h' ? stdout : stderr,
+                                "usage: bench_state [--count N] [--partitions P] [--runs R] "
+                                "[--seconds S] [--workers W] [--config FILE]\n");
+                        return ch == 'h' ? 0 : 2;
+                }
+        }
+        if (runs < 1 || runs > 15 || partitions < 1 || partitions > 1024 || !count || seconds <= 0)
+                DIE("bad --runs, --partitions, --count or --seconds");
+        setenv("CUSTOMSFLOW_METRICS_ENABLED", "false", 0);
+        setenv("CUSTOMSFLOW_LOG_LEVEL", "warn", 0);
+        setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 0);
+        setenv("CUSTOMSFLOW_WORKERS", workers, 1);
+        char err[1024];
+        cf_config cfg;
+        if (cf_config_load(&cfg, config, err, sizeof err)) DIE("%s", err);
+        printf("bench_state: a mock cluster per run (1 broker, in this process), %" PRIu64
+               " keys, %d partitions, workers %s, config %s\n",
+               count, partitions, workers, config);
+        double v[7][16];
+        for (int r = 0; r < runs; r++) {
+                figs f = run(&cfg, count, partitions, seconds, r);
+                double x[7] = {f.max_rate,         f.keys,      f.p50,       f.p99,
+                               f.bytes_per_commit, f.restore_s, f.restore_mb};
+                for (int i = 0; i < 7; i++)
+                        v[i][r] = x[i];
+        }
+        printf("median of %d: max rate %.0f records/s; keys %.0f; at half rate p50 %.1f ms p99 "
+               "%.1f ms; %.0f changelog bytes per commit; restore %.3f s (%.1f MB)\n",
+               runs, median(v[0], runs), median(v[1], runs), median(v[2], runs), median(v[3], runs),
+               median(v[4], runs), median(v[5], runs), median(v[6], runs));
+        cf_config_free(&cfg);
+        return 0;
+}
