@@ -281,18 +281,33 @@ int kh_committed(kh *h, const char *group_id, int64_t *out)
         return rc;
 }
 
-int64_t kh_uncommitted(kh *h, const char *group_id)
+/* One reading of the gap; -1 when a request failed (the watermark query's
+ * failure used to leave `hi` uninitialised: a spurious non-zero gap). */
+static int64_t uncommitted_once(kh *h, const char *group_id)
 {
         rd_kafka_t *rk = group_reader(h, group_id);
         int64_t *c = calloc((size_t)h->partitions, sizeof *c);
         int64_t gap = committed_of(rk, h, c) ? -1 : 0;
         for (int p = 0; p < h->partitions && gap >= 0; p++) {
-                int64_t lo, hi;
-                rd_kafka_query_watermark_offsets(rk, topics[0], p, &lo, &hi, 10000);
+                int64_t lo = 0, hi = 0;
+                if (rd_kafka_query_watermark_offsets(rk, topics[0], p, &lo, &hi, 10000)) {
+                        gap = -1;
+                        break;
+                }
                 gap += hi - (c[p] < 0 ? 0 : c[p]);
         }
         free(c);
         rd_kafka_destroy(rk);
+        return gap;
+}
+
+int64_t kh_uncommitted(kh *h, const char *group_id)
+{
+        /* a request can fail transiently right after injected faults or a
+         * broker restart: retry before reporting -1 */
+        int64_t gap = -1;
+        for (int i = 0; i < 5 && (gap = uncommitted_once(h, group_id)) < 0; i++)
+                usleep(200 * 1000);
         return gap;
 }
 
