@@ -3,8 +3,10 @@
  * topic (Kafka Streams' model), and writing the global state's. A partition's
  * checkpoints are written by changelog_write.c: full snapshots (bases) and
  * deltas on them, in changelog partition p under keys "<group>/<input
- * topic>/<p>/..."; a restore reads the partition to its end and takes the
- * base and deltas that cover the most input (changelog_pick.h) -- never by an
+ * topic>/<p>/..."; a restore reads the partition to its end offset (looked
+ * up with every other partition due, cf_changelog_lookup; many partitions are
+ * read at once by one consumer) and takes the base and deltas that cover the
+ * most input (changelog_pick.h) -- never by an
  * id or a clock: an id is whatever a writer put in a header (issue 17:
  * cf.snapshot=2^64-1 won every restore). What a chain covers is bounded by
  * what the group committed for the partition (or, without a commit, the
@@ -101,14 +103,16 @@ static bool header_num(const rd_kafka_message_t *m, const char *name, uint64_t m
         return true;
 }
 
-/* A consumer outside the group for reading changelog partitions. Partitions
- * are read one after another up to a known high watermark: a long fetch wait
- * only holds the next partition's first fetch behind the previous one's empty
- * fetch (measured: fetch.wait.max.ms, 500 ms, per partition on assignment). */
+/* A consumer outside the group for reading changelog partitions, many at once
+ * (restore.c reads every due partition together): one fetch serves them all,
+ * and each read ends at the end offset looked up before it started (or at the
+ * partition EOF event reporting it), never on a timeout. A short fetch wait:
+ * a partition with nothing left must not hold the fetch of the others. */
 static rd_kafka_t *restore_consumer(cf_worker *w)
 {
         if (w->restore_rk) return w->restore_rk;
-        static const char *const extra[] = {"fetch.wait.max.ms", "10", NULL};
+        static const char *const extra[] = {"fetch.wait.max.ms", "10", "enable.partition.eof",
+                                            "true", NULL};
         char err[512];
         w->restore_rk =
             cf_worker_reader_new(w, "customsflow-restore-unused", extra, err, sizeof err);
@@ -116,7 +120,7 @@ static rd_kafka_t *restore_consumer(cf_worker *w)
         return w->restore_rk;
 }
 
-/* A read of one changelog partition up to its high watermark, in steps. */
+/* A read of one changelog partition up to its end offset, fed by the reads' common steps. */
 struct cf_changelog_read {
         int32_t p;
         char prefix[512];
@@ -124,22 +128,99 @@ struct cf_changelog_read {
         cf_clog_pick k;    /* what was read: bases, deltas (changelog_pick.c) */
         cf_buf keys;       /* their key tails, for the writer's tombstones */
         const cf_buf **dp; /* the picked deltas' bytes, in order */
-        int64_t lo, hi, last, t0, idle_since;
+        int64_t end, last, t0, idle_since;
         uint64_t records, bytes;
+        bool assigned; /* the partition is in the restore consumer's assignment */
+        int state;     /* 0 reading, 1 done, -1 failed (err) */
+        char err[256];
 };
 
 /* No message for this long: the read fails (leader gone, broker down). */
 #define READ_STALL_MS 30000
 
-/* Start reading changelog partition p for the complete snapshot under prefix
- * that covers the most input up to bound. NULL + errstr on failure. */
-static cf_changelog_read *read_new(cf_worker *w, int32_t p, const char *prefix, int64_t bound,
-                                   char *errstr, size_t errstr_size)
+/* The end offsets (ListOffsets "latest", one request per leader) of the partitions in l, into
+ * their offset fields, each with its error; -1 when the request failed as a whole. */
+static int list_ends(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, char *errstr,
+                     size_t errstr_size)
+{
+        for (int i = 0; i < l->cnt; i++)
+                l->elems[i].offset = RD_KAFKA_OFFSET_END; /* a timestamp: the latest */
+        rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, l, CF_CHANGELOG_WAIT_MS);
+        if (!e) return 0;
+        snprintf(errstr, errstr_size, "end offsets: %s", rd_kafka_err2str(e));
+        return -1;
+}
+
+void cf_changelog_lookup(cf_worker *w, const int32_t *parts, size_t n, int64_t *bound, int64_t *end,
+                         char (*why)[CF_CLOG_WHY])
 {
         const cf_service_cfg *sc = &w->svc->sc;
+        for (size_t i = 0; i < n; i++)
+                bound[i] = end[i] = -1, why[i][0] = '\0';
+        if (!n) return;
+        rd_kafka_t *rk = restore_consumer(w);
+        if (!rk) {
+                for (size_t i = 0; i < n; i++)
+                        snprintf(why[i], CF_CLOG_WHY, "the restore consumer could not be created");
+                return;
+        }
+        cf_counter_inc(w->m.restore_lookups);
+        /* the most input a snapshot can cover: the group's committed offset (one request for
+         * them all, on the group's consumer), or without one the input's end */
+        rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_new((int)n);
+        for (size_t i = 0; i < n; i++)
+                rd_kafka_topic_partition_list_add(c, sc->topic_in, parts[i]);
+        if (!rd_kafka_committed(w->consumer, c, CF_CHANGELOG_WAIT_MS))
+                for (size_t i = 0; i < n; i++)
+                        if (!c->elems[i].err && c->elems[i].offset >= 0)
+                                bound[i] = c->elems[i].offset;
+        rd_kafka_topic_partition_list_destroy(c);
+        /* then every changelog partition's end and the missing bounds' ends, in one request of
+         * the restore consumer (not the group's: its fetches wait up to fetch.wait.max.ms) */
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(2 * n));
+        for (size_t i = 0; i < n; i++) {
+                rd_kafka_topic_partition_list_add(l, sc->topic_changelog, parts[i]);
+                if (bound[i] < 0) rd_kafka_topic_partition_list_add(l, sc->topic_in, parts[i]);
+        }
+        char err[256];
+        int rc = list_ends(rk, l, err, sizeof err);
+        for (size_t i = 0, j = 0; i < n; i++) {
+                const rd_kafka_topic_partition_t *ce = &l->elems[j++];
+                const rd_kafka_topic_partition_t *ie = bound[i] < 0 ? &l->elems[j++] : NULL;
+                if (ie && !rc && !ie->err && ie->offset >= 0) bound[i] = ie->offset;
+                if (bound[i] < 0) {
+                        snprintf(why[i], CF_CLOG_WHY,
+                                 "the group's committed offset and the end of %s [%d] are unknown "
+                                 "(broker unreachable?)",
+                                 sc->topic_in, (int)parts[i]);
+                        continue;
+                }
+                if (!rc && ce->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                        end[i] = 0; /* nothing to read */
+                else if (!rc && !ce->err && ce->offset >= 0)
+                        end[i] = ce->offset;
+                else
+                        snprintf(
+                            why[i], CF_CLOG_WHY, "%s [%d] %.160s", sc->topic_changelog,
+                            (int)parts[i],
+                            rc ? err
+                               : rd_kafka_err2str(ce->err ? ce->err : RD_KAFKA_RESP_ERR__FAIL));
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Start reading changelog partition p, up to end, for the chain under prefix covering the most
+ * input up to bound; NULL + errstr. */
+static cf_changelog_read *read_new(cf_worker *w, int32_t p, const char *prefix, int64_t bound,
+                                   int64_t end, char *errstr, size_t errstr_size)
+{
         rd_kafka_t *rk = restore_consumer(w);
         if (!rk) {
                 snprintf(errstr, errstr_size, "the restore consumer could not be created");
+                return NULL;
+        }
+        if (p < 0 || p >= CF_SVC_MAX_PARTITIONS || w->clog_rd[p]) {
+                snprintf(errstr, errstr_size, "changelog partition %d is being read", (int)p);
                 return NULL;
         }
         cf_changelog_read *r = calloc(1, sizeof *r);
@@ -148,24 +229,28 @@ static cf_changelog_read *read_new(cf_worker *w, int32_t p, const char *prefix, 
         r->pl = (size_t)snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
         cf_clog_pick_init(&r->k, bound);
         r->t0 = r->idle_since = cf_mono_ms();
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, sc->topic_changelog, p, &r->lo,
-                                                                 &r->hi, CF_CHANGELOG_WAIT_MS);
-        if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || (!e && r->hi <= r->lo)) {
-                r->lo = r->hi = 0; /* nothing to read */
-                r->last = -1;
+        r->end = end;
+        r->last = -1;
+        w->clog_rd[p] = r;
+        w->n_clog_rd++;
+        if (end <= 0) {
+                r->state = 1; /* nothing to read */
                 return r;
         }
+        /* added to what the consumer reads already: the other reads go on */
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, w->svc->sc.topic_changelog, p)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
         if (e) {
-                snprintf(errstr, errstr_size, "%s [%d] watermarks: %s", sc->topic_changelog, p,
-                         rd_kafka_err2str(e));
-                free(r);
+                snprintf(errstr, errstr_size, "%s [%d] assign: %s", w->svc->sc.topic_changelog,
+                         (int)p, rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+                cf_changelog_read_free(w, r);
                 return NULL;
         }
-        r->last = r->lo - 1;
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, sc->topic_changelog, p)->offset = r->lo;
-        rd_kafka_assign(rk, l);
-        rd_kafka_topic_partition_list_destroy(l);
+        r->assigned = true;
         return r;
 }
 
@@ -184,54 +269,105 @@ static void read_one(cf_changelog_read *r, const rd_kafka_message_t *m)
         cf_clog_pick_add(&r->k, (const char *)m->key + pl, m->key_len - pl, m->payload, m->len, &h);
 }
 
-/* Read for at most budget_ms: 1 done, 0 more to read, -1 failed (errstr). */
-static int read_step(cf_worker *w, cf_changelog_read *r, int64_t budget_ms, char *errstr,
-                     size_t errstr_size)
+/* A message (or event) of the restore consumer to the read of its partition. */
+static void dispatch(cf_worker *w, const rd_kafka_message_t *m)
 {
-        rd_kafka_t *rk = w->restore_rk;
-        int64_t t0 = cf_mono_ms();
-        while (r->last < r->hi - 1) {
-                int64_t now = cf_mono_ms();
-                if (now - r->idle_since > READ_STALL_MS) {
-                        snprintf(errstr, errstr_size,
-                                 "changelog read stalled at offset %lld of %lld..%lld for %d s",
-                                 (long long)r->last + 1, (long long)r->lo, (long long)r->hi,
-                                 READ_STALL_MS / 1000);
-                        return -1;
+        int32_t p = m->partition;
+        cf_changelog_read *r = p >= 0 && p < CF_SVC_MAX_PARTITIONS ? w->clog_rd[p] : NULL;
+        if (m->err) {
+                /* at the end it had when looked up (or later): read whole. An EOF event
+                 * carries the next offset, past control records (transactions' markers)
+                 * that never reach the application. */
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        if (r && !r->state && m->offset >= r->end) r->state = 1;
+                        return;
                 }
-                if (now - t0 >= budget_ms) return 0;
-                int64_t left = budget_ms - (now - t0);
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, left < 100 ? (int)left : 100);
-                if (!m) continue;
-                if (m->err) {
-                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                                cf_log(CF_LOG_WARN, COMPONENT, "partition %d: %s", r->p,
-                                       rd_kafka_message_errstr(m));
-                        rd_kafka_message_destroy(m);
+                cf_log(CF_LOG_WARN, COMPONENT, "changelog partition %d: %s", (int)p,
+                       rd_kafka_message_errstr(m));
+                return;
+        }
+        if (!r || r->state || m->offset <= r->last) return; /* not (or no longer) read */
+        r->idle_since = cf_mono_ms();
+        r->last = m->offset;
+        r->records++;
+        r->bytes += m->len + m->key_len;
+        read_one(r, m);
+        if (r->last >= r->end - 1) r->state = 1;
+}
+
+/* Reads that made no progress for READ_STALL_MS fail; returns how many reads are finished. */
+static int check_reads(cf_worker *w)
+{
+        int finished = 0;
+        int64_t now = cf_mono_ms();
+        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS && w->n_clog_rd; p++) {
+                cf_changelog_read *r = w->clog_rd[p];
+                if (!r) continue;
+                if (!r->state && now - r->idle_since > READ_STALL_MS) {
+                        snprintf(r->err, sizeof r->err,
+                                 "changelog read stalled at offset %lld of its end %lld for %d s",
+                                 (long long)r->last + 1, (long long)r->end, READ_STALL_MS / 1000);
+                        r->state = -1;
+                }
+                finished += r->state != 0;
+        }
+        return finished;
+}
+
+int cf_changelog_reads_step(cf_worker *w, int64_t budget_ms)
+{
+        int finished = check_reads(w);
+        int64_t t0 = cf_mono_ms();
+        bool one_done = finished > 0;
+        while (w->n_clog_rd) {
+                int64_t left = budget_ms - (cf_mono_ms() - t0);
+                if (left <= 0) break;
+                /* once a read is done, only what is fetched already: the caller applies
+                 * the finished ones together and starts the next */
+                int wait = one_done ? 0 : left < 100 ? (int)left : 100;
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(w->restore_rk, wait);
+                if (!m) {
+                        if (one_done) break;
+                        one_done = check_reads(w) > 0;
                         continue;
                 }
-                r->idle_since = cf_mono_ms();
-                r->last = m->offset;
-                r->records++;
-                r->bytes += m->len + m->key_len;
-                read_one(r, m);
+                int32_t p = m->partition;
+                dispatch(w, m);
                 rd_kafka_message_destroy(m);
+                if (p >= 0 && p < CF_SVC_MAX_PARTITIONS && w->clog_rd[p] && w->clog_rd[p]->state)
+                        one_done = true;
         }
-        return 1;
+        return check_reads(w);
+}
+
+int cf_changelog_read_state(const cf_changelog_read *r, const char **why)
+{
+        *why = r->err;
+        return r->state;
 }
 
 void cf_changelog_read_free(cf_worker *w, cf_changelog_read *r)
 {
         if (!r) return;
-        if (r->hi > r->lo) rd_kafka_assign(w->restore_rk, NULL);
+        if (w->clog_rd[r->p] == r) {
+                w->clog_rd[r->p] = NULL;
+                w->n_clog_rd--;
+        }
+        if (r->assigned) {
+                rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+                rd_kafka_topic_partition_list_add(l, w->svc->sc.topic_changelog, r->p);
+                rd_kafka_error_t *e = rd_kafka_incremental_unassign(w->restore_rk, l);
+                if (e) rd_kafka_error_destroy(e);
+                rd_kafka_topic_partition_list_destroy(l);
+        }
         size_t beyond = cf_clog_pick_beyond(&r->k);
         if (beyond)
                 cf_log(CF_LOG_WARN, COMPONENT,
                        "partition %d: %zu snapshot(s) claiming to cover input beyond "
                        "offset %" PRId64 " skipped (not written by this group's commits)",
                        r->p, beyond, r->k.bound);
-        cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: read offsets %lld..%lld in %lld ms", r->p,
-               (long long)r->lo, (long long)r->hi, (long long)(cf_mono_ms() - r->t0));
+        cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: read offsets up to %lld in %lld ms", r->p,
+               (long long)r->end, (long long)(cf_mono_ms() - r->t0));
         cf_clog_pick_free(&r->k);
         cf_buf_free(&r->keys);
         free(r->dp);
@@ -246,9 +382,26 @@ static int read_best(cf_worker *w, int32_t p, const char *prefix, int64_t bound,
 {
         char err[512];
         *found = false;
-        cf_changelog_read *r = read_new(w, p, prefix, bound, err, sizeof err);
-        int rc = r ? read_step(w, r, INT64_MAX, err, sizeof err) : -1;
-        if (rc < 0) cf_log(CF_LOG_ERROR, COMPONENT, "partition %d: %s", p, err);
+        cf_changelog_read *r = NULL;
+        rd_kafka_t *rk = restore_consumer(w);
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, w->svc->sc.topic_changelog, p);
+        int rc = -1;
+        if (!rk)
+                snprintf(err, sizeof err, "the restore consumer could not be created");
+        else if (!list_ends(rk, l, err, sizeof err)) {
+                rd_kafka_resp_err_t e = l->elems[0].err;
+                int64_t end = e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? 0 : l->elems[0].offset;
+                if (e && e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                        snprintf(err, sizeof err, "end offset: %s", rd_kafka_err2str(e));
+                else
+                        r = read_new(w, p, prefix, bound, end, err, sizeof err);
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        const char *why = err;
+        while (r && !(rc = cf_changelog_read_state(r, &why)))
+                cf_changelog_reads_step(w, 1000);
+        if (rc < 0) cf_log(CF_LOG_ERROR, COMPONENT, "partition %d: %s", p, why);
         const cf_clog_item **d;
         size_t nd;
         int64_t covers;
@@ -262,45 +415,12 @@ static int read_best(cf_worker *w, int32_t p, const char *prefix, int64_t bound,
         return rc < 0 ? -1 : 0;
 }
 
-/* The most input a snapshot of input partition p can cover: the group's
- * committed offset, or without one the partition's end. -1 when neither is known. */
-static int64_t input_bound(cf_worker *w, int32_t p)
-{
-        const cf_service_cfg *sc = &w->svc->sc;
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, sc->topic_in, p);
-        int64_t bound = -1;
-        if (!rd_kafka_committed(w->consumer, l, CF_CHANGELOG_WAIT_MS) && !l->elems[0].err &&
-            l->elems[0].offset >= 0)
-                bound = l->elems[0].offset;
-        rd_kafka_topic_partition_list_destroy(l);
-        int64_t lo, hi;
-        if (bound < 0 && !rd_kafka_query_watermark_offsets(w->consumer, sc->topic_in, p, &lo, &hi,
-                                                           CF_CHANGELOG_WAIT_MS))
-                bound = hi;
-        return bound;
-}
-
-cf_changelog_read *cf_changelog_read_start(cf_worker *w, int32_t p, char *errstr,
-                                           size_t errstr_size)
+cf_changelog_read *cf_changelog_read_start(cf_worker *w, int32_t p, int64_t bound, int64_t end,
+                                           char *errstr, size_t errstr_size)
 {
         char prefix[512];
         cf_changelog_prefix(w, p, prefix, sizeof prefix);
-        int64_t bound = input_bound(w, p);
-        if (bound < 0) {
-                snprintf(errstr, errstr_size,
-                         "the group's committed offset and the end of %s [%d] are unknown "
-                         "(broker unreachable?)",
-                         w->svc->sc.topic_in, p);
-                return NULL;
-        }
-        return read_new(w, p, prefix, bound, errstr, errstr_size);
-}
-
-int cf_changelog_read_step(cf_worker *w, cf_changelog_read *r, int64_t budget_ms, char *errstr,
-                           size_t errstr_size)
-{
-        return read_step(w, r, budget_ms, errstr, errstr_size);
+        return read_new(w, p, prefix, bound, end, errstr, errstr_size);
 }
 
 const cf_buf *cf_changelog_read_result(cf_changelog_read *r, const cf_buf *const **deltas,

@@ -3,11 +3,18 @@
  * not in the rebalance callback (DESIGN §4, issue 18).
  *
  * The rebalance callback only assigns, pauses the new partitions and marks
- * them pending. Between batches the loop restores them one at a time, in
- * slices of RESTORE_SLICE_MS: the consumer is served between slices (so
- * max.poll.interval.ms is never at risk however large the state) and the
- * partitions already restored go on. A partition is resumed only once its
- * state is in place, at an exact position:
+ * them pending. Between batches the loop restores them together: one lookup
+ * of the committed and changelog end offsets for every partition due (not one
+ * per partition), then up to RESTORE_IN_FLIGHT changelog partitions read at
+ * once by one consumer, in slices of at most RESTORE_SLICE_MS: the consumer is
+ * served between slices (so max.poll.interval.ms is never at risk however
+ * large the state) and the partitions already restored go on. A read ends at
+ * the end offset looked up (no wait for a timeout); each partition is applied
+ * as soon as its read is whole, and the next one takes its place. Measured
+ * before (bench/RESULTS.md § state): one partition per loop turn, each
+ * followed by the loop's batch wait (batch_timeout, 100 ms), 0.11 s per
+ * partition. A partition is resumed only once its state is in place, at an
+ * exact position:
  *
  * librdkafka may have fetched records of a partition before its pause took
  * effect. Those that reach the worker are not processed (cf_restore_hold
@@ -38,6 +45,10 @@
 /* Longest stretch of changelog reading between two batches of the loop. */
 #define RESTORE_SLICE_MS 100
 
+/* Changelog partitions read at once, at most: a read holds what its partition's changelog has
+ * (bases and deltas) until it is applied, so this bounds a restore's memory. */
+#define RESTORE_IN_FLIGHT 64
+
 static void set_restoring(cf_worker *w)
 {
         cf_gauge_set(w->m.restoring, w->n_restoring);
@@ -66,6 +77,8 @@ void cf_restore_assigned(cf_worker *w, int32_t p)
         r->due_ms = 0;
         r->assigned_ms = cf_mono_ms();
         r->drop_from = -1;
+        r->looked_up = r->resume_now = false;
+        cf_changelog_read_free(w, w->clog_rd[p]); /* assigned again: a fresh lookup */
         set_failing(w, p, false);
         set_restoring(w);
 }
@@ -85,13 +98,11 @@ static void clear(cf_worker *w, int32_t p)
 {
         if (!w->rp[p].pending) return;
         w->rp[p].pending = false;
+        w->rp[p].looked_up = false;
         w->n_restoring--;
         set_failing(w, p, false);
         set_restoring(w);
-        if (w->rd && w->rd_p == p) {
-                cf_changelog_read_free(w, w->rd);
-                w->rd = NULL;
-        }
+        cf_changelog_read_free(w, w->clog_rd[p]);
 }
 
 void cf_restore_revoked(cf_worker *w, int32_t p)
@@ -107,7 +118,8 @@ bool cf_restore_hold(cf_worker *w, int32_t p, int64_t offset)
         return true;
 }
 
-/* p's state is in place: resume it at its exact position (see the top). */
+/* p's state is in place: resumed at its exact position (see the top) by resume_round, with
+ * the others of this round (one re-assignment for them all). */
 static void resume(cf_worker *w, int32_t p)
 {
         cf_restore_part *r = &w->rp[p];
@@ -120,15 +132,28 @@ static void resume(cf_worker *w, int32_t p)
         w->reset_to[p] = at >= 0 ? at : w->start_at[p];
         w->reset_pending[p] = true;
         w->any_reset = true;
-        cf_worker_reposition(w);
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, w->svc->sc.topic_in, p);
-        rd_kafka_resume_partitions(w->consumer, l);
-        rd_kafka_topic_partition_list_destroy(l);
+        r->resume_now = true;
         cf_log(CF_LOG_INFO, COMPONENT,
                "worker %d: partition %d resumed %.3f s after its assignment (%u failed "
                "attempt(s))",
                w->id, p, secs, attempts);
+}
+
+/* Give the partitions restored in this round their positions and resume them. */
+static void resume_round(cf_worker *w)
+{
+        rd_kafka_topic_partition_list_t *l = NULL;
+        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
+                if (!w->rp[p].resume_now) continue;
+                w->rp[p].resume_now = false;
+                if (!w->assigned[p]) continue;
+                if (!l) l = rd_kafka_topic_partition_list_new(16);
+                rd_kafka_topic_partition_list_add(l, w->svc->sc.topic_in, p);
+        }
+        if (!l) return;
+        cf_worker_reposition(w);
+        rd_kafka_resume_partitions(w->consumer, l);
+        rd_kafka_topic_partition_list_destroy(l);
 }
 
 /* An attempt at p failed for why: state.on_restore_error decides. */
@@ -137,6 +162,8 @@ static void failed(cf_worker *w, int32_t p, const char *why)
         const cf_service_cfg *sc = &w->svc->sc;
         cf_restore_part *r = &w->rp[p];
         r->attempts++;
+        r->looked_up = false; /* a retry looks the offsets up again */
+        cf_changelog_read_free(w, w->clog_rd[p]);
         cf_counter_inc(w->m.restore_errors);
         if (sc->restore_policy == CF_RESTORE_FAIL) {
                 snprintf(w->fatal_reason, sizeof w->fatal_reason,
@@ -170,15 +197,15 @@ static void failed(cf_worker *w, int32_t p, const char *why)
                w->id, p, r->attempts, why, (long long)wait);
 }
 
-/* The read of w->rd_p is done: apply what it found. */
-static void apply(cf_worker *w)
+/* p's read is whole: apply what it found. */
+static void apply(cf_worker *w, int32_t p)
 {
-        int32_t p = w->rd_p;
+        cf_changelog_read *rd = w->clog_rd[p];
         uint64_t records, bytes;
         const cf_buf *const *deltas;
         const cf_buf *keys;
         size_t nd, done = 0;
-        const cf_buf *snap = cf_changelog_read_result(w->rd, &deltas, &nd, &keys, &records, &bytes);
+        const cf_buf *snap = cf_changelog_read_result(rd, &deltas, &nd, &keys, &records, &bytes);
         char err[512] = "", why[640];
         cf_counter_add(w->m.restore_records, records);
         cf_counter_add(w->m.restore_bytes, bytes);
@@ -197,9 +224,7 @@ static void apply(cf_worker *w)
                 else
                         snprintf(why, sizeof why, "snapshot of %zu bytes refused: %s",
                                  snap ? snap->len : 0, err);
-                cf_changelog_read_free(w, w->rd);
-                w->rd = NULL;
-                failed(w, p, why);
+                failed(w, p, why); /* frees the read */
                 return;
         }
         cf_changelog_restored(w, p, keys);
@@ -212,40 +237,94 @@ static void apply(cf_worker *w)
         resume(w, p); /* frees the read */
 }
 
-/* The next pending partition due for an attempt, round robin; -1 none. */
-static int32_t next_due(cf_worker *w)
+/* Is p waiting for a lookup: pending, due, not looked up, not being read? */
+static bool lookup_due(const cf_worker *w, int32_t p, int64_t now)
+{
+        const cf_restore_part *r = &w->rp[p];
+        return r->pending && !r->looked_up && r->due_ms <= now && !w->clog_rd[p];
+}
+
+/* One lookup of the committed and changelog end offsets for every partition due. */
+static void lookup(cf_worker *w)
 {
         int64_t now = cf_mono_ms();
-        for (int32_t i = 0; i < CF_SVC_MAX_PARTITIONS; i++) {
-                int32_t p = (w->rd_next + i) % CF_SVC_MAX_PARTITIONS;
-                if (w->rp[p].pending && w->rp[p].due_ms <= now) return p;
+        size_t n = 0;
+        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++)
+                n += lookup_due(w, p, now);
+        if (!n) return;
+        int32_t *parts = malloc(n * sizeof *parts);
+        int64_t *bound = malloc(n * sizeof *bound), *end = malloc(n * sizeof *end);
+        char(*why)[CF_CLOG_WHY] = malloc(n * sizeof *why);
+        if (!parts || !bound || !end || !why) abort();
+        n = 0;
+        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++)
+                if (lookup_due(w, p, now)) parts[n++] = p;
+        cf_changelog_lookup(w, parts, n, bound, end, why);
+        for (size_t i = 0; i < n && !atomic_load(&w->fatal); i++) {
+                cf_restore_part *r = &w->rp[parts[i]];
+                if (bound[i] < 0 || end[i] < 0) {
+                        failed(w, parts[i], why[i]);
+                        continue;
+                }
+                r->looked_up = true;
+                r->bound = bound[i];
+                r->end = end[i];
         }
-        return -1;
+        free(parts);
+        free(bound);
+        free(end);
+        free(why);
+}
+
+/* Start reading looked-up partitions while fewer than RESTORE_IN_FLIGHT are read. */
+static void start(cf_worker *w)
+{
+        char err[512];
+        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS && w->n_clog_rd < RESTORE_IN_FLIGHT &&
+                            !atomic_load(&w->fatal);
+             p++) {
+                cf_restore_part *r = &w->rp[p];
+                if (!r->pending || !r->looked_up || w->clog_rd[p]) continue;
+                if (!cf_changelog_read_start(w, p, r->bound, r->end, err, sizeof err))
+                        failed(w, p, err);
+        }
+}
+
+/* Apply the reads that are whole, retry or give up the failed ones. */
+static void finish(cf_worker *w)
+{
+        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS && w->n_clog_rd && !atomic_load(&w->fatal);
+             p++) {
+                if (!w->clog_rd[p] || !w->rp[p].pending) continue;
+                const char *why;
+                int st = cf_changelog_read_state(w->clog_rd[p], &why);
+                if (st > 0) {
+                        apply(w, p);
+                } else if (st < 0) {
+                        char copy[CF_CLOG_WHY];
+                        snprintf(copy, sizeof copy, "%s", why);
+                        failed(w, p, copy);
+                }
+        }
 }
 
 bool cf_restore_poll(cf_worker *w)
 {
         if (!w->n_restoring || atomic_load(&w->fatal)) return false;
-        char err[512];
-        if (!w->rd) {
-                int32_t p = next_due(w);
-                if (p < 0) return false; /* every pending one waits for its retry */
-                w->rd_next = (p + 1) % CF_SVC_MAX_PARTITIONS;
-                w->rd = cf_changelog_read_start(w, p, err, sizeof err);
-                w->rd_p = p;
-                if (!w->rd) {
-                        failed(w, p, err);
-                        return w->n_restoring > 0;
-                }
+        lookup(w);
+        start(w);
+        finish(w); /* those with nothing to read */
+        start(w);
+        if (w->n_clog_rd && !atomic_load(&w->fatal)) {
+                cf_changelog_reads_step(w, RESTORE_SLICE_MS);
+                finish(w);
+                start(w);
         }
-        int rc = cf_changelog_read_step(w, w->rd, RESTORE_SLICE_MS, err, sizeof err);
-        if (rc > 0) {
-                apply(w);
-        } else if (rc < 0) {
-                int32_t p = w->rd_p;
-                cf_changelog_read_free(w, w->rd);
-                w->rd = NULL;
-                failed(w, p, err);
-        }
-        return w->rd != NULL;
+        resume_round(w);
+        if (atomic_load(&w->fatal)) return false;
+        int64_t now = cf_mono_ms();
+        bool more = w->n_clog_rd > 0;
+        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS && !more; p++)
+                more = lookup_due(w, p, now);
+        return more; /* true: the loop does not wait for records before the next slice */
 }

@@ -93,8 +93,8 @@ void cf_worker_destroy(cf_worker *w)
         /* the consumer was closed by a graceful stop; after a fatal error it must
          * not commit anything on the way out */
         if (w->consumer) rd_kafka_destroy_flags(w->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-        if (w->rd) cf_changelog_read_free(w, w->rd); /* a restore cut short by a stop */
-        w->rd = NULL;
+        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS && w->n_clog_rd; p++)
+                cf_changelog_read_free(w, w->clog_rd[p]); /* restores cut short by a stop */
         if (w->restore_rk) rd_kafka_destroy(w->restore_rk);
         cf_population_free(w);
         cf_outcomes_destroy(w);

@@ -59,7 +59,7 @@ typedef struct cf_worker_metrics {
         cf_series *checkpoints, *checkpoint_bytes, *checkpoint_errors, *restores, *pauses;
         cf_series *resets, *outcome_relearns;
         cf_metric *f_restore_failing; /* gauge per partition */
-        cf_series *restoring, *restore_errors, *restore_bytes, *restore_records;
+        cf_series *restoring, *restore_errors, *restore_bytes, *restore_records, *restore_lookups;
         cf_series *restore_seconds;                           /* histogram: assignment to resumed */
         cf_series *pop_published, *pop_applied, *pop_refused; /* population messages */
         cf_series *batch_processed, *batch_acked;             /* histograms, seconds */
@@ -112,6 +112,9 @@ typedef struct cf_restore_part {
         int64_t due_ms;       /* monotonic: next attempt not before */
         int64_t assigned_ms;  /* monotonic: when assigned (restore duration) */
         int64_t drop_from;    /* lowest offset fetched while pending (refetched), -1 none */
+        bool looked_up;       /* bound and end below are known for this attempt */
+        int64_t bound, end;   /* what its state may cover at most; its changelog's end offset */
+        bool resume_now;      /* state in place: resumed by this round (restore.c) */
         cf_series *failing_g; /* customsflow_restore_failing{partition} */
 } cf_restore_part;
 
@@ -142,12 +145,12 @@ typedef struct cf_worker {
         unsigned reload_seen;
         cf_config *reloaded_cfg; /* the document of the last SIGHUP reload */
         rd_kafka_t *restore_rk;  /* consumer outside the group, for changelog reads */
-        cf_restore_part rp[CF_SVC_MAX_PARTITIONS]; /* restores of assigned partitions */
-        int n_restoring;                           /* partitions with rp[].pending */
-        cf_changelog_read *rd;                     /* the restore in progress (NULL none) */
-        int32_t rd_p, rd_next;                     /* its partition; where the next search starts */
-        rd_kafka_topic_t *out_topics[6];           /* kept known to the producer (see warm_up) */
-        cf_pop pop;                                /* population state on Kafka (population.c) */
+        cf_restore_part rp[CF_SVC_MAX_PARTITIONS];         /* restores of assigned partitions */
+        int n_restoring;                                   /* partitions with rp[].pending */
+        cf_changelog_read *clog_rd[CF_SVC_MAX_PARTITIONS]; /* reads per changelog partition */
+        int n_clog_rd;                                     /* of them, not NULL */
+        rd_kafka_topic_t *out_topics[6]; /* kept known to the producer (see warm_up) */
+        cf_pop pop;                      /* population state on Kafka (population.c) */
         /* offset resets (auto.offset.reset applied by the worker) */
         int64_t reset_to[CF_SVC_MAX_PARTITIONS];   /* new position when reset_pending */
         int64_t reset_from[CF_SVC_MAX_PARTITIONS]; /* failed position of the last reset */
@@ -282,14 +285,23 @@ int cf_changelog_prefix(const cf_worker *w, int32_t partition, char *out, size_t
 void cf_changelog_restored(cf_worker *w, int32_t partition, const cf_buf *stale);
 /** Free the worker's changelog bookkeeping. */
 void cf_changelog_parts_free(cf_worker *w);
-/** Start reading partition's snapshot from the changelog: the one covering the most input up
- *  to the group's committed offset (blocks up to 2 x CF_CHANGELOG_WAIT_MS); NULL + errstr.
- *  @locality: worker thread (its loop, restore.c) */
-cf_changelog_read *cf_changelog_read_start(cf_worker *w, int32_t partition, char *errstr,
-                                           size_t errstr_size);
-/** Read on for at most budget_ms: 1 done, 0 more to read, -1 failed (errstr). */
-int cf_changelog_read_step(cf_worker *w, cf_changelog_read *r, int64_t budget_ms, char *errstr,
-                           size_t errstr_size);
+#define CF_CLOG_WHY 256 /* bytes of a lookup's reason per partition */
+/** For each of parts[0..n): bound[i], the most input its state may cover (the group's
+ *  committed offset, or the input's end), and end[i], its changelog partition's end offset
+ *  (0: nothing there); -1 and why[i] when unknown. One request of each kind for them all
+ *  (blocks up to 2 x CF_CHANGELOG_WAIT_MS). @locality: worker thread (its loop, restore.c) */
+void cf_changelog_lookup(cf_worker *w, const int32_t *parts, size_t n, int64_t *bound, int64_t *end,
+                         char (*why)[CF_CLOG_WHY]);
+/** Start reading partition's changelog partition up to end (cf_changelog_lookup) for the chain
+ *  covering the most input up to bound, beside the reads in progress (w->clog_rd); NULL +
+ *  errstr. */
+cf_changelog_read *cf_changelog_read_start(cf_worker *w, int32_t partition, int64_t bound,
+                                           int64_t end, char *errstr, size_t errstr_size);
+/** Read on for every read in progress, at most budget_ms, returning early once one finished;
+ *  returns how many are finished (done or failed: cf_changelog_read_state). */
+int cf_changelog_reads_step(cf_worker *w, int64_t budget_ms);
+/** 1 read whole, 0 reading, -1 failed (*why says why). */
+int cf_changelog_read_state(const cf_changelog_read *r, const char **why);
 /** What a finished read found: the full snapshot (NULL: none, empty state), the deltas on it
  *  to apply in order (*deltas, *nd), the keys of everything read (for cf_changelog_restored),
  *  and what was read. */

@@ -126,6 +126,10 @@ void cf_worker_metrics_init(cf_worker *w)
                                                      "restores");
         x->restore_records = cf_metrics_counter_series(m, "customsflow_restore_records_total",
                                                        "changelog records read by restores");
+        x->restore_lookups = cf_metrics_counter_series(
+            m, "customsflow_restore_lookups_total",
+            "lookups of committed and changelog end offsets by restores (each for every "
+            "partition due at the time)");
         x->restore_seconds = cf_metric_series(cf_metrics_histogram(
             m, "customsflow_restore_seconds",
             "partition restore: assignment to the partition resumed with its state", NULL,

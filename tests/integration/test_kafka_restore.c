@@ -11,6 +11,12 @@
  *  - a transient failure (the changelog partition without a leader) is
  *    retried and succeeds once the leader is back: the restored state
  *    recognises every re-delivered record, and none was processed before.
+ *  - many partitions (more than a restore reads at once) are restored
+ *    together: one lookup of committed and changelog end offsets for all of
+ *    them, not one per partition (customsflow_restore_lookups_total; the
+ *    per-partition restore this replaced made one per partition and waited a
+ *    loop turn, batch_timeout, after each), and every partition's state is
+ *    its own: every re-delivered record is a duplicate.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -193,11 +199,48 @@ static void test_transient_failure_retried(void **state)
         kh_stop(&h);
 }
 
+#define MANY 80 /* partitions: more than restore.c reads at once (RESTORE_IN_FLIGHT, 64) */
+
+static void test_many_partitions_one_lookup(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, MANY);
+        kh_produce_gen(&h, SEED + 2, N, BAD, 0.0);
+        cf_service *a = kh_service(&h, "rmany", 1);
+        assert_true(kh_wait_in(a, N, 120));
+        kh_finish(a, NULL);
+        assert_int_equal(kh_uncommitted(&h, "rmany"), 0);
+        size_t bad = 0, parts_with = 0;
+        for (int32_t p = 0; p < MANY; p++) {
+                bad += count_part(&h, p, 0, N, "bad");
+                parts_with += count_part(&h, p, 0, N, NULL) > 0;
+        }
+        assert_true(parts_with > 64); /* the stream reaches more partitions than one read set */
+
+        kh_reproduce(&h, SEED + 2, N, BAD, 0.0, 0, N);
+        cf_service *b = kh_service(&h, "rmany", 1);
+        assert_true(kh_wait_in(b, N, 120));
+        assert_true(wait_metric(b, "customsflow_restores_total", MANY, 60));
+        double lookups = metric(b, "customsflow_restore_lookups_total", -1);
+        fprintf(stderr, "%d partitions restored with %.0f lookup(s)\n", MANY, lookups);
+        /* one per assignment (a second only if the group rebalanced) */
+        assert_true(lookups >= 1 && lookups <= 2);
+        assert_int_equal(metric(b, "customsflow_restore_errors_total", -1), 0);
+        cf_counters k;
+        kh_finish(b, &k);
+        assert_int_equal(k.in, N);
+        assert_int_equal(k.duplicates, N - bad); /* every partition got its own state back */
+        assert_int_equal(k.processed, 0);
+        kh_stop(&h);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_corrupt_snapshot_retry),
                                            cmocka_unit_test(test_corrupt_snapshot_start_empty),
                                            cmocka_unit_test(test_corrupt_snapshot_fail),
-                                           cmocka_unit_test(test_transient_failure_retried)};
+                                           cmocka_unit_test(test_transient_failure_retried),
+                                           cmocka_unit_test(test_many_partitions_one_lookup)};
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
