@@ -77,16 +77,15 @@ static void test_invalid_examples(void **state)
                 char code[64];
                 snprintf(code, sizeof(code), "%.*s", (int)(sep - e->d_name), e->d_name);
                 char path[1024];
-                snprintf(path, sizeof(path), CF_SRCDIR "/schemas/examples/invalid/%s",
-                         e->d_name);
+                snprintf(path, sizeof(path), CF_SRCDIR "/schemas/examples/invalid/%s", e->d_name);
                 size_t len;
                 char *p = slurp(path, &len);
                 cf_record *r = decode(f, p, len);
                 if (r->status != CF_REC_DEAD_LETTER)
                         fail_msg("%s: accepted, expected %s", e->d_name, code);
                 if (strcmp(r->err_code, code))
-                        fail_msg("%s: got %s (%s), expected %s", e->d_name, r->err_code,
-                                 r->err_msg, code);
+                        fail_msg("%s: got %s (%s), expected %s", e->d_name, r->err_code, r->err_msg,
+                                 code);
                 assert_true(strlen(r->err_msg) > 0);
                 free(p);
                 n++;
@@ -99,7 +98,8 @@ static void test_invalid_examples(void **state)
                 snprintf(pat, sizeof(pat), "%s__", cf_decode_codes[c]);
                 DIR *d2 = opendir(CF_SRCDIR "/schemas/examples/invalid");
                 int found = 0;
-                while ((e = readdir(d2))) found |= !strncmp(e->d_name, pat, strlen(pat));
+                while ((e = readdir(d2)))
+                        found |= !strncmp(e->d_name, pat, strlen(pat));
                 closedir(d2);
                 if (!found) fail_msg("no invalid example for code %s", cf_decode_codes[c]);
         }
@@ -133,7 +133,8 @@ static void test_full_fields(void **state)
         assert_int_equal(d->n_transit, 1);
         assert_int_equal(d->transit[0], CF_CC('S', 'G'));
         assert_true(d->net_mass_kg == 2400.5);
-        assert_true(str_eq(d->goods_description, "Wooden bedroom furniture: wardrobes, \"oak\" finish"));
+        assert_true(
+            str_eq(d->goods_description, "Wooden bedroom furniture: wardrobes, \"oak\" finish"));
         assert_true(d->present & CF_HAS_CERTIFICATE);
         assert_true(d->present & CF_HAS_CONTAINER);
         assert_int_equal(d->event_time_ms, 1741944600000LL); /* 2025-03-14T09:30:00Z */
@@ -386,6 +387,27 @@ static void test_countries(void **state)
         assert_false(cf_iso_country_valid("XX", 2));
         assert_false(cf_iso_country_valid("cn", 2));
         assert_false(cf_iso_country_valid("CHN", 3));
+        assert_false(cf_iso_country_valid("C", 1));
+        assert_false(cf_iso_country_valid("C\xc3", 2));
+        /* every one of the 676 upper-case pairs against the code list (the check is a
+         * bit table: one wrong bit is a country refused or accepted) */
+        static const char codes[] =
+            "ADAEAFAGAIALAMAOAQARASATAUAWAXAZBABBBDBEBFBGBHBIBJBLBMBNBOBQBRBSBTBVBWBYBZCACCCDCFCG"
+            "CHCICKCLCMCNCOCRCUCVCWCXCYCZDEDJDKDMDODZECEEEGEHERESETFIFJFKFMFOFRGAGBGDGEGFGGGHGIGL"
+            "GMGNGPGQGRGSGTGUGWGYHKHMHNHRHTHUIDIEILIMINIOIQIRISITJEJMJOJPKEKGKHKIKMKNKPKRKWKYKZLA"
+            "LBLCLILKLRLSLTLULVLYMAMCMDMEMFMGMHMKMLMMMNMOMPMQMRMSMTMUMVMWMXMYMZNANCNENFNGNINLNONP"
+            "NRNUNZOMPAPEPFPGPHPKPLPMPNPRPSPTPWPYQARERORSRURWSASBSCSDSESGSHSISJSKSLSMSNSOSRSSSTSV"
+            "SXSYSZTCTDTFTGTHTJTKTLTMTNTOTRTTTVTWTZUAUGUMUSUYUZVAVCVEVGVIVNVUWFWSXKYEYTZAZMZW";
+        for (char a = 'A'; a <= 'Z'; a++)
+                for (char b = 'A'; b <= 'Z'; b++) {
+                        int listed = 0;
+                        for (size_t i = 0; i + 1 < sizeof(codes); i += 2)
+                                listed |= codes[i] == a && codes[i + 1] == b;
+                        char p[2] = {a, b};
+                        if (cf_iso_country_valid(p, 2) != listed)
+                                fail_msg("%c%c: %d, listed %d", a, b, cf_iso_country_valid(p, 2),
+                                         listed);
+                }
 }
 
 static int run_all(const char *parser)
