@@ -9,6 +9,7 @@
 
 #include "pipeline/core/chain.h"
 #include "pipeline/core/clock.h"
+#include "pipeline/core/opts.h"
 #include "pipeline/kafka/service.h"
 
 /** `customsflow replay`: stages over JSONL files (DESIGN §7). */
