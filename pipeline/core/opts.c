@@ -117,8 +117,8 @@ int cf_opts_parse(const cf_opts_spec *s, int argc, char **argv, void *base, int 
                   size_t errstr_size)
 {
         struct option lo[MAX_OPTS + 2];
-        char shorts[2 * MAX_OPTS + 8] = "+:h";
-        size_t n = 0, ns = 3;
+        char shorts[2 * MAX_OPTS + 8] = ":h";
+        size_t n = 0, ns = 2;
         bool seen[MAX_OPTS] = {false};
         for (const cf_opt *o = s->opts; o && o->name; o++, n++) {
                 if (n == MAX_OPTS) {
@@ -136,9 +136,6 @@ int cf_opts_parse(const cf_opts_spec *s, int argc, char **argv, void *base, int 
         shorts[ns] = '\0';
         lo[n] = (struct option){"help", no_argument, NULL, HELP_VAL};
         lo[n + 1] = (struct option){0, 0, 0, 0};
-        /* "+": stop at the first positional argument only where they are allowed (a
-         * subcommand's own words follow); elsewhere options may come after them */
-        const char *optstring = s->args ? shorts : shorts + 1;
         opterr = 0; /* messages are ours, in errstr */
 #ifdef __GLIBC__
         optind = 0; /* a full reset: a previous parse may have stopped inside "-ab" */
@@ -146,7 +143,7 @@ int cf_opts_parse(const cf_opts_spec *s, int argc, char **argv, void *base, int 
         optind = 1;
 #endif
         int ch;
-        while ((ch = getopt_long(argc, argv, optstring, lo, NULL)) != -1) {
+        while ((ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
                 if (ch == 'h' || ch == HELP_VAL) return 1;
                 if (ch == '?' || ch == ':') {
                         bad_usage(s, ch, lo, n, argv[optind - 1], errstr, errstr_size);
@@ -162,9 +159,8 @@ int cf_opts_parse(const cf_opts_spec *s, int argc, char **argv, void *base, int 
                 seen[i] = true;
                 if (set_value(s, &s->opts[i], optarg, base, errstr, errstr_size)) return -1;
         }
-        if (argi)
-                *argi = optind;
-        else if (optind < argc) {
+        if (argi) *argi = optind;
+        if (!s->args && optind < argc) {
                 snprintf(errstr, errstr_size, "%s: unexpected argument '%s'", prog_of(s),
                          argv[optind]);
                 return -2;

@@ -44,7 +44,7 @@ typedef struct cf_opts_spec {
         const char *about;  /* after the usage line (NULL: none) */
         const char *epilog; /* after the options (NULL: none) */
         const cf_opt *opts;
-        bool args; /* positional arguments allowed: parsing stops at the first one */
+        bool args; /* positional arguments allowed (options may follow them too) */
 } cf_opts_spec;
 
 /* Table rows, e.g. CF_OPT_ROW_U64("count", 0, demo_opts, count, 0, 0, "N", "records ..."). */
@@ -76,8 +76,9 @@ typedef struct cf_opts_spec {
 /**
  * Parse argv[1..argc-1] into base (defaults set by the caller). 0: parsed; 1: --help was
  * given; -1: a bad value; -2: bad usage (unknown option, missing value or option, an
- * argument where none is allowed): "PROG: reason" in errstr. With s->args, *argi is the
- * index of the first positional argument (argc: none); argi may be NULL otherwise.
+ * argument where none is allowed): "PROG: reason" in errstr. Options and positional
+ * arguments may come in any order (argv is permuted: the arguments end up last); with
+ * s->args, *argi is the index of the first argument (argc: none), else argi may be NULL.
  */
 int cf_opts_parse(const cf_opts_spec *s, int argc, char **argv, void *base, int *argi, char *errstr,
                   size_t errstr_size);

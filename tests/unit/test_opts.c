@@ -207,9 +207,11 @@ static void test_positional(void **state)
         int argi = 0;
         char err[128];
         assert_int_equal(cf_opts_parse(&s2, 7, argv, &o, &argi, err, sizeof err), 0);
-        assert_int_equal(argi, 3); /* stops at the first word: the rest is the subcommand's */
-        assert_string_equal(argv[argi], "user");
-        assert_string_equal(o.config, "x");
+        /* the arguments, after the options wherever they stood */
+        assert_int_equal(argi, 5);
+        assert_string_equal(argv[5], "user");
+        assert_string_equal(argv[6], "add");
+        assert_string_equal(o.config, "y");
 }
 
 int main(void)
