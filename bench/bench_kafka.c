@@ -652,13 +652,9 @@ int main(int argc, char **argv)
         if (prc) return prc > 0 ? 0 : 2;
         per_day = o.per_day;
         signal(SIGPIPE, SIG_IGN);
-        /* the bench's own defaults; anything set in the environment wins */
-        setenv("CUSTOMSFLOW_METRICS_ENABLED", "false", 0);
-        setenv("CUSTOMSFLOW_LOG_LEVEL", "warn", 0);
-        setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 0);
         char err[1024];
         cf_config cfg;
-        if (cf_config_load(&cfg, o.config, err, sizeof err)) DIE("%s", err);
+        if (cf_bench_service_config(&cfg, o.config, err, sizeof err)) DIE("%s", err);
         start_cluster(&o);
         printf("bench_kafka: mock cluster %s (1 broker, in this process), config %s\n", bootstrap,
                o.config);

@@ -283,13 +283,10 @@ int main(int argc, char **argv)
         int partitions = o.partitions, runs = o.runs;
         double seconds = o.seconds;
         const char *config = o.config, *workers = o.workers;
-        setenv("CUSTOMSFLOW_METRICS_ENABLED", "false", 0);
-        setenv("CUSTOMSFLOW_LOG_LEVEL", "warn", 0);
-        setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 0);
         setenv("CUSTOMSFLOW_WORKERS", workers, 1);
         char err[1024];
         cf_config cfg;
-        if (cf_config_load(&cfg, config, err, sizeof err)) DIE("%s", err);
+        if (cf_bench_service_config(&cfg, config, err, sizeof err)) DIE("%s", err);
         printf("bench_state: a mock cluster per run (1 broker, in this process), %" PRIu64
                " keys, %d partitions, workers %s, config %s\n",
                count, partitions, workers, config);
