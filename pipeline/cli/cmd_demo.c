@@ -68,6 +68,16 @@ static void on_flag(void *opaque, const cf_record *r)
         pthread_mutex_unlock(&d->mtx);
 }
 
+/* Produce key/value to topic (copied), waiting out a full queue. */
+static void produce(rd_kafka_t *p, const char *topic, const cf_buf *key, const cf_buf *val)
+{
+        while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key->p, key->len),
+                                 RD_KAFKA_V_VALUE(val->p, val->len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(p, 10);
+}
+
 /* @locality: the demo's producer thread */
 static void *produce_main(void *arg)
 {
@@ -115,22 +125,12 @@ static void *produce_main(void *arg)
                         rd_kafka_poll(p, 0);
                         usleep(200);
                 }
-                while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(d->topic),
-                                         RD_KAFKA_V_KEY(key.p, key.len),
-                                         RD_KAFKA_V_VALUE(line.p, line.len),
-                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                         RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                        rd_kafka_poll(p, 10);
+                produce(p, d->topic, &key, &line);
                 atomic_fetch_add(&d->produced, 1);
                 if (cf_mono_s() - t0 > 0 && i % 256 == 0) rd_kafka_poll(p, 0);
                 /* outcomes of the declarations inspected by now (event time) */
                 while (o.outcome_rate > 0 && cf_gen_next_outcome(g, &outcome, &okey, 0)) {
-                        while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(d->outcomes_topic),
-                                                 RD_KAFKA_V_KEY(okey.p, okey.len),
-                                                 RD_KAFKA_V_VALUE(outcome.p, outcome.len),
-                                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                                 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                                rd_kafka_poll(p, 10);
+                        produce(p, d->outcomes_topic, &okey, &outcome);
                         atomic_fetch_add(&d->outcomes, 1);
                         outcome.len = okey.len = 0;
                 }
