@@ -29,10 +29,7 @@ static cf_record *learn(fx *f, const char *data, size_t len)
 
 #define slurp decode_fx_slurp
 
-static int str_eq(cf_str s, const char *lit)
-{
-        return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);
-}
+#define str_eq decode_fx_str_eq
 
 static void test_examples(void **state)
 {
@@ -69,36 +66,21 @@ static void test_examples(void **state)
         free(p);
 }
 
+/* errors inside the declaration say so */
+static int names_declaration(const char *name, const cf_record *r, char *err, size_t n)
+{
+        if (!strstr(name, "nested") || !strncmp(r->err_msg, "declaration.", 12)) return 0;
+        snprintf(err, n, "%s: message '%s' does not name the declaration", name, r->err_msg);
+        return -1;
+}
+
 static void test_invalid(void **state)
 {
         fx *f = *state;
-        DIR *d = opendir(CF_SRCDIR "/schemas/examples/outcome/invalid");
-        assert_non_null(d);
-        int n = 0;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-                const char *sep = strstr(e->d_name, "__");
-                if (!sep) continue;
-                char code[64], path[1024];
-                snprintf(code, sizeof(code), "%.*s", (int)(sep - e->d_name), e->d_name);
-                snprintf(path, sizeof(path), CF_SRCDIR "/schemas/examples/outcome/invalid/%s",
-                         e->d_name);
-                size_t len;
-                char *p = slurp(path, &len);
-                cf_record *r = learn(f, p, len);
-                if (r->status != CF_REC_DEAD_LETTER)
-                        fail_msg("%s: accepted, expected %s", e->d_name, code);
-                if (strcmp(r->err_code, code))
-                        fail_msg("%s: got %s (%s), expected %s", e->d_name, r->err_code, r->err_msg,
-                                 code);
-                /* errors inside the declaration say so */
-                if (strstr(e->d_name, "nested") && strncmp(r->err_msg, "declaration.", 12))
-                        fail_msg("%s: message '%s' does not name the declaration", e->d_name,
-                                 r->err_msg);
-                free(p);
-                n++;
-        }
-        closedir(d);
+        char err[1024];
+        int n = decode_fx_invalid_dir(f, CF_SRCDIR "/schemas/examples/outcome/invalid", true,
+                                      names_declaration, err, sizeof err);
+        if (n < 0) fail_msg("%s", err);
         assert_true(n >= 10);
 }
 
