@@ -2,6 +2,8 @@
  * test_opts.c - core/opts: the table-driven option parser every subcommand and
  * bench driver uses (unknown option, missing value, bad number, out of range,
  * the unexpected-argument check, required options, --help listing every option).
+ * Seen failing on mutants of opts.c: no upper bound for integers, no unexpected-argument
+ * check, no required check, u64 accepting "-1", --help skipping options with a short name.
  */
 #include <setjmp.h>
 #include <stdarg.h>
