@@ -76,6 +76,13 @@ char *decode_fx_slurp(const char *path, size_t *len)
         return p;
 }
 
+cf_record *decode_fx_file(decode_fx *f, const char *path, bool outcome, char **text)
+{
+        size_t len;
+        *text = decode_fx_slurp(path, &len);
+        return decode_fx_run(f, *text, len, outcome);
+}
+
 bool decode_fx_str_eq(cf_str s, const char *lit)
 {
         return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);

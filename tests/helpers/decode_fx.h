@@ -29,6 +29,9 @@ int decode_fx_teardown(void **state);
 cf_record *decode_fx_run(decode_fx *f, const char *data, size_t len, bool outcome);
 /** The whole file at path, NUL-terminated, length in *len (aborts when unreadable). */
 char *decode_fx_slurp(const char *path, size_t *len);
+/** Decode (outcome: learn) the file at path as decode_fx_run; *text is its content, which the
+ * record points into: free it after the record. */
+cf_record *decode_fx_file(decode_fx *f, const char *path, bool outcome, char **text);
 /** Does s hold exactly the characters of lit? */
 bool decode_fx_str_eq(cf_str s, const char *lit);
 /** A file's own check after decode_fx_invalid_dir's: 0, or -1 with the reason in err. */

@@ -38,8 +38,6 @@ static cf_record *decode(fx *f, const char *data, size_t len)
         return decode_fx_run(f, data, len, false);
 }
 
-#define slurp decode_fx_slurp
-
 static void test_valid_examples(void **state)
 {
         fx *f = *state;
@@ -52,9 +50,8 @@ static void test_valid_examples(void **state)
                 if (l < 5 || strcmp(e->d_name + l - 5, ".json")) continue;
                 char path[1024];
                 snprintf(path, sizeof(path), CF_SRCDIR "/schemas/examples/%s", e->d_name);
-                size_t len;
-                char *p = slurp(path, &len);
-                cf_record *r = decode(f, p, len);
+                char *p;
+                cf_record *r = decode_fx_file(f, path, false, &p);
                 if (r->status != CF_REC_OK)
                         fail_msg("%s: dead-lettered %s: %s", e->d_name, r->err_code, r->err_msg);
                 free(p);
@@ -91,9 +88,8 @@ static void test_invalid_examples(void **state)
 static void test_full_fields(void **state)
 {
         fx *f = *state;
-        size_t len;
-        char *p = slurp(CF_SRCDIR "/schemas/examples/full.json", &len);
-        cf_record *r = decode(f, p, len);
+        char *p;
+        cf_record *r = decode_fx_file(f, CF_SRCDIR "/schemas/examples/full.json", false, &p);
         assert_int_equal(r->status, CF_REC_OK);
         const cf_decl *d = &r->decl;
         assert_true(str_eq(d->declaration_id, "DEC-2025-000123"));
@@ -123,9 +119,9 @@ static void test_full_fields(void **state)
 static void test_risk_fields(void **state)
 {
         fx *f = *state;
-        size_t len;
-        char *p = slurp(CF_SRCDIR "/schemas/examples/risk-attributes.json", &len);
-        cf_record *r = decode(f, p, len);
+        char *p;
+        cf_record *r =
+            decode_fx_file(f, CF_SRCDIR "/schemas/examples/risk-attributes.json", false, &p);
         assert_int_equal(r->status, CF_REC_OK);
         const cf_decl *d = &r->decl;
         assert_true(str_eq(d->customs_office, "30"));
@@ -148,8 +144,7 @@ static void test_risk_fields(void **state)
         assert_true(str_eq(d->attrs[3].str, "\xc3\xa9t\xc3\xa9"));
         free(p);
         /* an old message (none of them) stays valid and has none */
-        p = slurp(CF_SRCDIR "/schemas/examples/minimal.json", &len);
-        r = decode(f, p, len);
+        r = decode_fx_file(f, CF_SRCDIR "/schemas/examples/minimal.json", false, &p);
         assert_int_equal(r->status, CF_REC_OK);
         assert_int_equal(r->decl.n_attrs, 0);
         assert_int_equal(r->decl.present & (CF_HAS_TAX_RATE | CF_HAS_ATTRIBUTES), 0);

@@ -22,11 +22,6 @@
 
 typedef decode_fx fx;
 
-static cf_record *learn(fx *f, const char *data, size_t len)
-{
-        return decode_fx_run(f, data, len, true);
-}
-
 #define slurp decode_fx_slurp
 
 #define str_eq decode_fx_str_eq
@@ -34,9 +29,9 @@ static cf_record *learn(fx *f, const char *data, size_t len)
 static void test_examples(void **state)
 {
         fx *f = *state;
-        size_t len;
-        char *p = slurp(CF_SRCDIR "/schemas/examples/outcome/fraud.json", &len);
-        cf_record *r = learn(f, p, len);
+        char *p;
+        cf_record *r =
+            decode_fx_file(f, CF_SRCDIR "/schemas/examples/outcome/fraud.json", true, &p);
         if (r->status != CF_REC_OK) fail_msg("fraud.json: %s: %s", r->err_code, r->err_msg);
         assert_int_equal(r->outcome.kind, CF_OUTCOME_FRAUD);
         assert_true(r->outcome.has_duties && r->outcome.duties_recovered == 1520000);
@@ -47,20 +42,18 @@ static void test_examples(void **state)
         assert_true(r->decl.value_usd > 0); /* KRW through fx_rates */
         assert_true(r->decl.importer_h != 0);
         free(p);
-        p = slurp(CF_SRCDIR "/schemas/examples/outcome/clean-minimal.json", &len);
-        r = learn(f, p, len);
+        r = decode_fx_file(f, CF_SRCDIR "/schemas/examples/outcome/clean-minimal.json", true, &p);
         assert_int_equal(r->status, CF_REC_OK);
         assert_int_equal(r->outcome.kind, CF_OUTCOME_CLEAN);
         assert_false(r->outcome.has_duties);
         free(p);
-        p = slurp(CF_SRCDIR "/schemas/examples/outcome/critical-console.json", &len);
-        r = learn(f, p, len);
+        r = decode_fx_file(f, CF_SRCDIR "/schemas/examples/outcome/critical-console.json", true,
+                           &p);
         assert_int_equal(r->status, CF_REC_OK);
         assert_int_equal(r->outcome.kind, CF_OUTCOME_CRITICAL);
         free(p);
         /* a declaration is not an outcome */
-        p = slurp(CF_SRCDIR "/schemas/examples/minimal.json", &len);
-        r = learn(f, p, len);
+        r = decode_fx_file(f, CF_SRCDIR "/schemas/examples/minimal.json", true, &p);
         assert_int_equal(r->status, CF_REC_DEAD_LETTER);
         assert_string_equal(r->err_code, CF_E_MISSING);
         free(p);
