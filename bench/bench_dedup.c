@@ -22,6 +22,7 @@
 #include "bench/bench_util.h"
 #include "pipeline/core/clock.h"
 #include "pipeline/core/stage.h"
+#include "pipeline/core/xorshift.h"
 #include "stages/dedup/dedup_table.h"
 
 extern const cf_stage_plugin cf_stage_dedup;
@@ -41,10 +42,7 @@ static uint64_t rng = 0x2545F4914F6CDD1Dull;
 
 static uint64_t rnd(void)
 {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        return rng;
+        return cf_xorshift64(&rng);
 }
 
 /* ---- records built in memory: 3 lines per declaration, unique shipments ---- */
