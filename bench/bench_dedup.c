@@ -188,6 +188,24 @@ static void bench_stage(uint64_t n, int restore_too)
 
 /* ---- the key table alone ---- */
 
+/* Look q[0..n) up the stage's way: each batch's first slots loaded (cf_dd_touch), then its
+ * lookups. Returns how many were found. */
+static uint64_t touched_lookups(cf_dd_part *p, const uint64_t *q, int n)
+{
+        uint64_t found = 0;
+        for (int i0 = 0; i0 < n; i0 += TOUCH_BATCH) {
+                int e = i0 + TOUCH_BATCH < n ? i0 + TOUCH_BATCH : n;
+                for (int i = i0; i < e; i++)
+                        cf_dd_touch(p, q[i], 0);
+                for (int i = i0; i < e; i++) {
+                        cf_dd_found f;
+                        cf_dd_key_lookup(p, q[i], 7, &f);
+                        found += f.exact != NULL;
+                }
+        }
+        return found;
+}
+
 /* max_entries = 2n: the table is somewhere in its growth; = n: sized by the bound. */
 static void bench_table(uint64_t n, int lookups, uint64_t max_entries)
 {
@@ -223,33 +241,13 @@ static void bench_table(uint64_t n, int lookups, uint64_t max_entries)
                 }
                 double t_hit = cf_mono_s() - t0;
                 /* the stage's way: a batch's first slots loaded (cf_dd_touch), then its lookups */
-                found = 0;
                 t0 = cf_mono_s();
-                for (int i0 = 0; i0 < L; i0 += TOUCH_BATCH) {
-                        int e = i0 + TOUCH_BATCH < L ? i0 + TOUCH_BATCH : L;
-                        for (int i = i0; i < e; i++)
-                                cf_dd_touch(p, q[i], 0);
-                        for (int i = i0; i < e; i++) {
-                                cf_dd_found f;
-                                cf_dd_key_lookup(p, q[i], 7, &f);
-                                found += f.exact != NULL;
-                        }
-                }
+                found = touched_lookups(p, q, L);
                 double t_hit_pf = cf_mono_s() - t0;
                 for (int i = 0; i < L; i++)
                         q[i] = rnd() | 1;
-                uint64_t miss = 0;
                 t0 = cf_mono_s();
-                for (int i0 = 0; i0 < L; i0 += TOUCH_BATCH) {
-                        int e = i0 + TOUCH_BATCH < L ? i0 + TOUCH_BATCH : L;
-                        for (int i = i0; i < e; i++)
-                                cf_dd_touch(p, q[i], 0);
-                        for (int i = i0; i < e; i++) {
-                                cf_dd_found f;
-                                cf_dd_key_lookup(p, q[i], 7, &f);
-                                miss += f.exact == NULL;
-                        }
-                }
+                uint64_t miss = L - touched_lookups(p, q, L);
                 double t_miss_pf = cf_mono_s() - t0;
                 printf("table %lluM keys: lookups hit %.1f M/s, hit with touch %.1f M/s, "
                        "miss with touch %.1f M/s (%llu/%d found, %llu/%d missed)\n",
