@@ -29,6 +29,7 @@
 #include "console/store_int.h"
 #include "pipeline/core/buf.h"
 #include "pipeline/core/clock.h"
+#include "pipeline/core/opts.h"
 
 static const char *const rules[] = {
     "trade_remedy_evasion", "origin_route_mismatch", "manufacturer_origin_mismatch",
@@ -308,36 +309,49 @@ static double kafka_run(const char *db, const char *all, const size_t *off, uint
         return dt;
 }
 
+typedef struct opts {
+        uint64_t count;
+        int runs, batch, page_size, kafka;
+        const char *flags, *build, *sql;
+} opts;
+
+static const cf_opt rows[] = {
+    CF_OPT_ROW_U64("count", opts, count, 1, 0, "N", "flags (default 200000)"),
+    CF_OPT_ROW_INT("runs", opts, runs, 1, 15, "R", "runs (default 3)"),
+    CF_OPT_ROW_INT("batch", opts, batch, 1, 1000000, "B",
+                   "messages per transaction (default 5000)"),
+    CF_OPT_ROW_STR("flags", 0, opts, flags, "FILE",
+                   "a `replay --flags` file whose lines are repeated under new declaration ids "
+                   "(default: synthetic flags)"),
+    CF_OPT_ROW_ON("kafka", opts, kafka,
+                  "produce the flags to a mock cluster first, then time the console's consumer"),
+    CF_OPT_ROW_STR("build", 0, opts, build, "DB",
+                   "only build a store of --count synthetic cases in DB (bench/console_queue.sh)"),
+    CF_OPT_ROW_STR("sql", 0, opts, sql, "SQL",
+                   "an experiment's statement run after the migrations"),
+    CF_OPT_ROW_INT("page-size", opts, page_size, 0, 65536, "BYTES",
+                   "the new store's page size (default 0: the store's)"),
+    {0},
+};
+
+static const cf_opts_spec spec = {
+    .prog = "bench_console_ingest",
+    .about = "The review console's ingestion rate: parse + upsert + commit every B flags,\n"
+             "or with --kafka the console's consumer from start to the last case stored.\n",
+    .opts = rows,
+};
+
 int main(int argc, char **argv)
 {
-        uint64_t n = 200000;
-        int runs = 3, batch = 5000;
-        const char *file = NULL, *build = NULL;
-        bool kafka = false;
-        for (int i = 1; i < argc; i++) {
-                if (!strcmp(argv[i], "--count") && i + 1 < argc)
-                        n = strtoull(argv[++i], NULL, 10);
-                else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-                        runs = atoi(argv[++i]);
-                else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
-                        batch = atoi(argv[++i]);
-                else if (!strcmp(argv[i], "--flags") && i + 1 < argc)
-                        file = argv[++i];
-                else if (!strcmp(argv[i], "--build") && i + 1 < argc)
-                        build = argv[++i];
-                else if (!strcmp(argv[i], "--sql") && i + 1 < argc)
-                        xsql = argv[++i];
-                else if (!strcmp(argv[i], "--page-size") && i + 1 < argc)
-                        page_size = atoi(argv[++i]);
-                else if (!strcmp(argv[i], "--kafka"))
-                        kafka = true;
-                else {
-                        fprintf(stderr,
-                                "usage: bench_console_ingest [--count N] [--runs R] [--batch B]"
-                                " [--flags FILE] [--kafka] | --build DB --count N\n");
-                        return 2;
-                }
-        }
+        opts o = {.count = 200000, .runs = 3, .batch = 5000};
+        int prc = cf_opts_main(&spec, argc, argv, &o, NULL);
+        if (prc) return prc > 0 ? 0 : 2;
+        uint64_t n = o.count;
+        int runs = o.runs, batch = o.batch;
+        const char *file = o.flags, *build = o.build;
+        bool kafka = o.kafka;
+        xsql = o.sql;
+        page_size = o.page_size;
         size_t *off;
         double tg = cf_mono_s();
         char *all = messages(n, file, &off);

@@ -66,6 +66,17 @@ static void report(const char *name, size_t n, size_t bytes, double s, double ba
         printf("\n");
 }
 
+/* Reset b and fill it with the lines from i on (file sources, offsets from 1); the next i. */
+static size_t fill(cf_batch *b, const line *ls, size_t n, size_t i)
+{
+        cf_batch_reset(b);
+        for (; i < n && b->n < b->cap; i++) {
+                cf_record *rec = cf_batch_add(b, ls[i].p, ls[i].n);
+                rec->src = (cf_source){.topic = "bench", .offset = (int64_t)i + 1, .is_file = true};
+        }
+        return i;
+}
+
 int main(int argc, char **argv)
 {
         if (argc < 2) {
@@ -119,12 +130,7 @@ int main(int argc, char **argv)
                 /* decode stage alone, batches of 4096 */
                 t0 = cf_mono_s();
                 for (size_t i = 0; i < n;) {
-                        cf_batch_reset(&b);
-                        for (; i < n && b.n < b.cap; i++) {
-                                cf_record *rec = cf_batch_add(&b, ls[i].p, ls[i].n);
-                                rec->src = (cf_source){
-                                    .topic = "bench", .offset = (int64_t)i + 1, .is_file = true};
-                        }
+                        i = fill(&b, ls, n, i);
                         cf_stage_decode.process(&dec, &b);
                         for (size_t k = 0; k < b.n; k++)
                                 ok += b.recs[k].status == CF_REC_OK;
@@ -137,12 +143,7 @@ int main(int argc, char **argv)
                 chain = cf_chain_new(cfg.root, cfg.base_dir, err, sizeof(err));
                 double t0 = cf_mono_s();
                 for (size_t i = 0; i < n;) {
-                        cf_batch_reset(&b);
-                        for (; i < n && b.n < b.cap; i++) {
-                                cf_record *rec = cf_batch_add(&b, ls[i].p, ls[i].n);
-                                rec->src = (cf_source){
-                                    .topic = "bench", .offset = (int64_t)i + 1, .is_file = true};
-                        }
+                        i = fill(&b, ls, n, i);
                         cf_chain_process(chain, &b);
                 }
                 t_chain[r] = cf_mono_s() - t0;

@@ -13,14 +13,11 @@
  *     detect stage flags anything) the time from the input's produce
  *     timestamp to the output reaching a consumer is recorded: p50/p99.
  *
- * usage: bench_kafka [--count N] [--partitions P] [--runs R] [--workers 1,2]
- *                    [--rates 5000,20000] [--lat-seconds S] [--lat-runs R] [--no-latency]
- *                    [--no-throughput] [--config FILE]
+ * usage: bench_kafka --help (the options: the table before main)
  * Env CUSTOMSFLOW_* overrides apply to the service as in `customsflow run`.
  */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -41,25 +38,25 @@
 #include "bench/gen/gen.h"
 #include "pipeline/core/clock.h"
 #include "pipeline/core/config.h"
+#include "pipeline/core/opts.h"
 #include "pipeline/kafka/service.h"
 
-#define DIE(...)                                                                                   \
-        do {                                                                                       \
-                fprintf(stderr, "bench_kafka: " __VA_ARGS__);                                      \
-                fprintf(stderr, "\n");                                                             \
-                exit(1);                                                                           \
-        } while (0)
+#define DIE(...) CF_BENCH_DIE("bench_kafka", __VA_ARGS__)
 
 #define TOPIC_IN  "customs.declarations"
 #define WARMUP_MS 2000 /* latency: inputs produced before this are reported apart */
 
+/* --workers 1,2 and --rates 5000,20000: up to 4 values */
+typedef struct list4 {
+        double v[4];
+        int n;
+} list4;
+
 typedef struct opts {
         uint64_t count;
         int partitions, runs;
-        int workers[4], n_workers;
-        double rates[4];
-        int n_rates;
-        double lat_seconds;
+        list4 workers, rates;
+        double lat_seconds, per_day;
         int latency, throughput, lat_runs;
         const char *config;
 } opts;
@@ -71,19 +68,31 @@ static rd_kafka_t *mrk;
 static rd_kafka_mock_cluster_t *mc;
 static const char *bootstrap;
 
-static double median(double *v, int n)
+/* "a,b,c": up to 4 numbers in [lo, hi] */
+static int parse_list(const char *s, list4 *l, double lo, double hi)
 {
-        cf_bench_sort(v, n);
-        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+        l->n = 0;
+        for (char *end; *s; s = *end ? end + 1 : end) {
+                if (l->n == 4) return -1;
+                double x = strtod(s, &end);
+                if (end == s || (*end && *end != ',') || !(x >= lo && x <= hi)) return -1;
+                l->v[l->n++] = x;
+        }
+        return l->n ? 0 : -1;
 }
 
-static void parse_list(const char *s, double *out, int *n, int max)
+static int parse_workers(const char *s, void *dst)
 {
-        *n = 0;
-        for (char *end; *s && *n < max; s = *end ? end + 1 : end) {
-                out[(*n)++] = strtod(s, &end);
-                if (end == s) DIE("bad list '%s'", s);
-        }
+        list4 *l = dst;
+        if (parse_list(s, l, 1, 64)) return -1;
+        for (int i = 0; i < l->n; i++) /* whole numbers */
+                if (l->v[i] != (int)l->v[i]) return -1;
+        return 0;
+}
+
+static int parse_rates(const char *s, void *dst)
+{
+        return parse_list(s, dst, 1, 1e9);
 }
 
 static void start_cluster(const opts *o)
@@ -599,100 +608,53 @@ static void run_latency(cf_config *cfg, const opts *o, double rate, int workers,
 
 /* ---- main ---- */
 
-static void usage(FILE *f)
-{
-        fprintf(
-            f,
-            "usage: bench_kafka [--count N] [--partitions P] [--runs R] [--workers 1,2]\n"
-            "                   [--rates 5000,20000] [--lat-seconds S] [--lat-runs R]\n"
-            "                   [--no-latency] [--no-throughput] [--config FILE] [--per-day N]\n");
-}
+static const cf_opt rows[] = {
+    CF_OPT_ROW_U64("count", opts, count, 1, 0, "N", "records preloaded (default 200000)"),
+    CF_OPT_ROW_INT("partitions", opts, partitions, 1, 1024, "P", "input partitions (default 64)"),
+    CF_OPT_ROW_INT("runs", opts, runs, 1, 15, "R", "throughput runs (default 3)"),
+    CF_OPT_ROW_FN("workers", opts, workers, parse_workers, "up to 4 worker counts in [1, 64]",
+                  "W,W", "the service's worker counts (default 1,2; latency: the first)"),
+    CF_OPT_ROW_FN("rates", opts, rates, parse_rates, "up to 4 rates in [1, 1e9]", "R,R",
+                  "latency: records/s produced (default 5000,20000)"),
+    CF_OPT_ROW_DOUBLE("lat-seconds", opts, lat_seconds, 0.1, 3600, "S",
+                      "latency: seconds produced per run (default 10)"),
+    CF_OPT_ROW_INT("lat-runs", opts, lat_runs, 1, 15, "R", "latency runs per rate (default 3)"),
+    CF_OPT_ROW_OFF("no-latency", opts, latency, "skip the latency part"),
+    CF_OPT_ROW_OFF("no-throughput", opts, throughput, "skip the throughput part"),
+    CF_OPT_ROW_STR("config", 0, opts, config, "FILE",
+                   "config (default the bundled deploy/examples/customsflow.yaml)"),
+    CF_OPT_ROW_DOUBLE("per-day", opts, per_day, 0, 1e9, "N",
+                      "generator: declarations per day of event time (default 0: its own)"),
+    {0},
+};
+
+static const cf_opts_spec spec = {
+    .prog = "bench_kafka",
+    .about = "The Kafka path on librdkafka's mock cluster in this process: kcat raw consume\n"
+             "and the service's throughput side by side, then latency at fixed rates.\n"
+             "Env CUSTOMSFLOW_* overrides apply to the service as in `customsflow run`.\n",
+    .opts = rows,
+};
 
 int main(int argc, char **argv)
 {
         opts o = {.count = 200000,
                   .partitions = 64,
                   .runs = 3,
-                  .workers = {1, 2},
-                  .n_workers = 2,
-                  .rates = {5000, 20000},
-                  .n_rates = 2,
+                  .workers = {{1, 2}, 2},
+                  .rates = {{5000, 20000}, 2},
                   .lat_seconds = 10,
                   .lat_runs = 3,
                   .latency = 1,
                   .throughput = 1,
                   .config = CF_DATADIR "/customsflow.yaml"};
-        static const struct option lo[] = {{"count", required_argument, 0, 'n'},
-                                           {"partitions", required_argument, 0, 'p'},
-                                           {"runs", required_argument, 0, 'r'},
-                                           {"workers", required_argument, 0, 'w'},
-                                           {"rates", required_argument, 0, 'R'},
-                                           {"lat-seconds", required_argument, 0, 's'},
-                                           {"lat-runs", required_argument, 0, 'l'},
-                                           {"no-latency", no_argument, 0, 'L'},
-                                           {"no-throughput", no_argument, 0, 'T'},
-                                           {"config", required_argument, 0, 'c'},
-                                           {"per-day", required_argument, 0, 'd'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
-        int ch;
-        double wl[4];
-        while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-                switch (ch) {
-                case 'n':
-                        o.count = strtoull(optarg, NULL, 10);
-                        break;
-                case 'p':
-                        o.partitions = atoi(optarg);
-                        break;
-                case 'r':
-                        o.runs = atoi(optarg);
-                        break;
-                case 'w':
-                        parse_list(optarg, wl, &o.n_workers, 4);
-                        for (int i = 0; i < o.n_workers; i++)
-                                o.workers[i] = (int)wl[i];
-                        break;
-                case 'R':
-                        parse_list(optarg, o.rates, &o.n_rates, 4);
-                        break;
-                case 's':
-                        o.lat_seconds = atof(optarg);
-                        break;
-                case 'l':
-                        o.lat_runs = atoi(optarg);
-                        break;
-                case 'L':
-                        o.latency = 0;
-                        break;
-                case 'T':
-                        o.throughput = 0;
-                        break;
-                case 'c':
-                        o.config = optarg;
-                        break;
-                case 'd':
-                        per_day = strtod(optarg, NULL);
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return 0;
-                default:
-                        usage(stderr);
-                        return 2;
-                }
-        }
-        if (o.runs < 1 || o.runs > 15 || o.lat_runs < 1 || o.lat_runs > 15 || o.partitions < 1 ||
-            o.partitions > 1024 || !o.count)
-                DIE("bad --runs, --partitions or --count");
+        int prc = cf_opts_main(&spec, argc, argv, &o, NULL);
+        if (prc) return prc > 0 ? 0 : 2;
+        per_day = o.per_day;
         signal(SIGPIPE, SIG_IGN);
-        /* the bench's own defaults; anything set in the environment wins */
-        setenv("CUSTOMSFLOW_METRICS_ENABLED", "false", 0);
-        setenv("CUSTOMSFLOW_LOG_LEVEL", "warn", 0);
-        setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 0);
         char err[1024];
         cf_config cfg;
-        if (cf_config_load(&cfg, o.config, err, sizeof err)) DIE("%s", err);
+        if (cf_bench_service_config(&cfg, o.config, err, sizeof err)) DIE("%s", err);
         start_cluster(&o);
         printf("bench_kafka: mock cluster %s (1 broker, in this process), config %s\n", bootstrap,
                o.config);
@@ -726,43 +688,44 @@ int main(int argc, char **argv)
                         run_fig f = run_kcat(o.count);
                         kc[r] = f.rate;
                         printf("run %d: kcat %9.0f/s (%.2f s)", r + 1, f.rate, f.startup);
-                        for (int w = 0; w < o.n_workers; w++) {
-                                f = run_pipeline(&cfg, o.count, o.workers[w], r);
+                        for (int w = 0; w < o.workers.n; w++) {
+                                f = run_pipeline(&cfg, o.count, (int)o.workers.v[w], r);
                                 pl[w][r] = f.rate;
                                 cpu[w][r] = f.cpu;
                                 printf("  pipeline w%d %9.0f/s (%.2f s) %.2fx %.2f CPU-s/1M",
-                                       o.workers[w], f.rate, f.startup, f.rate / kc[r], f.cpu);
+                                       (int)o.workers.v[w], f.rate, f.startup, f.rate / kc[r],
+                                       f.cpu);
                         }
                         printf("\n");
                         fflush(stdout);
                 }
-                double mk = median(kc, o.runs);
+                double mk = cf_bench_median(kc, o.runs);
                 printf("median of %d: kcat %.0f records/s (%.1f MB/s)", o.runs, mk,
                        mk * bytes / (double)o.count / 1e6);
-                for (int w = 0; w < o.n_workers; w++) {
-                        double m = median(pl[w], o.runs);
+                for (int w = 0; w < o.workers.n; w++) {
+                        double m = cf_bench_median(pl[w], o.runs);
                         printf("; pipeline workers %d %.0f records/s = %.2f x kcat, %.2f CPU-s "
                                "per 1M records",
-                               o.workers[w], m, m / mk, median(cpu[w], o.runs));
+                               (int)o.workers.v[w], m, m / mk, cf_bench_median(cpu[w], o.runs));
                 }
                 printf("\n");
                 fflush(stdout);
         }
-        for (int i = 0; o.latency && i < o.n_rates; i++) {
+        for (int i = 0; o.latency && i < o.rates.n; i++) {
                 double f[4][16] = {{0}};
                 for (int r = 0; r < o.lat_runs; r++) {
                         double out[4] = {0};
-                        run_latency(&cfg, &o, o.rates[i], o.workers[0], r, out);
+                        run_latency(&cfg, &o, o.rates.v[i], (int)o.workers.v[0], r, out);
                         for (int j = 0; j < 4; j++)
                                 f[j][r] = out[j];
                         fflush(stdout);
                 }
                 double m[4];
                 for (int j = 0; j < 4; j++)
-                        m[j] = median(f[j], o.lat_runs);
+                        m[j] = cf_bench_median(f[j], o.lat_runs);
                 printf("median of %d at %.0f records/s: dead letters after warm-up p50 %.1f ms p99 "
                        "%.1f ms; all p50 %.1f ms p99 %.1f ms\n",
-                       o.lat_runs, o.rates[i], m[0], m[1], m[2], m[3]);
+                       o.lat_runs, o.rates.v[i], m[0], m[1], m[2], m[3]);
         }
         cf_config_free(&cfg);
         rd_kafka_mock_cluster_destroy(mc);

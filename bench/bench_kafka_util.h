@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -16,6 +17,7 @@
 #include "bench/gen/gen.h"
 #include "pipeline/core/buf.h"
 #include "pipeline/core/clock.h"
+#include "pipeline/core/config.h"
 
 /** Produce every declaration of g to topic through p, at rate records/s (0: as fast as p
  *  takes them), and flush. spread 0: keyed by exporter (the product's partitioning); else
@@ -85,6 +87,18 @@ static inline int cf_bench_kept(const char *bootstrap, const char *topic, int pa
         }
         rd_kafka_destroy(rk);
         return rc;
+}
+
+/** Load the service's config at path with the Kafka benches' defaults (no metrics server,
+ *  warn logs, a 6 s session timeout) where the environment does not set them: anything set
+ *  there wins. -1 with errstr as cf_config_load. */
+static inline int cf_bench_service_config(cf_config *cfg, const char *path, char *errstr,
+                                          size_t errstr_size)
+{
+        setenv("CUSTOMSFLOW_METRICS_ENABLED", "false", 0);
+        setenv("CUSTOMSFLOW_LOG_LEVEL", "warn", 0);
+        setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 0);
+        return cf_config_load(cfg, path, errstr, errstr_size);
 }
 
 #endif

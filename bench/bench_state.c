@@ -18,14 +18,12 @@
  *     with its state (customsflow_partitions_restoring back to 0), and the
  *     changelog bytes/records it read.
  *
- * usage: bench_state [--count N] [--partitions P] [--runs R] [--seconds S] [--workers W]
- *                    [--config FILE] [--rate R]
+ * usage: bench_state --help (the options: the table before main)
  * --rate: phase 2 at R records/s instead of half the measured maximum (the same load for two
  * builds whose phase 1 differs: before restores went together, a fresh group's 256 empty
  * partitions took 26 s to resume, and the "maximum rate" measured mostly that).
  * Env CUSTOMSFLOW_* overrides apply to the service as in `customsflow run`.
  */
-#include <getopt.h>
 #include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -41,14 +39,10 @@
 #include "bench/gen/gen.h"
 #include "pipeline/core/clock.h"
 #include "pipeline/core/config.h"
+#include "pipeline/core/opts.h"
 #include "pipeline/kafka/service.h"
 
-#define DIE(...)                                                                                   \
-        do {                                                                                       \
-                fprintf(stderr, "bench_state: " __VA_ARGS__);                                      \
-                fprintf(stderr, "\n");                                                             \
-                exit(1);                                                                           \
-        } while (0)
+#define DIE(...) CF_BENCH_DIE("bench_state", __VA_ARGS__)
 
 static const char *bootstrap;
 
@@ -252,58 +246,56 @@ static figs run(cf_config *cfg, uint64_t count, int partitions, double seconds, 
         return f;
 }
 
-static double median(double *v, int n)
-{
-        cf_bench_sort(v, n);
-        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+typedef struct opts {
+        uint64_t count;
+        int partitions, runs;
+        double seconds, rate;
+        const char *config, *workers;
+} opts;
+
+static const cf_opt rows[] = {
+    CF_OPT_ROW_U64("count", opts, count, 1, 0, "N",
+                   "distinct declarations preloaded: keys of dedup state (default 1000000)"),
+    CF_OPT_ROW_INT("partitions", opts, partitions, 1, 1024, "P", "input partitions (default 256)"),
+    CF_OPT_ROW_INT("runs", opts, runs, 1, 15, "R", "runs (default 3)"),
+    CF_OPT_ROW_DOUBLE("seconds", opts, seconds, 0.1, 3600, "S",
+                      "latency phase at half the maximum rate (default 20)"),
+    CF_OPT_ROW_DOUBLE("rate", opts, rate, 0, 1e7, "R",
+                      "phase 2 at R records/s (default 0: half the maximum rate measured)"),
+    CF_OPT_ROW_STR("workers", 0, opts, workers, "W",
+                   "the service's workers (CUSTOMSFLOW_WORKERS; default 1)"),
+    CF_OPT_ROW_STR("config", 0, opts, config, "FILE",
+                   "config (default the bundled deploy/examples/customsflow.yaml)"),
+    {0},
+};
+
+static const cf_opts_spec spec = {
+    .prog = "bench_state",
+    .about = "The service with a large partition state on librdkafka's mock cluster:\n"
+             "maximum rate, latency at half of it, restore time (see the top of\n"
+             "bench/bench_state.c). Env CUSTOMSFLOW_* overrides apply to the service.\n",
+    .opts = rows,
+};
 
 int main(int argc, char **argv)
 {
-        uint64_t count = 1000000;
-        int partitions = 256, runs = 3;
-        double seconds = 20;
-        const char *config = CF_DATADIR "/customsflow.yaml", *workers = "1";
-        static const struct option lo[] = {{"count", required_argument, 0, 'n'},
-                                           {"partitions", required_argument, 0, 'p'},
-                                           {"runs", required_argument, 0, 'r'},
-                                           {"seconds", required_argument, 0, 's'},
-                                           {"workers", required_argument, 0, 'w'},
-                                           {"config", required_argument, 0, 'c'},
-                                           {"rate", required_argument, 0, 'R'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
-        for (int ch; (ch = getopt_long(argc, argv, "h", lo, NULL)) != -1;) {
-                if (ch == 'n')
-                        count = strtoull(optarg, NULL, 10);
-                else if (ch == 'p')
-                        partitions = atoi(optarg);
-                else if (ch == 'r')
-                        runs = atoi(optarg);
-                else if (ch == 's')
-                        seconds = atof(optarg);
-                else if (ch == 'w')
-                        workers = optarg;
-                else if (ch == 'c')
-                        config = optarg;
-                else if (ch == 'R')
-                        fixed_rate = atof(optarg);
-                else {
-                        fprintf(ch == 'h' ? stdout : stderr,
-                                "usage: bench_state [--count N] [--partitions P] [--runs R] "
-                                "[--seconds S] [--workers W] [--config FILE] [--rate R]\n");
-                        return ch == 'h' ? 0 : 2;
-                }
-        }
-        if (runs < 1 || runs > 15 || partitions < 1 || partitions > 1024 || !count || seconds <= 0)
-                DIE("bad --runs, --partitions, --count or --seconds");
-        setenv("CUSTOMSFLOW_METRICS_ENABLED", "false", 0);
-        setenv("CUSTOMSFLOW_LOG_LEVEL", "warn", 0);
-        setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 0);
+        opts o = {.count = 1000000,
+                  .partitions = 256,
+                  .runs = 3,
+                  .seconds = 20,
+                  .config = CF_DATADIR "/customsflow.yaml",
+                  .workers = "1"};
+        int prc = cf_opts_main(&spec, argc, argv, &o, NULL);
+        if (prc) return prc > 0 ? 0 : 2;
+        uint64_t count = o.count;
+        int partitions = o.partitions, runs = o.runs;
+        double seconds = o.seconds;
+        const char *config = o.config, *workers = o.workers;
+        fixed_rate = o.rate;
         setenv("CUSTOMSFLOW_WORKERS", workers, 1);
         char err[1024];
         cf_config cfg;
-        if (cf_config_load(&cfg, config, err, sizeof err)) DIE("%s", err);
+        if (cf_bench_service_config(&cfg, config, err, sizeof err)) DIE("%s", err);
         printf("bench_state: a mock cluster per run (1 broker, in this process), %" PRIu64
                " keys, %d partitions, workers %s, config %s\n",
                count, partitions, workers, config);
@@ -317,8 +309,10 @@ int main(int argc, char **argv)
         }
         printf("median of %d: max rate %.0f records/s; keys %.0f; in phase 2 p50 %.1f ms p99 "
                "%.1f ms; %.0f changelog bytes per commit; restore %.3f s (%.1f MB)\n",
-               runs, median(v[0], runs), median(v[1], runs), median(v[2], runs), median(v[3], runs),
-               median(v[4], runs), median(v[5], runs), median(v[6], runs));
+               runs, cf_bench_median(v[0], runs), cf_bench_median(v[1], runs),
+               cf_bench_median(v[2], runs), cf_bench_median(v[3], runs),
+               cf_bench_median(v[4], runs), cf_bench_median(v[5], runs),
+               cf_bench_median(v[6], runs));
         cf_config_free(&cfg);
         return 0;
 }

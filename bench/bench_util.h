@@ -6,7 +6,16 @@
 #ifndef CF_BENCH_UTIL_H
 #define CF_BENCH_UTIL_H
 
+#include <stdio.h>
 #include <stdlib.h>
+
+/** Print "name: message" on stderr and exit 1: a driver's setup failed, nothing to save. */
+#define CF_BENCH_DIE(name, ...)                                                                    \
+        do {                                                                                       \
+                fprintf(stderr, name ": " __VA_ARGS__);                                            \
+                fprintf(stderr, "\n");                                                             \
+                exit(1);                                                                           \
+        } while (0)
 
 static inline int cf_bench_cmp_d(const void *a, const void *b)
 {
@@ -18,6 +27,13 @@ static inline int cf_bench_cmp_d(const void *a, const void *b)
 static inline void cf_bench_sort(double *v, int n)
 {
         qsort(v, (size_t)n, sizeof(*v), cf_bench_cmp_d);
+}
+
+/** The median of n > 0 figures (sorts v; the mean of the middle two for an even n). */
+static inline double cf_bench_median(double *v, int n)
+{
+        cf_bench_sort(v, n);
+        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 #endif

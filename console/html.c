@@ -45,6 +45,17 @@ void cf_html(cf_buf *b, const char *s)
         if (s) cf_htmln(b, s, strlen(s));
 }
 
+void cf_html_status(cf_buf *b, const char *status, const char *id)
+{
+        cf_buf_puts(b, "<span class=\"status status-");
+        cf_html(b, status);
+        cf_buf_putc(b, '"');
+        if (id) cf_buf_printf(b, " id=\"%s\"", id);
+        cf_buf_putc(b, '>');
+        cf_html(b, status);
+        cf_buf_puts(b, "</span>");
+}
+
 void cf_urlenc(cf_buf *b, const char *s)
 {
         for (; s && *s; s++) {

@@ -60,6 +60,8 @@ bool cf_secure_eq(const char *a, const char *b);
 /* html.c */
 /** Append s HTML-escaped (& < > " '). */
 void cf_html(cf_buf *b, const char *s);
+/** A case status badge: <span class="status status-S" [id="id"]>S</span> (id NULL: none). */
+void cf_html_status(cf_buf *b, const char *status, const char *id);
 /** Append n bytes of s HTML-escaped. */
 void cf_htmln(cf_buf *b, const char *s, size_t n);
 /** Append s percent-encoded for a URL query value. */

@@ -200,11 +200,9 @@ static int related_html(void *op, const cf_case_row *c)
         cf_html(b, c->declaration_id);
         cf_buf_printf(b, "/%lld</a> score ", (long long)c->line);
         cf_html_num(b, c->score, 1);
-        cf_buf_puts(b, " <span class=\"status status-");
-        cf_html(b, c->status);
-        cf_buf_puts(b, "\">");
-        cf_html(b, c->status);
-        cf_buf_puts(b, "</span></li>");
+        cf_buf_putc(b, ' ');
+        cf_html_status(b, c->status, NULL);
+        cf_buf_puts(b, "</li>");
         return 0;
 }
 
@@ -325,11 +323,9 @@ static void header(cf_req *r, const cf_case_row *c)
         cf_buf *b = &r->out;
         cf_buf_puts(b, "<h1>Case ");
         cf_html(b, c->declaration_id);
-        cf_buf_printf(b, "/%lld <span class=\"status status-", (long long)c->line);
-        cf_html(b, c->status);
-        cf_buf_puts(b, "\" id=\"case-status\">");
-        cf_html(b, c->status);
-        cf_buf_puts(b, "</span></h1><p class=\"summary\">Score <strong id=\"case-score\">");
+        cf_buf_printf(b, "/%lld ", (long long)c->line);
+        cf_html_status(b, c->status, "case-status");
+        cf_buf_puts(b, "</h1><p class=\"summary\">Score <strong id=\"case-score\">");
         cf_html_num(b, c->score, 1);
         cf_buf_puts(b, "</strong> &middot; exporter <strong id=\"case-exporter\">");
         cf_html(b, c->exporter_id);

@@ -176,11 +176,9 @@ static int row_html(void *op, const cf_case_row *c)
         cf_html(b, c->hs_code);
         cf_buf_puts(b, "</td><td class=\"rules\">");
         rules_list(p->r->s, c->rules_mask, b, false);
-        cf_buf_puts(b, "</td><td><span class=\"status status-");
-        cf_html(b, c->status);
-        cf_buf_puts(b, "\">");
-        cf_html(b, c->status);
-        cf_buf_puts(b, "</span></td><td>");
+        cf_buf_puts(b, "</td><td>");
+        cf_html_status(b, c->status, NULL);
+        cf_buf_puts(b, "</td><td>");
         cf_html(b, c->assignee);
         cf_buf_puts(b, "</td></tr>");
         return 0;

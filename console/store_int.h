@@ -33,6 +33,9 @@ struct cf_store {
 
 /** The cached statement id (prepared on first use); NULL + errstr. */
 sqlite3_stmt *cf_store_stmt(cf_store *s, int id, char *errstr, size_t errstr_size);
+/** Prepare a one-off statement; NULL + errstr ("store: what: ...") on error. */
+sqlite3_stmt *cf_store_prep(cf_store *s, const char *sql, const char *what, char *errstr,
+                            size_t errstr_size);
 /** Run SQL without results; -1 + errstr (with SQLite's message). */
 int cf_store_exec(cf_store *s, const char *sql, char *errstr, size_t errstr_size);
 /** Copy SQLite's last error into errstr, prefixed by what; returns -1. */

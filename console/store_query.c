@@ -314,15 +314,37 @@ int cf_store_queue(cf_store *s, const cf_case_filter *f, cf_case_cb cb, void *op
         return rc;
 }
 
-/* Prepare sql (one-off read statements of the case page), bind ?1 as id or text. */
+/* Prepare sql (one-off read statements of the case page). */
 static sqlite3_stmt *prep(cf_store *s, const char *sql, char *errstr, size_t errstr_size)
 {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-                cf_store_err(s, "query", errstr, errstr_size);
-                return NULL;
-        }
-        return st;
+        return cf_store_prep(s, sql, "query", errstr, errstr_size);
+}
+
+/* A walk over the rows of a per-id list of the case page (versions, reasons,
+ * events): row() maps the current row to the caller's struct and calls its callback. */
+typedef struct walk walk;
+struct walk {
+        int (*row)(walk *w, sqlite3_stmt *st); /* nonzero: stop */
+        union {
+                cf_version_cb version;
+                cf_reason_cb reason;
+                cf_event_cb event;
+        } cb;
+        void *op;
+        bool first; /* the next row is the first */
+};
+
+/* Run sql with ?1 = id, each row to w->row until it asks to stop. */
+static int by_id(cf_store *s, const char *sql, int64_t id, walk *w, char *errstr,
+                 size_t errstr_size)
+{
+        sqlite3_stmt *st = prep(s, sql, errstr, errstr_size);
+        if (!st) return -1;
+        sqlite3_bind_int64(st, 1, id);
+        while (sqlite3_step(st) == SQLITE_ROW)
+                if (w->row(w, st)) break;
+        sqlite3_finalize(st);
+        return 0;
 }
 
 int cf_store_case(cf_store *s, int64_t id, cf_case_cb cb, void *op, char *errstr,
@@ -345,52 +367,49 @@ int cf_store_case(cf_store *s, int64_t id, cf_case_cb cb, void *op, char *errstr
         return rc == SQLITE_ROW ? 0 : cf_store_err(s, "case", errstr, errstr_size);
 }
 
+static int version_row(walk *w, sqlite3_stmt *st)
+{
+        cf_version_row v = {.id = sqlite3_column_int64(st, 0),
+                            .amendment = sqlite3_column_int64(st, 1),
+                            .received_at_ms = sqlite3_column_int64(st, 2),
+                            .score = sqlite3_column_double(st, 3),
+                            .current = w->first,
+                            .declaration = cf_store_col(st, 4),
+                            .source = cf_store_col(st, 5),
+                            .processed_at = cf_store_col(st, 6),
+                            .pipeline_version = cf_store_col(st, 7)};
+        w->first = false;
+        return w->cb.version(w->op, &v);
+}
+
 int cf_store_versions(cf_store *s, int64_t case_id, cf_version_cb cb, void *op, char *errstr,
                       size_t errstr_size)
 {
-        sqlite3_stmt *st = prep(s,
-                                "SELECT id, amendment, received_at, score, declaration, source,"
-                                " processed_at, pipeline_version FROM versions WHERE case_id=?1"
-                                " ORDER BY amendment DESC, id DESC",
-                                errstr, errstr_size);
-        if (!st) return -1;
-        sqlite3_bind_int64(st, 1, case_id);
-        bool first = true;
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                cf_version_row v = {.id = sqlite3_column_int64(st, 0),
-                                    .amendment = sqlite3_column_int64(st, 1),
-                                    .received_at_ms = sqlite3_column_int64(st, 2),
-                                    .score = sqlite3_column_double(st, 3),
-                                    .current = first,
-                                    .declaration = cf_store_col(st, 4),
-                                    .source = cf_store_col(st, 5),
-                                    .processed_at = cf_store_col(st, 6),
-                                    .pipeline_version = cf_store_col(st, 7)};
-                first = false;
-                if (cb(op, &v)) break;
-        }
-        sqlite3_finalize(st);
-        return 0;
+        walk w = {.row = version_row, .cb.version = cb, .op = op, .first = true};
+        return by_id(s,
+                     "SELECT id, amendment, received_at, score, declaration, source,"
+                     " processed_at, pipeline_version FROM versions WHERE case_id=?1"
+                     " ORDER BY amendment DESC, id DESC",
+                     case_id, &w, errstr, errstr_size);
+}
+
+static int reason_row(walk *w, sqlite3_stmt *st)
+{
+        cf_reason_row r = {.rule = cf_store_col(st, 0),
+                           .weight = sqlite3_column_double(st, 1),
+                           .evidence = cf_store_col(st, 2),
+                           .explanation = (const char *)sqlite3_column_text(st, 3)};
+        return w->cb.reason(w->op, &r);
 }
 
 int cf_store_reasons(cf_store *s, int64_t version_id, cf_reason_cb cb, void *op, char *errstr,
                      size_t errstr_size)
 {
-        sqlite3_stmt *st = prep(s,
-                                "SELECT rule, weight, evidence, explanation FROM reasons"
-                                " WHERE version_id=?1 ORDER BY weight DESC, rule",
-                                errstr, errstr_size);
-        if (!st) return -1;
-        sqlite3_bind_int64(st, 1, version_id);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                cf_reason_row r = {.rule = cf_store_col(st, 0),
-                                   .weight = sqlite3_column_double(st, 1),
-                                   .evidence = cf_store_col(st, 2),
-                                   .explanation = (const char *)sqlite3_column_text(st, 3)};
-                if (cb(op, &r)) break;
-        }
-        sqlite3_finalize(st);
-        return 0;
+        walk w = {.row = reason_row, .cb.reason = cb, .op = op};
+        return by_id(s,
+                     "SELECT rule, weight, evidence, explanation FROM reasons"
+                     " WHERE version_id=?1 ORDER BY weight DESC, rule",
+                     version_id, &w, errstr, errstr_size);
 }
 
 int cf_store_related(cf_store *s, int64_t case_id, const char *field, int limit, cf_case_cb cb,
@@ -451,28 +470,27 @@ int cf_store_exporter_profile(cf_store *s, const char *exporter, cf_point_cb cb,
         return 0;
 }
 
+static int event_row(walk *w, sqlite3_stmt *st)
+{
+        cf_event_row e = {.id = sqlite3_column_int64(st, 0),
+                          .at_ms = sqlite3_column_int64(st, 1),
+                          .actor = cf_store_col(st, 2),
+                          .action = cf_store_col(st, 3),
+                          .from_status = cf_store_col(st, 4),
+                          .to_status = cf_store_col(st, 5),
+                          .note = cf_store_col(st, 6),
+                          .detail = cf_store_col(st, 7)};
+        return w->cb.event(w->op, &e);
+}
+
 int cf_store_events(cf_store *s, int64_t case_id, cf_event_cb cb, void *op, char *errstr,
                     size_t errstr_size)
 {
-        sqlite3_stmt *st = prep(s,
-                                "SELECT id, at, actor, action, from_status, to_status, note,"
-                                " detail FROM events WHERE case_id=?1 ORDER BY id",
-                                errstr, errstr_size);
-        if (!st) return -1;
-        sqlite3_bind_int64(st, 1, case_id);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                cf_event_row e = {.id = sqlite3_column_int64(st, 0),
-                                  .at_ms = sqlite3_column_int64(st, 1),
-                                  .actor = cf_store_col(st, 2),
-                                  .action = cf_store_col(st, 3),
-                                  .from_status = cf_store_col(st, 4),
-                                  .to_status = cf_store_col(st, 5),
-                                  .note = cf_store_col(st, 6),
-                                  .detail = cf_store_col(st, 7)};
-                if (cb(op, &e)) break;
-        }
-        sqlite3_finalize(st);
-        return 0;
+        walk w = {.row = event_row, .cb.event = cb, .op = op};
+        return by_id(s,
+                     "SELECT id, at, actor, action, from_status, to_status, note,"
+                     " detail FROM events WHERE case_id=?1 ORDER BY id",
+                     case_id, &w, errstr, errstr_size);
 }
 
 int cf_store_dashboard(cf_store *s, const char *kind, const char *chapter, int bucket_len,

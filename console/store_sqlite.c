@@ -135,6 +135,15 @@ int cf_store_err(cf_store *s, const char *what, char *errstr, size_t errstr_size
         return -1;
 }
 
+sqlite3_stmt *cf_store_prep(cf_store *s, const char *sql, const char *what, char *errstr,
+                            size_t errstr_size)
+{
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK) return st;
+        cf_store_err(s, what, errstr, errstr_size);
+        return NULL;
+}
+
 int cf_store_exec(cf_store *s, const char *sql, char *errstr, size_t errstr_size)
 {
         char *msg = NULL;

@@ -53,13 +53,13 @@ static const char *action_of(const char *from, const char *to)
 static int queue_outcome(cf_store *s, int64_t case_id, int64_t event_id, const char *outcome,
                          const char *actor, int64_t now, char *errstr, size_t errstr_size)
 {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db,
-                               "SELECT c.declaration_id, c.line, c.exporter_id, v.declaration"
-                               " FROM cases c JOIN versions v ON v.case_id=c.id WHERE c.id=?1"
-                               " ORDER BY v.amendment DESC, v.id DESC LIMIT 1",
-                               -1, &st, NULL) != SQLITE_OK)
-                return cf_store_err(s, "outcome", errstr, errstr_size);
+        sqlite3_stmt *st =
+            cf_store_prep(s,
+                          "SELECT c.declaration_id, c.line, c.exporter_id, v.declaration"
+                          " FROM cases c JOIN versions v ON v.case_id=c.id WHERE c.id=?1"
+                          " ORDER BY v.amendment DESC, v.id DESC LIMIT 1",
+                          "outcome", errstr, errstr_size);
+        if (!st) return -1;
         sqlite3_bind_int64(st, 1, case_id);
         if (sqlite3_step(st) != SQLITE_ROW) {
                 sqlite3_finalize(st);
@@ -107,10 +107,9 @@ static int queue_outcome(cf_store *s, int64_t case_id, int64_t event_id, const c
 static int transition(cf_store *s, int64_t id, const char *actor, const char *to, const char *note,
                       const char *assignee, int64_t now, char *errstr, size_t errstr_size)
 {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db, "SELECT status, assignee FROM cases WHERE id=?1", -1, &st,
-                               NULL) != SQLITE_OK)
-                return cf_store_err(s, "case", errstr, errstr_size);
+        sqlite3_stmt *st = cf_store_prep(s, "SELECT status, assignee FROM cases WHERE id=?1",
+                                         "case", errstr, errstr_size);
+        if (!st) return -1;
         sqlite3_bind_int64(st, 1, id);
         char from[32] = "", old_assignee[128] = "";
         int found = sqlite3_step(st) == SQLITE_ROW;
@@ -131,12 +130,12 @@ static int transition(cf_store *s, int64_t id, const char *actor, const char *to
                        1;
         if (!to && assignee && cf_status_closing(from))
                 return snprintf(errstr, errstr_size, "a closed case cannot be assigned"), 1;
-        if (sqlite3_prepare_v2(s->db,
-                               "UPDATE cases SET status=coalesce(?2, status), active=?3,"
-                               " assignee=CASE WHEN ?4 IS NULL THEN assignee WHEN ?4='' THEN NULL"
-                               " ELSE ?4 END, updated_at=?5 WHERE id=?1",
-                               -1, &st, NULL) != SQLITE_OK)
-                return cf_store_err(s, "case", errstr, errstr_size);
+        st = cf_store_prep(s,
+                           "UPDATE cases SET status=coalesce(?2, status), active=?3,"
+                           " assignee=CASE WHEN ?4 IS NULL THEN assignee WHEN ?4='' THEN NULL"
+                           " ELSE ?4 END, updated_at=?5 WHERE id=?1",
+                           "case", errstr, errstr_size);
+        if (!st) return -1;
         const char *now_status = to ? to : from;
         sqlite3_bind_int64(st, 1, id);
         cf_store_bind_text(st, 2, to, to ? strlen(to) : 0);
@@ -178,12 +177,11 @@ int cf_store_transition(cf_store *s, int64_t case_id, const char *actor, const c
 
 int cf_store_user_put(cf_store *s, const cf_user *u, bool add, char *errstr, size_t errstr_size)
 {
-        sqlite3_stmt *st;
         const char *sql = add ? "INSERT INTO users(name, role, hash, disabled, created_at)"
                                 " VALUES(?1, ?2, ?3, ?4, strftime('%s','now') * 1000)"
                               : "UPDATE users SET role=?2, hash=?3, disabled=?4 WHERE name=?1";
-        if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-                return cf_store_err(s, "user", errstr, errstr_size);
+        sqlite3_stmt *st = cf_store_prep(s, sql, "user", errstr, errstr_size);
+        if (!st) return -1;
         sqlite3_bind_text(st, 1, u->name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, u->role, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, u->hash, -1, SQLITE_STATIC);
@@ -210,11 +208,10 @@ static void user_row(sqlite3_stmt *st, int i, cf_user *u)
 
 int cf_store_user_get(cf_store *s, const char *name, cf_user *u, char *errstr, size_t errstr_size)
 {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db,
-                               "SELECT id, name, role, hash, disabled FROM users WHERE name=?1", -1,
-                               &st, NULL) != SQLITE_OK)
-                return cf_store_err(s, "user", errstr, errstr_size);
+        sqlite3_stmt *st =
+            cf_store_prep(s, "SELECT id, name, role, hash, disabled FROM users WHERE name=?1",
+                          "user", errstr, errstr_size);
+        if (!st) return -1;
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) user_row(st, 0, u);
@@ -224,10 +221,10 @@ int cf_store_user_get(cf_store *s, const char *name, cf_user *u, char *errstr, s
 
 int cf_store_users(cf_store *s, cf_point_cb cb, void *op, char *errstr, size_t errstr_size)
 {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db, "SELECT name, role FROM users WHERE disabled=0 ORDER BY name",
-                               -1, &st, NULL) != SQLITE_OK)
-                return cf_store_err(s, "users", errstr, errstr_size);
+        sqlite3_stmt *st =
+            cf_store_prep(s, "SELECT name, role FROM users WHERE disabled=0 ORDER BY name", "users",
+                          errstr, errstr_size);
+        if (!st) return -1;
         while (sqlite3_step(st) == SQLITE_ROW) {
                 cf_point p = {.key = cf_store_col(st, 0), .series = cf_store_col(st, 1)};
                 if (cb(op, &p)) break;
@@ -239,12 +236,11 @@ int cf_store_users(cf_store *s, cf_point_cb cb, void *op, char *errstr, size_t e
 int cf_store_session_put(cf_store *s, const char *token_hex, int64_t user_id, const char *csrf,
                          int64_t expires_ms, char *errstr, size_t errstr_size)
 {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db,
-                               "INSERT INTO sessions(token, user_id, csrf, expires)"
-                               " VALUES(?1,?2,?3,?4)",
-                               -1, &st, NULL) != SQLITE_OK)
-                return cf_store_err(s, "session", errstr, errstr_size);
+        sqlite3_stmt *st = cf_store_prep(s,
+                                         "INSERT INTO sessions(token, user_id, csrf, expires)"
+                                         " VALUES(?1,?2,?3,?4)",
+                                         "session", errstr, errstr_size);
+        if (!st) return -1;
         sqlite3_bind_text(st, 1, token_hex, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, user_id);
         sqlite3_bind_text(st, 3, csrf, -1, SQLITE_STATIC);
@@ -257,13 +253,13 @@ int cf_store_session_put(cf_store *s, const char *token_hex, int64_t user_id, co
 int cf_store_session_get(cf_store *s, const char *token_hex, int64_t now_ms, cf_user *u, char *csrf,
                          size_t csrf_size, char *errstr, size_t errstr_size)
 {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db,
-                               "SELECT s.csrf, u.id, u.name, u.role, u.hash, u.disabled FROM"
-                               " sessions s JOIN users u ON u.id=s.user_id WHERE s.token=?1"
-                               " AND s.expires > ?2 AND u.disabled=0",
-                               -1, &st, NULL) != SQLITE_OK)
-                return cf_store_err(s, "session", errstr, errstr_size);
+        sqlite3_stmt *st =
+            cf_store_prep(s,
+                          "SELECT s.csrf, u.id, u.name, u.role, u.hash, u.disabled FROM"
+                          " sessions s JOIN users u ON u.id=s.user_id WHERE s.token=?1"
+                          " AND s.expires > ?2 AND u.disabled=0",
+                          "session", errstr, errstr_size);
+        if (!st) return -1;
         sqlite3_bind_text(st, 1, token_hex, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, now_ms);
         int rc = sqlite3_step(st);
@@ -278,10 +274,9 @@ int cf_store_session_get(cf_store *s, const char *token_hex, int64_t now_ms, cf_
 
 int cf_store_session_del(cf_store *s, const char *token_hex, int64_t now_ms)
 {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db, "DELETE FROM sessions WHERE token=?1 OR expires <= ?2", -1,
-                               &st, NULL) != SQLITE_OK)
-                return -1;
+        sqlite3_stmt *st = cf_store_prep(s, "DELETE FROM sessions WHERE token=?1 OR expires <= ?2",
+                                         "session", NULL, 0);
+        if (!st) return -1;
         sqlite3_bind_text(st, 1, token_hex ? token_hex : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, now_ms);
         int rc = sqlite3_step(st);
@@ -292,12 +287,12 @@ int cf_store_session_del(cf_store *s, const char *token_hex, int64_t now_ms)
 int cf_store_outbox_pending(cf_store *s, int64_t after, int limit, cf_outbox_cb cb, void *op,
                             char *errstr, size_t errstr_size)
 {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db,
-                               "SELECT id, key, payload FROM outbox WHERE published_at IS NULL"
-                               " AND id > ?1 ORDER BY id LIMIT ?2",
-                               -1, &st, NULL) != SQLITE_OK)
-                return cf_store_err(s, "outbox", errstr, errstr_size);
+        sqlite3_stmt *st =
+            cf_store_prep(s,
+                          "SELECT id, key, payload FROM outbox WHERE published_at IS NULL"
+                          " AND id > ?1 ORDER BY id LIMIT ?2",
+                          "outbox", errstr, errstr_size);
+        if (!st) return -1;
         sqlite3_bind_int64(st, 1, after);
         sqlite3_bind_int(st, 2, limit);
         while (sqlite3_step(st) == SQLITE_ROW) {
@@ -312,10 +307,9 @@ int cf_store_outbox_pending(cf_store *s, int64_t after, int limit, cf_outbox_cb 
 
 int cf_store_outbox_done(cf_store *s, int64_t id, int64_t now_ms, char *errstr, size_t errstr_size)
 {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db, "UPDATE outbox SET published_at=?2 WHERE id=?1", -1, &st,
-                               NULL) != SQLITE_OK)
-                return cf_store_err(s, "outbox", errstr, errstr_size);
+        sqlite3_stmt *st = cf_store_prep(s, "UPDATE outbox SET published_at=?2 WHERE id=?1",
+                                         "outbox", errstr, errstr_size);
+        if (!st) return -1;
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, now_ms);
         int rc = sqlite3_step(st);
@@ -325,12 +319,12 @@ int cf_store_outbox_done(cf_store *s, int64_t id, int64_t now_ms, char *errstr, 
 
 int cf_store_counts_get(cf_store *s, cf_store_counts *c, char *errstr, size_t errstr_size)
 {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db,
-                               "SELECT (SELECT count(*) FROM cases WHERE active=1),"
-                               " (SELECT count(*) FROM outbox WHERE published_at IS NULL)",
-                               -1, &st, NULL) != SQLITE_OK)
-                return cf_store_err(s, "counts", errstr, errstr_size);
+        sqlite3_stmt *st =
+            cf_store_prep(s,
+                          "SELECT (SELECT count(*) FROM cases WHERE active=1),"
+                          " (SELECT count(*) FROM outbox WHERE published_at IS NULL)",
+                          "counts", errstr, errstr_size);
+        if (!st) return -1;
         memset(c, 0, sizeof *c);
         if (sqlite3_step(st) == SQLITE_ROW) {
                 c->active = sqlite3_column_int64(st, 0);

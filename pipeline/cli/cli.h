@@ -9,6 +9,7 @@
 
 #include "pipeline/core/chain.h"
 #include "pipeline/core/clock.h"
+#include "pipeline/core/opts.h"
 #include "pipeline/kafka/service.h"
 
 /** `customsflow replay`: stages over JSONL files (DESIGN §7). */
@@ -40,19 +41,5 @@ int cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules, do
                      const char *extra);
 /** Open path for writing ("-" = stdout): the stream, or NULL with "path: reason" in errstr. */
 FILE *cf_open_out(const char *path, char *errstr, size_t errstr_size);
-
-/* Numeric options: the whole value must parse and lie in [min, max]; else
- * "customsflow CMD: --NAME: 'V' is not ..." on stderr and -1. */
-/** An integer option (decimal). */
-int cf_opt_int(const char *cmd, const char *name, const char *v, long long min, long long max,
-               long long *out);
-/** An unsigned 64-bit option (decimal, no sign). */
-int cf_opt_u64(const char *cmd, const char *name, const char *v, uint64_t min, uint64_t max,
-               uint64_t *out);
-/** A finite number option. */
-int cf_opt_double(const char *cmd, const char *name, const char *v, double min, double max,
-                  double *out);
-/** -1 with a message when getopt left a positional argument (optind < argc), else 0. */
-int cf_opt_no_args(const char *cmd, int argc, char **argv);
 
 #endif

@@ -2,8 +2,6 @@
  * cli_util.c - helpers shared by the subcommands.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,57 +48,4 @@ FILE *cf_open_out(const char *path, char *errstr, size_t errstr_size)
                 snprintf(errstr, errstr_size, "cannot open %s for writing: %s", path,
                          strerror(errno));
         return f;
-}
-
-static int opt_bad(const char *cmd, const char *name, const char *v, const char *what)
-{
-        fprintf(stderr, "customsflow %s: --%s: '%s' is not %s\n", cmd, name, v, what);
-        return -1;
-}
-
-int cf_opt_int(const char *cmd, const char *name, const char *v, long long min, long long max,
-               long long *out)
-{
-        char *end, what[96];
-        errno = 0;
-        long long x = strtoll(v, &end, 10);
-        snprintf(what, sizeof(what), "an integer in [%lld, %lld]", min, max);
-        if (errno || end == v || *end || x < min || x > max) return opt_bad(cmd, name, v, what);
-        *out = x;
-        return 0;
-}
-
-int cf_opt_u64(const char *cmd, const char *name, const char *v, uint64_t min, uint64_t max,
-               uint64_t *out)
-{
-        char *end, what[96];
-        errno = 0;
-        unsigned long long x = strtoull(v, &end, 10);
-        snprintf(what, sizeof(what), "an integer in [%llu, %llu]", (unsigned long long)min,
-                 (unsigned long long)max);
-        /* strtoull accepts "-1" (as 2^64-1) and leading spaces: refuse both */
-        if (errno || end == v || *end || *v < '0' || *v > '9' || x < min || x > max)
-                return opt_bad(cmd, name, v, what);
-        *out = x;
-        return 0;
-}
-
-int cf_opt_double(const char *cmd, const char *name, const char *v, double min, double max,
-                  double *out)
-{
-        char *end, what[96];
-        errno = 0;
-        double x = strtod(v, &end);
-        snprintf(what, sizeof(what), "a number in [%g, %g]", min, max);
-        if (errno || end == v || *end || !isfinite(x) || x < min || x > max)
-                return opt_bad(cmd, name, v, what);
-        *out = x;
-        return 0;
-}
-
-int cf_opt_no_args(const char *cmd, int argc, char **argv)
-{
-        if (optind >= argc) return 0;
-        fprintf(stderr, "customsflow %s: unexpected argument '%s'\n", cmd, argv[optind]);
-        return -1;
 }

@@ -10,7 +10,6 @@
  * @locality: main thread.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,89 +67,44 @@ typedef struct bench {
         char err[1024];
 } bench;
 
-static void usage(FILE *f)
-{
-        fprintf(f,
-                "usage: customsflow bench [--count N] [--seed S] [--threads N] [--repeats R]\n"
-                "                         [--kafka] [--report DIR] [-c config.yaml] [--keep-data]\n"
-                "                         [--no-progress]\n\n"
-                "Generates N declarations (gen --seed S --bad-rate 0.01 --dup-rate 0.02), then\n"
-                "measures side by side, each figure the median of R runs: a simdjson DOM\n"
-                "parse-only pass (the yardstick), each stage alone (its time within the chain),\n"
-                "the chain in process, and `replay` with flags, stats and dead-letter files at\n"
-                "1..N threads (--partitions 16). Prints a table: records/s, ratio to the\n"
-                "yardstick, MB/s, p50/p99 batch latency, peak RSS, dedup bytes per key.\n\n"
-                "  --count N       records (default 1000000)\n"
-                "  --seed S        generator seed (default 11)\n"
-                "  --threads N     replay at 1..N threads (default: the number of cores)\n"
-                "  --repeats R     runs per figure (default 3, at most 15)\n"
-                "  --kafka         also the Kafka path: bench/bench_kafka of the bench build\n"
-                "                  (next to this binary, or $CUSTOMSFLOW_BENCH_KAFKA) on the\n"
-                "                  mock cluster, kcat raw consume and 1..N workers\n"
-                "  --report DIR    write DIR/report.json (schemas/bench_report.schema.json),\n"
-                "                  DIR/stages.svg and DIR/threads.svg\n"
-                "  -c FILE         config (as replay finds it by default)\n"
-                "  --keep-data     keep the generated data and outputs (their folder is named)\n"
-                "  --no-progress   no progress line on stderr\n"
-                "  -h, --help      this help\n");
-}
+static const cf_opt bench_rows[] = {
+    CF_OPT_ROW_U64("count", bench_opts, count, 1, 1LL << 34, "N", "records (default 1000000)"),
+    CF_OPT_ROW_U64("seed", bench_opts, seed, 0, 0, "S", "generator seed (default 11)"),
+    CF_OPT_ROW_LL("threads", bench_opts, threads, 1, 256, "N",
+                  "replay at 1..N threads (default: the number of cores)"),
+    CF_OPT_ROW_LL("repeats", bench_opts, repeats, 1, MAX_REPEATS, "R",
+                  "runs per figure (default 3, at most 15)"),
+    CF_OPT_ROW_ON("kafka", bench_opts, kafka,
+                  "also the Kafka path: bench/bench_kafka of the bench build (next to this "
+                  "binary, or $CUSTOMSFLOW_BENCH_KAFKA) on the mock cluster, kcat raw consume "
+                  "and 1..N workers"),
+    CF_OPT_ROW_STR("report", 0, bench_opts, report, "DIR",
+                   "write DIR/report.json (schemas/bench_report.schema.json), DIR/stages.svg "
+                   "and DIR/threads.svg"),
+    CF_OPT_ROW_STR("config", 'c', bench_opts, config, "FILE",
+                   "config (as replay finds it by default)"),
+    CF_OPT_ROW_ON("keep-data", bench_opts, keep,
+                  "keep the generated data and outputs (their folder is named)"),
+    CF_OPT_ROW_OFF("no-progress", bench_opts, progress, "no progress line on stderr"),
+    {0},
+};
+
+static const cf_opts_spec bench_spec = {
+    .prog = "customsflow bench",
+    .about = "Generates N declarations (gen --seed S --bad-rate 0.01 --dup-rate 0.02), then\n"
+             "measures side by side, each figure the median of R runs: a simdjson DOM\n"
+             "parse-only pass (the yardstick), each stage alone (its time within the chain),\n"
+             "the chain in process, and `replay` with flags, stats and dead-letter files at\n"
+             "1..N threads (--partitions 16). Prints a table: records/s, ratio to the\n"
+             "yardstick, MB/s, p50/p99 batch latency, peak RSS, dedup bytes per key.\n",
+    .opts = bench_rows,
+};
 
 static int parse_opts(int argc, char **argv, bench_opts *o)
 {
-        static const struct option lo[] = {{"count", required_argument, 0, 'n'},
-                                           {"seed", required_argument, 0, 's'},
-                                           {"threads", required_argument, 0, 't'},
-                                           {"repeats", required_argument, 0, 'r'},
-                                           {"kafka", no_argument, 0, 'k'},
-                                           {"report", required_argument, 0, 'R'},
-                                           {"config", required_argument, 0, 'c'},
-                                           {"keep-data", no_argument, 0, 'K'},
-                                           {"no-progress", no_argument, 0, 'P'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
         *o = (bench_opts){.count = 1000000, .seed = 11, .repeats = 3, .progress = isatty(2)};
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
-                int bad = 0;
-                switch (ch) {
-                case 'n':
-                        bad = cf_opt_u64("bench", "count", optarg, 1, 1ULL << 34, &o->count);
-                        break;
-                case 's':
-                        bad = cf_opt_u64("bench", "seed", optarg, 0, UINT64_MAX, &o->seed);
-                        break;
-                case 't':
-                        bad = cf_opt_int("bench", "threads", optarg, 1, 256, &o->threads);
-                        break;
-                case 'r':
-                        bad = cf_opt_int("bench", "repeats", optarg, 1, MAX_REPEATS, &o->repeats);
-                        break;
-                case 'k':
-                        o->kafka = 1;
-                        break;
-                case 'R':
-                        o->report = optarg;
-                        break;
-                case 'c':
-                        o->config = optarg;
-                        break;
-                case 'K':
-                        o->keep = 1;
-                        break;
-                case 'P':
-                        o->progress = 0;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return 1;
-                default:
-                        usage(stderr);
-                        return -1;
-                }
-                if (bad) return -1;
-        }
-        if (cf_opt_no_args("bench", argc, argv)) return -1;
+        int rc = cf_opts_main(&bench_spec, argc, argv, o, NULL);
+        if (rc) return rc;
         if (!o->threads) {
                 long c = sysconf(_SC_NPROCESSORS_ONLN);
                 o->threads = c > 0 ? c : 1;

@@ -5,7 +5,6 @@
  * config's docs (--describe) and JSON Schema (--schema), both generated from
  * the same config maps that parse it, so they cannot drift from the code.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -88,67 +87,61 @@ static void print_schema(FILE *out)
         cf_buf_free(&b);
 }
 
-static void usage(FILE *f)
-{
-        fprintf(f, "usage: customsflow check-config -c config.yaml\n"
-                   "       customsflow check-config --describe | --schema | --describe-rules |\n"
-                   "                                --rules-schema\n\n"
-                   "Validates the config file: every section and key (unknown keys are\n"
-                   "errors), the kafka: properties against librdkafka, the rules file and\n"
-                   "every reference file it points at. Exit 0 if valid; otherwise prints\n"
-                   "file:line: reason and exits 1. CUSTOMSFLOW_* environment overrides\n"
-                   "are checked too, as `run` would apply them.\n"
-                   "  -c, --config FILE  the config to check\n"
-                   "  --describe         print every section's and stage's keys (Markdown)\n"
-                   "  --schema           print the JSON Schema of the config file\n"
-                   "  --describe-rules   print the keys of rules.yaml and of every rule\n"
-                   "  --rules-schema     print the JSON Schema of rules.yaml\n");
-}
+typedef struct check_opts {
+        const char *config;
+        int describe, schema, describe_rules, rules_schema;
+} check_opts;
+
+static const cf_opt check_rows[] = {
+    CF_OPT_ROW_STR("config", 'c', check_opts, config, "FILE", "the config to check"),
+    CF_OPT_ROW_ON("describe", check_opts, describe,
+                  "print every section's and stage's keys (Markdown)"),
+    CF_OPT_ROW_ON("schema", check_opts, schema, "print the JSON Schema of the config file"),
+    CF_OPT_ROW_ON("describe-rules", check_opts, describe_rules,
+                  "print the keys of rules.yaml and of every rule"),
+    CF_OPT_ROW_ON("rules-schema", check_opts, rules_schema, "print the JSON Schema of rules.yaml"),
+    {0},
+};
+
+static const cf_opts_spec check_spec = {
+    .prog = "customsflow check-config",
+    .about = "Validates the config file: every section and key (unknown keys are\n"
+             "errors), the kafka: properties against librdkafka, the rules file and\n"
+             "every reference file it points at. Exit 0 if valid; otherwise prints\n"
+             "file:line: reason and exits 1. CUSTOMSFLOW_* environment overrides\n"
+             "are checked too, as `run` would apply them. With --describe, --schema,\n"
+             "--describe-rules or --rules-schema it prints that instead (-c not needed).\n",
+    .opts = check_rows,
+};
 
 int cf_cmd_check_config(int argc, char **argv)
 {
-        static const struct option lo[] = {{"config", required_argument, 0, 'c'},
-                                           {"describe", no_argument, 0, 'D'},
-                                           {"schema", no_argument, 0, 'S'},
-                                           {"describe-rules", no_argument, 0, 'R'},
-                                           {"rules-schema", no_argument, 0, 'X'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
-        const char *path = NULL;
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
-                switch (ch) {
-                case 'c':
-                        path = optarg;
-                        break;
-                case 'D':
-                        cf_service_describe(stdout);
-                        cf_chain_describe(stdout);
-                        cf_console_describe(stdout);
-                        cf_replay_describe(stdout);
-                        return 0;
-                case 'S':
-                        print_schema(stdout);
-                        return 0;
-                case 'R':
-                        cf_detect_describe_rules(stdout);
-                        return 0;
-                case 'X': {
-                        cf_buf b = {0};
-                        cf_detect_rules_schema(&b);
-                        fwrite(b.p, 1, b.len, stdout);
-                        cf_buf_free(&b);
-                        return 0;
-                }
-                case 'h':
-                        usage(stdout);
-                        return 0;
-                default:
-                        usage(stderr);
-                        return 2;
-                }
+        check_opts o = {0};
+        int prc = cf_opts_main(&check_spec, argc, argv, &o, NULL);
+        if (prc) return prc > 0 ? 0 : 2;
+        if (o.describe) {
+                cf_service_describe(stdout);
+                cf_chain_describe(stdout);
+                cf_console_describe(stdout);
+                cf_replay_describe(stdout);
+                return 0;
         }
+        if (o.schema) {
+                print_schema(stdout);
+                return 0;
+        }
+        if (o.describe_rules) {
+                cf_detect_describe_rules(stdout);
+                return 0;
+        }
+        if (o.rules_schema) {
+                cf_buf b = {0};
+                cf_detect_rules_schema(&b);
+                fwrite(b.p, 1, b.len, stdout);
+                cf_buf_free(&b);
+                return 0;
+        }
+        const char *path = o.config;
         if (!path) {
                 fprintf(stderr, "customsflow check-config: -c config.yaml is required\n");
                 return 2;

@@ -2,7 +2,6 @@
  * cmd_console.c - `customsflow console`: the analysts' review console
  * (console/), and `customsflow console user add|passwd|disable|enable`.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,33 +23,43 @@ static void on_stop(int sig)
         if (cf_console_proc) cf_console_stop(cf_console_proc);
 }
 
-static void usage(FILE *f)
-{
-        fprintf(
-            f,
-            "usage: customsflow console [-c config.yaml] [--db FILE] [--listen HOST:PORT]\n"
-            "                           [--load-flags FILE] [--load-stats FILE] [--load-only]\n"
-            "       customsflow console user add|passwd|disable|enable NAME\n"
-            "                           [--role viewer|analyst|supervisor] [-c config.yaml]\n"
-            "                           [--db FILE]\n\n"
-            "The analysts' review console: a case store (SQLite), web pages and a JSON API\n"
-            "on http://<console.listen>/ (default 127.0.0.1:8080), verdicts published to\n"
-            "topics.outcomes. With a broker configured (kafka.bootstrap.servers) it consumes\n"
-            "topics.flags and topics.stats as consumer group console.group_id.\n\n"
-            "  -c, --config FILE   config (the `console:` section; see check-config --describe)\n"
-            "  --db FILE           case store (overrides console.db)\n"
-            "  --listen HOST:PORT  overrides console.listen\n"
-            "  --load-flags FILE   load `replay --flags` output (JSONL, '-' = stdin) first;\n"
-            "                      Kafka ingestion is then off unless --ingest\n"
-            "  --load-stats FILE   load `replay --stats` output first\n"
-            "  --load-only         exit after loading\n"
-            "  --ingest            consume from Kafka even after --load-*\n"
-            "  -h, --help          this help\n\n"
-            "user add|passwd read the password from standard input (at least 8 characters;\n"
-            "prompted without echo on a terminal). Roles: viewer reads; analyst also\n"
-            "reviews, comments and gives verdicts; supervisor also assigns to others,\n"
-            "re-opens closed cases and acts in bulk.\n");
-}
+typedef struct console_cli {
+        cf_console_opts o;
+        const char *config, *flags, *stats, *role;
+        int load_only, ingest;
+} console_cli;
+
+static const cf_opt console_rows[] = {
+    CF_OPT_ROW_STR("config", 'c', console_cli, config, "FILE",
+                   "config (the `console:` section; see check-config --describe)"),
+    CF_OPT_ROW_STR("db", 0, console_cli, o.db, "FILE", "case store (overrides console.db)"),
+    CF_OPT_ROW_STR("listen", 0, console_cli, o.listen, "HOST:PORT", "overrides console.listen"),
+    CF_OPT_ROW_STR("load-flags", 0, console_cli, flags, "FILE",
+                   "load `replay --flags` output (JSONL, '-' = stdin) first; Kafka ingestion "
+                   "is then off unless --ingest"),
+    CF_OPT_ROW_STR("load-stats", 0, console_cli, stats, "FILE",
+                   "load `replay --stats` output first"),
+    CF_OPT_ROW_ON("load-only", console_cli, load_only, "exit after loading"),
+    CF_OPT_ROW_ON("ingest", console_cli, ingest, "consume from Kafka even after --load-*"),
+    CF_OPT_ROW_STR("role", 0, console_cli, role, "ROLE", "user add: viewer, analyst or supervisor"),
+    {0},
+};
+
+static const cf_opts_spec console_spec = {
+    .prog = "customsflow console",
+    .about = "       customsflow console user add|passwd|disable|enable NAME [--role ROLE]\n"
+             "                           [-c FILE] [--db FILE]\n\n"
+             "The analysts' review console: a case store (SQLite), web pages and a JSON API\n"
+             "on http://<console.listen>/ (default 127.0.0.1:8080), verdicts published to\n"
+             "topics.outcomes. With a broker configured (kafka.bootstrap.servers) it consumes\n"
+             "topics.flags and topics.stats as consumer group console.group_id.\n",
+    .epilog = "user add|passwd read the password from standard input (at least 8 characters;\n"
+              "prompted without echo on a terminal). Roles: viewer reads; analyst also\n"
+              "reviews, comments and gives verdicts; supervisor also assigns to others,\n"
+              "re-opens closed cases and acts in bulk.\n",
+    .opts = console_rows,
+    .args = true, /* user add|passwd|disable|enable NAME */
+};
 
 static int read_password(char *pw, size_t n)
 {
@@ -75,7 +84,8 @@ static int read_password(char *pw, size_t n)
 static int user_cmd(int argc, char **argv, const char *path, const char *db, const char *role)
 {
         if (argc != 2) {
-                usage(stderr);
+                fprintf(stderr, "customsflow console: user add|passwd|disable|enable NAME\n");
+                cf_opts_synopsis(&console_spec, stderr);
                 return 2;
         }
         char err[1024], pw[1100] = "";
@@ -106,77 +116,20 @@ static int user_cmd(int argc, char **argv, const char *path, const char *db, con
 
 int cf_cmd_console(int argc, char **argv)
 {
-        static const struct option lo[] = {{"config", required_argument, 0, 'c'},
-                                           {"db", required_argument, 0, 'd'},
-                                           {"listen", required_argument, 0, 'l'},
-                                           {"load-flags", required_argument, 0, 'f'},
-                                           {"load-stats", required_argument, 0, 's'},
-                                           {"load-only", no_argument, 0, 'o'},
-                                           {"ingest", no_argument, 0, 'i'},
-                                           {"role", required_argument, 0, 'r'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
-        const char *path = NULL, *flags = NULL, *stats = NULL, *role = NULL;
-        cf_console_opts o = {.ingest = -1};
-        bool load_only = false, ingest = false;
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "+c:h", lo, NULL)) != -1) {
-                switch (ch) {
-                case 'c':
-                        path = optarg;
-                        break;
-                case 'd':
-                        o.db = optarg;
-                        break;
-                case 'l':
-                        o.listen = optarg;
-                        break;
-                case 'f':
-                        flags = optarg;
-                        break;
-                case 's':
-                        stats = optarg;
-                        break;
-                case 'o':
-                        load_only = true;
-                        break;
-                case 'i':
-                        ingest = true;
-                        break;
-                case 'r':
-                        role = optarg;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return 0;
-                default:
-                        usage(stderr);
-                        return 2;
-                }
+        console_cli cli = {.o = {.ingest = -1}};
+        int argi = argc;
+        int prc = cf_opts_main(&console_spec, argc, argv, &cli, &argi);
+        if (prc) return prc > 0 ? 0 : 2;
+        /* options may stand anywhere: cf_opts_parse left the words last */
+        if (argi < argc && !strcmp(argv[argi], "user"))
+                return user_cmd(argc - argi - 1, argv + argi + 1, cli.config, cli.o.db, cli.role);
+        if (argi < argc) {
+                fprintf(stderr, "customsflow console: unexpected argument '%s'\n", argv[argi]);
+                return 2;
         }
-        if (optind < argc && !strcmp(argv[optind], "user")) {
-                /* options may follow the user's name too */
-                int n = argc - optind - 1;
-                char **rest = argv + optind + 1;
-                char *pos[2];
-                int np = 0;
-                for (int i = 0; i < n; i++) {
-                        if (!strcmp(rest[i], "--role") && i + 1 < n)
-                                role = rest[++i];
-                        else if ((!strcmp(rest[i], "-c") || !strcmp(rest[i], "--config")) &&
-                                 i + 1 < n)
-                                path = rest[++i];
-                        else if (!strcmp(rest[i], "--db") && i + 1 < n)
-                                o.db = rest[++i];
-                        else if (np < 2 && rest[i][0] != '-')
-                                pos[np++] = rest[i];
-                        else
-                                return usage(stderr), 2;
-                }
-                return user_cmd(np, pos, path, o.db, role);
-        }
-        if (cf_opt_no_args("console", argc, argv)) return 2;
+        cf_console_opts o = cli.o;
+        const char *path = cli.config, *flags = cli.flags, *stats = cli.stats;
+        bool load_only = cli.load_only, ingest = cli.ingest;
         if (flags || stats) o.ingest = ingest ? 1 : 0;
         char err[1024];
         cf_config cfg;

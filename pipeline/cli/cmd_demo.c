@@ -6,7 +6,6 @@
  * Threads: the main thread draws the view; a producer thread feeds the
  * generator into the input topic; the service runs its own workers.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +34,7 @@ typedef struct demo {
         uint64_t seed;
         const char *bootstrap;
         const char *topic, *outcomes_topic;
+        const char *config, *console_listen; /* -c, --console-listen */
         cf_service *svc;
         atomic_uint_fast64_t outcomes; /* inspection outcomes produced */
         uint64_t last_conf[2][2];      /* the model's progressive confusion at the last draw */
@@ -66,6 +66,16 @@ static void on_flag(void *opaque, const cf_record *r)
         pthread_mutex_lock(&d->mtx);
         memcpy(d->latest[d->n_latest++ % N_LATEST], line, sizeof line);
         pthread_mutex_unlock(&d->mtx);
+}
+
+/* Produce key/value to topic (copied), waiting out a full queue. */
+static void produce(rd_kafka_t *p, const char *topic, const cf_buf *key, const cf_buf *val)
+{
+        while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key->p, key->len),
+                                 RD_KAFKA_V_VALUE(val->p, val->len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(p, 10);
 }
 
 /* @locality: the demo's producer thread */
@@ -115,22 +125,12 @@ static void *produce_main(void *arg)
                         rd_kafka_poll(p, 0);
                         usleep(200);
                 }
-                while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(d->topic),
-                                         RD_KAFKA_V_KEY(key.p, key.len),
-                                         RD_KAFKA_V_VALUE(line.p, line.len),
-                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                         RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                        rd_kafka_poll(p, 10);
+                produce(p, d->topic, &key, &line);
                 atomic_fetch_add(&d->produced, 1);
                 if (cf_mono_s() - t0 > 0 && i % 256 == 0) rd_kafka_poll(p, 0);
                 /* outcomes of the declarations inspected by now (event time) */
                 while (o.outcome_rate > 0 && cf_gen_next_outcome(g, &outcome, &okey, 0)) {
-                        while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(d->outcomes_topic),
-                                                 RD_KAFKA_V_KEY(okey.p, okey.len),
-                                                 RD_KAFKA_V_VALUE(outcome.p, outcome.len),
-                                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                                 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                                rd_kafka_poll(p, 10);
+                        produce(p, d->outcomes_topic, &okey, &outcome);
                         atomic_fetch_add(&d->outcomes, 1);
                         outcome.len = okey.len = 0;
                 }
@@ -227,32 +227,35 @@ static void draw(demo *d, cf_service *s, const cf_counters *k, double elapsed, d
         pthread_mutex_unlock(&d->mtx);
 }
 
-static void usage(FILE *f)
-{
-        fprintf(f, "usage: customsflow demo [--count N] [--rate R] [--partitions P] [--seed S]\n"
-                   "                        [--console-listen HOST:PORT] [-c config.yaml]\n\n"
-                   "Starts an in-process Kafka-protocol broker (librdkafka's mock cluster) on\n"
-                   "127.0.0.1, prints its bootstrap address, produces a generated stream at a\n"
-                   "paced rate into customs.declarations, runs the pipeline against it and\n"
-                   "shows what is flagged and why (on stderr, when it is a terminal).\n"
-                   "With --count N it stops once all N records are accounted for and prints\n"
-                   "the one-line JSON summary (as replay does) on stdout.\n\n"
-                   "  --count N         records to generate (default 0: until Ctrl-C)\n"
-                   "  --rate R          records per second (default 5000)\n"
-                   "  --partitions P    input partitions (default 4)\n"
-                   "  --seed S          generator seed (default 1)\n"
-                   "  --outcome-rate R  share of declarations the generator inspects; their\n"
-                   "                    outcomes go to topics.outcomes, where the risk model\n"
-                   "                    learns them (default 0.2; 0: none)\n"
-                   "  --console-listen HOST:PORT\n"
-                   "                    the review console's address (else console.listen;\n"
-                   "                    default 127.0.0.1:8080, or a free port when that one\n"
-                   "                    is taken; port 0: any free port). A chosen address\n"
-                   "                    that is taken is an error\n"
-                   "  -c, --config FILE stages and service settings (topics keep their\n"
-                   "                    default names; kafka.bootstrap.servers is the mock's)\n"
-                   "  -h, --help        this help\n");
-}
+static const cf_opt demo_rows[] = {
+    CF_OPT_ROW_U64("count", demo, count, 0, 0, "N",
+                   "records to generate (default 0: until Ctrl-C)"),
+    CF_OPT_ROW_DOUBLE("rate", demo, rate, 1e-3, 1e9, "R", "records per second (default 5000)"),
+    CF_OPT_ROW_INT("partitions", demo, partitions, 1, 64, "P", "input partitions (default 4)"),
+    CF_OPT_ROW_U64("seed", demo, seed, 0, 0, "S", "generator seed (default 1)"),
+    CF_OPT_ROW_DOUBLE("outcome-rate", demo, outcome_rate, 0, 1, "R",
+                      "share of declarations the generator inspects; their outcomes go to "
+                      "topics.outcomes, where the risk model learns them (default 0.2; 0: none)"),
+    CF_OPT_ROW_STR("console-listen", 0, demo, console_listen, "HOST:PORT",
+                   "the review console's address (else console.listen; default "
+                   "127.0.0.1:8080, or a free port when that one is taken; port 0: any free "
+                   "port). A chosen address that is taken is an error"),
+    CF_OPT_ROW_STR("config", 'c', demo, config, "FILE",
+                   "stages and service settings (topics keep their default names; "
+                   "kafka.bootstrap.servers is the mock's)"),
+    {0},
+};
+
+static const cf_opts_spec demo_spec = {
+    .prog = "customsflow demo",
+    .about = "Starts an in-process Kafka-protocol broker (librdkafka's mock cluster) on\n"
+             "127.0.0.1, prints its bootstrap address, produces a generated stream at a\n"
+             "paced rate into customs.declarations, runs the pipeline against it and\n"
+             "shows what is flagged and why (on stderr, when it is a terminal).\n"
+             "With --count N it stops once all N records are accounted for and prints\n"
+             "the one-line JSON summary (as replay does) on stdout.\n",
+    .opts = demo_rows,
+};
 
 static int create_topics(rd_kafka_mock_cluster_t *mc, const cf_service_cfg *sc, int partitions)
 {
@@ -268,55 +271,10 @@ static int create_topics(rd_kafka_mock_cluster_t *mc, const cf_service_cfg *sc, 
 
 int cf_cmd_demo(int argc, char **argv)
 {
-        static const struct option lo[] = {{"count", required_argument, 0, 'n'},
-                                           {"rate", required_argument, 0, 'r'},
-                                           {"partitions", required_argument, 0, 'p'},
-                                           {"seed", required_argument, 0, 's'},
-                                           {"outcome-rate", required_argument, 0, 'o'},
-                                           {"console-listen", required_argument, 0, 'L'},
-                                           {"config", required_argument, 0, 'c'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
         demo d = {.rate = 5000, .partitions = 4, .seed = 1, .outcome_rate = 0.2};
-        const char *path = NULL, *console_listen = NULL;
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
-                long long parts = d.partitions;
-                int rc = 0;
-                switch (ch) {
-                case 'n':
-                        rc = cf_opt_u64("demo", "count", optarg, 0, UINT64_MAX, &d.count);
-                        break;
-                case 'r':
-                        rc = cf_opt_double("demo", "rate", optarg, 1e-3, 1e9, &d.rate);
-                        break;
-                case 'p':
-                        rc = cf_opt_int("demo", "partitions", optarg, 1, 64, &parts);
-                        d.partitions = (int)parts;
-                        break;
-                case 's':
-                        rc = cf_opt_u64("demo", "seed", optarg, 0, UINT64_MAX, &d.seed);
-                        break;
-                case 'o':
-                        rc = cf_opt_double("demo", "outcome-rate", optarg, 0, 1, &d.outcome_rate);
-                        break;
-                case 'L':
-                        console_listen = optarg;
-                        break;
-                case 'c':
-                        path = optarg;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return 0;
-                default:
-                        usage(stderr);
-                        return 2;
-                }
-                if (rc) return 2;
-        }
-        if (cf_opt_no_args("demo", argc, argv)) return 2;
+        int prc = cf_opts_main(&demo_spec, argc, argv, &d, NULL);
+        if (prc) return prc > 0 ? 0 : 2;
+        const char *path = d.config, *console_listen = d.console_listen;
         pthread_mutex_init(&d.mtx, NULL);
         char err[1024];
         cf_config cfg;

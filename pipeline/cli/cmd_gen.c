@@ -3,7 +3,6 @@
  * (DESIGN §7). Data on --out, truth on --truth, a JSON report of what was
  * generated on stderr at the end, progress on stderr when it is a terminal.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,126 +12,72 @@
 #include "pipeline/cli/cli.h"
 #include "stages/decode/decode.h"
 
-static void usage(FILE *f)
+typedef struct gen_cli {
+        cf_gen_opts g;
+        const char *out, *truth, *outcomes;
+        double outcome_rate;
+        uint64_t per_day;
+        int quiet;
+} gen_cli;
+
+static int parse_start(const char *v, void *dst)
 {
-        fprintf(f,
-                "usage: customsflow gen [--seed S] [--count N] [--out FILE|-] [--truth FILE]\n"
-                "                       [--dup-rate R] [--bad-rate R] [--fraud-rate R]\n"
-                "                       [--reference DIR] [--per-day N] [--start TIME]\n"
-                "                       [--outcomes FILE] [--outcome-rate R]\n\n"
-                "Writes N declaration lines (JSONL) generated from the reference data, with\n"
-                "exact re-deliveries and amendments (--dup-rate), bad input labelled with\n"
-                "the decoder's error code (--bad-rate), fraud patterns and legitimate\n"
-                "look-alikes (--fraud-rate). Same options, same output, byte for byte.\n\n"
-                "  --seed S          random seed (default 1)\n"
-                "  --count N         messages to write (default 1000)\n"
-                "  --out FILE|-      data file (default - = stdout)\n"
-                "  --truth FILE      one JSON line per message: declaration_id, line, kind\n"
-                "                    (valid|duplicate|amendment|bad), bad_code, lookalike,\n"
-                "                    labels (the rules that should fire)\n"
-                "  --dup-rate R      share of exact re-deliveries (default 0.02; amendments\n"
-                "                    add a quarter of that)\n"
-                "  --bad-rate R      share of bad-input messages (default 0.01)\n"
-                "  --fraud-rate R    share of declarations with a fraud pattern (default 0.05)\n"
-                "  --reference DIR   reference data (default the bundled\n"
-                "                    deploy/examples/reference)\n"
-                "  --per-day N       new messages per day of event time (default 5000)\n"
-                "  --start TIME      RFC 3339 event time of the first message\n"
-                "                    (default 2025-01-01T00:00:00Z)\n"
-                "  --outcomes FILE   also write inspection outcomes (schemas/outcome.schema.json)\n"
-                "                    of a sampled share of the valid lines, in inspection-time\n"
-                "                    order, 1-10 days after their declaration: fraud for a\n"
-                "                    labelled line, and for 60 %% of the lines of 1 importer\n"
-                "                    in 40 (a pattern only a model learnt from outcomes\n"
-                "                    finds), else clean; 1 %% flipped. The declarations are\n"
-                "                    unchanged by it\n"
-                "  --outcome-rate R  share of valid lines inspected (default 0.2)\n"
-                "  --quiet           no report on stderr\n"
-                "  -h, --help        this help\n");
+        return cf_parse_rfc3339(v, strlen(v), dst) ? -1 : 0;
 }
+
+static const cf_opt gen_rows[] = {
+    CF_OPT_ROW_U64("seed", gen_cli, g.seed, 0, 0, "S", "random seed (default 1)"),
+    CF_OPT_ROW_U64("count", gen_cli, g.count, 1, 0, "N", "messages to write (default 1000)"),
+    CF_OPT_ROW_STR("out", 0, gen_cli, out, "FILE|-", "data file (default - = stdout)"),
+    CF_OPT_ROW_STR("truth", 0, gen_cli, truth, "FILE",
+                   "one JSON line per message: declaration_id, line, kind "
+                   "(valid|duplicate|amendment|bad), bad_code, lookalike, labels (the rules "
+                   "that should fire)"),
+    CF_OPT_ROW_DOUBLE("dup-rate", gen_cli, g.dup_rate, 0, 1, "R",
+                      "share of exact re-deliveries (default 0.02; amendments add a quarter "
+                      "of that)"),
+    CF_OPT_ROW_DOUBLE("bad-rate", gen_cli, g.bad_rate, 0, 1, "R",
+                      "share of bad-input messages (default 0.01)"),
+    CF_OPT_ROW_DOUBLE("fraud-rate", gen_cli, g.fraud_rate, 0, 1, "R",
+                      "share of declarations with a fraud pattern (default 0.05)"),
+    CF_OPT_ROW_STR("reference", 0, gen_cli, g.reference, "DIR",
+                   "reference data (default the bundled deploy/examples/reference)"),
+    CF_OPT_ROW_U64("per-day", gen_cli, per_day, 1, 0, "N",
+                   "new messages per day of event time (default 5000)"),
+    CF_OPT_ROW_FN("start", gen_cli, g.start_ms, parse_start, "an RFC 3339 date-time", "TIME",
+                  "RFC 3339 event time of the first message (default 2025-01-01T00:00:00Z)"),
+    CF_OPT_ROW_STR("outcomes", 0, gen_cli, outcomes, "FILE",
+                   "also write inspection outcomes (schemas/outcome.schema.json) of a sampled "
+                   "share of the valid lines, in inspection-time order, 1-10 days after their "
+                   "declaration: fraud for a labelled line, and for 60 % of the lines of 1 "
+                   "importer in 40 (a pattern only a model learnt from outcomes finds), else "
+                   "clean; 1 % flipped. The declarations are unchanged by it"),
+    CF_OPT_ROW_DOUBLE("outcome-rate", gen_cli, outcome_rate, 0, 1, "R",
+                      "share of valid lines inspected (default 0.2)"),
+    CF_OPT_ROW_ON("quiet", gen_cli, quiet, "no report on stderr"),
+    {0},
+};
+
+static const cf_opts_spec gen_spec = {
+    .prog = "customsflow gen",
+    .about = "Writes N declaration lines (JSONL) generated from the reference data, with\n"
+             "exact re-deliveries and amendments (--dup-rate), bad input labelled with\n"
+             "the decoder's error code (--bad-rate), fraud patterns and legitimate\n"
+             "look-alikes (--fraud-rate). Same options, same output, byte for byte.\n",
+    .opts = gen_rows,
+};
 
 int cf_cmd_gen(int argc, char **argv)
 {
-        static const struct option lo[] = {{"seed", required_argument, 0, 's'},
-                                           {"count", required_argument, 0, 'n'},
-                                           {"out", required_argument, 0, 'o'},
-                                           {"truth", required_argument, 0, 't'},
-                                           {"dup-rate", required_argument, 0, 'D'},
-                                           {"bad-rate", required_argument, 0, 'B'},
-                                           {"fraud-rate", required_argument, 0, 'F'},
-                                           {"reference", required_argument, 0, 'r'},
-                                           {"per-day", required_argument, 0, 'p'},
-                                           {"start", required_argument, 0, 'S'},
-                                           {"outcomes", required_argument, 0, 'O'},
-                                           {"outcome-rate", required_argument, 0, 'R'},
-                                           {"quiet", no_argument, 0, 'q'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
-        cf_gen_opts o;
-        cf_gen_opts_default(&o);
-        const char *out = "-", *truth_path = NULL, *outcomes_path = NULL;
-        double outcome_rate = 0.2;
-        int quiet = 0, ch;
-        uint64_t per_day = 5000;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-                int rc = 0;
-                switch (ch) {
-                case 's':
-                        rc = cf_opt_u64("gen", "seed", optarg, 0, UINT64_MAX, &o.seed);
-                        break;
-                case 'n':
-                        rc = cf_opt_u64("gen", "count", optarg, 1, UINT64_MAX, &o.count);
-                        break;
-                case 'o':
-                        out = optarg;
-                        break;
-                case 't':
-                        truth_path = optarg;
-                        break;
-                case 'D':
-                        rc = cf_opt_double("gen", "dup-rate", optarg, 0, 1, &o.dup_rate);
-                        break;
-                case 'B':
-                        rc = cf_opt_double("gen", "bad-rate", optarg, 0, 1, &o.bad_rate);
-                        break;
-                case 'F':
-                        rc = cf_opt_double("gen", "fraud-rate", optarg, 0, 1, &o.fraud_rate);
-                        break;
-                case 'r':
-                        o.reference = optarg;
-                        break;
-                case 'p':
-                        rc = cf_opt_u64("gen", "per-day", optarg, 1, UINT64_MAX, &per_day);
-                        break;
-                case 'S':
-                        if (cf_parse_rfc3339(optarg, strlen(optarg), &o.start_ms)) {
-                                fprintf(stderr,
-                                        "customsflow gen: --start: '%s' is not an RFC 3339 "
-                                        "date-time\n",
-                                        optarg);
-                                rc = -1;
-                        }
-                        break;
-                case 'O':
-                        outcomes_path = optarg;
-                        break;
-                case 'R':
-                        rc = cf_opt_double("gen", "outcome-rate", optarg, 0, 1, &outcome_rate);
-                        break;
-                case 'q':
-                        quiet = 1;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return 0;
-                default:
-                        usage(stderr);
-                        return 2;
-                }
-                if (rc) return 2;
-        }
-        if (cf_opt_no_args("gen", argc, argv)) return 2;
+        gen_cli c = {.out = "-", .outcome_rate = 0.2, .per_day = 5000};
+        cf_gen_opts_default(&c.g);
+        int prc = cf_opts_main(&gen_spec, argc, argv, &c, NULL);
+        if (prc) return prc > 0 ? 0 : 2;
+        cf_gen_opts o = c.g;
+        const char *out = c.out, *truth_path = c.truth, *outcomes_path = c.outcomes;
+        double outcome_rate = c.outcome_rate;
+        uint64_t per_day = c.per_day;
+        int quiet = c.quiet;
         o.per_day = (double)per_day;
         if (outcomes_path) o.outcome_rate = outcome_rate;
         char err[512];

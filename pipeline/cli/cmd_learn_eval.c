@@ -13,7 +13,7 @@
  * @locality: main thread only.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,125 +28,70 @@
 
 extern const cf_stage_plugin cf_stage_decode;
 
-static void usage(FILE *f)
-{
-        fprintf(
-            f,
-            "usage: customsflow learn-eval --train FILE --test FILE [--format kcs|jsonl]\n"
-            "                              [-c config.yaml] [--model FILE]\n"
-            "                              [--train-before DATE] [--test-from DATE]\n"
-            "                              [--test-until DATE]\n"
-            "                              [--shuffle-labels SEED] [--scores FILE]\n\n"
-            "Trains the risk model on the outcomes of --train in file (time) order, then\n"
-            "scores every declaration of --test in one pass (no learning from it) and\n"
-            "prints one JSON line on stdout: precision and recall at the top 1/5/10 %%\n"
-            "by score, ROC AUC, learning and scoring speeds (a table on stderr).\n\n"
-            "  --train FILE        outcomes to learn from (jsonl: outcome messages,\n"
-            "                      schemas/outcome.schema.json; kcs: the KCS CSV)\n"
-            "  --test FILE         outcomes to score (labels only used for the metrics)\n"
-            "  --format kcs|jsonl  input format (default: kcs for *.csv, else jsonl)\n"
-            "  -c, --config FILE   config (decode settings, fx_rates, rules.yaml)\n"
-            "  --model FILE        YAML map of model settings instead of rules.yaml's\n"
-            "                      rules.risk_model.model (keys: check-config --describe-rules)\n"
-            "  --train-before DATE learn only from declarations before DATE (YYYY-MM-DD)\n"
-            "  --test-from DATE    score only declarations from DATE on (time-ordered\n"
-            "                      validation inside one file)\n"
-            "  --test-until DATE   score only declarations before DATE\n"
-            "  --shuffle-labels S  permute the training labels (seed S): a control that\n"
-            "                      must not beat chance\n"
-            "  --scores FILE       write declaration_id, score, label per test record\n"
-            "  -h, --help          this help\n");
-}
-
 typedef struct opts {
         const char *train, *test, *format, *config, *model, *scores;
         int64_t train_before, test_from, test_until;
-        long long shuffle_seed;
-        int shuffle;
+        long long shuffle_seed; /* -1: no --shuffle-labels */
 } opts;
 
-static int64_t parse_date(const char *s)
+/* YYYY-MM-DD (midnight UTC) or an RFC 3339 date-time, as epoch milliseconds */
+static int parse_date(const char *s, void *dst)
 {
         char buf[64];
-        int64_t ms;
         snprintf(buf, sizeof buf, strlen(s) == 10 ? "%sT00:00:00Z" : "%s", s);
-        return cf_parse_rfc3339(buf, strlen(buf), &ms) ? INT64_MIN : ms;
+        return cf_parse_rfc3339(buf, strlen(buf), dst) ? -1 : 0;
 }
 
-static int parse_opts(int argc, char **argv, opts *o)
+static int parse_format(const char *s, void *dst)
 {
-        static const struct option lo[] = {{"train", required_argument, 0, 'r'},
-                                           {"test", required_argument, 0, 't'},
-                                           {"format", required_argument, 0, 'f'},
-                                           {"config", required_argument, 0, 'c'},
-                                           {"model", required_argument, 0, 'm'},
-                                           {"train-before", required_argument, 0, 'B'},
-                                           {"test-from", required_argument, 0, 'F'},
-                                           {"test-until", required_argument, 0, 'U'},
-                                           {"shuffle-labels", required_argument, 0, 'S'},
-                                           {"scores", required_argument, 0, 's'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
-        *o = (opts){.train_before = INT64_MAX, .test_from = INT64_MIN, .test_until = INT64_MAX};
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
-                switch (ch) {
-                case 'r':
-                        o->train = optarg;
-                        break;
-                case 't':
-                        o->test = optarg;
-                        break;
-                case 'f':
-                        o->format = optarg;
-                        break;
-                case 'c':
-                        o->config = optarg;
-                        break;
-                case 'm':
-                        o->model = optarg;
-                        break;
-                case 's':
-                        o->scores = optarg;
-                        break;
-                case 'S':
-                        o->shuffle = 1;
-                        o->shuffle_seed = atoll(optarg);
-                        break;
-                case 'B':
-                case 'F':
-                case 'U': {
-                        int64_t t = parse_date(optarg);
-                        if (t == INT64_MIN) {
-                                fprintf(stderr, "customsflow learn-eval: '%s' is not a date\n",
-                                        optarg);
-                                return -1;
-                        }
-                        *(ch == 'B'   ? &o->train_before
-                          : ch == 'F' ? &o->test_from
-                                      : &o->test_until) = t;
-                        break;
-                }
-                case 'h':
-                        usage(stdout);
-                        exit(0);
-                default:
-                        usage(stderr);
-                        return -1;
-                }
-        }
-        if (optind < argc || !o->train || !o->test) {
-                fprintf(stderr, "customsflow learn-eval: --train and --test are required\n");
-                usage(stderr);
-                return -1;
-        }
-        if (o->format && strcmp(o->format, "kcs") && strcmp(o->format, "jsonl")) {
-                fprintf(stderr, "customsflow learn-eval: --format must be kcs or jsonl\n");
-                return -1;
-        }
+        if (strcmp(s, "kcs") && strcmp(s, "jsonl")) return -1;
+        *(const char **)dst = s;
         return 0;
 }
+
+static const cf_opt learn_rows[] = {
+    {.name = "train",
+     .kind = CF_OPT_STR,
+     .off = offsetof(opts, train),
+     .arg = "FILE",
+     .required = true,
+     .help = "outcomes to learn from (jsonl: outcome messages, schemas/outcome.schema.json; "
+             "kcs: the KCS CSV)"},
+    {.name = "test",
+     .kind = CF_OPT_STR,
+     .off = offsetof(opts, test),
+     .arg = "FILE",
+     .required = true,
+     .help = "outcomes to score (labels only used for the metrics)"},
+    CF_OPT_ROW_FN("format", opts, format, parse_format, "kcs or jsonl", "kcs|jsonl",
+                  "input format (default: kcs for *.csv, else jsonl)"),
+    CF_OPT_ROW_STR("config", 'c', opts, config, "FILE",
+                   "config (decode settings, fx_rates, rules.yaml)"),
+    CF_OPT_ROW_STR("model", 0, opts, model, "FILE",
+                   "YAML map of model settings instead of rules.yaml's "
+                   "rules.risk_model.model (keys: check-config --describe-rules)"),
+    CF_OPT_ROW_FN("train-before", opts, train_before, parse_date, "a date (YYYY-MM-DD)", "DATE",
+                  "learn only from declarations before DATE (YYYY-MM-DD)"),
+    CF_OPT_ROW_FN("test-from", opts, test_from, parse_date, "a date (YYYY-MM-DD)", "DATE",
+                  "score only declarations from DATE on (time-ordered validation inside one "
+                  "file)"),
+    CF_OPT_ROW_FN("test-until", opts, test_until, parse_date, "a date (YYYY-MM-DD)", "DATE",
+                  "score only declarations before DATE"),
+    CF_OPT_ROW_LL("shuffle-labels", opts, shuffle_seed, 0, LLONG_MAX, "S",
+                  "permute the training labels (seed S): a control that must not beat chance"),
+    CF_OPT_ROW_STR("scores", 0, opts, scores, "FILE",
+                   "write declaration_id, score, label per test record"),
+    {0},
+};
+
+static const cf_opts_spec learn_spec = {
+    .prog = "customsflow learn-eval",
+    .about = "Trains the risk model on the outcomes of --train in file (time) order, then\n"
+             "scores every declaration of --test in one pass (no learning from it) and\n"
+             "prints one JSON line on stdout: precision and recall at the top 1/5/10 %\n"
+             "by score, ROC AUC, learning and scoring speeds (a table on stderr).\n",
+    .opts = learn_rows,
+};
 
 /* ---- inputs: a whole file of outcome lines in memory ---- */
 
@@ -472,8 +417,12 @@ fail:
 
 int cf_cmd_learn_eval(int argc, char **argv)
 {
-        opts o;
-        if (parse_opts(argc, argv, &o)) return 2;
+        opts o = {.train_before = INT64_MAX,
+                  .test_from = INT64_MIN,
+                  .test_until = INT64_MAX,
+                  .shuffle_seed = -1};
+        int prc = cf_opts_main(&learn_spec, argc, argv, &o, NULL);
+        if (prc) return prc > 0 ? 0 : 2;
         char err[1024];
         cf_config cfg;
         if (cf_config_load(&cfg, o.config, err, sizeof err)) {
@@ -500,7 +449,7 @@ int cf_cmd_learn_eval(int argc, char **argv)
                 goto out;
         }
         cf_batch_init(&e.b, 4096);
-        if (o.shuffle) {
+        if (o.shuffle_seed >= 0) {
                 e.labels = malloc(train.len / 16 + 1); /* an outcome line is > 16 bytes */
                 train_pass(&e, &o, &train, 1);
                 shuffle(e.labels, e.n_labels, (unsigned long long)o.shuffle_seed);

@@ -6,7 +6,6 @@
  * results are the same bytes for every thread count at one --partitions.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,67 +24,6 @@
 #include "pipeline/cli/replay_pool.h"
 #include "stages/decode/decode.h"
 
-static void usage(FILE *f)
-{
-        fprintf(f,
-                "usage: customsflow replay [-c config.yaml] --in FILE|- [--flags FILE]\n"
-                "                          [--stats FILE] [--dlq FILE] [--state DIR]\n"
-                "                          [--state-reset] [--state-max-bytes SIZE]\n"
-                "                          [--outcomes FILE]\n"
-                "                          [--batch-size N] [--partitions P]\n"
-                "                          [--threads N] [--epoch-lines K] [--timings]\n"
-                "                          [--no-progress]\n\n"
-                "Runs the stages (decode, dedup, detect, aggregate, encode) over a JSONL\n"
-                "file of declaration lines and prints a one-line JSON summary on stdout:\n"
-                "in, processed, duplicates, dead_lettered, flagged, flags_by_rule,\n"
-                "elapsed_s, records_per_s (in = processed + duplicates + dead_lettered),\n"
-                "and per thread the same counts (threads[]).\n\n"
-                "  -c, --config FILE  config file (default: $CUSTOMSFLOW_CONFIG,\n"
-                "                     ./customsflow.yaml, /etc/customsflow/customsflow.yaml,\n"
-                "                     then the bundled example config)\n"
-                "  --in FILE|-        input JSONL (- = stdin); required. A line longer than\n"
-                "                     stages.decode.max_message_bytes is cut there and\n"
-                "                     dead-lettered (oversize_message, payload_truncated)\n"
-                "  --flags FILE|-     write flag messages, one per line\n"
-                "  --stats FILE|-     write window statistics, one per line\n"
-                "  --dlq FILE|-       write dead letters: {error, source, payload}\n"
-                "  --state DIR        load stage state from DIR before, save it after (DIR is\n"
-                "                     locked while the run lasts; a file that is there but\n"
-                "                     cannot be loaded stops the run and is kept)\n"
-                "  --state-reset      start with empty state; existing state files are kept\n"
-                "                     as DIR/replay-*.state.old\n"
-                "  --state-max-bytes SIZE  largest state file read (default 4GiB)\n"
-                "  --outcomes FILE    inspection outcomes (schemas/outcome.schema.json) for the\n"
-                "                     risk model, learnt in file order, each once the input's\n"
-                "                     event time has passed its inspected_at (the rest at the\n"
-                "                     end); bad ones go to --dlq. The summary then counts\n"
-                "                     outcomes_learnt and outcomes_dead_lettered\n"
-                "  --batch-size N     records per batch (default 4096)\n"
-                "  --partitions P     logical partitions, records keyed by exporter_id as a\n"
-                "                     Kafka producer would send them (default: the config's\n"
-                "                     replay.partitions, 16); results do not depend on it. The\n"
-                "                     state of a run is per partition: a --state folder keeps\n"
-                "                     the count it was saved with (another P is refused)\n"
-                "  --threads N        threads, each owning the partitions p with p %% N equal\n"
-                "                     to its index (default: the number of cores, at most P;\n"
-                "                     1 with --outcomes). Flags, stats and dead letters are the\n"
-                "                     same bytes for every N at one P: each round of input is\n"
-                "                     written partition by partition\n"
-                "  --epoch-lines K    population state (baselines, certificate uses) merged\n"
-                "                     every K lines (default: replay.epoch_lines, 128)\n"
-                "  --timings          the summary also gives batch_latency_ms: rounds, p50,\n"
-                "                     p99 (a round: its lines on the threads and, at an\n"
-                "                     epoch's end, the writes)\n"
-                "  --no-progress      no progress line on stderr\n"
-                "  -h, --help         this help\n\n"
-                "Every output write is checked: a failed or short write stops the run, names\n"
-                "the file and the reason, and the summary (counting only batches whose\n"
-                "outputs were all written) lists the outputs left incomplete. The state is\n"
-                "saved only after a run that read all its input and wrote every output.\n"
-                "Exit status: 0 done; 1 the run failed (input, output or state I/O, state\n"
-                "refused, accounting); 2 bad usage, config or a file that cannot be opened.\n");
-}
-
 typedef struct replay_opts {
         const char *config, *in, *flags, *stats, *dlq, *state, *outcomes;
         long long batch_size, partitions, epoch_lines; /* 0: from the config */
@@ -94,101 +32,84 @@ typedef struct replay_opts {
         int progress, state_reset, timings;
 } replay_opts;
 
+static const cf_opt replay_rows[] = {
+    CF_OPT_ROW_STR("config", 'c', replay_opts, config, "FILE",
+                   "config file (default: $CUSTOMSFLOW_CONFIG, ./customsflow.yaml, "
+                   "/etc/customsflow/customsflow.yaml, then the bundled example config)"),
+    {.name = "in",
+     .kind = CF_OPT_STR,
+     .off = offsetof(replay_opts, in),
+     .arg = "FILE|-",
+     .required = true,
+     .help = "input JSONL (- = stdin); required. A line longer than "
+             "stages.decode.max_message_bytes is cut there and dead-lettered "
+             "(oversize_message, payload_truncated)"},
+    CF_OPT_ROW_STR("flags", 0, replay_opts, flags, "FILE|-", "write flag messages, one per line"),
+    CF_OPT_ROW_STR("stats", 0, replay_opts, stats, "FILE|-",
+                   "write window statistics, one per line"),
+    CF_OPT_ROW_STR("dlq", 0, replay_opts, dlq, "FILE|-",
+                   "write dead letters: {error, source, payload}"),
+    CF_OPT_ROW_STR("state", 0, replay_opts, state, "DIR",
+                   "load stage state from DIR before, save it after (DIR is locked while the "
+                   "run lasts; a file that is there but cannot be loaded stops the run and is "
+                   "kept)"),
+    CF_OPT_ROW_ON("state-reset", replay_opts, state_reset,
+                  "start with empty state; existing state files are kept as "
+                  "DIR/replay-*.state.old"),
+    {.name = "state-max-bytes",
+     .kind = CF_OPT_SIZE,
+     .off = offsetof(replay_opts, state_max_bytes),
+     .arg = "SIZE",
+     .lo = 1,
+     .help = "largest state file read (default 4GiB)"},
+    CF_OPT_ROW_STR("outcomes", 0, replay_opts, outcomes, "FILE",
+                   "inspection outcomes (schemas/outcome.schema.json) for the risk model, "
+                   "learnt in file order, each once the input's event time has passed its "
+                   "inspected_at (the rest at the end); bad ones go to --dlq. The summary then "
+                   "counts outcomes_learnt and outcomes_dead_lettered"),
+    CF_OPT_ROW_LL("batch-size", replay_opts, batch_size, 1, 1 << 20, "N",
+                  "records per batch (default 4096)"),
+    CF_OPT_ROW_LL("partitions", replay_opts, partitions, 1, 1024, "P",
+                  "logical partitions, records keyed by exporter_id as a Kafka producer would "
+                  "send them (default: the config's replay.partitions, 16); results do not "
+                  "depend on it. The state of a run is per partition: a --state folder keeps "
+                  "the count it was saved with (another P is refused)"),
+    CF_OPT_ROW_LL("threads", replay_opts, threads, 1, CF_REPLAY_MAX_THREADS, "N",
+                  "threads, each owning the partitions p with p % N equal to its index "
+                  "(default: the number of cores, at most P; 1 with --outcomes). Flags, stats "
+                  "and dead letters are the same bytes for every N at one P: each round of "
+                  "input is written partition by partition"),
+    CF_OPT_ROW_LL("epoch-lines", replay_opts, epoch_lines, 1, 1 << 20, "K",
+                  "population state (baselines, certificate uses) merged every K lines "
+                  "(default: replay.epoch_lines, 128)"),
+    CF_OPT_ROW_ON("timings", replay_opts, timings,
+                  "the summary also gives batch_latency_ms: rounds, p50, p99 (a round: its "
+                  "lines on the threads and, at an epoch's end, the writes)"),
+    CF_OPT_ROW_OFF("no-progress", replay_opts, progress, "no progress line on stderr"),
+    {0},
+};
+
+static const cf_opts_spec replay_spec = {
+    .prog = "customsflow replay",
+    .about = "Runs the stages (decode, dedup, detect, aggregate, encode) over a JSONL\n"
+             "file of declaration lines and prints a one-line JSON summary on stdout:\n"
+             "in, processed, duplicates, dead_lettered, flagged, flags_by_rule,\n"
+             "elapsed_s, records_per_s (in = processed + duplicates + dead_lettered),\n"
+             "and per thread the same counts (threads[]).\n",
+    .epilog = "Every output write is checked: a failed or short write stops the run, names\n"
+              "the file and the reason, and the summary (counting only batches whose\n"
+              "outputs were all written) lists the outputs left incomplete. The state is\n"
+              "saved only after a run that read all its input and wrote every output.\n"
+              "Exit status: 0 done; 1 the run failed (input, output or state I/O, state\n"
+              "refused, accounting); 2 bad usage, config or a file that cannot be opened.\n",
+    .opts = replay_rows,
+};
+
 static int parse_opts(int argc, char **argv, replay_opts *o)
 {
-        static const struct option lo[] = {{"config", required_argument, 0, 'c'},
-                                           {"in", required_argument, 0, 'i'},
-                                           {"flags", required_argument, 0, 'f'},
-                                           {"stats", required_argument, 0, 's'},
-                                           {"dlq", required_argument, 0, 'd'},
-                                           {"state", required_argument, 0, 'S'},
-                                           {"state-reset", no_argument, 0, 'R'},
-                                           {"state-max-bytes", required_argument, 0, 'M'},
-                                           {"outcomes", required_argument, 0, 'O'},
-                                           {"batch-size", required_argument, 0, 'b'},
-                                           {"no-progress", no_argument, 0, 'P'},
-                                           {"partitions", required_argument, 0, 'p'},
-                                           {"epoch-lines", required_argument, 0, 'e'},
-                                           {"threads", required_argument, 0, 't'},
-                                           {"timings", no_argument, 0, 'T'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {0, 0, 0, 0}};
         *o = (replay_opts){.batch_size = 4096, .state_max_bytes = 4LL << 30, .progress = isatty(2)};
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
-                switch (ch) {
-                case 'c':
-                        o->config = optarg;
-                        break;
-                case 'i':
-                        o->in = optarg;
-                        break;
-                case 'f':
-                        o->flags = optarg;
-                        break;
-                case 's':
-                        o->stats = optarg;
-                        break;
-                case 'd':
-                        o->dlq = optarg;
-                        break;
-                case 'S':
-                        o->state = optarg;
-                        break;
-                case 'R':
-                        o->state_reset = 1;
-                        break;
-                case 'O':
-                        o->outcomes = optarg;
-                        break;
-                case 'M':
-                        if ((o->state_max_bytes = cf_parse_size(optarg)) < 1) {
-                                fprintf(stderr,
-                                        "customsflow replay: --state-max-bytes: '%s' is not a "
-                                        "size like 512MiB or 4GiB\n",
-                                        optarg);
-                                return -1;
-                        }
-                        break;
-                case 'b':
-                        if (cf_opt_int("replay", "batch-size", optarg, 1, 1 << 20, &o->batch_size))
-                                return -1;
-                        break;
-                case 'P':
-                        o->progress = 0;
-                        break;
-                case 'p':
-                        if (cf_opt_int("replay", "partitions", optarg, 1, 1024, &o->partitions))
-                                return -1;
-                        break;
-                case 'T':
-                        o->timings = 1;
-                        break;
-                case 't':
-                        if (cf_opt_int("replay", "threads", optarg, 1, CF_REPLAY_MAX_THREADS,
-                                       &o->threads))
-                                return -1;
-                        break;
-                case 'e':
-                        if (cf_opt_int("replay", "epoch-lines", optarg, 1, 1 << 20,
-                                       &o->epoch_lines))
-                                return -1;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return 1;
-                default:
-                        usage(stderr);
-                        return -1;
-                }
-        }
-        if (cf_opt_no_args("replay", argc, argv)) return -1;
-        if (!o->in) {
-                fprintf(stderr, "customsflow replay: --in FILE|- is required\n");
-                usage(stderr);
-                return -1;
-        }
+        int rc = cf_opts_main(&replay_spec, argc, argv, o, NULL);
+        if (rc) return rc;
         if (o->state_reset && !o->state) {
                 fprintf(stderr, "customsflow replay: --state-reset needs --state DIR\n");
                 return -1;

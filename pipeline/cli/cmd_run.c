@@ -2,7 +2,6 @@
  * cmd_run.c - `customsflow run`: the Kafka service in the foreground, with
  * SIGTERM/SIGINT for a graceful stop and SIGHUP to reload rules.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,44 +48,35 @@ void cf_install_signals(cf_service *s)
         signal(SIGPIPE, SIG_IGN);
 }
 
-static void usage(FILE *f)
-{
-        fprintf(
-            f,
-            "usage: customsflow run [-c config.yaml]\n\n"
-            "Runs the service: consumes topics.input, runs the stages and produces\n"
-            "flags, stats and dead letters; commits offsets only after every output\n"
-            "was acknowledged. SIGTERM/SIGINT stop gracefully (finish, flush,\n"
-            "checkpoint, commit, leave the group); SIGHUP reloads rules and reference\n"
-            "data. Logs are JSON lines on stderr; metrics on http://<metrics.listen>/metrics.\n\n"
-            "  -c, --config FILE  config (default: $CUSTOMSFLOW_CONFIG, ./customsflow.yaml,\n"
-            "                     /etc/customsflow/customsflow.yaml, the bundled example)\n"
-            "  -h, --help         this help\n\n"
-            "Keys: customsflow check-config --describe. Secrets: CUSTOMSFLOW_KAFKA_<PROP>\n"
-            "(e.g. CUSTOMSFLOW_KAFKA_SASL_PASSWORD) overrides kafka.<prop>.\n");
-}
+typedef struct run_opts {
+        const char *config;
+} run_opts;
+
+static const cf_opt run_rows[] = {
+    CF_OPT_ROW_STR("config", 'c', run_opts, config, "FILE",
+                   "config (default: $CUSTOMSFLOW_CONFIG, ./customsflow.yaml, "
+                   "/etc/customsflow/customsflow.yaml, the bundled example)"),
+    {0},
+};
+
+static const cf_opts_spec run_spec = {
+    .prog = "customsflow run",
+    .about = "Runs the service: consumes topics.input, runs the stages and produces\n"
+             "flags, stats and dead letters; commits offsets only after every output\n"
+             "was acknowledged. SIGTERM/SIGINT stop gracefully (finish, flush,\n"
+             "checkpoint, commit, leave the group); SIGHUP reloads rules and reference\n"
+             "data. Logs are JSON lines on stderr; metrics on http://<metrics.listen>/metrics.\n",
+    .epilog = "Keys: customsflow check-config --describe. Secrets: CUSTOMSFLOW_KAFKA_<PROP>\n"
+              "(e.g. CUSTOMSFLOW_KAFKA_SASL_PASSWORD) overrides kafka.<prop>.\n",
+    .opts = run_rows,
+};
 
 int cf_cmd_run(int argc, char **argv)
 {
-        static const struct option lo[] = {
-            {"config", required_argument, 0, 'c'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-        const char *path = NULL;
-        int ch;
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "c:h", lo, NULL)) != -1) {
-                switch (ch) {
-                case 'c':
-                        path = optarg;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return 0;
-                default:
-                        usage(stderr);
-                        return 2;
-                }
-        }
-        if (cf_opt_no_args("run", argc, argv)) return 2;
+        run_opts o = {0};
+        int prc = cf_opts_main(&run_spec, argc, argv, &o, NULL);
+        if (prc) return prc > 0 ? 0 : 2;
+        const char *path = o.config;
         char err[1024];
         cf_config cfg;
         if (cf_config_load(&cfg, path, err, sizeof err)) {

@@ -67,6 +67,17 @@ static int field_lookup(const cf_field_index *ix, const char *k, size_t n)
         return -1;
 }
 
+/* field_lookup with a guess first: the field after the highest one seen. Producers write
+ * the fields in one order, mostly the table's (optional ones absent), so the guess is a
+ * single comparison where the hash probe's branches mispredicted (3 % of replay's time);
+ * a wrong guess costs one comparison more. Same result as field_lookup: names are unique. */
+static int field_lookup_next(const cf_field_index *ix, const char *k, size_t n, uint64_t seen)
+{
+        int g = seen ? 64 - __builtin_clzll(seen) : 0;
+        if (g < F_COUNT && ix->len[g] == n && cf_memeq(field_names[g], k, n)) return g;
+        return field_lookup(ix, k, n);
+}
+
 typedef struct fctx {
         cf_batch *b;
         cf_record *r;
@@ -407,7 +418,7 @@ int cf_decode_field(const cf_field_index *ix, const cf_field_limits *lim, cf_bat
                     uint64_t *seen)
 {
         fctx cx = {.b = b, .r = r, .lim = lim}, *c = &cx;
-        int f = field_lookup(ix, key, key_len);
+        int f = field_lookup_next(ix, key, key_len, *seen);
         if (f < 0) return 0; /* unknown keys pass through in the raw bytes */
         if (*seen & (1ull << f))
                 BAD(CF_E_DUPLICATE_KEY, "%s: appears more than once", field_names[f]);

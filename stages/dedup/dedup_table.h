@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "pipeline/core/buf.h"
+#include "pipeline/core/touch.h"
 
 #define CF_DD_AMEND_MAX 0xFFFFu      /* amendments saturate here (16 bits kept) */
 #define CF_DD_FP_MASK   (~0xFFFFull) /* fingerprint bits kept: the top 48 */
@@ -92,18 +93,12 @@ static inline size_t cf_dd_home(uint64_t h, size_t cap)
 
 /** How many records ahead the stage prefetches table slots (far enough to
  * hide a memory access, near enough that the lines are still cached). */
-#define CF_DD_PF_AHEAD 8
-
-/** Prefetch the first slots a lookup of kh and sh will touch (batch pass 1). */
-static inline void cf_dd_prefetch(const cf_dd_part *p, uint64_t kh, uint64_t sh)
+/** Load the first slots a lookup of kh and sh will read (pipeline/core/touch.h): the
+ * stage touches a whole batch's before deciding any, so the misses overlap. */
+static inline void cf_dd_touch(const cf_dd_part *p, uint64_t kh, uint64_t sh)
 {
-        /* two lines: a lookup walks on to the first empty slot */
-        if (p->kcap) {
-                const cf_dd_key *e = &p->keys[cf_dd_home(kh, p->kcap)];
-                __builtin_prefetch(e);
-                __builtin_prefetch((const char *)e + 64);
-        }
-        if (p->scap && sh) __builtin_prefetch(&p->ships[cf_dd_home(sh, p->scap)]);
+        if (p->kcap) cf_touch(&p->keys[cf_dd_home(kh, p->kcap)]);
+        if (p->scap && sh) cf_touch(&p->ships[cf_dd_home(sh, p->scap)]);
 }
 
 /** Create an empty partition state. */

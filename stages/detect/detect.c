@@ -270,10 +270,32 @@ static void detect_record(cf_detect *x, cf_batch *b, cf_record *r)
         check(x, part_get(x, r->src.partition), b, r);
 }
 
+/* Load the slots r's keyed lookups will read: the partition's exporter tables and the
+ * population replicas (touch.h). Read only: a partition not there yet is skipped. */
+static void touch_record(const cf_detect *x, const cf_record *r)
+{
+        const cf_decl *d = &r->decl;
+        size_t p = r->src.partition < 0 ? 0 : (size_t)r->src.partition;
+        const cf_detect_part *ps = p < x->nparts ? x->parts[p] : NULL;
+        if (ps) {
+                uint64_t h = cf_decl_exporter_h(d);
+                cf_kvtab_touch(&ps->exp, h);
+                cf_kvtab_touch(&ps->vdecl, h);
+        }
+        cf_kvtab_touch(&x->pop.vol, ((uint64_t)d->origin_country << 32) | d->hs6);
+        cf_kvtab_touch(&x->pop.uv, cf_uv_key(d));
+        if ((d->present & CF_HAS_CERTIFICATE) && d->certificate_of_origin.n)
+                cf_kvtab_touch(&x->pop.cert,
+                               cf_id_hash(d->certificate_of_origin.p, d->certificate_of_origin.n));
+}
+
 static int detect_process(cf_stage *st, cf_batch *b)
 {
         detect_stage *d = st->ctx;
         if (!d->sc.enabled) return 0;
+        /* the batch's slots first, so their misses overlap */
+        for (size_t i = 0; i < b->n; i++)
+                if (b->recs[i].status == CF_REC_OK) touch_record(&d->x, &b->recs[i]);
         for (size_t i = 0; i < b->n; i++)
                 if (b->recs[i].status == CF_REC_OK) detect_record(&d->x, b, &b->recs[i]);
         return 0;

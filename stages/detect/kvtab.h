@@ -28,6 +28,7 @@
 
 #include "pipeline/core/buf.h"
 #include "pipeline/core/stenc.h"
+#include "pipeline/core/touch.h"
 
 /** A table; zero it, then cf_kvtab_init. */
 typedef struct cf_kvtab {
@@ -62,6 +63,18 @@ void cf_kvtab_init(cf_kvtab *t, uint32_t vsize, size_t max, int64_t window_ms);
 void cf_kvtab_free(cf_kvtab *t);
 /** The value of key, or NULL when absent or expired (nothing changes). */
 void *cf_kvtab_get(const cf_kvtab *t, uint64_t key);
+
+/** Load the lines a get or put of key touches first (its home slot's key, the value's first
+ * line) so that a batch's lookups, touched first, overlap their misses (touch.h); nothing
+ * changes. The home slot is the top bits of the key's Fibonacci hash (kvtab.c, slot_of). */
+static inline void cf_kvtab_touch(const cf_kvtab *t, uint64_t key)
+{
+        if (!t->keys) return;                           /* a table never set up */
+        uint64_t k = key ? key : 0x9E3779B97F4A7C15ull; /* as norm_key */
+        size_t i = (size_t)((k * 0x9E3779B97F4A7C15ull) >> t->shift);
+        cf_touch(&t->keys[i]);
+        cf_touch(t->vals + i * t->vsize);
+}
 /** Freeze the expiry clock (see hold_clock) until cf_kvtab_release_clock. */
 void cf_kvtab_hold_clock(cf_kvtab *t);
 /** Expiry from now on uses the latest time put since the clock was held. */

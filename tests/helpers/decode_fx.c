@@ -3,8 +3,10 @@
  */
 #include "helpers/decode_fx.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 extern const cf_stage_plugin cf_stage_decode;
 
@@ -72,4 +74,51 @@ char *decode_fx_slurp(const char *path, size_t *len)
         p[n] = '\0';
         *len = (size_t)n;
         return p;
+}
+
+cf_record *decode_fx_file(decode_fx *f, const char *path, bool outcome, char **text)
+{
+        size_t len;
+        *text = decode_fx_slurp(path, &len);
+        return decode_fx_run(f, *text, len, outcome);
+}
+
+bool decode_fx_str_eq(cf_str s, const char *lit)
+{
+        return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);
+}
+
+int decode_fx_invalid_dir(decode_fx *f, const char *dir, bool outcome, decode_fx_check check,
+                          char *err, size_t n)
+{
+        DIR *d = opendir(dir);
+        if (!d) {
+                snprintf(err, n, "%s: cannot open", dir);
+                return -1;
+        }
+        int count = 0, rc = 0;
+        for (struct dirent *e; !rc && (e = readdir(d));) {
+                const char *sep = strstr(e->d_name, "__");
+                if (!sep) continue;
+                char code[64], path[1024];
+                snprintf(code, sizeof code, "%.*s", (int)(sep - e->d_name), e->d_name);
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                size_t len;
+                char *p = decode_fx_slurp(path, &len);
+                cf_record *r = decode_fx_run(f, p, len, outcome);
+                rc = -1;
+                if (r->status != CF_REC_DEAD_LETTER)
+                        snprintf(err, n, "%s: accepted, expected %s", e->d_name, code);
+                else if (strcmp(r->err_code, code))
+                        snprintf(err, n, "%s: got %s (%s), expected %s", e->d_name, r->err_code,
+                                 r->err_msg, code);
+                else if (!r->err_msg[0])
+                        snprintf(err, n, "%s: %s without a message", e->d_name, code);
+                else
+                        rc = check ? check(e->d_name, r, err, n) : 0;
+                free(p);
+                count++;
+        }
+        closedir(d);
+        return rc ? -1 : count;
 }

@@ -111,3 +111,22 @@ long long dd_metric(dd_fx *f, const char *name_and_labels)
         cf_stage_dedup.collect(&f->dd, -1, 0);
         return prom_reg_value(f->reg, name_and_labels);
 }
+
+size_t dd_gen_chunk(cf_gen *g, char **lines, char **truths, size_t max, int *end)
+{
+        cf_buf line = {0}, key = {0}, truth = {0};
+        size_t n = 0;
+        for (; n < max; n++) {
+                line.len = key.len = truth.len = 0;
+                if (cf_gen_next(g, &line, &key, truths ? &truth : NULL)) {
+                        *end = 1;
+                        break;
+                }
+                lines[n] = strndup(line.p ? line.p : "", line.len);
+                if (truths) truths[n] = strndup(truth.p ? truth.p : "", truth.len);
+        }
+        cf_buf_free(&line);
+        cf_buf_free(&key);
+        cf_buf_free(&truth);
+        return n;
+}

@@ -5,6 +5,7 @@
 #ifndef CF_TEST_DEDUP_FIXTURE_H
 #define CF_TEST_DEDUP_FIXTURE_H
 
+#include "bench/gen/gen.h"
 #include "pipeline/core/stage.h"
 
 /** One declaration line to render; unset fields get defaults (see dd_render). */
@@ -39,6 +40,9 @@ char *dd_render(const dd_rec *r);
 cf_batch *dd_run(dd_fx *f, int32_t part, const dd_rec *recs, size_t n);
 /** Run raw JSON lines as one batch. */
 cf_batch *dd_run_lines(dd_fx *f, int32_t part, const char *const *lines, size_t n);
+/** The next messages of g, at most max: each line (and, truths not NULL, its truth line)
+ *  strndup'd into lines[i] (truths[i]); the count. *end is set once g has no more. */
+size_t dd_gen_chunk(cf_gen *g, char **lines, char **truths, size_t max, int *end);
 /** Snapshot partition part into a malloc'd buffer (length in *len). */
 char *dd_snapshot(dd_fx *f, int32_t part, size_t *len);
 /** Value of "name{labels}" in the stages' metrics (dedup collected first), -1 if absent. */

@@ -311,14 +311,16 @@ int64_t kh_uncommitted(kh *h, const char *group_id)
         return gap;
 }
 
-pid_t kh_spawn_run(kh *h, const char *group_id, const char *const *env)
+pid_t kh_spawn_run_at(const char *bootstrap, const char *group_id, const char *log,
+                      const char *const *env)
 {
         const char *bin = getenv("CF_BIN");
         if (!bin) bin = CF_BINDIR "/customsflow";
         pid_t pid = fork();
         if (pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
-                setenv("CUSTOMSFLOW_KAFKA_BOOTSTRAP_SERVERS", h->bootstrap, 1);
+                if (log && !freopen(log, "w", stderr)) _exit(126);
+                setenv("CUSTOMSFLOW_KAFKA_BOOTSTRAP_SERVERS", bootstrap, 1);
                 setenv("CUSTOMSFLOW_PIPELINE_GROUP_ID", group_id, 1);
                 setenv("CUSTOMSFLOW_METRICS_LISTEN", "127.0.0.1:0", 1);
                 setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 1);
@@ -329,6 +331,11 @@ pid_t kh_spawn_run(kh *h, const char *group_id, const char *const *env)
                 _exit(127);
         }
         return pid;
+}
+
+pid_t kh_spawn_run(kh *h, const char *group_id, const char *const *env)
+{
+        return kh_spawn_run_at(h->bootstrap, group_id, NULL, env);
 }
 
 size_t kh_read_topic(kh *h, const char *topic, void (*fn)(const rd_kafka_message_t *m, void *op),

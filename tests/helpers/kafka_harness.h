@@ -67,6 +67,10 @@ int kh_committed(kh *h, const char *group_id, int64_t *out);
  *  killed with the test; env: NULL-terminated name, value pairs set on top of the bootstrap,
  *  group, metrics port 0 and a 6 s session timeout. */
 pid_t kh_spawn_run(kh *h, const char *group_id, const char *const *env);
+/** kh_spawn_run on any bootstrap servers (a cluster the harness did not start, or none),
+ *  stderr to the file log (NULL: the test's). */
+pid_t kh_spawn_run_at(const char *bootstrap, const char *group_id, const char *log,
+                      const char *const *env);
 /** Sum of the group's committed offsets minus the input's high watermarks (0 = all committed). */
 int64_t kh_uncommitted(kh *h, const char *group_id);
 /** Read every message of topic; calls fn for each. Returns the count. */

@@ -55,23 +55,18 @@ static int free_port(void)
 
 static pid_t spawn_run(kh *h, int port)
 {
-        pid_t pid = fork();
-        if (pid == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
-                char listen[64];
-                snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-                setenv("CUSTOMSFLOW_KAFKA_BOOTSTRAP_SERVERS", h->bootstrap, 1);
-                setenv("CUSTOMSFLOW_PIPELINE_GROUP_ID", GROUP, 1);
-                setenv("CUSTOMSFLOW_METRICS_LISTEN", listen, 1);
-                setenv("CUSTOMSFLOW_PIPELINE_BATCH_SIZE", "500", 1);
-                setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "100ms", 1);
-                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000", 1);
-                setenv("CUSTOMSFLOW_LOG_LEVEL", "warn", 1);
-                execl(bin(), bin(), "run", "-c", CF_SRCDIR "/deploy/examples/customsflow.yaml",
-                      (char *)NULL);
-                _exit(127);
-        }
-        return pid;
+        char listen[64];
+        snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+        const char *const env[] = {"CUSTOMSFLOW_METRICS_LISTEN",
+                                   listen,
+                                   "CUSTOMSFLOW_PIPELINE_BATCH_SIZE",
+                                   "500",
+                                   "CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL",
+                                   "100ms",
+                                   "CUSTOMSFLOW_LOG_LEVEL",
+                                   "warn",
+                                   NULL};
+        return kh_spawn_run(h, GROUP, env);
 }
 
 /* Status of GET /readyz on port (0: no answer). */

@@ -33,24 +33,16 @@
 
 static pid_t spawn_run(const char *bootstrap, const char *group, const char *log)
 {
-        const char *bin = getenv("CF_BIN");
-        if (!bin) bin = CF_BINDIR "/customsflow";
-        pid_t pid = fork();
-        if (pid == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
-                if (!freopen(log, "w", stderr)) _exit(126);
-                setenv("CUSTOMSFLOW_KAFKA_BOOTSTRAP_SERVERS", bootstrap, 1);
-                setenv("CUSTOMSFLOW_PIPELINE_GROUP_ID", group, 1);
-                setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "200ms", 1);
-                setenv("CUSTOMSFLOW_METRICS_LISTEN", "127.0.0.1:0", 1);
-                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS", "30000", 1);
-                setenv("CUSTOMSFLOW_LOG_LEVEL", "debug", 1);
-                setenv("CUSTOMSFLOW_KAFKA_CONSUMER_DEBUG", "cgrp", 1); /* LeaveGroup in the log */
-                execl(bin, bin, "run", "-c", CF_SRCDIR "/deploy/examples/customsflow.yaml",
-                      (char *)NULL);
-                _exit(127);
-        }
-        return pid;
+        const char *const env[] = {"CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL",
+                                   "200ms",
+                                   "CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS",
+                                   "30000",
+                                   "CUSTOMSFLOW_LOG_LEVEL",
+                                   "debug",
+                                   "CUSTOMSFLOW_KAFKA_CONSUMER_DEBUG", /* LeaveGroup in the log */
+                                   "cgrp",
+                                   NULL};
+        return kh_spawn_run_at(bootstrap, group, log, env);
 }
 
 /* Records of the input a group has committed: per partition, its committed

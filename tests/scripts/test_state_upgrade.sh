@@ -8,11 +8,8 @@
 set -euo pipefail
 BIN=$1 SRC=$2
 FX=$SRC/tests/fixtures/state_v1
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-mkdir "$T/state"
-gzip -dc "$FX/replay-partition-0.state.gz" > "$T/state/replay-partition-0.state"
-gzip -dc "$FX/input.jsonl.gz" > "$T/input.jsonl"
+. "$SRC/tests/scripts/state_fixture.sh"
+state_fixture "$FX" input.jsonl
 "$BIN" replay --in "$T/input.jsonl" --state "$T/state" --stats "$T/stats.jsonl" \
   --no-progress > "$T/summary.json"
 /usr/bin/python3 - "$T/summary.json" "$FX/stats_v1.jsonl" "$T/stats.jsonl" <<'PY'

@@ -13,12 +13,9 @@
 set -euo pipefail
 BIN=$1 SRC=$2
 FX=$SRC/tests/fixtures/state_v2
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-mkdir "$T/state"
-gzip -dc "$FX/replay-partition-0.state.gz" > "$T/state/replay-partition-0.state"
+. "$SRC/tests/scripts/state_fixture.sh"
 # the file name is part of each flag's source; the config the fixture was made with
-gzip -dc "$FX/input2.jsonl.gz" > "$T/input2.jsonl"
+state_fixture "$FX" input2.jsonl
 cd "$T"
 "$BIN" replay -c "$SRC/deploy/examples/customsflow.yaml" --in input2.jsonl --state state \
   --flags flags.jsonl --stats stats.jsonl --no-progress > summary.json

@@ -106,6 +106,13 @@ static void outs_free(outs *o)
         memset(o, 0, sizeof(*o));
 }
 
+/* The end of a test: its outputs and its stage freed. */
+static void done(cf_stage *st, outs *o)
+{
+        outs_free(o);
+        cf_stage_aggregate.destroy(st);
+}
+
 static void run(cf_stage *st, const ag_rec *rs, size_t n, outs *o)
 {
         cf_batch b;
@@ -222,8 +229,7 @@ static void test_watermark_late(void **state)
         const char *w2 = summary(&o, 2);
         assert_non_null(strstr(w2, "\"final\":false"));
         assert_true(num(w2, "records") == 1 && num(w2, "late") == 0);
-        outs_free(&o);
-        cf_stage_aggregate.destroy(&st);
+        done(&st, &o);
 }
 
 static void test_batch_split_invariant(void **state)
@@ -255,10 +261,8 @@ static void test_batch_split_invariant(void **state)
         }
         assert_true(late > 0);
         assert_true(recs + late == 400);
-        outs_free(&one);
-        outs_free(&many);
-        cf_stage_aggregate.destroy(&a);
-        cf_stage_aggregate.destroy(&b);
+        done(&a, &one);
+        done(&b, &many);
 }
 
 static void test_status_partitions_flags(void **state)
@@ -296,8 +300,7 @@ static void test_status_partitions_flags(void **state)
                             strstr(o.v[i], "\"flags_by_rule\":{\"origin_route_mismatch\":1}"));
                 }
         assert_true(g85);
-        outs_free(&o);
-        cf_stage_aggregate.destroy(&st);
+        done(&st, &o);
 }
 
 static void test_caps(void **state)
@@ -340,8 +343,7 @@ static void test_caps(void **state)
         assert_int_equal(n_summaries(&o), 3);
         assert_true(num(summary(&o, 1), "late") == 1); /* the first summary after */
         assert_true(num(summary(&o, 2), "late") == 0);
-        outs_free(&o);
-        cf_stage_aggregate.destroy(&st);
+        done(&st, &o);
         cf_metrics_free(reg);
 }
 
@@ -396,11 +398,9 @@ static void test_snapshot_roundtrip(void **state)
         outs oc = {0};
         flush(&b, 1, &oc);
         assert_int_equal(oc.n, 0);
-        outs_free(&oa);
-        outs_free(&ob);
         outs_free(&oc);
-        cf_stage_aggregate.destroy(&a);
-        cf_stage_aggregate.destroy(&b);
+        done(&a, &oa);
+        done(&b, &ob);
 }
 
 /* idle_timeout: a partition without records emits its open windows (forced,
@@ -454,10 +454,8 @@ static void test_idle_timeout(void **state)
         assert_int_equal(n_summaries(&o2), 1);
         assert_true(num(summary(&o2, 0), "records") == 1);
         cf_buf_free(&snap);
-        outs_free(&o2);
-        outs_free(&o);
-        cf_stage_aggregate.destroy(&st2);
-        cf_stage_aggregate.destroy(&st);
+        done(&st2, &o2);
+        done(&st, &o);
         cf_metrics_free(reg);
 }
 
@@ -539,8 +537,7 @@ static void test_largest_messages(void **state)
         assert_int_equal(nlate, 64);
         for (size_t k = 0; k < o.n; k++)
                 assert_true(o.v[k][strlen(o.v[k]) - 1] == '}');
-        outs_free(&o);
-        cf_stage_aggregate.destroy(&st);
+        done(&st, &o);
 }
 
 /* Reload: limits change, the window size is refused (windows would overlap). */
@@ -564,8 +561,7 @@ static void test_reload(void **state)
         const ag_rec a[] = {{30}, {90}, {200}};
         run(&st, a, 3, &o);
         assert_int_equal(n_summaries(&o), 2);
-        outs_free(&o);
-        cf_stage_aggregate.destroy(&st);
+        done(&st, &o);
 }
 
 static void test_bad_config(void **state)

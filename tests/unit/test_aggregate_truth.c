@@ -129,20 +129,10 @@ static void test_truth(void **state)
         int64_t max = 0;
         char **msgs = NULL;
         size_t nmsgs = 0;
-        cf_buf line = {0}, key = {0};
         char *lines[CHUNK];
         int end = 0;
         while (!end) {
-                size_t n = 0;
-                while (n < CHUNK) {
-                        cf_buf_reset(&line);
-                        cf_buf_reset(&key);
-                        if (cf_gen_next(g, &line, &key, NULL)) {
-                                end = 1;
-                                break;
-                        }
-                        lines[n++] = strndup(line.p ? line.p : "", line.len);
-                }
+                size_t n = dd_gen_chunk(g, lines, NULL, CHUNK, &end);
                 cf_batch *b = dd_run_lines(f, 0, (const char *const *)lines, n);
                 assert_int_equal(cf_stage_aggregate.process(&ag, b), 0);
                 if (end) assert_int_equal(cf_stage_aggregate.flush(&ag, b, 0, 1), 0);
@@ -319,8 +309,6 @@ static void test_truth(void **state)
                 free(msgs[i]);
         free(msgs);
         free(rs);
-        cf_buf_free(&line);
-        cf_buf_free(&key);
         cf_stage_aggregate.destroy(&ag);
         dd_fx_free(f);
         cf_gen_free(g);

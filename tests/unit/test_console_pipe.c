@@ -19,11 +19,12 @@
 
 #include "console/console_int.h"
 #include "console/store_int.h"
+#include "helpers/store_fx.h"
 
 #define N     60
 #define BATCH 10
 
-static char db_path[64];
+static char db_path[256];
 static char *msgs[N];
 
 typedef struct src {
@@ -86,14 +87,7 @@ static void s_where(void *op, const cf_ingest_batch *b, int i, char *buf, size_t
 
 static long long count(const char *sql)
 {
-        sqlite3 *db;
-        sqlite3_stmt *st;
-        assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-        long long n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-        return n;
+        return store_fx_count(db_path, sql);
 }
 
 static void test_pipe_rewind_and_strings(void **state)
@@ -150,20 +144,14 @@ static void test_pipe_rewind_and_strings(void **state)
 static int setup(void **state)
 {
         (void)state;
-        snprintf(db_path, sizeof db_path, "/tmp/cf_pipe_test_%d.db", getpid());
-        unlink(db_path);
+        store_fx_path(db_path, sizeof db_path, "pipe");
         return 0;
 }
 
 static int teardown(void **state)
 {
         (void)state;
-        const char *sfx[] = {"", "-wal", "-shm"};
-        for (int i = 0; i < 3; i++) {
-                char p[80];
-                snprintf(p, sizeof p, "%s%s", db_path, sfx[i]);
-                unlink(p);
-        }
+        store_fx_remove(db_path);
         return 0;
 }
 

@@ -18,26 +18,21 @@
 
 #include "console/flag_msg.h"
 #include "console/store.h"
+#include "helpers/store_fx.h"
 
-static char db_path[64];
+static char db_path[256];
 
 static int setup(void **state)
 {
         (void)state;
-        snprintf(db_path, sizeof db_path, "/tmp/cf_store_test_%d.db", getpid());
-        unlink(db_path);
+        store_fx_path(db_path, sizeof db_path, "store");
         return 0;
 }
 
 static int teardown(void **state)
 {
         (void)state;
-        char p[80];
-        unlink(db_path);
-        snprintf(p, sizeof p, "%s-wal", db_path);
-        unlink(p);
-        snprintf(p, sizeof p, "%s-shm", db_path);
-        unlink(p);
+        store_fx_remove(db_path);
         return 0;
 }
 
@@ -75,14 +70,7 @@ static cf_put_result put(cf_store *s, cf_flag_parser *p, const char *json)
 
 static long long count(const char *sql)
 {
-        sqlite3 *db;
-        sqlite3_stmt *st;
-        assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-        long long n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-        return n;
+        return store_fx_count(db_path, sql);
 }
 
 static void test_idempotent_upsert(void **state)

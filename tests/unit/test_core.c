@@ -18,6 +18,7 @@
 #include "pipeline/core/csv_reader.h"
 #include "pipeline/core/linereader.h"
 #include "pipeline/core/memeq.h"
+#include "pipeline/core/xorshift.h"
 #include "pipeline/core/yaml_tree.h"
 
 static char *str(cf_buf *b)
@@ -82,9 +83,7 @@ static void test_fmt_num(void **s)
         assert_string_equal(u, "-9223372036854775808");
         uint64_t x = 88172645463325252ull;
         for (int i = 0; i < 200000; i++) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                cf_xorshift64(&x);
                 double v;
                 switch (i % 4) {
                 case 0: /* any bit pattern */
@@ -127,9 +126,7 @@ static void test_fmt_time(void **s)
         uint64_t x = 0x9E3779B97F4A7C15ull;
         const int64_t lo = -62135596800000LL, span = 253402300799999LL - lo;
         for (int i = 0; i < 300000; i++) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                cf_xorshift64(&x);
                 int64_t ms = lo + (int64_t)(x % (uint64_t)span);
                 if (i < 1000) ms = (int64_t)(x % 400000) * 86400000LL / 100 - 20000LL * 86400000LL;
                 time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
@@ -382,10 +379,14 @@ static void test_linereader_max(void **s)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_json_escaping), cmocka_unit_test(test_fmt_num),
-            cmocka_unit_test(test_fmt_time),      cmocka_unit_test(test_memeq),
-            cmocka_unit_test(test_arena),         cmocka_unit_test(test_config_map),
-            cmocka_unit_test(test_csv),           cmocka_unit_test(test_linereader),
+            cmocka_unit_test(test_json_escaping),
+            cmocka_unit_test(test_fmt_num),
+            cmocka_unit_test(test_fmt_time),
+            cmocka_unit_test(test_memeq),
+            cmocka_unit_test(test_arena),
+            cmocka_unit_test(test_config_map),
+            cmocka_unit_test(test_csv),
+            cmocka_unit_test(test_linereader),
             cmocka_unit_test(test_linereader_max),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

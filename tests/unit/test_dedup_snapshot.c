@@ -14,15 +14,13 @@
 #include <cmocka.h>
 
 #include "helpers/dedup_fixture.h"
+#include "pipeline/core/xorshift.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
 static uint32_t rnd(uint32_t n)
 {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        return (uint32_t)(rng % n);
+        return (uint32_t)(cf_xorshift64(&rng) % n);
 }
 
 /* A stream over a small key space: re-deliveries, amendments, conflicts,

@@ -14,15 +14,13 @@
 #include <cmocka.h>
 
 #include "stages/dedup/dedup_table.h"
+#include "pipeline/core/xorshift.h"
 
 static uint64_t rng = 88172645463325252ull;
 
 static uint64_t rnd(void)
 {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        return rng;
+        return cf_xorshift64(&rng);
 }
 
 /* One random stream step; returns 1 when the record was an exact repeat. */

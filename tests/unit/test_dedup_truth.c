@@ -35,24 +35,11 @@ static void run_truth(uint64_t seed, uint64_t count, double dup_rate)
         cf_gen *g = cf_gen_new(&o, err, sizeof(err));
         if (!g) fail_msg("gen: %s", err);
         dd_fx *f = dd_fx_new(NULL);
-        cf_buf line = {0}, key = {0}, truth = {0};
         char *lines[CHUNK], *truths[CHUNK];
         uint64_t n_dup = 0, n_kept = 0, n_amend = 0, n_conf = 0, n_ship = 0, done = 0;
         int end = 0;
         while (!end) {
-                size_t n = 0;
-                while (n < CHUNK) {
-                        cf_buf_reset(&line);
-                        cf_buf_reset(&key);
-                        cf_buf_reset(&truth);
-                        if (cf_gen_next(g, &line, &key, &truth)) {
-                                end = 1;
-                                break;
-                        }
-                        lines[n] = strndup(line.p ? line.p : "", line.len);
-                        truths[n] = strndup(truth.p, truth.len);
-                        n++;
-                }
+                size_t n = dd_gen_chunk(g, lines, truths, CHUNK, &end);
                 cf_batch *b = dd_run_lines(f, 0, (const char *const *)lines, n);
                 for (size_t i = 0; i < n; i++) {
                         const cf_record *r = &b->recs[i];
@@ -102,9 +89,6 @@ static void run_truth(uint64_t seed, uint64_t count, double dup_rate)
                 (unsigned long long)seed, (unsigned long long)n_kept, (unsigned long long)n_dup,
                 (unsigned long long)n_amend, (unsigned long long)n_conf,
                 (unsigned long long)n_ship);
-        cf_buf_free(&line);
-        cf_buf_free(&key);
-        cf_buf_free(&truth);
         dd_fx_free(f);
         cf_gen_free(g);
 }

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "helpers/decode_fx.h"
 #include "helpers/prom.h"
 #include "pipeline/core/accounting.h"
 #include "pipeline/core/config.h"
@@ -36,10 +37,18 @@ static cf_buf encode(cf_metrics *const *regs, size_t n)
         return b;
 }
 
-/* promtool accepts the exposition (format and lint). */
-static void assert_promtool_ok(const char *exposition)
+/* promtool accepts the exposition in b (format and lint); b is freed. */
+static void assert_promtool_ok_free(cf_buf *b)
 {
-        if (prom_promtool(exposition)) fail_msg("promtool check metrics refused:\n%s", exposition);
+        if (prom_promtool(b->p)) fail_msg("promtool check metrics refused:\n%s", b->p);
+        cf_buf_free(b);
+}
+
+/* Free the n workers' registries. */
+static void free_regs(cf_metrics **w, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                cf_metrics_free(w[i]);
 }
 
 /* Two workers each had partition 3 (it moved between them), both count
@@ -79,10 +88,8 @@ static void test_merge_two_workers(void **state)
                                  "# HELP x_ok ok\n"
                                  "# TYPE x_ok gauge\n"
                                  "x_ok 0\n");
-        assert_promtool_ok(b.p);
-        cf_buf_free(&b);
-        cf_metrics_free(w[0]);
-        cf_metrics_free(w[1]);
+        assert_promtool_ok_free(&b);
+        free_regs(w, 2);
 }
 
 /* A family only one worker declared still appears; declaring it again
@@ -112,10 +119,8 @@ static void test_declare_and_lookup(void **state)
         assert_int_equal(prom_value(b.p, "a_total{k=\"299\"}", -1), 299);
         assert_int_equal(prom_value(b.p, "b_total", -1), 1);
         assert_null(strstr(b.p, "c_total"));
-        assert_promtool_ok(b.p);
-        cf_buf_free(&b);
-        cf_metrics_free(w[0]);
-        cf_metrics_free(w[1]);
+        assert_promtool_ok_free(&b);
+        free_regs(w, 2);
 }
 
 /* Label values are escaped (backslash, quote, newline), UTF-8 passes; help
@@ -130,8 +135,7 @@ static void test_escaping(void **state)
         assert_string_equal(b.p, "# HELP esc_total a \\\\ help\\nline\n"
                                  "# TYPE esc_total counter\n"
                                  "esc_total{file=\"C:\\\\in \\\"q\\\"\\nx\xc3\xa9\"} 1\n");
-        assert_promtool_ok(b.p);
-        cf_buf_free(&b);
+        assert_promtool_ok_free(&b);
         cf_metrics_free(m);
 }
 
@@ -160,8 +164,7 @@ static void test_histogram(void **state)
                                  "lat_seconds_bucket{le=\"+Inf\"} 4\n"
                                  "lat_seconds_sum 7.601\n"
                                  "lat_seconds_count 4\n");
-        assert_promtool_ok(b.p);
-        cf_buf_free(&b);
+        assert_promtool_ok_free(&b);
         /* with labels, le comes last */
         cf_metric *f = cf_metrics_histogram(w[0], "by_seconds", "x", "stage", bounds, 1);
         cf_histogram_observe(cf_metric_series(f, "decode"), 1);
@@ -171,8 +174,7 @@ static void test_histogram(void **state)
                                     "by_seconds_sum{stage=\"decode\"} 1\n"
                                     "by_seconds_count{stage=\"decode\"} 1\n"));
         cf_buf_free(&b);
-        cf_metrics_free(w[0]);
-        cf_metrics_free(w[1]);
+        free_regs(w, 2);
 }
 
 /* A counter never goes back: not when its partition moves from one worker to
@@ -211,8 +213,7 @@ static void test_counter_monotonic(void **state)
                 want += (uint64_t)(step % 3);
         want -= 1; /* step 25 added 1 then lost 2: nothing counted there */
         assert_int_equal(last, want);
-        cf_metrics_free(w[0]);
-        cf_metrics_free(w[1]);
+        free_regs(w, 2);
 }
 
 /* The consumed offsets come from their range: gaps (transaction markers,
@@ -258,16 +259,6 @@ static void test_invariant_fails(void **state)
         cf_metrics_free(m);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-        FILE *f = fopen(path, "rb");
-        assert_non_null(f);
-        char *p = malloc(1 << 16);
-        *len = fread(p, 1, 1 << 16, f);
-        fclose(f);
-        return p;
-}
-
 /* The risk model's state is the same on every worker (each learns every
  * outcome): two workers' copies merge to one copy's counts (MAX), and its info
  * series follows the checksum (the old one removed, not piled up). */
@@ -287,7 +278,7 @@ static void test_replicated_state(void **state)
                 regs[i] = cf_chain_registry(c[i]);
         }
         size_t len;
-        char *p = slurp(CF_SRCDIR "/schemas/examples/outcome/fraud.json", &len);
+        char *p = decode_fx_slurp(CF_SRCDIR "/schemas/examples/outcome/fraud.json", &len);
         cf_batch b;
         cf_batch_init(&b, 4);
         for (int round = 1; round <= 2; round++) {
@@ -304,8 +295,7 @@ static void test_replicated_state(void **state)
                 assert_int_equal(prom_sum(m.p, "customsflow_risk_model_progressive_total"), round);
                 assert_int_equal(prom_count(m.p, "customsflow_risk_model_info"), 1);
                 assert_int_equal(prom_sum(m.p, "customsflow_decode_outcomes_total"), round);
-                assert_promtool_ok(m.p);
-                cf_buf_free(&m);
+                assert_promtool_ok_free(&m);
         }
         free(p);
         cf_batch_destroy(&b);

@@ -22,24 +22,16 @@
 
 typedef decode_fx fx;
 
-static cf_record *learn(fx *f, const char *data, size_t len)
-{
-        return decode_fx_run(f, data, len, true);
-}
-
 #define slurp decode_fx_slurp
 
-static int str_eq(cf_str s, const char *lit)
-{
-        return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);
-}
+#define str_eq decode_fx_str_eq
 
 static void test_examples(void **state)
 {
         fx *f = *state;
-        size_t len;
-        char *p = slurp(CF_SRCDIR "/schemas/examples/outcome/fraud.json", &len);
-        cf_record *r = learn(f, p, len);
+        char *p;
+        cf_record *r =
+            decode_fx_file(f, CF_SRCDIR "/schemas/examples/outcome/fraud.json", true, &p);
         if (r->status != CF_REC_OK) fail_msg("fraud.json: %s: %s", r->err_code, r->err_msg);
         assert_int_equal(r->outcome.kind, CF_OUTCOME_FRAUD);
         assert_true(r->outcome.has_duties && r->outcome.duties_recovered == 1520000);
@@ -50,55 +42,38 @@ static void test_examples(void **state)
         assert_true(r->decl.value_usd > 0); /* KRW through fx_rates */
         assert_true(r->decl.importer_h != 0);
         free(p);
-        p = slurp(CF_SRCDIR "/schemas/examples/outcome/clean-minimal.json", &len);
-        r = learn(f, p, len);
+        r = decode_fx_file(f, CF_SRCDIR "/schemas/examples/outcome/clean-minimal.json", true, &p);
         assert_int_equal(r->status, CF_REC_OK);
         assert_int_equal(r->outcome.kind, CF_OUTCOME_CLEAN);
         assert_false(r->outcome.has_duties);
         free(p);
-        p = slurp(CF_SRCDIR "/schemas/examples/outcome/critical-console.json", &len);
-        r = learn(f, p, len);
+        r = decode_fx_file(f, CF_SRCDIR "/schemas/examples/outcome/critical-console.json", true,
+                           &p);
         assert_int_equal(r->status, CF_REC_OK);
         assert_int_equal(r->outcome.kind, CF_OUTCOME_CRITICAL);
         free(p);
         /* a declaration is not an outcome */
-        p = slurp(CF_SRCDIR "/schemas/examples/minimal.json", &len);
-        r = learn(f, p, len);
+        r = decode_fx_file(f, CF_SRCDIR "/schemas/examples/minimal.json", true, &p);
         assert_int_equal(r->status, CF_REC_DEAD_LETTER);
         assert_string_equal(r->err_code, CF_E_MISSING);
         free(p);
 }
 
+/* errors inside the declaration say so */
+static int names_declaration(const char *name, const cf_record *r, char *err, size_t n)
+{
+        if (!strstr(name, "nested") || !strncmp(r->err_msg, "declaration.", 12)) return 0;
+        snprintf(err, n, "%s: message '%s' does not name the declaration", name, r->err_msg);
+        return -1;
+}
+
 static void test_invalid(void **state)
 {
         fx *f = *state;
-        DIR *d = opendir(CF_SRCDIR "/schemas/examples/outcome/invalid");
-        assert_non_null(d);
-        int n = 0;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-                const char *sep = strstr(e->d_name, "__");
-                if (!sep) continue;
-                char code[64], path[1024];
-                snprintf(code, sizeof(code), "%.*s", (int)(sep - e->d_name), e->d_name);
-                snprintf(path, sizeof(path), CF_SRCDIR "/schemas/examples/outcome/invalid/%s",
-                         e->d_name);
-                size_t len;
-                char *p = slurp(path, &len);
-                cf_record *r = learn(f, p, len);
-                if (r->status != CF_REC_DEAD_LETTER)
-                        fail_msg("%s: accepted, expected %s", e->d_name, code);
-                if (strcmp(r->err_code, code))
-                        fail_msg("%s: got %s (%s), expected %s", e->d_name, r->err_code, r->err_msg,
-                                 code);
-                /* errors inside the declaration say so */
-                if (strstr(e->d_name, "nested") && strncmp(r->err_msg, "declaration.", 12))
-                        fail_msg("%s: message '%s' does not name the declaration", e->d_name,
-                                 r->err_msg);
-                free(p);
-                n++;
-        }
-        closedir(d);
+        char err[1024];
+        int n = decode_fx_invalid_dir(f, CF_SRCDIR "/schemas/examples/outcome/invalid", true,
+                                      names_declaration, err, sizeof err);
+        if (n < 0) fail_msg("%s", err);
         assert_true(n >= 10);
 }
 

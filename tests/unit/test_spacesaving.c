@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "stages/aggregate/spacesaving.h"
+#include "pipeline/core/xorshift.h"
 
 #define NKEYS 100000
 
@@ -23,10 +24,7 @@ static uint64_t rng;
 
 static uint64_t rnd(void)
 {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        return rng;
+        return cf_xorshift64(&rng);
 }
 
 static double unif(void)
