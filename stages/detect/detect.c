@@ -296,6 +296,9 @@ static int detect_process(cf_stage *st, cf_batch *b)
         /* the batch's slots first, so their misses overlap */
         for (size_t i = 0; i < b->n; i++)
                 if (b->recs[i].status == CF_REC_OK) touch_record(&d->x, &b->recs[i]);
+        /* then the volume rings behind the (now cached) replica slots */
+        for (size_t i = 0; i < b->n; i++)
+                if (b->recs[i].status == CF_REC_OK) cf_vol_touch(&d->x.pop, &b->recs[i].decl);
         for (size_t i = 0; i < b->n; i++)
                 if (b->recs[i].status == CF_REC_OK) detect_record(&d->x, b, &b->recs[i]);
         return 0;

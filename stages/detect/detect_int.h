@@ -254,6 +254,9 @@ typedef struct cf_detect_pop {
         bool freeing;
 } cf_detect_pop;
 
+/** Load the replica rings origin_volume_surge will read for d (touch.h; nothing changes). */
+void cf_vol_touch(const cf_detect_pop *g, const cf_decl *d);
+
 /* ---- per-partition state ---- */
 
 /** State of one input partition (the unit of work and of state, DESIGN §6). */

@@ -312,6 +312,19 @@ static uint32_t counted_once(vdecl_val *v, uint64_t decl_h, uint64_t key)
         return 1;
 }
 
+/* Called for a whole batch after its slots were touched (detect.c), so the get's key is
+ * cached and the rest of the value (the rings: 768 bytes with the default windows) loads
+ * overlapped; the checks' ring sums then hit the cache (ring_sum 4.4 % -> 1.7 % of replay's
+ * samples). */
+void cf_vol_touch(const cf_detect_pop *g, const cf_decl *d)
+{
+        const cf_vol_rep *v = cf_kvtab_get(&g->vol, ((uint64_t)d->origin_country << 32) | d->hs6);
+        if (!v) return;
+        const char *p = (const char *)v, *end = p + g->vol.vsize;
+        for (p += 64; p < end; p += 64)
+                cf_touch(p);
+}
+
 static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r, const void *cv)
 {
         const vol_cfg *cfg = cv;
