@@ -57,7 +57,7 @@ typedef struct cf_worker_metrics {
         cf_metric *f_in, *f_lag, *f_skipped;
         cf_series *invariant_ok, *outq, *commits, *commit_errors, *delivery_errors;
         cf_series *checkpoints, *checkpoint_bytes, *checkpoint_errors, *restores, *pauses;
-        cf_series *resets, *outcome_relearns;
+        cf_series *resets, *outcome_relearns, *refetched;
         cf_metric *f_restore_failing; /* gauge per partition */
         cf_series *restoring, *restore_errors, *restore_bytes, *restore_records, *restore_lookups;
         cf_series *restore_seconds;                           /* histogram: assignment to resumed */
@@ -129,6 +129,7 @@ typedef struct cf_worker {
         rd_kafka_message_t **msgs;
         bool assigned[CF_SVC_MAX_PARTITIONS];
         int64_t next_offset[CF_SVC_MAX_PARTITIONS]; /* processed up to (exclusive), -1 none */
+        int64_t consumed_to[CF_SVC_MAX_PARTITIONS]; /* handed to the chain up to, -1 none */
         int64_t committed[CF_SVC_MAX_PARTITIONS];
         bool dirty[CF_SVC_MAX_PARTITIONS]; /* processed since last checkpoint */
         cf_worker_part parts[CF_SVC_MAX_PARTITIONS];

@@ -98,6 +98,7 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 cf_changelog_restored(w, p, NULL); /* the first checkpoint: a full snapshot */
                 w->assigned[p] = true;
                 w->next_offset[p] = -1;
+                w->consumed_to[p] = -1;
                 w->reset_pending[p] = false;
                 w->reset_from[p] = INT64_MIN;
                 w->start_at[p] = RD_KAFKA_OFFSET_INVALID; /* the committed offset */
@@ -542,6 +543,15 @@ static int run_batch(cf_worker *w, int wait_ms)
                 if (!part_ok(m->partition) || !w->assigned[m->partition]) continue;
                 /* fetched before its pause took effect: fetched again once restored */
                 if (cf_restore_hold(w, m->partition, m->offset)) continue;
+                /* Processed already in this assignment: a re-assignment at new
+                 * positions (cf_worker_reposition) can leave messages of the old
+                 * fetch in the queue, and the new fetch delivers them again.
+                 * Seen on the mock cluster: 760 of 16,384 records twice. */
+                if (m->offset < w->consumed_to[m->partition]) {
+                        cf_counter_inc(w->m.refetched);
+                        continue;
+                }
+                w->consumed_to[m->partition] = m->offset + 1;
                 cf_txn_touch(w, m->partition, m->offset); /* before the chain sees it */
                 /* consumed: counted here, before the chain, from the offsets */
                 cf_worker_part *wp = &w->parts[m->partition];

@@ -93,6 +93,10 @@ void cf_worker_metrics_init(cf_worker *w)
                                           "before they were read: lost upstream of every other "
                                           "counter)",
                                           "topic,partition");
+        x->refetched = cf_metrics_counter_series(
+            m, "customsflow_refetched_total",
+            "records delivered again after a re-assignment and not processed twice (this "
+            "assignment had processed their offsets already)");
         x->outcome_relearns =
             cf_metrics_counter_series(m, "customsflow_outcome_relearns_total",
                                       "model checkpoints not usable: the model re-learnt from the "

@@ -16,6 +16,8 @@ import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import (NoSuchElementException,
+                                        StaleElementReferenceException, TimeoutException)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -48,7 +50,10 @@ for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400
     opts.add_argument(a)
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 driver.set_page_load_timeout(30)
-wait = WebDriverWait(driver, 20)
+# A page that re-renders (the case page after a verdict) replaces the element
+# a condition holds between find_element and .text: stale, not a failure.
+wait = WebDriverWait(driver, 20,
+                     ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
 
 
 def waited(cond, what):
@@ -56,8 +61,10 @@ def waited(cond, what):
     try:
         wait.until(cond)
         return check(True, what)
-    except Exception:
+    except TimeoutException:
         return check(False, what + " (timed out)")
+    except Exception as e:  # say what went wrong, not "timed out"
+        return check(False, "%s (%s: %s)" % (what, type(e).__name__, str(e).splitlines()[0]))
 
 
 def shot(name):
