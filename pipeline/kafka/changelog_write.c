@@ -25,6 +25,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/kafka/service_int.h"
@@ -32,9 +33,10 @@
 #define COMPONENT "changelog"
 
 /* Produce blob as chunks keyed <prefix><tail>/<i> (headers: chunks, covered offset, base,
- * sequence number) and wait for every ack; *chunks: how many. */
+ * sequence number) and wait for every ack; *chunks: how many; *first (NULL: not wanted): the
+ * changelog offset of chunk 0, -1 unknown. */
 static int write_item(cf_worker *w, int32_t p, const char *tail, const cf_buf *blob, int64_t covers,
-                      uint64_t base, uint64_t seq, uint64_t *chunks)
+                      uint64_t base, uint64_t seq, uint64_t *chunks, int64_t *first)
 {
         const cf_service_cfg *sc = &w->svc->sc;
         size_t chunk = (size_t)sc->chunk_bytes;
@@ -55,10 +57,13 @@ static int write_item(cf_worker *w, int32_t p, const char *tail, const cf_buf *b
                 rd_kafka_header_add(h, "cf.offset", -1, obuf, -1);
                 rd_kafka_header_add(h, "cf.base", -1, bbuf, -1);
                 if (seq) rd_kafka_header_add(h, "cf.seq", -1, sbuf, -1);
-                rc = cf_worker_produce(w, sc->topic_changelog, p, key, (size_t)kl, blob->p + off,
-                                       len, h);
+                rc = i == 0 && first ? cf_worker_produce_noted(w, sc->topic_changelog, p, key,
+                                                               (size_t)kl, blob->p + off, len, h)
+                                     : cf_worker_produce(w, sc->topic_changelog, p, key, (size_t)kl,
+                                                         blob->p + off, len, h);
         }
         if (!rc) rc = cf_worker_wait_acks(w);
+        if (first) *first = rc ? -1 : w->clog_noted;
         if (!rc) {
                 cf_counter_inc(w->m.checkpoints);
                 cf_counter_add(w->m.checkpoint_bytes, blob->len);
@@ -137,8 +142,10 @@ int cf_changelog_write(cf_worker *w, int32_t p)
                 rc = cf_chain_snapshot(w->chain, p, &blob);
                 uint64_t id = cf_chain_lineage_of(w->chain, p)->base;
                 snprintf(tail, sizeof tail, "b/%016" PRIx64, id);
-                if (!rc) rc = write_item(w, p, tail, &blob, covers, id, 0, &chunks);
+                int64_t at = -1;
+                if (!rc) rc = write_item(w, p, tail, &blob, covers, id, 0, &chunks, &at);
                 if (!rc) {
+                        c->base_at = at;
                         /* the previous base and its deltas: tombstoned once this one's
                          * offsets are committed */
                         if (c->mine.len) cf_buf_put(&c->stale, c->mine.p, c->mine.len);
@@ -152,13 +159,14 @@ int cf_changelog_write(cf_worker *w, int32_t p)
                 rc = cf_chain_delta(w->chain, p, &blob);
                 uint64_t seq = cf_chain_lineage_of(w->chain, p)->seq;
                 snprintf(tail, sizeof tail, "d/%016" PRIx64 "/%" PRIu64, c->base, seq);
-                if (!rc) rc = write_item(w, p, tail, &blob, covers, c->base, seq, &chunks);
+                if (!rc) rc = write_item(w, p, tail, &blob, covers, c->base, seq, &chunks, NULL);
                 if (!rc) c->delta_bytes += blob.len;
         }
         if (rc) {
                 /* the stages' changes went into what was not written: the next
                  * checkpoint is a full snapshot */
                 c->base = 0;
+                c->base_at = -1;
         } else {
                 add_keys(&c->mine, tail, chunks);
                 cf_txn_snapshot_written(w, p, &blob, full); /* exactly_once: kept for a rewind */
@@ -171,10 +179,40 @@ void cf_changelog_restored(cf_worker *w, int32_t p, const cf_buf *stale)
 {
         cf_clog_part *c = &w->clog[p];
         c->base = 0; /* the first checkpoint after a restore is a full snapshot */
+        c->base_at = -1;
         c->mine.len = 0;
         c->stale.len = 0;
         if (stale && stale->len) cf_buf_put(&c->stale, stale->p, stale->len);
         c->tomb_after = INT64_MAX; /* set by that snapshot */
+}
+
+#define META_KEY "cf.clog="
+
+void cf_changelog_commit_meta(cf_worker *w, int32_t p, rd_kafka_topic_partition_t *e)
+{
+        const cf_clog_part *c = &w->clog[p];
+        /* a commit follows a checkpoint of p (cf_changelog_write) on base c->base: its chain
+         * (the base, then its deltas) starts at the base's first record */
+        if (!c->base || c->base_at < 0) return;
+        char m[48];
+        int n = snprintf(m, sizeof m, META_KEY "%" PRId64, c->base_at);
+        e->metadata = malloc((size_t)n); /* the list frees it */
+        if (!e->metadata) abort();
+        memcpy(e->metadata, m, (size_t)n);
+        e->metadata_size = (size_t)n;
+}
+
+int64_t cf_changelog_meta_parse(const void *meta, size_t len)
+{
+        const char *s = meta;
+        size_t kl = sizeof META_KEY - 1;
+        if (!s || len <= kl || len > kl + 18 || memcmp(s, META_KEY, kl)) return -1;
+        int64_t v = 0;
+        for (size_t i = kl; i < len; i++) {
+                if (s[i] < '0' || s[i] > '9') return -1;
+                v = v * 10 + (s[i] - '0');
+        }
+        return v;
 }
 
 void cf_changelog_parts_free(cf_worker *w)

@@ -254,12 +254,13 @@ static void lookup(cf_worker *w)
         if (!n) return;
         int32_t *parts = malloc(n * sizeof *parts);
         int64_t *bound = malloc(n * sizeof *bound), *end = malloc(n * sizeof *end);
+        int64_t *from = malloc(n * sizeof *from);
         char(*why)[CF_CLOG_WHY] = malloc(n * sizeof *why);
-        if (!parts || !bound || !end || !why) abort();
+        if (!parts || !bound || !end || !from || !why) abort();
         n = 0;
         for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++)
                 if (lookup_due(w, p, now)) parts[n++] = p;
-        cf_changelog_lookup(w, parts, n, bound, end, why);
+        cf_changelog_lookup(w, parts, n, bound, end, from, why);
         for (size_t i = 0; i < n && !atomic_load(&w->fatal); i++) {
                 cf_restore_part *r = &w->rp[parts[i]];
                 if (bound[i] < 0 || end[i] < 0) {
@@ -269,10 +270,12 @@ static void lookup(cf_worker *w)
                 r->looked_up = true;
                 r->bound = bound[i];
                 r->end = end[i];
+                r->from = from[i];
         }
         free(parts);
         free(bound);
         free(end);
+        free(from);
         free(why);
 }
 
@@ -285,7 +288,7 @@ static void start(cf_worker *w)
              p++) {
                 cf_restore_part *r = &w->rp[p];
                 if (!r->pending || !r->looked_up || w->clog_rd[p]) continue;
-                if (!cf_changelog_read_start(w, p, r->bound, r->end, err, sizeof err))
+                if (!cf_changelog_read_start(w, p, r->bound, r->end, r->from, err, sizeof err))
                         failed(w, p, err);
         }
 }

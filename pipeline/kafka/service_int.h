@@ -97,6 +97,7 @@ typedef struct cf_clog_part {
         cf_buf mine, stale;   /* key tails (NUL-terminated) of the base and its deltas; of
                                  what a newer base replaced, tombstoned once it is committed */
         int64_t tomb_after;   /* that newer base's offset */
+        int64_t base_at;      /* changelog offset of the base's first record, -1 unknown */
 } cf_clog_part;
 
 /** Longest wait of one broker request of a restore (committed offset, watermarks): the
@@ -114,6 +115,7 @@ typedef struct cf_restore_part {
         int64_t drop_from;    /* lowest offset fetched while pending (refetched), -1 none */
         bool looked_up;       /* bound and end below are known for this attempt */
         int64_t bound, end;   /* what its state may cover at most; its changelog's end offset */
+        int64_t from;         /* where the committed chain starts in the changelog, -1 unknown */
         bool resume_now;      /* state in place: resumed by this round (restore.c) */
         cf_series *failing_g; /* customsflow_restore_failing{partition} */
 } cf_restore_part;
@@ -177,6 +179,7 @@ typedef struct cf_worker {
                                                   a full snapshot, then deltas (txn.c) */
         bool *pending_full; /* per partition: snap_pending starts with a full snapshot */
         cf_clog_part clog[CF_SVC_MAX_PARTITIONS]; /* changelog bookkeeping (changelog_write.c) */
+        int64_t clog_noted; /* offset of the last cf_worker_produce_noted record, -1 unknown */
 } cf_worker;
 
 #define CF_SVC_STATES 6 /* values of cf_svc_state */
@@ -259,6 +262,11 @@ void cf_worker_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 /** Produce one message (copied) and retry while the queue is full; -1 on error. */
 int cf_worker_produce(cf_worker *w, const char *topic, int32_t partition, const void *key,
                       size_t key_len, const void *val, size_t val_len, rd_kafka_headers_t *hdrs);
+/** cf_worker_produce, and once acknowledged its offset goes to w->clog_noted (-1 until
+ *  then, or if not delivered). */
+int cf_worker_produce_noted(cf_worker *w, const char *topic, int32_t partition, const void *key,
+                            size_t key_len, const void *val, size_t val_len,
+                            rd_kafka_headers_t *hdrs);
 /** Wait until every produced message is acknowledged; -1 if one failed. */
 int cf_worker_wait_acks(cf_worker *w);
 /** Leave the group (the revoke callback commits unless the worker is fatal), bounded. */
@@ -284,20 +292,30 @@ int cf_changelog_prefix(const cf_worker *w, int32_t partition, char *out, size_t
  *  the keys in stale (NUL-terminated key tails of what the restore read; NULL: none) are
  *  tombstoned. */
 void cf_changelog_restored(cf_worker *w, int32_t partition, const cf_buf *stale);
+/** Partition's committed offset (e, added to a commit) gets as metadata where the chain its
+ *  last checkpoint belongs to starts in the changelog ("cf.clog=<offset>"), so a restore
+ *  reads from there, not the whole log; nothing when unknown. */
+void cf_changelog_commit_meta(cf_worker *w, int32_t partition, rd_kafka_topic_partition_t *e);
+/** The changelog offset in a committed offset's metadata (cf_changelog_commit_meta); -1 when
+ *  absent or not ours. */
+int64_t cf_changelog_meta_parse(const void *meta, size_t len);
 /** Free the worker's changelog bookkeeping. */
 void cf_changelog_parts_free(cf_worker *w);
 #define CF_CLOG_WHY 256 /* bytes of a lookup's reason per partition */
 /** For each of parts[0..n): bound[i], the most input its state may cover (the group's
  *  committed offset, or the input's end), and end[i], its changelog partition's end offset
- *  (0: nothing there); -1 and why[i] when unknown. One request of each kind for them all
+ *  (0: nothing there); -1 and why[i] when unknown; from[i], where the chain the committed
+ *  offset describes starts in it (its metadata), -1 unknown. One request of each kind for them all
  *  (blocks up to 2 x CF_CHANGELOG_WAIT_MS). @locality: worker thread (its loop, restore.c) */
 void cf_changelog_lookup(cf_worker *w, const int32_t *parts, size_t n, int64_t *bound, int64_t *end,
-                         char (*why)[CF_CLOG_WHY]);
+                         int64_t *from, char (*why)[CF_CLOG_WHY]);
 /** Start reading partition's changelog partition up to end (cf_changelog_lookup) for the chain
- *  covering the most input up to bound, beside the reads in progress (w->clog_rd); NULL +
- *  errstr. */
+ *  covering the most input up to bound, beside the reads in progress (w->clog_rd), from offset
+ *  from (< 0: the beginning; if the chain covering bound is not found from there, the read
+ *  starts over from the beginning); NULL + errstr. */
 cf_changelog_read *cf_changelog_read_start(cf_worker *w, int32_t partition, int64_t bound,
-                                           int64_t end, char *errstr, size_t errstr_size);
+                                           int64_t end, int64_t from, char *errstr,
+                                           size_t errstr_size);
 /** Read on for every read in progress, at most budget_ms, returning early once one finished;
  *  returns how many are finished (done or failed: cf_changelog_read_state). */
 int cf_changelog_reads_step(cf_worker *w, int64_t budget_ms);

@@ -50,8 +50,12 @@ void cf_worker_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
                 cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: output to %s not delivered: %s", w->id,
                        rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
         }
-        /* outputs carry their batch (changelog records carry nothing) */
-        if (m->_private) cf_batch_ack_report(w, m->_private, !m->err);
+        /* outputs carry their batch; a base's first changelog record its offset's slot
+         * (cf_worker_produce_noted); other changelog records carry nothing */
+        if (m->_private == (void *)&w->clog_noted)
+                w->clog_noted = m->err ? -1 : m->offset;
+        else if (m->_private)
+                cf_batch_ack_report(w, m->_private, !m->err);
 }
 
 void cf_worker_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -159,10 +163,11 @@ void cf_worker_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- producing ---- */
 
-/* Produce a copy of the message; ack (NULL: none) is the batch it belongs to. */
+/* Produce a copy of the message; ack (NULL: none) is the batch it belongs to, else opaque
+ * goes to its delivery report. */
 static int produce(cf_worker *w, const char *topic, int32_t partition, const void *key,
                    size_t key_len, const void *val, size_t val_len, rd_kafka_headers_t *hdrs,
-                   cf_batch_ack *ack)
+                   cf_batch_ack *ack, void *opaque)
 {
         if (cf_txn_begin(w)) return -1; /* exactly_once: everything produced is in one */
         for (;;) {
@@ -170,7 +175,7 @@ static int produce(cf_worker *w, const char *topic, int32_t partition, const voi
                     w->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
                     RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)val, val_len),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                    RD_KAFKA_V_OPAQUE(ack), RD_KAFKA_V_END);
+                    RD_KAFKA_V_OPAQUE(ack ? (void *)ack : opaque), RD_KAFKA_V_END);
                 if (!e) {
                         if (ack) ack->pending++;
                         return 0;
@@ -189,7 +194,15 @@ static int produce(cf_worker *w, const char *topic, int32_t partition, const voi
 int cf_worker_produce(cf_worker *w, const char *topic, int32_t partition, const void *key,
                       size_t key_len, const void *val, size_t val_len, rd_kafka_headers_t *hdrs)
 {
-        return produce(w, topic, partition, key, key_len, val, val_len, hdrs, NULL);
+        return produce(w, topic, partition, key, key_len, val, val_len, hdrs, NULL, NULL);
+}
+
+int cf_worker_produce_noted(cf_worker *w, const char *topic, int32_t partition, const void *key,
+                            size_t key_len, const void *val, size_t val_len,
+                            rd_kafka_headers_t *hdrs)
+{
+        w->clog_noted = -1;
+        return produce(w, topic, partition, key, key_len, val, val_len, hdrs, NULL, &w->clog_noted);
 }
 
 int cf_worker_produce_dead_letter(cf_worker *w, const cf_record *r, cf_batch_ack *ack)
@@ -206,7 +219,7 @@ int cf_worker_produce_dead_letter(cf_worker *w, const cf_record *r, cf_batch_ack
         /* the input key, as Kafka Connect's DLQ keeps it (exporter_id: one
          * exporter's dead letters stay together and in order) */
         return produce(w, w->svc->sc.topic_dlq, RD_KAFKA_PARTITION_UA, r->src.key, r->src.key_len,
-                       r->data, r->len, h, ack);
+                       r->data, r->len, h, ack, NULL);
 }
 
 static int produce_all(cf_worker *w, cf_batch *b, cf_batch_ack *ack)
@@ -216,7 +229,7 @@ static int produce_all(cf_worker *w, cf_batch *b, cf_batch_ack *ack)
                 const cf_output *o = &b->outs[i];
                 const char *topic = o->kind == CF_OUT_FLAG ? sc->topic_flags : sc->topic_stats;
                 if (produce(w, topic, RD_KAFKA_PARTITION_UA, b->out.p + o->key_off, o->key_len,
-                            b->out.p + o->val_off, o->val_len, NULL, ack))
+                            b->out.p + o->val_off, o->val_len, NULL, ack, NULL))
                         return -1;
         }
         for (size_t i = 0; i < b->n; i++) {
@@ -367,8 +380,10 @@ static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
                         continue;
                 }
                 cf_worker_metrics_check(w, p);
-                rd_kafka_topic_partition_list_add(l, w->svc->sc.topic_in, p)->offset =
-                    w->next_offset[p];
+                rd_kafka_topic_partition_t *e =
+                    rd_kafka_topic_partition_list_add(l, w->svc->sc.topic_in, p);
+                e->offset = w->next_offset[p];
+                if (w->svc->sc.changelog) cf_changelog_commit_meta(w, p, e);
         }
         int rc = 0;
         if (w->svc->sc.eos) {

@@ -17,6 +17,13 @@
  *    per-partition restore this replaced made one per partition and waited a
  *    loop turn, batch_timeout, after each), and every partition's state is
  *    its own: every re-delivered record is a duplicate.
+ *  - a restore reads the changelog from the offset of the base its committed
+ *    offset's metadata names ("cf.clog=<offset>", written with every commit),
+ *    not from the beginning: only the records from there are read
+ *    (customsflow_restore_records_total); metadata naming an offset that
+ *    holds no chain covering the committed offset (inside a base), or no
+ *    metadata at all (older builds), reads the whole log, and the state is
+ *    whole either way.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -235,12 +242,150 @@ static void test_many_partitions_one_lookup(void **state)
         kh_stop(&h);
 }
 
+static void ignore(const rd_kafka_message_t *m, void *op)
+{
+        (void)m;
+        (void)op;
+}
+
+/* The changelog offset in group's committed metadata of partition 0 (-1: none); *offset the
+ * committed offset. */
+static int64_t committed_from(kh *h, const char *group, int64_t *offset)
+{
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
+        rd_kafka_conf_set(c, "group.id", group, NULL, 0);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+        assert_non_null(rk);
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, "customs.declarations", 0);
+        assert_int_equal(rd_kafka_committed(rk, l, 10000), 0);
+        *offset = l->elems[0].offset;
+        char meta[64] = "";
+        size_t n = l->elems[0].metadata_size < sizeof meta - 1 ? l->elems[0].metadata_size
+                                                               : sizeof meta - 1;
+        if (l->elems[0].metadata) memcpy(meta, l->elems[0].metadata, n);
+        meta[n] = '\0';
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_destroy(rk);
+        fprintf(stderr, "committed %lld, metadata '%s'\n", (long long)*offset, meta);
+        return strncmp(meta, "cf.clog=", 8) ? -1 : strtoll(meta + 8, NULL, 10);
+}
+
+/* Commit offset of partition 0 for group with metadata meta (NULL: none), as a member of the
+ * group (the mock cluster refuses commits from outside it). */
+static void commit_with(kh *h, const char *group, int64_t offset, const char *meta)
+{
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
+        rd_kafka_conf_set(c, "group.id", group, NULL, 0);
+        rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
+        /* should its leave be missed, the group goes on without it soon */
+        rd_kafka_conf_set(c, "session.timeout.ms", "6000", NULL, 0);
+        rd_kafka_conf_set(c, "heartbeat.interval.ms", "500", NULL, 0);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+        assert_non_null(rk);
+        rd_kafka_poll_set_consumer(rk);
+        rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(sub, "customs.declarations", RD_KAFKA_PARTITION_UA);
+        assert_int_equal(rd_kafka_subscribe(rk, sub), 0);
+        rd_kafka_topic_partition_list_destroy(sub);
+        rd_kafka_topic_partition_list_t *a = NULL;
+        for (double t0 = cf_mono_s(); cf_mono_s() - t0 < 60;) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                if (m) rd_kafka_message_destroy(m);
+                rd_kafka_assignment(rk, &a);
+                bool joined = a && a->cnt > 0;
+                rd_kafka_topic_partition_list_destroy(a);
+                if (joined) break;
+        }
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_t *e =
+            rd_kafka_topic_partition_list_add(l, "customs.declarations", 0);
+        e->offset = offset;
+        if (meta) {
+                e->metadata = strdup(meta);
+                e->metadata_size = strlen(meta);
+        }
+        assert_int_equal(rd_kafka_commit(rk, l, 0), 0);
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+}
+
+/* Re-deliver the whole stream to a new instance of group: every valid record is a duplicate
+ * (the state came back whole); returns the changelog records its restore read. */
+static double restore_all_duplicates(kh *h, const char *group, size_t bad)
+{
+        kh_reproduce(h, SEED + 3, N, BAD, 0.0, 0, N);
+        cf_service *s = kh_service(h, group, 1);
+        assert_true(kh_wait_in(s, N, 60));
+        double read = metric(s, "customsflow_restore_records_total", -1);
+        assert_int_equal(metric(s, "customsflow_restore_errors_total", -1), 0);
+        cf_counters k;
+        kh_finish(s, &k);
+        assert_int_equal(k.in, N);
+        assert_int_equal(k.duplicates, N - bad);
+        assert_int_equal(k.processed, 0);
+        return read;
+}
+
+static void test_reads_from_committed_base(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, 1);
+        /* small chunks: a base is many records, so an offset inside one is not a chain */
+        setenv("CUSTOMSFLOW_STATE_CHUNK_BYTES", "1KiB", 1);
+        /* three instances, each on a third of the stream: each restores the state of the one
+         * before and writes a base of its own after it */
+        for (size_t i = 0; i < 3; i++) {
+                kh_produce_gen_part(&h, SEED + 3, N, BAD, 0.0, i * N / 3, (i + 1) * N / 3);
+                cf_service *s = kh_service(&h, "rbase", 1);
+                assert_true(kh_wait_in(s, (i + 1) * N / 3 - i * N / 3, 60));
+                kh_finish(s, NULL);
+        }
+        assert_int_equal(kh_uncommitted(&h, "rbase"), 0);
+        size_t bad = count_part(&h, 0, 0, N, "bad");
+        size_t total = kh_read_topic(&h, "customsflow.changelog", ignore, NULL);
+        int64_t committed, from = committed_from(&h, "rbase", &committed);
+        assert_true(from > 0 && (size_t)from < total); /* bases of the first two before it */
+        double read = restore_all_duplicates(&h, "rbase", bad);
+        fprintf(stderr, "changelog of %zu records, base at %lld: %.0f read\n", total,
+                (long long)from, read);
+        /* from the base on only (a global checkpoint may have come after the count) */
+        assert_true(read >= (double)(total - (size_t)from) && read < (double)total);
+
+        /* metadata naming an offset inside the last base: no chain covering the committed
+         * offset from there, so the whole log is read */
+        total = kh_read_topic(&h, "customsflow.changelog", ignore, NULL);
+        from = committed_from(&h, "rbase", &committed);
+        assert_true(from > 0);
+        char meta[64];
+        snprintf(meta, sizeof meta, "cf.clog=%lld", (long long)from + 1);
+        commit_with(&h, "rbase", committed, meta);
+        read = restore_all_duplicates(&h, "rbase", bad);
+        assert_true(read >= (double)(total - (size_t)from - 1 + total));
+
+        /* no metadata (a build before it): the whole log */
+        total = kh_read_topic(&h, "customsflow.changelog", ignore, NULL);
+        from = committed_from(&h, "rbase", &committed);
+        commit_with(&h, "rbase", committed, NULL);
+        read = restore_all_duplicates(&h, "rbase", bad);
+        assert_true(read >= (double)total);
+        unsetenv("CUSTOMSFLOW_STATE_CHUNK_BYTES");
+        kh_stop(&h);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_corrupt_snapshot_retry),
                                            cmocka_unit_test(test_corrupt_snapshot_start_empty),
                                            cmocka_unit_test(test_corrupt_snapshot_fail),
                                            cmocka_unit_test(test_transient_failure_retried),
-                                           cmocka_unit_test(test_many_partitions_one_lookup)};
+                                           cmocka_unit_test(test_many_partitions_one_lookup),
+                                           cmocka_unit_test(test_reads_from_committed_base)};
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
