@@ -135,6 +135,7 @@ typedef struct cf_worker {
         cf_worker_part parts[CF_SVC_MAX_PARTITIONS];
         cf_worker_metrics m;
         int64_t last_commit_ms, last_flush_ms, last_pub_ms;
+        unsigned produced_unpolled;           /* produced since the producer was last polled */
         atomic_uint_fast64_t delivery_failed; /* delivery reports with an error */
         atomic_bool fatal;
         atomic_bool restoring;      /* partitions assigned whose state is not in place yet */
