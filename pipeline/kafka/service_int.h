@@ -97,6 +97,8 @@ typedef struct cf_clog_part {
         cf_buf mine, stale;   /* key tails (NUL-terminated) of the base and its deltas; of
                                  what a newer base replaced, tombstoned once it is committed */
         int64_t tomb_after;   /* that newer base's offset */
+        uint32_t pending;     /* checkpoints produced whose acks are not awaited yet */
+        uint64_t pend_bytes;  /* their bytes */
 } cf_clog_part;
 
 /** Longest wait of one broker request of a restore (committed offset, watermarks): the
@@ -276,8 +278,12 @@ rd_kafka_t *cf_worker_reader_new(cf_worker *w, const char *group, const char *co
 void cf_worker_destroy(cf_worker *w);
 
 /** Checkpoint partition's state of the worker's chain to the changelog: a delta, or a full
- *  snapshot when due (changelog_write.c); -1 on failure. @locality: worker thread */
+ *  snapshot when due (changelog_write.c); produced, not awaited; -1 on failure.
+ *  @locality: worker thread */
 int cf_changelog_write(cf_worker *w, int32_t partition);
+/** The checkpoints produced since the last call were all acknowledged (ok: counted) or not
+ *  (their partitions' next checkpoint is a full snapshot). @locality: worker thread */
+void cf_changelog_acked(cf_worker *w, bool ok);
 /** The key prefix of partition's changelog records ("<group>/<input topic>/<p>/"); its
  *  length. */
 int cf_changelog_prefix(const cf_worker *w, int32_t partition, char *out, size_t n);
