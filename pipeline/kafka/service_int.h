@@ -266,6 +266,12 @@ int cf_worker_produce(cf_worker *w, const char *topic, int32_t partition, const 
 int cf_worker_wait_acks(cf_worker *w);
 /** Leave the group (the revoke callback commits unless the worker is fatal), bounded. */
 void cf_worker_leave(cf_worker *w);
+/** Make the output topics known to the producer (lookups in the background, nothing
+ *  awaited) before the first batch (worker_life.c). @locality: worker thread */
+void cf_worker_warm_up(cf_worker *w);
+/** After a SIGHUP: re-read the config file and reload this worker's stages, keeping their
+ *  state (rules and reference data; a failure keeps the old ones). @locality: worker thread */
+void cf_worker_maybe_reload(cf_worker *w);
 /** The worker thread's main loop. @locality: worker thread */
 void *cf_worker_main(void *arg);
 /** Create a worker's clients and chain; -1 + errstr. @locality: main thread */
