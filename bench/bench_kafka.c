@@ -13,6 +13,9 @@
  *     detect stage flags anything) the time from the input's produce
  *     timestamp to the output reaching a consumer is recorded: p50/p99.
  *
+ * --serve runs only the preloaded cluster, for a `customsflow run` in another
+ * process (bench/kafka_cpu.sh: the service's own CPU per record).
+ *
  * usage: bench_kafka --help (the options: the table before main)
  * Env CUSTOMSFLOW_* overrides apply to the service as in `customsflow run`.
  */
@@ -56,8 +59,8 @@ typedef struct opts {
         uint64_t count;
         int partitions, runs;
         list4 workers, rates;
-        double lat_seconds, per_day;
-        int latency, throughput, lat_runs;
+        double lat_seconds, per_day, serve_rate;
+        int latency, throughput, lat_runs, serve;
         const char *config;
 } opts;
 
@@ -606,6 +609,44 @@ static void run_latency(cf_config *cfg, const opts *o, double rate, int workers,
         unsetenv("CUSTOMSFLOW_TOPICS_STATS");
 }
 
+/* --serve: the preloaded cluster for a service in another process, whose
+ * getrusage then holds nothing of the broker's or the bench's work. With
+ * --serve-rate the records are produced at that rate once a line arrives on
+ * stdin (the service is ready): the mock broker keeps only ~5 MB per partition,
+ * too little for a backlog of 1M keyed records, but enough for a stream the
+ * service keeps up with; it then reads every record or stops at a reset. */
+static int serve(const opts *o)
+{
+        prod_ctx pc = {0};
+        char buf[256];
+        if (o->serve_rate > 0) {
+                printf("%s\n", bootstrap);
+                fflush(stdout);
+                if (read(0, buf, sizeof buf) <= 0) return 0;
+                produce(TOPIC_IN, 1, o->count, o->serve_rate, -1, &pc);
+                fprintf(stderr, "produced %" PRIu64 " records at %.0f/s\n", o->count,
+                        o->serve_rate);
+        } else {
+                produce(TOPIC_IN, 1, o->count, 0, -1, &pc);
+                char err[512];
+                int64_t maxp;
+                if (cf_bench_kept(bootstrap, TOPIC_IN, o->partitions, o->count, &maxp, err,
+                                  sizeof err))
+                        DIE("%s", err);
+                fprintf(stderr,
+                        "preloaded %" PRIu64 " records in %d partitions (largest %" PRId64 ")\n",
+                        o->count, o->partitions, maxp);
+                printf("%s\n", bootstrap);
+                fflush(stdout);
+        }
+        free(pc.v);
+        while (read(0, buf, sizeof buf) > 0)
+                ;
+        rd_kafka_mock_cluster_destroy(mc);
+        rd_kafka_destroy(mrk);
+        return 0;
+}
+
 /* ---- main ---- */
 
 static const cf_opt rows[] = {
@@ -621,6 +662,12 @@ static const cf_opt rows[] = {
     CF_OPT_ROW_INT("lat-runs", opts, lat_runs, 1, 15, "R", "latency runs per rate (default 3)"),
     CF_OPT_ROW_OFF("no-latency", opts, latency, "skip the latency part"),
     CF_OPT_ROW_OFF("no-throughput", opts, throughput, "skip the throughput part"),
+    CF_OPT_ROW_ON(
+        "serve", opts, serve,
+        "only the cluster: preload, print the bootstrap address, serve until stdin closes "
+        "(a `customsflow run` in another process measures alone: bench/kafka_cpu.sh)"),
+    CF_OPT_ROW_DOUBLE("serve-rate", opts, serve_rate, 0, 1e9, "R",
+                      "--serve: produce at R records/s once a line arrives on stdin, not before"),
     CF_OPT_ROW_STR("config", 0, opts, config, "FILE",
                    "config (default the bundled deploy/examples/customsflow.yaml)"),
     CF_OPT_ROW_DOUBLE("per-day", opts, per_day, 0, 1e9, "N",
@@ -656,6 +703,7 @@ int main(int argc, char **argv)
         cf_config cfg;
         if (cf_bench_service_config(&cfg, o.config, err, sizeof err)) DIE("%s", err);
         start_cluster(&o);
+        if (o.serve) return serve(&o);
         printf("bench_kafka: mock cluster %s (1 broker, in this process), config %s\n", bootstrap,
                o.config);
         if (o.throughput) {

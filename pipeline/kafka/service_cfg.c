@@ -112,9 +112,10 @@ static const cf_config_map state_map[] = {
      "largest changelog message (snapshots and deltas are split into chunks)", 1024, 64 << 20},
     {CF_CFG_DOUBLE, "full_snapshot_ratio", "2.0", OFF(full_snapshot_ratio),
      "a commit writes a delta (the keys changed since the last checkpoint) unless the deltas "
-     "written since the last full snapshot exceed this many times its size: then a new full "
-     "snapshot (a restore reads at most 1 + this many times the state); 0: a full snapshot at "
-     "every commit",
+     "written since the last full snapshot exceed this many times its size (5/8 to 1 times, "
+     "spread over the partitions so that they do not all write one at the same commit): then a "
+     "new full snapshot (a restore reads at most 1 + this many times the state); 0: a full "
+     "snapshot at every commit",
      0, 1000},
     {CF_CFG_DURATION, "outcomes_interval", "1m", OFF(outcomes_interval_ms),
      "how often (at most) the model learnt from topics.outcomes is checkpointed with its "

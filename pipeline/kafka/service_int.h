@@ -98,6 +98,10 @@ typedef struct cf_clog_part {
                                  what a newer base replaced, tombstoned once it is committed */
         int64_t tomb_after;   /* that newer base's offset */
         int64_t base_at;      /* changelog offset of the base's first record, -1 unknown */
+        int64_t noted;        /* offset of a base's first record in its delivery report, -1 */
+        bool noting;          /* a base awaits its acks: base_at becomes noted once acked */
+        uint32_t pending;     /* checkpoints produced whose acks are not awaited yet */
+        uint64_t pend_bytes;  /* their bytes */
 } cf_clog_part;
 
 /** Longest wait of one broker request of a restore (committed offset, watermarks): the
@@ -137,6 +141,7 @@ typedef struct cf_worker {
         cf_worker_part parts[CF_SVC_MAX_PARTITIONS];
         cf_worker_metrics m;
         int64_t last_commit_ms, last_flush_ms, last_pub_ms;
+        unsigned produced_unpolled;           /* produced since the producer was last polled */
         atomic_uint_fast64_t delivery_failed; /* delivery reports with an error */
         atomic_bool fatal;
         atomic_bool restoring;      /* partitions assigned whose state is not in place yet */
@@ -179,7 +184,6 @@ typedef struct cf_worker {
                                                   a full snapshot, then deltas (txn.c) */
         bool *pending_full; /* per partition: snap_pending starts with a full snapshot */
         cf_clog_part clog[CF_SVC_MAX_PARTITIONS]; /* changelog bookkeeping (changelog_write.c) */
-        int64_t clog_noted; /* offset of the last cf_worker_produce_noted record, -1 unknown */
 } cf_worker;
 
 #define CF_SVC_STATES 6 /* values of cf_svc_state */
@@ -262,15 +266,20 @@ void cf_worker_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 /** Produce one message (copied) and retry while the queue is full; -1 on error. */
 int cf_worker_produce(cf_worker *w, const char *topic, int32_t partition, const void *key,
                       size_t key_len, const void *val, size_t val_len, rd_kafka_headers_t *hdrs);
-/** cf_worker_produce, and once acknowledged its offset goes to w->clog_noted (-1 until
- *  then, or if not delivered). */
-int cf_worker_produce_noted(cf_worker *w, const char *topic, int32_t partition, const void *key,
-                            size_t key_len, const void *val, size_t val_len,
-                            rd_kafka_headers_t *hdrs);
+/** cf_worker_produce to changelog partition p; its delivery report puts its offset in
+ *  w->clog[p].noted (-1 until then, or if not delivered). */
+int cf_worker_produce_noted(cf_worker *w, int32_t p, const void *key, size_t key_len,
+                            const void *val, size_t val_len, rd_kafka_headers_t *hdrs);
 /** Wait until every produced message is acknowledged; -1 if one failed. */
 int cf_worker_wait_acks(cf_worker *w);
 /** Leave the group (the revoke callback commits unless the worker is fatal), bounded. */
 void cf_worker_leave(cf_worker *w);
+/** Make the output topics known to the producer (lookups in the background, nothing
+ *  awaited) before the first batch (worker_life.c). @locality: worker thread */
+void cf_worker_warm_up(cf_worker *w);
+/** After a SIGHUP: re-read the config file and reload this worker's stages, keeping their
+ *  state (rules and reference data; a failure keeps the old ones). @locality: worker thread */
+void cf_worker_maybe_reload(cf_worker *w);
 /** The worker thread's main loop. @locality: worker thread */
 void *cf_worker_main(void *arg);
 /** Create a worker's clients and chain; -1 + errstr. @locality: main thread */
@@ -283,8 +292,12 @@ rd_kafka_t *cf_worker_reader_new(cf_worker *w, const char *group, const char *co
 void cf_worker_destroy(cf_worker *w);
 
 /** Checkpoint partition's state of the worker's chain to the changelog: a delta, or a full
- *  snapshot when due (changelog_write.c); -1 on failure. @locality: worker thread */
+ *  snapshot when due (changelog_write.c); produced, not awaited; -1 on failure.
+ *  @locality: worker thread */
 int cf_changelog_write(cf_worker *w, int32_t partition);
+/** The checkpoints produced since the last call were all acknowledged (ok: counted) or not
+ *  (their partitions' next checkpoint is a full snapshot). @locality: worker thread */
+void cf_changelog_acked(cf_worker *w, bool ok);
 /** The key prefix of partition's changelog records ("<group>/<input topic>/<p>/"); its
  *  length. */
 int cf_changelog_prefix(const cf_worker *w, int32_t partition, char *out, size_t n);

@@ -24,24 +24,24 @@
 #define N           8000
 #define API_PRODUCE 0 /* Kafka protocol ApiKey */
 
-static pid_t spawn_run(kh *h)
+static pid_t spawn_run(kh *h, bool changelog)
 {
-        static const char *const env[] = {
+        const char *const env[] = {
             /* small batches, frequent commits: the kill lands mid-stream */
             "CUSTOMSFLOW_PIPELINE_BATCH_SIZE", "200", "CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL",
             "300ms", "CUSTOMSFLOW_LOG_LEVEL", "warn",
-            /* the changelog checkpoint waits for every ack itself, which would
-             * hide a commit made too early: this test is about offsets only */
-            "CUSTOMSFLOW_STATE_CHANGELOG", "false",
+            /* with the changelog too: checkpoints are not awaited one by one any
+             * more but with the commit's wait, so a commit made too early must show
+             * both ways */
+            "CUSTOMSFLOW_STATE_CHANGELOG", changelog ? "true" : "false",
             /* small fetches: the stream takes seconds, so the kill lands mid-stream */
             "CUSTOMSFLOW_KAFKA_CONSUMER_MAX_PARTITION_FETCH_BYTES", "16384",
             "CUSTOMSFLOW_KAFKA_CONSUMER_FETCH_MAX_BYTES", "1000000", NULL};
         return kh_spawn_run(h, "crash", env);
 }
 
-static void test_kill9_loses_nothing(void **state)
+static void kill9_loses_nothing(bool changelog)
 {
-        (void)state;
         kh h;
         kh_start(&h, 1, 4);
         kh_produce_gen(&h, 41, N, 0.05, 0.02);
@@ -54,7 +54,7 @@ static void test_kill9_loses_nothing(void **state)
                 errs[i] = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
         rd_kafka_mock_push_request_errors_array(h.mc, API_PRODUCE, 40, errs);
         rd_kafka_mock_broker_set_rtt(h.mc, 1, 100);
-        pid_t a = spawn_run(&h);
+        pid_t a = spawn_run(&h, changelog);
         int64_t left = total;
         for (int i = 0; i < 900 && left == total; i++) {
                 usleep(50 * 1000);
@@ -68,7 +68,7 @@ static void test_kill9_loses_nothing(void **state)
         assert_true(WIFSIGNALED(st));
         rd_kafka_mock_broker_set_rtt(h.mc, 1, 0);
 
-        pid_t b = spawn_run(&h);
+        pid_t b = spawn_run(&h, changelog);
         sleep(2); /* let it install its signal handlers before any SIGTERM */
         for (int i = 0; i < 1200 && kh_uncommitted(&h, "crash") != 0; i++)
                 usleep(100 * 1000);
@@ -83,8 +83,21 @@ static void test_kill9_loses_nothing(void **state)
         kh_stop(&h);
 }
 
+static void test_kill9_loses_nothing(void **state)
+{
+        (void)state;
+        kill9_loses_nothing(false);
+}
+
+static void test_kill9_loses_nothing_changelog(void **state)
+{
+        (void)state;
+        kill9_loses_nothing(true);
+}
+
 int main(void)
 {
-        const struct CMUnitTest tests[] = {cmocka_unit_test(test_kill9_loses_nothing)};
+        const struct CMUnitTest tests[] = {cmocka_unit_test(test_kill9_loses_nothing),
+                                           cmocka_unit_test(test_kill9_loses_nothing_changelog)};
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The Kafka path's CPU per record, the service alone (issue 15 target 3):
+# `bench_kafka --serve` preloads COUNT generated records into a mock cluster
+# in its own process; `customsflow run` (its own process, fresh cluster and
+# group each run) consumes the backlog; once /metrics counts COUNT records in,
+# SIGTERM stops it gracefully (flush, every output acknowledged, checkpoint,
+# commit), and /usr/bin/time reports its user+sys CPU: start-up, restore
+# probe, the backlog and the shutdown, nothing of the broker's.
+# usage: bench/kafka_cpu.sh [COUNT [PARTITIONS [RUNS [BUILD_DIR]]]]
+#   env WORKERS (default 1), CF (the customsflow binary, default BUILD_DIR/customsflow);
+#   CUSTOMSFLOW_* reach the service as in production.
+#   PERF=FILE: also `perf record $PERF_OPTS` (default -g) the service (first run only).
+#   RATE=R: produce at R records/s once the service is ready (/readyz), rather
+#   than preloading: the mock broker keeps ~5 MB per partition and the
+#   generator's largest exporter holds ~1.1% of the records, so a backlog of 1M
+#   keyed records does not fit; a stream the service keeps up with does (it
+#   must count COUNT records in, so nothing was dropped before it read it).
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+COUNT=${1:-200000}
+PARTS=${2:-64}
+RUNS=${3:-3}
+B=${4:-$SRC/build}
+WORKERS=${WORKERS:-1}
+PORT=$((20000 + RANDOM % 20000))
+K=$B/bench/bench_kafka
+CF=${CF:-$B/customsflow}
+export CUSTOMSFLOW_LOG_LEVEL=${CUSTOMSFLOW_LOG_LEVEL:-warn}
+export CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS=${CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS:-6000}
+export CUSTOMSFLOW_WORKERS=$WORKERS
+export CUSTOMSFLOW_METRICS_LISTEN=127.0.0.1:$PORT
+
+records_in() {
+        curl -s -m 5 "http://127.0.0.1:$PORT/metrics" 2> /dev/null |
+                awk '/^customsflow_records_in_total/ {s += $NF} END {printf "%d\n", s}'
+}
+
+for r in $(seq 1 "$RUNS"); do
+        tmp=$(mktemp -d)
+        mkfifo "$tmp/hold"
+        # the cluster lives until the fifo's writer (fd 9) closes
+        "$K" --serve --serve-rate "${RATE:-0}" --count "$COUNT" --partitions "$PARTS" < "$tmp/hold" > "$tmp/boot" 2> "$tmp/serve.log" &
+        kpid=$!
+        exec 9> "$tmp/hold"
+        for _ in $(seq 1 600); do [ -s "$tmp/boot" ] && break; sleep 0.1; done
+        [ -s "$tmp/boot" ] || { cat "$tmp/serve.log" >&2; exit 1; }
+        export CUSTOMSFLOW_KAFKA_BOOTSTRAP_SERVERS=$(head -1 "$tmp/boot")
+        export CUSTOMSFLOW_PIPELINE_GROUP_ID=cpu-$$-$r
+        t0=$(date +%s.%N)
+        /usr/bin/time -f '%U %S %e %M' -o "$tmp/time" "$CF" run -c "$SRC/deploy/examples/customsflow.yaml" 2> "$tmp/run.log" &
+        tpid=$!
+        sleep 0.2
+        cpid=$(pgrep -P "$tpid" || true)
+        [ -n "$cpid" ] || { tail -5 "$tmp/run.log" >&2; exit 1; }
+        [ -n "${PERF:-}" ] && [ "$r" = 1 ] && { perf record ${PERF_OPTS:--g} -o "$PERF" -p "$cpid" 2> /dev/null & ppid=$!; }
+        if [ -n "${RATE:-}" ]; then
+                until curl -sf -m 5 "http://127.0.0.1:$PORT/readyz" > /dev/null; do
+                        kill -0 "$cpid" 2> /dev/null || { tail -5 "$tmp/run.log" >&2; exit 1; }
+                        sleep 0.1
+                done
+                echo go >&9
+        fi
+        t1=""
+        deadline=$(($(date +%s) + 300 + COUNT / ${RATE:-100000}))
+        while :; do
+                n=$(records_in)
+                [ -n "${TRACE:-}" ] && echo "$(date +%T) $n" >&2
+                [ -z "$t1" ] && [ "${n:-0}" -gt 0 ] && t1=$(date +%s.%N)
+                [ "${n:-0}" -ge "$COUNT" ] && break
+                kill -0 "$cpid" 2> /dev/null || { tail -5 "$tmp/run.log" >&2; exit 1; }
+                # a reset: the mock broker dropped records before the service read them
+                if [ "$(date +%s)" -ge "$deadline" ] || grep -q 'out of range' "$tmp/run.log"; then
+                        echo "run $r: $n of $COUNT records in; stopped" >&2
+                        grep -m 3 'out of range' "$tmp/run.log" >&2 || true
+                        kill -TERM "$cpid" "$kpid" 2> /dev/null || true
+                        exit 1
+                fi
+                sleep 0.1
+        done
+        t2=$(date +%s.%N)
+        kill -TERM "$cpid"
+        wait "$tpid" || true
+        [ -n "${ppid:-}" ] && { kill -INT "$ppid"; wait "$ppid" || true; ppid=""; }
+        exec 9>&-
+        wait "$kpid" || true
+        read -r u s e m < "$tmp/time"
+        awk -v u="$u" -v s="$s" -v e="$e" -v m="$m" -v n="$COUNT" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v r="$r" \
+                'BEGIN {printf "run %d: user %.2f sys %.2f s = %.2f CPU-s per 1M; %.0f records/s (first to last, +-0.1 s); start-up %.1f s; wall %.1f s; max RSS %d MB\n",
+                        r, u, s, (u + s) * 1e6 / n, n / (t2 - t1), t1 - t0, e, m / 1024}'
+        rm -rf "$tmp"
+done
