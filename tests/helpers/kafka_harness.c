@@ -250,7 +250,7 @@ bool kh_wait_assigned(cf_service *s, int workers, double timeout_s)
         return wait_for(s, (uint64_t)workers, timeout_s, assigned_workers, "kh_wait_assigned");
 }
 
-static rd_kafka_t *group_reader(kh *h, const char *group_id)
+rd_kafka_t *kh_group_reader(kh *h, const char *group_id)
 {
         char err[512];
         rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -259,6 +259,34 @@ static rd_kafka_t *group_reader(kh *h, const char *group_id)
         rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
         if (!rk) DIE("%s", err);
         return rk;
+}
+
+rd_kafka_t *kh_join_member(kh *h, const char *group)
+{
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
+        rd_kafka_conf_set(c, "group.id", group, NULL, 0);
+        rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
+        rd_kafka_conf_set(c, "partition.assignment.strategy", "roundrobin", NULL, 0);
+        rd_kafka_conf_set(c, "session.timeout.ms", "6000", NULL, 0);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+        if (!rk) DIE("%s", err);
+        rd_kafka_poll_set_consumer(rk);
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, "customs.declarations", RD_KAFKA_PARTITION_UA);
+        if (rd_kafka_subscribe(rk, l)) DIE("subscribe to the input");
+        rd_kafka_topic_partition_list_destroy(l);
+        double t0 = cf_mono_s();
+        for (;;) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                if (m) rd_kafka_message_destroy(m);
+                rd_kafka_topic_partition_list_t *a = NULL;
+                int held = !rd_kafka_assignment(rk, &a) && a ? a->cnt : 0;
+                if (a) rd_kafka_topic_partition_list_destroy(a);
+                if (held) return rk;
+                if (cf_mono_s() - t0 > 60) DIE("the extra member of %s got no partition", group);
+        }
 }
 
 static int committed_of(rd_kafka_t *rk, kh *h, int64_t *out)
@@ -275,7 +303,7 @@ static int committed_of(rd_kafka_t *rk, kh *h, int64_t *out)
 
 int kh_committed(kh *h, const char *group_id, int64_t *out)
 {
-        rd_kafka_t *rk = group_reader(h, group_id);
+        rd_kafka_t *rk = kh_group_reader(h, group_id);
         int rc = committed_of(rk, h, out);
         rd_kafka_destroy(rk);
         return rc;
@@ -285,7 +313,7 @@ int kh_committed(kh *h, const char *group_id, int64_t *out)
  * failure used to leave `hi` uninitialised: a spurious non-zero gap). */
 static int64_t uncommitted_once(kh *h, const char *group_id)
 {
-        rd_kafka_t *rk = group_reader(h, group_id);
+        rd_kafka_t *rk = kh_group_reader(h, group_id);
         int64_t *c = calloc((size_t)h->partitions, sizeof *c);
         int64_t gap = committed_of(rk, h, c) ? -1 : 0;
         for (int p = 0; p < h->partitions && gap >= 0; p++) {

@@ -71,6 +71,11 @@ pid_t kh_spawn_run(kh *h, const char *group_id, const char *const *env);
  *  stderr to the file log (NULL: the test's). */
 pid_t kh_spawn_run_at(const char *bootstrap, const char *group_id, const char *log,
                       const char *const *env);
+/** A consumer with group.id group_id that does not join it (committed offsets, simple reads). */
+rd_kafka_t *kh_group_reader(kh *h, const char *group_id);
+/** A member of group_id outside the service (roundrobin, 6 s session, no auto commit),
+ *  subscribed to the input; returns once it holds partitions (aborts after 60 s). */
+rd_kafka_t *kh_join_member(kh *h, const char *group_id);
 /** Sum of the group's committed offsets minus the input's high watermarks (0 = all committed). */
 int64_t kh_uncommitted(kh *h, const char *group_id);
 /** Read every message of topic; calls fn for each. Returns the count. */

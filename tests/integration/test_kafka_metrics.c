@@ -123,35 +123,6 @@ static size_t count_kind(const kh *h, size_t from, size_t to, const char *kind)
         return n;
 }
 
-/* A group member outside the service. Returns once it holds partitions. */
-static rd_kafka_t *join_member(kh *h, const char *group)
-{
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
-        rd_kafka_conf_set(c, "group.id", group, NULL, 0);
-        rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
-        rd_kafka_conf_set(c, "partition.assignment.strategy", "roundrobin", NULL, 0);
-        rd_kafka_conf_set(c, "session.timeout.ms", "6000", NULL, 0);
-        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-        assert_non_null(rk);
-        rd_kafka_poll_set_consumer(rk);
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, "customs.declarations", RD_KAFKA_PARTITION_UA);
-        assert_int_equal(rd_kafka_subscribe(rk, l), 0);
-        rd_kafka_topic_partition_list_destroy(l);
-        double t0 = cf_mono_s();
-        for (;;) {
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-                if (m) rd_kafka_message_destroy(m);
-                rd_kafka_topic_partition_list_t *a = NULL;
-                int held = !rd_kafka_assignment(rk, &a) && a ? a->cnt : 0;
-                if (a) rd_kafka_topic_partition_list_destroy(a);
-                if (held) return rk;
-                if (cf_mono_s() - t0 > 60) fail_msg("the extra member got no partition");
-        }
-}
-
 static void test_metrics_scraped(void **state)
 {
         (void)state;
@@ -195,7 +166,7 @@ static void test_metrics_scraped(void **state)
         assert_true(restores >= 4);
 
         /* 2: partitions move between the workers (and back), with input */
-        rd_kafka_t *extra = join_member(&h, "metrics");
+        rd_kafka_t *extra = kh_join_member(&h, "metrics");
         /* both workers took their partitions of the 3-member generation */
         assert_true(wait_metric(s, "customsflow_restores_total", restores + 2));
         kh_reproduce(&h, SEED, N1, 0.03, 0.03, 0, N2); /* re-deliveries */

@@ -252,12 +252,7 @@ static void ignore(const rd_kafka_message_t *m, void *op)
  * committed offset. */
 static int64_t committed_from(kh *h, const char *group, int64_t *offset)
 {
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
-        rd_kafka_conf_set(c, "group.id", group, NULL, 0);
-        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-        assert_non_null(rk);
+        rd_kafka_t *rk = kh_group_reader(h, group);
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, "customs.declarations", 0);
         assert_int_equal(rd_kafka_committed(rk, l, 10000), 0);
@@ -277,30 +272,7 @@ static int64_t committed_from(kh *h, const char *group, int64_t *offset)
  * group (the mock cluster refuses commits from outside it). */
 static void commit_with(kh *h, const char *group, int64_t offset, const char *meta)
 {
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_conf_set(c, "bootstrap.servers", h->bootstrap, NULL, 0);
-        rd_kafka_conf_set(c, "group.id", group, NULL, 0);
-        rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
-        /* should its leave be missed, the group goes on without it soon */
-        rd_kafka_conf_set(c, "session.timeout.ms", "6000", NULL, 0);
-        rd_kafka_conf_set(c, "heartbeat.interval.ms", "500", NULL, 0);
-        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-        assert_non_null(rk);
-        rd_kafka_poll_set_consumer(rk);
-        rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(sub, "customs.declarations", RD_KAFKA_PARTITION_UA);
-        assert_int_equal(rd_kafka_subscribe(rk, sub), 0);
-        rd_kafka_topic_partition_list_destroy(sub);
-        rd_kafka_topic_partition_list_t *a = NULL;
-        for (double t0 = cf_mono_s(); cf_mono_s() - t0 < 60;) {
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-                if (m) rd_kafka_message_destroy(m);
-                rd_kafka_assignment(rk, &a);
-                bool joined = a && a->cnt > 0;
-                rd_kafka_topic_partition_list_destroy(a);
-                if (joined) break;
-        }
+        rd_kafka_t *rk = kh_join_member(h, group);
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_t *e =
             rd_kafka_topic_partition_list_add(l, "customs.declarations", 0);
