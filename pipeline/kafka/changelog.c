@@ -214,14 +214,15 @@ void cf_changelog_lookup(cf_worker *w, const int32_t *parts, size_t n, int64_t *
                         end[i] = 0; /* nothing to read */
                 else if (!rc && !ce->err && ce->offset >= 0)
                         end[i] = ce->offset;
-                if (from[i] >= end[i])
-                        from[i] = -1; /* not in this log: read it whole */
-                else
+                else {
                         snprintf(
                             why[i], CF_CLOG_WHY, "%s [%d] %.160s", sc->topic_changelog,
                             (int)parts[i],
                             rc ? err
                                : rd_kafka_err2str(ce->err ? ce->err : RD_KAFKA_RESP_ERR__FAIL));
+                        continue;
+                }
+                if (from[i] >= end[i]) from[i] = -1; /* not in this log: read it whole */
         }
         rd_kafka_topic_partition_list_destroy(l);
 }

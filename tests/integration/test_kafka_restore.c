@@ -32,6 +32,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -183,8 +184,36 @@ static void test_transient_failure_retried(void **state)
         size_t again1 = count_part(&h, 1, 0, N / 2, NULL);
         rd_kafka_mock_partition_set_leader(h.mc, "customsflow.changelog", 1, -1);
         setenv("CUSTOMSFLOW_STATE_RESTORE_BACKOFF", "200ms", 1);
+        /* the log says why (it said "attempt 1): ;" when the changelog's end was unknown) */
+        char logp[64];
+        snprintf(logp, sizeof logp, "/tmp/cf_rtrans_%d.log", (int)getpid());
+        fflush(stderr);
+        int saved = dup(2), fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        assert_true(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
         cf_service *b = kh_service(&h, "rtrans", 1);
-        assert_true(wait_metric(b, "customsflow_restore_errors_total", 1, 60));
+        bool waited = wait_metric(b, "customsflow_restore_errors_total", 1, 60);
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+        close(fd);
+        assert_true(waited);
+        FILE *lf = fopen(logp, "r");
+        char line[4096];
+        int why_lines = 0, empty = 0;
+        while (lf && fgets(line, sizeof line, lf)) {
+                const char *at = strstr(line, "partition 1: state not restored (attempt ");
+                if (!at) continue;
+                why_lines++;
+                const char *why = strstr(at, "): ");
+                if (!why || why[3] == ';' || why[3] == '"') {
+                        empty++;
+                        fprintf(stderr, "no reason: %s", line);
+                }
+        }
+        if (lf) fclose(lf);
+        unlink(logp);
+        assert_true(why_lines >= 1);
+        assert_int_equal(empty, 0);
         assert_int_equal(metric(b, SERIES("customsflow_restore_failing", 1), -1), 1);
         cf_buf body = {0};
         assert_int_equal(prom_http_get(cf_service_metrics_addr(b), "/readyz", &body), 503);
