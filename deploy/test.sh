@@ -2,7 +2,7 @@
 # Install dependencies, build, and run the whole test suite (what CI runs).
 # CF_TEST_ASAN=1 (default in CI) also builds with ASan+UBSan and runs the suite again.
 # CF_TEST_FUZZ=1 (default in CI) also runs the bounded fuzz pass: a clang libFuzzer build, each
-# fuzz target's regressions, then CF_FUZZ_SECONDS (default 60) of fuzzing per target.
+# fuzz target's regressions, then CF_FUZZ_SECONDS (default 30) of fuzzing per target, two targets at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
