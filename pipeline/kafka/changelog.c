@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "pipeline/core/clock.h"
+#include "pipeline/core/intmath.h"
 #include "pipeline/kafka/changelog_pick.h"
 #include "pipeline/kafka/service_int.h"
 
@@ -103,15 +104,7 @@ static bool header_num(const rd_kafka_message_t *m, const char *name, uint64_t m
         size_t n;
         if (rd_kafka_message_headers(m, &h) || rd_kafka_header_get_last(h, name, &v, &n))
                 return false;
-        if (n == 0 || n > 20) return false;
-        uint64_t x = 0;
-        for (size_t i = 0; i < n; i++) {
-                unsigned c = ((const unsigned char *)v)[i] - (unsigned)'0';
-                if (c > 9 || x > (max - c) / 10) return false;
-                x = x * 10 + c;
-        }
-        *out = x;
-        return true;
+        return cf_parse_dec(v, n, max, out);
 }
 
 /* A consumer outside the group for reading changelog partitions, many at once

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/core/intmath.h"
 #include "pipeline/kafka/service_int.h"
 
 #define COMPONENT "changelog"
@@ -230,13 +231,11 @@ int64_t cf_changelog_meta_parse(const void *meta, size_t len)
 {
         const char *s = meta;
         size_t kl = sizeof META_KEY - 1;
-        if (!s || len <= kl || len > kl + 18 || memcmp(s, META_KEY, kl)) return -1;
-        int64_t v = 0;
-        for (size_t i = kl; i < len; i++) {
-                if (s[i] < '0' || s[i] > '9') return -1;
-                v = v * 10 + (s[i] - '0');
-        }
-        return v;
+        uint64_t v;
+        if (!s || len <= kl || len > kl + 18 || memcmp(s, META_KEY, kl) ||
+            !cf_parse_dec(s + kl, len - kl, INT64_MAX, &v))
+                return -1;
+        return (int64_t)v;
 }
 
 void cf_changelog_parts_free(cf_worker *w)
