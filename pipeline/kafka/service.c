@@ -289,6 +289,13 @@ int cf_service_assigned_workers(cf_service *s)
         return n;
 }
 
+bool cf_service_restoring(cf_service *s)
+{
+        for (int i = 0; i < s->n_workers; i++)
+                if (atomic_load(&s->workers[i].restoring)) return true;
+        return false;
+}
+
 bool cf_service_ready(cf_service *s)
 {
         char why[512];

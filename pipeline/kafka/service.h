@@ -130,6 +130,9 @@ void cf_service_metrics(cf_service *s, cf_buf *out);
 bool cf_service_ready(cf_service *s);
 /** Workers that have been assigned partitions so far (all of them: the group formed with each). */
 int cf_service_assigned_workers(cf_service *s);
+/** Is any worker restoring partitions' state (customsflow_partitions_restoring > 0)? Lock-free:
+ *  a bench polls it without rendering /metrics. */
+bool cf_service_restoring(cf_service *s);
 /** exactly_once: workers stopped because another process took over their transactional.id. */
 int cf_service_fenced_workers(cf_service *s);
 /** Free the service (after wait). */
