@@ -130,7 +130,8 @@ struct cf_changelog_read {
         char prefix[512];
         size_t pl;
         cf_clog_pick k;    /* what was read: bases, deltas (changelog_pick.c) */
-        cf_buf keys;       /* their key tails, for the writer's tombstones */
+        cf_buf chain_keys; /* key tails of the picked base's items (cf_clog_found) */
+        cf_buf stale_keys; /* of the others, for the writer's tombstones */
         const cf_buf **dp; /* the picked deltas' bytes, in order */
         int64_t end, last, t0, idle_since;
         int64_t from; /* where the read started: the committed base's offset, or 0 */
@@ -438,7 +439,8 @@ void cf_changelog_read_free(cf_worker *w, cf_changelog_read *r)
         cf_log(CF_LOG_DEBUG, COMPONENT, "partition %d: read offsets up to %lld in %lld ms", r->p,
                (long long)r->end, (long long)(cf_mono_ms() - r->t0));
         cf_clog_pick_free(&r->k);
-        cf_buf_free(&r->keys);
+        cf_buf_free(&r->chain_keys);
+        cf_buf_free(&r->stale_keys);
         free(r->dp);
         free(r);
 }
@@ -492,26 +494,36 @@ cf_changelog_read *cf_changelog_read_start(cf_worker *w, int32_t p, int64_t boun
         return read_new(w, p, prefix, bound, end, from, errstr, errstr_size);
 }
 
-const cf_buf *cf_changelog_read_result(cf_changelog_read *r, const cf_buf *const **deltas,
-                                       size_t *nd, const cf_buf **keys, uint64_t *records,
-                                       uint64_t *bytes)
+void cf_changelog_read_result(cf_changelog_read *r, cf_clog_found *out)
 {
-        *records = r->records;
-        *bytes = r->bytes;
         const cf_clog_item **d;
+        size_t nd;
         int64_t covers;
-        const cf_clog_item *b = cf_clog_pick_result(&r->k, &d, nd, &covers);
+        const cf_clog_item *b = cf_clog_pick_result(&r->k, &d, &nd, &covers);
         free(r->dp);
-        r->dp = malloc((*nd ? *nd : 1) * sizeof(*r->dp));
+        r->dp = malloc((nd ? nd : 1) * sizeof(*r->dp));
         if (!r->dp) abort();
-        for (size_t i = 0; i < *nd; i++)
+        for (size_t i = 0; i < nd; i++)
                 r->dp[i] = &d[i]->data;
-        r->keys.len = 0;
-        for (size_t i = 0; i < r->k.n; i++)
-                cf_clog_item_keys(&r->k.items[i], &r->keys);
-        *deltas = r->dp;
-        *keys = &r->keys;
-        return b ? &b->data : NULL;
+        /* the picked base's items (its deltas past the chain too: a crashed writer's, whose
+         * keys the next deltas on it rewrite) go with the chain, the rest is stale */
+        uint64_t id = b && b->kind == CF_CLOG_BASE ? b->base : 0;
+        r->chain_keys.len = r->stale_keys.len = 0;
+        for (size_t i = 0; i < r->k.n; i++) {
+                const cf_clog_item *it = &r->k.items[i];
+                bool on = id && it->kind != CF_CLOG_LEGACY && it->base == id;
+                cf_clog_item_keys(it, on ? &r->chain_keys : &r->stale_keys);
+        }
+        *out = (cf_clog_found){.snap = b ? &b->data : NULL,
+                               .deltas = r->dp,
+                               .nd = nd,
+                               .base = id,
+                               .base_at = id ? b->at : -1,
+                               .whole = b && covers == r->k.bound,
+                               .chain_keys = &r->chain_keys,
+                               .stale_keys = &r->stale_keys,
+                               .records = r->records,
+                               .bytes = r->bytes};
 }
 
 int cf_changelog_read_global(cf_worker *w, int64_t bound, cf_buf *out, bool *found)

@@ -200,20 +200,18 @@ static void failed(cf_worker *w, int32_t p, const char *why)
 /* p's read is whole: apply what it found. */
 static void apply(cf_worker *w, int32_t p)
 {
-        cf_changelog_read *rd = w->clog_rd[p];
-        uint64_t records, bytes;
-        const cf_buf *const *deltas;
-        const cf_buf *keys;
-        size_t nd, done = 0;
-        const cf_buf *snap = cf_changelog_read_result(rd, &deltas, &nd, &keys, &records, &bytes);
+        cf_clog_found f;
+        cf_changelog_read_result(w->clog_rd[p], &f);
+        const cf_buf *snap = f.snap;
+        size_t nd = f.nd, done = 0;
         char err[512] = "", why[640];
-        cf_counter_add(w->m.restore_records, records);
-        cf_counter_add(w->m.restore_bytes, bytes);
+        cf_counter_add(w->m.restore_records, f.records);
+        cf_counter_add(w->m.restore_bytes, f.bytes);
         int rc = cf_chain_restore(w->chain, p, snap ? snap->p : NULL, snap ? snap->len : 0, err,
                                   sizeof err);
         /* then the deltas written on it, in order (changelog_pick.h) */
         for (; !rc && done < nd; done++)
-                rc = cf_chain_apply_delta(w->chain, p, deltas[done]->p, deltas[done]->len, err,
+                rc = cf_chain_apply_delta(w->chain, p, f.deltas[done]->p, f.deltas[done]->len, err,
                                           sizeof err);
         if (rc) {
                 if (done)
@@ -227,13 +225,14 @@ static void apply(cf_worker *w, int32_t p)
                 failed(w, p, why); /* frees the read */
                 return;
         }
-        cf_changelog_restored(w, p, keys);
-        cf_txn_snapshot_restored(w, p, snap, deltas, nd);
+        bool goes_on = cf_changelog_restored(w, p, &f);
+        cf_txn_snapshot_restored(w, p, snap, f.deltas, nd);
         if (snap)
                 cf_log(CF_LOG_INFO, COMPONENT,
                        "worker %d: partition %d: state restored (a snapshot of %zu bytes and %zu "
-                       "deltas, %" PRIu64 " changelog records read)",
-                       w->id, p, snap->len, nd, records);
+                       "deltas, %" PRIu64 " changelog records read); its next checkpoint: %s",
+                       w->id, p, snap->len, nd, f.records,
+                       goes_on ? "the next delta on them" : "a full snapshot");
         resume(w, p); /* frees the read */
 }
 

@@ -301,10 +301,24 @@ void cf_changelog_acked(cf_worker *w, bool ok);
 /** The key prefix of partition's changelog records ("<group>/<input topic>/<p>/"); its
  *  length. */
 int cf_changelog_prefix(const cf_worker *w, int32_t partition, char *out, size_t n);
-/** Partition's state was restored: its next checkpoint is a full snapshot, after whose commit
- *  the keys in stale (NUL-terminated key tails of what the restore read; NULL: none) are
- *  tombstoned. */
-void cf_changelog_restored(cf_worker *w, int32_t partition, const cf_buf *stale);
+/** What a restore read found and applied (cf_changelog_read_result). */
+typedef struct cf_clog_found {
+        const cf_buf *snap;          /* the base (NULL: none, empty state) */
+        const cf_buf *const *deltas; /* the deltas on it, in order */
+        size_t nd;
+        uint64_t base;   /* the base's id (0: none, or a snapshot of a build before deltas) */
+        int64_t base_at; /* changelog offset of the base's first record (-1: not known) */
+        bool whole;      /* the chain covers exactly the group's committed offset */
+        const cf_buf *chain_keys; /* key tails (NUL-terminated) of everything read on that base */
+        const cf_buf *stale_keys; /* of everything else read */
+        uint64_t records, bytes;  /* what was read */
+} cf_clog_found;
+/** Partition's state was restored from f (NULL: started empty): when f's state is its base
+ *  plus its deltas exactly, the next checkpoint is the next delta on that chain (no full
+ *  snapshot after each assignment); else a full snapshot. What the restore read off that
+ *  chain is tombstoned once the next checkpoint's offsets are committed. True: the chain
+ *  goes on. */
+bool cf_changelog_restored(cf_worker *w, int32_t partition, const cf_clog_found *f);
 /** Partition's committed offset (e, added to a commit) gets as metadata where the chain its
  *  last checkpoint belongs to starts in the changelog ("cf.clog=<offset>"), so a restore
  *  reads from there, not the whole log; nothing when unknown. */
@@ -334,12 +348,10 @@ cf_changelog_read *cf_changelog_read_start(cf_worker *w, int32_t partition, int6
 int cf_changelog_reads_step(cf_worker *w, int64_t budget_ms);
 /** 1 read whole, 0 reading, -1 failed (*why says why). */
 int cf_changelog_read_state(const cf_changelog_read *r, const char **why);
-/** What a finished read found: the full snapshot (NULL: none, empty state), the deltas on it
- *  to apply in order (*deltas, *nd), the keys of everything read (for cf_changelog_restored),
+/** What a finished read found (valid until the read is freed): the full snapshot, the deltas on
+ *  it to apply in order, their chain, the keys of everything read (for cf_changelog_restored),
  *  and what was read. */
-const cf_buf *cf_changelog_read_result(cf_changelog_read *r, const cf_buf *const **deltas,
-                                       size_t *nd, const cf_buf **keys, uint64_t *records,
-                                       uint64_t *bytes);
+void cf_changelog_read_result(cf_changelog_read *r, cf_clog_found *out);
 /** Stop a read (the restore consumer lets the partition go) and free it; NULL is a no-op. */
 void cf_changelog_read_free(cf_worker *w, cf_changelog_read *r);
 

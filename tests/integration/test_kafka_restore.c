@@ -24,6 +24,9 @@
  *    holds no chain covering the committed offset (inside a base), or no
  *    metadata at all (older builds), reads the whole log, and the state is
  *    whole either way.
+ *  - after a restore of a base and its deltas, the next checkpoint is a delta
+ *    on that chain (not a full snapshot), the commits name the same base, and
+ *    the state restored from there is whole.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -318,9 +321,9 @@ static void commit_with(kh *h, const char *group, int64_t offset, const char *me
 
 /* Re-deliver the whole stream to a new instance of group: every valid record is a duplicate
  * (the state came back whole); returns the changelog records its restore read. */
-static double restore_all_duplicates(kh *h, const char *group, size_t bad)
+static double restore_all_duplicates(kh *h, const char *group, uint64_t seed, size_t bad)
 {
-        kh_reproduce(h, SEED + 3, N, BAD, 0.0, 0, N);
+        kh_reproduce(h, seed, N, BAD, 0.0, 0, N);
         cf_service *s = kh_service(h, group, 1);
         assert_true(kh_wait_in(s, N, 60));
         double read = metric(s, "customsflow_restore_records_total", -1);
@@ -340,6 +343,8 @@ static void test_reads_from_committed_base(void **state)
         kh_start(&h, 1, 1);
         /* small chunks: a base is many records, so an offset inside one is not a chain */
         setenv("CUSTOMSFLOW_STATE_CHUNK_BYTES", "1KiB", 1);
+        /* a base at every checkpoint (a restored chain otherwise goes on with deltas) */
+        setenv("CUSTOMSFLOW_STATE_FULL_SNAPSHOT_RATIO", "0", 1);
         /* three instances, each on a third of the stream: each restores the state of the one
          * before and writes a base of its own after it */
         for (size_t i = 0; i < 3; i++) {
@@ -353,7 +358,7 @@ static void test_reads_from_committed_base(void **state)
         size_t total = kh_read_topic(&h, "customsflow.changelog", ignore, NULL);
         int64_t committed, from = committed_from(&h, "rbase", &committed);
         assert_true(from > 0 && (size_t)from < total); /* bases of the first two before it */
-        double read = restore_all_duplicates(&h, "rbase", bad);
+        double read = restore_all_duplicates(&h, "rbase", SEED + 3, bad);
         fprintf(stderr, "changelog of %zu records, base at %lld: %.0f read\n", total,
                 (long long)from, read);
         /* from the base on only (a global checkpoint may have come after the count) */
@@ -367,16 +372,70 @@ static void test_reads_from_committed_base(void **state)
         char meta[64];
         snprintf(meta, sizeof meta, "cf.clog=%lld", (long long)from + 1);
         commit_with(&h, "rbase", committed, meta);
-        read = restore_all_duplicates(&h, "rbase", bad);
+        read = restore_all_duplicates(&h, "rbase", SEED + 3, bad);
         assert_true(read >= (double)(total - (size_t)from - 1 + total));
 
         /* no metadata (a build before it): the whole log */
         total = kh_read_topic(&h, "customsflow.changelog", ignore, NULL);
         from = committed_from(&h, "rbase", &committed);
         commit_with(&h, "rbase", committed, NULL);
-        read = restore_all_duplicates(&h, "rbase", bad);
+        read = restore_all_duplicates(&h, "rbase", SEED + 3, bad);
         assert_true(read >= (double)total);
         unsetenv("CUSTOMSFLOW_STATE_CHUNK_BYTES");
+        unsetenv("CUSTOMSFLOW_STATE_FULL_SNAPSHOT_RATIO");
+        kh_stop(&h);
+}
+
+/* After a restore of a base and its deltas, checkpoints go on with deltas on that chain: the
+ * first is a delta of what changed since (it was a full snapshot of the whole state: every
+ * assignment wrote every partition's full snapshot at its first commit), the commits go on
+ * naming the same base in their metadata, and a restore from there gets the whole state. */
+static void test_restore_goes_on_with_deltas(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, 1);
+        setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "200ms", 1);
+        setenv("CUSTOMSFLOW_STATE_FULL_SNAPSHOT_RATIO", "100", 1); /* no new base by size */
+        const uint64_t seed = SEED + 4;
+        const size_t last = 50; /* records B gets after its restore */
+        kh_produce_gen_part(&h, seed, N, BAD, 0.0, 0, N / 2);
+        cf_service *a = kh_service(&h, "rgoes", 1);
+        assert_true(kh_wait_in(a, N / 2, 60));
+        kh_produce_gen_part(&h, seed, N, BAD, 0.0, N / 2, N - last); /* deltas on the base */
+        assert_true(kh_wait_in(a, N - last, 60));
+        kh_finish(a, NULL);
+        assert_int_equal(kh_uncommitted(&h, "rgoes"), 0);
+        int64_t committed, from_a = committed_from(&h, "rgoes", &committed);
+        assert_true(from_a >= 0);
+
+        cf_service *b = kh_service(&h, "rgoes", 1);
+        assert_true(wait_metric(b, "customsflow_restores_total", 1, 60));
+        long long restored = kh_metric(b, "customsflow_restore_bytes_total");
+        kh_produce_gen_part(&h, seed, N, BAD, 0.0, N - last, N);
+        assert_true(kh_wait_in(b, last, 60));
+        for (int i = 0; i < 100 && kh_uncommitted(&h, "rgoes"); i++)
+                usleep(100 * 1000);
+        assert_int_equal(kh_uncommitted(&h, "rgoes"), 0);
+        long long ck = kh_metric(b, "customsflow_checkpoints_total");
+        long long bytes = kh_metric(b, "customsflow_checkpoint_bytes_total");
+        fprintf(stderr,
+                "B restored %lld bytes of changelog; then %lld checkpoint(s) of %lld bytes for "
+                "%zu records\n",
+                restored, ck, bytes, last);
+        assert_true(ck >= 1);
+        /* a delta of 50 records, not the state again (the aggregate stage's open windows are
+         * in every delta in full) */
+        assert_true(bytes * 4 < restored);
+        kh_finish(b, NULL);
+        int64_t from_b = committed_from(&h, "rgoes", &committed);
+        assert_int_equal(committed, N);
+        assert_int_equal(from_b, from_a); /* the same base */
+
+        size_t bad = count_part(&h, 0, 0, N, "bad");
+        restore_all_duplicates(&h, "rgoes", seed, bad); /* A's base, A's and B's deltas */
+        unsetenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL");
+        unsetenv("CUSTOMSFLOW_STATE_FULL_SNAPSHOT_RATIO");
         kh_stop(&h);
 }
 
@@ -387,6 +446,7 @@ int main(void)
                                            cmocka_unit_test(test_corrupt_snapshot_fail),
                                            cmocka_unit_test(test_transient_failure_retried),
                                            cmocka_unit_test(test_many_partitions_one_lookup),
-                                           cmocka_unit_test(test_reads_from_committed_base)};
+                                           cmocka_unit_test(test_reads_from_committed_base),
+                                           cmocka_unit_test(test_restore_goes_on_with_deltas)};
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
