@@ -19,7 +19,12 @@
  * Tombstones (null values) for the previous base and its deltas are produced
  * only once the offsets covering the new base were committed: were they
  * deleted before, a crash in between would leave a base beyond the committed
- * offset and nothing for the state at it. A
+ * offset and nothing for the state at it. They go right after that commit
+ * (cf_changelog_committed; exactly_once: with the next checkpoint, in its
+ * transaction): at the next checkpoint only, a partition revoked or stopped
+ * before one kept them for good -- a restore reads from the committed base on
+ * and never sees them again, and their keys are never rewritten, so
+ * compaction keeps them (up to 3x the partition's state per such stop). A
  * restore hands over the keys of everything it read off the chain it
  * restored (stale forks of a crashed writer included) the same way. The
  * choice on restore: changelog_pick.h.
@@ -133,6 +138,11 @@ static bool full_due(cf_worker *w, int32_t p)
         return !c->base || ratio <= 0 || !cf_chain_tracking(w->chain) ||
                cf_chain_lineage_of(w->chain, p)->base != c->base ||
                (double)c->delta_bytes > ratio * (double)c->base_bytes;
+}
+
+void cf_changelog_committed(cf_worker *w, int32_t p)
+{
+        tombstone_stale(w, p);
 }
 
 int cf_changelog_write(cf_worker *w, int32_t p)

@@ -295,6 +295,9 @@ void cf_worker_destroy(cf_worker *w);
  *  snapshot when due (changelog_write.c); produced, not awaited; -1 on failure.
  *  @locality: worker thread */
 int cf_changelog_write(cf_worker *w, int32_t partition);
+/** Partition's offsets were committed (at least once): tombstones for what a base they cover
+ *  replaced (produced, not awaited). @locality: worker thread */
+void cf_changelog_committed(cf_worker *w, int32_t partition);
 /** The checkpoints produced since the last call were all acknowledged (ok: counted) or not
  *  (their partitions' next checkpoint is a full snapshot). @locality: worker thread */
 void cf_changelog_acked(cf_worker *w, bool ok);

@@ -348,6 +348,8 @@ static void commit_done(cf_worker *w, const rd_kafka_topic_partition_list_t *l)
                 int32_t p = l->elems[i].partition;
                 w->dirty[p] = false;
                 w->committed[p] = l->elems[i].offset;
+                /* exactly_once: not outside a transaction; the next checkpoint does it */
+                if (w->svc->sc.changelog && !w->svc->sc.eos) cf_changelog_committed(w, p);
         }
         cf_counter_inc(w->m.commits);
 }

@@ -27,6 +27,8 @@
  *  - after a restore of a base and its deltas, the next checkpoint is a delta
  *    on that chain (not a full snapshot), the commits name the same base, and
  *    the state restored from there is whole.
+ *  - a base replaced by a newer one is tombstoned once the newer one's
+ *    offsets are committed, even when the instance stops right after.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -439,6 +441,81 @@ static void test_restore_goes_on_with_deltas(void **state)
         kh_stop(&h);
 }
 
+/* The changelog keys of partition 0's bases ("<group>/customs.declarations/0/b/<id>/<i>") and
+ * whether their last record is a value (live) or a tombstone. */
+typedef struct base_keys {
+        const char *prefix;
+        char key[64][96];
+        bool live[64];
+        size_t n;
+} base_keys;
+
+static void on_base_key(const rd_kafka_message_t *m, void *op)
+{
+        base_keys *b = op;
+        size_t pl = strlen(b->prefix);
+        if (m->key_len <= pl || m->key_len >= sizeof b->key[0] || memcmp(m->key, b->prefix, pl))
+                return;
+        size_t i = 0;
+        while (i < b->n &&
+               (strlen(b->key[i]) != m->key_len || memcmp(b->key[i], m->key, m->key_len)))
+                i++;
+        if (i == b->n) {
+                assert_true(b->n < 64);
+                memcpy(b->key[b->n], m->key, m->key_len);
+                b->key[b->n++][m->key_len] = '\0';
+        }
+        b->live[i] = m->payload != NULL;
+}
+
+/* A base replaced by a newer one is tombstoned once the offsets covering the newer one are
+ * committed, not at the partition's next checkpoint: an instance stopped (or a partition
+ * revoked) right after left it in the log for good -- a restore reads from the committed base
+ * on and never lists it, and compaction keeps keys that are never written again. */
+static void test_replaced_base_tombstoned(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, 1);
+        setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "200ms", 1);
+        setenv("CUSTOMSFLOW_STATE_FULL_SNAPSHOT_RATIO", "0", 1); /* a base every checkpoint */
+        kh_produce_gen_part(&h, SEED + 5, N, BAD, 0.0, 0, N / 2);
+        cf_service *a = kh_service(&h, "rtomb", 1);
+        assert_true(kh_wait_in(a, N / 2, 60));
+        for (int i = 0; i < 100 && kh_uncommitted(&h, "rtomb"); i++)
+                usleep(100 * 1000);
+        assert_int_equal(kh_uncommitted(&h, "rtomb"), 0); /* a first base, committed */
+        kh_produce_gen_part(&h, SEED + 5, N, BAD, 0.0, N / 2, N);
+        assert_true(kh_wait_in(a, N, 60));
+        kh_finish(a, NULL); /* stopped right after the commit of the last base */
+        assert_int_equal(kh_uncommitted(&h, "rtomb"), 0);
+        base_keys b = {.prefix = "rtomb/customs.declarations/0/b/"};
+        kh_read_topic(&h, "customsflow.changelog", on_base_key, &b);
+        char ids[64][17];
+        size_t n_ids = 0, live_ids = 0;
+        for (size_t i = 0; i < b.n; i++) {
+                const char *id = b.key[i] + strlen(b.prefix);
+                size_t j = 0;
+                while (j < n_ids && strncmp(ids[j], id, 16))
+                        j++;
+                if (j == n_ids) snprintf(ids[n_ids++], sizeof ids[0], "%.16s", id);
+        }
+        for (size_t j = 0; j < n_ids; j++) {
+                bool live = false;
+                for (size_t i = 0; i < b.n; i++)
+                        live |= b.live[i] && !strncmp(b.key[i] + strlen(b.prefix), ids[j], 16);
+                live_ids += live;
+        }
+        fprintf(stderr, "%zu bases written, %zu not tombstoned\n", n_ids, live_ids);
+        assert_true(n_ids >= 2);
+        assert_int_equal(live_ids, 1); /* the committed one */
+        size_t bad = count_part(&h, 0, 0, N, "bad");
+        restore_all_duplicates(&h, "rtomb", SEED + 5, bad); /* and it is whole */
+        unsetenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL");
+        unsetenv("CUSTOMSFLOW_STATE_FULL_SNAPSHOT_RATIO");
+        kh_stop(&h);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_corrupt_snapshot_retry),
@@ -447,6 +524,7 @@ int main(void)
                                            cmocka_unit_test(test_transient_failure_retried),
                                            cmocka_unit_test(test_many_partitions_one_lookup),
                                            cmocka_unit_test(test_reads_from_committed_base),
-                                           cmocka_unit_test(test_restore_goes_on_with_deltas)};
+                                           cmocka_unit_test(test_restore_goes_on_with_deltas),
+                                           cmocka_unit_test(test_replaced_base_tombstoned)};
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
