@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Most bytes reserved at once for an item read in chunks. */
+#define RESERVE_MAX ((uint64_t)256 << 20)
+
 void cf_clog_pick_init(cf_clog_pick *k, int64_t bound)
 {
         memset(k, 0, sizeof(*k));
@@ -146,6 +149,10 @@ bool cf_clog_pick_add_held(cf_clog_pick *k, const char *tail, size_t tail_len, c
                 it->data = (cf_buf){.p = (char *)data, .len = len};
                 taken = true;
         } else if (len) {
+                /* chunks are all as long as the first but the last: one buffer, not one
+                 * doubling (and a copy) per chunk; bounded, cf.chunks may be anything */
+                if (idx == 0 && it->chunks > 1 && it->chunks <= RESERVE_MAX / len)
+                        cf_buf_reserve(&it->data, it->chunks * len);
                 cf_buf_put(&it->data, data, len);
         }
         if (++it->next != it->chunks) return taken;
