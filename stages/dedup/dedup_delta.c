@@ -133,11 +133,20 @@ static bool read_head(cf_st_dec *d, const cf_dd_part *p, dhead *h)
         return true;
 }
 
+/* n, or the partition's bound on entries if lower. */
+static size_t at_most(const cf_dd_part *p, uint64_t n)
+{
+        return n < (uint64_t)p->lim.max_entries ? (size_t)n : (size_t)p->lim.max_entries;
+}
+
 /* Check every entry (commit false) or apply them. */
 static bool entries(cf_st_dec *d, cf_dd_part *p, const dhead *h, bool commit)
 {
         uint64_t nk = cf_st_count(d, KEY_BYTES, UINT64_MAX, "key entries");
         if (nk && !(h->flags & F_WM)) return cf_st_fail(d, "key entries but no watermark");
+        /* the tables sized at once for what may come (at most the bound), not doubled while
+         * inserting: a restore applies a partition's deltas one after another */
+        if (commit) cf_dd_part_presize(p, at_most(p, p->klive + nk), 0);
         for (uint64_t i = 0; i < nk && cf_st_ok(d); i++) {
                 uint64_t kh = cf_st_u64(d), fpa = cf_st_u64(d);
                 uint32_t t = cf_st_u32(d);
@@ -155,6 +164,7 @@ static bool entries(cf_st_dec *d, cf_dd_part *p, const dhead *h, bool commit)
         }
         uint64_t ns = cf_st_count(d, SHIP_FIXED, UINT64_MAX, "shipment entries");
         if (ns && !(h->flags & F_WM)) return cf_st_fail(d, "shipment entries but no watermark");
+        if (commit) cf_dd_part_presize(p, 0, at_most(p, p->slive + ns));
         for (uint64_t i = 0; i < ns && cf_st_ok(d); i++) {
                 uint64_t sh = cf_st_u64(d);
                 uint32_t t = cf_st_u32(d);

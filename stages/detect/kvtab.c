@@ -463,7 +463,16 @@ int cf_kvtab_apply_delta(cf_kvtab *t, cf_st_dec *d, cf_kv_get get, const void *c
         }
         uint64_t nup = cf_st_count(d, 16, UINT64_MAX, "changed entries");
         if (!cf_st_ok(d)) return -1;
-        if (commit) t->max_ms = max_ms;
+        if (commit) {
+                t->max_ms = max_ms;
+                /* sized for what it holds after the delta at once (the dry pass checked that
+                 * count): a restore applying deltas grew it by doubling (perf: rebuilds and
+                 * their page faults were ~1/3 of a 1M-key restore's delta applies) */
+                size_t cap = t->cap, want = n_after < t->max ? (size_t)n_after : t->max;
+                while ((want + 1) * 10 > cap * 7)
+                        cap *= 2;
+                if (cap != t->cap) rebuild(t, cap, false, INT64_MIN);
+        }
         unsigned char *tmp = malloc(t->vsize);
         if (!tmp) abort();
         for (uint64_t i = 0; i < nup; i++) {
