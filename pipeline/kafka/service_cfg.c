@@ -110,7 +110,7 @@ static const cf_config_map state_map[] = {
      "checkpoint stage state to topics.changelog and restore it on assignment"},
     {CF_CFG_SIZE, "chunk_bytes", "512KiB", OFF(chunk_bytes),
      "largest changelog message (snapshots and deltas are split into chunks)", 1024, 64 << 20},
-    {CF_CFG_DOUBLE, "full_snapshot_ratio", "2.0", OFF(full_snapshot_ratio),
+    {CF_CFG_DOUBLE, "full_snapshot_ratio", "1.0", OFF(full_snapshot_ratio),
      "a commit writes a delta (the keys changed since the last checkpoint) unless the deltas "
      "written since the last full snapshot exceed this many times its size (5/8 to 1 times, "
      "spread over the partitions so that they do not all write one at the same commit): then a "
