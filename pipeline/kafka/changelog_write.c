@@ -241,7 +241,7 @@ bool cf_changelog_restored(cf_worker *w, int32_t p, const cf_clog_found *f)
         if (f->stale_keys->len) cf_buf_put(&c->stale, f->stale_keys->p, f->stale_keys->len);
         if (!chain_goes_on(w, p, f)) {
                 /* read, not continued: replaced by the next full snapshot */
-                cf_buf_put(&c->stale, f->chain_keys->p, f->chain_keys->len);
+                if (f->chain_keys->len) cf_buf_put(&c->stale, f->chain_keys->p, f->chain_keys->len);
                 return false;
         }
         /* before, every assignment wrote every partition's full snapshot at its first
@@ -252,7 +252,7 @@ bool cf_changelog_restored(cf_worker *w, int32_t p, const cf_clog_found *f)
         c->delta_bytes = 0;
         for (size_t i = 0; i < f->nd; i++)
                 c->delta_bytes += f->deltas[i]->len;
-        cf_buf_put(&c->mine, f->chain_keys->p, f->chain_keys->len);
+        if (f->chain_keys->len) cf_buf_put(&c->mine, f->chain_keys->p, f->chain_keys->len);
         return true;
 }
 
