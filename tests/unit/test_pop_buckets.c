@@ -157,47 +157,75 @@ static void compacted(const cf_buf *all, cf_buf *out)
         free(v);
 }
 
+/* Five chains of n buckets: the service's worker (cumulative), replay's (delta), a replica
+ * of each, and a fresh replica that reads only what compaction keeps. */
+typedef struct rig {
+        fx *cum, *delta, *rep, *drep, *fresh;
+        cf_buf all; /* every cumulative message, in publish order */
+} rig;
+
+static void rig_init(rig *r, int n)
+{
+        *r = (rig){fx_buckets(n), fx_buckets(n), fx_buckets(n), fx_buckets(n), fx_buckets(n)};
+}
+
+/* keys records of a round through partition p of both, both publish, both replicas
+ * apply; the cumulative publish's counts (each message at most 600 KiB). */
+static counts rig_round(rig *r, int32_t p, int round, int keys)
+{
+        feed_n(r->cum, p, round, keys);
+        feed_n(r->delta, p, round, keys);
+        cf_buf b = {0}, d = {0};
+        assert_int_equal(cf_chain_publish(r->cum->chain, p, CF_GLOBAL_CUMULATIVE, &b), 0);
+        counts c = count_msgs(&b, p);
+        size_t off = 0;
+        cf_global_msg m;
+        while (cf_global_next(b.p, b.len, &off, &m) > 0)
+                assert_true(m.val_len <= 600 * 1024);
+        apply_all(r->rep, &b);
+        cf_buf_put(&r->all, b.p, b.len);
+        assert_int_equal(cf_chain_publish(r->delta->chain, p, CF_GLOBAL_DELTA, &d), 0);
+        apply_all(r->drep, &d);
+        cf_buf_free(&b);
+        cf_buf_free(&d);
+        return c;
+}
+
+/* A new instance reading the compacted topics has what the running replica has. */
+static void rig_done(rig *r)
+{
+        cf_buf kept = {0};
+        compacted(&r->all, &kept);
+        assert_true(kept.len < r->all.len);
+        apply_all(r->fresh, &kept);
+        expect_same_replica(r->fresh, r->rep);
+        cf_buf_free(&kept);
+        cf_buf_free(&r->all);
+        fx_free(r->cum);
+        fx_free(r->delta);
+        fx_free(r->rep);
+        fx_free(r->drep);
+        fx_free(r->fresh);
+}
+
 static void test_publish_is_bounded_and_complete(void **state)
 {
         (void)state;
-        fx *cum = fx_new(), *delta = fx_new(), *rep = fx_new(), *drep = fx_new(), *fresh = fx_new();
-        cf_buf all = {0};
+        rig r;
+        rig_init(&r, 64);
         for (int round = 0; round < 2; round++) {
                 for (int32_t p = 0; p < PARTS; p++) {
-                        feed(cum, p, round);
-                        feed(delta, p, round);
-                        cf_buf b = {0}, d = {0};
-                        assert_int_equal(cf_chain_publish(cum->chain, p, CF_GLOBAL_CUMULATIVE, &b),
-                                         0);
-                        counts c = count_msgs(&b, p);
+                        counts c = rig_round(&r, p, round, KEYS);
                         /* 600 keys changed (round 0): 64 buckets and the first event time;
                          * 300 certificate uses: one message (the earlier format: 600 and 300) */
                         assert_true(c.baselines >= 2 && c.baselines <= 64 + (round == 0));
                         assert_int_equal(c.certificates, 1);
                         assert_int_equal(c.routed_elsewhere, 0);
-                        apply_all(rep, &b);
-                        cf_buf_put(&all, b.p, b.len);
-                        assert_int_equal(cf_chain_publish(delta->chain, p, CF_GLOBAL_DELTA, &d), 0);
-                        apply_all(drep, &d);
-                        cf_buf_free(&b);
-                        cf_buf_free(&d);
                 }
                 /* the replica of the service's messages is the one of replay's */
-                expect_same_replica(rep, drep);
+                expect_same_replica(r.rep, r.drep);
         }
-        /* a new instance reading the compacted topics has it all too */
-        cf_buf kept = {0};
-        compacted(&all, &kept);
-        assert_true(kept.len < all.len);
-        apply_all(fresh, &kept);
-        expect_same_replica(fresh, rep);
-        cf_buf_free(&kept);
-        cf_buf_free(&all);
-        fx_free(cum);
-        fx_free(delta);
-        fx_free(rep);
-        fx_free(drep);
-        fx_free(fresh);
+        rig_done(&r);
 }
 
 /* One bucket holding 12,000 keys (~1 MB): published in parts of at most 512 KiB, routed
@@ -205,41 +233,16 @@ static void test_publish_is_bounded_and_complete(void **state)
 static void test_big_bucket_in_parts(void **state)
 {
         (void)state;
-        fx *cum = fx_buckets(1), *delta = fx_buckets(1), *rep = fx_buckets(1),
-           *drep = fx_buckets(1), *fresh = fx_buckets(1);
-        cf_buf all = {0};
+        rig r;
+        rig_init(&r, 1);
         for (int round = 0; round < 2; round++) {
-                feed_n(cum, 0, round, BIG);
-                feed_n(delta, 0, round, BIG);
-                cf_buf b = {0}, d = {0};
-                assert_int_equal(cf_chain_publish(cum->chain, 0, CF_GLOBAL_CUMULATIVE, &b), 0);
-                counts c = count_msgs(&b, 0);
+                counts c = rig_round(&r, 0, round, BIG);
                 assert_true(c.baselines >= 2 + (round == 0) && c.baselines <= 6);
                 assert_int_equal(c.certificates, round ? 1 : 3); /* 2,048 uses per message */
                 assert_int_equal(c.routed_elsewhere, 0);
-                size_t off = 0;
-                cf_global_msg m;
-                while (cf_global_next(b.p, b.len, &off, &m) > 0)
-                        assert_true(m.val_len <= 600 * 1024);
-                apply_all(rep, &b);
-                cf_buf_put(&all, b.p, b.len);
-                assert_int_equal(cf_chain_publish(delta->chain, 0, CF_GLOBAL_DELTA, &d), 0);
-                apply_all(drep, &d);
-                cf_buf_free(&b);
-                cf_buf_free(&d);
-                expect_same_replica(rep, drep);
+                expect_same_replica(r.rep, r.drep);
         }
-        cf_buf kept = {0};
-        compacted(&all, &kept);
-        apply_all(fresh, &kept);
-        expect_same_replica(fresh, rep);
-        cf_buf_free(&kept);
-        cf_buf_free(&all);
-        fx_free(cum);
-        fx_free(delta);
-        fx_free(rep);
-        fx_free(drep);
-        fx_free(fresh);
+        rig_done(&r);
 }
 
 /* A partition's own contributions are in its checkpoint (snapshot, or snapshot + delta):
