@@ -141,12 +141,6 @@ struct cf_changelog_read {
         char err[256];
 };
 
-/* A message kept by a pick (changelog_pick.h: one-chunk items are not copied). */
-static void release_msg(void *m)
-{
-        rd_kafka_message_destroy(m);
-}
-
 /* No message for this long: the read fails (leader gone, broker down). */
 #define READ_STALL_MS 30000
 
@@ -269,7 +263,6 @@ static cf_changelog_read *read_new(cf_worker *w, int32_t p, const char *prefix, 
         r->p = p;
         r->pl = (size_t)snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
         cf_clog_pick_init(&r->k, bound);
-        r->k.release = release_msg;
         r->t0 = r->idle_since = cf_mono_ms();
         r->end = end;
         r->last = -1;
@@ -299,7 +292,6 @@ static void read_whole(cf_worker *w, cf_changelog_read *r, const char *why)
         int64_t bound = r->k.bound;
         cf_clog_pick_free(&r->k);
         cf_clog_pick_init(&r->k, bound);
-        r->k.release = release_msg;
         r->from = 0;
         r->last = -1;
         r->state = 0;
@@ -321,24 +313,22 @@ static void read_done(cf_worker *w, cf_changelog_read *r)
 }
 
 /* One changelog message into r's pick: a chunk of a base, of a delta or of a snapshot of a
- * build before deltas, or a tombstone (changelog_pick.h). True when the pick kept m. */
-static bool read_one(cf_changelog_read *r, rd_kafka_message_t *m)
+ * build before deltas, or a tombstone (changelog_pick.h). */
+static void read_one(cf_changelog_read *r, const rd_kafka_message_t *m)
 {
         size_t pl = r->pl;
-        if (m->key_len <= pl || memcmp(m->key, r->prefix, pl)) return false;
+        if (m->key_len <= pl || memcmp(m->key, r->prefix, pl)) return;
         cf_clog_hdr h = {.at = m->offset};
         h.has_snapshot = header_num(m, "cf.snapshot", UINT64_MAX, &h.snapshot);
         h.has_chunks = header_num(m, "cf.chunks", UINT32_MAX, &h.chunks);
         /* no cf.offset: written before it existed, covers nothing known */
         h.has_offset = header_num(m, "cf.offset", INT64_MAX, &h.offset);
         /* a null value (payload NULL) is a tombstone; no checkpoint is empty */
-        return cf_clog_pick_add_held(&r->k, (const char *)m->key + pl, m->key_len - pl, m->payload,
-                                     m->len, &h, m);
+        cf_clog_pick_add(&r->k, (const char *)m->key + pl, m->key_len - pl, m->payload, m->len, &h);
 }
 
-/* A message (or event) of the restore consumer to the read of its partition; true when a
- * read kept m (it is not to be destroyed). */
-static bool dispatch(cf_worker *w, rd_kafka_message_t *m)
+/* A message (or event) of the restore consumer to the read of its partition. */
+static void dispatch(cf_worker *w, const rd_kafka_message_t *m)
 {
         int32_t p = m->partition;
         cf_changelog_read *r = p >= 0 && p < CF_SVC_MAX_PARTITIONS ? w->clog_rd[p] : NULL;
@@ -348,22 +338,21 @@ static bool dispatch(cf_worker *w, rd_kafka_message_t *m)
                  * that never reach the application. */
                 if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                         if (r && !r->state && m->offset >= r->end) read_done(w, r);
-                        return false;
+                        return;
                 }
                 cf_log(CF_LOG_WARN, COMPONENT, "changelog partition %d: %s", (int)p,
                        rd_kafka_message_errstr(m));
                 /* the committed base's offset out of range (a log rewritten since) */
                 if (r && !r->state && r->from) read_whole(w, r, rd_kafka_message_errstr(m));
-                return false;
+                return;
         }
-        if (!r || r->state || m->offset <= r->last) return false; /* not (or no longer) read */
+        if (!r || r->state || m->offset <= r->last) return; /* not (or no longer) read */
         r->idle_since = cf_mono_ms();
         r->last = m->offset;
         r->records++;
         r->bytes += m->len + m->key_len;
-        bool kept = read_one(r, m);
+        read_one(r, m);
         if (r->last >= r->end - 1) read_done(w, r);
-        return kept;
 }
 
 /* Reads that made no progress for READ_STALL_MS fail; returns how many reads are finished. */
@@ -403,7 +392,8 @@ int cf_changelog_reads_step(cf_worker *w, int64_t budget_ms)
                         continue;
                 }
                 int32_t p = m->partition;
-                if (!dispatch(w, m)) rd_kafka_message_destroy(m);
+                dispatch(w, m);
+                rd_kafka_message_destroy(m);
                 if (p >= 0 && p < CF_SVC_MAX_PARTITIONS && w->clog_rd[p] && w->clog_rd[p]->state)
                         one_done = true;
         }

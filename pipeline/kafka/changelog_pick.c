@@ -72,20 +72,9 @@ static cf_clog_item *find(cf_clog_pick *k, cf_clog_kind kind, uint64_t base, uin
         return NULL;
 }
 
-/* Let go of it's bytes: the held message released, or the copy freed. */
-static void data_free(cf_clog_pick *k, cf_clog_item *it)
-{
-        if (it->hold)
-                k->release(it->hold);
-        else
-                cf_buf_free(&it->data);
-        it->hold = NULL;
-        it->data = (cf_buf){0};
-}
-
 static void drop(cf_clog_pick *k, cf_clog_item *it)
 {
-        data_free(k, it);
+        cf_buf_free(&it->data);
         *it = k->items[--k->n];
 }
 
@@ -120,49 +109,37 @@ static void keep_best_legacy(cf_clog_pick *k, cf_clog_item *it)
 void cf_clog_pick_add(cf_clog_pick *k, const char *tail, size_t tail_len, const void *data,
                       size_t len, const cf_clog_hdr *h)
 {
-        cf_clog_pick_add_held(k, tail, tail_len, data, len, h, NULL);
-}
-
-bool cf_clog_pick_add_held(cf_clog_pick *k, const char *tail, size_t tail_len, const void *data,
-                           size_t len, const cf_clog_hdr *h, void *hold)
-{
         cf_clog_kind kind;
         uint64_t base, seq, idx;
-        if (!parse_tail(tail, tail_len, h, &kind, &base, &seq, &idx)) return false;
+        if (!parse_tail(tail, tail_len, h, &kind, &base, &seq, &idx)) return;
         cf_clog_item *it = find(k, kind, base, seq);
         if (!data) { /* a tombstone: what the key held is gone */
                 if (it) drop(k, it);
-                return false;
+                return;
         }
-        if (!h->has_chunks || !h->chunks || idx >= h->chunks) return false;
+        if (!h->has_chunks || !h->chunks || idx >= h->chunks) return;
         int64_t covers = h->has_offset ? (int64_t)h->offset : -1;
         if (idx == 0) { /* (re)written from its first chunk */
                 if (!it) it = add(k, kind, base, seq);
-                data_free(k, it);
+                it->data.len = 0;
                 it->chunks = h->chunks, it->next = 0, it->covers = covers, it->order = 0;
                 it->at = h->at;
         }
-        if (!it || idx != it->next || h->chunks != it->chunks || covers != it->covers) return false;
-        bool taken = false;
-        if (hold && k->release && it->chunks == 1 && len) { /* kept as it is: no copy */
-                it->hold = hold;
-                it->data = (cf_buf){.p = (char *)data, .len = len};
-                taken = true;
-        } else if (len) {
+        if (!it || idx != it->next || h->chunks != it->chunks || covers != it->covers) return;
+        if (len) {
                 /* chunks are all as long as the first but the last: one buffer, not one
                  * doubling (and a copy) per chunk; bounded, cf.chunks may be anything */
                 if (idx == 0 && it->chunks > 1 && it->chunks <= RESERVE_MAX / len)
                         cf_buf_reserve(&it->data, it->chunks * len);
                 cf_buf_put(&it->data, data, len);
         }
-        if (++it->next != it->chunks) return taken;
+        if (++it->next != it->chunks) return;
         it->order = ++k->completed;
         if (kind != CF_CLOG_DELTA && it->covers > k->bound) {
-                data_free(k, it); /* not trusted: kept as an item to tombstone, no data */
-                return taken;
+                cf_buf_free(&it->data); /* not trusted: kept as an item to tombstone, no data */
+                return;
         }
         if (kind == CF_CLOG_LEGACY) keep_best_legacy(k, it);
-        return taken;
 }
 
 size_t cf_clog_pick_beyond(const cf_clog_pick *k)
@@ -240,7 +217,7 @@ size_t cf_clog_item_keys(const cf_clog_item *it, cf_buf *out)
 void cf_clog_pick_free(cf_clog_pick *k)
 {
         for (size_t i = 0; i < k->n; i++)
-                data_free(k, &k->items[i]);
+                cf_buf_free(&k->items[i].data);
         free(k->items);
         free(k->chosen);
         memset(k, 0, sizeof(*k));

@@ -21,12 +21,6 @@
  * read (and not tombstoned) is listed for the writer to tombstone once a newer
  * base of its own is committed.
  *
- * A one-chunk item's bytes are not copied when the caller hands over the
- * message they are in (hold, with k->release set): the item points into it and
- * releases it when dropped or freed (a restore read ~340 MB for 1M keys: the
- * copy and the page faults of its fresh buffers were ~1/3 of the worker's
- * restore time, bench/RESULTS.md).
- *
  * @locality: worker thread (its restore).
  */
 #ifndef CF_CHANGELOG_PICK_H
@@ -51,8 +45,7 @@ typedef struct cf_clog_item {
         int64_t covers;  /* cf.offset (-1: not said, builds before it) */
         uint64_t order;  /* when it was completed (log order) */
         int64_t at;      /* changelog offset of its chunk 0 (-1: not known) */
-        void *hold;      /* the message data points into (NULL: data is owned) */
-        cf_buf data;     /* held: a view (cap 0), never grown or freed */
+        cf_buf data;
 } cf_clog_item;
 
 /** The headers of one changelog message, parsed (has_*: present and a number), and where
@@ -70,7 +63,6 @@ typedef struct cf_clog_pick {
         size_t n, cap;
         uint64_t completed;
         const cf_clog_item **chosen; /* the picked chain's deltas (cf_clog_pick_result) */
-        void (*release)(void *hold); /* frees a held message (NULL: nothing is held) */
 } cf_clog_pick;
 
 /** Start a pick of chains covering at most bound. */
@@ -79,10 +71,6 @@ void cf_clog_pick_init(cf_clog_pick *k, int64_t bound);
  * a tombstone). Messages of other shapes are ignored. */
 void cf_clog_pick_add(cf_clog_pick *k, const char *tail, size_t tail_len, const void *data,
                       size_t len, const cf_clog_hdr *h);
-/** cf_clog_pick_add of a message data points into: true when the pick took hold (kept
- * without a copy, released by k->release), false when the caller keeps it. */
-bool cf_clog_pick_add_held(cf_clog_pick *k, const char *tail, size_t tail_len, const void *data,
-                           size_t len, const cf_clog_hdr *h, void *hold);
 /** The chain picked: its base (NULL: none) and deltas (*nd, in order; the array is k's, valid
  * until the next add or free), and how much input it covers. */
 const cf_clog_item *cf_clog_pick_result(cf_clog_pick *k, const cf_clog_item ***deltas, size_t *nd,
