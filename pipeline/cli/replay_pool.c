@@ -106,6 +106,13 @@ static int epoch_done(cf_replay_pool *p, int64_t e)
         return min_done_ep(p) > e;
 }
 
+static int epoch_applied(cf_replay_pool *p, int64_t e)
+{
+        for (int i = 0; i < p->n; i++)
+                if (atomic_load_explicit(&p->w[i].applied_ep, memory_order_acquire) <= e) return 0;
+        return 1;
+}
+
 static int epoch_written(cf_replay_pool *p, int64_t e)
 {
         return atomic_load_explicit(&p->written, memory_order_acquire) > e;
@@ -193,8 +200,9 @@ static int publish(cf_replay_worker *w, cf_replay_epoch_out *eo)
         return 0;
 }
 
-/* Every partition's deltas of epoch slot s applied to this worker's replica, in
- * partition order (the order one chain applies them in), then the replica settles. */
+/* Every partition's deltas of epoch slot s applied to the replica, in partition order
+ * (the order one chain applies them in), then the replica settles. With N > 1 the
+ * workers share one replica and each applies its part (cf_chain_share_replica). */
 static int apply(cf_replay_worker *w, int s)
 {
         cf_replay_pool *p = w->pool;
@@ -219,8 +227,14 @@ static int worker_round(cf_replay_worker *w, int64_t r)
         const cf_replay_round *ri = &p->ri[r % p->rounds];
         int threaded = p->n > 1;
         if (w->pending >= 0) {
+                /* every worker has finished the epoch: nobody reads the replica */
                 if (threaded && wait_for(p, epoch_done, w->pending, SPIN)) return 1;
                 if (apply(w, (int)(w->pending % p->epochs))) return -1;
+                if (threaded) { /* and every part of it is applied before anyone reads it */
+                        atomic_store_explicit(&w->applied_ep, w->pending + 1, memory_order_seq_cst);
+                        wake(p);
+                        if (wait_for(p, epoch_applied, w->pending, SPIN)) return 1;
+                }
                 w->pending = -1;
         }
         if (threaded && wait_for(p, epoch_written, ri->epoch - p->epochs, SPIN)) return 1;
@@ -309,6 +323,9 @@ int cf_replay_pool_start(cf_replay_pool *p, cf_chain **chains, int n, int32_t pa
         for (int i = 0; i < n; i++)
                 worker_init(p, i, chains[i], batch_cap);
         if (n == 1) return 0; /* one worker: rounds run on the main thread */
+        /* one replica of the population state, chain 0's, each worker applying its part */
+        for (int i = 0; i < n; i++)
+                cf_chain_share_replica(chains[i], chains[0], i, n);
         pthread_mutex_init(&p->mu, NULL);
         pthread_cond_init(&p->cv, NULL);
         for (int i = 0; i < n; i++) {

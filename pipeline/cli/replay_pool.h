@@ -9,17 +9,19 @@
  * partition (0..P-1, each in the order its partition emitted them), so the
  * files are the same bytes for every N at one P (and for every batch size,
  * since an epoch is counted in lines). At an epoch's end every thread
- * publishes its partitions' population deltas, and before its next round every
- * thread applies all of them in partition order to its own replica: the
- * replicas stay identical to the one a single chain would hold.
+ * publishes its partitions' population deltas; the threads share one replica of
+ * the population state (chain 0's), read only during an epoch: once every
+ * thread has finished the epoch, each applies its part of all the deltas (the
+ * tables of the replica are split between them: cf_chain_share_replica) in
+ * partition order, and once all parts are in, the next epoch starts. The
+ * replica is the one a single chain would hold.
  *
  * With N > 1 the pool is a pipeline, not a lock-step: the main thread copies
  * up to CF_REPLAY_ROUNDS rounds of input ahead into the pool's round slots and
  * writes an epoch's outputs once every thread has finished it, while the
  * threads go on. A thread waits only for what it needs: the round's input, the
- * other threads' deltas of the previous epoch (so no thread is more than about
- * one epoch ahead of another), and an epoch output slot the writer has
- * emptied. Waits spin briefly, then sleep. With N = 1 the rounds run on the
+ * other threads at the epoch's end (above), and an epoch output slot the writer
+ * has emptied. Waits spin briefly, then sleep. With N = 1 the rounds run on the
  * main thread, in place (no copy, no wait).
  *
  * @locality: cf_replay_pool_* are called by the main thread only; the workers
@@ -66,14 +68,15 @@ typedef struct cf_replay_worker {
         int id;
         pthread_t th;
         cf_chain *c;
-        size_t n_local;          /* partitions owned: id, id + N, ... */
-        cf_batch *b;             /* [rounds]: a round's records, per round slot */
-        cf_buf *in;              /* [rounds]: the round's line bytes (N > 1: copied) */
-        cf_replay_epoch_out *eo; /* [epochs]: per epoch slot */
-        int64_t pending;         /* epoch whose deltas are to be applied first (-1: none) */
-        cf_counters k;           /* records of epochs whose outputs were all written */
-        _Atomic int64_t done;    /* rounds finished */
-        _Atomic int64_t done_ep; /* epochs finished: outputs kept, deltas published */
+        size_t n_local;             /* partitions owned: id, id + N, ... */
+        cf_batch *b;                /* [rounds]: a round's records, per round slot */
+        cf_buf *in;                 /* [rounds]: the round's line bytes (N > 1: copied) */
+        cf_replay_epoch_out *eo;    /* [epochs]: per epoch slot */
+        int64_t pending;            /* epoch whose deltas are to be applied first (-1: none) */
+        cf_counters k;              /* records of epochs whose outputs were all written */
+        _Atomic int64_t done;       /* rounds finished */
+        _Atomic int64_t done_ep;    /* epochs finished: outputs kept, deltas published */
+        _Atomic int64_t applied_ep; /* epochs whose deltas it applied (its part) */
         int rc;
         char err[512];
         struct cf_replay_pool *pool;

@@ -349,6 +349,13 @@ void cf_chain_settle(cf_chain *c)
                 if (c->stages[i].p->settle) c->stages[i].p->settle(&c->stages[i]);
 }
 
+void cf_chain_share_replica(cf_chain *c, cf_chain *owner, int k, int n)
+{
+        for (size_t i = 0; i < c->n && i < owner->n; i++)
+                if (c->stages[i].p->share_replica)
+                        c->stages[i].p->share_replica(&c->stages[i], &owner->stages[i], k, n);
+}
+
 int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratch, char *errstr,
                      size_t errstr_size)
 {

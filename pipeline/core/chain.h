@@ -95,6 +95,11 @@ int cf_chain_apply(cf_chain *c, const cf_global_msg *m, char *errstr, size_t err
 int cf_chain_apply_all(cf_chain *c, const void *data, size_t len, char *errstr, size_t errstr_size);
 /** A round of applies is over: every stage settles its replica. */
 void cf_chain_settle(cf_chain *c);
+/** c's stages read owner's replicas (a chain built from the same config) and each round
+ * apply and settle part k of n of them: n chains share one replica, apply a round to it
+ * in parallel (each cf_chain_apply_all + cf_chain_settle on all messages: the stage keeps
+ * its part), and read it only between rounds. owner == c, 0, 1: its own (the default). */
+void cf_chain_share_replica(cf_chain *c, cf_chain *owner, int k, int n);
 /** The epoch barrier of an in-process run: partitions parts[0..n) publish (delta), every
  * message is applied, the replicas settle. scratch is a reusable buffer. */
 int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratch, char *errstr,
