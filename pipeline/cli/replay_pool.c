@@ -11,6 +11,7 @@
  */
 #include "pipeline/cli/replay_pool.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +67,9 @@ static int wait_for(cf_replay_pool *p, cond_fn ok, int64_t arg, int spin)
         return r ? 0 : 1;
 }
 
-/* After a counter moved: wake the sleepers, if any (see wait_for: the counter is
- * stored before waiters is read, waiters raised before the counter is read). */
+/* After a counter or failed / quit moved: wake the sleepers, if any (see wait_for:
+ * the counter is stored before waiters is read, waiters raised before the counter is
+ * read, both sequentially consistent). */
 static void wake(cf_replay_pool *p)
 {
         if (!atomic_load(&p->waiters)) return;
@@ -76,24 +78,26 @@ static void wake(cf_replay_pool *p)
         pthread_mutex_unlock(&p->mu);
 }
 
-static int64_t min_done(cf_replay_pool *p)
+/* The least of a counter over the workers: off is offsetof(cf_replay_worker, counter). */
+static int64_t min_of(cf_replay_pool *p, size_t off)
 {
         int64_t m = INT64_MAX;
         for (int i = 0; i < p->n; i++) {
-                int64_t d = atomic_load_explicit(&p->w[i].done, memory_order_acquire);
+                _Atomic int64_t *c = (_Atomic int64_t *)((char *)&p->w[i] + off);
+                int64_t d = atomic_load_explicit(c, memory_order_acquire);
                 if (d < m) m = d;
         }
         return m;
 }
 
+static int64_t min_done(cf_replay_pool *p)
+{
+        return min_of(p, offsetof(cf_replay_worker, done));
+}
+
 static int64_t min_done_ep(cf_replay_pool *p)
 {
-        int64_t m = INT64_MAX;
-        for (int i = 0; i < p->n; i++) {
-                int64_t d = atomic_load_explicit(&p->w[i].done_ep, memory_order_acquire);
-                if (d < m) m = d;
-        }
-        return m;
+        return min_of(p, offsetof(cf_replay_worker, done_ep));
 }
 
 static int round_filled(cf_replay_pool *p, int64_t r)
@@ -108,9 +112,7 @@ static int epoch_done(cf_replay_pool *p, int64_t e)
 
 static int epoch_applied(cf_replay_pool *p, int64_t e)
 {
-        for (int i = 0; i < p->n; i++)
-                if (atomic_load_explicit(&p->w[i].applied_ep, memory_order_acquire) <= e) return 0;
-        return 1;
+        return min_of(p, offsetof(cf_replay_worker, applied_ep)) > e;
 }
 
 static int epoch_written(cf_replay_pool *p, int64_t e)
@@ -269,9 +271,7 @@ static void *worker_main(void *arg)
                 if (rc < 0) {
                         w->rc = -1;
                         atomic_store(&p->failed, 1);
-                        pthread_mutex_lock(&p->mu);
-                        pthread_cond_broadcast(&p->cv);
-                        pthread_mutex_unlock(&p->mu);
+                        wake(p);
                         return NULL;
                 }
         }
@@ -426,11 +426,7 @@ static int failed(cf_replay_pool *p, char *errstr, size_t errstr_size)
 static int write_failed(cf_replay_pool *p)
 {
         atomic_store(&p->failed, 1);
-        if (p->started) {
-                pthread_mutex_lock(&p->mu);
-                pthread_cond_broadcast(&p->cv);
-                pthread_mutex_unlock(&p->mu);
-        }
+        if (p->started) wake(p);
         return -1;
 }
 
@@ -559,9 +555,7 @@ void cf_replay_pool_stop(cf_replay_pool *p)
         if (!p->w) return;
         if (p->started) {
                 atomic_store(&p->quit, 1);
-                pthread_mutex_lock(&p->mu);
-                pthread_cond_broadcast(&p->cv);
-                pthread_mutex_unlock(&p->mu);
+                wake(p);
                 for (int i = 0; i < p->started; i++)
                         pthread_join(p->w[i].th, NULL);
         }
