@@ -484,7 +484,7 @@ cf_record *cf_replay_pool_add(cf_replay_pool *p, int32_t part, const char *line,
          * data until the round is handed over (the copy may move as it grows) */
         cf_record *r = cf_batch_add(&w->b[s], (const char *)(uintptr_t)w->in[s].len, len);
         if (!r) return NULL;
-        cf_buf_put(&w->in[s], line, len);
+        if (len) cf_buf_put(&w->in[s], line, len); /* (an empty buffer has no bytes yet) */
         r->src.partition = part;
         return r;
 }
@@ -525,8 +525,9 @@ int cf_replay_pool_submit(cf_replay_pool *p, int epoch_end, int flush, cf_replay
         p->epoch_first = closes;
         for (int i = 0; i < p->n; i++) {
                 cf_batch *b = &p->w[i].b[s];
+                const char *base = p->w[i].in[s].p ? p->w[i].in[s].p : ""; /* only empty lines */
                 for (size_t j = 0; j < b->n; j++)
-                        b->recs[j].data = p->w[i].in[s].p + (uintptr_t)b->recs[j].data;
+                        b->recs[j].data = base + (uintptr_t)b->recs[j].data;
         }
         atomic_store_explicit(&p->filled, r + 1, memory_order_seq_cst);
         wake(p);
