@@ -41,6 +41,12 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
 void cf_chain_set_partitions(cf_chain *c, int32_t n);
 /** Run the batch through every stage and add it to the counters. */
 int cf_chain_process(cf_chain *c, cf_batch *b);
+/** Stages before the first one with a population replica (an apply callback): they may run
+ * a batch while the replica is being applied (c's stage count if none has one). */
+size_t cf_chain_n_stages_before_replica(const cf_chain *c);
+/** Run the batch through stages [from, to); the one that reaches the last stage adds it to
+ * the counters (cf_chain_process: 0 to all). */
+int cf_chain_process_stages(cf_chain *c, cf_batch *b, size_t from, size_t to);
 /** Run a batch of outcome messages through every stage's learn callback (the outcomes input). */
 int cf_chain_learn(cf_chain *c, cf_batch *b);
 /** Append the state every stage learnt from the outcomes input (the same on every worker). */
