@@ -229,10 +229,12 @@ static int worker_round(cf_replay_worker *w, int64_t r)
         const cf_replay_round *ri = &p->ri[r % p->rounds];
         int threaded = p->n > 1, flush = ri->cmd == CMD_FLUSH;
         cf_batch *b = &w->b[r % p->rounds];
-        /* the stages before the replica's (decode, dedup) run first while the others
-         * finish the epoch: the wait below is shorter, or none */
-        size_t k =
-            threaded && !flush && w->pending >= 0 ? cf_chain_n_stages_before_replica(w->c) : 0;
+        /* while the others are still on the epoch, the stages before the replica's
+         * (decode, dedup) run first: the wait below is shorter, or none (the last one
+         * to finish applies at once: the others wait for its part) */
+        size_t k = threaded && !flush && w->pending >= 0 && !epoch_done(p, w->pending)
+                       ? cf_chain_n_stages_before_replica(w->c)
+                       : 0;
         if (k && cf_chain_process_stages(w->c, b, 0, k)) goto failed;
         if (w->pending >= 0) {
                 /* every worker has finished the epoch: nobody reads the replica */
