@@ -609,6 +609,34 @@ static void run_latency(cf_config *cfg, const opts *o, double rate, int workers,
         unsetenv("CUSTOMSFLOW_TOPICS_STATS");
 }
 
+/* Messages produced to every topic of the cluster (the sum of its partitions' end
+ * offsets; the mock cluster never compacts), one stderr line each: what the service
+ * produced to each output, changelog and population topic. */
+static void print_topic_counts(void)
+{
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, NULL, 0);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+        if (!rk) return;
+        const struct rd_kafka_metadata *md = NULL;
+        if (!rd_kafka_metadata(rk, 1, NULL, &md, 10000)) {
+                for (int t = 0; t < md->topic_cnt; t++) {
+                        const char *name = md->topics[t].topic;
+                        if (name[0] == '_') continue;
+                        int64_t sum = 0, lo, hi;
+                        for (int p = 0; p < md->topics[t].partition_cnt; p++)
+                                if (!rd_kafka_query_watermark_offsets(
+                                        rk, name, md->topics[t].partitions[p].id, &lo, &hi, 5000))
+                                        sum += hi;
+                        fprintf(stderr, "topic %s: %" PRId64 " messages in %d partitions\n", name,
+                                sum, md->topics[t].partition_cnt);
+                }
+                rd_kafka_metadata_destroy(md);
+        }
+        rd_kafka_destroy(rk);
+}
+
 /* --serve: the preloaded cluster for a service in another process, whose
  * getrusage then holds nothing of the broker's or the bench's work. With
  * --serve-rate the records are produced at that rate once a line arrives on
@@ -642,6 +670,7 @@ static int serve(const opts *o)
         free(pc.v);
         while (read(0, buf, sizeof buf) > 0)
                 ;
+        print_topic_counts();
         rd_kafka_mock_cluster_destroy(mc);
         rd_kafka_destroy(mrk);
         return 0;

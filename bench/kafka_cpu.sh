@@ -5,7 +5,8 @@
 # group each run) consumes the backlog; once /metrics counts COUNT records in,
 # SIGTERM stops it gracefully (flush, every output acknowledged, checkpoint,
 # commit), and /usr/bin/time reports its user+sys CPU: start-up, restore
-# probe, the backlog and the shutdown, nothing of the broker's.
+# probe, the backlog and the shutdown, nothing of the broker's; then the
+# messages produced to each topic (the cluster's end offsets).
 # usage: bench/kafka_cpu.sh [COUNT [PARTITIONS [RUNS [BUILD_DIR]]]]
 #   env WORKERS (default 1), CF (the customsflow binary, default BUILD_DIR/customsflow);
 #   CUSTOMSFLOW_* reach the service as in production.
@@ -87,5 +88,6 @@ for r in $(seq 1 "$RUNS"); do
         awk -v u="$u" -v s="$s" -v e="$e" -v m="$m" -v n="$COUNT" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v r="$r" \
                 'BEGIN {printf "run %d: user %.2f sys %.2f s = %.2f CPU-s per 1M; %.0f records/s (first to last, +-0.1 s); start-up %.1f s; wall %.1f s; max RSS %d MB\n",
                         r, u, s, (u + s) * 1e6 / n, n / (t2 - t1), t1 - t0, e, m / 1024}'
+        grep '^topic ' "$tmp/serve.log" | sed "s/^/run $r: /" || true
         rm -rf "$tmp"
 done

@@ -7,10 +7,11 @@
  * The pipeline carries them and nothing else: `replay` hands them from every
  * partition to the replica in-process at each epoch barrier (delta mode), the
  * service produces them to topics (cumulative mode: `topics.baselines`,
- * compacted, key = population key + source partition; `topics.certificates`,
- * key = certificate id) and every instance reads those topics whole into its
- * replica, like a Kafka Streams GlobalKTable. Stages build and read the
- * message contents; the framing here only carries (stream, key, value).
+ * compacted, one message per bucket of population keys and source partition;
+ * `topics.certificates`, a publish's uses together) and every instance reads
+ * those topics whole into its replica, like a Kafka Streams GlobalKTable.
+ * Stages build and read the message contents; the framing here only carries
+ * (stream, route, key, value).
  *
  * @locality: any thread (pure functions over caller-owned buffers).
  */
@@ -42,14 +43,20 @@ typedef enum cf_global_mode {
 /** One message: views into the publish buffer (or a consumed Kafka message). */
 typedef struct cf_global_msg {
         cf_global_stream stream;
+        /* >= 0: messages with the same route go to the same topic partition (route modulo
+         * the partitions), so they are read in the order they were published; -1: by key */
+        int32_t route;
         const unsigned char *key, *val;
         size_t key_len, val_len;
 } cf_global_msg;
 
-/** Start a message of stream s with key in out; append the value, then cf_global_end.
- * Returns where the message starts. Frame: u8 stream, u32 key length, u32 value length
- * (little-endian), key, value. */
+/** Start a message of stream s with key in out, routed by its key; append the value, then
+ * cf_global_end. Returns where the message starts. Frame: u8 stream, i32 route, u32 key
+ * length, u32 value length (little-endian), key, value. */
 size_t cf_global_begin(cf_buf *out, cf_global_stream s, const void *key, size_t key_len);
+/** cf_global_begin with a route (>= 0; see cf_global_msg.route). */
+size_t cf_global_begin_route(cf_buf *out, cf_global_stream s, int32_t route, const void *key,
+                             size_t key_len);
 /** End the message started at `at`: its value is what was appended since. */
 void cf_global_end(cf_buf *out, size_t at);
 /** Append a whole message. */

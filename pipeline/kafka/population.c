@@ -4,8 +4,9 @@
  * Why a consumer per worker rather than one per instance: each worker's
  * chain holds its replica and is only touched from its thread, so the
  * worker applies messages between batches without locks; the cost is one
- * read of the population topics per worker (they are small: one message per
- * changed key per commit, compacted).
+ * read of the population topics per worker (they are small: per partition and
+ * commit, at most one message per bucket of baselines and one of certificate
+ * uses; compacted).
  *
  * @locality: worker thread.
  */
@@ -62,6 +63,7 @@ static int add_topic(cf_worker *w, rd_kafka_t *rk, const char *topic,
                 rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(l, topic, p);
                 tp->offset = RD_KAFKA_OFFSET_BEGINNING;
                 cf_pop_end *pe = &w->pop.ends[w->pop.n_ends++];
+                w->pop.n_parts[topic == w->svc->sc.topic_certificates]++;
                 *pe = (cf_pop_end){.stream = topic == w->svc->sc.topic_certificates,
                                    .partition = p,
                                    .end = hi,
@@ -117,15 +119,24 @@ void cf_population_poll(cf_worker *w, int timeout_ms)
                         continue;
                 }
                 cf_global_msg gm = {.stream = stream ? CF_GLOBAL_CERTIFICATES : CF_GLOBAL_BASELINES,
+                                    .route = -1,
                                     .key = (const unsigned char *)m->key + gl + 1,
                                     .key_len = m->key_len - gl - 1,
                                     .val = m->payload,
                                     .val_len = m->len};
                 if (cf_chain_apply(w->chain, &gm, err, sizeof err)) {
-                        /* one bad message must not stop the replica: counted, logged */
+                        /* one bad message must not stop the replica: counted, and logged
+                         * unless the last one logged was refused for the same reason (a
+                         * topic of an earlier format refuses thousands alike) */
                         cf_counter_inc(w->m.pop_refused);
-                        cf_log(CF_LOG_WARN, COMPONENT, "worker %d: %s[%d]@%" PRId64 ": %s", w->id,
-                               topic, m->partition, m->offset, err);
+                        if (strcmp(err, w->pop.refusal)) {
+                                cf_log(CF_LOG_WARN, COMPONENT,
+                                       "worker %d: %s[%d]@%" PRId64
+                                       ": %s (more refused for this reason are only "
+                                       "counted: customsflow_population_refused_total)",
+                                       w->id, topic, m->partition, m->offset, err);
+                                snprintf(w->pop.refusal, sizeof w->pop.refusal, "%s", err);
+                        }
                 } else {
                         cf_counter_inc(w->m.pop_applied);
                 }
@@ -190,8 +201,12 @@ int cf_population_publish(cf_worker *w, int32_t partition)
                 cf_buf_puts(k, w->svc->sc.group_id);
                 cf_buf_putc(k, '/');
                 cf_buf_put(k, m.key, m.key_len);
-                if (cf_worker_produce(w, topic_of(w, m.stream), RD_KAFKA_PARTITION_UA, k->p, k->len,
-                                      m.val, m.val_len, NULL))
+                /* a routed message goes to the partition its route picks, so that a
+                 * source partition's messages are read in the order they were published */
+                int np = w->pop.n_parts[m.stream == CF_GLOBAL_CERTIFICATES];
+                int32_t part = m.route >= 0 && np > 0 ? m.route % np : RD_KAFKA_PARTITION_UA;
+                if (cf_worker_produce(w, topic_of(w, m.stream), part, k->p, k->len, m.val,
+                                      m.val_len, NULL))
                         return -1;
                 cf_counter_inc(w->m.pop_published);
         }

@@ -4,12 +4,14 @@
  * group. Every worker
  *  - publishes, at each commit and before its checkpoint, what its partitions
  *    contributed since the last one (cf_chain_publish, cumulative mode):
- *    baselines to topics.baselines (compacted; key = population key + source
- *    partition, value = that partition's whole contribution, so compaction
- *    keeps what a new instance needs) and certificate uses to
- *    topics.certificates (keyed by certificate id: the repartition pattern);
- *    keys start with "<group_id>/" (as the changelog's do), so applications
- *    sharing the topics keep apart;
+ *    baselines to topics.baselines (compacted; one message per bucket of
+ *    population keys holding a changed key, key = source partition + bucket,
+ *    value = that partition's whole contribution for the bucket's keys, so
+ *    compaction keeps what a new instance needs) and certificate uses to
+ *    topics.certificates (a publish's uses in one message); a partition's
+ *    messages go to one partition of each topic (the stage's route), so they
+ *    are read in order; keys start with "<group_id>/" (as the changelog's do),
+ *    so applications sharing the topics keep apart;
  *  - reads both topics whole into its chain's replica, like a Kafka Streams
  *    GlobalKTable: a consumer outside the group, every partition assigned
  *    from the beginning, nothing committed. At start it reads up to the end

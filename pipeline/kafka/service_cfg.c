@@ -72,10 +72,11 @@ static const cf_config_map topics_map[] = {
      "reads it whole to learn the risk model (one partition; \"\": not read)"},
     {CF_CFG_STR, "baselines", "customsflow.baselines", OFF(topic_baselines),
      "compacted topic of the population baselines (unit value, volume): each partition's "
-     "contribution per population key, read whole by every worker"},
+     "contribution per bucket of population keys (stages.detect.population_buckets), read "
+     "whole by every worker"},
     {CF_CFG_STR, "certificates", "customsflow.certificates", OFF(topic_certificates),
-     "certificate-of-origin uses keyed by certificate id, read whole by every worker (retention "
-     "at least rules.certificate_reuse.window)"},
+     "certificate-of-origin uses, each partition's of a commit together, read whole by every "
+     "worker (retention at least rules.certificate_reuse.window)"},
     {CF_CFG_BOOL, "check", "true", OFF(topics_check),
      "check the topics at start with the Admin API (input exists; outputs exist; changelog has "
      "the input's partition count and cleanup.policy=compact)"},

@@ -81,9 +81,11 @@ typedef struct cf_pop {
         rd_kafka_t *rk; /* consumer outside the group, every partition assigned */
         cf_pop_end ends[CF_POP_MAX_PARTS];
         int n_ends;
+        int n_parts[2]; /* partitions of the baselines and certificates topics */
         bool ready;
-        cf_buf out; /* a publish's messages */
-        cf_buf key; /* a message's key: "<group>/" + the stage's */
+        char refusal[512]; /* the reason of the last refused message logged */
+        cf_buf out;        /* a publish's messages */
+        cf_buf key;        /* a message's key: "<group>/" + the stage's */
 } cf_pop;
 
 /** A changelog partition being read (changelog.c), in steps between batches. */

@@ -27,7 +27,7 @@
 typedef struct stage_cfg {
         bool enabled;
         char *rules;
-        int64_t max_contributions;
+        int64_t max_contributions, population_buckets;
 } stage_cfg;
 
 static const cf_config_map stage_map[] = {
@@ -39,6 +39,12 @@ static const cf_config_map stage_map[] = {
      "contributions kept, each up to 1.6 KB (least recently used evicted with their share of "
      "the baselines, counted)",
      1, 1e9},
+    {CF_CFG_INT, "population_buckets", "64", offsetof(stage_cfg, population_buckets),
+     "the service: population keys are hashed into this many buckets; at each commit a "
+     "partition publishes one baselines message per bucket holding a changed key, with its "
+     "whole contribution for every key of the bucket (fewer messages, more bytes each; "
+     "README: the population topics)",
+     1, 65536},
     {0}};
 
 typedef struct top_cfg {
@@ -238,6 +244,7 @@ static int detect_init(cf_stage *st, const cf_stage_env *env, char *errstr, size
         }
         d->x.pop.max_contrib = d->sc.max_contributions;
         cf_detect_pop_share(&d->x, &d->x, 0, 1);
+        d->x.pop.n_buckets = (uint32_t)d->sc.population_buckets;
         if (d->sc.enabled) cf_detect_pop_init(&d->x);
         d->ready = d->sc.enabled;
         return 0;
@@ -375,6 +382,7 @@ static int detect_reload(cf_stage *st, const cf_stage_env *env, char *errstr, si
         cf_config_map_free(stage_map, &d->sc);
         d->sc = sc;
         d->x.pop.max_contrib = sc.max_contributions;
+        d->x.pop.n_buckets = (uint32_t)sc.population_buckets;
         if (d->ready) cf_detect_pop_reload(&d->x);
         /* new bounds and windows apply to the tables from now on; state is kept */
         for (size_t p = 0; p < d->x.nparts; p++) {
@@ -413,6 +421,7 @@ static void detect_destroy(cf_stage *st)
         cf_detect_ref_free(&d->x.ref);
         cf_buf_free(&d->x.ev);
         cf_buf_free(&d->x.ex);
+        cf_buf_free(&d->x.bucket);
         cf_config_map_free(stage_map, &d->sc);
         cf_detect_metrics_free(&d->m);
         free(d);

@@ -6,9 +6,10 @@
  * table's counters and time).
  *
  * Format (stenc.h fields, little-endian):
- *   magic "CFTD" (4 bytes), version (u16, 1), first_ms (i64, INT64_MAX: no
- *   record yet), number of tables (u8: every stateful rule's), then per table
- *   the rule's name (str8) and a block holding the table's delta.
+ *   magic "CFTD" (4 bytes), version (u16, 2), first_ms (i64, INT64_MAX: no
+ *   record yet), number of tables (u8: every stateful rule's, then the two own
+ *   contribution tables "<rule>.own"), then per table its name (str8) and a
+ *   block holding the table's delta. Version 1: without the own tables.
  *
  * Apply reads the whole delta twice: once to check every count, key and value
  * (against the rule's config and the table it changes), then to apply it, so a
@@ -21,13 +22,15 @@
 
 #include "stages/detect/detect_int.h"
 
-#define DELTA_VERSION 1
+#define DELTA_VERSION 2 /* 2: the own contributions' tables (detect_own.c) */
 
 void cf_detect_part_track(cf_detect_part *ps, bool on)
 {
         for (size_t i = 0; i < cf_detect_n_rules; i++)
                 if (cf_detect_rules[i]->table_off)
                         cf_kvtab_track(cf_rule_table(cf_detect_rules[i], ps), on);
+        for (int i = 0; i < CF_DETECT_OWNS; i++)
+                cf_kvtab_track(cf_detect_own_table(ps, i), on);
 }
 
 void cf_detect_state_delta(cf_detect_part *ps, cf_buf *out)
@@ -36,6 +39,8 @@ void cf_detect_state_delta(cf_detect_part *ps, cf_buf *out)
                 for (size_t i = 0; i < cf_detect_n_rules; i++)
                         if (cf_detect_rules[i]->table_off)
                                 cf_kvtab_delta_reset(cf_rule_table(cf_detect_rules[i], ps));
+                for (int i = 0; i < CF_DETECT_OWNS; i++)
+                        cf_kvtab_delta_reset(cf_detect_own_table(ps, i));
                 return;
         }
         cf_detect_state_write(ps, out, "CFTD", DELTA_VERSION, cf_kvtab_delta);
@@ -47,8 +52,8 @@ static bool pass(cf_detect *x, cf_detect_part *ps, cf_st_dec *d, bool commit)
         const unsigned char *m = cf_st_take(d, 4);
         if (m && memcmp(m, "CFTD", 4)) return cf_st_fail(d, "bad magic (not a detect delta)");
         unsigned version = cf_st_u16(d);
-        if (cf_st_ok(d) && version != DELTA_VERSION)
-                return cf_st_fail(d, "version %u, this build reads %d", version, DELTA_VERSION);
+        if (cf_st_ok(d) && (version < 1 || version > DELTA_VERSION))
+                return cf_st_fail(d, "version %u, this build reads 1-%d", version, DELTA_VERSION);
         int64_t first_ms = cf_st_i64(d);
         unsigned ntab = cf_st_u8(d);
         if (!cf_st_ok(d)) return false;
@@ -62,6 +67,7 @@ static bool pass(cf_detect *x, cf_detect_part *ps, cf_st_dec *d, bool commit)
         size_t want = 0;
         for (size_t i = 0; i < cf_detect_n_rules; i++)
                 want += cf_detect_rules[i]->table_off != 0;
+        if (version >= 2) want += CF_DETECT_OWNS;
         if (ntab != want) return cf_st_fail(d, "%u tables, this build keeps %zu", ntab, want);
         uint64_t seen = 0;
         const char *what = d->what;
@@ -69,6 +75,18 @@ static bool pass(cf_detect *x, cf_detect_part *ps, cf_st_dec *d, bool commit)
                 size_t n, j = 0;
                 const char *name = cf_st_bytes8(d, &n);
                 if (!cf_st_ok(d)) break;
+                int own = version >= 2 ? cf_detect_own_named(name, n) : -1;
+                if (own >= 0) {
+                        unsigned bit = (unsigned)cf_detect_n_rules + (unsigned)own;
+                        if (seen >> bit & 1) return cf_st_fail(d, "table %.*s twice", (int)n, name);
+                        seen |= 1ull << bit;
+                        const unsigned char *outer = cf_st_enter(d);
+                        cf_kvtab_apply_delta(
+                            cf_detect_own_table(ps, own), d, cf_detect_owns[own].get,
+                            cf_detect_rule_cfg(x, cf_detect_owns[own].rule), commit);
+                        cf_st_leave(d, outer, "a table delta");
+                        continue;
+                }
                 for (; j < cf_detect_n_rules; j++)
                         if (strlen(cf_detect_rules[j]->name) == n &&
                             !memcmp(cf_detect_rules[j]->name, name, n))

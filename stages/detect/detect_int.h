@@ -248,11 +248,14 @@ typedef struct cf_detect_pop {
         cf_kvtab vol;     /* volume rings by (origin, HS6): vol_rep */
         cf_kvtab cert;    /* certificate uses: cert_rep */
         cf_kvtab contrib; /* cumulative mode: each (key, source partition)'s last contribution */
+        cf_kvtab buckets; /* cumulative mode: per bucket message key, the contributions it set */
         cf_vec dirty;     /* uv keys changed since the last settle */
         cf_vec vdirty;    /* vol keys (| CF_POP_KIND_VOL) changed since the last settle */
         uint64_t applied, refused, contrib_evicted;
         int64_t max_contrib; /* bound of contrib (stages.detect.max_contributions) */
+        uint32_t n_buckets;  /* buckets a partition's contributions are published in */
         bool freeing;
+        bool removing; /* a contribution leaves because its bucket no longer holds it */
 } cf_detect_pop;
 
 /** Load the replica rings origin_volume_surge will read for d (touch.h; nothing changes). */
@@ -358,6 +361,7 @@ struct cf_detect {
         int share_k, share_n;
         void *global[CF_RULES_MAX]; /* per rule: its global state (cf_rule.global_config) */
         bool track;                 /* partitions record their changes (deltas) */
+        cf_buf bucket;              /* a bucket's entries under construction (publish) */
 };
 
 #define CF_RULE(name) extern const cf_rule cf_rule_##name;
@@ -392,6 +396,26 @@ void cf_detect_part_free_pop(cf_detect_part *ps);
 /** Append partition's contributions to out as population messages (global.h). */
 int cf_detect_publish(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_global_mode mode,
                       cf_buf *out);
+/** Cumulative mode: the bucket messages (type 7) of every bucket holding a key of ps that
+ * changed since the last publish, each with ps's whole contribution for the bucket's keys
+ * (detect_bucket.c). */
+void cf_detect_put_buckets(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_buf *out);
+/** The bucket of a population key (kind bit included) among n. */
+uint32_t cf_pop_bucket_of(uint64_t kind_key, uint32_t n);
+/** Population message types (values' first byte; detect_population.c's header). */
+enum {
+        CF_POP_UV_EVENTS = 1,
+        CF_POP_VOL_EVENTS = 2,
+        CF_POP_FIRST = 3,
+        CF_POP_CERT_USES = 4,
+        CF_POP_UV_CUM = 5,
+        CF_POP_VOL_CUM = 6,
+        CF_POP_BUCKET = 7,
+};
+/** Version byte of every population message type. */
+#define CF_POP_MSG_VERSION 1
+/** Largest bucket message value: a bucket holding more is split into parts. */
+#define CF_POP_PART_BYTES (512u * 1024u)
 /** Merge one population message into the replica; -1 + errstr if malformed (unchanged). */
 int cf_detect_apply(cf_detect *x, const cf_global_msg *m, char *errstr, size_t errstr_size);
 /** A round of applies is over: settle the replica (sketch bounds, medians, expiry clock). */
@@ -407,6 +431,22 @@ cf_detect_part *cf_detect_part_new(cf_detect *x);
 /** Free a partition state (detect.c). */
 void cf_detect_part_free(cf_detect_part *ps);
 /** Writes one table (cf_kvtab_snapshot, cf_kvtab_delta). */
+/** A partition's own population contributions as a state table (detect_own.c). */
+typedef struct cf_detect_own {
+        const char *name; /* in snapshots and deltas, after the rules' tables */
+        size_t off;       /* offsetof(cf_detect_part, <the table>) */
+        cf_kv_put put;
+        cf_kv_get get;       /* cfg: the rule's */
+        const cf_rule *rule; /* whose config sizes the values */
+} cf_detect_own;
+#define CF_DETECT_OWNS 2
+/** The own tables: unit value, volume. */
+extern const cf_detect_own cf_detect_owns[CF_DETECT_OWNS];
+/** Index in cf_detect_owns of the table named (name, n), or -1. */
+int cf_detect_own_named(const char *name, size_t n);
+/** Own table i of ps. */
+cf_kvtab *cf_detect_own_table(cf_detect_part *ps, int i);
+
 typedef void (*cf_detect_table_writer)(cf_kvtab *t, cf_buf *out, cf_kv_put put);
 /** Append magic, version, the first event time and every rule's table written by write, by
  * rule name (a snapshot or a delta; detect_state.c). */

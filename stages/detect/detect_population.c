@@ -14,12 +14,14 @@
  *    medians, expiry) is settled once per round, so the replica after a round
  *    depends on the set of events, not on their partitions or order.
  *  - cumulative mode (the service): a partition also folds its events into
- *    its own contribution per key (a sketch, volume rings) and publishes, per
- *    changed key, the whole of it (topics.baselines is compacted: the latest
- *    per key and source partition is all a new instance needs). A replica
- *    keeps each (key, source partition)'s last contribution and replaces it:
- *    subtract the old, add the new. Certificate uses are events in both modes
- *    (topics.certificates, keyed by certificate id); merging one twice
+ *    its own contribution per key (a sketch, volume rings; partition state,
+ *    detect_own.c) and publishes every bucket of keys holding a changed one
+ *    whole (detect_bucket.c; topics.baselines is compacted: the latest per
+ *    bucket and source partition is all a new instance needs). A replica
+ *    keeps each (key, source partition)'s last contribution and replaces it
+ *    (subtract the old, add the new; unchanged bytes: nothing), and takes out
+ *    what a bucket no longer holds. Certificate uses are events in both modes
+ *    (topics.certificates, a publish's uses together); merging one twice
  *    changes nothing but the line count, so re-deliveries are harmless.
  *
  * Message values (stenc fields): u8 type, u8 version (1), then by type:
@@ -32,8 +34,13 @@
  *     i32 generation, u8 level, u32 n, n x (i32 bucket, u32 previous, u32 current)
  *   6 volume contribution: u64 key, u32 source, i64 last used, u32 n, n x (u8 day,
  *     i64 hour or day, i64 cents, u32 declarations)
- * Keys: types 5 and 6 (u8 type, u64 key, u32 source): the compaction key; 3: (u8 3,
- * u32 source); 4 in cumulative mode: the certificate id (the repartition key).
+ *   7 a bucket of contributions (entries of types 5 and 6): detect_bucket.c
+ * Types 5 and 6 are only read inside a bucket: alone, they are the format of
+ * releases before buckets (one message per key), refused, as such a message read
+ * after a newer bucket would undo it.
+ * Keys: 7: (u8 7, u32 source, u32 buckets, u32 bucket, u16 part): the compaction key;
+ * 3: (u8 3, u32 source); 4 in cumulative mode: (u8 4, u32 source). In cumulative mode
+ * every message is routed by its source partition (global.h).
  *
  * @locality: the thread that owns the chain.
  */
@@ -47,17 +54,16 @@
 #include "pipeline/core/stenc.h"
 #include "stages/detect/detect_int.h"
 
-enum {
-        MSG_UV_EVENTS = 1,
-        MSG_VOL_EVENTS = 2,
-        MSG_FIRST = 3,
-        MSG_CERT_USES = 4,
-        MSG_UV_CUM = 5,
-        MSG_VOL_CUM = 6,
-};
-#define MSG_VERSION 1
-#define KIND_VOL    CF_POP_KIND_VOL
-#define HOUR_LIMIT  (CF_ST_TIME_LIMIT_MS / 3600000LL)
+#define MSG_UV_EVENTS  CF_POP_UV_EVENTS
+#define MSG_VOL_EVENTS CF_POP_VOL_EVENTS
+#define MSG_FIRST      CF_POP_FIRST
+#define MSG_CERT_USES  CF_POP_CERT_USES
+#define MSG_UV_CUM     CF_POP_UV_CUM
+#define MSG_VOL_CUM    CF_POP_VOL_CUM
+#define MSG_VERSION    CF_POP_MSG_VERSION
+#define CERT_CHUNK     2048 /* uses per message: ~0.5 MB at most */
+#define KIND_VOL       CF_POP_KIND_VOL
+#define HOUR_LIMIT     (CF_ST_TIME_LIMIT_MS / 3600000LL)
 
 void *cf_vec_push(cf_vec *a, size_t size)
 {
@@ -212,37 +218,6 @@ static void fold_own(cf_detect *x, cf_detect_part *ps)
         }
 }
 
-/* Cumulative mode: one message per changed key with the partition's whole contribution. */
-static void put_own(cf_detect_part *ps, int32_t partition, cf_buf *out)
-{
-        const uint64_t *k = ps->own_dirty.v;
-        for (size_t i = 0; i < ps->own_dirty.n; i++) {
-                bool vol = k[i] & KIND_VOL;
-                uint64_t key = k[i] & ~KIND_VOL;
-                unsigned char kb[13];
-                size_t kn;
-                msg_key(kb, &kn, vol ? MSG_VOL_CUM : MSG_UV_CUM, key, partition);
-                void *val = cf_kvtab_get(vol ? &ps->vol_own : &ps->uv_own, key);
-                if (!val) continue; /* evicted since: a replica keeps its last one */
-                size_t at = cf_global_begin(out, CF_GLOBAL_BASELINES, kb, kn);
-                put_head(out, vol ? MSG_VOL_CUM : MSG_UV_CUM);
-                cf_st_put_u64(out, key);
-                cf_st_put_u32(out, (uint32_t)partition);
-                cf_st_put_i64(out, *(int64_t *)val);
-                if (vol) {
-                        ((cf_vol_rep *)val)->dirty = 0;
-                        cf_vol_rep_put(out, val);
-                } else {
-                        cf_uv_rep *v = val;
-                        v->dirty = 0;
-                        cf_uv_sketch_settle(&v->s);
-                        cf_lns_put(out, &v->s);
-                }
-                cf_global_end(out, at);
-        }
-        ps->own_dirty.n = 0;
-}
-
 int cf_detect_publish(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_global_mode mode,
                       cf_buf *out)
 {
@@ -250,7 +225,7 @@ int cf_detect_publish(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_gl
         size_t kn;
         if (ps->first_ms < ps->first_published) {
                 msg_key(kb, &kn, MSG_FIRST, 0, partition);
-                size_t at = cf_global_begin(out, CF_GLOBAL_BASELINES, kb, 5);
+                size_t at = cf_global_begin_route(out, CF_GLOBAL_BASELINES, partition, kb, 5);
                 put_head(out, MSG_FIRST);
                 cf_st_put_i64(out, ps->first_ms);
                 cf_global_end(out, at);
@@ -258,10 +233,10 @@ int cf_detect_publish(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_gl
         }
         if (mode == CF_GLOBAL_CUMULATIVE) {
                 fold_own(x, ps);
-                put_own(ps, partition, out);
+                cf_detect_put_buckets(x, ps, partition, out);
         } else {
                 /* contributions converted from an earlier release's snapshot */
-                if (ps->own_dirty.n) put_own(ps, partition, out);
+                if (ps->own_dirty.n) cf_detect_put_buckets(x, ps, partition, out);
                 msg_key(kb, &kn, MSG_UV_EVENTS, 0, partition);
                 if (ps->uv_ev.n) {
                         size_t at = cf_global_begin(out, CF_GLOBAL_BASELINES, kb, 5);
@@ -276,23 +251,26 @@ int cf_detect_publish(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_gl
                 }
         }
         ps->uv_ev.n = ps->vol_ev.n = 0;
-        /* uses: one message each, keyed by certificate, in cumulative mode (the
-         * repartition topic); one message for all in delta mode */
+        /* uses: one message for all in delta mode; in cumulative mode (the service) a
+         * message per CERT_CHUNK uses, keyed by the source partition: every replica reads
+         * the topic whole, so one message per use (keyed by certificate) bought nothing
+         * but per-message cost */
         const cf_cert_event *c = ps->cert_ev.v;
-        for (size_t i = 0; i < ps->cert_ev.n; i++) {
-                bool each = mode == CF_GLOBAL_CUMULATIVE;
-                if (!each && i) break;
-                size_t at = each ? cf_global_begin(out, CF_GLOBAL_CERTIFICATES, c[i].cert,
-                                                   strlen(c[i].cert))
-                                 : cf_global_begin(out, CF_GLOBAL_CERTIFICATES, kb, 0);
+        bool cum = mode == CF_GLOBAL_CUMULATIVE;
+        size_t chunk = cum ? CERT_CHUNK : ps->cert_ev.n;
+        msg_key(kb, &kn, MSG_CERT_USES, 0, partition);
+        for (size_t i = 0; i < ps->cert_ev.n; i += chunk) {
+                size_t n = ps->cert_ev.n - i < chunk ? ps->cert_ev.n - i : chunk;
+                size_t at =
+                    cum ? cf_global_begin_route(out, CF_GLOBAL_CERTIFICATES, partition, kb, 5)
+                        : cf_global_begin(out, CF_GLOBAL_CERTIFICATES, kb, 0);
                 put_head(out, MSG_CERT_USES);
-                cf_st_put_u32(out, each ? 1 : (uint32_t)ps->cert_ev.n);
-                for (size_t j = i; j < (each ? i + 1 : ps->cert_ev.n); j++)
+                cf_st_put_u32(out, (uint32_t)n);
+                for (size_t j = i; j < i + n; j++)
                         put_cert_use(out, &c[j]);
                 cf_global_end(out, at);
         }
         ps->cert_ev.n = 0;
-        (void)x;
         return 0;
 }
 
@@ -428,12 +406,22 @@ static void cum_apply(cf_detect *x, const cum *c, int sign)
         if (v) mark_vol_dirty(x, v, c->key);
 }
 
-/* The contribution store: (type, key, source) -> the last message value. */
+/* The contribution store: (type, key, source) -> the last contribution (a type 5 or 6
+ * value), and the bucket message (part) that set it. */
 typedef struct contrib_val {
         int64_t last_ms;
         unsigned char *blob;
         uint32_t len;
+        uint64_t owner; /* bucket_key of the message that set it */
 } contrib_val;
+
+/* The bucket store: per bucket message key, the contributions its latest message set
+ * (contrib keys, sorted), so that a key it no longer holds leaves the replica. */
+typedef struct bucket_val {
+        int64_t last_ms;
+        uint64_t *keys;
+        uint32_t n;
+} bucket_val;
 
 static void blob_apply(cf_detect *x, const unsigned char *blob, size_t len, int sign)
 {
@@ -453,12 +441,21 @@ static void contrib_drop(void *opaque, uint64_t key, void *val)
         cf_detect *x = opaque;
         contrib_val *v = val;
         (void)key;
-        if (!x->pop.freeing) { /* evicted: the replica forgets it too (counted) */
+        if (!x->pop.freeing) { /* evicted (counted) or left its bucket: the replica forgets it */
                 blob_apply(x, v->blob, v->len, -1);
-                x->pop.contrib_evicted++;
+                if (!x->pop.removing) x->pop.contrib_evicted++;
         }
         free(v->blob);
         v->blob = NULL;
+}
+
+static void bucket_drop(void *opaque, uint64_t key, void *val)
+{
+        bucket_val *b = val;
+        (void)opaque;
+        (void)key;
+        free(b->keys);
+        b->keys = NULL;
 }
 
 static uint64_t contrib_key(const unsigned char *k, size_t n)
@@ -466,30 +463,160 @@ static uint64_t contrib_key(const unsigned char *k, size_t n)
         return XXH3_64bits(k, n);
 }
 
-static int apply_cum(cf_detect *x, const cf_global_msg *m, cf_st_dec *d, int type)
+static uint64_t bucket_key(uint32_t src, uint32_t n, uint32_t bucket, uint32_t part)
 {
+        uint32_t k[4] = {src, n, bucket, part};
+        return XXH3_64bits(k, sizeof k);
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* Replace (type, key, source)'s contribution by blob (a checked type 5 or 6 value). */
+static void contrib_set(cf_detect *x, const unsigned char *blob, uint32_t len, uint64_t owner)
+{
+        cf_st_dec d;
+        char err[16];
+        cf_st_dec_init(&d, blob, len, "", err, sizeof(err));
+        int type = cf_st_u8(&d);
+        cf_st_u8(&d);
         cum c = {.s = CF_LNS_INIT};
-        int rc = -1;
-        if (!get_cum(d, type, &c) || !cf_st_done(d)) goto out;
-        unsigned char kb[13];
-        size_t kn;
-        msg_key(kb, &kn, type, c.key, (int32_t)c.src);
-        bool created;
-        contrib_val *v = cf_kvtab_put(&x->rep->contrib, contrib_key(kb, kn), c.last_ms, &created);
-        if (!created && v->blob) {
-                blob_apply(x, v->blob, v->len, -1);
-                free(v->blob);
+        if (get_cum(&d, type, &c)) {
+                unsigned char kb[13];
+                size_t kn;
+                msg_key(kb, &kn, type, c.key, (int32_t)c.src);
+                bool created;
+                contrib_val *v =
+                    cf_kvtab_put(&x->pop.contrib, contrib_key(kb, kn), c.last_ms, &created);
+                if (!created && v->blob) {
+                        blob_apply(x, v->blob, v->len, -1);
+                        free(v->blob);
+                }
+                v->blob = malloc(len);
+                if (!v->blob) abort();
+                memcpy(v->blob, blob, len);
+                v->len = len;
+                v->owner = owner;
+                cum_apply(x, &c, 1);
         }
-        v->blob = malloc(m->val_len);
-        if (!v->blob) abort();
-        memcpy(v->blob, m->val, m->val_len);
-        v->len = (uint32_t)m->val_len;
-        cum_apply(x, &c, 1);
-        rc = 0;
-out:
         cf_lns_free(&c.s);
         free(c.slots.v);
-        return rc;
+}
+
+/* Take out every contribution of keys (n) that the bucket message bk set last, except
+ * those in keep (sorted, nk). */
+static void bucket_forget(cf_detect *x, const uint64_t *keys, uint32_t n, uint64_t bk,
+                          const uint64_t *keep, size_t nk)
+{
+        for (uint32_t i = 0; i < n; i++) {
+                if (nk && bsearch(&keys[i], keep, nk, sizeof(uint64_t), u64_cmp)) continue;
+                contrib_val *v = cf_kvtab_get(&x->pop.contrib, keys[i]);
+                if (!v || v->owner != bk) continue; /* evicted, or a later message holds it */
+                x->pop.removing = true;
+                cf_kvtab_del(&x->pop.contrib, keys[i]);
+                x->pop.removing = false;
+        }
+}
+
+typedef struct bucket_ent {
+        const unsigned char *p;
+        uint32_t len;
+        uint64_t ck;
+} bucket_ent;
+
+/* The entry of a bucket message, checked: a contribution of the message's source to a
+ * key of its bucket, readable unless the replica holds these very bytes already. */
+static bool get_entry(cf_detect *x, cf_st_dec *d, uint32_t src, uint32_t n, uint32_t bucket,
+                      bucket_ent *e)
+{
+        e->len = cf_st_u32(d);
+        e->p = cf_st_take(d, e->len);
+        if (!e->p) return false;
+        if (e->len < 22) return cf_st_fail(d, "bucket entry of %u bytes", e->len);
+        int type = e->p[0];
+        uint64_t key = cf_st_load64(e->p + 2);
+        uint32_t esrc = (uint32_t)e->p[10] | (uint32_t)e->p[11] << 8 | (uint32_t)e->p[12] << 16 |
+                        (uint32_t)e->p[13] << 24;
+        if ((type != MSG_UV_CUM && type != MSG_VOL_CUM) || e->p[1] != MSG_VERSION)
+                return cf_st_fail(d, "bucket entry of type %d version %d", type, e->p[1]);
+        if (esrc != src)
+                return cf_st_fail(d, "bucket of partition %u holds partition %u's", src, esrc);
+        if (cf_pop_bucket_of(key | (type == MSG_VOL_CUM ? KIND_VOL : 0), n) != bucket)
+                return cf_st_fail(d, "key %llx is not in bucket %u of %u", (unsigned long long)key,
+                                  bucket, n);
+        unsigned char kb[13];
+        size_t kn;
+        msg_key(kb, &kn, type, key, (int32_t)src);
+        e->ck = contrib_key(kb, kn);
+        const contrib_val *v = cf_kvtab_get(&x->pop.contrib, e->ck);
+        if (v && v->blob && v->len == e->len && !memcmp(v->blob, e->p, e->len)) return true;
+        char err[160];
+        cf_st_dec sub;
+        cf_st_dec_init(&sub, e->p + 2, e->len - 2, "", err, sizeof(err));
+        cum c = {.s = CF_LNS_INIT};
+        bool ok = get_cum(&sub, type, &c) && cf_st_done(&sub);
+        cf_lns_free(&c.s);
+        free(c.slots.v);
+        return ok || cf_st_fail(d, "bucket entry: %s", err);
+}
+
+/* A bucket message (type 7, detect_bucket.c): checked whole, then each entry replaces its
+ * (key, source)'s contribution unless unchanged, and what the bucket no longer holds (a
+ * key the partition evicted, the parts beyond a smaller bucket's last) leaves. */
+static int apply_bucket(cf_detect *x, cf_st_dec *d)
+{
+        uint32_t src = cf_st_u32(d), n = cf_st_u32(d), bucket = cf_st_u32(d);
+        uint16_t part = cf_st_u16(d), parts = cf_st_u16(d);
+        uint32_t count = get_count(d, 26, "bucket entries");
+        if (cf_st_ok(d) && (!n || bucket >= n || part >= parts)) {
+                cf_st_fail(d, "bucket %u of %u, part %u of %u", bucket, n, part, parts);
+                return -1;
+        }
+        bucket_ent *e = malloc(((size_t)count + 1) * sizeof(*e));
+        uint64_t *keys = malloc(((size_t)count + 1) * sizeof(uint64_t));
+        if (!e || !keys) abort();
+        int64_t last = INT64_MIN;
+        for (uint32_t i = 0; i < count && cf_st_ok(d); i++)
+                if (get_entry(x, d, src, n, bucket, &e[i])) {
+                        keys[i] = e[i].ck;
+                        int64_t t = (int64_t)cf_st_load64(e[i].p + 14);
+                        if (t > last) last = t;
+                }
+        if (!cf_st_done(d)) {
+                free(e);
+                free(keys);
+                return -1;
+        }
+        uint64_t bk = bucket_key(src, n, bucket, part);
+        for (uint32_t i = 0; i < count; i++) {
+                contrib_val *v = cf_kvtab_get(&x->pop.contrib, e[i].ck);
+                if (v && v->blob && v->len == e[i].len && !memcmp(v->blob, e[i].p, e[i].len))
+                        v->owner = bk; /* unchanged: nothing to merge */
+                else
+                        contrib_set(x, e[i].p, e[i].len, bk);
+        }
+        free(e);
+        qsort(keys, count, sizeof(uint64_t), u64_cmp);
+        bool created;
+        bucket_val *b = cf_kvtab_put(&x->pop.buckets, bk, count ? last : 0, &created);
+        if (!created && b->keys) {
+                bucket_forget(x, b->keys, b->n, bk, keys, count);
+                free(b->keys);
+        }
+        b->keys = keys;
+        b->n = count;
+        /* the last part of a publish: parts beyond it are of an earlier, larger bucket */
+        for (uint32_t j = parts; part == parts - 1 && j <= UINT16_MAX; j++) {
+                uint64_t sk = bucket_key(src, n, bucket, j);
+                bucket_val *s = cf_kvtab_get(&x->pop.buckets, sk);
+                if (!s) break;
+                bucket_forget(x, s->keys, s->n, sk, NULL, 0);
+                cf_kvtab_del(&x->pop.buckets, sk);
+        }
+        return 0;
 }
 
 /* Delta events and certificate uses: decoded whole, then merged (nothing of a refused
@@ -529,7 +656,7 @@ static int apply_events(cf_detect *x, cf_st_dec *d, int type)
 /* The part of a split apply (cf_detect_pop_share) a message type belongs to: the part of
  * the table it changes. Measured (1M records, 16 partitions): certificate uses cost about
  * as much as unit values and volume rings together, so with two parts they are one part.
- * Cumulative messages (the service, never split) go with part 0. */
+ * Bucket messages (the service's cumulative mode: its chains are never split) go with part 0. */
 static int part_of(const cf_detect *x, int type)
 {
         int n = x->share_n;
@@ -553,7 +680,15 @@ int cf_detect_apply(cf_detect *x, const cf_global_msg *m, char *errstr, size_t e
                         rc = 0;
                 }
         } else if (type == MSG_UV_CUM || type == MSG_VOL_CUM) {
-                rc = apply_cum(x, m, &d, type);
+                /* no release writes them alone any more; mixed with buckets, an old one
+                 * read after a newer bucket would undo it */
+                cf_st_fail(&d,
+                           "a per-key contribution (type 5 or 6), the format of releases before "
+                           "population buckets: refused (this release reads contributions in "
+                           "bucket messages, type %d; README: the population topics)",
+                           CF_POP_BUCKET);
+        } else if (type == CF_POP_BUCKET) {
+                rc = apply_bucket(x, &d);
         } else if (type >= MSG_UV_EVENTS && type <= MSG_CERT_USES) {
                 rc = apply_events(x, &d, type);
         } else {
@@ -641,6 +776,8 @@ void cf_detect_pop_init(cf_detect *x)
         cf_kvtab_init(&g->contrib, sizeof(contrib_val), (size_t)g->max_contrib, 0);
         g->contrib.drop = contrib_drop;
         g->contrib.drop_opaque = x;
+        cf_kvtab_init(&g->buckets, sizeof(bucket_val), (size_t)g->max_contrib, 0);
+        g->buckets.drop = bucket_drop;
 }
 
 void cf_detect_pop_reload(cf_detect *x)
@@ -656,6 +793,7 @@ void cf_detect_pop_reload(cf_detect *x)
                 cf_rule_replica(ru, &x->pop)->window_ms = window;
         }
         x->pop.contrib.max = (size_t)x->pop.max_contrib;
+        x->pop.buckets.max = (size_t)x->pop.max_contrib;
 }
 
 void cf_detect_pop_free(cf_detect *x)
@@ -663,6 +801,7 @@ void cf_detect_pop_free(cf_detect *x)
         cf_detect_pop *g = &x->pop;
         g->freeing = true;
         cf_kvtab_free(&g->contrib);
+        cf_kvtab_free(&g->buckets);
         for (size_t i = 0; i < cf_detect_n_rules; i++)
                 if (cf_detect_rules[i]->replica_off)
                         cf_kvtab_free(cf_rule_replica(cf_detect_rules[i], g));

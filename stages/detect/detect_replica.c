@@ -223,6 +223,7 @@ int cf_detect_replica_restore(cf_detect *x, const void *data, size_t len, char *
         cf_detect_pop old = x->pop;
         memset(&x->pop, 0, sizeof x->pop);
         x->pop.max_contrib = old.max_contrib;
+        x->pop.n_buckets = old.n_buckets;
         cf_detect_pop_init(x); /* fresh tables, same bounds */
         x->pop.applied = old.applied;
         x->pop.refused = old.refused;

@@ -3,13 +3,16 @@
  * partition's first event time and the state tables of its per-partition
  * rules (exporters, capacity windows, the volume rule's per-exporter
  * declarations), each value written and checked by its rule
- * (state_put/state_get). The population rules' state is the replica
- * (detect_replica.c), not a partition's.
+ * (state_put/state_get), and the partition's own contributions to the
+ * population state (detect_own.c). The population rules' replica is not a
+ * partition's (detect_replica.c).
  *
- * Version 2 (pipeline/core/stenc.h fields, little-endian):
- *   magic "CFDT" (4 bytes), version (u16, 2), first_ms (i64, INT64_MAX: no
+ * Version 3 (pipeline/core/stenc.h fields, little-endian):
+ *   magic "CFDT" (4 bytes), version (u16, 3), first_ms (i64, INT64_MAX: no
  *   record yet), number of tables (u8), then per table the rule's name (str8)
- *   and a block holding the table (kvtab.c).
+ *   and a block holding the table (kvtab.c); then the partition's own
+ *   population contributions, two tables named "<rule>.own" (detect_own.c).
+ * Version 2: the same without the own tables (they start empty).
  * Version 1 (releases 1-2, b6aa89d and b13c378): magic 0x43445431 ("CDT1",
  *   u32), number of tables (u32), first_ms (i64), per table name length (u8),
  *   name, the raw table: read and checked by the rule (new_exporter_surge) or
@@ -29,9 +32,9 @@
 
 #include "stages/detect/detect_int.h"
 
-#define SNAP_VERSION 2
+#define SNAP_VERSION 3           /* 3: the own contributions' tables (detect_own.c) */
 #define V1_MAGIC     0x43445431u /* "CDT1" */
-#define MAX_TABLES   64          /* read_table's one bit per rule */
+#define MAX_TABLES   64          /* read_table's one bit per rule and own table */
 
 void cf_detect_state_write(cf_detect_part *ps, cf_buf *out, const char *magic, uint16_t version,
                            cf_detect_table_writer write)
@@ -39,7 +42,7 @@ void cf_detect_state_write(cf_detect_part *ps, cf_buf *out, const char *magic, u
         memcpy(cf_st_room(out, 4), magic, 4);
         cf_st_put_u16(out, version);
         cf_st_put_i64(out, ps->first_ms);
-        uint8_t n = 0;
+        uint8_t n = CF_DETECT_OWNS;
         for (size_t i = 0; i < cf_detect_n_rules; i++)
                 n += cf_detect_rules[i]->table_off != 0;
         cf_st_put_u8(out, n);
@@ -49,6 +52,12 @@ void cf_detect_state_write(cf_detect_part *ps, cf_buf *out, const char *magic, u
                 cf_st_put_str8(out, ru->name);
                 size_t blk = cf_st_block_begin(out);
                 write(cf_rule_table(ru, ps), out, ru->state_put);
+                cf_st_block_end(out, blk);
+        }
+        for (int i = 0; i < CF_DETECT_OWNS; i++) {
+                cf_st_put_str8(out, cf_detect_owns[i].name);
+                size_t blk = cf_st_block_begin(out);
+                write(cf_detect_own_table(ps, i), out, cf_detect_owns[i].put);
                 cf_st_block_end(out, blk);
         }
 }
@@ -78,6 +87,18 @@ static bool read_table(cf_detect *x, cf_detect_part *ps, cf_st_dec *d, int v, ui
         size_t n, j = 0;
         const char *name = cf_st_bytes8(d, &n);
         if (!cf_st_ok(d)) return false;
+        int own = v >= 3 ? cf_detect_own_named(name, n) : -1;
+        if (own >= 0) {
+                j = cf_detect_n_rules + (size_t)own;
+                if (*seen >> j & 1) return cf_st_fail(d, "table %.*s twice", (int)n, name);
+                *seen |= 1ull << j;
+                const cf_rule *ru = cf_detect_owns[own].rule;
+                const void *cfg = cf_detect_rule_cfg(x, ru);
+                const unsigned char *outer = cf_st_enter(d);
+                cf_kvtab_restore(cf_detect_own_table(ps, own), d, 2, cf_detect_owns[own].get, cfg);
+                cf_st_leave(d, outer, "a table");
+                return cf_st_ok(d);
+        }
         const cf_rule *ru = rule_named(name, n, &j);
         /* release 1-2 tables this build keeps differently are converted */
         bool convert = v == 1 && ru && (ru->replica_off || ru == &cf_rule_capacity_exceeded);
@@ -95,7 +116,8 @@ static bool read_table(cf_detect *x, cf_detect_part *ps, cf_st_dec *d, int v, ui
         if (convert)
                 cf_detect_convert_v1(x, ps, ru, d);
         else
-                cf_kvtab_restore(cf_rule_table(ru, ps), d, v, ru->state_get, x->cfg[j]);
+                cf_kvtab_restore(cf_rule_table(ru, ps), d, v == 1 ? 1 : 2, ru->state_get,
+                                 x->cfg[j]);
         d->what = what;
         if (v != 1) cf_st_leave(d, outer, "a table");
         return cf_st_ok(d);
@@ -108,7 +130,7 @@ static bool read_header(cf_st_dec *d, int *version, cf_detect_part *ps, uint32_t
         if (!m) return false;
         if (!memcmp(m, "CFDT", 4)) {
                 *version = cf_st_u16(d);
-                if (cf_st_ok(d) && *version != SNAP_VERSION)
+                if (cf_st_ok(d) && (*version < 2 || *version > SNAP_VERSION))
                         return cf_st_fail(d, "version %d, this build reads 1-%d", *version,
                                           SNAP_VERSION);
                 ps->first_ms = cf_st_i64(d);
@@ -129,10 +151,10 @@ static bool read_header(cf_st_dec *d, int *version, cf_detect_part *ps, uint32_t
             (ps->first_ms < -CF_ST_TIME_LIMIT_MS || ps->first_ms > CF_ST_TIME_LIMIT_MS))
                 return cf_st_fail(d, "first event time %lld ms not plausible",
                                   (long long)ps->first_ms);
-        if (cf_detect_n_rules > MAX_TABLES)
+        if (cf_detect_n_rules + CF_DETECT_OWNS > MAX_TABLES)
                 return cf_st_fail(d, "%zu rules, state restore handles %d", cf_detect_n_rules,
-                                  MAX_TABLES);
-        if (*ntab > cf_detect_n_rules)
+                                  MAX_TABLES - CF_DETECT_OWNS);
+        if (*ntab > cf_detect_n_rules + CF_DETECT_OWNS)
                 return cf_st_fail(d, "%u tables, this build has %zu rules", *ntab,
                                   cf_detect_n_rules);
         return true;

@@ -388,6 +388,14 @@ static void remove_key(cf_kvtab *t, uint64_t key)
         }
 }
 
+void cf_kvtab_del(cf_kvtab *t, uint64_t key)
+{
+        key = norm_key(key);
+        if (!t->keys || find(t, key) == SIZE_MAX) return;
+        mark(t, key);
+        remove_key(t, key);
+}
+
 /* Insert or overwrite key with val (t->vsize bytes) without the bound: a delta
  * brings the table to a state that held at most max entries. */
 static void upsert(cf_kvtab *t, uint64_t key, const unsigned char *val)
@@ -399,6 +407,8 @@ static void upsert(cf_kvtab *t, uint64_t key, const unsigned char *val)
                         ;
                 t->keys[i] = key;
                 t->n++;
+        } else {
+                drop_value(t, key, t->vals + i * t->vsize); /* what it holds out of line */
         }
         memcpy(t->vals + i * t->vsize, val, t->vsize);
 }
@@ -470,17 +480,23 @@ int cf_kvtab_apply_delta(cf_kvtab *t, cf_st_dec *d, cf_kv_get get, const void *c
                 uint64_t key = cf_st_u64(d);
                 if (cf_st_ok(d) && !key) cf_st_fail(d, "entry %llu: key 0", (unsigned long long)i);
                 memset(tmp, 0, t->vsize);
-                if (!cf_st_ok(d) || !get(d, 2, tmp, cfg)) break;
+                if (!cf_st_ok(d) || !get(d, 2, tmp, cfg)) {
+                        drop_value(t, key, tmp); /* what get allocated before it failed */
+                        break;
+                }
                 if (last_ms(tmp) > max_ms) {
                         cf_st_fail(d, "entry %llu used at %lld ms, after the table's latest %lld",
                                    (unsigned long long)i, (long long)last_ms(tmp),
                                    (long long)max_ms);
+                        drop_value(t, key, tmp);
                         break;
                 }
-                if (commit)
+                if (commit) {
                         upsert(t, key, tmp);
-                else
+                } else {
                         n += find(t, key) == SIZE_MAX;
+                        drop_value(t, key, tmp); /* checked only */
+                }
         }
         free(tmp);
         if (!cf_st_ok(d)) return -1;
@@ -543,17 +559,22 @@ int cf_kvtab_restore(cf_kvtab *t, cf_st_dec *d, int version, cf_kv_get get, cons
         for (uint64_t i = 0; i < n; i++) {
                 uint64_t key = cf_st_u64(d);
                 if (cf_st_ok(d) && !key) cf_st_fail(d, "entry %llu: key 0", (unsigned long long)i);
-                if (!read_value(d, version, vsize, get, cfg, tmp, t->vsize)) break;
+                if (!read_value(d, version, vsize, get, cfg, tmp, t->vsize)) {
+                        drop_value(t, key, tmp);
+                        break;
+                }
                 int64_t lm = last_ms(tmp);
                 if (lm > max_ms) {
                         cf_st_fail(d, "entry %llu used at %lld ms, after the table's latest %lld",
                                    (unsigned long long)i, (long long)lm, (long long)max_ms);
+                        drop_value(t, key, tmp);
                         break;
                 }
                 bool created;
                 void *v = cf_kvtab_put(t, key, lm, &created);
                 if (!created) {
                         cf_st_fail(d, "key %016llx repeated", (unsigned long long)key);
+                        drop_value(t, key, tmp);
                         break;
                 }
                 memcpy(v, tmp, t->vsize);

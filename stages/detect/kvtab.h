@@ -83,6 +83,8 @@ void cf_kvtab_release_clock(cf_kvtab *t);
 void cf_kvtab_each(cf_kvtab *t, void (*fn)(void *opaque, uint64_t key, void *val), void *opaque);
 /** The value of key, inserted zeroed when absent (*created set); stamps last_ms = now_ms. */
 void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created);
+/** Remove key if present (the drop callback sees its value); recorded as a change. */
+void cf_kvtab_del(cf_kvtab *t, uint64_t key);
 /** Writes one value (a rule's state_put). */
 typedef void (*cf_kv_put)(cf_buf *out, const void *val);
 /** Reads one value (a rule's state_get): false with the reason in d. */

@@ -135,16 +135,26 @@ void cf_vol_rep_add(cf_vol_rep *v, const cf_vol_event *e)
         cf_vol_ring_add(v, true, e->hour / 24, e->cents, e->decl);
 }
 
+/* The non-empty slots of one ring, oldest first: one division to find the first slot (a
+ * division per slot was most of a publish's and a checkpoint's cost of the rings). */
+static void ring_each(const int64_t *c, const uint32_t *k, uint16_t n, int64_t cur, bool day,
+                      void (*fn)(void *op, bool day, int64_t at, int64_t cents, uint32_t decl),
+                      void *op)
+{
+        int64_t from = cur - n + 1 < 0 ? 0 : cur - n + 1;
+        size_t s = (size_t)(from % n);
+        for (int64_t i = from; i <= cur; i++) {
+                if (c[s] || k[s]) fn(op, day, i, c[s], k[s]);
+                if (++s == n) s = 0;
+        }
+}
+
 void cf_vol_rep_each(cf_vol_rep *v,
                      void (*fn)(void *op, bool day, int64_t at, int64_t cents, uint32_t decl),
                      void *op)
 {
-        for (int64_t h = v->cur_hour - v->nh + 1; h <= v->cur_hour; h++)
-                if (h >= 0 && (hv(v)[h % v->nh] || hc(v)[h % v->nh]))
-                        fn(op, false, h, hv(v)[h % v->nh], hc(v)[h % v->nh]);
-        for (int64_t d = v->cur_day - v->nd + 1; d <= v->cur_day; d++)
-                if (d >= 0 && (dv(v)[d % v->nd] || dc(v)[d % v->nd]))
-                        fn(op, true, d, dv(v)[d % v->nd], dc(v)[d % v->nd]);
+        ring_each(hv(v), hc(v), v->nh, v->cur_hour, false, fn, op);
+        ring_each(dv(v), dc(v), v->nd, v->cur_day, true, fn, op);
 }
 
 /* Sums of the ring over [from, to] (inclusive), what the ring still holds of it: one

@@ -1,0 +1,111 @@
+/*
+ * detect_own.c - a partition's own population contributions (cumulative
+ * mode: the service) as partition state, in its snapshots and deltas.
+ *
+ * Why: a partition publishes its whole contribution per bucket of population
+ * keys at each commit (detect_bucket.c); what it published must come back with
+ * its state after a restart or a rebalance, or its next publish would replace
+ * what it contributed before with only what it saw since (and a bucket
+ * republished whole would drop every key not seen since). They are written
+ * with the checkpoint that follows the publish, so a restore at the committed
+ * offset gets the contributions of exactly the records before it: re-processed
+ * records are folded once more into what they were not part of.
+ *
+ * Tables (in detect_state.c's format, after the rules' tables, named
+ * "<rule>.own"): unit value: last used (i64), the sketch (cf_lns_put); volume:
+ * last used (i64), the non-empty slots (cf_vol_rep_put: u32 count, then u8 day
+ * flag, i64 hour or day, i64 cents, u32 declarations).
+ *
+ * @locality: the thread that owns the chain.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stages/detect/detect_int.h"
+
+#define HOUR_LIMIT (CF_ST_TIME_LIMIT_MS / 3600000LL)
+
+static void uv_put(cf_buf *out, const void *val)
+{
+        const cf_uv_rep *v = val;
+        cf_st_put_i64(out, v->last_ms);
+        cf_lns_put(out, &v->s);
+}
+
+static bool uv_get(cf_st_dec *d, int version, void *val, const void *cfg)
+{
+        cf_uv_rep *v = val;
+        (void)version;
+        (void)cfg;
+        v->last_ms = cf_st_time(d, "last use");
+        v->s = (cf_lns)CF_LNS_INIT;
+        return cf_st_ok(d) && cf_lns_get(d, &v->s);
+}
+
+static void vol_put(cf_buf *out, const void *val)
+{
+        cf_vol_rep *v = (cf_vol_rep *)val; /* cf_vol_rep_each does not change it */
+        cf_st_put_i64(out, v->last_ms);
+        cf_vol_rep_put(out, v);
+}
+
+typedef struct slot {
+        int64_t at, cents;
+        uint32_t decl;
+        uint8_t day;
+} slot;
+
+/* The rings rebuilt at cfg's sizes from the slots, newest at the latest of them (as a
+ * replica rebuilds a published contribution, detect_population.c). */
+static bool vol_get(cf_st_dec *d, int version, void *val, const void *cfg)
+{
+        cf_vol_rep *v = val;
+        (void)version;
+        int64_t last = cf_st_time(d, "last use");
+        uint32_t n = cf_st_u32(d);
+        if (cf_st_ok(d) && n > cf_st_left(d) / 21)
+                return cf_st_fail(d, "%u volume slots in %zu bytes", n, cf_st_left(d));
+        slot *s = malloc(((size_t)n + 1) * sizeof(slot));
+        if (!s) abort();
+        int64_t top = 0;
+        for (uint32_t i = 0; i < n && cf_st_ok(d); i++) {
+                s[i].day = cf_st_u8(d);
+                s[i].at = cf_st_i64(d);
+                s[i].cents = cf_st_i64(d);
+                s[i].decl = cf_st_u32(d);
+                if (cf_st_ok(d) &&
+                    (s[i].day > 1 || s[i].at < 0 || s[i].at > HOUR_LIMIT || s[i].cents < 0))
+                        cf_st_fail(d, "volume slot out of range");
+                int64_t h = s[i].day ? s[i].at * 24 : s[i].at;
+                if (h > top) top = h;
+        }
+        if (cf_st_ok(d)) {
+                cf_vol_rep_init(v, cfg, top);
+                v->last_ms = last;
+                for (uint32_t i = 0; i < n; i++)
+                        cf_vol_ring_add(v, s[i].day, s[i].at, s[i].cents, s[i].decl);
+        }
+        free(s);
+        return cf_st_ok(d);
+}
+
+const cf_detect_own cf_detect_owns[CF_DETECT_OWNS] = {
+    {"unit_value_outlier.own", offsetof(cf_detect_part, uv_own), uv_put, uv_get,
+     &cf_rule_unit_value_outlier},
+    {"origin_volume_surge.own", offsetof(cf_detect_part, vol_own), vol_put, vol_get,
+     &cf_rule_origin_volume_surge},
+};
+
+int cf_detect_own_named(const char *name, size_t n)
+{
+        for (int i = 0; i < CF_DETECT_OWNS; i++)
+                if (strlen(cf_detect_owns[i].name) == n && !memcmp(cf_detect_owns[i].name, name, n))
+                        return i;
+        return -1;
+}
+
+cf_kvtab *cf_detect_own_table(cf_detect_part *ps, int i)
+{
+        return (cf_kvtab *)((char *)ps + cf_detect_owns[i].off);
+}
