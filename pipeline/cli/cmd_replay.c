@@ -2,8 +2,9 @@
  * replay.c - `customsflow replay`: the stage chain over JSONL files.
  *
  * @locality: main thread: reads and routes the input, writes the outputs and the
- * state; the chains run on the threads of replay_pool.c (--threads), whose
- * results are the same bytes for every thread count at one --partitions.
+ * state; the chains run on the threads of replay_pool.c (--threads), behind the
+ * reader and ahead of the writes, with results that are the same bytes for every
+ * thread count at one --partitions.
  */
 #include <errno.h>
 #include <signal.h>
@@ -84,7 +85,8 @@ static const cf_opt replay_rows[] = {
                   "(default: replay.epoch_lines, 128)"),
     CF_OPT_ROW_ON("timings", replay_opts, timings,
                   "the summary also gives batch_latency_ms: rounds, p50, p99 (a round: its "
-                  "lines on the threads and, at an epoch's end, the writes)"),
+                  "lines on the threads and, at an epoch's end, the writes; with --threads > 1, "
+                  "an epoch)"),
     CF_OPT_ROW_OFF("no-progress", replay_opts, progress, "no progress line on stderr"),
     {0},
 };
@@ -136,8 +138,6 @@ typedef struct run {
         cf_replay_pool pool;
         cf_replay_cfg ep; /* partitions and epochs */
         cf_replay_out out[CF_N_OUTS];
-        double *lat; /* each round's time from routed to written, seconds */
-        size_t n_lat, cap_lat;
         cf_counters k;  /* batches whose outputs were all written (the summary) */
         char err[1024]; /* the failure, for stderr and the summary ("" = none) */
 } run;
@@ -213,22 +213,17 @@ static int feed_until(run *x, outcomes_feed *f, int64_t until_ms)
         return feed_flush(x, f);
 }
 
-/* Run one round on the threads; at an epoch's end (or the flush) write the epoch's
- * outputs: its records count once every output of it is written. */
+/* Hand one round to the threads; the epochs they have finished are written (their
+ * records count once every output of them is written). */
 static int one_round(run *x, int epoch_end, int flush)
 {
-        double t0 = cf_mono_s();
-        if (cf_replay_pool_run(&x->pool, epoch_end, flush, x->err, sizeof(x->err))) return -1;
-        if ((epoch_end || flush) && cf_replay_pool_write(&x->pool, x->out, &x->k)) {
-                cf_replay_outs_failed(x->out, x->err, sizeof(x->err));
-                return -1;
-        }
-        if (x->n_lat == x->cap_lat) {
-                x->cap_lat = x->cap_lat ? 2 * x->cap_lat : 4096;
-                if (!(x->lat = realloc(x->lat, x->cap_lat * sizeof(double)))) abort();
-        }
-        x->lat[x->n_lat++] = cf_mono_s() - t0;
-        return 0;
+        return cf_replay_pool_submit(&x->pool, epoch_end, flush, x->out, &x->k, x->err,
+                                     sizeof(x->err));
+}
+
+static int begin_round(run *x)
+{
+        return cf_replay_pool_begin(&x->pool, cf_now_ms(), x->out, &x->k, x->err, sizeof(x->err));
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -238,14 +233,16 @@ static int cmp_d(const void *a, const void *b)
 }
 
 /* "batch_latency_ms":{"rounds","p50","p99"}: a round's time on the threads and in the
- * writes (what `customsflow bench` reports); the rounds' times are sorted here. */
+ * writes (what `customsflow bench` reports; with threads, an epoch's from its first
+ * round handed over to written); the times are sorted here. */
 static void latency_members(run *x, cf_buf *extra)
 {
-        if (!x->n_lat) return;
-        qsort(x->lat, x->n_lat, sizeof(double), cmp_d);
+        cf_replay_pool *p = &x->pool;
+        if (!p->n_lat) return;
+        qsort(p->lat, p->n_lat, sizeof(double), cmp_d);
         cf_buf_printf(extra, "%s\"batch_latency_ms\":{\"rounds\":%zu,\"p50\":%.3f,\"p99\":%.3f}",
-                      extra->len ? "," : "", x->n_lat, 1e3 * x->lat[x->n_lat / 2],
-                      1e3 * x->lat[(x->n_lat * 99) / 100]);
+                      extra->len ? "," : "", p->n_lat, 1e3 * p->lat[p->n_lat / 2],
+                      1e3 * p->lat[(p->n_lat * 99) / 100]);
 }
 
 /* Read a round of lines (up to the batch size, the epoch's end or a full read
@@ -293,7 +290,10 @@ static int run_replay(run *x, FILE *in, const char *in_name, const replay_opts *
         int64_t in_epoch = 0; /* lines of the current epoch read so far */
         while (!done && !rc) {
                 cf_linereader_compact(&lr);
-                cf_replay_pool_begin(&x->pool, cf_now_ms());
+                if (begin_round(x)) {
+                        rc = -1;
+                        break;
+                }
                 int r = read_round(x, &lr, kr, in_name, o, &in_epoch);
                 /* the records read before a read error are still processed */
                 if (r) done = 1, rc = r < 0 ? -1 : 0;
@@ -304,7 +304,7 @@ static int run_replay(run *x, FILE *in, const char *in_name, const replay_opts *
                 if (cf_replay_pool_size(&x->pool) || epoch_end)
                         if (one_round(x, epoch_end, 0)) rc = -1;
                 if (in_epoch == x->ep.epoch_lines) in_epoch = 0;
-                seen_ms = cf_replay_pool_time(&x->pool, seen_ms);
+                if (feed) seen_ms = cf_replay_pool_time(&x->pool, seen_ms);
                 if (o->progress && cf_mono_s() - last > 0.5) {
                         progress(&x->k, t0, 0);
                         last = cf_mono_s();
@@ -313,10 +313,9 @@ static int run_replay(run *x, FILE *in, const char *in_name, const replay_opts *
         /* the outcomes left are learnt (a saved --state then holds them) */
         if (!rc && feed && feed_until(x, feed, INT64_MAX)) rc = -1;
         /* End of input: open windows are flushed (marked partial by the stage). */
-        if (!rc) {
-                cf_replay_pool_begin(&x->pool, cf_now_ms());
-                rc = one_round(x, 0, 1);
-        }
+        if (!rc) rc = begin_round(x) || one_round(x, 0, 1) ? -1 : 0;
+        /* what was handed over is written (after a read error too), the chains idle */
+        if (cf_replay_pool_drain(&x->pool, x->out, &x->k, x->err, sizeof(x->err))) rc = -1;
         if (o->progress) progress(&x->k, t0, 1);
         cf_keyroute_free(kr);
         cf_linereader_free(&lr);
@@ -496,7 +495,6 @@ int cf_cmd_replay(int argc, char **argv)
                 rc = replay_files(&x, in, &o);
         if (in && in != stdin) fclose(in);
         cf_replay_pool_stop(&x.pool);
-        free(x.lat);
         for (int i = 0; i < x.n_threads; i++)
                 cf_chain_destroy(x.chains[i]);
         cf_config_free(&cfg);

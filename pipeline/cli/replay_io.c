@@ -185,12 +185,11 @@ static int state_load(cf_replay_state *s, size_t cap, cf_chain **c, int nc, char
         }
         b.len = 0;
         if (!rc) rc = state_read(s->ppath, cap, &b, why, why_size);
-        /* every thread's chain holds a replica of the population state */
-        for (int i = 0; i < nc && !rc; i++)
-                if (cf_chain_restore_replica(c[i], b.len ? b.p : NULL, b.len, err, sizeof(err))) {
-                        snprintf(why, why_size, "%s: %s", s->ppath, err);
-                        rc = -1;
-                }
+        /* the threads share chain 0's replica of the population state (replay_pool.c) */
+        if (!rc && cf_chain_restore_replica(c[0], b.len ? b.p : NULL, b.len, err, sizeof(err))) {
+                snprintf(why, why_size, "%s: %s", s->ppath, err);
+                rc = -1;
+        }
         b.len = 0;
         if (!rc) rc = state_read(s->gpath, cap, &b, why, why_size);
         for (int i = 0; i < nc && !rc; i++) {

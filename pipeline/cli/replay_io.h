@@ -56,10 +56,11 @@ typedef struct cf_replay_state {
 
 /**
  * Lock dir (creating it), then load its state into the chains c[0..nc): partition p
- * into c[p % nc] (the thread that owns it), the population replica and the global
- * state learnt from outcomes into every one. Only a missing file is a first run; any other failure
- * (unreadable, not a file, over cap, empty, refused by a stage) is -1 with the path and reason, and
- * the files are kept. reset: start empty whatever is there (existing files are kept as .old).
+ * into c[p % nc] (the thread that owns it), the population replica into c[0] (the
+ * threads share it) and the global state learnt from outcomes into every one. Only a missing file
+ * is a first run; any other failure (unreadable, not a file, over cap, empty, refused by a stage)
+ * is -1 with the path and reason, and the files are kept. reset: start empty whatever is there
+ * (existing files are kept as .old).
  */
 int cf_replay_state_open(cf_replay_state *s, const char *dir, int reset, size_t cap, int32_t parts,
                          cf_chain **c, int nc, char *errstr, size_t errstr_size);

@@ -8,20 +8,31 @@
  * letters in input-line order (merged from the threads), stats partition by
  * partition (0..P-1, each in the order its partition emitted them), so the
  * files are the same bytes for every N at one P (and for every batch size,
- * since an epoch is counted in lines). At an epoch's end
- * every thread publishes its partitions' population deltas, and every thread
- * applies all of them in partition order to its own replica: the replicas stay
- * identical to the one a single chain would hold.
+ * since an epoch is counted in lines). At an epoch's end every thread
+ * publishes its partitions' population deltas; the threads share one replica of
+ * the population state (chain 0's), read only during an epoch: once every
+ * thread has finished the epoch, each applies its part of all the deltas (the
+ * tables of the replica are split between them: cf_chain_share_replica) in
+ * partition order, and once all parts are in, the next epoch starts. The
+ * replica is the one a single chain would hold.
+ *
+ * With N > 1 the pool is a pipeline, not a lock-step: the main thread copies
+ * up to CF_REPLAY_ROUNDS rounds of input ahead into the pool's round slots and
+ * writes an epoch's outputs once every thread has finished it, while the
+ * threads go on. A thread waits only for what it needs: the round's input, the
+ * other threads at the epoch's end (above), and an epoch output slot the writer
+ * has emptied. Waits spin briefly, then sleep. With N = 1 the rounds run on the
+ * main thread, in place (no copy, no wait).
  *
  * @locality: cf_replay_pool_* are called by the main thread only; the workers
- * run their rounds between the pool's barriers and touch only their own chain,
- * batch and buffers (the apply phase reads the others' published deltas, which
- * nobody writes then).
+ * touch only their own chain and slots, and read the others' published deltas
+ * of an epoch that every thread has finished (nobody writes them then).
  */
 #ifndef CF_REPLAY_POOL_H
 #define CF_REPLAY_POOL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "pipeline/cli/replay_io.h"
@@ -30,6 +41,9 @@
 #include "pipeline/core/chain.h"
 
 #define CF_REPLAY_MAX_THREADS 256
+/* Round slots of input read ahead, and epoch output slots, with N > 1. */
+#define CF_REPLAY_ROUNDS 16
+#define CF_REPLAY_EPOCHS 8
 
 /** A flag or dead-letter line of an epoch: its input line, output and bytes in lines. */
 typedef struct cf_replay_line {
@@ -38,58 +52,91 @@ typedef struct cf_replay_line {
         size_t off, len;
 } cf_replay_line;
 
-/** One thread of the pool and what it owns. */
-typedef struct cf_replay_worker {
-        int id;
-        pthread_t th;
-        cf_chain *c;
-        cf_batch b;
-        size_t n_local;            /* partitions owned: id, id + N, ... */
+/** One thread's outputs of one epoch and its published deltas. */
+typedef struct cf_replay_epoch_out {
         cf_buf *stats;             /* [n_local]: the epoch's stats lines per owned partition */
         cf_buf lines;              /* the epoch's flag and dead-letter lines, in input order */
         struct cf_replay_line *ix; /* where each of them is, and its input line */
         size_t n_ix, cap_ix;
         cf_counters pend; /* the epoch's records, not written yet */
-        cf_buf pub;       /* a round's published deltas, owned partitions in order */
+        cf_buf pub;       /* the epoch's published deltas, owned partitions in order */
         size_t *pub_off;  /* [n_local + 1] offsets into pub */
-        cf_counters k;    /* records of rounds whose outputs were all written */
+} cf_replay_epoch_out;
+
+/** One thread of the pool and what it owns. */
+typedef struct cf_replay_worker {
+        int id;
+        pthread_t th;
+        cf_chain *c;
+        size_t n_local;             /* partitions owned: id, id + N, ... */
+        cf_batch *b;                /* [rounds]: a round's records, per round slot */
+        cf_buf *in;                 /* [rounds]: the round's line bytes (N > 1: copied) */
+        cf_replay_epoch_out *eo;    /* [epochs]: per epoch slot */
+        int64_t pending;            /* epoch whose deltas are to be applied first (-1: none) */
+        cf_counters k;              /* records of epochs whose outputs were all written */
+        _Atomic int64_t done;       /* rounds finished */
+        _Atomic int64_t done_ep;    /* epochs finished: outputs kept, deltas published */
+        _Atomic int64_t applied_ep; /* epochs whose deltas it applied (its part) */
         int rc;
         char err[512];
         struct cf_replay_pool *pool;
 } cf_replay_worker;
 
-/** The pool: N workers, P partitions, the barriers of a round. */
+/** What a round is: its command, epoch and clock. */
+typedef struct cf_replay_round {
+        int cmd;        /* replay_pool.c */
+        int64_t epoch;  /* the epoch it belongs to (its output slot: epoch % epochs) */
+        int64_t now_ms; /* the round's wall clock, the same for every worker */
+        double t0;      /* when it was handed over (--timings) */
+} cf_replay_round;
+
+/** The pool: N workers, P partitions, the round and epoch slots and their counters. */
 typedef struct cf_replay_pool {
         int n;
         int32_t parts;
+        int rounds, epochs; /* slots: 1 and 1 with N = 1 */
+        int with_dlq;       /* format dead letters (--dlq given) */
+        int started;        /* threads started (n > 1) */
         cf_replay_worker *w;
-        pthread_barrier_t go, published, applied;
-        int cmd;        /* the round's command (replay_pool.c) */
-        int64_t now_ms; /* the round's wall clock, the same for every worker */
-        int with_dlq;   /* format dead letters (--dlq given) */
-        int started;    /* threads running (n > 1) */
+        cf_replay_round *ri;      /* [rounds] */
+        int64_t next;             /* the round being filled */
+        int64_t epoch;            /* its epoch */
+        int epoch_first;          /* the round being filled is the first of its epoch */
+        double *ep_t0;            /* [epochs]: that time per epoch slot */
+        _Atomic int64_t filled;   /* rounds handed to the threads */
+        _Atomic int64_t written;  /* epochs whose outputs are written */
+        _Atomic int failed, quit; /* a worker or the writer failed; the threads are to end */
+        _Atomic int waiters;      /* threads asleep on cv */
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        double *lat; /* per round (N = 1) or epoch (N > 1): handed over to written, seconds */
+        size_t n_lat, cap_lat;
 } cf_replay_pool;
 
 /** Start n workers over chains[0..n) (owned by the caller) for parts partitions, batches of
  * batch_cap records; -1 + errstr when a thread cannot be started. */
 int cf_replay_pool_start(cf_replay_pool *p, cf_chain **chains, int n, int32_t parts,
                          size_t batch_cap, int with_dlq, char *errstr, size_t errstr_size);
-/** Start a round: every worker's batch is emptied, its wall clock set. */
-void cf_replay_pool_begin(cf_replay_pool *p, int64_t now_ms);
+/** Start a round: wait for a free round slot (writing the epochs finished meanwhile), empty
+ * every worker's batch of it, set its wall clock. -1 + errstr: a worker or a write failed. */
+int cf_replay_pool_begin(cf_replay_pool *p, int64_t now_ms, cf_replay_out o[CF_N_OUTS],
+                         cf_counters *total, char *errstr, size_t errstr_size);
 /** Add a line of partition part to its owner's batch (src.partition set); the record. */
 cf_record *cf_replay_pool_add(cf_replay_pool *p, int32_t part, const char *line, size_t len);
-/** Records in the round. */
+/** Records in the round being filled. */
 size_t cf_replay_pool_size(const cf_replay_pool *p);
-/** Run the round: process (flush: the end-of-input flush instead), keep its output lines
- * for the epoch and, when epoch_end, merge the population state; -1 + errstr if a stage
- * or merge failed. */
-int cf_replay_pool_run(cf_replay_pool *p, int epoch_end, int flush, char *errstr,
-                       size_t errstr_size);
-/** Write the epoch's outputs (after its last round, or the flush), one write per file; on
- * success its records count into every worker's counters and into total. -1: an output
- * failed. */
-int cf_replay_pool_write(cf_replay_pool *p, cf_replay_out o[CF_N_OUTS], cf_counters *total);
-/** Latest event time of the round's processed records (t if none is later). */
+/** Hand the round over (flush: the end-of-input flush instead; epoch_end: the epoch ends
+ * with it, its deltas are published): with N = 1 it runs now; then write every epoch
+ * finished (on success its records count into every worker's counters and into total).
+ * -1 + errstr if a stage or merge failed, or an output (then o's err is set). */
+int cf_replay_pool_submit(cf_replay_pool *p, int epoch_end, int flush, cf_replay_out o[CF_N_OUTS],
+                          cf_counters *total, char *errstr, size_t errstr_size);
+/** Wait until every round handed over is processed and its epoch written; the chains are
+ * then idle until the next round (state can be saved). -1 + errstr as for submit. */
+int cf_replay_pool_drain(cf_replay_pool *p, cf_replay_out o[CF_N_OUTS], cf_counters *total,
+                         char *errstr, size_t errstr_size);
+/** Latest event time of the last round's processed records (t if none is later); N = 1
+ * only (with N > 1 the rounds run behind the reader). */
 int64_t cf_replay_pool_time(const cf_replay_pool *p, int64_t t);
 /** Stop the threads and free what the pool allocated (not the chains). */
 void cf_replay_pool_stop(cf_replay_pool *p);

@@ -233,12 +233,25 @@ static void assign_partitions(const cf_chain *c, cf_batch *b)
 
 int cf_chain_process(cf_chain *c, cf_batch *b)
 {
-        for (size_t i = 0; i < c->n; i++) {
+        return cf_chain_process_stages(c, b, 0, c->n);
+}
+
+size_t cf_chain_n_stages_before_replica(const cf_chain *c)
+{
+        for (size_t i = 0; i < c->n; i++)
+                if (c->stages[i].p->apply) return i;
+        return c->n;
+}
+
+int cf_chain_process_stages(cf_chain *c, cf_batch *b, size_t from, size_t to)
+{
+        for (size_t i = from; i < to && i < c->n; i++) {
                 cf_stage *s = &c->stages[i];
                 if (s->p->process && s->p->process(s, b)) return -1;
                 /* the first stage decodes the key (exporter_id) */
                 if (!i && c->partitions) assign_partitions(c, b);
         }
+        if (to < c->n) return 0;
         cf_counters before = c->k;
         cf_counters_add_batch(&c->k, b);
         count_batch(c, b, &before);
@@ -347,6 +360,13 @@ void cf_chain_settle(cf_chain *c)
 {
         for (size_t i = 0; i < c->n; i++)
                 if (c->stages[i].p->settle) c->stages[i].p->settle(&c->stages[i]);
+}
+
+void cf_chain_share_replica(cf_chain *c, cf_chain *owner, int k, int n)
+{
+        for (size_t i = 0; i < c->n && i < owner->n; i++)
+                if (c->stages[i].p->share_replica)
+                        c->stages[i].p->share_replica(&c->stages[i], &owner->stages[i], k, n);
 }
 
 int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratch, char *errstr,

@@ -41,6 +41,12 @@ cf_chain *cf_chain_new(const cf_node *root, const char *base_dir, char *errstr, 
 void cf_chain_set_partitions(cf_chain *c, int32_t n);
 /** Run the batch through every stage and add it to the counters. */
 int cf_chain_process(cf_chain *c, cf_batch *b);
+/** Stages before the first one with a population replica (an apply callback): they may run
+ * a batch while the replica is being applied (c's stage count if none has one). */
+size_t cf_chain_n_stages_before_replica(const cf_chain *c);
+/** Run the batch through stages [from, to); the one that reaches the last stage adds it to
+ * the counters (cf_chain_process: 0 to all). */
+int cf_chain_process_stages(cf_chain *c, cf_batch *b, size_t from, size_t to);
 /** Run a batch of outcome messages through every stage's learn callback (the outcomes input). */
 int cf_chain_learn(cf_chain *c, cf_batch *b);
 /** Append the state every stage learnt from the outcomes input (the same on every worker). */
@@ -95,6 +101,11 @@ int cf_chain_apply(cf_chain *c, const cf_global_msg *m, char *errstr, size_t err
 int cf_chain_apply_all(cf_chain *c, const void *data, size_t len, char *errstr, size_t errstr_size);
 /** A round of applies is over: every stage settles its replica. */
 void cf_chain_settle(cf_chain *c);
+/** c's stages read owner's replicas (a chain built from the same config) and each round
+ * apply and settle part k of n of them: n chains share one replica, apply a round to it
+ * in parallel (each cf_chain_apply_all + cf_chain_settle on all messages: the stage keeps
+ * its part), and read it only between rounds. owner == c, 0, 1: its own (the default). */
+void cf_chain_share_replica(cf_chain *c, cf_chain *owner, int k, int n);
 /** The epoch barrier of an in-process run: partitions parts[0..n) publish (delta), every
  * message is applied, the replicas settle. scratch is a reusable buffer. */
 int cf_chain_barrier(cf_chain *c, const int32_t *parts, size_t n, cf_buf *scratch, char *errstr,

@@ -92,6 +92,11 @@ typedef struct cf_stage_plugin {
         /** A round of applies is over (an epoch barrier, a poll of the global topics):
          * settle the replica (its bounds and what rules read from it). */
         void (*settle)(cf_stage *st);
+        /** Read and apply owner's replica (the same stage of another chain built from the same
+         * config) instead of its own, applying and settling only part k of n of each round
+         * (disjoint parts: n chains apply one round at once, none reading it meanwhile).
+         * Optional: a stage without it keeps its own replica. */
+        void (*share_replica)(cf_stage *st, cf_stage *owner, int k, int n);
         /** Serialise the replica (runs that keep it across restarts themselves: replay
          * --state; the service rebuilds it from its topics). */
         int (*snapshot_replica)(cf_stage *st, cf_buf *out);

@@ -243,6 +243,7 @@ static int detect_init(cf_stage *st, const cf_stage_env *env, char *errstr, size
                 return -1;
         }
         d->x.pop.max_contrib = d->sc.max_contributions;
+        cf_detect_pop_share(&d->x, &d->x, 0, 1);
         d->x.pop.n_buckets = (uint32_t)d->sc.population_buckets;
         if (d->sc.enabled) cf_detect_pop_init(&d->x);
         d->ready = d->sc.enabled;
@@ -289,10 +290,10 @@ static void touch_record(const cf_detect *x, const cf_record *r)
                 cf_kvtab_touch(&ps->exp, h);
                 cf_kvtab_touch(&ps->vdecl, h);
         }
-        cf_kvtab_touch(&x->pop.vol, ((uint64_t)d->origin_country << 32) | d->hs6);
-        cf_kvtab_touch(&x->pop.uv, cf_uv_key(d));
+        cf_kvtab_touch(&x->rep->vol, ((uint64_t)d->origin_country << 32) | d->hs6);
+        cf_kvtab_touch(&x->rep->uv, cf_uv_key(d));
         if ((d->present & CF_HAS_CERTIFICATE) && d->certificate_of_origin.n)
-                cf_kvtab_touch(&x->pop.cert,
+                cf_kvtab_touch(&x->rep->cert,
                                cf_id_hash(d->certificate_of_origin.p, d->certificate_of_origin.n));
 }
 
@@ -305,7 +306,7 @@ static int detect_process(cf_stage *st, cf_batch *b)
                 if (b->recs[i].status == CF_REC_OK) touch_record(&d->x, &b->recs[i]);
         /* then the volume rings behind the (now cached) replica slots */
         for (size_t i = 0; i < b->n; i++)
-                if (b->recs[i].status == CF_REC_OK) cf_vol_touch(&d->x.pop, &b->recs[i].decl);
+                if (b->recs[i].status == CF_REC_OK) cf_vol_touch(d->x.rep, &b->recs[i].decl);
         for (size_t i = 0; i < b->n; i++)
                 if (b->recs[i].status == CF_REC_OK) detect_record(&d->x, b, &b->recs[i]);
         return 0;
@@ -447,6 +448,12 @@ static void detect_settle(cf_stage *st)
         if (d->ready) cf_detect_settle(&d->x);
 }
 
+static void detect_share_replica(cf_stage *st, cf_stage *owner, int k, int n)
+{
+        detect_stage *d = st->ctx, *o = owner->ctx;
+        cf_detect_pop_share(&d->x, &o->x, k, n);
+}
+
 static int detect_snapshot_replica(cf_stage *st, cf_buf *out)
 {
         detect_stage *d = st->ctx;
@@ -554,6 +561,7 @@ const cf_stage_plugin cf_stage_detect = {
     .publish = detect_publish,
     .apply = detect_apply,
     .settle = detect_settle,
+    .share_replica = detect_share_replica,
     .snapshot_replica = detect_snapshot_replica,
     .restore_replica = detect_restore_replica,
     .rules = detect_rules,

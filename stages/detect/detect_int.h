@@ -250,6 +250,7 @@ typedef struct cf_detect_pop {
         cf_kvtab contrib; /* cumulative mode: each (key, source partition)'s last contribution */
         cf_kvtab buckets; /* cumulative mode: per bucket message key, the contributions it set */
         cf_vec dirty;     /* uv keys changed since the last settle */
+        cf_vec vdirty;    /* vol keys (| CF_POP_KIND_VOL) changed since the last settle */
         uint64_t applied, refused, contrib_evicted;
         int64_t max_contrib; /* bound of contrib (stages.detect.max_contributions) */
         uint32_t n_buckets;  /* buckets a partition's contributions are published in */
@@ -354,6 +355,10 @@ struct cf_detect {
         uint64_t exp_h, decl_h; /* hashes of the current record's exporter and declaration ids */
         cf_rule_set rules;      /* the registry's names, published to later stages */
         cf_detect_pop pop;      /* the replica of the population state */
+        /* the replica rules read and apply to: &pop, or another chain's (replay's threads
+         * share one, each applying and settling its part share_k of share_n) */
+        cf_detect_pop *rep;
+        int share_k, share_n;
         void *global[CF_RULES_MAX]; /* per rule: its global state (cf_rule.global_config) */
         bool track;                 /* partitions record their changes (deltas) */
         cf_buf bucket;              /* a bucket's entries under construction (publish) */
@@ -379,6 +384,9 @@ int cf_rule_set_build(cf_rule_set *out, const cf_rule *const *rules, size_t n, c
 void cf_detect_pop_init(cf_detect *x);
 /** New bounds and windows for the replica's tables after a reload (layouts stay). */
 void cf_detect_pop_reload(cf_detect *x);
+/** Read and apply owner's replica (owner == x: its own), applying and settling only part
+ * k of n: each table belongs to one part, so n chains can apply one round at once. */
+void cf_detect_pop_share(cf_detect *x, cf_detect *owner, int k, int n);
 /** Free the replica. */
 void cf_detect_pop_free(cf_detect *x);
 /** Set up a partition's population part (own contributions, pending events). */

@@ -106,7 +106,7 @@ static void mark_dirty(cf_detect *x, cf_uv_rep *v, uint64_t key)
 {
         if (v->dirty) return;
         v->dirty = 1;
-        *(uint64_t *)cf_vec_push(&x->pop.dirty, sizeof(uint64_t)) = key;
+        *(uint64_t *)cf_vec_push(&x->rep->dirty, sizeof(uint64_t)) = key;
 }
 
 static void mark_vol_dirty(cf_detect *x, cf_vol_rep *v, uint64_t key)
@@ -114,7 +114,7 @@ static void mark_vol_dirty(cf_detect *x, cf_vol_rep *v, uint64_t key)
         v->c_hour = -1; /* the cached sums no longer hold */
         if (v->dirty) return;
         v->dirty = 1;
-        *(uint64_t *)cf_vec_push(&x->pop.dirty, sizeof(uint64_t)) = key | KIND_VOL;
+        *(uint64_t *)cf_vec_push(&x->rep->vdirty, sizeof(uint64_t)) = key | KIND_VOL;
 }
 
 /* ---- publish ---- */
@@ -379,7 +379,7 @@ static bool get_cum(cf_st_dec *d, int type, cum *c)
 /* Add (sign 1) or take out (sign -1) a contribution from the replica. */
 static void cum_apply(cf_detect *x, const cum *c, int sign)
 {
-        cf_detect_pop *g = &x->pop;
+        cf_detect_pop *g = x->rep;
         if (c->type == MSG_UV_CUM) {
                 cf_uv_rep *v =
                     sign > 0 ? uv_at(&g->uv, c->key, c->last_ms) : cf_kvtab_get(&g->uv, c->key);
@@ -623,7 +623,7 @@ static int apply_bucket(cf_detect *x, cf_st_dec *d)
  * message is applied). */
 static int apply_events(cf_detect *x, cf_st_dec *d, int type)
 {
-        cf_detect_pop *g = &x->pop;
+        cf_detect_pop *g = x->rep;
         cf_vec tmp = {0};
         bool ok = type == MSG_UV_EVENTS    ? get_uv_events(d, &tmp)
                   : type == MSG_VOL_EVENTS ? get_vol_events(d, &tmp)
@@ -653,18 +653,30 @@ static int apply_events(cf_detect *x, cf_st_dec *d, int type)
         return 0;
 }
 
+/* The part of a split apply (cf_detect_pop_share) a message type belongs to: the part of
+ * the table it changes. Measured (1M records, 16 partitions): certificate uses cost about
+ * as much as unit values and volume rings together, so with two parts they are one part.
+ * Bucket messages (the service's cumulative mode: its chains are never split) go with part 0. */
+static int part_of(const cf_detect *x, int type)
+{
+        int n = x->share_n;
+        return type == MSG_UV_EVENTS ? 1 % n : type == MSG_VOL_EVENTS ? (n == 2 ? 1 : 2 % n) : 0;
+}
+
 int cf_detect_apply(cf_detect *x, const cf_global_msg *m, char *errstr, size_t errstr_size)
 {
         cf_st_dec d;
         cf_st_dec_init(&d, m->val, m->val_len, "detect: population message", errstr, errstr_size);
         int type = cf_st_u8(&d), version = cf_st_u8(&d), rc = -1;
+        if (x->share_n > 1 && cf_st_ok(&d) && part_of(x, type) != x->share_k)
+                return 0; /* another chain's part */
         if (cf_st_ok(&d) && version != MSG_VERSION) {
                 cf_st_fail(&d, "version %d, this build reads %d", version, MSG_VERSION);
         } else if (!cf_st_ok(&d)) {
         } else if (type == MSG_FIRST) {
                 int64_t first = cf_st_time(&d, "first event time");
                 if (cf_st_done(&d)) {
-                        if (first < x->pop.first_ms) x->pop.first_ms = first;
+                        if (first < x->rep->first_ms) x->rep->first_ms = first;
                         rc = 0;
                 }
         } else if (type == MSG_UV_CUM || type == MSG_VOL_CUM) {
@@ -689,13 +701,14 @@ int cf_detect_apply(cf_detect *x, const cf_global_msg *m, char *errstr, size_t e
         return rc;
 }
 
-void cf_detect_settle(cf_detect *x)
+/* Settle the values of the keys in dirty (uv keys, or vol keys | KIND_VOL). */
+static void settle_keys(cf_detect *x, cf_vec *dirty)
 {
-        cf_detect_pop *g = &x->pop;
+        cf_detect_pop *g = x->rep;
         const void *ucfg = cf_detect_rule_cfg(x, &cf_rule_unit_value_outlier);
         const void *vcfg = cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge);
-        const uint64_t *k = g->dirty.v;
-        for (size_t i = 0; i < g->dirty.n; i++) {
+        const uint64_t *k = dirty->v;
+        for (size_t i = 0; i < dirty->n; i++) {
                 if (k[i] & KIND_VOL) {
                         cf_vol_rep *v = cf_kvtab_get(&g->vol, k[i] & ~KIND_VOL);
                         if (v) cf_vol_settle(vcfg, v);
@@ -704,13 +717,33 @@ void cf_detect_settle(cf_detect *x)
                 cf_uv_rep *v = cf_kvtab_get(&g->uv, k[i]);
                 if (v) cf_uv_settle(ucfg, v);
         }
-        g->dirty.n = 0;
+        dirty->n = 0;
+}
+
+void cf_detect_settle(cf_detect *x)
+{
+        cf_detect_pop *g = x->rep;
+        /* each value settles alone: the uv and vol keys may go in either order */
+        if (part_of(x, MSG_UV_EVENTS) == x->share_k) settle_keys(x, &g->dirty);
+        if (part_of(x, MSG_VOL_EVENTS) == x->share_k) settle_keys(x, &g->vdirty);
         for (size_t i = 0; i < cf_detect_n_rules; i++) {
                 const cf_rule *ru = cf_detect_rules[i];
                 if (!ru->replica_off) continue;
-                cf_kvtab_release_clock(cf_rule_replica(ru, g));
-                cf_kvtab_hold_clock(cf_rule_replica(ru, g));
+                cf_kvtab *t = cf_rule_replica(ru, g);
+                int type = t == &g->vol    ? MSG_VOL_EVENTS
+                           : t == &g->cert ? MSG_CERT_USES
+                                           : MSG_UV_EVENTS;
+                if (part_of(x, type) != x->share_k) continue;
+                cf_kvtab_release_clock(t);
+                cf_kvtab_hold_clock(t);
         }
+}
+
+void cf_detect_pop_share(cf_detect *x, cf_detect *owner, int k, int n)
+{
+        x->rep = &owner->pop;
+        x->share_k = k;
+        x->share_n = n;
 }
 
 /* ---- set-up ---- */
@@ -774,6 +807,8 @@ void cf_detect_pop_free(cf_detect *x)
                         cf_kvtab_free(cf_rule_replica(cf_detect_rules[i], g));
         free(g->dirty.v);
         memset(&g->dirty, 0, sizeof(g->dirty));
+        free(g->vdirty.v);
+        memset(&g->vdirty, 0, sizeof(g->vdirty));
 }
 
 void cf_detect_part_init_pop(cf_detect *x, cf_detect_part *ps)

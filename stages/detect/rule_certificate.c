@@ -146,7 +146,7 @@ static void cert_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record 
         if (!(d->present & CF_HAS_CERTIFICATE) || !d->certificate_of_origin.n) return;
         uint64_t key = cf_id_hash(d->certificate_of_origin.p, d->certificate_of_origin.n);
         int64_t t = d->event_time_ms;
-        const cf_cert_rep *v = cf_kvtab_get(&x->pop.cert, key);
+        const cf_cert_rep *v = cf_kvtab_get(&x->rep->cert, key);
         if (v && v->nd) {
                 /* another exporter at or before t: the earliest one that is not this one */
                 int i = v->ne && v->exp[0].h == x->exp_h ? 1 : 0;

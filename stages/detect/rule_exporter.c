@@ -74,8 +74,8 @@ static void nes_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
         if (reg >= 0 && reg < first) {
                 first = reg;
                 src = "registry";
-        } else if (reg < 0 && (x->pop.first_ms == INT64_MAX ||
-                               v->first_ms < x->pop.first_ms + cfg->warmup_ms)) {
+        } else if (reg < 0 && (x->rep->first_ms == INT64_MAX ||
+                               v->first_ms < x->rep->first_ms + cfg->warmup_ms)) {
                 return; /* seen since observation began (the earliest event time any
                          * partition published): age unknown */
         }

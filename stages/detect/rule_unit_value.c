@@ -120,7 +120,7 @@ static void uv_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *r
         double uv = d->value_usd / d->quantity, lx = log(uv);
         if (!isfinite(lx)) return;
         uint64_t key = cf_uv_key(d);
-        const cf_uv_rep *v = cf_kvtab_get(&x->pop.uv, key);
+        const cf_uv_rep *v = cf_kvtab_get(&x->rep->uv, key);
         if (v && (int64_t)v->n >= cfg->min_samples) {
                 double spread = v->spread < cfg->min_spread ? cfg->min_spread : v->spread;
                 double z = (lx - v->med) / spread;

@@ -261,9 +261,9 @@ static bool vol_view_of(const cf_detect *x, const vol_cfg *cfg, cf_vol_rep *v, i
          * event time any partition published), not how long the pair has traded: a
          * pair never seen in that time has a zero baseline (trade diverted through a
          * new origin) */
-        if (x->pop.first_ms == INT64_MAX) return false;
+        if (x->rep->first_ms == INT64_MAX) return false;
         int64_t ds = ((end - nh + 1) * HOUR_MS) / DAY_MS;
-        o->hist_days = ds - x->pop.first_ms / DAY_MS;
+        o->hist_days = ds - x->rep->first_ms / DAY_MS;
         if (o->hist_days <= 0 || o->hist_days * DAY_MS < cfg->history_ms) return false;
         int64_t nd = baseline_days(cfg, nh, nd_ring);
         if (nd > o->hist_days) nd = o->hist_days;
@@ -349,7 +349,7 @@ static void vol_check(cf_detect *x, cf_detect_part *ps, cf_batch *b, cf_record *
          * look like a burst of shipments */
         uint32_t decl = counted_once(cf_kvtab_put(&ps->vdecl, x->exp_h, t, NULL), x->decl_h, key);
         vol_view w;
-        if (vol_view_of(x, cfg, cf_kvtab_get(&x->pop.vol, key), h, cents, decl, &w)) {
+        if (vol_view_of(x, cfg, cf_kvtab_get(&x->rep->vol, key), h, cents, decl, &w)) {
                 double floor_v = w.base < cfg->min_baseline_usd ? cfg->min_baseline_usd : w.base;
                 double floor_n =
                     w.base_n < cfg->min_baseline_count ? cfg->min_baseline_count : w.base_n;

@@ -4,7 +4,8 @@
 # the wall clock, aside), on a generated file with bad input, re-deliveries,
 # amendments and fraud; the summary's per-thread counts each keep the accounting
 # invariant and add up to the total; a state saved by 2 threads is continued by
-# 1 thread (and 3) exactly as by the thread count that saved it.
+# 1 thread (and 3) exactly as by the thread count that saved it. Also with several
+# rounds per epoch and with tiny epochs, and a failed write stops every thread.
 set -euo pipefail
 BIN=$1 SRC=$2
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
@@ -48,6 +49,23 @@ for name, n in (("t1", 1), ("t2", 2), ("t3", 3)):
     assert s["in"] == 24000 and s["duplicates"] > 0 and s["dead_lettered"] > 0, s
     assert sum(t["partitions"] for t in th) == 8, th
 PYEOF
+# rounds of other sizes: several rounds per epoch (the threads' round slots wrap
+# inside an epoch, the reader runs ahead of them), and epochs of a few lines
+run m1 "$T/d.jsonl" 1 --epoch-lines 1000 --batch-size 90
+run m2 "$T/d.jsonl" 2 --epoch-lines 1000 --batch-size 90
+run m4 "$T/d.jsonl" 4 --epoch-lines 1000 --batch-size 90
+same m1 m2
+same m1 m4
+run e1 "$T/a.jsonl" 1 --epoch-lines 3 --batch-size 2
+run e2 "$T/a.jsonl" 2 --epoch-lines 3 --batch-size 2
+same e1 e2
+# a failed write stops the threads: exit status 1, the output named
+if "$BIN" replay --no-progress --in "$T/d.jsonl" --threads 2 --flags /dev/full > "$T/full.sum" \
+        2> "$T/full.err"; then
+        echo "FAIL: a write to /dev/full succeeded"
+        exit 1
+fi
+grep -q -- "--flags /dev/full: write error" "$T/full.err" || { echo "FAIL: $(cat "$T/full.err")"; exit 1; }
 # state: the first half saved by 2 threads, the second replayed by 1 and by 3,
 # against the state saved and continued by 1 thread
 run a1 "$T/a.jsonl" 1 --state "$T/s1"
