@@ -578,7 +578,10 @@ int cf_replay_pool_submit(cf_replay_pool *p, int epoch_end, int flush, cf_replay
  * finished, else hand over the next round if its slot is free. 1 if it did something. */
 static int io_step(cf_replay_pool *p)
 {
+        /* tested before it is taken: a spinning worker does not pull the line away from
+         * the one holding it */
         if (!atomic_load_explicit(&p->io_on, memory_order_acquire) ||
+            atomic_load_explicit(&p->io_busy, memory_order_relaxed) ||
             atomic_exchange_explicit(&p->io_busy, 1, memory_order_acquire))
                 return 0;
         int did = 0;
