@@ -1,10 +1,11 @@
 /*
  * replay.c - `customsflow replay`: the stage chain over JSONL files.
  *
- * @locality: main thread: reads and routes the input, writes the outputs and the
- * state; the chains run on the threads of replay_pool.c (--threads), behind the
- * reader and ahead of the writes, with results that are the same bytes for every
- * thread count at one --partitions.
+ * @locality: main thread: opens the files, reads and routes the input and writes
+ * the outputs with one thread, and the state; with --threads > 1 the reading
+ * (read_step) and the writes run on whichever worker of replay_pool.c waits, one
+ * at a time; the results are the same bytes for every thread count at one
+ * --partitions.
  */
 #include <errno.h>
 #include <signal.h>
@@ -276,50 +277,81 @@ static int read_round(run *x, cf_linereader *lr, cf_keyroute *kr, const char *in
         return 0;
 }
 
+/* The reading of a run: one round at a time (read_step), by the main thread, or with
+ * threads by whichever worker is waiting (cf_replay_pool_run_input). */
+typedef struct reader {
+        run *x;
+        cf_linereader lr;
+        cf_keyroute *kr;
+        const char *in_name;
+        const replay_opts *o;
+        outcomes_feed *feed;
+        int64_t in_epoch; /* lines of the current epoch read so far */
+        int64_t seen_ms;  /* the input's event time so far */
+        double t0, last;
+        int state; /* 0 reading, 1 the end-of-input flush is next, 2 done */
+        int rc;    /* -1: the input or the outcomes failed (x->err) */
+} reader;
+
+/* One round read and handed over (or the flush): 0 more to come, 1 the last was handed
+ * over, -1 the pool failed. */
+static int read_step(void *arg)
+{
+        reader *d = arg;
+        run *x = d->x;
+        if (d->state == 1) { /* end of input: open windows are flushed (marked partial) */
+                d->state = 2;
+                return begin_round(x) || one_round(x, 0, 1) ? -1 : 1;
+        }
+        cf_linereader_compact(&d->lr);
+        if (begin_round(x)) return -1;
+        int r = read_round(x, &d->lr, d->kr, d->in_name, d->o, &d->in_epoch), done = r != 0;
+        /* the records read before a read error are still processed */
+        if (r < 0) d->rc = -1;
+        /* outcomes inspected by the time the input has reached, before it goes on */
+        if (!d->rc && d->feed && d->seen_ms != INT64_MIN && feed_until(x, d->feed, d->seen_ms))
+                d->rc = -1;
+        /* the epoch's end (or the input's): the population state is merged */
+        int epoch_end = d->in_epoch == x->ep.epoch_lines || done || d->rc;
+        if ((cf_replay_pool_size(&x->pool) || epoch_end) && one_round(x, epoch_end, 0)) return -1;
+        if (d->in_epoch == x->ep.epoch_lines) d->in_epoch = 0;
+        if (d->feed) d->seen_ms = cf_replay_pool_time(&x->pool, d->seen_ms);
+        if (d->o->progress && cf_mono_s() - d->last > 0.5) {
+                progress(&x->k, d->t0, 0);
+                d->last = cf_mono_s();
+        }
+        if (!d->rc && done && d->feed && feed_until(x, d->feed, INT64_MAX)) d->rc = -1;
+        if (d->rc) { /* no flush: the state is not saved after a failure */
+                d->state = 2;
+                return 1;
+        }
+        if (done) d->state = 1;
+        return 0;
+}
+
 static int run_replay(run *x, FILE *in, const char *in_name, const replay_opts *o,
                       outcomes_feed *feed)
 {
-        int64_t seen_ms = INT64_MIN; /* the input's event time so far */
-        cf_linereader lr;
+        reader d = {.x = x, .in_name = in_name, .o = o, .feed = feed, .seen_ms = INT64_MIN};
         cf_stage *dec = cf_chain_stage(x->c, "decode");
-        cf_linereader_init(&lr, in, dec ? cf_decode_max_message_bytes(dec) : 0);
-        cf_keyroute *kr = cf_keyroute_new();
-        if (!kr) abort();
-        double t0 = cf_mono_s(), last = t0;
-        int rc = 0, done = 0;
-        int64_t in_epoch = 0; /* lines of the current epoch read so far */
-        while (!done && !rc) {
-                cf_linereader_compact(&lr);
-                if (begin_round(x)) {
-                        rc = -1;
-                        break;
-                }
-                int r = read_round(x, &lr, kr, in_name, o, &in_epoch);
-                /* the records read before a read error are still processed */
-                if (r) done = 1, rc = r < 0 ? -1 : 0;
-                /* outcomes inspected by the time the input has reached, before it goes on */
-                if (!rc && feed && seen_ms != INT64_MIN && feed_until(x, feed, seen_ms)) rc = -1;
-                /* the epoch's end (or the input's): the population state is merged */
-                int epoch_end = in_epoch == x->ep.epoch_lines || done;
-                if (cf_replay_pool_size(&x->pool) || epoch_end)
-                        if (one_round(x, epoch_end, 0)) rc = -1;
-                if (in_epoch == x->ep.epoch_lines) in_epoch = 0;
-                if (feed) seen_ms = cf_replay_pool_time(&x->pool, seen_ms);
-                if (o->progress && cf_mono_s() - last > 0.5) {
-                        progress(&x->k, t0, 0);
-                        last = cf_mono_s();
-                }
+        cf_linereader_init(&d.lr, in, dec ? cf_decode_max_message_bytes(dec) : 0);
+        if (!(d.kr = cf_keyroute_new())) abort();
+        d.t0 = d.last = cf_mono_s();
+        int rc = 0;
+        if (x->n_threads > 1) {
+                rc = cf_replay_pool_run_input(&x->pool, read_step, &d, x->out, &x->k, x->err,
+                                              sizeof(x->err));
+        } else {
+                while (!(rc = read_step(&d)))
+                        ;
+                rc = rc < 0 ? -1 : 0;
         }
-        /* the outcomes left are learnt (a saved --state then holds them) */
-        if (!rc && feed && feed_until(x, feed, INT64_MAX)) rc = -1;
-        /* End of input: open windows are flushed (marked partial by the stage). */
-        if (!rc) rc = begin_round(x) || one_round(x, 0, 1) ? -1 : 0;
         /* what was handed over is written (after a read error too), the chains idle */
         if (cf_replay_pool_drain(&x->pool, x->out, &x->k, x->err, sizeof(x->err))) rc = -1;
-        if (o->progress) progress(&x->k, t0, 1);
-        cf_keyroute_free(kr);
-        cf_linereader_free(&lr);
-        return rc;
+        if (o->progress) progress(&x->k, d.t0, 1);
+        cf_keyroute_free(d.kr);
+        cf_linereader_free(&d.lr);
+        return rc || d.rc ? -1 : 0;
 }
 
 /* "threads":[{partitions, in, processed, duplicates, dead_lettered, flagged}...]: each

@@ -12,6 +12,7 @@
 #include "pipeline/cli/replay_pool.h"
 
 #include <stddef.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +22,12 @@
 
 enum { CMD_ROUND, CMD_EPOCH, CMD_FLUSH };
 
-/* A worker's polls of a condition before it sleeps on the condition variable
- * (~2000 pauses: tens of microseconds): a round of the default 128-line epochs
- * takes ~150 us per thread, so the worker waited for is usually about to
- * finish, and sleeping and being woken costs more than that. */
+/* A worker's polls of a condition (a pause is ~10 ns here: ~20 us) between its turns at
+ * the input and, once the input is over, before it sleeps: longer spins measured slower
+ * (bench/RESULTS.md § throughput). */
 #define SPIN 2000
-/* The main thread does not spin: it is a third thread on N cores, and the rounds it
- * hands over and the epochs it writes are many rounds ahead of or behind the workers. */
+/* The main thread does not spin: while the workers run it only waits for the end (or
+ * hands over rounds itself with N = 1, where it never waits). */
 #define MAIN_SPIN 0
 
 static inline void cpu_relax(void)
@@ -49,22 +49,43 @@ static int stopped(cf_replay_pool *p)
                atomic_load_explicit(&p->quit, memory_order_acquire);
 }
 
-/* 0 once ok(p, arg) holds; 1 if the pool stops first. spin: polls before sleeping. */
+static int io_step(cf_replay_pool *p);
+
+/* The workers read the input (cf_replay_pool_run_input) and it is not over. */
+static int reading(cf_replay_pool *p)
+{
+        return atomic_load(&p->io_on) && !atomic_load(&p->input_over);
+}
+
+/* 0 once ok(p, arg) holds; 1 if the pool stops first. spin: polls before sleeping. While
+ * the workers read the input themselves (cf_replay_pool_run_input), a waiting worker
+ * reads or writes meanwhile, and yields instead of sleeping until the input is over:
+ * nobody else would read it. */
 static int wait_for(cf_replay_pool *p, cond_fn ok, int64_t arg, int spin)
 {
-        for (int i = 0; i < spin; i++) {
-                if (ok(p, arg)) return 0;
+        for (;;) {
+                for (int i = 0; i < spin; i++) {
+                        if (ok(p, arg)) return 0;
+                        if (stopped(p)) return 1;
+                        if (io_step(p))
+                                i = 0;
+                        else
+                                cpu_relax();
+                }
+                if (spin && reading(p)) {
+                        sched_yield();
+                        continue;
+                }
+                pthread_mutex_lock(&p->mu);
+                atomic_fetch_add(&p->waiters, 1);
+                int r;
+                while (!(r = ok(p, arg)) && !stopped(p) && !(spin && reading(p)))
+                        pthread_cond_wait(&p->cv, &p->mu);
+                atomic_fetch_sub(&p->waiters, 1);
+                pthread_mutex_unlock(&p->mu);
+                if (r) return 0;
                 if (stopped(p)) return 1;
-                cpu_relax();
         }
-        pthread_mutex_lock(&p->mu);
-        atomic_fetch_add(&p->waiters, 1);
-        int r;
-        while (!(r = ok(p, arg)) && !stopped(p))
-                pthread_cond_wait(&p->cv, &p->mu);
-        atomic_fetch_sub(&p->waiters, 1);
-        pthread_mutex_unlock(&p->mu);
-        return r ? 0 : 1;
 }
 
 /* After a counter or failed / quit moved: wake the sleepers, if any (see wait_for:
@@ -79,6 +100,15 @@ static void wake(cf_replay_pool *p)
 }
 
 /* The least of a counter over the workers: off is offsetof(cf_replay_worker, counter). */
+/* The main thread, waiting in cf_replay_pool_run_input: the input is all written, or a
+ * failure. */
+static void wake_main(cf_replay_pool *p)
+{
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->done_cv);
+        pthread_mutex_unlock(&p->mu);
+}
+
 static int64_t min_of(cf_replay_pool *p, size_t off)
 {
         int64_t m = INT64_MAX;
@@ -279,6 +309,7 @@ static void *worker_main(void *arg)
                         w->rc = -1;
                         atomic_store(&p->failed, 1);
                         wake(p);
+                        wake_main(p);
                         return NULL;
                 }
         }
@@ -335,6 +366,7 @@ int cf_replay_pool_start(cf_replay_pool *p, cf_chain **chains, int n, int32_t pa
                 cf_chain_share_replica(chains[i], chains[0], i, n);
         pthread_mutex_init(&p->mu, NULL);
         pthread_cond_init(&p->cv, NULL);
+        pthread_cond_init(&p->done_cv, NULL);
         for (int i = 0; i < n; i++) {
                 if (pthread_create(&p->w[i].th, NULL, worker_main, &p->w[i])) {
                         /* the ones started are stopped by cf_replay_pool_stop */
@@ -433,7 +465,7 @@ static int failed(cf_replay_pool *p, char *errstr, size_t errstr_size)
 static int write_failed(cf_replay_pool *p)
 {
         atomic_store(&p->failed, 1);
-        if (p->started) wake(p);
+        if (p->started) wake(p), wake_main(p);
         return -1;
 }
 
@@ -542,6 +574,57 @@ int cf_replay_pool_submit(cf_replay_pool *p, int epoch_end, int flush, cf_replay
         return write_ready(p, o, total, errstr, errstr_size);
 }
 
+/* One piece of the input's work, by a waiting worker: write the epochs every worker has
+ * finished, else hand over the next round if its slot is free. 1 if it did something. */
+static int io_step(cf_replay_pool *p)
+{
+        /* tested before it is taken: a spinning worker does not pull the line away from
+         * the one holding it */
+        if (!atomic_load_explicit(&p->io_on, memory_order_acquire) ||
+            atomic_load_explicit(&p->io_busy, memory_order_relaxed) ||
+            atomic_exchange_explicit(&p->io_busy, 1, memory_order_acquire))
+                return 0;
+        int did = 0;
+        if (min_done_ep(p) > atomic_load(&p->written)) {
+                did = 1;
+                write_ready(p, p->io_o, p->io_total, p->io_err, p->io_err_size);
+        } else if (!atomic_load(&p->input_over) && min_done(p) > p->next - p->rounds) {
+                did = 1;
+                int r = p->fill(p->fill_ctx);
+                if (r) atomic_store(&p->input_over, 1);
+                if (r < 0) write_failed(p); /* the reason is in io_err */
+        }
+        int finished = atomic_load(&p->input_over) && atomic_load(&p->written) == p->epoch &&
+                       min_done(p) == p->next;
+        atomic_store_explicit(&p->io_busy, 0, memory_order_release);
+        if (finished && !atomic_exchange(&p->finished, 1)) wake_main(p);
+        return did;
+}
+
+int cf_replay_pool_run_input(cf_replay_pool *p, cf_replay_fill_fn fill, void *ctx,
+                             cf_replay_out o[CF_N_OUTS], cf_counters *total, char *errstr,
+                             size_t errstr_size)
+{
+        p->fill = fill;
+        p->fill_ctx = ctx;
+        p->io_o = o;
+        p->io_total = total;
+        p->io_err = errstr;
+        p->io_err_size = errstr_size;
+        atomic_store(&p->io_on, 1);
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv); /* the workers wait for the first round */
+        while (!atomic_load(&p->finished) && !atomic_load(&p->failed))
+                pthread_cond_wait(&p->done_cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+        /* nothing is read any more: a worker that holds the input lets it go first */
+        while (atomic_exchange(&p->io_busy, 1))
+                cpu_relax();
+        atomic_store(&p->io_on, 0);
+        atomic_store(&p->io_busy, 0);
+        return atomic_load(&p->failed) ? failed(p, errstr, errstr_size) : 0;
+}
+
 int cf_replay_pool_drain(cf_replay_pool *p, cf_replay_out o[CF_N_OUTS], cf_counters *total,
                          char *errstr, size_t errstr_size)
 {
@@ -570,6 +653,7 @@ void cf_replay_pool_stop(cf_replay_pool *p)
         if (p->n > 1) {
                 pthread_mutex_destroy(&p->mu);
                 pthread_cond_destroy(&p->cv);
+                pthread_cond_destroy(&p->done_cv);
         }
         for (int i = 0; i < p->n; i++) {
                 cf_replay_worker *w = &p->w[i];

@@ -2,31 +2,31 @@
  * replay_pool.h - the threads of `customsflow replay --threads N`.
  *
  * Each thread owns a chain and the logical partitions p with p % N == its
- * index. The reader (main thread) routes every line of a round to the thread
- * of its partition (keyroute.h); the threads run their records through their
- * chains. The outputs of an epoch are written at its end: flags and dead
- * letters in input-line order (merged from the threads), stats partition by
- * partition (0..P-1, each in the order its partition emitted them), so the
- * files are the same bytes for every N at one P (and for every batch size,
- * since an epoch is counted in lines). At an epoch's end every thread
- * publishes its partitions' population deltas; the threads share one replica of
- * the population state (chain 0's), read only during an epoch: once every
- * thread has finished the epoch, each applies its part of all the deltas (the
- * tables of the replica are split between them: cf_chain_share_replica) in
- * partition order, and once all parts are in, the next epoch starts. The
- * replica is the one a single chain would hold.
+ * index. The reader routes every line of a round to the thread of its
+ * partition (keyroute.h); the threads run their records through their chains. The outputs of an
+ * epoch are written at its end: flags and dead letters in input-line order (merged from the
+ * threads), stats partition by partition (0..P-1, each in the order its partition emitted them), so
+ * the files are the same bytes for every N at one P (and for every batch size, since an epoch is
+ * counted in lines). At an epoch's end every thread publishes its partitions' population deltas;
+ * the threads share one replica of the population state (chain 0's), read only during an epoch:
+ * once every thread has finished the epoch, each applies its part of all the deltas (the tables of
+ * the replica are split between them: cf_chain_share_replica) in partition order, and once all
+ * parts are in, the next epoch starts. The replica is the one a single chain would hold.
  *
- * With N > 1 the pool is a pipeline, not a lock-step: the main thread copies
- * up to CF_REPLAY_ROUNDS rounds of input ahead into the pool's round slots and
- * writes an epoch's outputs once every thread has finished it, while the
- * threads go on. A thread waits only for what it needs: the round's input, the
- * other threads at the epoch's end (above), and an epoch output slot the writer
- * has emptied. Waits spin briefly, then sleep. With N = 1 the rounds run on the
- * main thread, in place (no copy, no wait).
+ * With N > 1 the pool is a pipeline: up to CF_REPLAY_ROUNDS rounds of input are
+ * copied ahead into the pool's round slots, and an epoch's outputs are written
+ * once every thread has finished it, while the threads go on. The reading and
+ * the writing are done by the workers themselves, by whichever one is waiting
+ * (cf_replay_pool_run_input: one at a time), so N threads need N cores, not N + 1;
+ * a worker waits only for the round's input, the other threads at the epoch's
+ * end (above), and an epoch output slot not yet written. While the input lasts
+ * a waiting worker spins, reads or writes, and yields; it sleeps only after.
+ * With N = 1 the rounds run on the main thread, in place (no copy, no wait).
  *
- * @locality: cf_replay_pool_* are called by the main thread only; the workers
- * touch only their own chain and slots, and read the others' published deltas
- * of an epoch that every thread has finished (nobody writes them then).
+ * @locality: cf_replay_pool_* are called by the main thread, or by the worker
+ * that holds the input (the fill callback of cf_replay_pool_run_input); the
+ * workers touch only their own chain and slots, and read the others' published
+ * deltas of an epoch that every thread has finished (nobody writes them then).
  */
 #ifndef CF_REPLAY_POOL_H
 #define CF_REPLAY_POOL_H
@@ -108,7 +108,16 @@ typedef struct cf_replay_pool {
         _Atomic int failed, quit; /* a worker or the writer failed; the threads are to end */
         _Atomic int waiters;      /* threads asleep on cv */
         pthread_mutex_t mu;
-        pthread_cond_t cv;
+        pthread_cond_t cv, done_cv;
+        /* the input read by the workers (cf_replay_pool_run_input); fill and the writes
+         * run under io_busy, one worker at a time */
+        int (*fill)(void *ctx);
+        void *fill_ctx;
+        cf_replay_out *io_o;
+        cf_counters *io_total;
+        char *io_err;
+        size_t io_err_size;
+        _Atomic int io_on, io_busy, input_over, finished;
         double *lat; /* per round (N = 1) or epoch (N > 1): handed over to written, seconds */
         size_t n_lat, cap_lat;
 } cf_replay_pool;
@@ -131,6 +140,14 @@ size_t cf_replay_pool_size(const cf_replay_pool *p);
  * -1 + errstr if a stage or merge failed, or an output (then o's err is set). */
 int cf_replay_pool_submit(cf_replay_pool *p, int epoch_end, int flush, cf_replay_out o[CF_N_OUTS],
                           cf_counters *total, char *errstr, size_t errstr_size);
+/** The input's rounds, handed over by fill (cf_replay_pool_begin, _add, _submit; returns 0,
+ * 1 once the last is handed over, -1 + errstr once it failed) and their outputs written
+ * by the workers themselves whenever they wait (N > 1): no third thread takes a core from
+ * them. Returns once every round is processed and written; -1 + errstr as for submit. */
+typedef int (*cf_replay_fill_fn)(void *ctx);
+int cf_replay_pool_run_input(cf_replay_pool *p, cf_replay_fill_fn fill, void *ctx,
+                             cf_replay_out o[CF_N_OUTS], cf_counters *total, char *errstr,
+                             size_t errstr_size);
 /** Wait until every round handed over is processed and its epoch written; the chains are
  * then idle until the next round (state can be saved). -1 + errstr as for submit. */
 int cf_replay_pool_drain(cf_replay_pool *p, cf_replay_out o[CF_N_OUTS], cf_counters *total,
