@@ -22,10 +22,11 @@
 
 enum { CMD_ROUND, CMD_EPOCH, CMD_FLUSH };
 
-/* A worker's polls of a condition (a pause is ~10 ns here: ~20 us) between its turns at
- * the input and, once the input is over, before it sleeps: longer spins measured slower
- * (bench/RESULTS.md § throughput). */
-#define SPIN 2000
+/* A worker's polls of a condition (a pause is ~10 ns here: ~2 us) before it yields
+ * (while the input lasts) or sleeps (after), reading or writing meanwhile. Measured
+ * (bench/RESULTS.md § throughput): 2 threads the same from 200 to 10,000 polls, and
+ * more threads than cores twice as fast with 200 as with 2,000 (they yield sooner). */
+#define SPIN 200
 /* The main thread does not spin: while the workers run it only waits for the end (or
  * hands over rounds itself with N = 1, where it never waits). */
 #define MAIN_SPIN 0
