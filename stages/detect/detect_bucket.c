@@ -168,7 +168,8 @@ void cf_detect_put_buckets(cf_detect *x, cf_detect_part *ps, int32_t partition, 
         cf_kvtab_each(&ps->uv_own, collect, &c);
         c.kind = KIND_VOL;
         cf_kvtab_each(&ps->vol_own, collect, &c);
-        qsort(items.v, items.n, sizeof(item), item_cmp);
+        /* qsort's base must not be NULL even for 0 items (C11 7.22.5; UBSan checks it) */
+        if (items.n) qsort(items.v, items.n, sizeof(item), item_cmp);
         const item *it = items.v;
         size_t *ends = malloc((items.n + 1) * sizeof(size_t));
         if (!ends) abort();
