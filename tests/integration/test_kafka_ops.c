@@ -114,6 +114,11 @@ static void test_readyz_transitions(void **state)
         for (int i = 0; i < 200 && http_get(s, "/readyz", body, sizeof body) != 200; i++)
                 usleep(50 * 1000);
         assert_int_equal(http_get(s, "/readyz", body, sizeof body), 200);
+        /* the poller samples every ~5 ms: let it see "ready" before the stop ends it (CI
+         * once stopped the service between two of its samples: starting, restoring,
+         * draining) */
+        for (int i = 0; i < 200 && __atomic_load_n(&p.n_seen, __ATOMIC_ACQUIRE) < 3; i++)
+                usleep(10 * 1000);
         cf_service_stop(s);
         assert_int_equal(cf_service_wait(s), 0);
         p.stop = true;
