@@ -241,6 +241,25 @@ typedef struct cf_vec {
 /** Room for one more item of size bytes at the end of a (counted). */
 void *cf_vec_push(cf_vec *a, size_t size);
 
+/** One non-empty slot of a volume value's rings, as slot lists carry it (rule_volume.c). */
+typedef struct cf_vol_slot {
+        int64_t at, cents; /* hour (or day), cents */
+        uint32_t decl;
+        uint8_t day;
+} cf_vol_slot;
+
+/** Append a volume value's rings as a slot list (u32 count, then per slot u8 day flag,
+ * i64 hour or day, i64 cents, u32 declarations). */
+void cf_vol_rep_put(cf_buf *out, cf_vol_rep *v);
+/** Read a slot list into slots (cf_vol_slot, emptied first), each checked; the newest
+ * hour and day it holds in *top_hour, *top_day (-1: none). false: d failed. */
+bool cf_vol_slots_get(cf_st_dec *d, cf_vec *slots, int64_t *top_hour, int64_t *top_day);
+/** Size a new volume value's rings from cfg, each ring's newest at the newest of its
+ * slots (cf_vol_slots_get's tops). */
+void cf_vol_rep_init_slots(cf_vol_rep *v, const void *cfg, int64_t top_hour, int64_t top_day);
+/** Add (sign 1) or take out (sign -1) a slot list's cents and declarations. */
+void cf_vol_slots_add(cf_vol_rep *v, const cf_vec *slots, int sign);
+
 /** The replica of the population state (one per detect stage). */
 typedef struct cf_detect_pop {
         int64_t first_ms; /* earliest event time any partition published (INT64_MAX: none) */
@@ -473,8 +492,6 @@ void cf_detect_replica_snapshot(cf_detect *x, cf_buf *out);
  * errstr and nothing changed when refused. */
 int cf_detect_replica_restore(cf_detect *x, const void *data, size_t len, char *errstr,
                               size_t errstr_size);
-/** Append a volume value's rings as (day flag, hour or day, cents, declarations) slots. */
-void cf_vol_rep_put(cf_buf *out, cf_vol_rep *v);
 /* ---- global state (detect_global.c) ---- */
 
 /** Create or reconfigure every rule's global state from x->cfg; -1 + errstr. */

@@ -24,8 +24,6 @@
 
 #include "stages/detect/detect_int.h"
 
-#define HOUR_LIMIT (CF_ST_TIME_LIMIT_MS / 3600000LL)
-
 static void uv_put(cf_buf *out, const void *val)
 {
         const cf_uv_rep *v = val;
@@ -50,43 +48,20 @@ static void vol_put(cf_buf *out, const void *val)
         cf_vol_rep_put(out, v);
 }
 
-typedef struct slot {
-        int64_t at, cents;
-        uint32_t decl;
-        uint8_t day;
-} slot;
-
-/* The rings rebuilt at cfg's sizes from the slots, newest at the latest of them (as a
- * replica rebuilds a published contribution, detect_population.c). */
+/* The rings rebuilt at cfg's sizes from the slots (as a replica rebuilds a published
+ * contribution, detect_population.c). */
 static bool vol_get(cf_st_dec *d, int version, void *val, const void *cfg)
 {
         cf_vol_rep *v = val;
         (void)version;
-        int64_t last = cf_st_time(d, "last use");
-        uint32_t n = cf_st_u32(d);
-        if (cf_st_ok(d) && n > cf_st_left(d) / 21)
-                return cf_st_fail(d, "%u volume slots in %zu bytes", n, cf_st_left(d));
-        slot *s = malloc(((size_t)n + 1) * sizeof(slot));
-        if (!s) abort();
-        int64_t top = 0;
-        for (uint32_t i = 0; i < n && cf_st_ok(d); i++) {
-                s[i].day = cf_st_u8(d);
-                s[i].at = cf_st_i64(d);
-                s[i].cents = cf_st_i64(d);
-                s[i].decl = cf_st_u32(d);
-                if (cf_st_ok(d) &&
-                    (s[i].day > 1 || s[i].at < 0 || s[i].at > HOUR_LIMIT || s[i].cents < 0))
-                        cf_st_fail(d, "volume slot out of range");
-                int64_t h = s[i].day ? s[i].at * 24 : s[i].at;
-                if (h > top) top = h;
-        }
-        if (cf_st_ok(d)) {
-                cf_vol_rep_init(v, cfg, top);
+        int64_t last = cf_st_time(d, "last use"), top_hour, top_day;
+        cf_vec slots = {0};
+        if (cf_st_ok(d) && cf_vol_slots_get(d, &slots, &top_hour, &top_day)) {
+                cf_vol_rep_init_slots(v, cfg, top_hour, top_day);
                 v->last_ms = last;
-                for (uint32_t i = 0; i < n; i++)
-                        cf_vol_ring_add(v, s[i].day, s[i].at, s[i].cents, s[i].decl);
+                cf_vol_slots_add(v, &slots, 1);
         }
-        free(s);
+        free(slots.v);
         return cf_st_ok(d);
 }
 

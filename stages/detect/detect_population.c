@@ -172,32 +172,6 @@ static void msg_key(unsigned char *k, size_t *n, int type, uint64_t key, int32_t
         *n = 13;
 }
 
-typedef struct vol_put_ctx {
-        cf_buf *out;
-        uint32_t n;
-} vol_put_ctx;
-
-static void vol_put_one(void *op, bool day, int64_t at, int64_t cents, uint32_t decl)
-{
-        vol_put_ctx *c = op;
-        cf_st_put_u8(c->out, day);
-        cf_st_put_i64(c->out, at);
-        cf_st_put_i64(c->out, cents);
-        cf_st_put_u32(c->out, decl);
-        c->n++;
-}
-
-void cf_vol_rep_put(cf_buf *out, cf_vol_rep *v)
-{
-        size_t at = out->len;
-        cf_st_put_u32(out, 0);
-        vol_put_ctx c = {out, 0};
-        cf_vol_rep_each(v, vol_put_one, &c);
-        unsigned char *p = (unsigned char *)out->p + at;
-        for (int i = 0; i < 4; i++)
-                p[i] = (unsigned char)(c.n >> (8 * i));
-}
-
 /* Cumulative mode: fold the pending events into the partition's own contributions. */
 static void fold_own(cf_detect *x, cf_detect_part *ps)
 {
@@ -340,19 +314,14 @@ static bool get_cert_uses(cf_st_dec *d, cf_vec *tmp)
 }
 
 /* A contribution (types 5, 6), decoded. */
-typedef struct vol_slot {
-        int64_t at, cents;
-        uint32_t decl;
-        uint8_t day;
-} vol_slot;
-
 typedef struct cum {
         int type;
         uint64_t key;
         uint32_t src;
         int64_t last_ms;
-        cf_lns s;     /* type 5 */
-        cf_vec slots; /* type 6: vol_slot */
+        cf_lns s;                  /* type 5 */
+        cf_vec slots;              /* type 6: cf_vol_slot */
+        int64_t top_hour, top_day; /* type 6: the newest slots (cf_vol_slots_get) */
 } cum;
 
 static bool get_cum(cf_st_dec *d, int type, cum *c)
@@ -363,17 +332,7 @@ static bool get_cum(cf_st_dec *d, int type, cum *c)
         c->last_ms = cf_st_time(d, "last use");
         c->slots.n = 0;
         if (type == MSG_UV_CUM) return cf_lns_get(d, &c->s);
-        uint32_t n = get_count(d, 21, "volume slots");
-        for (uint32_t i = 0; i < n && cf_st_ok(d); i++) {
-                vol_slot *v = cf_vec_push(&c->slots, sizeof(*v));
-                v->day = cf_st_u8(d);
-                v->at = cf_st_i64(d);
-                v->cents = cf_st_i64(d);
-                v->decl = cf_st_u32(d);
-                if (cf_st_ok(d) && (v->day > 1 || v->at < 0 || v->at > HOUR_LIMIT || v->cents < 0))
-                        return cf_st_fail(d, "volume slot out of range");
-        }
-        return cf_st_ok(d);
+        return cf_st_ok(d) && cf_vol_slots_get(d, &c->slots, &c->top_hour, &c->top_day);
 }
 
 /* Add (sign 1) or take out (sign -1) a contribution from the replica. */
@@ -391,19 +350,20 @@ static void cum_apply(cf_detect *x, const cum *c, int sign)
                 mark_dirty(x, v, c->key);
                 return;
         }
-        const vol_slot *s = c->slots.v;
-        int64_t top = 0;
-        for (size_t i = 0; i < c->slots.n; i++) {
-                int64_t h = s[i].day ? s[i].at * 24 : s[i].at;
-                if (h > top) top = h;
+        cf_vol_rep *v;
+        bool created = false;
+        if (sign > 0) {
+                v = cf_kvtab_put(&g->vol, c->key, c->last_ms, &created);
+                if (created)
+                        cf_vol_rep_init_slots(v,
+                                              cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge),
+                                              c->top_hour, c->top_day);
+        } else {
+                v = cf_kvtab_get(&g->vol, c->key);
+                if (!v) return;
         }
-        cf_vol_rep *v = sign > 0
-                            ? vol_at(&g->vol, cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge),
-                                     c->key, c->last_ms, top)
-                            : cf_kvtab_get(&g->vol, c->key);
-        for (size_t i = 0; v && i < c->slots.n; i++)
-                cf_vol_ring_add(v, s[i].day, s[i].at, sign * s[i].cents, sign * (int64_t)s[i].decl);
-        if (v) mark_vol_dirty(x, v, c->key);
+        cf_vol_slots_add(v, &c->slots, sign);
+        mark_vol_dirty(x, v, c->key);
 }
 
 /* The contribution store: (type, key, source) -> the last contribution (a type 5 or 6

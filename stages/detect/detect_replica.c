@@ -123,36 +123,25 @@ static bool get_uv(cf_detect *x, cf_detect_pop *g, cf_st_dec *d)
         return true;
 }
 
-typedef struct slot {
-        uint8_t day;
-        int64_t at, cents;
-        uint32_t decl;
-} slot;
-
-static bool get_vol(cf_detect *x, cf_detect_pop *g, cf_st_dec *d)
+static bool get_vol(cf_detect *x, cf_detect_pop *g, cf_st_dec *d, cf_vec *slots)
 {
         uint64_t key = cf_st_u64(d);
-        int64_t last = cf_st_time(d, "last use"), hour = cf_st_i64(d);
-        uint32_t n = cf_st_u32(d);
+        int64_t last = cf_st_time(d, "last use"), hour = cf_st_i64(d), top_hour, top_day;
         if (!cf_st_ok(d)) return false;
-        if (hour < 0 || hour > CF_ST_TIME_LIMIT_MS / 3600000LL || n > cf_st_left(d) / 21)
-                return cf_st_fail(d, "volume pair %016llx: hour %lld, %u slots",
-                                  (unsigned long long)key, (long long)hour, n);
+        if (hour < 0 || hour > CF_ST_TIME_LIMIT_MS / 3600000LL)
+                return cf_st_fail(d, "volume pair %016llx: hour %lld", (unsigned long long)key,
+                                  (long long)hour);
+        if (!cf_vol_slots_get(d, slots, &top_hour, &top_day)) return false;
+        /* no slot after the newest hour the pair was written at */
+        if (top_hour > hour + 23 || top_day > (hour + 23) / 24)
+                return cf_st_fail(d, "volume pair %016llx: a slot after hour %lld",
+                                  (unsigned long long)key, (long long)hour);
         bool created;
         const void *cfg = cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge);
         cf_vol_rep *v = cf_kvtab_put(&g->vol, key, last, &created);
         if (!created) return cf_st_fail(d, "volume pair %016llx twice", (unsigned long long)key);
         cf_vol_rep_init(v, cfg, hour);
-        for (uint32_t i = 0; i < n; i++) {
-                slot s = {cf_st_u8(d), cf_st_i64(d), cf_st_i64(d), cf_st_u32(d)};
-                if (!cf_st_ok(d)) return false;
-                /* a day slot's day, not its hour (day * 24 overflows for a hostile day) */
-                if (s.day > 1 || s.at < 0 || s.cents < 0 ||
-                    s.at > (s.day ? (hour + 23) / 24 : hour + 23))
-                        return cf_st_fail(d, "volume pair %016llx: slot out of range",
-                                          (unsigned long long)key);
-                cf_vol_ring_add(v, s.day, s.at, s.cents, s.decl);
-        }
+        cf_vol_slots_add(v, slots, 1);
         cf_vol_settle(cfg, v);
         return true;
 }
@@ -209,8 +198,10 @@ static bool read_tables(cf_detect *x, cf_detect_pop *g, cf_st_dec *d)
         for (uint64_t i = 0; i < n && cf_st_ok(d); i++)
                 get_uv(x, g, d);
         n = cf_st_u64(d);
+        cf_vec slots = {0};
         for (uint64_t i = 0; i < n && cf_st_ok(d); i++)
-                get_vol(x, g, d);
+                get_vol(x, g, d, &slots);
+        free(slots.v);
         n = cf_st_u64(d);
         for (uint64_t i = 0; i < n && cf_st_ok(d); i++)
                 get_cert(g, d);

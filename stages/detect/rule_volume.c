@@ -95,6 +95,83 @@ void cf_vol_rep_init(cf_vol_rep *v, const void *cv, int64_t hour)
         v->c_hour = -1;
 }
 
+/* ---- slots: the rings as a list, in contributions, own tables and the replica ----
+ *
+ * u32 count, then per non-empty slot: u8 day flag, i64 hour (or day), i64 cents, u32
+ * declarations; hours oldest first, then days oldest first. One writer and one reader
+ * for the three places that carry them (detect_bucket.c, detect_own.c,
+ * detect_replica.c), so that they cannot disagree on a bound. */
+
+#define HOUR_LIMIT (CF_ST_TIME_LIMIT_MS / 3600000LL)
+
+typedef struct slot_put_ctx {
+        cf_buf *out;
+        uint32_t n;
+} slot_put_ctx;
+
+static void slot_put(void *op, bool day, int64_t at, int64_t cents, uint32_t decl)
+{
+        slot_put_ctx *c = op;
+        cf_st_put_u8(c->out, day);
+        cf_st_put_i64(c->out, at);
+        cf_st_put_i64(c->out, cents);
+        cf_st_put_u32(c->out, decl);
+        c->n++;
+}
+
+void cf_vol_rep_put(cf_buf *out, cf_vol_rep *v)
+{
+        size_t at = out->len;
+        cf_st_put_u32(out, 0);
+        slot_put_ctx c = {out, 0};
+        cf_vol_rep_each(v, slot_put, &c);
+        unsigned char *p = (unsigned char *)out->p + at;
+        for (int i = 0; i < 4; i++)
+                p[i] = (unsigned char)(c.n >> (8 * i));
+}
+
+bool cf_vol_slots_get(cf_st_dec *d, cf_vec *slots, int64_t *top_hour, int64_t *top_day)
+{
+        slots->n = 0;
+        *top_hour = *top_day = -1;
+        uint32_t n = cf_st_u32(d);
+        if (cf_st_ok(d) && n > cf_st_left(d) / 21)
+                return cf_st_fail(d, "%u volume slots in %zu bytes", n, cf_st_left(d));
+        for (uint32_t i = 0; i < n && cf_st_ok(d); i++) {
+                cf_vol_slot *s = cf_vec_push(slots, sizeof(*s));
+                s->day = cf_st_u8(d);
+                s->at = cf_st_i64(d);
+                s->cents = cf_st_i64(d);
+                s->decl = cf_st_u32(d);
+                if (!cf_st_ok(d)) break;
+                if (s->day > 1 || s->at < 0 || s->at > (s->day ? HOUR_LIMIT / 24 : HOUR_LIMIT) ||
+                    s->cents < 0)
+                        return cf_st_fail(d, "volume slot %u out of range (%s %lld, %lld cents)", i,
+                                          s->day ? "day" : "hour", (long long)s->at,
+                                          (long long)s->cents);
+                int64_t *top = s->day ? top_day : top_hour;
+                if (s->at > *top) *top = s->at;
+        }
+        return cf_st_ok(d);
+}
+
+/* Each ring's newest is its own newest slot: one ring's newest cannot push the other's
+ * slots out (a day slot's first hour is later than the hours before it in that day, so
+ * one newest for both dropped hour slots a snapshot held: fuzz_restore). */
+void cf_vol_rep_init_slots(cf_vol_rep *v, const void *cfg, int64_t top_hour, int64_t top_day)
+{
+        int64_t hour = top_hour >= 0 ? top_hour : top_day >= 0 ? top_day * 24 : 0;
+        cf_vol_rep_init(v, cfg, hour);
+        if (top_day >= 0) v->cur_day = top_day;
+}
+
+void cf_vol_slots_add(cf_vol_rep *v, const cf_vec *slots, int sign)
+{
+        const cf_vol_slot *s = slots->v;
+        for (size_t i = 0; i < slots->n; i++)
+                cf_vol_ring_add(v, s[i].day, s[i].at, sign * s[i].cents, sign * (int64_t)s[i].decl);
+}
+
 /* Move a ring of n buckets (cents c, counts k) whose newest is *cur forward to `to`. */
 static void ring_advance(int64_t *c, uint32_t *k, uint16_t n, int64_t *cur, int64_t to)
 {

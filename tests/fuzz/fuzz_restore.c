@@ -314,6 +314,20 @@ static void one_delta(int mode, unsigned char *copy, size_t size)
         reset(b, PART);
 }
 
+/* CF_FUZZ_DUMP=DIR: a finding's two snapshots as files DIR/NAME, to compare them. */
+static void dump(const char *name, const cf_buf *x)
+{
+        const char *dir = getenv("CF_FUZZ_DUMP");
+        if (!dir) return;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, "wb");
+        if (f) {
+                fwrite(x->p, 1, x->len, f);
+                fclose(f);
+        }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         if (!size) return 0;
@@ -345,7 +359,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         abort();
                 }
                 /* and the restored copy snapshots to the same size (same content) */
-                if (snapshot(b, kind, &s2) || s2.len != s1.len) abort();
+                if (snapshot(b, kind, &s2) || s2.len != s1.len) {
+                        fprintf(stderr,
+                                "fuzz_restore: the restored copy snapshots to %zu bytes, "
+                                "the state it came from to %zu\n",
+                                s2.len, s1.len);
+                        dump("s1", &s1);
+                        dump("s2", &s2);
+                        abort();
+                }
                 reset(b, kind);
         }
         reset(a, kind);

@@ -63,9 +63,12 @@ else
   BOUND="$RUNS runs"
 fi
 echo "== $TARGET: $(ls "$CORPUS" | wc -l) seed(s), $BOUND"
-# grep hides libFuzzer's progress lines; libFuzzer's exit status is what counts (a
-# finding is non-zero; grep finding nothing is not a failure)
+# grep hides libFuzzer's progress lines but keeps a finding's story: the target's own
+# message (a check of the target failing is "fuzz_TARGET: ..." then a deadly signal), the
+# stack, where the input was written and, when short, the input itself; libFuzzer's exit
+# status is what counts (a finding is non-zero; grep finding nothing is not a failure)
 rc=0
-"$BINF" "${ARGS[@]}" "$CORPUS" 2>&1 | grep -E "^(stat::|Done|==[0-9]+==|SUMMARY|.*runtime error)" ||
+"$BINF" "${ARGS[@]}" -artifact_prefix="$BUILD/$TARGET-" "$CORPUS" 2>&1 |
+  grep -E "^(stat::|Done|==[0-9]+==|SUMMARY|.*runtime error|fuzz_[a-z]+: |Test unit written|Base64: |    #[0-9]+ )" ||
   rc=${PIPESTATUS[0]}
 exit "$rc"
