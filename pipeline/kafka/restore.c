@@ -18,12 +18,14 @@
  *
  * librdkafka may have fetched records of a partition before its pause took
  * effect. Those that reach the worker are not processed (cf_restore_hold
- * notes the lowest offset); those still queued are dropped by the pause (an
- * op version barrier) while, with nothing consumed yet, the fetch position
- * stays past them. So a restored partition is re-assigned at the lowest offset
- * the worker held back, or else at its start position (the committed offset,
- * RD_KAFKA_OFFSET_INVALID looks it up, or where an offset reset put it), never
- * simply resumed.
+ * notes them in the partition's fetch gate); those still queued should be
+ * dropped by the pause (an op version barrier) while, with nothing consumed
+ * yet, the fetch position stays past them. So a restored partition is
+ * re-assigned at the lowest offset the worker held back, or else at its start
+ * position (the committed offset, RD_KAFKA_OFFSET_INVALID looks it up, or
+ * where an offset reset put it), never simply resumed; and since some of the
+ * earlier fetch's messages can still come after the re-assignment, the gate
+ * drops them until the new fetch's first record (fetch_gate.h).
  *
  * A failed restore (changelog unreadable, snapshot refused by a stage) follows
  * state.on_restore_error: retry (default: the partition stays paused,
@@ -76,7 +78,6 @@ void cf_restore_assigned(cf_worker *w, int32_t p)
         r->attempts = 0;
         r->due_ms = 0;
         r->assigned_ms = cf_mono_ms();
-        r->drop_from = -1;
         r->looked_up = r->resume_now = false;
         cf_changelog_read_free(w, w->clog_rd[p]); /* assigned again: a fresh lookup */
         set_failing(w, p, false);
@@ -114,7 +115,7 @@ bool cf_restore_hold(cf_worker *w, int32_t p, int64_t offset)
 {
         cf_restore_part *r = &w->rp[p];
         if (!r->pending) return false;
-        if (r->drop_from < 0 || offset < r->drop_from) r->drop_from = offset;
+        cf_fetch_gate_hold(&w->gate[p], offset);
         return true;
 }
 
@@ -124,7 +125,7 @@ static void resume(cf_worker *w, int32_t p)
 {
         cf_restore_part *r = &w->rp[p];
         double secs = (double)(cf_mono_ms() - r->assigned_ms) / 1000.0;
-        int64_t at = r->drop_from;
+        int64_t at = cf_fetch_gate_resume(&w->gate[p]); /* the first record held back */
         uint32_t attempts = r->attempts;
         clear(w, p);
         cf_histogram_observe(w->m.restore_seconds, secs);

@@ -20,8 +20,10 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
         memset(w, 0, sizeof *w);
         w->svc = s;
         w->id = id;
-        for (int i = 0; i < CF_SVC_MAX_PARTITIONS; i++)
-                w->next_offset[i] = w->consumed_to[i] = w->committed[i] = -1;
+        for (int i = 0; i < CF_SVC_MAX_PARTITIONS; i++) {
+                w->next_offset[i] = w->committed[i] = -1;
+                cf_fetch_gate_reset(&w->gate[i]);
+        }
         /* the chain first: bad rules or reference data must fail `run` before
          * any client is created (and starts connecting) */
         w->chain = cf_chain_new(s->cfg->root, s->cfg->base_dir, errstr, errstr_size);

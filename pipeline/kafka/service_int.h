@@ -15,6 +15,7 @@
 #include "pipeline/core/chain.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/log.h"
+#include "pipeline/kafka/fetch_gate.h"
 #include "pipeline/kafka/kafka_conf.h"
 #include "pipeline/kafka/service.h"
 
@@ -118,7 +119,6 @@ typedef struct cf_restore_part {
         uint32_t attempts;    /* failed attempts since assigned */
         int64_t due_ms;       /* monotonic: next attempt not before */
         int64_t assigned_ms;  /* monotonic: when assigned (restore duration) */
-        int64_t drop_from;    /* lowest offset fetched while pending (refetched), -1 none */
         bool looked_up;       /* bound and end below are known for this attempt */
         int64_t bound, end;   /* what its state may cover at most; its changelog's end offset */
         int64_t from;         /* where the committed chain starts in the changelog, -1 unknown */
@@ -137,7 +137,7 @@ typedef struct cf_worker {
         rd_kafka_message_t **msgs;
         bool assigned[CF_SVC_MAX_PARTITIONS];
         int64_t next_offset[CF_SVC_MAX_PARTITIONS]; /* processed up to (exclusive), -1 none */
-        int64_t consumed_to[CF_SVC_MAX_PARTITIONS]; /* handed to the chain up to, -1 none */
+        cf_fetch_gate gate[CF_SVC_MAX_PARTITIONS];  /* which fetched records are processed */
         int64_t committed[CF_SVC_MAX_PARTITIONS];
         bool dirty[CF_SVC_MAX_PARTITIONS]; /* processed since last checkpoint */
         cf_worker_part parts[CF_SVC_MAX_PARTITIONS];

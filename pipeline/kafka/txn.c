@@ -179,7 +179,8 @@ static void rewind_parts(cf_worker *w)
                 w->dirty[p] = false;
                 if (w->rewind_to[p] < 0) continue; /* no record since the commit */
                 w->next_offset[p] = w->rewind_to[p];
-                w->consumed_to[p] = w->rewind_to[p]; /* processed again, on purpose */
+                cf_fetch_gate_rewind(&w->gate[p],
+                                     w->rewind_to[p]); /* processed again, on purpose */
                 rd_kafka_topic_partition_list_add(l, sc->topic_in, p)->offset = w->rewind_to[p];
                 w->rewind_to[p] = -1;
         }

@@ -104,7 +104,7 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 cf_changelog_restored(w, p, NULL); /* the first checkpoint: a full snapshot */
                 w->assigned[p] = true;
                 w->next_offset[p] = -1;
-                w->consumed_to[p] = -1;
+                cf_fetch_gate_reset(&w->gate[p]);
                 w->reset_pending[p] = false;
                 w->reset_from[p] = INT64_MIN;
                 w->start_at[p] = RD_KAFKA_OFFSET_INVALID; /* the committed offset */
@@ -507,6 +507,7 @@ static void offset_reset(cf_worker *w, const rd_kafka_message_t *m)
                        "worker %d: partition %d: no committed offset; starting at the %s", w->id, p,
                        latest ? "end" : "beginning");
         }
+        cf_fetch_gate_moved(&w->gate[p]); /* where it lands is not known */
         w->reset_to[p] = to;
         w->reset_pending[p] = true;
         w->any_reset = true;
@@ -607,15 +608,12 @@ static int run_batch(cf_worker *w, int wait_ms)
                 if (!part_ok(m->partition) || !w->assigned[m->partition]) continue;
                 /* fetched before its pause took effect: fetched again once restored */
                 if (cf_restore_hold(w, m->partition, m->offset)) continue;
-                /* Processed already in this assignment: a re-assignment at new
-                 * positions (cf_worker_reposition) can leave messages of the old
-                 * fetch in the queue, and the new fetch delivers them again.
-                 * Seen on the mock cluster: 760 of 16,384 records twice. */
-                if (m->offset < w->consumed_to[m->partition]) {
+                /* processed already, or of a fetch before the partition moved
+                 * (fetch_gate.h) */
+                if (cf_fetch_gate_take(&w->gate[m->partition], m->offset) != CF_FETCH_TAKE) {
                         cf_counter_inc(w->m.refetched);
                         continue;
                 }
-                w->consumed_to[m->partition] = m->offset + 1;
                 cf_txn_touch(w, m->partition, m->offset); /* before the chain sees it */
                 /* consumed: counted here, before the chain, from the offsets */
                 cf_worker_part *wp = &w->parts[m->partition];

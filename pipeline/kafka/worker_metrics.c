@@ -96,7 +96,8 @@ void cf_worker_metrics_init(cf_worker *w)
         x->refetched = cf_metrics_counter_series(
             m, "customsflow_refetched_total",
             "records delivered again after a re-assignment and not processed twice (this "
-            "assignment had processed their offsets already)");
+            "assignment had processed their offsets already), or of a fetch from before the "
+            "partition moved back (a resume after its restore, a rewind)");
         x->outcome_relearns =
             cf_metrics_counter_series(m, "customsflow_outcome_relearns_total",
                                       "model checkpoints not usable: the model re-learnt from the "
