@@ -58,7 +58,7 @@ typedef struct cf_worker_metrics {
         cf_metric *f_in, *f_lag, *f_skipped;
         cf_series *invariant_ok, *outq, *commits, *commit_errors, *delivery_errors;
         cf_series *checkpoints, *checkpoint_bytes, *checkpoint_errors, *restores, *pauses;
-        cf_series *resets, *outcome_relearns, *refetched;
+        cf_series *resets, *outcome_relearns, *refetched, *lost;
         cf_metric *f_restore_failing; /* gauge per partition */
         cf_series *restoring, *restore_errors, *restore_bytes, *restore_records, *restore_lookups;
         cf_series *restore_seconds;                           /* histogram: assignment to resumed */

@@ -130,13 +130,32 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                parts->cnt, w->n_restoring);
 }
 
+/* The assignment was lost (the session expired): the group may have given the
+ * partitions to another member already. No checkpoint: it would land in the changelog
+ * beside the new owner's, on the delta chain the new owner continues from the same
+ * base (a zombie writer). No commit either (the group refuses it). The new owner
+ * restores the last committed checkpoint and processes again from there (at least
+ * once). exactly_once needs none of this: the stale generation fences the
+ * transaction's offsets, so it aborts whole, checkpoints included. */
+static void lost(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
+{
+        cf_counter_inc(w->m.lost);
+        cf_log(CF_LOG_WARN, COMPONENT,
+               "worker %d: assignment of %d partition(s) lost (group session expired): "
+               "released without a checkpoint or a commit; what was processed since the last "
+               "commit is processed again by their next owner",
+               w->id, parts->cnt);
+}
+
 static void on_revoke(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
 {
         /* No batch is in flight here: callbacks run from this thread's poll,
          * between batches. Checkpoint and commit what was processed, then let go.
          * exactly_once: the open transaction holds every partition's outputs, so
          * all of them commit (nothing at all once the producer is fenced). */
-        if (!w->svc->sc.eos)
+        if (!w->svc->sc.eos && rd_kafka_assignment_lost(w->consumer))
+                lost(w, parts);
+        else if (!w->svc->sc.eos)
                 commit_parts(w, parts);
         else if (!atomic_load(&w->fatal))
                 commit_parts(w, NULL);

@@ -86,6 +86,10 @@ void cf_worker_metrics_init(cf_worker *w)
             cf_metrics_counter_series(m, "customsflow_checkpoint_errors_total",
                                       "failed state checkpoints (offsets of the partition not "
                                       "committed; retried)");
+        x->lost = cf_metrics_counter_series(
+            m, "customsflow_assignments_lost_total",
+            "assignments lost (the group session expired): let go without a checkpoint or a "
+            "commit; the new owner processes again from the last commit");
         x->resets = cf_metrics_counter_series(m, "customsflow_offset_resets_total",
                                               "positions out of range reset by auto.offset.reset");
         x->f_skipped = cf_metrics_counter(m, "customsflow_offsets_skipped_total",

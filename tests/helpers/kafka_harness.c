@@ -181,6 +181,18 @@ uint64_t kh_metric_sum(cf_service *s, const char *name)
         return sum;
 }
 
+bool kh_wait_metric_sum(cf_service *s, const char *name, uint64_t at_least, double timeout_s)
+{
+        double t0 = cf_mono_s();
+        while (cf_mono_s() - t0 < timeout_s) {
+                if (kh_metric_sum(s, name) >= at_least) return true;
+                usleep(100 * 1000);
+        }
+        fprintf(stderr, "%s stayed below %llu for %.0f s\n", name, (unsigned long long)at_least,
+                timeout_s);
+        return false;
+}
+
 cf_service *kh_service(kh *h, const char *group_id, int workers)
 {
         char err[1024];

@@ -56,6 +56,8 @@ bool kh_wait_in(cf_service *s, uint64_t n, double timeout_s);
 long long kh_metric(cf_service *s, const char *name);
 /** The sum of every series of metric name (any labels) in s's /metrics. */
 uint64_t kh_metric_sum(cf_service *s, const char *name);
+/** Wait until kh_metric_sum(s, name) reaches at_least (or timeout_s, said on stderr). */
+bool kh_wait_metric_sum(cf_service *s, const char *name, uint64_t at_least, double timeout_s);
 /** Wait until every one of workers has been assigned partitions: the group has formed. */
 bool kh_wait_assigned(cf_service *s, int workers, double timeout_s);
 /** Stop s and wait for it (aborts unless it exits 0), copy its counters into k (NULL:
