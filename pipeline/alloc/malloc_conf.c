@@ -8,9 +8,9 @@
  * perf put a quarter of a restore's time in the page-fault path, and memset
  * and memmove on fresh pages another quarter), 4 KiB faults dominated the
  * state's big tables and the producer's buffers: measured side by side on
- * that machine, `bench/kafka_cpu.sh 200000 64 3` 21.4 -> 11.8 CPU-s per 1M
- * records (medians), `bench_state` restore of 1M keys 11.5 -> 3.7 s; the
- * cost is resident memory (max RSS of the Kafka run 297-323 -> 312-410 MB).
+ * that machine, `bench/kafka_cpu.sh 200000 64 3` 21.1 -> 11.6 CPU-s per 1M
+ * records (medians), `bench_state` restore of 1M keys 11.2 -> 4.9 s; the
+ * cost is resident memory (max RSS of the Kafka run 315-335 -> 332-360 MB).
  * Only where the kernel allows it: THP "madvise" (Debian's default) or
  * "always", not "never". Decay is left at jemalloc's default so that freed
  * memory still goes back to the system.
