@@ -35,6 +35,20 @@ static void feed(cf_fetch_gate *g, seen *s, int64_t from, int64_t to)
                 if (cf_fetch_gate_take(g, o) == CF_FETCH_TAKE) s->times[o]++;
 }
 
+/* Offsets [from, to] fed in order all get verdict v. */
+static void expect_all(cf_fetch_gate *g, int64_t from, int64_t to, cf_fetch_verdict v)
+{
+        for (int64_t o = from; o <= to; o++)
+                assert_int_equal(cf_fetch_gate_take(g, o), v);
+}
+
+/* Offsets [from, to] held while the restore is pending. */
+static void hold(cf_fetch_gate *g, int64_t from, int64_t to)
+{
+        for (int64_t o = from; o <= to; o++)
+                cf_fetch_gate_hold(g, o);
+}
+
 static void each_once(const seen *s, int64_t from, int64_t to)
 {
         for (int64_t o = from; o <= to; o++) {
@@ -50,12 +64,10 @@ static void test_resume_after_restore_drops_earlier_fetch(void **state)
         seen s = {{0}};
         cf_fetch_gate_reset(&g);
         /* restore pending: 10..14 held back */
-        for (int64_t o = 10; o <= 14; o++)
-                cf_fetch_gate_hold(&g, o);
+        hold(&g, 10, 14);
         assert_int_equal(cf_fetch_gate_resume(&g), 10);
         /* the earlier fetch's 15..19 come first: stale, not processed */
-        for (int64_t o = 15; o <= 19; o++)
-                assert_int_equal(cf_fetch_gate_take(&g, o), CF_FETCH_STALE);
+        expect_all(&g, 15, 19, CF_FETCH_STALE);
         /* then the new fetch from 10 */
         feed(&g, &s, 10, 40);
         each_once(&s, 10, 40);
@@ -81,8 +93,7 @@ static void test_new_fetch_first_is_any_held_offset(void **state)
         cf_fetch_gate g;
         seen s = {{0}};
         cf_fetch_gate_reset(&g);
-        for (int64_t o = 10; o <= 14; o++)
-                cf_fetch_gate_hold(&g, o);
+        hold(&g, 10, 14);
         assert_int_equal(cf_fetch_gate_resume(&g), 10);
         assert_int_equal(cf_fetch_gate_take(&g, 16), CF_FETCH_STALE);
         feed(&g, &s, 11, 30);
@@ -100,8 +111,7 @@ static void test_rewind_drops_earlier_fetch(void **state)
         cf_fetch_gate_rewind(&g, 20);
         memset(&s, 0, sizeof s);
         /* the earlier fetch's 30..33 still queued: not processed before 20..29 */
-        for (int64_t o = 30; o <= 33; o++)
-                assert_int_equal(cf_fetch_gate_take(&g, o), CF_FETCH_STALE);
+        expect_all(&g, 30, 33, CF_FETCH_STALE);
         feed(&g, &s, 20, 50);
         each_once(&s, 20, 50);
 }
@@ -116,8 +126,7 @@ static void test_reassign_same_position_skips_second_delivery(void **state)
         /* re-assigned at 10 (cf_worker_reposition): the earlier fetch's 10..14 come, then
          * the new fetch delivers 10.. again */
         feed(&g, &s, 10, 14);
-        for (int64_t o = 10; o <= 14; o++)
-                assert_int_equal(cf_fetch_gate_take(&g, o), CF_FETCH_AGAIN);
+        expect_all(&g, 10, 14, CF_FETCH_AGAIN);
         feed(&g, &s, 15, 30);
         each_once(&s, 0, 30);
 }
