@@ -181,18 +181,6 @@ uint64_t kh_metric_sum(cf_service *s, const char *name)
         return sum;
 }
 
-bool kh_wait_metric_sum(cf_service *s, const char *name, uint64_t at_least, double timeout_s)
-{
-        double t0 = cf_mono_s();
-        while (cf_mono_s() - t0 < timeout_s) {
-                if (kh_metric_sum(s, name) >= at_least) return true;
-                usleep(100 * 1000);
-        }
-        fprintf(stderr, "%s stayed below %llu for %.0f s\n", name, (unsigned long long)at_least,
-                timeout_s);
-        return false;
-}
-
 cf_service *kh_service(kh *h, const char *group_id, int workers)
 {
         char err[1024];
@@ -210,13 +198,13 @@ cf_service *kh_service(kh *h, const char *group_id, int workers)
         return s;
 }
 
-/* Poll have(s) every 100 ms until it reaches n, for at most timeout_s. */
-static bool wait_for(cf_service *s, uint64_t n, double timeout_s, uint64_t (*have)(cf_service *),
-                     const char *what)
+/* Poll have(s, what) every 100 ms until it reaches n, for at most timeout_s. */
+static bool wait_for(cf_service *s, uint64_t n, double timeout_s,
+                     uint64_t (*have)(cf_service *, const char *), const char *what)
 {
         double t0 = cf_mono_s();
         for (;;) {
-                uint64_t v = have(s);
+                uint64_t v = have(s, what);
                 if (v >= n) return true;
                 if (cf_mono_s() - t0 > timeout_s) {
                         fprintf(stderr, "%s: %llu of %llu after %.0f s\n", what,
@@ -227,15 +215,17 @@ static bool wait_for(cf_service *s, uint64_t n, double timeout_s, uint64_t (*hav
         }
 }
 
-static uint64_t counted_in(cf_service *s)
+static uint64_t counted_in(cf_service *s, const char *unused)
 {
+        (void)unused;
         cf_counters k;
         cf_service_counters(s, &k);
         return k.in;
 }
 
-static uint64_t assigned_workers(cf_service *s)
+static uint64_t assigned_workers(cf_service *s, const char *unused)
 {
+        (void)unused;
         return (uint64_t)cf_service_assigned_workers(s);
 }
 
@@ -255,6 +245,11 @@ long long kh_metric(cf_service *s, const char *name)
 bool kh_wait_in(cf_service *s, uint64_t n, double timeout_s)
 {
         return wait_for(s, n, timeout_s, counted_in, "kh_wait_in");
+}
+
+bool kh_wait_metric_sum(cf_service *s, const char *name, uint64_t at_least, double timeout_s)
+{
+        return wait_for(s, at_least, timeout_s, kh_metric_sum, name);
 }
 
 bool kh_wait_assigned(cf_service *s, int workers, double timeout_s)
