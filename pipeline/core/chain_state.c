@@ -346,10 +346,13 @@ static int delta_frames(cf_chain *c, const cf_chain_lineage *l, const void *data
                 if (!fr[i].found) return cf_st_fail(&d, "no block for stage '%s'", sp->name), -1;
                 bool own = sp->delta && sp->apply_delta;
                 if (!fr[i].len) return cf_st_fail(&d, "stage '%s': no mode byte", sp->name), -1;
-                if (((const unsigned char *)fr[i].p)[0] != (own ? MODE_DELTA : MODE_FULL))
-                        return cf_st_fail(&d, "stage '%s': a %s where this build keeps a %s",
-                                          sp->name, own ? "full snapshot" : "delta",
-                                          own ? "delta" : "full snapshot"),
+                /* a full snapshot is taken wherever a delta is (a build before the stage had
+                 * deltas wrote one, as aggregate did before 2026-12-01); a delta needs its own */
+                unsigned mode = ((const unsigned char *)fr[i].p)[0];
+                if (mode != MODE_FULL && !(own && mode == MODE_DELTA))
+                        return cf_st_fail(&d, "stage '%s': mode %u, where this build keeps %s",
+                                          sp->name, mode,
+                                          own ? "a delta or a full snapshot" : "a full snapshot"),
                                -1;
         }
         return cf_st_ok(&d) ? 0 : -1;

@@ -24,14 +24,7 @@
 #include "pipeline/core/intmath.h"
 #include "pipeline/core/stage.h"
 #include "pipeline/core/stenc.h"
-#include "stages/aggregate/window.h"
-
-#define MAX_LATE     64 /* distinct late windows reported per summary; beyond: unattributed */
-#define SNAP_VERSION 3  /* 2: values in integer cents; 3: stenc fields, rules by name */
-
-typedef struct agg_cfg {
-        int64_t window_ms, lateness_ms, top_k, top_k_capacity, max_groups, max_open, hll_p, idle_ms;
-} agg_cfg;
+#include "stages/aggregate/agg_int.h"
 
 static const cf_config_map agg_map[] = {
     {CF_CFG_DURATION, "window", "1h", offsetof(agg_cfg, window_ms),
@@ -65,21 +58,6 @@ static const cf_config_map agg_map[] = {
     {0},
 };
 
-typedef struct agg_part {
-        cf_agg_window **w; /* open windows, ascending start */
-        uint32_t nw, cw;
-        cf_agg_window *cur; /* the window of the last record (most hit it again) */
-        bool has_max, has_closed;
-        int64_t last_wall_ms;   /* wall clock of the partition's last record (idle_timeout) */
-        int64_t max_ms, closed; /* windows ending at or before closed are emitted */
-        cf_agg_late late[MAX_LATE];
-        uint32_t nlate;
-        uint64_t late_unattr, pend_dups, pend_dead;
-        cf_agg_hint hint; /* sizes of the last window emitted final */
-        /* metrics */
-        uint64_t emitted, forced, idle_closed, late_total, overflow_closed;
-} agg_part;
-
 /* Why a window is emitted. */
 typedef enum why {
         WHY_WATERMARK,  /* final: the watermark passed its end */
@@ -88,24 +66,9 @@ typedef enum why {
         WHY_PARTIAL,    /* final: false (shutdown, end of replay); the window stays */
 } why;
 
-typedef struct agg_ctx {
-        agg_cfg cfg;
-        cf_agg_limits lim;
-        const char *version;
-        const cf_rule_set *rules; /* detect's (env.rules); flags counts are by its positions */
-        agg_part **parts;
-        size_t nparts;
-        cf_agg_scratch scratch;
-        cf_agg_pool pool;   /* emitted windows for reuse */
-        cf_metric *fam[16]; /* per partition, in agg_metric_defs order */
-        cf_series *pool_bytes;
-        struct agg_pm **pm; /* by partition number */
-        size_t npm;
-} agg_ctx;
-
 static void declare_metrics(agg_ctx *x, cf_metrics *m);
 
-static agg_part **part_slot(agg_ctx *x, int32_t partition)
+agg_part **cf_agg_part_slot(agg_ctx *x, int32_t partition)
 {
         return (agg_part **)cf_ptrs_slot((void ***)&x->parts, &x->nparts,
                                          partition < 0 ? 0 : (size_t)partition);
@@ -113,7 +76,7 @@ static agg_part **part_slot(agg_ctx *x, int32_t partition)
 
 static agg_part *part_get(agg_ctx *x, int32_t partition)
 {
-        agg_part **pp = part_slot(x, partition);
+        agg_part **pp = cf_agg_part_slot(x, partition);
         if (!*pp) {
                 *pp = calloc(1, sizeof(**pp));
                 if (!*pp) abort();
@@ -121,7 +84,7 @@ static agg_part *part_get(agg_ctx *x, int32_t partition)
         return *pp;
 }
 
-static void part_free(agg_part *p)
+void cf_agg_part_free(agg_part *p)
 {
         if (!p) return;
         for (uint32_t i = 0; i < p->nw; i++)
@@ -270,6 +233,7 @@ static void add_ok(agg_ctx *x, agg_part *p, const cf_record *r, cf_batch *b)
                 return;
         }
         cf_agg_window_add(w, &x->lim, r, cf_decl_exporter_h(d), cf_decl_importer_h(d));
+        w->dirty = true;
         if (!p->has_max || t > p->max_ms) {
                 p->max_ms = t;
                 p->has_max = true;
@@ -311,16 +275,18 @@ static int agg_process(cf_stage *st, cf_batch *b)
                         int64_t start;
                         cf_agg_window *w =
                             window_of(p, r->decl.event_time_ms, x->lim.window_ms, &start);
-                        if (w)
+                        if (w) {
                                 w->duplicates++;
-                        else
+                                w->dirty = true;
+                        } else
                                 p->pend_dups++;
                         break;
                 }
                 case CF_REC_DEAD_LETTER:
-                        if (p->nw)
+                        if (p->nw) {
                                 p->w[p->nw - 1]->dead_letters++;
-                        else
+                                p->w[p->nw - 1]->dirty = true;
+                        } else
                                 p->pend_dead++;
                         break;
                 }
@@ -444,181 +410,6 @@ static int agg_reload(cf_stage *st, const cf_stage_env *env, char *errstr, size_
         x->cfg = nc;
         limits_from(&x->lim, &x->cfg);
         return 0;
-}
-
-/* ---- snapshot (format in README.md § State) ---- */
-
-/* The rules releases 1 and 2 counted, in the order of their flag arrays
- * (16 slots, the last 4 unused): the format of snapshot versions 1-2. */
-static const char *const v2_rules[] = {
-    "trade_remedy_evasion", "origin_route_mismatch", "manufacturer_origin_mismatch",
-    "unit_value_outlier",   "origin_volume_surge",   "new_exporter_surge",
-    "capacity_exceeded",    "certificate_reuse",     "preference_without_certificate",
-    "watchlist_party",      "duplicate_shipment",    "conflicting_resubmission",
-};
-#define V2_SLOTS 16
-
-static int agg_snapshot(cf_stage *st, int32_t partition, cf_buf *out)
-{
-        agg_ctx *x = st->ctx;
-        agg_part *p = *part_slot(x, partition);
-        agg_part empty = {0};
-        if (!p) p = &empty;
-        memcpy(cf_st_room(out, 4), "CFAG", 4);
-        cf_st_put_u32(out, SNAP_VERSION);
-        cf_st_put_u8(out, p->has_max);
-        cf_st_put_u8(out, p->has_closed);
-        cf_st_put_i64(out, p->max_ms);
-        cf_st_put_i64(out, p->closed);
-        uint64_t counters[] = {p->late_unattr, p->pend_dups,  p->pend_dead,      p->emitted,
-                               p->forced,      p->late_total, p->overflow_closed};
-        for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-                cf_st_put_u64(out, counters[i]);
-        cf_st_put_u32(out, p->nlate);
-        cf_st_put_u32(out, p->nw);
-        /* the rules the flag counts are for, by name: a build with other rules maps them */
-        cf_st_put_u8(out, (uint8_t)x->rules->n);
-        for (int r = 0; r < x->rules->n; r++)
-                cf_st_put_str8(out, x->rules->names[r]);
-        for (uint32_t i = 0; i < p->nlate; i++) {
-                cf_st_put_i64(out, p->late[i].window_start);
-                cf_st_put_u64(out, p->late[i].count);
-                cf_st_put_i64(out, p->late[i].value_cents);
-        }
-        for (uint32_t i = 0; i < p->nw; i++)
-                cf_agg_window_snapshot(p->w[i], x->rules->n, out);
-        return 0;
-}
-
-/* The header into p (counts of late entries and windows in *nlate, *nw). */
-static bool read_header(cf_st_dec *d, int *version, agg_part *p, uint32_t *nlate, uint32_t *nw)
-{
-        const unsigned char *m = cf_st_take(d, 4);
-        *version = (int)cf_st_u32(d);
-        if (!cf_st_ok(d) || memcmp(m, "CFAG", 4) || *version < 1 || *version > SNAP_VERSION)
-                return cf_st_fail(d, "bad magic, version or header");
-        unsigned has_max = cf_st_u8(d), has_closed = cf_st_u8(d);
-        if (*version < 3) cf_st_take(d, 6); /* padding of the raw struct */
-        p->max_ms = cf_st_time(d, "max event time");
-        p->closed = cf_st_time(d, "close frontier");
-        uint64_t *counters[] = {&p->late_unattr, &p->pend_dups,  &p->pend_dead,      &p->emitted,
-                                &p->forced,      &p->late_total, &p->overflow_closed};
-        for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-                *counters[i] = cf_st_u64(d);
-        *nlate = cf_st_u32(d);
-        *nw = cf_st_u32(d);
-        if (!cf_st_ok(d)) return false;
-        p->has_max = has_max;
-        p->has_closed = has_closed;
-        if (has_max > 1 || has_closed > 1 || *nlate > MAX_LATE)
-                return cf_st_fail(d, "flags %u/%u or %u late windows (at most %d) malformed",
-                                  has_max, has_closed, *nlate, MAX_LATE);
-        return true;
-}
-
-/* How the snapshot's flag counters map onto this build's rules (rs). */
-static bool read_rules(cf_st_dec *d, int version, const cf_rule_set *rs, cf_agg_rulemap *rm)
-{
-        if (version < 3) {
-                rm->n = V2_SLOTS;
-                for (uint32_t k = 0; k < V2_SLOTS; k++) {
-                        int i = k < sizeof(v2_rules) / sizeof(v2_rules[0])
-                                    ? cf_rule_set_index(rs, v2_rules[k])
-                                    : -1;
-                        rm->to[k] = i >= 0 ? (uint8_t)i : CF_AGG_NO_RULE;
-                }
-                return true;
-        }
-        rm->n = cf_st_u8(d);
-        bool seen[CF_RULES_MAX] = {0};
-        for (uint32_t k = 0; k < rm->n && cf_st_ok(d); k++) {
-                char name[256];
-                cf_st_str8(d, name, sizeof(name), "rule name");
-                int i = cf_st_ok(d) ? cf_rule_set_index(rs, name) : 0;
-                if (i < 0)
-                        return cf_st_fail(d, "flags counted for rule '%s', not one of this build's",
-                                          name);
-                if (seen[i]) return cf_st_fail(d, "rule '%s' listed twice", name);
-                seen[i] = true;
-                rm->to[k] = (uint8_t)i;
-        }
-        return cf_st_ok(d);
-}
-
-/* The pending late list: ascending distinct windows, each with a record. */
-static bool read_late(cf_st_dec *d, int version, agg_part *p, uint32_t nlate)
-{
-        for (uint32_t i = 0; i < nlate && cf_st_ok(d); i++) {
-                cf_agg_late *l = &p->late[i];
-                l->window_start = cf_st_time(d, "late window start");
-                l->count = cf_st_u64(d);
-                l->value_cents = cf_agg_get_cents(d, version == 1, "late value");
-                if (cf_st_ok(d) && i && l->window_start <= p->late[i - 1].window_start)
-                        return cf_st_fail(d, "late entry %u out of order", i);
-        }
-        p->nlate = nlate;
-        return cf_st_ok(d);
-}
-
-/* The open windows, ascending by start. They may overlap: after a restart
- * with another `window`, restored windows keep their size (README § Config). */
-static bool read_windows(agg_ctx *x, cf_st_dec *d, int version, const cf_agg_rulemap *rm,
-                         agg_part *p, uint32_t nw)
-{
-        for (uint32_t i = 0; i < nw && cf_st_ok(d); i++) {
-                cf_agg_window *w = cf_agg_window_restore(&x->lim, d, version, rm);
-                if (!w) return false;
-                if (p->nw && w->start < p->w[p->nw - 1]->start) {
-                        cf_agg_window_free(w);
-                        return cf_st_fail(d, "window %u out of order", i);
-                }
-                if (p->nw == p->cw) {
-                        p->cw = p->cw ? 2 * p->cw : 8;
-                        p->w = realloc(p->w, p->cw * sizeof(*p->w));
-                        if (!p->w) abort();
-                }
-                p->w[p->nw++] = w;
-        }
-        return cf_st_done(d);
-}
-
-/* Versions: 3 (this one, stenc fields, rules by name); 2 (releases up to
- * b13c378: the raw structs, little-endian, money in cents) and 1 (b6aa89d:
- * money as doubles of dollars) are read and converted, so an upgrade keeps
- * the partition's state. */
-static int agg_restore(cf_stage *st, int32_t partition, const void *data, size_t len, char *errstr,
-                       size_t errstr_size)
-{
-        agg_ctx *x = st->ctx;
-        agg_part **pp = part_slot(x, partition);
-        if (!len) {
-                part_free(*pp);
-                *pp = NULL;
-                return 0;
-        }
-        cf_st_dec d;
-        cf_st_dec_init(&d, data, len, "aggregate snapshot", errstr, errstr_size);
-        agg_part *p = calloc(1, sizeof(*p));
-        if (!p) abort();
-        int version = 0;
-        uint32_t nlate = 0, nw = 0;
-        cf_agg_rulemap rm = {0};
-        if (!read_header(&d, &version, p, &nlate, &nw) || !read_rules(&d, version, x->rules, &rm) ||
-            !read_late(&d, version, p, nlate) || !read_windows(x, &d, version, &rm, p, nw)) {
-                part_free(p);
-                return -1;
-        }
-        part_free(*pp);
-        *pp = p;
-        return 0;
-}
-
-static void agg_drop(cf_stage *st, int32_t partition)
-{
-        agg_ctx *x = st->ctx;
-        agg_part **pp = part_slot(x, partition);
-        part_free(*pp);
-        *pp = NULL;
 }
 
 /* ---- metrics (per partition; see cf_stage_plugin.collect) ---- */
@@ -766,7 +557,7 @@ static void agg_destroy(cf_stage *st)
         agg_ctx *x = st->ctx;
         if (!x) return;
         for (size_t i = 0; i < x->nparts; i++)
-                part_free(x->parts[i]);
+                cf_agg_part_free(x->parts[i]);
         free(x->parts);
         cf_agg_scratch_free(&x->scratch);
         cf_agg_pool_free(&x->pool);
@@ -787,9 +578,11 @@ const cf_stage_plugin cf_stage_aggregate = {
     .init = agg_init,
     .process = agg_process,
     .flush = agg_flush,
-    .snapshot = agg_snapshot,
-    .restore = agg_restore,
-    .drop = agg_drop,
+    .snapshot = cf_agg_snapshot,
+    .restore = cf_agg_restore,
+    .delta = cf_agg_delta,
+    .apply_delta = cf_agg_apply_delta,
+    .drop = cf_agg_drop,
     .reload = agg_reload,
     .collect = agg_collect,
     .destroy = agg_destroy,

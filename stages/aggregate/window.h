@@ -55,6 +55,7 @@ typedef struct cf_agg_window {
         uint32_t nslots; /* power of two, 0 before the first group */
         cf_hll exporters, importers;
         cf_ss top;
+        bool dirty; /* changed since the partition's last delta (aggregate.c sets it) */
 } cf_agg_window;
 
 /** Sizes a new window starts with (its partition's previous window's), so a
