@@ -75,7 +75,7 @@ void cf_chain_track_changes(cf_chain *c, bool on);
 bool cf_chain_tracking(const cf_chain *c);
 /** Append a sealed delta (a kind of its own: never taken for a snapshot) of partition's
  * changes since its last snapshot, restore or delta, and start a new one: per stage its own
- * delta, or its full snapshot for a stage without deltas (aggregate). It names its base (the
+ * delta, or its full snapshot for a stage without deltas. It names its base (the
  * checksum of that snapshot) and its number after it (1, 2, ...). -1 when tracking is off. */
 int cf_chain_delta(cf_chain *c, int32_t partition, cf_buf *out);
 /** Apply a cf_chain_delta blob to partition: refused (-1, errstr) when damaged, truncated, of

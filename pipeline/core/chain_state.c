@@ -291,8 +291,9 @@ int cf_chain_restore_replica(cf_chain *c, const void *data, size_t len, char *er
  * reverse). Payload: the base (u64: the checksum of the snapshot it builds
  * on), its number after that snapshot (u64, 1, 2, ...), then per stage with
  * partition state, in chain order: name (str8), block: mode (u8: 0 the
- * stage's own delta, 1 its full snapshot, for a stage without deltas), the
- * stage's payload. Every stage with state has a block.
+ * stage's own delta, 1 its full snapshot, for a stage without deltas; read
+ * for any stage, as earlier builds wrote it for aggregate), the stage's
+ * payload. Every stage with state has a block.
  */
 
 enum { MODE_DELTA = 0, MODE_FULL = 1 };

@@ -2,14 +2,15 @@
  * agg_state.c - the aggregate stage's state (README.md § State): snapshots of
  * a partition (magic CFAG), deltas (magic CFAD) and restore.
  *
- * A delta is window-grained: every window records that it changed (a dirty
- * flag set by each record, duplicate or dead letter counted in it, and by its
- * opening), so a commit writes the partition's scalars, the list of its open
- * windows and in full only the windows changed since the last delta; apply
- * keeps the unchanged ones and drops the windows that are no longer listed
- * (emitted final). A commit of a few records then writes the few windows they
- * fell in, not every open window of the partition (issue 18: bytes per commit
- * proportional to what changed).
+ * A delta is window- and group-grained: every window records that it changed
+ * (a dirty flag set by each record, duplicate or dead letter counted in it),
+ * that it was opened since the last delta (fresh) and which of its groups
+ * changed (cf_agg_window_add). A commit writes the partition's scalars and its
+ * open windows: unchanged ones by start and end, fresh ones whole, changed
+ * ones as their counters, changed groups and sketches; apply keeps the
+ * unchanged ones, patches the changed ones and drops the windows no longer
+ * listed (emitted final). Bytes per commit then follow the groups the records
+ * fell in (issue 18), plus the changed windows' sketches, written whole.
  *
  * @locality: worker thread (the chain's owner).
  */
@@ -20,10 +21,15 @@
 #include "pipeline/core/stenc.h"
 #include "stages/aggregate/agg_int.h"
 
-#define DELTA_VERSION 1 /* its scalars, rule table, late list and windows: as snapshot version 3   \
-                         */
+#define DELTA_VERSION                                                                              \
+        1 /* its scalars, rule table, late list and windows: as snapshot version 3                 \
+           */
 
-enum { W_KEPT = 0, W_FULL = 1 }; /* a delta's window entry: unchanged (start, end), or in full */
+/* A delta's window entry: unchanged (start, end); whole (opened since the last delta); or
+ * start, end and its changes (cf_agg_window_delta). */
+enum { W_KEPT = 0, W_FULL = 1, W_PART = 2 };
+/* What became of a window of the state a delta is applied to. */
+enum { B_GONE = 0, B_KEPT = 1, B_PATCHED = 2 };
 
 /* The rules releases 1 and 2 counted, in the order of their flag arrays
  * (16 slots, the last 4 unused): the format of snapshot versions 1-2. */
@@ -160,7 +166,7 @@ static void push_window(agg_part *p, cf_agg_window *w)
 
 /* The window [start, end) of base not taken yet, searched from *j on (a delta lists its
  * windows ascending by start, as base holds them); -1 when there is none. */
-static int32_t find_kept(const agg_part *base, const bool *taken, uint32_t *j, int64_t start,
+static int32_t find_kept(const agg_part *base, const uint8_t *taken, uint32_t *j, int64_t start,
                          int64_t end)
 {
         if (!base) return -1;
@@ -174,37 +180,43 @@ static int32_t find_kept(const agg_part *base, const bool *taken, uint32_t *j, i
 /* The open windows, ascending by start. They may overlap: after a restart
  * with another `window`, restored windows keep their size (README § Config).
  * A delta's (from != NULL) each have a kind byte first: W_FULL, the window;
- * W_KEPT, its start and end, and the window is base's (its index into from[],
- * marked in taken[]); a snapshot's are all in full (from[] -1). */
+ * W_KEPT, its start and end, and the window is base's (borrowed: its index in
+ * from[], B_KEPT in taken[]); W_PART, its start and end and its changes, a new
+ * window made from base's (B_PATCHED). A snapshot's are all whole. */
 static bool read_windows(agg_ctx *x, cf_st_dec *d, int version, const cf_agg_rulemap *rm,
-                         agg_part *p, uint32_t nw, const agg_part *base, int32_t *from, bool *taken)
+                         agg_part *p, uint32_t nw, const agg_part *base, int32_t *from,
+                         uint8_t *taken)
 {
         uint32_t j = 0;
         for (uint32_t i = 0; i < nw && cf_st_ok(d); i++) {
                 unsigned kind = from ? cf_st_u8(d) : W_FULL;
                 int32_t k = -1;
                 cf_agg_window *w;
-                if (kind == W_KEPT) {
-                        int64_t s = cf_st_time(d, "kept window start");
-                        int64_t e = cf_st_time(d, "kept window end");
+                if (kind == W_KEPT || kind == W_PART) {
+                        int64_t s = cf_st_time(d, "window start");
+                        int64_t e = cf_st_time(d, "window end");
                         if (!cf_st_ok(d)) return false;
                         if ((k = find_kept(base, taken, &j, s, e)) < 0)
                                 return cf_st_fail(d,
-                                                  "window %u [%lld, %lld) is kept by the delta "
+                                                  "window %u [%lld, %lld) is %s by the delta "
                                                   "but not in the partition's state",
-                                                  i, (long long)s, (long long)e);
+                                                  i, (long long)s, (long long)e,
+                                                  kind == W_KEPT ? "kept" : "changed");
                         w = base->w[k];
+                        if (kind == W_PART && !(w = cf_agg_window_patch(w, &x->lim, d, rm)))
+                                return false;
                 } else if (kind == W_FULL) {
                         if (!(w = cf_agg_window_restore(&x->lim, d, version, rm))) return false;
                 } else {
                         return cf_st_fail(d, "window %u: entry kind %u unknown", i, kind);
                 }
+                bool borrowed = kind == W_KEPT;
                 if (p->nw && w->start < p->w[p->nw - 1]->start) {
-                        if (k < 0) cf_agg_window_free(w);
+                        if (!borrowed) cf_agg_window_free(w);
                         return cf_st_fail(d, "window %u out of order", i);
                 }
-                if (k >= 0) taken[k] = true;
-                if (from) from[p->nw] = k;
+                if (k >= 0) taken[k] = borrowed ? B_KEPT : B_PATCHED;
+                if (from) from[p->nw] = borrowed ? k : -1;
                 push_window(p, w);
         }
         return cf_st_done(d);
@@ -261,22 +273,23 @@ int cf_agg_delta(cf_stage *st, int32_t partition, cf_buf *out)
         if (out) put_header(x, p, "CFAD", DELTA_VERSION, out);
         for (uint32_t i = 0; i < p->nw; i++) {
                 cf_agg_window *w = p->w[i];
-                if (out && w->dirty) {
+                if (out && w->fresh) {
                         cf_st_put_u8(out, W_FULL);
                         cf_agg_window_snapshot(w, x->rules->n, out);
                 } else if (out) {
-                        cf_st_put_u8(out, W_KEPT);
+                        cf_st_put_u8(out, w->dirty ? W_PART : W_KEPT);
                         cf_st_put_i64(out, w->start);
                         cf_st_put_i64(out, w->end);
+                        if (w->dirty) cf_agg_window_delta(w, x->rules->n, out);
                 }
-                w->dirty = false;
+                cf_agg_window_clean(w);
         }
         return 0;
 }
 
 /* Everything is read into a new partition state first (the kept windows borrowed from the
- * current one), so a refusal changes nothing; then the windows the delta no longer lists
- * (emitted final since) are freed with the old state. */
+ * current one, the changed ones new), so a refusal changes nothing; then the windows the
+ * delta changed or no longer lists (emitted final since) are freed with the old state. */
 int cf_agg_apply_delta(cf_stage *st, int32_t partition, const void *data, size_t len, char *errstr,
                        size_t errstr_size)
 {
@@ -287,7 +300,7 @@ int cf_agg_apply_delta(cf_stage *st, int32_t partition, const void *data, size_t
         agg_part *p = calloc(1, sizeof(*p));
         if (!p) abort();
         int32_t *from = NULL;
-        bool *taken = NULL;
+        uint8_t *taken = NULL;
         int version = 0;
         uint32_t nlate = 0, nw = 0;
         cf_agg_rulemap rm = {0};
@@ -310,7 +323,7 @@ int cf_agg_apply_delta(cf_stage *st, int32_t partition, const void *data, size_t
                 p->last_wall_ms = base ? base->last_wall_ms : 0;
                 p->hint = base ? base->hint : (cf_agg_hint){0};
                 for (uint32_t k = 0; base && k < base->nw; k++)
-                        if (!taken[k]) cf_agg_window_free(base->w[k]);
+                        if (taken[k] != B_KEPT) cf_agg_window_free(base->w[k]);
                 if (base) {
                         free(base->w);
                         free(base);

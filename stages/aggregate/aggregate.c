@@ -210,6 +210,7 @@ static cf_agg_window *open_window(agg_ctx *x, agg_part *p, int32_t partition, in
                 i--;
         memmove(&p->w[i + 1], &p->w[i], (p->nw - i) * sizeof(p->w[0]));
         p->w[i] = cf_agg_window_new(start, end, &x->lim, &p->hint, &x->pool);
+        p->w[i]->fresh = true; /* the next delta holds it whole */
         p->nw++;
         return p->cur = p->w[i];
 }

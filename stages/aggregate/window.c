@@ -26,6 +26,7 @@ void cf_agg_window_free(cf_agg_window *w)
 {
         if (!w) return;
         free(w->g);
+        free(w->gbits);
         free(w->slot_key);
         free(w->slot_idx);
         cf_hll_free(&w->exporters);
@@ -58,6 +59,16 @@ static void rehash(cf_agg_window *w, uint32_t nslots)
         }
 }
 
+/* The changed-groups bitmap covers every group slot (gcap). */
+static void gbits_fit(cf_agg_window *w)
+{
+        uint32_t words = (w->gcap + 63) / 64;
+        if (words <= w->gbw) return;
+        w->gbits = xrealloc(w->gbits, (size_t)words * sizeof(*w->gbits));
+        memset(w->gbits + w->gbw, 0, (size_t)(words - w->gbw) * sizeof(*w->gbits));
+        w->gbw = words;
+}
+
 #define POOL_MAX       64
 #define POOL_MAX_BYTES (32 * 1024) /* larger windows: freed (clearing would cost as much) */
 
@@ -69,6 +80,9 @@ static cf_agg_window *reuse(cf_agg_pool *pool, int64_t start, int64_t end, const
         memset(w, 0, sizeof(*w));
         w->g = keep.g;
         w->gcap = keep.gcap > l->max_groups ? l->max_groups : keep.gcap;
+        w->gbits = keep.gbits;
+        w->gbw = keep.gbw;
+        if (w->gbw) memset(w->gbits, 0, (size_t)w->gbw * sizeof(*w->gbits));
         w->slot_key = keep.slot_key;
         w->slot_idx = keep.slot_idx;
         w->nslots = keep.nslots;
@@ -126,6 +140,7 @@ cf_agg_window *cf_agg_window_new(int64_t start, int64_t end, const cf_agg_limits
         if (g > 16 && g > w->gcap) {
                 w->gcap = g;
                 w->g = xrealloc(w->g, (size_t)g * sizeof(*w->g));
+                gbits_fit(w);
                 uint32_t slots = 32;
                 while (slots < 2 * g + 2)
                         slots *= 2;
@@ -159,6 +174,7 @@ static cf_agg_group *group_get(cf_agg_window *w, const cf_agg_limits *l, uint64_
                 w->gcap = w->gcap ? 2 * w->gcap : 16;
                 if (w->gcap > l->max_groups) w->gcap = l->max_groups;
                 w->g = xrealloc(w->g, (size_t)w->gcap * sizeof(*w->g));
+                gbits_fit(w);
         }
         if (2 * (w->ngroups + 1) > w->nslots) rehash(w, w->nslots ? 2 * w->nslots : 32);
         uint32_t i = w->ngroups++;
@@ -201,6 +217,8 @@ void cf_agg_window_add(cf_agg_window *w, const cf_agg_limits *l, const cf_record
                 if (r->flagged) count_flags(NULL, w->flags, r);
                 return;
         }
+        uint32_t gi = (uint32_t)(g - w->g);
+        w->gbits[gi >> 6] |= 1ull << (gi & 63);
         g->records++;
         g->value_cents = cf_agg_add(g->value_cents, v);
         uint32_t u;
@@ -226,7 +244,7 @@ units_done:
 
 size_t cf_agg_window_bytes(const cf_agg_window *w)
 {
-        return sizeof(*w) + (size_t)w->gcap * sizeof(cf_agg_group) +
+        return sizeof(*w) + (size_t)w->gcap * sizeof(cf_agg_group) + (size_t)w->gbw * 8 +
                (size_t)w->nslots * (sizeof(uint64_t) + sizeof(uint32_t)) +
                cf_hll_bytes(&w->exporters) + cf_hll_bytes(&w->importers) + cf_ss_bytes(&w->top);
 }
@@ -238,7 +256,7 @@ size_t cf_agg_window_bytes(const cf_agg_window *w)
  * the top exporters. A group: key, records, flagged, value, 4 unit codes (4
  * bytes each, the code's characters NUL-padded), 4 quantities (f64), one flag
  * count per rule (u32). */
-void cf_agg_window_snapshot(const cf_agg_window *w, uint32_t nrules, cf_buf *out)
+static void put_fixed(const cf_agg_window *w, uint32_t nrules, cf_buf *out)
 {
         cf_st_put_i64(out, w->start);
         cf_st_put_i64(out, w->end);
@@ -253,22 +271,60 @@ void cf_agg_window_snapshot(const cf_agg_window *w, uint32_t nrules, cf_buf *out
         for (uint32_t r = 0; r < nrules; r++)
                 cf_st_put_u64(out, w->flags[r]);
         cf_st_put_u32(out, w->ngroups);
-        for (uint32_t i = 0; i < w->ngroups; i++) {
-                const cf_agg_group *g = &w->g[i];
-                cf_st_put_u64(out, g->key);
-                cf_st_put_u64(out, g->records);
-                cf_st_put_u64(out, g->flagged);
-                cf_st_put_i64(out, g->value_cents);
-                for (int u = 0; u < CF_AGG_UNITS; u++)
-                        memcpy(cf_st_room(out, 4), &g->unit[u], 4);
-                for (int u = 0; u < CF_AGG_UNITS; u++)
-                        cf_st_put_f64(out, g->qty[u]);
-                for (uint32_t r = 0; r < nrules; r++)
-                        cf_st_put_u32(out, g->flags[r]);
-        }
+}
+
+static void put_group(const cf_agg_group *g, uint32_t nrules, cf_buf *out)
+{
+        cf_st_put_u64(out, g->key);
+        cf_st_put_u64(out, g->records);
+        cf_st_put_u64(out, g->flagged);
+        cf_st_put_i64(out, g->value_cents);
+        for (int u = 0; u < CF_AGG_UNITS; u++)
+                memcpy(cf_st_room(out, 4), &g->unit[u], 4);
+        for (int u = 0; u < CF_AGG_UNITS; u++)
+                cf_st_put_f64(out, g->qty[u]);
+        for (uint32_t r = 0; r < nrules; r++)
+                cf_st_put_u32(out, g->flags[r]);
+}
+
+static void put_sketches(const cf_agg_window *w, cf_buf *out)
+{
         cf_hll_snapshot(&w->exporters, out);
         cf_hll_snapshot(&w->importers, out);
         cf_ss_snapshot(&w->top, out);
+}
+
+void cf_agg_window_snapshot(const cf_agg_window *w, uint32_t nrules, cf_buf *out)
+{
+        put_fixed(w, nrules, out);
+        for (uint32_t i = 0; i < w->ngroups; i++)
+                put_group(&w->g[i], nrules, out);
+        put_sketches(w, out);
+}
+
+/* A window's delta: the fixed part (as a snapshot's, ngroups the count now), the number of
+ * groups changed (u32), each as its index (u32, ascending) and the group (as a snapshot's),
+ * then both sketches and the top exporters whole. New groups are changed ones. */
+void cf_agg_window_delta(const cf_agg_window *w, uint32_t nrules, cf_buf *out)
+{
+        put_fixed(w, nrules, out);
+        uint32_t n = 0;
+        for (uint32_t k = 0; k < w->gbw; k++)
+                n += (uint32_t)__builtin_popcountll(w->gbits[k]);
+        cf_st_put_u32(out, n);
+        for (uint32_t k = 0; k < w->gbw; k++)
+                for (uint64_t b = w->gbits[k]; b; b &= b - 1) {
+                        uint32_t i = k * 64 + (uint32_t)__builtin_ctzll(b);
+                        cf_st_put_u32(out, i);
+                        put_group(&w->g[i], nrules, out);
+                }
+        put_sketches(w, out);
+}
+
+void cf_agg_window_clean(cf_agg_window *w)
+{
+        if (w->gbw) memset(w->gbits, 0, (size_t)w->gbw * sizeof(*w->gbits));
+        w->dirty = w->fresh = false;
 }
 
 /* Read one flag count per snapshot rule into flags (this build's indices);
@@ -365,12 +421,27 @@ static bool read_fixed(cf_agg_window *w, const cf_agg_limits *l, cf_st_dec *d, i
         if (w->end - w->start < 1000 || w->end - w->start > 366LL * 86400000)
                 return cf_st_fail(d, "window [%lld, %lld) is not 1 s .. 366 d long",
                                   (long long)w->start, (long long)w->end);
-        /* more groups than max_groups_per_window: kept (a reload may have lowered it;
-         * the bound applies to new groups), as many as the bytes can hold */
-        if (*ngroups > cf_st_left(d) / 80) /* key, counters, units, quantities */
-                return cf_st_fail(d, "window of %u groups cannot fit in %zu bytes", *ngroups,
+        return true;
+}
+
+/* More groups than max_groups_per_window are kept (a reload may have lowered it; the bound
+ * applies to new groups), as many as the bytes of a whole window can hold. */
+static bool groups_fit(uint32_t ngroups, cf_st_dec *d)
+{
+        if (ngroups > cf_st_left(d) / 80) /* key, counters, units, quantities */
+                return cf_st_fail(d, "window of %u groups cannot fit in %zu bytes", ngroups,
                                   cf_st_left(d));
         return true;
+}
+
+/* Both sketches and the top exporters of w from d. */
+static bool read_sketches(cf_agg_window *w, const cf_agg_limits *l, cf_st_dec *d, int version)
+{
+        cf_hll_free(&w->exporters);
+        cf_hll_free(&w->importers);
+        cf_ss_free(&w->top);
+        return !cf_hll_restore(&w->exporters, d) && !cf_hll_restore(&w->importers, d) &&
+               !cf_ss_restore(&w->top, l->ss_cap, d, version == 1);
 }
 
 cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, cf_st_dec *d, int version,
@@ -378,16 +449,85 @@ cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, cf_st_dec *d, int v
 {
         cf_agg_window *w = cf_agg_window_new(0, 1, l, NULL, NULL);
         uint32_t ngroups = 0;
-        if (!read_fixed(w, l, d, version, rm, &ngroups)) goto bad;
+        if (!read_fixed(w, l, d, version, rm, &ngroups) || !groups_fit(ngroups, d)) goto bad;
         cf_agg_limits all = *l; /* every group of the snapshot, even beyond the bound */
         if (ngroups > all.max_groups) all.max_groups = ngroups;
         for (uint32_t i = 0; i < ngroups; i++)
                 if (!read_group(w, &all, d, version, rm)) goto bad;
-        cf_hll_free(&w->exporters);
-        cf_hll_free(&w->importers);
-        cf_ss_free(&w->top);
-        if (cf_hll_restore(&w->exporters, d) || cf_hll_restore(&w->importers, d) ||
-            cf_ss_restore(&w->top, l->ss_cap, d, version == 1))
+        if (!read_sketches(w, l, d, version)) goto bad;
+        return w;
+bad:
+        cf_agg_window_free(w);
+        return NULL;
+}
+
+/* Base's group g appended to w (as read_group appends one from a snapshot). */
+static bool copy_group(cf_agg_window *w, const cf_agg_limits *all, const cf_agg_group *g,
+                       cf_st_dec *d)
+{
+        uint32_t before = w->ngroups;
+        cf_agg_group *ng = group_get(w, all, g->key);
+        if (!ng || w->ngroups == before)
+                return cf_st_fail(d, "group key %016llx repeated", (unsigned long long)g->key);
+        *ng = *g;
+        return true;
+}
+
+/* Groups [*next, to) of base appended to w (none of them changed). */
+static bool copy_groups(cf_agg_window *w, const cf_agg_limits *all, const cf_agg_window *base,
+                        uint32_t *next, uint32_t to, cf_st_dec *d)
+{
+        for (; *next < to; (*next)++) {
+                if (*next >= base->ngroups)
+                        return cf_st_fail(d, "group %u is neither in the window nor in the delta",
+                                          *next);
+                if (!copy_group(w, all, &base->g[*next], d)) return false;
+        }
+        return true;
+}
+
+cf_agg_window *cf_agg_window_patch(const cf_agg_window *base, const cf_agg_limits *l, cf_st_dec *d,
+                                   const cf_agg_rulemap *rm)
+{
+        cf_agg_window *w = cf_agg_window_new(0, 1, l, NULL, NULL);
+        uint32_t ngroups = 0, next = 0, prev = 0;
+        if (!read_fixed(w, l, d, 3, rm, &ngroups)) goto bad;
+        if (w->start != base->start || w->end != base->end) {
+                cf_st_fail(d, "a change of window [%lld, %lld) for [%lld, %lld)",
+                           (long long)w->start, (long long)w->end, (long long)base->start,
+                           (long long)base->end);
+                goto bad;
+        }
+        if (ngroups < base->ngroups) {
+                cf_st_fail(d, "%u groups after a change of a window of %u (never removed)", ngroups,
+                           base->ngroups);
+                goto bad;
+        }
+        uint32_t nch = cf_st_u32(d);
+        if (cf_st_ok(d) && (nch > ngroups || nch > cf_st_left(d) / 84)) {
+                cf_st_fail(d, "%u changed groups of %u in %zu bytes", nch, ngroups, cf_st_left(d));
+                goto bad;
+        }
+        cf_agg_limits all = *l;
+        if (ngroups > all.max_groups) all.max_groups = ngroups;
+        for (uint32_t k = 0; k < nch && cf_st_ok(d); k++) {
+                uint32_t i = cf_st_u32(d);
+                if (!cf_st_ok(d)) goto bad;
+                if (i >= ngroups || (k && i <= prev)) {
+                        cf_st_fail(d, "changed group %u: index %u out of order or range", k, i);
+                        goto bad;
+                }
+                if (!copy_groups(w, &all, base, &next, i, d) || !read_group(w, &all, d, 3, rm))
+                        goto bad;
+                if (i < base->ngroups && w->g[i].key != base->g[i].key) {
+                        cf_st_fail(d, "group %u changed its key", i);
+                        goto bad;
+                }
+                prev = i;
+                next = i + 1;
+        }
+        if (!cf_st_ok(d) || !copy_groups(w, &all, base, &next, ngroups, d) ||
+            !read_sketches(w, l, d, 3))
                 goto bad;
         return w;
 bad:

@@ -55,7 +55,12 @@ typedef struct cf_agg_window {
         uint32_t nslots; /* power of two, 0 before the first group */
         cf_hll exporters, importers;
         cf_ss top;
-        bool dirty; /* changed since the partition's last delta (aggregate.c sets it) */
+        /* changes since the partition's last delta (agg_state.c): dirty (anything; aggregate.c
+         * sets it), fresh (opened since: the delta holds it whole), and which groups changed
+         * (a bit per group slot, set by cf_agg_window_add) */
+        bool dirty, fresh;
+        uint64_t *gbits;
+        uint32_t gbw; /* words of gbits */
 } cf_agg_window;
 
 /** Sizes a new window starts with (its partition's previous window's), so a
@@ -136,6 +141,15 @@ _Static_assert(CF_RULES_MAX < CF_AGG_NO_RULE, "rule positions fit cf_agg_rulemap
 
 /** Append a window to out, with the flag counts of the first nrules rules. */
 void cf_agg_window_snapshot(const cf_agg_window *w, uint32_t nrules, cf_buf *out);
+/** Append what changed in w since its last delta (its counters, the groups changed, with
+ * their index, and both sketches and the top exporters whole; README.md § State). */
+void cf_agg_window_delta(const cf_agg_window *w, uint32_t nrules, cf_buf *out);
+/** Forget w's changes (a delta or snapshot holds them). */
+void cf_agg_window_clean(cf_agg_window *w);
+/** A new window: base with a cf_agg_window_delta read from d applied (base unchanged);
+ * NULL with the reason in d when malformed or not a change of base. */
+cf_agg_window *cf_agg_window_patch(const cf_agg_window *base, const cf_agg_limits *l, cf_st_dec *d,
+                                   const cf_agg_rulemap *rm);
 /** Read a window written by aggregate snapshot version (1: money as doubles of dollars,
  * converted to cents; 1-2: raw-struct padding) with rule map rm; NULL with the reason in d. */
 cf_agg_window *cf_agg_window_restore(const cf_agg_limits *l, cf_st_dec *d, int version,
