@@ -19,7 +19,6 @@
  * usage: bench_kafka --help (the options: the table before main)
  * Env CUSTOMSFLOW_* overrides apply to the service as in `customsflow run`.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -29,13 +28,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "bench/bench_cpu.h"
 #include "bench/bench_kafka_util.h"
 #include "bench/bench_util.h"
 #include "bench/gen/gen.h"
@@ -240,65 +239,6 @@ static run_fig run_kcat(uint64_t count)
 
 /* ---- the service ---- */
 
-/* The service's CPU time, as `customsflow run` would show in getrusage: this
- * process's CPU minus that of the threads that existed before the service
- * started (this thread, the mock broker's, the dummy handle's), which are
- * still alive when it has stopped; the service's threads have all exited and
- * their time is in RUSAGE_SELF. */
-typedef struct cpu_mark {
-        double self;  /* s, the whole process */
-        double other; /* s, the threads alive at the mark */
-        int tids[64], n;
-} cpu_mark;
-
-static double task_cpu(int tid)
-{
-        char path[64], buf[1024];
-        snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-        FILE *f = fopen(path, "r");
-        if (!f) return 0;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        char *p = strrchr(buf, ')'); /* comm may hold spaces */
-        unsigned long ut = 0, st = 0;
-        if (!p ||
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-                return 0;
-        return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double self_cpu(void)
-{
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static void cpu_mark_set(cpu_mark *m)
-{
-        m->n = 0;
-        DIR *d = opendir("/proc/self/task");
-        if (!d) DIE("/proc/self/task: %s", strerror(errno));
-        for (struct dirent *e; (e = readdir(d)) && m->n < 64;)
-                if (e->d_name[0] != '.') m->tids[m->n++] = atoi(e->d_name);
-        closedir(d);
-        m->self = self_cpu();
-        m->other = 0;
-        for (int i = 0; i < m->n; i++)
-                m->other += task_cpu(m->tids[i]);
-}
-
-/* CPU seconds the service used since m (call once its threads have exited). */
-static double cpu_since(const cpu_mark *m)
-{
-        double other = 0;
-        for (int i = 0; i < m->n; i++)
-                other += task_cpu(m->tids[i]);
-        return (self_cpu() - m->self) - (other - m->other);
-}
-
 static cf_service *service(cf_config *cfg, const char *group, int workers)
 {
         char err[1024], w[16];
@@ -322,8 +262,8 @@ static run_fig run_pipeline(cf_config *cfg, uint64_t count, int workers, int run
 {
         char group[96];
         snprintf(group, sizeof group, "bench-%d-r%d-w%d", (int)getpid(), run, workers);
-        cpu_mark cm;
-        cpu_mark_set(&cm);
+        cf_bench_cpu_mark cm;
+        cf_bench_cpu_mark_set(&cm);
         double t_start = cf_mono_s();
         int64_t start_ms = cf_now_ms();
         cf_service *s = service(cfg, group, workers);
@@ -347,7 +287,7 @@ static run_fig run_pipeline(cf_config *cfg, uint64_t count, int workers, int run
         /* first_ms is when the first batch was received (wall clock) */
         double startup = (double)(first_ms - start_ms) / 1000.0;
         service_end(s); /* every output acknowledged, offsets committed */
-        double cpu = cpu_since(&cm) * 1e6 / (double)count;
+        double cpu = cf_bench_cpu_since(&cm) * 1e6 / (double)count;
         if (in != count) DIE("pipeline counted %" PRIu64 " of %" PRIu64, in, count);
         double busy = (t_last - t_start) - startup;
         return (run_fig){cpu, (double)count / busy, startup, t_last - t_start};
