@@ -7,10 +7,10 @@
  * that it was opened since the last delta (fresh) and which of its groups
  * changed (cf_agg_window_add). A commit writes the partition's scalars and its
  * open windows: unchanged ones by start and end, fresh ones whole, changed
- * ones as their counters, changed groups and sketches; apply keeps the
- * unchanged ones, patches the changed ones and drops the windows no longer
- * listed (emitted final). Bytes per commit then follow the groups the records
- * fell in (issue 18), plus the changed windows' sketches, written whole.
+ * ones as their counters, changed groups and the changes of their sketches;
+ * apply keeps the unchanged ones, patches the changed ones and drops the
+ * windows no longer listed (emitted final). Bytes per commit then follow what
+ * the records changed (issue 18), not the size of the windows.
  *
  * @locality: worker thread (the chain's owner).
  */

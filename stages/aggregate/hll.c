@@ -30,19 +30,40 @@ void cf_hll_free(cf_hll *h)
 {
         free(h->set);
         free(h->reg);
+        free(h->log);
         h->set = NULL;
         h->reg = NULL;
-        h->n = h->cap = 0;
-        h->dense = 0;
+        h->log = NULL;
+        h->n = h->cap = h->nlog = h->logcap = 0;
+        h->dense = h->over = 0;
 }
 
-static void dense_add(cf_hll *h, uint64_t x)
+/* Record a hash that changed the sketch (see cf_hll.log). */
+static void log_change(cf_hll *h, uint64_t x)
+{
+        if (h->over) return;
+        if (h->nlog == CF_HLL_LOG_MAX) {
+                h->over = 1;
+                return;
+        }
+        if (h->nlog == h->logcap) {
+                h->logcap = h->logcap ? 2 * h->logcap : 16;
+                h->log = realloc(h->log, (size_t)h->logcap * sizeof(*h->log));
+                if (!h->log) abort();
+        }
+        h->log[h->nlog++] = x;
+}
+
+/* 1 when the register rose. */
+static int dense_add(cf_hll *h, uint64_t x)
 {
         uint32_t idx = (uint32_t)(x >> (64 - h->p));
         /* the guard bit bounds the rank at 64 - p + 1 */
         uint64_t w = (x << h->p) | (1ull << (h->p - 1));
         uint8_t rank = (uint8_t)(__builtin_clzll(w) + 1);
-        if (rank > h->reg[idx]) h->reg[idx] = rank;
+        if (rank <= h->reg[idx]) return 0;
+        h->reg[idx] = rank;
+        return 1;
 }
 
 /* Sparse set threshold: past 2^p / 16 hashes the set's slots would outweigh
@@ -83,6 +104,7 @@ void cf_hll_clear(cf_hll *h, int p)
         }
         if (h->set) memset(h->set, 0, (size_t)h->cap * sizeof(*h->set));
         h->n = 0;
+        cf_hll_clean(h);
 }
 
 void cf_hll_reserve(cf_hll *h, uint32_t n)
@@ -98,14 +120,18 @@ void cf_hll_reserve(cf_hll *h, uint32_t n)
 void cf_hll_add(cf_hll *h, uint64_t x)
 {
         if (h->dense) {
-                dense_add(h, x);
+                if (dense_add(h, x)) log_change(h, x);
                 return;
         }
         if (!x) x = 1; /* 0 marks an empty slot */
         if (2 * (h->n + 1) > h->cap) {
                 if (h->n + 1 > sparse_max(h)) {
+                        /* at the same count wherever the sketch is rebuilt (the set never
+                         * exceeds 2 x sparse_max slots), so a replay of the log converts
+                         * where this did */
                         to_dense(h);
                         dense_add(h, x);
+                        log_change(h, x);
                         return;
                 }
                 uint32_t ncap = h->cap ? 2 * h->cap : 16;
@@ -116,7 +142,10 @@ void cf_hll_add(cf_hll *h, uint64_t x)
                 h->set = ns;
                 h->cap = ncap;
         }
-        h->n += (uint32_t)set_insert(h->set, h->cap, x);
+        if (set_insert(h->set, h->cap, x)) {
+                h->n++;
+                log_change(h, x);
+        }
 }
 
 static double sigma(double x)
@@ -164,7 +193,8 @@ double cf_hll_estimate(const cf_hll *h)
 
 size_t cf_hll_bytes(const cf_hll *h)
 {
-        return h->dense ? (size_t)1 << h->p : (size_t)h->cap * sizeof(uint64_t);
+        return (h->dense ? (size_t)1 << h->p : (size_t)h->cap * sizeof(uint64_t)) +
+               (size_t)h->logcap * sizeof(uint64_t);
 }
 
 /* Snapshot: precision (u8), dense (u8), then 2^p registers (bytes) or the
@@ -247,5 +277,59 @@ int cf_hll_restore(cf_hll *h, cf_st_dec *d)
         unsigned prec, dense;
         if (!read_kind(d, &prec, &dense)) return -1;
         cf_hll_init(h, (int)prec);
-        return dense ? restore_dense(h, d) : restore_sparse(h, d);
+        int rc = dense ? restore_dense(h, d) : restore_sparse(h, d);
+        cf_hll_clean(h);
+        return rc;
+}
+
+void cf_hll_delta(const cf_hll *h, cf_buf *out)
+{
+        cf_st_put_u8(out, h->over);
+        if (h->over) {
+                cf_hll_snapshot(h, out);
+                return;
+        }
+        cf_st_put_u32(out, h->nlog);
+        for (uint32_t i = 0; i < h->nlog; i++)
+                cf_st_put_u64(out, h->log[i]);
+}
+
+void cf_hll_clean(cf_hll *h)
+{
+        h->nlog = 0;
+        h->over = 0;
+}
+
+/* dst = a copy of src's sketch (no change log). */
+static void copy(cf_hll *dst, const cf_hll *src)
+{
+        *dst = (cf_hll){.p = src->p, .dense = src->dense, .n = src->n, .cap = src->cap};
+        if (src->set) {
+                dst->set = xcalloc(src->cap, sizeof(*dst->set));
+                memcpy(dst->set, src->set, (size_t)src->cap * sizeof(*dst->set));
+        }
+        if (src->reg) {
+                dst->reg = xcalloc((size_t)1 << src->p, 1);
+                memcpy(dst->reg, src->reg, (size_t)1 << src->p);
+        }
+}
+
+int cf_hll_patch(cf_hll *h, const cf_hll *base, cf_st_dec *d)
+{
+        memset(h, 0, sizeof(*h));
+        unsigned kind = cf_st_u8(d);
+        if (!cf_st_ok(d)) return -1;
+        if (kind == 1) return cf_hll_restore(h, d);
+        uint32_t n = kind ? 0 : cf_st_u32(d);
+        if (kind || (cf_st_ok(d) && (n > CF_HLL_LOG_MAX || n > cf_st_left(d) / 8))) {
+                cf_st_fail(d, "HyperLogLog change of kind %u, %u hashes", kind, n);
+                return -1;
+        }
+        const unsigned char *x = cf_st_take(d, (size_t)n * 8);
+        if (!x) return -1;
+        copy(h, base);
+        for (uint32_t i = 0; i < n; i++)
+                cf_hll_add(h, cf_st_load64(x + (size_t)i * 8));
+        cf_hll_clean(h);
+        return 0;
 }

@@ -29,7 +29,14 @@ typedef struct cf_hll {
         uint32_t n, cap; /* sparse: hashes held, slots (power of two) */
         uint64_t *set;   /* sparse: open-addressing set of hashes (0 = empty) */
         uint8_t *reg;    /* dense: 2^p registers */
+        /* the hashes that changed the sketch since cf_hll_clean (deltas), in order; past
+         * CF_HLL_LOG_MAX of them only that it overflowed (the delta is then the sketch) */
+        uint64_t *log;
+        uint32_t nlog, logcap;
+        uint8_t over;
 } cf_hll;
+
+#define CF_HLL_LOG_MAX 1024
 
 /** Start an empty sketch of precision p (CF_HLL_PMIN..CF_HLL_PMAX). */
 void cf_hll_init(cf_hll *h, int p);
@@ -49,5 +56,13 @@ size_t cf_hll_bytes(const cf_hll *h);
 void cf_hll_snapshot(const cf_hll *h, cf_buf *out);
 /** Read a sketch from d (the sketch keeps its own precision); -1 with the reason in d. */
 int cf_hll_restore(cf_hll *h, cf_st_dec *d);
+/** Append the changes since cf_hll_clean: u8 0, u32 count and the hashes that changed the
+ * sketch (added again in order they give the same sketch); or u8 1 and the whole sketch. */
+void cf_hll_delta(const cf_hll *h, cf_buf *out);
+/** Forget the changes recorded (a delta or snapshot holds them). */
+void cf_hll_clean(cf_hll *h);
+/** h = base with a cf_hll_delta read from d applied (base unchanged); -1 with the reason
+ * in d (h then holds nothing to free). */
+int cf_hll_patch(cf_hll *h, const cf_hll *base, cf_st_dec *d);
 
 #endif

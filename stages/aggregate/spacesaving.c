@@ -29,6 +29,7 @@ void cf_ss_free(cf_ss *s)
         free(s->pos);
         free(s->e);
         free(s->idx);
+        free(s->dbits);
         uint32_t cap = s->cap;
         memset(s, 0, sizeof(*s));
         s->cap = cap;
@@ -116,6 +117,12 @@ static void grow(cf_ss *s, uint32_t ncap)
         s->heap = xrealloc(s->heap, ncap * sizeof(*s->heap));
         s->pos = xrealloc(s->pos, ncap * sizeof(*s->pos));
         s->ecap = ncap;
+        uint32_t words = (ncap + 63) / 64;
+        if (words > s->dbw) {
+                s->dbits = xrealloc(s->dbits, (size_t)words * sizeof(*s->dbits));
+                memset(s->dbits + s->dbw, 0, (size_t)(words - s->dbw) * sizeof(*s->dbits));
+                s->dbw = words;
+        }
         uint32_t slots = 16;
         while (slots < 2 * ncap)
                 slots *= 2;
@@ -138,6 +145,17 @@ void cf_ss_clear(cf_ss *s, uint32_t cap)
         s->n = 0;
         s->cap = cap ? cap : 1;
         if (s->idx) memset(s->idx, 0, (size_t)s->islots * sizeof(*s->idx));
+        cf_ss_clean(s);
+}
+
+void cf_ss_clean(cf_ss *s)
+{
+        if (s->dbw) memset(s->dbits, 0, (size_t)s->dbw * sizeof(*s->dbits));
+}
+
+static void mark(cf_ss *s, uint32_t ei)
+{
+        s->dbits[ei >> 6] |= 1ull << (ei & 63);
 }
 
 void cf_ss_reserve(cf_ss *s, uint32_t n)
@@ -163,6 +181,7 @@ static void push(cf_ss *s, const char *key, size_t len, uint64_t hash, int64_t c
         s->heap[ei] = (cf_ss_node){c, hash, ei};
         s->pos[ei] = ei;
         sift_up(s, ei);
+        mark(s, ei);
 }
 
 /* The minimum's entry takes key, with count c and error err. */
@@ -176,6 +195,7 @@ static void replace_min(cf_ss *s, const char *key, size_t len, uint64_t hash, in
         s->heap[0].count = c;
         s->heap[0].hash = hash;
         sift_down(s, 0);
+        mark(s, ei);
 }
 
 void cf_ss_add(cf_ss *s, const char *key, size_t len, uint64_t hash, int64_t w)
@@ -190,6 +210,7 @@ void cf_ss_add(cf_ss *s, const char *key, size_t len, uint64_t hash, int64_t w)
                                 uint32_t p = s->pos[ei];
                                 s->heap[p].count = cf_agg_add(s->heap[p].count, w);
                                 sift_down(s, p);
+                                mark(s, ei);
                                 return;
                         }
                 }
@@ -243,22 +264,58 @@ size_t cf_ss_top(const cf_ss *s, size_t k, cf_ss_entry *out)
 size_t cf_ss_bytes(const cf_ss *s)
 {
         return (size_t)s->ecap * (sizeof(cf_ss_entry) + sizeof(cf_ss_node) + 4) +
-               (size_t)s->islots * 4;
+               (size_t)s->islots * 4 + (size_t)s->dbw * 8;
 }
 
 /* Snapshot: the number of entries (u32), then per entry hash (u64), count
  * and error (i64 cents; doubles of dollars in aggregate snapshot version 1),
  * key (str8). */
+static void put_entry(const cf_ss *s, uint32_t i, cf_buf *out)
+{
+        const cf_ss_entry *e = &s->e[i];
+        cf_st_put_u64(out, e->hash);
+        cf_st_put_i64(out, s->heap[s->pos[i]].count);
+        cf_st_put_i64(out, e->err);
+        cf_st_put_bytes8(out, e->key, e->len);
+}
+
 void cf_ss_snapshot(const cf_ss *s, cf_buf *out)
 {
         cf_st_put_u32(out, s->n);
-        for (uint32_t i = 0; i < s->n; i++) {
-                const cf_ss_entry *e = &s->e[i];
-                cf_st_put_u64(out, e->hash);
-                cf_st_put_i64(out, s->heap[s->pos[i]].count);
-                cf_st_put_i64(out, e->err);
-                cf_st_put_bytes8(out, e->key, e->len);
-        }
+        for (uint32_t i = 0; i < s->n; i++)
+                put_entry(s, i, out);
+}
+
+void cf_ss_delta(const cf_ss *s, cf_buf *out)
+{
+        cf_st_put_u32(out, s->n);
+        uint32_t n = 0;
+        for (uint32_t k = 0; k < s->dbw; k++)
+                n += (uint32_t)__builtin_popcountll(s->dbits[k]);
+        cf_st_put_u32(out, n);
+        for (uint32_t k = 0; k < s->dbw; k++)
+                for (uint64_t b = s->dbits[k]; b; b &= b - 1) {
+                        uint32_t i = k * 64 + (uint32_t)__builtin_ctzll(b);
+                        cf_st_put_u32(out, i);
+                        put_entry(s, i, out);
+                }
+}
+
+/* One entry as a snapshot writes it, checked; false with the reason in d. */
+static bool read_entry(cf_st_dec *d, int dollars, uint32_t i, uint64_t *h, int64_t *c, int64_t *e,
+                       const char **key, size_t *len)
+{
+        *h = cf_st_u64(d);
+        *c = cf_agg_get_cents(d, dollars, "top-exporter count");
+        *e = cf_agg_get_cents(d, dollars, "top-exporter error");
+        *key = cf_st_bytes8(d, len);
+        if (!cf_st_ok(d)) return false;
+        if (*len > CF_SS_KEY_MAX || *e > *c)
+                return cf_st_fail(d,
+                                  "top-exporter entry %u: key of %zu bytes (at most %d), "
+                                  "error %lld > count %lld",
+                                  i, *len, CF_SS_KEY_MAX, (long long)*e, (long long)*c);
+        return true;
 }
 
 int cf_ss_restore(cf_ss *s, uint32_t cap, cf_st_dec *d, int dollars)
@@ -269,27 +326,65 @@ int cf_ss_restore(cf_ss *s, uint32_t cap, cf_st_dec *d, int dollars)
                 cf_st_fail(d, "%u top-exporter entries cannot fit in %zu bytes", n, cf_st_left(d));
                 return -1;
         }
-        /* a smaller cap than the snapshot's keeps the n largest: same as
-         * having run with the larger one, just less history */
+        /* every entry is kept, also above a cap lowered since (an open window keeps its
+         * sketches; the bound is for windows opened later), in its place: an entry's index
+         * is what a delta names it by */
+        if (n > s->cap) s->cap = n;
         for (uint32_t i = 0; i < n && cf_st_ok(d); i++) {
-                uint64_t h = cf_st_u64(d);
-                int64_t c = cf_agg_get_cents(d, dollars, "top-exporter count");
-                int64_t e = cf_agg_get_cents(d, dollars, "top-exporter error");
+                uint64_t h;
+                int64_t c, e;
                 size_t len;
-                const char *key = cf_st_bytes8(d, &len);
-                if (!cf_st_ok(d)) break;
-                if (len > CF_SS_KEY_MAX || e > c) {
+                const char *key;
+                if (!read_entry(d, dollars, i, &h, &c, &e, &key, &len)) break;
+                push(s, key, len, h, c, e);
+        }
+        cf_ss_clean(s);
+        if (cf_st_ok(d)) return 0;
+        cf_ss_free(s);
+        return -1;
+}
+
+int cf_ss_patch(cf_ss *s, const cf_ss *base, uint32_t cap, cf_st_dec *d)
+{
+        cf_ss_init(s, cap);
+        uint32_t n = cf_st_u32(d), nch = cf_st_u32(d), next = 0;
+        if (cf_st_ok(d) && (nch > n || nch > cf_st_left(d) / 29 || n > base->n + nch)) {
+                cf_st_fail(d, "%u changed top-exporter entries of %u (%u before) in %zu bytes", nch,
+                           n, base->n, cf_st_left(d));
+                return -1;
+        }
+        if (n > s->cap) s->cap = n;
+        for (uint32_t k = 0, prev = 0; k <= nch && cf_st_ok(d); k++) {
+                uint32_t at = n; /* the next changed entry's index (n: none left) */
+                if (k < nch && ((at = cf_st_u32(d)) >= n || (k && at <= prev))) {
                         cf_st_fail(d,
-                                   "top-exporter entry %u: key of %zu bytes (at most %d), "
-                                   "error %lld > count %lld",
-                                   i, len, CF_SS_KEY_MAX, (long long)e, (long long)c);
+                                   "changed top-exporter entry %u: index %u out of order "
+                                   "or range",
+                                   k, at);
                         break;
                 }
-                if (s->n < s->cap)
-                        push(s, key, len, h, c, e);
-                else if (c > s->heap[0].count)
-                        replace_min(s, key, len, h, c, e);
+                for (; next < at && cf_st_ok(d); next++) {
+                        if (next >= base->n) {
+                                cf_st_fail(d,
+                                           "top-exporter entry %u is neither in the summary "
+                                           "nor in the delta",
+                                           next);
+                                break;
+                        }
+                        const cf_ss_entry *e = &base->e[next];
+                        push(s, e->key, e->len, e->hash, base->heap[base->pos[next]].count, e->err);
+                }
+                if (k == nch || !cf_st_ok(d)) break;
+                uint64_t h;
+                int64_t c, e;
+                size_t len;
+                const char *key;
+                if (!read_entry(d, 0, at, &h, &c, &e, &key, &len)) break;
+                push(s, key, len, h, c, e);
+                prev = at;
+                next = at + 1;
         }
+        cf_ss_clean(s);
         if (cf_st_ok(d)) return 0;
         cf_ss_free(s);
         return -1;

@@ -44,6 +44,8 @@ typedef struct cf_ss {
         uint32_t *pos;    /* entry index -> heap position */
         cf_ss_entry *e;   /* keys and errors (count lives in the heap) */
         uint32_t *idx;    /* open addressing by hash: entry index + 1, 0 = empty */
+        uint64_t *dbits;  /* entries changed since cf_ss_clean (deltas): a bit per index */
+        uint32_t dbw;     /* words of dbits */
 } cf_ss;
 
 /** Start an empty summary holding at most cap keys (cap >= 1). */
@@ -63,8 +65,17 @@ size_t cf_ss_top(const cf_ss *s, size_t k, cf_ss_entry *out);
 size_t cf_ss_bytes(const cf_ss *s);
 /** Append the summary to out. */
 void cf_ss_snapshot(const cf_ss *s, cf_buf *out);
-/** Read a summary of capacity cap from d; -1 with the reason in d. dollars: counts written
- * as doubles of dollars (aggregate snapshot version 1), read as cents. */
+/** Read a summary of capacity cap from d, every entry in its place (cap raised to their number
+ * if below); -1 with the reason in d. dollars: counts written as doubles of dollars (aggregate
+ * snapshot version 1), read as cents. */
 int cf_ss_restore(cf_ss *s, uint32_t cap, cf_st_dec *d, int dollars);
+/** Append the changes since cf_ss_clean: the number of entries (u32), the number changed
+ * (u32), each as its index (u32, ascending) and the entry as in a snapshot. */
+void cf_ss_delta(const cf_ss *s, cf_buf *out);
+/** Forget the changes recorded (a delta or snapshot holds them). */
+void cf_ss_clean(cf_ss *s);
+/** s = base with a cf_ss_delta read from d applied (base unchanged; every entry kept, as
+ * cf_ss_restore does); -1 with the reason in d. */
+int cf_ss_patch(cf_ss *s, const cf_ss *base, uint32_t cap, cf_st_dec *d);
 
 #endif

@@ -304,7 +304,8 @@ void cf_agg_window_snapshot(const cf_agg_window *w, uint32_t nrules, cf_buf *out
 
 /* A window's delta: the fixed part (as a snapshot's, ngroups the count now), the number of
  * groups changed (u32), each as its index (u32, ascending) and the group (as a snapshot's),
- * then both sketches and the top exporters whole. New groups are changed ones. */
+ * then the changes of both sketches (cf_hll_delta) and of the top exporters (cf_ss_delta).
+ * New groups are changed ones. */
 void cf_agg_window_delta(const cf_agg_window *w, uint32_t nrules, cf_buf *out)
 {
         put_fixed(w, nrules, out);
@@ -318,12 +319,17 @@ void cf_agg_window_delta(const cf_agg_window *w, uint32_t nrules, cf_buf *out)
                         cf_st_put_u32(out, i);
                         put_group(&w->g[i], nrules, out);
                 }
-        put_sketches(w, out);
+        cf_hll_delta(&w->exporters, out);
+        cf_hll_delta(&w->importers, out);
+        cf_ss_delta(&w->top, out);
 }
 
 void cf_agg_window_clean(cf_agg_window *w)
 {
         if (w->gbw) memset(w->gbits, 0, (size_t)w->gbw * sizeof(*w->gbits));
+        cf_hll_clean(&w->exporters);
+        cf_hll_clean(&w->importers);
+        cf_ss_clean(&w->top);
         w->dirty = w->fresh = false;
 }
 
@@ -526,8 +532,13 @@ cf_agg_window *cf_agg_window_patch(const cf_agg_window *base, const cf_agg_limit
                 prev = i;
                 next = i + 1;
         }
-        if (!cf_st_ok(d) || !copy_groups(w, &all, base, &next, ngroups, d) ||
-            !read_sketches(w, l, d, 3))
+        if (!cf_st_ok(d) || !copy_groups(w, &all, base, &next, ngroups, d)) goto bad;
+        cf_hll_free(&w->exporters);
+        cf_hll_free(&w->importers);
+        cf_ss_free(&w->top);
+        if (cf_hll_patch(&w->exporters, &base->exporters, d) ||
+            cf_hll_patch(&w->importers, &base->importers, d) ||
+            cf_ss_patch(&w->top, &base->top, l->ss_cap, d))
                 goto bad;
         return w;
 bad:

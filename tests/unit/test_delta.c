@@ -76,7 +76,8 @@ static void spill(const char *path, const char *s)
 }
 
 /* The bundled config with small bounds (dedup 150 entries per table, detect's per-partition
- * tables 60-120) and a 20-day exporter window, written to a temporary folder. */
+ * tables 60-120, aggregate's sketches), a 20-day exporter window and day windows, written to
+ * a temporary folder. */
 static int setup(void **state)
 {
         (void)state;
@@ -84,6 +85,11 @@ static int setup(void **state)
         assert_non_null(mkdtemp(dir));
         char *c = slurp(EXAMPLES "/customsflow.yaml");
         c = replace(c, "max_entries: 10000000", "max_entries: 150");
+        /* aggregate: day windows of ~200 records per partition, whose distinct counts turn
+         * dense (past 16 hashes at precision 8) and whose top exporters evict (12 kept) */
+        c = replace(c, "window: 1h ", "window: 1d ");
+        c = replace(c, "top_k_capacity: 200", "top_k_capacity: 12");
+        c = replace(c, "hll_precision: 14", "hll_precision: 8");
         c = replace(c, "reference/", EXAMPLES "/reference/");
         c = replace(c, "rules: rules.yaml", "rules: rules_delta.yaml");
         char *r = slurp(EXAMPLES "/rules.yaml");
