@@ -51,6 +51,7 @@ typedef struct agg_ctx {
         cf_series *pool_bytes;
         struct agg_pm **pm; /* by partition number */
         size_t npm;
+        bool track; /* change tracking (deltas): windows record what changed */
 } agg_ctx;
 
 /** The slot of a partition's state (grown as needed; *slot NULL: no state). */
@@ -65,6 +66,8 @@ int cf_agg_restore(cf_stage *st, int32_t partition, const void *data, size_t len
                    size_t errstr_size);
 /** Forget one partition's state (agg_state.c). */
 void cf_agg_drop(cf_stage *st, int32_t partition);
+/** Change tracking on or off for every partition's windows, present and future (agg_state.c). */
+void cf_agg_track(cf_stage *st, bool on);
 /** Append the partition's delta (README.md § State) and start a new one; out NULL:
  * forget the changes (agg_state.c). */
 int cf_agg_delta(cf_stage *st, int32_t partition, cf_buf *out);

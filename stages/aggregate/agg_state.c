@@ -215,6 +215,7 @@ static bool read_windows(agg_ctx *x, cf_st_dec *d, int version, const cf_agg_rul
                         if (!borrowed) cf_agg_window_free(w);
                         return cf_st_fail(d, "window %u out of order", i);
                 }
+                if (!borrowed) cf_agg_window_track(w, x->track);
                 if (k >= 0) taken[k] = borrowed ? B_KEPT : B_PATCHED;
                 if (from) from[p->nw] = borrowed ? k : -1;
                 push_window(p, w);
@@ -263,6 +264,15 @@ void cf_agg_drop(cf_stage *st, int32_t partition)
 }
 
 /* ---- deltas (format: README.md § State) ---- */
+
+void cf_agg_track(cf_stage *st, bool on)
+{
+        agg_ctx *x = st->ctx;
+        x->track = on;
+        for (size_t i = 0; i < x->nparts; i++)
+                for (uint32_t k = 0; x->parts[i] && k < x->parts[i]->nw; k++)
+                        cf_agg_window_track(x->parts[i]->w[k], on);
+}
 
 int cf_agg_delta(cf_stage *st, int32_t partition, cf_buf *out)
 {

@@ -211,6 +211,7 @@ static cf_agg_window *open_window(agg_ctx *x, agg_part *p, int32_t partition, in
         memmove(&p->w[i + 1], &p->w[i], (p->nw - i) * sizeof(p->w[0]));
         p->w[i] = cf_agg_window_new(start, end, &x->lim, &p->hint, &x->pool);
         p->w[i]->fresh = true; /* the next delta holds it whole */
+        cf_agg_window_track(p->w[i], x->track);
         p->nw++;
         return p->cur = p->w[i];
 }
@@ -581,6 +582,7 @@ const cf_stage_plugin cf_stage_aggregate = {
     .flush = agg_flush,
     .snapshot = cf_agg_snapshot,
     .restore = cf_agg_restore,
+    .track = cf_agg_track,
     .delta = cf_agg_delta,
     .apply_delta = cf_agg_apply_delta,
     .drop = cf_agg_drop,

@@ -41,7 +41,7 @@ void cf_hll_free(cf_hll *h)
 /* Record a hash that changed the sketch (see cf_hll.log). */
 static void log_change(cf_hll *h, uint64_t x)
 {
-        if (h->over) return;
+        if (!h->track || h->over) return;
         if (h->nlog == CF_HLL_LOG_MAX) {
                 h->over = 1;
                 return;

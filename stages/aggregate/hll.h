@@ -34,6 +34,7 @@ typedef struct cf_hll {
         uint64_t *log;
         uint32_t nlog, logcap;
         uint8_t over;
+        uint8_t track; /* record changes (change tracking on: the service's deltas) */
 } cf_hll;
 
 #define CF_HLL_LOG_MAX 1024

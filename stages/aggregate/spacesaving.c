@@ -155,7 +155,7 @@ void cf_ss_clean(cf_ss *s)
 
 static void mark(cf_ss *s, uint32_t ei)
 {
-        s->dbits[ei >> 6] |= 1ull << (ei & 63);
+        if (s->track) s->dbits[ei >> 6] |= 1ull << (ei & 63);
 }
 
 void cf_ss_reserve(cf_ss *s, uint32_t n)

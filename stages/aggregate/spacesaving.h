@@ -46,6 +46,7 @@ typedef struct cf_ss {
         uint32_t *idx;    /* open addressing by hash: entry index + 1, 0 = empty */
         uint64_t *dbits;  /* entries changed since cf_ss_clean (deltas): a bit per index */
         uint32_t dbw;     /* words of dbits */
+        uint8_t track;    /* record changes (change tracking on: the service's deltas) */
 } cf_ss;
 
 /** Start an empty summary holding at most cap keys (cap >= 1). */

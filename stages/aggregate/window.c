@@ -217,8 +217,10 @@ void cf_agg_window_add(cf_agg_window *w, const cf_agg_limits *l, const cf_record
                 if (r->flagged) count_flags(NULL, w->flags, r);
                 return;
         }
-        uint32_t gi = (uint32_t)(g - w->g);
-        w->gbits[gi >> 6] |= 1ull << (gi & 63);
+        if (w->track) {
+                uint32_t gi = (uint32_t)(g - w->g);
+                w->gbits[gi >> 6] |= 1ull << (gi & 63);
+        }
         g->records++;
         g->value_cents = cf_agg_add(g->value_cents, v);
         uint32_t u;
@@ -322,6 +324,13 @@ void cf_agg_window_delta(const cf_agg_window *w, uint32_t nrules, cf_buf *out)
         cf_hll_delta(&w->exporters, out);
         cf_hll_delta(&w->importers, out);
         cf_ss_delta(&w->top, out);
+}
+
+void cf_agg_window_track(cf_agg_window *w, bool on)
+{
+        w->track = on;
+        w->exporters.track = w->importers.track = w->top.track = on;
+        if (!on) cf_agg_window_clean(w);
 }
 
 void cf_agg_window_clean(cf_agg_window *w)

@@ -59,6 +59,7 @@ typedef struct cf_agg_window {
          * sets it), fresh (opened since: the delta holds it whole), and which groups changed
          * (a bit per group slot, set by cf_agg_window_add) */
         bool dirty, fresh;
+        bool track; /* the groups and sketches record what changed (cf_agg_window_track) */
         uint64_t *gbits;
         uint32_t gbw; /* words of gbits */
 } cf_agg_window;
@@ -146,6 +147,8 @@ void cf_agg_window_snapshot(const cf_agg_window *w, uint32_t nrules, cf_buf *out
 void cf_agg_window_delta(const cf_agg_window *w, uint32_t nrules, cf_buf *out);
 /** Forget w's changes (a delta or snapshot holds them). */
 void cf_agg_window_clean(cf_agg_window *w);
+/** Record the changes of w's groups and sketches from now on (on), or not (off: forgotten). */
+void cf_agg_window_track(cf_agg_window *w, bool on);
 /** A new window: base with a cf_agg_window_delta read from d applied (base unchanged);
  * NULL with the reason in d when malformed or not a change of base. */
 cf_agg_window *cf_agg_window_patch(const cf_agg_window *base, const cf_agg_limits *l, cf_st_dec *d,

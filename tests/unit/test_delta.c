@@ -522,6 +522,7 @@ static void test_aggregate_windows(void **state)
                 if (cf_partition_of(bad, strlen(bad), NPART) == p) break;
         }
         s.lines[s.n++] = strdup(bad);
+        s.lines[s.n++] = decl(3, "2025-03-01T10:20:00Z"); /* the same group, later */
         cf_buf s0 = snap(a, p);
         char err[512];
         assert_int_equal(cf_chain_restore(b, p, s0.p, s0.len, err, sizeof(err)), 0);
@@ -529,6 +530,15 @@ static void test_aggregate_windows(void **state)
         step_equal(a, b, p, "after a duplicate");
         run(a, &s, 3, 4, NULL);
         step_equal(a, b, p, "after a dead letter");
+        /* a restored state records its changes too (the service goes on with deltas after a
+         * restore): t restored from S0 takes a record into the restored window's group */
+        cf_chain *t = chain(true), *u = chain(false);
+        assert_int_equal(cf_chain_restore(t, p, s0.p, s0.len, err, sizeof(err)), 0);
+        assert_int_equal(cf_chain_restore(u, p, s0.p, s0.len, err, sizeof(err)), 0);
+        run(t, &s, 4, 5, NULL);
+        step_equal(t, u, p, "after a restore");
+        cf_chain_destroy(t);
+        cf_chain_destroy(u);
         /* nothing changed: the window is kept, and a state without it refuses that */
         cf_stage *sa = cf_chain_stage(a, "aggregate"), *sc = cf_chain_stage(c, "aggregate");
         cf_buf kept = {0}, before = {0}, after = {0};

@@ -128,6 +128,7 @@ static void delta_case(uint64_t from, uint64_t to, int p, int whole)
 {
         cf_hll h, base, r;
         cf_hll_init(&h, p);
+        h.track = 1; /* what a window does with change tracking on */
         for (uint64_t i = 0; i < from; i++)
                 cf_hll_add(&h, key_hash(i));
         cf_buf b = {0}, d = {0}, x = {0}, y = {0};
