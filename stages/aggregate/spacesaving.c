@@ -29,7 +29,7 @@ void cf_ss_free(cf_ss *s)
         free(s->pos);
         free(s->e);
         free(s->idx);
-        free(s->dbits);
+        cf_agg_changed_free(&s->ch);
         uint32_t cap = s->cap;
         memset(s, 0, sizeof(*s));
         s->cap = cap;
@@ -117,12 +117,7 @@ static void grow(cf_ss *s, uint32_t ncap)
         s->heap = xrealloc(s->heap, ncap * sizeof(*s->heap));
         s->pos = xrealloc(s->pos, ncap * sizeof(*s->pos));
         s->ecap = ncap;
-        uint32_t words = (ncap + 63) / 64;
-        if (words > s->dbw) {
-                s->dbits = xrealloc(s->dbits, (size_t)words * sizeof(*s->dbits));
-                memset(s->dbits + s->dbw, 0, (size_t)(words - s->dbw) * sizeof(*s->dbits));
-                s->dbw = words;
-        }
+        cf_agg_changed_fit(&s->ch, ncap);
         uint32_t slots = 16;
         while (slots < 2 * ncap)
                 slots *= 2;
@@ -150,12 +145,12 @@ void cf_ss_clear(cf_ss *s, uint32_t cap)
 
 void cf_ss_clean(cf_ss *s)
 {
-        if (s->dbw) memset(s->dbits, 0, (size_t)s->dbw * sizeof(*s->dbits));
+        cf_agg_changed_clear(&s->ch);
 }
 
 static void mark(cf_ss *s, uint32_t ei)
 {
-        if (s->track) s->dbits[ei >> 6] |= 1ull << (ei & 63);
+        if (s->track) cf_agg_changed_mark(&s->ch, ei);
 }
 
 void cf_ss_reserve(cf_ss *s, uint32_t n)
@@ -264,7 +259,7 @@ size_t cf_ss_top(const cf_ss *s, size_t k, cf_ss_entry *out)
 size_t cf_ss_bytes(const cf_ss *s)
 {
         return (size_t)s->ecap * (sizeof(cf_ss_entry) + sizeof(cf_ss_node) + 4) +
-               (size_t)s->islots * 4 + (size_t)s->dbw * 8;
+               (size_t)s->islots * 4 + cf_agg_changed_bytes(&s->ch);
 }
 
 /* Snapshot: the number of entries (u32), then per entry hash (u64), count
@@ -286,19 +281,15 @@ void cf_ss_snapshot(const cf_ss *s, cf_buf *out)
                 put_entry(s, i, out);
 }
 
+static void put_changed_entry(const void *ctx, uint32_t i, cf_buf *out)
+{
+        put_entry(ctx, i, out);
+}
+
 void cf_ss_delta(const cf_ss *s, cf_buf *out)
 {
         cf_st_put_u32(out, s->n);
-        uint32_t n = 0;
-        for (uint32_t k = 0; k < s->dbw; k++)
-                n += (uint32_t)__builtin_popcountll(s->dbits[k]);
-        cf_st_put_u32(out, n);
-        for (uint32_t k = 0; k < s->dbw; k++)
-                for (uint64_t b = s->dbits[k]; b; b &= b - 1) {
-                        uint32_t i = k * 64 + (uint32_t)__builtin_ctzll(b);
-                        cf_st_put_u32(out, i);
-                        put_entry(s, i, out);
-                }
+        cf_agg_changed_put(&s->ch, out, put_changed_entry, s);
 }
 
 /* One entry as a snapshot writes it, checked; false with the reason in d. */

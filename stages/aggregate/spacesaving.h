@@ -18,6 +18,7 @@
 
 #include "pipeline/core/buf.h"
 #include "pipeline/core/stenc.h"
+#include "stages/aggregate/changed.h"
 
 #define CF_SS_KEY_MAX 128 /* exporter_id's schema maxLength; longer keys keep a prefix */
 
@@ -40,13 +41,12 @@ typedef struct cf_ss_node {
 /** A Space-Saving summary (arrays grow on demand up to cap). */
 typedef struct cf_ss {
         uint32_t cap, n, ecap, islots;
-        cf_ss_node *heap; /* min-heap by (count, hash) */
-        uint32_t *pos;    /* entry index -> heap position */
-        cf_ss_entry *e;   /* keys and errors (count lives in the heap) */
-        uint32_t *idx;    /* open addressing by hash: entry index + 1, 0 = empty */
-        uint64_t *dbits;  /* entries changed since cf_ss_clean (deltas): a bit per index */
-        uint32_t dbw;     /* words of dbits */
-        uint8_t track;    /* record changes (change tracking on: the service's deltas) */
+        cf_ss_node *heap;  /* min-heap by (count, hash) */
+        uint32_t *pos;     /* entry index -> heap position */
+        cf_ss_entry *e;    /* keys and errors (count lives in the heap) */
+        uint32_t *idx;     /* open addressing by hash: entry index + 1, 0 = empty */
+        cf_agg_changed ch; /* entries changed since cf_ss_clean (deltas) */
+        uint8_t track;     /* record changes (change tracking on: the service's deltas) */
 } cf_ss;
 
 /** Start an empty summary holding at most cap keys (cap >= 1). */

@@ -26,7 +26,7 @@ void cf_agg_window_free(cf_agg_window *w)
 {
         if (!w) return;
         free(w->g);
-        free(w->gbits);
+        cf_agg_changed_free(&w->gch);
         free(w->slot_key);
         free(w->slot_idx);
         cf_hll_free(&w->exporters);
@@ -59,16 +59,6 @@ static void rehash(cf_agg_window *w, uint32_t nslots)
         }
 }
 
-/* The changed-groups bitmap covers every group slot (gcap). */
-static void gbits_fit(cf_agg_window *w)
-{
-        uint32_t words = (w->gcap + 63) / 64;
-        if (words <= w->gbw) return;
-        w->gbits = xrealloc(w->gbits, (size_t)words * sizeof(*w->gbits));
-        memset(w->gbits + w->gbw, 0, (size_t)(words - w->gbw) * sizeof(*w->gbits));
-        w->gbw = words;
-}
-
 #define POOL_MAX       64
 #define POOL_MAX_BYTES (32 * 1024) /* larger windows: freed (clearing would cost as much) */
 
@@ -80,9 +70,8 @@ static cf_agg_window *reuse(cf_agg_pool *pool, int64_t start, int64_t end, const
         memset(w, 0, sizeof(*w));
         w->g = keep.g;
         w->gcap = keep.gcap > l->max_groups ? l->max_groups : keep.gcap;
-        w->gbits = keep.gbits;
-        w->gbw = keep.gbw;
-        if (w->gbw) memset(w->gbits, 0, (size_t)w->gbw * sizeof(*w->gbits));
+        w->gch = keep.gch;
+        cf_agg_changed_clear(&w->gch);
         w->slot_key = keep.slot_key;
         w->slot_idx = keep.slot_idx;
         w->nslots = keep.nslots;
@@ -140,7 +129,7 @@ cf_agg_window *cf_agg_window_new(int64_t start, int64_t end, const cf_agg_limits
         if (g > 16 && g > w->gcap) {
                 w->gcap = g;
                 w->g = xrealloc(w->g, (size_t)g * sizeof(*w->g));
-                gbits_fit(w);
+                cf_agg_changed_fit(&w->gch, w->gcap);
                 uint32_t slots = 32;
                 while (slots < 2 * g + 2)
                         slots *= 2;
@@ -174,7 +163,7 @@ static cf_agg_group *group_get(cf_agg_window *w, const cf_agg_limits *l, uint64_
                 w->gcap = w->gcap ? 2 * w->gcap : 16;
                 if (w->gcap > l->max_groups) w->gcap = l->max_groups;
                 w->g = xrealloc(w->g, (size_t)w->gcap * sizeof(*w->g));
-                gbits_fit(w);
+                cf_agg_changed_fit(&w->gch, w->gcap);
         }
         if (2 * (w->ngroups + 1) > w->nslots) rehash(w, w->nslots ? 2 * w->nslots : 32);
         uint32_t i = w->ngroups++;
@@ -217,10 +206,7 @@ void cf_agg_window_add(cf_agg_window *w, const cf_agg_limits *l, const cf_record
                 if (r->flagged) count_flags(NULL, w->flags, r);
                 return;
         }
-        if (w->track) {
-                uint32_t gi = (uint32_t)(g - w->g);
-                w->gbits[gi >> 6] |= 1ull << (gi & 63);
-        }
+        if (w->track) cf_agg_changed_mark(&w->gch, (uint32_t)(g - w->g));
         g->records++;
         g->value_cents = cf_agg_add(g->value_cents, v);
         uint32_t u;
@@ -246,7 +232,7 @@ units_done:
 
 size_t cf_agg_window_bytes(const cf_agg_window *w)
 {
-        return sizeof(*w) + (size_t)w->gcap * sizeof(cf_agg_group) + (size_t)w->gbw * 8 +
+        return sizeof(*w) + (size_t)w->gcap * sizeof(cf_agg_group) + cf_agg_changed_bytes(&w->gch) +
                (size_t)w->nslots * (sizeof(uint64_t) + sizeof(uint32_t)) +
                cf_hll_bytes(&w->exporters) + cf_hll_bytes(&w->importers) + cf_ss_bytes(&w->top);
 }
@@ -304,6 +290,17 @@ void cf_agg_window_snapshot(const cf_agg_window *w, uint32_t nrules, cf_buf *out
         put_sketches(w, out);
 }
 
+typedef struct changed_groups {
+        const cf_agg_window *w;
+        uint32_t nrules;
+} changed_groups;
+
+static void put_changed_group(const void *ctx, uint32_t i, cf_buf *out)
+{
+        const changed_groups *c = ctx;
+        put_group(&c->w->g[i], c->nrules, out);
+}
+
 /* A window's delta: the fixed part (as a snapshot's, ngroups the count now), the number of
  * groups changed (u32), each as its index (u32, ascending) and the group (as a snapshot's),
  * then the changes of both sketches (cf_hll_delta) and of the top exporters (cf_ss_delta).
@@ -311,16 +308,7 @@ void cf_agg_window_snapshot(const cf_agg_window *w, uint32_t nrules, cf_buf *out
 void cf_agg_window_delta(const cf_agg_window *w, uint32_t nrules, cf_buf *out)
 {
         put_fixed(w, nrules, out);
-        uint32_t n = 0;
-        for (uint32_t k = 0; k < w->gbw; k++)
-                n += (uint32_t)__builtin_popcountll(w->gbits[k]);
-        cf_st_put_u32(out, n);
-        for (uint32_t k = 0; k < w->gbw; k++)
-                for (uint64_t b = w->gbits[k]; b; b &= b - 1) {
-                        uint32_t i = k * 64 + (uint32_t)__builtin_ctzll(b);
-                        cf_st_put_u32(out, i);
-                        put_group(&w->g[i], nrules, out);
-                }
+        cf_agg_changed_put(&w->gch, out, put_changed_group, &(changed_groups){w, nrules});
         cf_hll_delta(&w->exporters, out);
         cf_hll_delta(&w->importers, out);
         cf_ss_delta(&w->top, out);
@@ -335,7 +323,7 @@ void cf_agg_window_track(cf_agg_window *w, bool on)
 
 void cf_agg_window_clean(cf_agg_window *w)
 {
-        if (w->gbw) memset(w->gbits, 0, (size_t)w->gbw * sizeof(*w->gbits));
+        cf_agg_changed_clear(&w->gch);
         cf_hll_clean(&w->exporters);
         cf_hll_clean(&w->importers);
         cf_ss_clean(&w->top);

@@ -14,6 +14,7 @@
 #include "pipeline/core/stenc.h"
 #include "pipeline/core/rule_set.h"
 #include "stages/aggregate/cents.h"
+#include "stages/aggregate/changed.h"
 #include "stages/aggregate/hll.h"
 #include "stages/aggregate/spacesaving.h"
 
@@ -59,9 +60,8 @@ typedef struct cf_agg_window {
          * sets it), fresh (opened since: the delta holds it whole), and which groups changed
          * (a bit per group slot, set by cf_agg_window_add) */
         bool dirty, fresh;
-        bool track; /* the groups and sketches record what changed (cf_agg_window_track) */
-        uint64_t *gbits;
-        uint32_t gbw; /* words of gbits */
+        bool track;         /* the groups and sketches record what changed (cf_agg_window_track) */
+        cf_agg_changed gch; /* groups changed */
 } cf_agg_window;
 
 /** Sizes a new window starts with (its partition's previous window's), so a
