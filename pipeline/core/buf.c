@@ -27,6 +27,7 @@ void cf_buf_reserve(cf_buf *b, size_t n)
 
 void cf_buf_put(cf_buf *b, const void *s, size_t n)
 {
+        if (!n) return; /* s may be NULL then (an empty buffer's bytes): memcpy must not see it */
         cf_buf_reserve(b, n);
         memcpy(b->p + b->len, s, n);
         b->len += n;
