@@ -34,6 +34,7 @@ typedef struct cf_service_cfg {
         /* pipeline: */
         char *group_id, *instance_id;
         int64_t batch_size, batch_timeout_ms, commit_interval_ms, flush_interval_ms;
+        int64_t checkpoint_slice_ms;
         int64_t shutdown_timeout_ms, delivery_timeout_ms;
         int64_t failures_not_ready, max_ready_lag;
         /* topics: */

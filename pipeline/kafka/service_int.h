@@ -64,6 +64,7 @@ typedef struct cf_worker_metrics {
         cf_series *restore_seconds;                           /* histogram: assignment to resumed */
         cf_series *pop_published, *pop_applied, *pop_refused; /* population messages */
         cf_series *batch_processed, *batch_acked;             /* histograms, seconds */
+        cf_series *commit_seconds, *checkpoint_slices;        /* commits spread (commit.c) */
         cf_batch_ack *free_acks, **all_acks;
         size_t n_acks;
 } cf_worker_metrics;
@@ -126,6 +127,16 @@ typedef struct cf_restore_part {
         cf_series *failing_g; /* customsflow_restore_failing{partition} */
 } cf_restore_part;
 
+/** A commit spread over batches (commit.c): the partitions checkpointed so far, whose
+ *  offsets commit once every partition due is checkpointed and every output acknowledged. */
+typedef struct cf_commit_round {
+        rd_kafka_topic_partition_list_t *l;    /* checkpointed, to commit; NULL: no round */
+        rd_kafka_topic_partition_list_t *only; /* the partitions the round is for; NULL: all */
+        int32_t next;                          /* the next partition to look at */
+        double t0;                             /* cf_mono_s when it started */
+        bool failed;                           /* a checkpoint of the round failed */
+} cf_commit_round;
+
 typedef struct cf_worker {
         struct cf_service *svc;
         int id;
@@ -140,6 +151,7 @@ typedef struct cf_worker {
         cf_fetch_gate gate[CF_SVC_MAX_PARTITIONS];  /* which fetched records are processed */
         int64_t committed[CF_SVC_MAX_PARTITIONS];
         bool dirty[CF_SVC_MAX_PARTITIONS]; /* processed since last checkpoint */
+        cf_commit_round round;             /* a commit in progress (commit.c) */
         cf_worker_part parts[CF_SVC_MAX_PARTITIONS];
         cf_worker_metrics m;
         int64_t last_commit_ms, last_flush_ms, last_pub_ms;
@@ -274,6 +286,14 @@ int cf_worker_produce_noted(cf_worker *w, int32_t p, const void *key, size_t key
                             const void *val, size_t val_len, rd_kafka_headers_t *hdrs);
 /** Wait until every produced message is acknowledged; -1 if one failed. */
 int cf_worker_wait_acks(cf_worker *w);
+/** Checkpoint the partitions in only (NULL: every assigned one) processed since their last
+ *  checkpoint and commit their offsets at once, after a round in progress; -1 on failure. */
+int cf_commit_parts(cf_worker *w, const rd_kafka_topic_partition_list_t *only);
+/** Start a commit when commit_interval is due and checkpoint for at most checkpoint_slice;
+ *  true while a round is left (consume without waiting). */
+bool cf_commit_poll(cf_worker *w);
+/** Forget a round in progress without committing it (a lost assignment). */
+void cf_commit_round_drop(cf_worker *w);
 /** Leave the group (the revoke callback commits unless the worker is fatal), bounded. */
 void cf_worker_leave(cf_worker *w);
 /** Make the output topics known to the producer (lookups in the background, nothing

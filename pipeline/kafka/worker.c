@@ -6,8 +6,9 @@
  * stats, dead letters), wait until the broker acknowledged every one of them,
  * and only then count the batch's offsets as committable. Every
  * commit_interval the worker checkpoints the state of the partitions it
- * processed to the changelog (acknowledged too) and commits their offsets, so
- * the committed offsets and the checkpointed state always describe the same
+ * processed to the changelog (acknowledged too) and commits their offsets
+ * (commit.c: at_least_once spreads that over the next batches), so the
+ * committed offsets and the checkpointed state always describe the same
  * point of the stream. A crash therefore re-delivers at most one interval of
  * input (at-least-once: outputs may repeat, inputs are never lost).
  *
@@ -84,8 +85,6 @@ static bool part_ok(int32_t p)
         return p >= 0 && p < CF_SVC_MAX_PARTITIONS;
 }
 
-static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only);
-
 /* Assign only: with the changelog on, the new partitions are paused and their
  * state is restored by the worker loop (restore.c), never here -- a long
  * restore in this callback held the consumer past max.poll.interval.ms. */
@@ -145,6 +144,7 @@ static void lost(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                "released without a checkpoint or a commit; what was processed since the last "
                "commit is processed again by their next owner",
                w->id, parts->cnt);
+        cf_commit_round_drop(w);
 }
 
 static void on_revoke(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
@@ -156,9 +156,9 @@ static void on_revoke(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
         if (!w->svc->sc.eos && rd_kafka_assignment_lost(w->consumer))
                 lost(w, parts);
         else if (!w->svc->sc.eos)
-                commit_parts(w, parts);
+                cf_commit_parts(w, parts);
         else if (!atomic_load(&w->fatal))
-                commit_parts(w, NULL);
+                cf_commit_parts(w, NULL);
         for (int i = 0; i < parts->cnt; i++) {
                 int32_t p = parts->elems[i].partition;
                 if (!part_ok(p) || !w->assigned[p]) continue;
@@ -326,137 +326,6 @@ static int wait_outq(cf_worker *w, int limit)
 int cf_worker_wait_acks(cf_worker *w)
 {
         return wait_outq(w, 0);
-}
-
-/* ---- commits ---- */
-
-/* Longest wait for a commit's result. A synchronous rd_kafka_commit() has no
- * timeout and was seen to block for good after the coordinator went away
- * (the mock cluster's broker-down test): then the commit counts as failed,
- * the offsets stay uncommitted (at-least-once) and the next commit covers
- * them. */
-#define COMMIT_WAIT_MS 10000
-
-/* Commit offsets l and wait (bounded) for the result. */
-static rd_kafka_resp_err_t commit_wait(cf_worker *w, rd_kafka_topic_partition_list_t *l)
-{
-        rd_kafka_queue_t *q = rd_kafka_queue_new(w->consumer);
-        rd_kafka_resp_err_t e = rd_kafka_commit_queue(w->consumer, l, q, NULL, NULL);
-        int64_t t0 = cf_mono_ms();
-        while (!e) {
-                rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
-                if (ev) {
-                        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
-                                e = rd_kafka_event_error(ev);
-                                rd_kafka_event_destroy(ev);
-                                break;
-                        }
-                        rd_kafka_event_destroy(ev);
-                }
-                if (cf_mono_ms() - t0 > COMMIT_WAIT_MS) e = RD_KAFKA_RESP_ERR__TIMED_OUT;
-        }
-        rd_kafka_queue_destroy(q);
-        return e;
-}
-
-/* Offsets l are committed. */
-static void commit_done(cf_worker *w, const rd_kafka_topic_partition_list_t *l)
-{
-        cf_service_kafka_ok(w->svc);
-        for (int i = 0; i < l->cnt; i++) {
-                int32_t p = l->elems[i].partition;
-                w->dirty[p] = false;
-                w->committed[p] = l->elems[i].offset;
-                /* exactly_once: not outside a transaction; the next checkpoint does it */
-                if (w->svc->sc.changelog && !w->svc->sc.eos) cf_changelog_committed(w, p);
-        }
-        cf_counter_inc(w->m.commits);
-}
-
-/* Checkpoint and commit the partitions in only (NULL: every assigned one) that
- * have processed input since the last commit, once every ack is in. */
-static int commit_parts(cf_worker *w, rd_kafka_topic_partition_list_t *only)
-{
-        /* the at-least-once rule: no offset is committed before every output
-         * produced so far (of these batches and all before) is acknowledged */
-        /* the batches' outputs first: behind a commit's population contributions
-         * (100k+ messages) and checkpoints in the broker's request pipeline, the
-         * acks of the batches just before it took ~0.8 s (customsflow_batch_seconds) */
-        if (cf_worker_wait_acks(w)) return cf_txn_failed(w, "an output was not delivered");
-        /* the population contributions of what is committed go first (their acks are
-         * awaited with the rest): a crash re-processes and re-publishes, and a
-         * contribution is the partition's whole, so a repeat changes nothing */
-        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
-                if (!w->assigned[p] || !w->dirty[p] || w->next_offset[p] < 0) continue;
-                if (only && !rd_kafka_topic_partition_list_find(only, w->svc->sc.topic_in, p))
-                        continue;
-                if (cf_population_publish(w, p))
-                        return cf_txn_failed(w, "population publish failed");
-        }
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
-        bool failed = false;
-        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
-                if (!w->assigned[p] || !w->dirty[p] || w->next_offset[p] < 0) continue;
-                if (only && !rd_kafka_topic_partition_list_find(only, w->svc->sc.topic_in, p))
-                        continue;
-                if (w->svc->sc.changelog && cf_changelog_write(w, p)) {
-                        /* counted, retried at the next commit; /readyz turns 503 once
-                         * pipeline.failures_not_ready happen in a row */
-                        cf_counter_inc(w->m.checkpoint_errors);
-                        if (w->svc->sc.eos) {
-                                rd_kafka_topic_partition_list_destroy(l);
-                                return cf_txn_failed(w, "a checkpoint failed");
-                        }
-                        failed = true;
-                        cf_log(CF_LOG_ERROR, COMPONENT,
-                               "worker %d: partition %d: checkpoint failed; offsets not "
-                               "committed",
-                               w->id, p);
-                        continue;
-                }
-                cf_worker_metrics_check(w, p);
-                rd_kafka_topic_partition_list_add(l, w->svc->sc.topic_in, p)->offset =
-                    w->next_offset[p];
-        }
-        /* population contributions and checkpoints: one wait for them all */
-        bool unacked = cf_worker_wait_acks(w) != 0;
-        cf_changelog_acked(w, !unacked);
-        if (unacked) {
-                rd_kafka_topic_partition_list_destroy(l);
-                return cf_txn_failed(w, "an output was not delivered");
-        }
-        for (int i = 0; i < l->cnt && w->svc->sc.changelog; i++) /* where each chain starts */
-                cf_changelog_commit_meta(w, l->elems[i].partition, &l->elems[i]);
-        int rc = 0;
-        if (w->svc->sc.eos) {
-                /* exactly_once: the offsets commit in the transaction with the
-                 * outputs and checkpoints; a failure has aborted and rewound it */
-                if (cf_txn_commit(w, l)) {
-                        failed = true;
-                        rc = -1;
-                } else if (l->cnt) {
-                        commit_done(w, l);
-                }
-        } else if (l->cnt) {
-                rd_kafka_resp_err_t e = commit_wait(w, l);
-                if (e) {
-                        /* offsets stay uncommitted: the next commit covers them */
-                        cf_counter_inc(w->m.commit_errors);
-                        failed = true;
-                        cf_log(CF_LOG_WARN, COMPONENT, "worker %d: commit failed: %s", w->id,
-                               rd_kafka_err2str(e));
-                        rc = -1;
-                } else {
-                        commit_done(w, l);
-                }
-        }
-        rd_kafka_topic_partition_list_destroy(l);
-        if (failed)
-                atomic_fetch_add(&w->failures_in_row, 1);
-        else
-                atomic_store(&w->failures_in_row, 0);
-        w->last_commit_ms = cf_mono_ms();
-        return failed ? -1 : rc;
 }
 
 /* ---- one batch ---- */
@@ -655,7 +524,7 @@ static int run_batch(cf_worker *w, int wait_ms)
                 w->last_flush_ms = t0;
         }
         if (b->n || b->n_outs) {
-                /* Outputs are not awaited per batch: commit_parts waits for every
+                /* Outputs are not awaited per batch: a commit waits for every
                  * ack before it commits (Kafka Streams' flush-then-commit), so
                  * batches overlap with the broker's round trips. A full queue
                  * is backpressure: wait it down, pausing the partitions. */
@@ -727,8 +596,10 @@ void *cf_worker_main(void *arg)
         w->last_commit_ms = w->last_flush_ms = cf_mono_ms();
         while (!atomic_load(&w->fatal) && !atomic_load(&w->svc->stop)) {
                 if (cf_outcomes_poll(w) < 0) break;
-                /* a slice of a restore in progress, then the batch without waiting */
-                int wait = cf_restore_poll(w) ? 0 : (int)sc->batch_timeout_ms;
+                /* a slice of a restore or a commit in progress, then the batch without
+                 * waiting */
+                bool busy = cf_restore_poll(w) || w->round.l;
+                int wait = busy ? 0 : (int)sc->batch_timeout_ms;
                 if (atomic_load(&w->fatal)) break;
                 if (run_batch(w, wait) < 0 && !cf_txn_retry(w, "an output was not produced")) break;
                 cf_population_poll(w, 0);
@@ -736,11 +607,7 @@ void *cf_worker_main(void *arg)
                 if (atomic_load(&w->delivery_failed) &&
                     !cf_txn_retry(w, "an output was not delivered"))
                         break;
-                if (cf_mono_ms() - w->last_commit_ms >= sc->commit_interval_ms) {
-                        /* the model's checkpoint first: exactly_once commits it too */
-                        cf_outcomes_checkpoint(w, false);
-                        commit_parts(w, NULL);
-                }
+                cf_commit_poll(w);
                 /* serve the producer's error callback (authentication failures)
                  * even while no output is produced, and delivery reports as they
                  * come (customsflow_batch_seconds: consume -> acknowledged) */
@@ -758,7 +625,7 @@ void *cf_worker_main(void *arg)
                 cf_chain_flush(w->chain, &w->batch, w->batch.now_ms, 1);
                 if (!produce_outputs(w, &w->batch, cf_mono_s()) && !cf_worker_wait_acks(w)) {
                         cf_outcomes_checkpoint(w, true);
-                        commit_parts(w, NULL);
+                        cf_commit_parts(w, NULL);
                 }
                 /* Leave the group only once every worker of this instance has
                  * committed: the first to leave starts a rebalance, and commits

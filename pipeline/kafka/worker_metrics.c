@@ -145,6 +145,14 @@ void cf_worker_metrics_init(cf_worker *w)
             restore_bounds_s, N_RESTORE));
         x->pauses = cf_metrics_counter_series(m, "customsflow_backpressure_pauses_total",
                                               "times fetching was paused waiting for output acks");
+        x->commit_seconds = cf_metric_series(cf_metrics_histogram(
+            m, "customsflow_commit_seconds",
+            "commit: commit_interval due to offsets committed (at_least_once: the "
+            "checkpoints spread over batches, pipeline.checkpoint_slice)",
+            NULL, restore_bounds_s, N_RESTORE));
+        x->checkpoint_slices = cf_metrics_counter_series(
+            m, "customsflow_checkpoint_slices_total",
+            "slices of commits: turns between two batches in which partitions were checkpointed");
         x->batch_processed = histogram(m, "customsflow_batch_processed_seconds",
                                        "batch latency: consume to processed by the stages and "
                                        "outputs handed to the producer");

@@ -18,7 +18,13 @@
  *     what only the deltas hold are all duplicates.
  * One partition, no bad records or duplicates in the stream, so the counts
  * are exact.
+ *  5. commits spread over batches (pipeline.checkpoint_slice, 64 partitions, a
+ *     live stream): every offset the group ever committed is the input offset a
+ *     checkpoint of its partition covers -- not where the partition had got to
+ *     by the end of the commit.
  */
+#include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -142,11 +148,120 @@ static void test_eos_rewind_keeps_deltas(void **state)
         kh_stop(&h);
 }
 
+#define SPREAD_PARTS 64
+#define SAMPLES      4096
+
+/* The group's committed offsets, sampled while the service runs (another thread). */
+typedef struct samples {
+        kh *h;
+        volatile bool stop;
+        size_t n;
+        int64_t off[SAMPLES][SPREAD_PARTS];
+} samples;
+
+static void *sample(void *arg)
+{
+        samples *s = arg;
+        while (!s->stop && s->n < SAMPLES) {
+                if (!kh_committed(s->h, "spread", s->off[s->n])) s->n++;
+                usleep(20 * 1000);
+        }
+        return NULL;
+}
+
+/* The input offsets the checkpoints of each partition cover (cf.offset). */
+typedef struct covered {
+        int64_t *off[SPREAD_PARTS];
+        size_t n[SPREAD_PARTS], cap[SPREAD_PARTS];
+} covered;
+
+static void on_checkpoint(const rd_kafka_message_t *m, void *op)
+{
+        covered *c = op;
+        char pre[64], v[32];
+        int32_t p = m->partition;
+        snprintf(pre, sizeof pre, "spread/customs.declarations/%d/", p);
+        if (!m->payload || p < 0 || p >= SPREAD_PARTS || m->key_len < strlen(pre) ||
+            memcmp(m->key, pre, strlen(pre)))
+                return; /* tombstones, the model's checkpoints */
+        kh_header(m, "cf.offset", v, sizeof v);
+        if (!v[0]) fail_msg("a checkpoint without cf.offset");
+        if (c->n[p] == c->cap[p]) {
+                c->cap[p] = c->cap[p] ? 2 * c->cap[p] : 64;
+                c->off[p] = realloc(c->off[p], c->cap[p] * sizeof *c->off[p]);
+        }
+        c->off[p][c->n[p]++] = strtoll(v, NULL, 10);
+}
+
+static bool is_covered(const covered *c, int32_t p, int64_t off)
+{
+        for (size_t i = 0; i < c->n[p]; i++)
+                if (c->off[p][i] == off) return true;
+        return false;
+}
+
+/* at_least_once spreads a commit's checkpoints over the batches after it is due; a
+ * partition keeps processing after its checkpoint, and its commit must name the offset the
+ * checkpoint covers. Committing where it had got to by the end of the round fails this
+ * (its state on restore would miss the records in between). */
+static void test_spread_commits_cover_checkpoints(void **state)
+{
+        (void)state;
+        setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "100ms", 1);
+        setenv("CUSTOMSFLOW_PIPELINE_CHECKPOINT_SLICE", "1ms", 1);
+        setenv("CUSTOMSFLOW_PIPELINE_BATCH_SIZE", "100", 1);
+        kh h;
+        kh_start(&h, 1, SPREAD_PARTS);
+        cf_service *s = kh_service(&h, "spread", 1);
+        assert_true(kh_wait_assigned(s, 1, 60));
+        samples *sm = calloc(1, sizeof *sm);
+        sm->h = &h;
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, sample, sm), 0);
+        kh_produce_gen_paced(&h, SEED, 12000, 0.01, 0.02, 3000);
+        assert_true(kh_wait_in(s, 12000, 90));
+        for (int i = 0; i < 300 && kh_uncommitted(&h, "spread"); i++)
+                usleep(100 * 1000);
+        sm->stop = true;
+        pthread_join(th, NULL);
+        uint64_t slices = kh_metric_sum(s, "customsflow_checkpoint_slices_total");
+        uint64_t commits = kh_metric_sum(s, "customsflow_commits_total");
+        kh_finish(s, NULL);
+        print_message("%" PRIu64 " commits in %" PRIu64 " slices; %zu samples of the committed "
+                      "offsets\n",
+                      commits, slices, sm->n);
+        assert_true(commits >= 5);
+        assert_true(slices > commits); /* commits did spread over batches */
+        covered *c = calloc(1, sizeof *c);
+        kh_read_topic(&h, "customsflow.changelog", on_checkpoint, c);
+        size_t checked = 0;
+        for (size_t i = 0; i < sm->n; i++)
+                for (int32_t p = 0; p < SPREAD_PARTS; p++) {
+                        int64_t off = sm->off[i][p];
+                        if (off < 0) continue;
+                        if (!is_covered(c, p, off))
+                                fail_msg("partition %d: committed offset %" PRId64
+                                         " is no checkpoint's (%zu checkpoints)",
+                                         p, off, c->n[p]);
+                        checked++;
+                }
+        assert_true(checked > 0);
+        for (int p = 0; p < SPREAD_PARTS; p++)
+                free(c->off[p]);
+        free(c);
+        free(sm);
+        unsetenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL");
+        unsetenv("CUSTOMSFLOW_PIPELINE_CHECKPOINT_SLICE");
+        unsetenv("CUSTOMSFLOW_PIPELINE_BATCH_SIZE");
+        kh_stop(&h);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_deltas_restore),
             cmocka_unit_test(test_eos_rewind_keeps_deltas),
+            cmocka_unit_test(test_spread_commits_cover_checkpoints),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
