@@ -274,6 +274,21 @@ void cf_agg_track(cf_stage *st, bool on)
                         cf_agg_window_track(x->parts[i]->w[k], on);
 }
 
+/* One window's entry of a delta: whole when opened since the last delta, else its
+ * bounds and, when it changed, its changes. */
+static void put_window_delta(const agg_ctx *x, const cf_agg_window *w, cf_buf *out)
+{
+        if (w->fresh) {
+                cf_st_put_u8(out, W_FULL);
+                cf_agg_window_snapshot(w, x->rules->n, out);
+                return;
+        }
+        cf_st_put_u8(out, w->dirty ? W_PART : W_KEPT);
+        cf_st_put_i64(out, w->start);
+        cf_st_put_i64(out, w->end);
+        if (w->dirty) cf_agg_window_delta(w, x->rules->n, out);
+}
+
 int cf_agg_delta(cf_stage *st, int32_t partition, cf_buf *out)
 {
         agg_ctx *x = st->ctx;
@@ -282,17 +297,8 @@ int cf_agg_delta(cf_stage *st, int32_t partition, cf_buf *out)
         if (!p) p = &empty;
         if (out) put_header(x, p, "CFAD", DELTA_VERSION, out);
         for (uint32_t i = 0; i < p->nw; i++) {
-                cf_agg_window *w = p->w[i];
-                if (out && w->fresh) {
-                        cf_st_put_u8(out, W_FULL);
-                        cf_agg_window_snapshot(w, x->rules->n, out);
-                } else if (out) {
-                        cf_st_put_u8(out, w->dirty ? W_PART : W_KEPT);
-                        cf_st_put_i64(out, w->start);
-                        cf_st_put_i64(out, w->end);
-                        if (w->dirty) cf_agg_window_delta(w, x->rules->n, out);
-                }
-                cf_agg_window_clean(w);
+                if (out) put_window_delta(x, p->w[i], out);
+                cf_agg_window_clean(p->w[i]); /* out NULL: the changes are forgotten */
         }
         return 0;
 }

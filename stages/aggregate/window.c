@@ -373,6 +373,19 @@ static bool unit_ok(uint32_t u)
         return true;
 }
 
+/* Group g appended to w, read from a snapshot or kept from a patched window's base;
+ * a key already in w is refused (reason in d). */
+static bool insert_group(cf_agg_window *w, const cf_agg_limits *l, const cf_agg_group *g,
+                         cf_st_dec *d)
+{
+        uint32_t before = w->ngroups;
+        cf_agg_group *ng = group_get(w, l, g->key);
+        if (!ng || w->ngroups == before)
+                return cf_st_fail(d, "group key %016llx repeated", (unsigned long long)g->key);
+        *ng = *g;
+        return true;
+}
+
 /* Read one group into w (refusing bad keys, units and duplicates). */
 static bool read_group(cf_agg_window *w, const cf_agg_limits *l, cf_st_dec *d, int version,
                        const cf_agg_rulemap *rm)
@@ -395,12 +408,7 @@ static bool read_group(cf_agg_window *w, const cf_agg_limits *l, cf_st_dec *d, i
         if (!cc_ok((uint16_t)(g.key >> 48), true) || !cc_ok((uint16_t)(g.key >> 32), false) ||
             !cc_ok((uint16_t)(g.key >> 16), false) || (g.key & 0xffff) > 99)
                 return cf_st_fail(d, "group key %016llx malformed", (unsigned long long)g.key);
-        uint32_t before = w->ngroups;
-        cf_agg_group *ng = group_get(w, l, g.key);
-        if (!ng || w->ngroups == before)
-                return cf_st_fail(d, "group key %016llx repeated", (unsigned long long)g.key);
-        *ng = g;
-        return true;
+        return insert_group(w, l, &g, d);
 }
 
 /* The fixed part of a window into w; false (reason in d) when malformed. */
@@ -464,18 +472,6 @@ bad:
         return NULL;
 }
 
-/* Base's group g appended to w (as read_group appends one from a snapshot). */
-static bool copy_group(cf_agg_window *w, const cf_agg_limits *all, const cf_agg_group *g,
-                       cf_st_dec *d)
-{
-        uint32_t before = w->ngroups;
-        cf_agg_group *ng = group_get(w, all, g->key);
-        if (!ng || w->ngroups == before)
-                return cf_st_fail(d, "group key %016llx repeated", (unsigned long long)g->key);
-        *ng = *g;
-        return true;
-}
-
 /* Groups [*next, to) of base appended to w (none of them changed). */
 static bool copy_groups(cf_agg_window *w, const cf_agg_limits *all, const cf_agg_window *base,
                         uint32_t *next, uint32_t to, cf_st_dec *d)
@@ -484,7 +480,7 @@ static bool copy_groups(cf_agg_window *w, const cf_agg_limits *all, const cf_agg
                 if (*next >= base->ngroups)
                         return cf_st_fail(d, "group %u is neither in the window nor in the delta",
                                           *next);
-                if (!copy_group(w, all, &base->g[*next], d)) return false;
+                if (!insert_group(w, all, &base->g[*next], d)) return false;
         }
         return true;
 }
