@@ -134,6 +134,7 @@ typedef struct cf_commit_round {
         rd_kafka_topic_partition_list_t *only; /* the partitions the round is for; NULL: all */
         int32_t next;                          /* the next partition to look at */
         double t0;                             /* cf_mono_s when it started */
+        unsigned slices;                       /* turns that checkpointed partitions */
         bool failed;                           /* a checkpoint of the round failed */
 } cf_commit_round;
 
@@ -152,6 +153,7 @@ typedef struct cf_worker {
         int64_t committed[CF_SVC_MAX_PARTITIONS];
         bool dirty[CF_SVC_MAX_PARTITIONS]; /* processed since last checkpoint */
         cf_commit_round round;             /* a commit in progress (commit.c) */
+        int64_t last_batch_ms;             /* how long the last batch took, consumed to produced */
         cf_worker_part parts[CF_SVC_MAX_PARTITIONS];
         cf_worker_metrics m;
         int64_t last_commit_ms, last_flush_ms, last_pub_ms;

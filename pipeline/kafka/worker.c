@@ -544,6 +544,7 @@ static int run_batch(cf_worker *w, int wait_ms)
         for (ssize_t i = 0; i < n; i++)
                 rd_kafka_message_destroy(w->msgs[i]);
         if (rc >= 0) cf_worker_reposition(w); /* after advance(): next_offset is exact */
+        w->last_batch_ms = cf_mono_ms() - t0; /* a commit's slice may take as long (commit.c) */
         return rc;
 }
 
