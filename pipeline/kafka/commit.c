@@ -54,7 +54,8 @@ static rd_kafka_resp_err_t commit_wait(cf_worker *w, rd_kafka_topic_partition_li
                         }
                         rd_kafka_event_destroy(ev);
                 }
-                if (cf_mono_ms() - t0 > COMMIT_WAIT_MS) e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+                if (cf_mono_ms() - t0 > COMMIT_WAIT_MS || cf_worker_stop_left_ms(w) <= 0)
+                        e = RD_KAFKA_RESP_ERR__TIMED_OUT;
         }
         rd_kafka_queue_destroy(q);
         return e;

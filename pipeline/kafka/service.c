@@ -167,6 +167,10 @@ int cf_service_start(cf_service *s, char *errstr, size_t errstr_size)
 
 void cf_service_stop(cf_service *s)
 {
+        /* the workers' shutdown budget starts here (a signal handler may call this:
+         * clock_gettime and a lock-free atomic are async-signal-safe) */
+        int_fast64_t none = 0;
+        atomic_compare_exchange_strong(&s->stopped_ms, &none, (int_fast64_t)cf_mono_ms());
         atomic_store(&s->stop, true);
 }
 

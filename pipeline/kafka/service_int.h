@@ -192,6 +192,7 @@ typedef struct cf_worker {
         /* exactly_once (txn.c) */
         bool in_txn;        /* a transaction is open */
         atomic_bool fenced; /* another process took over this worker's transactional.id */
+        bool leaving;       /* in cf_worker_leave: the shutdown budget's reserve is its own */
         int64_t rewind_to[CF_SVC_MAX_PARTITIONS]; /* committed position of a partition touched
                                                      since the last commit, -1 untouched */
         cf_worker_part_mark parts_committed[CF_SVC_MAX_PARTITIONS]; /* counts at that commit */
@@ -216,6 +217,9 @@ struct cf_service {
         atomic_int n_final, n_dead; /* workers done with their final commit / stopped on error */
         atomic_uint reload_gen;     /* bumped by SIGHUP; each worker reloads once per value */
         int64_t stop_at_ms;         /* monotonic */
+        /* monotonic ms of the stop request (0: running): every worker's shutdown waits
+         * end shutdown_timeout after it (cf_worker_stop_left_ms) */
+        atomic_int_fast64_t stopped_ms;
         atomic_bool abort; /* fatal for the instance (auth): workers stop without committing */
         /* Kafka authentication / authorization / TLS failures (kafka_conf.h) */
         atomic_uint_fast64_t auth_errors;
@@ -298,6 +302,9 @@ bool cf_commit_poll(cf_worker *w);
 void cf_commit_round_drop(cf_worker *w);
 /** Leave the group (the revoke callback commits unless the worker is fatal), bounded. */
 void cf_worker_leave(cf_worker *w);
+/** Milliseconds left of the shutdown budget once the service is stopping (INT64_MAX
+ *  before): what every wait after a stop is bounded by (worker_life.c). */
+int64_t cf_worker_stop_left_ms(cf_worker *w);
 /** Make the output topics known to the producer (lookups in the background, nothing
  *  awaited) before the first batch (worker_life.c). @locality: worker thread */
 void cf_worker_warm_up(cf_worker *w);

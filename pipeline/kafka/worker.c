@@ -218,7 +218,9 @@ static int produce(cf_worker *w, const char *topic, int32_t partition, const voi
                         return -1;
                 }
                 rd_kafka_poll(w->producer, 50); /* queue full: serve delivery reports */
-                if (atomic_load(&w->fatal) || atomic_load(&w->svc->abort)) return -1;
+                if (atomic_load(&w->fatal) || atomic_load(&w->svc->abort) ||
+                    cf_worker_stop_left_ms(w) <= 0)
+                        return -1;
         }
 }
 
@@ -302,13 +304,15 @@ static void set_paused(cf_worker *w, bool pause)
 static int wait_outq(cf_worker *w, int limit)
 {
         int64_t t0 = cf_mono_ms();
-        bool paused = false;
+        bool paused = false, late = false;
         while (rd_kafka_outq_len(w->producer) > limit) {
                 /* flush, not poll: it sends what lingers (linger.ms) at once, since
                  * this worker waits for these acks anyway */
                 rd_kafka_flush(w->producer, 20);
+                /* past the shutdown budget: unacknowledged, so nothing is committed */
+                late = cf_worker_stop_left_ms(w) <= 0;
                 if (atomic_load(&w->fatal) || atomic_load(&w->delivery_failed) ||
-                    atomic_load(&w->svc->abort))
+                    atomic_load(&w->svc->abort) || late)
                         break;
                 if (!paused && cf_mono_ms() - t0 > 200) {
                         set_paused(w, true);
@@ -318,7 +322,7 @@ static int wait_outq(cf_worker *w, int limit)
         }
         if (paused) set_paused(w, false);
         return atomic_load(&w->fatal) || atomic_load(&w->delivery_failed) ||
-                       atomic_load(&w->svc->abort)
+                       atomic_load(&w->svc->abort) || late
                    ? -1
                    : 0;
 }
@@ -635,7 +639,7 @@ void *cf_worker_main(void *arg)
                 int64_t t0 = cf_mono_ms();
                 while (atomic_load(&w->svc->n_final) + atomic_load(&w->svc->n_dead) <
                            w->svc->n_workers &&
-                       cf_mono_ms() - t0 < 10000) {
+                       cf_mono_ms() - t0 < 10000 && cf_worker_stop_left_ms(w) > 0) {
                         rd_kafka_poll(w->producer, 0);
                         usleep(10 * 1000);
                 }

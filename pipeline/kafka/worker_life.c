@@ -14,6 +14,37 @@
 
 #define CLOSE_WAIT_MS 10000 /* bound on leaving the group at shutdown */
 
+/* Of shutdown_timeout, what a worker leaves to cf_service_wait to see it end (the
+ * service gives up on it shutdown_timeout after its first 1 s tick past the stop). */
+#define STOP_MARGIN_MS 1000
+
+/* Of the shutdown budget, what the waits before leaving the group leave to it (at most a
+ * quarter): the close must serve its revoke. A consumer destroyed while its close waits for
+ * the revoke never returns (librdkafka's main thread blocks on a lock; seen when the final
+ * commit took the whole budget and the close was given up at once). */
+#define LEAVE_RESERVE_MS 3000
+
+/* Every wait of a stopping worker (a commit, acknowledgements, the other workers, leaving
+ * the group) had its own bound (10 s each) and none knew shutdown_timeout: a stop during a
+ * commit to a slow coordinator took a commit in the loop, the final commit and the
+ * revoke's commit in the close, 10 s each: 29.5 s of the default 30 s measured with
+ * OffsetCommit answered after 15 s on the mock cluster; a stop a little earlier in that
+ * commit, and the service gave up on the worker (exit 1) with its member still in the
+ * group (test_kafka_stop_budget). Now they share one deadline. */
+int64_t cf_worker_stop_left_ms(cf_worker *w)
+{
+        cf_service *s = w->svc;
+        if (!atomic_load(&s->stop)) return INT64_MAX;
+        int64_t now = cf_mono_ms();
+        int_fast64_t at = atomic_load(&s->stopped_ms);
+        /* stopped without cf_service_stop (a failed worker, health.c): the first to ask
+         * starts the clock */
+        if (!at && atomic_compare_exchange_strong(&s->stopped_ms, &at, (int_fast64_t)now)) at = now;
+        int64_t reserve = s->sc.shutdown_timeout_ms / 4;
+        if (reserve > LEAVE_RESERVE_MS) reserve = LEAVE_RESERVE_MS;
+        return at + s->sc.shutdown_timeout_ms - STOP_MARGIN_MS - (w->leaving ? 0 : reserve) - now;
+}
+
 /* SIGHUP: re-read the config file and reload this worker's stages (rules and
  * reference data), keeping their state. Each worker reloads its own chain. */
 void cf_worker_maybe_reload(cf_worker *w)
@@ -58,12 +89,13 @@ void cf_worker_warm_up(cf_worker *w)
 }
 
 /* Leave the group (the revoke callback checkpoints and commits), at most
- * budget_ms: rd_kafka_consumer_close waits for good when the member is
- * mid-rebalance and its coordinator is gone (seen in test_kafka_faults after
- * a broker outage), which would hold shutdown past its timeout. The
- * asynchronous close serves the rebalance callback on our queue; past the
- * budget the member is left for the group to expire (session.timeout.ms).
- * Offsets were committed before this: nothing is lost either way.
+ * budget_ms and never past the shutdown budget (cf_worker_stop_left_ms):
+ * rd_kafka_consumer_close waits for good when the member is mid-rebalance and
+ * its coordinator is gone (seen in test_kafka_faults after a broker outage),
+ * which would hold shutdown past its timeout. The asynchronous close serves
+ * the rebalance callback on our queue; past the budget the member is left for
+ * the group to expire (session.timeout.ms). Offsets were committed before
+ * this: nothing is lost either way.
  * @locality: worker thread */
 static void close_consumer(cf_worker *w, int64_t budget_ms)
 {
@@ -78,10 +110,11 @@ static void close_consumer(cf_worker *w, int64_t budget_ms)
         }
         int64_t t0 = cf_mono_ms();
         while (!rd_kafka_consumer_closed(w->consumer)) {
-                if (cf_mono_ms() - t0 >= budget_ms) {
+                if (cf_mono_ms() - t0 >= budget_ms || cf_worker_stop_left_ms(w) <= 0) {
                         cf_log(CF_LOG_WARN, COMPONENT,
-                               "worker %d: leaving the group took over %lld ms; left to expire",
-                               w->id, (long long)budget_ms);
+                               "worker %d: leaving the group given up after %lld ms (its bound "
+                               "or the shutdown budget); left to expire",
+                               w->id, (long long)(cf_mono_ms() - t0));
                         break;
                 }
                 /* The close forwards the consumer's queue here, so messages fetched
@@ -103,5 +136,6 @@ static void close_consumer(cf_worker *w, int64_t budget_ms)
 
 void cf_worker_leave(cf_worker *w)
 {
+        w->leaving = true; /* the reserve of the shutdown budget is for this */
         close_consumer(w, CLOSE_WAIT_MS);
 }
