@@ -52,8 +52,9 @@ static bool key_before(const cf_dd_key *a, const cf_dd_key *b)
 static bool ship_before(const cf_dd_part *p, const cf_dd_ship *a, const cf_dd_ship *b)
 {
         if (a->t != b->t) return a->t < b->t;
+        char ba[CF_DD_ID_MAX], bb[CF_DD_ID_MAX];
         size_t na = 0, nb = 0;
-        const char *ia = cf_dd_ship_id(p, a, &na), *ib = cf_dd_ship_id(p, b, &nb);
+        const char *ia = cf_dd_ship_id(p, a, ba, &na), *ib = cf_dd_ship_id(p, b, bb, &nb);
         na = ia ? na : 0;
         nb = ib ? nb : 0;
         int c = memcmp(ia ? ia : "", ib ? ib : "", na < nb ? na : nb);
@@ -133,8 +134,9 @@ void cf_dd_part_snapshot(const cf_dd_part *p, cf_buf *out)
         }
         for (size_t i = 0; i < ns; i++) {
                 const cf_dd_ship *e = &p->ships[sv[i].val];
+                char buf[CF_DD_ID_MAX];
                 size_t n = 0;
-                const char *id = cf_dd_ship_id(p, e, &n);
+                const char *id = cf_dd_ship_id(p, e, buf, &n);
                 cf_st_put_u64(out, e->sh);
                 cf_st_put_u32(out, e->t);
                 cf_st_put_bytes8(out, id, id ? n : 0);

@@ -34,6 +34,31 @@ static inline uint32_t slot_of(const cf_dd_part *p, int64_t t)
         return ring_idx(p, cf_dd_slice(p, t));
 }
 
+/* Room for n more bytes in pool b. Pools grow by a quarter, not doubling: their
+ * capacity is counted as state (cf_dd_part_bytes), and a doubled pool is on
+ * average a quarter empty; the slice's pool is trimmed when it closes. */
+static void pool_reserve(cf_buf *b, size_t n)
+{
+        if (b->len + n <= b->cap) return;
+        size_t cap = b->cap + b->cap / 4;
+        if (cap < b->len + n) cap = b->len + n;
+        if (cap < 256) cap = 256;
+        char *q = realloc(b->p, cap);
+        if (!q) abort(); /* as the arena: out of memory is fatal */
+        b->p = q;
+        b->cap = cap;
+}
+
+/* Give back a closed slice's unused pool capacity (new ids rarely land in it). */
+static void pool_trim(cf_buf *b)
+{
+        if (b->cap - b->len < 64 || !b->len) return;
+        char *q = realloc(b->p, b->len);
+        if (!q) return;
+        b->p = q;
+        b->cap = b->len;
+}
+
 cf_dd_part *cf_dd_part_new(const cf_dd_limits *lim)
 {
         cf_dd_part *p = calloc(1, sizeof(*p));
@@ -57,6 +82,7 @@ void cf_dd_part_free(cf_dd_part *p)
                 cf_buf_free(&p->pool[i]);
         free(p->pool);
         free(p->pool_last);
+        cf_dd_prefixes_free(&p->prefixes);
         free(p->kcount);
         free(p->scount);
         free(p->keys);
@@ -119,6 +145,7 @@ void cf_dd_advance(cf_dd_part *p, int64_t t)
                         clear_slot(p, ring_idx(p, x), &p->expired[0], &p->expired[1]);
                 set_lo(p, nlo);
         }
+        if (nlo <= p->cur) pool_trim(&p->pool[ring_idx(p, p->cur)]); /* still live, closed */
         p->cur = s;
 }
 
@@ -295,8 +322,9 @@ void cf_dd_key_insert(cf_dd_part *p, cf_dd_key *ins, uint64_t kh, uint64_t fpa, 
 /* Order of two sightings' ids (a missing id first), for layout-free ties. */
 static bool id_less(const cf_dd_part *p, const cf_dd_ship *a, const cf_dd_ship *b)
 {
+        char ba[CF_DD_ID_MAX], bb[CF_DD_ID_MAX];
         size_t na = 0, nb = 0;
-        const char *ia = cf_dd_ship_id(p, a, &na), *ib = cf_dd_ship_id(p, b, &nb);
+        const char *ia = cf_dd_ship_id(p, a, ba, &na), *ib = cf_dd_ship_id(p, b, bb, &nb);
         if (!ia || !ib) return !ia && ib;
         int c = memcmp(ia, ib, na < nb ? na : nb);
         return c < 0 || (c == 0 && na < nb);
@@ -317,8 +345,9 @@ void cf_dd_ship_lookup(cf_dd_part *p, uint64_t sh, const char *id, size_t n, cf_
                 if (!cf_dd_live(p, e->t)) {
                         if (!f->ins) f->ins = e;
                 } else if (e->sh == sh) {
+                        char eb[CF_DD_ID_MAX];
                         size_t en = 0;
-                        const char *eid = cf_dd_ship_id(p, e, &en);
+                        const char *eid = cf_dd_ship_id(p, e, eb, &en);
                         if (eid && en == n && !memcmp(eid, id, n))
                                 f->own = e;
                         else if (!f->other || e->t > f->other->t ||
@@ -329,21 +358,24 @@ void cf_dd_ship_lookup(cf_dd_part *p, uint64_t sh, const char *id, size_t n, cf_
         }
 }
 
-/* Append a declaration id to the pool of t's slice. Lines of one declaration
- * usually arrive together, so the last id of the slot is reused when equal. */
+/* Append a declaration id to the pool of t's slice, encoded (dedup_ids.h). Lines of one
+ * declaration usually arrive together, so the last id of the slot is reused when equal. */
 static uint32_t pool_put(cf_dd_part *p, uint32_t t, const char *id, size_t n)
 {
         uint32_t i = slot_of(p, t);
         cf_buf *b = &p->pool[i];
-        if (n > 255) return CF_DD_NO_ID; /* decode caps ids at 64 bytes */
+        if (n > CF_DD_ID_MAX) return CF_DD_NO_ID; /* decode caps ids at 64 bytes */
+        unsigned char enc[CF_DD_ID_ENC_MAX];
+        size_t en = cf_dd_id_encode(&p->prefixes, id, n, enc);
         if (p->pool_last[i]) {
-                const unsigned char *q = (const unsigned char *)b->p + p->pool_last[i] - 1;
-                if (q[0] == n && !memcmp(q + 1, id, n)) return p->pool_last[i] - 1;
+                uint32_t at = p->pool_last[i] - 1;
+                if (b->len - at == en && !memcmp(b->p + at, enc, en)) return at;
         }
-        if (b->len + 1 + n >= CF_DD_NO_ID - 1) return CF_DD_NO_ID;
+        if (b->len + en >= CF_DD_NO_ID - 1) return CF_DD_NO_ID;
         uint32_t off = (uint32_t)b->len;
-        cf_buf_putc(b, (char)(unsigned char)n);
-        cf_buf_put(b, id, n);
+        pool_reserve(b, en);
+        memcpy(b->p + b->len, enc, en);
+        b->len += en;
         p->pool_last[i] = off + 1;
         return off;
 }
@@ -351,8 +383,9 @@ static uint32_t pool_put(cf_dd_part *p, uint32_t t, const char *id, size_t n)
 /* Log a shipment entry as it is kept (an id the pool could not keep: none). */
 static void log_ship(cf_dd_part *p, const cf_dd_ship *e)
 {
+        char buf[CF_DD_ID_MAX];
         size_t n = 0;
-        const char *id = cf_dd_ship_id(p, e, &n);
+        const char *id = cf_dd_ship_id(p, e, buf, &n);
         cf_dd_log_ship(p, e->sh, e->t, id, id ? n : 0);
 }
 
@@ -377,14 +410,16 @@ void cf_dd_ship_update(cf_dd_part *p, cf_dd_ship *e, uint32_t t, const char *id,
         if (p->track) log_ship(p, e);
 }
 
-const char *cf_dd_ship_id(const cf_dd_part *p, const cf_dd_ship *e, size_t *n)
+const char *cf_dd_ship_id(const cf_dd_part *p, const cf_dd_ship *e, char *buf, size_t *n)
 {
         if (e->id_ref == CF_DD_NO_ID) return NULL;
         const cf_buf *b = &p->pool[slot_of(p, e->t)];
         if ((size_t)e->id_ref >= b->len) return NULL;
-        const unsigned char *q = (const unsigned char *)b->p + e->id_ref;
-        *n = q[0];
-        return (const char *)q + 1;
+        int len = cf_dd_id_decode(&p->prefixes, (const unsigned char *)b->p + e->id_ref,
+                                  b->len - e->id_ref, buf);
+        if (len < 0) return NULL;
+        *n = (size_t)len;
+        return buf;
 }
 
 size_t cf_dd_part_bytes(const cf_dd_part *p)
@@ -393,7 +428,7 @@ size_t cf_dd_part_bytes(const cf_dd_part *p)
         n += p->ring * (2 * sizeof(uint64_t) + sizeof(cf_buf) + sizeof(uint32_t));
         for (uint32_t i = 0; i < p->ring; i++)
                 n += p->pool[i].cap;
-        return n;
+        return n + cf_dd_prefixes_bytes(&p->prefixes);
 }
 
 int cf_dd_part_check(const cf_dd_part *p)

@@ -28,6 +28,7 @@
 
 #include "pipeline/core/buf.h"
 #include "pipeline/core/touch.h"
+#include "stages/dedup/dedup_ids.h"
 
 #define CF_DD_AMEND_MAX 0xFFFFu      /* amendments saturate here (16 bits kept) */
 #define CF_DD_FP_MASK   (~0xFFFFull) /* fingerprint bits kept: the top 48 */
@@ -64,13 +65,14 @@ typedef struct cf_dd_part {
         cf_dd_ship *ships;
         size_t scap, sused, slive;
         bool has_wm;
-        int64_t wm_s;        /* watermark: max event time seen (s) */
-        int64_t cur, lo;     /* slice of the watermark; lowest live slice */
-        int64_t lo_t;        /* lo * slice_s: entries with t < lo_t are dead */
-        uint64_t *kcount;    /* live key entries per ring slot */
-        uint64_t *scount;    /* live shipment entries per ring slot */
-        cf_buf *pool;        /* declaration ids per ring slot: u8 length + bytes */
-        uint32_t *pool_last; /* 1 + offset of the last id appended per slot (0: none) */
+        int64_t wm_s;            /* watermark: max event time seen (s) */
+        int64_t cur, lo;         /* slice of the watermark; lowest live slice */
+        int64_t lo_t;            /* lo * slice_s: entries with t < lo_t are dead */
+        uint64_t *kcount;        /* live key entries per ring slot */
+        uint64_t *scount;        /* live shipment entries per ring slot */
+        cf_buf *pool;            /* declaration ids per ring slot, encoded (dedup_ids.h) */
+        uint32_t *pool_last;     /* 1 + offset of the last id appended per slot (0: none) */
+        cf_dd_prefixes prefixes; /* the pools' id prefixes */
         /* counters (Prometheus) */
         uint64_t expired[2]; /* entries gone because they left the window [keys, ships] */
         uint64_t evicted[2]; /* entries gone because max_entries was reached [keys, ships] */
@@ -158,8 +160,9 @@ void cf_dd_ship_insert(cf_dd_part *p, cf_dd_ship *ins, uint64_t sh, uint32_t t, 
                        size_t n);
 /** Move a live shipment entry to event time t (its declaration id stays (id, n)). */
 void cf_dd_ship_update(cf_dd_part *p, cf_dd_ship *e, uint32_t t, const char *id, size_t n);
-/** The declaration id of a live shipment entry (length in *n); NULL if not kept. */
-const char *cf_dd_ship_id(const cf_dd_part *p, const cf_dd_ship *e, size_t *n);
+/** The declaration id of a live shipment entry, decoded into buf (CF_DD_ID_MAX bytes; length
+ * in *n); NULL if not kept. */
+const char *cf_dd_ship_id(const cf_dd_part *p, const cf_dd_ship *e, char *buf, size_t *n);
 /** Bytes the state holds (tables, counts, pools): the table's own accounting. */
 size_t cf_dd_part_bytes(const cf_dd_part *p);
 /** Raise the lowest live slice to the one holding lo_t (restore; empty state only). */
