@@ -185,8 +185,9 @@ static void check_shipment(dedup_ctx *x, cf_batch *b, cf_record *r, cf_dd_part *
                 return;
         }
         if (f.other) {
+                char buf[CF_DD_ID_MAX];
                 size_t n = 0;
-                const char *other = cf_dd_ship_id(p, f.other, &n);
+                const char *other = cf_dd_ship_id(p, f.other, buf, &n);
                 r->signals |= CF_SIG_DUPLICATE_SHIPMENT;
                 r->sig_evidence[2] = evidence_shipment(x, b, other, n, f.other->t);
                 r->sig_explanation[2] = explain_shipment(x, b, other, n, f.other->t);

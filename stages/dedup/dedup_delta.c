@@ -184,8 +184,8 @@ static bool entries(cf_st_dec *d, cf_dd_part *p, const dhead *h, bool commit)
                         if (t > f.own->t) cf_dd_ship_update(p, f.own, t, id, n);
                         continue;
                 }
-                cf_dd_ship_insert(p, f.ins, sh, t, id, n);
-                if (!n) f.ins->id_ref = CF_DD_NO_ID;
+                /* an id of length 0: not kept */
+                cf_dd_ship_insert(p, f.ins, sh, t, n ? id : NULL, n);
         }
         return cf_st_done(d);
 }

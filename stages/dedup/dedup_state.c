@@ -52,8 +52,9 @@ static bool key_before(const cf_dd_key *a, const cf_dd_key *b)
 static bool ship_before(const cf_dd_part *p, const cf_dd_ship *a, const cf_dd_ship *b)
 {
         if (a->t != b->t) return a->t < b->t;
+        char ba[CF_DD_ID_MAX], bb[CF_DD_ID_MAX];
         size_t na = 0, nb = 0;
-        const char *ia = cf_dd_ship_id(p, a, &na), *ib = cf_dd_ship_id(p, b, &nb);
+        const char *ia = cf_dd_ship_id(p, a, ba, &na), *ib = cf_dd_ship_id(p, b, bb, &nb);
         na = ia ? na : 0;
         nb = ib ? nb : 0;
         int c = memcmp(ia ? ia : "", ib ? ib : "", na < nb ? na : nb);
@@ -71,30 +72,24 @@ static bool same_hash_before(const cf_dd_part *p, bool ship, size_t a, size_t b)
 /* The live entries of a table of cap slots of size bytes (hash first, time at t_off) in the
  * order of hash * the Fibonacci constant, entries of one hash in before() order: the
  * snapshot does not depend on the slot order (capacity, insertion order, restores), so
- * equal states write equal bytes. cf_dd_home is monotone in that product, so a scan of
- * the slots is nearly that order already: only entries a few slots past their home (probe
- * clusters) and the cluster that wraps round the end (entries before the first empty slot
- * whose home is after them: they go last) are out of place, and an insertion sort
- * finishes it in about one pass, without the random reads of a sort by hash. */
+ * equal states write equal bytes. The table keeps its entries in that order of hashes
+ * (dedup_table.c), so only the entries of one hash (a key's versions, a shipment's
+ * sightings) can be out of before() order: an insertion sort finishes it in one pass. */
 static cf_sort_kv *sorted_live(const cf_dd_part *p, const void *tab, size_t cap, size_t size,
                                size_t t_off, size_t live, size_t *n_out, bool ship)
 {
         cf_sort_kv *v = malloc((live ? live : 1) * sizeof(*v));
         if (!v) abort();
-        size_t n = 0, first_empty = cap;
-        for (int pass = 0; pass < 2; pass++)
-                for (size_t i = 0; i < (pass ? first_empty : cap) && n < live; i++) {
-                        const char *e = (const char *)tab + i * size;
-                        uint64_t h;
-                        uint32_t t;
-                        memcpy(&h, e, 8);
-                        memcpy(&t, e + t_off, 4);
-                        if (!h && first_empty == cap) first_empty = i;
-                        if (!h || !cf_dd_live(p, t)) continue;
-                        bool wrapped = i < first_empty && cf_dd_home(h, cap) > i;
-                        if (wrapped == !pass) continue; /* pass 0 the others, pass 1 these */
-                        v[n++] = (cf_sort_kv){h * 0x9E3779B97F4A7C15ull, i};
-                }
+        size_t n = 0;
+        for (size_t i = 0; i < cap && n < live; i++) {
+                const char *e = (const char *)tab + i * size;
+                uint64_t h;
+                uint32_t t;
+                memcpy(&h, e, 8);
+                memcpy(&t, e + t_off, 4);
+                if (!h || !cf_dd_live(p, t)) continue;
+                v[n++] = (cf_sort_kv){cf_dd_order(h), i};
+        }
         for (size_t i = 1; i < n; i++) {
                 cf_sort_kv x = v[i];
                 size_t j = i;
@@ -133,8 +128,9 @@ void cf_dd_part_snapshot(const cf_dd_part *p, cf_buf *out)
         }
         for (size_t i = 0; i < ns; i++) {
                 const cf_dd_ship *e = &p->ships[sv[i].val];
+                char buf[CF_DD_ID_MAX];
                 size_t n = 0;
-                const char *id = cf_dd_ship_id(p, e, &n);
+                const char *id = cf_dd_ship_id(p, e, buf, &n);
                 cf_st_put_u64(out, e->sh);
                 cf_st_put_u32(out, e->t);
                 cf_st_put_bytes8(out, id, id ? n : 0);
@@ -221,8 +217,8 @@ cf_dd_part *cf_dd_part_restore(const cf_dd_limits *lim, const void *data, size_t
                 if (!cf_dd_live(p, t)) continue;
                 cf_dd_ship_lookup(p, sh, id, n, &f);
                 if (f.own && n) continue;
-                cf_dd_ship_insert(p, f.ins, sh, t, id, n);
-                if (!n) f.ins->id_ref = CF_DD_NO_ID;
+                /* an id of length 0: not kept */
+                cf_dd_ship_insert(p, f.ins, sh, t, n ? id : NULL, n);
         }
         if (!cf_st_done(&d)) {
                 cf_dd_part_free(p);

@@ -13,8 +13,8 @@
  * in a per-slice pool reset when the slice dies.
  *
  * Memory: a key entry (one per version of a key) is 20 bytes, a shipment
- * entry (one per declaration of a shipment) 16 bytes; both tables use open
- * addressing with linear probing at 55-80 % load (see dedup_table.c).
+ * entry (one per declaration of a shipment) 16 bytes; both tables are ordered
+ * linear probing tables at 75-90 % load (see dedup_table.c).
  *
  * Everything here runs on the worker thread that owns the chain
  * (@locality: worker thread).
@@ -28,6 +28,7 @@
 
 #include "pipeline/core/buf.h"
 #include "pipeline/core/touch.h"
+#include "stages/dedup/dedup_ids.h"
 
 #define CF_DD_AMEND_MAX 0xFFFFu      /* amendments saturate here (16 bits kept) */
 #define CF_DD_FP_MASK   (~0xFFFFull) /* fingerprint bits kept: the top 48 */
@@ -61,16 +62,18 @@ typedef struct cf_dd_part {
         uint32_t ring;   /* ring slots = slices + 1 (the window plus the open slice) */
         cf_dd_key *keys;
         size_t kcap, kused, klive; /* slots, occupied (live + dead), live */
+        size_t khome;              /* slots homes fall in; the kcap - khome after: overflow */
         cf_dd_ship *ships;
-        size_t scap, sused, slive;
+        size_t scap, sused, slive, shome;
         bool has_wm;
-        int64_t wm_s;        /* watermark: max event time seen (s) */
-        int64_t cur, lo;     /* slice of the watermark; lowest live slice */
-        int64_t lo_t;        /* lo * slice_s: entries with t < lo_t are dead */
-        uint64_t *kcount;    /* live key entries per ring slot */
-        uint64_t *scount;    /* live shipment entries per ring slot */
-        cf_buf *pool;        /* declaration ids per ring slot: u8 length + bytes */
-        uint32_t *pool_last; /* 1 + offset of the last id appended per slot (0: none) */
+        int64_t wm_s;            /* watermark: max event time seen (s) */
+        int64_t cur, lo;         /* slice of the watermark; lowest live slice */
+        int64_t lo_t;            /* lo * slice_s: entries with t < lo_t are dead */
+        uint64_t *kcount;        /* live key entries per ring slot */
+        uint64_t *scount;        /* live shipment entries per ring slot */
+        cf_buf *pool;            /* declaration ids per ring slot, encoded (dedup_ids.h) */
+        uint32_t *pool_last;     /* 1 + offset of the last id appended per slot (0: none) */
+        cf_dd_prefixes prefixes; /* the pools' id prefixes */
         /* counters (Prometheus) */
         uint64_t expired[2]; /* entries gone because they left the window [keys, ships] */
         uint64_t evicted[2]; /* entries gone because max_entries was reached [keys, ships] */
@@ -84,11 +87,18 @@ typedef struct cf_dd_part {
         uint64_t nklog, nslog;
 } cf_dd_part;
 
-/** Bucket of hash h in a table of cap slots (multiply-shift, any cap). The
- * Fibonacci multiply first spreads low-entropy high bits (small test keys). */
+/** The order of hash h in a table: entries sit in increasing cf_dd_order (the
+ * Fibonacci multiply spreads low-entropy high bits: small test keys). */
+static inline uint64_t cf_dd_order(uint64_t h)
+{
+        return h * 0x9E3779B97F4A7C15ull;
+}
+
+/** Home slot of hash h in a table whose homes are [0, cap) (multiply-shift, any cap;
+ * monotone in cf_dd_order(h)). */
 static inline size_t cf_dd_home(uint64_t h, size_t cap)
 {
-        return (size_t)(((unsigned __int128)(h * 0x9E3779B97F4A7C15ull) * cap) >> 64);
+        return (size_t)(((unsigned __int128)cf_dd_order(h) * cap) >> 64);
 }
 
 /** How many records ahead the stage prefetches table slots (far enough to
@@ -97,8 +107,8 @@ static inline size_t cf_dd_home(uint64_t h, size_t cap)
  * stage touches a whole batch's before deciding any, so the misses overlap. */
 static inline void cf_dd_touch(const cf_dd_part *p, uint64_t kh, uint64_t sh)
 {
-        if (p->kcap) cf_touch(&p->keys[cf_dd_home(kh, p->kcap)]);
-        if (p->scap && sh) cf_touch(&p->ships[cf_dd_home(sh, p->scap)]);
+        if (p->kcap) cf_touch(&p->keys[cf_dd_home(kh, p->khome)]);
+        if (p->scap && sh) cf_touch(&p->ships[cf_dd_home(sh, p->shome)]);
 }
 
 /** Create an empty partition state. */
@@ -129,7 +139,7 @@ int cf_dd_reserve(cf_dd_part *p);
 typedef struct cf_dd_found {
         cf_dd_key *exact;  /* the version with this very fingerprint, or NULL */
         cf_dd_key *latest; /* the version with the highest amendment (newest on ties) */
-        cf_dd_key *ins;    /* a free (dead or empty) slot on the probe path */
+        cf_dd_key *ins;    /* where a new version goes: the slot after the key's entries */
 } cf_dd_found;
 
 /**
@@ -138,13 +148,14 @@ typedef struct cf_dd_found {
  * last, is recognised as exact.
  */
 void cf_dd_key_lookup(cf_dd_part *p, uint64_t kh, uint64_t fpa, cf_dd_found *f);
-/** Store a new version into slot ins (from cf_dd_key_lookup); t must be live. */
+/** Store a new version at ins (from cf_dd_key_lookup, no table change since); t must be
+ * live. Entries may move: pointers into the table are stale afterwards. */
 void cf_dd_key_insert(cf_dd_part *p, cf_dd_key *ins, uint64_t kh, uint64_t fpa, uint32_t t);
 /** What a shipment lookup found among the live sightings of one shipment. */
 typedef struct cf_dd_ship_found {
         cf_dd_ship *own;   /* the sighting under this declaration id, or NULL */
         cf_dd_ship *other; /* the latest sighting under another declaration id */
-        cf_dd_ship *ins;   /* a free (dead or empty) slot on the probe path */
+        cf_dd_ship *ins;   /* where a new sighting goes: the slot after the shipment's */
 } cf_dd_ship_found;
 
 /**
@@ -153,13 +164,15 @@ typedef struct cf_dd_ship_found {
  * an empty table).
  */
 void cf_dd_ship_lookup(cf_dd_part *p, uint64_t sh, const char *id, size_t n, cf_dd_ship_found *f);
-/** Store a shipment seen at t under declaration id (id, n) into slot ins. */
+/** Store a shipment seen at t under declaration id (id, n; id NULL: not kept) at ins (from
+ * cf_dd_ship_lookup, no table change since). Pointers into the table are stale afterwards. */
 void cf_dd_ship_insert(cf_dd_part *p, cf_dd_ship *ins, uint64_t sh, uint32_t t, const char *id,
                        size_t n);
 /** Move a live shipment entry to event time t (its declaration id stays (id, n)). */
 void cf_dd_ship_update(cf_dd_part *p, cf_dd_ship *e, uint32_t t, const char *id, size_t n);
-/** The declaration id of a live shipment entry (length in *n); NULL if not kept. */
-const char *cf_dd_ship_id(const cf_dd_part *p, const cf_dd_ship *e, size_t *n);
+/** The declaration id of a live shipment entry, decoded into buf (CF_DD_ID_MAX bytes; length
+ * in *n); NULL if not kept. */
+const char *cf_dd_ship_id(const cf_dd_part *p, const cf_dd_ship *e, char *buf, size_t *n);
 /** Bytes the state holds (tables, counts, pools): the table's own accounting. */
 size_t cf_dd_part_bytes(const cf_dd_part *p);
 /** Raise the lowest live slice to the one holding lo_t (restore; empty state only). */
