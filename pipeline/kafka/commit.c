@@ -272,5 +272,11 @@ bool cf_commit_poll(cf_worker *w)
         int64_t budget = sc->checkpoint_slice_ms;
         if (w->last_batch_ms > budget) budget = w->last_batch_ms;
         int rc;
-        return round_step(w, budget, &rc) == 1;
+        bool more = round_step(w, budget, &rc) == 1;
+        /* the slice's acks before the next batch: that batch's outputs otherwise queue
+         * behind the slice's checkpoints in the broker's pipeline, and a round's batches
+         * all waited for them (bench_state: p50 of consume -> acked 167-220 ms against
+         * 80-100 ms this way) */
+        if (more) cf_worker_wait_acks(w);
+        return more;
 }
