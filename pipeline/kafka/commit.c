@@ -220,17 +220,22 @@ static void round_start(cf_worker *w, const rd_kafka_topic_partition_list_t *onl
         r->t0 = cf_mono_s();
 }
 
-void cf_commit_round_drop(cf_worker *w)
+void cf_commit_round_free(cf_worker *w)
 {
         cf_commit_round *r = &w->round;
-        if (!r->l) return;
+        if (r->l) rd_kafka_topic_partition_list_destroy(r->l);
+        if (r->only) rd_kafka_topic_partition_list_destroy(r->only);
+        r->l = r->only = NULL;
+}
+
+void cf_commit_round_drop(cf_worker *w)
+{
+        if (!w->round.l) return;
         /* the round's checkpoints count as not acknowledged (their acks are not awaited:
          * an assignment is lost when the cluster is out of reach): their partitions'
          * next checkpoints are full snapshots */
         cf_changelog_acked(w, false);
-        rd_kafka_topic_partition_list_destroy(r->l);
-        if (r->only) rd_kafka_topic_partition_list_destroy(r->only);
-        r->l = r->only = NULL;
+        cf_commit_round_free(w);
 }
 
 int cf_commit_parts(cf_worker *w, const rd_kafka_topic_partition_list_t *only)

@@ -102,6 +102,7 @@ void cf_worker_destroy(cf_worker *w)
         cf_outcomes_destroy(w);
         cf_txn_destroy(w);
         cf_changelog_parts_free(w);
+        cf_commit_round_free(w);
         for (int i = 0; i < 6; i++)
                 if (w->out_topics[i]) rd_kafka_topic_destroy(w->out_topics[i]);
         if (w->producer) {

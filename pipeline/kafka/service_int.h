@@ -300,6 +300,8 @@ int cf_commit_parts(cf_worker *w, const rd_kafka_topic_partition_list_t *only);
 bool cf_commit_poll(cf_worker *w);
 /** Forget a round in progress without committing it (a lost assignment). */
 void cf_commit_round_drop(cf_worker *w);
+/** Free a round a stopped worker left (a fatal error mid-round), nothing counted. */
+void cf_commit_round_free(cf_worker *w);
 /** Leave the group (the revoke callback commits unless the worker is fatal), bounded. */
 void cf_worker_leave(cf_worker *w);
 /** Milliseconds left of the shutdown budget once the service is stopping (INT64_MAX

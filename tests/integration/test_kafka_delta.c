@@ -218,8 +218,8 @@ static void test_spread_commits_cover_checkpoints(void **state)
         sm->h = &h;
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, sample, sm), 0);
-        kh_produce_gen_paced(&h, SEED, 12000, 0.01, 0.02, 3000);
-        assert_true(kh_wait_in(s, 12000, 90));
+        kh_produce_gen_paced(&h, SEED, 18000, 0.01, 0.02, 3000); /* 6 s */
+        assert_true(kh_wait_in(s, 18000, 90));
         for (int i = 0; i < 300 && kh_uncommitted(&h, "spread"); i++)
                 usleep(100 * 1000);
         sm->stop = true;
@@ -230,7 +230,9 @@ static void test_spread_commits_cover_checkpoints(void **state)
         print_message("%" PRIu64 " commits in %" PRIu64 " slices; %zu samples of the committed "
                       "offsets\n",
                       commits, slices, sm->n);
-        assert_true(commits >= 2); /* rounds finished while the stream ran (4-9 seen) */
+        /* one commit at least while records flowed (and the one the wait above saw):
+         * only those can name an offset short of where the partition had got to */
+        assert_true(commits >= 2);
         assert_true(slices > commits); /* commits did spread over batches */
         covered *c = calloc(1, sizeof *c);
         kh_read_topic(&h, "customsflow.changelog", on_checkpoint, c);
