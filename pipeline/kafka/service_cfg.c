@@ -32,8 +32,8 @@ static const cf_config_map pipeline_map[] = {
      86400e3},
     {CF_CFG_DURATION, "checkpoint_slice", "10ms", OFF(checkpoint_slice_ms),
      "at_least_once: a commit's checkpoints are spread over the batches after "
-     "commit_interval, at most this long between two batches (the input waits no longer); "
-     "0: all at once (exactly_once always: one transaction)",
+     "commit_interval, at most this long between two batches or as long as the batch "
+     "before, when longer; 0: all at once (exactly_once always: one transaction)",
      0, 60e3},
     {CF_CFG_DURATION, "flush_interval", "1s", OFF(flush_interval_ms),
      "how often stages emit what is due (e.g. closed windows) without new input", 0, 86400e3},
