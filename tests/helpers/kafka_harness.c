@@ -296,7 +296,7 @@ rd_kafka_t *kh_join_member(kh *h, const char *group)
         }
 }
 
-static int committed_of(rd_kafka_t *rk, kh *h, int64_t *out)
+int kh_committed_on(kh *h, rd_kafka_t *rk, int64_t *out)
 {
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(h->partitions);
         for (int p = 0; p < h->partitions; p++)
@@ -311,7 +311,7 @@ static int committed_of(rd_kafka_t *rk, kh *h, int64_t *out)
 int kh_committed(kh *h, const char *group_id, int64_t *out)
 {
         rd_kafka_t *rk = kh_group_reader(h, group_id);
-        int rc = committed_of(rk, h, out);
+        int rc = kh_committed_on(h, rk, out);
         rd_kafka_destroy(rk);
         return rc;
 }
@@ -322,7 +322,7 @@ static int64_t uncommitted_once(kh *h, const char *group_id)
 {
         rd_kafka_t *rk = kh_group_reader(h, group_id);
         int64_t *c = calloc((size_t)h->partitions, sizeof *c);
-        int64_t gap = committed_of(rk, h, c) ? -1 : 0;
+        int64_t gap = kh_committed_on(h, rk, c) ? -1 : 0;
         for (int p = 0; p < h->partitions && gap >= 0; p++) {
                 int64_t lo = 0, hi = 0;
                 if (rd_kafka_query_watermark_offsets(rk, topics[0], p, &lo, &hi, 10000)) {

@@ -78,6 +78,9 @@ rd_kafka_t *kh_group_reader(kh *h, const char *group_id);
 /** A member of group_id outside the service (roundrobin, 6 s session, no auto commit),
  *  subscribed to the input; returns once it holds partitions (aborts after 60 s). */
 rd_kafka_t *kh_join_member(kh *h, const char *group_id);
+/** The committed offsets (-1: none) of each input partition through reader rk (one of
+ *  kh_group_reader's, kept open: a request each, no bootstrap); 0, -1 when it failed. */
+int kh_committed_on(kh *h, rd_kafka_t *rk, int64_t *out);
 /** Sum of the group's committed offsets minus the input's high watermarks (0 = all committed). */
 int64_t kh_uncommitted(kh *h, const char *group_id);
 /** Read every message of topic; calls fn for each. Returns the count. */
