@@ -105,7 +105,19 @@ int cf_cmd_run(int argc, char **argv)
                (unsigned long long)k.duplicates, (unsigned long long)k.dead_lettered,
                (unsigned long long)k.flagged);
         cf_run_svc = NULL;
-        cf_service_destroy(s);
+        /* what is left of shutdown_timeout, and at least 0.5 s to free what was not
+         * waited for */
+        int64_t left = cf_service_stop_left_ms(s);
+        if (!cf_service_destroy_by(s, left < 500 ? 500 : left)) {
+                /* librdkafka still waits for requests in flight (a commit to a slow
+                 * coordinator): what was committed is committed, the rest is processed
+                 * again by the next owner (at-least-once; an open transaction aborted) */
+                cf_log(CF_LOG_WARN, "run",
+                       "exiting while the Kafka clients still wait for requests in flight "
+                       "(pipeline.shutdown_timeout is over)");
+                fflush(NULL);
+                _exit(rc);
+        }
         cf_config_free(&cfg);
         return rc;
 }

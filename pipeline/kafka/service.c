@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pipeline/core/clock.h"
 #include "pipeline/kafka/population.h"
@@ -344,4 +345,75 @@ void cf_service_destroy(cf_service *s)
         pthread_mutex_destroy(&s->mtx);
         cf_service_metrics_free(s);
         free(s);
+}
+
+/* @locality: the thread that stopped the service (main) */
+int64_t cf_service_stop_left_ms(cf_service *s)
+{
+        int_fast64_t at = atomic_load(&s->stopped_ms);
+        if (!at) return s->sc.shutdown_timeout_ms;
+        return at + s->sc.shutdown_timeout_ms - cf_mono_ms();
+}
+
+/* One cf_service_destroy_by: the thread frees the service, then this (when it was
+ * not given up on) or the caller (when it was) frees it. */
+typedef struct destroyer {
+        cf_service *s;
+        pthread_mutex_t mtx;
+        pthread_cond_t cv;
+        bool done, abandoned;
+} destroyer;
+
+static void *destroy_main(void *arg)
+{
+        destroyer *d = arg;
+        cf_service_destroy(d->s);
+        pthread_mutex_lock(&d->mtx);
+        d->done = true;
+        bool abandoned = d->abandoned;
+        pthread_cond_signal(&d->cv);
+        pthread_mutex_unlock(&d->mtx);
+        if (abandoned) free(d); /* nobody waits any more; the mutex is never used again */
+        return NULL;
+}
+
+/* Why a thread: a consumer's rd_kafka_destroy waits for its commits in flight, whatever
+ * the flags, with no timeout of its own; an OffsetCommit answered after 20 s held a stop
+ * that had kept shutdown_timeout (8 s) for 25 s (test_kafka_stop_budget). */
+bool cf_service_destroy_by(cf_service *s, int64_t ms)
+{
+        destroyer *d = calloc(1, sizeof *d);
+        if (!d) abort();
+        d->s = s;
+        pthread_mutex_init(&d->mtx, NULL);
+        pthread_cond_init(&d->cv, NULL);
+        pthread_t t;
+        if (pthread_create(&t, NULL, destroy_main, d)) {
+                free(d);
+                cf_service_destroy(s);
+                return true;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until); /* pthread_cond_timedwait's clock */
+        until.tv_sec += ms / 1000;
+        until.tv_nsec += (ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&d->mtx);
+        while (!d->done && pthread_cond_timedwait(&d->cv, &d->mtx, &until) == 0) {
+        }
+        bool done = d->done;
+        if (!done) d->abandoned = true;
+        pthread_mutex_unlock(&d->mtx);
+        if (!done) {
+                pthread_detach(t);
+                return false;
+        }
+        pthread_join(t, NULL);
+        pthread_mutex_destroy(&d->mtx);
+        pthread_cond_destroy(&d->cv);
+        free(d);
+        return true;
 }

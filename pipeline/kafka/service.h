@@ -138,5 +138,11 @@ bool cf_service_restoring(cf_service *s);
 int cf_service_fenced_workers(cf_service *s);
 /** Free the service (after wait). */
 void cf_service_destroy(cf_service *s);
+/** Ms left of pipeline.shutdown_timeout since the stop (the whole timeout before one). */
+int64_t cf_service_stop_left_ms(cf_service *s);
+/** cf_service_destroy on a thread of its own, waited for at most ms: true when done; false
+ *  when it still waits (librdkafka's destroy awaits requests in flight), and then the
+ *  caller should end the process rather than wait. */
+bool cf_service_destroy_by(cf_service *s, int64_t ms);
 
 #endif

@@ -35,6 +35,24 @@
  * delivery timeout) bounds the broker side. */
 #define TXN_WAIT_MS 30000
 
+/* A transaction call's wait: TXN_WAIT_MS, and once the service stops no longer than the
+ * stop's budget (cf_worker_stop_left_ms; at least 100 ms, for a call that is already
+ * answered). A transaction left open by a stop is aborted by the next incarnation's
+ * init_transactions: outputs and offsets both stay uncommitted, nothing is lost. */
+static int txn_wait_ms(cf_worker *w)
+{
+        int64_t left = cf_worker_stop_left_ms(w);
+        if (left < 100) left = 100;
+        return left < TXN_WAIT_MS ? (int)left : TXN_WAIT_MS;
+}
+
+/* A retriable transaction error is retried only while the stop's budget lasts. */
+static bool txn_retry(cf_worker *w, const rd_kafka_error_t *e)
+{
+        return rd_kafka_error_is_retriable(e) && !atomic_load(&w->svc->abort) &&
+               cf_worker_stop_left_ms(w) > 0;
+}
+
 static bool eos(const cf_worker *w)
 {
         return w->svc->sc.eos;
@@ -214,8 +232,8 @@ void cf_txn_abort(cf_worker *w, const char *why)
         cf_counter_inc(w->m.commit_errors); /* an aborted transaction is a failed commit */
         if (w->in_txn) {
                 rd_kafka_error_t *e;
-                while ((e = rd_kafka_abort_transaction(w->producer, TXN_WAIT_MS)) &&
-                       rd_kafka_error_is_retriable(e) && !atomic_load(&w->svc->abort)) {
+                while ((e = rd_kafka_abort_transaction(w->producer, txn_wait_ms(w))) &&
+                       txn_retry(w, e)) {
                         cf_log(CF_LOG_WARN, COMPONENT, "worker %d: abort_transaction: %s", w->id,
                                rd_kafka_error_string(e));
                         rd_kafka_error_destroy(e);
@@ -237,6 +255,17 @@ static int failed(cf_worker *w, const char *what, rd_kafka_error_t *e)
 {
         char why[512];
         snprintf(why, sizeof why, "%s: %s", what, rd_kafka_error_string(e));
+        if (!rd_kafka_error_is_fatal(e) && cf_worker_stop_left_ms(w) <= 0) {
+                /* stopping and out of shutdown_timeout: an abort would wait as long again */
+                cf_counter_inc(w->m.commit_errors);
+                cf_log(CF_LOG_WARN, COMPONENT,
+                       "worker %d: %s at stop, past pipeline.shutdown_timeout: the transaction "
+                       "is left open; the next start of this worker's transactional.id aborts "
+                       "it (its outputs and offsets stay uncommitted: re-processed, not lost)",
+                       w->id, why);
+                rd_kafka_error_destroy(e);
+                return -1;
+        }
         if (rd_kafka_error_is_fatal(e))
                 txn_fatal(w, what, e);
         else
@@ -258,16 +287,15 @@ int cf_txn_commit(cf_worker *w, rd_kafka_topic_partition_list_t *l)
         if (l && l->cnt) {
                 rd_kafka_consumer_group_metadata_t *gm =
                     rd_kafka_consumer_group_metadata(w->consumer);
-                e = rd_kafka_send_offsets_to_transaction(w->producer, l, gm, TXN_WAIT_MS);
+                e = rd_kafka_send_offsets_to_transaction(w->producer, l, gm, txn_wait_ms(w));
                 rd_kafka_consumer_group_metadata_destroy(gm);
                 if (e) return failed(w, "send_offsets_to_transaction", e);
         }
         /* a timed-out commit may be retried (librdkafka: the outcome is then known) */
         for (int tries = 0;; tries++) {
-                e = rd_kafka_commit_transaction(w->producer, TXN_WAIT_MS);
+                e = rd_kafka_commit_transaction(w->producer, txn_wait_ms(w));
                 if (!e) break;
-                if (!rd_kafka_error_is_retriable(e) || tries == 2)
-                        return failed(w, "commit_transaction", e);
+                if (!txn_retry(w, e) || tries == 2) return failed(w, "commit_transaction", e);
                 rd_kafka_error_destroy(e);
         }
         w->in_txn = false;

@@ -3,12 +3,15 @@
  */
 #include "helpers/kafka_harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bench/gen/gen.h"
@@ -255,6 +258,19 @@ bool kh_wait_metric_sum(cf_service *s, const char *name, uint64_t at_least, doub
 bool kh_wait_assigned(cf_service *s, int workers, double timeout_s)
 {
         return wait_for(s, (uint64_t)workers, timeout_s, assigned_workers, "kh_wait_assigned");
+}
+
+int kh_free_port(void)
+{
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        socklen_t n = sizeof a;
+        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) ||
+            getsockname(fd, (struct sockaddr *)&a, &n))
+                DIE("no free port");
+        close(fd);
+        return ntohs(a.sin_port);
 }
 
 rd_kafka_t *kh_group_reader(kh *h, const char *group_id)

@@ -73,6 +73,8 @@ pid_t kh_spawn_run(kh *h, const char *group_id, const char *const *env);
  *  stderr to the file log (NULL: the test's). */
 pid_t kh_spawn_run_at(const char *bootstrap, const char *group_id, const char *log,
                       const char *const *env);
+/** A TCP port on 127.0.0.1 free when asked (for a child's metrics.listen); aborts if none. */
+int kh_free_port(void);
 /** A consumer with group.id group_id that does not join it (committed offsets, simple reads). */
 rd_kafka_t *kh_group_reader(kh *h, const char *group_id);
 /** A member of group_id outside the service (roundrobin, 6 s session, no auto commit),

@@ -41,18 +41,6 @@ static const char *bin(void)
         return b ? b : CF_BINDIR "/customsflow";
 }
 
-static int free_port(void)
-{
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET};
-        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        socklen_t n = sizeof a;
-        if (bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &n))
-                fail_msg("no free port");
-        close(fd);
-        return ntohs(a.sin_port);
-}
-
 static pid_t spawn_run(kh *h, int port)
 {
         char listen[64];
@@ -206,7 +194,7 @@ static void test_two_processes_flag_what_replay_flags(void **state)
         kh h;
         kh_start(&h, 1, PARTS);
         char **lines = stream_lines();
-        int port[2] = {free_port(), free_port()};
+        int port[2] = {kh_free_port(), kh_free_port()};
         pid_t pid[2] = {spawn_run(&h, port[0]), spawn_run(&h, port[1])};
         /* both ready: both assigned (the group formed with both) and both read the
          * population topics */
