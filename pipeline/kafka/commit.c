@@ -193,9 +193,8 @@ static int round_step(cf_worker *w, int64_t budget_ms, int *rc)
         }
         rd_kafka_topic_partition_list_t *l = r->l;
         bool failed = r->failed;
-        r->l = NULL;
-        if (r->only) rd_kafka_topic_partition_list_destroy(r->only);
-        r->only = NULL;
+        r->l = NULL; /* l is finish()'s now; the rest of the round goes */
+        cf_commit_round_free(w);
         *rc = finish(w, l, failed);
         if (!*rc && l->cnt) {
                 double took = cf_mono_s() - r->t0;

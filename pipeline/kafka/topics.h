@@ -25,7 +25,7 @@ enum {
         CF_TOPIC_STATS,
         CF_TOPIC_DLQ,
         CF_TOPIC_CHANGELOG,
-        CF_TOPIC_OUTCOMES, /* optional: missing is a warning unless topics.create */
+        CF_TOPIC_OUTCOMES,     /* optional: missing is a warning unless topics.create */
         CF_TOPIC_BASELINES,    /* population baselines: compacted */
         CF_TOPIC_CERTIFICATES, /* certificate uses: kept for the rule's window */
         CF_N_TOPICS

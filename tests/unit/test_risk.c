@@ -32,7 +32,7 @@ static cf_risk *model(const char *yaml)
 
 typedef struct gen {
         uint64_t s;
-        char imp[32], dec[16], hs[8];
+        char imp[32], dec[16], hs[16]; /* hs: room for any int, as -Wformat-truncation asks */
         cf_decl d;
 } gen;
 
