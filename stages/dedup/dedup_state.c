@@ -82,12 +82,8 @@ static cf_sort_kv *sorted_live(const cf_dd_part *p, const void *tab, size_t cap,
         if (!v) abort();
         size_t n = 0;
         for (size_t i = 0; i < cap && n < live; i++) {
-                const char *e = (const char *)tab + i * size;
-                uint64_t h;
-                uint32_t t;
-                memcpy(&h, e, 8);
-                memcpy(&t, e + t_off, 4);
-                if (!h || !cf_dd_live(p, t)) continue;
+                uint64_t h = cf_dd_entry_live(p, (const char *)tab + i * size, t_off);
+                if (!h) continue;
                 v[n++] = (cf_sort_kv){cf_dd_order(h), i};
         }
         for (size_t i = 1; i < n; i++) {

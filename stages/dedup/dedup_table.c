@@ -245,11 +245,8 @@ static inline __attribute__((always_inline)) void *table_rebuild(cf_dd_part *p, 
                 live = 0;
                 for (size_t i = 0; i < *cap; i++) {
                         const char *e = (const char *)old + i * size;
-                        uint64_t h;
-                        uint32_t t;
-                        memcpy(&h, e, 8);
-                        memcpy(&t, e + t_off, 4);
-                        if (!h || !cf_dd_live(p, t)) continue;
+                        uint64_t h = cf_dd_entry_live(p, e, t_off);
+                        if (!h) continue;
                         size_t j = home(h, nc);
                         if (j < next) j = next;
                         if (pass) memcpy(nt + j * size, e, size);

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "pipeline/core/buf.h"
 #include "pipeline/core/touch.h"
@@ -126,6 +127,16 @@ void cf_dd_advance(cf_dd_part *p, int64_t t);
 static inline bool cf_dd_live(const cf_dd_part *p, int64_t t)
 {
         return t >= p->lo_t;
+}
+/** The hash of entry e (either table: the hash first, the u32 event time at t_off) when
+ *  it holds a live key, else 0. */
+static inline uint64_t cf_dd_entry_live(const cf_dd_part *p, const char *e, size_t t_off)
+{
+        uint64_t h;
+        uint32_t t;
+        memcpy(&h, e, 8);
+        memcpy(&t, e + t_off, 4);
+        return h && cf_dd_live(p, t) ? h : 0;
 }
 /**
  * Make room for one more key and one more shipment entry: evict the oldest
