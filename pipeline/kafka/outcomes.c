@@ -292,8 +292,11 @@ static int catch_up(cf_worker *w)
 int cf_outcomes_init(cf_worker *w, char *errstr, size_t errstr_size)
 {
         if (!enabled(w)) return 0;
-        /* outside the group: the offsets live in the model's checkpoint */
-        static const char *const extra[] = {"enable.partition.eof", "false", NULL};
+        /* outside the group: the offsets live in the model's checkpoint; one below the
+         * topic's start (retention) resumes at its earliest outcome, not at its end
+         * (which would skip every outcome after it) */
+        static const char *const extra[] = {"enable.partition.eof", "false", "auto.offset.reset",
+                                            "earliest", NULL};
         char err[512];
         w->oc = cf_worker_reader_new(w, "customsflow-outcomes-unused", extra, err, sizeof err);
         if (!w->oc) {

@@ -86,7 +86,10 @@ rd_kafka_t *cf_worker_reader_new(cf_worker *w, const char *group, const char *co
         for (int i = 0; extra && extra[i]; i += 2)
                 rd_kafka_conf_set(c, extra[i], extra[i + 1], NULL, 0);
         rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-        if (!rk) snprintf(errstr, errstr_size, "%s", err);
+        if (!rk) {
+                rd_kafka_conf_destroy(c); /* still ours when rd_kafka_new fails */
+                snprintf(errstr, errstr_size, "%s", err);
+        }
         return rk;
 }
 
