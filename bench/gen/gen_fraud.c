@@ -220,7 +220,7 @@ static bool watchlist(cf_gen *g)
         else if (!strcmp(w->kind, "manufacturer"))
                 snprintf(r->manuf_id, sizeof r->manuf_id, "%s", w->id), r->manuf_cc = 0;
         else if (!strcmp(w->kind, "vessel")) {
-                snprintf(r->imo, sizeof r->imo, "%s", w->id);
+                snprintf(r->imo, sizeof r->imo, "%.15s", w->id); /* IMO numbers are 7 digits */
                 memcpy(r->mode, "sea", 4);
         } else
                 snprintf(r->exporter, sizeof r->exporter, "%s", w->id);
