@@ -172,28 +172,40 @@ void cf_changelog_lookup(cf_worker *w, const int32_t *parts, size_t n, int64_t *
         }
         cf_counter_inc(w->m.restore_lookups);
         /* the most input a snapshot can cover: the group's committed offset (one request for
-         * them all, on the group's consumer), or without one the input's end */
+         * them all, on the group's consumer), or without one the input's end. A failed request
+         * fails the attempt (retried): read as "none", it let a checkpoint whose offsets were
+         * never committed (its outputs unacknowledged) be restored, and the records it covers,
+         * delivered again, were dropped as duplicates with their outputs never produced */
         rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_new((int)n);
         for (size_t i = 0; i < n; i++)
                 rd_kafka_topic_partition_list_add(c, sc->topic_in, parts[i]);
-        if (!rd_kafka_committed(w->consumer, c, CF_CHANGELOG_WAIT_MS))
-                for (size_t i = 0; i < n; i++)
-                        if (!c->elems[i].err && c->elems[i].offset >= 0) {
-                                bound[i] = c->elems[i].offset;
-                                from[i] = cf_changelog_meta_parse(c->elems[i].metadata,
-                                                                  c->elems[i].metadata_size);
-                        }
+        rd_kafka_resp_err_t cerr = rd_kafka_committed(w->consumer, c, CF_CHANGELOG_WAIT_MS);
+        for (size_t i = 0; i < n; i++) {
+                rd_kafka_resp_err_t e = cerr ? cerr : c->elems[i].err;
+                if (e)
+                        snprintf(why[i], CF_CLOG_WHY,
+                                 "the group's committed offset of %s [%d] is unknown: %.120s",
+                                 sc->topic_in, (int)parts[i], rd_kafka_err2str(e));
+                else if (c->elems[i].offset >= 0) {
+                        bound[i] = c->elems[i].offset;
+                        from[i] = cf_changelog_meta_parse(c->elems[i].metadata,
+                                                          c->elems[i].metadata_size);
+                }
+        }
         rd_kafka_topic_partition_list_destroy(c);
+        if (cerr) return; /* every partition's attempt failed */
         /* then every changelog partition's end and the missing bounds' ends, in one request of
          * the restore consumer (not the group's: its fetches wait up to fetch.wait.max.ms) */
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(2 * n));
         for (size_t i = 0; i < n; i++) {
+                if (why[i][0]) continue; /* failed above */
                 rd_kafka_topic_partition_list_add(l, sc->topic_changelog, parts[i]);
                 if (bound[i] < 0) rd_kafka_topic_partition_list_add(l, sc->topic_in, parts[i]);
         }
         char err[256];
-        int rc = list_ends(rk, l, err, sizeof err);
+        int rc = l->cnt ? list_ends(rk, l, err, sizeof err) : 0;
         for (size_t i = 0, j = 0; i < n; i++) {
+                if (why[i][0]) continue;
                 const rd_kafka_topic_partition_t *ce = &l->elems[j++];
                 const rd_kafka_topic_partition_t *ie = bound[i] < 0 ? &l->elems[j++] : NULL;
                 if (ie && !rc && !ie->err && ie->offset >= 0) bound[i] = ie->offset;

@@ -240,6 +240,40 @@ static void test_transient_failure_retried(void **state)
         kh_stop(&h);
 }
 
+/* The group's committed offsets unknown at the lookup (OffsetFetch answered after the
+ * lookup's 5 s): the attempt fails and is retried. It was read as "no committed offset", so
+ * the bound became the input's end and any checkpoint there could be restored, also one whose
+ * offsets were never committed (its records then dropped as duplicates, their outputs never
+ * produced); here the restore "succeeded" at once and this test fails. */
+static void test_committed_unknown_retried(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, 2);
+        kh_produce_gen(&h, SEED + 3, N, BAD, 0.0);
+        cf_service *a = kh_service(&h, "rcommitted", 1);
+        assert_true(kh_wait_in(a, N, 60));
+        kh_finish(a, NULL);
+        assert_int_equal(kh_uncommitted(&h, "rcommitted"), 0);
+        kh_reproduce(&h, SEED + 3, N, BAD, 0.0, 0, N / 2);
+        /* the next OffsetFetch requests (the consumer's own for its positions, then the
+         * restore's lookup) are answered after 6.5 s */
+        rd_kafka_mock_broker_push_request_error_rtts(h.mc, 1, 9 /* OffsetFetch */, 3, 0, 6500, 0,
+                                                     6500, 0, 6500);
+        setenv("CUSTOMSFLOW_STATE_RESTORE_BACKOFF", "200ms", 1);
+        cf_service *b = kh_service(&h, "rcommitted", 1);
+        assert_true(wait_metric(b, "customsflow_restore_errors_total", 1, 60));
+        assert_true(kh_wait_in(b, N / 2, 90));
+        cf_counters k;
+        kh_finish(b, &k);
+        size_t bad = count_part(&h, 0, 0, N / 2, "bad") + count_part(&h, 1, 0, N / 2, "bad");
+        assert_int_equal(k.in, N / 2); /* then restored right: every re-delivery a duplicate */
+        assert_int_equal(k.duplicates, N / 2 - bad);
+        assert_int_equal(k.processed, 0);
+        unsetenv("CUSTOMSFLOW_STATE_RESTORE_BACKOFF");
+        kh_stop(&h);
+}
+
 #define MANY 80 /* partitions: more than restore.c reads at once (RESTORE_IN_FLIGHT, 64) */
 
 static void test_many_partitions_one_lookup(void **state)
@@ -551,6 +585,7 @@ int main(void)
                                            cmocka_unit_test(test_corrupt_snapshot_start_empty),
                                            cmocka_unit_test(test_corrupt_snapshot_fail),
                                            cmocka_unit_test(test_transient_failure_retried),
+                                           cmocka_unit_test(test_committed_unknown_retried),
                                            cmocka_unit_test(test_many_partitions_one_lookup),
                                            cmocka_unit_test(test_reads_from_committed_base),
                                            cmocka_unit_test(test_restore_goes_on_with_deltas),
