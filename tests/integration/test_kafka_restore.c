@@ -11,6 +11,8 @@
  *  - a transient failure (the changelog partition without a leader) is
  *    retried and succeeds once the leader is back: the restored state
  *    recognises every re-delivered record, and none was processed before.
+ *  - the group's committed offsets unknown at the lookup (OffsetFetch answered
+ *    late) fail the attempt, retried; never read as "no committed offset".
  *  - many partitions (more than a restore reads at once) are restored
  *    together: one lookup of committed and changelog end offsets for all of
  *    them, not one per partition (customsflow_restore_lookups_total; the
