@@ -38,8 +38,7 @@
  * them. */
 #define COMMIT_WAIT_MS 10000
 
-/* Commit offsets l and wait (bounded) for the result. */
-static rd_kafka_resp_err_t commit_wait(cf_worker *w, rd_kafka_topic_partition_list_t *l)
+rd_kafka_resp_err_t cf_commit_offsets_wait(cf_worker *w, rd_kafka_topic_partition_list_t *l)
 {
         rd_kafka_queue_t *q = rd_kafka_queue_new(w->consumer);
         rd_kafka_resp_err_t e = rd_kafka_commit_queue(w->consumer, l, q, NULL, NULL);
@@ -145,7 +144,7 @@ static int finish(cf_worker *w, rd_kafka_topic_partition_list_t *l, bool failed)
                         commit_done(w, l);
                 }
         } else if (l->cnt) {
-                rd_kafka_resp_err_t e = commit_wait(w, l);
+                rd_kafka_resp_err_t e = cf_commit_offsets_wait(w, l);
                 if (e) {
                         /* offsets stay uncommitted: the next commit covers them */
                         cf_counter_inc(w->m.commit_errors);

@@ -302,6 +302,9 @@ bool cf_commit_poll(cf_worker *w);
 void cf_commit_round_drop(cf_worker *w);
 /** Free a round a stopped worker left (a fatal error mid-round), nothing counted. */
 void cf_commit_round_free(cf_worker *w);
+/** Commit offsets l through the group's consumer and wait for the result, at most 10 s and
+ *  never past the stop's budget (a synchronous rd_kafka_commit has no timeout). */
+rd_kafka_resp_err_t cf_commit_offsets_wait(cf_worker *w, rd_kafka_topic_partition_list_t *l);
 /** Leave the group (the revoke callback commits unless the worker is fatal), bounded. */
 void cf_worker_leave(cf_worker *w);
 /** Milliseconds left of the shutdown budget once the service is stopping (INT64_MAX

@@ -319,7 +319,7 @@ int cf_txn_commit(cf_worker *w, rd_kafka_topic_partition_list_t *l)
          * librdkafka's mock cluster (the demo's embedded broker, the tests) does not
          * store transactional offset commits. Its failure changes nothing. */
         if (l && l->cnt) {
-                rd_kafka_resp_err_t ce = rd_kafka_commit(w->consumer, l, 1);
+                rd_kafka_resp_err_t ce = cf_commit_offsets_wait(w, l);
                 if (ce)
                         cf_log(CF_LOG_DEBUG, COMPONENT, "worker %d: offsets mirror commit: %s",
                                w->id, rd_kafka_err2str(ce));
