@@ -380,7 +380,11 @@ struct cf_detect {
         int share_k, share_n;
         void *global[CF_RULES_MAX]; /* per rule: its global state (cf_rule.global_config) */
         bool track;                 /* partitions record their changes (deltas) */
-        cf_buf bucket;              /* a bucket's entries under construction (publish) */
+        /* what deltas wrote, per table (the rules' in cf_detect_rules order, then the own
+         * tables): bytes and keys (changed or removed), for the metrics that say which
+         * table a commit's changelog bytes come from */
+        uint64_t delta_bytes[CF_RULES_MAX + 2], delta_keys[CF_RULES_MAX + 2];
+        cf_buf bucket; /* a bucket's entries under construction (publish) */
 };
 
 #define CF_RULE(name) extern const cf_rule cf_rule_##name;
@@ -479,9 +483,9 @@ cf_detect_part *cf_detect_state_restore(cf_detect *x, const void *data, size_t l
                                         size_t errstr_size);
 /** Start or stop recording the changes of every rule table of ps (detect_delta.c). */
 void cf_detect_part_track(cf_detect_part *ps, bool on);
-/** Append the partition's changes since its last snapshot or delta (detect_delta.c); out
- * NULL: forget them. */
-void cf_detect_state_delta(cf_detect_part *ps, cf_buf *out);
+/** Append the partition's changes since its last snapshot or delta (detect_delta.c), counted
+ * per table in x; out NULL: forget them. */
+void cf_detect_state_delta(cf_detect *x, cf_detect_part *ps, cf_buf *out);
 /** Apply a delta to ps, every byte checked before anything changes; -1 + errstr, ps as it
  * was (detect_delta.c). */
 int cf_detect_state_apply_delta(cf_detect *x, cf_detect_part *ps, const void *data, size_t len,
