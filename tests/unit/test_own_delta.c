@@ -10,7 +10,8 @@
  * delta so far holds the same detect state, byte for byte, as the one that
  * wrote them: a delta that lost one bucket's or one slot's change fails here.
  * And the own tables' deltas are small: a few bytes per key changed, not the
- * value whole.
+ * value whole. Deltas of version 2 (an earlier build's, fixtures/delta_v2) are
+ * still read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -124,7 +125,7 @@ static void test_deltas_rebuild_the_state(void **state)
                 cf_chain *a = chain(&cfg, true);
                 cf_buf s0 = {0}, out = {0};
                 int64_t now = 1741600800000LL; /* 2025-03-10T10:00:00Z */
-                for (int i = 0; i < 50; i++) /* values of many buckets and slots */
+                for (int i = 0; i < 50; i++)   /* values of many buckets and slots */
                         feed(a, 60, &now, -1 - i, 30);
                 assert_int_equal(cf_chain_publish(a, 0, CF_GLOBAL_CUMULATIVE, &out), 0);
                 assert_int_equal(cf_chain_snapshot(a, 0, &s0), 0);
@@ -179,10 +180,51 @@ static void test_deltas_rebuild_the_state(void **state)
         rmdir(dir);
 }
 
+static cf_buf slurp(const char *name)
+{
+        char path[512];
+        snprintf(path, sizeof path, "%s/fixtures/delta_v2/%s", CF_TESTDIR, name);
+        FILE *f = fopen(path, "rb");
+        if (!f) fail_msg("%s: cannot open", path);
+        cf_buf b = {0};
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+                cf_buf_put(&b, chunk, n);
+        fclose(f);
+        return b;
+}
+
+/* Deltas an earlier build wrote (version 2: the own values whole; fixtures/delta_v2/README.md)
+ * are read: the state they rebuild is the one their writer held. */
+static void test_reads_version_2(void **state)
+{
+        (void)state;
+        fx *f = fx_new();
+        cf_chain_track_changes(f->chain, true); /* as the service, which goes on writing v3 */
+        cf_buf s0 = slurp("s0"), d1 = slurp("d1"), d2 = slurp("d2"),
+               want = slurp("detect.expected");
+        char err[512];
+        if (cf_chain_restore(f->chain, 0, s0.p, s0.len, err, sizeof err) ||
+            cf_chain_apply_delta(f->chain, 0, d1.p, d1.len, err, sizeof err) ||
+            cf_chain_apply_delta(f->chain, 0, d2.p, d2.len, err, sizeof err))
+                fail_msg("%s", err);
+        cf_buf got = detect_snapshot(f->chain);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.p, want.p, want.len);
+        cf_buf_free(&got);
+        cf_buf_free(&s0);
+        cf_buf_free(&d1);
+        cf_buf_free(&d2);
+        cf_buf_free(&want);
+        fx_free(f);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_deltas_rebuild_the_state),
+            cmocka_unit_test(test_reads_version_2),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
