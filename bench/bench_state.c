@@ -12,7 +12,8 @@
  *     consume -> every output acknowledged (customsflow_batch_seconds, the
  *     service's histogram: interpolated inside its buckets) and the changelog
  *     bytes per commit (customsflow_checkpoint_bytes_total / commits_total,
- *     deltas over the phase).
+ *     deltas over the phase), and where they come from (per stage, deltas and full
+ *     snapshots; per detect table, delta bytes and keys).
  *  3. restore: the service stops (final checkpoint) and a new one joins the
  *     same group: time from its first assignment to every partition resumed
  *     with its state (customsflow_partitions_restoring back to 0), and the
@@ -105,6 +106,35 @@ static double metric(cf_service *s, const char *prefix)
         }
         cf_buf_free(&b);
         return sum;
+}
+
+/* The value of series (its whole name with labels) in a /metrics text, 0 when absent. */
+static double sample_in(const char *text, const char *series, size_t n)
+{
+        for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+                if (!strncmp(l, series, n) && l[n] == ' ') return strtod(l + n + 1, NULL);
+        return 0;
+}
+
+/* Where phase 2's changelog bytes come from: per commit, each stage's bytes in deltas and
+ * full snapshots (customsflow_state_bytes_total) and each detect table's delta bytes and keys
+ * (customsflow_detect_delta_*), from two /metrics texts (before, after: NUL-terminated). */
+static void breakdown(const char *before, const char *after, double commits, int r)
+{
+        static const char *const fams[] = {"customsflow_state_bytes_total{",
+                                           "customsflow_detect_delta_bytes_total{",
+                                           "customsflow_detect_delta_keys_total{"};
+        for (int f = 0; f < 3; f++)
+                for (const char *l = after; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+                        if (strncmp(l, fams[f], strlen(fams[f]))) continue;
+                        const char *sp = strchr(l, ' ');
+                        if (!sp) continue;
+                        size_t n = (size_t)(sp - l);
+                        double d = strtod(sp + 1, NULL) - sample_in(before, l, n);
+                        printf("run %d: phase 2 per commit: %.*s %.0f\n", r + 1, (int)n, l,
+                               commits > 0 ? d / commits : d);
+                }
+        fflush(stdout);
 }
 
 #define N_LE 12
@@ -287,6 +317,9 @@ static figs run(cf_config *cfg, uint64_t count, int partitions, double seconds, 
         buckets(s, b0);
         double c0 = metric(s, "customsflow_commits_total");
         double k0 = metric(s, "customsflow_checkpoint_bytes_total");
+        cf_buf m0 = {0}, m1 = {0};
+        cf_service_metrics(s, &m0);
+        cf_buf_put(&m0, "", 1);
         double rate = fixed_rate > 0 ? fixed_rate : f.max_rate / 2;
         uint64_t more = (uint64_t)(rate * seconds);
         produce(2000 + (uint64_t)r, more, rate, partitions);
@@ -297,6 +330,11 @@ static figs run(cf_config *cfg, uint64_t count, int partitions, double seconds, 
         f.p50 = quantile(b0, b1, 0.50);
         f.p99 = quantile(b0, b1, 0.99);
         f.bytes_per_commit = c1 > c0 ? (k1 - k0) / (c1 - c0) : -1;
+        cf_service_metrics(s, &m1);
+        cf_buf_put(&m1, "", 1);
+        breakdown(m0.p, m1.p, c1 - c0, r);
+        cf_buf_free(&m0);
+        cf_buf_free(&m1);
         printf("run %d: %.0f keys (dedup entries); max rate %.0f records/s; at %.0f/s for %.0f s: "
                "consume->acked p50 %.1f ms p99 %.1f ms (%.0f batches); %.0f commits, %.0f "
                "changelog bytes per commit\n",

@@ -71,6 +71,19 @@ const unsigned char *cf_st_short(cf_st_dec *d, size_t n)
         return NULL;
 }
 
+uint64_t cf_st_uv(cf_st_dec *d)
+{
+        uint64_t v = 0;
+        for (unsigned shift = 0;; shift += 7) {
+                const unsigned char *p = cf_st_take(d, 1);
+                if (!p) return 0;
+                /* the 10th byte holds bit 63 only: anything more does not fit */
+                if (shift == 63 && *p > 1) return cf_st_fail(d, "varint longer than 64 bits"), 0;
+                v |= (uint64_t)(*p & 0x7f) << shift;
+                if (!(*p & 0x80)) return v;
+        }
+}
+
 uint64_t cf_st_count(cf_st_dec *d, size_t min_bytes, uint64_t max, const char *what)
 {
         uint64_t n = cf_st_u64(d);

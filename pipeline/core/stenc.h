@@ -114,6 +114,24 @@ static inline void cf_st_put_f64(cf_buf *b, double v)
         cf_st_put_u64(b, u);
 }
 
+/** Append v as a LEB128 varint (7 bits a byte, low first: 1-10 bytes). */
+static inline void cf_st_put_uv(cf_buf *b, uint64_t v)
+{
+        unsigned char tmp[10];
+        size_t n = 0;
+        do {
+                tmp[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+                v >>= 7;
+        } while (v);
+        memcpy(cf_st_room(b, n), tmp, n);
+}
+
+/** Append v as a zigzag varint (small magnitudes of either sign take few bytes). */
+static inline void cf_st_put_sv(cf_buf *b, int64_t v)
+{
+        cf_st_put_uv(b, ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0));
+}
+
 /** Append a byte string of n <= 255 bytes: one length byte, the bytes (aborts beyond 255:
  * a caller's bug, ids in state are bounded by decode). */
 void cf_st_put_bytes8(cf_buf *b, const void *s, size_t n);
@@ -215,6 +233,16 @@ static inline double cf_st_f64(cf_st_dec *d)
         double v;
         memcpy(&v, &u, 8);
         return v;
+}
+
+/** Read a LEB128 varint (cf_st_put_uv); 0 and the error when truncated or longer than a
+ * uint64 (stenc.c). */
+uint64_t cf_st_uv(cf_st_dec *d);
+/** Read a zigzag varint (cf_st_put_sv). */
+static inline int64_t cf_st_sv(cf_st_dec *d)
+{
+        uint64_t u = cf_st_uv(d);
+        return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
 }
 
 /** Read a count (u64) of items of at least min_bytes each that must fit in what is left of

@@ -348,7 +348,7 @@ static int detect_delta(cf_stage *st, int32_t partition, cf_buf *out)
 {
         detect_stage *d = st->ctx;
         if (!d->sc.enabled) return 0;
-        cf_detect_state_delta(part_get(&d->x, partition), out);
+        cf_detect_state_delta(&d->x, part_get(&d->x, partition), out);
         return 0;
 }
 

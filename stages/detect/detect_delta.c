@@ -6,10 +6,14 @@
  * table's counters and time).
  *
  * Format (stenc.h fields, little-endian):
- *   magic "CFTD" (4 bytes), version (u16, 2), first_ms (i64, INT64_MAX: no
+ *   magic "CFTD" (4 bytes), version (u16, 3), first_ms (i64, INT64_MAX: no
  *   record yet), number of tables (u8: every stateful rule's, then the two own
  *   contribution tables "<rule>.own"), then per table its name (str8) and a
- *   block holding the table's delta. Version 1: without the own tables.
+ *   block holding the table's delta. In the own tables' blocks each changed
+ *   entry has a mode byte: its value whole, or its changes against the value
+ *   the last delta left (detect_own.c: the sketch buckets, the ring slots that
+ *   changed). Version 2: the own tables' values always whole (no mode byte);
+ *   version 1: without the own tables. Both are read.
  *
  * Apply reads the whole delta twice: once to check every count, key and value
  * (against the rule's config and the table it changes), then to apply it, so a
@@ -22,18 +26,35 @@
 
 #include "stages/detect/detect_int.h"
 
-#define DELTA_VERSION 2 /* 2: the own contributions' tables (detect_own.c) */
+/* 2: the own contributions' tables (detect_own.c); 3: their values as changes */
+#define DELTA_VERSION 3
 
 void cf_detect_part_track(cf_detect_part *ps, bool on)
 {
         for (size_t i = 0; i < cf_detect_n_rules; i++)
                 if (cf_detect_rules[i]->table_off)
                         cf_kvtab_track(cf_rule_table(cf_detect_rules[i], ps), on);
-        for (int i = 0; i < CF_DETECT_OWNS; i++)
+        for (int i = 0; i < CF_DETECT_OWNS; i++) {
+                /* their deltas write changes against the values the last one left */
+                cf_kvtab_keep_bases(cf_detect_own_table(ps, i), on ? cf_detect_owns[i].put : NULL);
                 cf_kvtab_track(cf_detect_own_table(ps, i), on);
+        }
 }
 
-void cf_detect_state_delta(cf_detect_part *ps, cf_buf *out)
+/* One table's delta, named, in a block; its bytes and keys counted (the metrics). */
+static void put_table(cf_buf *out, const char *name, cf_kvtab *t, cf_kv_put put, cf_kv_diff diff,
+                      uint64_t *bytes, uint64_t *keys)
+{
+        size_t at = out->len;
+        *keys += t->dn;
+        cf_st_put_str8(out, name);
+        size_t blk = cf_st_block_begin(out);
+        cf_kvtab_delta(t, out, put, diff);
+        cf_st_block_end(out, blk);
+        *bytes += out->len - at;
+}
+
+void cf_detect_state_delta(cf_detect *x, cf_detect_part *ps, cf_buf *out)
 {
         if (!out) {
                 for (size_t i = 0; i < cf_detect_n_rules; i++)
@@ -43,7 +64,25 @@ void cf_detect_state_delta(cf_detect_part *ps, cf_buf *out)
                         cf_kvtab_delta_reset(cf_detect_own_table(ps, i));
                 return;
         }
-        cf_detect_state_write(ps, out, "CFTD", DELTA_VERSION, cf_kvtab_delta);
+        memcpy(cf_st_room(out, 4), "CFTD", 4);
+        cf_st_put_u16(out, DELTA_VERSION);
+        cf_st_put_i64(out, ps->first_ms);
+        uint8_t n = CF_DETECT_OWNS;
+        for (size_t i = 0; i < cf_detect_n_rules; i++)
+                n += cf_detect_rules[i]->table_off != 0;
+        cf_st_put_u8(out, n);
+        for (size_t i = 0; i < cf_detect_n_rules; i++) {
+                const cf_rule *ru = cf_detect_rules[i];
+                if (ru->table_off)
+                        put_table(out, ru->name, cf_rule_table(ru, ps), ru->state_put, NULL,
+                                  &x->delta_bytes[i], &x->delta_keys[i]);
+        }
+        for (int i = 0; i < CF_DETECT_OWNS; i++) {
+                size_t k = cf_detect_n_rules + (size_t)i;
+                put_table(out, cf_detect_owns[i].name, cf_detect_own_table(ps, i),
+                          cf_detect_owns[i].put, cf_detect_owns[i].diff, &x->delta_bytes[k],
+                          &x->delta_keys[k]);
+        }
 }
 
 /* One pass over the delta: check only (commit false) or apply. */
@@ -83,6 +122,7 @@ static bool pass(cf_detect *x, cf_detect_part *ps, cf_st_dec *d, bool commit)
                         const unsigned char *outer = cf_st_enter(d);
                         cf_kvtab_apply_delta(
                             cf_detect_own_table(ps, own), d, cf_detect_owns[own].get,
+                            version >= 3 ? cf_detect_owns[own].patch : NULL,
                             cf_detect_rule_cfg(x, cf_detect_owns[own].rule), commit);
                         cf_st_leave(d, outer, "a table delta");
                         continue;
@@ -102,7 +142,8 @@ static bool pass(cf_detect *x, cf_detect_part *ps, cf_st_dec *d, bool commit)
                 char wbuf[96];
                 snprintf(wbuf, sizeof(wbuf), "%s: %s", what, ru->name);
                 d->what = wbuf;
-                cf_kvtab_apply_delta(cf_rule_table(ru, ps), d, ru->state_get, x->cfg[j], commit);
+                cf_kvtab_apply_delta(cf_rule_table(ru, ps), d, ru->state_get, NULL, x->cfg[j],
+                                     commit);
                 d->what = what;
                 cf_st_leave(d, outer, "a table delta");
         }

@@ -257,6 +257,16 @@ bool cf_vol_slots_get(cf_st_dec *d, cf_vec *slots, int64_t *top_hour, int64_t *t
 /** Size a new volume value's rings from cfg, each ring's newest at the newest of its
  * slots (cf_vol_slots_get's tops). */
 void cf_vol_rep_init_slots(cf_vol_rep *v, const void *cfg, int64_t top_hour, int64_t top_day);
+/** Append v's slots' changes against base (a slot list cf_vol_rep_put wrote at the last
+ * delta, read from base): per ring (hours, then days) a varint count, then per slot changed its
+ * hour or day (the first zigzag, the others the gap after the one before), cents and
+ * declarations (varints; 0 and 0: the slot went). false, nothing written: most slots changed. */
+bool cf_vol_rep_diff(cf_buf *out, cf_st_dec *base, cf_vol_rep *v);
+/** Read what cf_vol_rep_diff wrote into slots: old's slot list with the changes, checked as
+ * cf_vol_slots_get checks a list (and a slot removed must be held); the newest hour and day in
+ * *top_hour, *top_day (-1: none). false: d failed. */
+bool cf_vol_slots_patch(cf_st_dec *d, cf_vol_rep *old, cf_vec *slots, int64_t *top_hour,
+                        int64_t *top_day);
 /** Add (sign 1) or take out (sign -1) a slot list's cents and declarations. */
 void cf_vol_slots_add(cf_vol_rep *v, const cf_vec *slots, int sign);
 
@@ -380,7 +390,11 @@ struct cf_detect {
         int share_k, share_n;
         void *global[CF_RULES_MAX]; /* per rule: its global state (cf_rule.global_config) */
         bool track;                 /* partitions record their changes (deltas) */
-        cf_buf bucket;              /* a bucket's entries under construction (publish) */
+        /* what deltas wrote, per table (the rules' in cf_detect_rules order, then the own
+         * tables): bytes and keys (changed or removed), for the metrics that say which
+         * table a commit's changelog bytes come from */
+        uint64_t delta_bytes[CF_RULES_MAX + 2], delta_keys[CF_RULES_MAX + 2];
+        cf_buf bucket; /* a bucket's entries under construction (publish) */
 };
 
 #define CF_RULE(name) extern const cf_rule cf_rule_##name;
@@ -449,13 +463,14 @@ int cf_detect_convert_v1(cf_detect *x, cf_detect_part *ps, const cf_rule *ru, cf
 cf_detect_part *cf_detect_part_new(cf_detect *x);
 /** Free a partition state (detect.c). */
 void cf_detect_part_free(cf_detect_part *ps);
-/** Writes one table (cf_kvtab_snapshot, cf_kvtab_delta). */
 /** A partition's own population contributions as a state table (detect_own.c). */
 typedef struct cf_detect_own {
         const char *name; /* in snapshots and deltas, after the rules' tables */
         size_t off;       /* offsetof(cf_detect_part, <the table>) */
         cf_kv_put put;
         cf_kv_get get;       /* cfg: the rule's */
+        cf_kv_diff diff;     /* deltas: a value's changes since the last (version 3) */
+        cf_kv_patch patch;   /* reads them; cfg: the rule's */
         const cf_rule *rule; /* whose config sizes the values */
 } cf_detect_own;
 #define CF_DETECT_OWNS 2
@@ -466,9 +481,10 @@ int cf_detect_own_named(const char *name, size_t n);
 /** Own table i of ps. */
 cf_kvtab *cf_detect_own_table(cf_detect_part *ps, int i);
 
+/** Writes one table (cf_kvtab_snapshot). */
 typedef void (*cf_detect_table_writer)(cf_kvtab *t, cf_buf *out, cf_kv_put put);
 /** Append magic, version, the first event time and every rule's table written by write, by
- * rule name (a snapshot or a delta; detect_state.c). */
+ * rule name (a snapshot; detect_state.c). */
 void cf_detect_state_write(cf_detect_part *ps, cf_buf *out, const char *magic, uint16_t version,
                            cf_detect_table_writer write);
 /** Append the partition's state (format in detect_state.c). */
@@ -479,9 +495,9 @@ cf_detect_part *cf_detect_state_restore(cf_detect *x, const void *data, size_t l
                                         size_t errstr_size);
 /** Start or stop recording the changes of every rule table of ps (detect_delta.c). */
 void cf_detect_part_track(cf_detect_part *ps, bool on);
-/** Append the partition's changes since its last snapshot or delta (detect_delta.c); out
- * NULL: forget them. */
-void cf_detect_state_delta(cf_detect_part *ps, cf_buf *out);
+/** Append the partition's changes since its last snapshot or delta (detect_delta.c), counted
+ * per table in x; out NULL: forget them. */
+void cf_detect_state_delta(cf_detect *x, cf_detect_part *ps, cf_buf *out);
 /** Apply a delta to ps, every byte checked before anything changes; -1 + errstr, ps as it
  * was (detect_delta.c). */
 int cf_detect_state_apply_delta(cf_detect *x, cf_detect_part *ps, const void *data, size_t len,

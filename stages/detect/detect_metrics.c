@@ -40,16 +40,33 @@ void cf_detect_metrics_init(cf_detect_metrics *m, cf_metrics *reg)
                         m->rep_evicted[i] = cf_metric_series(rep_evicted, ru->name);
                 }
         }
+        /* which table a commit's changelog bytes come from (bench/RESULTS.md § own deltas) */
+        cf_metric *dbytes = cf_metrics_counter(
+            reg, "customsflow_detect_delta_bytes_total",
+            "bytes of the detect stage's changelog deltas, per state table (name included)",
+            "table");
+        cf_metric *dkeys = cf_metrics_counter(
+            reg, "customsflow_detect_delta_keys_total",
+            "keys written (changed or removed) in the detect stage's changelog deltas, per state "
+            "table",
+            "table");
+        for (size_t i = 0; i < cf_detect_n_rules + CF_DETECT_OWNS && i < CF_RULES_MAX + 2; i++) {
+                const char *name = i < cf_detect_n_rules
+                                       ? cf_detect_rules[i]->name
+                                       : cf_detect_owns[i - cf_detect_n_rules].name;
+                if (i < cf_detect_n_rules && !cf_detect_rules[i]->table_off) continue;
+                m->delta_bytes[i] = cf_metric_series(dbytes, name);
+                m->delta_keys[i] = cf_metric_series(dkeys, name);
+        }
         cf_metric *msgs = cf_metrics_counter_replicated(
             reg, "customsflow_detect_population_messages_total",
-            "population-state messages applied to the replica, and refused as malformed",
-            "result");
+            "population-state messages applied to the replica, and refused as malformed", "result");
         m->pop_applied = cf_metric_series(msgs, "applied");
         m->pop_refused = cf_metric_series(msgs, "refused");
-        m->contributions = cf_metric_series(cf_metrics_gauge(
-            reg, "customsflow_detect_contributions",
-            "contributions (population key, source partition) the replica keeps", NULL,
-            CF_MERGE_MAX));
+        m->contributions = cf_metric_series(
+            cf_metrics_gauge(reg, "customsflow_detect_contributions",
+                             "contributions (population key, source partition) the replica keeps",
+                             NULL, CF_MERGE_MAX));
         m->contrib_evicted = cf_metric_series(cf_metrics_counter_replicated(
             reg, "customsflow_detect_contributions_evicted_total",
             "contributions evicted at the bound (their share left the baselines)", NULL));
@@ -92,8 +109,8 @@ static void collect_part(void *ctx, size_t p, int rebase)
         }
 }
 
-void cf_detect_metrics_collect(cf_detect_metrics *m, cf_detect *x, bool replica,
-                               int32_t partition, int rebase)
+void cf_detect_metrics_collect(cf_detect_metrics *m, cf_detect *x, bool replica, int32_t partition,
+                               int rebase)
 {
         collect_ctx ctx = {m, x};
         size_t n = x->nparts > m->nseen ? x->nparts : m->nseen;
@@ -108,6 +125,13 @@ void cf_detect_metrics_collect(cf_detect_metrics *m, cf_detect *x, bool replica,
                         if (x->parts[p]) n_entries += cf_rule_table(ru, x->parts[p])->n;
                 cf_gauge_set(m->entries[i], (double)n_entries);
         }
+        for (size_t i = 0; i < CF_RULES_MAX + 2; i++)
+                if (m->delta_bytes[i]) {
+                        cf_counter_follow(m->delta_bytes[i], &m->seen_delta_bytes[i],
+                                          x->delta_bytes[i], 0);
+                        cf_counter_follow(m->delta_keys[i], &m->seen_delta_keys[i],
+                                          x->delta_keys[i], 0);
+                }
         cf_detect_global_metrics(x, m->reg);
         if (replica) collect_replica(m, x);
 }

@@ -1,6 +1,6 @@
 /*
  * detect_metrics.h - the detect stage's metric series: times each rule fired,
- * entries and evictions of the rules' state tables.
+ * entries and evictions of the rules' state tables, bytes and keys their deltas wrote.
  *
  * @locality: the worker thread that owns the chain.
  */
@@ -21,6 +21,9 @@ typedef struct cf_detect_metrics {
          * message), so its series are replicated (merged as one copy) */
         cf_series *rep_entries[CF_DETECT_METRIC_RULES], *rep_evicted[CF_DETECT_METRIC_RULES];
         cf_series *pop_applied, *pop_refused, *contributions, *contrib_evicted;
+        /* per table with deltas (cf_detect.delta_bytes' order), NULL for a rule without */
+        cf_series *delta_bytes[CF_RULES_MAX + 2], *delta_keys[CF_RULES_MAX + 2];
+        uint64_t seen_delta_bytes[CF_RULES_MAX + 2], seen_delta_keys[CF_RULES_MAX + 2];
         uint64_t seen_fired[CF_DETECT_METRIC_RULES];
         uint64_t **seen_evicted; /* per partition: per rule */
         size_t nseen;
@@ -31,8 +34,8 @@ typedef struct cf_detect_metrics {
 void cf_detect_metrics_init(cf_detect_metrics *m, cf_metrics *reg);
 /** The stage's collect (see cf_stage_plugin.collect) over x's state; replica: x->pop is set
  *  up (the stage is enabled). */
-void cf_detect_metrics_collect(cf_detect_metrics *m, cf_detect *x, bool replica,
-                               int32_t partition, int rebase);
+void cf_detect_metrics_collect(cf_detect_metrics *m, cf_detect *x, bool replica, int32_t partition,
+                               int rebase);
 /** Free what init and collect allocated. */
 void cf_detect_metrics_free(cf_detect_metrics *m);
 

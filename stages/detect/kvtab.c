@@ -80,44 +80,74 @@ void cf_kvtab_free(cf_kvtab *t)
         free(t->keys);
         free(t->vals);
         free(t->dirty);
+        free(t->dbase);
+        cf_buf_free(&t->bases);
         memset(t, 0, sizeof(*t));
 }
 
 /* ---- the dirty set: keys (never 0) changed since the last delta ---- */
 
-static void dirty_add(cf_kvtab *t, uint64_t key);
+static size_t dirty_add(cf_kvtab *t, uint64_t key, bool *fresh);
 
 static void dirty_grow(cf_kvtab *t)
 {
         uint64_t *old = t->dirty;
-        size_t ocap = t->dcap;
+        size_t *obase = t->dbase, ocap = t->dcap;
         t->dcap = ocap ? ocap * 2 : DIRTY_MIN;
         t->dirty = calloc(t->dcap, sizeof(*t->dirty));
-        if (!t->dirty) abort();
+        t->dbase = t->base_put ? calloc(t->dcap, sizeof(*t->dbase)) : NULL;
+        if (!t->dirty || (t->base_put && !t->dbase)) abort();
         t->dn = 0;
-        for (size_t i = 0; i < ocap; i++)
-                if (old[i]) dirty_add(t, old[i]);
+        for (size_t i = 0; i < ocap; i++) {
+                if (!old[i]) continue;
+                bool fresh;
+                size_t j = dirty_add(t, old[i], &fresh);
+                if (t->dbase) t->dbase[j] = obase ? obase[i] : 0;
+        }
         free(old);
+        free(obase);
 }
 
-static void dirty_add(cf_kvtab *t, uint64_t key)
+/* The dirty set's slot of key, added when absent (*fresh: it was). */
+static size_t dirty_add(cf_kvtab *t, uint64_t key, bool *fresh)
 {
         if ((t->dn + 1) * 2 > t->dcap) dirty_grow(t);
         size_t mask = t->dcap - 1;
         for (size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;; i = (i + 1) & mask) {
-                if (t->dirty[i] == key) return;
+                if (t->dirty[i] == key) {
+                        *fresh = false;
+                        return i;
+                }
                 if (!t->dirty[i]) {
                         t->dirty[i] = key;
                         t->dn++;
-                        return;
+                        if (t->dbase) t->dbase[i] = 0;
+                        *fresh = true;
+                        return i;
                 }
         }
+}
+
+static size_t find(const cf_kvtab *t, uint64_t key);
+
+/* key changes now: recorded, and its value as the last delta left it kept (bases). */
+static void note(cf_kvtab *t, uint64_t key)
+{
+        bool fresh;
+        size_t i = dirty_add(t, key, &fresh);
+        if (!fresh || !t->base_put) return;
+        /* in a rebuild that purges the key, the new slots do not hold it: kept as absent,
+         * and the value (if it comes back) goes whole */
+        size_t j = find(t, key);
+        if (j == SIZE_MAX) return;
+        t->dbase[i] = 1 + t->bases.len;
+        t->base_put(&t->bases, t->vals + j * t->vsize);
 }
 
 /* Record that key changed (a branch when tracking is off: the replay path). */
 static inline void mark(cf_kvtab *t, uint64_t key)
 {
-        if (t->track) dirty_add(t, key);
+        if (t->track) note(t, key);
 }
 
 void cf_kvtab_delta_reset(cf_kvtab *t)
@@ -126,18 +156,33 @@ void cf_kvtab_delta_reset(cf_kvtab *t)
          * first, a burst) left a set far larger than what it holds */
         if (t->dcap > 65536 && t->dn < t->dcap / 16) {
                 free(t->dirty);
+                free(t->dbase);
                 t->dirty = NULL;
+                t->dbase = NULL;
                 t->dcap = 0;
         } else if (t->dirty) {
                 memset(t->dirty, 0, t->dcap * sizeof(*t->dirty));
         }
         t->dn = 0;
+        cf_buf_reset(&t->bases);
 }
 
 void cf_kvtab_track(cf_kvtab *t, bool on)
 {
         cf_kvtab_delta_reset(t);
         t->track = on;
+}
+
+void cf_kvtab_keep_bases(cf_kvtab *t, cf_kv_put put)
+{
+        /* the set is rebuilt with (or without) its bases from the next change on */
+        free(t->dirty);
+        free(t->dbase);
+        t->dirty = NULL;
+        t->dbase = NULL;
+        t->dcap = t->dn = 0;
+        cf_buf_free(&t->bases);
+        t->base_put = put;
 }
 
 static bool expired(const cf_kvtab *t, const unsigned char *v)
@@ -355,9 +400,14 @@ void cf_kvtab_snapshot(cf_kvtab *t, cf_buf *out, cf_kv_put put)
  *
  * A table's delta: evicted, expired (u64), max_ms (i64), the entry count after
  * it (u64), removed keys (u64 count, then each u64), changed entries (u64
- * count, then per entry its key and its value as put writes it). Removals go
- * first on apply, so the bound is never crossed in between.
+ * count, then per entry its key and its value as put writes it; for a table
+ * written with a diff, the key, a mode byte (MODE_WHOLE: the value as put
+ * writes it; MODE_PATCH: its changes against the value the last delta left, as
+ * the diff writes them), then that). Removals go first on apply, so the bound
+ * is never crossed in between.
  */
+
+enum { MODE_WHOLE = 0, MODE_PATCH = 1 };
 
 /* The slot of key (normalised), or SIZE_MAX. */
 static size_t find(const cf_kvtab *t, uint64_t key)
@@ -413,7 +463,7 @@ static void upsert(cf_kvtab *t, uint64_t key, const unsigned char *val)
         memcpy(t->vals + i * t->vsize, val, t->vsize);
 }
 
-void cf_kvtab_delta(cf_kvtab *t, cf_buf *out, cf_kv_put put)
+void cf_kvtab_delta(cf_kvtab *t, cf_buf *out, cf_kv_put put, cf_kv_diff diff)
 {
         cf_st_put_u64(out, t->evicted);
         cf_st_put_u64(out, t->expired);
@@ -436,12 +486,54 @@ void cf_kvtab_delta(cf_kvtab *t, cf_buf *out, cf_kv_put put)
                 size_t j = t->dirty[i] ? find(t, t->dirty[i]) : SIZE_MAX;
                 if (j == SIZE_MAX) continue;
                 cf_st_put_u64(out, t->dirty[i]);
-                put(out, t->vals + j * t->vsize);
+                const void *val = t->vals + j * t->vsize;
+                if (!diff) {
+                        put(out, val);
+                        continue;
+                }
+                size_t at = out->len, b = t->dbase ? t->dbase[i] : 0;
+                cf_st_put_u8(out, MODE_PATCH);
+                if (b && diff(out, (const unsigned char *)t->bases.p + b - 1,
+                              t->bases.len - (b - 1), val))
+                        continue;
+                out->len = at; /* absent at the last delta, or its changes are most of it */
+                cf_st_put_u8(out, MODE_WHOLE);
+                put(out, val);
         }
         cf_kvtab_delta_reset(t);
 }
 
-int cf_kvtab_apply_delta(cf_kvtab *t, cf_st_dec *d, cf_kv_get get, const void *cfg, bool commit)
+/* Keys a delta's check has seen (removed or changed): a patch applies to the value the table
+ * holds, so its key must not have been removed or changed before in the same delta (else the
+ * check and the apply would read different values). Open addressing; keys are never 0. */
+typedef struct keyset {
+        uint64_t *k;
+        size_t cap;
+} keyset;
+
+static void keyset_init(keyset *s, uint64_t n)
+{
+        s->cap = 16;
+        while (s->cap < 2 * n)
+                s->cap *= 2;
+        s->k = calloc(s->cap, sizeof(*s->k));
+        if (!s->k) abort();
+}
+
+/* false: key was in the set already */
+static bool keyset_add(keyset *s, uint64_t key)
+{
+        for (size_t i = (size_t)(fib(key) >> 20) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+                if (s->k[i] == key) return false;
+                if (!s->k[i]) {
+                        s->k[i] = key;
+                        return true;
+                }
+        }
+}
+
+int cf_kvtab_apply_delta(cf_kvtab *t, cf_st_dec *d, cf_kv_get get, cf_kv_patch patch,
+                         const void *cfg, bool commit)
 {
         uint64_t evicted = cf_st_u64(d), expired_n = cf_st_u64(d);
         int64_t max_ms = cf_st_i64(d);
@@ -462,17 +554,36 @@ int cf_kvtab_apply_delta(cf_kvtab *t, cf_st_dec *d, cf_kv_get get, const void *c
                        -1;
         uint64_t nrem = cf_st_count(d, 8, UINT64_MAX, "removed keys");
         int64_t n = (int64_t)t->n;
+        /* the check of a delta with patches: every key it removes or changes */
+        keyset seen = {0};
+        bool guard = patch && !commit;
+        if (guard) keyset_init(&seen, nrem);
         for (uint64_t i = 0; i < nrem && cf_st_ok(d); i++) {
                 uint64_t key = cf_st_u64(d);
-                if (cf_st_ok(d) && !key)
+                if (cf_st_ok(d) && !key) {
+                        free(seen.k);
                         return cf_st_fail(d, "removed key %llu is 0", (unsigned long long)i), -1;
+                }
                 if (commit)
                         remove_key(t, key);
                 else
                         n -= find(t, key) != SIZE_MAX;
+                if (guard && cf_st_ok(d)) (void)keyset_add(&seen, key);
         }
-        uint64_t nup = cf_st_count(d, 16, UINT64_MAX, "changed entries");
-        if (!cf_st_ok(d)) return -1;
+        size_t min_entry = patch ? 10 : 16; /* key, mode, a patch of at least one byte */
+        uint64_t nup = cf_st_count(d, min_entry, UINT64_MAX, "changed entries");
+        if (!cf_st_ok(d)) {
+                free(seen.k);
+                return -1;
+        }
+        if (guard) { /* room for the changed keys too */
+                keyset all;
+                keyset_init(&all, nrem + nup);
+                for (size_t i = 0; i < seen.cap; i++)
+                        if (seen.k[i]) (void)keyset_add(&all, seen.k[i]);
+                free(seen.k);
+                seen = all;
+        }
         if (commit) {
                 t->max_ms = max_ms;
                 /* sized for what it holds after the delta at once (the dry pass checked that
@@ -488,8 +599,24 @@ int cf_kvtab_apply_delta(cf_kvtab *t, cf_st_dec *d, cf_kv_get get, const void *c
         for (uint64_t i = 0; i < nup; i++) {
                 uint64_t key = cf_st_u64(d);
                 if (cf_st_ok(d) && !key) cf_st_fail(d, "entry %llu: key 0", (unsigned long long)i);
+                unsigned mode = patch ? cf_st_u8(d) : MODE_WHOLE;
+                if (cf_st_ok(d) && mode > MODE_PATCH)
+                        cf_st_fail(d, "entry %llu: mode %u", (unsigned long long)i, mode);
                 memset(tmp, 0, t->vsize);
-                if (!cf_st_ok(d) || !get(d, 2, tmp, cfg)) {
+                size_t j = SIZE_MAX;
+                if (cf_st_ok(d) && mode == MODE_PATCH) {
+                        j = find(t, key);
+                        if (j == SIZE_MAX || (guard && !keyset_add(&seen, key)))
+                                cf_st_fail(d,
+                                           "entry %llu: changes to key %016llx, which the table "
+                                           "does not hold (or not any more)",
+                                           (unsigned long long)i, (unsigned long long)key);
+                } else if (guard && cf_st_ok(d)) {
+                        (void)keyset_add(&seen, key);
+                }
+                if (!cf_st_ok(d) ||
+                    !(mode == MODE_PATCH ? patch(d, t->vals + j * t->vsize, tmp, cfg)
+                                         : get(d, 2, tmp, cfg))) {
                         drop_value(t, key, tmp); /* what get allocated before it failed */
                         break;
                 }
@@ -508,6 +635,7 @@ int cf_kvtab_apply_delta(cf_kvtab *t, cf_st_dec *d, cf_kv_get get, const void *c
                 }
         }
         free(tmp);
+        free(seen.k);
         if (!cf_st_ok(d)) return -1;
         if (!commit && (uint64_t)n != n_after)
                 return cf_st_fail(d, "%lld entries after the delta, %llu recorded: another base",

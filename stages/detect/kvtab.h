@@ -16,6 +16,9 @@
  * Change tracking (cf_kvtab_track): every key put or removed since the last
  * delta is in a dirty set; a delta (cf_kvtab_delta) holds the current value
  * of each one still in the table and a removal (tombstone) for the others.
+ * With bases kept (cf_kvtab_keep_bases), a changed value can be written as its
+ * changes against what the last delta left (cf_kv_diff), which the table that
+ * applies the delta holds (cf_kv_patch).
  *
  * @locality: the worker thread that owns the chain (one table per partition).
  */
@@ -29,6 +32,17 @@
 #include "pipeline/core/buf.h"
 #include "pipeline/core/stenc.h"
 #include "pipeline/core/touch.h"
+
+/** Writes one value (a rule's state_put). */
+typedef void (*cf_kv_put)(cf_buf *out, const void *val);
+/** Reads one value (a rule's state_get): false with the reason in d. */
+typedef bool (*cf_kv_get)(cf_st_dec *d, int version, void *val, const void *cfg);
+/** Writes val's changes against base (val's encoding by the table's put at the last delta,
+ * blen bytes from base on) to out; false: nothing written (the value goes whole). */
+typedef bool (*cf_kv_diff)(cf_buf *out, const unsigned char *base, size_t blen, const void *val);
+/** Reads what a cf_kv_diff wrote: val (zeroed) becomes old (the value the table holds, left
+ * unchanged) with the changes, checked against cfg; false with the reason in d. */
+typedef bool (*cf_kv_patch)(cf_st_dec *d, const void *old, void *val, const void *cfg);
 
 /** A table; zero it, then cf_kvtab_init. */
 typedef struct cf_kvtab {
@@ -53,6 +67,12 @@ typedef struct cf_kvtab {
         bool track;
         uint64_t *dirty;
         size_t dcap, dn;
+        /* bases (cf_kvtab_keep_bases): each dirty key's value as the last delta left it,
+         * written by base_put when the key first changed since; dbase parallels dirty: 1 +
+         * the offset of the key's encoding in bases (0: the key was absent) */
+        cf_kv_put base_put;
+        size_t *dbase;
+        cf_buf bases;
 } cf_kvtab;
 
 /** The bytes a table gives each value of vsize bytes (cf_kvtab.vsize). */
@@ -85,23 +105,26 @@ void cf_kvtab_each(cf_kvtab *t, void (*fn)(void *opaque, uint64_t key, void *val
 void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created);
 /** Remove key if present (the drop callback sees its value); recorded as a change. */
 void cf_kvtab_del(cf_kvtab *t, uint64_t key);
-/** Writes one value (a rule's state_put). */
-typedef void (*cf_kv_put)(cf_buf *out, const void *val);
-/** Reads one value (a rule's state_get): false with the reason in d. */
-typedef bool (*cf_kv_get)(cf_st_dec *d, int version, void *val, const void *cfg);
 
 /** Start (on) or stop (off) recording the keys changed; either way the set is emptied. */
 void cf_kvtab_track(cf_kvtab *t, bool on);
+/** Keep each changed key's value as the last delta left it, written by put (NULL: not), so
+ * that deltas can write changes against it; the changes recorded so far are forgotten. */
+void cf_kvtab_keep_bases(cf_kvtab *t, cf_kv_put put);
 /** Forget the changes recorded so far (a snapshot was taken: the next delta builds on it). */
 void cf_kvtab_delta_reset(cf_kvtab *t);
 /** Append the changes since the last delta (counters, entries, removed keys, then each changed
- * key's current value written by put) to out and start a new delta. */
-void cf_kvtab_delta(cf_kvtab *t, cf_buf *out, cf_kv_put put);
-/** Read a delta written by cf_kvtab_delta, each value checked by get against cfg. commit false:
- * check only (t unchanged); true: apply it (call after a check of the same bytes passed).
- * -1 with the reason in d. The entry count after it must be the one recorded (else the delta
- * was taken from another state). Applying records no changes. */
-int cf_kvtab_apply_delta(cf_kvtab *t, cf_st_dec *d, cf_kv_get get, const void *cfg, bool commit);
+ * key's current value written by put; diff not NULL: a mode byte, then the value's changes
+ * written by diff against its base, or the value whole) to out and start a new delta. */
+void cf_kvtab_delta(cf_kvtab *t, cf_buf *out, cf_kv_put put, cf_kv_diff diff);
+/** Read a delta written by cf_kvtab_delta, each value checked by get (or, with patch, when
+ * its mode says so, read by patch against the value the table holds) against cfg. commit
+ * false: check only (t unchanged); true: apply it (call after a check of the same bytes
+ * passed). -1 with the reason in d. The entry count after it must be the one recorded (else
+ * the delta was taken from another state); a patched key must be in the table, not removed
+ * and not changed before in the same delta. Applying records no changes. */
+int cf_kvtab_apply_delta(cf_kvtab *t, cf_st_dec *d, cf_kv_get get, cf_kv_patch patch,
+                         const void *cfg, bool commit);
 /** Append the table (counters, then every entry in key order: key and put's value) to out. */
 void cf_kvtab_snapshot(cf_kvtab *t, cf_buf *out, cf_kv_put put);
 /** Fill t (empty, set up for the current config) from a table written by cf_kvtab_snapshot

@@ -314,6 +314,131 @@ bool cf_lns_get(cf_st_dec *d, cf_lns *s)
         return true;
 }
 
+/* ---- deltas: the buckets changed since the last checkpoint ---- */
+
+static inline uint32_t ld32(const unsigned char *p)
+{
+        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+typedef struct diff_ctx {
+        cf_buf *out; /* NULL: count only */
+        uint32_t n;
+        int32_t prev;
+} diff_ctx;
+
+static void diff_emit(diff_ctx *c, int32_t idx, uint32_t p, uint32_t q)
+{
+        if (c->out) {
+                if (c->n)
+                        cf_st_put_uv(c->out, (uint64_t)((int64_t)idx - c->prev - 1));
+                else
+                        cf_st_put_sv(c->out, idx);
+                cf_st_put_uv(c->out, p);
+                cf_st_put_uv(c->out, q);
+        }
+        c->prev = idx;
+        c->n++;
+}
+
+/* A merge of the base's buckets (n at e, 12 bytes each) with s's, emitting what differs. */
+static void diff_walk(diff_ctx *c, const unsigned char *e, uint32_t n, const cf_lns *s)
+{
+        uint32_t i = 0, j = 0;
+        while (i < n || j < s->n) {
+                int32_t bi = i < n ? (int32_t)ld32(e + 12 * i) : 0;
+                if (j == s->n || (i < n && bi < s->idx[j])) { /* gone */
+                        diff_emit(c, bi, 0, 0);
+                        i++;
+                } else if (i == n || s->idx[j] < bi) { /* new */
+                        diff_emit(c, s->idx[j], s->cnt[2 * j], s->cnt[2 * j + 1]);
+                        j++;
+                } else {
+                        if (ld32(e + 12 * i + 4) != s->cnt[2 * j] ||
+                            ld32(e + 12 * i + 8) != s->cnt[2 * j + 1])
+                                diff_emit(c, s->idx[j], s->cnt[2 * j], s->cnt[2 * j + 1]);
+                        i++;
+                        j++;
+                }
+        }
+}
+
+bool cf_lns_diff(cf_buf *out, cf_st_dec *base, const cf_lns *s)
+{
+        int32_t gen = (int32_t)cf_st_u32(base);
+        uint8_t level = cf_st_u8(base);
+        uint32_t n = cf_st_u32(base);
+        if (!cf_st_ok(base) || gen != s->gen || level != s->level || cf_st_left(base) / 12 < n)
+                return false;
+        diff_ctx c = {NULL, 0, 0};
+        diff_walk(&c, base->p, n, s);
+        /* a bucket changed costs ~5-9 bytes against 12 whole: past half, whole is as small */
+        if (c.n > s->n / 2 + 2) return false;
+        cf_st_put_uv(out, c.n);
+        c = (diff_ctx){out, 0, 0};
+        diff_walk(&c, base->p, n, s);
+        return true;
+}
+
+static void push(cf_lns *s, int32_t idx, uint32_t p, uint32_t q)
+{
+        s->idx[s->n] = idx;
+        s->cnt[2 * s->n] = p;
+        s->cnt[2 * s->n + 1] = q;
+        s->n++;
+        s->total += (uint64_t)p + q;
+}
+
+bool cf_lns_patch(cf_st_dec *d, const cf_lns *old, cf_lns *s)
+{
+        uint64_t k = cf_st_uv(d);
+        if (!cf_st_ok(d)) return false;
+        if (k > cf_st_left(d) / 3) /* a change takes 3 bytes at least */
+                return cf_st_fail(d, "%llu sketch buckets changed: truncated",
+                                  (unsigned long long)k);
+        grow(s, old->n + (uint32_t)k);
+        s->n = 0;
+        s->total = 0;
+        s->gen = old->gen;
+        s->level = old->level;
+        uint32_t i = 0;
+        int64_t prev = 0;
+        for (uint64_t c = 0; c < k; c++) {
+                int64_t idx;
+                if (c) {
+                        uint64_t gap = cf_st_uv(d); /* beyond 32 bits: out of range below */
+                        idx = gap > UINT32_MAX ? INT64_MAX : prev + 1 + (int64_t)gap;
+                } else {
+                        idx = cf_st_sv(d);
+                }
+                uint64_t p = cf_st_uv(d), q = cf_st_uv(d);
+                if (!cf_st_ok(d)) return false;
+                if (idx < INT32_MIN || idx > INT32_MAX || p > UINT32_MAX || q > UINT32_MAX)
+                        return cf_st_fail(d, "sketch bucket %lld (counts %llu, %llu) out of range",
+                                          (long long)idx, (unsigned long long)p,
+                                          (unsigned long long)q);
+                while (i < old->n && old->idx[i] < idx) {
+                        push(s, old->idx[i], old->cnt[2 * i], old->cnt[2 * i + 1]);
+                        i++;
+                }
+                bool held = i < old->n && old->idx[i] == idx;
+                i += held;
+                if (!p && !q) {
+                        if (!held)
+                                return cf_st_fail(d, "sketch bucket %lld removed, not held",
+                                                  (long long)idx);
+                } else {
+                        push(s, (int32_t)idx, (uint32_t)p, (uint32_t)q);
+                }
+                prev = idx;
+        }
+        for (; i < old->n; i++)
+                push(s, old->idx[i], old->cnt[2 * i], old->cnt[2 * i + 1]);
+        if (s->n && s->gen == CF_LNS_GEN_NONE)
+                return cf_st_fail(d, "sketch with buckets but no generation");
+        return true;
+}
+
 void cf_lns_free(cf_lns *s)
 {
         free(s->idx);

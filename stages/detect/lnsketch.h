@@ -87,6 +87,15 @@ void cf_lns_put(cf_buf *out, const cf_lns *s);
 /** Read what cf_lns_put wrote into s (its buckets replaced), checked (level, order, no
  * empty bucket, a generation when there are buckets); false with the reason in d. */
 bool cf_lns_get(cf_st_dec *d, cf_lns *s);
+/** Append s's changes against base (what cf_lns_put wrote at the last delta, read from
+ * base): u32-free varints, the number of buckets changed, then per bucket its index (the
+ * first zigzag, the others as the gap after the one before) and both counts (0 and 0: the
+ * bucket went). false, nothing written: another generation or level (the caller writes the
+ * sketch whole), or most buckets changed. */
+bool cf_lns_diff(cf_buf *out, cf_st_dec *base, const cf_lns *s);
+/** Read what cf_lns_diff wrote: s (empty) becomes old with the changes, checked (order,
+ * counts, a removed bucket must be held); false with the reason in d. */
+bool cf_lns_patch(cf_st_dec *d, const cf_lns *old, cf_lns *s);
 /** Free the buckets; the sketch is empty (CF_LNS_INIT) again. */
 void cf_lns_free(cf_lns *s);
 

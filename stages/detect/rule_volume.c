@@ -17,6 +17,7 @@
  * lines of a declaration share its exporter, hence its partition).
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "stages/detect/detect_int.h"
@@ -151,6 +152,153 @@ bool cf_vol_slots_get(cf_st_dec *d, cf_vec *slots, int64_t *top_hour, int64_t *t
                                           (long long)s->cents);
                 int64_t *top = s->day ? top_day : top_hour;
                 if (s->at > *top) *top = s->at;
+        }
+        return cf_st_ok(d);
+}
+
+/* ---- a slot list's changes since the last checkpoint (own deltas, detect_own.c) ---- */
+
+static void slot_push(void *op, bool day, int64_t at, int64_t cents, uint32_t decl)
+{
+        cf_vol_slot *s = cf_vec_push(op, sizeof(*s));
+        *s = (cf_vol_slot){.at = at, .cents = cents, .decl = decl, .day = day};
+}
+
+typedef struct vdiff {
+        cf_buf *out; /* NULL: count only */
+        uint32_t n;
+        int64_t prev;
+} vdiff;
+
+static void vdiff_emit(vdiff *c, int64_t at, int64_t cents, uint32_t decl)
+{
+        if (c->out) {
+                if (c->n)
+                        cf_st_put_uv(c->out, (uint64_t)(at - c->prev - 1));
+                else
+                        cf_st_put_sv(c->out, at);
+                cf_st_put_uv(c->out, (uint64_t)cents);
+                cf_st_put_uv(c->out, decl);
+        }
+        c->prev = at;
+        c->n++;
+}
+
+/* One ring's merge of the base's slots (nb at b, 21 bytes each: day, at, cents, decl) with
+ * the value's (nv at v), emitting what differs. */
+static void vdiff_walk(vdiff *c, const unsigned char *b, uint32_t nb, const cf_vol_slot *v,
+                       size_t nv)
+{
+        uint32_t i = 0;
+        size_t j = 0;
+        while (i < nb || j < nv) {
+                const unsigned char *e = b + 21 * (size_t)i;
+                int64_t bat = i < nb ? (int64_t)cf_st_load64(e + 1) : 0;
+                if (j == nv || (i < nb && bat < v[j].at)) {
+                        vdiff_emit(c, bat, 0, 0); /* gone (the ring moved on) */
+                        i++;
+                } else if (i == nb || v[j].at < bat) {
+                        vdiff_emit(c, v[j].at, v[j].cents, v[j].decl);
+                        j++;
+                } else {
+                        uint32_t bk = (uint32_t)e[17] | (uint32_t)e[18] << 8 |
+                                      (uint32_t)e[19] << 16 | (uint32_t)e[20] << 24;
+                        if ((int64_t)cf_st_load64(e + 9) != v[j].cents || bk != v[j].decl)
+                                vdiff_emit(c, v[j].at, v[j].cents, v[j].decl);
+                        i++;
+                        j++;
+                }
+        }
+}
+
+bool cf_vol_rep_diff(cf_buf *out, cf_st_dec *base, cf_vol_rep *v)
+{
+        uint32_t nb = cf_st_u32(base);
+        if (!cf_st_ok(base) || cf_st_left(base) / 21 < nb) return false;
+        const unsigned char *b = base->p;
+        uint32_t nbh = 0; /* the base's hour slots: they come first */
+        while (nbh < nb && !b[21 * (size_t)nbh])
+                nbh++;
+        cf_vec now = {0};
+        cf_vol_rep_each(v, slot_push, &now);
+        const cf_vol_slot *sv = now.v;
+        size_t nvh = 0;
+        while (nvh < now.n && !sv[nvh].day)
+                nvh++;
+        vdiff h = {NULL, 0, 0}, dd = {NULL, 0, 0};
+        vdiff_walk(&h, b, nbh, sv, nvh);
+        vdiff_walk(&dd, b + 21 * (size_t)nbh, nb - nbh, sv + nvh, now.n - nvh);
+        /* a slot changed costs ~8-14 bytes against 21 whole: past half, whole is as small */
+        bool ok = h.n + dd.n <= now.n / 2 + 2;
+        if (ok) {
+                cf_st_put_uv(out, h.n);
+                h = (vdiff){out, 0, 0};
+                vdiff_walk(&h, b, nbh, sv, nvh);
+                cf_st_put_uv(out, dd.n);
+                dd = (vdiff){out, 0, 0};
+                vdiff_walk(&dd, b + 21 * (size_t)nbh, nb - nbh, sv + nvh, now.n - nvh);
+        }
+        free(now.v);
+        return ok;
+}
+
+bool cf_vol_slots_patch(cf_st_dec *d, cf_vol_rep *old, cf_vec *slots, int64_t *top_hour,
+                        int64_t *top_day)
+{
+        slots->n = 0;
+        *top_hour = *top_day = -1;
+        cf_vec was = {0};
+        cf_vol_rep_each(old, slot_push, &was);
+        const cf_vol_slot *o = was.v;
+        size_t i = 0;
+        for (int day = 0; day < 2 && cf_st_ok(d); day++) {
+                uint64_t k = cf_st_uv(d);
+                if (cf_st_ok(d) && k > cf_st_left(d) / 3) /* a change takes 3 bytes at least */
+                        cf_st_fail(d, "%llu volume slots changed: truncated",
+                                   (unsigned long long)k);
+                int64_t prev = 0, limit = day ? HOUR_LIMIT / 24 : HOUR_LIMIT;
+                for (uint64_t c = 0; c < k && cf_st_ok(d); c++) {
+                        int64_t at;
+                        if (c) {
+                                uint64_t gap = cf_st_uv(d); /* past the limit: refused below */
+                                at = gap > (uint64_t)HOUR_LIMIT ? INT64_MAX
+                                                                : prev + 1 + (int64_t)gap;
+                        } else {
+                                at = cf_st_sv(d);
+                        }
+                        uint64_t cents = cf_st_uv(d), decl = cf_st_uv(d);
+                        if (!cf_st_ok(d)) break;
+                        if (at < 0 || at > limit || cents > INT64_MAX || decl > UINT32_MAX) {
+                                cf_st_fail(d, "volume slot change %llu out of range (%s %lld)",
+                                           (unsigned long long)c, day ? "day" : "hour",
+                                           (long long)at);
+                                break;
+                        }
+                        for (; i < was.n && o[i].day == day && o[i].at < at; i++)
+                                *(cf_vol_slot *)cf_vec_push(slots, sizeof(cf_vol_slot)) = o[i];
+                        bool held = i < was.n && o[i].day == day && o[i].at == at;
+                        i += held;
+                        if (!cents && !decl) {
+                                if (!held)
+                                        cf_st_fail(d, "volume %s %lld removed, not held",
+                                                   day ? "day" : "hour", (long long)at);
+                        } else {
+                                *(cf_vol_slot *)cf_vec_push(slots, sizeof(cf_vol_slot)) =
+                                    (cf_vol_slot){.at = at,
+                                                  .cents = (int64_t)cents,
+                                                  .decl = (uint32_t)decl,
+                                                  .day = (uint8_t)day};
+                        }
+                        prev = at;
+                }
+                for (; i < was.n && o[i].day == day; i++)
+                        *(cf_vol_slot *)cf_vec_push(slots, sizeof(cf_vol_slot)) = o[i];
+        }
+        free(was.v);
+        const cf_vol_slot *s = slots->v;
+        for (size_t j = 0; j < slots->n; j++) {
+                int64_t *top = s[j].day ? top_day : top_hour;
+                if (s[j].at > *top) *top = s[j].at;
         }
         return cf_st_ok(d);
 }

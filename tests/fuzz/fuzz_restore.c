@@ -25,7 +25,8 @@
  * it first (then bit 0 reseals), so mutations reach the stages' delta
  * decoders. Refused: the base as it was, or (the message says so) an empty
  * partition; accepted: a batch, a snapshot restored into the other chain,
- * byte-identical. Seed: corpus/restore/delta-7-records.
+ * byte-identical. Seeds: corpus/restore/delta-7-records-own (the base's own
+ * contributions changed: version 3's patches) and delta-7-records (version 2).
  * Both chains are built once (LLVMFuzzerInitialize) and every run puts them
  * back to empty: building them per run (config, rules, reference data) would
  * be most of a run's time.
@@ -177,6 +178,7 @@ static void same_as_empty(cf_chain *c, int kind, const char *why)
 }
 
 static void run(cf_chain *c, int kind);
+static void fill(const char *const *msgs, size_t n);
 
 /* The seeds of the replica and learnt-state modes (tests/fuzz/corpus/restore/replica-*,
  * global-*): the state of this chain after one run, as a file with its mode byte. */
@@ -195,17 +197,35 @@ static void write_seed(const char *dir, const char *name, int kind, int mode)
         reset(a, kind);
 }
 
-/* The base deltas apply to (a's partition 0 after one batch, tracking on) and, when seeds
- * are written, the delta of a second batch (mode 25: bits 0, 3, 4). */
+/* The base deltas apply to (a's partition 0 after one batch and a cumulative publish, as the
+ * service's commit does: its own contributions' tables hold values, so a delta's changes to
+ * them are read against something, tracking on) and, when seeds are written, the delta of a
+ * second batch and publish (mode 25: bits 0, 3, 4). delta-7-records is the seed an earlier
+ * build wrote (version 2: values whole, no own contributions in its base), kept as such. */
 static void make_base(const char *seeds)
 {
         cf_chain_track_changes(a, true);
         run(a, PART);
+        cf_buf_reset(&scratch);
+        if (cf_chain_publish(a, 0, CF_GLOBAL_CUMULATIVE, &scratch)) abort();
         if (cf_chain_snapshot(a, 0, &base)) abort();
         if (seeds) {
                 char path[4096];
-                snprintf(path, sizeof path, "%s/delta-7-records", seeds);
-                run(a, PART);
+                snprintf(path, sizeof path, "%s/delta-7-records-own", seeds);
+                /* the same lines under other declaration ids: new records (not
+                 * re-deliveries), so the own contributions change */
+                char *more[N_LINES];
+                for (size_t i = 0; i < N_LINES; i++) {
+                        more[i] = strdup(lines[i]);
+                        char *id = more[i] ? strstr(more[i], "US-2025-0") : NULL;
+                        if (id) id[8] = '1';
+                }
+                fill((const char *const *)more, N_LINES);
+                if (cf_chain_process(a, &batch)) abort();
+                for (size_t i = 0; i < N_LINES; i++)
+                        free(more[i]);
+                cf_buf_reset(&scratch);
+                if (cf_chain_publish(a, 0, CF_GLOBAL_CUMULATIVE, &scratch)) abort();
                 cf_buf_reset(&s1);
                 FILE *f = fopen(path, "wb");
                 if (cf_chain_delta(a, 0, &s1) || !f || fputc(25, f) == EOF ||
