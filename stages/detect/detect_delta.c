@@ -41,19 +41,6 @@ void cf_detect_part_track(cf_detect_part *ps, bool on)
         }
 }
 
-/* One table's delta, named, in a block; its bytes and keys counted (the metrics). */
-static void put_table(cf_buf *out, const char *name, cf_kvtab *t, cf_kv_put put, cf_kv_diff diff,
-                      uint64_t *bytes, uint64_t *keys)
-{
-        size_t at = out->len;
-        *keys += t->dn;
-        cf_st_put_str8(out, name);
-        size_t blk = cf_st_block_begin(out);
-        cf_kvtab_delta(t, out, put, diff);
-        cf_st_block_end(out, blk);
-        *bytes += out->len - at;
-}
-
 void cf_detect_state_delta(cf_detect *x, cf_detect_part *ps, cf_buf *out)
 {
         if (!out) {
@@ -64,25 +51,8 @@ void cf_detect_state_delta(cf_detect *x, cf_detect_part *ps, cf_buf *out)
                         cf_kvtab_delta_reset(cf_detect_own_table(ps, i));
                 return;
         }
-        memcpy(cf_st_room(out, 4), "CFTD", 4);
-        cf_st_put_u16(out, DELTA_VERSION);
-        cf_st_put_i64(out, ps->first_ms);
-        uint8_t n = CF_DETECT_OWNS;
-        for (size_t i = 0; i < cf_detect_n_rules; i++)
-                n += cf_detect_rules[i]->table_off != 0;
-        cf_st_put_u8(out, n);
-        for (size_t i = 0; i < cf_detect_n_rules; i++) {
-                const cf_rule *ru = cf_detect_rules[i];
-                if (ru->table_off)
-                        put_table(out, ru->name, cf_rule_table(ru, ps), ru->state_put, NULL,
-                                  &x->delta_bytes[i], &x->delta_keys[i]);
-        }
-        for (int i = 0; i < CF_DETECT_OWNS; i++) {
-                size_t k = cf_detect_n_rules + (size_t)i;
-                put_table(out, cf_detect_owns[i].name, cf_detect_own_table(ps, i),
-                          cf_detect_owns[i].put, cf_detect_owns[i].diff, &x->delta_bytes[k],
-                          &x->delta_keys[k]);
-        }
+        cf_detect_state_write(ps, out, "CFTD", DELTA_VERSION, cf_kvtab_delta, x->delta_bytes,
+                              x->delta_keys);
 }
 
 /* One pass over the delta: check only (commit false) or apply. */

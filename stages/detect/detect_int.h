@@ -481,12 +481,13 @@ int cf_detect_own_named(const char *name, size_t n);
 /** Own table i of ps. */
 cf_kvtab *cf_detect_own_table(cf_detect_part *ps, int i);
 
-/** Writes one table (cf_kvtab_snapshot). */
-typedef void (*cf_detect_table_writer)(cf_kvtab *t, cf_buf *out, cf_kv_put put);
-/** Append magic, version, the first event time and every rule's table written by write, by
- * rule name (a snapshot; detect_state.c). */
+/** Writes one table (whole or its delta: cf_kvtab_delta); diff NULL: values whole. */
+typedef void (*cf_detect_table_writer)(cf_kvtab *t, cf_buf *out, cf_kv_put put, cf_kv_diff diff);
+/** Append magic, version, the first event time and every rule's and own table written by
+ * write, by name (detect_state.c); bytes and keys (NULL: not counted) get each table's
+ * bytes and delta keys added, rules first, then the own tables. */
 void cf_detect_state_write(cf_detect_part *ps, cf_buf *out, const char *magic, uint16_t version,
-                           cf_detect_table_writer write);
+                           cf_detect_table_writer write, uint64_t *bytes, uint64_t *keys);
 /** Append the partition's state (format in detect_state.c). */
 void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out);
 /** A partition state read from a snapshot (len 0: empty) and checked against the current

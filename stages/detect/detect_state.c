@@ -36,8 +36,21 @@
 #define V1_MAGIC     0x43445431u /* "CDT1" */
 #define MAX_TABLES   64          /* read_table's one bit per rule and own table */
 
+/* One table, named, in a block; its bytes and delta keys added to *bytes, *keys. */
+static void put_table(cf_buf *out, const char *name, cf_kvtab *t, cf_detect_table_writer write,
+                      cf_kv_put put, cf_kv_diff diff, uint64_t *bytes, uint64_t *keys)
+{
+        size_t at = out->len;
+        if (keys) *keys += t->dn;
+        cf_st_put_str8(out, name);
+        size_t blk = cf_st_block_begin(out);
+        write(t, out, put, diff);
+        cf_st_block_end(out, blk);
+        if (bytes) *bytes += out->len - at;
+}
+
 void cf_detect_state_write(cf_detect_part *ps, cf_buf *out, const char *magic, uint16_t version,
-                           cf_detect_table_writer write)
+                           cf_detect_table_writer write, uint64_t *bytes, uint64_t *keys)
 {
         memcpy(cf_st_room(out, 4), magic, 4);
         cf_st_put_u16(out, version);
@@ -48,24 +61,29 @@ void cf_detect_state_write(cf_detect_part *ps, cf_buf *out, const char *magic, u
         cf_st_put_u8(out, n);
         for (size_t i = 0; i < cf_detect_n_rules; i++) {
                 const cf_rule *ru = cf_detect_rules[i];
-                if (!ru->table_off) continue;
-                cf_st_put_str8(out, ru->name);
-                size_t blk = cf_st_block_begin(out);
-                write(cf_rule_table(ru, ps), out, ru->state_put);
-                cf_st_block_end(out, blk);
+                if (ru->table_off)
+                        put_table(out, ru->name, cf_rule_table(ru, ps), write, ru->state_put, NULL,
+                                  bytes ? &bytes[i] : NULL, keys ? &keys[i] : NULL);
         }
         for (int i = 0; i < CF_DETECT_OWNS; i++) {
-                cf_st_put_str8(out, cf_detect_owns[i].name);
-                size_t blk = cf_st_block_begin(out);
-                write(cf_detect_own_table(ps, i), out, cf_detect_owns[i].put);
-                cf_st_block_end(out, blk);
+                size_t k = cf_detect_n_rules + (size_t)i;
+                put_table(out, cf_detect_owns[i].name, cf_detect_own_table(ps, i), write,
+                          cf_detect_owns[i].put, cf_detect_owns[i].diff, bytes ? &bytes[k] : NULL,
+                          keys ? &keys[k] : NULL);
         }
+}
+
+/* A snapshot writes every value whole. */
+static void snapshot_table(cf_kvtab *t, cf_buf *out, cf_kv_put put, cf_kv_diff diff)
+{
+        (void)diff;
+        cf_kvtab_snapshot(t, out, put);
 }
 
 void cf_detect_state_snapshot(cf_detect *x, cf_detect_part *ps, cf_buf *out)
 {
         (void)x;
-        cf_detect_state_write(ps, out, "CFDT", SNAP_VERSION, cf_kvtab_snapshot);
+        cf_detect_state_write(ps, out, "CFDT", SNAP_VERSION, snapshot_table, NULL, NULL);
 }
 
 /* The rule named (name, n) and its index in *ix, or NULL. */
