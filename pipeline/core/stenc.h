@@ -44,6 +44,15 @@ static inline unsigned char *cf_st_room(cf_buf *b, size_t n)
         return p;
 }
 
+/** Store v little-endian at p (4 bytes). */
+static inline void cf_st_store32(unsigned char *p, uint32_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        v = __builtin_bswap32(v);
+#endif
+        memcpy(p, &v, 4);
+}
+
 /** Store v little-endian at p (8 bytes). */
 static inline void cf_st_store64(unsigned char *p, uint64_t v)
 {
@@ -51,6 +60,17 @@ static inline void cf_st_store64(unsigned char *p, uint64_t v)
         v = __builtin_bswap64(v);
 #endif
         memcpy(p, &v, 8);
+}
+
+/** Load a little-endian uint32 from p. */
+static inline uint32_t cf_st_load32(const unsigned char *p)
+{
+        uint32_t v;
+        memcpy(&v, p, 4);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        v = __builtin_bswap32(v);
+#endif
+        return v;
 }
 
 /** Load a little-endian uint64 from p. */
@@ -81,9 +101,7 @@ static inline void cf_st_put_u16(cf_buf *b, uint16_t v)
 /** Append v little-endian (4 bytes). */
 static inline void cf_st_put_u32(cf_buf *b, uint32_t v)
 {
-        unsigned char *p = cf_st_room(b, 4);
-        for (int i = 0; i < 4; i++)
-                p[i] = (unsigned char)(v >> (8 * i));
+        cf_st_store32(cf_st_room(b, 4), v);
 }
 
 /** Append v little-endian (8 bytes). */
@@ -130,6 +148,29 @@ static inline void cf_st_put_uv(cf_buf *b, uint64_t v)
 static inline void cf_st_put_sv(cf_buf *b, int64_t v)
 {
         cf_st_put_uv(b, ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0));
+}
+
+/** A list of changes over ascending keys as written by cf_st_put_change: the first key
+ * zigzag, each later one as its gap minus one, then two varint values. */
+typedef struct cf_st_changes {
+        cf_buf *out; /* NULL: count only (to choose between a delta and a whole copy) */
+        uint32_t n;  /* changes so far */
+        int64_t prev;
+} cf_st_changes;
+
+/** Append (or only count) the change of key (above the last one) to values a and b. */
+static inline void cf_st_put_change(cf_st_changes *c, int64_t key, uint64_t a, uint64_t b)
+{
+        if (c->out) {
+                if (c->n)
+                        cf_st_put_uv(c->out, (uint64_t)(key - c->prev - 1));
+                else
+                        cf_st_put_sv(c->out, key);
+                cf_st_put_uv(c->out, a);
+                cf_st_put_uv(c->out, b);
+        }
+        c->prev = key;
+        c->n++;
 }
 
 /** Append a byte string of n <= 255 bytes: one length byte, the bytes (aborts beyond 255:
@@ -199,9 +240,7 @@ static inline uint16_t cf_st_u16(cf_st_dec *d)
 static inline uint32_t cf_st_u32(cf_st_dec *d)
 {
         const unsigned char *p = cf_st_take(d, 4);
-        return p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                       (uint32_t)p[3] << 24
-                 : 0;
+        return p ? cf_st_load32(p) : 0;
 }
 
 /** Read a little-endian uint64 (0 on error). */

@@ -189,8 +189,7 @@ cf_dd_part *cf_dd_part_restore(const cf_dd_limits *lim, const void *data, size_t
                 /* never NULL: read_header checked the nk entries fit */
                 const unsigned char *q = cf_st_take(&d, KEY_BYTES);
                 uint64_t kh = cf_st_load64(q), fpa = cf_st_load64(q + 8);
-                uint32_t t = (uint32_t)q[16] | (uint32_t)q[17] << 8 | (uint32_t)q[18] << 16 |
-                             (uint32_t)q[19] << 24;
+                uint32_t t = cf_st_load32(q + 16);
                 if (!kh || !cf_dd_live(p, t)) continue;
                 cf_dd_found f;
                 cf_dd_reserve(p);

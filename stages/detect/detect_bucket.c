@@ -74,12 +74,6 @@ static int item_cmp(const void *a, const void *b)
         return x->kk < y->kk ? -1 : x->kk > y->kk;
 }
 
-static void store32(unsigned char *p, uint32_t v)
-{
-        for (int i = 0; i < 4; i++)
-                p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* One contribution as a type 5 or 6 value (what a replica stores per key and source). */
 static void put_entry(cf_buf *out, const item *it, int32_t partition)
 {
@@ -100,7 +94,7 @@ static void put_entry(cf_buf *out, const item *it, int32_t partition)
                 cf_uv_sketch_settle(&v->s);
                 cf_lns_put(out, &v->s);
         }
-        store32((unsigned char *)out->p + at, (uint32_t)(out->len - at - 4));
+        cf_st_store32((unsigned char *)out->p + at, (uint32_t)(out->len - at - 4));
 }
 
 static void put_part(cf_buf *out, int32_t partition, uint32_t n, uint32_t bucket, uint16_t part,
@@ -108,9 +102,9 @@ static void put_part(cf_buf *out, int32_t partition, uint32_t n, uint32_t bucket
 {
         unsigned char k[15];
         k[0] = CF_POP_BUCKET;
-        store32(k + 1, (uint32_t)partition);
-        store32(k + 5, n);
-        store32(k + 9, bucket);
+        cf_st_store32(k + 1, (uint32_t)partition);
+        cf_st_store32(k + 5, n);
+        cf_st_store32(k + 9, bucket);
         k[13] = (unsigned char)part;
         k[14] = (unsigned char)(part >> 8);
         size_t at = cf_global_begin_route(out, CF_GLOBAL_BASELINES, partition, k, sizeof k);

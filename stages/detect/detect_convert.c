@@ -50,11 +50,6 @@ static int64_t i64_at(const unsigned char *p)
         return (int64_t)cf_st_load64(p);
 }
 
-static uint32_t u32_at(const unsigned char *p)
-{
-        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static uint16_t u16_at(const unsigned char *p)
 {
         return (uint16_t)(p[0] | p[1] << 8);
@@ -62,7 +57,7 @@ static uint16_t u16_at(const unsigned char *p)
 
 static float f32_at(const unsigned char *p)
 {
-        uint32_t u = u32_at(p);
+        uint32_t u = cf_st_load32(p);
         float f;
         memcpy(&f, &u, 4);
         return f;
@@ -159,7 +154,7 @@ static bool cert_value(cf_st_dec *d, cf_detect_part *ps, uint64_t key, const uns
 {
         if (n < 192) return cf_st_fail(d, "value of %zu bytes, a certificate has 192", n);
         int64_t first = i64_at(v + 8);
-        uint32_t nd = u32_at(v + 16), ne = u32_at(v + 20);
+        uint32_t nd = cf_st_load32(v + 16), ne = cf_st_load32(v + 20);
         if (!time_ok(first) || !nd || !ne)
                 return cf_st_fail(d, "first use %lld, %u declarations, %u exporters",
                                   (long long)first, nd, ne);

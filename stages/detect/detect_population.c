@@ -498,8 +498,7 @@ static bool get_entry(cf_detect *x, cf_st_dec *d, uint32_t src, uint32_t n, uint
         if (e->len < 22) return cf_st_fail(d, "bucket entry of %u bytes", e->len);
         int type = e->p[0];
         uint64_t key = cf_st_load64(e->p + 2);
-        uint32_t esrc = (uint32_t)e->p[10] | (uint32_t)e->p[11] << 8 | (uint32_t)e->p[12] << 16 |
-                        (uint32_t)e->p[13] << 24;
+        uint32_t esrc = cf_st_load32(e->p + 10);
         if ((type != MSG_UV_CUM && type != MSG_VOL_CUM) || e->p[1] != MSG_VERSION)
                 return cf_st_fail(d, "bucket entry of type %d version %d", type, e->p[1]);
         if (esrc != src)

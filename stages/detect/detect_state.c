@@ -154,8 +154,7 @@ static bool read_header(cf_st_dec *d, int *version, cf_detect_part *ps, uint32_t
                 ps->first_ms = cf_st_i64(d);
                 *ntab = cf_st_u8(d);
         } else {
-                uint32_t magic = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 |
-                                 (uint32_t)m[3] << 24;
+                uint32_t magic = cf_st_load32(m);
                 if (magic != V1_MAGIC)
                         return cf_st_fail(d, "magic %08x: neither CFDT nor release 1-2's CDT1%s",
                                           magic,

@@ -316,47 +316,22 @@ bool cf_lns_get(cf_st_dec *d, cf_lns *s)
 
 /* ---- deltas: the buckets changed since the last checkpoint ---- */
 
-static inline uint32_t ld32(const unsigned char *p)
-{
-        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-typedef struct diff_ctx {
-        cf_buf *out; /* NULL: count only */
-        uint32_t n;
-        int32_t prev;
-} diff_ctx;
-
-static void diff_emit(diff_ctx *c, int32_t idx, uint32_t p, uint32_t q)
-{
-        if (c->out) {
-                if (c->n)
-                        cf_st_put_uv(c->out, (uint64_t)((int64_t)idx - c->prev - 1));
-                else
-                        cf_st_put_sv(c->out, idx);
-                cf_st_put_uv(c->out, p);
-                cf_st_put_uv(c->out, q);
-        }
-        c->prev = idx;
-        c->n++;
-}
-
 /* A merge of the base's buckets (n at e, 12 bytes each) with s's, emitting what differs. */
-static void diff_walk(diff_ctx *c, const unsigned char *e, uint32_t n, const cf_lns *s)
+static void diff_walk(cf_st_changes *c, const unsigned char *e, uint32_t n, const cf_lns *s)
 {
         uint32_t i = 0, j = 0;
         while (i < n || j < s->n) {
-                int32_t bi = i < n ? (int32_t)ld32(e + 12 * i) : 0;
+                int32_t bi = i < n ? (int32_t)cf_st_load32(e + 12 * i) : 0;
                 if (j == s->n || (i < n && bi < s->idx[j])) { /* gone */
-                        diff_emit(c, bi, 0, 0);
+                        cf_st_put_change(c, bi, 0, 0);
                         i++;
                 } else if (i == n || s->idx[j] < bi) { /* new */
-                        diff_emit(c, s->idx[j], s->cnt[2 * j], s->cnt[2 * j + 1]);
+                        cf_st_put_change(c, s->idx[j], s->cnt[2 * j], s->cnt[2 * j + 1]);
                         j++;
                 } else {
-                        if (ld32(e + 12 * i + 4) != s->cnt[2 * j] ||
-                            ld32(e + 12 * i + 8) != s->cnt[2 * j + 1])
-                                diff_emit(c, s->idx[j], s->cnt[2 * j], s->cnt[2 * j + 1]);
+                        if (cf_st_load32(e + 12 * i + 4) != s->cnt[2 * j] ||
+                            cf_st_load32(e + 12 * i + 8) != s->cnt[2 * j + 1])
+                                cf_st_put_change(c, s->idx[j], s->cnt[2 * j], s->cnt[2 * j + 1]);
                         i++;
                         j++;
                 }
@@ -370,12 +345,12 @@ bool cf_lns_diff(cf_buf *out, cf_st_dec *base, const cf_lns *s)
         uint32_t n = cf_st_u32(base);
         if (!cf_st_ok(base) || gen != s->gen || level != s->level || cf_st_left(base) / 12 < n)
                 return false;
-        diff_ctx c = {NULL, 0, 0};
+        cf_st_changes c = {NULL, 0, 0};
         diff_walk(&c, base->p, n, s);
         /* a bucket changed costs ~5-9 bytes against 12 whole: past half, whole is as small */
         if (c.n > s->n / 2 + 2) return false;
         cf_st_put_uv(out, c.n);
-        c = (diff_ctx){out, 0, 0};
+        c = (cf_st_changes){out, 0, 0};
         diff_walk(&c, base->p, n, s);
         return true;
 }

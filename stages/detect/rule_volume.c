@@ -164,29 +164,9 @@ static void slot_push(void *op, bool day, int64_t at, int64_t cents, uint32_t de
         *s = (cf_vol_slot){.at = at, .cents = cents, .decl = decl, .day = day};
 }
 
-typedef struct vdiff {
-        cf_buf *out; /* NULL: count only */
-        uint32_t n;
-        int64_t prev;
-} vdiff;
-
-static void vdiff_emit(vdiff *c, int64_t at, int64_t cents, uint32_t decl)
-{
-        if (c->out) {
-                if (c->n)
-                        cf_st_put_uv(c->out, (uint64_t)(at - c->prev - 1));
-                else
-                        cf_st_put_sv(c->out, at);
-                cf_st_put_uv(c->out, (uint64_t)cents);
-                cf_st_put_uv(c->out, decl);
-        }
-        c->prev = at;
-        c->n++;
-}
-
 /* One ring's merge of the base's slots (nb at b, 21 bytes each: day, at, cents, decl) with
  * the value's (nv at v), emitting what differs. */
-static void vdiff_walk(vdiff *c, const unsigned char *b, uint32_t nb, const cf_vol_slot *v,
+static void vdiff_walk(cf_st_changes *c, const unsigned char *b, uint32_t nb, const cf_vol_slot *v,
                        size_t nv)
 {
         uint32_t i = 0;
@@ -195,16 +175,15 @@ static void vdiff_walk(vdiff *c, const unsigned char *b, uint32_t nb, const cf_v
                 const unsigned char *e = b + 21 * (size_t)i;
                 int64_t bat = i < nb ? (int64_t)cf_st_load64(e + 1) : 0;
                 if (j == nv || (i < nb && bat < v[j].at)) {
-                        vdiff_emit(c, bat, 0, 0); /* gone (the ring moved on) */
+                        cf_st_put_change(c, bat, 0, 0); /* gone (the ring moved on) */
                         i++;
                 } else if (i == nb || v[j].at < bat) {
-                        vdiff_emit(c, v[j].at, v[j].cents, v[j].decl);
+                        cf_st_put_change(c, v[j].at, (uint64_t)v[j].cents, v[j].decl);
                         j++;
                 } else {
-                        uint32_t bk = (uint32_t)e[17] | (uint32_t)e[18] << 8 |
-                                      (uint32_t)e[19] << 16 | (uint32_t)e[20] << 24;
+                        uint32_t bk = cf_st_load32(e + 17);
                         if ((int64_t)cf_st_load64(e + 9) != v[j].cents || bk != v[j].decl)
-                                vdiff_emit(c, v[j].at, v[j].cents, v[j].decl);
+                                cf_st_put_change(c, v[j].at, (uint64_t)v[j].cents, v[j].decl);
                         i++;
                         j++;
                 }
@@ -225,17 +204,17 @@ bool cf_vol_rep_diff(cf_buf *out, cf_st_dec *base, cf_vol_rep *v)
         size_t nvh = 0;
         while (nvh < now.n && !sv[nvh].day)
                 nvh++;
-        vdiff h = {NULL, 0, 0}, dd = {NULL, 0, 0};
+        cf_st_changes h = {NULL, 0, 0}, dd = {NULL, 0, 0};
         vdiff_walk(&h, b, nbh, sv, nvh);
         vdiff_walk(&dd, b + 21 * (size_t)nbh, nb - nbh, sv + nvh, now.n - nvh);
         /* a slot changed costs ~8-14 bytes against 21 whole: past half, whole is as small */
         bool ok = h.n + dd.n <= now.n / 2 + 2;
         if (ok) {
                 cf_st_put_uv(out, h.n);
-                h = (vdiff){out, 0, 0};
+                h = (cf_st_changes){out, 0, 0};
                 vdiff_walk(&h, b, nbh, sv, nvh);
                 cf_st_put_uv(out, dd.n);
-                dd = (vdiff){out, 0, 0};
+                dd = (cf_st_changes){out, 0, 0};
                 vdiff_walk(&dd, b + 21 * (size_t)nbh, nb - nbh, sv + nvh, now.n - nvh);
         }
         free(now.v);
