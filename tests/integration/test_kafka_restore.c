@@ -175,19 +175,37 @@ static void test_corrupt_snapshot_fail(void **state)
         kh_stop(&h);
 }
 
+/* Service A of group processes the whole stream of seed (2 partitions) and commits it all;
+ * then the stream's first half is re-delivered for the next instance. */
+static void processed_then_half_again(kh *h, const char *group, uint64_t seed)
+{
+        kh_start(h, 1, 2);
+        kh_produce_gen(h, seed, N, BAD, 0.0);
+        cf_service *a = kh_service(h, group, 1);
+        assert_true(kh_wait_in(a, N, 60));
+        kh_finish(a, NULL);
+        assert_int_equal(kh_uncommitted(h, group), 0);
+        kh_reproduce(h, seed, N, BAD, 0.0, 0, N / 2);
+}
+
+/* Finish s, which read the re-delivered half: its restored state recognised every valid
+ * record of both partitions as a duplicate, and processed none again. */
+static void finish_half_all_duplicates(kh *h, cf_service *s)
+{
+        cf_counters k;
+        kh_finish(s, &k);
+        size_t bad = count_part(h, 0, 0, N / 2, "bad") + count_part(h, 1, 0, N / 2, "bad");
+        assert_int_equal(k.in, N / 2);
+        assert_int_equal(k.duplicates, N / 2 - bad);
+        assert_int_equal(k.processed, 0);
+}
+
 static void test_transient_failure_retried(void **state)
 {
         (void)state;
         kh h;
-        kh_start(&h, 1, 2);
-        kh_produce_gen(&h, SEED + 1, N, BAD, 0.0);
-        cf_service *a = kh_service(&h, "rtrans", 1);
-        assert_true(kh_wait_in(a, N, 60));
-        kh_finish(a, NULL);
-        assert_int_equal(kh_uncommitted(&h, "rtrans"), 0);
-
-        /* re-deliver the first half; partition 1's changelog loses its leader */
-        kh_reproduce(&h, SEED + 1, N, BAD, 0.0, 0, N / 2);
+        /* the first half re-delivered; partition 1's changelog loses its leader */
+        processed_then_half_again(&h, "rtrans", SEED + 1);
         size_t again1 = count_part(&h, 1, 0, N / 2, NULL);
         rd_kafka_mock_partition_set_leader(h.mc, "customsflow.changelog", 1, -1);
         setenv("CUSTOMSFLOW_STATE_RESTORE_BACKOFF", "200ms", 1);
@@ -231,13 +249,7 @@ static void test_transient_failure_retried(void **state)
         rd_kafka_mock_partition_set_leader(h.mc, "customsflow.changelog", 1, 1);
         assert_true(kh_wait_in(b, N / 2, 60));
         assert_int_equal(metric(b, SERIES("customsflow_restore_failing", 1), -1), 0);
-        cf_counters k;
-        kh_finish(b, &k);
-        size_t bad = count_part(&h, 0, 0, N / 2, "bad") + count_part(&h, 1, 0, N / 2, "bad");
-        /* the restored state recognised every valid re-delivery of both partitions */
-        assert_int_equal(k.in, N / 2);
-        assert_int_equal(k.duplicates, N / 2 - bad);
-        assert_int_equal(k.processed, 0);
+        finish_half_all_duplicates(&h, b);
         unsetenv("CUSTOMSFLOW_STATE_RESTORE_BACKOFF");
         kh_stop(&h);
 }
@@ -251,13 +263,7 @@ static void test_committed_unknown_retried(void **state)
 {
         (void)state;
         kh h;
-        kh_start(&h, 1, 2);
-        kh_produce_gen(&h, SEED + 3, N, BAD, 0.0);
-        cf_service *a = kh_service(&h, "rcommitted", 1);
-        assert_true(kh_wait_in(a, N, 60));
-        kh_finish(a, NULL);
-        assert_int_equal(kh_uncommitted(&h, "rcommitted"), 0);
-        kh_reproduce(&h, SEED + 3, N, BAD, 0.0, 0, N / 2);
+        processed_then_half_again(&h, "rcommitted", SEED + 3);
         /* the next OffsetFetch requests (the consumer's own for its positions, then the
          * restore's lookup) are answered after 6.5 s */
         rd_kafka_mock_broker_push_request_error_rtts(h.mc, 1, 9 /* OffsetFetch */, 3, 0, 6500, 0,
@@ -266,12 +272,7 @@ static void test_committed_unknown_retried(void **state)
         cf_service *b = kh_service(&h, "rcommitted", 1);
         assert_true(wait_metric(b, "customsflow_restore_errors_total", 1, 60));
         assert_true(kh_wait_in(b, N / 2, 90));
-        cf_counters k;
-        kh_finish(b, &k);
-        size_t bad = count_part(&h, 0, 0, N / 2, "bad") + count_part(&h, 1, 0, N / 2, "bad");
-        assert_int_equal(k.in, N / 2); /* then restored right: every re-delivery a duplicate */
-        assert_int_equal(k.duplicates, N / 2 - bad);
-        assert_int_equal(k.processed, 0);
+        finish_half_all_duplicates(&h, b); /* then restored right */
         unsetenv("CUSTOMSFLOW_STATE_RESTORE_BACKOFF");
         kh_stop(&h);
 }
