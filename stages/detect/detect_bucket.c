@@ -86,8 +86,9 @@ static void put_entry(cf_buf *out, const item *it, int32_t partition)
         cf_st_put_u32(out, (uint32_t)partition);
         cf_st_put_i64(out, *(int64_t *)it->val);
         if (vol) {
-                ((cf_vol_rep *)it->val)->dirty = 0;
-                cf_vol_rep_put(out, it->val);
+                cf_vol_own *v = it->val;
+                v->dirty = 0;
+                cf_vol_slots_put(out, v->s, v->n);
         } else {
                 cf_uv_rep *v = it->val;
                 v->dirty = 0;

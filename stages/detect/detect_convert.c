@@ -122,8 +122,8 @@ static bool vol_value(cf_st_dec *d, cf_detect *x, cf_detect_part *ps, uint64_t k
                                   (long long)last, (long long)hour, (long long)day);
         const unsigned char *fv = v + V1_VOL_HEAD, *cv = fv + 4 * (size_t)(nh + nd);
         bool created;
-        cf_vol_rep *r = cf_kvtab_put(&ps->vol_own, key, last, &created);
-        if (created) cf_vol_rep_init(r, cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge), hour);
+        cf_vol_own *r = cf_kvtab_put(&ps->vol_own, key, last, &created);
+        if (created) cf_vol_own_init(r, cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge), hour);
         for (int64_t i = 0; i < nh + nd; i++) { /* slot (t % n) of each old ring */
                 bool daily = i >= nh;
                 int64_t n = daily ? nd : nh, t = (daily ? day : hour) - (daily ? i - nh : i);
@@ -134,7 +134,7 @@ static bool vol_value(cf_st_dec *d, cf_detect *x, cf_detect_part *ps, uint64_t k
                 if (!(usd >= 0) || usd > V1_VOL_MAX_USD)
                         return cf_st_fail(d, "%s volume %g not plausible", daily ? "day" : "hour",
                                           usd);
-                if (usd > 0 || decl) cf_vol_ring_add(r, daily, t, llround(usd * 100), decl);
+                if (usd > 0 || decl) cf_vol_own_ring_add(r, daily, t, llround(usd * 100), decl);
         }
         if (!r->dirty) own_dirty(ps, key | CF_POP_KIND_VOL);
         r->dirty = 1;

@@ -257,18 +257,50 @@ bool cf_vol_slots_get(cf_st_dec *d, cf_vec *slots, int64_t *top_hour, int64_t *t
 /** Size a new volume value's rings from cfg, each ring's newest at the newest of its
  * slots (cf_vol_slots_get's tops). */
 void cf_vol_rep_init_slots(cf_vol_rep *v, const void *cfg, int64_t top_hour, int64_t top_day);
-/** Append v's slots' changes against base (a slot list cf_vol_rep_put wrote at the last
- * delta, read from base): per ring (hours, then days) a varint count, then per slot changed its
- * hour or day (the first zigzag, the others the gap after the one before), cents and
- * declarations (varints; 0 and 0: the slot went). false, nothing written: most slots changed. */
-bool cf_vol_rep_diff(cf_buf *out, cf_st_dec *base, cf_vol_rep *v);
-/** Read what cf_vol_rep_diff wrote into slots: old's slot list with the changes, checked as
- * cf_vol_slots_get checks a list (and a slot removed must be held); the newest hour and day in
- * *top_hour, *top_day (-1: none). false: d failed. */
-bool cf_vol_slots_patch(cf_st_dec *d, cf_vol_rep *old, cf_vec *slots, int64_t *top_hour,
-                        int64_t *top_day);
+/** Append n slots (hours oldest first, then days) as a slot list, as cf_vol_rep_put does. */
+void cf_vol_slots_put(cf_buf *out, const cf_vol_slot *s, size_t n);
+/** Append the changes of the slot list sv (nv slots, cf_vol_slots_put's order) against base (a
+ * slot list written at the last delta, read from base): per ring (hours, then days) a varint
+ * count, then per slot changed its hour or day (the first zigzag, the others the gap after the
+ * one before), cents and declarations (varints; 0 and 0: the slot went). false, nothing
+ * written: most slots changed. */
+bool cf_vol_slots_diff(cf_buf *out, cf_st_dec *base, const cf_vol_slot *sv, size_t nv);
+/** Read what cf_vol_slots_diff wrote into slots: the old list (o, no slots) with the changes,
+ * checked as cf_vol_slots_get checks a list (and a slot removed must be held); the newest hour
+ * and day in *top_hour, *top_day (-1: none). false: d failed. */
+bool cf_vol_slots_patch(cf_st_dec *d, const cf_vol_slot *o, size_t no, cf_vec *slots,
+                        int64_t *top_hour, int64_t *top_day);
 /** Add (sign 1) or take out (sign -1) a slot list's cents and declarations. */
 void cf_vol_slots_add(cf_vol_rep *v, const cf_vec *slots, int sign);
+/** The ring sizes of origin_volume_surge's values for its config cfg (hours, days). */
+void cf_vol_ring_sizes(const void *cfg, uint16_t *nh, uint16_t *nd);
+/** Add cents and declarations to one slot (*c, *k), saturating at 0 and the types' maxima. */
+void cf_vol_slot_add(int64_t *c, uint32_t *k, int64_t cents, int64_t decl);
+
+/** A partition's own contribution to a pair's rings (vol_own.c): the non-empty slots only, in
+ * slot-list order, with the rings' window and newest hour and day; what a cf_vol_rep would
+ * hold, in a fraction of its size (a partition sees few records of most pairs). */
+typedef struct cf_vol_own {
+        int64_t last_ms;           /* first: the table's last use */
+        int64_t cur_hour, cur_day; /* newest hour / day, as in the rings */
+        uint16_t nh, nd;           /* ring sizes (from the config when created) */
+        uint8_t dirty;             /* changed since the last publish */
+        uint32_t n, nhs, cap;      /* slots held, of them hours (first), allocated */
+        cf_vol_slot *s;            /* out of line: the table's drop frees it */
+} cf_vol_own;
+
+/** Size a new own value's rings from cfg, newest at hour (as cf_vol_rep_init). */
+void cf_vol_own_init(cf_vol_own *o, const void *cfg, int64_t hour);
+/** Size a new own value's rings as cf_vol_rep_init_slots does. */
+void cf_vol_own_init_slots(cf_vol_own *o, const void *cfg, int64_t top_hour, int64_t top_day);
+/** cf_vol_ring_add on an own value: the same window, advance and saturation. */
+void cf_vol_own_ring_add(cf_vol_own *o, bool day, int64_t at, int64_t cents, int64_t decl);
+/** Add a record's contribution to both rings of an own value. */
+void cf_vol_own_add(cf_vol_own *o, const cf_vol_event *e);
+/** Add a slot list (cf_vol_slot) to an own value. */
+void cf_vol_own_add_slots(cf_vol_own *o, const cf_vec *slots);
+/** Free an own value's slots (kvtab drop callback). */
+void cf_vol_own_drop(void *opaque, uint64_t key, void *val);
 
 /** The replica of the population state (one per detect stage). */
 typedef struct cf_detect_pop {

@@ -13,7 +13,7 @@
  *
  * Tables (in detect_state.c's format, after the rules' tables, named
  * "<rule>.own"): unit value: last used (i64), the sketch (cf_lns_put); volume:
- * last used (i64), the non-empty slots (cf_vol_rep_put: u32 count, then u8 day
+ * last used (i64), the non-empty slots (cf_vol_slots_put: u32 count, then u8 day
  * flag, i64 hour or day, i64 cents, u32 declarations).
  *
  * @locality: the thread that owns the chain.
@@ -43,23 +43,23 @@ static bool uv_get(cf_st_dec *d, int version, void *val, const void *cfg)
 
 static void vol_put(cf_buf *out, const void *val)
 {
-        cf_vol_rep *v = (cf_vol_rep *)val; /* cf_vol_rep_each does not change it */
+        const cf_vol_own *v = val;
         cf_st_put_i64(out, v->last_ms);
-        cf_vol_rep_put(out, v);
+        cf_vol_slots_put(out, v->s, v->n);
 }
 
-/* The rings rebuilt at cfg's sizes from the slots (as a replica rebuilds a published
+/* The slots within the rings at cfg's sizes (as a replica rebuilds a published
  * contribution, detect_population.c). */
 static bool vol_get(cf_st_dec *d, int version, void *val, const void *cfg)
 {
-        cf_vol_rep *v = val;
+        cf_vol_own *v = val;
         (void)version;
         int64_t last = cf_st_time(d, "last use"), top_hour, top_day;
         cf_vec slots = {0};
         if (cf_st_ok(d) && cf_vol_slots_get(d, &slots, &top_hour, &top_day)) {
-                cf_vol_rep_init_slots(v, cfg, top_hour, top_day);
+                cf_vol_own_init_slots(v, cfg, top_hour, top_day);
                 v->last_ms = last;
-                cf_vol_slots_add(v, &slots, 1);
+                cf_vol_own_add_slots(v, &slots);
         }
         free(slots.v);
         return cf_st_ok(d);
@@ -71,7 +71,7 @@ static bool vol_get(cf_st_dec *d, int version, void *val, const void *cfg)
  * its keys, but the whole value went into the next delta: ~0.5-1.2 KB per key changed, most
  * of a commit's changelog bytes (bench/RESULTS.md § own deltas). Both patches start with the
  * last use as a zigzag varint after the old one's, then the sketch's (cf_lns_diff) or the
- * slots' (cf_vol_rep_diff) changes. */
+ * slots' (cf_vol_slots_diff) changes. */
 
 /* The last use, read after old's: a time like any other (cf_st_time's bound). */
 static int64_t later_last(cf_st_dec *d, int64_t old)
@@ -116,28 +116,29 @@ static bool uv_patch(cf_st_dec *d, const void *old, void *val, const void *cfg)
 
 static bool vol_diff(cf_buf *out, const unsigned char *base, size_t blen, const void *val)
 {
-        cf_vol_rep *v = (cf_vol_rep *)val; /* cf_vol_rep_each does not change it */
+        const cf_vol_own *v = val;
         char err[64];
         cf_st_dec b;
         base_dec(&b, base, blen, err, sizeof err);
         int64_t last = cf_st_i64(&b);
         size_t at = out->len;
         cf_st_put_sv(out, v->last_ms - last);
-        if (cf_st_ok(&b) && cf_vol_rep_diff(out, &b, v)) return true;
+        if (cf_st_ok(&b) && cf_vol_slots_diff(out, &b, v->s, v->n)) return true;
         out->len = at;
         return false;
 }
 
-/* The rings rebuilt at cfg's sizes from the slots, as vol_get does. */
+/* The slots within the rings at cfg's sizes, as vol_get does. */
 static bool vol_patch(cf_st_dec *d, const void *old, void *val, const void *cfg)
 {
-        cf_vol_rep *o = (cf_vol_rep *)old, *v = val; /* cf_vol_rep_each does not change o */
+        const cf_vol_own *o = old;
+        cf_vol_own *v = val;
         int64_t last = later_last(d, o->last_ms), top_hour, top_day;
         cf_vec slots = {0};
-        if (cf_st_ok(d) && cf_vol_slots_patch(d, o, &slots, &top_hour, &top_day)) {
-                cf_vol_rep_init_slots(v, cfg, top_hour, top_day);
+        if (cf_st_ok(d) && cf_vol_slots_patch(d, o->s, o->n, &slots, &top_hour, &top_day)) {
+                cf_vol_own_init_slots(v, cfg, top_hour, top_day);
                 v->last_ms = last;
-                cf_vol_slots_add(v, &slots, 1);
+                cf_vol_own_add_slots(v, &slots);
         }
         free(slots.v);
         return cf_st_ok(d);

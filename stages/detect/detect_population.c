@@ -185,8 +185,10 @@ static void fold_own(cf_detect *x, cf_detect_part *ps)
         }
         const cf_vol_event *e = ps->vol_ev.v;
         for (size_t i = 0; i < ps->vol_ev.n; i++) {
-                cf_vol_rep *v = vol_at(&ps->vol_own, vcfg, e[i].key, e[i].t, e[i].hour);
-                cf_vol_rep_add(v, &e[i]);
+                bool created;
+                cf_vol_own *v = cf_kvtab_put(&ps->vol_own, e[i].key, e[i].t, &created);
+                if (created) cf_vol_own_init(v, vcfg, e[i].hour);
+                cf_vol_own_add(v, &e[i]);
                 if (!v->dirty) *(uint64_t *)cf_vec_push(&ps->own_dirty, 8) = e[i].key | KIND_VOL;
                 v->dirty = 1;
         }
@@ -780,7 +782,8 @@ void cf_detect_part_init_pop(cf_detect *x, cf_detect_part *ps)
         cf_kvtab_init(&ps->uv_own, vsize, max, window);
         ps->uv_own.drop = cf_uv_rep_drop;
         replica_limits(x, &cf_rule_origin_volume_surge, &max, &window, &vsize);
-        cf_kvtab_init(&ps->vol_own, vsize, max, window);
+        cf_kvtab_init(&ps->vol_own, sizeof(cf_vol_own), max, window); /* sparse: vol_own.c */
+        ps->vol_own.drop = cf_vol_own_drop;
 }
 
 void cf_detect_part_free_pop(cf_detect_part *ps)

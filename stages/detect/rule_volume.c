@@ -82,15 +82,16 @@ static inline uint32_t *dc(cf_vol_rep *v)
 
 /* Ring sizes for a config: the short window's hours; the baseline's days plus the days
  * the short window spans plus today. */
-static void ring_sizes(const vol_cfg *c, uint16_t *nh, uint16_t *nd)
+void cf_vol_ring_sizes(const void *cv, uint16_t *nh, uint16_t *nd)
 {
+        const vol_cfg *c = cv;
         *nh = (uint16_t)(c->short_ms / HOUR_MS);
         *nd = (uint16_t)(c->long_ms / DAY_MS + (*nh + 23) / 24 + 2);
 }
 
 void cf_vol_rep_init(cf_vol_rep *v, const void *cv, int64_t hour)
 {
-        ring_sizes(cv, &v->nh, &v->nd);
+        cf_vol_ring_sizes(cv, &v->nh, &v->nd);
         v->cur_hour = hour;
         v->cur_day = hour / 24;
         v->c_hour = -1;
@@ -110,13 +111,18 @@ typedef struct slot_put_ctx {
         uint32_t n;
 } slot_put_ctx;
 
+static void put_one(cf_buf *out, bool day, int64_t at, int64_t cents, uint32_t decl)
+{
+        cf_st_put_u8(out, day);
+        cf_st_put_i64(out, at);
+        cf_st_put_i64(out, cents);
+        cf_st_put_u32(out, decl);
+}
+
 static void slot_put(void *op, bool day, int64_t at, int64_t cents, uint32_t decl)
 {
         slot_put_ctx *c = op;
-        cf_st_put_u8(c->out, day);
-        cf_st_put_i64(c->out, at);
-        cf_st_put_i64(c->out, cents);
-        cf_st_put_u32(c->out, decl);
+        put_one(c->out, day, at, cents, decl);
         c->n++;
 }
 
@@ -126,9 +132,14 @@ void cf_vol_rep_put(cf_buf *out, cf_vol_rep *v)
         cf_st_put_u32(out, 0);
         slot_put_ctx c = {out, 0};
         cf_vol_rep_each(v, slot_put, &c);
-        unsigned char *p = (unsigned char *)out->p + at;
-        for (int i = 0; i < 4; i++)
-                p[i] = (unsigned char)(c.n >> (8 * i));
+        cf_st_store32((unsigned char *)out->p + at, c.n);
+}
+
+void cf_vol_slots_put(cf_buf *out, const cf_vol_slot *s, size_t n)
+{
+        cf_st_put_u32(out, (uint32_t)n);
+        for (size_t i = 0; i < n; i++)
+                put_one(out, s[i].day, s[i].at, s[i].cents, s[i].decl);
 }
 
 bool cf_vol_slots_get(cf_st_dec *d, cf_vec *slots, int64_t *top_hour, int64_t *top_day)
@@ -158,12 +169,6 @@ bool cf_vol_slots_get(cf_st_dec *d, cf_vec *slots, int64_t *top_hour, int64_t *t
 
 /* ---- a slot list's changes since the last checkpoint (own deltas, detect_own.c) ---- */
 
-static void slot_push(void *op, bool day, int64_t at, int64_t cents, uint32_t decl)
-{
-        cf_vol_slot *s = cf_vec_push(op, sizeof(*s));
-        *s = (cf_vol_slot){.at = at, .cents = cents, .decl = decl, .day = day};
-}
-
 /* One ring's merge of the base's slots (nb at b, 21 bytes each: day, at, cents, decl) with
  * the value's (nv at v), emitting what differs. */
 static void vdiff_walk(cf_st_changes *c, const unsigned char *b, uint32_t nb, const cf_vol_slot *v,
@@ -190,7 +195,7 @@ static void vdiff_walk(cf_st_changes *c, const unsigned char *b, uint32_t nb, co
         }
 }
 
-bool cf_vol_rep_diff(cf_buf *out, cf_st_dec *base, cf_vol_rep *v)
+bool cf_vol_slots_diff(cf_buf *out, cf_st_dec *base, const cf_vol_slot *sv, size_t nv)
 {
         uint32_t nb = cf_st_u32(base);
         if (!cf_st_ok(base) || cf_st_left(base) / 21 < nb) return false;
@@ -198,37 +203,30 @@ bool cf_vol_rep_diff(cf_buf *out, cf_st_dec *base, cf_vol_rep *v)
         uint32_t nbh = 0; /* the base's hour slots: they come first */
         while (nbh < nb && !b[21 * (size_t)nbh])
                 nbh++;
-        cf_vec now = {0};
-        cf_vol_rep_each(v, slot_push, &now);
-        const cf_vol_slot *sv = now.v;
         size_t nvh = 0;
-        while (nvh < now.n && !sv[nvh].day)
+        while (nvh < nv && !sv[nvh].day)
                 nvh++;
         cf_st_changes h = {NULL, 0, 0}, dd = {NULL, 0, 0};
         vdiff_walk(&h, b, nbh, sv, nvh);
-        vdiff_walk(&dd, b + 21 * (size_t)nbh, nb - nbh, sv + nvh, now.n - nvh);
+        vdiff_walk(&dd, b + 21 * (size_t)nbh, nb - nbh, sv + nvh, nv - nvh);
         /* a slot changed costs ~8-14 bytes against 21 whole: past half, whole is as small */
-        bool ok = h.n + dd.n <= now.n / 2 + 2;
+        bool ok = h.n + dd.n <= nv / 2 + 2;
         if (ok) {
                 cf_st_put_uv(out, h.n);
                 h = (cf_st_changes){out, 0, 0};
                 vdiff_walk(&h, b, nbh, sv, nvh);
                 cf_st_put_uv(out, dd.n);
                 dd = (cf_st_changes){out, 0, 0};
-                vdiff_walk(&dd, b + 21 * (size_t)nbh, nb - nbh, sv + nvh, now.n - nvh);
+                vdiff_walk(&dd, b + 21 * (size_t)nbh, nb - nbh, sv + nvh, nv - nvh);
         }
-        free(now.v);
         return ok;
 }
 
-bool cf_vol_slots_patch(cf_st_dec *d, cf_vol_rep *old, cf_vec *slots, int64_t *top_hour,
-                        int64_t *top_day)
+bool cf_vol_slots_patch(cf_st_dec *d, const cf_vol_slot *o, size_t no, cf_vec *slots,
+                        int64_t *top_hour, int64_t *top_day)
 {
         slots->n = 0;
         *top_hour = *top_day = -1;
-        cf_vec was = {0};
-        cf_vol_rep_each(old, slot_push, &was);
-        const cf_vol_slot *o = was.v;
         size_t i = 0;
         for (int day = 0; day < 2 && cf_st_ok(d); day++) {
                 uint64_t k = cf_st_uv(d);
@@ -253,9 +251,9 @@ bool cf_vol_slots_patch(cf_st_dec *d, cf_vol_rep *old, cf_vec *slots, int64_t *t
                                            (long long)at);
                                 break;
                         }
-                        for (; i < was.n && o[i].day == day && o[i].at < at; i++)
+                        for (; i < no && o[i].day == day && o[i].at < at; i++)
                                 *(cf_vol_slot *)cf_vec_push(slots, sizeof(cf_vol_slot)) = o[i];
-                        bool held = i < was.n && o[i].day == day && o[i].at == at;
+                        bool held = i < no && o[i].day == day && o[i].at == at;
                         i += held;
                         if (!cents && !decl) {
                                 if (!held)
@@ -270,10 +268,9 @@ bool cf_vol_slots_patch(cf_st_dec *d, cf_vol_rep *old, cf_vec *slots, int64_t *t
                         }
                         prev = at;
                 }
-                for (; i < was.n && o[i].day == day; i++)
+                for (; i < no && o[i].day == day; i++)
                         *(cf_vol_slot *)cf_vec_push(slots, sizeof(cf_vol_slot)) = o[i];
         }
-        free(was.v);
         const cf_vol_slot *s = slots->v;
         for (size_t j = 0; j < slots->n; j++) {
                 int64_t *top = s[j].day ? top_day : top_hour;
@@ -312,7 +309,7 @@ static void ring_advance(int64_t *c, uint32_t *k, uint16_t n, int64_t *cur, int6
         *cur = to;
 }
 
-static void slot_add(int64_t *c, uint32_t *k, int64_t cents, int64_t decl)
+void cf_vol_slot_add(int64_t *c, uint32_t *k, int64_t cents, int64_t decl)
 {
         int64_t nc; /* saturating: a replica's slots may be restored near INT64_MAX */
         if (__builtin_add_overflow(*c, cents, &nc)) nc = cents > 0 ? INT64_MAX : 0;
@@ -330,7 +327,7 @@ void cf_vol_ring_add(cf_vol_rep *v, bool day, int64_t at, int64_t cents, int64_t
         if (cents >= 0 && decl >= 0) ring_advance(c, k, n, cur, at); /* subtractions never move */
         if (at > *cur || at <= *cur - n) return;
         size_t s = (size_t)(at % n);
-        slot_add(&c[s], &k[s], cents, decl);
+        cf_vol_slot_add(&c[s], &k[s], cents, decl);
 }
 
 void cf_vol_rep_add(cf_vol_rep *v, const cf_vol_event *e)
@@ -443,7 +440,7 @@ static bool vol_view_of(const cf_detect *x, const vol_cfg *cfg, cf_vol_rep *v, i
                         int64_t cents, uint32_t decl, vol_view *o)
 {
         uint16_t nh, nd_ring;
-        ring_sizes(cfg, &nh, &nd_ring);
+        cf_vol_ring_sizes(cfg, &nh, &nd_ring);
         if (v) { /* the value's layout (a reload may have changed the config) */
                 nh = v->nh;
                 nd_ring = v->nd;
@@ -569,7 +566,7 @@ static void vol_limits(const void *cv, size_t *max, int64_t *window, uint32_t *v
 {
         const vol_cfg *c = cv;
         uint16_t nh, nd;
-        ring_sizes(c, &nh, &nd);
+        cf_vol_ring_sizes(c, &nh, &nd);
         *max = (size_t)c->max_entries;
         *window = c->long_ms + c->short_ms + DAY_MS; /* idle longer: every bucket left the rings */
         *vsize = (uint32_t)(sizeof(cf_vol_rep) + (nh + nd) * (sizeof(int64_t) + sizeof(uint32_t)));
