@@ -439,11 +439,16 @@ static void test_linereader_max(void **s)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_json_escaping), cmocka_unit_test(test_fmt_num),
-            cmocka_unit_test(test_fmt_num_same),  cmocka_unit_test(test_fmt_time),
-            cmocka_unit_test(test_memeq),         cmocka_unit_test(test_arena),
-            cmocka_unit_test(test_config_map),    cmocka_unit_test(test_csv),
-            cmocka_unit_test(test_linereader),    cmocka_unit_test(test_linereader_max),
+            cmocka_unit_test(test_json_escaping),
+            cmocka_unit_test(test_fmt_num),
+            cmocka_unit_test(test_fmt_num_same),
+            cmocka_unit_test(test_fmt_time),
+            cmocka_unit_test(test_memeq),
+            cmocka_unit_test(test_arena),
+            cmocka_unit_test(test_config_map),
+            cmocka_unit_test(test_csv),
+            cmocka_unit_test(test_linereader),
+            cmocka_unit_test(test_linereader_max),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
