@@ -52,7 +52,8 @@ extern "C" void cf_simd_free(cf_simd *s)
 // allocations and memcpy calls per message: ~3 % of replay's instructions under callgrind),
 // and the strings point into it. The copy's size is simdjson's own bound on what a document
 // of len bytes writes there (document::allocate: 5 * len / 3, all strings "" and a separator
-// each), which the buffer holds: the parser's capacity is at least len (reserve).
+// each), which the buffer holds: a parse that succeeded made the document's capacity at least
+// len (parser::ensure_capacity).
 struct kept_strings {
         const char *base; // the parser's string buffer
         const char *copy; // its first 5 * len / 3 + 8 bytes, in the batch's arena
