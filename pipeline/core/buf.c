@@ -4,6 +4,8 @@
 #include "pipeline/core/buf.h"
 
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +165,95 @@ size_t cf_fmt_int(char *dst, int64_t v)
         return 1 + cf_fmt_uint(dst + 1, (uint64_t)0 - (uint64_t)v);
 }
 
+/* The shortest of %.15g, %.16g, %.17g that strtod reads back as v: %.17g always round-trips;
+ * %.15g does for every value that came from a decimal of up to 15 digits and prints it as
+ * written. */
+static size_t fmt_g_slow(char *dst, double v)
+{
+        for (int prec = 15; prec <= 17; prec++) {
+                int n = snprintf(dst, 32, "%.*g", prec, v);
+                if (prec == 17 || strtod(dst, NULL) == v) return (size_t)n;
+        }
+        return 0; /* not reached */
+}
+
+/* p significant digits dg (the value dg[0].dg[1..] x 10^x, -4 <= x < p) as %g writes them:
+ * fixed point, trailing zeros and a bare point dropped. */
+static size_t put_fixed(char *dst, bool neg, const char *dg, int p, int x)
+{
+        int last = p;
+        while (last > 1 && dg[last - 1] == '0')
+                last--;
+        char *o = dst;
+        if (neg) *o++ = '-';
+        if (x < 0) {
+                *o++ = '0';
+                *o++ = '.';
+                for (int i = -1; i > x; i--)
+                        *o++ = '0';
+                memcpy(o, dg, (size_t)last);
+                return (size_t)(o + last - dst);
+        }
+        memcpy(o, dg, (size_t)x + 1);
+        o += x + 1;
+        if (last > x + 1) {
+                *o++ = '.';
+                memcpy(o, dg + x + 1, (size_t)(last - x - 1));
+                o += last - x - 1;
+        }
+        return (size_t)(o - dst);
+}
+
+/* fmt_g_slow's result with one printf instead of up to three printf and two strtod (printf's
+ * multi-precision path was ~2 % of replay's CPU: the stats' quantity sums, which seldom have
+ * <= 6 decimals). %.16e gives the 17 significant digits; the 15- and 16-digit forms are
+ * rounded from them, except when the digits dropped are exactly a half (the 17 digits are
+ * themselves rounded: rounding twice could then differ from printf's one rounding), and read
+ * back exactly by one double operation (Clinger's fast path: an integer below 2^53 times or
+ * over an exact power of ten, correctly rounded as strtod is). Anything else: fmt_g_slow. */
+static size_t fmt_g(char *dst, double v)
+{
+        static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+        char e[40];
+        int n = snprintf(e, sizeof(e), "%.16e", v); /* [-]d.{16 digits}e(+|-)dd[d] */
+        bool neg = e[0] == '-';
+        const char *s = e + neg;
+        if (n < 22 + neg || s[1] != '.' || s[18] != 'e') return fmt_g_slow(dst, v);
+        char dg[17];
+        dg[0] = s[0];
+        memcpy(dg + 1, s + 2, 16);
+        int x = 0;
+        for (const char *q = s + 20; *q; q++)
+                x = x * 10 + (*q - '0');
+        if (s[19] == '-') x = -x;
+        double a = fabs(v);
+        for (int p = 15; p <= 16; p++) {
+                int r = p == 15 ? (dg[15] - '0') * 10 + (dg[16] - '0') : dg[16] - '0';
+                int half = p == 15 ? 50 : 5;
+                if (r == half) return fmt_g_slow(dst, v);
+                uint64_t m = 0;
+                for (int i = 0; i < p; i++)
+                        m = m * 10 + (uint64_t)(dg[i] - '0');
+                int xp = x;
+                if (r > half && ++m == (uint64_t)p10[p]) { /* 99..9 rounded up: 10..0 */
+                        m /= 10;
+                        xp++;
+                }
+                int ex = xp - (p - 1); /* the value is m x 10^ex */
+                if (m >= (1ull << 53) || ex < -22 || ex > 22) return fmt_g_slow(dst, v);
+                if ((ex < 0 ? (double)m / p10[-ex] : (double)m * p10[ex]) != a) continue;
+                if (xp < -4 || xp >= p) return fmt_g_slow(dst, v); /* %g's exponent form */
+                char md[16];
+                for (int i = p - 1; i >= 0; i--, m /= 10)
+                        md[i] = (char)('0' + m % 10);
+                return put_fixed(dst, neg, md, p, xp);
+        }
+        if (x < -4 || x >= 17) return fmt_g_slow(dst, v);
+        return put_fixed(dst, neg, dg, 17, x);
+}
+
 size_t cf_fmt_num(char *dst, double v)
 {
         if (!isfinite(v)) {
@@ -195,13 +286,7 @@ size_t cf_fmt_num(char *dst, double v)
                         return (size_t)(p + d - dst);
                 }
         }
-        /* %.17g always round-trips; %.15g does for every value that came from
-         * a decimal of up to 15 digits and prints it as written. */
-        for (int prec = 15; prec <= 17; prec++) {
-                int n = snprintf(dst, 32, "%.*g", prec, v);
-                if (prec == 17 || strtod(dst, NULL) == v) return (size_t)n;
-        }
-        return 0; /* not reached */
+        return fmt_g(dst, v);
 }
 
 void cf_json_num(cf_buf *b, double v)

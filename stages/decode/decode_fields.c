@@ -103,13 +103,21 @@ static const char *type_of(const cf_jv *v)
         }
 }
 
+char *cf_decode_keep(cf_batch *b, const void *src, size_t n)
+{
+        char *p = cf_arena_alloc(&b->arena, n);
+        memcpy(p, src, n);
+        return p;
+}
+
 /* Get a string field; copies volatile bytes (simdjson's buffer) into the arena. */
 static int get_str(fctx *c, const cf_jv *v, int f, uint32_t max, cf_str *out)
 {
         if (v->type != CF_JV_STRING)
                 BAD(CF_E_WRONG_TYPE, "%s: expected a string, got %s", field_names[f], type_of(v));
         if (v->n > max) BAD(CF_E_TOO_LONG, "%s: %u bytes, limit %u", field_names[f], v->n, max);
-        if (memchr(v->s, 0, v->n)) BAD(CF_E_NUL, "%s: escaped NUL (\\u0000)", field_names[f]);
+        if (!v->nul_free && memchr(v->s, 0, v->n))
+                BAD(CF_E_NUL, "%s: escaped NUL (\\u0000)", field_names[f]);
         out->p = v->s_volatile ? cf_arena_strndup(&c->b->arena, v->s, v->n) : v->s;
         out->n = v->n;
         return 0;
@@ -235,7 +243,7 @@ static int get_attributes(fctx *c, const cf_jv *v, cf_decl *d)
                 if (key->n > c->lim->max_id)
                         BAD(CF_E_TOO_LONG, "attributes: member name of %u bytes, limit %u", key->n,
                             c->lim->max_id);
-                if (memchr(key->p, 0, key->n))
+                if (!v->nul_free && memchr(key->p, 0, key->n))
                         BAD(CF_E_NUL, "attributes: escaped NUL (\\u0000) in a member name");
                 for (uint32_t j = 0; j < k; j++)
                         if (a[j].key.n == key->n && !memcmp(a[j].key.p, key->p, key->n))
@@ -258,7 +266,7 @@ static int get_attributes(fctx *c, const cf_jv *v, cf_decl *d)
                 if (e->n > c->lim->max_string)
                         BAD(CF_E_TOO_LONG, "attributes.%.*s: %u bytes, limit %u", kn, key->p, e->n,
                             c->lim->max_string);
-                if (memchr(e->s, 0, e->n))
+                if (!e->nul_free && memchr(e->s, 0, e->n))
                         BAD(CF_E_NUL, "attributes.%.*s: escaped NUL (\\u0000)", kn, key->p);
                 a[k].str.p = e->s_volatile ? cf_arena_strndup(&c->b->arena, e->s, e->n) : e->s;
                 a[k].str.n = e->n;

@@ -44,6 +44,7 @@ typedef struct cf_jv {
                                       OBJECT (members wanted): the first CF_JV_MAX_MEMBERS */
         const cf_str *keys;        /* OBJECT (members wanted): member names, unescaped */
         int keys_volatile;         /* keys die with the parser, copy to keep */
+        int nul_free;              /* strings and keys: no NUL (the message has no \u0000) */
 } cf_jv;
 
 /** Key -> field id lookup built once per stage (no global mutable state). */
@@ -66,6 +67,8 @@ int cf_field_wants_members(const cf_field_index *ix, const char *key, size_t key
 /** Fill r->decl from the tokens of a syntactically valid object; -1 if dead-lettered. */
 int cf_decode_fields(const cf_field_index *ix, const cf_field_limits *lim, cf_batch *b,
                      cf_record *r, const jsmntok_t *t, int nt);
+/** A copy of n bytes of src in b's arena (what the simdjson path keeps of a message). */
+char *cf_decode_keep(cf_batch *b, const void *src, size_t n);
 /** Check one top-level key/value into r->decl (seen tracks known keys); -1 if dead-lettered. */
 int cf_decode_field(const cf_field_index *ix, const cf_field_limits *lim, cf_batch *b,
                     cf_record *r, const char *key, size_t key_len, const cf_jv *v,

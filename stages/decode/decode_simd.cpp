@@ -46,8 +46,39 @@ extern "C" void cf_simd_free(cf_simd *s)
         delete s;
 }
 
-// One element -> cf_jv (strings point into simdjson's buffer: volatile).
-static void to_jv(simdjson::dom::element e, cf_jv *v)
+// A message's strings, kept. simdjson writes every string (keys and values, unescaped, each
+// NUL-terminated) into the document's string buffer, which the next parse overwrites. One copy
+// of that buffer into the batch's arena per message replaces a copy per string kept (16 arena
+// allocations and memcpy calls per message: ~3 % of replay's instructions under callgrind),
+// and the strings point into it. The copy's size is simdjson's own bound on what a document
+// of len bytes writes there (document::allocate: 5 * len / 3, all strings "" and a separator
+// each), which the buffer holds: a parse that succeeded made the document's capacity at least
+// len (parser::ensure_capacity).
+struct kept_strings {
+        const char *base; // the parser's string buffer
+        const char *copy; // its first 5 * len / 3 + 8 bytes, in the batch's arena
+        int nul_free;     // the message has no \u0000: no string holds a NUL
+};
+
+static kept_strings keep_strings(cf_simd *s, cf_batch *b, const cf_record *r)
+{
+        kept_strings k;
+        k.base = reinterpret_cast<const char *>(s->parser.doc.string_buf.get());
+        k.copy = cf_decode_keep(b, k.base, 5 * r->len / 3 + 8); // <= 5 * cap / 3 + PADDING
+        // simdjson refuses raw control bytes in strings, so a NUL can only come from the escape;
+        // the search starts at the first backslash (most messages have none)
+        const char *bs = static_cast<const char *>(std::memchr(r->data, '\\', r->len));
+        k.nul_free = !bs || !memmem(bs, r->len - (size_t)(bs - r->data), "\\u0000", 6);
+        return k;
+}
+
+static const char *kept(const kept_strings &k, const char *p)
+{
+        return k.copy + (p - k.base);
+}
+
+// One element -> cf_jv (strings point into the message's kept copy of simdjson's buffer).
+static void to_jv(simdjson::dom::element e, cf_jv *v, const kept_strings &k)
 {
         std::memset(v, 0, sizeof(*v));
         using T = simdjson::dom::element_type;
@@ -55,9 +86,9 @@ static void to_jv(simdjson::dom::element e, cf_jv *v)
         case T::STRING: {
                 std::string_view sv = e.get_string().value_unsafe();
                 v->type = CF_JV_STRING;
-                v->s = sv.data();
+                v->s = kept(k, sv.data());
                 v->n = (uint32_t)sv.size();
-                v->s_volatile = 1;
+                v->nul_free = k.nul_free;
                 break;
         }
         case T::INT64: v->type = CF_JV_NUMBER; v->num = (double)e.get_int64().value_unsafe(); break;
@@ -82,12 +113,13 @@ extern "C" int cf_simd_decode(cf_simd *s, const cf_field_index *ix, const cf_fie
         if (tape_len > max_values) return -1;
         simdjson::dom::object obj;
         if (doc.get_object().get(obj) != simdjson::SUCCESS) return -1;
+        kept_strings ks = keep_strings(s, b, r);
         uint64_t seen = 0;
         cf_jv items[CF_JV_MAX_MEMBERS];
         cf_str keys[CF_JV_MAX_MEMBERS];
         for (simdjson::dom::key_value_pair kv : obj) {
                 cf_jv v;
-                to_jv(kv.value, &v);
+                to_jv(kv.value, &v, ks);
                 if (v.type == CF_JV_ARRAY) {
                         simdjson::dom::array arr = kv.value.get_array().value_unsafe();
                         v.n_items = (uint32_t)arr.size();
@@ -95,7 +127,7 @@ extern "C" int cf_simd_decode(cf_simd *s, const cf_field_index *ix, const cf_fie
                         uint32_t k = 0;
                         for (simdjson::dom::element e : arr) {
                                 if (k == CF_JV_MAX_ITEMS) break;
-                                to_jv(e, &items[k++]);
+                                to_jv(e, &items[k++], ks);
                         }
                 }
                 if (v.type == CF_JV_OBJECT &&
@@ -104,12 +136,12 @@ extern "C" int cf_simd_decode(cf_simd *s, const cf_field_index *ix, const cf_fie
                         v.n_items = (uint32_t)o.size();
                         v.items = items;
                         v.keys = keys;
-                        v.keys_volatile = 1;
+                        v.nul_free = ks.nul_free;
                         uint32_t k = 0;
                         for (simdjson::dom::key_value_pair m : o) {
                                 if (k == CF_JV_MAX_MEMBERS) break;
-                                keys[k] = cf_str{m.key.data(), (uint32_t)m.key.size()};
-                                to_jv(m.value, &items[k++]);
+                                keys[k] = cf_str{kept(ks, m.key.data()), (uint32_t)m.key.size()};
+                                to_jv(m.value, &items[k++], ks);
                         }
                 }
                 if (cf_decode_field(ix, lim, b, r, kv.key.data(), kv.key.size(), &v, &seen))

@@ -1,6 +1,7 @@
 /*
  * test_core.c - JSON writer, arena, YAML tree, config maps, CSV reader, line reader.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,6 +63,65 @@ static char *fmt(double v, char *o)
 {
         o[cf_fmt_num(o, v)] = '\0';
         return o;
+}
+
+/* What cf_fmt_num wrote before its one-printf path (buf.c, fmt_g): integers, <= 6 decimals
+ * when they round-trip, else the shortest of %.15g..%.17g that does. */
+static size_t fmt_num_ref(char *dst, double v)
+{
+        double a = fabs(v);
+        if (a < 9e15 && v == (double)(int64_t)v) return (size_t)sprintf(dst, "%lld", (long long)v);
+        static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+        if (a >= 1e-6 && a < 9e9)
+                for (int d = 1; d <= 6; d++) {
+                        double m = (double)(int64_t)(a * p10[d] + 0.5);
+                        if (m / p10[d] != a) continue;
+                        uint64_t u = (uint64_t)m, q = (uint64_t)p10[d];
+                        return (size_t)sprintf(dst, "%s%llu.%0*llu", v < 0 ? "-" : "",
+                                               (unsigned long long)(u / q), d,
+                                               (unsigned long long)(u % q));
+                }
+        for (int prec = 15; prec <= 17; prec++) {
+                int n = snprintf(dst, 32, "%.*g", prec, v);
+                if (prec == 17 || strtod(dst, NULL) == v) return (size_t)n;
+        }
+        return 0;
+}
+
+/* cf_fmt_num writes what fmt_num_ref does (the stats' bytes must not change), for sums and
+ * quotients of decimals (most reach the %g path) and any bit pattern. */
+static void test_fmt_num_same(void **s)
+{
+        (void)s;
+        uint64_t x = 0x2545F4914F6CDD1Dull;
+        double sum = 0;
+        for (int i = 0; i < 1000000; i++) {
+                cf_xorshift64(&x);
+                double v;
+                switch (i % 5) {
+                case 0:
+                        memcpy(&v, &x, 8);
+                        break;
+                case 1:
+                        v = sum += (double)(x % 100000) / 100;
+                        break; /* a running sum */
+                case 2:
+                        v = (double)(x % 10000000) / (double)(1 + (x >> 40) % 9999);
+                        break;
+                case 3:
+                        v = (double)(x % 1000) / 10 + (double)((x >> 20) % 1000) / 1000;
+                        break;
+                default:
+                        v = ldexp((double)(x >> 11), (int)((x >> 3) % 120) - 110);
+                }
+                if (v != v || v - v != 0) continue;
+                for (int sign = 0; sign < 2; sign++, v = -v) {
+                        char o[40], ref[40];
+                        o[cf_fmt_num(o, v)] = '\0';
+                        ref[fmt_num_ref(ref, v)] = '\0';
+                        if (strcmp(o, ref)) fail_msg("%.17g: %s, was %s", v, o, ref);
+                }
+        }
 }
 
 /* cf_fmt_num: decimals as written, and every double round-trips. */
@@ -381,6 +441,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_json_escaping),
             cmocka_unit_test(test_fmt_num),
+            cmocka_unit_test(test_fmt_num_same),
             cmocka_unit_test(test_fmt_time),
             cmocka_unit_test(test_memeq),
             cmocka_unit_test(test_arena),
