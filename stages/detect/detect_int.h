@@ -214,8 +214,8 @@ void cf_uv_settle(const void *cfg, cf_uv_rep *v);
 int64_t cf_uv_period_ms(const void *cfg);
 /** Bound a sketch as the replica's are. */
 void cf_uv_sketch_settle(cf_lns *s);
-/** Size a new volume value's rings from the rule's config, newest at hour. */
-void cf_vol_rep_init(cf_vol_rep *v, const void *cfg, int64_t hour);
+/** Size a new volume value's rings (nh hours, nd days: cf_detect_vol_sizes), newest at hour. */
+void cf_vol_rep_init(cf_vol_rep *v, uint16_t nh, uint16_t nd, int64_t hour);
 /** Add a record's contribution to both rings. */
 void cf_vol_rep_add(cf_vol_rep *v, const cf_vol_event *e);
 /** Add (or, negative, take out: never moving the ring) cents and declarations at an
@@ -254,9 +254,10 @@ void cf_vol_rep_put(cf_buf *out, cf_vol_rep *v);
 /** Read a slot list into slots (cf_vol_slot, emptied first), each checked; the newest
  * hour and day it holds in *top_hour, *top_day (-1: none). false: d failed. */
 bool cf_vol_slots_get(cf_st_dec *d, cf_vec *slots, int64_t *top_hour, int64_t *top_day);
-/** Size a new volume value's rings from cfg, each ring's newest at the newest of its
- * slots (cf_vol_slots_get's tops). */
-void cf_vol_rep_init_slots(cf_vol_rep *v, const void *cfg, int64_t top_hour, int64_t top_day);
+/** Size a new volume value's rings (nh hours, nd days), each ring's newest at the newest of
+ * its slots (cf_vol_slots_get's tops). */
+void cf_vol_rep_init_slots(cf_vol_rep *v, uint16_t nh, uint16_t nd, int64_t top_hour,
+                           int64_t top_day);
 /** Append n slots (hours oldest first, then days) as a slot list, as cf_vol_rep_put does. */
 void cf_vol_slots_put(cf_buf *out, const cf_vol_slot *s, size_t n);
 /** Append the changes of the slot list sv (nv slots, cf_vol_slots_put's order) against base (a
@@ -313,8 +314,9 @@ typedef struct cf_detect_pop {
         cf_vec dirty;     /* uv keys changed since the last settle */
         cf_vec vdirty;    /* vol keys (| CF_POP_KIND_VOL) changed since the last settle */
         uint64_t applied, refused, contrib_evicted;
-        int64_t max_contrib; /* bound of contrib (stages.detect.max_contributions) */
-        uint32_t n_buckets;  /* buckets a partition's contributions are published in */
+        int64_t max_contrib;     /* bound of contrib (stages.detect.max_contributions) */
+        uint32_t n_buckets;      /* buckets a partition's contributions are published in */
+        uint16_t vol_nh, vol_nd; /* the vol values' ring sizes at start: the table's layout */
         bool freeing;
         bool removing; /* a contribution leaves because its bucket no longer holds it */
 } cf_detect_pop;
@@ -338,6 +340,11 @@ typedef struct cf_detect_part {
 } cf_detect_part;
 
 typedef struct cf_detect cf_detect;
+
+/** The ring sizes of a new volume value of replica g: the config's, but none longer than at
+ * g's start (the table's value size is fixed until a restart; a reload lengthening the windows
+ * wrote past each new value into the next). */
+void cf_detect_vol_sizes(const cf_detect *x, const cf_detect_pop *g, uint16_t *nh, uint16_t *nd);
 
 /** A rule: name, config map (under rules.<name> in rules.yaml) and check. A check that
  * fires writes the evidence (cf_ev_*) and the explanation sentence (cf_ex_begin), then

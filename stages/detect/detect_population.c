@@ -94,11 +94,22 @@ static cf_uv_rep *uv_at(cf_kvtab *t, uint64_t key, int64_t ms)
         return v;
 }
 
-static cf_vol_rep *vol_at(cf_kvtab *t, const void *cfg, uint64_t key, int64_t ms, int64_t hour)
+void cf_detect_vol_sizes(const cf_detect *x, const cf_detect_pop *g, uint16_t *nh, uint16_t *nd)
+{
+        cf_vol_ring_sizes(cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge), nh, nd);
+        if (*nh > g->vol_nh) *nh = g->vol_nh;
+        if (*nd > g->vol_nd) *nd = g->vol_nd;
+}
+
+static cf_vol_rep *vol_at(cf_detect *x, uint64_t key, int64_t ms, int64_t hour)
 {
         bool created;
-        cf_vol_rep *v = cf_kvtab_put(t, key, ms, &created);
-        if (created) cf_vol_rep_init(v, cfg, hour);
+        cf_vol_rep *v = cf_kvtab_put(&x->rep->vol, key, ms, &created);
+        if (created) {
+                uint16_t nh, nd;
+                cf_detect_vol_sizes(x, x->rep, &nh, &nd);
+                cf_vol_rep_init(v, nh, nd, hour);
+        }
         return v;
 }
 
@@ -356,10 +367,11 @@ static void cum_apply(cf_detect *x, const cum *c, int sign)
         bool created = false;
         if (sign > 0) {
                 v = cf_kvtab_put(&g->vol, c->key, c->last_ms, &created);
-                if (created)
-                        cf_vol_rep_init_slots(v,
-                                              cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge),
-                                              c->top_hour, c->top_day);
+                if (created) {
+                        uint16_t nh, nd;
+                        cf_detect_vol_sizes(x, x->rep, &nh, &nd);
+                        cf_vol_rep_init_slots(v, nh, nd, c->top_hour, c->top_day);
+                }
         } else {
                 v = cf_kvtab_get(&g->vol, c->key);
                 if (!v) return;
@@ -593,7 +605,6 @@ static int apply_events(cf_detect *x, cf_st_dec *d, int type)
                 free(tmp.v);
                 return -1;
         }
-        const void *vcfg = cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge);
         for (size_t i = 0; i < tmp.n; i++) {
                 if (type == MSG_UV_EVENTS) {
                         const cf_uv_event *e = (const cf_uv_event *)tmp.v + i;
@@ -602,7 +613,7 @@ static int apply_events(cf_detect *x, cf_st_dec *d, int type)
                         mark_dirty(x, v, e->key);
                 } else if (type == MSG_VOL_EVENTS) {
                         const cf_vol_event *e = (const cf_vol_event *)tmp.v + i;
-                        cf_vol_rep *v = vol_at(&g->vol, vcfg, e->key, e->t, e->hour);
+                        cf_vol_rep *v = vol_at(x, e->key, e->t, e->hour);
                         cf_vol_rep_add(v, e);
                         mark_vol_dirty(x, v, e->key);
                 } else {
@@ -722,6 +733,8 @@ void cf_detect_pop_init(cf_detect *x)
 {
         cf_detect_pop *g = &x->pop;
         g->first_ms = INT64_MAX;
+        cf_vol_ring_sizes(cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge), &g->vol_nh,
+                          &g->vol_nd);
         for (size_t i = 0; i < cf_detect_n_rules; i++) {
                 const cf_rule *ru = cf_detect_rules[i];
                 if (!ru->replica_off) continue;

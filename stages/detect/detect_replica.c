@@ -140,7 +140,9 @@ static bool get_vol(cf_detect *x, cf_detect_pop *g, cf_st_dec *d, cf_vec *slots)
         const void *cfg = cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge);
         cf_vol_rep *v = cf_kvtab_put(&g->vol, key, last, &created);
         if (!created) return cf_st_fail(d, "volume pair %016llx twice", (unsigned long long)key);
-        cf_vol_rep_init(v, cfg, hour);
+        uint16_t nh, nd;
+        cf_detect_vol_sizes(x, g, &nh, &nd);
+        cf_vol_rep_init(v, nh, nd, hour);
         cf_vol_slots_add(v, slots, 1);
         cf_vol_settle(cfg, v);
         return true;

@@ -89,9 +89,10 @@ void cf_vol_ring_sizes(const void *cv, uint16_t *nh, uint16_t *nd)
         *nd = (uint16_t)(c->long_ms / DAY_MS + (*nh + 23) / 24 + 2);
 }
 
-void cf_vol_rep_init(cf_vol_rep *v, const void *cv, int64_t hour)
+void cf_vol_rep_init(cf_vol_rep *v, uint16_t nh, uint16_t nd, int64_t hour)
 {
-        cf_vol_ring_sizes(cv, &v->nh, &v->nd);
+        v->nh = nh;
+        v->nd = nd;
         v->cur_hour = hour;
         v->cur_day = hour / 24;
         v->c_hour = -1;
@@ -282,10 +283,11 @@ bool cf_vol_slots_patch(cf_st_dec *d, const cf_vol_slot *o, size_t no, cf_vec *s
 /* Each ring's newest is its own newest slot: one ring's newest cannot push the other's
  * slots out (a day slot's first hour is later than the hours before it in that day, so
  * one newest for both dropped hour slots a snapshot held: fuzz_restore). */
-void cf_vol_rep_init_slots(cf_vol_rep *v, const void *cfg, int64_t top_hour, int64_t top_day)
+void cf_vol_rep_init_slots(cf_vol_rep *v, uint16_t nh, uint16_t nd, int64_t top_hour,
+                           int64_t top_day)
 {
         int64_t hour = top_hour >= 0 ? top_hour : top_day >= 0 ? top_day * 24 : 0;
-        cf_vol_rep_init(v, cfg, hour);
+        cf_vol_rep_init(v, nh, nd, hour);
         if (top_day >= 0) v->cur_day = top_day;
 }
 

@@ -33,7 +33,7 @@ static cf_vol_rep *dense_new(const void *cfg, int64_t hour)
         cf_vol_ring_sizes(cfg, &nh, &nd);
         cf_vol_rep *v = calloc(1, sizeof(cf_vol_rep) + (size_t)(nh + nd) * 12);
         assert_non_null(v);
-        cf_vol_rep_init(v, cfg, hour);
+        cf_vol_rep_init(v, nh, nd, hour);
         return v;
 }
 
