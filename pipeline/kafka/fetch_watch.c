@@ -8,9 +8,12 @@
  * and the main thread's fetch start of a re-assignment, made at the same moment
  * for the same partition, can be served out of order: the resume is dropped
  * (the partition stays paused) or the fetch start is (it never fetches).
- * restore.c re-assigns a restored partition and resumes it right after, which
- * is such a moment (librdkafka issues #2190 and #5591 describe the kind). Nothing
- * errs: the partition's lag grows while the worker waits for records.
+ * restore.c re-assigned a restored partition and resumed it right after: such a
+ * moment (seen; it now resumes a while after, restore.c). Other moments remain
+ * (a resume just after an earlier re-assignment of the same partition whose
+ * fetch start librdkafka makes late, under load; librdkafka issues #2190 and
+ * #5591 describe the kind), and nothing errs: the partition's lag grows while
+ * the worker waits for records. So this watch.
  *
  * So every check (a quarter of the timeout, 100 ms to 5 s) a restored partition
  * from which no record came for the timeout is looked at, while the worker's
@@ -22,7 +25,8 @@
  * markers, do not count). Still so a check later, with still no record, it is
  * stalled: counted, logged as an error, its gauge set, and it is re-assigned at
  * its exact position (cf_worker_reposition: the fetch gate sees no move, what
- * was processed is not again) and resumed. If that meets the same race, the
+ * was processed is not again) and resumed a little later, as a restored
+ * partition is (cf_restore_resume_later). If that meets the same race, the
  * next timeout tries again.
  *
  * @locality: worker thread (its loop).
@@ -85,9 +89,8 @@ static bool due(const cf_worker *w, int32_t p, int64_t now)
                (w->fw[p].suspect_ms || now - w->fw[p].rx_ms >= w->svc->sc.fetch_stall_timeout_ms);
 }
 
-/* Found stalled: counted, logged, flagged; l collects it for the restart. */
-static void stalled(cf_worker *w, int32_t p, int64_t pos, int64_t hi, int64_t seen, int64_t now,
-                    rd_kafka_topic_partition_list_t *l)
+/* Found stalled: counted, logged, flagged. */
+static void stalled(cf_worker *w, int32_t p, int64_t pos, int64_t hi, int64_t seen, int64_t now)
 {
         cf_fetch_watch *f = &w->fw[p];
         if (!f->stalled_g) {
@@ -104,7 +107,6 @@ static void stalled(cf_worker *w, int32_t p, int64_t pos, int64_t hi, int64_t se
                " (librdkafka's fetcher saw up to %" PRId64 "); re-assigned at its position and "
                "resumed",
                w->id, p, (double)(now - f->rx_ms) / 1000.0, hi, pos, seen);
-        rd_kafka_topic_partition_list_add(l, w->svc->sc.topic_in, p);
 }
 
 /* Look at the due partitions in l (their ends and committed offsets asked of the broker). */
@@ -112,7 +114,7 @@ static void look(cf_worker *w, rd_kafka_topic_partition_list_t *ends,
                  rd_kafka_topic_partition_list_t *com, int64_t now)
 {
         const cf_service_cfg *sc = &w->svc->sc;
-        rd_kafka_topic_partition_list_t *restart = rd_kafka_topic_partition_list_new(4);
+        bool any = false;
         for (int i = 0; i < ends->cnt; i++) {
                 int32_t p = ends->elems[i].partition;
                 cf_fetch_watch *f = &w->fw[p];
@@ -132,16 +134,16 @@ static void look(cf_worker *w, rd_kafka_topic_partition_list_t *ends,
                         f->suspect_ms = now; /* a fetch may be under way: confirmed next check */
                         f->suspect_hi = hi;
                 } else if (seen < f->suspect_hi) {
-                        stalled(w, p, pos, hi, seen, now, restart);
-                        cf_fetch_watch_restart(w, p); /* the next try after another timeout */
+                        stalled(w, p, pos, hi, seen, now);
+                        cf_restore_resume_later(w, p); /* after the re-assignment below */
+                        cf_fetch_watch_restart(w, p);  /* the next try after another timeout */
+                        any = true;
                 }
         }
-        if (restart->cnt) {
+        if (any) {
                 w->any_reset = true;
                 cf_worker_reposition(w); /* every partition at its exact position */
-                rd_kafka_resume_partitions(w->consumer, restart);
         }
-        rd_kafka_topic_partition_list_destroy(restart);
 }
 
 void cf_fetch_watch_poll(cf_worker *w)

@@ -125,7 +125,8 @@ typedef struct cf_restore_part {
         bool looked_up;       /* bound and end below are known for this attempt */
         int64_t bound, end;   /* what its state may cover at most; its changelog's end offset */
         int64_t from;         /* where the committed chain starts in the changelog, -1 unknown */
-        bool resume_now;      /* state in place: resumed by this round (restore.c) */
+        bool resume_now;      /* state in place: re-assigned by this round (restore.c) */
+        bool resume_wait;     /* re-assigned at its position, to resume (restore.c) */
         cf_series *failing_g; /* customsflow_restore_failing{partition} */
 } cf_restore_part;
 
@@ -182,6 +183,8 @@ typedef struct cf_worker {
         rd_kafka_t *restore_rk;  /* consumer outside the group, for changelog reads */
         cf_restore_part rp[CF_SVC_MAX_PARTITIONS];         /* restores of assigned partitions */
         int n_restoring;                                   /* partitions with rp[].pending */
+        int n_resume_wait;                                 /* partitions with rp[].resume_wait */
+        int64_t assign_ms;                                 /* monotonic: last rd_kafka_assign */
         cf_changelog_read *clog_rd[CF_SVC_MAX_PARTITIONS]; /* reads per changelog partition */
         int n_clog_rd;                                     /* of them, not NULL */
         cf_fetch_watch fw[CF_SVC_MAX_PARTITIONS];          /* fetchers watched for a stall */
@@ -417,6 +420,9 @@ void cf_restore_revoked(cf_worker *w, int32_t p);
 /** Is p pending restore? Then a fetched message of it (offset) is not processed: the lowest
  *  such offset is fetched again once p resumes. */
 bool cf_restore_hold(cf_worker *w, int32_t p, int64_t offset);
+/** p, re-assigned at its position (cf_worker_reposition), is resumed by the loop once
+ *  librdkafka has made that re-assignment's fetch starts (restore.c says why). */
+void cf_restore_resume_later(cf_worker *w, int32_t p);
 /** The worker loop's restore work: start, read a slice of, or finish one partition's restore
  *  (bounded time, so the loop serves the consumer between slices). Returns true while a
  *  restore is in progress (the loop should not block waiting for records).

@@ -119,6 +119,7 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 }
         }
         rd_kafka_assign(w->consumer, parts);
+        w->assign_ms = cf_mono_ms(); /* restore.c resumes a while after it */
         cf_restore_pause_pending(w);
         w->pub.assigned = true;
         /* published at once: /readyz must not read "starting" while partitions
@@ -433,6 +434,7 @@ void cf_worker_reposition(cf_worker *w)
                 w->reset_pending[p] = false;
         }
         rd_kafka_resp_err_t e = rd_kafka_assign(w->consumer, a);
+        w->assign_ms = cf_mono_ms(); /* restore.c resumes a while after it */
         if (e)
                 cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: re-assign at new positions: %s", w->id,
                        rd_kafka_err2str(e));
