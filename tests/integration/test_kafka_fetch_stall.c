@@ -32,32 +32,45 @@
 #define STALLED                                                                                    \
         "customsflow_partition_fetch_stalled{topic=\"customs.declarations\",partition=\"0\"}"
 
-static void test_stalled_partition_restarted(void **state)
+/* A service of one worker on 2 partitions with pipeline.fetch_stall_timeout timeout, having
+ * processed the stream's first N1 records. */
+static cf_service *start(kh *h, const char *group, const char *timeout)
 {
-        (void)state;
-        setenv("CUSTOMSFLOW_PIPELINE_FETCH_STALL_TIMEOUT", "2s", 1);
-        kh h;
-        kh_start(&h, 1, 2);
-        cf_service *s = kh_service(&h, "fstall", 1);
+        setenv("CUSTOMSFLOW_PIPELINE_FETCH_STALL_TIMEOUT", timeout, 1);
+        kh_start(h, 1, 2);
+        cf_service *s = kh_service(h, group, 1);
         unsetenv("CUSTOMSFLOW_PIPELINE_FETCH_STALL_TIMEOUT");
         assert_true(kh_wait_assigned(s, 1, 60));
-        kh_produce_gen_part(&h, SEED, N1 + N2, 0.02, 0.02, 0, N1);
+        kh_produce_gen_part(h, SEED, N1 + N2, 0.02, 0.02, 0, N1);
         assert_true(kh_wait_in(s, N1, 60));
+        return s;
+}
 
-        /* idle, nothing to fetch, for more than two timeouts: no stall */
-        sleep(5);
-        assert_int_equal(kh_metric_sum(s, "customsflow_fetch_stalls_total"), 0);
-
-        /* partition 0 stops being fetched, and the worker does not know */
+/* Partition 0 stops being fetched, and the worker does not know; then the next N2 records
+ * are produced. Returns how many of them are partition 0's. */
+static size_t stall_p0(kh *h, cf_service *s)
+{
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, "customs.declarations", 0);
         assert_int_equal(rd_kafka_pause_partitions(s->workers[0].consumer, l), 0);
         rd_kafka_topic_partition_list_destroy(l);
-        kh_produce_gen_part(&h, SEED, N1 + N2, 0.02, 0.02, N1, N1 + N2);
+        kh_produce_gen_part(h, SEED, N1 + N2, 0.02, 0.02, N1, N1 + N2);
         size_t p0 = 0;
         for (size_t i = N1; i < N1 + N2; i++)
-                p0 += h.msgs[i].partition == 0;
+                p0 += h->msgs[i].partition == 0;
         assert_true(p0 > 0 && p0 < N2);
+        return p0;
+}
+
+static void test_stalled_partition_restarted(void **state)
+{
+        (void)state;
+        kh h;
+        cf_service *s = start(&h, "fstall", "2s");
+        /* idle, nothing to fetch, for more than two timeouts: no stall */
+        sleep(5);
+        assert_int_equal(kh_metric_sum(s, "customsflow_fetch_stalls_total"), 0);
+        stall_p0(&h, s);
 
         /* found (2 s without a record, confirmed a check later), re-assigned, resumed */
         assert_true(kh_wait_in(s, N1 + N2, 60));
@@ -79,22 +92,9 @@ static void test_stalled_partition_restarted(void **state)
 static void test_stall_unseen_without_watch(void **state)
 {
         (void)state;
-        setenv("CUSTOMSFLOW_PIPELINE_FETCH_STALL_TIMEOUT", "0", 1);
         kh h;
-        kh_start(&h, 1, 2);
-        cf_service *s = kh_service(&h, "fstall0", 1);
-        unsetenv("CUSTOMSFLOW_PIPELINE_FETCH_STALL_TIMEOUT");
-        assert_true(kh_wait_assigned(s, 1, 60));
-        kh_produce_gen_part(&h, SEED, N1 + N2, 0.02, 0.02, 0, N1);
-        assert_true(kh_wait_in(s, N1, 60));
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, "customs.declarations", 0);
-        assert_int_equal(rd_kafka_pause_partitions(s->workers[0].consumer, l), 0);
-        rd_kafka_topic_partition_list_destroy(l);
-        kh_produce_gen_part(&h, SEED, N1 + N2, 0.02, 0.02, N1, N1 + N2);
-        size_t p1 = 0;
-        for (size_t i = N1; i < N1 + N2; i++)
-                p1 += h.msgs[i].partition == 1;
+        cf_service *s = start(&h, "fstall0", "0");
+        size_t p1 = N2 - stall_p0(&h, s);
         assert_true(kh_wait_in(s, N1 + p1, 60)); /* partition 1's come */
         assert_false(kh_wait_in(s, N1 + p1 + 1, 6));
         assert_int_equal(kh_metric_sum(s, "customsflow_fetch_stalls_total"), 0);
