@@ -54,7 +54,7 @@
  * calling thread and its op queued after it, so a resume made by this thread in the same
  * instant as the main thread's fetch start can be served first, and the fetch start is then
  * dropped as outdated. The partition is never fetched, with no error (seen in
- * test_kafka_metrics under ASan with librdkafka debug, 3 runs of 70, each time: the main
+ * test_kafka_metrics under ASan with librdkafka debug, 3 runs of 75, each time: the main
  * thread's barrier v14 for "Start consuming", this thread's "Resume ... (v15)", then "received
  * outdated op FETCH_START (v14) ... (opv15)").
  * Resumed a while after the re-assignment, the resume comes after its fetch start; one made

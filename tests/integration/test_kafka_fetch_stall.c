@@ -125,7 +125,7 @@ static void hold_app_resumes(const char *fac, const char *buf)
  * re-assignment's fetch start, so even held as above its resume is not overtaken: every record
  * comes, with the watch off. (Resumed right after the re-assignment, as before: nothing of
  * the partition comes, 3 runs of 3 with RESUME_AFTER_ASSIGN_MS 0. Without the holds the same
- * race dropped the fetch start in 3 runs of test_kafka_metrics in 70 under ASan.) */
+ * race dropped the fetch start in 3 runs of test_kafka_metrics in 75 under ASan.) */
 static void test_resume_not_overtaken_by_fetch_start(void **state)
 {
         (void)state;
