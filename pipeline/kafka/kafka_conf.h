@@ -57,5 +57,8 @@ bool cf_kafka_err_is_auth(int err);
 /** librdkafka log callback: one JSON line, level mapped, client and facility as fields.
  *  @locality: any librdkafka thread */
 void cf_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+/** Tests only: called with each librdkafka log line (on the thread that logs it, before it
+ *  is filtered or written) when set before the clients are made; NULL in the service. */
+extern void (*cf_kafka_log_hook)(const char *fac, const char *buf);
 
 #endif

@@ -37,6 +37,7 @@ typedef struct cf_service_cfg {
         int64_t checkpoint_slice_ms;
         int64_t shutdown_timeout_ms, delivery_timeout_ms;
         int64_t failures_not_ready, max_ready_lag;
+        int64_t fetch_stall_timeout_ms; /* 0: fetchers not watched (fetch_watch.c) */
         /* topics: */
         char *topic_in, *topic_flags, *topic_stats, *topic_dlq, *topic_changelog, *topic_outcomes;
         char *topic_baselines, *topic_certificates;

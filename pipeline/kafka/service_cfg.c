@@ -53,6 +53,13 @@ static const cf_config_map pipeline_map[] = {
     {CF_CFG_INT, "max_ready_lag", "0", OFF(max_ready_lag),
      "/readyz is 503 while a partition's consumer lag exceeds this many records (0: no bound)", 0,
      1e15},
+    {CF_CFG_DURATION, "fetch_stall_timeout", "60s", OFF(fetch_stall_timeout_ms),
+     "a restored partition whose input has records past its position but none reached the "
+     "worker for this long (its consumer queue empty, librdkafka's fetcher not past them either, "
+     "still so a check later) is stalled: counted, logged as an error, "
+     "customsflow_partition_fetch_stalled is 1 until its records come, and it is re-assigned "
+     "at its position and resumed; 0: not watched",
+     0, 86400e3},
     {0}};
 
 static const cf_config_map processing_map[] = {

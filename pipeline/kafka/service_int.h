@@ -62,6 +62,8 @@ typedef struct cf_worker_metrics {
         cf_metric *f_restore_failing; /* gauge per partition */
         cf_series *restoring, *restore_errors, *restore_bytes, *restore_records, *restore_lookups;
         cf_series *restore_seconds;                           /* histogram: assignment to resumed */
+        cf_metric *f_fetch_stalled;                           /* gauge per partition */
+        cf_series *fetch_stalls;                              /* stalls found (fetch_watch.c) */
         cf_series *pop_published, *pop_applied, *pop_refused; /* population messages */
         cf_series *batch_processed, *batch_acked;             /* histograms, seconds */
         cf_series *commit_seconds, *checkpoint_slices;        /* commits spread (commit.c) */
@@ -123,9 +125,19 @@ typedef struct cf_restore_part {
         bool looked_up;       /* bound and end below are known for this attempt */
         int64_t bound, end;   /* what its state may cover at most; its changelog's end offset */
         int64_t from;         /* where the committed chain starts in the changelog, -1 unknown */
-        bool resume_now;      /* state in place: resumed by this round (restore.c) */
+        bool resume_now;      /* state in place: re-assigned by this round (restore.c) */
+        bool resume_wait;     /* re-assigned at its position, to resume (restore.c) */
         cf_series *failing_g; /* customsflow_restore_failing{partition} */
 } cf_restore_part;
+
+/** A restored input partition's fetcher, watched for a stall (fetch_watch.c). */
+typedef struct cf_fetch_watch {
+        int64_t rx_ms;        /* monotonic: a record of it last came, or its fetch (re)started */
+        int64_t suspect_ms;   /* monotonic: seen idle with records past its position, 0 not */
+        int64_t suspect_hi;   /* the input's end then */
+        bool stalled;         /* customsflow_partition_fetch_stalled is 1 */
+        cf_series *stalled_g; /* that gauge */
+} cf_fetch_watch;
 
 /** A commit spread over batches (commit.c): the partitions checkpointed so far, whose
  *  offsets commit once every partition due is checkpointed and every output acknowledged. */
@@ -171,8 +183,12 @@ typedef struct cf_worker {
         rd_kafka_t *restore_rk;  /* consumer outside the group, for changelog reads */
         cf_restore_part rp[CF_SVC_MAX_PARTITIONS];         /* restores of assigned partitions */
         int n_restoring;                                   /* partitions with rp[].pending */
+        int n_resume_wait;                                 /* partitions with rp[].resume_wait */
+        int64_t assign_ms;                                 /* monotonic: last rd_kafka_assign */
         cf_changelog_read *clog_rd[CF_SVC_MAX_PARTITIONS]; /* reads per changelog partition */
         int n_clog_rd;                                     /* of them, not NULL */
+        cf_fetch_watch fw[CF_SVC_MAX_PARTITIONS];          /* fetchers watched for a stall */
+        int64_t watch_ms;                                  /* monotonic: last stall check */
         rd_kafka_topic_t *out_topics[6]; /* kept known to the producer (see warm_up) */
         cf_pop pop;                      /* population state on Kafka (population.c) */
         /* offset resets (auto.offset.reset applied by the worker) */
@@ -404,6 +420,9 @@ void cf_restore_revoked(cf_worker *w, int32_t p);
 /** Is p pending restore? Then a fetched message of it (offset) is not processed: the lowest
  *  such offset is fetched again once p resumes. */
 bool cf_restore_hold(cf_worker *w, int32_t p, int64_t offset);
+/** p, re-assigned at its position (cf_worker_reposition), is resumed by the loop once
+ *  librdkafka has made that re-assignment's fetch starts (restore.c says why). */
+void cf_restore_resume_later(cf_worker *w, int32_t p);
 /** The worker loop's restore work: start, read a slice of, or finish one partition's restore
  *  (bounded time, so the loop serves the consumer between slices). Returns true while a
  *  restore is in progress (the loop should not block waiting for records).
@@ -412,6 +431,26 @@ bool cf_restore_poll(cf_worker *w);
 /** Re-assign the worker's partitions at their exact positions (offset resets, resumed
  *  restores: worker.c); pending partitions stay paused. */
 void cf_worker_reposition(cf_worker *w);
+/** Partition p's fetch (re)starts (assigned, resumed, re-assigned, unpaused): its stall
+ *  watch starts over. @locality: worker thread */
+void cf_fetch_watch_restart(cf_worker *w, int32_t p);
+/** Every assigned partition's fetch (re)starts (a re-assignment, a resume of all). */
+void cf_fetch_watch_restart_all(cf_worker *w);
+/** Partition p revoked: its stall gauge is no longer this worker's to report. */
+void cf_fetch_watch_revoke(cf_worker *w, int32_t p);
+/** p, found stalled, delivers records again: its gauge back to 0, logged. */
+void cf_fetch_watch_unstalled(cf_worker *w, int32_t p);
+/** A record of p came at now_ms (monotonic): not stalled (clears the gauge if it was). */
+static inline void cf_fetch_watch_rx(cf_worker *w, int32_t p, int64_t now_ms)
+{
+        w->fw[p].rx_ms = now_ms;
+        w->fw[p].suspect_ms = 0;
+        if (w->fw[p].stalled) cf_fetch_watch_unstalled(w, p);
+}
+/** The loop's stall check (pipeline.fetch_stall_timeout): a partition found stalled is
+ *  counted, logged, flagged in customsflow_partition_fetch_stalled, re-assigned at its
+ *  position and resumed. @locality: worker thread */
+void cf_fetch_watch_poll(cf_worker *w);
 /** Partition p's state is in place (restored or empty): its series count from here. */
 void cf_worker_metrics_restored(cf_worker *w, int32_t p);
 

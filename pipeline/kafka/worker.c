@@ -109,6 +109,7 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 w->start_at[p] = RD_KAFKA_OFFSET_INVALID; /* the committed offset */
                 w->dirty[p] = false;
                 cf_worker_metrics_assign(w, p);
+                cf_fetch_watch_restart(w, p);
                 if (w->svc->sc.changelog) {
                         cf_restore_assigned(w, p); /* no record of p before its state is back */
                 } else {
@@ -118,6 +119,7 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 }
         }
         rd_kafka_assign(w->consumer, parts);
+        w->assign_ms = cf_mono_ms(); /* restore.c resumes a while after it */
         cf_restore_pause_pending(w);
         w->pub.assigned = true;
         /* published at once: /readyz must not read "starting" while partitions
@@ -163,6 +165,7 @@ static void on_revoke(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 int32_t p = parts->elems[i].partition;
                 if (!part_ok(p) || !w->assigned[p]) continue;
                 cf_restore_revoked(w, p);
+                cf_fetch_watch_revoke(w, p);
                 cf_chain_drop(w->chain, p);
                 cf_worker_metrics_revoke(w, p);
                 w->assigned[p] = false;
@@ -295,7 +298,10 @@ static void set_paused(cf_worker *w, bool pause)
                         rd_kafka_resume_partitions(w->consumer, a);
         }
         rd_kafka_topic_partition_list_destroy(a);
-        if (!pause) cf_restore_pause_pending(w); /* their state is not back yet */
+        if (!pause) {
+                cf_restore_pause_pending(w);   /* their state is not back yet */
+                cf_fetch_watch_restart_all(w); /* no record came while paused: not a stall */
+        }
 }
 
 /* Wait until at most limit produced messages are unacknowledged. While the
@@ -428,11 +434,13 @@ void cf_worker_reposition(cf_worker *w)
                 w->reset_pending[p] = false;
         }
         rd_kafka_resp_err_t e = rd_kafka_assign(w->consumer, a);
+        w->assign_ms = cf_mono_ms(); /* restore.c resumes a while after it */
         if (e)
                 cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: re-assign at new positions: %s", w->id,
                        rd_kafka_err2str(e));
         rd_kafka_topic_partition_list_destroy(a);
         cf_restore_pause_pending(w);
+        cf_fetch_watch_restart_all(w); /* every fetch starts over */
 }
 
 /* An error in place of a message. */
@@ -498,6 +506,7 @@ static int run_batch(cf_worker *w, int wait_ms)
                 }
                 /* fetched before a revoke: the new owner will process it */
                 if (!part_ok(m->partition) || !w->assigned[m->partition]) continue;
+                cf_fetch_watch_rx(w, m->partition, t0); /* its fetcher works */
                 /* fetched before its pause took effect: fetched again once restored */
                 if (cf_restore_hold(w, m->partition, m->offset)) continue;
                 /* processed already, or of a fetch before the partition moved
@@ -613,6 +622,7 @@ void *cf_worker_main(void *arg)
                     !cf_txn_retry(w, "an output was not delivered"))
                         break;
                 cf_commit_poll(w);
+                cf_fetch_watch_poll(w); /* a partition no longer fetched (fetch_watch.c) */
                 /* serve the producer's error callback (authentication failures)
                  * even while no output is produced, and delivery reports as they
                  * come (customsflow_batch_seconds: consume -> acknowledged) */

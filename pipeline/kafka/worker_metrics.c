@@ -143,6 +143,15 @@ void cf_worker_metrics_init(cf_worker *w)
             m, "customsflow_restore_seconds",
             "partition restore: assignment to the partition resumed with its state", NULL,
             restore_bounds_s, N_RESTORE));
+        x->f_fetch_stalled = cf_metrics_gauge(
+            m, "customsflow_partition_fetch_stalled",
+            "1 while the partition is found stalled: its input has records past its position, "
+            "none came for pipeline.fetch_stall_timeout and librdkafka's fetcher is not past them "
+            "(re-assigned and resumed; 0 once its records come)",
+            "topic,partition", CF_MERGE_MAX);
+        x->fetch_stalls = cf_metrics_counter_series(
+            m, "customsflow_fetch_stalls_total",
+            "partitions found stalled (each re-assigned at its position and resumed)");
         x->pauses = cf_metrics_counter_series(m, "customsflow_backpressure_pauses_total",
                                               "times fetching was paused waiting for output acks");
         x->commit_seconds = cf_metric_series(cf_metrics_histogram(
