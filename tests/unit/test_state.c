@@ -686,6 +686,21 @@ static void test_capacity_release2(void **state)
         cf_buf_free(&v);
 }
 
+/* dir/cf.yaml: the bundled fx rates, rules_dir's rules.yaml, then extra (YAML lines under
+ * stages:); its path into path. */
+static void write_config(const char *dir, const char *rules_dir, const char *extra, char *path,
+                         size_t size)
+{
+        snprintf(path, size, "%s/cf.yaml", dir);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f,
+                "stages:\n  decode: {fx_rates: %s/reference/fx_rates.csv}\n"
+                "  detect: {rules: %s/rules.yaml}\n%s",
+                EXAMPLES, rules_dir, extra);
+        fclose(f);
+}
+
 /* SIGHUP lowering max_groups_per_window: open windows keep their groups (the
  * bound applies to new ones), and so does the state restored from their
  * snapshot (it was refused: a partition stuck after a reload and a restart). */
@@ -694,14 +709,8 @@ static void test_groups_above_bound(void **state)
         (void)state;
         char dir[] = "/tmp/cf-test-state-XXXXXX", path[600];
         assert_non_null(mkdtemp(dir));
-        snprintf(path, sizeof(path), "%s/cf.yaml", dir);
-        FILE *f = fopen(path, "w");
-        assert_non_null(f);
-        fprintf(f,
-                "stages:\n  decode: {fx_rates: %s/reference/fx_rates.csv}\n"
-                "  detect: {rules: %s/rules.yaml}\n  aggregate: {max_groups_per_window: 3}\n",
-                EXAMPLES, EXAMPLES);
-        fclose(f);
+        write_config(dir, EXAMPLES, "  aggregate: {max_groups_per_window: 3}\n", path,
+                     sizeof(path));
         cf_chain *a = chain_default(), *b = chain_from(path);
         feed(a, 5, 300);
         cf_config cfg;
@@ -719,6 +728,17 @@ static void test_groups_above_bound(void **state)
         assert_int_equal(system(path), 0);
 }
 
+/* Partition 0's contributions published as the service does (cumulative) and applied to
+ * c's replica; pub is scratch. */
+static void publish_apply(cf_chain *c, cf_buf *pub)
+{
+        char err[1024];
+        cf_buf_reset(pub);
+        assert_int_equal(cf_chain_publish(c, 0, CF_GLOBAL_CUMULATIVE, pub), 0);
+        if (cf_chain_apply_all(c, pub->p, pub->len, err, sizeof(err))) fail_msg("%s", err);
+        cf_chain_settle(c);
+}
+
 /* SIGHUP lengthening origin_volume_surge's windows (24h/30d to 72h/90d): the volume values
  * made after it (replica and own) get the new ring sizes while the tables keep the value
  * size they were made with. */
@@ -733,31 +753,18 @@ static void test_reload_longer_volume_windows(void **state)
             "72h/' -e 's/long_window: 30d/long_window: 90d/' '%s/rules.yaml' > '%s/rules.yaml'",
             EXAMPLES, dir, EXAMPLES, dir);
         assert_int_equal(system(path), 0);
-        snprintf(path, sizeof(path), "%s/cf.yaml", dir);
-        FILE *f = fopen(path, "w");
-        assert_non_null(f);
-        fprintf(f,
-                "stages:\n  decode: {fx_rates: %s/reference/fx_rates.csv}\n"
-                "  detect: {rules: %s/rules.yaml}\n",
-                EXAMPLES, dir);
-        fclose(f);
+        write_config(dir, dir, "", path, sizeof(path));
         cf_chain *a = chain_default();
         char err[1024];
         cf_buf pub = {0};
         feed(a, 5, 3000);
-        /* the service's way: own contributions (cumulative), applied to the replica */
-        assert_int_equal(cf_chain_publish(a, 0, CF_GLOBAL_CUMULATIVE, &pub), 0);
-        if (cf_chain_apply_all(a, pub.p, pub.len, err, sizeof(err))) fail_msg("%s", err);
-        cf_chain_settle(a);
+        publish_apply(a, &pub); /* the service's way: own contributions, to the replica */
         cf_config cfg;
         if (cf_config_load(&cfg, path, err, sizeof(err))) fail_msg("%s", err);
         assert_int_equal(cf_chain_reload(a, cfg.root, cfg.base_dir, err, sizeof(err)), 0);
         cf_config_free(&cfg);
         feed(a, 6, 3000);
-        cf_buf_reset(&pub);
-        assert_int_equal(cf_chain_publish(a, 0, CF_GLOBAL_CUMULATIVE, &pub), 0);
-        if (cf_chain_apply_all(a, pub.p, pub.len, err, sizeof(err))) fail_msg("%s", err);
-        cf_chain_settle(a);
+        publish_apply(a, &pub);
         feed(a, 7, 3000);
         cf_buf_free(&pub);
         cf_buf s = snap_of(a);
