@@ -254,6 +254,12 @@ void cf_vol_rep_put(cf_buf *out, cf_vol_rep *v);
 /** Read a slot list into slots (cf_vol_slot, emptied first), each checked; the newest
  * hour and day it holds in *top_hour, *top_day (-1: none). false: d failed. */
 bool cf_vol_slots_get(cf_st_dec *d, cf_vec *slots, int64_t *top_hour, int64_t *top_day);
+/** The newest hour a value read from a slot list starts at: its newest hour, else its
+ * newest day's first hour, else 0 (tops as cf_vol_slots_get gives them). */
+static inline int64_t cf_vol_start_hour(int64_t top_hour, int64_t top_day)
+{
+        return top_hour >= 0 ? top_hour : top_day >= 0 ? top_day * 24 : 0;
+}
 /** Size a new volume value's rings (nh hours, nd days), each ring's newest at the newest of
  * its slots (cf_vol_slots_get's tops). */
 void cf_vol_rep_init_slots(cf_vol_rep *v, uint16_t nh, uint16_t nd, int64_t top_hour,

@@ -94,13 +94,6 @@ static cf_uv_rep *uv_at(cf_kvtab *t, uint64_t key, int64_t ms)
         return v;
 }
 
-void cf_detect_vol_sizes(const cf_detect *x, const cf_detect_pop *g, uint16_t *nh, uint16_t *nd)
-{
-        cf_vol_ring_sizes(cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge), nh, nd);
-        if (*nh > g->vol_nh) *nh = g->vol_nh;
-        if (*nd > g->vol_nd) *nd = g->vol_nd;
-}
-
 static cf_vol_rep *vol_at(cf_detect *x, uint64_t key, int64_t ms, int64_t hour)
 {
         bool created;
@@ -369,7 +362,7 @@ static void cum_apply(cf_detect *x, const cum *c, int sign)
                 v = cf_kvtab_put(&g->vol, c->key, c->last_ms, &created);
                 if (created) {
                         uint16_t nh, nd;
-                        cf_detect_vol_sizes(x, x->rep, &nh, &nd);
+                        cf_detect_vol_sizes(x, g, &nh, &nd);
                         cf_vol_rep_init_slots(v, nh, nd, c->top_hour, c->top_day);
                 }
         } else {

@@ -283,11 +283,20 @@ bool cf_vol_slots_patch(cf_st_dec *d, const cf_vol_slot *o, size_t no, cf_vec *s
 /* Each ring's newest is its own newest slot: one ring's newest cannot push the other's
  * slots out (a day slot's first hour is later than the hours before it in that day, so
  * one newest for both dropped hour slots a snapshot held: fuzz_restore). */
+/* Capped at the sizes recorded at start (g->vol_nh, vol_nd): the replica table's
+ * value size is fixed until a restart, so a reload lengthening the windows must
+ * not give new values rings longer than their slots (see README). */
+void cf_detect_vol_sizes(const cf_detect *x, const cf_detect_pop *g, uint16_t *nh, uint16_t *nd)
+{
+        cf_vol_ring_sizes(cf_detect_rule_cfg(x, &cf_rule_origin_volume_surge), nh, nd);
+        if (*nh > g->vol_nh) *nh = g->vol_nh;
+        if (*nd > g->vol_nd) *nd = g->vol_nd;
+}
+
 void cf_vol_rep_init_slots(cf_vol_rep *v, uint16_t nh, uint16_t nd, int64_t top_hour,
                            int64_t top_day)
 {
-        int64_t hour = top_hour >= 0 ? top_hour : top_day >= 0 ? top_day * 24 : 0;
-        cf_vol_rep_init(v, nh, nd, hour);
+        cf_vol_rep_init(v, nh, nd, cf_vol_start_hour(top_hour, top_day));
         if (top_day >= 0) v->cur_day = top_day;
 }
 

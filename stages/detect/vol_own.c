@@ -28,8 +28,7 @@ void cf_vol_own_init(cf_vol_own *o, const void *cfg, int64_t hour)
 
 void cf_vol_own_init_slots(cf_vol_own *o, const void *cfg, int64_t top_hour, int64_t top_day)
 {
-        int64_t hour = top_hour >= 0 ? top_hour : top_day >= 0 ? top_day * 24 : 0;
-        cf_vol_own_init(o, cfg, hour);
+        cf_vol_own_init(o, cfg, cf_vol_start_hour(top_hour, top_day));
         if (top_day >= 0) o->cur_day = top_day;
 }
 
