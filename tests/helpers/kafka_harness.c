@@ -4,6 +4,7 @@
 #include "helpers/kafka_harness.h"
 
 #include <arpa/inet.h>
+#include <execinfo.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,9 +29,26 @@ static const char *const topics[] = {
     "customs.declarations",  "customs.flags",         "customs.stats",           "customs.dlq",
     "customsflow.changelog", "customsflow.baselines", "customsflow.certificates"};
 
+/* An abort in a Kafka test (a librdkafka or mock-cluster assertion, glibc's
+ * heap checks, DIE) otherwise leaves only "Subprocess aborted" in ctest's
+ * output: print the aborting thread's stack first (backtrace_symbols_fd does not
+ * allocate), then abort as before. A rare CI abort of test_kafka_faults came
+ * with no stack to read. */
+static void on_abort(int sig)
+{
+        void *frames[64];
+        int n = backtrace(frames, 64);
+        static const char head[] = "kafka_harness: SIGABRT; the aborting thread's stack:\n";
+        if (write(2, head, sizeof head - 1) < 0) n = 0;
+        backtrace_symbols_fd(frames, n, 2);
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
 void kh_start(kh *h, int brokers, int partitions)
 {
         char err[512];
+        signal(SIGABRT, on_abort);
         memset(h, 0, sizeof *h);
         h->partitions = partitions;
         rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -398,9 +416,14 @@ size_t kh_read_topic(kh *h, const char *topic, void (*fn)(const rd_kafka_message
         rd_kafka_conf_set(c, "group.id", "kh-reader", NULL, 0);
         rd_kafka_conf_set(c, "enable.partition.eof", "true", NULL, 0);
         rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+        if (!rk) DIE("%s", err);
         const struct rd_kafka_metadata *md;
         rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-        if (rd_kafka_metadata(rk, 0, t, &md, 10000)) DIE("metadata %s", topic);
+        /* right after a broker outage the first request can fail: retry */
+        rd_kafka_resp_err_t me = RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int i = 0; i < 5 && (me = rd_kafka_metadata(rk, 0, t, &md, 10000)); i++)
+                usleep(500 * 1000);
+        if (me) DIE("metadata %s: %s", topic, rd_kafka_err2str(me));
         int np = md->topics[0].partition_cnt;
         rd_kafka_metadata_destroy(md);
         rd_kafka_topic_destroy(t);
