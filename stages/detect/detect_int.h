@@ -189,8 +189,9 @@ typedef struct cf_cert_use {
         uint64_t h;
 } cf_cert_use;
 
-/** What the replica knows of a certificate: its earliest declarations and exporters. */
-typedef struct cf_cert_rep {
+/** A certificate's record whole: its earliest declarations and exporters (the replica's value
+ * before cert_rep.c); what a merge works on and a snapshot is read into. */
+typedef struct cf_cert_full {
         int64_t last_ms;
         uint64_t uses; /* lines merged */
         uint8_t nd, ne;
@@ -198,7 +199,48 @@ typedef struct cf_cert_rep {
         cf_cert_use exp[CF_CERT_EXP];   /* earliest distinct exporters, by (t, hash) */
         char exp_id[CF_CERT_EXP][CF_CERT_ID_LEN];
         char first_decl[CF_CERT_DECL_ID]; /* id of decl[0] */
+} cf_cert_full;
+
+/** A record's declarations and exporters after the earliest ones (cert_rep.c). */
+typedef struct cf_cert_more {
+        cf_cert_use decl[CF_CERT_KEEP - 1]; /* cf_cert_full's decl[1..] */
+        cf_cert_use exp[CF_CERT_EXP - 1];   /* exp[1..] */
+        char exp_id[CF_CERT_EXP - 1][CF_CERT_ID_LEN];
+} cf_cert_more;
+
+/** What the replica knows of a certificate (a cf_cert_full held in two parts, cert_rep.c):
+ * the earliest declaration and exporter inline, the others out of line, allocated only when
+ * a second distinct one arrives (most certificates are used once or twice). */
+typedef struct cf_cert_rep {
+        int64_t last_ms;
+        uint64_t uses; /* lines merged */
+        cf_cert_use decl0, exp0;
+        cf_cert_more *more; /* NULL while nd <= 1 and ne <= 1; the table's drop frees it */
+        uint8_t nd, ne;
+        char first_decl[CF_CERT_DECL_ID]; /* id of decl0 */
+        char exp_id0[CF_CERT_ID_LEN];     /* id of exp0 */
 } cf_cert_rep;
+
+/** (t, h) before u: event time, then hash (ties are broken the same everywhere). */
+static inline bool cf_cert_before(int64_t t, uint64_t h, const cf_cert_use *u)
+{
+        return t < u->t || (t == u->t && h < u->h);
+}
+/** The i-th earliest declaration of v (i < v->nd). */
+static inline const cf_cert_use *cf_cert_decl(const cf_cert_rep *v, int i)
+{
+        return i ? &v->more->decl[i - 1] : &v->decl0;
+}
+/** The i-th earliest exporter of v (i < v->ne). */
+static inline const cf_cert_use *cf_cert_exp(const cf_cert_rep *v, int i)
+{
+        return i ? &v->more->exp[i - 1] : &v->exp0;
+}
+/** The id of the i-th earliest exporter of v (i < v->ne). */
+static inline const char *cf_cert_exp_id(const cf_cert_rep *v, int i)
+{
+        return i ? v->more->exp_id[i - 1] : v->exp_id0;
+}
 
 /** Dirty lists of the population state: a volume key (else unit value). */
 #define CF_POP_KIND_VOL (1ull << 63)
@@ -231,6 +273,18 @@ void cf_vol_rep_each(cf_vol_rep *v,
 bool cf_cap_convert(void *cap_val, int64_t day, double qty);
 /** Merge a use into a certificate's record (commutative: keeps the earliest). */
 void cf_cert_rep_merge(cf_cert_rep *v, const cf_cert_event *e);
+/** Merge a use into a whole record (what cf_cert_rep_merge does, on the whole form). */
+void cf_cert_full_merge(cf_cert_full *f, const cf_cert_event *e);
+/** Set v (zeroed, or a record) to f; what v held out of line is reused. */
+void cf_cert_rep_set(cf_cert_rep *v, const cf_cert_full *f);
+/** Copy v whole into f. */
+void cf_cert_rep_get(const cf_cert_rep *v, cf_cert_full *f);
+/** Write a record as a replica snapshot holds it (after its key: last use, uses, lists). */
+void cf_cert_rep_put(cf_buf *out, const cf_cert_rep *v);
+/** Copy n bytes of s to dst (cap bytes), cut to fit, terminated. */
+void cf_cert_keep_id(char *dst, size_t cap, const char *s, size_t n);
+/** Free a record's out-of-line part (kvtab drop callback). */
+void cf_cert_rep_drop(void *opaque, uint64_t key, void *val);
 
 /** A growable array of fixed-size items. */
 typedef struct cf_vec {
@@ -381,6 +435,8 @@ typedef struct cf_rule {
         uint32_t replica_size;
         void (*replica_limits)(const void *cfg, size_t *max_entries, int64_t *window_ms,
                                uint32_t *vsize);
+        /** Frees what a replica value holds out of line (its table's drop; NULL: nothing). */
+        void (*replica_drop)(void *opaque, uint64_t key, void *val);
         /* Global state (x->global[i]): not per partition but learnt from the
          * outcomes input, which every worker reads whole (DESIGN §6), so it is
          * the same on every worker. All NULL for a rule without one. */

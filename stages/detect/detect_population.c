@@ -737,7 +737,7 @@ void cf_detect_pop_init(cf_detect *x)
                 replica_limits(x, ru, &max, &window, &vsize);
                 cf_kvtab *t = cf_rule_replica(ru, g);
                 cf_kvtab_init(t, vsize, max, window);
-                if (ru == &cf_rule_unit_value_outlier) t->drop = cf_uv_rep_drop;
+                t->drop = ru->replica_drop;
                 cf_kvtab_hold_clock(t);
         }
         cf_kvtab_init(&g->contrib, sizeof(contrib_val), (size_t)g->max_contrib, 0);

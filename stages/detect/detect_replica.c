@@ -63,20 +63,7 @@ static void put_cert(void *op, uint64_t key, void *val)
         put_ctx *c = op;
         const cf_cert_rep *v = val;
         cf_st_put_u64(c->out, key);
-        cf_st_put_i64(c->out, v->last_ms);
-        cf_st_put_u64(c->out, v->uses);
-        cf_st_put_u8(c->out, v->nd);
-        for (int i = 0; i < v->nd; i++) {
-                cf_st_put_i64(c->out, v->decl[i].t);
-                cf_st_put_u64(c->out, v->decl[i].h);
-        }
-        cf_st_put_u8(c->out, v->ne);
-        for (int i = 0; i < v->ne; i++) {
-                cf_st_put_i64(c->out, v->exp[i].t);
-                cf_st_put_u64(c->out, v->exp[i].h);
-                cf_st_put_str8(c->out, v->exp_id[i]);
-        }
-        cf_st_put_str8(c->out, v->first_decl);
+        cf_cert_rep_put(c->out, v);
         c->n++;
 }
 
@@ -161,7 +148,7 @@ static bool get_cert(cf_detect_pop *g, cf_st_dec *d)
 {
         uint64_t key = cf_st_u64(d);
         int64_t last = cf_st_time(d, "last use");
-        cf_cert_rep tmp = {.last_ms = last, .uses = cf_st_u64(d)};
+        cf_cert_full tmp = {.last_ms = last, .uses = cf_st_u64(d)};
         tmp.nd = cf_st_u8(d);
         if (cf_st_ok(d) && (tmp.nd > CF_CERT_KEEP || !tmp.nd))
                 return cf_st_fail(d, "certificate with %u declarations kept", tmp.nd);
@@ -179,7 +166,7 @@ static bool get_cert(cf_detect_pop *g, cf_st_dec *d)
         bool created;
         cf_cert_rep *v = cf_kvtab_put(&g->cert, key, last, &created);
         if (!created) return cf_st_fail(d, "certificate %016llx twice", (unsigned long long)key);
-        *v = tmp;
+        cf_cert_rep_set(v, &tmp);
         return true;
 }
 

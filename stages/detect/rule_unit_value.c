@@ -152,5 +152,6 @@ const cf_rule cf_rule_unit_value_outlier = {
     .check = uv_check,
     .replica_off = offsetof(cf_detect_pop, uv),
     .replica_size = sizeof(cf_uv_rep),
+    .replica_drop = cf_uv_rep_drop,
     .replica_limits = uv_limits,
 };
