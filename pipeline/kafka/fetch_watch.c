@@ -119,12 +119,12 @@ static void look(cf_worker *w, rd_kafka_topic_partition_list_t *ends,
                 int32_t p = ends->elems[i].partition;
                 cf_fetch_watch *f = &w->fw[p];
                 int64_t hi = ends->elems[i].err ? -1 : ends->elems[i].offset;
+                if (hi < 0) continue; /* not known this time: looked at again next check */
                 int64_t c = com->elems[i].err ? -1 : com->elems[i].offset;
                 int64_t lo = -1, seen = -1;
                 if (rd_kafka_get_watermark_offsets(w->consumer, sc->topic_in, p, &lo, &seen))
                         seen = -1;
                 int64_t pos = position(w, p, c, lo < 0 ? 0 : lo);
-                if (hi < 0) continue; /* not known this time: looked at again next check */
                 if (pos < 0 || hi <= pos || seen >= hi) {
                         /* nothing to fetch, or the fetcher is past it: idle, not stalled */
                         cf_fetch_watch_restart(w, p);

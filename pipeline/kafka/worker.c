@@ -85,6 +85,16 @@ static bool part_ok(int32_t p)
         return p >= 0 && p < CF_SVC_MAX_PARTITIONS;
 }
 
+/* After every rd_kafka_assign (a rebalance's, or a re-assignment at new positions): the
+ * partitions whose state is not back stay paused, every fetch starts over (so does its stall
+ * watch), and restore.c resumes a restored partition a while after this moment. */
+static void after_assign(cf_worker *w)
+{
+        w->assign_ms = cf_mono_ms();
+        cf_restore_pause_pending(w);
+        cf_fetch_watch_restart_all(w);
+}
+
 /* Assign only: with the changelog on, the new partitions are paused and their
  * state is restored by the worker loop (restore.c), never here -- a long
  * restore in this callback held the consumer past max.poll.interval.ms. */
@@ -109,7 +119,6 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 w->start_at[p] = RD_KAFKA_OFFSET_INVALID; /* the committed offset */
                 w->dirty[p] = false;
                 cf_worker_metrics_assign(w, p);
-                cf_fetch_watch_restart(w, p);
                 if (w->svc->sc.changelog) {
                         cf_restore_assigned(w, p); /* no record of p before its state is back */
                 } else {
@@ -119,8 +128,7 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 }
         }
         rd_kafka_assign(w->consumer, parts);
-        w->assign_ms = cf_mono_ms(); /* restore.c resumes a while after it */
-        cf_restore_pause_pending(w);
+        after_assign(w);
         w->pub.assigned = true;
         /* published at once: /readyz must not read "starting" while partitions
          * restore (publish() copies it only once a second) */
@@ -434,13 +442,11 @@ void cf_worker_reposition(cf_worker *w)
                 w->reset_pending[p] = false;
         }
         rd_kafka_resp_err_t e = rd_kafka_assign(w->consumer, a);
-        w->assign_ms = cf_mono_ms(); /* restore.c resumes a while after it */
         if (e)
                 cf_log(CF_LOG_ERROR, COMPONENT, "worker %d: re-assign at new positions: %s", w->id,
                        rd_kafka_err2str(e));
         rd_kafka_topic_partition_list_destroy(a);
-        cf_restore_pause_pending(w);
-        cf_fetch_watch_restart_all(w); /* every fetch starts over */
+        after_assign(w);
 }
 
 /* An error in place of a message. */
