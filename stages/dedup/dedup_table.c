@@ -18,7 +18,9 @@
  * The bucket is picked with a multiply-shift ("fastrange") so a table can have
  * any capacity, not only powers of two. At the bound (max_entries) the home
  * range is max_entries / 0.80, so a full table runs at 80-90 % load and
- * rebuilds at most every 10 % of inserts.
+ * rebuilds at most every 10 % of inserts. A table that no longer grows (a
+ * moving window, or one held at the bound by eviction) is reclaimed to 85 %,
+ * in place when it can keep its homes (target_cap, table_compact).
  */
 #include "stages/dedup/dedup_table.h"
 

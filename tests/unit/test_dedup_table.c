@@ -185,6 +185,44 @@ static void test_reclaim_keeps_load(void **state)
         cf_dd_part_free(p);
 }
 
+/* At the bound: eviction keeps the live keys under max_entries while the window would hold
+ * more; reclaims (in place or into ~max_entries / 0.85 homes) never lose a live key, never
+ * grow the homes past the bound's max_entries / 0.80, and keep the tables in order. */
+static void test_bound_reclaim(void **state)
+{
+        cf_dd_limits l = {.window_s = 30 * 86400, .slices = 30, .max_entries = 3000};
+        cf_dd_part *p = cf_dd_part_new(&l);
+        enum { N = 60000, PER_SLICE = 400 };
+        uint64_t *kh = malloc(N * sizeof(*kh));
+        for (int i = 0; i < N; i++) {
+                int64_t t = 1735689600 + (int64_t)(i / PER_SLICE) * 86400 + i % PER_SLICE;
+                kh[i] = rnd() | 1;
+                cf_dd_advance(p, t);
+                cf_dd_found f;
+                cf_dd_key_lookup(p, kh[i], 0, &f);
+                if (cf_dd_reserve(p)) cf_dd_key_lookup(p, kh[i], 0, &f);
+                cf_dd_key_insert(p, f.ins, kh[i], 0, (uint32_t)t);
+                assert_true(p->klive <= 3000);
+                assert_true(p->khome <= (size_t)(3001 / 0.80) + 1);
+                if (i % 997 == 0 && cf_dd_part_check(p)) fail_msg("tables wrong at %d", i);
+        }
+        assert_int_equal(cf_dd_part_check(p), 0);
+        assert_true(p->evicted[0] > 0 && p->rebuilds > 100);
+        /* every key still live (its slice not evicted) is found */
+        size_t found = 0;
+        for (int i = 0; i < N; i++) {
+                int64_t t = 1735689600 + (int64_t)(i / PER_SLICE) * 86400 + i % PER_SLICE;
+                if (!cf_dd_live(p, t)) continue;
+                cf_dd_found f;
+                cf_dd_key_lookup(p, kh[i], 0, &f);
+                if (!f.exact) fail_msg("live key %d lost", i);
+                found++;
+        }
+        assert_int_equal(found, p->klive);
+        free(kh);
+        cf_dd_part_free(p);
+}
+
 /* Compact ids decode to the same bytes: prefixed numbers (leading zeros, 19 digits and
  * more), no digits, all digits, the longest ids, and prefixes past the dictionary's size. */
 static void test_id_encoding(void **state)
@@ -238,9 +276,8 @@ static void test_id_encoding(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_invariants),
-            cmocka_unit_test(test_growth_and_restore),
-            cmocka_unit_test(test_reclaim_keeps_load),
+            cmocka_unit_test(test_invariants),         cmocka_unit_test(test_growth_and_restore),
+            cmocka_unit_test(test_reclaim_keeps_load), cmocka_unit_test(test_bound_reclaim),
             cmocka_unit_test(test_id_encoding),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
