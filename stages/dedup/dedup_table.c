@@ -325,18 +325,14 @@ static inline __attribute__((always_inline)) void table_compact(cf_dd_part *p, c
         p->rebuilds++;
 }
 
-/* Reclaim or grow a table whose occupied slots reached LOAD_MAX: in place when its live
- * entries (need) are still LOAD_COMPACT..LOAD_RECLAIM of its homes, else a rebuild. */
-#define RESERVE_TABLE(p, tab, cap, homes, used, last, live, type, t_field, rebuild)                \
-        do {                                                                                       \
-                size_t need_ = (live) + 1;                                                         \
-                if ((double)need_ <= (double)(homes)*LOAD_RECLAIM &&                               \
-                    (double)need_ >= (double)(homes)*LOAD_COMPACT)                                 \
-                        table_compact(p, (char *)(tab), cap, homes, &(used), &(last),              \
-                                      sizeof(type), offsetof(type, t_field));                      \
-                else                                                                               \
-                        rebuild(p, need_);                                                         \
-        } while (0)
+/* Can a table of homes whose occupied slots reached LOAD_MAX, live of them live, drop its dead
+ * entries in place (its live ones, with the one to come, still 80-85 % of the homes) rather
+ * than be rebuilt into other homes? */
+static bool compact_in_place(size_t live, size_t homes)
+{
+        double need = (double)live + 1;
+        return need <= (double)homes * LOAD_RECLAIM && need >= (double)homes * LOAD_COMPACT;
+}
 
 int cf_dd_reserve(cf_dd_part *p)
 {
@@ -346,13 +342,19 @@ int cf_dd_reserve(cf_dd_part *p)
                 moved = 1;
         }
         if ((double)(p->kused + 1) > (double)p->khome * LOAD_MAX) {
-                RESERVE_TABLE(p, p->keys, p->kcap, p->khome, p->kused, p->klast, p->klive,
-                              cf_dd_key, t, keys_rebuild);
+                if (compact_in_place(p->klive, p->khome))
+                        table_compact(p, (char *)p->keys, p->kcap, p->khome, &p->kused, &p->klast,
+                                      sizeof(cf_dd_key), offsetof(cf_dd_key, t));
+                else
+                        keys_rebuild(p, p->klive + 1);
                 moved = 1;
         }
         if ((double)(p->sused + 1) > (double)p->shome * LOAD_MAX) {
-                RESERVE_TABLE(p, p->ships, p->scap, p->shome, p->sused, p->slast, p->slive,
-                              cf_dd_ship, t, ships_rebuild);
+                if (compact_in_place(p->slive, p->shome))
+                        table_compact(p, (char *)p->ships, p->scap, p->shome, &p->sused, &p->slast,
+                                      sizeof(cf_dd_ship), offsetof(cf_dd_ship, t));
+                else
+                        ships_rebuild(p, p->slive + 1);
                 moved = 1;
         }
         return moved;
