@@ -9,9 +9,14 @@
  *  3. memory per key at 1M and 10M keys: the state's own accounting
  *     (cf_dd_part_bytes: table slots, slice counts, id pools) and the RSS
  *     growth of the process as a cross-check; key table alone and whole state;
- *  4. snapshot size and restore time for 1M keys (median of 3).
+ *  4. snapshot size and restore time for 1M keys (median of 3);
+ *  5. (mode window only) a moving window: records spaced so the default 30-day
+ *     window holds BIG_KEYS of them, 2 windows to warm up, then 3 timed ones
+ *     during which keys expire as fast as they come: records/s and the state's
+ *     bytes per live key sampled 12 times (a running service's steady state;
+ *     the other figures are of a state that only grows).
  *
- * usage: bench_dedup [BIG_KEYS (default 10000000) [table|stage]]
+ * usage: bench_dedup [BIG_KEYS (default 10000000) [table|stage|window]]
  * Records are built in memory (no JSON) so the stage is timed alone.
  */
 #include <stdio.h>
@@ -56,6 +61,8 @@ typedef struct recs {
 static const cf_str S_EXP = {"VN-EXP-0042", 11}, S_IMP = {"US-IMP-0007", 11},
                     S_HS = {"9403500000", 10}, S_CT = {"MSCU1234567", 11};
 
+static int64_t step_ms = 100; /* event time between records: 10M = 11.6 days */
+
 static void fill_batch(recs *rs, uint64_t from, size_t n)
 {
         cf_batch_reset(&rs->b);
@@ -67,7 +74,7 @@ static void fill_batch(recs *rs, uint64_t from, size_t n)
                 cf_decl *d = &r->decl;
                 d->declaration_id = (cf_str){rs->ids[i], (uint32_t)len};
                 d->line = (int64_t)(k % 3) + 1;
-                d->event_time_ms = 1735689600000LL + (int64_t)k * 100; /* 10M = 11.6 days */
+                d->event_time_ms = 1735689600000LL + (int64_t)k * step_ms;
                 d->hs_code = S_HS;
                 d->hs6 = 940350;
                 d->origin_country = d->export_country = CF_CC('V', 'N');
@@ -110,13 +117,13 @@ static long long metric(cf_stage *st, cf_metrics *reg, const char *name)
         return v;
 }
 
-/* Run keys [0, n) through the stage; returns seconds spent in process(). */
-static double stage_pass(cf_stage *st, recs *rs, uint64_t n, uint64_t *dups)
+/* Run keys [from, from + n) through the stage; returns seconds spent in process(). */
+static double stage_pass(cf_stage *st, recs *rs, uint64_t from, uint64_t n, uint64_t *dups)
 {
         double spent = 0;
         *dups = 0;
-        for (uint64_t k = 0; k < n; k += BATCH) {
-                size_t m = n - k < BATCH ? (size_t)(n - k) : BATCH;
+        for (uint64_t k = from; k < from + n; k += BATCH) {
+                size_t m = from + n - k < BATCH ? (size_t)(from + n - k) : BATCH;
                 fill_batch(rs, k, m);
                 double t0 = cf_mono_s();
                 cf_stage_dedup.process(st, &rs->b);
@@ -135,7 +142,7 @@ static void bench_stage(uint64_t n, int restore_too)
         cf_metrics *reg = cf_metrics_new();
         cf_stage st = stage_new(2 * n, reg);
         uint64_t dups;
-        double t_fill = stage_pass(&st, rs, n, &dups);
+        double t_fill = stage_pass(&st, rs, 0, n, &dups);
         double rss1 = rss_mb();
         long long bytes = metric(&st, reg, "customsflow_dedup_state_bytes{partition=\"0\"}");
         long long keys =
@@ -146,7 +153,7 @@ static void bench_stage(uint64_t n, int restore_too)
                "RSS growth %.1f bytes/key, %lld keys held\n",
                (unsigned long long)(n / 1000000), (double)bytes / (double)keys,
                (rss1 - rss0) * 1048576.0 / (double)keys, keys);
-        double t_dup = stage_pass(&st, rs, n, &dups);
+        double t_dup = stage_pass(&st, rs, 0, n, &dups);
         printf("stage %lluM keys: re-delivered records %.2f M rec/s (%llu of %llu dropped)\n",
                (unsigned long long)(n / 1000000), n / t_dup / 1e6, (unsigned long long)dups,
                (unsigned long long)n);
@@ -178,6 +185,38 @@ static void bench_stage(uint64_t n, int restore_too)
                        (double)snap.len / (double)keys, t_snap, tr[1], tr[0], tr[2]);
                 cf_buf_free(&snap);
         }
+        cf_stage_dedup.destroy(&st);
+        cf_metrics_free(reg);
+        cf_batch_destroy(&rs->b);
+        free(rs);
+}
+
+/* A window moving through n-record windows (see the top comment, 5). */
+static void bench_window(uint64_t n)
+{
+        recs *rs = calloc(1, sizeof(*rs));
+        cf_batch_init(&rs->b, BATCH);
+        cf_metrics *reg = cf_metrics_new();
+        cf_stage st = stage_new(2 * n, reg);
+        step_ms = (int64_t)30 * 86400 * 1000 / (int64_t)n;
+        uint64_t dups, chunk = n / 4;
+        stage_pass(&st, rs, 0, 2 * n, &dups);
+        double spent = 0, bpk[12], sum = 0;
+        long long keys = 0;
+        for (int i = 0; i < 12; i++) {
+                spent += stage_pass(&st, rs, 2 * n + (uint64_t)i * chunk, chunk, &dups);
+                long long bytes =
+                    metric(&st, reg, "customsflow_dedup_state_bytes{partition=\"0\"}");
+                keys =
+                    metric(&st, reg, "customsflow_dedup_entries{partition=\"0\",table=\"keys\"}");
+                bpk[i] = (double)bytes / (double)keys;
+                sum += bpk[i];
+        }
+        cf_bench_sort(bpk, 12);
+        printf("window %lluM keys: new records %.2f M rec/s (%.0f ns/rec) while as many expire; "
+               "state %.1f bytes/key (mean of 12 samples, range %.1f-%.1f), %lld keys held\n",
+               (unsigned long long)(n / 1000000), 12 * chunk / spent / 1e6,
+               spent / (12 * chunk) * 1e9, sum / 12, bpk[0], bpk[11], keys);
         cf_stage_dedup.destroy(&st);
         cf_metrics_free(reg);
         cf_batch_destroy(&rs->b);
@@ -262,6 +301,10 @@ int main(int argc, char **argv)
 {
         uint64_t big = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000;
         const char *only = argc > 2 ? argv[2] : "";
+        if (!strcmp(only, "window")) {
+                bench_window(big);
+                return 0;
+        }
         if (strcmp(only, "stage")) {
                 bench_table(1000000, 1, 2000000);
                 bench_table(1000000, 0, 1000000);

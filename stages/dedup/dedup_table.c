@@ -18,7 +18,9 @@
  * The bucket is picked with a multiply-shift ("fastrange") so a table can have
  * any capacity, not only powers of two. At the bound (max_entries) the home
  * range is max_entries / 0.80, so a full table runs at 80-90 % load and
- * rebuilds at most every 10 % of inserts.
+ * rebuilds at most every 10 % of inserts. A table that no longer grows (a
+ * moving window, or one held at the bound by eviction) is reclaimed to 85 %,
+ * in place when it can keep its homes (target_cap, table_compact).
  */
 #include "stages/dedup/dedup_table.h"
 
@@ -28,6 +30,8 @@
 
 #define LOAD_MAX     0.90 /* rebuild when occupied (live + dead) slots pass this */
 #define LOAD_REBUILD 0.75 /* load right after a growth rebuild */
+#define LOAD_RECLAIM 0.85 /* load right after a rebuild that mostly drops dead entries */
+#define LOAD_COMPACT 0.80 /* live load from which such a rebuild keeps the homes (in place) */
 #define LOAD_BOUND   0.80 /* load of a table holding max_entries after a rebuild */
 #define CAP_MIN      64
 
@@ -211,10 +215,17 @@ static void *table_alloc(size_t n, size_t size)
         return p;
 }
 
-static size_t target_cap(const cf_dd_part *p, size_t need)
+/* Homes for need live entries. A table that has not grown by more than 1/16 since its last
+ * rebuild (last live entries then) is rebuilt to reclaim the slots of expired entries, not
+ * to grow: with a moving window that is every rebuild, and sizing it like a growth (75 %)
+ * kept the live entries at ~75 % of the homes for good, the dead ones filling the rest
+ * (issue 15 target 4: 51.5 B/key in `customsflow bench`). At 85 % the next rebuild comes
+ * after at least 5 % of the homes were newly occupied, so rebuilds stay amortised O(1). */
+static size_t target_cap(const cf_dd_part *p, size_t need, size_t last)
 {
         size_t cap_max = (size_t)((double)(p->lim.max_entries + 1) / LOAD_BOUND) + 1;
-        size_t c = (size_t)((double)need / LOAD_REBUILD) + 1;
+        double load = last && need <= last + last / 16 ? LOAD_RECLAIM : LOAD_REBUILD;
+        size_t c = (size_t)((double)need / load) + 1;
         if (c > cap_max) c = cap_max;
         if (c < CAP_MIN) c = CAP_MIN;
         return c;
@@ -232,13 +243,13 @@ static size_t overflow_slots(size_t nc)
  * event time at t_off; inlined at each call so the copies have constant sizes. The old
  * table is in hash order and the home is monotone in it, so each entry goes to
  * max(its home, the slot after the previous one): two sequential passes (the first finds
- * how many overflow slots the top needs). Returns the new table; sets *cap, *home, *used. */
-static inline __attribute__((always_inline)) void *table_rebuild(cf_dd_part *p, void *old,
-                                                                 size_t *cap, size_t *homes,
-                                                                 size_t *used, size_t size,
-                                                                 size_t t_off, size_t need)
+ * how many overflow slots the top needs). Returns the new table; sets *cap, *home, *used and
+ * *last (the live entries kept). */
+static inline __attribute__((always_inline)) void *
+table_rebuild(cf_dd_part *p, void *old, size_t *cap, size_t *homes, size_t *used, size_t *last,
+              size_t size, size_t t_off, size_t need)
 {
-        size_t nc = target_cap(p, need), live = 0, end = 0;
+        size_t nc = target_cap(p, need, *last), live = 0, end = 0;
         for (int pass = 0; pass < 2; pass++) {
                 char *nt = pass ? table_alloc(end, size) : NULL;
                 size_t next = 0;
@@ -261,6 +272,7 @@ static inline __attribute__((always_inline)) void *table_rebuild(cf_dd_part *p, 
                 *cap = end;
                 *homes = nc;
                 *used = live;
+                *last = live;
                 p->rebuilds++;
                 return nt;
         }
@@ -269,14 +281,57 @@ static inline __attribute__((always_inline)) void *table_rebuild(cf_dd_part *p, 
 
 static void keys_rebuild(cf_dd_part *p, size_t need)
 {
-        p->keys = table_rebuild(p, p->keys, &p->kcap, &p->khome, &p->kused, sizeof(cf_dd_key),
-                                offsetof(cf_dd_key, t), need);
+        p->keys = table_rebuild(p, p->keys, &p->kcap, &p->khome, &p->kused, &p->klast,
+                                sizeof(cf_dd_key), offsetof(cf_dd_key, t), need);
 }
 
 static void ships_rebuild(cf_dd_part *p, size_t need)
 {
-        p->ships = table_rebuild(p, p->ships, &p->scap, &p->shome, &p->sused, sizeof(cf_dd_ship),
-                                 offsetof(cf_dd_ship, t), need);
+        p->ships = table_rebuild(p, p->ships, &p->scap, &p->shome, &p->sused, &p->slast,
+                                 sizeof(cf_dd_ship), offsetof(cf_dd_ship, t), need);
+}
+
+/* Drop the dead entries of a table in place, keeping its homes: each live entry moves down
+ * to max(its home, the slot after the previous live one), the layout a rebuild into as many
+ * homes would give. Never up (the previous live entry sat below it, and so did its home),
+ * so one pass suffices and the last slot stays empty. A table that no longer grows is
+ * reclaimed this way every ~5 % of its homes (LOAD_RECLAIM to LOAD_MAX): one read of each
+ * slot, where a rebuild reads the old table twice and allocates and zeroes a new one. */
+static inline __attribute__((always_inline)) void table_compact(cf_dd_part *p, char *tab,
+                                                                size_t cap, size_t homes,
+                                                                size_t *used, size_t *last,
+                                                                size_t size, size_t t_off)
+{
+        size_t next = 0, live = 0;
+        for (size_t i = 0; i < cap; i++) {
+                char *e = tab + i * size;
+                uint64_t h;
+                memcpy(&h, e, 8);
+                if (!h) continue;
+                if (!cf_dd_entry_live(p, e, t_off)) {
+                        memset(e, 0, size);
+                        continue;
+                }
+                size_t j = home(h, homes);
+                if (j < next) j = next;
+                if (j != i) {
+                        memcpy(tab + j * size, e, size);
+                        memset(e, 0, size);
+                }
+                next = j + 1;
+                live++;
+        }
+        *used = *last = live;
+        p->rebuilds++;
+}
+
+/* Can a table of homes whose occupied slots reached LOAD_MAX, live of them live, drop its dead
+ * entries in place (its live ones, with the one to come, still 80-85 % of the homes) rather
+ * than be rebuilt into other homes? */
+static bool compact_in_place(size_t live, size_t homes)
+{
+        double need = (double)live + 1;
+        return need <= (double)homes * LOAD_RECLAIM && need >= (double)homes * LOAD_COMPACT;
 }
 
 int cf_dd_reserve(cf_dd_part *p)
@@ -287,11 +342,19 @@ int cf_dd_reserve(cf_dd_part *p)
                 moved = 1;
         }
         if ((double)(p->kused + 1) > (double)p->khome * LOAD_MAX) {
-                keys_rebuild(p, p->klive + 1);
+                if (compact_in_place(p->klive, p->khome))
+                        table_compact(p, (char *)p->keys, p->kcap, p->khome, &p->kused, &p->klast,
+                                      sizeof(cf_dd_key), offsetof(cf_dd_key, t));
+                else
+                        keys_rebuild(p, p->klive + 1);
                 moved = 1;
         }
         if ((double)(p->sused + 1) > (double)p->shome * LOAD_MAX) {
-                ships_rebuild(p, p->slive + 1);
+                if (compact_in_place(p->slive, p->shome))
+                        table_compact(p, (char *)p->ships, p->scap, p->shome, &p->sused, &p->slast,
+                                      sizeof(cf_dd_ship), offsetof(cf_dd_ship, t));
+                else
+                        ships_rebuild(p, p->slive + 1);
                 moved = 1;
         }
         return moved;

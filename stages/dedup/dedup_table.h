@@ -14,7 +14,8 @@
  *
  * Memory: a key entry (one per version of a key) is 20 bytes, a shipment
  * entry (one per declaration of a shipment) 16 bytes; both tables are ordered
- * linear probing tables at 75-90 % load (see dedup_table.c).
+ * linear probing tables at 75-90 % load (85-90 % once they stop growing and their
+ * rebuilds only drop expired entries; see dedup_table.c).
  *
  * Everything here runs on the worker thread that owns the chain
  * (@locality: worker thread).
@@ -64,8 +65,9 @@ typedef struct cf_dd_part {
         cf_dd_key *keys;
         size_t kcap, kused, klive; /* slots, occupied (live + dead), live */
         size_t khome;              /* slots homes fall in; the kcap - khome after: overflow */
+        size_t klast;              /* live entries the last rebuild kept (its growth or not) */
         cf_dd_ship *ships;
-        size_t scap, sused, slive, shome;
+        size_t scap, sused, slive, shome, slast;
         bool has_wm;
         int64_t wm_s;            /* watermark: max event time seen (s) */
         int64_t cur, lo;         /* slice of the watermark; lowest live slice */

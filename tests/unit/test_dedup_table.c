@@ -133,6 +133,96 @@ static void test_growth_and_restore(void **state)
         cf_dd_part_free(q);
 }
 
+/* A window moving at a steady rate (the state of a running service): once the tables stop
+ * growing, their rebuilds only drop expired entries and keep the live ones at 80-90 % of
+ * the homes (85 % after a reclaim, in place while they are 80-85 %), not at the 75 % of a
+ * growth; every key of the last window is still found and the tables stay in order. */
+static void test_reclaim_keeps_load(void **state)
+{
+        cf_dd_limits l = {.window_s = 10 * 86400, .slices = 10, .max_entries = 1000000};
+        cf_dd_part *p = cf_dd_part_new(&l);
+        enum { PER_DAY = 2000, DAYS = 40, N = PER_DAY * DAYS };
+        uint64_t *kh = malloc(N * sizeof(*kh));
+        double sum = 0;
+        size_t samples = 0, rebuilds_at_20 = 0;
+        for (int i = 0; i < N; i++) {
+                int64_t t = 1735689600 + (int64_t)i * 86400 / PER_DAY;
+                kh[i] = rnd() | 1;
+                char id[24];
+                snprintf(id, sizeof(id), "US-2025-%09d", i);
+                cf_dd_advance(p, t);
+                cf_dd_found f;
+                cf_dd_key_lookup(p, kh[i], (uint64_t)i << 16, &f);
+                if (cf_dd_reserve(p)) cf_dd_key_lookup(p, kh[i], (uint64_t)i << 16, &f);
+                cf_dd_key_insert(p, f.ins, kh[i], (uint64_t)i << 16, (uint32_t)t);
+                cf_dd_ship_found sf;
+                cf_dd_ship_lookup(p, kh[i] ^ 0x5555, id, strlen(id), &sf);
+                cf_dd_ship_insert(p, sf.ins, kh[i] ^ 0x5555, (uint32_t)t, id, strlen(id));
+                if (i == 20 * PER_DAY) rebuilds_at_20 = p->rebuilds;
+                if (i >= 20 * PER_DAY) { /* steady: ~11 days of keys live, as many dying */
+                        sum += (double)p->klive / (double)p->khome +
+                               (double)p->slive / (double)p->shome;
+                        samples += 2;
+                }
+                if (i % 4999 == 0 && cf_dd_part_check(p)) fail_msg("tables wrong at %d", i);
+        }
+        assert_int_equal(cf_dd_part_check(p), 0);
+        double mean = sum / (double)samples;
+        if (mean < 0.80) fail_msg("mean live load %.3f in the steady state", mean);
+        assert_true(p->rebuilds - rebuilds_at_20 >= 20); /* reclaims did happen */
+        /* the keys of the last 10 days are all found, as the version inserted */
+        for (int i = N - 10 * PER_DAY; i < N; i++) {
+                cf_dd_found f;
+                cf_dd_key_lookup(p, kh[i], (uint64_t)i << 16, &f);
+                if (!f.exact) fail_msg("key %d lost", i);
+                cf_dd_ship_found sf;
+                char id[24];
+                snprintf(id, sizeof(id), "US-2025-%09d", i);
+                cf_dd_ship_lookup(p, kh[i] ^ 0x5555, id, strlen(id), &sf);
+                if (!sf.own) fail_msg("shipment %d lost", i);
+        }
+        free(kh);
+        cf_dd_part_free(p);
+}
+
+/* At the bound: eviction keeps the live keys under max_entries while the window would hold
+ * more; reclaims (in place or into ~max_entries / 0.85 homes) never lose a live key, never
+ * grow the homes past the bound's max_entries / 0.80, and keep the tables in order. */
+static void test_bound_reclaim(void **state)
+{
+        cf_dd_limits l = {.window_s = 30 * 86400, .slices = 30, .max_entries = 3000};
+        cf_dd_part *p = cf_dd_part_new(&l);
+        enum { N = 60000, PER_SLICE = 400 };
+        uint64_t *kh = malloc(N * sizeof(*kh));
+        for (int i = 0; i < N; i++) {
+                int64_t t = 1735689600 + (int64_t)(i / PER_SLICE) * 86400 + i % PER_SLICE;
+                kh[i] = rnd() | 1;
+                cf_dd_advance(p, t);
+                cf_dd_found f;
+                cf_dd_key_lookup(p, kh[i], 0, &f);
+                if (cf_dd_reserve(p)) cf_dd_key_lookup(p, kh[i], 0, &f);
+                cf_dd_key_insert(p, f.ins, kh[i], 0, (uint32_t)t);
+                assert_true(p->klive <= 3000);
+                assert_true(p->khome <= (size_t)(3001 / 0.80) + 1);
+                if (i % 997 == 0 && cf_dd_part_check(p)) fail_msg("tables wrong at %d", i);
+        }
+        assert_int_equal(cf_dd_part_check(p), 0);
+        assert_true(p->evicted[0] > 0 && p->rebuilds > 100);
+        /* every key still live (its slice not evicted) is found */
+        size_t found = 0;
+        for (int i = 0; i < N; i++) {
+                int64_t t = 1735689600 + (int64_t)(i / PER_SLICE) * 86400 + i % PER_SLICE;
+                if (!cf_dd_live(p, t)) continue;
+                cf_dd_found f;
+                cf_dd_key_lookup(p, kh[i], 0, &f);
+                if (!f.exact) fail_msg("live key %d lost", i);
+                found++;
+        }
+        assert_int_equal(found, p->klive);
+        free(kh);
+        cf_dd_part_free(p);
+}
+
 /* Compact ids decode to the same bytes: prefixed numbers (leading zeros, 19 digits and
  * more), no digits, all digits, the longest ids, and prefixes past the dictionary's size. */
 static void test_id_encoding(void **state)
@@ -186,8 +276,8 @@ static void test_id_encoding(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_invariants),
-            cmocka_unit_test(test_growth_and_restore),
+            cmocka_unit_test(test_invariants),         cmocka_unit_test(test_growth_and_restore),
+            cmocka_unit_test(test_reclaim_keeps_load), cmocka_unit_test(test_bound_reclaim),
             cmocka_unit_test(test_id_encoding),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
