@@ -124,6 +124,11 @@ static rd_kafka_t *restore_consumer(cf_worker *w)
         return w->restore_rk;
 }
 
+rd_kafka_t *cf_changelog_reader(cf_worker *w)
+{
+        return restore_consumer(w);
+}
+
 /* A read of one changelog partition up to its end offset, fed by the reads' common steps. */
 struct cf_changelog_read {
         int32_t p;

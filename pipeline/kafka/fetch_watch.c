@@ -166,8 +166,14 @@ void cf_fetch_watch_poll(cf_worker *w)
                 rd_kafka_topic_partition_list_add(com, w->svc->sc.topic_in, p);
         }
         if (!ends) return;
-        /* one request each for every partition due, not one per partition */
-        rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(w->consumer, ends, ENDS_WAIT_MS);
+        /* one request each for every partition due, not one per partition. The ends through
+         * the reader outside the group: the group's consumer sends the request behind its
+         * fetch, which the broker holds for fetch.wait.max.ms when, as here, the partitions
+         * are idle (500 ms by default: the worker's loop was held that long every check);
+         * the committed offsets go to the group coordinator's own connection. */
+        rd_kafka_t *rk = cf_changelog_reader(w);
+        rd_kafka_resp_err_t e =
+            rd_kafka_offsets_for_times(rk ? rk : w->consumer, ends, ENDS_WAIT_MS);
         if (!e) e = rd_kafka_committed(w->consumer, com, ENDS_WAIT_MS);
         if (!e) look(w, ends, com, now);
         rd_kafka_topic_partition_list_destroy(ends);

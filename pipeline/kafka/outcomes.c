@@ -238,32 +238,42 @@ static int learn_fetched(cf_worker *w, int max, int timeout_ms)
         return rc;
 }
 
-/* Read up to the end offsets known now (the bootstrap). */
-static int catch_up(cf_worker *w)
+/* The topic's end offsets into hi, and the restored offsets checked against them: a
+ * checkpoint past an end is re-learnt from the start, a start deleted by retention resumes at
+ * the oldest kept. Asked before the reader is assigned: once it fetches, each query waits
+ * behind the fetch's long poll on the connection (fetch.wait.max.ms, ~500 ms a partition on
+ * the mock cluster: an empty topic of 4 partitions held every start 2 s). -1: not known. */
+static int ends(cf_worker *w, int64_t *hi)
 {
-        int64_t hi[CF_OUT_MAX_PARTS];
-        int64_t t0 = cf_mono_ms(), last_log = t0;
+        int64_t lo[CF_OUT_MAX_PARTS];
         for (int p = 0; p < w->out_parts; p++) {
-                int64_t lo = 0;
-                hi[p] = 0;
+                lo[p] = hi[p] = 0;
                 rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-                    w->oc, w->svc->sc.topic_outcomes, p, &lo, &hi[p], 10000);
+                    w->oc, w->svc->sc.topic_outcomes, p, &lo[p], &hi[p], 10000);
                 if (e) {
                         cf_log(CF_LOG_WARN, COMPONENT, "worker %d: %s watermarks: %s", w->id,
                                w->svc->sc.topic_outcomes, rd_kafka_err2str(e));
-                        return 0; /* learnt as they come */
+                        return -1;
                 }
+        }
+        for (int p = 0; p < w->out_parts; p++)
                 if (w->out_next[p] > hi[p]) { /* outcomes that do not exist */
                         cf_log(CF_LOG_WARN, COMPONENT,
                                "worker %d: model checkpoint at offset %" PRId64 " of %s[%d], "
                                "which ends at %" PRId64 ": re-learning from the start",
                                w->id, w->out_next[p], w->svc->sc.topic_outcomes, p, hi[p]);
                         relearn(w);
-                        return catch_up(w);
+                        break;
                 }
-                /* retention may have deleted the start: begin at the oldest kept */
-                if (w->out_next[p] < lo) w->out_next[p] = lo;
-        }
+        for (int p = 0; p < w->out_parts; p++)
+                if (w->out_next[p] < lo[p]) w->out_next[p] = lo[p];
+        return 0;
+}
+
+/* Read up to the end offsets hi (the bootstrap); t0: when the start began (cf_mono_ms). */
+static int catch_up(cf_worker *w, const int64_t *hi, int64_t t0)
+{
+        int64_t last_log = t0;
         for (;;) {
                 int behind = 0;
                 for (int p = 0; p < w->out_parts; p++)
@@ -278,6 +288,7 @@ static int catch_up(cf_worker *w)
                                cf_chain_counters(w->chain)->outcomes_learnt);
                 }
         }
+        cf_gauge_set(w->m.outcomes_start_s, (double)(cf_mono_ms() - t0) / 1000.0);
         cf_log(CF_LOG_INFO, COMPONENT,
                "worker %d: %s read to its end in %lld ms (%" PRIu64 " outcomes learnt, %" PRIu64
                " dead-lettered)",
@@ -331,10 +342,12 @@ int cf_outcomes_start(cf_worker *w)
                        w->svc->sc.topic_outcomes, n);
         w->out_parts = n;
         w->out_retry_ms = 0;
+        int64_t t0 = cf_mono_ms(), hi[CF_OUT_MAX_PARTS];
         restore(w);
+        bool known = ends(w, hi) == 0; /* else learnt as they come */
         if (assign(w)) return 0;
         w->out_checkpoint_ms = cf_mono_ms();
-        return catch_up(w);
+        return known ? catch_up(w, hi, t0) : 0;
 }
 
 int cf_outcomes_poll(cf_worker *w)

@@ -59,6 +59,7 @@ typedef struct cf_worker_metrics {
         cf_series *invariant_ok, *outq, *commits, *commit_errors, *delivery_errors;
         cf_series *checkpoints, *checkpoint_bytes, *checkpoint_errors, *restores, *pauses;
         cf_series *resets, *outcome_relearns, *refetched, *lost;
+        cf_series *outcomes_start_s;  /* gauge: the last start's read of the outcomes topic */
         cf_metric *f_restore_failing; /* gauge per partition */
         cf_series *restoring, *restore_errors, *restore_bytes, *restore_records, *restore_lookups;
         cf_series *restore_seconds;                           /* histogram: assignment to resumed */
@@ -401,6 +402,10 @@ cf_changelog_read *cf_changelog_read_start(cf_worker *w, int32_t partition, int6
 /** Read on for every read in progress, at most budget_ms, returning early once one finished;
  *  returns how many are finished (done or failed: cf_changelog_read_state). */
 int cf_changelog_reads_step(cf_worker *w, int64_t budget_ms);
+/** The worker's consumer outside the group that reads changelog partitions, created on first
+ *  use (NULL if it cannot be): its short fetch wait also makes it quick to answer offset
+ *  lookups, which the group's consumer answers only after its fetch's long poll. */
+rd_kafka_t *cf_changelog_reader(cf_worker *w);
 /** 1 read whole, 0 reading, -1 failed (*why says why). */
 int cf_changelog_read_state(const cf_changelog_read *r, const char **why);
 /** What a finished read found (valid until the read is freed): the full snapshot, the deltas on

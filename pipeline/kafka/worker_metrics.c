@@ -106,6 +106,11 @@ void cf_worker_metrics_init(cf_worker *w)
             cf_metrics_counter_series(m, "customsflow_outcome_relearns_total",
                                       "model checkpoints not usable: the model re-learnt from the "
                                       "start of the outcomes topic");
+        x->outcomes_start_s = cf_metrics_gauge_series(
+            m, "customsflow_outcomes_start_seconds",
+            "seconds the worker's last start took to restore the risk model and read the "
+            "outcomes topic to its end, before its first declaration",
+            CF_MERGE_MAX);
         cf_metric *pop = cf_metrics_counter(m, "customsflow_population_messages_total",
                                             "population-state messages published (contributions, "
                                             "certificate uses), applied to the workers' replicas, "

@@ -260,9 +260,32 @@ static void test_outcomes_global_input(void **state)
         kh_stop(&h);
 }
 
+/* An empty outcomes topic of four partitions is read to its end at once: its end offsets are
+ * asked before its reader fetches (asked after, each waited behind the fetch's long poll, 500
+ * ms a partition: 2 s of every start). */
+static void test_outcomes_start_quick(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, 2);
+        assert_int_equal(rd_kafka_mock_topic_create(h.mc, TOPIC, 4, 1), 0);
+        cf_service *a = kh_service(&h, "outcomes-start", 1);
+        assert_true(kh_wait_assigned(a, 1, 60)); /* the worker subscribes after the read */
+        char v[64];
+        sample(a, "customsflow_outcomes_start_seconds", 0, NULL, v, sizeof v);
+        fprintf(stderr, "outcomes topic of 4 empty partitions read in %s s\n", v);
+        assert_true(v[0]);
+        assert_true(atof(v) >= 0 && atof(v) < 1.0);
+        cf_service_stop(a);
+        assert_int_equal(cf_service_wait(a), 0);
+        cf_service_destroy(a);
+        kh_stop(&h);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_outcomes_start_quick),
             cmocka_unit_test(test_outcomes_global_input),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
