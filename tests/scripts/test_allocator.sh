@@ -6,7 +6,10 @@
 # (the sanitizer build brings its own allocator).
 set -euo pipefail
 BIN=$1
-ldd "$BIN" | grep -q libjemalloc || { echo "SKIP: $BIN is not linked with jemalloc"; exit 77; }
+# ldd's list read whole first: `ldd | grep -q` under pipefail fails when grep's early exit
+# cuts ldd off (SIGPIPE), which skipped this test once in a parallel ctest run
+libs=$(ldd "$BIN")
+grep -q libjemalloc <<< "$libs" || { echo "SKIP: $BIN is not linked with jemalloc"; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 opts() { MALLOC_CONF="stats_print:true${1:+,$1}" "$BIN" --version 2>&1 | grep -E '^ +opt\.(thp|metadata_thp):'; }
 got=$(opts "")
