@@ -103,20 +103,6 @@ static int read_checkpoint(const cf_buf *b, int64_t *next, uint64_t *n, const vo
         return cf_st_done(&d) ? 0 : -1;
 }
 
-/* The sum of the outcomes topic's end offsets: no checkpoint covers more. -1 unknown. */
-static int64_t outcomes_end(cf_worker *w)
-{
-        int64_t sum = 0;
-        for (int p = 0; p < w->out_parts; p++) {
-                int64_t lo, hi;
-                if (rd_kafka_query_watermark_offsets(w->oc, w->svc->sc.topic_outcomes, p, &lo, &hi,
-                                                     10000))
-                        return -1;
-                sum += hi;
-        }
-        return sum;
-}
-
 /* Forget the model and learn again from offset 0: the outcomes are the source of truth. */
 static void relearn(cf_worker *w)
 {
@@ -127,15 +113,15 @@ static void relearn(cf_worker *w)
         cf_counter_inc(w->m.outcome_relearns);
 }
 
-/* Restore the model and the offsets; on any doubt, start empty from offset 0. */
-static void restore(cf_worker *w)
+/* Restore the model and the offsets; on any doubt, start empty from offset 0. end: the sum
+ * of the topic's end offsets (no checkpoint covers more), -1 not known. */
+static void restore(cf_worker *w, int64_t end)
 {
         char err[512] = "";
         cf_buf b = {0};
         bool found = false;
         for (int p = 0; p < w->out_parts; p++)
                 w->out_next[p] = 0;
-        int64_t end = w->svc->sc.changelog ? outcomes_end(w) : 0;
         int rc = end < 0                ? -1
                  : w->svc->sc.changelog ? cf_changelog_read_global(w, end, &b, &found)
                                         : 0;
@@ -238,14 +224,12 @@ static int learn_fetched(cf_worker *w, int max, int timeout_ms)
         return rc;
 }
 
-/* The topic's end offsets into hi, and the restored offsets checked against them: a
- * checkpoint past an end is re-learnt from the start, a start deleted by retention resumes at
- * the oldest kept. Asked before the reader is assigned: once it fetches, each query waits
- * behind the fetch's long poll on the connection (fetch.wait.max.ms, ~500 ms a partition on
- * the mock cluster: an empty topic of 4 partitions held every start 2 s). -1: not known. */
-static int ends(cf_worker *w, int64_t *hi)
+/* The topic's start and end offsets into lo and hi, -1 when not known. Asked once, before
+ * the reader is assigned: once it fetches, each query waits behind the fetch's long poll on
+ * the connection (fetch.wait.max.ms, ~500 ms a partition on the mock cluster: an empty topic
+ * of 4 partitions held every start 2 s). */
+static int watermarks(cf_worker *w, int64_t *lo, int64_t *hi)
 {
-        int64_t lo[CF_OUT_MAX_PARTS];
         for (int p = 0; p < w->out_parts; p++) {
                 lo[p] = hi[p] = 0;
                 rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
@@ -256,6 +240,13 @@ static int ends(cf_worker *w, int64_t *hi)
                         return -1;
                 }
         }
+        return 0;
+}
+
+/* The restored offsets checked against the topic's ends: a checkpoint past an end is
+ * re-learnt from the start, a start deleted by retention resumes at the oldest kept. */
+static void check_ends(cf_worker *w, const int64_t *lo, const int64_t *hi)
+{
         for (int p = 0; p < w->out_parts; p++)
                 if (w->out_next[p] > hi[p]) { /* outcomes that do not exist */
                         cf_log(CF_LOG_WARN, COMPONENT,
@@ -267,7 +258,6 @@ static int ends(cf_worker *w, int64_t *hi)
                 }
         for (int p = 0; p < w->out_parts; p++)
                 if (w->out_next[p] < lo[p]) w->out_next[p] = lo[p];
-        return 0;
 }
 
 /* Read up to the end offsets hi (the bootstrap); t0: when the start began (cf_mono_ms). */
@@ -342,11 +332,18 @@ int cf_outcomes_start(cf_worker *w)
                        w->svc->sc.topic_outcomes, n);
         w->out_parts = n;
         w->out_retry_ms = 0;
-        int64_t t0 = cf_mono_ms(), hi[CF_OUT_MAX_PARTS];
-        restore(w);
-        bool known = ends(w, hi) == 0; /* else learnt as they come */
+        int64_t t0 = cf_mono_ms(), lo[CF_OUT_MAX_PARTS], hi[CF_OUT_MAX_PARTS], end = 0;
+        bool known = watermarks(w, lo, hi) == 0; /* else learnt as they come */
+        for (int p = 0; p < n && known; p++)
+                end += hi[p];
+        /* the changelog is not read without the ends: a model it holds may cover outcomes
+         * that do not exist (re-learnt instead) */
+        restore(w, !w->svc->sc.changelog ? 0 : known ? end : -1);
+        if (known) check_ends(w, lo, hi);
         if (assign(w)) return 0;
         w->out_checkpoint_ms = cf_mono_ms();
+        if (!known) /* the start's wait, though the end was not known */
+                cf_gauge_set(w->m.outcomes_start_s, (double)(cf_mono_ms() - t0) / 1000.0);
         return known ? catch_up(w, hi, t0) : 0;
 }
 
