@@ -112,7 +112,7 @@ static bool header_num(const rd_kafka_message_t *m, const char *name, uint64_t m
  * and each read ends at the end offset looked up before it started (or at the
  * partition EOF event reporting it), never on a timeout. A short fetch wait:
  * a partition with nothing left must not hold the fetch of the others. */
-static rd_kafka_t *restore_consumer(cf_worker *w)
+rd_kafka_t *cf_changelog_reader(cf_worker *w)
 {
         if (w->restore_rk) return w->restore_rk;
         static const char *const extra[] = {"fetch.wait.max.ms", "10", "enable.partition.eof",
@@ -122,11 +122,6 @@ static rd_kafka_t *restore_consumer(cf_worker *w)
             cf_worker_reader_new(w, "customsflow-restore-unused", extra, err, sizeof err);
         if (!w->restore_rk) cf_log(CF_LOG_ERROR, COMPONENT, "restore consumer: %s", err);
         return w->restore_rk;
-}
-
-rd_kafka_t *cf_changelog_reader(cf_worker *w)
-{
-        return restore_consumer(w);
 }
 
 /* A read of one changelog partition up to its end offset, fed by the reads' common steps. */
@@ -169,7 +164,7 @@ void cf_changelog_lookup(cf_worker *w, const int32_t *parts, size_t n, int64_t *
         for (size_t i = 0; i < n; i++)
                 bound[i] = end[i] = from[i] = -1, why[i][0] = '\0';
         if (!n) return;
-        rd_kafka_t *rk = restore_consumer(w);
+        rd_kafka_t *rk = cf_changelog_reader(w);
         if (!rk) {
                 for (size_t i = 0; i < n; i++)
                         snprintf(why[i], CF_CLOG_WHY, "the restore consumer could not be created");
@@ -266,7 +261,7 @@ static int assign_at(cf_worker *w, cf_changelog_read *r, char *errstr, size_t er
 static cf_changelog_read *read_new(cf_worker *w, int32_t p, const char *prefix, int64_t bound,
                                    int64_t end, int64_t from, char *errstr, size_t errstr_size)
 {
-        rd_kafka_t *rk = restore_consumer(w);
+        rd_kafka_t *rk = cf_changelog_reader(w);
         if (!rk) {
                 snprintf(errstr, errstr_size, "the restore consumer could not be created");
                 return NULL;
@@ -461,7 +456,7 @@ static int read_best(cf_worker *w, int32_t p, const char *prefix, int64_t bound,
         char err[512];
         *found = false;
         cf_changelog_read *r = NULL;
-        rd_kafka_t *rk = restore_consumer(w);
+        rd_kafka_t *rk = cf_changelog_reader(w);
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, w->svc->sc.topic_changelog, p);
         int rc = -1;
