@@ -11,6 +11,8 @@
 #   env WORKERS (default 1), CF (the customsflow binary, default BUILD_DIR/customsflow);
 #   CUSTOMSFLOW_* reach the service as in production.
 #   PERF=FILE: also `perf record $PERF_OPTS` (default -g) the service (first run only).
+#   Each run also prints its batches' consume -> acked latency (p50, p99, share within
+#   50 ms) from the service's customsflow_batch_seconds histogram.
 #   RATE=R: produce at R records/s once the service is ready (/readyz), rather
 #   than preloading: the mock broker keeps ~5 MB per partition and the
 #   generator's largest exporter holds ~1.1% of the records, so a backlog of 1M
@@ -30,6 +32,25 @@ export CUSTOMSFLOW_LOG_LEVEL=${CUSTOMSFLOW_LOG_LEVEL:-warn}
 export CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS=${CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS:-6000}
 export CUSTOMSFLOW_WORKERS=$WORKERS
 export CUSTOMSFLOW_METRICS_LISTEN=127.0.0.1:$PORT
+
+# The batches' consume -> every output acknowledged latency (customsflow_batch_seconds, all
+# workers and partitions summed): p50 and p99 interpolated in the histogram's buckets as
+# Prometheus' histogram_quantile does, and the share of batches within 50 ms.
+batch_latency() {
+        curl -s -m 5 "http://127.0.0.1:$PORT/metrics" 2> /dev/null |
+                awk '/^customsflow_batch_seconds_bucket/ {
+                        match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+                        c[le] += $NF; if (!(le in seen)) { seen[le] = 1; les[++n] = le } }
+                     function q(f,   i, b, prev, prevc, t) {
+                        t = f * c["+Inf"]; prev = 0; prevc = 0
+                        for (i = 1; i <= n; i++) { b = les[i]; if (b == "+Inf") return prev
+                                if (c[b] >= t) return prev + (b - prev) * (t - prevc) / (c[b] - prevc + 1e-12)
+                                prev = b; prevc = c[b] }
+                        return prev }
+                     END { if (!c["+Inf"]) { print "no batches"; exit }
+                        printf "%d batches: p50 %.1f ms, p99 %.1f ms, %.1f %% within 50 ms",
+                               c["+Inf"], q(0.5) * 1000, q(0.99) * 1000, 100 * c["0.05"] / c["+Inf"] }'
+}
 
 records_in() {
         curl -s -m 5 "http://127.0.0.1:$PORT/metrics" 2> /dev/null |
@@ -79,6 +100,8 @@ for r in $(seq 1 "$RUNS"); do
                 sleep 0.1
         done
         t2=$(date +%s.%N)
+        sleep 1.5 # the last batches' acks, and a publish of the workers' histograms (1 s)
+        lat=$(batch_latency)
         kill -TERM "$cpid"
         wait "$tpid" || true
         [ -n "${ppid:-}" ] && { kill -INT "$ppid"; wait "$ppid" || true; ppid=""; }
@@ -88,6 +111,7 @@ for r in $(seq 1 "$RUNS"); do
         awk -v u="$u" -v s="$s" -v e="$e" -v m="$m" -v n="$COUNT" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v r="$r" \
                 'BEGIN {printf "run %d: user %.2f sys %.2f s = %.2f CPU-s per 1M; %.0f records/s (first to last, +-0.1 s); start-up %.1f s; wall %.1f s; max RSS %d MB\n",
                         r, u, s, (u + s) * 1e6 / n, n / (t2 - t1), t1 - t0, e, m / 1024}'
+        echo "run $r: batch consume -> acked: $lat"
         grep '^topic ' "$tmp/serve.log" | sed "s/^/run $r: /" || true
         rm -rf "$tmp"
 done
