@@ -33,11 +33,15 @@ export CUSTOMSFLOW_KAFKA_CONSUMER_SESSION_TIMEOUT_MS=${CUSTOMSFLOW_KAFKA_CONSUME
 export CUSTOMSFLOW_WORKERS=$WORKERS
 export CUSTOMSFLOW_METRICS_LISTEN=127.0.0.1:$PORT
 
+metrics() {
+        curl -s -m 5 "http://127.0.0.1:$PORT/metrics" 2> /dev/null
+}
+
 # The batches' consume -> every output acknowledged latency (customsflow_batch_seconds, all
 # workers and partitions summed): p50 and p99 interpolated in the histogram's buckets as
 # Prometheus' histogram_quantile does, and the share of batches within 50 ms.
 batch_latency() {
-        curl -s -m 5 "http://127.0.0.1:$PORT/metrics" 2> /dev/null |
+        metrics |
                 awk '/^customsflow_batch_seconds_bucket/ {
                         match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
                         c[le] += $NF; if (!(le in seen)) { seen[le] = 1; les[++n] = le } }
@@ -53,7 +57,7 @@ batch_latency() {
 }
 
 records_in() {
-        curl -s -m 5 "http://127.0.0.1:$PORT/metrics" 2> /dev/null |
+        metrics |
                 awk '/^customsflow_records_in_total/ {s += $NF} END {printf "%d\n", s}'
 }
 
