@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "helpers/kafka_harness.h"
+#include "helpers/test_cases.h"
 
 #define TOPIC "console.flags"
 #define PARTS 3
@@ -190,8 +191,8 @@ static void test_kill9_exactly_one_case(void **state)
         system(cmd);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_kill9_exactly_one_case)};
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "helpers/kafka_harness.h"
+#include "helpers/test_cases.h"
 
 #define N           8000
 #define PARTS       4
@@ -115,9 +116,9 @@ static void test_kill9_loses_nothing_changelog(void **state)
         kill9_loses_nothing(true);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_kill9_loses_nothing),
                                            cmocka_unit_test(test_kill9_loses_nothing_changelog)};
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

@@ -36,6 +36,7 @@
 #include <cmocka.h>
 
 #include "helpers/kafka_harness.h"
+#include "helpers/test_cases.h"
 
 #define SEED  33
 #define TOTAL 3800
@@ -262,12 +263,12 @@ static void test_spread_commits_cover_checkpoints(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_deltas_restore),
             cmocka_unit_test(test_eos_rewind_keeps_deltas),
             cmocka_unit_test(test_spread_commits_cover_checkpoints),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "helpers/kafka_harness.h"
+#include "helpers/test_cases.h"
 
 #define N 6000
 
@@ -104,8 +105,8 @@ static void test_end_to_end(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_end_to_end)};
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

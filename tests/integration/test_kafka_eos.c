@@ -34,6 +34,7 @@
 
 #include "helpers/kafka_harness.h"
 #include "pipeline/core/clock.h"
+#include "helpers/test_cases.h"
 
 #define N       3000
 #define SEED    23
@@ -387,10 +388,10 @@ static void test_kill9_exactly_once(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_flow_and_abort),
                                            cmocka_unit_test(test_fenced_worker_stops_alone),
                                            cmocka_unit_test(test_kill9_exactly_once)};
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

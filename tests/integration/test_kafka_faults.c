@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "helpers/kafka_harness.h"
+#include "helpers/test_cases.h"
 
 #define N 5000
 /* Kafka protocol ApiKeys (the mock takes the raw request type) */
@@ -63,8 +64,8 @@ static void test_faults_lose_nothing(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_faults_lose_nothing)};
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

@@ -28,6 +28,7 @@
 #include "helpers/kafka_harness.h"
 #include "pipeline/kafka/kafka_conf.h"
 #include "pipeline/kafka/service_int.h"
+#include "helpers/test_cases.h"
 
 #define N1   1000 /* before the stall */
 #define N2   1000 /* after it */
@@ -143,12 +144,12 @@ static void test_resume_not_overtaken_by_fetch_start(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_stalled_partition_restarted),
             cmocka_unit_test(test_stall_unseen_without_watch),
             cmocka_unit_test(test_resume_not_overtaken_by_fetch_start),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

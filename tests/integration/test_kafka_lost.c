@@ -25,6 +25,7 @@
 
 #include "helpers/kafka_harness.h"
 #include "pipeline/core/clock.h"
+#include "helpers/test_cases.h"
 
 #define N    400
 #define SEED 97
@@ -72,10 +73,10 @@ static void test_lost_assignment_writes_no_checkpoint(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_lost_assignment_writes_no_checkpoint),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

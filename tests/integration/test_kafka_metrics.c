@@ -27,6 +27,7 @@
 #include "helpers/prom.h"
 #include "pipeline/core/clock.h"
 #include "pipeline/kafka/service_int.h"
+#include "helpers/test_cases.h"
 
 #define N1   3000 /* produced with the two workers alone */
 #define N2   1500 /* the first N2 re-delivered while partitions move */
@@ -209,8 +210,8 @@ static void test_metrics_scraped(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_metrics_scraped)};
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

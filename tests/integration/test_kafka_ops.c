@@ -29,6 +29,7 @@
 
 #include "helpers/kafka_harness.h"
 #include "pipeline/core/clock.h"
+#include "helpers/test_cases.h"
 
 /* GET path from the service's metrics endpoint: status code, body in out. */
 static int http_get(cf_service *s, const char *path, char *out, size_t n)
@@ -367,7 +368,7 @@ static void test_authorization_failure_fails_fast(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_readyz_transitions),
@@ -377,5 +378,5 @@ int main(void)
             cmocka_unit_test(test_authorization_failure_fails_fast),
             cmocka_unit_test(test_commit_failures_not_ready),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

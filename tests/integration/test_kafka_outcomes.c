@@ -25,6 +25,7 @@
 #include "pipeline/core/chain.h"
 #include "pipeline/core/clock.h"
 #include "pipeline/kafka/service_int.h"
+#include "helpers/test_cases.h"
 
 #define TOPIC "customs.outcomes"
 
@@ -282,11 +283,11 @@ static void test_outcomes_start_quick(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_outcomes_start_quick),
             cmocka_unit_test(test_outcomes_global_input),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

@@ -28,6 +28,7 @@
 #include "helpers/kafka_harness.h"
 #include "pipeline/core/clock.h"
 #include "stages/detect/detect.h"
+#include "helpers/test_cases.h"
 
 #define N     40000
 #define SEED  61
@@ -268,9 +269,9 @@ static void test_two_processes_flag_what_replay_flags(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_two_processes_flag_what_replay_flags)};
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

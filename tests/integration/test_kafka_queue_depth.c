@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "helpers/kafka_harness.h"
+#include "helpers/test_cases.h"
 
 static void test_queue_depth_zero_when_idle(void **state)
 {
@@ -44,10 +45,10 @@ static void test_queue_depth_zero_when_idle(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_queue_depth_zero_when_idle),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

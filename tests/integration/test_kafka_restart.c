@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "helpers/kafka_harness.h"
+#include "helpers/test_cases.h"
 
 #define N    4000
 #define SEED 21
@@ -117,10 +118,10 @@ static void test_rebalance_moves_partitions(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_restart_restores_state),
                                            cmocka_unit_test(test_rebalance_moves_partitions),
                                            cmocka_unit_test(test_changelog_ignores_writer_ids)};
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

@@ -48,6 +48,7 @@
 #include "helpers/kafka_harness.h"
 #include "helpers/prom.h"
 #include "pipeline/core/clock.h"
+#include "helpers/test_cases.h"
 
 #define N    2000
 #define SEED 81
@@ -582,7 +583,7 @@ static void test_replaced_base_tombstoned(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_corrupt_snapshot_retry),
                                            cmocka_unit_test(test_corrupt_snapshot_start_empty),
@@ -593,5 +594,5 @@ int main(void)
                                            cmocka_unit_test(test_reads_from_committed_base),
                                            cmocka_unit_test(test_restore_goes_on_with_deltas),
                                            cmocka_unit_test(test_replaced_base_tombstoned)};
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

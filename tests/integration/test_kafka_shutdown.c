@@ -25,9 +25,10 @@
 
 #include "helpers/kafka_harness.h"
 #include "pipeline/core/clock.h"
+#include "helpers/test_cases.h"
 
 #define N          240000 /* records produced (the mock keeps the last ~5 MB of each partition) */
-#define PARTITIONS 32 /* ~7k records each: a backlog no run drains in 0.5 s */
+#define PARTITIONS 32     /* ~7k records each: a backlog no run drains in 0.5 s */
 #define RUNS       20
 #define AT_ONCE    10
 
@@ -237,10 +238,10 @@ static void test_sigterm_while_cluster_unreachable(void **state)
         unlink(log);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_sigterm_at_full_rate),
             cmocka_unit_test(test_sigterm_while_cluster_unreachable)};
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }

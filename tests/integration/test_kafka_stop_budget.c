@@ -26,6 +26,7 @@
 #include "helpers/prom.h"
 #include "pipeline/core/clock.h"
 #include "pipeline/kafka/service_int.h"
+#include "helpers/test_cases.h"
 
 #define BUDGET_S 8 /* pipeline.shutdown_timeout here: below one commit's 10 s bound */
 #define SLOW_MS  20000
@@ -145,10 +146,10 @@ static void test_run_exits_within_budget(void **state)
         kh_stop(&h);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_stop_within_budget_slow_commits),
                                            cmocka_unit_test(test_stop_within_budget_slow_end_txn),
                                            cmocka_unit_test(test_run_exits_within_budget)};
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return CF_RUN_CASES(tests, argc, argv);
 }
