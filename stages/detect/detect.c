@@ -509,6 +509,25 @@ int cf_detect_rule_index(const char *name)
         return -1;
 }
 
+void *cf_vec_push(cf_vec *a, size_t size)
+{
+        if (a->n == a->cap) {
+                size_t cap = a->cap ? 2 * a->cap : 64;
+                void *v = realloc(a->v, cap * size);
+                if (!v) abort();
+                a->v = v;
+                a->cap = cap;
+        }
+        return (char *)a->v + size * a->n++;
+}
+
+const void *cf_detect_rule_cfg(const cf_detect *x, const cf_rule *ru)
+{
+        for (size_t i = 0; i < cf_detect_n_rules; i++)
+                if (cf_detect_rules[i] == ru) return x->cfg[i];
+        return NULL;
+}
+
 void cf_detect_describe_rules(FILE *out)
 {
         cf_config_map_describe(top_map, "rules.yaml", out);

@@ -65,25 +65,6 @@
 #define KIND_VOL       CF_POP_KIND_VOL
 #define HOUR_LIMIT     (CF_ST_TIME_LIMIT_MS / 3600000LL)
 
-void *cf_vec_push(cf_vec *a, size_t size)
-{
-        if (a->n == a->cap) {
-                size_t cap = a->cap ? 2 * a->cap : 64;
-                void *v = realloc(a->v, cap * size);
-                if (!v) abort();
-                a->v = v;
-                a->cap = cap;
-        }
-        return (char *)a->v + size * a->n++;
-}
-
-const void *cf_detect_rule_cfg(const cf_detect *x, const cf_rule *ru)
-{
-        for (size_t i = 0; i < cf_detect_n_rules; i++)
-                if (cf_detect_rules[i] == ru) return x->cfg[i];
-        return NULL;
-}
-
 /* ---- applying contributions to a table of baselines / rings ---- */
 
 static cf_uv_rep *uv_at(cf_kvtab *t, uint64_t key, int64_t ms)
