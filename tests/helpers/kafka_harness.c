@@ -53,6 +53,14 @@ void kh_start(kh *h, int brokers, int partitions)
         h->partitions = partitions;
         rd_kafka_conf_t *c = rd_kafka_conf_new();
         rd_kafka_conf_set(c, "log_level", "2", NULL, 0);
+        /* KH_MOCK_DEBUG=mock (any librdkafka debug contexts): the mock broker's own debug log on
+         * stderr, e.g. its group state machine when a test waits on an assignment */
+        const char *dbg = getenv("KH_MOCK_DEBUG");
+        if (dbg && *dbg) {
+                rd_kafka_conf_set(c, "log_level", "7", NULL, 0);
+                if (rd_kafka_conf_set(c, "debug", dbg, err, sizeof err) != RD_KAFKA_CONF_OK)
+                        DIE("KH_MOCK_DEBUG: %s", err);
+        }
         h->mrk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
         if (!h->mrk) DIE("%s", err);
         h->mc = rd_kafka_mock_cluster_new(h->mrk, brokers);
