@@ -12,7 +12,10 @@
 #   CUSTOMSFLOW_* reach the service as in production.
 #   PERF=FILE: also `perf record $PERF_OPTS` (default -g) the service (first run only).
 #   Each run also prints its batches' consume -> acked latency (p50, p99, share within
-#   50 ms) from the service's customsflow_batch_seconds histogram.
+#   50 ms) from the service's customsflow_batch_seconds histogram, the service's own part
+#   of it (consume -> every output handed to the producer:
+#   customsflow_batch_processed_seconds; the rest is the broker's acknowledgement), and
+#   the broker process's CPU over the run (the mock broker shares these cores).
 #   RATE=R: produce at R records/s once the service is ready (/readyz), rather
 #   than preloading: the mock broker keeps ~5 MB per partition and the
 #   generator's largest exporter holds ~1.1% of the records, so a backlog of 1M
@@ -42,7 +45,7 @@ metrics() {
 # Prometheus' histogram_quantile does, and the share of batches within 50 ms.
 batch_latency() {
         metrics |
-                awk '/^customsflow_batch_seconds_bucket/ {
+                awk -v M="^${1:-customsflow_batch_seconds}_bucket" '$0 ~ M {
                         match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
                         c[le] += $NF; if (!(le in seen)) { seen[le] = 1; les[++n] = le } }
                      function q(f,   i, b, prev, prevc, t) {
@@ -106,6 +109,9 @@ for r in $(seq 1 "$RUNS"); do
         t2=$(date +%s.%N)
         sleep 1.5 # the last batches' acks, and a publish of the workers' histograms (1 s)
         lat=$(batch_latency)
+        latp=$(batch_latency customsflow_batch_processed_seconds)
+        # the broker process's user+sys CPU so far (clock ticks in /proc/PID/stat)
+        kcpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$kpid/stat")
         kill -TERM "$cpid"
         wait "$tpid" || true
         [ -n "${ppid:-}" ] && { kill -INT "$ppid"; wait "$ppid" || true; ppid=""; }
@@ -116,6 +122,8 @@ for r in $(seq 1 "$RUNS"); do
                 'BEGIN {printf "run %d: user %.2f sys %.2f s = %.2f CPU-s per 1M; %.0f records/s (first to last, +-0.1 s); start-up %.1f s; wall %.1f s; max RSS %d MB\n",
                         r, u, s, (u + s) * 1e6 / n, n / (t2 - t1), t1 - t0, e, m / 1024}'
         echo "run $r: batch consume -> acked: $lat"
+        echo "run $r: batch consume -> produced: $latp"
+        echo "run $r: broker process (bench_kafka --serve, preload included): $kcpu CPU-s"
         grep '^topic ' "$tmp/serve.log" | sed "s/^/run $r: /" || true
         rm -rf "$tmp"
 done
