@@ -39,6 +39,8 @@ void cf_install_hup_stops(void);
  * members, e.g. "\"error\":...") is appended inside the object. -1 if it cannot be written. */
 int cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules, double elapsed_s,
                      const char *extra);
+/** This process's own peak resident set in MiB since its exec (VmHWM), -1 if unknown. */
+double cf_peak_rss_mb(void);
 /** Open path for writing ("-" = stdout): the stream, or NULL with "path: reason" in errstr. */
 FILE *cf_open_out(const char *path, char *errstr, size_t errstr_size);
 

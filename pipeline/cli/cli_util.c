@@ -10,6 +10,25 @@
 #include "pipeline/core/buf.h"
 #include "pipeline/cli/cli.h"
 
+/* VmHWM, not getrusage's ru_maxrss: Linux carries a process's high-water mark across
+ * exec, so a child forked by a large parent (customsflow bench holds the whole input
+ * in memory) reported the parent's resident set as its own. VmHWM belongs to the
+ * address space, which exec replaces. */
+double cf_peak_rss_mb(void)
+{
+        FILE *f = fopen("/proc/self/status", "r");
+        if (!f) return -1;
+        char line[256];
+        double mb = -1;
+        while (fgets(line, sizeof line, f))
+                if (!strncmp(line, "VmHWM:", 6)) {
+                        mb = strtod(line + 6, NULL) / 1024.0; /* kB */
+                        break;
+                }
+        fclose(f);
+        return mb;
+}
+
 int cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules, double elapsed_s,
                      const char *extra)
 {

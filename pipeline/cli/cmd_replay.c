@@ -87,7 +87,7 @@ static const cf_opt replay_rows[] = {
     CF_OPT_ROW_ON("timings", replay_opts, timings,
                   "the summary also gives batch_latency_ms: rounds, p50, p99 (a round: its "
                   "lines on the threads and, at an epoch's end, the writes; with --threads > 1, "
-                  "an epoch)"),
+                  "an epoch) and peak_rss_mb (this process's peak resident set, VmHWM)"),
     CF_OPT_ROW_OFF("no-progress", replay_opts, progress, "no progress line on stderr"),
     {0},
 };
@@ -244,6 +244,12 @@ static void latency_members(run *x, cf_buf *extra)
         cf_buf_printf(extra, "%s\"batch_latency_ms\":{\"rounds\":%zu,\"p50\":%.3f,\"p99\":%.3f}",
                       extra->len ? "," : "", p->n_lat, 1e3 * p->lat[p->n_lat / 2],
                       1e3 * p->lat[(p->n_lat * 99) / 100]);
+}
+
+static void rss_member(cf_buf *extra)
+{
+        double mb = cf_peak_rss_mb();
+        if (mb >= 0) cf_buf_printf(extra, "%s\"peak_rss_mb\":%.1f", extra->len ? "," : "", mb);
 }
 
 /* Read a round of lines (up to the batch size, the epoch's end or a full read
@@ -432,7 +438,7 @@ static int replay_files(run *x, FILE *in, const replay_opts *o)
         cf_buf extra = {0};
         failure_members(x, &extra);
         thread_members(x, &extra);
-        if (o->timings) latency_members(x, &extra);
+        if (o->timings) latency_members(x, &extra), rss_member(&extra);
         cf_buf_putc(&extra, '\0'); /* a C string for cf_print_summary */
         if (x->err[0]) fprintf(stderr, "customsflow replay: %s\n", x->err);
         if (cf_print_summary(stdout, &x->k, cf_chain_rules(x->c), el, extra.p)) {
