@@ -31,11 +31,12 @@ for t in (1, 2):
     x = rows[f"replay --threads {t}, all outputs"]
     assert x["threads"] == t and x["peak_rss_mb"] > 0 and x["batch_p99_ms"] >= x["batch_p50_ms"] > 0, x
 assert rows["chain in process (no files)"]["dedup_bytes_per_key"] > 0
-# replay's own peak: --timings reports VmHWM, /usr/bin/time's ru_maxrss agrees for a child of
-# a small parent, and the bench's row is that figure (within 15 %: the same run)
+# replay's own peak: --timings reports VmHWM, which /usr/bin/time's ru_maxrss bounds for a child
+# of a small parent (equal in a release build; under ASan the leak check at exit adds ~10 %
+# after the summary), and the bench's row is that figure (within 15 %: the same run)
 own = json.load(open(f"{T}/sum.json"))["peak_rss_mb"]
 alone = int(open(f"{T}/rss").read().split()[-1]) / 1024
-assert abs(own - alone) <= 0.05 * alone + 1, (own, alone)
+assert 0.75 * alone <= own <= 1.02 * alone + 1, (own, alone)
 bench1 = rows["replay --threads 1, all outputs"]["peak_rss_mb"]
 assert abs(bench1 - own) <= 0.15 * own, ("bench's replay row vs the run alone", bench1, own)
 print(f"peak RSS of replay --threads 1: bench row {bench1:.1f} MB, alone {own:.1f} MB "
