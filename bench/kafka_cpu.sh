@@ -43,9 +43,8 @@ metrics() {
 # The batches' consume -> every output acknowledged latency (customsflow_batch_seconds, all
 # workers and partitions summed): p50 and p99 interpolated in the histogram's buckets as
 # Prometheus' histogram_quantile does, and the share of batches within 50 ms.
-batch_latency() {
-        metrics |
-                awk -v M="^${1:-customsflow_batch_seconds}_bucket" '$0 ~ M {
+batch_latency() { # the /metrics text on stdin
+        awk -v M="^${1:-customsflow_batch_seconds}_bucket" '$0 ~ M {
                         match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
                         c[le] += $NF; if (!(le in seen)) { seen[le] = 1; les[++n] = le } }
                      function q(f,   i, b, prev, prevc, t) {
@@ -108,8 +107,9 @@ for r in $(seq 1 "$RUNS"); do
         done
         t2=$(date +%s.%N)
         sleep 1.5 # the last batches' acks, and a publish of the workers' histograms (1 s)
-        lat=$(batch_latency)
-        latp=$(batch_latency customsflow_batch_processed_seconds)
+        scrape=$(metrics) # one scrape for both histograms
+        lat=$(batch_latency <<< "$scrape")
+        latp=$(batch_latency customsflow_batch_processed_seconds <<< "$scrape")
         # the broker process's user+sys CPU so far (clock ticks in /proc/PID/stat)
         kcpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$kpid/stat")
         kill -TERM "$cpid"
