@@ -24,11 +24,7 @@
 static const cf_config_map pipeline_map[] = {
     {CF_CFG_STR, "group_id", "customsflow", OFF(group_id),
      "consumer group (also names this application's changelog keys)"},
-    /* 1024, not 4096: a catching-up worker's batch took 25-60 ms of CPU at 4096, the p99 of
-     * consume -> produced 49-175 ms against 24-26 ms at 1024, CPU per record no higher at 8
-     * and 64 partitions (7-26 % higher at 256 on one worker: README says to raise it there;
-     * bench/RESULTS.md; Kafka Streams' max.poll.records is 1000) */
-    {CF_CFG_INT, "batch_size", "1024", OFF(batch_size), "records consumed per batch", 1, 1 << 20},
+    {CF_CFG_INT, "batch_size", "4096", OFF(batch_size), "records consumed per batch", 1, 1 << 20},
     {CF_CFG_DURATION, "batch_timeout", "100ms", OFF(batch_timeout_ms),
      "longest wait to fill a batch", 0, 3600e3},
     {CF_CFG_DURATION, "commit_interval", "5s", OFF(commit_interval_ms),
