@@ -230,6 +230,37 @@ static double process_cpu_s(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* This process's resident memory in MB (/proc/self/statm). */
+static double rss_mb(void)
+{
+        FILE *f = fopen("/proc/self/statm", "r");
+        double size = 0, resident = 0;
+        if (f && fscanf(f, "%lf %lf", &size, &resident) != 2) resident = 0;
+        if (f) fclose(f);
+        return resident * (double)sysconf(_SC_PAGESIZE) / 1e6;
+}
+
+/* A counter of /proc/vmstat (the whole machine), 0 when absent. */
+static double vmstat(const char *name)
+{
+        FILE *f = fopen("/proc/vmstat", "r");
+        char n[64];
+        double v = 0, x;
+        while (f && fscanf(f, "%63s %lf", n, &x) == 2)
+                if (!strcmp(n, name)) v = x;
+        if (f) fclose(f);
+        return v;
+}
+
+/* Memory faulted in so far, machine-wide, in MB: huge pages (2 MiB) and small ones. On a VM
+ * the first touch of a page can cost more than the work done on it (bench/RESULTS.md
+ * § "A restore's time is its memory's first touch"). */
+static double faulted_mb(double *huge)
+{
+        *huge = vmstat("thp_fault_alloc");
+        return *huge * 2.097152 + vmstat("pgfault") * (double)sysconf(_SC_PAGESIZE) / 1e6;
+}
+
 /* A new instance of group restores; *secs from its first assignment to every partition resumed
  * with its state, *cpu the process's CPU time in it, *mb the changelog read. Returns it
  * running. */
@@ -238,19 +269,25 @@ static cf_service *restore(cf_config *cfg, const char *group, int r, double *sec
 {
         double t0 = cf_mono_s(), cpu0 = 0;
         cf_service *s = service(cfg, group);
-        double t_assigned = 0;
+        double t_assigned = 0, rss0 = 0, flt0 = 0, huge0 = 0, huge1;
         /* polled without /metrics: rendering it twice every 5 ms took ~0.4 s of CPU from the
          * restore measured (2 cores); a worker counts its partitions as restoring before it
          * counts itself assigned */
         for (;;) {
-                if (!t_assigned && cf_service_assigned_workers(s) > 0)
+                if (!t_assigned && cf_service_assigned_workers(s) > 0) {
                         t_assigned = cf_mono_s(), cpu0 = process_cpu_s();
+                        rss0 = rss_mb(), flt0 = faulted_mb(&huge0);
+                }
                 if (t_assigned && !cf_service_restoring(s)) break;
                 if (cf_mono_s() - t0 > 600 || cf_service_failed(s)) DIE("restore not done");
                 usleep(1000);
         }
         *secs = cf_mono_s() - t_assigned;
         *cpu = process_cpu_s() - cpu0;
+        double flt = faulted_mb(&huge1) - flt0, rss = rss_mb() - rss0;
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        double now = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9;
         if (metric(s, "customsflow_restores_total") < 1) DIE("no partition restored");
         *mb = metric(s, "customsflow_restore_bytes_total") / 1e6;
         printf("run %d: restore: %.3f s from assignment to every partition resumed, %.3f s of CPU "
@@ -258,6 +295,10 @@ static cf_service *restore(cf_config *cfg, const char *group, int r, double *sec
                "%.1f s from start)\n",
                r + 1, *secs, *cpu, *mb, metric(s, "customsflow_restore_records_total"),
                cf_mono_s() - t0);
+        printf("run %d: restore memory: resident +%.0f MB, %.0f MB faulted in (machine-wide, %.0f "
+               "huge pages); window for `perf record -k CLOCK_REALTIME` + `perf report --time`: "
+               "%.3f,%.3f\n",
+               r + 1, rss, flt, huge1 - huge0, now - *secs, now);
         fflush(stdout);
         return s;
 }
