@@ -68,6 +68,30 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
         return cf_outcomes_init(w, errstr, errstr_size);
 }
 
+/* A property of conf as a number (-1: unknown). */
+static long long conf_num(rd_kafka_conf_t *c, const char *name)
+{
+        char v[32];
+        size_t n = sizeof v;
+        return rd_kafka_conf_get(c, name, v, &n) == RD_KAFKA_CONF_OK ? strtoll(v, NULL, 10) : -1;
+}
+
+/* librdkafka refuses a fetch.max.bytes set below message.max.bytes or above
+ * receive.message.max.bytes - 512: a reader's own value (changelog.c) is brought within
+ * what the kafka: section sets for those two. */
+static void fit_fetch_max(rd_kafka_conf_t *c)
+{
+        long long fetch = conf_num(c, "fetch.max.bytes"), msg = conf_num(c, "message.max.bytes"),
+                  recv = conf_num(c, "receive.message.max.bytes");
+        if (fetch < 0) return;
+        long long want = fetch < msg ? msg : fetch;
+        if (recv > 512 && want > recv - 512) want = recv - 512;
+        if (want == fetch) return;
+        char v[32];
+        snprintf(v, sizeof v, "%lld", want);
+        rd_kafka_conf_set(c, "fetch.max.bytes", v, NULL, 0);
+}
+
 rd_kafka_t *cf_worker_reader_new(cf_worker *w, const char *group, const char *const *extra,
                                  char *errstr, size_t errstr_size)
 {
@@ -85,6 +109,7 @@ rd_kafka_t *cf_worker_reader_new(cf_worker *w, const char *group, const char *co
         rd_kafka_conf_set(c, "group.id", group, NULL, 0);
         for (int i = 0; extra && extra[i]; i += 2)
                 rd_kafka_conf_set(c, extra[i], extra[i + 1], NULL, 0);
+        fit_fetch_max(c);
         rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
         if (!rk) {
                 rd_kafka_conf_destroy(c); /* still ours when rd_kafka_new fails */

@@ -13,6 +13,8 @@
  *    recognises every re-delivered record, and none was processed before.
  *  - the group's committed offsets unknown at the lookup (OffsetFetch answered
  *    late) fail the attempt, retried; never read as "no committed offset".
+ *  - the restore consumer's own fetch limit is kept within a configured
+ *    message.max.bytes (librdkafka refuses it below): the state still comes back.
  *  - many partitions (more than a restore reads at once) are restored
  *    together: one lookup of committed and changelog end offsets for all of
  *    them, not one per partition (customsflow_restore_lookups_total; the
@@ -314,6 +316,34 @@ static void test_many_partitions_one_lookup(void **state)
         kh_stop(&h);
 }
 
+/* The restore consumer reads with its own fetch.max.bytes (changelog.c, 4 MiB), which
+ * librdkafka refuses below message.max.bytes: with a kafka: message.max.bytes above it the
+ * consumer must still be created (its fetch limit raised to it) and the state restored. */
+static void test_restore_with_large_message_max(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, 2);
+        kh_produce_gen(&h, SEED + 9, N, BAD, 0.0);
+        setenv("CUSTOMSFLOW_KAFKA_MESSAGE_MAX_BYTES", "8388608", 1);
+        cf_service *a = kh_service(&h, "rmsgmax", 1);
+        assert_true(kh_wait_in(a, N, 60));
+        kh_finish(a, NULL);
+        size_t bad = count_part(&h, 0, 0, N, "bad") + count_part(&h, 1, 0, N, "bad");
+        kh_reproduce(&h, SEED + 9, N, BAD, 0.0, 0, N);
+        cf_service *b = kh_service(&h, "rmsgmax", 1);
+        assert_true(kh_wait_in(b, N, 60));
+        assert_true(wait_metric(b, "customsflow_restores_total", 2, 30));
+        assert_int_equal(metric(b, "customsflow_restore_errors_total", -1), 0);
+        cf_counters k;
+        kh_finish(b, &k);
+        unsetenv("CUSTOMSFLOW_KAFKA_MESSAGE_MAX_BYTES");
+        assert_int_equal(k.in, N);
+        assert_int_equal(k.duplicates, N - bad); /* the state came back */
+        assert_int_equal(k.processed, 0);
+        kh_stop(&h);
+}
+
 static void ignore(const rd_kafka_message_t *m, void *op)
 {
         (void)m;
@@ -591,6 +621,7 @@ int main(int argc, char **argv)
                                            cmocka_unit_test(test_transient_failure_retried),
                                            cmocka_unit_test(test_committed_unknown_retried),
                                            cmocka_unit_test(test_many_partitions_one_lookup),
+                                           cmocka_unit_test(test_restore_with_large_message_max),
                                            cmocka_unit_test(test_reads_from_committed_base),
                                            cmocka_unit_test(test_restore_goes_on_with_deltas),
                                            cmocka_unit_test(test_replaced_base_tombstoned)};
