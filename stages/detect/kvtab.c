@@ -39,10 +39,15 @@ static inline int64_t last_ms(const unsigned char *v)
         return x;
 }
 
+/* A new table's slots. Small: a worker holds one table per rule and partition, and most
+ * see few keys (with 256 partitions, a rule whose 1,496-byte values had 3 keys in all held
+ * 24.6 MB at 64 slots each); a busy one doubles a few more times early on. */
+#define KV_MIN_CAP 8
+
 static void alloc_slots(cf_kvtab *t, size_t cap)
 {
         t->cap = cap;
-        t->shift = 64 - (unsigned)__builtin_ctzll(cap); /* cap: a power of two >= 64 */
+        t->shift = 64 - (unsigned)__builtin_ctzll(cap); /* cap: a power of two >= KV_MIN_CAP */
         /* zeroed by writing, not calloc: fresh pages from calloc are read first (a probe maps
          * the shared zero page) and then written, a second fault that copies the page and
          * flushes the other cores' TLBs; perf of a 1M-key restore (bench_state) showed those
@@ -65,7 +70,7 @@ void cf_kvtab_init(cf_kvtab *t, uint32_t vsize, size_t max, int64_t window_ms)
         t->max = max ? max : 1;
         t->window_ms = window_ms;
         t->max_ms = INT64_MIN;
-        alloc_slots(t, 64);
+        alloc_slots(t, KV_MIN_CAP);
 }
 
 static void drop_value(cf_kvtab *t, uint64_t key, void *v)
