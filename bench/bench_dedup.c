@@ -37,11 +37,7 @@ extern const cf_stage_plugin cf_stage_dedup;
 
 static double rss_mb(void)
 {
-        long pages = 0, res = 0;
-        FILE *f = fopen("/proc/self/statm", "r");
-        if (f && fscanf(f, "%ld %ld", &pages, &res) != 2) res = 0;
-        if (f) fclose(f);
-        return (double)res * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+        return cf_bench_rss_bytes() / 1048576.0;
 }
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;

@@ -230,35 +230,22 @@ static double process_cpu_s(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* This process's resident memory in MB (/proc/self/statm). */
-static double rss_mb(void)
-{
-        FILE *f = fopen("/proc/self/statm", "r");
-        double size = 0, resident = 0;
-        if (f && fscanf(f, "%lf %lf", &size, &resident) != 2) resident = 0;
-        if (f) fclose(f);
-        return resident * (double)sysconf(_SC_PAGESIZE) / 1e6;
-}
-
-/* A counter of /proc/vmstat (the whole machine), 0 when absent. */
-static double vmstat(const char *name)
+/* Memory faulted in so far, machine-wide, in MB, and the huge pages among it (*huge): from
+ * /proc/vmstat, huge-page faults (2 MiB each) and small ones. On a VM the first touch of a
+ * page can cost more than the work done on it (bench/RESULTS.md § "A restore's time is its
+ * memory's first touch"). */
+static double faulted_mb(double *huge)
 {
         FILE *f = fopen("/proc/vmstat", "r");
         char n[64];
-        double v = 0, x;
-        while (f && fscanf(f, "%63s %lf", n, &x) == 2)
-                if (!strcmp(n, name)) v = x;
+        double x, small = 0;
+        *huge = 0;
+        while (f && fscanf(f, "%63s %lf", n, &x) == 2) {
+                if (!strcmp(n, "thp_fault_alloc")) *huge = x;
+                if (!strcmp(n, "pgfault")) small = x;
+        }
         if (f) fclose(f);
-        return v;
-}
-
-/* Memory faulted in so far, machine-wide, in MB: huge pages (2 MiB) and small ones. On a VM
- * the first touch of a page can cost more than the work done on it (bench/RESULTS.md
- * § "A restore's time is its memory's first touch"). */
-static double faulted_mb(double *huge)
-{
-        *huge = vmstat("thp_fault_alloc");
-        return *huge * 2.097152 + vmstat("pgfault") * (double)sysconf(_SC_PAGESIZE) / 1e6;
+        return *huge * 2.097152 + small * (double)sysconf(_SC_PAGESIZE) / 1e6;
 }
 
 /* A new instance of group restores; *secs from its first assignment to every partition resumed
@@ -276,7 +263,7 @@ static cf_service *restore(cf_config *cfg, const char *group, int r, double *sec
         for (;;) {
                 if (!t_assigned && cf_service_assigned_workers(s) > 0) {
                         t_assigned = cf_mono_s(), cpu0 = process_cpu_s();
-                        rss0 = rss_mb(), flt0 = faulted_mb(&huge0);
+                        rss0 = cf_bench_rss_bytes() / 1e6, flt0 = faulted_mb(&huge0);
                 }
                 if (t_assigned && !cf_service_restoring(s)) break;
                 if (cf_mono_s() - t0 > 600 || cf_service_failed(s)) DIE("restore not done");
@@ -284,7 +271,7 @@ static cf_service *restore(cf_config *cfg, const char *group, int r, double *sec
         }
         *secs = cf_mono_s() - t_assigned;
         *cpu = process_cpu_s() - cpu0;
-        double flt = faulted_mb(&huge1) - flt0, rss = rss_mb() - rss0;
+        double flt = faulted_mb(&huge1) - flt0, rss = cf_bench_rss_bytes() / 1e6 - rss0;
         struct timespec rt;
         clock_gettime(CLOCK_REALTIME, &rt);
         double now = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9;

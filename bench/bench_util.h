@@ -1,13 +1,14 @@
 /*
  * bench_util.h - what every benchmark driver needs besides the stage it
- * times: sorting its runs' figures to take medians, min and max. (Clocks:
- * cf_mono_s in pipeline/cli/cli.h.)
+ * times: sorting its runs' figures to take medians, min and max, and its
+ * own resident memory. (Clocks: cf_mono_s in pipeline/cli/cli.h.)
  */
 #ifndef CF_BENCH_UTIL_H
 #define CF_BENCH_UTIL_H
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /** Print "name: message" on stderr and exit 1: a driver's setup failed, nothing to save. */
 #define CF_BENCH_DIE(name, ...)                                                                    \
@@ -34,6 +35,16 @@ static inline double cf_bench_median(double *v, int n)
 {
         cf_bench_sort(v, n);
         return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/** This process's resident memory now in bytes (/proc/self/statm), 0 if unknown. */
+static inline double cf_bench_rss_bytes(void)
+{
+        long pages = 0, res = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        if (f && fscanf(f, "%ld %ld", &pages, &res) != 2) res = 0;
+        if (f) fclose(f);
+        return (double)res * (double)sysconf(_SC_PAGESIZE);
 }
 
 #endif
