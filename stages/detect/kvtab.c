@@ -20,8 +20,8 @@ static inline uint64_t norm_key(uint64_t k)
         return k ? k : 0x9E3779B97F4A7C15ull; /* 0 marks empty slots */
 }
 
-/* A key's Fibonacci hash: its slot is the top bits, so the slot order of any
- * capacity is this order (snapshots rely on it, sorted_slots). */
+/* A key's Fibonacci hash: its slot grows with it (cf_kvtab_home), so the slot
+ * order of any capacity is this order (snapshots rely on it, sorted_slots). */
 static inline uint64_t fib(uint64_t k)
 {
         return k * 0x9E3779B97F4A7C15ull;
@@ -29,7 +29,13 @@ static inline uint64_t fib(uint64_t k)
 
 static inline size_t slot_of(const cf_kvtab *t, uint64_t k)
 {
-        return (size_t)(fib(k) >> t->shift);
+        return cf_kvtab_home(t, k);
+}
+
+/* The slot after i (probes wrap round the table's end). */
+static inline size_t next_slot(const cf_kvtab *t, size_t i)
+{
+        return i + 1 == t->cap ? 0 : i + 1;
 }
 
 static inline int64_t last_ms(const unsigned char *v)
@@ -44,10 +50,23 @@ static inline int64_t last_ms(const unsigned char *v)
  * 24.6 MB at 64 slots each); a busy one doubles a few more times early on. */
 #define KV_MIN_CAP 8
 
+/* A table sized at once for n entries (a restore) gets slots for them at this load: any
+ * count of slots, not the next power of two, whose load after a restore fell anywhere in
+ * 35-70 % (a 1M-key restore in bench_state: 37 % in its two largest tables, 306 MB of slots
+ * for 126 MB of entries, and a restore's time is mostly its new memory's first touch). */
+#define KV_SIZED_LOAD_PCT 60
+
+/* Slots for n entries at KV_SIZED_LOAD_PCT, at least cap. */
+static size_t sized_cap(size_t cap, size_t n)
+{
+        size_t want = (n + 1) * 100 / KV_SIZED_LOAD_PCT + 1;
+        return want > cap ? want : cap;
+}
+
 static void alloc_slots(cf_kvtab *t, size_t cap)
 {
-        t->cap = cap;
-        t->shift = 64 - (unsigned)__builtin_ctzll(cap); /* cap: a power of two >= KV_MIN_CAP */
+        if (cap > UINT32_MAX) abort(); /* cf_kvtab_home scales a 32-bit hash */
+        t->cap = cap;                  /* >= KV_MIN_CAP, any count (cf_kvtab_home) */
         /* zeroed by writing, not calloc: fresh pages from calloc are read first (a probe maps
          * the shared zero page) and then written, a second fault that copies the page and
          * flushes the other cores' TLBs; perf of a 1M-key restore (bench_state) showed those
@@ -222,7 +241,7 @@ static void rebuild(cf_kvtab *t, size_t cap, bool purge, int64_t cutoff)
                 }
                 size_t j = slot_of(t, ok[i]);
                 while (t->keys[j])
-                        j = (j + 1) & (t->cap - 1);
+                        j = next_slot(t, j);
                 t->keys[j] = ok[i];
                 memcpy(t->vals + j * t->vsize, v, t->vsize);
                 t->n++;
@@ -283,7 +302,7 @@ static void make_room(cf_kvtab *t)
 void *cf_kvtab_get(const cf_kvtab *t, uint64_t key)
 {
         key = norm_key(key);
-        for (size_t i = slot_of(t, key);; i = (i + 1) & (t->cap - 1)) {
+        for (size_t i = slot_of(t, key);; i = next_slot(t, i)) {
                 if (!t->keys[i]) return NULL;
                 if (t->keys[i] != key) continue;
                 unsigned char *v = t->vals + i * t->vsize;
@@ -320,7 +339,7 @@ void *cf_kvtab_put(cf_kvtab *t, uint64_t key, int64_t now_ms, bool *created)
         }
         for (;;) {
                 size_t i = slot_of(t, key);
-                for (;; i = (i + 1) & (t->cap - 1)) {
+                for (;; i = next_slot(t, i)) {
                         if (!t->keys[i]) break;
                         if (t->keys[i] != key) continue;
                         unsigned char *v = t->vals + i * t->vsize;
@@ -417,7 +436,7 @@ enum { MODE_WHOLE = 0, MODE_PATCH = 1 };
 /* The slot of key (normalised), or SIZE_MAX. */
 static size_t find(const cf_kvtab *t, uint64_t key)
 {
-        for (size_t i = slot_of(t, key);; i = (i + 1) & (t->cap - 1)) {
+        for (size_t i = slot_of(t, key);; i = next_slot(t, i)) {
                 if (!t->keys[i]) return SIZE_MAX;
                 if (t->keys[i] == key) return i;
         }
@@ -426,12 +445,12 @@ static size_t find(const cf_kvtab *t, uint64_t key)
 /* Remove key (backward-shift deletion: linear probing keeps no tombstones). */
 static void remove_key(cf_kvtab *t, uint64_t key)
 {
-        size_t i = find(t, key), mask = t->cap - 1;
+        size_t i = find(t, key);
         if (i == SIZE_MAX) return;
         drop_value(t, key, t->vals + i * t->vsize);
         t->keys[i] = 0;
         t->n--;
-        for (size_t j = (i + 1) & mask; t->keys[j]; j = (j + 1) & mask) {
+        for (size_t j = next_slot(t, i); t->keys[j]; j = next_slot(t, j)) {
                 size_t h = slot_of(t, t->keys[j]);
                 /* the entry at j may move to the hole at i unless its home lies in (i, j] */
                 bool stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
@@ -458,7 +477,7 @@ static void upsert(cf_kvtab *t, uint64_t key, const unsigned char *val)
         size_t i = find(t, key);
         if (i == SIZE_MAX) {
                 if ((t->n + 1) * 10 > t->cap * 7) rebuild(t, t->cap * 2, false, INT64_MIN);
-                for (i = slot_of(t, key); t->keys[i]; i = (i + 1) & (t->cap - 1))
+                for (i = slot_of(t, key); t->keys[i]; i = next_slot(t, i))
                         ;
                 t->keys[i] = key;
                 t->n++;
@@ -593,8 +612,11 @@ int cf_kvtab_apply_delta(cf_kvtab *t, cf_st_dec *d, cf_kv_get get, cf_kv_patch p
                 t->max_ms = max_ms;
                 /* sized for what it holds after the delta at once (the dry pass checked that
                  * count): a restore applying deltas grew it by doubling (perf: rebuilds and
-                 * their page faults were ~1/3 of a 1M-key restore's delta applies) */
+                 * their page faults were ~1/3 of a 1M-key restore's delta applies). An empty
+                 * table (a restore's first) gets slots for them at KV_SIZED_LOAD_PCT; one that
+                 * holds entries doubles, so that many small deltas copy each entry O(1) times */
                 size_t cap = t->cap, want = n_after < t->max ? (size_t)n_after : t->max;
+                if (!t->n) cap = sized_cap(cap, want);
                 while ((want + 1) * 10 > cap * 7)
                         cap *= 2;
                 if (cap != t->cap) rebuild(t, cap, false, INT64_MIN);
@@ -694,10 +716,8 @@ int cf_kvtab_restore(cf_kvtab *t, cf_st_dec *d, int version, cf_kv_get get, cons
         t->max_ms = max_ms;
         /* sized for the entries at once (the bound applies): no growth while inserting; what
          * the table holds does not depend on its capacity */
-        size_t cap = t->cap, want = n < t->max ? (size_t)n : t->max;
-        while ((want + 1) * 10 > cap * 7)
-                cap *= 2;
-        if (cap != t->cap) rebuild(t, cap, false, INT64_MIN);
+        size_t want = n < t->max ? (size_t)n : t->max;
+        if ((want + 1) * 10 > t->cap * 7) rebuild(t, sized_cap(t->cap, want), false, INT64_MIN);
         for (uint64_t i = 0; i < n; i++) {
                 uint64_t key = cf_st_u64(d);
                 if (cf_st_ok(d) && !key) cf_st_fail(d, "entry %llu: key 0", (unsigned long long)i);

@@ -49,8 +49,7 @@ typedef struct cf_kvtab {
         uint64_t *keys; /* 0 = empty slot */
         unsigned char *vals;
         uint32_t vsize;    /* bytes per value; the first 8 are int64_t last_ms */
-        size_t cap, n;     /* slots (power of two), live entries */
-        unsigned shift;    /* 64 - log2(cap): a key's slot is the top bits of its Fibonacci hash */
+        size_t cap, n;     /* slots (any count >= 8, cf_kvtab_home), live entries */
         size_t max;        /* bound on entries */
         int64_t window_ms; /* idle entries older than max_ms - window_ms expire (0: never) */
         int64_t max_ms;    /* latest event time seen by cf_kvtab_put */
@@ -84,14 +83,22 @@ void cf_kvtab_free(cf_kvtab *t);
 /** The value of key, or NULL when absent or expired (nothing changes). */
 void *cf_kvtab_get(const cf_kvtab *t, uint64_t key);
 
+/** The home slot of key (normalised, never 0): the top 32 bits of its Fibonacci hash scaled
+ * to the slots (multiply-shift, so any count of slots), which keeps the slot order of every
+ * capacity the hash's order. */
+static inline size_t cf_kvtab_home(const cf_kvtab *t, uint64_t key)
+{
+        return (size_t)((((key * 0x9E3779B97F4A7C15ull) >> 32) * (uint64_t)t->cap) >> 32);
+}
+
 /** Load the lines a get or put of key touches first (its home slot's key, the value's first
  * line) so that a batch's lookups, touched first, overlap their misses (touch.h); nothing
- * changes. The home slot is the top bits of the key's Fibonacci hash (kvtab.c, slot_of). */
+ * changes. */
 static inline void cf_kvtab_touch(const cf_kvtab *t, uint64_t key)
 {
         if (!t->keys) return;                           /* a table never set up */
         uint64_t k = key ? key : 0x9E3779B97F4A7C15ull; /* as norm_key */
-        size_t i = (size_t)((k * 0x9E3779B97F4A7C15ull) >> t->shift);
+        size_t i = cf_kvtab_home(t, k);
         cf_touch(&t->keys[i]);
         cf_touch(t->vals + i * t->vsize);
 }
