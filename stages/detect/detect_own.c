@@ -76,7 +76,7 @@ static bool vol_get(cf_st_dec *d, int version, void *val, const void *cfg)
 /* The last use, read after old's: a time like any other (cf_st_time's bound). */
 static int64_t later_last(cf_st_dec *d, int64_t old)
 {
-        int64_t dl = cf_st_sv(d), last;
+        int64_t dl = cf_st_sv(d), last = 0; /* -O1 cannot see the failure path returns 0 */
         if (cf_st_ok(d) && (__builtin_add_overflow(old, dl, &last) || last < -CF_ST_TIME_LIMIT_MS ||
                             last > CF_ST_TIME_LIMIT_MS))
                 cf_st_fail(d, "last use %lld ms after %lld: not plausible", (long long)dl,
