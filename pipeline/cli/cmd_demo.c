@@ -19,6 +19,7 @@
 
 #include "bench/gen/gen.h"
 #include "console/console.h"
+#include "pipeline/kafka/mock_nodelay.h"
 #include "pipeline/cli/cli.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/log.h"
@@ -299,6 +300,9 @@ int cf_cmd_demo(int argc, char **argv)
                 return 1;
         }
         d.bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
+        /* as a real broker's connections: no Nagle (mock_nodelay.h) */
+        if (cf_kafka_mock_nodelay(mc, err, sizeof err) < 0)
+                fprintf(stderr, "customsflow demo: embedded broker: %s (its acks may lag)\n", err);
         fprintf(stderr, "customsflow demo: broker on %s; try: kcat -b %s -C -t customs.flags\n",
                 d.bootstrap, d.bootstrap);
         /* the review console on the same broker (flags with their evidence in a
