@@ -78,7 +78,9 @@ void cf_kafka_opts_describe(FILE *out)
                      "\"consumer.<prop>\"/\"producer.<prop>\" apply to one client only;\n"
                      "CUSTOMSFLOW_KAFKA_<PROPERTY> (dots as underscores) overrides one; relative\n"
                      "file paths (ssl.*.location, sasl.kerberos.keytab) resolve against the\n"
-                     "config file's folder. customsflow's own keys:\n");
+                     "config file's folder. One default differs from librdkafka's:\n"
+                     "socket.nagle.disable is true (as Kafka's Java clients). customsflow's own\n"
+                     "keys:\n");
         cf_config_map_describe(kafka_map, "kafka", out);
 }
 
@@ -194,6 +196,11 @@ rd_kafka_conf_t *cf_kafka_conf_new(const cf_config *cfg, const char *bootstrap, 
          * is only served by the next poll, and an authentication failure must
          * be in the log at once (cf_log is thread-safe: one write a line). */
         rd_kafka_conf_set_log_cb(conf, cf_kafka_log_cb);
+        /* Kafka's Java clients set TCP_NODELAY; librdkafka does not by default,
+         * and a request written while the previous one is unacknowledged then
+         * waits for the broker's delayed ACK. The file or environment may say
+         * otherwise (set below, after this default). */
+        if (rd_kafka_conf_set(conf, "socket.nagle.disable", "true", errstr, errstr_size)) goto fail;
         const cf_node *k = cf_yaml_get(cfg->root, "kafka");
         if (k && k->type != CF_NODE_MAP) {
                 snprintf(errstr, errstr_size,

@@ -61,6 +61,35 @@ static void test_roles(void **state)
         cf_config_free(&c);
 }
 
+/* TCP_NODELAY by default (as Kafka's Java clients), unless the file or the
+ * environment says otherwise */
+static void test_nagle_disabled_by_default(void **state)
+{
+        (void)state;
+        char err[512], v[32];
+        cf_config c = load("kafka:\n  client.id: x\n");
+        rd_kafka_conf_t *pc = cf_kafka_conf_new(&c, NULL, CF_KAFKA_PRODUCER, err, sizeof(err));
+        assert_non_null(pc);
+        assert_string_equal(get(pc, "socket.nagle.disable", v, sizeof(v)), "true");
+        rd_kafka_conf_destroy(pc);
+        cf_config_free(&c);
+        c = load("kafka:\n  consumer.socket.nagle.disable: false\n");
+        rd_kafka_conf_t *cc = cf_kafka_conf_new(&c, NULL, CF_KAFKA_CONSUMER, err, sizeof(err));
+        pc = cf_kafka_conf_new(&c, NULL, CF_KAFKA_PRODUCER, err, sizeof(err));
+        assert_string_equal(get(cc, "socket.nagle.disable", v, sizeof(v)), "false");
+        assert_string_equal(get(pc, "socket.nagle.disable", v, sizeof(v)), "true");
+        rd_kafka_conf_destroy(cc);
+        rd_kafka_conf_destroy(pc);
+        cf_config_free(&c);
+        setenv("CUSTOMSFLOW_KAFKA_SOCKET_NAGLE_DISABLE", "false", 1);
+        c = load("kafka:\n  client.id: x\n");
+        pc = cf_kafka_conf_new(&c, NULL, CF_KAFKA_PRODUCER, err, sizeof(err));
+        assert_string_equal(get(pc, "socket.nagle.disable", v, sizeof(v)), "false");
+        rd_kafka_conf_destroy(pc);
+        unsetenv("CUSTOMSFLOW_KAFKA_SOCKET_NAGLE_DISABLE");
+        cf_config_free(&c);
+}
+
 static void test_bad_role_property(void **state)
 {
         (void)state;
@@ -172,6 +201,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_roles),
+            cmocka_unit_test(test_nagle_disabled_by_default),
             cmocka_unit_test(test_bad_role_property),
             cmocka_unit_test(test_paths_resolve_against_config_folder),
             cmocka_unit_test(test_instance_id_per_worker),
