@@ -38,6 +38,7 @@
 #include "bench/bench_kafka_util.h"
 #include "bench/bench_util.h"
 #include "bench/gen/gen.h"
+#include "pipeline/kafka/mock_nodelay.h"
 #include "pipeline/core/clock.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/opts.h"
@@ -114,6 +115,12 @@ static void start_cluster(const opts *o)
         if (rd_kafka_mock_topic_create(mc, TOPIC_IN, o->partitions, 1) ||
             rd_kafka_mock_topic_create(mc, "customsflow.changelog", o->partitions, 1))
                 DIE("topics");
+        /* a real broker's connections have TCP_NODELAY; the mock's keep Nagle
+         * unless set (pipeline/kafka/mock_nodelay.h); CF_MOCK_NAGLE=1 keeps it */
+        if (!getenv("CF_MOCK_NAGLE") || strcmp(getenv("CF_MOCK_NAGLE"), "1")) {
+                char nerr[256];
+                if (cf_kafka_mock_nodelay(mc, nerr, sizeof nerr) < 0) DIE("mock: %s", nerr);
+        }
         bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
 }
 
@@ -128,6 +135,7 @@ typedef struct prod_ctx {
         sent *v;
         size_t n, cap;
         uint64_t failed;
+        cf_bench_acks acks; /* produce -> delivery report */
 } prod_ctx;
 
 static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -143,6 +151,7 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                 p->v = realloc(p->v, p->cap * sizeof *p->v);
         }
         p->v[p->n++] = (sent){m->partition, m->offset, (int64_t)(intptr_t)m->_private};
+        cf_bench_acks_add(&p->acks, m);
 }
 
 /* Produce count generated records to topic, at rate records/s (0: as fast as
@@ -541,6 +550,7 @@ static void run_latency(cf_config *cfg, const opts *o, double rate, int workers,
         for (int p = 0; p < parts; p++)
                 free(ts[p]);
         free(pc.v);
+        free(pc.acks.v);
         free(ob.v);
         pthread_mutex_destroy(&ob.mtx);
         unsetenv("CUSTOMSFLOW_TOPICS_INPUT");
@@ -594,6 +604,7 @@ static int serve(const opts *o)
                 produce(TOPIC_IN, 1, o->count, o->serve_rate, -1, &pc);
                 fprintf(stderr, "produced %" PRIu64 " records at %.0f/s\n", o->count,
                         o->serve_rate);
+                cf_bench_acks_print(stderr, "", &pc.acks);
         } else {
                 produce(TOPIC_IN, 1, o->count, 0, -1, &pc);
                 char err[512];
@@ -608,6 +619,7 @@ static int serve(const opts *o)
                 fflush(stdout);
         }
         free(pc.v);
+        free(pc.acks.v);
         while (read(0, buf, sizeof buf) > 0)
                 ;
         print_topic_counts();
@@ -681,6 +693,7 @@ int main(int argc, char **argv)
                 produce(TOPIC_IN, 1, o.count, 0, -1, &pc);
                 fprintf(stderr, "preload: %.1f s\n", cf_mono_s() - t0);
                 free(pc.v);
+                free(pc.acks.v);
                 /* record size: the generator's, measured on the same seed */
                 double bytes = 0;
                 cf_gen_opts go;

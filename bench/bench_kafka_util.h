@@ -19,6 +19,45 @@
 #include "pipeline/core/clock.h"
 #include "pipeline/core/config.h"
 
+/** A paced producer's acknowledgements: produce -> delivery report, ms (the
+ *  message's opaque is its produce time, cf_bench_gen_produce). */
+typedef struct cf_bench_acks {
+        int64_t *v;
+        size_t n, cap;
+} cf_bench_acks;
+
+/** Records the ack of delivery report m (call from the DR callback). */
+static inline void cf_bench_acks_add(cf_bench_acks *a, const rd_kafka_message_t *m)
+{
+        if (a->n == a->cap) {
+                a->cap = a->cap ? 2 * a->cap : 65536;
+                a->v = realloc(a->v, a->cap * sizeof *a->v);
+                if (!a->v) abort();
+        }
+        a->v[a->n++] = cf_now_ms() - (int64_t)(intptr_t)m->_private;
+}
+
+static inline int cf_bench_acks_cmp(const void *x, const void *y)
+{
+        int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+        return (a > b) - (a < b);
+}
+
+/** Prints "<prefix>acks of the input producer: p50, p99, max" to f and empties a:
+ *  the broker's ack time beside the service, with no service code in its path. */
+static inline void cf_bench_acks_print(FILE *f, const char *prefix, cf_bench_acks *a)
+{
+        if (a->n) {
+                qsort(a->v, a->n, sizeof *a->v, cf_bench_acks_cmp);
+                fprintf(f,
+                        "%sacks of the input producer: p50 %" PRId64 " ms, p99 %" PRId64
+                        " ms, max %" PRId64 " ms (%zu messages)\n",
+                        prefix, a->v[a->n / 2], a->v[a->n * 99 / 100], a->v[a->n - 1], a->n);
+        }
+        free(a->v);
+        *a = (cf_bench_acks){0};
+}
+
 /** Produce every declaration of g to topic through p, at rate records/s (0: as fast as p
  *  takes them), and flush. spread 0: keyed by exporter (the product's partitioning); else
  *  unkeyed, round robin over spread partitions (evenly filled). A message's CreateTime (ms,

@@ -45,6 +45,7 @@
 #include "bench/bench_kafka_util.h"
 #include "bench/bench_util.h"
 #include "bench/gen/gen.h"
+#include "pipeline/kafka/mock_nodelay.h"
 #include "pipeline/core/clock.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/opts.h"
@@ -62,13 +63,22 @@ static const char *bootstrap;
  * that walk, on the cores the service runs on. A real broker does neither. */
 static const char *linger_ms = "5";
 
+static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+        (void)rk;
+        if (!m->err) cf_bench_acks_add(opaque, m);
+}
+
 /* Produce count generated declarations (seed) to the input, at rate records/s (0: at once),
- * round robin over spread partitions. */
+ * round robin over spread partitions. Paced, prints its own acks (the broker's part). */
 static void produce(uint64_t seed, uint64_t count, double rate, int32_t spread)
 {
         char err[512];
+        cf_bench_acks acks = {0};
         rd_kafka_conf_t *c = rd_kafka_conf_new();
         rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, NULL, 0);
+        rd_kafka_conf_set_dr_msg_cb(c, on_dr);
+        rd_kafka_conf_set_opaque(c, &acks);
         if (rd_kafka_conf_set(c, "linger.ms", rate > 0 ? linger_ms : "50", err, sizeof err))
                 DIE("--linger: %s", err);
         rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
@@ -88,6 +98,13 @@ static void produce(uint64_t seed, uint64_t count, double rate, int32_t spread)
                 DIE("flush timed out");
         cf_gen_free(g);
         rd_kafka_destroy(p);
+        if (rate > 0) {
+                char pre[64];
+                snprintf(pre, sizeof pre, "  %" PRIu64 " records at %.0f/s: ", count, rate);
+                cf_bench_acks_print(stdout, pre, &acks);
+        } else {
+                free(acks.v);
+        }
 }
 
 /* Sum of the samples of series prefix ("name" or "name{labels") in the service's /metrics. */
@@ -212,6 +229,12 @@ static rd_kafka_mock_cluster_t *cluster(rd_kafka_t **mrk, int partitions)
         if (rd_kafka_mock_topic_create(mc, "customs.declarations", partitions, 1) ||
             rd_kafka_mock_topic_create(mc, "customsflow.changelog", partitions, 1))
                 DIE("topics");
+        /* a real broker's connections have TCP_NODELAY; the mock's keep Nagle
+         * unless set (pipeline/kafka/mock_nodelay.h); CF_MOCK_NAGLE=1 keeps it */
+        if (!getenv("CF_MOCK_NAGLE") || strcmp(getenv("CF_MOCK_NAGLE"), "1")) {
+                char nerr[256];
+                if (cf_kafka_mock_nodelay(mc, nerr, sizeof nerr) < 0) DIE("mock: %s", nerr);
+        }
         bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
         return mc;
 }

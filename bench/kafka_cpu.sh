@@ -16,6 +16,9 @@
 #   of it (consume -> every output handed to the producer:
 #   customsflow_batch_processed_seconds; the rest is the broker's acknowledgement), and
 #   the broker process's CPU over the run (the mock broker shares these cores).
+#   With RATE, also the input producer's own acknowledgements (produce -> delivery report):
+#   the broker's ack time beside the service, with no service code in its path.
+#   The mock's listeners get TCP_NODELAY as a real broker's (CF_MOCK_NAGLE=1 keeps Nagle).
 #   RATE=R: produce at R records/s once the service is ready (/readyz), rather
 #   than preloading: the mock broker keeps ~5 MB per partition and the
 #   generator's largest exporter holds ~1.1% of the records, so a backlog of 1M
@@ -124,6 +127,6 @@ for r in $(seq 1 "$RUNS"); do
         echo "run $r: batch consume -> acked: $lat"
         echo "run $r: batch consume -> produced: $latp"
         echo "run $r: broker process (bench_kafka --serve, preload included): $kcpu CPU-s"
-        grep '^topic ' "$tmp/serve.log" | sed "s/^/run $r: /" || true
+        grep -E '^(topic|acks) ' "$tmp/serve.log" | sed "s/^/run $r: /" || true
         rm -rf "$tmp"
 done
