@@ -38,7 +38,6 @@
 #include "bench/bench_kafka_util.h"
 #include "bench/bench_util.h"
 #include "bench/gen/gen.h"
-#include "pipeline/kafka/mock_nodelay.h"
 #include "pipeline/core/clock.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/opts.h"
@@ -115,12 +114,7 @@ static void start_cluster(const opts *o)
         if (rd_kafka_mock_topic_create(mc, TOPIC_IN, o->partitions, 1) ||
             rd_kafka_mock_topic_create(mc, "customsflow.changelog", o->partitions, 1))
                 DIE("topics");
-        /* a real broker's connections have TCP_NODELAY; the mock's keep Nagle
-         * unless set (pipeline/kafka/mock_nodelay.h); CF_MOCK_NAGLE=1 keeps it */
-        if (!getenv("CF_MOCK_NAGLE") || strcmp(getenv("CF_MOCK_NAGLE"), "1")) {
-                char nerr[256];
-                if (cf_kafka_mock_nodelay(mc, nerr, sizeof nerr) < 0) DIE("mock: %s", nerr);
-        }
+        if (cf_bench_mock_nodelay(mc, err, sizeof err)) DIE("mock: %s", err);
         bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
 }
 

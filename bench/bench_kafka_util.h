@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -18,6 +19,18 @@
 #include "pipeline/core/buf.h"
 #include "pipeline/core/clock.h"
 #include "pipeline/core/config.h"
+#include "pipeline/kafka/mock_nodelay.h"
+
+/** TCP_NODELAY on mc's listeners, as a real broker's connections have
+ *  (pipeline/kafka/mock_nodelay.h), unless CF_MOCK_NAGLE=1 keeps Nagle for a side-by-side
+ *  run. -1 + errstr if they were not all set. */
+static inline int cf_bench_mock_nodelay(rd_kafka_mock_cluster_t *mc, char *errstr,
+                                        size_t errstr_size)
+{
+        const char *keep = getenv("CF_MOCK_NAGLE");
+        if (keep && !strcmp(keep, "1")) return 0;
+        return cf_kafka_mock_nodelay(mc, errstr, errstr_size) < 0 ? -1 : 0;
+}
 
 /** A paced producer's acknowledgements: produce -> delivery report, ms (the
  *  message's opaque is its produce time, cf_bench_gen_produce). */

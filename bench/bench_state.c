@@ -45,7 +45,6 @@
 #include "bench/bench_kafka_util.h"
 #include "bench/bench_util.h"
 #include "bench/gen/gen.h"
-#include "pipeline/kafka/mock_nodelay.h"
 #include "pipeline/core/clock.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/opts.h"
@@ -77,8 +76,10 @@ static void produce(uint64_t seed, uint64_t count, double rate, int32_t spread)
         cf_bench_acks acks = {0};
         rd_kafka_conf_t *c = rd_kafka_conf_new();
         rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, NULL, 0);
-        rd_kafka_conf_set_dr_msg_cb(c, on_dr);
-        rd_kafka_conf_set_opaque(c, &acks);
+        if (rate > 0) { /* a preload's acks are not looked at */
+                rd_kafka_conf_set_dr_msg_cb(c, on_dr);
+                rd_kafka_conf_set_opaque(c, &acks);
+        }
         if (rd_kafka_conf_set(c, "linger.ms", rate > 0 ? linger_ms : "50", err, sizeof err))
                 DIE("--linger: %s", err);
         rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
@@ -102,8 +103,6 @@ static void produce(uint64_t seed, uint64_t count, double rate, int32_t spread)
                 char pre[64];
                 snprintf(pre, sizeof pre, "  %" PRIu64 " records at %.0f/s: ", count, rate);
                 cf_bench_acks_print(stdout, pre, &acks);
-        } else {
-                free(acks.v);
         }
 }
 
@@ -229,12 +228,7 @@ static rd_kafka_mock_cluster_t *cluster(rd_kafka_t **mrk, int partitions)
         if (rd_kafka_mock_topic_create(mc, "customs.declarations", partitions, 1) ||
             rd_kafka_mock_topic_create(mc, "customsflow.changelog", partitions, 1))
                 DIE("topics");
-        /* a real broker's connections have TCP_NODELAY; the mock's keep Nagle
-         * unless set (pipeline/kafka/mock_nodelay.h); CF_MOCK_NAGLE=1 keeps it */
-        if (!getenv("CF_MOCK_NAGLE") || strcmp(getenv("CF_MOCK_NAGLE"), "1")) {
-                char nerr[256];
-                if (cf_kafka_mock_nodelay(mc, nerr, sizeof nerr) < 0) DIE("mock: %s", nerr);
-        }
+        if (cf_bench_mock_nodelay(mc, err, sizeof err)) DIE("mock: %s", err);
         bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
         return mc;
 }

@@ -19,11 +19,11 @@
 
 #include "bench/gen/gen.h"
 #include "console/console.h"
-#include "pipeline/kafka/mock_nodelay.h"
 #include "pipeline/cli/cli.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/log.h"
 #include "pipeline/core/utf8.h"
+#include "pipeline/kafka/mock_nodelay.h"
 #include "pipeline/kafka/service.h"
 
 #define N_LATEST 6
