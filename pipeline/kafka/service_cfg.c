@@ -24,7 +24,12 @@
 static const cf_config_map pipeline_map[] = {
     {CF_CFG_STR, "group_id", "customsflow", OFF(group_id),
      "consumer group (also names this application's changelog keys)"},
-    {CF_CFG_INT, "batch_size", "4096", OFF(batch_size), "records consumed per batch", 1, 1 << 20},
+    /* 1024, not 4096: a catching-up worker's 4096-record batch took 25-60 ms of CPU, and its
+     * first record waited for all of it (bench_state's p99 at half the maximum rate 478 ms
+     * against 272 ms at 1024, the same maximum rate, no more CPU per record at 64 or 256
+     * partitions; bench/RESULTS.md § "pipeline.batch_size 1024 again"). Kafka Streams'
+     * max.poll.records is 1000. */
+    {CF_CFG_INT, "batch_size", "1024", OFF(batch_size), "records consumed per batch", 1, 1 << 20},
     {CF_CFG_DURATION, "batch_timeout", "100ms", OFF(batch_timeout_ms),
      "longest wait to fill a batch", 0, 3600e3},
     {CF_CFG_DURATION, "commit_interval", "5s", OFF(commit_interval_ms),
