@@ -10,7 +10,9 @@
  *  2. latency at half the maximum rate: new declarations are produced at
  *     rate/2 for --seconds while the same service runs; p50/p99 of
  *     consume -> every output acknowledged (customsflow_batch_seconds, the
- *     service's histogram: interpolated inside its buckets) and the changelog
+ *     service's histogram: interpolated inside its buckets), of its own part,
+ *     consume -> every output handed to the producer
+ *     (customsflow_batch_processed_seconds; the rest is the broker's ack), and the changelog
  *     bytes per commit (customsflow_checkpoint_bytes_total / commits_total,
  *     deltas over the phase), and where they come from (per stage, deltas and full
  *     snapshots; per detect table, delta bytes and keys).
@@ -157,17 +159,22 @@ static void breakdown(const char *before, const char *after, double commits, int
 static const char *const le[N_LE] = {"0.001", "0.002", "0.005", "0.01", "0.025", "0.05",
                                      "0.1",   "0.25",  "0.5",   "1",    "2.5",   "5"};
 
-/* Cumulative bucket counts of customsflow_batch_seconds (the last: +Inf). */
-static void buckets(cf_service *s, double *out)
+/* Cumulative bucket counts of histogram name (the last: +Inf): customsflow_batch_seconds
+ * (consume -> every output acknowledged) or customsflow_batch_processed_seconds (consume ->
+ * every output handed to the producer: the service's own part). */
+static void buckets(cf_service *s, const char *name, double *out)
 {
-        char series[96];
+        char series[128];
         for (int i = 0; i < N_LE; i++) {
-                snprintf(series, sizeof series, "customsflow_batch_seconds_bucket{le=\"%s\"",
-                         le[i]);
+                snprintf(series, sizeof series, "%s_bucket{le=\"%s\"", name, le[i]);
                 out[i] = metric(s, series);
         }
-        out[N_LE] = metric(s, "customsflow_batch_seconds_count");
+        snprintf(series, sizeof series, "%s_count", name);
+        out[N_LE] = metric(s, series);
 }
+
+#define ACKED    "customsflow_batch_seconds"
+#define PRODUCED "customsflow_batch_processed_seconds"
 
 /* Quantile q (ms) of the observations between two bucket snapshots, linear inside a bucket. */
 static double quantile(const double *a, const double *b, double q)
@@ -311,8 +318,9 @@ static cf_service *restore(cf_config *cfg, const char *group, int r, double *sec
  * of its checkpoints: before, every partition's full snapshot) and the batches' p99. */
 static void after(cf_service *s, figs *f, double rate, int partitions, int r)
 {
-        double b0[N_LE + 1], b1[N_LE + 1];
-        buckets(s, b0);
+        double b0[N_LE + 1], b1[N_LE + 1], d0[N_LE + 1], d1[N_LE + 1];
+        buckets(s, ACKED, b0);
+        buckets(s, PRODUCED, d0);
         uint64_t n = (uint64_t)(rate * after_s);
         produce(3000 + (uint64_t)r, n, rate, partitions);
         wait_in(s, n, 120);
@@ -321,13 +329,15 @@ static void after(cf_service *s, figs *f, double rate, int partitions, int r)
                 if (cf_mono_s() - t0 > 60 || cf_service_failed(s)) DIE("no commit");
                 usleep(50 * 1000);
         }
-        buckets(s, b1);
+        buckets(s, ACKED, b1);
+        buckets(s, PRODUCED, d1);
         double commits = metric(s, "customsflow_commits_total");
         f->after_bytes = metric(s, "customsflow_checkpoint_bytes_total") / commits;
         f->after_p99 = quantile(b0, b1, 0.99);
         printf("run %d: after the restore, %" PRIu64 " records at %.0f/s: %.0f commit(s), %.0f "
-               "changelog bytes per commit, consume->acked p99 %.1f ms\n",
-               r + 1, n, rate, commits, f->after_bytes, f->after_p99);
+               "changelog bytes per commit, consume->acked p99 %.1f ms, consume->produced p99 "
+               "%.1f ms\n",
+               r + 1, n, rate, commits, f->after_bytes, f->after_p99, quantile(d0, d1, 0.99));
         fflush(stdout);
 }
 
@@ -358,8 +368,9 @@ static figs run(cf_config *cfg, uint64_t count, int partitions, double seconds, 
         usleep(1500 * 1000); /* stage gauges refresh about once a second */
         f.keys = metric(s, "customsflow_dedup_entries");
         /* 2. half the maximum rate */
-        double b0[N_LE + 1], b1[N_LE + 1];
-        buckets(s, b0);
+        double b0[N_LE + 1], b1[N_LE + 1], d0[N_LE + 1], d1[N_LE + 1];
+        buckets(s, ACKED, b0);
+        buckets(s, PRODUCED, d0);
         double c0 = metric(s, "customsflow_commits_total");
         double k0 = metric(s, "customsflow_checkpoint_bytes_total");
         cf_buf m0 = {0}, m1 = {0};
@@ -369,7 +380,8 @@ static figs run(cf_config *cfg, uint64_t count, int partitions, double seconds, 
         uint64_t more = (uint64_t)(rate * seconds);
         produce(2000 + (uint64_t)r, more, rate, partitions);
         wait_in(s, count + more, 120);
-        buckets(s, b1);
+        buckets(s, ACKED, b1);
+        buckets(s, PRODUCED, d1);
         double c1 = metric(s, "customsflow_commits_total");
         double k1 = metric(s, "customsflow_checkpoint_bytes_total");
         f.p50 = quantile(b0, b1, 0.50);
@@ -381,10 +393,10 @@ static figs run(cf_config *cfg, uint64_t count, int partitions, double seconds, 
         cf_buf_free(&m0);
         cf_buf_free(&m1);
         printf("run %d: %.0f keys (dedup entries); max rate %.0f records/s; at %.0f/s for %.0f s: "
-               "consume->acked p50 %.1f ms p99 %.1f ms (%.0f batches); %.0f commits, %.0f "
-               "changelog bytes per commit\n",
-               r + 1, f.keys, f.max_rate, rate, seconds, f.p50, f.p99, b1[N_LE] - b0[N_LE], c1 - c0,
-               f.bytes_per_commit);
+               "consume->acked p50 %.1f ms p99 %.1f ms (%.0f batches), consume->produced p50 "
+               "%.1f ms p99 %.1f ms; %.0f commits, %.0f changelog bytes per commit\n",
+               r + 1, f.keys, f.max_rate, rate, seconds, f.p50, f.p99, b1[N_LE] - b0[N_LE],
+               quantile(d0, d1, 0.50), quantile(d0, d1, 0.99), c1 - c0, f.bytes_per_commit);
         cf_service_stop(s);
         if (cf_service_wait(s)) DIE("service stopped with an error");
         cf_service_destroy(s);
