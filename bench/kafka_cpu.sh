@@ -15,7 +15,9 @@
 #   50 ms) from the service's customsflow_batch_seconds histogram, the service's own part
 #   of it (consume -> every output handed to the producer:
 #   customsflow_batch_processed_seconds; the rest is the broker's acknowledgement), and
-#   the broker process's CPU over the run (the mock broker shares these cores).
+#   the broker process's CPU over the run (the mock broker shares these cores), and the
+#   end-to-end latency (customsflow_record_e2e_seconds: a batch's oldest record's timestamp,
+#   set by the producer, to its outputs acked; with a preloaded backlog it counts the wait).
 #   With RATE, also the input producer's own acknowledgements (produce -> delivery report):
 #   the broker's ack time beside the service, with no service code in its path.
 #   The mock's listeners get TCP_NODELAY as a real broker's (CF_MOCK_NAGLE=1 keeps Nagle).
@@ -113,6 +115,7 @@ for r in $(seq 1 "$RUNS"); do
         scrape=$(metrics) # one scrape for both histograms
         lat=$(batch_latency <<< "$scrape")
         latp=$(batch_latency customsflow_batch_processed_seconds <<< "$scrape")
+        late=$(batch_latency customsflow_record_e2e_seconds <<< "$scrape")
         # the broker process's user+sys CPU so far (clock ticks in /proc/PID/stat)
         kcpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$kpid/stat")
         kill -TERM "$cpid"
@@ -126,6 +129,7 @@ for r in $(seq 1 "$RUNS"); do
                         r, u, s, (u + s) * 1e6 / n, n / (t2 - t1), t1 - t0, e, m / 1024}'
         echo "run $r: batch consume -> acked: $lat"
         echo "run $r: batch consume -> produced: $latp"
+        echo "run $r: oldest record's timestamp -> acked (end to end): $late"
         echo "run $r: broker process (bench_kafka --serve, preload included): $kcpu CPU-s"
         grep -E '^(topic|acks) ' "$tmp/serve.log" | sed "s/^/run $r: /" || true
         rm -rf "$tmp"

@@ -47,6 +47,7 @@ typedef struct cf_worker_part_mark {
 /** The outputs of one batch awaiting delivery reports (consume -> acked latency). */
 typedef struct cf_batch_ack {
         double t0;        /* cf_mono_s() when the batch was consumed */
+        double waited;    /* s its oldest record's timestamp was before t0 (< 0: none) */
         uint32_t pending; /* outputs produced and not yet reported */
         bool open;        /* the batch is still producing */
         bool failed;      /* an output was not delivered */
@@ -67,7 +68,8 @@ typedef struct cf_worker_metrics {
         cf_series *fetch_stalls;                              /* stalls found (fetch_watch.c) */
         cf_series *pop_published, *pop_applied, *pop_refused; /* population messages */
         cf_series *batch_processed, *batch_acked;             /* histograms, seconds */
-        cf_series *commit_seconds, *checkpoint_slices;        /* commits spread (commit.c) */
+        cf_series *record_e2e; /* histogram: oldest record's timestamp to acked */
+        cf_series *commit_seconds, *checkpoint_slices; /* commits spread (commit.c) */
         cf_batch_ack *free_acks, **all_acks;
         size_t n_acks;
 } cf_worker_metrics;

@@ -312,11 +312,25 @@ static int produce_all(cf_worker *w, cf_batch *b, cf_batch_ack *ack)
         return 0;
 }
 
+/* Seconds b's oldest record's Kafka timestamp was before b->now_ms, its consume (wall
+ * clocks: the producer's and ours); -1 when none has one. Negative skews count as 0. */
+static double oldest_wait(const cf_batch *b)
+{
+        int64_t oldest = INT64_MAX;
+        for (size_t i = 0; i < b->n; i++)
+                if (b->recs[i].timestamp_ms > 0 && b->recs[i].timestamp_ms < oldest)
+                        oldest = b->recs[i].timestamp_ms;
+        if (oldest == INT64_MAX) return -1;
+        return oldest < b->now_ms ? (double)(b->now_ms - oldest) / 1000 : 0;
+}
+
 /* Produce the batch's outputs; t0 (cf_mono_s) is when it was consumed, for
- * the consume -> acknowledged latency its delivery reports observe. */
+ * the consume -> acknowledged latency its delivery reports observe (and, with its
+ * oldest record's wait before that, the end-to-end latency). */
 static int produce_outputs(cf_worker *w, cf_batch *b, double t0)
 {
         cf_batch_ack *ack = cf_batch_ack_open(w, t0);
+        ack->waited = oldest_wait(b);
         int rc = produce_all(w, b, ack);
         cf_batch_ack_close(w, ack);
         return rc;

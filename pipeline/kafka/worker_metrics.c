@@ -25,6 +25,9 @@ static const double lat_bounds_s[] = {0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
                                       0.1,   0.25,  0.5,   1,    2.5,   5};
 #define N_LAT (sizeof(lat_bounds_s) / sizeof(lat_bounds_s[0]))
 static const double restore_bounds_s[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+/* end to end: a record may have waited in its topic for hours (a backlog, a restart) */
+static const double e2e_bounds_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                      2.5,   5,    10,    30,   60,  300,  3600};
 #define N_RESTORE (sizeof(restore_bounds_s) / sizeof(restore_bounds_s[0]))
 
 static cf_series *histogram(cf_metrics *m, const char *name, const char *help)
@@ -173,6 +176,13 @@ void cf_worker_metrics_init(cf_worker *w)
         x->batch_acked = histogram(m, "customsflow_batch_seconds",
                                    "batch latency: consume to every output of the batch "
                                    "acknowledged by the broker (batches with outputs)");
+        x->record_e2e = cf_metric_series(cf_metrics_histogram(
+            m, "customsflow_record_e2e_seconds",
+            "end-to-end latency: a batch's oldest record's Kafka timestamp (the producer's "
+            "CreateTime, or the broker's LogAppendTime) to every output of the batch "
+            "acknowledged; includes its time in the topic and the consumer's queue, and "
+            "depends on the producer's clock (as Kafka Streams' record-e2e-latency)",
+            NULL, e2e_bounds_s, sizeof e2e_bounds_s / sizeof e2e_bounds_s[0]));
 }
 
 void cf_worker_metrics_free(cf_worker *w)
@@ -283,7 +293,7 @@ cf_batch_ack *cf_batch_ack_open(cf_worker *w, double t0)
                 }
                 x->all_acks[x->n_acks++] = a;
         }
-        *a = (cf_batch_ack){.t0 = t0, .open = true};
+        *a = (cf_batch_ack){.t0 = t0, .waited = -1, .open = true};
         return a;
 }
 
@@ -305,6 +315,10 @@ void cf_batch_ack_report(cf_worker *w, cf_batch_ack *a, bool ok)
         if (!ok) a->failed = true;
         if (a->pending) a->pending--;
         if (a->open || a->pending) return;
-        if (!a->failed) cf_histogram_observe(w->m.batch_acked, cf_mono_s() - a->t0);
+        if (!a->failed) {
+                double took = cf_mono_s() - a->t0;
+                cf_histogram_observe(w->m.batch_acked, took);
+                if (a->waited >= 0) cf_histogram_observe(w->m.record_e2e, a->waited + took);
+        }
         release(w, a);
 }

@@ -160,6 +160,10 @@ static void test_metrics_scraped(void **state)
         assert_int_equal(prom_sum(mid.p, "customsflow_decode_dead_letters_total"), k.dead_lettered);
         assert_true(prom_value(mid.p, "customsflow_batch_seconds_count", 0) > 0);
         assert_true(prom_value(mid.p, "customsflow_batch_processed_seconds_count", 0) > 0);
+        /* end to end: batches with records (the harness's producer stamps CreateTime) */
+        assert_true(prom_sum(mid.p, "customsflow_record_e2e_seconds_count") > 0);
+        assert_true(prom_sum(mid.p, "customsflow_record_e2e_seconds_count") <=
+                    prom_sum(mid.p, "customsflow_batch_seconds_count"));
         const cf_rule_set *rules = cf_service_rules(s);
         assert_true(rules->n > 10);
         for (int r = 0; r < rules->n; r++) {

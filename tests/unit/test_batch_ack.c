@@ -6,7 +6,8 @@
  * accounting check (cf_worker_metrics_check): consumed offsets, counted apart
  * from the chain, against the chain's processed + duplicates + dead letters,
  * so customsflow_invariant_ok turns 0 when a consumed record never reached
- * the chain.
+ * the chain. The end-to-end histogram (customsflow_record_e2e_seconds) adds the oldest
+ * record's wait before consume to the same acknowledgement.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,6 +86,60 @@ static void test_observed_at_last_ack(void **state)
         free(w);
 }
 
+static long long e2e(cf_worker *w, const char *what)
+{
+        char key[96];
+        snprintf(key, sizeof key, "customsflow_record_e2e_seconds_%s", what);
+        return prom_reg_value(cf_chain_registry(w->chain), key);
+}
+
+/* customsflow_record_e2e_seconds: the oldest record's wait before consume (waited) plus
+ * the batch's consume -> acknowledged, observed with it; a batch without a record
+ * timestamp (waited < 0: the final flush's windows) or with a failed output is not. */
+static void test_end_to_end(void **state)
+{
+        (void)state;
+        cf_chain *c;
+        cf_worker *w = worker(&c);
+        cf_batch_ack *a = cf_batch_ack_open(w, cf_mono_s());
+        assert_true(a->waited < 0); /* none unless the batch's records say so */
+        a->waited = 3.0;            /* its oldest record was produced 3 s before consume */
+        a->pending = 1;
+        cf_batch_ack_close(w, a);
+        usleep(20 * 1000);
+        cf_batch_ack_report(w, a, true);
+        assert_int_equal(e2e(w, "count"), 1);
+        assert_int_equal(acked(w, "count"), 1);
+        assert_int_equal(e2e(w, "bucket{le=\"2.5\"}"), 0); /* 3 s + 20 ms: above 2.5 */
+        assert_int_equal(e2e(w, "bucket{le=\"5\"}"), 1);
+        /* no record timestamp: the batch latency only */
+        cf_batch_ack *b = cf_batch_ack_open(w, cf_mono_s());
+        b->pending = 1;
+        cf_batch_ack_close(w, b);
+        cf_batch_ack_report(w, b, true);
+        assert_int_equal(acked(w, "count"), 2);
+        assert_int_equal(e2e(w, "count"), 1);
+        /* a failed output: neither */
+        cf_batch_ack *f = cf_batch_ack_open(w, cf_mono_s());
+        f->waited = 0.001;
+        f->pending = 1;
+        cf_batch_ack_close(w, f);
+        cf_batch_ack_report(w, f, false);
+        assert_int_equal(acked(w, "count"), 2);
+        assert_int_equal(e2e(w, "count"), 1);
+        /* a batch consumed as soon as produced: within the first bucket */
+        cf_batch_ack *d = cf_batch_ack_open(w, cf_mono_s());
+        d->waited = 0;
+        d->pending = 1;
+        cf_batch_ack_close(w, d);
+        cf_batch_ack_report(w, d, true);
+        assert_int_equal(e2e(w, "count"), 2);
+        assert_int_equal(e2e(w, "bucket{le=\"0.005\"}"), 1);
+        cf_worker_metrics_free(w);
+        cf_chain_destroy(c);
+        free(w);
+}
+
 /* Consume offsets 0..2 of partition 0 and run them through the chain (malformed:
  * dead-lettered); ok stays 1. Offset 3 consumed but lost before the chain: 0. */
 static void test_invariant_at_commit(void **state)
@@ -119,6 +174,7 @@ static void test_invariant_at_commit(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_observed_at_last_ack),
+                                           cmocka_unit_test(test_end_to_end),
                                            cmocka_unit_test(test_invariant_at_commit)};
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
