@@ -32,11 +32,19 @@ static cf_worker *worker(cf_chain **chain)
         return w;
 }
 
+#define E2E "customsflow_record_e2e_seconds"
+
+/* A series of histogram name in w's registry: name's _count, _sum or _bucket{le=...}. */
+static long long hist(cf_worker *w, const char *name, const char *what)
+{
+        char key[128];
+        snprintf(key, sizeof key, "%s_%s", name, what);
+        return prom_reg_value(cf_chain_registry(w->chain), key);
+}
+
 static long long acked(cf_worker *w, const char *what)
 {
-        char key[96];
-        snprintf(key, sizeof key, "customsflow_batch_seconds_%s", what);
-        return prom_reg_value(cf_chain_registry(w->chain), key);
+        return hist(w, "customsflow_batch_seconds", what);
 }
 
 static void test_observed_at_last_ack(void **state)
@@ -86,11 +94,14 @@ static void test_observed_at_last_ack(void **state)
         free(w);
 }
 
-static long long e2e(cf_worker *w, const char *what)
+/* A batch with one output, its oldest record waited s before consume, reported ok or not. */
+static void one_output(cf_worker *w, double waited, bool ok)
 {
-        char key[96];
-        snprintf(key, sizeof key, "customsflow_record_e2e_seconds_%s", what);
-        return prom_reg_value(cf_chain_registry(w->chain), key);
+        cf_batch_ack *a = cf_batch_ack_open(w, cf_mono_s());
+        if (waited >= 0) a->waited = waited;
+        a->pending = 1;
+        cf_batch_ack_close(w, a);
+        cf_batch_ack_report(w, a, ok);
 }
 
 /* customsflow_record_e2e_seconds: the oldest record's wait before consume (waited) plus
@@ -108,33 +119,22 @@ static void test_end_to_end(void **state)
         cf_batch_ack_close(w, a);
         usleep(20 * 1000);
         cf_batch_ack_report(w, a, true);
-        assert_int_equal(e2e(w, "count"), 1);
+        assert_int_equal(hist(w, E2E, "count"), 1);
         assert_int_equal(acked(w, "count"), 1);
-        assert_int_equal(e2e(w, "bucket{le=\"2.5\"}"), 0); /* 3 s + 20 ms: above 2.5 */
-        assert_int_equal(e2e(w, "bucket{le=\"5\"}"), 1);
+        assert_int_equal(hist(w, E2E, "bucket{le=\"2.5\"}"), 0); /* 3 s + 20 ms: above 2.5 */
+        assert_int_equal(hist(w, E2E, "bucket{le=\"5\"}"), 1);
         /* no record timestamp: the batch latency only */
-        cf_batch_ack *b = cf_batch_ack_open(w, cf_mono_s());
-        b->pending = 1;
-        cf_batch_ack_close(w, b);
-        cf_batch_ack_report(w, b, true);
+        one_output(w, -1, true);
         assert_int_equal(acked(w, "count"), 2);
-        assert_int_equal(e2e(w, "count"), 1);
+        assert_int_equal(hist(w, E2E, "count"), 1);
         /* a failed output: neither */
-        cf_batch_ack *f = cf_batch_ack_open(w, cf_mono_s());
-        f->waited = 0.001;
-        f->pending = 1;
-        cf_batch_ack_close(w, f);
-        cf_batch_ack_report(w, f, false);
+        one_output(w, 0.001, false);
         assert_int_equal(acked(w, "count"), 2);
-        assert_int_equal(e2e(w, "count"), 1);
+        assert_int_equal(hist(w, E2E, "count"), 1);
         /* a batch consumed as soon as produced: within the first bucket */
-        cf_batch_ack *d = cf_batch_ack_open(w, cf_mono_s());
-        d->waited = 0;
-        d->pending = 1;
-        cf_batch_ack_close(w, d);
-        cf_batch_ack_report(w, d, true);
-        assert_int_equal(e2e(w, "count"), 2);
-        assert_int_equal(e2e(w, "bucket{le=\"0.005\"}"), 1);
+        one_output(w, 0, true);
+        assert_int_equal(hist(w, E2E, "count"), 2);
+        assert_int_equal(hist(w, E2E, "bucket{le=\"0.005\"}"), 1);
         cf_worker_metrics_free(w);
         cf_chain_destroy(c);
         free(w);
