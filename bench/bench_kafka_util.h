@@ -15,6 +15,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "bench/bench_util.h"
 #include "bench/gen/gen.h"
 #include "pipeline/core/buf.h"
 #include "pipeline/core/clock.h"
@@ -35,7 +36,7 @@ static inline int cf_bench_mock_nodelay(rd_kafka_mock_cluster_t *mc, char *errst
 /** A paced producer's acknowledgements: produce -> delivery report, ms (the
  *  message's opaque is its produce time, cf_bench_gen_produce). */
 typedef struct cf_bench_acks {
-        int64_t *v;
+        double *v; /* ms (sorted with cf_bench_cmp_d) */
         size_t n, cap;
 } cf_bench_acks;
 
@@ -47,13 +48,7 @@ static inline void cf_bench_acks_add(cf_bench_acks *a, const rd_kafka_message_t 
                 a->v = realloc(a->v, a->cap * sizeof *a->v);
                 if (!a->v) abort();
         }
-        a->v[a->n++] = cf_now_ms() - (int64_t)(intptr_t)m->_private;
-}
-
-static inline int cf_bench_acks_cmp(const void *x, const void *y)
-{
-        int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-        return (a > b) - (a < b);
+        a->v[a->n++] = (double)(cf_now_ms() - (int64_t)(intptr_t)m->_private);
 }
 
 /** Prints "<prefix>acks of the input producer: p50, p99, max" to f and empties a:
@@ -61,10 +56,10 @@ static inline int cf_bench_acks_cmp(const void *x, const void *y)
 static inline void cf_bench_acks_print(FILE *f, const char *prefix, cf_bench_acks *a)
 {
         if (a->n) {
-                qsort(a->v, a->n, sizeof *a->v, cf_bench_acks_cmp);
+                qsort(a->v, a->n, sizeof *a->v, cf_bench_cmp_d);
                 fprintf(f,
-                        "%sacks of the input producer: p50 %" PRId64 " ms, p99 %" PRId64
-                        " ms, max %" PRId64 " ms (%zu messages)\n",
+                        "%sacks of the input producer: p50 %.0f ms, p99 %.0f ms, max %.0f ms "
+                        "(%zu messages)\n",
                         prefix, a->v[a->n / 2], a->v[a->n * 99 / 100], a->v[a->n - 1], a->n);
         }
         free(a->v);

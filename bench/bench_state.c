@@ -173,8 +173,16 @@ static void buckets(cf_service *s, const char *name, double *out)
         out[N_LE] = metric(s, series);
 }
 
-#define ACKED    "customsflow_batch_seconds"
-#define PRODUCED "customsflow_batch_processed_seconds"
+/* Both latency histograms at one moment: consume -> acked and the service's own part. */
+typedef struct lat_snap {
+        double acked[N_LE + 1], produced[N_LE + 1];
+} lat_snap;
+
+static void snap(cf_service *s, lat_snap *l)
+{
+        buckets(s, "customsflow_batch_seconds", l->acked);
+        buckets(s, "customsflow_batch_processed_seconds", l->produced);
+}
 
 /* Quantile q (ms) of the observations between two bucket snapshots, linear inside a bucket. */
 static double quantile(const double *a, const double *b, double q)
@@ -318,9 +326,8 @@ static cf_service *restore(cf_config *cfg, const char *group, int r, double *sec
  * of its checkpoints: before, every partition's full snapshot) and the batches' p99. */
 static void after(cf_service *s, figs *f, double rate, int partitions, int r)
 {
-        double b0[N_LE + 1], b1[N_LE + 1], d0[N_LE + 1], d1[N_LE + 1];
-        buckets(s, ACKED, b0);
-        buckets(s, PRODUCED, d0);
+        lat_snap l0, l1;
+        snap(s, &l0);
         uint64_t n = (uint64_t)(rate * after_s);
         produce(3000 + (uint64_t)r, n, rate, partitions);
         wait_in(s, n, 120);
@@ -329,15 +336,15 @@ static void after(cf_service *s, figs *f, double rate, int partitions, int r)
                 if (cf_mono_s() - t0 > 60 || cf_service_failed(s)) DIE("no commit");
                 usleep(50 * 1000);
         }
-        buckets(s, ACKED, b1);
-        buckets(s, PRODUCED, d1);
+        snap(s, &l1);
         double commits = metric(s, "customsflow_commits_total");
         f->after_bytes = metric(s, "customsflow_checkpoint_bytes_total") / commits;
-        f->after_p99 = quantile(b0, b1, 0.99);
+        f->after_p99 = quantile(l0.acked, l1.acked, 0.99);
         printf("run %d: after the restore, %" PRIu64 " records at %.0f/s: %.0f commit(s), %.0f "
                "changelog bytes per commit, consume->acked p99 %.1f ms, consume->produced p99 "
                "%.1f ms\n",
-               r + 1, n, rate, commits, f->after_bytes, f->after_p99, quantile(d0, d1, 0.99));
+               r + 1, n, rate, commits, f->after_bytes, f->after_p99,
+               quantile(l0.produced, l1.produced, 0.99));
         fflush(stdout);
 }
 
@@ -368,9 +375,8 @@ static figs run(cf_config *cfg, uint64_t count, int partitions, double seconds, 
         usleep(1500 * 1000); /* stage gauges refresh about once a second */
         f.keys = metric(s, "customsflow_dedup_entries");
         /* 2. half the maximum rate */
-        double b0[N_LE + 1], b1[N_LE + 1], d0[N_LE + 1], d1[N_LE + 1];
-        buckets(s, ACKED, b0);
-        buckets(s, PRODUCED, d0);
+        lat_snap l0, l1;
+        snap(s, &l0);
         double c0 = metric(s, "customsflow_commits_total");
         double k0 = metric(s, "customsflow_checkpoint_bytes_total");
         cf_buf m0 = {0}, m1 = {0};
@@ -380,12 +386,11 @@ static figs run(cf_config *cfg, uint64_t count, int partitions, double seconds, 
         uint64_t more = (uint64_t)(rate * seconds);
         produce(2000 + (uint64_t)r, more, rate, partitions);
         wait_in(s, count + more, 120);
-        buckets(s, ACKED, b1);
-        buckets(s, PRODUCED, d1);
+        snap(s, &l1);
         double c1 = metric(s, "customsflow_commits_total");
         double k1 = metric(s, "customsflow_checkpoint_bytes_total");
-        f.p50 = quantile(b0, b1, 0.50);
-        f.p99 = quantile(b0, b1, 0.99);
+        f.p50 = quantile(l0.acked, l1.acked, 0.50);
+        f.p99 = quantile(l0.acked, l1.acked, 0.99);
         f.bytes_per_commit = c1 > c0 ? (k1 - k0) / (c1 - c0) : -1;
         cf_service_metrics(s, &m1);
         cf_buf_put(&m1, "", 1);
@@ -395,8 +400,9 @@ static figs run(cf_config *cfg, uint64_t count, int partitions, double seconds, 
         printf("run %d: %.0f keys (dedup entries); max rate %.0f records/s; at %.0f/s for %.0f s: "
                "consume->acked p50 %.1f ms p99 %.1f ms (%.0f batches), consume->produced p50 "
                "%.1f ms p99 %.1f ms; %.0f commits, %.0f changelog bytes per commit\n",
-               r + 1, f.keys, f.max_rate, rate, seconds, f.p50, f.p99, b1[N_LE] - b0[N_LE],
-               quantile(d0, d1, 0.50), quantile(d0, d1, 0.99), c1 - c0, f.bytes_per_commit);
+               r + 1, f.keys, f.max_rate, rate, seconds, f.p50, f.p99,
+               l1.acked[N_LE] - l0.acked[N_LE], quantile(l0.produced, l1.produced, 0.50),
+               quantile(l0.produced, l1.produced, 0.99), c1 - c0, f.bytes_per_commit);
         cf_service_stop(s);
         if (cf_service_wait(s)) DIE("service stopped with an error");
         cf_service_destroy(s);

@@ -25,10 +25,11 @@ static const double lat_bounds_s[] = {0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
                                       0.1,   0.25,  0.5,   1,    2.5,   5};
 #define N_LAT (sizeof(lat_bounds_s) / sizeof(lat_bounds_s[0]))
 static const double restore_bounds_s[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+#define N_RESTORE (sizeof(restore_bounds_s) / sizeof(restore_bounds_s[0]))
 /* end to end: a record may have waited in its topic for hours (a backlog, a restart) */
 static const double e2e_bounds_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                       2.5,   5,    10,    30,   60,  300,  3600};
-#define N_RESTORE (sizeof(restore_bounds_s) / sizeof(restore_bounds_s[0]))
+#define N_E2E (sizeof(e2e_bounds_s) / sizeof(e2e_bounds_s[0]))
 
 static cf_series *histogram(cf_metrics *m, const char *name, const char *help)
 {
@@ -182,7 +183,7 @@ void cf_worker_metrics_init(cf_worker *w)
             "CreateTime, or the broker's LogAppendTime) to every output of the batch "
             "acknowledged; includes its time in the topic and the consumer's queue, and "
             "depends on the producer's clock (as Kafka Streams' record-e2e-latency)",
-            NULL, e2e_bounds_s, sizeof e2e_bounds_s / sizeof e2e_bounds_s[0]));
+            NULL, e2e_bounds_s, N_E2E));
 }
 
 void cf_worker_metrics_free(cf_worker *w)
