@@ -98,6 +98,7 @@ static int checkpoint(cf_worker *w, int32_t p, rd_kafka_topic_partition_list_t *
         /* the population contributions of what is committed go first (their acks are
          * awaited with the rest): a crash re-processes and re-publishes, and a
          * contribution is the partition's whole, so a repeat changes nothing */
+        w->pop_dirty[p] = false; /* what is published now is all until the next record */
         if (cf_population_publish(w, p)) {
                 cf_counter_inc(w->m.checkpoint_errors);
                 cf_log(CF_LOG_ERROR, COMPONENT,

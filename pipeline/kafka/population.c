@@ -211,6 +211,41 @@ int cf_population_publish(cf_worker *w, int32_t partition)
         return r;
 }
 
+/* Publishing between commits takes at most 1 / PUBLISH_SHARE of the worker's time: a
+ * publish re-sends each touched bucket whole, and with many population keys per partition
+ * that is more than publish_interval allows for. */
+#define PUBLISH_SHARE 10
+
+void cf_population_publish_due(cf_worker *w)
+{
+        const cf_service_cfg *sc = &w->svc->sc;
+        /* exactly_once: a publish is part of the transaction, seen only once it commits */
+        if (sc->eos || sc->publish_interval_ms <= 0) return;
+        int64_t t0 = cf_mono_ms();
+        if (t0 < w->pop_due_ms) return;
+        /* Uncommitted contributions may reach the topics: after a crash the partition's
+         * next owner restores its checkpoint, processes the same records again and
+         * publishes the same whole again (a bucket's message is the partition's whole
+         * contribution to it); meanwhile rules may see those records' contributions
+         * before they are processed again, as they may see any later record's. */
+        for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
+                if (!w->pop_dirty[p] || !w->assigned[p]) continue;
+                if (cf_population_publish(w, p)) {
+                        /* the commit's publish tries again (and counts its failure); none
+                         * between commits until then */
+                        cf_log(CF_LOG_WARN, COMPONENT,
+                               "worker %d: partition %d: population publish failed; retried at "
+                               "the next commit",
+                               w->id, p);
+                        w->pop_due_ms = t0 + sc->commit_interval_ms;
+                        return;
+                }
+                w->pop_dirty[p] = false;
+        }
+        int64_t now = cf_mono_ms(), pause = (now - t0) * (PUBLISH_SHARE - 1);
+        w->pop_due_ms = now + (pause > sc->publish_interval_ms ? pause : sc->publish_interval_ms);
+}
+
 void cf_population_free(cf_worker *w)
 {
         if (w->pop.rk) {

@@ -2,8 +2,9 @@
  * population.h - the population state on Kafka (DESIGN §6): what makes the
  * unit-value and volume baselines and the certificate uses global across the
  * group. Every worker
- *  - publishes, at each commit and before its checkpoint, what its partitions
- *    contributed since the last one (cf_chain_publish, cumulative mode):
+ *  - publishes, at each commit and before its checkpoint, and at_least_once also
+ *    every pipeline.publish_interval between commits, what its partitions
+ *    contributed since the last publish (cf_chain_publish, cumulative mode):
  *    baselines to topics.baselines (compacted; one message per bucket of
  *    population keys holding a changed key, key = source partition + bucket,
  *    value = that partition's whole contribution for the bucket's keys, so
@@ -38,6 +39,9 @@ void cf_population_poll(struct cf_worker *w, int timeout_ms);
 /** Produce partition's contributions since its last publish (acks are awaited by the
  * commit that follows); -1 when a message could not be queued. */
 int cf_population_publish(struct cf_worker *w, int32_t partition);
+/** at_least_once: once pipeline.publish_interval has passed, publish every partition that
+ * processed records since its last publish (between commits; a commit publishes too). */
+void cf_population_publish_due(struct cf_worker *w);
 /** Free the reader. */
 void cf_population_free(struct cf_worker *w);
 

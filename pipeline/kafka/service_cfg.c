@@ -40,6 +40,17 @@ static const cf_config_map pipeline_map[] = {
      "commit_interval, at most this long between two batches or as long as the batch "
      "before, when longer; 0: all at once (exactly_once always: one transaction)",
      0, 60e3},
+    /* A rule reads the other partitions' contributions only once published: at commits only,
+     * a worker catching up on a backlog processed 200,000 records inside one commit_interval
+     * with no baseline and no certificate use of its own stream published
+     * (bench/RESULTS.md § "Population contributions between commits"). */
+    {CF_CFG_DURATION, "publish_interval", "100ms", OFF(publish_interval_ms),
+     "at_least_once: how often a worker also publishes, between commits, what its partitions "
+     "contributed to the population state (unit-value baselines, origin volumes, certificate "
+     "uses: topics.baselines, topics.certificates), so that every partition's rules see it "
+     "sooner; at most a tenth of the worker's time (a publish of t ms waits 9t before the next, "
+     "when longer); 0: at commits only (exactly_once: always at commits, in the transaction)",
+     0, 86400e3},
     {CF_CFG_DURATION, "flush_interval", "1s", OFF(flush_interval_ms),
      "how often stages emit what is due (e.g. closed windows) without new input", 0, 86400e3},
     {CF_CFG_DURATION, "shutdown_timeout", "30s", OFF(shutdown_timeout_ms),

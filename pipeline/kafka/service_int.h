@@ -166,9 +166,11 @@ typedef struct cf_worker {
         int64_t next_offset[CF_SVC_MAX_PARTITIONS]; /* processed up to (exclusive), -1 none */
         cf_fetch_gate gate[CF_SVC_MAX_PARTITIONS];  /* which fetched records are processed */
         int64_t committed[CF_SVC_MAX_PARTITIONS];
-        bool dirty[CF_SVC_MAX_PARTITIONS]; /* processed since last checkpoint */
-        cf_commit_round round;             /* a commit in progress (commit.c) */
-        int64_t last_batch_ms;             /* how long the last batch took, consumed to produced */
+        bool dirty[CF_SVC_MAX_PARTITIONS];     /* processed since last checkpoint */
+        bool pop_dirty[CF_SVC_MAX_PARTITIONS]; /* processed since its last population publish */
+        int64_t pop_due_ms;    /* monotonic: the next publish between commits (population.c) */
+        cf_commit_round round; /* a commit in progress (commit.c) */
+        int64_t last_batch_ms; /* how long the last batch took, consumed to produced */
         cf_worker_part parts[CF_SVC_MAX_PARTITIONS];
         cf_worker_metrics m;
         int64_t last_commit_ms, last_flush_ms, last_pub_ms;

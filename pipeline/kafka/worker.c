@@ -398,6 +398,7 @@ static void advance(cf_worker *w, const cf_batch *b)
                 if (r->src.offset + 1 > w->next_offset[r->src.partition])
                         w->next_offset[r->src.partition] = r->src.offset + 1;
                 w->dirty[r->src.partition] = true;
+                w->pop_dirty[r->src.partition] = true;
         }
 }
 
@@ -665,6 +666,7 @@ void *cf_worker_main(void *arg)
                 if (atomic_load(&w->fatal)) break;
                 if (run_batch(w, wait) < 0 && !cf_txn_retry(w, "an output was not produced")) break;
                 cf_population_poll(w, 0);
+                cf_population_publish_due(w);
                 if (atomic_load(&w->fatal)) break;
                 if (atomic_load(&w->delivery_failed) &&
                     !cf_txn_retry(w, "an output was not delivered"))

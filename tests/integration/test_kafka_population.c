@@ -6,7 +6,8 @@
  * flagged lines >= 0.99), including certificates reused by exporters whose
  * records went to different partitions (and different processes); and
  * `replay --partitions 8` puts every record in the partition the producer's
- * partitioner chose.
+ * partitioner chose; and one in-process service on a backlog, inside one commit
+ * interval, still sees the stream's certificate reuses (pipeline.publish_interval).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -189,6 +190,74 @@ static long first_use(char **lines, const char *cert)
         return -1;
 }
 
+/* Rules fired per stream index: by the run (h's flags topic) and by replay of lines. */
+static void rules_by_line(kh *h, char **lines, uint32_t **kafka, uint32_t **replay)
+{
+        *kafka = calloc(N, sizeof **kafka);
+        *replay = calloc(N, sizeof **replay);
+        flags f = {h, *kafka};
+        kh_read_topic(h, "customs.flags", on_flag, &f);
+        replay_flags(lines, *replay);
+}
+
+/* What the run's flags (on h's flags topic) share with replay's of the same lines. */
+typedef struct agreement {
+        double jaccard;            /* of the flagged lines */
+        size_t cross;              /* certificate reuses whose first use was in another partition */
+        size_t run_cert, rep_cert; /* certificate_reuse flags: the run's, replay's */
+        size_t any;                /* lines flagged by either */
+} agreement;
+
+static agreement compare(kh *h, char **lines)
+{
+        agreement a = {0};
+        uint32_t *kafka, *replay;
+        rules_by_line(h, lines, &kafka, &replay);
+        size_t both = 0, nk = 0, nr = 0;
+        int cert = cf_detect_rule_index("certificate_reuse");
+        cf_rule_set rs;
+        char err[128];
+        cf_detect_rule_set(&rs, err, sizeof err);
+        size_t per_k[CF_RULES_MAX] = {0}, per_r[CF_RULES_MAX] = {0}, per_both[CF_RULES_MAX] = {0};
+        for (size_t i = 0; i < N; i++) {
+                both += kafka[i] && replay[i];
+                nk += kafka[i] != 0;
+                nr += replay[i] != 0;
+                a.any += kafka[i] || replay[i];
+                for (int r = 0; r < rs.n; r++) {
+                        per_k[r] += kafka[i] >> r & 1;
+                        per_r[r] += replay[i] >> r & 1;
+                        per_both[r] += (kafka[i] & replay[i]) >> r & 1;
+                }
+                if (!(kafka[i] >> cert & 1)) continue;
+                /* a reuse whose first use went to another partition */
+                char c[128];
+                kh_json_str(lines[i], "certificate_of_origin", c, sizeof c);
+                long first = first_use(lines, c);
+                if (first >= 0 && h->msgs[first].partition != h->msgs[i].partition) a.cross++;
+        }
+        a.jaccard = a.any ? (double)both / (double)a.any : 0;
+        a.run_cert = per_k[cert];
+        a.rep_cert = per_r[cert];
+        for (int r = 0; r < rs.n; r++)
+                if (per_k[r] || per_r[r])
+                        printf("  %-32s run %5zu replay %5zu both %5zu\n", rs.names[r], per_k[r],
+                               per_r[r], per_both[r]);
+        printf("flagged lines: run %zu, replay %zu, Jaccard %.4f; certificate reuses across "
+               "partitions flagged by the run: %zu\n",
+               nk, nr, a.jaccard, a.cross);
+        free(kafka);
+        free(replay);
+        return a;
+}
+
+static void free_lines(char **lines)
+{
+        for (size_t i = 0; i < N; i++)
+                free(lines[i]);
+        free(lines);
+}
+
 static void test_two_processes_flag_what_replay_flags(void **state)
 {
         (void)state;
@@ -223,55 +292,76 @@ static void test_two_processes_flag_what_replay_flags(void **state)
                         assert_int_equal(cf_partition_of(exp, strlen(exp), PARTS),
                                          h.msgs[i].partition);
         }
-        uint32_t *kafka = calloc(N, sizeof *kafka), *replay = calloc(N, sizeof *replay);
-        flags f = {&h, kafka};
-        kh_read_topic(&h, "customs.flags", on_flag, &f);
-        replay_flags(lines, replay);
-        size_t both = 0, any = 0, cross = 0, nk = 0, nr = 0;
+        agreement a = compare(&h, lines);
+        assert_true(a.any > 1000);
+        assert_true(a.jaccard >= 0.99);
+        assert_true(a.cross >= 5);
+        free_lines(lines);
+        kh_stop(&h);
+}
+
+/* Certificate reuses replay flags at lines [from, N) whose first use is at a line before
+ * from in another partition (*expect), and of them those the run flagged too. */
+static size_t reuses_after(kh *h, char **lines, size_t from, size_t *expect)
+{
+        uint32_t *kafka, *replay;
+        rules_by_line(h, lines, &kafka, &replay);
         int cert = cf_detect_rule_index("certificate_reuse");
-        cf_rule_set rs;
-        char err[128];
-        cf_detect_rule_set(&rs, err, sizeof err);
-        size_t per_k[CF_RULES_MAX] = {0}, per_r[CF_RULES_MAX] = {0}, per_both[CF_RULES_MAX] = {0};
-        for (size_t i = 0; i < N; i++) {
-                both += kafka[i] && replay[i];
-                nk += kafka[i] != 0;
-                nr += replay[i] != 0;
-                any += kafka[i] || replay[i];
-                for (int r = 0; r < rs.n; r++) {
-                        per_k[r] += kafka[i] >> r & 1;
-                        per_r[r] += replay[i] >> r & 1;
-                        per_both[r] += (kafka[i] & replay[i]) >> r & 1;
-                }
-                if (!(kafka[i] >> cert & 1)) continue;
-                /* a reuse whose first use went to another partition */
+        size_t seen = 0;
+        *expect = 0;
+        for (size_t i = from; i < N; i++) {
+                if (!(replay[i] >> cert & 1)) continue;
                 char c[128];
                 kh_json_str(lines[i], "certificate_of_origin", c, sizeof c);
                 long first = first_use(lines, c);
-                if (first >= 0 && h.msgs[first].partition != h.msgs[i].partition) cross++;
+                if (first < 0 || (size_t)first >= from ||
+                    h->msgs[first].partition == h->msgs[i].partition)
+                        continue;
+                ++*expect;
+                seen += kafka[i] >> cert & 1;
         }
-        double jac = any ? (double)both / (double)any : 0;
-        for (int r = 0; r < rs.n; r++)
-                if (per_k[r] || per_r[r])
-                        printf("  %-32s run %5zu replay %5zu both %5zu\n", rs.names[r], per_k[r],
-                               per_r[r], per_both[r]);
-        printf("flagged lines: run %zu, replay %zu, Jaccard %.4f; certificate reuses across "
-               "partitions flagged by the run: %zu\n",
-               nk, nr, jac, cross);
-        assert_true(any > 1000);
-        assert_true(jac >= 0.99);
-        assert_true(cross >= 5);
-        for (size_t i = 0; i < N; i++)
-                free(lines[i]);
-        free(lines);
         free(kafka);
         free(replay);
+        return seen;
+}
+
+/* A backlog is processed far inside one commit_interval (here 1 h: no commit until the
+ * stop): a partition's population contributions reach the other partitions' rules only
+ * through pipeline.publish_interval (default 100 ms). The stream's first half is a
+ * backlog; once it is processed and a second has passed, the second half comes: every
+ * reuse replay flags there of a certificate first used in the first half, in another
+ * partition, is flagged by the run too. With publishes at commits only
+ * (CUSTOMSFLOW_PIPELINE_PUBLISH_INTERVAL=0) none is. */
+static void test_backlog_publishes_between_commits(void **state)
+{
+        (void)state;
+        kh h;
+        kh_start(&h, 1, PARTS);
+        char **lines = stream_lines();
+        setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "1h", 1);
+        kh_produce_gen_part(&h, SEED, N, 0.01, 0.02, 0, N / 2);
+        cf_service *s = kh_service(&h, "population-backlog", 1);
+        assert_true(kh_wait_in(s, N / 2, 120));
+        sleep(1);
+        kh_produce_gen_part(&h, SEED, N, 0.01, 0.02, N / 2, N);
+        assert_true(kh_wait_in(s, N, 120));
+        kh_finish(s, NULL);
+        unsetenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL");
+        assert_int_equal(h.n_msgs, N);
+        size_t expect, seen = reuses_after(&h, lines, N / 2, &expect);
+        printf("certificate reuses in the second half, first used in the first half in another "
+               "partition: replay %zu, the run %zu\n",
+               expect, seen);
+        assert_true(expect >= 5);
+        assert_int_equal(seen, expect);
+        free_lines(lines);
         kh_stop(&h);
 }
 
 int main(int argc, char **argv)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_two_processes_flag_what_replay_flags)};
+            cmocka_unit_test(test_two_processes_flag_what_replay_flags),
+            cmocka_unit_test(test_backlog_publishes_between_commits)};
         return CF_RUN_CASES(tests, argc, argv);
 }
