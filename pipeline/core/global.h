@@ -37,7 +37,10 @@ typedef enum cf_global_mode {
         /** Per changed population key, the partition's whole contribution: a replica
          * replaces that partition's previous one (the service: a compacted topic keeps the
          * latest per key, so a new instance reading it whole has everything). */
-        CF_GLOBAL_CUMULATIVE = 1
+        CF_GLOBAL_CUMULATIVE = 1,
+        /** As CUMULATIVE, but only what is cheap to publish after every batch: the
+         * certificate uses since the last publish (no baseline bucket re-sent whole). */
+        CF_GLOBAL_USES = 2
 } cf_global_mode;
 
 /** One message: views into the publish buffer (or a consumed Kafka message). */

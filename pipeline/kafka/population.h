@@ -4,7 +4,9 @@
  * group. Every worker
  *  - publishes, at each commit and before its checkpoint, and at_least_once also
  *    every pipeline.publish_interval between commits, what its partitions
- *    contributed since the last publish (cf_chain_publish, cumulative mode):
+ *    contributed since the last publish (cf_chain_publish, cumulative mode;
+ *    between those, certificate uses after every batch, CF_GLOBAL_USES, which
+ *    go into its own replica at once too):
  *    baselines to topics.baselines (compacted; one message per bucket of
  *    population keys holding a changed key, key = source partition + bucket,
  *    value = that partition's whole contribution for the bucket's keys, so
@@ -39,8 +41,9 @@ void cf_population_poll(struct cf_worker *w, int timeout_ms);
 /** Produce partition's contributions since its last publish (acks are awaited by the
  * commit that follows); -1 when a message could not be queued. */
 int cf_population_publish(struct cf_worker *w, int32_t partition);
-/** at_least_once: once pipeline.publish_interval has passed, publish every partition that
- * processed records since its last publish (between commits; a commit publishes too). */
+/** at_least_once, after every batch: once pipeline.publish_interval has passed, publish
+ * every partition that processed records since its last publish (between commits; a
+ * commit publishes too); before that, only their new certificate uses. */
 void cf_population_publish_due(struct cf_worker *w);
 /** Free the reader. */
 void cf_population_free(struct cf_worker *w);

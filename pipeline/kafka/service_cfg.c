@@ -48,7 +48,8 @@ static const cf_config_map pipeline_map[] = {
      "at_least_once: how often a worker also publishes, between commits, what its partitions "
      "contributed to the population state (unit-value baselines, origin volumes, certificate "
      "uses: topics.baselines, topics.certificates), so that every partition's rules see it "
-     "sooner; at most a tenth of the worker's time (a publish of t ms waits 9t before the next, "
+     "sooner (certificate uses after every batch); at most a tenth of the worker's time (a publish "
+     "of t ms waits 9t before the next, "
      "when longer); 0: at commits only (exactly_once: always at commits, in the transaction)",
      0, 86400e3},
     {CF_CFG_DURATION, "flush_interval", "1s", OFF(flush_interval_ms),
@@ -103,7 +104,7 @@ static const cf_config_map topics_map[] = {
      "contribution per bucket of population keys (stages.detect.population_buckets), read "
      "whole by every worker"},
     {CF_CFG_STR, "certificates", "customsflow.certificates", OFF(topic_certificates),
-     "certificate-of-origin uses, each partition's of a commit together, read whole by every "
+     "certificate-of-origin uses, each partition's of a publish together, read whole by every "
      "worker (retention at least rules.certificate_reuse.window)"},
     {CF_CFG_BOOL, "check", "true", OFF(topics_check),
      "check the topics at start with the Admin API (input exists; outputs exist; changelog has "

@@ -179,9 +179,38 @@ static void fold_own(cf_detect *x, cf_detect_part *ps)
         }
 }
 
+/* The certificate uses since the last publish. One message for all in delta mode; in
+ * cumulative mode (the service) a message per CERT_CHUNK uses, keyed by the source
+ * partition: every replica reads the topic whole, so one message per use (keyed by
+ * certificate) bought nothing but per-message cost. */
+static void put_uses(cf_detect_part *ps, int32_t partition, bool cum, cf_buf *out)
+{
+        unsigned char kb[13];
+        size_t kn;
+        const cf_cert_event *c = ps->cert_ev.v;
+        size_t chunk = cum ? CERT_CHUNK : ps->cert_ev.n;
+        msg_key(kb, &kn, MSG_CERT_USES, 0, partition);
+        for (size_t i = 0; i < ps->cert_ev.n; i += chunk) {
+                size_t n = ps->cert_ev.n - i < chunk ? ps->cert_ev.n - i : chunk;
+                size_t at =
+                    cum ? cf_global_begin_route(out, CF_GLOBAL_CERTIFICATES, partition, kb, 5)
+                        : cf_global_begin(out, CF_GLOBAL_CERTIFICATES, kb, 0);
+                put_head(out, MSG_CERT_USES);
+                cf_st_put_u32(out, (uint32_t)n);
+                for (size_t j = i; j < i + n; j++)
+                        put_cert_use(out, &c[j]);
+                cf_global_end(out, at);
+        }
+        ps->cert_ev.n = 0;
+}
+
 int cf_detect_publish(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_global_mode mode,
                       cf_buf *out)
 {
+        if (mode == CF_GLOBAL_USES) { /* the rest waits for the next whole publish */
+                put_uses(ps, partition, true, out);
+                return 0;
+        }
         unsigned char kb[13];
         size_t kn;
         if (ps->first_ms < ps->first_published) {
@@ -212,26 +241,7 @@ int cf_detect_publish(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_gl
                 }
         }
         ps->uv_ev.n = ps->vol_ev.n = 0;
-        /* uses: one message for all in delta mode; in cumulative mode (the service) a
-         * message per CERT_CHUNK uses, keyed by the source partition: every replica reads
-         * the topic whole, so one message per use (keyed by certificate) bought nothing
-         * but per-message cost */
-        const cf_cert_event *c = ps->cert_ev.v;
-        bool cum = mode == CF_GLOBAL_CUMULATIVE;
-        size_t chunk = cum ? CERT_CHUNK : ps->cert_ev.n;
-        msg_key(kb, &kn, MSG_CERT_USES, 0, partition);
-        for (size_t i = 0; i < ps->cert_ev.n; i += chunk) {
-                size_t n = ps->cert_ev.n - i < chunk ? ps->cert_ev.n - i : chunk;
-                size_t at =
-                    cum ? cf_global_begin_route(out, CF_GLOBAL_CERTIFICATES, partition, kb, 5)
-                        : cf_global_begin(out, CF_GLOBAL_CERTIFICATES, kb, 0);
-                put_head(out, MSG_CERT_USES);
-                cf_st_put_u32(out, (uint32_t)n);
-                for (size_t j = i; j < i + n; j++)
-                        put_cert_use(out, &c[j]);
-                cf_global_end(out, at);
-        }
-        ps->cert_ev.n = 0;
+        put_uses(ps, partition, mode == CF_GLOBAL_CUMULATIVE, out);
         return 0;
 }
 

@@ -307,8 +307,16 @@ static size_t reuses_after(kh *h, char **lines, size_t from, size_t *expect)
         uint32_t *kafka, *replay;
         rules_by_line(h, lines, &kafka, &replay);
         int cert = cf_detect_rule_index("certificate_reuse");
-        size_t seen = 0;
+        size_t seen = 0, all_k = 0, all_r = 0;
         *expect = 0;
+        for (size_t i = 0; i < N; i++) {
+                all_k += kafka[i] >> cert & 1;
+                all_r += replay[i] >> cert & 1;
+        }
+        printf("certificate_reuse flags in all: the run %zu, replay %zu\n", all_k, all_r);
+        /* a worker's own uses are in its replica from the next batch on (what is missed:
+         * reuses within a batch, and pairs fetched in the other order) */
+        assert_true(all_k * 10 >= all_r * 6);
         for (size_t i = from; i < N; i++) {
                 if (!(replay[i] >> cert & 1)) continue;
                 char c[128];
@@ -327,11 +335,14 @@ static size_t reuses_after(kh *h, char **lines, size_t from, size_t *expect)
 
 /* A backlog is processed far inside one commit_interval (here 1 h: no commit until the
  * stop): a partition's population contributions reach the other partitions' rules only
- * through pipeline.publish_interval (default 100 ms). The stream's first half is a
- * backlog; once it is processed and a second has passed, the second half comes: every
- * reuse replay flags there of a certificate first used in the first half, in another
- * partition, is flagged by the run too. With publishes at commits only
- * (CUSTOMSFLOW_PIPELINE_PUBLISH_INTERVAL=0) none is. */
+ * through pipeline.publish_interval (default 100 ms; certificate uses after every batch,
+ * into the worker's own replica at once). The stream's first half is a backlog: the run
+ * flags at least 60 % of the certificate reuses replay flags in the whole stream (39-53 %
+ * with uses published only every publish_interval, 0 at commits only). Once the first
+ * half is processed and a second has passed, the second half comes: every reuse replay
+ * flags there of a certificate first used in the first half, in another partition, is
+ * flagged by the run too (none with publishes at commits only:
+ * CUSTOMSFLOW_PIPELINE_PUBLISH_INTERVAL=0). */
 static void test_backlog_publishes_between_commits(void **state)
 {
         (void)state;

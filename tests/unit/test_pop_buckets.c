@@ -7,7 +7,8 @@
  * partition, a bucket too large for one message split into parts; a replica that applies them holds
  * what one fed the same records in delta mode (`replay`'s) holds, and so does a fresh replica that
  * reads only what compaction keeps (the latest message per key), and so does one whose source
- * partition moved (restored from its checkpoint) between publishes; a per-key contribution of the
+ * partition moved (restored from its checkpoint) between publishes, and so does one that got a
+ * batch's certificate uses ahead of the rest (CF_GLOBAL_USES); a per-key contribution of the
  * earlier format is refused, not applied.
  */
 #include <setjmp.h>
@@ -170,12 +171,20 @@ static void rig_init(rig *r, int n)
 }
 
 /* keys records of a round through partition p of both, both publish, both replicas
- * apply; the cumulative publish's counts (each message at most 600 KiB). */
-static counts rig_round(rig *r, int32_t p, int round, int keys)
+ * apply; the cumulative publish's counts (each message at most 600 KiB). uses (NULL:
+ * none): the worker's publish of certificate uses after a batch comes first, its counts. */
+static counts rig_round(rig *r, int32_t p, int round, int keys, counts *uses)
 {
         feed_n(r->cum, p, round, keys);
         feed_n(r->delta, p, round, keys);
         cf_buf b = {0}, d = {0};
+        if (uses) {
+                assert_int_equal(cf_chain_publish(r->cum->chain, p, CF_GLOBAL_USES, &b), 0);
+                *uses = count_msgs(&b, p);
+                apply_all(r->rep, &b);
+                cf_buf_put(&r->all, b.p, b.len);
+                b.len = 0;
+        }
         assert_int_equal(cf_chain_publish(r->cum->chain, p, CF_GLOBAL_CUMULATIVE, &b), 0);
         counts c = count_msgs(&b, p);
         size_t off = 0;
@@ -215,7 +224,7 @@ static void test_publish_is_bounded_and_complete(void **state)
         rig_init(&r, 64);
         for (int round = 0; round < 2; round++) {
                 for (int32_t p = 0; p < PARTS; p++) {
-                        counts c = rig_round(&r, p, round, KEYS);
+                        counts c = rig_round(&r, p, round, KEYS, NULL);
                         /* 600 keys changed (round 0): 64 buckets and the first event time;
                          * 300 certificate uses: one message (the earlier format: 600 and 300) */
                         assert_true(c.baselines >= 2 && c.baselines <= 64 + (round == 0));
@@ -223,6 +232,28 @@ static void test_publish_is_bounded_and_complete(void **state)
                         assert_int_equal(c.routed_elsewhere, 0);
                 }
                 /* the replica of the service's messages is the one of replay's */
+                expect_same_replica(r.rep, r.drep);
+        }
+        rig_done(&r);
+}
+
+/* Between whole publishes the worker publishes a batch's certificate uses alone: only
+ * certificate messages, routed as the others; the whole publish after it sends no use
+ * again, and the replica is still replay's. */
+static void test_uses_between_publishes(void **state)
+{
+        (void)state;
+        rig r;
+        rig_init(&r, 64);
+        for (int round = 0; round < 2; round++) {
+                for (int32_t p = 0; p < PARTS; p++) {
+                        counts u, c = rig_round(&r, p, round, KEYS, &u);
+                        assert_int_equal(u.baselines, 0);
+                        assert_int_equal(u.certificates, 1);
+                        assert_int_equal(u.routed_elsewhere, 0);
+                        assert_true(c.baselines >= 2);
+                        assert_int_equal(c.certificates, 0);
+                }
                 expect_same_replica(r.rep, r.drep);
         }
         rig_done(&r);
@@ -236,7 +267,7 @@ static void test_big_bucket_in_parts(void **state)
         rig r;
         rig_init(&r, 1);
         for (int round = 0; round < 2; round++) {
-                counts c = rig_round(&r, 0, round, BIG);
+                counts c = rig_round(&r, 0, round, BIG, NULL);
                 assert_true(c.baselines >= 2 + (round == 0) && c.baselines <= 6);
                 assert_int_equal(c.certificates, round ? 1 : 3); /* 2,048 uses per message */
                 assert_int_equal(c.routed_elsewhere, 0);
@@ -340,6 +371,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_publish_is_bounded_and_complete),
             cmocka_unit_test(test_big_bucket_in_parts),
+            cmocka_unit_test(test_uses_between_publishes),
             cmocka_unit_test(test_restart_keeps_contributions),
             cmocka_unit_test(test_old_format_refused),
         };
