@@ -15,7 +15,9 @@
 #   50 ms) from the service's customsflow_batch_seconds histogram, the service's own part
 #   of it (consume -> every output handed to the producer:
 #   customsflow_batch_processed_seconds; the rest is the broker's acknowledgement), and
-#   the broker process's CPU over the run (the mock broker shares these cores), and the
+#   the broker process's CPU over the run (the mock broker shares these cores), the flags
+#   by rule (customsflow_flags_total: to set beside `customsflow replay` of the same
+#   stream, `customsflow gen --seed 1 --count COUNT`), and the
 #   end-to-end latency (customsflow_record_e2e_seconds: a batch's oldest record's timestamp,
 #   set by the producer, to its outputs acked; with a preloaded backlog it counts the wait).
 #   With RATE, also the input producer's own acknowledgements (produce -> delivery report):
@@ -116,6 +118,7 @@ for r in $(seq 1 "$RUNS"); do
         lat=$(batch_latency <<< "$scrape")
         latp=$(batch_latency customsflow_batch_processed_seconds <<< "$scrape")
         late=$(batch_latency customsflow_record_e2e_seconds <<< "$scrape")
+        rules=$(awk -F'"' '/^customsflow_flags_total\{rule=/ {split($3, v, " "); if (v[2] > 0) printf "%s %d, ", $2, v[2]}' <<< "$scrape")
         # the broker process's user+sys CPU so far (clock ticks in /proc/PID/stat)
         kcpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$kpid/stat")
         kill -TERM "$cpid"
@@ -130,6 +133,7 @@ for r in $(seq 1 "$RUNS"); do
         echo "run $r: batch consume -> acked: $lat"
         echo "run $r: batch consume -> produced: $latp"
         echo "run $r: oldest record's timestamp -> acked (end to end): $late"
+        echo "run $r: flags by rule: ${rules%, }"
         echo "run $r: broker process (bench_kafka --serve, preload included): $kcpu CPU-s"
         grep -E '^(topic|acks) ' "$tmp/serve.log" | sed "s/^/run $r: /" || true
         rm -rf "$tmp"

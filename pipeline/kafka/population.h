@@ -3,7 +3,7 @@
  * unit-value and volume baselines and the certificate uses global across the
  * group. Every worker
  *  - publishes, at each commit and before its checkpoint, and at_least_once also
- *    every pipeline.publish_interval between commits, what its partitions
+ *    every pipeline.publish_records records between commits, what its partitions
  *    contributed since the last publish (cf_chain_publish, cumulative mode;
  *    between those, certificate uses after every batch, CF_GLOBAL_USES, which
  *    go into its own replica at once too):
@@ -41,7 +41,7 @@ void cf_population_poll(struct cf_worker *w, int timeout_ms);
 /** Produce partition's contributions since its last publish (acks are awaited by the
  * commit that follows); -1 when a message could not be queued. */
 int cf_population_publish(struct cf_worker *w, int32_t partition);
-/** at_least_once, after every batch: once pipeline.publish_interval has passed, publish
+/** at_least_once, after every batch: once pipeline.publish_records records were processed, publish
  * every partition that processed records since its last publish (between commits; a
  * commit publishes too); before that, only their new certificate uses. */
 void cf_population_publish_due(struct cf_worker *w);

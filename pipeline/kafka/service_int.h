@@ -169,6 +169,8 @@ typedef struct cf_worker {
         bool dirty[CF_SVC_MAX_PARTITIONS];     /* processed since last checkpoint */
         bool pop_dirty[CF_SVC_MAX_PARTITIONS]; /* processed since its last population publish */
         int64_t pop_due_ms;    /* monotonic: the next publish between commits (population.c) */
+        double pop_work_s;     /* applying population messages since that last publish */
+        uint64_t pop_records;  /* records processed since that last publish */
         cf_commit_round round; /* a commit in progress (commit.c) */
         int64_t last_batch_ms; /* how long the last batch took, consumed to produced */
         cf_worker_part parts[CF_SVC_MAX_PARTITIONS];

@@ -400,6 +400,7 @@ static void advance(cf_worker *w, const cf_batch *b)
                 w->dirty[r->src.partition] = true;
                 w->pop_dirty[r->src.partition] = true;
         }
+        w->pop_records += b->n;
 }
 
 /* Unacknowledged outputs above which a worker stops consuming until they drop

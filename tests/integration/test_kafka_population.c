@@ -7,7 +7,7 @@
  * records went to different partitions (and different processes); and
  * `replay --partitions 8` puts every record in the partition the producer's
  * partitioner chose; and one in-process service on a backlog, inside one commit
- * interval, still sees the stream's certificate reuses (pipeline.publish_interval).
+ * interval, still sees the stream's certificate reuses (pipeline.publish_records).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -307,13 +307,21 @@ static size_t reuses_after(kh *h, char **lines, size_t from, size_t *expect)
         uint32_t *kafka, *replay;
         rules_by_line(h, lines, &kafka, &replay);
         int cert = cf_detect_rule_index("certificate_reuse");
-        size_t seen = 0, all_k = 0, all_r = 0;
+        int uv = cf_detect_rule_index("unit_value_outlier");
+        size_t seen = 0, all_k = 0, all_r = 0, uv_k = 0, uv_r = 0;
         *expect = 0;
         for (size_t i = 0; i < N; i++) {
                 all_k += kafka[i] >> cert & 1;
                 all_r += replay[i] >> cert & 1;
+                uv_k += kafka[i] >> uv & 1;
+                uv_r += replay[i] >> uv & 1;
         }
-        printf("certificate_reuse flags in all: the run %zu, replay %zu\n", all_k, all_r);
+        printf("flags in all: certificate_reuse the run %zu, replay %zu; unit_value_outlier the "
+               "run %zu, replay %zu\n",
+               all_k, all_r, uv_k, uv_r);
+        /* baselines every publish_records (5,000 here) */
+        assert_true(uv_r >= 20);
+        assert_true(uv_k * 10 >= uv_r * 6);
         /* a worker's own uses are in its replica from the next batch on (what is missed:
          * reuses within a batch, and pairs fetched in the other order) */
         assert_true(all_k * 10 >= all_r * 6);
@@ -335,14 +343,15 @@ static size_t reuses_after(kh *h, char **lines, size_t from, size_t *expect)
 
 /* A backlog is processed far inside one commit_interval (here 1 h: no commit until the
  * stop): a partition's population contributions reach the other partitions' rules only
- * through pipeline.publish_interval (default 100 ms; certificate uses after every batch,
- * into the worker's own replica at once). The stream's first half is a backlog: the run
- * flags at least 60 % of the certificate reuses replay flags in the whole stream (39-53 %
- * with uses published only every publish_interval, 0 at commits only). Once the first
- * half is processed and a second has passed, the second half comes: every reuse replay
- * flags there of a certificate first used in the first half, in another partition, is
- * flagged by the run too (none with publishes at commits only:
- * CUSTOMSFLOW_PIPELINE_PUBLISH_INTERVAL=0). */
+ * through the publishes between commits (pipeline.publish_records, 5,000 here;
+ * certificate uses after every batch, into the worker's own replica at once). The
+ * stream's first half is a backlog: the run flags at least 60 % of the certificate reuses
+ * and of the unit-value outliers replay flags in the whole stream (39-53 % of the reuses
+ * with uses published only every 20 ms; none of either at commits only). Once the
+ * first half is processed and a second has passed, the second half comes: every reuse
+ * replay flags there of a certificate first used in the first half, in another partition,
+ * is flagged by the run too (none with publishes at commits only:
+ * CUSTOMSFLOW_PIPELINE_PUBLISH_RECORDS=0). */
 static void test_backlog_publishes_between_commits(void **state)
 {
         (void)state;
@@ -350,6 +359,9 @@ static void test_backlog_publishes_between_commits(void **state)
         kh_start(&h, 1, PARTS);
         char **lines = stream_lines();
         setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "1h", 1);
+        /* the default is 50,000; set from outside, that value (0: the test fails) */
+        bool own = !getenv("CUSTOMSFLOW_PIPELINE_PUBLISH_RECORDS");
+        if (own) setenv("CUSTOMSFLOW_PIPELINE_PUBLISH_RECORDS", "5000", 1);
         kh_produce_gen_part(&h, SEED, N, 0.01, 0.02, 0, N / 2);
         cf_service *s = kh_service(&h, "population-backlog", 1);
         assert_true(kh_wait_in(s, N / 2, 120));
@@ -358,6 +370,7 @@ static void test_backlog_publishes_between_commits(void **state)
         assert_true(kh_wait_in(s, N, 120));
         kh_finish(s, NULL);
         unsetenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL");
+        if (own) unsetenv("CUSTOMSFLOW_PIPELINE_PUBLISH_RECORDS");
         assert_int_equal(h.n_msgs, N);
         size_t expect, seen = reuses_after(&h, lines, N / 2, &expect);
         printf("certificate reuses in the second half, first used in the first half in another "
