@@ -192,7 +192,8 @@ int cf_population_start(cf_worker *w)
  * replica at once, not only once the message is read back: on a backlog a worker processed
  * ~15,000 records in that round trip, and a reuse whose first use was among them went
  * unseen even with both on this worker (replay's epoch is 128 lines). Applied again when it
- * comes back, a use changes nothing but its count of uses, which no decision reads.
+ * comes back, a use changes nothing but its count of uses, which no decision reads; nor
+ * does one of an aborted transaction (exactly_once), whose records are processed again.
  * Only uses: a baseline bucket's message is its whole contribution, too dear to merge twice
  * after every batch. */
 static void apply_own(cf_worker *w, const cf_global_msg *m)
@@ -267,10 +268,13 @@ static int publish_uses(cf_worker *w)
 void cf_population_publish_due(cf_worker *w)
 {
         const cf_service_cfg *sc = &w->svc->sc;
-        /* exactly_once: a publish is part of the transaction, seen only once it commits */
-        if (sc->eos || sc->publish_records <= 0) return;
+        if (sc->publish_records <= 0) return;
         int64_t t0 = cf_mono_ms();
-        if (w->pop_records < (uint64_t)sc->publish_records || t0 < w->pop_due_ms) {
+        /* exactly_once: what is produced is in the transaction, seen by the other workers
+         * once it commits, so the baselines wait for the commit; a batch's uses still go
+         * into this worker's replica at once (an abort rewinds the partitions, and the
+         * same records publish the same uses again) */
+        if (sc->eos || w->pop_records < (uint64_t)sc->publish_records || t0 < w->pop_due_ms) {
                 if (publish_uses(w))
                         cf_log(CF_LOG_WARN, COMPONENT,
                                "worker %d: a batch's certificate uses not all published (the "

@@ -41,9 +41,10 @@ void cf_population_poll(struct cf_worker *w, int timeout_ms);
 /** Produce partition's contributions since its last publish (acks are awaited by the
  * commit that follows); -1 when a message could not be queued. */
 int cf_population_publish(struct cf_worker *w, int32_t partition);
-/** at_least_once, after every batch: once pipeline.publish_records records were processed, publish
- * every partition that processed records since its last publish (between commits; a
- * commit publishes too); before that, only their new certificate uses. */
+/** After every batch: at_least_once, once pipeline.publish_records records were processed,
+ * publish every partition that processed records since its last publish (between commits; a
+ * commit publishes too); else (and always with exactly_once) only their new certificate uses.
+ */
 void cf_population_publish_due(struct cf_worker *w);
 /** Free the reader. */
 void cf_population_free(struct cf_worker *w);
