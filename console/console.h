@@ -31,6 +31,8 @@ typedef struct cf_console_cfg {
 
 /** Parse `console:` (and the topic names) with defaults; -1 + "file:line: reason". */
 int cf_console_cfg_load(cf_console_cfg *cc, const cf_config *cfg, char *errstr, size_t errstr_size);
+/** Is name the environment override of a key of section console? */
+bool cf_console_env_known(const char *name);
 /** Free strings of a loaded cf_console_cfg. */
 void cf_console_cfg_free(cf_console_cfg *cc);
 /** Print the `console:` keys (check-config --describe). */

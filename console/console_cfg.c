@@ -33,12 +33,12 @@ static const cf_config_map console_map[] = {
     {CF_CFG_STR, "tls_key", "", OFF(tls_key), "PEM private key of tls_cert"},
     {CF_CFG_BOOL, "secure_cookie", "false", OFF(secure_cookie),
      "mark the session cookie Secure without TLS here (behind a TLS proxy); always under TLS"},
-    {CF_CFG_DURATION, "session_ttl", "8h", OFF(session_ttl_ms), "a login lasts this long",
-     60e3, 30 * 86400e3},
+    {CF_CFG_DURATION, "session_ttl", "8h", OFF(session_ttl_ms), "a login lasts this long", 60e3,
+     30 * 86400e3},
     {CF_CFG_INT, "login_max_failures", "5", OFF(login_max_failures),
      "failed logins per user name and per client address within login_window, then 429", 1, 1000},
-    {CF_CFG_DURATION, "login_window", "5m", OFF(login_window_ms), "login rate-limit window",
-     1e3, 86400e3},
+    {CF_CFG_DURATION, "login_window", "5m", OFF(login_window_ms), "login rate-limit window", 1e3,
+     86400e3},
     {CF_CFG_INT, "page_size", "50", OFF(page_size), "cases per queue page", 5, 500},
     {CF_CFG_SIZE, "max_body", "64KiB", OFF(max_body),
      "largest request body (a form); larger requests get 413", 1024, 16 << 20},
@@ -53,6 +53,11 @@ static const cf_config_map console_map[] = {
     {CF_CFG_PATH, "chartjs", "/usr/share/javascript/chart.js/chart.min.js", OFF(chartjs),
      "Chart.js served at /static/chart.min.js (Debian libjs-chart.js; no CDN)"},
     {0}};
+
+bool cf_console_env_known(const char *name)
+{
+        return cf_config_map_env_known(console_map, "console", name);
+}
 
 int cf_console_cfg_load(cf_console_cfg *cc, const cf_config *cfg, char *errstr, size_t errstr_size)
 {

@@ -41,6 +41,10 @@ int cf_print_summary(FILE *f, const cf_counters *k, const cf_rule_set *rules, do
                      const char *extra);
 /** This process's own peak resident set in MiB since its exec (VmHWM), -1 if unknown. */
 double cf_peak_rss_mb(void);
+/** Check the CUSTOMSFLOW_* environment: -1 (errstr) for a name in a configuration section
+ * that is not one of its keys (a typo would be ignored silently); a warning for a name in
+ * no section. */
+int cf_cli_check_env(char *errstr, size_t errstr_size);
 /** Open path for writing ("-" = stdout): the stream, or NULL with "path: reason" in errstr. */
 FILE *cf_open_out(const char *path, char *errstr, size_t errstr_size);
 

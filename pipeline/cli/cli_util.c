@@ -8,7 +8,11 @@
 #include <time.h>
 
 #include "pipeline/core/buf.h"
+#include "console/console.h"
 #include "pipeline/cli/cli.h"
+#include "pipeline/cli/replay_epochs.h"
+#include "pipeline/core/log.h"
+#include "pipeline/kafka/service.h"
 
 /* VmHWM, not getrusage's ru_maxrss: Linux carries a process's high-water mark across
  * exec, so a child forked by a large parent (customsflow bench holds the whole input
@@ -67,4 +71,56 @@ FILE *cf_open_out(const char *path, char *errstr, size_t errstr_size)
                 snprintf(errstr, errstr_size, "cannot open %s for writing: %s", path,
                          strerror(errno));
         return f;
+}
+
+extern char **environ;
+
+/* Sections whose keys CUSTOMSFLOW_<SECTION>_<KEY> overrides (the config maps'); a name
+ * with one of these prefixes that is not one of their keys is a typo. */
+static const char *const env_sections[] = {"PIPELINE_", "PROCESSING_", "TOPICS_", "METRICS_",
+                                           "LOG_",      "STATE_",      "REPLAY_", "CONSOLE_"};
+
+/* Is name (CUSTOMSFLOW_..., without "=value") read by customsflow? */
+static bool env_known(const char *name)
+{
+        static const char *const exact[] = {"CUSTOMSFLOW_CONFIG", "CUSTOMSFLOW_WORKERS",
+                                            "CUSTOMSFLOW_BENCH_KAFKA"};
+        for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+                if (!strcmp(name, exact[i])) return true;
+        /* any librdkafka property: librdkafka refuses one it does not know */
+        if (!strncmp(name, "CUSTOMSFLOW_KAFKA_", 18)) return true;
+        return cf_service_env_known(name) || cf_replay_env_known(name) ||
+               cf_console_env_known(name);
+}
+
+int cf_cli_check_env(char *errstr, size_t errstr_size)
+{
+        for (char **e = environ; e && *e; e++) {
+                if (strncmp(*e, "CUSTOMSFLOW_", 12)) continue;
+                const char *eq = strchr(*e, '=');
+                size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+                char name[256];
+                if (n >= sizeof name) n = sizeof name - 1;
+                memcpy(name, *e, n);
+                name[n] = '\0';
+                if (env_known(name)) continue;
+                bool typo = false;
+                for (size_t i = 0; i < sizeof env_sections / sizeof env_sections[0]; i++)
+                        typo |= !strncmp(name + 12, env_sections[i], strlen(env_sections[i]));
+                if (typo) {
+                        /* as an unknown key in the file: an override that would be ignored */
+                        snprintf(
+                            errstr, errstr_size,
+                            "environment: %s is not a configuration key (CUSTOMSFLOW_<SECTION>_"
+                            "<KEY>, dots as underscores; `customsflow check-config --describe` "
+                            "lists the keys)",
+                            name);
+                        return -1;
+                }
+                cf_log(CF_LOG_WARN, "config",
+                       "environment: %s is not read by customsflow (ignored): no section of that "
+                       "name",
+                       name);
+        }
+        return 0;
 }

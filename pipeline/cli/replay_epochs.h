@@ -15,6 +15,7 @@
 #ifndef CF_REPLAY_EPOCHS_H
 #define CF_REPLAY_EPOCHS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -30,6 +31,8 @@ typedef struct cf_replay_cfg {
 /** Read the `replay:` section (defaults when absent; CUSTOMSFLOW_REPLAY_* overrides);
  * -1 with "file:line: reason". */
 int cf_replay_cfg_load(cf_replay_cfg *rc, const cf_config *cfg, char *errstr, size_t errstr_size);
+/** Is name the environment override of a key of section replay? */
+bool cf_replay_env_known(const char *name);
 /** Print the section's keys (check-config --describe). */
 void cf_replay_describe(FILE *out);
 /** Append `"replay": <its JSON Schema>` (check-config --schema). */

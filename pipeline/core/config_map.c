@@ -273,15 +273,32 @@ int cf_config_map_apply(const cf_config_map *map, const char *section, const cf_
         return 0;
 }
 
+/* The environment variable that overrides key m of section into var. */
+static void env_name(const cf_config_map *m, const char *section, char *var, size_t size)
+{
+        int n = snprintf(var, size, "CUSTOMSFLOW_%s_%s", section, m->name);
+        for (int i = 0; i < n && (size_t)i < size; i++)
+                var[i] = var[i] == '.' ? '_' : (char)toupper((unsigned char)var[i]);
+}
+
+bool cf_config_map_env_known(const cf_config_map *map, const char *section, const char *name)
+{
+        for (const cf_config_map *m = map; m->name; m++) {
+                if (m->type == CF_CFG_NODE || m->type == CF_CFG_STRLIST) continue;
+                char var[128];
+                env_name(m, section, var, sizeof var);
+                if (!strcmp(var, name)) return true;
+        }
+        return false;
+}
+
 int cf_config_map_apply_env(const cf_config_map *map, const char *section, const char *base_dir,
                             void *obj, char *errstr, size_t errstr_size)
 {
         for (const cf_config_map *m = map; m->name; m++) {
                 if (m->type == CF_CFG_NODE || m->type == CF_CFG_STRLIST) continue;
                 char var[128];
-                int n = snprintf(var, sizeof var, "CUSTOMSFLOW_%s_%s", section, m->name);
-                for (int i = 0; i < n; i++)
-                        var[i] = var[i] == '.' ? '_' : (char)toupper((unsigned char)var[i]);
+                env_name(m, section, var, sizeof var);
                 const char *v = getenv(var);
                 if (!v || !*v) continue;
                 if (set_scalar(m, section, v, var, base_dir, obj, errstr, errstr_size)) return -1;

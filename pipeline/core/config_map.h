@@ -55,6 +55,9 @@ int cf_config_map_apply(const cf_config_map *map, const char *section, const cf_
 /** Apply CUSTOMSFLOW_<SECTION>_<KEY> environment overrides (after the file). */
 int cf_config_map_apply_env(const cf_config_map *map, const char *section, const char *base_dir,
                             void *obj, char *errstr, size_t errstr_size);
+/** Is name (a variable's name, without "=value") the CUSTOMSFLOW_<SECTION>_<KEY> override
+ * of a key of map in section? */
+bool cf_config_map_env_known(const cf_config_map *map, const char *section, const char *name);
 /** Free strings and lists a map allocated into obj. */
 void cf_config_map_free(const cf_config_map *map, void *obj);
 /** Print a Markdown table documenting map (for --describe and the docs). */

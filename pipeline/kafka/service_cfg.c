@@ -180,6 +180,13 @@ static const struct {
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
+bool cf_service_env_known(const char *name)
+{
+        for (size_t i = 0; i < N_SECTIONS; i++)
+                if (cf_config_map_env_known(sections[i].map, sections[i].name, name)) return true;
+        return false;
+}
+
 int cf_service_cfg_load(cf_service_cfg *sc, const cf_config *cfg, char *errstr, size_t errstr_size)
 {
         memset(sc, 0, sizeof *sc);

@@ -212,6 +212,27 @@ YAML
   fail "relative ssl.ca.location not resolved against the config's folder: $(cat "$T/err")"
 echo "ok: relative kafka paths"
 
+# An environment override whose name is in a section but is none of its keys (a typo) is
+# refused like an unknown key in the file, by both commands, before connecting; one that is
+# a key passes; one in no section is only warned about.
+for cmd in check-config run; do
+  rc=0
+  CUSTOMSFLOW_PIPELINE_COMMIT_INTERVALL=1s timeout 20 "$BIN" $cmd \
+    -c "$SRC/deploy/examples/customsflow.yaml" > "$T/out" 2> "$T/err" || rc=$?
+  [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "env_typo: $cmd exited $rc"
+  grep -q "CUSTOMSFLOW_PIPELINE_COMMIT_INTERVALL is not a configuration key" "$T/err" ||
+    fail "env_typo: $cmd: $(cat "$T/err")"
+done
+CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL=1s CUSTOMSFLOW_REPLAY_EPOCH_LINES=64 \
+  CUSTOMSFLOW_CONSOLE_LISTEN=127.0.0.1:0 "$BIN" check-config \
+  -c "$SRC/deploy/examples/customsflow.yaml" > /dev/null 2> "$T/err" ||
+  fail "env_known: refused: $(cat "$T/err")"
+CUSTOMSFLOW_NO_SUCH_SECTION=1 "$BIN" check-config -c "$SRC/deploy/examples/customsflow.yaml" \
+  > /dev/null 2> "$T/err" || fail "env_other: refused: $(cat "$T/err")"
+grep -q "CUSTOMSFLOW_NO_SUCH_SECTION is not read by customsflow" "$T/err" ||
+  fail "env_other: no warning: $(cat "$T/err")"
+echo "ok: environment overrides checked"
+
 # The control: the example config passes, so the checks above can tell.
 "$BIN" check-config -c "$SRC/deploy/examples/customsflow.yaml" > /dev/null ||
   fail "the example config does not pass check-config"
