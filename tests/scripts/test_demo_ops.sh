@@ -54,7 +54,10 @@ PYEOF
 pid=$!
 for _ in $(seq 100); do grep -q "assigned" "$T/err2" 2>/dev/null && break; sleep 0.2; done
 kill -HUP $pid
-sleep 2
+# the reload is applied between batches: up to 10 s on a loaded machine (ASan, six tests at
+# a time), then the demo must still be running
+for _ in $(seq 50); do grep -q "reloaded" "$T/err2" 2>/dev/null && break; sleep 0.2; done
+sleep 0.5
 if kill -0 $pid 2>/dev/null; then
   grep -q "reloaded" "$T/err2" || fail "SIGHUP without a terminal: no reload logged"
   kill -TERM $pid
