@@ -142,6 +142,7 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 w->reset_from[p] = INT64_MIN;
                 w->start_at[p] = RD_KAFKA_OFFSET_INVALID; /* the committed offset */
                 w->dirty[p] = false;
+                w->pop_dirty[p] = false; /* a previous assignment's: not this state's */
                 cf_worker_metrics_assign(w, p);
                 if (w->svc->sc.changelog) {
                         cf_restore_assigned(w, p); /* no record of p before its state is back */
