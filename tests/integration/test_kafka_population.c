@@ -391,7 +391,7 @@ static void backlog_case(bool eos)
  * only through the publishes between commits (pipeline.publish_records, 5,000 here;
  * certificate uses after every batch, into the worker's own replica at once). The run
  * flags at least 60 % of the certificate reuses and of the unit-value outliers replay
- * flags in the whole stream (39-53 % of the reuses with uses published only every 20 ms;
+ * flags in the whole stream (39-53 % of the reuses with uses published only every 100 ms;
  * none of either at commits only), and every reuse replay flags in the second half of a
  * certificate first used in the first half, in another partition (none with publishes
  * at commits only: CUSTOMSFLOW_PIPELINE_PUBLISH_RECORDS=0). */
