@@ -17,6 +17,7 @@
 
 #include "pipeline/core/buf.h"
 #include "pipeline/core/config.h"
+#include "pipeline/core/config_map.h"
 
 /** The `console:` section plus the topic names it uses (from `topics:`). */
 typedef struct cf_console_cfg {
@@ -31,8 +32,8 @@ typedef struct cf_console_cfg {
 
 /** Parse `console:` (and the topic names) with defaults; -1 + "file:line: reason". */
 int cf_console_cfg_load(cf_console_cfg *cc, const cf_config *cfg, char *errstr, size_t errstr_size);
-/** Is name the environment override of a key of section console? */
-bool cf_console_env_known(const char *name);
+/** What name is to section console (cf_config_map_env_match). */
+cf_env_match cf_console_env_match(const char *name);
 /** Free strings of a loaded cf_console_cfg. */
 void cf_console_cfg_free(cf_console_cfg *cc);
 /** Print the `console:` keys (check-config --describe). */

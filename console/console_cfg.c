@@ -54,9 +54,9 @@ static const cf_config_map console_map[] = {
      "Chart.js served at /static/chart.min.js (Debian libjs-chart.js; no CDN)"},
     {0}};
 
-bool cf_console_env_known(const char *name)
+cf_env_match cf_console_env_match(const char *name)
 {
-        return cf_config_map_env_known(console_map, "console", name);
+        return cf_config_map_env_match(console_map, "console", name);
 }
 
 int cf_console_cfg_load(cf_console_cfg *cc, const cf_config *cfg, char *errstr, size_t errstr_size)

@@ -75,22 +75,21 @@ FILE *cf_open_out(const char *path, char *errstr, size_t errstr_size)
 
 extern char **environ;
 
-/* Sections whose keys CUSTOMSFLOW_<SECTION>_<KEY> overrides (the config maps'); a name
- * with one of these prefixes that is not one of their keys is a typo. */
-static const char *const env_sections[] = {"PIPELINE_", "PROCESSING_", "TOPICS_", "METRICS_",
-                                           "LOG_",      "STATE_",      "REPLAY_", "CONSOLE_"};
-
-/* Is name (CUSTOMSFLOW_..., without "=value") read by customsflow? */
-static bool env_known(const char *name)
+/* What name (CUSTOMSFLOW_..., without "=value") is to customsflow: CF_ENV_KEY when read. */
+static cf_env_match env_match(const char *name)
 {
         static const char *const exact[] = {"CUSTOMSFLOW_CONFIG", "CUSTOMSFLOW_WORKERS",
                                             "CUSTOMSFLOW_BENCH_KAFKA"};
         for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
-                if (!strcmp(name, exact[i])) return true;
+                if (!strcmp(name, exact[i])) return CF_ENV_KEY;
         /* any librdkafka property: librdkafka refuses one it does not know */
-        if (!strncmp(name, "CUSTOMSFLOW_KAFKA_", 18)) return true;
-        return cf_service_env_known(name) || cf_replay_env_known(name) ||
-               cf_console_env_known(name);
+        if (!strncmp(name, "CUSTOMSFLOW_KAFKA_", 18)) return CF_ENV_KEY;
+        cf_env_match m[] = {cf_service_env_match(name), cf_replay_env_match(name),
+                            cf_console_env_match(name)};
+        cf_env_match best = CF_ENV_OTHER;
+        for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+                if (m[i] > best) best = m[i];
+        return best;
 }
 
 int cf_cli_check_env(char *errstr, size_t errstr_size)
@@ -103,11 +102,9 @@ int cf_cli_check_env(char *errstr, size_t errstr_size)
                 if (n >= sizeof name) n = sizeof name - 1;
                 memcpy(name, *e, n);
                 name[n] = '\0';
-                if (env_known(name)) continue;
-                bool typo = false;
-                for (size_t i = 0; i < sizeof env_sections / sizeof env_sections[0]; i++)
-                        typo |= !strncmp(name + 12, env_sections[i], strlen(env_sections[i]));
-                if (typo) {
+                cf_env_match m = env_match(name);
+                if (m == CF_ENV_KEY) continue;
+                if (m == CF_ENV_SECTION) {
                         /* as an unknown key in the file: an override that would be ignored */
                         snprintf(
                             errstr, errstr_size,

@@ -24,9 +24,9 @@ static const cf_config_map replay_map[] = {
      1, 1 << 20},
     {0}};
 
-bool cf_replay_env_known(const char *name)
+cf_env_match cf_replay_env_match(const char *name)
 {
-        return cf_config_map_env_known(replay_map, "replay", name);
+        return cf_config_map_env_match(replay_map, "replay", name);
 }
 
 int cf_replay_cfg_load(cf_replay_cfg *rc, const cf_config *cfg, char *errstr, size_t errstr_size)

@@ -22,6 +22,7 @@
 #include "pipeline/core/buf.h"
 #include "pipeline/core/chain.h"
 #include "pipeline/core/config.h"
+#include "pipeline/core/config_map.h"
 
 /** The `replay:` section. */
 typedef struct cf_replay_cfg {
@@ -31,8 +32,8 @@ typedef struct cf_replay_cfg {
 /** Read the `replay:` section (defaults when absent; CUSTOMSFLOW_REPLAY_* overrides);
  * -1 with "file:line: reason". */
 int cf_replay_cfg_load(cf_replay_cfg *rc, const cf_config *cfg, char *errstr, size_t errstr_size);
-/** Is name the environment override of a key of section replay? */
-bool cf_replay_env_known(const char *name);
+/** What name is to section replay (cf_config_map_env_match). */
+cf_env_match cf_replay_env_match(const char *name);
 /** Print the section's keys (check-config --describe). */
 void cf_replay_describe(FILE *out);
 /** Append `"replay": <its JSON Schema>` (check-config --schema). */

@@ -281,15 +281,18 @@ static void env_name(const cf_config_map *m, const char *section, char *var, siz
                 var[i] = var[i] == '.' ? '_' : (char)toupper((unsigned char)var[i]);
 }
 
-bool cf_config_map_env_known(const cf_config_map *map, const char *section, const char *name)
+cf_env_match cf_config_map_env_match(const cf_config_map *map, const char *section,
+                                     const char *name)
 {
         for (const cf_config_map *m = map; m->name; m++) {
                 if (m->type == CF_CFG_NODE || m->type == CF_CFG_STRLIST) continue;
                 char var[128];
                 env_name(m, section, var, sizeof var);
-                if (!strcmp(var, name)) return true;
+                if (!strcmp(var, name)) return CF_ENV_KEY;
         }
-        return false;
+        char prefix[128];
+        env_name(&(cf_config_map){.name = ""}, section, prefix, sizeof prefix);
+        return strncmp(name, prefix, strlen(prefix)) ? CF_ENV_OTHER : CF_ENV_SECTION;
 }
 
 int cf_config_map_apply_env(const cf_config_map *map, const char *section, const char *base_dir,

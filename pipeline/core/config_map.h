@@ -55,9 +55,15 @@ int cf_config_map_apply(const cf_config_map *map, const char *section, const cf_
 /** Apply CUSTOMSFLOW_<SECTION>_<KEY> environment overrides (after the file). */
 int cf_config_map_apply_env(const cf_config_map *map, const char *section, const char *base_dir,
                             void *obj, char *errstr, size_t errstr_size);
-/** Is name (a variable's name, without "=value") the CUSTOMSFLOW_<SECTION>_<KEY> override
- * of a key of map in section? */
-bool cf_config_map_env_known(const cf_config_map *map, const char *section, const char *name);
+/** How an environment variable's name (without "=value") relates to map's section. */
+typedef enum cf_env_match {
+        CF_ENV_OTHER = 0,   /* not the section's */
+        CF_ENV_SECTION = 1, /* CUSTOMSFLOW_<SECTION>_ but none of its keys (a typo) */
+        CF_ENV_KEY = 2      /* the CUSTOMSFLOW_<SECTION>_<KEY> override of one of its keys */
+} cf_env_match;
+/** What name is to map in section (CF_ENV_KEY, CF_ENV_SECTION or CF_ENV_OTHER). */
+cf_env_match cf_config_map_env_match(const cf_config_map *map, const char *section,
+                                     const char *name);
 /** Free strings and lists a map allocated into obj. */
 void cf_config_map_free(const cf_config_map *map, void *obj);
 /** Print a Markdown table documenting map (for --describe and the docs). */

@@ -208,7 +208,8 @@ static void apply_own(cf_worker *w, const cf_global_msg *m)
         }
 }
 
-/* Produce partition's contributions of mode (CF_GLOBAL_USES: also applied here). */
+/* Produce partition's contributions of mode (CF_GLOBAL_USES: also applied here); the
+ * messages produced, or -1. */
 static int publish(cf_worker *w, int32_t partition, cf_global_mode mode)
 {
         cf_buf *b = &w->pop.out;
@@ -216,7 +217,7 @@ static int publish(cf_worker *w, int32_t partition, cf_global_mode mode)
         if (cf_chain_publish(w->chain, partition, mode, b)) return -1;
         size_t off = 0;
         cf_global_msg m;
-        int r;
+        int r, n = 0;
         /* keys start with the group: applications sharing the topics keep apart (the
          * changelog's keys do the same) */
         cf_buf *k = &w->pop.key;
@@ -234,27 +235,28 @@ static int publish(cf_worker *w, int32_t partition, cf_global_mode mode)
                         return -1;
                 cf_counter_inc(w->m.pop_published);
                 if (mode == CF_GLOBAL_USES) apply_own(w, &m);
+                n++;
         }
-        return r;
+        return r < 0 ? -1 : n;
 }
 
 int cf_population_publish(cf_worker *w, int32_t partition)
 {
-        return publish(w, partition, CF_GLOBAL_CUMULATIVE);
+        return publish(w, partition, CF_GLOBAL_CUMULATIVE) < 0 ? -1 : 0;
 }
 
 /* Every batch: the certificate uses of the partitions that processed records since their
  * last whole publish (cheap: a use is ~40 bytes and sent once). */
 static int publish_uses(cf_worker *w)
 {
-        bool any = false;
+        int applied = 0;
         for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
                 if (!w->pop_dirty[p] || !w->assigned[p]) continue;
-                size_t before = cf_counter_get(w->m.pop_published);
-                if (publish(w, p, CF_GLOBAL_USES)) return -1;
-                any |= cf_counter_get(w->m.pop_published) != before;
+                int n = publish(w, p, CF_GLOBAL_USES);
+                if (n < 0) return -1;
+                applied += n;
         }
-        if (any) cf_chain_settle(w->chain);
+        if (applied) cf_chain_settle(w->chain);
         return 0;
 }
 

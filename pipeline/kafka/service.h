@@ -14,6 +14,7 @@
 
 #include "pipeline/core/chain.h"
 #include "pipeline/core/config.h"
+#include "pipeline/core/config_map.h"
 #include "pipeline/kafka/kafka_conf.h"
 
 #define CF_SVC_MAX_PARTITIONS 1024 /* per input topic; partitions above are refused */
@@ -74,9 +75,9 @@ typedef void (*cf_flag_hook)(void *opaque, const cf_record *r);
 
 /** Parse the service sections of cfg (defaults for missing ones); -1 + "file:line: reason". */
 int cf_service_cfg_load(cf_service_cfg *sc, const cf_config *cfg, char *errstr, size_t errstr_size);
-/** Is name the environment override of a key of the service's sections (pipeline, processing,
- * topics, metrics, log, state)? */
-bool cf_service_env_known(const char *name);
+/** What name is to the service's sections (pipeline, processing, topics, metrics, log, state):
+ * the override of a key, of none of a section's keys, or neither (cf_config_map_env_match). */
+cf_env_match cf_service_env_match(const char *name);
 /** Free strings of a loaded cf_service_cfg. */
 void cf_service_cfg_free(cf_service_cfg *sc);
 /**

@@ -180,11 +180,14 @@ static const struct {
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
-bool cf_service_env_known(const char *name)
+cf_env_match cf_service_env_match(const char *name)
 {
-        for (size_t i = 0; i < N_SECTIONS; i++)
-                if (cf_config_map_env_known(sections[i].map, sections[i].name, name)) return true;
-        return false;
+        cf_env_match best = CF_ENV_OTHER;
+        for (size_t i = 0; i < N_SECTIONS; i++) {
+                cf_env_match m = cf_config_map_env_match(sections[i].map, sections[i].name, name);
+                if (m > best) best = m;
+        }
+        return best;
 }
 
 int cf_service_cfg_load(cf_service_cfg *sc, const cf_config *cfg, char *errstr, size_t errstr_size)
