@@ -40,7 +40,11 @@ typedef enum cf_global_mode {
         CF_GLOBAL_CUMULATIVE = 1,
         /** As CUMULATIVE, but only what is cheap to publish after every batch: the
          * certificate uses since the last publish (no baseline bucket re-sent whole). */
-        CF_GLOBAL_USES = 2
+        CF_GLOBAL_USES = 2,
+        /** As CUMULATIVE, but nothing is published: the contributions since the last publish
+         * go into the partition's own, so that its checkpoint holds them; the next CUMULATIVE
+         * publish sends them (a commit that does not publish, pipeline/kafka/commit.c). */
+        CF_GLOBAL_FOLD = 3
 } cf_global_mode;
 
 /** One message: views into the publish buffer (or a consumed Kafka message). */

@@ -97,14 +97,25 @@ static int checkpoint(cf_worker *w, int32_t p, rd_kafka_topic_partition_list_t *
 {
         /* the population contributions of what is committed go first (their acks are
          * awaited with the rest): a crash re-processes and re-publishes, and a
-         * contribution is the partition's whole, so a repeat changes nothing */
-        w->pop_dirty[p] = false; /* what is published now is all until the next record */
-        if (cf_population_publish(w, p)) {
-                cf_counter_inc(w->m.checkpoint_errors);
-                cf_log(CF_LOG_ERROR, COMPONENT,
-                       "worker %d: partition %d: population publish failed; offsets not committed",
-                       w->id, p);
-                return cf_txn_failed(w, "population publish failed") ? -1 : 1;
+         * contribution is the partition's whole, so a repeat changes nothing. Only in the
+         * rounds that publish (cf_population_commit_due): a checkpoint of another may hold
+         * contributions not published yet, which the partition's next owner publishes
+         * whole when it restores it (detect_bucket.c), so none is lost to the replicas. */
+        if (w->round.publish) {
+                w->pop_dirty[p] = false; /* what is published now is all until the next record */
+                double t0 = cf_mono_s();
+                int e = cf_population_publish(w, p);
+                w->round.pub_s += cf_mono_s() - t0;
+                if (e) {
+                        cf_counter_inc(w->m.checkpoint_errors);
+                        cf_log(CF_LOG_ERROR, COMPONENT,
+                               "worker %d: partition %d: population publish failed; offsets not "
+                               "committed",
+                               w->id, p);
+                        return cf_txn_failed(w, "population publish failed") ? -1 : 1;
+                }
+        } else {
+                cf_population_fold(w, p); /* publishes nothing: cannot fail */
         }
         if (w->svc->sc.changelog && cf_changelog_write(w, p)) {
                 /* counted, retried at the next commit; /readyz turns 503 once
@@ -191,6 +202,7 @@ static int round_step(cf_worker *w, int64_t budget_ms, int *rc)
                 wrote = true;
                 if (budget_ms >= 0 && cf_mono_ms() - t0 >= budget_ms) return 1;
         }
+        if (r->publish) cf_population_published(w, r->pub_s);
         rd_kafka_topic_partition_list_t *l = r->l;
         bool failed = r->failed;
         r->l = NULL; /* l is finish()'s now; the rest of the round goes */
@@ -217,6 +229,8 @@ static void round_start(cf_worker *w, const rd_kafka_topic_partition_list_t *onl
         r->failed = false;
         r->slices = 0;
         r->t0 = cf_mono_s();
+        r->publish = cf_population_commit_due(w);
+        r->pub_s = 0;
 }
 
 void cf_commit_round_free(cf_worker *w)

@@ -245,6 +245,11 @@ int cf_population_publish(cf_worker *w, int32_t partition)
         return publish(w, partition, CF_GLOBAL_CUMULATIVE) < 0 ? -1 : 0;
 }
 
+int cf_population_fold(cf_worker *w, int32_t partition)
+{
+        return publish(w, partition, CF_GLOBAL_FOLD) < 0 ? -1 : 0;
+}
+
 /* Every batch: the certificate uses of the partitions that processed records since their
  * last whole publish (cheap: a use is ~40 bytes and sent once). */
 static int publish_uses(cf_worker *w)
@@ -303,10 +308,19 @@ void cf_population_publish_due(cf_worker *w)
                 }
                 w->pop_dirty[p] = false;
         }
+        cf_population_published(w, (double)(cf_mono_ms() - t0) / 1e3);
+}
+
+bool cf_population_commit_due(const cf_worker *w)
+{
+        return w->svc->sc.publish_records <= 0 || cf_mono_ms() >= w->pop_due_ms;
+}
+
+void cf_population_published(cf_worker *w, double publish_s)
+{
         int64_t now = cf_mono_ms();
-        int64_t pause = (int64_t)(((double)(now - t0) + w->pop_work_s * 1e3) * (PUBLISH_SHARE - 1));
+        w->pop_due_ms = now + (int64_t)((publish_s + w->pop_work_s) * 1e3 * (PUBLISH_SHARE - 1));
         w->pop_work_s = 0;
-        w->pop_due_ms = now + pause;
         w->pop_records = 0;
 }
 

@@ -41,11 +41,20 @@ void cf_population_poll(struct cf_worker *w, int timeout_ms);
 /** Produce partition's contributions since its last publish (acks are awaited by the
  * commit that follows); -1 when a message could not be queued. */
 int cf_population_publish(struct cf_worker *w, int32_t partition);
+/** Fold partition's contributions since its last publish into its own, publishing
+ * nothing: a checkpoint then holds them (a commit that does not publish). */
+int cf_population_fold(struct cf_worker *w, int32_t partition);
 /** After every batch: at_least_once, once pipeline.publish_records records were processed,
  * publish every partition that processed records since its last publish (between commits; a
  * commit publishes too); else (and always with exactly_once) only their new certificate uses.
  */
 void cf_population_publish_due(struct cf_worker *w);
+/** Does a commit starting now publish the population contributions with its checkpoints:
+ * with publish_records 0 always, else when the last publish and the applying since then
+ * are at most a tenth of the time since (the guard of the publishes between commits). */
+bool cf_population_commit_due(const struct cf_worker *w);
+/** A publish of the baselines took publish_s: the next one waits for the guard above. */
+void cf_population_published(struct cf_worker *w, double publish_s);
 /** Free the reader. */
 void cf_population_free(struct cf_worker *w);
 

@@ -149,6 +149,7 @@ static void resume(cf_worker *w, int32_t p)
         w->reset_to[p] = at >= 0 ? at : w->start_at[p];
         w->reset_pending[p] = true;
         w->any_reset = true;
+        w->pop_dirty[p] = true; /* a restored contribution is published whole (detect_bucket.c) */
         r->resume_now = true;
         cf_log(CF_LOG_INFO, COMPONENT,
                "worker %d: partition %d resumed %.3f s after its assignment (%u failed "

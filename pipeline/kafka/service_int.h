@@ -151,6 +151,8 @@ typedef struct cf_commit_round {
         double t0;                             /* cf_mono_s when it started */
         unsigned slices;                       /* turns that checkpointed partitions */
         bool failed;                           /* a checkpoint of the round failed */
+        bool publish; /* its checkpoints publish the population contributions first */
+        double pub_s; /* the time those publishes took */
 } cf_commit_round;
 
 typedef struct cf_worker {

@@ -195,6 +195,7 @@ static void rewind_parts(cf_worker *w)
                 }
                 cf_worker_metrics_rewind(w, p);
                 w->dirty[p] = false;
+                w->pop_dirty[p] = true;            /* the restored contribution, published whole */
                 if (w->rewind_to[p] < 0) continue; /* no record since the commit */
                 w->next_offset[p] = w->rewind_to[p];
                 cf_fetch_gate_rewind(&w->gate[p],

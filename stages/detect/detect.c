@@ -332,6 +332,7 @@ static int detect_restore(cf_stage *st, int32_t partition, const void *data, siz
         cf_detect_part **pp = part_slot(&d->x, partition);
         part_free(*pp);
         *pp = np;
+        np->republish = true; /* see detect_bucket.c: the restored contribution goes out whole */
         if (d->x.track) cf_detect_part_track(np, true);
         return 0;
 }
@@ -357,8 +358,9 @@ static int detect_apply_delta(cf_stage *st, int32_t partition, const void *data,
 {
         detect_stage *d = st->ctx;
         if (!d->sc.enabled) return 0;
-        return cf_detect_state_apply_delta(&d->x, part_get(&d->x, partition), data, len, errstr,
-                                           errstr_size);
+        cf_detect_part *ps = part_get(&d->x, partition);
+        ps->republish = true;
+        return cf_detect_state_apply_delta(&d->x, ps, data, len, errstr, errstr_size);
 }
 
 static void detect_drop(cf_stage *st, int32_t partition)

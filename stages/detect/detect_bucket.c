@@ -152,6 +152,14 @@ void cf_detect_put_buckets(cf_detect *x, cf_detect_part *ps, int32_t partition, 
         uint32_t n = x->pop.n_buckets ? x->pop.n_buckets : 1;
         uint64_t *dirty = calloc((n + 63) / 64, sizeof(uint64_t));
         if (!dirty) abort();
+        /* restored: every bucket. A checkpoint may hold contributions never published (a
+         * commit publishes only every so often, pipeline/kafka/commit.c), and the owner
+         * that wrote it may have published later ones before it stopped: sent whole, the
+         * replicas get exactly the restored state, which the records after it add to. */
+        if (ps->republish)
+                for (uint32_t b = 0; b < n; b++)
+                        dirty[b / 64] |= 1ull << (b % 64);
+        ps->republish = false;
         const uint64_t *k = ps->own_dirty.v;
         for (size_t i = 0; i < ps->own_dirty.n; i++) {
                 uint32_t b = cf_pop_bucket_of(k[i], n);

@@ -397,6 +397,7 @@ typedef struct cf_detect_part {
         cf_kvtab uv_own;  /* cumulative mode: this partition's unit-value contribution per key */
         cf_kvtab vol_own; /* cumulative mode: this partition's volume contribution per key */
         cf_vec own_dirty; /* cumulative mode: (kind << 63 | key) changed since the last publish */
+        bool republish;   /* restored: its next cumulative publish sends every bucket */
 } cf_detect_part;
 
 typedef struct cf_detect cf_detect;

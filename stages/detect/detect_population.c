@@ -211,6 +211,11 @@ int cf_detect_publish(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_gl
                 put_uses(ps, partition, true, out);
                 return 0;
         }
+        if (mode == CF_GLOBAL_FOLD) { /* the events are not in a checkpoint: their fold is */
+                fold_own(x, ps);
+                ps->uv_ev.n = ps->vol_ev.n = 0;
+                return 0;
+        }
         unsigned char kb[13];
         size_t kn;
         if (ps->first_ms < ps->first_published) {
@@ -225,6 +230,7 @@ int cf_detect_publish(cf_detect *x, cf_detect_part *ps, int32_t partition, cf_gl
                 fold_own(x, ps);
                 cf_detect_put_buckets(x, ps, partition, out);
         } else {
+                ps->republish = false; /* events: a restore has nothing to send again */
                 /* contributions converted from an earlier release's snapshot */
                 if (ps->own_dirty.n) cf_detect_put_buckets(x, ps, partition, out);
                 msg_key(kb, &kn, MSG_UV_EVENTS, 0, partition);

@@ -7,7 +7,8 @@
  * partition, a bucket too large for one message split into parts; a replica that applies them holds
  * what one fed the same records in delta mode (`replay`'s) holds, and so does a fresh replica that
  * reads only what compaction keeps (the latest message per key), and so does one whose source
- * partition moved (restored from its checkpoint) between publishes, and so does one that got a
+ * partition moved (restored from its checkpoint) between publishes, or after a checkpoint it never
+ * published (the restored partition publishes every bucket), and so does one that got a
  * batch's certificate uses ahead of the rest (CF_GLOBAL_USES); a per-key contribution of the
  * earlier format is refused, not applied.
  */
@@ -276,6 +277,25 @@ static void test_big_bucket_in_parts(void **state)
         rig_done(&r);
 }
 
+/* Partition 0 of before moves to after: restored from base (taken at before's start) and
+ * before's delta since, or from a snapshot of before written now (base). */
+static void move_part(fx *before, fx *after, int use_delta, cf_buf *base)
+{
+        char err[512];
+        cf_buf d = {0};
+        if (use_delta) {
+                assert_int_equal(cf_chain_delta(before->chain, 0, &d), 0);
+                if (cf_chain_restore(after->chain, 0, base->p, base->len, err, sizeof err) ||
+                    cf_chain_apply_delta(after->chain, 0, d.p, d.len, err, sizeof err))
+                        fail_msg("%s", err);
+        } else {
+                assert_int_equal(cf_chain_snapshot(before->chain, 0, base), 0);
+                if (cf_chain_restore(after->chain, 0, base->p, base->len, err, sizeof err))
+                        fail_msg("%s", err);
+        }
+        cf_buf_free(&d);
+}
+
 /* A partition's own contributions are in its checkpoint (snapshot, or snapshot + delta):
  * restored elsewhere, its next publish carries what it contributed before the checkpoint
  * too, and the replica is the one of a run without the move. */
@@ -285,8 +305,7 @@ static void test_restart_keeps_contributions(void **state)
         for (int use_delta = 0; use_delta < 2; use_delta++) {
                 fx *still = fx_new(), *before = fx_new(), *after = fx_new(), *r1 = fx_new(),
                    *r2 = fx_new();
-                char err[512];
-                cf_buf b = {0}, base = {0}, d = {0};
+                cf_buf b = {0}, base = {0};
                 cf_chain_track_changes(before->chain, true);
                 if (use_delta) assert_int_equal(cf_chain_snapshot(before->chain, 0, &base), 0);
                 for (int round = 0; round < 2; round++) {
@@ -301,16 +320,7 @@ static void test_restart_keeps_contributions(void **state)
                 cf_buf_reset(&b);
                 assert_int_equal(cf_chain_publish(before->chain, 0, CF_GLOBAL_CUMULATIVE, &b), 0);
                 apply_all(r2, &b);
-                if (use_delta) {
-                        assert_int_equal(cf_chain_delta(before->chain, 0, &d), 0);
-                        if (cf_chain_restore(after->chain, 0, base.p, base.len, err, sizeof err) ||
-                            cf_chain_apply_delta(after->chain, 0, d.p, d.len, err, sizeof err))
-                                fail_msg("%s", err);
-                } else {
-                        assert_int_equal(cf_chain_snapshot(before->chain, 0, &base), 0);
-                        if (cf_chain_restore(after->chain, 0, base.p, base.len, err, sizeof err))
-                                fail_msg("%s", err);
-                }
+                move_part(before, after, use_delta, &base);
                 feed(after, 0, 1);
                 cf_buf_reset(&b);
                 assert_int_equal(cf_chain_publish(after->chain, 0, CF_GLOBAL_CUMULATIVE, &b), 0);
@@ -318,7 +328,62 @@ static void test_restart_keeps_contributions(void **state)
                 expect_same_replica(r1, r2);
                 cf_buf_free(&b);
                 cf_buf_free(&base);
-                cf_buf_free(&d);
+                fx_free(still);
+                fx_free(before);
+                fx_free(after);
+                fx_free(r1);
+                fx_free(r2);
+        }
+}
+
+/* A checkpoint written by a commit that published nothing (pipeline/kafka/commit.c publishes
+ * only while that takes at most a tenth of the worker's time) holds contributions no replica has:
+ * restored elsewhere, the partition's first publish sends its whole contribution, every bucket,
+ * even with no record processed since, and the replica is the one of a run that published before
+ * the checkpoint. */
+static void test_restored_unpublished_contributions(void **state)
+{
+        (void)state;
+        for (int use_delta = 0; use_delta < 2; use_delta++) {
+                fx *still = fx_new(), *before = fx_new(), *after = fx_new(), *r1 = fx_new(),
+                   *r2 = fx_new();
+                cf_buf b = {0}, base = {0};
+                cf_chain_track_changes(before->chain, true);
+                if (use_delta) assert_int_equal(cf_chain_snapshot(before->chain, 0, &base), 0);
+                feed(still, 0, 0);
+                assert_int_equal(cf_chain_publish(still->chain, 0, CF_GLOBAL_CUMULATIVE, &b), 0);
+                apply_all(r1, &b);
+                /* round 0, its certificate uses published (the service does after every
+                 * batch), checkpoint, no baseline published; then the partition moves */
+                feed(before, 0, 0);
+                cf_buf_reset(&b);
+                assert_int_equal(cf_chain_publish(before->chain, 0, CF_GLOBAL_USES, &b), 0);
+                apply_all(r2, &b);
+                cf_buf_reset(&b);
+                assert_int_equal(cf_chain_publish(before->chain, 0, CF_GLOBAL_FOLD, &b), 0);
+                assert_int_equal(b.len, 0);
+                move_part(before, after, use_delta, &base);
+                cf_buf_reset(&b);
+                assert_int_equal(cf_chain_publish(after->chain, 0, CF_GLOBAL_CUMULATIVE, &b), 0);
+                assert_true(count_msgs(&b, 0).baselines >= 64); /* every bucket (the default) */
+                apply_all(r2, &b);
+                expect_same_replica(r1, r2);
+                /* once sent, a publish is of what changed again */
+                cf_buf_reset(&b);
+                assert_int_equal(cf_chain_publish(after->chain, 0, CF_GLOBAL_CUMULATIVE, &b), 0);
+                assert_int_equal(count_msgs(&b, 0).baselines, 0);
+                /* and the records after the checkpoint add to it as without the move */
+                for (int i = 0; i < 2; i++) {
+                        fx *f = i ? after : still, *r = i ? r2 : r1;
+                        feed(f, 0, 1);
+                        cf_buf_reset(&b);
+                        assert_int_equal(cf_chain_publish(f->chain, 0, CF_GLOBAL_CUMULATIVE, &b),
+                                         0);
+                        apply_all(r, &b);
+                }
+                expect_same_replica(r1, r2);
+                cf_buf_free(&b);
+                cf_buf_free(&base);
                 fx_free(still);
                 fx_free(before);
                 fx_free(after);
@@ -373,6 +438,7 @@ int main(void)
             cmocka_unit_test(test_big_bucket_in_parts),
             cmocka_unit_test(test_uses_between_publishes),
             cmocka_unit_test(test_restart_keeps_contributions),
+            cmocka_unit_test(test_restored_unpublished_contributions),
             cmocka_unit_test(test_old_format_refused),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
