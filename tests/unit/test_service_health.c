@@ -146,6 +146,37 @@ static void defaults(cf_service_cfg *sc)
         assert_int_equal(cf_service_cfg_load(sc, &c, err, sizeof err), 0);
 }
 
+/* exactly_once commits every 100 ms unless commit_interval is set (Kafka Streams' default
+ * under exactly_once: its outputs become visible at commits); at_least_once every 5 s. */
+static int64_t commit_interval_ms(bool eos)
+{
+        cf_config cfg = {0};
+        cf_service_cfg sc;
+        char err[1024];
+        assert_int_equal(
+            cf_config_load(&cfg, CF_SRCDIR "/deploy/examples/customsflow.yaml", err, sizeof err),
+            0);
+        if (cf_service_validate(&cfg, "127.0.0.1:9", &sc, err, sizeof err)) fail_msg("%s", err);
+        assert_int_equal(sc.eos, eos);
+        cf_service_cfg_free(&sc);
+        cf_config_free(&cfg);
+        return sc.commit_interval_ms;
+}
+
+static void test_commit_interval_default(void **state)
+{
+        (void)state;
+        assert_int_equal(commit_interval_ms(false), 5000);
+        setenv("CUSTOMSFLOW_PROCESSING_GUARANTEE", "exactly_once", 1);
+        setenv("CUSTOMSFLOW_PIPELINE_INSTANCE_ID", "a", 1);
+        assert_int_equal(commit_interval_ms(true), 100);
+        setenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL", "5s", 1); /* set: kept */
+        assert_int_equal(commit_interval_ms(true), 5000);
+        unsetenv("CUSTOMSFLOW_PIPELINE_COMMIT_INTERVAL");
+        unsetenv("CUSTOMSFLOW_PIPELINE_INSTANCE_ID");
+        unsetenv("CUSTOMSFLOW_PROCESSING_GUARANTEE");
+}
+
 static void facts(cf_topic_fact *f, int in_parts, bool outs, int cl_parts, const char *policy)
 {
         memset(f, 0, sizeof *f * CF_N_TOPICS);
@@ -243,6 +274,7 @@ int main(void)
             cmocka_unit_test(test_auth_error_fails_fast),
             cmocka_unit_test(test_auth_error_grace),
             cmocka_unit_test(test_topics_plan),
+            cmocka_unit_test(test_commit_interval_default),
             cmocka_unit_test(test_ready_states),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
