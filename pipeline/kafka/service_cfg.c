@@ -56,9 +56,10 @@ static const cf_config_map pipeline_map[] = {
      "state (unit-value baselines, origin volumes: topics.baselines) between commits, once it "
      "has processed this many records since its last publish, and their new certificate uses "
      "(topics.certificates) after every batch, so that every partition's rules see them sooner; "
-     "at most a tenth of the worker's time with applying what comes back; 0: all at commits "
-     "only (exactly_once: baselines at commits; the uses after every batch in the "
-     "transaction, seen by the other workers at its commit)",
+     "at most a tenth of the worker's time with applying what comes back, a bound the "
+     "commits' publishes of the baselines keep too; 0: all at every commit only "
+     "(exactly_once: baselines at commits; the uses after every batch in the transaction, "
+     "seen by the other workers at its commit)",
      0, 1e12},
     {CF_CFG_DURATION, "flush_interval", "1s", OFF(flush_interval_ms),
      "how often stages emit what is due (e.g. closed windows) without new input", 0, 86400e3},
