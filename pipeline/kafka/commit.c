@@ -115,7 +115,7 @@ static int checkpoint(cf_worker *w, int32_t p, rd_kafka_topic_partition_list_t *
                         return cf_txn_failed(w, "population publish failed") ? -1 : 1;
                 }
         } else {
-                cf_population_fold(w, p); /* publishes nothing: cannot fail */
+                cf_population_fold(w, p);
         }
         if (w->svc->sc.changelog && cf_changelog_write(w, p)) {
                 /* counted, retried at the next commit; /readyz turns 503 once

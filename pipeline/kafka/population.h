@@ -43,7 +43,7 @@ void cf_population_poll(struct cf_worker *w, int timeout_ms);
 int cf_population_publish(struct cf_worker *w, int32_t partition);
 /** Fold partition's contributions since its last publish into its own, publishing
  * nothing: a checkpoint then holds them (a commit that does not publish). */
-int cf_population_fold(struct cf_worker *w, int32_t partition);
+void cf_population_fold(struct cf_worker *w, int32_t partition);
 /** After every batch: at_least_once, once pipeline.publish_records records were processed,
  * publish every partition that processed records since its last publish (between commits; a
  * commit publishes too); else (and always with exactly_once) only their new certificate uses.

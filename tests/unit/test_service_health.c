@@ -158,9 +158,10 @@ static int64_t commit_interval_ms(bool eos)
             0);
         if (cf_service_validate(&cfg, "127.0.0.1:9", &sc, err, sizeof err)) fail_msg("%s", err);
         assert_int_equal(sc.eos, eos);
+        int64_t ms = sc.commit_interval_ms;
         cf_service_cfg_free(&sc);
         cf_config_free(&cfg);
-        return sc.commit_interval_ms;
+        return ms;
 }
 
 static void test_commit_interval_default(void **state)
