@@ -82,7 +82,7 @@ for r in $(seq 1 "$RUNS"); do
         export CUSTOMSFLOW_KAFKA_BOOTSTRAP_SERVERS=$(head -1 "$tmp/boot")
         export CUSTOMSFLOW_PIPELINE_GROUP_ID=cpu-$$-$r
         t0=$(date +%s.%N)
-        /usr/bin/time -f '%U %S %e %M' -o "$tmp/time" "$CF" run -c "$SRC/deploy/examples/customsflow.yaml" 2> "$tmp/run.log" &
+        /usr/bin/time -f '%U %S %e %M %R %F' -o "$tmp/time" "$CF" run -c "$SRC/deploy/examples/customsflow.yaml" 2> "$tmp/run.log" &
         tpid=$!
         sleep 0.2
         cpid=$(pgrep -P "$tpid" || true)
@@ -126,7 +126,7 @@ for r in $(seq 1 "$RUNS"); do
         [ -n "${ppid:-}" ] && { kill -INT "$ppid"; wait "$ppid" || true; ppid=""; }
         exec 9>&-
         wait "$kpid" || true
-        read -r u s e m < "$tmp/time"
+        read -r u s e m minf majf < "$tmp/time"; echo "run $r: minor faults $minf major $majf"
         awk -v u="$u" -v s="$s" -v e="$e" -v m="$m" -v n="$COUNT" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v r="$r" \
                 'BEGIN {printf "run %d: user %.2f sys %.2f s = %.2f CPU-s per 1M; %.0f records/s (first to last, +-0.1 s); start-up %.1f s; wall %.1f s; max RSS %d MB\n",
                         r, u, s, (u + s) * 1e6 / n, n / (t2 - t1), t1 - t0, e, m / 1024}'

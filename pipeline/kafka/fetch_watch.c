@@ -153,7 +153,7 @@ void cf_fetch_watch_poll(cf_worker *w)
         if (!timeout || now - w->watch_ms < every) return;
         w->watch_ms = now;
         /* records waiting: the worker is behind, not the fetcher */
-        if (rd_kafka_queue_length(w->cq) > 0) return;
+        if (rd_kafka_queue_length(w->cq) > 0 || (w->align && cf_align_count(w->align))) return;
         rd_kafka_topic_partition_list_t *ends = NULL, *com = NULL;
         for (int32_t p = 0; p < CF_SVC_MAX_PARTITIONS; p++) {
                 if (!due(w, p, now)) continue;

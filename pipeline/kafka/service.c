@@ -46,6 +46,8 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
                 rd_kafka_conf_destroy(pc);
                 return -1;
         }
+        /* timestamp order (align.c) waits for a partition only until it is at its end */
+        if (sc->align_buffer > 0) rd_kafka_conf_set(cc, "enable.partition.eof", "true", NULL, 0);
         rd_kafka_conf_set_rebalance_cb(cc, cf_worker_on_rebalance);
         rd_kafka_conf_set_error_cb(cc, cf_worker_on_error);
         rd_kafka_conf_set_opaque(cc, w);
@@ -65,6 +67,14 @@ int cf_worker_init(cf_worker *w, cf_service *s, int id, char *errstr, size_t err
         w->cq = rd_kafka_queue_get_consumer(w->consumer);
         cf_batch_init(&w->batch, (size_t)sc->batch_size);
         w->msgs = calloc((size_t)sc->batch_size, sizeof *w->msgs);
+        if (sc->align_buffer > 0) {
+                w->align = cf_align_new(CF_SVC_MAX_PARTITIONS);
+                w->pull = calloc((size_t)sc->batch_size, sizeof *w->pull);
+                if (!w->align || !w->pull) {
+                        snprintf(errstr, errstr_size, "out of memory (pipeline.align_buffer)");
+                        return -1;
+                }
+        }
         return cf_outcomes_init(w, errstr, errstr_size);
 }
 
@@ -120,6 +130,7 @@ rd_kafka_t *cf_worker_reader_new(cf_worker *w, const char *group, const char *co
 
 void cf_worker_destroy(cf_worker *w)
 {
+        cf_worker_align_free(w); /* its messages before their consumer */
         if (w->cq) rd_kafka_queue_destroy(w->cq);
         /* the consumer was closed by a graceful stop; after a fatal error it must
          * not commit anything on the way out */

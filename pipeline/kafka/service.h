@@ -37,6 +37,8 @@ typedef struct cf_service_cfg {
         int64_t batch_size, batch_timeout_ms, commit_interval_ms, flush_interval_ms;
         int64_t checkpoint_slice_ms;
         int64_t publish_records; /* population contributions between commits; 0: none */
+        int64_t align_buffer;    /* bytes held to hand records over in timestamp order; 0: off */
+        int64_t align_wait_ms;   /* longest wait for a partition's records known to be there */
         int64_t shutdown_timeout_ms, delivery_timeout_ms;
         int64_t failures_not_ready, max_ready_lag;
         int64_t fetch_stall_timeout_ms; /* 0: fetchers not watched (fetch_watch.c) */

@@ -50,8 +50,12 @@ static const cf_config_map pipeline_map[] = {
      * records/s it flagged 85-113 of the 1,265 certificate reuses replay flags
      * (bench/RESULTS.md § "Population contributions between commits"). In records, not
      * time: what a stale baseline costs is the records decided on it, and the publishes'
-     * cost per record then stays the same at any rate. */
-    {CF_CFG_INT, "publish_records", "50000", OFF(publish_records),
+     * cost per record then stays the same at any rate. 10,000, not 50,000, since records
+     * go in timestamp order (align_buffer): unit_value_outlier then fired 574-575 times on a
+     * 200,000-record backlog in 64 partitions against 456-461 (replay: 564), and 563-567
+     * against 494-501 at 20,000 records/s (bench/RESULTS.md § "Partitions in timestamp
+     * order"). */
+    {CF_CFG_INT, "publish_records", "10000", OFF(publish_records),
      "at_least_once: a worker also publishes what its partitions contributed to the population "
      "state (unit-value baselines, origin volumes: topics.baselines) between commits, once it "
      "has processed this many records since its last publish, and their new certificate uses "
@@ -61,6 +65,23 @@ static const cf_config_map pipeline_map[] = {
      "(exactly_once: baselines at commits; the uses after every batch in the transaction, "
      "seen by the other workers at its commit)",
      0, 1e12},
+    /* Fetch order hands a backlog over partition by partition, a fetch's worth of each
+     * (message sets, max.partition.fetch.bytes): rules reading the other partitions'
+     * contributions then decided before those partitions got there (a 200,000-record backlog
+     * in 64 partitions: certificate_reuse 637 and unit_value_outlier 454 of replay's 851 and
+     * 564; bench/RESULTS.md § "Partitions in timestamp order"). Kafka Streams'
+     * max.task.idle.ms does the same. */
+    {CF_CFG_SIZE, "align_buffer", "64MiB", OFF(align_buffer),
+     "a worker hands its partitions' records to the stages in record-timestamp order "
+     "(Kafka Streams' timestamp synchronization), holding up to this many fetched bytes: a "
+     "partition that holds no record while more of it is on the broker is waited for (the "
+     "consumer's enable.partition.eof is turned on to know); 0: in the order fetched",
+     0, 1LL << 40},
+    {CF_CFG_DURATION, "align_wait", "1s", OFF(align_wait_ms),
+     "longest wait for a partition's records known to be on the broker; then (or with "
+     "align_buffer full) the records held go on in timestamp order without them "
+     "(customsflow_align_forced_total)",
+     0, 3600e3},
     {CF_CFG_DURATION, "flush_interval", "1s", OFF(flush_interval_ms),
      "how often stages emit what is due (e.g. closed windows) without new input", 0, 86400e3},
     {CF_CFG_DURATION, "shutdown_timeout", "30s", OFF(shutdown_timeout_ms),

@@ -15,6 +15,7 @@
 #include "pipeline/core/chain.h"
 #include "pipeline/core/config.h"
 #include "pipeline/core/log.h"
+#include "pipeline/kafka/align.h"
 #include "pipeline/kafka/fetch_gate.h"
 #include "pipeline/kafka/kafka_conf.h"
 #include "pipeline/kafka/service.h"
@@ -59,7 +60,7 @@ typedef struct cf_worker_metrics {
         cf_metric *f_in, *f_lag, *f_skipped;
         cf_series *invariant_ok, *outq, *commits, *commit_errors, *delivery_errors;
         cf_series *checkpoints, *checkpoint_bytes, *checkpoint_errors, *restores, *pauses;
-        cf_series *resets, *outcome_relearns, *refetched, *lost;
+        cf_series *resets, *outcome_relearns, *refetched, *lost, *align_forced;
         cf_series *outcomes_start_s;  /* gauge: the last start's read of the outcomes topic */
         cf_metric *f_restore_failing; /* gauge per partition */
         cf_series *restoring, *restore_errors, *restore_bytes, *restore_records, *restore_lookups;
@@ -164,6 +165,12 @@ typedef struct cf_worker {
         cf_chain *chain;
         cf_batch batch;
         rd_kafka_message_t **msgs;
+        /* the order records go to the chain: by timestamp across partitions (align.c, the
+         * consumer's pulls in w->pull); NULL (pipeline.align_buffer 0): fetch order */
+        cf_align *align;
+        rd_kafka_message_t **pull;
+        bool at_eof[CF_SVC_MAX_PARTITIONS]; /* at its end since its last record pulled */
+        int64_t align_blocked_ms;           /* monotonic: a partition waits since, 0: none */
         bool assigned[CF_SVC_MAX_PARTITIONS];
         int64_t next_offset[CF_SVC_MAX_PARTITIONS]; /* processed up to (exclusive), -1 none */
         cf_fetch_gate gate[CF_SVC_MAX_PARTITIONS];  /* which fetched records are processed */
@@ -317,6 +324,15 @@ int cf_worker_produce_noted(cf_worker *w, int32_t p, const void *key, size_t key
                             const void *val, size_t val_len, rd_kafka_headers_t *hdrs);
 /** Wait until every produced message is acknowledged; -1 if one failed. */
 int cf_worker_wait_acks(cf_worker *w);
+/** Up to batch_size messages into w->msgs, waiting at most wait_ms (worker_consume.c);
+ *  -1 on error. */
+ssize_t cf_worker_consume(cf_worker *w, int wait_ms);
+/** An error the consumer gave in place of a message (offset resets, authentication). */
+void cf_worker_consume_error(cf_worker *w, const rd_kafka_message_t *m);
+/** Drop what the timestamp order (align.c) holds of p: p was revoked. */
+void cf_worker_align_drop(cf_worker *w, int32_t p);
+/** Free the timestamp order's buffer and the messages it holds. */
+void cf_worker_align_free(cf_worker *w);
 /** Checkpoint the partitions in only (NULL: every assigned one) processed since their last
  *  checkpoint and commit their offsets at once, after a round in progress; -1 on failure. */
 int cf_commit_parts(cf_worker *w, const rd_kafka_topic_partition_list_t *only);

@@ -115,6 +115,8 @@ static void assign_settle(const cf_worker *w, int64_t settle_ms)
 static void after_assign(cf_worker *w)
 {
         w->assign_ms = cf_mono_ms();
+        /* every fetch starts over: not at its end until it says so again */
+        memset(w->at_eof, 0, sizeof w->at_eof);
         cf_restore_pause_pending(w);
         cf_fetch_watch_restart_all(w);
 }
@@ -200,6 +202,7 @@ static void on_revoke(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 if (!part_ok(p) || !w->assigned[p]) continue;
                 cf_restore_revoked(w, p);
                 cf_fetch_watch_revoke(w, p);
+                cf_worker_align_drop(w, p);
                 cf_chain_drop(w->chain, p);
                 cf_worker_metrics_revoke(w, p);
                 w->assigned[p] = false;
@@ -494,8 +497,7 @@ void cf_worker_reposition(cf_worker *w)
         after_assign(w);
 }
 
-/* An error in place of a message. */
-static void consume_error(cf_worker *w, const rd_kafka_message_t *m)
+void cf_worker_consume_error(cf_worker *w, const rd_kafka_message_t *m)
 {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
         if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
@@ -510,38 +512,12 @@ static void consume_error(cf_worker *w, const rd_kafka_message_t *m)
         cf_log(CF_LOG_WARN, COMPONENT, "worker %d: consume: %s", w->id, rd_kafka_message_errstr(m));
 }
 
-/* Longest slice of a batch's wait between two polls of the producer. */
-#define CONSUME_SLICE_MS 5
-
-/* Up to batch_size messages into w->msgs, waiting at most wait_ms: until the
- * batch is full, the wait is over, or (some taken) the queue ran dry. The wait
- * is sliced to serve delivery reports, which only a poll on this thread does:
- * with one blocking wait a batch's acknowledgement waited for the next batch
- * to fill (up to batch_timeout) and be processed (customsflow_batch_seconds
- * p50 ~120 ms at 66k records/s). Returns the messages taken, -1 on error. */
-static ssize_t consume(cf_worker *w, int wait_ms)
-{
-        size_t max = (size_t)w->svc->sc.batch_size, n = 0;
-        int64_t deadline = cf_mono_ms() + wait_ms;
-        for (;;) {
-                int64_t left = deadline - cf_mono_ms();
-                int slice =
-                    left <= 0 ? 0 : (int)(left < CONSUME_SLICE_MS ? left : CONSUME_SLICE_MS);
-                ssize_t got = rd_kafka_consume_batch_queue(w->cq, slice, w->msgs + n, max - n);
-                if (got < 0) return n ? (ssize_t)n : got;
-                n += (size_t)got;
-                if (n == max || left <= 0 || (n && !got)) return (ssize_t)n;
-                w->produced_unpolled = 0;
-                rd_kafka_poll(w->producer, 0);
-        }
-}
-
 /* Consume (waiting at most wait_ms for records), process, produce (acks are
  * awaited at commit). Returns records handled or -1 on a fatal error (nothing
  * of this batch is then committed). */
 static int run_batch(cf_worker *w, int wait_ms)
 {
-        ssize_t n = consume(w, wait_ms);
+        ssize_t n = cf_worker_consume(w, wait_ms);
         if (n < 0) return 0;
         const cf_service_cfg *sc = &w->svc->sc;
         int64_t t0 = cf_mono_ms();
@@ -552,7 +528,7 @@ static int run_batch(cf_worker *w, int wait_ms)
         for (ssize_t i = 0; i < n; i++) {
                 rd_kafka_message_t *m = w->msgs[i];
                 if (m->err) {
-                        consume_error(w, m);
+                        cf_worker_consume_error(w, m);
                         continue;
                 }
                 /* fetched before a revoke: the new owner will process it */

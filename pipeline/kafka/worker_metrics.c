@@ -106,6 +106,11 @@ void cf_worker_metrics_init(cf_worker *w)
             "records delivered again after a re-assignment and not processed twice (this "
             "assignment had processed their offsets already), or of a fetch from before the "
             "partition moved back (a resume after its restore, a rewind)");
+        x->align_forced = cf_metrics_counter_series(
+            m, "customsflow_align_forced_total",
+            "batches that took records out of timestamp order across partitions: a partition "
+            "with records on the broker sent none within pipeline.align_wait, or "
+            "pipeline.align_buffer was full");
         x->outcome_relearns =
             cf_metrics_counter_series(m, "customsflow_outcome_relearns_total",
                                       "model checkpoints not usable: the model re-learnt from the "

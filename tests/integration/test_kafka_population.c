@@ -302,11 +302,9 @@ static void test_two_processes_flag_what_replay_flags(void **state)
 }
 
 /* Certificate reuses replay flags at lines [from, N) whose first use is at a line before
- * from in another partition (*expect), and of them those the run flagged too. */
-/* Certificate reuses replay flags at lines [from, N) whose first use is at a line before
  * from in another partition (*expect), and of them those the run flagged too. Over the
- * whole stream, the run flags >= 60 % of replay's reuses (and, with baselines, of its
- * unit-value outliers). */
+ * whole stream, the run flags >= 95 % of replay's reuses (and, with baselines, >= 80 % of
+ * its unit-value outliers). */
 static size_t reuses_after(kh *h, char **lines, size_t from, bool baselines, size_t *expect)
 {
         uint32_t *kafka, *replay;
@@ -326,12 +324,13 @@ static size_t reuses_after(kh *h, char **lines, size_t from, bool baselines, siz
                all_k, all_r, uv_k, uv_r);
         if (baselines) { /* every publish_records (5,000 here) */
                 assert_true(uv_r >= 20);
-                assert_true(uv_k * 10 >= uv_r * 6);
+                assert_true(uv_k * 10 >= uv_r * 8);
         }
-        /* a worker's own uses are in its replica from the next batch on (what is missed:
-         * reuses within a batch, and pairs fetched in the other order) */
+        /* a worker's own uses are in its replica from the next batch on, and its partitions
+         * go in timestamp order (pipeline.align_buffer): what is missed is reuses within a
+         * batch (99 and 101 of 101 seen; in fetch order, align_buffer 0, 84 and 87) */
         assert_true(all_r >= 50);
-        assert_true(all_k * 10 >= all_r * 6);
+        assert_true(all_k * 100 >= all_r * 95);
         for (size_t i = from; i < N; i++) {
                 if (!(replay[i] >> cert & 1)) continue;
                 char c[128];
@@ -389,12 +388,13 @@ static void backlog_case(bool eos)
 
 /* at_least_once: a partition's population contributions reach the other partitions' rules
  * only through the publishes between commits (pipeline.publish_records, 5,000 here;
- * certificate uses after every batch, into the worker's own replica at once). The run
- * flags at least 60 % of the certificate reuses and of the unit-value outliers replay
- * flags in the whole stream (39-53 % of the reuses with uses published only every 100 ms;
- * none of either at commits only), and every reuse replay flags in the second half of a
- * certificate first used in the first half, in another partition (none with publishes
- * at commits only: CUSTOMSFLOW_PIPELINE_PUBLISH_RECORDS=0). */
+ * certificate uses after every batch, into the worker's own replica at once), and the
+ * backlog's partitions go in timestamp order. The run flags at least 95 % of the
+ * certificate reuses and 80 % of the unit-value outliers replay flags in the whole stream
+ * (83-86 % of the reuses in fetch order: CUSTOMSFLOW_PIPELINE_ALIGN_BUFFER=0; 39-53 % with
+ * uses published only every 100 ms; none of either at commits only), and every reuse replay
+ * flags in the second half of a certificate first used in the first half, in another
+ * partition (none with publishes at commits only: CUSTOMSFLOW_PIPELINE_PUBLISH_RECORDS=0). */
 static void test_backlog_publishes_between_commits(void **state)
 {
         (void)state;
