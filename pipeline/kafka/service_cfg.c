@@ -50,12 +50,12 @@ static const cf_config_map pipeline_map[] = {
      * records/s it flagged 85-113 of the 1,265 certificate reuses replay flags
      * (bench/RESULTS.md § "Population contributions between commits"). In records, not
      * time: what a stale baseline costs is the records decided on it, and the publishes'
-     * cost per record then stays the same at any rate. 10,000, not 50,000, since records
-     * go in timestamp order (align_buffer): unit_value_outlier then fired 574-575 times on a
-     * 200,000-record backlog in 64 partitions against 456-461 (replay: 564), and 563-567
-     * against 494-501 at 20,000 records/s (bench/RESULTS.md § "Partitions in timestamp
-     * order"). */
-    {CF_CFG_INT, "publish_records", "10000", OFF(publish_records),
+     * cost per record then stays the same at any rate. 20,000, not 50,000, since records
+     * go in timestamp order (align_buffer): unit_value_outlier then fired 552-558 times on a
+     * 200,000-record backlog in 64 partitions against 459-461 (replay: 564), with no CPU
+     * difference these runs could see (10,000: 564-575, and up to +13 % CPU; bench/RESULTS.md
+     * § "Partitions in timestamp order"). */
+    {CF_CFG_INT, "publish_records", "20000", OFF(publish_records),
      "at_least_once: a worker also publishes what its partitions contributed to the population "
      "state (unit-value baselines, origin volumes: topics.baselines) between commits, once it "
      "has processed this many records since its last publish, and their new certificate uses "
