@@ -10,8 +10,9 @@
  * before another's first. Rules that read other partitions (the population
  * state: unit-value baselines, certificate uses) then decided on what those
  * partitions had not reached yet: on a 200,000-record backlog in 64
- * partitions, certificate_reuse 637 and unit_value_outlier 454 of replay's 851
- * and 564. Aligned, partitions progress together in time, as replay's do.
+ * partitions, certificate_reuse 605-663 and unit_value_outlier 426-464 against
+ * replay's 851 and 564. Aligned, partitions progress together in time, as
+ * replay's do (bench/RESULTS.md § "Partitions in timestamp order").
  *
  * A partition "waits" while it holds no record and more of it is known to be on
  * the broker (the worker says which: not at its end, not restoring); the oldest

@@ -68,8 +68,8 @@ static const cf_config_map pipeline_map[] = {
     /* Fetch order hands a backlog over partition by partition, a fetch's worth of each
      * (message sets, max.partition.fetch.bytes): rules reading the other partitions'
      * contributions then decided before those partitions got there (a 200,000-record backlog
-     * in 64 partitions: certificate_reuse 637 and unit_value_outlier 454 of replay's 851 and
-     * 564; bench/RESULTS.md § "Partitions in timestamp order"). Kafka Streams'
+     * in 64 partitions: certificate_reuse 605-663 and unit_value_outlier 426-464 against 851 and
+     * 564 in replay; bench/RESULTS.md § "Partitions in timestamp order"). Kafka Streams'
      * max.task.idle.ms does the same. */
     {CF_CFG_SIZE, "align_buffer", "64MiB", OFF(align_buffer),
      "a worker hands its partitions' records to the stages in record-timestamp order "
