@@ -143,7 +143,7 @@ void cf_worker_destroy(cf_worker *w)
         cf_txn_destroy(w);
         cf_changelog_parts_free(w);
         cf_commit_round_free(w);
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < CF_OUT_TOPICS; i++)
                 if (w->out_topics[i]) rd_kafka_topic_destroy(w->out_topics[i]);
         if (w->producer) {
                 rd_kafka_flush(w->producer, 5000);

@@ -156,6 +156,9 @@ typedef struct cf_commit_round {
         double pub_s; /* the time those publishes took */
 } cf_commit_round;
 
+/* The output topics a worker keeps a producer handle of (cf_worker_out_names). */
+#define CF_OUT_TOPICS 6
+
 typedef struct cf_worker {
         struct cf_service *svc;
         int id;
@@ -205,8 +208,8 @@ typedef struct cf_worker {
         int n_clog_rd;                                     /* of them, not NULL */
         cf_fetch_watch fw[CF_SVC_MAX_PARTITIONS];          /* fetchers watched for a stall */
         int64_t watch_ms;                                  /* monotonic: last stall check */
-        rd_kafka_topic_t *out_topics[6]; /* kept known to the producer (see warm_up) */
-        cf_pop pop;                      /* population state on Kafka (population.c) */
+        rd_kafka_topic_t *out_topics[CF_OUT_TOPICS];       /* cf_worker_out_names' (see warm_up) */
+        cf_pop pop; /* population state on Kafka (population.c) */
         /* offset resets (auto.offset.reset applied by the worker) */
         int64_t reset_to[CF_SVC_MAX_PARTITIONS];   /* new position when reset_pending */
         int64_t reset_from[CF_SVC_MAX_PARTITIONS]; /* failed position of the last reset */
@@ -329,6 +332,14 @@ int cf_worker_wait_acks(cf_worker *w);
 ssize_t cf_worker_consume(cf_worker *w, int wait_ms);
 /** An error the consumer gave in place of a message (offset resets, authentication). */
 void cf_worker_consume_error(cf_worker *w, const rd_kafka_message_t *m);
+/** A partition number this service can hold state for. */
+static inline bool cf_part_ok(int32_t p)
+{
+        return p >= 0 && p < CF_SVC_MAX_PARTITIONS;
+}
+/** The output topics in w->out_topics' order: flags, stats, dead letters, changelog (NULL
+ *  with the changelog off), baselines, certificates (worker_life.c). */
+void cf_worker_out_names(const cf_worker *w, const char *names[CF_OUT_TOPICS]);
 /** Drop what the timestamp order (align.c) holds of p: p was revoked. */
 void cf_worker_align_drop(cf_worker *w, int32_t p);
 /** Free the timestamp order's buffer and the messages it holds. */

@@ -80,11 +80,6 @@ void cf_worker_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaqu
         cf_service_kafka_error(w->svc, rd_kafka_name(rk), err, reason);
 }
 
-static bool part_ok(int32_t p)
-{
-        return p >= 0 && p < CF_SVC_MAX_PARTITIONS;
-}
-
 /* Least time between two changes of the group consumer's assignment. librdkafka 2.0.2 aborts
  * (rdkafka_assignment.c:872, assertion `rktp->rktp_started`; upstream issue 5573, fixed upstream
  * after v2.15.0) when a change removes a partition whose stop, sent by the previous change,
@@ -129,7 +124,7 @@ static void on_assign(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
         cf_service_kafka_ok(w->svc); /* the group answered: credentials work */
         for (int i = 0; i < parts->cnt; i++) {
                 int32_t p = parts->elems[i].partition;
-                if (!part_ok(p)) {
+                if (!cf_part_ok(p)) {
                         cf_log(CF_LOG_ERROR, COMPONENT,
                                "worker %d: partition %d above the supported %d: not consumed",
                                w->id, p, CF_SVC_MAX_PARTITIONS);
@@ -199,7 +194,7 @@ static void on_revoke(cf_worker *w, rd_kafka_topic_partition_list_t *parts)
                 cf_commit_parts(w, NULL);
         for (int i = 0; i < parts->cnt; i++) {
                 int32_t p = parts->elems[i].partition;
-                if (!part_ok(p) || !w->assigned[p]) continue;
+                if (!cf_part_ok(p) || !w->assigned[p]) continue;
                 cf_restore_revoked(w, p);
                 cf_fetch_watch_revoke(w, p);
                 cf_worker_align_drop(w, p);
@@ -235,10 +230,9 @@ void cf_worker_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * service's instructions under callgrind, 95 % of its messages being stats). */
 static rd_kafka_topic_t *handle_of(const cf_worker *w, const char *topic)
 {
-        const cf_service_cfg *sc = &w->svc->sc;
-        const char *names[6] = {sc->topic_flags,     sc->topic_stats,     sc->topic_dlq,
-                                sc->topic_changelog, sc->topic_baselines, sc->topic_certificates};
-        for (int i = 0; i < 6; i++)
+        const char *names[CF_OUT_TOPICS];
+        cf_worker_out_names(w, names);
+        for (int i = 0; i < CF_OUT_TOPICS; i++)
                 if (topic == names[i]) return w->out_topics[i];
         return NULL;
 }
@@ -447,7 +441,7 @@ static void offset_reset(cf_worker *w, const rd_kafka_message_t *m)
 {
         const cf_service_cfg *sc = &w->svc->sc;
         int32_t p = m->partition;
-        if (!part_ok(p) || !w->assigned[p]) return;
+        if (!cf_part_ok(p) || !w->assigned[p]) return;
         if (sc->offset_reset == CF_RESET_ERROR) {
                 snprintf(w->fatal_reason, sizeof w->fatal_reason,
                          "partition %d: %s (kafka.auto.offset.reset: error)", p,
@@ -503,7 +497,7 @@ void cf_worker_reposition(cf_worker *w)
         if (rd_kafka_assignment(w->consumer, &a) || !a) return;
         for (int i = 0; i < a->cnt; i++) {
                 int32_t p = a->elems[i].partition;
-                if (!part_ok(p)) continue;
+                if (!cf_part_ok(p)) continue;
                 /* a reset position is kept until the partition processes a record:
                  * re-assigning it INVALID again would fail the same lookup again,
                  * and every such failure re-assigns every partition (a livelock
@@ -556,7 +550,7 @@ static int run_batch(cf_worker *w, int wait_ms)
                         continue;
                 }
                 /* fetched before a revoke: the new owner will process it */
-                if (!part_ok(m->partition) || !w->assigned[m->partition]) continue;
+                if (!cf_part_ok(m->partition) || !w->assigned[m->partition]) continue;
                 cf_fetch_watch_rx(w, m->partition, t0); /* its fetcher works */
                 /* fetched before its pause took effect: fetched again once restored */
                 if (cf_restore_hold(w, m->partition, m->offset)) continue;

@@ -12,11 +12,6 @@
 #include "pipeline/core/clock.h"
 #include "pipeline/kafka/service_int.h"
 
-static bool part_ok(int32_t p)
-{
-        return p >= 0 && p < CF_SVC_MAX_PARTITIONS;
-}
-
 /* Longest slice of a batch's wait between two polls of the producer. */
 #define CONSUME_SLICE_MS 5
 
@@ -89,7 +84,7 @@ static size_t align_pull(cf_worker *w, int wait_ms)
                         rd_kafka_message_t *m = w->pull[i];
                         int32_t p = m->partition;
                         if (m->err) {
-                                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && part_ok(p)) {
+                                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && cf_part_ok(p)) {
                                         w->at_eof[p] = true;
                                         cf_align_set_wait(w->align, p, false);
                                 } else {
@@ -99,7 +94,7 @@ static size_t align_pull(cf_worker *w, int wait_ms)
                                 continue;
                         }
                         /* fetched before a revoke: the new owner will process it */
-                        if (!part_ok(p) || !w->assigned[p]) {
+                        if (!cf_part_ok(p) || !w->assigned[p]) {
                                 rd_kafka_message_destroy(m);
                                 continue;
                         }

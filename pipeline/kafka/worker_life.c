@@ -78,13 +78,22 @@ void cf_worker_maybe_reload(cf_worker *w)
  * the first batch and the first checkpoint. A new topic handle starts that
  * lookup in the background; nothing here waits for it (a blocking metadata
  * call here held a SIGTERM, or an authentication failure, for 4 x 5 s). */
-void cf_worker_warm_up(cf_worker *w)
+void cf_worker_out_names(const cf_worker *w, const char *names[CF_OUT_TOPICS])
 {
         const cf_service_cfg *sc = &w->svc->sc;
-        const char *names[6] = {sc->topic_flags,     sc->topic_stats,
-                                sc->topic_dlq,       sc->changelog ? sc->topic_changelog : NULL,
-                                sc->topic_baselines, sc->topic_certificates};
-        for (int i = 0; i < 6; i++)
+        const char *n[CF_OUT_TOPICS] = {
+            sc->topic_flags,     sc->topic_stats,
+            sc->topic_dlq,       sc->changelog ? sc->topic_changelog : NULL,
+            sc->topic_baselines, sc->topic_certificates};
+        for (int i = 0; i < CF_OUT_TOPICS; i++)
+                names[i] = n[i];
+}
+
+void cf_worker_warm_up(cf_worker *w)
+{
+        const char *names[CF_OUT_TOPICS];
+        cf_worker_out_names(w, names);
+        for (int i = 0; i < CF_OUT_TOPICS; i++)
                 if (names[i]) w->out_topics[i] = rd_kafka_topic_new(w->producer, names[i], NULL);
 }
 

@@ -296,6 +296,32 @@ static void move_part(fx *before, fx *after, int use_delta, cf_buf *base)
         cf_buf_free(&d);
 }
 
+/* The move cases' fixtures: a partition that stays (still, replica r1) and one that moves
+ * from before to after (replica r2); before tracks changes and, with use_delta, has its
+ * base snapshot taken at its start. */
+typedef struct mover {
+        fx *still, *before, *after, *r1, *r2;
+        cf_buf b, base;
+} mover;
+
+static void mover_init(mover *m, int use_delta)
+{
+        *m = (mover){fx_new(), fx_new(), fx_new(), fx_new(), fx_new(), {0}, {0}};
+        cf_chain_track_changes(m->before->chain, true);
+        if (use_delta) assert_int_equal(cf_chain_snapshot(m->before->chain, 0, &m->base), 0);
+}
+
+static void mover_done(mover *m)
+{
+        cf_buf_free(&m->b);
+        cf_buf_free(&m->base);
+        fx_free(m->still);
+        fx_free(m->before);
+        fx_free(m->after);
+        fx_free(m->r1);
+        fx_free(m->r2);
+}
+
 /* A partition's own contributions are in its checkpoint (snapshot, or snapshot + delta):
  * restored elsewhere, its next publish carries what it contributed before the checkpoint
  * too, and the replica is the one of a run without the move. */
@@ -303,36 +329,28 @@ static void test_restart_keeps_contributions(void **state)
 {
         (void)state;
         for (int use_delta = 0; use_delta < 2; use_delta++) {
-                fx *still = fx_new(), *before = fx_new(), *after = fx_new(), *r1 = fx_new(),
-                   *r2 = fx_new();
-                cf_buf b = {0}, base = {0};
-                cf_chain_track_changes(before->chain, true);
-                if (use_delta) assert_int_equal(cf_chain_snapshot(before->chain, 0, &base), 0);
+                mover m;
+                mover_init(&m, use_delta);
+                fx *still = m.still, *before = m.before, *after = m.after, *r1 = m.r1, *r2 = m.r2;
                 for (int round = 0; round < 2; round++) {
                         feed(still, 0, round);
-                        cf_buf_reset(&b);
+                        cf_buf_reset(&m.b);
                         assert_int_equal(
-                            cf_chain_publish(still->chain, 0, CF_GLOBAL_CUMULATIVE, &b), 0);
-                        apply_all(r1, &b);
+                            cf_chain_publish(still->chain, 0, CF_GLOBAL_CUMULATIVE, &m.b), 0);
+                        apply_all(r1, &m.b);
                 }
                 /* round 0, publish, checkpoint; then the partition moves */
                 feed(before, 0, 0);
-                cf_buf_reset(&b);
-                assert_int_equal(cf_chain_publish(before->chain, 0, CF_GLOBAL_CUMULATIVE, &b), 0);
-                apply_all(r2, &b);
-                move_part(before, after, use_delta, &base);
+                cf_buf_reset(&m.b);
+                assert_int_equal(cf_chain_publish(before->chain, 0, CF_GLOBAL_CUMULATIVE, &m.b), 0);
+                apply_all(r2, &m.b);
+                move_part(before, after, use_delta, &m.base);
                 feed(after, 0, 1);
-                cf_buf_reset(&b);
-                assert_int_equal(cf_chain_publish(after->chain, 0, CF_GLOBAL_CUMULATIVE, &b), 0);
-                apply_all(r2, &b);
+                cf_buf_reset(&m.b);
+                assert_int_equal(cf_chain_publish(after->chain, 0, CF_GLOBAL_CUMULATIVE, &m.b), 0);
+                apply_all(r2, &m.b);
                 expect_same_replica(r1, r2);
-                cf_buf_free(&b);
-                cf_buf_free(&base);
-                fx_free(still);
-                fx_free(before);
-                fx_free(after);
-                fx_free(r1);
-                fx_free(r2);
+                mover_done(&m);
         }
 }
 
@@ -345,50 +363,42 @@ static void test_restored_unpublished_contributions(void **state)
 {
         (void)state;
         for (int use_delta = 0; use_delta < 2; use_delta++) {
-                fx *still = fx_new(), *before = fx_new(), *after = fx_new(), *r1 = fx_new(),
-                   *r2 = fx_new();
-                cf_buf b = {0}, base = {0};
-                cf_chain_track_changes(before->chain, true);
-                if (use_delta) assert_int_equal(cf_chain_snapshot(before->chain, 0, &base), 0);
+                mover m;
+                mover_init(&m, use_delta);
+                fx *still = m.still, *before = m.before, *after = m.after, *r1 = m.r1, *r2 = m.r2;
                 feed(still, 0, 0);
-                assert_int_equal(cf_chain_publish(still->chain, 0, CF_GLOBAL_CUMULATIVE, &b), 0);
-                apply_all(r1, &b);
+                assert_int_equal(cf_chain_publish(still->chain, 0, CF_GLOBAL_CUMULATIVE, &m.b), 0);
+                apply_all(r1, &m.b);
                 /* round 0, its certificate uses published (the service does after every
                  * batch), checkpoint, no baseline published; then the partition moves */
                 feed(before, 0, 0);
-                cf_buf_reset(&b);
-                assert_int_equal(cf_chain_publish(before->chain, 0, CF_GLOBAL_USES, &b), 0);
-                apply_all(r2, &b);
-                cf_buf_reset(&b);
-                assert_int_equal(cf_chain_publish(before->chain, 0, CF_GLOBAL_FOLD, &b), 0);
-                assert_int_equal(b.len, 0);
-                move_part(before, after, use_delta, &base);
-                cf_buf_reset(&b);
-                assert_int_equal(cf_chain_publish(after->chain, 0, CF_GLOBAL_CUMULATIVE, &b), 0);
-                assert_true(count_msgs(&b, 0).baselines >= 64); /* every bucket (the default) */
-                apply_all(r2, &b);
+                cf_buf_reset(&m.b);
+                assert_int_equal(cf_chain_publish(before->chain, 0, CF_GLOBAL_USES, &m.b), 0);
+                apply_all(r2, &m.b);
+                cf_buf_reset(&m.b);
+                assert_int_equal(cf_chain_publish(before->chain, 0, CF_GLOBAL_FOLD, &m.b), 0);
+                assert_int_equal(m.b.len, 0);
+                move_part(before, after, use_delta, &m.base);
+                cf_buf_reset(&m.b);
+                assert_int_equal(cf_chain_publish(after->chain, 0, CF_GLOBAL_CUMULATIVE, &m.b), 0);
+                assert_true(count_msgs(&m.b, 0).baselines >= 64); /* every bucket (the default) */
+                apply_all(r2, &m.b);
                 expect_same_replica(r1, r2);
                 /* once sent, a publish is of what changed again */
-                cf_buf_reset(&b);
-                assert_int_equal(cf_chain_publish(after->chain, 0, CF_GLOBAL_CUMULATIVE, &b), 0);
-                assert_int_equal(count_msgs(&b, 0).baselines, 0);
+                cf_buf_reset(&m.b);
+                assert_int_equal(cf_chain_publish(after->chain, 0, CF_GLOBAL_CUMULATIVE, &m.b), 0);
+                assert_int_equal(count_msgs(&m.b, 0).baselines, 0);
                 /* and the records after the checkpoint add to it as without the move */
                 for (int i = 0; i < 2; i++) {
                         fx *f = i ? after : still, *r = i ? r2 : r1;
                         feed(f, 0, 1);
-                        cf_buf_reset(&b);
-                        assert_int_equal(cf_chain_publish(f->chain, 0, CF_GLOBAL_CUMULATIVE, &b),
+                        cf_buf_reset(&m.b);
+                        assert_int_equal(cf_chain_publish(f->chain, 0, CF_GLOBAL_CUMULATIVE, &m.b),
                                          0);
-                        apply_all(r, &b);
+                        apply_all(r, &m.b);
                 }
                 expect_same_replica(r1, r2);
-                cf_buf_free(&b);
-                cf_buf_free(&base);
-                fx_free(still);
-                fx_free(before);
-                fx_free(after);
-                fx_free(r1);
-                fx_free(r2);
+                mover_done(&m);
         }
 }
 
